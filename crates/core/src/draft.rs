@@ -1,0 +1,382 @@
+//! Writing reports: a draft an analyst fills in (from flags, TOML or JSON), signed into a
+//! report; new versions; retractions.
+
+use cairn_proto::v1 as pb;
+use prost::Message;
+use rand::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
+
+use crate::envelope::{RevealedDisclosure, VerifiedReport};
+use crate::identity::{OrgKey, OrgPublicKey};
+use crate::indicator::Indicator;
+use crate::model::{DisclosureField, IndicatorType, ReportKind, Scope, Severity, Tlp};
+use crate::report::{InvalidReport, REPORT_CONTEXT, ReportId, limits, validate_body};
+
+/// Hop limit given to community reports when the author does not choose one.
+pub const DEFAULT_COMMUNITY_HOPS: u32 = 2;
+
+/// What an analyst writes. Everything is checked when it is signed.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportDraft {
+    /// What the report is about.
+    pub kind: Option<ReportKind>,
+    /// One line.
+    #[serde(default)]
+    pub title: String,
+    /// Free text.
+    #[serde(default)]
+    pub summary: String,
+    /// How serious.
+    pub severity: Option<Severity>,
+    /// 0-100; 50 when not given.
+    pub confidence: Option<u8>,
+    /// Creation time; now when not given.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub created: Option<time::OffsetDateTime>,
+    /// TLP 2.0 label.
+    pub tlp: Option<Tlp>,
+    /// Distribution scope; when not given: unrestricted for CLEAR, community for GREEN,
+    /// direct peers for AMBER, AMBER+STRICT and RED.
+    pub scope: Option<Scope>,
+    /// Hop limit for the community scope (1-16); 2 when not given.
+    pub hop_limit: Option<u32>,
+    /// Organisations named as recipients (TLP:RED).
+    #[serde(default)]
+    pub recipients: Vec<OrgPublicKey>,
+    /// Free labels.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Sectors concerned.
+    #[serde(default)]
+    pub sectors: Vec<String>,
+    /// Regions concerned.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Paris Call principles concerned (1-9).
+    #[serde(default)]
+    pub paris_call_principles: Vec<u32>,
+    /// Observables.
+    #[serde(default)]
+    pub indicators: Vec<IndicatorDraft>,
+    /// The earlier report (by this organisation) that this one replaces.
+    pub supersedes: Option<ReportId>,
+    /// Who was attacked: travels as a selective disclosure.
+    pub victim: Option<String>,
+    /// Internal notes: travel as a selective disclosure.
+    pub internal_notes: Option<String>,
+    /// Raw evidence, one disclosure each.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+}
+
+/// An observable as written in a draft.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorDraft {
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: IndicatorType,
+    /// Its value, in any accepted spelling.
+    pub value: String,
+    /// Optional free text.
+    #[serde(default)]
+    pub description: String,
+}
+
+impl From<Indicator> for IndicatorDraft {
+    fn from(i: Indicator) -> Self {
+        IndicatorDraft {
+            kind: i.kind,
+            value: i.value,
+            description: i.description,
+        }
+    }
+}
+
+fn missing(field: &str, hint: &str) -> InvalidReport {
+    InvalidReport {
+        field: field.to_string(),
+        reason: format!("is required ({hint})"),
+    }
+}
+
+impl ReportDraft {
+    /// Validates the draft, signs it with the organisation key, and returns the report.
+    pub fn sign<R: RngCore + CryptoRng>(
+        &self,
+        org: &OrgKey,
+        rng: &mut R,
+    ) -> Result<VerifiedReport, InvalidReport> {
+        let kind = self.kind.ok_or_else(|| {
+            missing(
+                "kind",
+                "incident, indicator, advisory, vulnerability, threat-actor or campaign",
+            )
+        })?;
+        if kind == ReportKind::Retraction {
+            return Err(InvalidReport {
+                field: "kind".into(),
+                reason: "retractions are made with the retract command, not written as drafts"
+                    .into(),
+            });
+        }
+        let tlp = self
+            .tlp
+            .ok_or_else(|| missing("tlp", "clear, green, amber, amber+strict or red"))?;
+        let scope = self.scope.unwrap_or(match tlp {
+            Tlp::Clear => Scope::Unrestricted,
+            Tlp::Green => Scope::Community,
+            Tlp::Amber | Tlp::AmberStrict | Tlp::Red => Scope::DirectPeers,
+        });
+        let hop_limit = match (scope, self.hop_limit) {
+            (Scope::Community, hops) => hops.unwrap_or(DEFAULT_COMMUNITY_HOPS),
+            (_, None) => 0,
+            (_, Some(hops)) => hops,
+        };
+        let created = self.created.unwrap_or_else(time::OffsetDateTime::now_utc);
+        let created_ms = i64::try_from(created.unix_timestamp_nanos() / 1_000_000).unwrap_or(-1);
+        let mut indicators = Vec::with_capacity(self.indicators.len());
+        for (i, ind) in self.indicators.iter().enumerate() {
+            let checked = Indicator::new(ind.kind, &ind.value, &ind.description).map_err(|e| {
+                InvalidReport {
+                    field: format!("indicators[{i}].value"),
+                    reason: e.to_string(),
+                }
+            })?;
+            if !indicators.contains(&checked) {
+                indicators.push(checked);
+            }
+        }
+        let mut disclosures: Vec<(DisclosureField, &str)> = Vec::new();
+        if let Some(v) = &self.victim {
+            disclosures.push((DisclosureField::Victim, v));
+        }
+        if let Some(v) = &self.internal_notes {
+            disclosures.push((DisclosureField::InternalNotes, v));
+        }
+        for v in &self.evidence {
+            disclosures.push((DisclosureField::Evidence, v));
+        }
+        let mut principles = self.paris_call_principles.clone();
+        principles.sort_unstable();
+        principles.dedup();
+        let body = pb::ReportBody {
+            nonce: random_bytes(rng).to_vec(),
+            kind: kind.to_proto(),
+            title: self.title.trim().to_string(),
+            summary: self.summary.clone(),
+            severity: self.severity.map_or(0, Severity::to_proto),
+            confidence: u32::from(self.confidence.unwrap_or(50)),
+            created_ms,
+            tlp: tlp.to_proto(),
+            distribution: Some(pb::Distribution {
+                scope: scope.to_proto(),
+                hop_limit,
+            }),
+            recipients: self
+                .recipients
+                .iter()
+                .map(|r| r.as_bytes().to_vec())
+                .collect(),
+            tags: self.tags.clone(),
+            sectors: self.sectors.clone(),
+            regions: self.regions.clone(),
+            paris_call_principles: principles,
+            indicators: indicators
+                .iter()
+                .map(|i| pb::Indicator {
+                    r#type: i.kind.to_proto(),
+                    value: i.value.clone(),
+                    description: i.description.clone(),
+                })
+                .collect(),
+            supersedes: self
+                .supersedes
+                .map(|id| id.as_bytes().to_vec())
+                .unwrap_or_default(),
+            retracts: Vec::new(),
+            disclosure_digests: Vec::new(),
+        };
+        sign_body(body, &disclosures, org, rng)
+    }
+
+    /// A draft for a new version of `previous`, with its content as a starting point. The
+    /// disclosures are not copied: say them again if the new version should carry them.
+    pub fn new_version_of(previous: &VerifiedReport) -> ReportDraft {
+        let r = previous.report();
+        ReportDraft {
+            kind: Some(r.kind),
+            title: r.title.clone(),
+            summary: r.summary.clone(),
+            severity: r.severity,
+            confidence: Some(r.confidence),
+            created: None,
+            tlp: Some(r.tlp),
+            scope: Some(r.distribution.scope),
+            hop_limit: Some(r.distribution.hop_limit),
+            recipients: r.recipients.clone(),
+            tags: r.tags.clone(),
+            sectors: r.sectors.clone(),
+            regions: r.regions.clone(),
+            paris_call_principles: r
+                .paris_call_principles
+                .iter()
+                .map(|p| u32::from(*p))
+                .collect(),
+            indicators: r
+                .indicators
+                .iter()
+                .cloned()
+                .map(IndicatorDraft::from)
+                .collect(),
+            supersedes: Some(previous.id()),
+            victim: None,
+            internal_notes: None,
+            evidence: Vec::new(),
+        }
+    }
+}
+
+/// Why a retraction could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RetractError {
+    /// Only the author can withdraw a report.
+    #[error(
+        "report {id} was written by organisation {author}, not by this one: only its author can retract it"
+    )]
+    NotAuthor {
+        /// The report.
+        id: ReportId,
+        /// Its author.
+        author: OrgPublicKey,
+    },
+    /// A retraction cannot itself be retracted.
+    #[error("report {0} is itself a retraction")]
+    IsRetraction(ReportId),
+    /// The retraction failed validation.
+    #[error(transparent)]
+    Invalid(#[from] InvalidReport),
+}
+
+/// Signs a tombstone withdrawing `target`. It carries the target's TLP, scope and recipients,
+/// so it reaches exactly the organisations the target could reach.
+pub fn retract<R: RngCore + CryptoRng>(
+    target: &VerifiedReport,
+    reason: &str,
+    org: &OrgKey,
+    rng: &mut R,
+) -> Result<VerifiedReport, RetractError> {
+    if target.author() != org.public() {
+        return Err(RetractError::NotAuthor {
+            id: target.id(),
+            author: target.author(),
+        });
+    }
+    let r = target.report();
+    if r.kind == ReportKind::Retraction {
+        return Err(RetractError::IsRetraction(target.id()));
+    }
+    let body = pb::ReportBody {
+        nonce: random_bytes(rng).to_vec(),
+        kind: ReportKind::Retraction.to_proto(),
+        title: format!("Retraction of report {}", target.id().short()),
+        summary: reason.to_string(),
+        severity: 0,
+        confidence: u32::from(r.confidence),
+        created_ms: now_ms(),
+        tlp: r.tlp.to_proto(),
+        distribution: Some(pb::Distribution {
+            scope: r.distribution.scope.to_proto(),
+            hop_limit: r.distribution.hop_limit,
+        }),
+        recipients: r.recipients.iter().map(|k| k.as_bytes().to_vec()).collect(),
+        tags: Vec::new(),
+        sectors: r.sectors.clone(),
+        regions: r.regions.clone(),
+        paris_call_principles: Vec::new(),
+        indicators: Vec::new(),
+        supersedes: Vec::new(),
+        retracts: target.id().as_bytes().to_vec(),
+        disclosure_digests: Vec::new(),
+    };
+    Ok(sign_body(body, &[], org, rng)?)
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
+}
+
+fn random_bytes<R: RngCore>(rng: &mut R) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    bytes
+}
+
+fn sign_body<R: RngCore + CryptoRng>(
+    mut body: pb::ReportBody,
+    disclosures: &[(DisclosureField, &str)],
+    org: &OrgKey,
+    rng: &mut R,
+) -> Result<VerifiedReport, InvalidReport> {
+    let mut revealed = Vec::with_capacity(disclosures.len());
+    for (i, (field, value)) in disclosures.iter().enumerate() {
+        if value.len() > limits::MAX_DISCLOSURE_BYTES {
+            return Err(InvalidReport {
+                field: format!("{field}"),
+                reason: format!("longer than {} bytes", limits::MAX_DISCLOSURE_BYTES),
+            });
+        }
+        if value.trim().is_empty() {
+            return Err(InvalidReport {
+                field: format!("{field}"),
+                reason: format!("disclosure {i} is empty"),
+            });
+        }
+        let encoded = pb::Disclosure {
+            salt: random_bytes(rng).to_vec(),
+            field: field.to_proto(),
+            value: value.to_string(),
+        }
+        .encode_to_vec();
+        body.disclosure_digests
+            .push(Sha256::digest(&encoded).to_vec());
+        revealed.push(RevealedDisclosure {
+            field: *field,
+            value: value.to_string(),
+            encoded,
+        });
+    }
+    let report = validate_body(&body)?;
+    let body_bytes = body.encode_to_vec();
+    let author = org.public();
+    let mut message = Vec::with_capacity(REPORT_CONTEXT.len() + 32 + body_bytes.len());
+    message.extend_from_slice(REPORT_CONTEXT);
+    message.extend_from_slice(author.as_bytes());
+    message.extend_from_slice(&body_bytes);
+    let signature = org.sign(&message);
+    let body_len = body_bytes.len();
+    let id = ReportId::compute(&author, &body_bytes);
+    let envelope = pb::ReportEnvelope {
+        format_version: cairn_proto::FORMAT_VERSION,
+        body: body_bytes,
+        author_key: author.as_bytes().to_vec(),
+        signature: signature.to_bytes().to_vec(),
+        disclosures: revealed.iter().map(|d| d.encoded.clone()).collect(),
+    }
+    .encode_to_vec();
+    if envelope.len() > limits::MAX_ENVELOPE_BYTES {
+        return Err(InvalidReport {
+            field: "report".into(),
+            reason: format!(
+                "the signed report would be {} bytes; at most {} are allowed (split it into several reports)",
+                envelope.len(),
+                limits::MAX_ENVELOPE_BYTES
+            ),
+        });
+    }
+    Ok(VerifiedReport::from_parts(
+        id, author, report, envelope, body_len, revealed,
+    ))
+}

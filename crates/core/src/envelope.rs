@@ -1,0 +1,344 @@
+//! Signed envelopes: verification (one at a time or in batches), selective disclosures, and
+//! copies with disclosures withheld.
+
+use cairn_proto::v1 as pb;
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use ed25519_dalek::{Signature, VerifyingKey};
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use crate::identity::{OrgPublicKey, PublicKeyError};
+use crate::model::DisclosureField;
+use crate::report::{InvalidReport, REPORT_CONTEXT, Report, ReportId, limits, validate_body};
+
+/// A report whose signature, content and disclosures have been checked.
+///
+/// Only verification, signing and [`VerifiedReport::from_stored`] make one, so holding one means
+/// the bytes inside were verified on this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedReport {
+    id: ReportId,
+    author: OrgPublicKey,
+    report: Report,
+    envelope: Vec<u8>,
+    body_len: usize,
+    disclosures: Vec<RevealedDisclosure>,
+}
+
+/// A selective disclosure present in this copy of a report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RevealedDisclosure {
+    /// Which sensitive field.
+    pub field: DisclosureField,
+    /// Its value.
+    pub value: String,
+    #[serde(skip)]
+    pub(crate) encoded: Vec<u8>,
+}
+
+/// Why bytes are not a report this node accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// Over the size limit.
+    #[error("{size} bytes is larger than a report may be ({max} bytes)")]
+    TooLarge {
+        /// Size given.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not a protobuf report envelope at all.
+    #[error("not a Cairn report (the bytes do not decode as a report envelope: {0})")]
+    Malformed(String),
+    /// No format version: not something Cairn wrote.
+    #[error("not a Cairn report (no format version)")]
+    MissingVersion,
+    /// Written by a newer Cairn.
+    #[error(
+        "report format version {found} is newer than this node understands (version {supported}); upgrade Cairn to read it"
+    )]
+    UnsupportedVersion {
+        /// Version in the envelope.
+        found: u32,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// The author key is unusable.
+    #[error("author key: {0}")]
+    AuthorKey(PublicKeyError),
+    /// The signature is not 64 bytes.
+    #[error("signature: expected 64 bytes, found {0}")]
+    SignatureLength(usize),
+    /// The signature does not match the author key and body.
+    #[error(
+        "the signature does not verify: the report was changed after signing or was not signed by its stated author"
+    )]
+    BadSignature,
+    /// The body does not decode.
+    #[error("report body does not decode: {0}")]
+    MalformedBody(String),
+    /// The body breaks a rule.
+    #[error("invalid report: {0}")]
+    Invalid(#[from] InvalidReport),
+    /// A disclosure is not one of the report's.
+    #[error("disclosure {index}: {reason}")]
+    Disclosure {
+        /// Position in the envelope.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Everything about an envelope that is checked before its signature.
+struct Prepared {
+    id: ReportId,
+    author: OrgPublicKey,
+    verifying_key: VerifyingKey,
+    signature: Signature,
+    message: Vec<u8>,
+    report: Report,
+    disclosures: Vec<RevealedDisclosure>,
+    body_len: usize,
+    envelope: Vec<u8>,
+}
+
+impl Prepared {
+    fn into_verified(self) -> VerifiedReport {
+        VerifiedReport {
+            id: self.id,
+            author: self.author,
+            report: self.report,
+            envelope: self.envelope,
+            body_len: self.body_len,
+            disclosures: self.disclosures,
+        }
+    }
+
+    fn verify_strict(&self) -> Result<(), VerifyError> {
+        self.verifying_key
+            .verify_strict(&self.message, &self.signature)
+            .map_err(|_| VerifyError::BadSignature)
+    }
+
+    /// Whether this signature can go into a batch whose success implies strict verification:
+    /// the nonce point R must decode and must not be of small order (the key was checked).
+    fn batchable(&self) -> bool {
+        let r: [u8; 32] = self.signature.r_bytes().to_owned();
+        CompressedEdwardsY(r)
+            .decompress()
+            .is_some_and(|point| !point.is_small_order())
+    }
+}
+
+fn prepare(bytes: &[u8]) -> Result<Prepared, VerifyError> {
+    let envelope = decode_envelope(bytes)?;
+    let author = OrgPublicKey::from_bytes(&envelope.author_key).map_err(VerifyError::AuthorKey)?;
+    let signature = Signature::from_slice(&envelope.signature)
+        .map_err(|_| VerifyError::SignatureLength(envelope.signature.len()))?;
+    let body = pb::ReportBody::decode(envelope.body.as_slice())
+        .map_err(|e| VerifyError::MalformedBody(e.to_string()))?;
+    let report = validate_body(&body)?;
+    let disclosures = check_disclosures(&report, &envelope.disclosures)?;
+    let mut message = Vec::with_capacity(REPORT_CONTEXT.len() + 32 + envelope.body.len());
+    message.extend_from_slice(REPORT_CONTEXT);
+    message.extend_from_slice(author.as_bytes());
+    message.extend_from_slice(&envelope.body);
+    Ok(Prepared {
+        id: ReportId::compute(&author, &envelope.body),
+        verifying_key: author.verifying_key(),
+        author,
+        signature,
+        message,
+        report,
+        disclosures,
+        body_len: envelope.body.len(),
+        envelope: bytes.to_vec(),
+    })
+}
+
+fn decode_envelope(bytes: &[u8]) -> Result<pb::ReportEnvelope, VerifyError> {
+    if bytes.len() > limits::MAX_ENVELOPE_BYTES {
+        return Err(VerifyError::TooLarge {
+            size: bytes.len(),
+            max: limits::MAX_ENVELOPE_BYTES,
+        });
+    }
+    let envelope =
+        pb::ReportEnvelope::decode(bytes).map_err(|e| VerifyError::Malformed(e.to_string()))?;
+    match envelope.format_version {
+        0 => Err(VerifyError::MissingVersion),
+        v if v > cairn_proto::FORMAT_VERSION => Err(VerifyError::UnsupportedVersion {
+            found: v,
+            supported: cairn_proto::FORMAT_VERSION,
+        }),
+        _ => Ok(envelope),
+    }
+}
+
+fn check_disclosures(
+    report: &Report,
+    encoded: &[Vec<u8>],
+) -> Result<Vec<RevealedDisclosure>, VerifyError> {
+    let mut seen: Vec<[u8; 32]> = Vec::with_capacity(encoded.len());
+    let mut out = Vec::with_capacity(encoded.len());
+    for (index, bytes) in encoded.iter().enumerate() {
+        let fail = |reason: &str| VerifyError::Disclosure {
+            index,
+            reason: reason.to_string(),
+        };
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        if !report.disclosure_digests.contains(&digest) {
+            return Err(fail(
+                "its digest is not in the signed report: it was changed or does not belong to this report",
+            ));
+        }
+        if seen.contains(&digest) {
+            return Err(fail("included twice"));
+        }
+        seen.push(digest);
+        let disclosure = pb::Disclosure::decode(bytes.as_slice())
+            .map_err(|e| fail(&format!("does not decode ({e})")))?;
+        let field = DisclosureField::from_proto(disclosure.field)
+            .ok_or_else(|| fail(&format!("unknown disclosure field {}", disclosure.field)))?;
+        if disclosure.salt.len() != 16 {
+            return Err(fail("its salt is not 16 bytes"));
+        }
+        out.push(RevealedDisclosure {
+            field,
+            value: disclosure.value,
+            encoded: bytes.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Verifies one envelope strictly.
+pub fn verify(bytes: &[u8]) -> Result<VerifiedReport, VerifyError> {
+    let prepared = prepare(bytes)?;
+    prepared.verify_strict()?;
+    Ok(prepared.into_verified())
+}
+
+/// Verifies many envelopes, checking their signatures in one batch.
+///
+/// The result has one entry per input, in order. If the batch fails, every signature in it is
+/// checked on its own with strict verification, so one bad report never rejects good ones. A
+/// signature is only batched when batch success implies it passes strict verification too.
+pub fn verify_batch<B: AsRef<[u8]>>(envelopes: &[B]) -> Vec<Result<VerifiedReport, VerifyError>> {
+    let mut results: Vec<Result<Prepared, VerifyError>> =
+        envelopes.iter().map(|b| prepare(b.as_ref())).collect();
+    let batch: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.as_ref().is_ok_and(Prepared::batchable))
+        .map(|(i, _)| i)
+        .collect();
+    let batch_ok = batch.len() > 1 && {
+        let prepared: Vec<&Prepared> = batch
+            .iter()
+            .filter_map(|i| results[*i].as_ref().ok())
+            .collect();
+        let messages: Vec<&[u8]> = prepared.iter().map(|p| p.message.as_slice()).collect();
+        let signatures: Vec<Signature> = prepared.iter().map(|p| p.signature).collect();
+        let keys: Vec<VerifyingKey> = prepared.iter().map(|p| p.verifying_key).collect();
+        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+    };
+    for (i, result) in results.iter_mut().enumerate() {
+        let checked_in_batch = batch_ok && batch.binary_search(&i).is_ok();
+        if let Ok(prepared) = result {
+            if !checked_in_batch {
+                if let Err(e) = prepared.verify_strict() {
+                    *result = Err(e);
+                }
+            }
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.map(Prepared::into_verified))
+        .collect()
+}
+
+impl VerifiedReport {
+    /// Rebuilds a report from bytes this node verified before storing them. The signature is
+    /// not checked again; everything else is.
+    pub fn from_stored(bytes: &[u8]) -> Result<VerifiedReport, VerifyError> {
+        prepare(bytes).map(Prepared::into_verified)
+    }
+
+    pub(crate) fn from_parts(
+        id: ReportId,
+        author: OrgPublicKey,
+        report: Report,
+        envelope: Vec<u8>,
+        body_len: usize,
+        disclosures: Vec<RevealedDisclosure>,
+    ) -> VerifiedReport {
+        VerifiedReport {
+            id,
+            author,
+            report,
+            envelope,
+            body_len,
+            disclosures,
+        }
+    }
+
+    /// The report id.
+    pub fn id(&self) -> ReportId {
+        self.id
+    }
+
+    /// The organisation that signed it.
+    pub fn author(&self) -> OrgPublicKey {
+        self.author
+    }
+
+    /// The validated content.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// The envelope bytes of this copy (with whatever disclosures it carries).
+    pub fn envelope_bytes(&self) -> &[u8] {
+        &self.envelope
+    }
+
+    /// Size of the signed body in bytes.
+    pub fn body_len(&self) -> usize {
+        self.body_len
+    }
+
+    /// The disclosures present in this copy.
+    pub fn disclosures(&self) -> &[RevealedDisclosure] {
+        &self.disclosures
+    }
+
+    /// How many of the report's disclosures this copy does not carry.
+    pub fn withheld(&self) -> usize {
+        self.report.disclosure_digests.len() - self.disclosures.len()
+    }
+
+    /// A copy without the disclosures of the given fields. It still verifies, and shows how
+    /// many disclosures were withheld.
+    pub fn withhold(&self, fields: &[DisclosureField]) -> VerifiedReport {
+        let kept: Vec<RevealedDisclosure> = self
+            .disclosures
+            .iter()
+            .filter(|d| !fields.contains(&d.field))
+            .cloned()
+            .collect();
+        // The stored envelope decoded when it was verified; the signed parts are reused as is.
+        let mut envelope = match pb::ReportEnvelope::decode(self.envelope.as_slice()) {
+            Ok(e) => e,
+            Err(_) => unreachable!("a verified envelope decodes"),
+        };
+        envelope.disclosures = kept.iter().map(|d| d.encoded.clone()).collect();
+        VerifiedReport {
+            envelope: envelope.encode_to_vec(),
+            disclosures: kept,
+            ..self.clone()
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Cairn reports and identities: build, validate, sign and verify reports, selective
+//! disclosures, versions and retractions, organisation keys and node certificates.
+//!
+//! This crate does no network or storage I/O (key files aside): it decides what a valid,
+//! authentic report is, for every other crate.
+
+pub mod draft;
+pub mod envelope;
+pub mod identity;
+pub mod indicator;
+pub mod model;
+pub mod report;
+pub mod sample;
+
+pub use draft::{IndicatorDraft, ReportDraft, RetractError, retract};
+pub use envelope::{RevealedDisclosure, VerifiedReport, VerifyError, verify, verify_batch};
+pub use identity::{NodeCertificate, NodeKey, OrgKey, OrgPublicKey};
+pub use indicator::Indicator;
+pub use model::{DisclosureField, Distribution, IndicatorType, ReportKind, Scope, Severity, Tlp};
+pub use report::{InvalidReport, Report, ReportId, limits};

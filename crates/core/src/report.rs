@@ -1,0 +1,654 @@
+//! The report: its id, its validated content, and the rules every report must follow whether
+//! it was written here or received from a peer.
+
+use std::fmt;
+use std::str::FromStr;
+
+use cairn_proto::v1 as pb;
+use sha2::{Digest, Sha256};
+
+use crate::identity::OrgPublicKey;
+use crate::indicator::Indicator;
+use crate::model::{Distribution, IndicatorType, MAX_HOP_LIMIT, ReportKind, Scope, Severity, Tlp};
+
+/// Context prefix of report signatures and ids; keeps them apart from every other signature.
+pub const REPORT_CONTEXT: &[u8] = b"cairn/report/v1\0";
+
+/// Limits every report must respect (a sender cannot make a node store more).
+pub mod limits {
+    /// Largest encoded envelope a node reads, writes or accepts: 1 MiB.
+    pub const MAX_ENVELOPE_BYTES: usize = 1 << 20;
+    /// Longest title, in characters.
+    pub const MAX_TITLE_CHARS: usize = 256;
+    /// Longest summary, in bytes.
+    pub const MAX_SUMMARY_BYTES: usize = 64 * 1024;
+    /// Most tags, sectors or regions a report may carry (each list).
+    pub const MAX_LABELS: usize = 64;
+    /// Longest tag, sector or region, in characters.
+    pub const MAX_LABEL_CHARS: usize = 64;
+    /// Most indicators in one report.
+    pub const MAX_INDICATORS: usize = 10_000;
+    /// Most named recipients.
+    pub const MAX_RECIPIENTS: usize = 256;
+    /// Most selective disclosures.
+    pub const MAX_DISCLOSURES: usize = 64;
+    /// Longest disclosed value, in bytes.
+    pub const MAX_DISCLOSURE_BYTES: usize = 64 * 1024;
+}
+
+/// A report's id: SHA-256 over exactly what its author signed
+/// (`REPORT_CONTEXT || author key || body bytes`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReportId([u8; 32]);
+
+impl ReportId {
+    /// The id of a body signed by `author`.
+    pub fn compute(author: &OrgPublicKey, body: &[u8]) -> ReportId {
+        let mut hasher = Sha256::new();
+        hasher.update(REPORT_CONTEXT);
+        hasher.update(author.as_bytes());
+        hasher.update(body);
+        ReportId(hasher.finalize().into())
+    }
+
+    /// An id from its 32 bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> ReportId {
+        ReportId(bytes)
+    }
+
+    /// An id from a slice that must be 32 bytes long.
+    pub fn from_slice(bytes: &[u8]) -> Option<ReportId> {
+        bytes.try_into().ok().map(ReportId)
+    }
+
+    /// The raw 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The first 12 hex digits, for tables.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..6])
+    }
+}
+
+impl fmt::Display for ReportId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for ReportId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ReportId({})", self.short())
+    }
+}
+
+/// Text that is not a report id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a report id (64 hexadecimal digits)")]
+pub struct BadReportId(pub String);
+
+impl FromStr for ReportId {
+    type Err = BadReportId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadReportId(s.to_string());
+        if s.len() != 64 {
+            return Err(bad());
+        }
+        let bytes = hex::decode(s).map_err(|_| bad())?;
+        ReportId::from_slice(&bytes).ok_or_else(bad)
+    }
+}
+
+impl serde::Serialize for ReportId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ReportId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A report's content, validated. Built from signed bytes or from a draft; never on its own.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    /// What the report is about.
+    pub kind: ReportKind,
+    /// One line.
+    pub title: String,
+    /// Free text.
+    pub summary: String,
+    /// `None` when the author did not say.
+    pub severity: Option<Severity>,
+    /// 0-100.
+    pub confidence: u8,
+    /// Milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// TLP 2.0 label.
+    pub tlp: Tlp,
+    /// The author's distribution rule.
+    #[serde(serialize_with = "serialize_distribution")]
+    pub distribution: Distribution,
+    /// Named recipients (TLP:RED).
+    pub recipients: Vec<OrgPublicKey>,
+    /// Free labels, lower case.
+    pub tags: Vec<String>,
+    /// Sectors concerned, lower case.
+    pub sectors: Vec<String>,
+    /// Regions concerned, lower case.
+    pub regions: Vec<String>,
+    /// Paris Call principles concerned (1-9).
+    pub paris_call_principles: Vec<u8>,
+    /// Observables, canonical.
+    pub indicators: Vec<Indicator>,
+    /// The earlier report by the same author that this one replaces.
+    pub supersedes: Option<ReportId>,
+    /// For retractions: the report withdrawn.
+    pub retracts: Option<ReportId>,
+    /// Digests of the selective disclosures that belong to this report.
+    #[serde(skip)]
+    pub disclosure_digests: Vec<[u8; 32]>,
+}
+
+fn serialize_distribution<S: serde::Serializer>(
+    d: &Distribution,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut s = serializer.serialize_struct("Distribution", 2)?;
+    s.serialize_field("scope", &d.scope)?;
+    s.serialize_field("hop_limit", &d.hop_limit)?;
+    s.end()
+}
+
+/// A report field that breaks the rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidReport {
+    /// The field, as named in the schema (`indicators[3].value`, `tlp`, ...).
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> InvalidReport {
+    InvalidReport {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Checks a decoded body against every rule and returns its validated content.
+pub fn validate_body(body: &pb::ReportBody) -> Result<Report, InvalidReport> {
+    if body.nonce.len() != 16 {
+        return Err(invalid(
+            "nonce",
+            format!("must be 16 random bytes, found {}", body.nonce.len()),
+        ));
+    }
+    let kind = ReportKind::from_proto(body.kind)
+        .ok_or_else(|| invalid("kind", unknown_number("report kind", body.kind)))?;
+    let title = body.title.trim();
+    if title.is_empty() {
+        return Err(invalid("title", "must not be empty"));
+    }
+    if title.chars().count() > limits::MAX_TITLE_CHARS {
+        return Err(invalid(
+            "title",
+            format!("longer than {} characters", limits::MAX_TITLE_CHARS),
+        ));
+    }
+    if title.chars().any(char::is_control) {
+        return Err(invalid("title", "holds a control character"));
+    }
+    if body.summary.len() > limits::MAX_SUMMARY_BYTES {
+        return Err(invalid(
+            "summary",
+            format!("longer than {} bytes", limits::MAX_SUMMARY_BYTES),
+        ));
+    }
+    let severity = match body.severity {
+        0 => None,
+        n => Some(
+            Severity::from_proto(n)
+                .ok_or_else(|| invalid("severity", unknown_number("severity", n)))?,
+        ),
+    };
+    let confidence = u8::try_from(body.confidence)
+        .ok()
+        .filter(|c| *c <= 100)
+        .ok_or_else(|| {
+            invalid(
+                "confidence",
+                format!("{} is not from 0 to 100", body.confidence),
+            )
+        })?;
+    if body.created_ms <= 0 {
+        return Err(invalid("created", "must be a time after 1970-01-01"));
+    }
+    let tlp = Tlp::from_proto(body.tlp)
+        .ok_or_else(|| invalid("tlp", unknown_number("TLP label", body.tlp)))?;
+    let distribution = validate_distribution(body.distribution.as_ref(), tlp)?;
+    let recipients = body
+        .recipients
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            OrgPublicKey::from_bytes(r)
+                .map_err(|e| invalid(format!("recipients[{i}]"), e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if recipients.len() > limits::MAX_RECIPIENTS {
+        return Err(invalid(
+            "recipients",
+            format!("more than {} recipients", limits::MAX_RECIPIENTS),
+        ));
+    }
+    if tlp == Tlp::Red && recipients.is_empty() {
+        return Err(invalid(
+            "recipients",
+            "a TLP:RED report must name its recipients",
+        ));
+    }
+    if tlp != Tlp::Red && !recipients.is_empty() {
+        return Err(invalid(
+            "recipients",
+            format!(
+                "named recipients are only used with TLP:RED, not {}",
+                tlp.official()
+            ),
+        ));
+    }
+    let tags = validate_labels("tags", &body.tags)?;
+    let sectors = validate_labels("sectors", &body.sectors)?;
+    let regions = validate_labels("regions", &body.regions)?;
+    let mut principles = Vec::with_capacity(body.paris_call_principles.len());
+    for (i, p) in body.paris_call_principles.iter().enumerate() {
+        if !(1..=9).contains(p) {
+            return Err(invalid(
+                format!("paris_call_principles[{i}]"),
+                format!("{p} is not a Paris Call principle (1-9)"),
+            ));
+        }
+        if principles.contains(&(*p as u8)) {
+            return Err(invalid(
+                format!("paris_call_principles[{i}]"),
+                format!("principle {p} is listed twice"),
+            ));
+        }
+        principles.push(*p as u8);
+    }
+    if body.indicators.len() > limits::MAX_INDICATORS {
+        return Err(invalid(
+            "indicators",
+            format!("more than {} indicators", limits::MAX_INDICATORS),
+        ));
+    }
+    let indicators = body
+        .indicators
+        .iter()
+        .enumerate()
+        .map(|(i, ind)| {
+            let kind = IndicatorType::from_proto(ind.r#type).ok_or_else(|| {
+                invalid(
+                    format!("indicators[{i}].type"),
+                    unknown_number("indicator type", ind.r#type),
+                )
+            })?;
+            Indicator::new(kind, &ind.value, &ind.description)
+                .map_err(|e| invalid(format!("indicators[{i}].value"), e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let supersedes = optional_id("supersedes", &body.supersedes)?;
+    let retracts = optional_id("retracts", &body.retracts)?;
+    match (kind, retracts) {
+        (ReportKind::Retraction, None) => {
+            return Err(invalid(
+                "retracts",
+                "a retraction must name the report it withdraws",
+            ));
+        }
+        (ReportKind::Retraction, Some(_)) => {
+            if !indicators.is_empty() {
+                return Err(invalid("indicators", "a retraction carries no indicators"));
+            }
+            if supersedes.is_some() {
+                return Err(invalid(
+                    "supersedes",
+                    "a retraction cannot supersede a report",
+                ));
+            }
+        }
+        (_, Some(_)) => {
+            return Err(invalid(
+                "retracts",
+                format!("only a retraction may withdraw a report, not a {kind} report"),
+            ));
+        }
+        (_, None) => {}
+    }
+    if body.disclosure_digests.len() > limits::MAX_DISCLOSURES {
+        return Err(invalid(
+            "disclosure_digests",
+            format!("more than {} disclosures", limits::MAX_DISCLOSURES),
+        ));
+    }
+    let mut disclosure_digests: Vec<[u8; 32]> = Vec::with_capacity(body.disclosure_digests.len());
+    for (i, d) in body.disclosure_digests.iter().enumerate() {
+        let digest: [u8; 32] = d.as_slice().try_into().map_err(|_| {
+            invalid(
+                format!("disclosure_digests[{i}]"),
+                "a digest is 32 bytes (SHA-256)",
+            )
+        })?;
+        if disclosure_digests.contains(&digest) {
+            return Err(invalid(format!("disclosure_digests[{i}]"), "listed twice"));
+        }
+        disclosure_digests.push(digest);
+    }
+    Ok(Report {
+        kind,
+        title: title.to_string(),
+        summary: body.summary.clone(),
+        severity,
+        confidence,
+        created_ms: body.created_ms,
+        tlp,
+        distribution,
+        recipients,
+        tags,
+        sectors,
+        regions,
+        paris_call_principles: principles,
+        indicators,
+        supersedes,
+        retracts,
+        disclosure_digests,
+    })
+}
+
+fn unknown_number(what: &str, n: i32) -> String {
+    if n == 0 {
+        format!("no {what} given")
+    } else {
+        format!("unknown {what} (wire value {n}); this node may be older than the author's")
+    }
+}
+
+fn validate_distribution(
+    distribution: Option<&pb::Distribution>,
+    tlp: Tlp,
+) -> Result<Distribution, InvalidReport> {
+    let d = distribution.ok_or_else(|| invalid("distribution", "no distribution scope given"))?;
+    let scope = Scope::from_proto(d.scope).ok_or_else(|| {
+        invalid(
+            "distribution.scope",
+            unknown_number("distribution scope", d.scope),
+        )
+    })?;
+    match scope {
+        Scope::Community if !(1..=MAX_HOP_LIMIT).contains(&d.hop_limit) => {
+            return Err(invalid(
+                "distribution.hop_limit",
+                format!(
+                    "a community report needs a hop limit from 1 to {MAX_HOP_LIMIT}, found {}",
+                    d.hop_limit
+                ),
+            ));
+        }
+        Scope::Community => {}
+        _ if d.hop_limit != 0 => {
+            return Err(invalid(
+                "distribution.hop_limit",
+                format!("a hop limit only applies to the community scope, not {scope}"),
+            ));
+        }
+        _ => {}
+    }
+    if !tlp.relayable() && matches!(scope, Scope::Community | Scope::Unrestricted) {
+        return Err(invalid(
+            "distribution.scope",
+            format!(
+                "{} reports are never relayed, so the {scope} scope contradicts the label (use direct-peers or organisation)",
+                tlp.official()
+            ),
+        ));
+    }
+    Ok(Distribution {
+        scope,
+        hop_limit: d.hop_limit,
+    })
+}
+
+fn validate_labels(field: &str, labels: &[String]) -> Result<Vec<String>, InvalidReport> {
+    if labels.len() > limits::MAX_LABELS {
+        return Err(invalid(
+            field,
+            format!("more than {} entries", limits::MAX_LABELS),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(labels.len());
+    for (i, label) in labels.iter().enumerate() {
+        let normal = normalise_label(label);
+        let name = || format!("{field}[{i}]");
+        if normal.is_empty() {
+            return Err(invalid(name(), "must not be empty"));
+        }
+        if normal.chars().count() > limits::MAX_LABEL_CHARS {
+            return Err(invalid(
+                name(),
+                format!("longer than {} characters", limits::MAX_LABEL_CHARS),
+            ));
+        }
+        if normal.chars().any(char::is_control) {
+            return Err(invalid(name(), "holds a control character"));
+        }
+        if !out.contains(&normal) {
+            out.push(normal);
+        }
+    }
+    Ok(out)
+}
+
+/// The form in which tags, sectors and regions are compared and indexed.
+pub fn normalise_label(label: &str) -> String {
+    label.trim().to_lowercase()
+}
+
+fn optional_id(field: &str, bytes: &[u8]) -> Result<Option<ReportId>, InvalidReport> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    ReportId::from_slice(bytes).map(Some).ok_or_else(|| {
+        invalid(
+            field,
+            format!("a report id is 32 bytes, found {}", bytes.len()),
+        )
+    })
+}
+
+impl Report {
+    /// Whether `org` may read the report because it is named as a recipient.
+    pub fn names_recipient(&self, org: &OrgPublicKey) -> bool {
+        self.recipients.contains(org)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body() -> pb::ReportBody {
+        pb::ReportBody {
+            nonce: vec![7; 16],
+            kind: ReportKind::Indicator.to_proto(),
+            title: "Phishing wave".into(),
+            created_ms: 1_700_000_000_000,
+            tlp: Tlp::Green.to_proto(),
+            distribution: Some(pb::Distribution {
+                scope: Scope::Community.to_proto(),
+                hop_limit: 2,
+            }),
+            confidence: 80,
+            ..Default::default()
+        }
+    }
+
+    fn field_of(b: pb::ReportBody) -> String {
+        validate_body(&b).unwrap_err().field
+    }
+
+    #[test]
+    fn a_minimal_body_is_valid() {
+        let r = validate_body(&body()).unwrap();
+        assert_eq!(r.tlp, Tlp::Green);
+        assert_eq!(r.severity, None);
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        assert_eq!(
+            field_of(pb::ReportBody {
+                nonce: vec![],
+                ..body()
+            }),
+            "nonce"
+        );
+        assert_eq!(field_of(pb::ReportBody { kind: 0, ..body() }), "kind");
+        assert_eq!(
+            field_of(pb::ReportBody {
+                title: " ".into(),
+                ..body()
+            }),
+            "title"
+        );
+        assert_eq!(field_of(pb::ReportBody { tlp: 42, ..body() }), "tlp");
+        assert_eq!(
+            field_of(pb::ReportBody {
+                confidence: 101,
+                ..body()
+            }),
+            "confidence"
+        );
+        assert_eq!(
+            field_of(pb::ReportBody {
+                severity: 9,
+                ..body()
+            }),
+            "severity"
+        );
+        assert_eq!(
+            field_of(pb::ReportBody {
+                created_ms: 0,
+                ..body()
+            }),
+            "created"
+        );
+        assert_eq!(
+            field_of(pb::ReportBody {
+                paris_call_principles: vec![10],
+                ..body()
+            }),
+            "paris_call_principles[0]"
+        );
+        assert_eq!(
+            field_of(pb::ReportBody {
+                tags: vec!["ok".into(), "".into()],
+                ..body()
+            }),
+            "tags[1]"
+        );
+        assert_eq!(
+            field_of(pb::ReportBody {
+                supersedes: vec![1, 2, 3],
+                ..body()
+            }),
+            "supersedes"
+        );
+        assert_eq!(
+            field_of(pb::ReportBody {
+                retracts: vec![1; 32],
+                ..body()
+            }),
+            "retracts"
+        );
+        assert_eq!(
+            field_of(pb::ReportBody {
+                distribution: None,
+                ..body()
+            }),
+            "distribution"
+        );
+    }
+
+    #[test]
+    fn indicator_errors_name_index_and_value() {
+        let b = pb::ReportBody {
+            indicators: vec![
+                pb::Indicator {
+                    r#type: IndicatorType::Domain.to_proto(),
+                    value: "ok.example".into(),
+                    description: String::new(),
+                },
+                pb::Indicator {
+                    r#type: IndicatorType::Ipv4.to_proto(),
+                    value: "999.1.1.1".into(),
+                    description: String::new(),
+                },
+            ],
+            ..body()
+        };
+        let err = validate_body(&b).unwrap_err();
+        assert_eq!(err.field, "indicators[1].value");
+        assert!(err.reason.contains("999.1.1.1"), "{err}");
+    }
+
+    #[test]
+    fn tlp_and_scope_must_agree() {
+        let amber_community = pb::ReportBody {
+            tlp: Tlp::Amber.to_proto(),
+            ..body()
+        };
+        let err = validate_body(&amber_community).unwrap_err();
+        assert_eq!(err.field, "distribution.scope");
+        assert!(err.reason.contains("TLP:AMBER reports are never relayed"));
+        let red_without_recipients = pb::ReportBody {
+            tlp: Tlp::Red.to_proto(),
+            distribution: Some(pb::Distribution {
+                scope: Scope::DirectPeers.to_proto(),
+                hop_limit: 0,
+            }),
+            ..body()
+        };
+        assert_eq!(field_of(red_without_recipients), "recipients");
+        let no_hops = pb::ReportBody {
+            distribution: Some(pb::Distribution {
+                scope: Scope::Community.to_proto(),
+                hop_limit: 0,
+            }),
+            ..body()
+        };
+        assert_eq!(field_of(no_hops), "distribution.hop_limit");
+    }
+
+    #[test]
+    fn labels_are_normalised_and_deduplicated() {
+        let b = pb::ReportBody {
+            tags: vec!["Ransomware".into(), "ransomware ".into()],
+            ..body()
+        };
+        assert_eq!(validate_body(&b).unwrap().tags, vec!["ransomware"]);
+    }
+
+    #[test]
+    fn report_ids_parse_and_print_as_hex() {
+        let id = ReportId::from_bytes([0xab; 32]);
+        assert_eq!(id.to_string().parse::<ReportId>().unwrap(), id);
+        assert!("xyz".parse::<ReportId>().is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! Signing and verification properties: round trips, tampering, disclosures and batches.
+
+use cairn_core::{
+    DisclosureField, IndicatorType, OrgKey, ReportDraft, ReportKind, Tlp, VerifyError, retract,
+    sample, verify, verify_batch,
+};
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+fn org(seed: u64) -> OrgKey {
+    OrgKey::generate(&mut StdRng::seed_from_u64(seed))
+}
+
+fn signed(seed: u64) -> cairn_core::VerifiedReport {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut draft = sample::indicator_report(&mut rng, seed);
+    draft.internal_notes = Some("analyst: infra overlaps with last spring's campaign".into());
+    draft.evidence = vec!["Received: from mx.bad.example".into()];
+    draft
+        .sign(&org(1), &mut rng)
+        .expect("sample drafts are valid")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn signed_reports_verify_to_the_same_content(seed in any::<u64>(), title in "[A-Za-z0-9 ]{1,100}", tags in proptest::collection::vec("[a-z]{1,12}", 0..8)) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut draft = sample::indicator_report(&mut rng, seed);
+        draft.title = format!("T {title}");
+        draft.tags = tags.clone();
+        let report = draft.sign(&org(seed), &mut rng).unwrap();
+        let back = verify(report.envelope_bytes()).unwrap();
+        prop_assert_eq!(back.id(), report.id());
+        prop_assert_eq!(back.report(), report.report());
+        prop_assert_eq!(back.author(), org(seed).public());
+        prop_assert_eq!(back.disclosures(), report.disclosures());
+        prop_assert_eq!(back.withheld(), 0);
+    }
+
+    #[test]
+    fn any_flipped_bit_in_the_signed_parts_fails(seed in 0u64..8, pos in any::<prop::sample::Index>(), bit in 0u8..8) {
+        let report = signed(seed);
+        let mut bytes = report.envelope_bytes().to_vec();
+        let i = pos.index(bytes.len());
+        bytes[i] ^= 1 << bit;
+        // A flip may land in a field a decoder ignores only if it changes nothing signed; every
+        // byte of this envelope belongs to the version, body, key, signature or a disclosure.
+        prop_assert!(verify(&bytes).is_err(), "flip of bit {} at byte {} was accepted", bit, i);
+        let batch = verify_batch(&[bytes.clone(), report.envelope_bytes().to_vec()]);
+        prop_assert!(batch[0].is_err());
+        prop_assert!(batch[1].is_ok());
+    }
+
+    #[test]
+    fn withheld_disclosures_still_verify(seed in 0u64..16, mask in 0u8..8) {
+        let report = signed(seed);
+        let fields: Vec<DisclosureField> = [DisclosureField::Victim, DisclosureField::InternalNotes, DisclosureField::Evidence]
+            .into_iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, f)| f).collect();
+        let copy = report.withhold(&fields);
+        let back = verify(copy.envelope_bytes()).unwrap();
+        prop_assert_eq!(back.id(), report.id());
+        prop_assert_eq!(back.withheld(), fields.len());
+        prop_assert!(back.disclosures().iter().all(|d| !fields.contains(&d.field)));
+    }
+
+    #[test]
+    fn a_changed_disclosure_fails(seed in 0u64..16, new_value in "[a-z ]{1,40}") {
+        let report = signed(seed);
+        let mut envelope = <cairn_proto_access::Envelope as prost::Message>::decode(report.envelope_bytes()).unwrap();
+        let mut d = <cairn_proto_access::Disclosure as prost::Message>::decode(envelope.disclosures[0].as_slice()).unwrap();
+        prop_assume!(d.value != new_value);
+        d.value = new_value;
+        envelope.disclosures[0] = prost::Message::encode_to_vec(&d);
+        let err = verify(&prost::Message::encode_to_vec(&envelope)).unwrap_err();
+        prop_assert!(matches!(err, VerifyError::Disclosure { index: 0, .. }), "{}", err);
+    }
+}
+
+mod cairn_proto_access {
+    pub use cairn_proto::v1::{Disclosure, ReportEnvelope as Envelope};
+}
+
+#[test]
+fn a_batch_with_bad_reports_keeps_the_good_ones() {
+    let good: Vec<Vec<u8>> = (0..20)
+        .map(|s| signed(s).envelope_bytes().to_vec())
+        .collect();
+    let mut inputs = good.clone();
+    let mut forged = good[3].clone();
+    let last = forged.len() - 1;
+    forged[last - 100] ^= 0x40;
+    inputs.insert(5, forged);
+    inputs.insert(9, b"not a report".to_vec());
+    let results = verify_batch(&inputs);
+    assert_eq!(results.len(), 22);
+    assert!(results[5].is_err());
+    assert!(results[9].is_err());
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 20);
+}
+
+#[test]
+fn garbage_and_future_versions_get_clear_errors() {
+    let err = verify(b"\xff\xff\xff garbage").unwrap_err();
+    assert!(err.to_string().contains("not a Cairn report"), "{err}");
+    let report = signed(1);
+    let mut envelope: cairn_proto::v1::ReportEnvelope =
+        prost::Message::decode(report.envelope_bytes()).unwrap();
+    envelope.format_version = 2;
+    let err = verify(&prost::Message::encode_to_vec(&envelope)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("format version 2 is newer than this node understands"),
+        "{err}"
+    );
+    let big = vec![0u8; 2 << 20];
+    assert!(matches!(verify(&big), Err(VerifyError::TooLarge { .. })));
+    let half = &report.envelope_bytes()[..report.envelope_bytes().len() / 2];
+    assert!(verify(half).is_err());
+}
+
+#[test]
+fn unknown_tlp_on_the_wire_is_refused_by_name() {
+    let report = signed(2);
+    let mut envelope: cairn_proto::v1::ReportEnvelope =
+        prost::Message::decode(report.envelope_bytes()).unwrap();
+    let mut body: cairn_proto::v1::ReportBody =
+        prost::Message::decode(envelope.body.as_slice()).unwrap();
+    body.tlp = 9;
+    envelope.body = prost::Message::encode_to_vec(&body);
+    let err = verify(&prost::Message::encode_to_vec(&envelope)).unwrap_err();
+    assert!(err.to_string().contains("tlp: unknown TLP label"), "{err}");
+}
+
+#[test]
+fn retractions_are_by_the_author_only_and_keep_the_audience() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let author = org(1);
+    let report = signed(3);
+    let tombstone = retract(&report, "false positive", &author, &mut rng).unwrap();
+    assert_eq!(tombstone.report().kind, ReportKind::Retraction);
+    assert_eq!(tombstone.report().retracts, Some(report.id()));
+    assert_eq!(tombstone.report().tlp, report.report().tlp);
+    assert!(verify(tombstone.envelope_bytes()).is_ok());
+    let stranger = org(2);
+    assert!(retract(&report, "mine now", &stranger, &mut rng).is_err());
+}
+
+#[test]
+fn drafts_report_the_first_bad_field() {
+    let mut rng = StdRng::seed_from_u64(4);
+    let mut draft = sample::indicator_report(&mut rng, 4);
+    draft.indicators[3].kind = IndicatorType::Ipv4;
+    draft.indicators[3].value = "not-an-ip".into();
+    let err = draft.sign(&org(1), &mut rng).unwrap_err();
+    assert_eq!(err.field, "indicators[3].value");
+    assert!(err.reason.contains("\"not-an-ip\""));
+    let empty = ReportDraft::default();
+    assert_eq!(empty.sign(&org(1), &mut rng).unwrap_err().field, "kind");
+    let red = ReportDraft {
+        kind: Some(ReportKind::Incident),
+        title: "x".into(),
+        tlp: Some(Tlp::Red),
+        ..ReportDraft::default()
+    };
+    assert_eq!(red.sign(&org(1), &mut rng).unwrap_err().field, "recipients");
+}
+
+#[test]
+fn sample_reports_have_a_realistic_size() {
+    let report = signed(5);
+    let size = report.envelope_bytes().len();
+    assert!(
+        (1000..=2500).contains(&size),
+        "sample report is {size} bytes"
+    );
+    assert_eq!(report.report().indicators.len(), 10);
+}

@@ -1,0 +1,14 @@
+//! Generated prost types for Cairn's wire and storage formats (proto/cairn/v1/*.proto).
+//!
+//! Nothing else in the workspace generates protobuf code: other crates convert these types to
+//! their own domain types at their edges.
+
+#![allow(clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]
+
+/// Version 1 of the report format.
+pub mod v1 {
+    include!(concat!(env!("OUT_DIR"), "/cairn.v1.rs"));
+}
+
+/// The envelope format version this build writes and understands.
+pub const FORMAT_VERSION: u32 = 1;
