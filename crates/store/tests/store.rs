@@ -1,0 +1,371 @@
+//! Store behaviour: idempotent ingest, arrival numbers, queries, versions and retractions,
+//! bad input, and round trips through reopen.
+
+use cairn_core::{
+    OrgKey, ReportDraft, ReportKind, Tlp, VerifiedReport, VerifyError, retract, sample,
+};
+use cairn_store::{
+    IngestOutcome, OpenError, Provenance, ReportQuery, ReportStatus, Store, StoreConfig,
+};
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(dir.path(), &StoreConfig::default()).unwrap()
+}
+
+fn org(seed: u64) -> OrgKey {
+    OrgKey::generate(&mut StdRng::seed_from_u64(seed))
+}
+
+fn report(org: &OrgKey, seed: u64, edit: impl FnOnce(&mut ReportDraft)) -> VerifiedReport {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut draft = sample::indicator_report(&mut rng, seed);
+    edit(&mut draft);
+    draft.sign(org, &mut rng).unwrap()
+}
+
+fn ids(list: &[cairn_store::StoredReport]) -> Vec<cairn_core::ReportId> {
+    list.iter().map(|s| s.report.id()).collect()
+}
+
+#[test]
+fn ingest_is_idempotent_and_numbers_arrivals() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let a = org(1);
+    let reports: Vec<VerifiedReport> = (0..5).map(|i| report(&a, i, |_| {})).collect();
+    let envelopes: Vec<&[u8]> = reports.iter().map(|r| r.envelope_bytes()).collect();
+    let first = store.ingest(&envelopes, Provenance::Local).unwrap();
+    let seqs: Vec<u64> = first
+        .iter()
+        .map(|o| match o {
+            IngestOutcome::Stored { seq, .. } => *seq,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    let again = store.ingest(&envelopes[1..3], Provenance::Import).unwrap();
+    assert_eq!(
+        again,
+        vec![
+            IngestOutcome::Duplicate {
+                id: reports[1].id(),
+                seq: 2
+            },
+            IngestOutcome::Duplicate {
+                id: reports[2].id(),
+                seq: 3
+            },
+        ]
+    );
+    // The same report twice in one batch is stored once.
+    let b = report(&a, 99, |_| {});
+    let twice = store
+        .ingest(&[b.envelope_bytes(), b.envelope_bytes()], Provenance::Local)
+        .unwrap();
+    assert_eq!(twice[1], IngestOutcome::Duplicate { id: b.id(), seq: 6 });
+    assert_eq!(store.len(), 6);
+    assert_eq!(store.last_seq().unwrap(), 6);
+    let got = store.get(&reports[2].id()).unwrap().unwrap();
+    assert_eq!(got.seq, 3);
+    assert_eq!(got.provenance, Provenance::Local);
+    assert_eq!(got.report.envelope_bytes(), reports[2].envelope_bytes());
+}
+
+#[test]
+fn listing_after_a_cursor_pages_in_arrival_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let a = org(1);
+    let reports: Vec<VerifiedReport> = (0..10).map(|i| report(&a, i, |_| {})).collect();
+    store.insert(reports.clone(), Provenance::Local).unwrap();
+    let page1 = store.after(0, 4).unwrap();
+    let page2 = store.after(page1.last().unwrap().seq, 4).unwrap();
+    let page3 = store.after(page2.last().unwrap().seq, 4).unwrap();
+    let all: Vec<_> = [page1, page2, page3].concat();
+    assert_eq!(
+        ids(&all),
+        reports.iter().map(|r| r.id()).collect::<Vec<_>>()
+    );
+    assert!(store.after(10, 4).unwrap().is_empty());
+}
+
+#[test]
+fn bad_envelopes_are_rejected_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let good = report(&org(1), 1, |_| {});
+    store.insert(vec![good.clone()], Provenance::Local).unwrap();
+    let mut tampered = good.envelope_bytes().to_vec();
+    tampered[40] ^= 0x04;
+    let outcomes = store
+        .ingest(
+            &[b"garbage".to_vec(), tampered, vec![0; 2 << 20]],
+            Provenance::Import,
+        )
+        .unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, IngestOutcome::Rejected(_)))
+    );
+    assert!(matches!(
+        outcomes[2],
+        IngestOutcome::Rejected(VerifyError::TooLarge { .. })
+    ));
+    assert_eq!(store.len(), 1);
+    assert_eq!(store.last_seq().unwrap(), 1);
+    assert_eq!(store.get(&good.id()).unwrap().unwrap().report, good);
+}
+
+#[test]
+fn queries_use_every_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let (a, b) = (org(1), org(2));
+    let base = 1_750_000_000_000i64;
+    let at = |ms: i64| {
+        Some(time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap())
+    };
+    let r1 = report(&a, 1, |d| {
+        d.created = at(base);
+        d.tags = vec!["ransomware".into()];
+    });
+    let r2 = report(&a, 2, |d| {
+        d.created = at(base + 1000);
+        d.kind = Some(ReportKind::Advisory);
+        d.tlp = Some(Tlp::Clear);
+        d.scope = None;
+        d.hop_limit = None;
+        d.tags = vec!["phishing".into()];
+        d.indicators[1].value = "Shared.Bad.Example".into();
+    });
+    let r3 = report(&b, 3, |d| {
+        d.created = at(base + 2000);
+        d.tags = vec!["Phishing".into()];
+        d.indicators[1].value = "shared.bad.example".into();
+    });
+    store
+        .insert(vec![r1.clone(), r2.clone(), r3.clone()], Provenance::Local)
+        .unwrap();
+    let q = |f: fn(&mut ReportQuery)| {
+        let mut query = ReportQuery::default();
+        f(&mut query);
+        ids(&store.query(&query).unwrap())
+    };
+    assert_eq!(q(|_| {}), vec![r3.id(), r2.id(), r1.id()]);
+    let author_a = a.public();
+    let mut by_author = ReportQuery {
+        author: Some(author_a),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&store.query(&by_author).unwrap()),
+        vec![r2.id(), r1.id()]
+    );
+    by_author.limit = 1;
+    assert_eq!(ids(&store.query(&by_author).unwrap()), vec![r2.id()]);
+    assert_eq!(q(|q| q.kind = Some(ReportKind::Advisory)), vec![r2.id()]);
+    assert_eq!(q(|q| q.tlp = Some(Tlp::Green)), vec![r3.id(), r1.id()]);
+    assert_eq!(
+        q(|q| q.tag = Some("PHISHING".into())),
+        vec![r3.id(), r2.id()]
+    );
+    assert_eq!(
+        q(|q| q.indicator = Some("shared.BAD.example".into())),
+        vec![r3.id(), r2.id()]
+    );
+    let window = ReportQuery {
+        since_ms: Some(base + 500),
+        until_ms: Some(base + 1500),
+        ..Default::default()
+    };
+    assert_eq!(ids(&store.query(&window).unwrap()), vec![r2.id()]);
+    let combined = ReportQuery {
+        tag: Some("phishing".into()),
+        author: Some(b.public()),
+        ..Default::default()
+    };
+    assert_eq!(ids(&store.query(&combined).unwrap()), vec![r3.id()]);
+    let ip = r1.report().indicators[0].value.clone();
+    let by_ip = ReportQuery {
+        indicator: Some(ip),
+        ..Default::default()
+    };
+    assert!(ids(&store.query(&by_ip).unwrap()).contains(&r1.id()));
+    let none = ReportQuery {
+        indicator: Some("203.0.113.250".into()),
+        ..Default::default()
+    };
+    assert!(store.query(&none).unwrap().is_empty());
+}
+
+#[test]
+fn new_versions_replace_old_ones_and_history_keeps_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let a = org(1);
+    let v1 = report(&a, 1, |_| {});
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut next = ReportDraft::new_version_of(&v1);
+    next.title = "Updated: wider campaign".into();
+    let v2 = next.sign(&a, &mut rng).unwrap();
+    store
+        .insert(vec![v1.clone(), v2.clone()], Provenance::Local)
+        .unwrap();
+    assert_eq!(
+        ids(&store.query(&ReportQuery::default()).unwrap()),
+        vec![v2.id()]
+    );
+    assert_eq!(
+        store.status(&v1).unwrap(),
+        ReportStatus::SupersededBy(v2.id())
+    );
+    assert_eq!(store.status(&v2).unwrap(), ReportStatus::Current);
+    assert_eq!(
+        ids(&store.history(&v2.id()).unwrap()),
+        vec![v1.id(), v2.id()]
+    );
+    let all = ReportQuery {
+        include_history: true,
+        ..Default::default()
+    };
+    assert_eq!(store.query(&all).unwrap().len(), 2);
+
+    // Another organisation cannot supersede it.
+    let mut forged = ReportDraft::new_version_of(&v2);
+    forged.title = "Hijacked".into();
+    let forged = forged.sign(&org(2), &mut rng).unwrap();
+    let outcome = store
+        .insert(vec![forged.clone()], Provenance::Import)
+        .unwrap();
+    assert!(
+        matches!(&outcome[0], IngestOutcome::Refused { reason, .. } if reason.contains("another organisation"))
+    );
+    assert!(store.get(&forged.id()).unwrap().is_none());
+    assert_eq!(store.status(&v2).unwrap(), ReportStatus::Current);
+}
+
+#[test]
+fn retractions_hide_every_version_and_only_the_author_can_retract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let (a, b) = (org(1), org(2));
+    let mut rng = StdRng::seed_from_u64(8);
+    let v1 = report(&a, 1, |_| {});
+    let mut next = ReportDraft::new_version_of(&v1);
+    next.title = "v2".into();
+    let v2 = next.sign(&a, &mut rng).unwrap();
+    let other = report(&a, 2, |_| {});
+    store
+        .insert(
+            vec![v1.clone(), v2.clone(), other.clone()],
+            Provenance::Local,
+        )
+        .unwrap();
+    let tombstone = retract(&v1, "false positive", &a, &mut rng).unwrap();
+    store
+        .insert(vec![tombstone.clone()], Provenance::Local)
+        .unwrap();
+    assert_eq!(
+        store.status(&v2).unwrap(),
+        ReportStatus::Retracted(tombstone.id())
+    );
+    assert_eq!(
+        ids(&store.query(&ReportQuery::default()).unwrap()),
+        vec![other.id()]
+    );
+    let history = ids(&store.history(&v2.id()).unwrap());
+    assert!(
+        history.contains(&v1.id())
+            && history.contains(&v2.id())
+            && history.contains(&tombstone.id())
+    );
+    let retractions = ReportQuery {
+        kind: Some(ReportKind::Retraction),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&store.query(&retractions).unwrap()),
+        vec![tombstone.id()]
+    );
+
+    // A retraction signed by someone else: refused when the target is known.
+    let b_report = report(&b, 3, |_| {});
+    let b_tombstone = retract(&b_report, "withdrawn", &b, &mut rng).unwrap();
+    store
+        .insert(vec![b_tombstone.clone()], Provenance::Import)
+        .unwrap();
+    // b's retraction arrived before b's report: the report is hidden as soon as it arrives.
+    store
+        .insert(vec![b_report.clone()], Provenance::Import)
+        .unwrap();
+    assert_eq!(
+        store.status(&b_report).unwrap(),
+        ReportStatus::Retracted(b_tombstone.id())
+    );
+}
+
+#[test]
+fn ids_resolve_from_prefixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let r = report(&org(1), 1, |_| {});
+    store.insert(vec![r.clone()], Provenance::Local).unwrap();
+    let text = r.id().to_string();
+    assert_eq!(store.resolve(&text[..9]).unwrap(), r.id());
+    assert_eq!(store.resolve(&text.to_uppercase()).unwrap(), r.id());
+    assert!(store.resolve("abc").is_err());
+    let missing = if text.starts_with('0') {
+        "ffffffff"
+    } else {
+        "00000000"
+    };
+    assert!(matches!(
+        store.resolve(missing),
+        Err(cairn_store::ResolveError::NotFound(_))
+    ));
+}
+
+#[test]
+fn a_second_process_cannot_open_a_store_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = open(&dir);
+    let err = Store::open(dir.path(), &StoreConfig::default()).unwrap_err();
+    assert!(matches!(err, OpenError::Locked(_)), "{err}");
+    assert!(err.to_string().contains("in use by another Cairn process"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn everything_stored_survives_reopen(seeds in proptest::collection::vec(any::<u64>(), 1..20), batch in 1usize..8) {
+        let dir = tempfile::tempdir().unwrap();
+        let a = org(7);
+        let reports: Vec<VerifiedReport> = seeds.iter().map(|s| report(&a, *s, |_| {})).collect();
+        {
+            let store = open(&dir);
+            for chunk in reports.chunks(batch) {
+                let envelopes: Vec<&[u8]> = chunk.iter().map(|r| r.envelope_bytes()).collect();
+                store.ingest(&envelopes, Provenance::Local).unwrap();
+            }
+        }
+        let store = open(&dir);
+        let mut unique: Vec<_> = reports.iter().map(|r| r.id()).collect();
+        unique.sort();
+        unique.dedup();
+        prop_assert_eq!(store.len(), unique.len());
+        prop_assert_eq!(store.last_seq().unwrap(), unique.len() as u64);
+        for r in &reports {
+            let stored = store.get(&r.id()).unwrap().unwrap();
+            prop_assert_eq!(stored.report.envelope_bytes(), r.envelope_bytes());
+            prop_assert!(cairn_core::verify(stored.report.envelope_bytes()).is_ok());
+        }
+        let listed = store.after(0, 1000).unwrap();
+        prop_assert_eq!(listed.len(), unique.len());
+        prop_assert!(listed.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+    }
+}
