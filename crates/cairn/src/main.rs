@@ -1,1 +1,170 @@
-fn main() {}
+//! `cairn`: the Cairn node's command line for operators and analysts.
+
+mod config;
+mod demo;
+mod home;
+mod reports;
+mod view;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Examples:
+  cairn init --organisation \"CERT-Example\"
+  cairn report new --kind indicator --tlp green --title \"Phishing kit\" \\
+      --indicator domain:login-bank.example --indicator ipv4:198.51.100.7 --tag phishing
+  cairn report list --tlp green --since 7d
+  cairn report show 3f2a9c01
+  cairn demo";
+
+/// Cairn: share signed threat and incident reports with trusted organisations.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about, after_help = AFTER_HELP)]
+struct Cli {
+    /// The node's home folder (configuration, keys, store).
+    #[arg(long, global = true, env = "CAIRN_HOME", default_value_os_t = default_home())]
+    home: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+fn default_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".cairn")
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a node: an organisation signing key, a node key certified by it, node.toml.
+    #[command(
+        after_help = "Examples:\n  cairn --home /var/lib/cairn init --organisation \"CERT-Example\"\n  cairn --home ./node2 init --organisation \"CERT-Example\" --node-name node-2 --org-key /var/lib/cairn/keys/org.key"
+    )]
+    Init {
+        /// The organisation's display name.
+        #[arg(long)]
+        organisation: String,
+        /// This node's name within the organisation.
+        #[arg(long, default_value = "node-1")]
+        node_name: String,
+        /// Use this existing organisation key (for a second node of the same organisation).
+        #[arg(long, value_name = "FILE")]
+        org_key: Option<PathBuf>,
+    },
+    /// Show this node's organisation key and PeerId (what partners put in their trust lists).
+    Identity,
+    /// Write, read, verify, export, import and retract reports.
+    #[command(subcommand)]
+    Report(reports::ReportCommand),
+    /// A guided walk-through on a temporary node: publish, list, verify, withhold, retract.
+    Demo {
+        /// Keep the demo node in this folder instead of a temporary one.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            // --help and --version: print them as clap lays them out.
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err)
+            if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            // `cairn report` alone: show what can follow.
+            let _ = err.print();
+            return ExitCode::from(2);
+        }
+        Err(err) => {
+            // Usage errors: the one line that says what was wrong (exit code 2).
+            let text = err.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let reason = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("error: {reason} (see cairn --help)");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {}", one_line(&format!("{err:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let home = home::Home::new(&cli.home);
+    match cli.command {
+        Command::Init {
+            organisation,
+            node_name,
+            org_key,
+        } => {
+            let done = home.init(&organisation, &node_name, org_key.as_deref())?;
+            println!(
+                "Initialised a Cairn node for {organisation} in {}",
+                home.root().display()
+            );
+            println!(
+                "  organisation key  {}{}",
+                done.org.public(),
+                if done.imported_org_key {
+                    "  (imported)"
+                } else {
+                    ""
+                }
+            );
+            println!("  node PeerId       {}", done.peer_id);
+            println!("  configuration     {}", home.config_path().display());
+            println!(
+                "Give the organisation key and PeerId to partners so they can add you to their trust lists.\nKeep {} secret and backed up: it signs your organisation's reports.",
+                home.org_key_path().display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Identity => {
+            let config = home.config()?;
+            let org = home.org_key()?.public();
+            let cert = home.node_certificate()?;
+            if cert.org_key != org {
+                anyhow::bail!(
+                    "{} was issued by organisation {}, not by this node's organisation {org}",
+                    home.node_cert_path().display(),
+                    cert.org_key
+                );
+            }
+            println!("organisation      {}", config.node.organisation);
+            println!("organisation key  {org}");
+            println!("node              {}", cert.node_name);
+            println!(
+                "node PeerId       {}",
+                cairn_net::peer_id_of(&cert.node_key)?
+            );
+            println!("certified         {}", view::rfc3339(cert.issued_ms));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report(command) => reports::run(&home, command),
+        Command::Demo { keep } => demo::run(keep.as_deref()),
+    }
+}

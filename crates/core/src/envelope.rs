@@ -246,12 +246,11 @@ pub fn verify_batch<B: AsRef<[u8]>>(envelopes: &[B]) -> Vec<Result<VerifiedRepor
     };
     for (i, result) in results.iter_mut().enumerate() {
         let checked_in_batch = batch_ok && batch.binary_search(&i).is_ok();
-        if let Ok(prepared) = result {
-            if !checked_in_batch {
-                if let Err(e) = prepared.verify_strict() {
-                    *result = Err(e);
-                }
-            }
+        if let Ok(prepared) = result
+            && !checked_in_batch
+            && let Err(e) = prepared.verify_strict()
+        {
+            *result = Err(e);
         }
     }
     results

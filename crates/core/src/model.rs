@@ -229,6 +229,26 @@ pub struct Distribution {
     pub hop_limit: u32,
 }
 
+/// The nine principles of the Paris Call for Trust and Security in Cyberspace, by number.
+pub const PARIS_CALL_PRINCIPLES: [&str; 9] = [
+    "Protect individuals and infrastructure",
+    "Protect the Internet",
+    "Defend electoral processes",
+    "Defend intellectual property",
+    "Non-proliferation",
+    "Lifecycle security",
+    "Cyber hygiene",
+    "No private hack back",
+    "International norms",
+];
+
+/// The name of Paris Call principle `n` (1-9).
+pub fn paris_call_principle(n: u8) -> Option<&'static str> {
+    PARIS_CALL_PRINCIPLES
+        .get(usize::from(n).checked_sub(1)?)
+        .copied()
+}
+
 /// Largest hop limit a report may carry.
 pub const MAX_HOP_LIMIT: u32 = 16;
 

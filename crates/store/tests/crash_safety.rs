@@ -82,10 +82,10 @@ fn acknowledged_reports_survive_sigkill() {
         lines.extend(lines_rx.try_iter());
         let mut this_round = 0;
         for line in lines {
-            if let Some(hex) = line.strip_prefix("stored ") {
-                if acknowledged.insert(hex.trim().parse().unwrap()) {
-                    this_round += 1;
-                }
+            if let Some(hex) = line.strip_prefix("stored ")
+                && acknowledged.insert(hex.trim().parse().unwrap())
+            {
+                this_round += 1;
             }
         }
         let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();

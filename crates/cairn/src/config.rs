@@ -1,0 +1,111 @@
+//! The node's configuration file (node.toml): one TOML file, one section per subsystem.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use cairn_store::StoreConfig;
+
+/// Everything a node reads from node.toml.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Who runs this node.
+    pub node: NodeSection,
+    /// Storage settings.
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+/// The `[node]` section.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// The organisation's display name, e.g. "CERT-EU".
+    pub organisation: String,
+    /// This node's name within the organisation.
+    #[serde(default = "default_node_name")]
+    pub node_name: String,
+}
+
+fn default_node_name() -> String {
+    "node-1".to_string()
+}
+
+/// Largest configuration file read.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+impl NodeConfig {
+    /// A new configuration for an organisation.
+    pub fn new(organisation: &str, node_name: &str) -> NodeConfig {
+        NodeConfig {
+            node: NodeSection {
+                organisation: organisation.to_string(),
+                node_name: node_name.to_string(),
+            },
+            store: StoreConfig::default(),
+        }
+    }
+
+    /// Reads and validates node.toml; errors name the file, line and field.
+    pub fn load(path: &Path) -> Result<NodeConfig> {
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .len();
+        if size > MAX_CONFIG_BYTES {
+            anyhow::bail!(
+                "{} is {size} bytes: too large for a configuration file",
+                path.display()
+            );
+        }
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let config: NodeConfig = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), one_line(&e.to_string())))?;
+        if config.node.organisation.trim().is_empty() {
+            anyhow::bail!("{}: [node] organisation must not be empty", path.display());
+        }
+        Ok(config)
+    }
+
+    /// The file as written by `cairn init`, with comments.
+    pub fn to_toml(&self) -> Result<String> {
+        Ok(format!(
+            "# Cairn node configuration.\n# Paths are relative to the folder holding this file.\n\n{}",
+            toml::to_string(self)?
+        ))
+    }
+}
+
+/// TOML errors span several lines (with a caret under the culprit); keep them on one.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_config_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let config = NodeConfig::new("CERT-Example", "n1");
+        std::fs::write(&path, config.to_toml().unwrap()).unwrap();
+        assert_eq!(NodeConfig::load(&path).unwrap(), config);
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "[node]\norganisation = \"X\"\ncolour = \"blue\"\n").unwrap();
+        let err = format!("{:#}", NodeConfig::load(&path).unwrap_err());
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("colour"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+}

@@ -1,0 +1,178 @@
+//! A node's home folder: its configuration, keys and store, created by `cairn init`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use cairn_core::{NodeCertificate, NodeKey, OrgKey};
+use cairn_store::Store;
+
+use crate::config::NodeConfig;
+
+/// The files of one node.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+/// What `cairn init` created.
+pub struct Initialised {
+    /// The organisation key (new or imported).
+    pub org: OrgKey,
+    /// The node's network identity.
+    pub peer_id: String,
+    /// Whether the organisation key was imported rather than generated.
+    pub imported_org_key: bool,
+}
+
+impl Home {
+    /// The home folder at `root`.
+    pub fn new(root: &Path) -> Home {
+        Home {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// The folder itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn keys_dir(&self) -> PathBuf {
+        self.root.join("keys")
+    }
+
+    /// The organisation's secret key.
+    pub fn org_key_path(&self) -> PathBuf {
+        self.keys_dir().join("org.key")
+    }
+
+    /// The node's transport key.
+    pub fn node_key_path(&self) -> PathBuf {
+        self.keys_dir().join("node.key")
+    }
+
+    /// The organisation's certificate for the node key.
+    pub fn node_cert_path(&self) -> PathBuf {
+        self.keys_dir().join("node.cert")
+    }
+
+    /// The configuration file.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("node.toml")
+    }
+
+    fn store_path(&self) -> PathBuf {
+        self.root.join("store")
+    }
+
+    /// Creates keys, certificate and configuration. Refuses to overwrite existing keys.
+    pub fn init(
+        &self,
+        organisation: &str,
+        node_name: &str,
+        import_org_key: Option<&Path>,
+    ) -> Result<Initialised> {
+        if organisation.trim().is_empty() {
+            bail!("the organisation name must not be empty");
+        }
+        for existing in [
+            self.org_key_path(),
+            self.node_key_path(),
+            self.config_path(),
+        ] {
+            if existing.exists() {
+                bail!(
+                    "{} already exists: this folder holds a Cairn node already; refusing to overwrite its keys",
+                    existing.display()
+                );
+            }
+        }
+        create_private_dir(&self.root)?;
+        create_private_dir(&self.keys_dir())?;
+        let mut rng = rand::rngs::OsRng;
+        let (org, imported_org_key) = match import_org_key {
+            Some(path) => (
+                OrgKey::load(path).with_context(|| {
+                    format!("cannot import the organisation key {}", path.display())
+                })?,
+                true,
+            ),
+            None => (OrgKey::generate(&mut rng), false),
+        };
+        let node = NodeKey::generate(&mut rng);
+        let peer_id = cairn_net::peer_id_of(&node.public_bytes())?.to_string();
+        let cert = NodeCertificate::issue(&org, node.public_bytes(), node_name, now_ms());
+        org.save(&self.org_key_path())?;
+        node.save(&self.node_key_path())?;
+        write_new(&self.node_cert_path(), cert.to_bytes())?;
+        let config = NodeConfig::new(organisation, node_name);
+        write_new(&self.config_path(), config.to_toml()?.as_bytes())?;
+        Ok(Initialised {
+            org,
+            peer_id,
+            imported_org_key,
+        })
+    }
+
+    /// Reads the configuration; says how to create a node when there is none.
+    pub fn config(&self) -> Result<NodeConfig> {
+        if !self.config_path().exists() {
+            bail!(
+                "no Cairn node in {}: run `cairn --home {} init --organisation NAME` first",
+                self.root.display(),
+                self.root.display()
+            );
+        }
+        NodeConfig::load(&self.config_path())
+    }
+
+    /// The organisation's signing key.
+    pub fn org_key(&self) -> Result<OrgKey> {
+        Ok(OrgKey::load(&self.org_key_path())?)
+    }
+
+    /// The node certificate, verified.
+    pub fn node_certificate(&self) -> Result<NodeCertificate> {
+        let bytes = std::fs::read(self.node_cert_path())
+            .with_context(|| format!("cannot read {}", self.node_cert_path().display()))?;
+        NodeCertificate::verify(&bytes)
+            .with_context(|| format!("{}", self.node_cert_path().display()))
+    }
+
+    /// Opens the node's store.
+    pub fn open_store(&self) -> Result<Store> {
+        let config = self.config()?;
+        Ok(Store::open(&self.store_path(), &config.store)?)
+    }
+}
+
+fn create_private_dir(path: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(path)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)
+        .and_then(|_| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
+}

@@ -1,0 +1,590 @@
+//! `cairn report ...`: writing, reading, verifying, exporting, importing and retracting reports.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use cairn_core::{
+    DisclosureField, Indicator, IndicatorDraft, OrgPublicKey, ReportDraft, ReportKind, Scope,
+    Severity, Tlp, VerifiedReport, limits,
+};
+use cairn_store::{IngestOutcome, Provenance, ReportQuery, Store, StoredReport};
+use clap::{Args, Subcommand};
+
+use crate::home::{Home, now_ms};
+use crate::view;
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Write and sign a report from flags or from a TOML or JSON file, and store it.
+    #[command(
+        after_help = "Examples:\n  cairn report new --kind incident --tlp amber --title \"Ransomware at a hospital\" --severity critical --victim \"Hospital X\"\n  cairn report new --file report.toml\n\nA report file holds the same fields, e.g. (TOML):\n  kind = \"indicator\"\n  title = \"Phishing kit\"\n  tlp = \"green\"\n  tags = [\"phishing\"]\n  [[indicators]]\n  type = \"domain\"\n  value = \"login-bank.example\""
+    )]
+    New(Box<NewArgs>),
+    /// List current reports, newest first, with filters.
+    #[command(
+        after_help = "Examples:\n  cairn report list --tlp amber --since 7d\n  cairn report list --indicator 198.51.100.7 --json"
+    )]
+    List(ListArgs),
+    /// Show one report in full (ID: the id or its first 8+ hex digits).
+    Show {
+        /// Report id or prefix.
+        id: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show every version of a report and its retraction, oldest first.
+    History {
+        /// Report id or prefix.
+        id: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check an exported report file: signature, content, disclosures.
+    Verify {
+        /// The file written by `cairn report export`.
+        file: PathBuf,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a stored report to a file, optionally withholding disclosures.
+    #[command(
+        after_help = "Examples:\n  cairn report export 3f2a9c01 --out incident.cairn\n  cairn report export 3f2a9c01 --withhold victim,internal-notes --out for-partners.cairn"
+    )]
+    Export {
+        /// Report id or prefix.
+        id: String,
+        /// Output file (default: standard output, when it is not a terminal).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Disclosures to leave out: victim, internal-notes, evidence, or all.
+        #[arg(long, value_delimiter = ',')]
+        withhold: Vec<String>,
+    },
+    /// Verify and store report files exported by Cairn nodes.
+    Import {
+        /// Files to import.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Withdraw one of this organisation's reports with a signed retraction.
+    Retract {
+        /// Report id or prefix.
+        id: String,
+        /// Why it is withdrawn (travels with the retraction).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// Read the report from a TOML or JSON file instead of flags ("-": standard input, JSON or TOML).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kind", "title", "tlp"])]
+    file: Option<PathBuf>,
+    /// incident, indicator, advisory, vulnerability, threat-actor, campaign.
+    #[arg(long)]
+    kind: Option<ReportKind>,
+    /// One line saying what it is.
+    #[arg(long)]
+    title: Option<String>,
+    /// Free text.
+    #[arg(long, default_value = "")]
+    summary: String,
+    /// clear, green, amber, amber+strict, red.
+    #[arg(long)]
+    tlp: Option<Tlp>,
+    /// organisation, direct-peers, community, unrestricted (default follows the TLP).
+    #[arg(long)]
+    scope: Option<Scope>,
+    /// Relays allowed for the community scope (1-16, default 2).
+    #[arg(long)]
+    hops: Option<u32>,
+    /// info, low, medium, high, critical.
+    #[arg(long)]
+    severity: Option<Severity>,
+    /// 0-100 (default 50).
+    #[arg(long)]
+    confidence: Option<u8>,
+    /// Creation time, RFC 3339 (default: now).
+    #[arg(long)]
+    created: Option<String>,
+    /// A named recipient's organisation key (TLP:RED); repeat for several.
+    #[arg(long = "recipient", value_name = "ORG_KEY")]
+    recipients: Vec<OrgPublicKey>,
+    /// A tag; repeat for several.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// A sector concerned; repeat for several.
+    #[arg(long = "sector")]
+    sectors: Vec<String>,
+    /// A region concerned; repeat for several.
+    #[arg(long = "region")]
+    regions: Vec<String>,
+    /// A Paris Call principle concerned (1-9); repeat for several.
+    #[arg(long = "principle")]
+    principles: Vec<u32>,
+    /// An observable as TYPE:VALUE (ipv4, ipv6, cidr, domain, url, email, md5, sha1, sha256, sha512, cve, asn); repeat.
+    #[arg(long = "indicator", value_name = "TYPE:VALUE")]
+    indicators: Vec<String>,
+    /// The earlier report of this organisation that this one replaces (id or prefix).
+    #[arg(long)]
+    supersedes: Option<String>,
+    /// Who was attacked (a selective disclosure).
+    #[arg(long)]
+    victim: Option<String>,
+    /// Internal notes (a selective disclosure).
+    #[arg(long)]
+    notes: Option<String>,
+    /// Raw evidence (a selective disclosure); repeat for several.
+    #[arg(long)]
+    evidence: Vec<String>,
+    /// Print the new report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ListArgs {
+    /// Written by this organisation key (64 hex digits).
+    #[arg(long)]
+    pub author: Option<OrgPublicKey>,
+    /// Of this kind.
+    #[arg(long)]
+    pub kind: Option<ReportKind>,
+    /// With this TLP label.
+    #[arg(long)]
+    pub tlp: Option<Tlp>,
+    /// Carrying this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Created at or after: RFC 3339, a date, or an age (7d, 12h).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Created at or before: RFC 3339, a date, or an age.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Mentioning this observable (any type it fits).
+    #[arg(long)]
+    pub indicator: Option<String>,
+    /// Also list superseded and retracted versions and retractions.
+    #[arg(long)]
+    pub all_versions: bool,
+    /// At most this many reports.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
+    match command {
+        ReportCommand::New(args) => {
+            let store = home.open_store()?;
+            let json = args.json;
+            let draft = draft_from_args(*args, &store)?;
+            let report = publish(home, &store, &draft)?;
+            if json {
+                print_json(&view::ReportJson::new(&report, None))?;
+            } else {
+                println!("{}", published_line(&report));
+            }
+        }
+        ReportCommand::List(args) => {
+            let store = home.open_store()?;
+            let us = home.org_key()?.public();
+            let reports = store.query(&query_from_args(&args)?)?;
+            if args.json {
+                let views = with_status(&store, &reports)?;
+                let json: Vec<_> = views
+                    .iter()
+                    .map(|(s, status)| view::ReportJson::new(&s.report, Some((s, status))))
+                    .collect();
+                print_json(&json)?;
+            } else if reports.is_empty() {
+                println!("No reports match.");
+            } else {
+                print!("{}", view::table(&reports, &us));
+                println!("{} report(s)", reports.len());
+            }
+        }
+        ReportCommand::Show { id, json } => {
+            let store = home.open_store()?;
+            let us = home.org_key()?.public();
+            let stored = load(&store, &id)?;
+            let status = store.status(&stored.report)?;
+            if json {
+                print_json(&view::ReportJson::new(
+                    &stored.report,
+                    Some((&stored, &status)),
+                ))?;
+            } else {
+                print!(
+                    "{}",
+                    view::detail(&stored.report, Some((&stored, &status)), &us)
+                );
+            }
+        }
+        ReportCommand::History { id, json } => {
+            let store = home.open_store()?;
+            let us = home.org_key()?.public();
+            let id = store.resolve(&id)?;
+            let versions = store.history(&id)?;
+            if json {
+                let views = with_status(&store, &versions)?;
+                let json: Vec<_> = views
+                    .iter()
+                    .map(|(s, status)| view::ReportJson::new(&s.report, Some((s, status))))
+                    .collect();
+                print_json(&json)?;
+            } else {
+                print!("{}", view::table(&versions, &us));
+            }
+        }
+        ReportCommand::Verify { file, json } => {
+            let bytes = read_report_file(&file)?;
+            let report = cairn_core::verify(&bytes)
+                .with_context(|| format!("{} does not verify", file.display()))?;
+            if json {
+                print_json(&view::ReportJson::new(&report, None))?;
+            } else {
+                println!("{}", verified_line(&report));
+            }
+        }
+        ReportCommand::Export { id, out, withhold } => {
+            let store = home.open_store()?;
+            let stored = load(&store, &id)?;
+            let fields = parse_withhold(&withhold)?;
+            let copy = stored.report.withhold(&fields);
+            write_output(out.as_deref(), copy.envelope_bytes())?;
+            if let Some(path) = out {
+                eprintln!(
+                    "Wrote report {} to {} ({} bytes, {} disclosure(s) withheld)",
+                    copy.id(),
+                    path.display(),
+                    copy.envelope_bytes().len(),
+                    copy.withheld()
+                );
+            }
+        }
+        ReportCommand::Import { files } => return import(home, &files),
+        ReportCommand::Retract { id, reason } => {
+            let store = home.open_store()?;
+            let org = home.org_key()?;
+            let target = load(&store, &id)?;
+            let tombstone =
+                cairn_core::retract(&target.report, &reason, &org, &mut rand::rngs::OsRng)?;
+            store_one(&store, &tombstone, Provenance::Local)?;
+            println!(
+                "Retracted report {} with retraction {}",
+                target.report.id(),
+                tombstone.id()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Signs a draft with the organisation key and stores it durably.
+pub fn publish(home: &Home, store: &Store, draft: &ReportDraft) -> Result<VerifiedReport> {
+    let org = home.org_key()?;
+    if let Some(previous) = draft.supersedes {
+        let old = store.get(&previous)?.with_context(|| {
+            format!("report {previous} (to be superseded) is not in this node's store")
+        })?;
+        if old.report.author() != org.public() {
+            bail!(
+                "report {previous} was written by another organisation: only its author can publish a new version"
+            );
+        }
+    }
+    let report = draft
+        .sign(&org, &mut rand::rngs::OsRng)
+        .context("the report is not valid")?;
+    store_one(store, &report, Provenance::Local)?;
+    Ok(report)
+}
+
+fn store_one(store: &Store, report: &VerifiedReport, provenance: Provenance) -> Result<()> {
+    match store.insert(vec![report.clone()], provenance)?.pop() {
+        Some(IngestOutcome::Stored { .. } | IngestOutcome::Duplicate { .. }) => Ok(()),
+        Some(IngestOutcome::Refused { reason, .. }) => bail!("not stored: {reason}"),
+        Some(IngestOutcome::Rejected(e)) => bail!("not stored: {e}"),
+        None => bail!("not stored"),
+    }
+}
+
+/// "Published report ..." as printed after `report new`.
+pub fn published_line(report: &VerifiedReport) -> String {
+    let r = report.report();
+    format!(
+        "Published report {} ({}, {}, {}, {} indicator(s), {} disclosure(s))",
+        report.id(),
+        r.kind,
+        r.tlp.official(),
+        match r.distribution.scope {
+            Scope::Community => format!("community ≤{} hops", r.distribution.hop_limit),
+            scope => scope.to_string(),
+        },
+        r.indicators.len(),
+        r.disclosure_digests.len()
+    )
+}
+
+/// The one-line verdict of `report verify`.
+pub fn verified_line(report: &VerifiedReport) -> String {
+    format!(
+        "Valid: report {} \"{}\" signed by organisation {}; {} {}; {} of {} disclosure(s) present, {} withheld",
+        report.id(),
+        report.report().title,
+        report.author(),
+        report.report().kind,
+        report.report().tlp.official(),
+        report.disclosures().len(),
+        report.report().disclosure_digests.len(),
+        report.withheld()
+    )
+}
+
+fn with_status<'a>(
+    store: &Store,
+    reports: &'a [StoredReport],
+) -> Result<Vec<(&'a StoredReport, cairn_store::ReportStatus)>> {
+    reports
+        .iter()
+        .map(|s| Ok((s, store.status(&s.report)?)))
+        .collect()
+}
+
+fn load(store: &Store, id: &str) -> Result<StoredReport> {
+    let id = store.resolve(id)?;
+    store
+        .get(&id)?
+        .with_context(|| format!("no report {id} in this node's store"))
+}
+
+pub fn query_from_args(args: &ListArgs) -> Result<ReportQuery> {
+    let now = now_ms();
+    Ok(ReportQuery {
+        author: args.author,
+        kind: args.kind,
+        tlp: args.tlp,
+        tag: args.tag.clone(),
+        since_ms: args
+            .since
+            .as_deref()
+            .map(|t| view::parse_time(t, now, false))
+            .transpose()
+            .context("--since")?,
+        until_ms: args
+            .until
+            .as_deref()
+            .map(|t| view::parse_time(t, now, true))
+            .transpose()
+            .context("--until")?,
+        indicator: args.indicator.clone(),
+        include_history: args.all_versions,
+        limit: args.limit,
+    })
+}
+
+fn draft_from_args(args: NewArgs, store: &Store) -> Result<ReportDraft> {
+    if let Some(path) = &args.file {
+        return read_draft(path);
+    }
+    let indicators = args
+        .indicators
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            Indicator::parse_typed(text)
+                .map(IndicatorDraft::from)
+                .with_context(|| format!("--indicator #{}", i + 1))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let created = args
+        .created
+        .as_deref()
+        .map(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .with_context(|| {
+                    format!("--created {t:?} is not an RFC 3339 time (2026-11-01T09:00:00Z)")
+                })
+        })
+        .transpose()?;
+    let supersedes = args
+        .supersedes
+        .as_deref()
+        .map(|id| store.resolve(id).context("--supersedes"))
+        .transpose()?;
+    Ok(ReportDraft {
+        kind: args.kind,
+        title: args.title.unwrap_or_default(),
+        summary: args.summary,
+        severity: args.severity,
+        confidence: args.confidence,
+        created,
+        tlp: args.tlp,
+        scope: args.scope,
+        hop_limit: args.hops,
+        recipients: args.recipients,
+        tags: args.tags,
+        sectors: args.sectors,
+        regions: args.regions,
+        paris_call_principles: args.principles,
+        indicators,
+        supersedes,
+        victim: args.victim,
+        internal_notes: args.notes,
+        evidence: args.evidence,
+    })
+}
+
+/// Reads a report draft from a TOML or JSON file (or "-" for standard input).
+pub fn read_draft(path: &Path) -> Result<ReportDraft> {
+    let text = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .take(limits::MAX_ENVELOPE_BYTES as u64 + 1)
+            .read_to_string(&mut text)
+            .context("cannot read standard input")?;
+        text
+    } else {
+        let bytes = read_limited(path)?;
+        String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))?
+    };
+    if text.len() > limits::MAX_ENVELOPE_BYTES {
+        bail!(
+            "{} is larger than a report may be ({} bytes)",
+            path.display(),
+            limits::MAX_ENVELOPE_BYTES
+        );
+    }
+    let is_json =
+        path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
+    if is_json {
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    } else {
+        toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {}",
+                path.display(),
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        })
+    }
+}
+
+/// Reads a file after checking it is not larger than a report may be.
+fn read_limited(path: &Path) -> Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if size > limits::MAX_ENVELOPE_BYTES as u64 {
+        bail!(
+            "{} is {} bytes ({:.1} MB); a Cairn report is at most {} bytes (1 MiB)",
+            path.display(),
+            size,
+            size as f64 / 1e6,
+            limits::MAX_ENVELOPE_BYTES
+        );
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn read_report_file(path: &Path) -> Result<Vec<u8>> {
+    let bytes = read_limited(path)?;
+    if bytes.is_empty() {
+        bail!("{} is empty", path.display());
+    }
+    Ok(bytes)
+}
+
+fn import(home: &Home, files: &[PathBuf]) -> Result<ExitCode> {
+    let store = home.open_store()?;
+    let mut envelopes = Vec::with_capacity(files.len());
+    let mut failures = 0;
+    let mut readable = Vec::with_capacity(files.len());
+    for file in files {
+        match read_report_file(file) {
+            Ok(bytes) => {
+                envelopes.push(bytes);
+                readable.push(file);
+            }
+            Err(e) => {
+                failures += 1;
+                eprintln!("{}: not imported: {e:#}", file.display());
+            }
+        }
+    }
+    let outcomes = store.ingest(&envelopes, Provenance::Import)?;
+    let (mut stored, mut duplicates) = (0, 0);
+    for (file, outcome) in readable.iter().zip(outcomes) {
+        match outcome {
+            IngestOutcome::Stored { id, seq } => {
+                stored += 1;
+                println!("{}: stored report {id} as #{seq}", file.display());
+            }
+            IngestOutcome::Duplicate { id, .. } => {
+                duplicates += 1;
+                println!("{}: report {id} was already stored", file.display());
+            }
+            IngestOutcome::Rejected(e) => {
+                failures += 1;
+                eprintln!("{}: not imported: {e}", file.display());
+            }
+            IngestOutcome::Refused { id, reason } => {
+                failures += 1;
+                eprintln!("{}: report {id} not imported: {reason}", file.display());
+            }
+        }
+    }
+    println!("{stored} stored, {duplicates} already present, {failures} failed");
+    Ok(if failures > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn parse_withhold(names: &[String]) -> Result<Vec<DisclosureField>> {
+    let mut fields = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        if name.eq_ignore_ascii_case("all") {
+            return Ok(DisclosureField::ALL.to_vec());
+        }
+        fields.push(name.parse::<DisclosureField>().context("--withhold")?);
+    }
+    Ok(fields)
+}
+
+fn write_output(out: Option<&Path>, bytes: &[u8]) -> Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            if stdout.is_terminal() {
+                bail!("a report file is binary: give --out FILE or redirect standard output");
+            }
+            stdout.write_all(bytes)?;
+            Ok(stdout.flush()?)
+        }
+    }
+}
+
+fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, value)?;
+    writeln!(stdout)?;
+    Ok(())
+}

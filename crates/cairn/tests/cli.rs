@@ -1,0 +1,427 @@
+//! The `cairn` command line as users run it: exit codes, one-line errors, files in and out,
+//! and bad input that must leave the store unchanged.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Node {
+    dir: tempfile::TempDir,
+}
+
+impl Node {
+    fn new() -> Node {
+        let node = Node {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let out = node.run(&["init", "--organisation", "CERT-Test"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        node
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("node")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        cmd.arg("--home")
+            .arg(self.home())
+            .args(args)
+            .env_remove("CAIRN_HOME");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "cairn {args:?} failed: {}",
+            stderr(&out)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail, and returns its one-line error.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "cairn {args:?} should have failed");
+        let err = stderr(&out);
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "error is not one line: {err}"
+        );
+        assert!(err.starts_with("error: "), "{err}");
+        err
+    }
+
+    fn list_json(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.ok(&["report", "list", "--all-versions", "--json"])).unwrap()
+    }
+
+    fn publish(&self, extra: &[&str]) -> String {
+        let mut args = vec!["report", "new", "--json"];
+        args.extend_from_slice(extra);
+        let json: serde_json::Value = serde_json::from_str(&self.ok(&args)).unwrap();
+        json["id"].as_str().unwrap().to_string()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+const GREEN: &[&str] = &[
+    "--kind",
+    "indicator",
+    "--tlp",
+    "green",
+    "--title",
+    "Phishing kit",
+    "--indicator",
+    "domain:Login-Bank.Example",
+    "--indicator",
+    "ipv4:198.51.100.7",
+    "--tag",
+    "phishing",
+    "--victim",
+    "Bank A",
+    "--notes",
+    "internal",
+];
+
+#[test]
+fn init_creates_private_keys_and_refuses_to_overwrite() {
+    let node = Node::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for key in ["org.key", "node.key"] {
+            let mode = std::fs::metadata(node.home().join("keys").join(key))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{key}");
+        }
+    }
+    let before = std::fs::read(node.home().join("keys/org.key")).unwrap();
+    let err = node.fails(&["init", "--organisation", "Other"]);
+    assert!(err.contains("refusing to overwrite"), "{err}");
+    assert_eq!(
+        std::fs::read(node.home().join("keys/org.key")).unwrap(),
+        before
+    );
+    let identity = node.ok(&["identity"]);
+    assert!(
+        identity.contains("CERT-Test") && identity.contains("12D3KooW"),
+        "{identity}"
+    );
+}
+
+#[test]
+fn commands_without_a_node_say_how_to_create_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--home")
+        .arg(dir.path())
+        .args(["report", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("init --organisation"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn publish_list_show_and_search() {
+    let node = Node::new();
+    let id = node.publish(GREEN);
+    let table = node.ok(&["report", "list"]);
+    assert!(
+        table.contains(&id[..12]) && table.contains("TLP:GREEN"),
+        "{table}"
+    );
+    let shown = node.ok(&["report", "show", &id[..10]]);
+    assert!(shown.contains("login-bank.example"), "{shown}");
+    assert!(shown.contains("2 of 2 present"), "{shown}");
+    let hits = node.ok(&[
+        "report",
+        "list",
+        "--indicator",
+        "LOGIN-BANK.example",
+        "--json",
+    ]);
+    let hits: Vec<serde_json::Value> = serde_json::from_str(&hits).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0]["tlp"], "green");
+    assert_eq!(hits[0]["status"], "current");
+    let none = node.ok(&["report", "list", "--tlp", "red"]);
+    assert!(none.contains("No reports match"), "{none}");
+}
+
+#[test]
+fn reports_from_toml_and_json_files() {
+    let node = Node::new();
+    let toml_file = node.path("report.toml");
+    std::fs::write(
+        &toml_file,
+        r#"
+kind = "incident"
+title = "Intrusion at a water utility"
+tlp = "amber+strict"
+severity = "critical"
+created = "2026-11-01T09:30:00Z"
+sectors = ["water"]
+paris_call_principles = [1]
+victim = "Utility X"
+
+[[indicators]]
+type = "ipv6"
+value = "2001:DB8::77"
+description = "VPN login source"
+"#,
+    )
+    .unwrap();
+    let out = node.ok(&[
+        "report",
+        "new",
+        "--file",
+        toml_file.to_str().unwrap(),
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["tlp"], "amber+strict");
+    assert_eq!(json["created"], "2026-11-01T09:30:00Z");
+    assert_eq!(json["indicators"][0]["value"], "2001:db8::77");
+    assert_eq!(json["distribution"]["scope"], "direct-peers");
+    let json_file = node.path("report.json");
+    std::fs::write(
+        &json_file,
+        r#"{"kind":"advisory","title":"Patch now","tlp":"clear"}"#,
+    )
+    .unwrap();
+    node.ok(&["report", "new", "--file", json_file.to_str().unwrap()]);
+    assert_eq!(node.list_json().len(), 2);
+
+    let typo = node.path("typo.toml");
+    std::fs::write(
+        &typo,
+        "kind = \"advisory\"\ntitle = \"x\"\ntlp = \"clear\"\nseverty = \"low\"\n",
+    )
+    .unwrap();
+    let err = node.fails(&["report", "new", "--file", typo.to_str().unwrap()]);
+    assert!(err.contains("severty") && err.contains("line 4"), "{err}");
+    let bad_tlp = node.path("bad-tlp.json");
+    std::fs::write(
+        &bad_tlp,
+        r#"{"kind":"advisory","title":"x","tlp":"purple"}"#,
+    )
+    .unwrap();
+    let err = node.fails(&["report", "new", "--file", bad_tlp.to_str().unwrap()]);
+    assert!(err.contains("unknown TLP label \"purple\""), "{err}");
+    assert_eq!(node.list_json().len(), 2, "bad input changed the store");
+}
+
+#[test]
+fn invalid_input_names_the_field_and_value_and_stores_nothing() {
+    let node = Node::new();
+    let err = node.fails(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--tlp",
+        "green",
+        "--title",
+        "x",
+        "--indicator",
+        "ipv4:300.1.2.3",
+    ]);
+    assert!(err.contains("ipv4") && err.contains("300.1.2.3"), "{err}");
+    let err = node.fails(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--tlp",
+        "purple",
+        "--title",
+        "x",
+    ]);
+    assert!(err.contains("purple"), "{err}");
+    let err = node.fails(&[
+        "report", "new", "--kind", "incident", "--tlp", "red", "--title", "x",
+    ]);
+    assert!(err.contains("recipients"), "{err}");
+    let err = node.fails(&[
+        "report",
+        "new",
+        "--kind",
+        "incident",
+        "--tlp",
+        "amber",
+        "--title",
+        "x",
+        "--scope",
+        "community",
+    ]);
+    assert!(err.contains("distribution.scope"), "{err}");
+    let err = node.fails(&[
+        "report",
+        "new",
+        "--kind",
+        "incident",
+        "--tlp",
+        "green",
+        "--title",
+        "x",
+        "--principle",
+        "12",
+    ]);
+    assert!(
+        err.contains("paris_call_principles[0]") && err.contains("12"),
+        "{err}"
+    );
+    assert!(node.list_json().is_empty());
+}
+
+#[test]
+fn export_withhold_verify_and_import_on_another_node() {
+    let author = Node::new();
+    let partner = Node::new();
+    let id = author.publish(GREEN);
+    let file = author.path("copy.cairn");
+    author.ok(&[
+        "report",
+        "export",
+        &id[..8],
+        "--withhold",
+        "victim",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    let verdict = author.ok(&["report", "verify", file.to_str().unwrap()]);
+    assert!(
+        verdict.contains("Valid") && verdict.contains("1 of 2 disclosure(s) present, 1 withheld"),
+        "{verdict}"
+    );
+    let imported = partner.ok(&["report", "import", file.to_str().unwrap()]);
+    assert!(imported.contains("1 stored"), "{imported}");
+    let again = partner.ok(&["report", "import", file.to_str().unwrap()]);
+    assert!(again.contains("already stored"), "{again}");
+    let shown: serde_json::Value =
+        serde_json::from_str(&partner.ok(&["report", "show", &id, "--json"])).unwrap();
+    assert_eq!(shown["withheld_disclosures"], 1);
+    assert_eq!(shown["disclosures"][0]["field"], "internal-notes");
+    assert_eq!(shown["provenance"], "imported from a file");
+    // Only the author may retract it.
+    let err = partner.fails(&["report", "retract", &id]);
+    assert!(err.contains("only its author can retract it"), "{err}");
+}
+
+fn assert_import_refused(node: &Node, file: &Path, expect: &str) {
+    let before = node.list_json();
+    let out = node.run(&["report", "import", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(expect),
+        "expected {expect:?} in: {}",
+        stderr(&out)
+    );
+    let verify = node.run(&["report", "verify", file.to_str().unwrap()]);
+    assert!(!verify.status.success());
+    assert_eq!(
+        node.list_json(),
+        before,
+        "a refused import changed the store"
+    );
+}
+
+#[test]
+fn bad_files_are_refused_and_change_nothing() {
+    let node = Node::new();
+    let id = node.publish(GREEN);
+    let good = node.path("good.cairn");
+    node.ok(&["report", "export", &id, "--out", good.to_str().unwrap()]);
+    let bytes = std::fs::read(&good).unwrap();
+
+    let truncated = node.path("truncated.cairn");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    assert_import_refused(&node, &truncated, "not imported");
+
+    let garbage = node.path("garbage.cairn");
+    std::fs::write(&garbage, b"\x00\x01\x02 this is not a report \xff\xfe").unwrap();
+    assert_import_refused(&node, &garbage, "not a Cairn report");
+
+    let empty = node.path("empty.cairn");
+    std::fs::write(&empty, b"").unwrap();
+    assert_import_refused(&node, &empty, "is empty");
+
+    let huge = node.path("huge.cairn");
+    let file = std::fs::File::create(&huge).unwrap();
+    file.set_len(50 * 1000 * 1000).unwrap();
+    assert_import_refused(&node, &huge, "a Cairn report is at most");
+
+    // A flipped bit anywhere in the signed body.
+    for i in [10, bytes.len() / 2, bytes.len() - 200] {
+        let mut tampered = bytes.clone();
+        tampered[i] ^= 0x08;
+        let path = node.path(&format!("tampered-{i}.cairn"));
+        std::fs::write(&path, &tampered).unwrap();
+        assert_import_refused(&node, &path, "not imported");
+    }
+}
+
+#[test]
+fn versions_and_retractions_from_the_command_line() {
+    let node = Node::new();
+    let v1 = node.publish(GREEN);
+    let mut args = GREEN.to_vec();
+    args.extend_from_slice(&["--supersedes", &v1[..12]]);
+    let v2 = node.publish(&args);
+    let current: Vec<serde_json::Value> =
+        serde_json::from_str(&node.ok(&["report", "list", "--json"])).unwrap();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["id"], v2.as_str());
+    let history: Vec<serde_json::Value> =
+        serde_json::from_str(&node.ok(&["report", "history", &v1, "--json"])).unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(
+        history[0]["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("superseded by")
+    );
+    let out = node.ok(&["report", "retract", &v2, "--reason", "false positive"]);
+    assert!(out.contains("Retracted report"), "{out}");
+    assert!(node.ok(&["report", "list"]).contains("No reports match"));
+    let shown = node.ok(&["report", "show", &v2]);
+    assert!(shown.contains("retracted by"), "{shown}");
+}
+
+#[test]
+fn demo_runs_to_the_end() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("[7/7] Done"), "{text}");
+    assert!(
+        text.contains("1 of 2 disclosure(s) present, 1 withheld"),
+        "{text}"
+    );
+    assert!(text.contains("refused"), "{text}");
+}
