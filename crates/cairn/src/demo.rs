@@ -205,7 +205,7 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
     step(7, "Done");
     indent(&format!(
         "{} reports stored, highest arrival number #{}.",
-        store.len(),
+        store.len()?,
         store.last_seq()?
     ));
     match keep {

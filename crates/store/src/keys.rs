@@ -1,49 +1,72 @@
-//! Key layout of the store's trees. Every index key ends with the created time and report id,
-//! so each index lists reports in time order and a time range is one contiguous key range.
+//! Key layout of the store's trees.
+//!
+//! `reports` holds everything durable, written by one atomic batch per ingest:
+//! - `RECORD` + arrival number (8 bytes, big-endian) → the stored report. Arrival numbers only
+//!   grow, so new reports land in the rightmost, cached part of the tree however large it is.
+//! - `ID` + report id (32 bytes) → arrival number.
+//! - `SUPERSEDED_BY`/`RETRACTED_BY` edges: from id, author, to id.
+//! - `NEXT_SEQ` → the next arrival number.
+//!
+//! `index` holds what queries read, derived from `reports` and rebuilt from it if need be:
+//! - postings for author, kind and TLP (one posting for the pair) and tags, each ending with
+//!   the created time and the report id, so a term lists its reports in time order and a time
+//!   range is one key range;
+//! - indicator blocks: indicator values are nearly all distinct, so their postings are grouped
+//!   by hash bucket into blocks (`INDICATOR_BLOCK`, bucket, tier, last arrival number), merged
+//!   four at a time into the next tier so that a bucket holds few blocks;
+//! - the `INDEXED_UP_TO` marker.
+//!
+//! `meta` holds the store format version.
 
 use cairn_core::{OrgPublicKey, ReportId};
 
-/// Index over all reports by creation time.
-pub const BY_TIME: u8 = b't';
-/// Index by author organisation.
+/// Postings by author organisation.
 pub const BY_AUTHOR: u8 = b'a';
-/// Index by report kind.
-pub const BY_KIND: u8 = b'k';
-/// Index by TLP label.
-pub const BY_TLP: u8 = b'l';
-/// Index by tag.
+/// Postings by report kind and TLP label together: one posting serves queries by kind (read
+/// one range per TLP label), by TLP (one per kind), by both, and by time alone (all ranges).
+pub const BY_KIND_TLP: u8 = b'c';
+/// Postings by tag.
 pub const BY_TAG: u8 = b'g';
-/// Index by canonical indicator value.
-pub const BY_INDICATOR: u8 = b'i';
+/// Durable records by arrival number.
+pub const RECORD: u8 = b'R';
+/// Report id to arrival number.
+pub const ID: u8 = b'I';
+/// The next arrival number.
+pub const NEXT_SEQ: &[u8] = b"N";
+/// Blocks of indicator postings.
+pub const INDICATOR_BLOCK: u8 = b'b';
+/// Hash buckets of indicator values.
+pub const INDICATOR_BUCKETS: u16 = 1024;
 /// Version edges: old id, author of the new version, new id.
 pub const SUPERSEDED_BY: u8 = b's';
 /// Retraction edges: withdrawn id, author of the retraction, retraction id.
 pub const RETRACTED_BY: u8 = b'r';
 
+/// Index key holding the highest arrival number whose postings are written (sorts after
+/// every posting: no index byte is 0xff).
+pub const INDEXED_UP_TO: &[u8] = b"\xffindexed_up_to";
 /// Meta key holding the store format version.
 pub const META_FORMAT: &[u8] = b"format";
-/// Meta key holding the next arrival sequence number.
-pub const META_NEXT_SEQ: &[u8] = b"next_seq";
 
 /// A created time as an order-preserving big-endian key part.
 pub fn time_key(created_ms: i64) -> [u8; 8] {
     ((created_ms as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-/// The prefix of one value in an index: the index byte, then the value.
-pub fn prefix(index: u8, value: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(1 + value.len() + 1 + 40);
+/// The prefix of one term's postings: the index byte, then the term.
+pub fn prefix(index: u8, term: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + term.len() + 1 + 40);
     key.push(index);
-    key.extend_from_slice(value);
-    if matches!(index, BY_TAG | BY_INDICATOR) {
-        // Variable-length values end with a 0 byte (never part of a validated label or value).
+    key.extend_from_slice(term);
+    if index == BY_TAG {
+        // Variable-length terms end with a 0 byte (never part of a validated label or value).
         key.push(0);
     }
     key
 }
 
-/// A full index key: prefix, created time, report id.
-pub fn entry(prefix: &[u8], created_ms: i64, id: &ReportId) -> Vec<u8> {
+/// A full posting key: prefix, created time, report id.
+pub fn posting(prefix: &[u8], created_ms: i64, id: &ReportId) -> Vec<u8> {
     let mut key = Vec::with_capacity(prefix.len() + 40);
     key.extend_from_slice(prefix);
     key.extend_from_slice(&time_key(created_ms));
@@ -51,8 +74,8 @@ pub fn entry(prefix: &[u8], created_ms: i64, id: &ReportId) -> Vec<u8> {
     key
 }
 
-/// The report id at the end of an index key.
-pub fn id_of_entry(key: &[u8]) -> Option<ReportId> {
+/// The report id at the end of a posting key.
+pub fn id_of_posting(key: &[u8]) -> Option<ReportId> {
     key.len()
         .checked_sub(32)
         .and_then(|start| ReportId::from_slice(&key[start..]))
@@ -74,9 +97,93 @@ pub fn edge_prefix(kind: u8, from: &ReportId, author: &OrgPublicKey) -> Vec<u8> 
     key
 }
 
-/// Arrival sequence number as a key.
-pub fn seq_key(seq: u64) -> [u8; 8] {
-    seq.to_be_bytes()
+/// The key of a record.
+pub fn record(seq: u64) -> [u8; 9] {
+    let mut key = [RECORD; 9];
+    key[1..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The key mapping a report id to its arrival number.
+pub fn id(id: &ReportId) -> [u8; 33] {
+    let mut key = [ID; 33];
+    key[1..].copy_from_slice(id.as_bytes());
+    key
+}
+
+/// The 64-bit hash under which an indicator value's postings are filed.
+pub fn indicator_hash(value: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(value.as_bytes());
+    u64::from_be_bytes([
+        digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+    ])
+}
+
+/// The prefix of every block of one bucket (and, with `tier`, of one tier of it).
+pub fn block_prefix(bucket: u16, tier: Option<u8>) -> Vec<u8> {
+    let mut key = vec![INDICATOR_BLOCK];
+    key.extend_from_slice(&bucket.to_be_bytes());
+    key.extend(tier);
+    key
+}
+
+/// The key of a block: bucket, tier, and the highest arrival number it holds.
+pub fn block(bucket: u16, tier: u8, last_seq: u64) -> Vec<u8> {
+    let mut key = block_prefix(bucket, Some(tier));
+    key.extend_from_slice(&last_seq.to_be_bytes());
+    key
+}
+
+/// One indicator posting inside a block: value hash, created time, arrival number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockPosting {
+    /// `indicator_hash` of the value.
+    pub hash: u64,
+    /// Created time of the report.
+    pub created_ms: i64,
+    /// Arrival number of the report.
+    pub seq: u64,
+}
+
+impl BlockPosting {
+    const LEN: usize = 24;
+
+    /// Appends the posting's bytes.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.hash.to_le_bytes());
+        out.extend_from_slice(&self.created_ms.to_le_bytes());
+        out.extend_from_slice(&self.seq.to_le_bytes());
+    }
+
+    /// Every posting of a block, or `None` if its length is not a whole number of postings.
+    pub fn decode_all(block: &[u8]) -> Option<Vec<BlockPosting>> {
+        if !block.len().is_multiple_of(Self::LEN) {
+            return None;
+        }
+        Some(
+            block
+                .chunks_exact(Self::LEN)
+                .map(|c| {
+                    let word = |i: usize| {
+                        let mut b = [0u8; 8];
+                        b.copy_from_slice(&c[i..i + 8]);
+                        b
+                    };
+                    BlockPosting {
+                        hash: u64::from_le_bytes(word(0)),
+                        created_ms: i64::from_le_bytes(word(8)),
+                        seq: u64::from_le_bytes(word(16)),
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+/// An arrival number read back from a key or value.
+pub fn decode_seq(bytes: &[u8]) -> Option<u64> {
+    bytes.try_into().ok().map(u64::from_be_bytes)
 }
 
 #[cfg(test)]
@@ -92,9 +199,39 @@ mod tests {
     }
 
     #[test]
-    fn entries_end_with_their_id() {
+    fn postings_end_with_their_id() {
         let id = ReportId::from_bytes([9; 32]);
-        let key = entry(&prefix(BY_TAG, b"phishing"), 42, &id);
-        assert_eq!(id_of_entry(&key), Some(id));
+        let key = posting(&prefix(BY_TAG, b"phishing"), 42, &id);
+        assert_eq!(id_of_posting(&key), Some(id));
+    }
+
+    #[test]
+    fn block_postings_round_trip() {
+        let postings = vec![
+            BlockPosting {
+                hash: 1,
+                created_ms: -2,
+                seq: 3,
+            },
+            BlockPosting {
+                hash: u64::MAX,
+                created_ms: i64::MAX,
+                seq: 9,
+            },
+        ];
+        let mut bytes = Vec::new();
+        for p in &postings {
+            p.encode(&mut bytes);
+        }
+        assert_eq!(BlockPosting::decode_all(&bytes), Some(postings));
+        assert_eq!(BlockPosting::decode_all(&bytes[1..]), None);
+    }
+
+    #[test]
+    fn the_marker_sorts_after_every_posting() {
+        let id = ReportId::from_bytes([0xff; 32]);
+        for index in [BY_AUTHOR, BY_KIND_TLP, BY_TAG, INDICATOR_BLOCK] {
+            assert!(posting(&prefix(index, &[0xfe; 40]), i64::MAX, &id).as_slice() < INDEXED_UP_TO);
+        }
     }
 }

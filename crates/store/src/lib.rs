@@ -4,10 +4,12 @@
 //! The interface is narrow on purpose: open, ingest, get, list after a cursor, query, history.
 //! Nothing outside this crate sees sled.
 
+mod error;
+mod index;
 mod keys;
+mod query;
 mod store;
 
-pub use store::{
-    IngestError, IngestOutcome, OpenError, Provenance, ReadError, ReportQuery, ReportStatus,
-    ResolveError, Store, StoreConfig, StoredReport,
-};
+pub use error::{IngestError, OpenError, ReadError, ResolveError};
+pub use query::ReportQuery;
+pub use store::{IngestOutcome, Provenance, ReportStatus, Store, StoreConfig, StoredReport};

@@ -1,15 +1,17 @@
-//! The store itself: opening, ingesting in one transaction per batch, reads and queries.
+//! The store itself: opening, durable ingest in one atomic batch, reads by id and by arrival
+//! number, versions and retractions.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use cairn_core::{OrgPublicKey, ReportId, ReportKind, Tlp, VerifiedReport, VerifyError};
+use cairn_core::{OrgPublicKey, ReportId, VerifiedReport, VerifyError};
 use cairn_proto::v1 as pb;
 use prost::Message;
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
+use crate::error::{IngestError, OpenError, ReadError, ResolveError};
+use crate::index::Indexer;
 use crate::keys;
 
 /// Store format this build writes and reads.
@@ -23,11 +25,17 @@ const MAX_CHAIN: usize = 256;
 pub struct StoreConfig {
     /// Memory sled may use as page cache, in MiB.
     pub cache_mb: u64,
+    /// Keep the query index up to date on a background thread. When off, the index is brought
+    /// up to date only by [`Store::index_pending`]; queries are exact either way.
+    pub background_indexing: bool,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { cache_mb: 128 }
+        StoreConfig {
+            cache_mb: 256,
+            background_indexing: true,
+        }
     }
 }
 
@@ -109,116 +117,49 @@ pub enum ReportStatus {
     Retracted(ReportId),
 }
 
-/// Why the store could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// Another process holds it.
-    #[error("the store at {0} is in use by another Cairn process")]
-    Locked(PathBuf),
-    /// Written by a newer Cairn.
-    #[error(
-        "the store at {path} has format {found}, newer than this Cairn understands ({supported}); upgrade Cairn"
-    )]
-    NewerFormat {
-        /// The store.
-        path: PathBuf,
-        /// Its format.
-        found: u32,
-        /// This build's format.
-        supported: u32,
-    },
-    /// Anything else sled reports.
-    #[error("cannot open the store at {path}: {source}")]
-    Storage {
-        /// The store.
-        path: PathBuf,
-        /// What sled said.
-        source: sled::Error,
-    },
-}
-
-/// Why an ingest batch was not written. Nothing of the batch is stored then.
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    /// sled failed to write or flush.
-    #[error("storing reports failed: {0}")]
-    Storage(#[from] sled::Error),
-    /// The store holds a record it cannot read.
-    #[error(transparent)]
-    Read(#[from] ReadError),
-}
-
-/// Why a read failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// sled failed to read.
-    #[error("reading the store failed: {0}")]
-    Storage(#[from] sled::Error),
-    /// A record does not decode.
-    #[error("the store holds a damaged record ({0}); restore the data directory from a backup")]
-    Corrupt(String),
-}
-
-/// Why a report id or id prefix could not be resolved.
-#[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
-    /// Not hexadecimal, or too short.
-    #[error("{0:?} is not a report id: give at least 8 of its hexadecimal digits")]
-    BadPrefix(String),
-    /// No stored report starts so.
-    #[error("no report {0} in this node's store")]
-    NotFound(String),
-    /// Several match.
-    #[error("{prefix} matches {count} reports: give more digits")]
-    Ambiguous {
-        /// The prefix given.
-        prefix: String,
-        /// How many matched.
-        count: usize,
-    },
-    /// A read failed.
-    #[error(transparent)]
-    Read(#[from] ReadError),
-}
-
-/// Filters for [`Store::query`]. Every filter given must match.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReportQuery {
-    /// Written by this organisation.
-    pub author: Option<OrgPublicKey>,
-    /// Of this kind.
-    pub kind: Option<ReportKind>,
-    /// With this TLP label.
-    pub tlp: Option<Tlp>,
-    /// Carrying this tag.
-    pub tag: Option<String>,
-    /// Created at or after (ms).
-    pub since_ms: Option<i64>,
-    /// Created at or before (ms).
-    pub until_ms: Option<i64>,
-    /// Mentioning an indicator with this value (any type it is valid for).
-    pub indicator: Option<String>,
-    /// Also list superseded and retracted versions, and retractions themselves.
-    pub include_history: bool,
-    /// At most this many results (newest first); 0 means 100.
-    pub limit: usize,
+/// The sled trees, shared with the indexing thread.
+#[derive(Clone)]
+pub(crate) struct Trees {
+    pub(crate) db: sled::Db,
+    pub(crate) reports: sled::Tree,
+    pub(crate) index_db: sled::Db,
+    pub(crate) index: sled::Tree,
+    /// The highest arrival number flushed to disk: the index never runs ahead of it.
+    pub(crate) durable_seq: Arc<AtomicU64>,
+    /// One writer of postings at a time (the indexing thread or a caller of `index_pending`).
+    pub(crate) index_lock: Arc<Mutex<()>>,
 }
 
 /// A node's durable report store.
 pub struct Store {
     path: PathBuf,
-    db: sled::Db,
-    reports: sled::Tree,
-    arrivals: sled::Tree,
-    index: sled::Tree,
-    meta: sled::Tree,
+    pub(crate) trees: Trees,
     ingest_lock: Mutex<()>,
+    indexer: Indexer,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("path", &self.path).finish()
     }
+}
+
+fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, OpenError> {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_bytes)
+        .open()
+        .map_err(|source| match &source {
+            sled::Error::Io(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") =>
+            {
+                OpenError::Locked(path.to_path_buf())
+            }
+            _ => OpenError::Storage {
+                path: path.to_path_buf(),
+                source,
+            },
+        })
 }
 
 fn now_ms() -> i64 {
@@ -228,25 +169,16 @@ fn now_ms() -> i64 {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `path`.
+    /// Opens (or creates) the store in `path`: the durable reports in `path/reports`, the
+    /// query index (derived from them, flushed separately) in `path/index`.
     pub fn open(path: &Path, config: &StoreConfig) -> Result<Store, OpenError> {
         let storage = |source| OpenError::Storage {
             path: path.to_path_buf(),
             source,
         };
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(config.cache_mb.saturating_mul(1 << 20))
-            .open()
-            .map_err(|source| match &source {
-                sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    OpenError::Locked(path.to_path_buf())
-                }
-                sled::Error::Io(e) if e.to_string().contains("lock") => {
-                    OpenError::Locked(path.to_path_buf())
-                }
-                _ => storage(source),
-            })?;
+        let cache_bytes = config.cache_mb.saturating_mul(1 << 20) / 2;
+        let db = open_db(&path.join("reports"), cache_bytes)?;
+        let index_db = open_db(&path.join("index"), cache_bytes)?;
         let meta = db.open_tree("meta").map_err(storage)?;
         match meta.get(keys::META_FORMAT).map_err(storage)? {
             Some(v) => {
@@ -269,15 +201,47 @@ impl Store {
                 db.flush().map_err(storage)?;
             }
         }
-        Ok(Store {
-            path: path.to_path_buf(),
+        let trees = Trees {
             reports: db.open_tree("reports").map_err(storage)?,
-            arrivals: db.open_tree("arrivals").map_err(storage)?,
-            index: db.open_tree("index").map_err(storage)?,
-            meta,
+            index: index_db.open_tree("index").map_err(storage)?,
             db,
+            index_db,
+            index_lock: Arc::new(Mutex::new(())),
+            durable_seq: Arc::new(AtomicU64::new(0)),
+        };
+        let store = Store {
+            path: path.to_path_buf(),
+            indexer: Indexer::disabled(),
+            trees,
             ingest_lock: Mutex::new(()),
+        };
+        let last = store.last_seq().map_err(|e| match e {
+            ReadError::Storage(source) => storage(source),
+            ReadError::Corrupt(what) => OpenError::Corrupt {
+                path: path.to_path_buf(),
+                what,
+            },
+        })?;
+        store.trees.durable_seq.store(last, Ordering::SeqCst);
+        let indexed = crate::index::indexed_up_to(&store.trees).unwrap_or(u64::MAX);
+        if indexed > last {
+            // The index claims reports the store does not hold: rebuild it from the reports.
+            tracing::warn!(
+                indexed,
+                last,
+                "query index is ahead of the reports; rebuilding it"
+            );
+            store.trees.index.clear().map_err(storage)?;
+        }
+        Ok(Store {
+            indexer: Indexer::start(store.trees.clone(), config.background_indexing),
+            ..store
         })
+    }
+
+    /// Whether a background thread keeps the query index up to date.
+    pub fn background_indexing(&self) -> bool {
+        self.indexer.is_running()
     }
 
     /// Where the store lives.
@@ -293,28 +257,33 @@ impl Store {
         provenance: Provenance,
     ) -> Result<Vec<IngestOutcome>, IngestError> {
         let verified = cairn_core::verify_batch(envelopes);
-        let mut outcomes: Vec<Option<IngestOutcome>> = Vec::with_capacity(verified.len());
+        let mut rejected: Vec<Option<IngestOutcome>> = Vec::with_capacity(verified.len());
         let mut accepted = Vec::with_capacity(verified.len());
         for result in verified {
             match result {
                 Ok(report) => {
                     accepted.push(report);
-                    outcomes.push(None);
+                    rejected.push(None);
                 }
-                Err(e) => outcomes.push(Some(IngestOutcome::Rejected(e))),
+                Err(e) => rejected.push(Some(IngestOutcome::Rejected(e))),
             }
         }
         let mut written = self.insert(accepted, provenance)?.into_iter();
-        Ok(outcomes
-            .into_iter()
-            .map(|o| {
-                o.or_else(|| written.next())
-                    .unwrap_or_else(|| unreachable!())
-            })
-            .collect())
+        let mut outcomes = Vec::with_capacity(rejected.len());
+        for slot in rejected {
+            match slot.or_else(|| written.next()) {
+                Some(outcome) => outcomes.push(outcome),
+                None => {
+                    return Err(IngestError::Read(ReadError::Corrupt(
+                        "ingest outcome".into(),
+                    )));
+                }
+            }
+        }
+        Ok(outcomes)
     }
 
-    /// Stores reports that were verified on this node, in one transaction, flushed to disk
+    /// Stores reports that were verified on this node in one atomic batch, flushed to disk
     /// before this returns. One outcome per report, in order.
     pub fn insert(
         &self,
@@ -324,95 +293,109 @@ impl Store {
         if reports.is_empty() {
             return Ok(Vec::new());
         }
+        // One writer at a time: what is read below cannot change before the batch is applied.
         let _writer = self
             .ingest_lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let received_ms = now_ms();
         let provenance_pb = provenance_to_proto(&provenance);
-        let result = (&self.reports, &self.arrivals, &self.index, &self.meta).transaction(
-            |(reports_tx, arrivals_tx, index_tx, meta_tx)| {
-                let mut next_seq = match meta_tx.get(keys::META_NEXT_SEQ)? {
-                    Some(v) => decode_u64(&v).ok_or_else(|| {
-                        ConflictableTransactionError::Abort(ReadError::Corrupt(
-                            "next arrival number".into(),
-                        ))
-                    })?,
-                    None => 1,
+        let first_seq = self.last_seq()? + 1;
+        let mut next_seq = first_seq;
+        let mut batch = sled::Batch::default();
+        let mut outcomes = Vec::with_capacity(reports.len());
+        let mut in_batch: BTreeMap<ReportId, (u64, OrgPublicKey)> = BTreeMap::new();
+        for report in &reports {
+            let id = report.id();
+            if let Some((seq, _)) = in_batch.get(&id) {
+                outcomes.push(IngestOutcome::Duplicate { id, seq: *seq });
+                continue;
+            }
+            if let Some(seq) = self.seq_of(&id)? {
+                outcomes.push(IngestOutcome::Duplicate { id, seq });
+                continue;
+            }
+            let body = report.report();
+            if let Some(target) = body.supersedes.or(body.retracts) {
+                let target_author = match in_batch.get(&target) {
+                    Some((_, author)) => Some(*author),
+                    None => self.get(&target)?.map(|t| t.report.author()),
                 };
-                let mut outcomes = Vec::with_capacity(reports.len());
-                let mut in_batch: BTreeMap<ReportId, (u64, OrgPublicKey)> = BTreeMap::new();
-                for report in &reports {
-                    let id = report.id();
-                    if let Some((seq, _)) = in_batch.get(&id) {
-                        outcomes.push(IngestOutcome::Duplicate { id, seq: *seq });
-                        continue;
-                    }
-                    if let Some(existing) = reports_tx.get(id.as_bytes())? {
-                        let seq = decode_record(&existing)
-                            .map(|r| r.seq)
-                            .map_err(ConflictableTransactionError::Abort)?;
-                        outcomes.push(IngestOutcome::Duplicate { id, seq });
-                        continue;
-                    }
-                    let body = report.report();
-                    let target = body.supersedes.or(body.retracts);
-                    if let Some(target) = target {
-                        let target_author = match in_batch.get(&target) {
-                            Some((_, author)) => Some(*author),
-                            None => match reports_tx.get(target.as_bytes())? {
-                                Some(bytes) => Some(
-                                    author_of_record(&bytes)
-                                        .map_err(ConflictableTransactionError::Abort)?,
-                                ),
-                                None => None,
-                            },
-                        };
-                        if target_author.is_some_and(|a| a != report.author()) {
-                            let what = if body.retracts.is_some() {
-                                "retracts"
-                            } else {
-                                "supersedes"
-                            };
-                            outcomes.push(IngestOutcome::Refused {
-                                id,
-                                reason: format!(
-                                    "it {what} report {target}, which another organisation wrote"
-                                ),
-                            });
-                            continue;
-                        }
-                    }
-                    let seq = next_seq;
-                    next_seq += 1;
-                    let record = pb::StoredReport {
-                        envelope: report.envelope_bytes().to_vec(),
-                        seq,
-                        received_ms,
-                        provenance: Some(provenance_pb.clone()),
+                if target_author.is_some_and(|a| a != report.author()) {
+                    let what = if body.retracts.is_some() {
+                        "retracts"
+                    } else {
+                        "supersedes"
                     };
-                    reports_tx.insert(id.as_bytes(), record.encode_to_vec())?;
-                    arrivals_tx.insert(&keys::seq_key(seq), id.as_bytes())?;
-                    write_index(index_tx, report)?;
-                    in_batch.insert(id, (seq, report.author()));
-                    outcomes.push(IngestOutcome::Stored { id, seq });
+                    outcomes.push(IngestOutcome::Refused {
+                        id,
+                        reason: format!(
+                            "it {what} report {target}, which another organisation wrote"
+                        ),
+                    });
+                    continue;
                 }
-                meta_tx.insert(keys::META_NEXT_SEQ, &next_seq.to_be_bytes())?;
-                Ok(outcomes)
-            },
-        );
-        let outcomes = match result {
-            Ok(outcomes) => outcomes,
-            Err(TransactionError::Abort(e)) => return Err(IngestError::Read(e)),
-            Err(TransactionError::Storage(e)) => return Err(IngestError::Storage(e)),
-        };
-        self.db.flush()?;
+            }
+            let seq = next_seq;
+            next_seq += 1;
+            let record = pb::StoredReport {
+                envelope: report.envelope_bytes().to_vec(),
+                seq,
+                received_ms,
+                provenance: Some(provenance_pb.clone()),
+            };
+            batch.insert(&keys::record(seq), record.encode_to_vec());
+            batch.insert(keys::id(&id).as_slice(), &seq.to_be_bytes());
+            if let Some(old) = body.supersedes {
+                batch.insert(
+                    keys::edge(keys::SUPERSEDED_BY, &old, &report.author(), &id),
+                    &[],
+                );
+            }
+            if let Some(target) = body.retracts {
+                batch.insert(
+                    keys::edge(keys::RETRACTED_BY, &target, &report.author(), &id),
+                    &[],
+                );
+            }
+            in_batch.insert(id, (seq, report.author()));
+            outcomes.push(IngestOutcome::Stored { id, seq });
+        }
+        if next_seq > first_seq {
+            batch.insert(keys::NEXT_SEQ, &next_seq.to_be_bytes());
+            self.trees.reports.apply_batch(batch)?;
+            self.trees.db.flush()?;
+            self.trees.durable_seq.store(next_seq - 1, Ordering::SeqCst);
+            self.indexer.wake();
+        }
         Ok(outcomes)
+    }
+
+    fn seq_of(&self, id: &ReportId) -> Result<Option<u64>, ReadError> {
+        match self.trees.reports.get(keys::id(id))? {
+            Some(seq) => {
+                Ok(Some(keys::decode_seq(&seq).ok_or_else(|| {
+                    ReadError::Corrupt("arrival number".into())
+                })?))
+            }
+            None => Ok(None),
+        }
     }
 
     /// The report with this id, if stored.
     pub fn get(&self, id: &ReportId) -> Result<Option<StoredReport>, ReadError> {
-        match self.reports.get(id.as_bytes())? {
+        match self.seq_of(id)? {
+            Some(seq) => self
+                .get_seq(seq)?
+                .map(Some)
+                .ok_or_else(|| ReadError::Corrupt(format!("report {id} has no record"))),
+            None => Ok(None),
+        }
+    }
+
+    /// The report that arrived with this number, if any.
+    pub fn get_seq(&self, seq: u64) -> Result<Option<StoredReport>, ReadError> {
+        match self.trees.reports.get(keys::record(seq))? {
             Some(bytes) => stored_report(&bytes).map(Some),
             None => Ok(None),
         }
@@ -426,28 +409,21 @@ impl Store {
         }
         let whole_bytes = hex::decode(&prefix[..prefix.len() / 2 * 2])
             .map_err(|_| ResolveError::BadPrefix(prefix.clone()))?;
+        let mut scan = vec![keys::ID];
+        scan.extend_from_slice(&whole_bytes);
         let mut found = Vec::new();
-        for item in self.reports.scan_prefix(&whole_bytes).keys() {
+        for item in self.trees.reports.scan_prefix(&scan).keys() {
             let key = item.map_err(ReadError::from)?;
-            if hex::encode(&key).starts_with(&prefix) {
-                found.push(key);
-                if found.len() > 1 {
-                    break;
-                }
+            if hex::encode(&key[1..]).starts_with(&prefix) {
+                found.push(key[1..].to_vec());
             }
         }
         match found.as_slice() {
             [one] => ReportId::from_slice(one)
-                .ok_or_else(|| ResolveError::Read(ReadError::Corrupt("report key".into()))),
+                .ok_or_else(|| ResolveError::Read(ReadError::Corrupt("report id".into()))),
             [] => Err(ResolveError::NotFound(prefix)),
             _ => Err(ResolveError::Ambiguous {
-                count: self
-                    .reports
-                    .scan_prefix(&whole_bytes)
-                    .keys()
-                    .filter_map(Result::ok)
-                    .filter(|k| hex::encode(k).starts_with(&prefix))
-                    .count(),
+                count: found.len(),
                 prefix,
             }),
         }
@@ -455,33 +431,36 @@ impl Store {
 
     /// Up to `limit` reports that arrived after arrival number `cursor`, in arrival order.
     pub fn after(&self, cursor: u64, limit: usize) -> Result<Vec<StoredReport>, ReadError> {
-        let start = keys::seq_key(cursor.saturating_add(1));
         let mut out = Vec::with_capacity(limit.min(1024));
-        for item in self.arrivals.range(start..).take(limit) {
-            let (_, id) = item?;
-            let bytes = self
-                .reports
-                .get(&id)?
-                .ok_or_else(|| ReadError::Corrupt("arrival without its report".into()))?;
+        for item in self.records_after(cursor).take(limit) {
+            let (_, bytes) = item?;
             out.push(stored_report(&bytes)?);
         }
         Ok(out)
     }
 
+    /// Records that arrived after `cursor`, in arrival order.
+    pub(crate) fn records_after(&self, cursor: u64) -> sled::Iter {
+        self.trees
+            .reports
+            .range(keys::record(cursor.saturating_add(1))..=keys::record(u64::MAX))
+    }
+
     /// How many reports are stored.
-    pub fn len(&self) -> usize {
-        self.reports.len()
+    pub fn len(&self) -> Result<u64, ReadError> {
+        self.last_seq()
     }
 
     /// Whether nothing is stored.
-    pub fn is_empty(&self) -> bool {
-        self.reports.is_empty()
+    pub fn is_empty(&self) -> Result<bool, ReadError> {
+        Ok(self.last_seq()? == 0)
     }
 
-    /// The highest arrival number given so far (0 for an empty store).
+    /// The highest arrival number given so far (0 for an empty store). Reports are never
+    /// deleted, so this is also how many are stored.
     pub fn last_seq(&self) -> Result<u64, ReadError> {
-        Ok(match self.meta.get(keys::META_NEXT_SEQ)? {
-            Some(v) => decode_u64(&v)
+        Ok(match self.trees.reports.get(keys::NEXT_SEQ)? {
+            Some(v) => keys::decode_seq(&v)
                 .ok_or_else(|| ReadError::Corrupt("next arrival number".into()))?
                 .saturating_sub(1),
             None => 0,
@@ -519,7 +498,7 @@ impl Store {
             return Ok(Vec::new());
         };
         let author = start.report.author();
-        let mut root = start.clone();
+        let mut root = start;
         for _ in 0..MAX_CHAIN {
             let Some(previous) = root.report.report().supersedes else {
                 break;
@@ -549,91 +528,15 @@ impl Store {
         Ok(out)
     }
 
-    /// Reports matching every filter, newest first. Without `include_history`, only current
-    /// versions are listed: superseded versions, retracted reports and retractions are not.
-    pub fn query(&self, query: &ReportQuery) -> Result<Vec<StoredReport>, ReadError> {
-        let limit = if query.limit == 0 { 100 } else { query.limit };
-        let prefixes: Vec<Vec<u8>> = if let Some(value) = &query.indicator {
-            cairn_core::indicator::search_forms(value)
-                .iter()
-                .map(|form| keys::prefix(keys::BY_INDICATOR, form.as_bytes()))
-                .collect()
-        } else if let Some(tag) = &query.tag {
-            vec![keys::prefix(
-                keys::BY_TAG,
-                cairn_core::report::normalise_label(tag).as_bytes(),
-            )]
-        } else if let Some(author) = &query.author {
-            vec![keys::prefix(keys::BY_AUTHOR, author.as_bytes())]
-        } else if let Some(kind) = query.kind {
-            vec![keys::prefix(keys::BY_KIND, &[kind.to_proto() as u8])]
-        } else if let Some(tlp) = query.tlp {
-            vec![keys::prefix(keys::BY_TLP, &[tlp.to_proto() as u8])]
-        } else {
-            vec![keys::prefix(keys::BY_TIME, &[])]
-        };
-        let since = keys::time_key(query.since_ms.unwrap_or(i64::MIN));
-        let until = keys::time_key(query.until_ms.unwrap_or(i64::MAX));
-        let mut found: Vec<StoredReport> = Vec::new();
-        let mut seen = HashSet::new();
-        for prefix in prefixes {
-            let mut start = prefix.clone();
-            start.extend_from_slice(&since);
-            let mut end = prefix.clone();
-            end.extend_from_slice(&until);
-            end.extend_from_slice(&[0xff; 33]);
-            let mut taken = 0;
-            for item in self.index.range(start..end).rev() {
-                let (key, _) = item?;
-                let id = keys::id_of_entry(&key)
-                    .ok_or_else(|| ReadError::Corrupt("index key".into()))?;
-                if !seen.insert(id) {
-                    continue;
-                }
-                let Some(stored) = self.get(&id)? else {
-                    return Err(ReadError::Corrupt(format!(
-                        "index names missing report {id}"
-                    )));
-                };
-                if !self.matches(query, &stored)? {
-                    continue;
-                }
-                found.push(stored);
-                taken += 1;
-                if taken >= limit {
-                    break;
-                }
-            }
-        }
-        found.sort_by(|a, b| {
-            (b.report.report().created_ms, b.seq).cmp(&(a.report.report().created_ms, a.seq))
-        });
-        found.truncate(limit);
-        Ok(found)
+    /// Writes the query postings of up to `max` reports not yet indexed; returns how many.
+    /// The background indexer calls this; with background indexing off, call it yourself.
+    pub fn index_pending(&self, max: usize) -> Result<usize, IngestError> {
+        crate::index::index_pending(&self.trees, max)
     }
 
-    fn matches(&self, q: &ReportQuery, stored: &StoredReport) -> Result<bool, ReadError> {
-        let r = stored.report.report();
-        let ok = q.author.is_none_or(|a| a == stored.report.author())
-            && q.kind.is_none_or(|k| k == r.kind)
-            && q.tlp.is_none_or(|t| t == r.tlp)
-            && q.tag
-                .as_ref()
-                .is_none_or(|t| r.tags.contains(&cairn_core::report::normalise_label(t)))
-            && q.indicator.as_ref().is_none_or(|v| {
-                let forms = cairn_core::indicator::search_forms(v);
-                r.indicators.iter().any(|i| forms.contains(&i.value))
-            });
-        if !ok {
-            return Ok(false);
-        }
-        if q.include_history {
-            return Ok(true);
-        }
-        if r.kind == ReportKind::Retraction && q.kind != Some(ReportKind::Retraction) {
-            return Ok(false);
-        }
-        Ok(self.status(&stored.report)? == ReportStatus::Current)
+    /// The highest arrival number whose query postings are written.
+    pub fn indexed_up_to(&self) -> Result<u64, ReadError> {
+        crate::index::indexed_up_to(&self.trees)
     }
 
     fn edges(
@@ -644,7 +547,7 @@ impl Store {
     ) -> Result<Vec<ReportId>, ReadError> {
         let prefix = keys::edge_prefix(kind, from, author);
         let mut out = Vec::new();
-        for item in self.index.scan_prefix(&prefix).keys() {
+        for item in self.trees.reports.scan_prefix(&prefix).keys() {
             let key = item?;
             out.push(
                 ReportId::from_slice(&key[prefix.len()..])
@@ -660,69 +563,16 @@ impl Store {
         from: &ReportId,
         author: &OrgPublicKey,
     ) -> Result<Option<ReportId>, ReadError> {
-        let prefix = keys::edge_prefix(kind, from, author);
-        match self.index.scan_prefix(&prefix).keys().next() {
-            Some(key) => Ok(Some(
-                ReportId::from_slice(&key?[prefix.len()..])
-                    .ok_or_else(|| ReadError::Corrupt("version edge".into()))?,
-            )),
-            None => Ok(None),
-        }
+        Ok(self.edges(kind, from, author)?.into_iter().next())
     }
-}
-
-fn write_index(
-    index: &TransactionalTree,
-    report: &VerifiedReport,
-) -> Result<(), ConflictableTransactionError<ReadError>> {
-    let id = report.id();
-    let author = report.author();
-    let r = report.report();
-    let created = r.created_ms;
-    let put = |prefix: Vec<u8>| {
-        index
-            .insert(keys::entry(&prefix, created, &id), &[])
-            .map(|_| ())
-    };
-    put(keys::prefix(keys::BY_TIME, &[]))?;
-    put(keys::prefix(keys::BY_AUTHOR, author.as_bytes()))?;
-    put(keys::prefix(keys::BY_KIND, &[r.kind.to_proto() as u8]))?;
-    put(keys::prefix(keys::BY_TLP, &[r.tlp.to_proto() as u8]))?;
-    for tag in &r.tags {
-        put(keys::prefix(keys::BY_TAG, tag.as_bytes()))?;
-    }
-    let mut values: Vec<&str> = r.indicators.iter().map(|i| i.value.as_str()).collect();
-    values.sort_unstable();
-    values.dedup();
-    for value in values {
-        put(keys::prefix(keys::BY_INDICATOR, value.as_bytes()))?;
-    }
-    if let Some(old) = r.supersedes {
-        index.insert(keys::edge(keys::SUPERSEDED_BY, &old, &author, &id), &[])?;
-    }
-    if let Some(target) = r.retracts {
-        index.insert(keys::edge(keys::RETRACTED_BY, &target, &author, &id), &[])?;
-    }
-    Ok(())
-}
-
-fn decode_u64(bytes: &[u8]) -> Option<u64> {
-    bytes.try_into().ok().map(u64::from_be_bytes)
 }
 
 fn decode_record(bytes: &[u8]) -> Result<pb::StoredReport, ReadError> {
     pb::StoredReport::decode(bytes).map_err(|e| ReadError::Corrupt(format!("stored report: {e}")))
 }
 
-fn author_of_record(bytes: &[u8]) -> Result<OrgPublicKey, ReadError> {
-    let record = decode_record(bytes)?;
-    let envelope = pb::ReportEnvelope::decode(record.envelope.as_slice())
-        .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
-    OrgPublicKey::from_bytes(&envelope.author_key)
-        .map_err(|e| ReadError::Corrupt(format!("stored author key: {e}")))
-}
-
-fn stored_report(bytes: &[u8]) -> Result<StoredReport, ReadError> {
+/// Decodes a record of the `records` tree.
+pub(crate) fn stored_report(bytes: &[u8]) -> Result<StoredReport, ReadError> {
     let record = decode_record(bytes)?;
     let report = VerifiedReport::from_stored(&record.envelope)
         .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;

@@ -97,16 +97,23 @@ fn acknowledged_reports_survive_sigkill() {
             cairn_core::verify(stored.report.envelope_bytes())
                 .unwrap_or_else(|e| panic!("round {round}: report {id} no longer verifies: {e}"));
         }
-        assert!(store.len() >= acknowledged.len());
+        assert!(store.len().unwrap() >= acknowledged.len() as u64);
         let listed = store.after(0, usize::MAX).unwrap();
         assert_eq!(
-            listed.len(),
-            store.len(),
+            listed.len() as u64,
+            store.len().unwrap(),
             "arrival list and reports disagree"
         );
+        // Every stored report is found by a query, indexed or not.
+        let all = cairn_store::ReportQuery {
+            include_history: true,
+            limit: usize::MAX,
+            ..Default::default()
+        };
+        assert_eq!(store.query(&all).unwrap().len(), listed.len());
         eprintln!(
             "round {round}: killed after {run_for:?}, {this_round} newly acknowledged, {} stored",
-            store.len()
+            store.len().unwrap()
         );
     }
     assert!(

@@ -11,8 +11,27 @@ use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+/// A store whose index is only written when a test calls `index_pending`, so tests see both
+/// the unindexed and the indexed query paths.
 fn open(dir: &tempfile::TempDir) -> Store {
-    Store::open(dir.path(), &StoreConfig::default()).unwrap()
+    let config = StoreConfig {
+        background_indexing: false,
+        ..StoreConfig::default()
+    };
+    Store::open(dir.path(), &config).unwrap()
+}
+
+/// Runs a query before and after indexing; both answers must agree.
+fn query_ids(store: &Store, query: &ReportQuery) -> Vec<cairn_core::ReportId> {
+    let before = ids(&store.query(query).unwrap());
+    while store.index_pending(3).unwrap() > 0 {}
+    assert_eq!(store.indexed_up_to().unwrap(), store.last_seq().unwrap());
+    let after = ids(&store.query(query).unwrap());
+    assert_eq!(
+        before, after,
+        "indexed and unindexed answers differ for {query:?}"
+    );
+    after
 }
 
 fn org(seed: u64) -> OrgKey {
@@ -66,7 +85,7 @@ fn ingest_is_idempotent_and_numbers_arrivals() {
         .ingest(&[b.envelope_bytes(), b.envelope_bytes()], Provenance::Local)
         .unwrap();
     assert_eq!(twice[1], IngestOutcome::Duplicate { id: b.id(), seq: 6 });
-    assert_eq!(store.len(), 6);
+    assert_eq!(store.len().unwrap(), 6);
     assert_eq!(store.last_seq().unwrap(), 6);
     let got = store.get(&reports[2].id()).unwrap().unwrap();
     assert_eq!(got.seq, 3);
@@ -115,7 +134,7 @@ fn bad_envelopes_are_rejected_and_change_nothing() {
         outcomes[2],
         IngestOutcome::Rejected(VerifyError::TooLarge { .. })
     ));
-    assert_eq!(store.len(), 1);
+    assert_eq!(store.len().unwrap(), 1);
     assert_eq!(store.last_seq().unwrap(), 1);
     assert_eq!(store.get(&good.id()).unwrap().unwrap().report, good);
 }
@@ -153,7 +172,7 @@ fn queries_use_every_filter() {
     let q = |f: fn(&mut ReportQuery)| {
         let mut query = ReportQuery::default();
         f(&mut query);
-        ids(&store.query(&query).unwrap())
+        query_ids(&store, &query)
     };
     assert_eq!(q(|_| {}), vec![r3.id(), r2.id(), r1.id()]);
     let author_a = a.public();
@@ -161,12 +180,9 @@ fn queries_use_every_filter() {
         author: Some(author_a),
         ..Default::default()
     };
-    assert_eq!(
-        ids(&store.query(&by_author).unwrap()),
-        vec![r2.id(), r1.id()]
-    );
+    assert_eq!(query_ids(&store, &by_author), vec![r2.id(), r1.id()]);
     by_author.limit = 1;
-    assert_eq!(ids(&store.query(&by_author).unwrap()), vec![r2.id()]);
+    assert_eq!(query_ids(&store, &by_author), vec![r2.id()]);
     assert_eq!(q(|q| q.kind = Some(ReportKind::Advisory)), vec![r2.id()]);
     assert_eq!(q(|q| q.tlp = Some(Tlp::Green)), vec![r3.id(), r1.id()]);
     assert_eq!(
@@ -182,24 +198,24 @@ fn queries_use_every_filter() {
         until_ms: Some(base + 1500),
         ..Default::default()
     };
-    assert_eq!(ids(&store.query(&window).unwrap()), vec![r2.id()]);
+    assert_eq!(query_ids(&store, &window), vec![r2.id()]);
     let combined = ReportQuery {
         tag: Some("phishing".into()),
         author: Some(b.public()),
         ..Default::default()
     };
-    assert_eq!(ids(&store.query(&combined).unwrap()), vec![r3.id()]);
+    assert_eq!(query_ids(&store, &combined), vec![r3.id()]);
     let ip = r1.report().indicators[0].value.clone();
     let by_ip = ReportQuery {
         indicator: Some(ip),
         ..Default::default()
     };
-    assert!(ids(&store.query(&by_ip).unwrap()).contains(&r1.id()));
+    assert!(query_ids(&store, &by_ip).contains(&r1.id()));
     let none = ReportQuery {
         indicator: Some("203.0.113.250".into()),
         ..Default::default()
     };
-    assert!(store.query(&none).unwrap().is_empty());
+    assert!(query_ids(&store, &none).is_empty());
 }
 
 #[test]
@@ -215,10 +231,7 @@ fn new_versions_replace_old_ones_and_history_keeps_both() {
     store
         .insert(vec![v1.clone(), v2.clone()], Provenance::Local)
         .unwrap();
-    assert_eq!(
-        ids(&store.query(&ReportQuery::default()).unwrap()),
-        vec![v2.id()]
-    );
+    assert_eq!(query_ids(&store, &ReportQuery::default()), vec![v2.id()]);
     assert_eq!(
         store.status(&v1).unwrap(),
         ReportStatus::SupersededBy(v2.id())
@@ -232,7 +245,7 @@ fn new_versions_replace_old_ones_and_history_keeps_both() {
         include_history: true,
         ..Default::default()
     };
-    assert_eq!(store.query(&all).unwrap().len(), 2);
+    assert_eq!(query_ids(&store, &all).len(), 2);
 
     // Another organisation cannot supersede it.
     let mut forged = ReportDraft::new_version_of(&v2);
@@ -273,10 +286,7 @@ fn retractions_hide_every_version_and_only_the_author_can_retract() {
         store.status(&v2).unwrap(),
         ReportStatus::Retracted(tombstone.id())
     );
-    assert_eq!(
-        ids(&store.query(&ReportQuery::default()).unwrap()),
-        vec![other.id()]
-    );
+    assert_eq!(query_ids(&store, &ReportQuery::default()), vec![other.id()]);
     let history = ids(&store.history(&v2.id()).unwrap());
     assert!(
         history.contains(&v1.id())
@@ -287,10 +297,7 @@ fn retractions_hide_every_version_and_only_the_author_can_retract() {
         kind: Some(ReportKind::Retraction),
         ..Default::default()
     };
-    assert_eq!(
-        ids(&store.query(&retractions).unwrap()),
-        vec![tombstone.id()]
-    );
+    assert_eq!(query_ids(&store, &retractions), vec![tombstone.id()]);
 
     // A retraction signed by someone else: refused when the target is known.
     let b_report = report(&b, 3, |_| {});
@@ -306,6 +313,48 @@ fn retractions_hide_every_version_and_only_the_author_can_retract() {
         store.status(&b_report).unwrap(),
         ReportStatus::Retracted(b_tombstone.id())
     );
+}
+
+#[test]
+fn indicator_lookups_stay_exact_as_index_blocks_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let a = org(1);
+    let mut shared = Vec::new();
+    // One report per index write, so the shared value's bucket gathers many small blocks
+    // that merge tier by tier.
+    for i in 0..70u64 {
+        let r = report(&a, 1000 + i, |d| {
+            if i % 2 == 0 {
+                d.indicators[0].value = "203.0.113.99".into();
+            }
+        });
+        if i % 2 == 0 {
+            shared.push(r.id());
+        }
+        store.insert(vec![r], Provenance::Local).unwrap();
+        assert_eq!(store.index_pending(1).unwrap(), 1);
+    }
+    let query = ReportQuery {
+        indicator: Some("203.0.113.99".into()),
+        limit: 1000,
+        ..Default::default()
+    };
+    let mut found = query_ids(&store, &query);
+    found.sort();
+    shared.sort();
+    assert_eq!(found, shared);
+    let limited = ReportQuery { limit: 5, ..query };
+    assert_eq!(query_ids(&store, &limited).len(), 5);
+    // Every report's own indicators are still found.
+    for stored in store.after(0, 100).unwrap() {
+        let value = stored.report.report().indicators[3].value.clone();
+        let q = ReportQuery {
+            indicator: Some(value),
+            ..Default::default()
+        };
+        assert_eq!(query_ids(&store, &q), vec![stored.report.id()]);
+    }
 }
 
 #[test]
@@ -357,7 +406,7 @@ proptest! {
         let mut unique: Vec<_> = reports.iter().map(|r| r.id()).collect();
         unique.sort();
         unique.dedup();
-        prop_assert_eq!(store.len(), unique.len());
+        prop_assert_eq!(store.len().unwrap(), unique.len() as u64);
         prop_assert_eq!(store.last_seq().unwrap(), unique.len() as u64);
         for r in &reports {
             let stored = store.get(&r.id()).unwrap().unwrap();
@@ -368,4 +417,43 @@ proptest! {
         prop_assert_eq!(listed.len(), unique.len());
         prop_assert!(listed.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
     }
+}
+
+#[test]
+fn queries_racing_the_background_indexer_miss_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(Store::open(dir.path(), &StoreConfig::default()).unwrap());
+    let a = org(1);
+    let reports: Vec<VerifiedReport> = (0..300).map(|i| report(&a, 5000 + i, |_| {})).collect();
+    let writer = {
+        let store = store.clone();
+        let reports = reports.clone();
+        std::thread::spawn(move || {
+            for chunk in reports.chunks(3) {
+                store.insert(chunk.to_vec(), Provenance::Local).unwrap();
+            }
+        })
+    };
+    let all = ReportQuery {
+        limit: 1000,
+        ..Default::default()
+    };
+    let mut rounds = 0;
+    loop {
+        // Everything acknowledged before the query started must be in its answer.
+        let acknowledged = store.last_seq().unwrap();
+        let found = store.query(&all).unwrap();
+        assert!(
+            found.len() as u64 >= acknowledged,
+            "query found {} of {acknowledged} acknowledged reports (indexed up to {})",
+            found.len(),
+            store.indexed_up_to().unwrap()
+        );
+        rounds += 1;
+        if writer.is_finished() && acknowledged == 300 {
+            break;
+        }
+    }
+    writer.join().unwrap();
+    assert!(rounds > 1);
 }
