@@ -94,7 +94,8 @@ pub enum VerifyError {
 struct Prepared {
     id: ReportId,
     author: OrgPublicKey,
-    verifying_key: VerifyingKey,
+    /// Decompressed author key; `None` for bytes read back from this node's store.
+    verifying_key: Option<VerifyingKey>,
     signature: Signature,
     message: Vec<u8>,
     report: Report,
@@ -117,6 +118,7 @@ impl Prepared {
 
     fn verify_strict(&self) -> Result<(), VerifyError> {
         self.verifying_key
+            .ok_or(VerifyError::BadSignature)?
             .verify_strict(&self.message, &self.signature)
             .map_err(|_| VerifyError::BadSignature)
     }
@@ -124,6 +126,9 @@ impl Prepared {
     /// Whether this signature can go into a batch whose success implies strict verification:
     /// the nonce point R must decode and must not be of small order (the key was checked).
     fn batchable(&self) -> bool {
+        if self.verifying_key.is_none() {
+            return false;
+        }
         let r: [u8; 32] = self.signature.r_bytes().to_owned();
         CompressedEdwardsY(r)
             .decompress()
@@ -131,9 +136,27 @@ impl Prepared {
     }
 }
 
-fn prepare(bytes: &[u8]) -> Result<Prepared, VerifyError> {
+/// Whether an envelope comes from outside (everything checked) or from this node's store
+/// (checked when it was stored; the author key is not decompressed again).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Outside,
+    Stored,
+}
+
+fn prepare(bytes: &[u8], origin: Origin) -> Result<Prepared, VerifyError> {
     let envelope = decode_envelope(bytes)?;
-    let author = OrgPublicKey::from_bytes(&envelope.author_key).map_err(VerifyError::AuthorKey)?;
+    let (author, verifying_key) = match origin {
+        Origin::Outside => {
+            let (author, key) =
+                OrgPublicKey::parse(&envelope.author_key).map_err(VerifyError::AuthorKey)?;
+            (author, Some(key))
+        }
+        Origin::Stored => (
+            OrgPublicKey::from_checked(&envelope.author_key).map_err(VerifyError::AuthorKey)?,
+            None,
+        ),
+    };
     let signature = Signature::from_slice(&envelope.signature)
         .map_err(|_| VerifyError::SignatureLength(envelope.signature.len()))?;
     let body = pb::ReportBody::decode(envelope.body.as_slice())
@@ -146,7 +169,7 @@ fn prepare(bytes: &[u8]) -> Result<Prepared, VerifyError> {
     message.extend_from_slice(&envelope.body);
     Ok(Prepared {
         id: ReportId::compute(&author, &envelope.body),
-        verifying_key: author.verifying_key(),
+        verifying_key,
         author,
         signature,
         message,
@@ -215,7 +238,7 @@ fn check_disclosures(
 
 /// Verifies one envelope strictly.
 pub fn verify(bytes: &[u8]) -> Result<VerifiedReport, VerifyError> {
-    let prepared = prepare(bytes)?;
+    let prepared = prepare(bytes, Origin::Outside)?;
     prepared.verify_strict()?;
     Ok(prepared.into_verified())
 }
@@ -226,8 +249,10 @@ pub fn verify(bytes: &[u8]) -> Result<VerifiedReport, VerifyError> {
 /// checked on its own with strict verification, so one bad report never rejects good ones. A
 /// signature is only batched when batch success implies it passes strict verification too.
 pub fn verify_batch<B: AsRef<[u8]>>(envelopes: &[B]) -> Vec<Result<VerifiedReport, VerifyError>> {
-    let mut results: Vec<Result<Prepared, VerifyError>> =
-        envelopes.iter().map(|b| prepare(b.as_ref())).collect();
+    let mut results: Vec<Result<Prepared, VerifyError>> = envelopes
+        .iter()
+        .map(|b| prepare(b.as_ref(), Origin::Outside))
+        .collect();
     let batch: Vec<usize> = results
         .iter()
         .enumerate()
@@ -241,7 +266,7 @@ pub fn verify_batch<B: AsRef<[u8]>>(envelopes: &[B]) -> Vec<Result<VerifiedRepor
             .collect();
         let messages: Vec<&[u8]> = prepared.iter().map(|p| p.message.as_slice()).collect();
         let signatures: Vec<Signature> = prepared.iter().map(|p| p.signature).collect();
-        let keys: Vec<VerifyingKey> = prepared.iter().map(|p| p.verifying_key).collect();
+        let keys: Vec<VerifyingKey> = prepared.iter().filter_map(|p| p.verifying_key).collect();
         ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
     };
     for (i, result) in results.iter_mut().enumerate() {
@@ -259,11 +284,45 @@ pub fn verify_batch<B: AsRef<[u8]>>(envelopes: &[B]) -> Vec<Result<VerifiedRepor
         .collect()
 }
 
+/// [`verify_batch`] spread over up to `threads` threads (0: one per available core), for
+/// large batches. Same results, in the same order.
+pub fn verify_batch_parallel<B: AsRef<[u8]> + Sync>(
+    envelopes: &[B],
+    threads: usize,
+) -> Vec<Result<VerifiedReport, VerifyError>> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    // Below this many per thread, starting threads costs more than it saves.
+    const MIN_PER_THREAD: usize = 32;
+    let threads = threads.min(envelopes.len() / MIN_PER_THREAD).max(1);
+    if threads == 1 {
+        return verify_batch(envelopes);
+    }
+    let chunk = envelopes.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = envelopes
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || verify_batch(part)))
+            .collect();
+        let mut results = Vec::with_capacity(envelopes.len());
+        for (worker, part) in workers.into_iter().zip(envelopes.chunks(chunk)) {
+            match worker.join() {
+                Ok(part_results) => results.extend(part_results),
+                // A panicking verifier is a bug; check that part again on this thread.
+                Err(_) => results.extend(verify_batch(part)),
+            }
+        }
+        results
+    })
+}
+
 impl VerifiedReport {
     /// Rebuilds a report from bytes this node verified before storing them. The signature is
     /// not checked again; everything else is.
     pub fn from_stored(bytes: &[u8]) -> Result<VerifiedReport, VerifyError> {
-        prepare(bytes).map(Prepared::into_verified)
+        prepare(bytes, Origin::Stored).map(Prepared::into_verified)
     }
 
     pub(crate) fn from_parts(

@@ -37,6 +37,11 @@ pub enum PublicKeyError {
 impl OrgPublicKey {
     /// Checks that `bytes` are a usable ed25519 public key.
     pub fn from_bytes(bytes: &[u8]) -> Result<OrgPublicKey, PublicKeyError> {
+        OrgPublicKey::parse(bytes).map(|(key, _)| key)
+    }
+
+    /// Checks a key and returns it with its decompressed form, decompressed once.
+    pub(crate) fn parse(bytes: &[u8]) -> Result<(OrgPublicKey, VerifyingKey), PublicKeyError> {
         let array: [u8; 32] = bytes
             .try_into()
             .map_err(|_| PublicKeyError::Length(bytes.len()))?;
@@ -44,7 +49,15 @@ impl OrgPublicKey {
         if key.is_weak() {
             return Err(PublicKeyError::Weak);
         }
-        Ok(OrgPublicKey(array))
+        Ok((OrgPublicKey(array), key))
+    }
+
+    /// A key this node checked before storing it: not checked again.
+    pub(crate) fn from_checked(bytes: &[u8]) -> Result<OrgPublicKey, PublicKeyError> {
+        bytes
+            .try_into()
+            .map(OrgPublicKey)
+            .map_err(|_| PublicKeyError::Length(bytes.len()))
     }
 
     /// The raw 32 bytes.
@@ -57,9 +70,8 @@ impl OrgPublicKey {
         hex::encode(&self.0[..6])
     }
 
-    pub(crate) fn verifying_key(&self) -> VerifyingKey {
-        // Checked in `from_bytes`, the only constructor.
-        VerifyingKey::from_bytes(&self.0).unwrap_or_else(|_| unreachable!("validated key"))
+    pub(crate) fn verifying_key(&self) -> Option<VerifyingKey> {
+        VerifyingKey::from_bytes(&self.0).ok()
     }
 }
 
@@ -357,6 +369,7 @@ impl NodeCertificate {
         message.extend_from_slice(&cert.body);
         org_key
             .verifying_key()
+            .ok_or(CertificateError::Signature)?
             .verify_strict(&message, &signature)
             .map_err(|_| CertificateError::Signature)?;
         Ok(NodeCertificate {

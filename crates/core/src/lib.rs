@@ -13,7 +13,9 @@ pub mod report;
 pub mod sample;
 
 pub use draft::{IndicatorDraft, ReportDraft, RetractError, retract};
-pub use envelope::{RevealedDisclosure, VerifiedReport, VerifyError, verify, verify_batch};
+pub use envelope::{
+    RevealedDisclosure, VerifiedReport, VerifyError, verify, verify_batch, verify_batch_parallel,
+};
 pub use identity::{NodeCertificate, NodeKey, OrgKey, OrgPublicKey};
 pub use indicator::Indicator;
 pub use model::{DisclosureField, Distribution, IndicatorType, ReportKind, Scope, Severity, Tlp};

@@ -1,11 +1,12 @@
 //! The query index: postings written after the durable ingest, by a background thread, from
-//! the arrival log. Keeping them out of the ingest transaction keeps ingest as fast as the
-//! signature checks; queries stay exact by also reading the few reports not yet indexed.
+//! the arrival log, when ingest pauses (or the backlog grows past a bound). Keeping them out of
+//! the ingest batch keeps ingest as fast as the signature checks; queries stay exact by also
+//! reading the reports not yet indexed.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cairn_core::VerifiedReport;
 
@@ -84,22 +85,52 @@ impl Drop for Indexer {
     }
 }
 
+/// Indexing waits for ingest to pause this long before writing postings...
+const QUIET: Duration = Duration::from_millis(20);
+/// ...unless this many reports are waiting: queries read unindexed reports one by one, so the
+/// backlog stays bounded even under a long burst.
+const MAX_BACKLOG: u64 = 16_384;
+
 fn run(trees: &Trees, inbox: &mpsc::Receiver<Signal>) {
     lower_priority();
     while let Ok(Signal::Work) = inbox.recv() {
+        let mut last_ingest = Instant::now();
         loop {
-            match inbox.try_recv() {
-                Ok(Signal::Stop) | Err(mpsc::TryRecvError::Disconnected) => return,
-                Ok(Signal::Work) | Err(mpsc::TryRecvError::Empty) => {}
+            // Take every signal that arrived; each one is an ingest that just finished.
+            loop {
+                match inbox.try_recv() {
+                    Ok(Signal::Work) => last_ingest = Instant::now(),
+                    Ok(Signal::Stop) | Err(mpsc::TryRecvError::Disconnected) => return,
+                    Err(mpsc::TryRecvError::Empty) => break,
+                }
+            }
+            let backlog = match (
+                indexed_up_to(trees),
+                trees.durable_seq.load(std::sync::atomic::Ordering::SeqCst),
+            ) {
+                (Ok(indexed), durable) => durable.saturating_sub(indexed),
+                (Err(e), _) => {
+                    tracing::error!(error = %e, "cannot read the index marker");
+                    0
+                }
+            };
+            if backlog == 0 {
+                // Caught up: persist the index now rather than at sled's next periodic flush.
+                if let Err(e) = trees.index_db.flush() {
+                    tracing::warn!(error = %e, "flushing the query index failed");
+                }
+                break;
+            }
+            let quiet_for = last_ingest.elapsed();
+            if backlog < MAX_BACKLOG && quiet_for < QUIET {
+                match inbox.recv_timeout(QUIET - quiet_for) {
+                    Ok(Signal::Work) => last_ingest = Instant::now(),
+                    Ok(Signal::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                }
+                continue;
             }
             match index_pending(trees, INDEX_BATCH) {
-                Ok(0) => {
-                    // Caught up: persist the index now rather than at sled's next periodic flush.
-                    if let Err(e) = trees.index_db.flush() {
-                        tracing::warn!(error = %e, "flushing the query index failed");
-                    }
-                    break;
-                }
                 Ok(n) => tracing::debug!(reports = n, "indexed"),
                 Err(e) => {
                     tracing::error!(error = %e, "indexing failed; retrying in a second");
@@ -135,6 +166,10 @@ pub(crate) fn indexed_up_to(trees: &Trees) -> Result<u64, ReadError> {
 
 /// Blocks of one tier merged into one block of the next tier once there are this many.
 const MERGE_FAN_IN: usize = 4;
+/// Postings in a block past which it is sealed (24 bytes each: about 24 KiB).
+const SEALED_BLOCK_POSTINGS: usize = 1024;
+/// The tier of sealed blocks.
+const SEALED_TIER: u8 = u8::MAX;
 
 /// Writes the postings of up to `max` reports past the marker, and the new marker, in one
 /// atomic batch. Postings are idempotent, so a batch repeated after a crash changes nothing.
@@ -164,7 +199,14 @@ pub(crate) fn index_pending(trees: &Trees, max: usize) -> Result<usize, IngestEr
         return Ok(0);
     }
     for (bucket, postings) in blocks {
-        add_block(trees, &mut batch, bucket, postings, last)?;
+        add_block(
+            trees,
+            &mut batch,
+            bucket,
+            postings,
+            last,
+            SEALED_BLOCK_POSTINGS,
+        )?;
     }
     batch.insert(keys::INDEXED_UP_TO, &last.to_be_bytes());
     trees.index.apply_batch(batch)?;
@@ -177,9 +219,8 @@ fn add_postings(
     report: &VerifiedReport,
     seq: u64,
 ) {
-    let id = report.id();
     let r = report.report();
-    let mut put = |prefix: Vec<u8>| batch.insert(keys::posting(&prefix, r.created_ms, &id), &[]);
+    let mut put = |prefix: Vec<u8>| batch.insert(keys::posting(&prefix, r.created_ms, seq), &[]);
     put(keys::prefix(keys::BY_AUTHOR, report.author().as_bytes()));
     put(keys::prefix(
         keys::BY_KIND_TLP,
@@ -208,25 +249,24 @@ fn add_postings(
 }
 
 /// Files new postings as a tier-0 block of `bucket`; when a tier then holds `MERGE_FAN_IN`
-/// blocks, they become one block of the next tier, and so on up.
+/// blocks, they become one block of the next tier, and so on up. A merged block that would
+/// pass `SEALED_BLOCK_POSTINGS` is sealed instead: never merged or read again while indexing
+/// (queries still read it), so no posting is rewritten more than a few times.
 fn add_block(
     trees: &Trees,
     batch: &mut sled::Batch,
     bucket: u16,
     mut postings: Vec<BlockPosting>,
     last_seq: u64,
+    sealed_at: usize,
 ) -> Result<(), IngestError> {
-    for tier in 0u8.. {
+    for tier in 0..SEALED_TIER {
         let existing: Vec<(sled::IVec, sled::IVec)> = trees
             .index
             .scan_prefix(keys::block_prefix(bucket, Some(tier)))
             .collect::<Result<_, _>>()?;
-        if existing.len() + 1 < MERGE_FAN_IN || tier == u8::MAX {
-            let mut bytes = Vec::with_capacity(postings.len() * 24);
-            for p in &postings {
-                p.encode(&mut bytes);
-            }
-            batch.insert(keys::block(bucket, tier, last_seq), bytes);
+        if existing.len() + 1 < MERGE_FAN_IN {
+            batch.insert(keys::block(bucket, tier, last_seq), encode_block(&postings));
             return Ok(());
         }
         for (key, value) in existing {
@@ -235,6 +275,66 @@ fn add_block(
             postings.extend(older);
             batch.remove(key);
         }
+        if postings.len() >= sealed_at {
+            break;
+        }
     }
+    batch.insert(
+        keys::block(bucket, SEALED_TIER, last_seq),
+        encode_block(&postings),
+    );
     Ok(())
+}
+
+fn encode_block(postings: &[BlockPosting]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(postings.len() * 24);
+    for p in postings {
+        p.encode(&mut bytes);
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Store, StoreConfig};
+
+    #[test]
+    fn blocks_merge_by_tier_and_seal_without_losing_postings() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig {
+            background_indexing: false,
+            ..StoreConfig::default()
+        };
+        let store = Store::open(dir.path(), &config).unwrap();
+        let trees = &store.trees;
+        let mut all = Vec::new();
+        for round in 0..40u64 {
+            let postings: Vec<BlockPosting> = (0..10)
+                .map(|i| BlockPosting {
+                    hash: round * 100 + i,
+                    created_ms: 1,
+                    seq: round * 10 + i + 1,
+                })
+                .collect();
+            all.extend(postings.clone());
+            let mut batch = sled::Batch::default();
+            add_block(trees, &mut batch, 7, postings, round * 10 + 10, 100).unwrap();
+            trees.index.apply_batch(batch).unwrap();
+        }
+        let mut stored = Vec::new();
+        let mut tiers = Vec::new();
+        for item in trees.index.scan_prefix(keys::block_prefix(7, None)) {
+            let (key, value) = item.unwrap();
+            tiers.push(key[3]);
+            stored.extend(BlockPosting::decode_all(&value).unwrap());
+        }
+        stored.sort_by_key(|p| p.seq);
+        assert_eq!(stored, all, "postings lost or duplicated");
+        assert!(
+            tiers.contains(&SEALED_TIER),
+            "nothing was sealed: {tiers:?}"
+        );
+        assert!(tiers.len() < 15, "blocks were not merged: {tiers:?}");
+    }
 }

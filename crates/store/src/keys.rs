@@ -9,8 +9,8 @@
 //!
 //! `index` holds what queries read, derived from `reports` and rebuilt from it if need be:
 //! - postings for author, kind and TLP (one posting for the pair) and tags, each ending with
-//!   the created time and the report id, so a term lists its reports in time order and a time
-//!   range is one key range;
+//!   the created time and the arrival number, so a term lists its reports in time order and a
+//!   time range is one key range;
 //! - indicator blocks: indicator values are nearly all distinct, so their postings are grouped
 //!   by hash bucket into blocks (`INDICATOR_BLOCK`, bucket, tier, last arrival number), merged
 //!   four at a time into the next tier so that a bucket holds few blocks;
@@ -36,7 +36,7 @@ pub const NEXT_SEQ: &[u8] = b"N";
 /// Blocks of indicator postings.
 pub const INDICATOR_BLOCK: u8 = b'b';
 /// Hash buckets of indicator values.
-pub const INDICATOR_BUCKETS: u16 = 1024;
+pub const INDICATOR_BUCKETS: u16 = 256;
 /// Version edges: old id, author of the new version, new id.
 pub const SUPERSEDED_BY: u8 = b's';
 /// Retraction edges: withdrawn id, author of the retraction, retraction id.
@@ -53,32 +53,46 @@ pub fn time_key(created_ms: i64) -> [u8; 8] {
     ((created_ms as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-/// The prefix of one term's postings: the index byte, then the term.
+/// The prefix of one term's postings: the index byte, then the term: its 8-byte hash for
+/// authors and tags (short keys keep sled's nodes small; a collision only costs a look at a
+/// report that the query's filter then drops), the two wire numbers for (kind, TLP).
 pub fn prefix(index: u8, term: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(1 + term.len() + 1 + 40);
+    let mut key = Vec::with_capacity(1 + 8 + 16);
     key.push(index);
-    key.extend_from_slice(term);
-    if index == BY_TAG {
-        // Variable-length terms end with a 0 byte (never part of a validated label or value).
-        key.push(0);
+    if index == BY_KIND_TLP {
+        key.extend_from_slice(term);
+    } else {
+        key.extend_from_slice(&term_hash(index, term).to_be_bytes());
     }
     key
 }
 
-/// A full posting key: prefix, created time, report id.
-pub fn posting(prefix: &[u8], created_ms: i64, id: &ReportId) -> Vec<u8> {
-    let mut key = Vec::with_capacity(prefix.len() + 40);
+/// A full posting key: prefix, created time, arrival number.
+pub fn posting(prefix: &[u8], created_ms: i64, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + 16);
     key.extend_from_slice(prefix);
     key.extend_from_slice(&time_key(created_ms));
-    key.extend_from_slice(id.as_bytes());
+    key.extend_from_slice(&seq.to_be_bytes());
     key
 }
 
-/// The report id at the end of a posting key.
-pub fn id_of_posting(key: &[u8]) -> Option<ReportId> {
+/// The arrival number at the end of a posting key.
+pub fn seq_of_posting(key: &[u8]) -> Option<u64> {
     key.len()
-        .checked_sub(32)
-        .and_then(|start| ReportId::from_slice(&key[start..]))
+        .checked_sub(8)
+        .and_then(|start| decode_seq(&key[start..]))
+}
+
+/// A stable 64-bit hash of a term of one index (first 8 bytes of SHA-256).
+pub fn term_hash(index: u8, term: &[u8]) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update([index]);
+    hasher.update(term);
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
 }
 
 /// An edge key (`SUPERSEDED_BY` or `RETRACTED_BY`): `from`, the author, then `to`.
@@ -113,11 +127,7 @@ pub fn id(id: &ReportId) -> [u8; 33] {
 
 /// The 64-bit hash under which an indicator value's postings are filed.
 pub fn indicator_hash(value: &str) -> u64 {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(value.as_bytes());
-    u64::from_be_bytes([
-        digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
-    ])
+    term_hash(INDICATOR_BLOCK, value.as_bytes())
 }
 
 /// The prefix of every block of one bucket (and, with `tier`, of one tier of it).
@@ -199,10 +209,11 @@ mod tests {
     }
 
     #[test]
-    fn postings_end_with_their_id() {
-        let id = ReportId::from_bytes([9; 32]);
-        let key = posting(&prefix(BY_TAG, b"phishing"), 42, &id);
-        assert_eq!(id_of_posting(&key), Some(id));
+    fn postings_end_with_their_arrival_number() {
+        let key = posting(&prefix(BY_TAG, b"phishing"), 42, 77);
+        assert_eq!(seq_of_posting(&key), Some(77));
+        assert_eq!(key.len(), 25);
+        assert_eq!(posting(&prefix(BY_KIND_TLP, &[2, 3]), 42, 77).len(), 19);
     }
 
     #[test]
@@ -229,9 +240,11 @@ mod tests {
 
     #[test]
     fn the_marker_sorts_after_every_posting() {
-        let id = ReportId::from_bytes([0xff; 32]);
-        for index in [BY_AUTHOR, BY_KIND_TLP, BY_TAG, INDICATOR_BLOCK] {
-            assert!(posting(&prefix(index, &[0xfe; 40]), i64::MAX, &id).as_slice() < INDEXED_UP_TO);
+        for index in [BY_AUTHOR, BY_KIND_TLP, BY_TAG] {
+            assert!(
+                posting(&prefix(index, &[0xfe; 2]), i64::MAX, u64::MAX).as_slice() < INDEXED_UP_TO
+            );
         }
+        assert!(block(u16::MAX, u8::MAX, u64::MAX).as_slice() < INDEXED_UP_TO);
     }
 }

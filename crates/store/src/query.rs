@@ -79,20 +79,19 @@ impl Store {
             let mut taken = 0;
             for item in self.trees.index.range(start..end).rev() {
                 let (key, _) = item?;
-                let id = keys::id_of_posting(&key)
+                let seq = keys::seq_of_posting(&key)
                     .ok_or_else(|| ReadError::Corrupt("index key".into()))?;
-                if seen.contains(&id) {
-                    continue;
-                }
-                let stored = self.get(&id)?.ok_or_else(|| {
-                    ReadError::Corrupt(format!("index names missing report {id}"))
-                })?;
                 // Reports past the marker are read below, whatever the index holds for them:
                 // the indexer may have moved on since the marker was read.
-                if stored.seq > indexed {
+                if seq > indexed {
                     continue;
                 }
-                seen.insert(id);
+                let stored = self.get_seq(seq)?.ok_or_else(|| {
+                    ReadError::Corrupt(format!("index names missing arrival {seq}"))
+                })?;
+                if !seen.insert(stored.report.id()) {
+                    continue;
+                }
                 if !self.keep(&filter, &stored)? {
                     continue;
                 }

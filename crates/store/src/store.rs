@@ -28,6 +28,8 @@ pub struct StoreConfig {
     /// Keep the query index up to date on a background thread. When off, the index is brought
     /// up to date only by [`Store::index_pending`]; queries are exact either way.
     pub background_indexing: bool,
+    /// Threads that check the signatures of an ingest batch (0: one per core).
+    pub verify_threads: usize,
 }
 
 impl Default for StoreConfig {
@@ -35,6 +37,7 @@ impl Default for StoreConfig {
         StoreConfig {
             cache_mb: 256,
             background_indexing: true,
+            verify_threads: 0,
         }
     }
 }
@@ -136,6 +139,7 @@ pub struct Store {
     pub(crate) trees: Trees,
     ingest_lock: Mutex<()>,
     indexer: Indexer,
+    verify_threads: usize,
 }
 
 impl std::fmt::Debug for Store {
@@ -214,6 +218,7 @@ impl Store {
             indexer: Indexer::disabled(),
             trees,
             ingest_lock: Mutex::new(()),
+            verify_threads: config.verify_threads,
         };
         let last = store.last_seq().map_err(|e| match e {
             ReadError::Storage(source) => storage(source),
@@ -251,12 +256,12 @@ impl Store {
 
     /// Verifies a batch of envelopes (signatures in one batch) and stores the valid ones in
     /// one transaction, flushed to disk before this returns. One outcome per envelope, in order.
-    pub fn ingest<B: AsRef<[u8]>>(
+    pub fn ingest<B: AsRef<[u8]> + Sync>(
         &self,
         envelopes: &[B],
         provenance: Provenance,
     ) -> Result<Vec<IngestOutcome>, IngestError> {
-        let verified = cairn_core::verify_batch(envelopes);
+        let verified = cairn_core::verify_batch_parallel(envelopes, self.verify_threads);
         let mut rejected: Vec<Option<IngestOutcome>> = Vec::with_capacity(verified.len());
         let mut accepted = Vec::with_capacity(verified.len());
         for result in verified {
