@@ -200,12 +200,7 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
             let us = home.org_key()?.public();
             let reports = store.query(&query_from_args(&args)?)?;
             if args.json {
-                let views = with_status(&store, &reports)?;
-                let json: Vec<_> = views
-                    .iter()
-                    .map(|(s, status)| view::ReportJson::new(&s.report, Some((s, status))))
-                    .collect();
-                print_json(&json)?;
+                print_list_json(&store, &reports)?;
             } else if reports.is_empty() {
                 println!("No reports match.");
             } else {
@@ -236,12 +231,7 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
             let id = store.resolve(&id)?;
             let versions = store.history(&id)?;
             if json {
-                let views = with_status(&store, &versions)?;
-                let json: Vec<_> = views
-                    .iter()
-                    .map(|(s, status)| view::ReportJson::new(&s.report, Some((s, status))))
-                    .collect();
-                print_json(&json)?;
+                print_list_json(&store, &versions)?;
             } else {
                 print!("{}", view::table(&versions, &us));
             }
@@ -351,14 +341,18 @@ pub fn verified_line(report: &VerifiedReport) -> String {
     )
 }
 
-fn with_status<'a>(
-    store: &Store,
-    reports: &'a [StoredReport],
-) -> Result<Vec<(&'a StoredReport, cairn_store::ReportStatus)>> {
-    reports
+/// Prints stored reports as a JSON array, each with its status among its versions.
+fn print_list_json(store: &Store, reports: &[StoredReport]) -> Result<()> {
+    let statuses = reports
         .iter()
-        .map(|s| Ok((s, store.status(&s.report)?)))
-        .collect()
+        .map(|s| Ok(store.status(&s.report)?))
+        .collect::<Result<Vec<_>>>()?;
+    let json: Vec<_> = reports
+        .iter()
+        .zip(&statuses)
+        .map(|(s, status)| view::ReportJson::new(&s.report, Some((s, status))))
+        .collect();
+    print_json(&json)
 }
 
 fn load(store: &Store, id: &str) -> Result<StoredReport> {

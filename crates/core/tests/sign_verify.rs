@@ -179,3 +179,26 @@ fn sample_reports_have_a_realistic_size() {
     );
     assert_eq!(report.report().indicators.len(), 10);
 }
+
+#[test]
+fn parallel_batches_give_the_same_answers_in_the_same_order() {
+    let mut inputs: Vec<Vec<u8>> = (0..150)
+        .map(|s| signed(s).envelope_bytes().to_vec())
+        .collect();
+    inputs[40][60] ^= 0x10;
+    inputs[149] = b"junk".to_vec();
+    inputs[100].truncate(50);
+    let serial = verify_batch(&inputs);
+    for threads in [0, 1, 2, 3, 7] {
+        let parallel = cairn_core::verify_batch_parallel(&inputs, threads);
+        assert_eq!(parallel.len(), serial.len());
+        for (i, (a, b)) in serial.iter().zip(&parallel).enumerate() {
+            match (a, b) {
+                (Ok(a), Ok(b)) => assert_eq!(a.id(), b.id(), "entry {i}"),
+                (Err(a), Err(b)) => assert_eq!(a, b, "entry {i}"),
+                _ => panic!("entry {i} differs with {threads} threads"),
+            }
+        }
+    }
+    assert_eq!(serial.iter().filter(|r| r.is_err()).count(), 3);
+}

@@ -1,5 +1,6 @@
-//! Signing, verification and durable-ingest rates on one core, with realistic reports
-//! (about 1.7 KB, ten indicators), at several store sizes.
+//! Signing and verification rates on one core, and durable-ingest rates as a node ingests
+//! (signatures checked on every core), with realistic reports (about 1.5 KB, ten indicators),
+//! at several store sizes.
 //!
 //! `cargo bench -p cairn-store --bench ingest` measures at 10,000 stored reports;
 //! `cargo bench -p cairn-store --bench ingest -- --stored 10000,1000000` adds a store of a
@@ -98,7 +99,8 @@ fn main() {
     let o = options();
     let org = OrgKey::generate(&mut StdRng::seed_from_u64(1));
     println!(
-        "Cairn report benchmark (one thread; batch size {}; index {})",
+        "Cairn report benchmark: sign and verify on one thread; ingest as a node runs it \
+         (signatures checked on every core, batches of {}, index {})",
         o.batch,
         if o.deferred_index {
             "built after ingest"

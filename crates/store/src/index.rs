@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cairn_core::VerifiedReport;
 
@@ -85,31 +85,26 @@ impl Drop for Indexer {
     }
 }
 
-/// Indexing waits for ingest to pause this long before writing postings...
+/// Indexing waits until no ingest has run for this long before writing postings...
 const QUIET: Duration = Duration::from_millis(20);
 /// ...unless this many reports are waiting: queries read unindexed reports one by one, so the
 /// backlog stays bounded even under a long burst.
-const MAX_BACKLOG: u64 = 16_384;
+const MAX_BACKLOG: u64 = 65_536;
 
 fn run(trees: &Trees, inbox: &mpsc::Receiver<Signal>) {
     lower_priority();
     while let Ok(Signal::Work) = inbox.recv() {
-        let mut last_ingest = Instant::now();
         loop {
-            // Take every signal that arrived; each one is an ingest that just finished.
-            loop {
-                match inbox.try_recv() {
-                    Ok(Signal::Work) => last_ingest = Instant::now(),
-                    Ok(Signal::Stop) | Err(mpsc::TryRecvError::Disconnected) => return,
-                    Err(mpsc::TryRecvError::Empty) => break,
-                }
+            match inbox.try_recv() {
+                Ok(Signal::Stop) | Err(mpsc::TryRecvError::Disconnected) => return,
+                Ok(Signal::Work) | Err(mpsc::TryRecvError::Empty) => {}
             }
-            let backlog = match (
-                indexed_up_to(trees),
-                trees.durable_seq.load(std::sync::atomic::Ordering::SeqCst),
-            ) {
-                (Ok(indexed), durable) => durable.saturating_sub(indexed),
-                (Err(e), _) => {
+            let backlog = match indexed_up_to(trees) {
+                Ok(indexed) => trees
+                    .durable_seq
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    .saturating_sub(indexed),
+                Err(e) => {
                     tracing::error!(error = %e, "cannot read the index marker");
                     0
                 }
@@ -121,12 +116,11 @@ fn run(trees: &Trees, inbox: &mpsc::Receiver<Signal>) {
                 }
                 break;
             }
-            let quiet_for = last_ingest.elapsed();
-            if backlog < MAX_BACKLOG && quiet_for < QUIET {
-                match inbox.recv_timeout(QUIET - quiet_for) {
-                    Ok(Signal::Work) => last_ingest = Instant::now(),
+            let idle = trees.activity.idle_for();
+            if backlog < MAX_BACKLOG && idle < QUIET {
+                match inbox.recv_timeout(QUIET - idle) {
                     Ok(Signal::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Ok(Signal::Work) | Err(mpsc::RecvTimeoutError::Timeout) => {}
                 }
                 continue;
             }
@@ -187,12 +181,30 @@ pub(crate) fn index_pending(trees: &Trees, max: usize) -> Result<usize, IngestEr
     if durable <= from {
         return Ok(0);
     }
-    let range = keys::record(from.saturating_add(1))..=keys::record(durable);
-    for item in trees.reports.range(range).take(max) {
-        let (_, bytes) = item?;
-        let stored = stored_report(&bytes)?;
-        add_postings(&mut batch, &mut blocks, &stored.report, stored.seq);
-        last = stored.seq;
+    let upper = durable.min(from.saturating_add(max as u64));
+    // Reports handed over by ingest, in arrival order; anything else is read back.
+    let handed_over: Vec<(u64, VerifiedReport)> = {
+        let mut fresh = trees
+            .fresh
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while fresh.front().is_some_and(|(seq, _)| *seq <= from) {
+            fresh.pop_front();
+        }
+        let take = fresh.iter().take_while(|(seq, _)| *seq <= upper).count();
+        fresh.drain(..take).collect()
+    };
+    let mut handed_over = handed_over.into_iter().peekable();
+    for seq in from.saturating_add(1)..=upper {
+        let report = match handed_over.next_if(|(s, _)| *s == seq) {
+            Some((_, report)) => report,
+            None => match trees.reports.get(keys::record(seq))? {
+                Some(bytes) => stored_report(&bytes)?.report,
+                None => break,
+            },
+        };
+        add_postings(&mut batch, &mut blocks, &report, seq);
+        last = seq;
         count += 1;
     }
     if count == 0 {

@@ -1,7 +1,7 @@
 //! The store itself: opening, durable ingest in one atomic batch, reads by id and by arrival
 //! number, versions and retractions.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -131,7 +131,64 @@ pub(crate) struct Trees {
     pub(crate) durable_seq: Arc<AtomicU64>,
     /// One writer of postings at a time (the indexing thread or a caller of `index_pending`).
     pub(crate) index_lock: Arc<Mutex<()>>,
+    /// Reports stored recently, handed to the indexer so that it need not read and decode
+    /// them again (at most `FRESH_MAX`; older ones are read back from `reports`).
+    pub(crate) fresh: Arc<Mutex<VecDeque<(u64, VerifiedReport)>>>,
+    /// When an ingest last started or ended: the indexer waits for ingest to pause.
+    pub(crate) activity: Arc<Activity>,
 }
+
+/// When ingest was last busy, for the indexer to stay out of its way.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    epoch: std::time::Instant,
+    last_ms: AtomicU64,
+    running: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            epoch: std::time::Instant::now(),
+            last_ms: AtomicU64::new(0),
+            running: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Marks an ingest as running until the returned guard is dropped.
+    fn busy(&self) -> ActivityGuard<'_> {
+        self.running.fetch_add(1, Ordering::SeqCst);
+        self.last_ms.store(self.now_ms(), Ordering::SeqCst);
+        ActivityGuard(self)
+    }
+
+    /// How long ingest has been idle (zero while one runs).
+    pub(crate) fn idle_for(&self) -> std::time::Duration {
+        if self.running.load(Ordering::SeqCst) > 0 {
+            return std::time::Duration::ZERO;
+        }
+        let idle = self
+            .now_ms()
+            .saturating_sub(self.last_ms.load(Ordering::SeqCst));
+        std::time::Duration::from_millis(idle)
+    }
+}
+
+struct ActivityGuard<'a>(&'a Activity);
+
+impl Drop for ActivityGuard<'_> {
+    fn drop(&mut self) {
+        self.0.last_ms.store(self.0.now_ms(), Ordering::SeqCst);
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Most stored reports kept in memory for the indexer.
+pub(crate) const FRESH_MAX: usize = 8192;
 
 /// A node's durable report store.
 pub struct Store {
@@ -212,6 +269,8 @@ impl Store {
             index_db,
             index_lock: Arc::new(Mutex::new(())),
             durable_seq: Arc::new(AtomicU64::new(0)),
+            fresh: Arc::new(Mutex::new(VecDeque::new())),
+            activity: Arc::new(Activity::new()),
         };
         let store = Store {
             path: path.to_path_buf(),
@@ -261,6 +320,7 @@ impl Store {
         envelopes: &[B],
         provenance: Provenance,
     ) -> Result<Vec<IngestOutcome>, IngestError> {
+        let _busy = self.trees.activity.busy();
         let verified = cairn_core::verify_batch_parallel(envelopes, self.verify_threads);
         let mut rejected: Vec<Option<IngestOutcome>> = Vec::with_capacity(verified.len());
         let mut accepted = Vec::with_capacity(verified.len());
@@ -298,6 +358,7 @@ impl Store {
         if reports.is_empty() {
             return Ok(Vec::new());
         }
+        let _busy = self.trees.activity.busy();
         // One writer at a time: what is read below cannot change before the batch is applied.
         let _writer = self
             .ingest_lock
@@ -310,6 +371,7 @@ impl Store {
         let mut batch = sled::Batch::default();
         let mut outcomes = Vec::with_capacity(reports.len());
         let mut in_batch: BTreeMap<ReportId, (u64, OrgPublicKey)> = BTreeMap::new();
+        let mut stored = Vec::with_capacity(reports.len());
         for report in &reports {
             let id = report.id();
             if let Some((seq, _)) = in_batch.get(&id) {
@@ -364,6 +426,7 @@ impl Store {
                 );
             }
             in_batch.insert(id, (seq, report.author()));
+            stored.push((seq, report.clone()));
             outcomes.push(IngestOutcome::Stored { id, seq });
         }
         if next_seq > first_seq {
@@ -371,6 +434,16 @@ impl Store {
             self.trees.reports.apply_batch(batch)?;
             self.trees.db.flush()?;
             self.trees.durable_seq.store(next_seq - 1, Ordering::SeqCst);
+            if self.indexer.is_running() {
+                let mut fresh = self
+                    .trees
+                    .fresh
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                fresh.extend(stored);
+                let excess = fresh.len().saturating_sub(FRESH_MAX);
+                fresh.drain(..excess);
+            }
             self.indexer.wake();
         }
         Ok(outcomes)
