@@ -22,6 +22,7 @@ struct Options {
     batch: usize,
     deferred_index: bool,
     keep_store: Option<std::path::PathBuf>,
+    cache_mb: Option<u64>,
 }
 
 fn options() -> Options {
@@ -31,6 +32,7 @@ fn options() -> Options {
         batch: 512,
         deferred_index: false,
         keep_store: None,
+        cache_mb: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -57,6 +59,10 @@ fn options() -> Options {
                 i += 1;
             }
             "--deferred-index" => o.deferred_index = true,
+            "--cache-mb" => {
+                o.cache_mb = Some(value.parse().expect("--cache-mb takes a number"));
+                i += 1;
+            }
             "--keep-store" => {
                 o.keep_store = Some(value.clone().into());
                 i += 1;
@@ -155,6 +161,7 @@ fn main() {
         };
         let config = StoreConfig {
             background_indexing: !o.deferred_index,
+            cache_mb: o.cache_mb.unwrap_or(StoreConfig::default().cache_mb),
             ..StoreConfig::default()
         };
         let store = Store::open(&dir, &config).expect("open store");
@@ -183,20 +190,44 @@ fn main() {
             .map(|r| r.envelope_bytes().to_vec())
             .collect();
         let start = Instant::now();
+        let mut batch_times = Vec::new();
         for chunk in fresh.chunks(o.batch) {
+            let batch_start = Instant::now();
             for outcome in store.ingest(chunk, Provenance::Local).expect("ingest") {
                 assert!(
                     matches!(outcome, IngestOutcome::Stored { .. }),
                     "{outcome:?}"
                 );
             }
+            batch_times.push((chunk.len() as u64, batch_start.elapsed()));
         }
-        let ingest_rate = rate(o.ingest, start.elapsed());
+        let overall_rate = rate(o.ingest, start.elapsed());
+        // This machine's speed drifts; the median over windows of eight batches is steadier
+        // than one figure for the whole run.
+        let mut windows: Vec<f64> = batch_times
+            .chunks(8)
+            .filter(|w| w.len() == 8)
+            .map(|w| {
+                let count: u64 = w.iter().map(|(n, _)| n).sum();
+                rate(count, w.iter().map(|(_, t)| *t).sum())
+            })
+            .collect();
+        windows.sort_by(f64::total_cmp);
+        let ingest_rate = windows
+            .get(windows.len() / 2)
+            .copied()
+            .unwrap_or(overall_rate);
+        println!(
+            "ingest (whole run)   {overall_rate:>10.0} reports/s  ({} windows of 8 batches, slowest {:.0}, fastest {:.0})",
+            windows.len(),
+            windows.first().copied().unwrap_or(overall_rate),
+            windows.last().copied().unwrap_or(overall_rate),
+        );
 
         wait_indexed(&store);
         let indexed_rate = rate(o.ingest, start.elapsed());
         println!(
-            "ingest               {ingest_rate:>10.0} reports/s  (verify + write + flush, {} fresh reports into a store of {stored})",
+            "ingest (median)      {ingest_rate:>10.0} reports/s  (verify + write + flush, {} fresh reports into a store of {stored})",
             o.ingest
         );
         println!(

@@ -372,14 +372,24 @@ impl Store {
         let mut outcomes = Vec::with_capacity(reports.len());
         let mut in_batch: BTreeMap<ReportId, (u64, OrgPublicKey)> = BTreeMap::new();
         let mut stored = Vec::with_capacity(reports.len());
+        // Look the ids up in key order: neighbouring lookups share the tree's upper levels.
+        let mut ids: Vec<ReportId> = reports.iter().map(VerifiedReport::id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut known: BTreeMap<ReportId, u64> = BTreeMap::new();
+        for id in ids {
+            if let Some(seq) = self.seq_of(&id)? {
+                known.insert(id, seq);
+            }
+        }
         for report in &reports {
             let id = report.id();
             if let Some((seq, _)) = in_batch.get(&id) {
                 outcomes.push(IngestOutcome::Duplicate { id, seq: *seq });
                 continue;
             }
-            if let Some(seq) = self.seq_of(&id)? {
-                outcomes.push(IngestOutcome::Duplicate { id, seq });
+            if let Some(seq) = known.get(&id) {
+                outcomes.push(IngestOutcome::Duplicate { id, seq: *seq });
                 continue;
             }
             let body = report.report();
