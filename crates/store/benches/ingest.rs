@@ -184,6 +184,7 @@ fn main() {
             }
         }
         wait_indexed(&store);
+        store.warm_up().expect("warm up");
         let fresh_from = 900_000_000 + store.last_seq().expect("read") * 1000;
         let fresh: Vec<Vec<u8>> = sign_many(&org, fresh_from, o.ingest)
             .iter()

@@ -5,6 +5,7 @@
 //! Nothing outside this crate sees sled.
 
 mod error;
+mod id_filter;
 mod index;
 mod keys;
 mod query;

@@ -11,6 +11,7 @@ use cairn_proto::v1 as pb;
 use prost::Message;
 
 use crate::error::{IngestError, OpenError, ReadError, ResolveError};
+use crate::id_filter::IdFilter;
 use crate::index::Indexer;
 use crate::keys;
 
@@ -187,6 +188,10 @@ impl Drop for ActivityGuard<'_> {
     }
 }
 
+/// Ingests of at least this many reports use (and, once, load) the id filter; smaller ones
+/// look every id up, which is cheaper than loading the filter for a one-off command.
+const FILTER_MIN_BATCH: usize = 64;
+
 /// Most stored reports kept in memory for the indexer.
 pub(crate) const FRESH_MAX: usize = 8192;
 
@@ -194,7 +199,8 @@ pub(crate) const FRESH_MAX: usize = 8192;
 pub struct Store {
     path: PathBuf,
     pub(crate) trees: Trees,
-    ingest_lock: Mutex<()>,
+    /// Held while writing; guards the id filter too (built on the first large ingest).
+    ingest_lock: Mutex<Option<IdFilter>>,
     indexer: Indexer,
     verify_threads: usize,
 }
@@ -276,7 +282,7 @@ impl Store {
             path: path.to_path_buf(),
             indexer: Indexer::disabled(),
             trees,
-            ingest_lock: Mutex::new(()),
+            ingest_lock: Mutex::new(None),
             verify_threads: config.verify_threads,
         };
         let last = store.last_seq().map_err(|e| match e {
@@ -360,10 +366,14 @@ impl Store {
         }
         let _busy = self.trees.activity.busy();
         // One writer at a time: what is read below cannot change before the batch is applied.
-        let _writer = self
+        let mut writer = self
             .ingest_lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if reports.len() >= FILTER_MIN_BATCH {
+            self.ensure_id_filter(&mut writer)?;
+        }
+        let filter = &mut *writer;
         let received_ms = now_ms();
         let provenance_pb = provenance_to_proto(&provenance);
         let first_seq = self.last_seq()? + 1;
@@ -378,6 +388,9 @@ impl Store {
         ids.dedup();
         let mut known: BTreeMap<ReportId, u64> = BTreeMap::new();
         for id in ids {
+            if filter.as_ref().is_some_and(|f| !f.may_contain(&id)) {
+                continue;
+            }
             if let Some(seq) = self.seq_of(&id)? {
                 known.insert(id, seq);
             }
@@ -436,6 +449,9 @@ impl Store {
                 );
             }
             in_batch.insert(id, (seq, report.author()));
+            if let Some(filter) = filter.as_mut() {
+                filter.insert(&id);
+            }
             stored.push((seq, report.clone()));
             outcomes.push(IngestOutcome::Stored { id, seq });
         }
@@ -457,6 +473,34 @@ impl Store {
             self.indexer.wake();
         }
         Ok(outcomes)
+    }
+
+    /// Loads the id filter (a scan of every stored id) if it is not loaded or has grown past
+    /// its size. Done once per process on the first large ingest; [`Store::warm_up`] does it
+    /// ahead of time.
+    fn ensure_id_filter(&self, filter: &mut Option<IdFilter>) -> Result<(), ReadError> {
+        if filter.as_ref().is_some_and(|f| !f.overfull()) {
+            return Ok(());
+        }
+        let mut fresh = IdFilter::with_capacity(self.last_seq()?);
+        for key in self.trees.reports.scan_prefix([keys::ID]).keys() {
+            let key = key?;
+            let id = ReportId::from_slice(&key[1..])
+                .ok_or_else(|| ReadError::Corrupt("report id key".into()))?;
+            fresh.insert(&id);
+        }
+        *filter = Some(fresh);
+        Ok(())
+    }
+
+    /// Loads what ingest uses (the id filter) now rather than on the first large ingest: a node
+    /// calls it at start-up so that its first burst from a peer is not slower.
+    pub fn warm_up(&self) -> Result<(), ReadError> {
+        let mut writer = self
+            .ingest_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.ensure_id_filter(&mut writer)
     }
 
     fn seq_of(&self, id: &ReportId) -> Result<Option<u64>, ReadError> {

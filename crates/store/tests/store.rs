@@ -457,3 +457,38 @@ fn queries_racing_the_background_indexer_miss_nothing() {
     writer.join().unwrap();
     assert!(rounds > 1);
 }
+
+#[test]
+fn large_batches_still_recognise_duplicates_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = org(1);
+    let all: Vec<VerifiedReport> = (0..150).map(|i| report(&a, 7000 + i, |_| {})).collect();
+    let first = all[..100].to_vec();
+    let second = all[50..].to_vec();
+    {
+        let store = open(&dir);
+        let outcomes = store.insert(first.clone(), Provenance::Local).unwrap();
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, IngestOutcome::Stored { .. }))
+        );
+    }
+    // A new process: the id filter is loaded from the store on the first large batch.
+    let store = open(&dir);
+    let outcomes = store.insert(second, Provenance::Local).unwrap();
+    let duplicates = outcomes
+        .iter()
+        .filter(|o| matches!(o, IngestOutcome::Duplicate { .. }))
+        .count();
+    assert_eq!(duplicates, 50);
+    assert_eq!(store.last_seq().unwrap(), 150);
+    // And the same batch again, now that the filter holds everything.
+    let again = store.insert(first, Provenance::Local).unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|o| matches!(o, IngestOutcome::Duplicate { .. }))
+    );
+    assert_eq!(store.last_seq().unwrap(), 150);
+}
