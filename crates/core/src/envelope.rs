@@ -318,6 +318,15 @@ pub fn verify_batch_parallel<B: AsRef<[u8]> + Sync>(
     })
 }
 
+/// The id of an envelope this node stored, without checking anything else (the envelope was
+/// verified when it was stored).
+pub fn id_of_stored(bytes: &[u8]) -> Result<ReportId, VerifyError> {
+    let envelope = decode_envelope(bytes)?;
+    let author =
+        OrgPublicKey::from_checked(&envelope.author_key).map_err(VerifyError::AuthorKey)?;
+    Ok(ReportId::compute(&author, &envelope.body))
+}
+
 impl VerifiedReport {
     /// Rebuilds a report from bytes this node verified before storing them. The signature is
     /// not checked again; everything else is.

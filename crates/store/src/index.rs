@@ -177,6 +177,7 @@ pub(crate) fn index_pending(trees: &Trees, max: usize) -> Result<usize, IngestEr
     let mut blocks: BTreeMap<u16, Vec<BlockPosting>> = BTreeMap::new();
     let mut last = from;
     let mut count = 0;
+    let mut filed = Vec::new();
     let durable = trees.durable_seq.load(std::sync::atomic::Ordering::SeqCst);
     if durable <= from {
         return Ok(0);
@@ -204,6 +205,8 @@ pub(crate) fn index_pending(trees: &Trees, max: usize) -> Result<usize, IngestEr
             },
         };
         add_postings(&mut batch, &mut blocks, &report, seq);
+        batch.insert(keys::id(&report.id()).as_slice(), &seq.to_be_bytes());
+        filed.push(report.id());
         last = seq;
         count += 1;
     }
@@ -222,6 +225,14 @@ pub(crate) fn index_pending(trees: &Trees, max: usize) -> Result<usize, IngestEr
     }
     batch.insert(keys::INDEXED_UP_TO, &last.to_be_bytes());
     trees.index.apply_batch(batch)?;
+    // Only now that the index holds them may the ids leave the unindexed map.
+    let mut unindexed = trees
+        .unindexed_ids
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for id in &filed {
+        unindexed.remove(id);
+    }
     Ok(count)
 }
 

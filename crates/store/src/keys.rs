@@ -3,7 +3,6 @@
 //! `reports` holds everything durable, written by one atomic batch per ingest:
 //! - `RECORD` + arrival number (8 bytes, big-endian) → the stored report. Arrival numbers only
 //!   grow, so new reports land in the rightmost, cached part of the tree however large it is.
-//! - `ID` + report id (32 bytes) → arrival number.
 //! - `SUPERSEDED_BY`/`RETRACTED_BY` edges: from id, author, to id.
 //! - `NEXT_SEQ` → the next arrival number.
 //!
@@ -14,6 +13,8 @@
 //! - indicator blocks: indicator values are nearly all distinct, so their postings are grouped
 //!   by hash bucket into blocks (`INDICATOR_BLOCK`, bucket, tier, last arrival number), merged
 //!   four at a time into the next tier so that a bucket holds few blocks;
+//! - `ID` + report id (32 bytes) → arrival number (ids of reports past the marker are kept in
+//!   memory until the indexer files them here);
 //! - the `INDEXED_UP_TO` marker.
 //!
 //! `meta` holds the store format version.

@@ -1,7 +1,7 @@
 //! The store itself: opening, durable ingest in one atomic batch, reads by id and by arrival
 //! number, versions and retractions.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -137,6 +137,9 @@ pub(crate) struct Trees {
     pub(crate) fresh: Arc<Mutex<VecDeque<(u64, VerifiedReport)>>>,
     /// When an ingest last started or ended: the indexer waits for ingest to pause.
     pub(crate) activity: Arc<Activity>,
+    /// Id → arrival number of the reports past the index marker, whose ids are not yet in the
+    /// index's id map. Every stored id is in this map, in the index, or in both.
+    pub(crate) unindexed_ids: Arc<Mutex<HashMap<ReportId, u64>>>,
 }
 
 /// When ingest was last busy, for the indexer to stay out of its way.
@@ -277,6 +280,7 @@ impl Store {
             durable_seq: Arc::new(AtomicU64::new(0)),
             fresh: Arc::new(Mutex::new(VecDeque::new())),
             activity: Arc::new(Activity::new()),
+            unindexed_ids: Arc::new(Mutex::new(HashMap::new())),
         };
         let store = Store {
             path: path.to_path_buf(),
@@ -285,13 +289,14 @@ impl Store {
             ingest_lock: Mutex::new(None),
             verify_threads: config.verify_threads,
         };
-        let last = store.last_seq().map_err(|e| match e {
+        let read_failed = |e: ReadError| match e {
             ReadError::Storage(source) => storage(source),
             ReadError::Corrupt(what) => OpenError::Corrupt {
                 path: path.to_path_buf(),
                 what,
             },
-        })?;
+        };
+        let last = store.last_seq_written().map_err(read_failed)?;
         store.trees.durable_seq.store(last, Ordering::SeqCst);
         let indexed = crate::index::indexed_up_to(&store.trees).unwrap_or(u64::MAX);
         if indexed > last {
@@ -303,6 +308,8 @@ impl Store {
             );
             store.trees.index.clear().map_err(storage)?;
         }
+        let indexed = crate::index::indexed_up_to(&store.trees).map_err(read_failed)?;
+        store.load_unindexed_ids(indexed).map_err(read_failed)?;
         Ok(Store {
             indexer: Indexer::start(store.trees.clone(), config.background_indexing),
             ..store
@@ -376,7 +383,7 @@ impl Store {
         let filter = &mut *writer;
         let received_ms = now_ms();
         let provenance_pb = provenance_to_proto(&provenance);
-        let first_seq = self.last_seq()? + 1;
+        let first_seq = self.last_seq_written()? + 1;
         let mut next_seq = first_seq;
         let mut batch = sled::Batch::default();
         let mut outcomes = Vec::with_capacity(reports.len());
@@ -435,7 +442,6 @@ impl Store {
                 provenance: Some(provenance_pb.clone()),
             };
             batch.insert(&keys::record(seq), record.encode_to_vec());
-            batch.insert(keys::id(&id).as_slice(), &seq.to_be_bytes());
             if let Some(old) = body.supersedes {
                 batch.insert(
                     keys::edge(keys::SUPERSEDED_BY, &old, &report.author(), &id),
@@ -459,6 +465,15 @@ impl Store {
             batch.insert(keys::NEXT_SEQ, &next_seq.to_be_bytes());
             self.trees.reports.apply_batch(batch)?;
             self.trees.db.flush()?;
+            // Findable by id before the index has them, and before the indexer may take them.
+            {
+                let mut unindexed = self
+                    .trees
+                    .unindexed_ids
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                unindexed.extend(stored.iter().map(|(seq, report)| (report.id(), *seq)));
+            }
             self.trees.durable_seq.store(next_seq - 1, Ordering::SeqCst);
             if self.indexer.is_running() {
                 let mut fresh = self
@@ -483,11 +498,20 @@ impl Store {
             return Ok(());
         }
         let mut fresh = IdFilter::with_capacity(self.last_seq()?);
-        for key in self.trees.reports.scan_prefix([keys::ID]).keys() {
+        for key in self.trees.index.scan_prefix([keys::ID]).keys() {
             let key = key?;
             let id = ReportId::from_slice(&key[1..])
                 .ok_or_else(|| ReadError::Corrupt("report id key".into()))?;
             fresh.insert(&id);
+        }
+        for id in self
+            .trees
+            .unindexed_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+        {
+            fresh.insert(id);
         }
         *filter = Some(fresh);
         Ok(())
@@ -504,7 +528,18 @@ impl Store {
     }
 
     fn seq_of(&self, id: &ReportId) -> Result<Option<u64>, ReadError> {
-        match self.trees.reports.get(keys::id(id))? {
+        // The indexer adds an id to the index before removing it from the unindexed map, so
+        // looking here first and there second never misses a stored id.
+        if let Some(seq) = self
+            .trees
+            .unindexed_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+        {
+            return Ok(Some(*seq));
+        }
+        match self.trees.index.get(keys::id(id))? {
             Some(seq) => {
                 Ok(Some(keys::decode_seq(&seq).ok_or_else(|| {
                     ReadError::Corrupt("arrival number".into())
@@ -512,6 +547,26 @@ impl Store {
             }
             None => Ok(None),
         }
+    }
+
+    /// Reads the ids of the reports past the index marker (at open).
+    fn load_unindexed_ids(&self, indexed: u64) -> Result<(), ReadError> {
+        let mut ids = HashMap::new();
+        for item in self.records_after(indexed) {
+            let (key, bytes) = item?;
+            let seq = keys::decode_seq(&key[1..])
+                .ok_or_else(|| ReadError::Corrupt("record key".into()))?;
+            let record = decode_record(&bytes)?;
+            let id = cairn_core::id_of_stored(&record.envelope)
+                .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
+            ids.insert(id, seq);
+        }
+        *self
+            .trees
+            .unindexed_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = ids;
+        Ok(())
     }
 
     /// The report with this id, if stored.
@@ -527,6 +582,9 @@ impl Store {
 
     /// The report that arrived with this number, if any.
     pub fn get_seq(&self, seq: u64) -> Result<Option<StoredReport>, ReadError> {
+        if seq > self.durable_seq() {
+            return Ok(None);
+        }
         match self.trees.reports.get(keys::record(seq))? {
             Some(bytes) => stored_report(&bytes).map(Some),
             None => Ok(None),
@@ -543,16 +601,28 @@ impl Store {
             .map_err(|_| ResolveError::BadPrefix(prefix.clone()))?;
         let mut scan = vec![keys::ID];
         scan.extend_from_slice(&whole_bytes);
-        let mut found = Vec::new();
-        for item in self.trees.reports.scan_prefix(&scan).keys() {
+        let mut found: Vec<ReportId> = Vec::new();
+        for item in self.trees.index.scan_prefix(&scan).keys() {
             let key = item.map_err(ReadError::from)?;
-            if hex::encode(&key[1..]).starts_with(&prefix) {
-                found.push(key[1..].to_vec());
+            if let Some(id) = ReportId::from_slice(&key[1..])
+                && id.to_string().starts_with(&prefix)
+            {
+                found.push(id);
+            }
+        }
+        for id in self
+            .trees
+            .unindexed_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+        {
+            if id.to_string().starts_with(&prefix) && !found.contains(id) {
+                found.push(*id);
             }
         }
         match found.as_slice() {
-            [one] => ReportId::from_slice(one)
-                .ok_or_else(|| ResolveError::Read(ReadError::Corrupt("report id".into()))),
+            [one] => Ok(*one),
             [] => Err(ResolveError::NotFound(prefix)),
             _ => Err(ResolveError::Ambiguous {
                 count: found.len(),
@@ -571,11 +641,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Records that arrived after `cursor`, in arrival order.
+    /// Records that arrived after `cursor`, in arrival order: only those whose ingest has
+    /// finished (flushed and findable by id), never one a crash could still take back.
     pub(crate) fn records_after(&self, cursor: u64) -> sled::Iter {
         self.trees
             .reports
-            .range(keys::record(cursor.saturating_add(1))..=keys::record(u64::MAX))
+            .range(keys::record(cursor.saturating_add(1))..=keys::record(self.durable_seq()))
+    }
+
+    fn durable_seq(&self) -> u64 {
+        self.trees.durable_seq.load(Ordering::SeqCst)
     }
 
     /// How many reports are stored.
@@ -588,9 +663,14 @@ impl Store {
         Ok(self.last_seq()? == 0)
     }
 
-    /// The highest arrival number given so far (0 for an empty store). Reports are never
-    /// deleted, so this is also how many are stored.
+    /// The highest arrival number of a report whose ingest has finished (0 for an empty
+    /// store). Reports are never deleted, so this is also how many are stored.
     pub fn last_seq(&self) -> Result<u64, ReadError> {
+        Ok(self.durable_seq())
+    }
+
+    /// The highest arrival number written (finished or not).
+    fn last_seq_written(&self) -> Result<u64, ReadError> {
         Ok(match self.trees.reports.get(keys::NEXT_SEQ)? {
             Some(v) => keys::decode_seq(&v)
                 .ok_or_else(|| ReadError::Corrupt("next arrival number".into()))?

@@ -442,6 +442,14 @@ fn queries_racing_the_background_indexer_miss_nothing() {
     loop {
         // Everything acknowledged before the query started must be in its answer.
         let acknowledged = store.last_seq().unwrap();
+        // Every acknowledged report is found by id while the indexer files the ids.
+        for r in reports.iter().take(acknowledged as usize) {
+            assert!(
+                store.get(&r.id()).unwrap().is_some(),
+                "report {} not found",
+                r.id()
+            );
+        }
         let found = store.query(&all).unwrap();
         assert!(
             found.len() as u64 >= acknowledged,
@@ -491,4 +499,38 @@ fn large_batches_still_recognise_duplicates_after_reopen() {
             .all(|o| matches!(o, IngestOutcome::Duplicate { .. }))
     );
     assert_eq!(store.last_seq().unwrap(), 150);
+}
+
+#[test]
+fn ids_are_found_whether_indexed_or_not_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = org(1);
+    let reports: Vec<VerifiedReport> = (0..30).map(|i| report(&a, 9000 + i, |_| {})).collect();
+    {
+        let store = open(&dir);
+        store.insert(reports.clone(), Provenance::Local).unwrap();
+        // Index only the first 12: the rest are known by id through the unindexed map.
+        store.index_pending(12).unwrap();
+        for r in &reports {
+            assert!(store.get(&r.id()).unwrap().is_some());
+        }
+    }
+    let store = open(&dir);
+    assert_eq!(store.indexed_up_to().unwrap(), 12);
+    for r in &reports {
+        let stored = store.get(&r.id()).unwrap().expect("found after reopen");
+        assert_eq!(stored.report.id(), r.id());
+        assert_eq!(store.resolve(&r.id().to_string()[..10]).unwrap(), r.id());
+    }
+    while store.index_pending(7).unwrap() > 0 {}
+    for r in &reports {
+        assert!(store.get(&r.id()).unwrap().is_some());
+    }
+    // Duplicates are still recognised once everything is indexed.
+    let again = store.insert(reports.clone(), Provenance::Import).unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|o| matches!(o, IngestOutcome::Duplicate { .. }))
+    );
 }
