@@ -99,6 +99,15 @@ mod tests {
     }
 
     #[test]
+    fn the_deployment_example_is_valid_and_shows_the_defaults() {
+        let example =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/node.example.toml");
+        let config = NodeConfig::load(&example).unwrap();
+        assert_eq!(config.store, StoreConfig::default());
+        assert_eq!(config.node.node_name, default_node_name());
+    }
+
+    #[test]
     fn unknown_fields_are_named_with_their_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.toml");

@@ -373,6 +373,18 @@ fn bad_files_are_refused_and_change_nothing() {
     file.set_len(50 * 1000 * 1000).unwrap();
     assert_import_refused(&node, &huge, "a Cairn report is at most");
 
+    // Written by a newer Cairn: the envelope starts with its format version (field 1 = 1).
+    assert_eq!(
+        &bytes[..2],
+        &[0x08, 0x01],
+        "envelope no longer starts with its version"
+    );
+    let mut future = bytes.clone();
+    future[1] = 0x02;
+    let newer = node.path("newer.cairn");
+    std::fs::write(&newer, &future).unwrap();
+    assert_import_refused(&node, &newer, "newer than this node understands");
+
     // A flipped bit anywhere in the signed body.
     for i in [10, bytes.len() / 2, bytes.len() - 200] {
         let mut tampered = bytes.clone();
