@@ -226,10 +226,7 @@ pub(crate) fn index_pending(trees: &Trees, max: usize) -> Result<usize, IngestEr
     batch.insert(keys::INDEXED_UP_TO, &last.to_be_bytes());
     trees.index.apply_batch(batch)?;
     // Only now that the index holds them may the ids leave the unindexed map.
-    let mut unindexed = trees
-        .unindexed_ids
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut unindexed = trees.unindexed();
     for id in &filed {
         unindexed.remove(id);
     }

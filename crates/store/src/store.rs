@@ -142,6 +142,15 @@ pub(crate) struct Trees {
     pub(crate) unindexed_ids: Arc<Mutex<HashMap<ReportId, u64>>>,
 }
 
+impl Trees {
+    /// The ids of reports past the index marker.
+    pub(crate) fn unindexed(&self) -> std::sync::MutexGuard<'_, HashMap<ReportId, u64>> {
+        self.unindexed_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// When ingest was last busy, for the indexer to stay out of its way.
 #[derive(Debug)]
 pub(crate) struct Activity {
@@ -326,8 +335,9 @@ impl Store {
         &self.path
     }
 
-    /// Verifies a batch of envelopes (signatures in one batch) and stores the valid ones in
-    /// one transaction, flushed to disk before this returns. One outcome per envelope, in order.
+    /// Verifies a batch of envelopes (signatures in batches, on every core unless configured
+    /// otherwise) and stores the valid ones in one atomic write, flushed to disk before this
+    /// returns. One outcome per envelope, in order.
     pub fn ingest<B: AsRef<[u8]> + Sync>(
         &self,
         envelopes: &[B],
@@ -467,12 +477,9 @@ impl Store {
             self.trees.db.flush()?;
             // Findable by id before the index has them, and before the indexer may take them.
             {
-                let mut unindexed = self
-                    .trees
-                    .unindexed_ids
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                unindexed.extend(stored.iter().map(|(seq, report)| (report.id(), *seq)));
+                self.trees
+                    .unindexed()
+                    .extend(stored.iter().map(|(seq, report)| (report.id(), *seq)));
             }
             self.trees.durable_seq.store(next_seq - 1, Ordering::SeqCst);
             if self.indexer.is_running() {
@@ -498,21 +505,7 @@ impl Store {
             return Ok(());
         }
         let mut fresh = IdFilter::with_capacity(self.last_seq()?);
-        for key in self.trees.index.scan_prefix([keys::ID]).keys() {
-            let key = key?;
-            let id = ReportId::from_slice(&key[1..])
-                .ok_or_else(|| ReadError::Corrupt("report id key".into()))?;
-            fresh.insert(&id);
-        }
-        for id in self
-            .trees
-            .unindexed_ids
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .keys()
-        {
-            fresh.insert(id);
-        }
+        self.for_each_id(&[], |id| fresh.insert(&id))?;
         *filter = Some(fresh);
         Ok(())
     }
@@ -527,16 +520,29 @@ impl Store {
         self.ensure_id_filter(&mut writer)
     }
 
+    /// Calls `each` with every stored id starting with `prefix` (an id may come twice).
+    fn for_each_id(&self, prefix: &[u8], mut each: impl FnMut(ReportId)) -> Result<(), ReadError> {
+        let mut scan = vec![keys::ID];
+        scan.extend_from_slice(prefix);
+        for key in self.trees.index.scan_prefix(&scan).keys() {
+            let key = key?;
+            each(
+                ReportId::from_slice(&key[1..])
+                    .ok_or_else(|| ReadError::Corrupt("report id key".into()))?,
+            );
+        }
+        for id in self.trees.unindexed().keys() {
+            if id.as_bytes().starts_with(prefix) {
+                each(*id);
+            }
+        }
+        Ok(())
+    }
+
     fn seq_of(&self, id: &ReportId) -> Result<Option<u64>, ReadError> {
         // The indexer adds an id to the index before removing it from the unindexed map, so
         // looking here first and there second never misses a stored id.
-        if let Some(seq) = self
-            .trees
-            .unindexed_ids
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(id)
-        {
+        if let Some(seq) = self.trees.unindexed().get(id) {
             return Ok(Some(*seq));
         }
         match self.trees.index.get(keys::id(id))? {
@@ -561,11 +567,7 @@ impl Store {
                 .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
             ids.insert(id, seq);
         }
-        *self
-            .trees
-            .unindexed_ids
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = ids;
+        *self.trees.unindexed() = ids;
         Ok(())
     }
 
@@ -599,28 +601,13 @@ impl Store {
         }
         let whole_bytes = hex::decode(&prefix[..prefix.len() / 2 * 2])
             .map_err(|_| ResolveError::BadPrefix(prefix.clone()))?;
-        let mut scan = vec![keys::ID];
-        scan.extend_from_slice(&whole_bytes);
         let mut found: Vec<ReportId> = Vec::new();
-        for item in self.trees.index.scan_prefix(&scan).keys() {
-            let key = item.map_err(ReadError::from)?;
-            if let Some(id) = ReportId::from_slice(&key[1..])
-                && id.to_string().starts_with(&prefix)
-            {
+        self.for_each_id(&whole_bytes, |id| {
+            if id.to_string().starts_with(&prefix) && !found.contains(&id) {
                 found.push(id);
             }
-        }
-        for id in self
-            .trees
-            .unindexed_ids
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .keys()
-        {
-            if id.to_string().starts_with(&prefix) && !found.contains(id) {
-                found.push(*id);
-            }
-        }
+        })
+        .map_err(ResolveError::Read)?;
         match found.as_slice() {
             [one] => Ok(*one),
             [] => Err(ResolveError::NotFound(prefix)),
@@ -783,7 +770,7 @@ fn decode_record(bytes: &[u8]) -> Result<pb::StoredReport, ReadError> {
     pb::StoredReport::decode(bytes).map_err(|e| ReadError::Corrupt(format!("stored report: {e}")))
 }
 
-/// Decodes a record of the `records` tree.
+/// Decodes a stored record (a `RECORD` value of the `reports` tree).
 pub(crate) fn stored_report(bytes: &[u8]) -> Result<StoredReport, ReadError> {
     let record = decode_record(bytes)?;
     let report = VerifiedReport::from_stored(&record.envelope)
