@@ -223,22 +223,35 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How long opening waits for a lock that a store just closed may still hold: sled's
+/// background threads let go of it shortly after the last handle is dropped.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, OpenError> {
-    sled::Config::new()
-        .path(path)
-        .cache_capacity(cache_bytes)
-        .open()
-        .map_err(|source| match &source {
-            sled::Error::Io(e)
+    let started = std::time::Instant::now();
+    loop {
+        let result = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open();
+        match result {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
                 if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") =>
             {
-                OpenError::Locked(path.to_path_buf())
+                if started.elapsed() >= LOCK_WAIT {
+                    return Err(OpenError::Locked(path.to_path_buf()));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
             }
-            _ => OpenError::Storage {
-                path: path.to_path_buf(),
-                source,
-            },
-        })
+            Err(source) => {
+                return Err(OpenError::Storage {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
 }
 
 fn now_ms() -> i64 {
