@@ -236,59 +236,31 @@ description = "VPN login source"
 #[test]
 fn invalid_input_names_the_field_and_value_and_stores_nothing() {
     let node = Node::new();
-    let err = node.fails(&[
-        "report",
-        "new",
+    let refused =
+        |extra: &[&str]| node.fails(&[&["report", "new", "--title", "x"], extra].concat());
+    let err = refused(&[
         "--kind",
         "indicator",
         "--tlp",
         "green",
-        "--title",
-        "x",
         "--indicator",
         "ipv4:300.1.2.3",
     ]);
     assert!(err.contains("ipv4") && err.contains("300.1.2.3"), "{err}");
-    let err = node.fails(&[
-        "report",
-        "new",
-        "--kind",
-        "indicator",
-        "--tlp",
-        "purple",
-        "--title",
-        "x",
-    ]);
+    let err = refused(&["--kind", "indicator", "--tlp", "purple"]);
     assert!(err.contains("purple"), "{err}");
-    let err = node.fails(&[
-        "report", "new", "--kind", "incident", "--tlp", "red", "--title", "x",
-    ]);
+    let err = refused(&["--kind", "incident", "--tlp", "red"]);
     assert!(err.contains("recipients"), "{err}");
-    let err = node.fails(&[
-        "report",
-        "new",
+    let err = refused(&[
         "--kind",
         "incident",
         "--tlp",
         "amber",
-        "--title",
-        "x",
         "--scope",
         "community",
     ]);
     assert!(err.contains("distribution.scope"), "{err}");
-    let err = node.fails(&[
-        "report",
-        "new",
-        "--kind",
-        "incident",
-        "--tlp",
-        "green",
-        "--title",
-        "x",
-        "--principle",
-        "12",
-    ]);
+    let err = refused(&["--kind", "incident", "--tlp", "green", "--principle", "12"]);
     assert!(
         err.contains("paris_call_principles[0]") && err.contains("12"),
         "{err}"
