@@ -104,6 +104,9 @@ pub struct NewArgs {
     /// Relays allowed for the community scope (1-16, default 2).
     #[arg(long)]
     hops: Option<u32>,
+    /// Address the report to this community (sharing group); it never leaves it.
+    #[arg(long)]
+    community: Option<String>,
     /// info, low, medium, high, critical.
     #[arg(long)]
     severity: Option<Severity>,
@@ -426,6 +429,7 @@ fn draft_from_args(args: NewArgs, store: &Store) -> Result<ReportDraft> {
         tlp: args.tlp,
         scope: args.scope,
         hop_limit: args.hops,
+        community: args.community,
         recipients: args.recipients,
         tags: args.tags,
         sectors: args.sectors,

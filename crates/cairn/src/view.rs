@@ -80,11 +80,15 @@ fn provenance_text(p: &Provenance) -> String {
 }
 
 fn distribution_text(r: &Report) -> String {
-    match r.distribution.scope {
+    let scope = match r.distribution.scope {
         cairn_core::Scope::Community => {
             format!("community, up to {} hop(s)", r.distribution.hop_limit)
         }
         scope => scope.to_string(),
+    };
+    match &r.distribution.community {
+        Some(community) => format!("{scope}, within community {community}"),
+        None => scope,
     }
 }
 

@@ -409,3 +409,38 @@ fn demo_runs_to_the_end() {
     );
     assert!(text.contains("refused"), "{text}");
 }
+
+#[test]
+fn reports_can_be_addressed_to_a_community() {
+    let node = Node::new();
+    let out = node.ok(&[
+        "report",
+        "new",
+        "--kind",
+        "advisory",
+        "--tlp",
+        "green",
+        "--title",
+        "Sector alert",
+        "--community",
+        "finance-isac",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["distribution"]["community"], "finance-isac");
+    let shown = node.ok(&["report", "show", json["id"].as_str().unwrap()]);
+    assert!(shown.contains("within community finance-isac"), "{shown}");
+    let err = node.fails(&[
+        "report",
+        "new",
+        "--kind",
+        "advisory",
+        "--tlp",
+        "green",
+        "--title",
+        "x",
+        "--community",
+        "Finance ISAC",
+    ]);
+    assert!(err.contains("distribution.community"), "{err}");
+}

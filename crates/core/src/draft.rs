@@ -41,6 +41,8 @@ pub struct ReportDraft {
     pub scope: Option<Scope>,
     /// Hop limit for the community scope (1-16); 2 when not given.
     pub hop_limit: Option<u32>,
+    /// The community (sharing group) the report is addressed to; it never leaves it.
+    pub community: Option<String>,
     /// Organisations named as recipients (TLP:RED).
     #[serde(default)]
     pub recipients: Vec<OrgPublicKey>,
@@ -173,6 +175,7 @@ impl ReportDraft {
             distribution: Some(pb::Distribution {
                 scope: scope.to_proto(),
                 hop_limit,
+                community: self.community.clone().unwrap_or_default(),
             }),
             recipients: self
                 .recipients
@@ -215,6 +218,7 @@ impl ReportDraft {
             tlp: Some(r.tlp),
             scope: Some(r.distribution.scope),
             hop_limit: Some(r.distribution.hop_limit),
+            community: r.distribution.community.clone(),
             recipients: r.recipients.clone(),
             tags: r.tags.clone(),
             sectors: r.sectors.clone(),
@@ -289,6 +293,7 @@ pub fn retract<R: RngCore + CryptoRng>(
         distribution: Some(pb::Distribution {
             scope: r.distribution.scope.to_proto(),
             hop_limit: r.distribution.hop_limit,
+            community: r.distribution.community.clone().unwrap_or_default(),
         }),
         recipients: r.recipients.iter().map(|k| k.as_bytes().to_vec()).collect(),
         tags: Vec::new(),

@@ -221,12 +221,35 @@ domain_enum! {
 }
 
 /// The author's distribution rule, signed in the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Distribution {
     /// How far the report may travel.
     pub scope: Scope,
     /// For [`Scope::Community`]: relays allowed past the first recipient (1-16); 0 otherwise.
     pub hop_limit: u32,
+    /// The community (sharing group) the report is addressed to, if any.
+    pub community: Option<String>,
+}
+
+/// Longest community name, in characters.
+pub const MAX_COMMUNITY_CHARS: usize = 64;
+
+/// Checks a community name: 1-64 lower-case letters, digits, '-', '_' or '.'.
+pub fn check_community_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.chars().count() > MAX_COMMUNITY_CHARS {
+        return Err(format!(
+            "a community name is 1 to {MAX_COMMUNITY_CHARS} characters"
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+    {
+        return Err(format!(
+            "community name {name:?} may only hold lower-case letters, digits, '-', '_' and '.'"
+        ));
+    }
+    Ok(())
 }
 
 /// The nine principles of the Paris Call for Trust and Security in Cyberspace, by number.

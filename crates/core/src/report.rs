@@ -160,9 +160,10 @@ fn serialize_distribution<S: serde::Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeStruct;
-    let mut s = serializer.serialize_struct("Distribution", 2)?;
+    let mut s = serializer.serialize_struct("Distribution", 3)?;
     s.serialize_field("scope", &d.scope)?;
     s.serialize_field("hop_limit", &d.hop_limit)?;
+    s.serialize_field("community", &d.community)?;
     s.end()
 }
 
@@ -419,9 +420,26 @@ fn validate_distribution(
             ),
         ));
     }
+    let community = match d.community.as_str() {
+        "" => None,
+        name => {
+            crate::model::check_community_name(name)
+                .map_err(|reason| invalid("distribution.community", reason))?;
+            if !matches!(scope, Scope::DirectPeers | Scope::Community) {
+                return Err(invalid(
+                    "distribution.community",
+                    format!(
+                        "a report addressed to a community needs the direct-peers or community scope, not {scope}"
+                    ),
+                ));
+            }
+            Some(name.to_string())
+        }
+    };
     Ok(Distribution {
         scope,
         hop_limit: d.hop_limit,
+        community,
     })
 }
 
@@ -493,6 +511,7 @@ mod tests {
             distribution: Some(pb::Distribution {
                 scope: Scope::Community.to_proto(),
                 hop_limit: 2,
+                community: String::new(),
             }),
             confidence: 80,
             ..Default::default()
@@ -622,6 +641,7 @@ mod tests {
             distribution: Some(pb::Distribution {
                 scope: Scope::DirectPeers.to_proto(),
                 hop_limit: 0,
+                community: String::new(),
             }),
             ..body()
         };
@@ -630,10 +650,40 @@ mod tests {
             distribution: Some(pb::Distribution {
                 scope: Scope::Community.to_proto(),
                 hop_limit: 0,
+                community: String::new(),
             }),
             ..body()
         };
         assert_eq!(field_of(no_hops), "distribution.hop_limit");
+    }
+
+    #[test]
+    fn communities_are_named_and_need_a_sharing_scope() {
+        let with = |scope: Scope, hops: u32, community: &str| pb::ReportBody {
+            distribution: Some(pb::Distribution {
+                scope: scope.to_proto(),
+                hop_limit: hops,
+                community: community.into(),
+            }),
+            ..body()
+        };
+        let ok = validate_body(&with(Scope::Community, 2, "finance-isac")).unwrap();
+        assert_eq!(ok.distribution.community.as_deref(), Some("finance-isac"));
+        assert_eq!(
+            field_of(with(Scope::Community, 2, "Finance ISAC")),
+            "distribution.community"
+        );
+        assert_eq!(
+            field_of(with(Scope::Unrestricted, 0, "finance-isac")),
+            "distribution.community"
+        );
+        assert_eq!(
+            validate_body(&with(Scope::Community, 2, ""))
+                .unwrap()
+                .distribution
+                .community,
+            None
+        );
     }
 
     #[test]
