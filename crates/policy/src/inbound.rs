@@ -1,0 +1,130 @@
+//! May this report from that partner be stored? Checked after the signature is verified.
+
+use std::collections::BTreeSet;
+
+use cairn_core::{OrgPublicKey, Report, Scope, Tlp};
+
+use crate::{Communities, Partner};
+
+/// What this node accepts from its partners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundPolicy {
+    /// Accept reports a partner wrote itself.
+    pub accept_direct: bool,
+    /// Accept reports a partner passes on from someone else.
+    pub accept_relayed: bool,
+    /// For relayed reports: accept only these authors (empty: any author).
+    pub relayed_authors: BTreeSet<OrgPublicKey>,
+    /// Largest envelope accepted, in bytes.
+    pub max_bytes: usize,
+}
+
+impl Default for InboundPolicy {
+    fn default() -> Self {
+        InboundPolicy {
+            accept_direct: true,
+            accept_relayed: true,
+            relayed_authors: BTreeSet::new(),
+            max_bytes: cairn_core::limits::MAX_ENVELOPE_BYTES,
+        }
+    }
+}
+
+/// The rule behind an inbound decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundRule {
+    /// Accepted.
+    Accepted,
+    /// Larger than this node accepts.
+    TooLarge(usize),
+    /// This node does not accept reports the partner wrote.
+    DirectNotAccepted,
+    /// This node does not accept relayed reports.
+    RelayedNotAccepted,
+    /// This node does not accept relayed reports by this author.
+    AuthorNotAccepted(OrgPublicKey),
+    /// The report should not have been sent to this node: its marking excludes it.
+    MarkingExcludesUs(&'static str),
+}
+
+/// Accept or reject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundDecision {
+    /// Store it.
+    Accept,
+    /// Do not store it, for this reason.
+    Reject(InboundRule),
+}
+
+/// A report arriving from a partner, after its signature was verified.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival<'a> {
+    /// The report's content.
+    pub report: &'a Report,
+    /// Its author.
+    pub author: &'a OrgPublicKey,
+    /// Size of its envelope, in bytes.
+    pub size: usize,
+    /// The partner that sent it.
+    pub from: &'a Partner,
+    /// Relays before the partner held it (0: the partner wrote it).
+    pub partner_hop: u32,
+}
+
+/// Whether this node (organisation `us`) accepts what arrived.
+pub fn decide_inbound(
+    us: &OrgPublicKey,
+    arrival: Arrival<'_>,
+    inbound: &InboundPolicy,
+    communities: &Communities,
+) -> InboundDecision {
+    let Arrival {
+        report,
+        author,
+        size,
+        from: partner,
+        partner_hop,
+    } = arrival;
+    use InboundDecision::Reject;
+    if size > inbound.max_bytes {
+        return Reject(InboundRule::TooLarge(inbound.max_bytes));
+    }
+    let direct = *author == partner.org;
+    if direct && !inbound.accept_direct {
+        return Reject(InboundRule::DirectNotAccepted);
+    }
+    if !direct {
+        if !inbound.accept_relayed {
+            return Reject(InboundRule::RelayedNotAccepted);
+        }
+        if !inbound.relayed_authors.is_empty() && !inbound.relayed_authors.contains(author) {
+            return Reject(InboundRule::AuthorNotAccepted(*author));
+        }
+    }
+    // The sender should have withheld these; refusing them keeps a leak from spreading.
+    let relayed = partner_hop > 0 || !direct;
+    let d = &report.distribution;
+    let excluded = if d.scope == Scope::Organisation && *author != *us {
+        Some("organisation scope")
+    } else if report.tlp == Tlp::Red && !report.recipients.contains(us) {
+        Some("TLP:RED and not a named recipient")
+    } else if matches!(report.tlp, Tlp::Red | Tlp::Amber | Tlp::AmberStrict) && relayed {
+        Some("relayed despite its TLP")
+    } else if d.scope == Scope::DirectPeers && relayed {
+        Some("relayed despite the direct-peers scope")
+    } else if d.scope == Scope::Community && partner_hop > d.hop_limit {
+        Some("relayed beyond its hop limit")
+    } else if d
+        .community
+        .as_ref()
+        .is_some_and(|c| !communities.contains(c, us))
+    {
+        Some("addressed to a community this node is not in")
+    } else {
+        None
+    };
+    match excluded {
+        Some(why) => Reject(InboundRule::MarkingExcludesUs(why)),
+        None => InboundDecision::Accept,
+    }
+}

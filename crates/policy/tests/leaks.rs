@@ -1,0 +1,259 @@
+//! Named regressions for the sharing-group leaks MISP users met, and the inbound checks that
+//! stop a leak from spreading when another node gets its rules wrong.
+
+use std::collections::BTreeSet;
+
+use cairn_core::{Distribution, OrgKey, OrgPublicKey, Report, ReportKind, Scope, Tlp};
+use cairn_policy::{
+    Arrival, Communities, Holding, InboundDecision, InboundPolicy, InboundRule, OrgKind,
+    OutboundPolicy, OutboundRule, Partner, decide_inbound, decide_outbound,
+};
+use rand::SeedableRng;
+
+fn org(seed: u64) -> OrgPublicKey {
+    OrgKey::generate(&mut rand::rngs::StdRng::seed_from_u64(seed)).public()
+}
+
+fn share_everything() -> OutboundPolicy {
+    OutboundPolicy {
+        max_tlp: Some(Tlp::Red),
+        ..OutboundPolicy::default()
+    }
+}
+
+fn partner(key: OrgPublicKey, policy: OutboundPolicy) -> Partner {
+    Partner {
+        org: key,
+        name: "partner".into(),
+        kind: OrgKind::Company,
+        sector: Some("finance".into()),
+        region: Some("eu".into()),
+        policy,
+    }
+}
+
+fn report(tlp: Tlp, scope: Scope, hops: u32, community: Option<&str>) -> Report {
+    Report {
+        kind: ReportKind::Incident,
+        title: "t".into(),
+        summary: String::new(),
+        severity: None,
+        confidence: 50,
+        created_ms: 1,
+        tlp,
+        distribution: Distribution {
+            scope,
+            hop_limit: hops,
+            community: community.map(str::to_string),
+        },
+        recipients: Vec::new(),
+        tags: vec!["ransomware".into()],
+        sectors: vec!["finance".into()],
+        regions: vec!["eu".into()],
+        paris_call_principles: Vec::new(),
+        indicators: Vec::new(),
+        supersedes: None,
+        retracts: None,
+        disclosure_digests: Vec::new(),
+    }
+}
+
+const AUTHOR: Holding = Holding { hop: 0, now_ms: 10 };
+const RELAY: Holding = Holding { hop: 1, now_ms: 10 };
+
+#[test]
+fn misp_empty_sharing_group_reaches_nobody() {
+    // MISP: an event in an empty sharing group was synced to every remote organisation.
+    let us = org(0);
+    let mut communities = Communities::default();
+    communities.define("empty-group", []);
+    let r = report(Tlp::Green, Scope::Community, 3, Some("empty-group"));
+    for seed in 1..20 {
+        let d = decide_outbound(
+            &us,
+            &r,
+            AUTHOR,
+            &partner(org(seed), share_everything()),
+            &communities,
+        );
+        assert_eq!(
+            d.rule(),
+            &OutboundRule::OutsideCommunity("empty-group".into()),
+            "partner {seed}"
+        );
+    }
+}
+
+#[test]
+fn misp_unknown_sharing_group_reaches_nobody() {
+    let us = org(0);
+    let r = report(Tlp::Clear, Scope::Community, 3, Some("typo-in-group-name"));
+    let d = decide_outbound(
+        &us,
+        &r,
+        AUTHOR,
+        &partner(org(1), share_everything()),
+        &Communities::default(),
+    );
+    assert!(!d.shares());
+}
+
+#[test]
+fn misp_organisation_outside_the_group_cannot_get_it_even_by_relay() {
+    // MISP: an organisation outside a sharing group could still pull the event from a member.
+    let (us, member, outsider) = (org(0), org(1), org(2));
+    let mut communities = Communities::default();
+    communities.define("finance-isac", [us, member]);
+    let r = report(Tlp::Green, Scope::Community, 5, Some("finance-isac"));
+    let to_member = decide_outbound(
+        &us,
+        &r,
+        AUTHOR,
+        &partner(member, share_everything()),
+        &communities,
+    );
+    assert!(to_member.shares());
+    // The member, relaying, must not pass it to the outsider whatever its own policy says.
+    let relayed = decide_outbound(
+        &member,
+        &r,
+        RELAY,
+        &partner(outsider, share_everything()),
+        &communities,
+    );
+    assert_eq!(
+        relayed.rule(),
+        &OutboundRule::OutsideCommunity("finance-isac".into())
+    );
+    // And an outsider that receives it anyway refuses to store it.
+    let arrival = Arrival {
+        report: &r,
+        author: &us,
+        size: 100,
+        from: &partner(member, share_everything()),
+        partner_hop: 1,
+    };
+    assert!(matches!(
+        decide_inbound(&outsider, arrival, &InboundPolicy::default(), &communities),
+        InboundDecision::Reject(InboundRule::MarkingExcludesUs(_))
+    ));
+}
+
+#[test]
+fn amber_and_red_are_never_relayed_and_red_only_reaches_recipients() {
+    let (us, a, b) = (org(0), org(1), org(2));
+    let communities = Communities::default();
+    let mut red = report(Tlp::Red, Scope::DirectPeers, 0, None);
+    red.recipients = vec![a];
+    assert!(
+        decide_outbound(
+            &us,
+            &red,
+            AUTHOR,
+            &partner(a, share_everything()),
+            &communities
+        )
+        .shares()
+    );
+    assert_eq!(
+        decide_outbound(
+            &us,
+            &red,
+            AUTHOR,
+            &partner(b, share_everything()),
+            &communities
+        )
+        .rule(),
+        &OutboundRule::RedNotRecipient
+    );
+    let mut red_to_both = red.clone();
+    red_to_both.recipients = vec![a, b];
+    assert_eq!(
+        decide_outbound(
+            &a,
+            &red_to_both,
+            RELAY,
+            &partner(b, share_everything()),
+            &communities
+        )
+        .rule(),
+        &OutboundRule::NeverRelayed(Tlp::Red)
+    );
+    let amber = report(Tlp::AmberStrict, Scope::DirectPeers, 0, None);
+    assert!(
+        decide_outbound(
+            &us,
+            &amber,
+            AUTHOR,
+            &partner(a, share_everything()),
+            &communities
+        )
+        .shares()
+    );
+    assert_eq!(
+        decide_outbound(
+            &a,
+            &amber,
+            RELAY,
+            &partner(b, share_everything()),
+            &communities
+        )
+        .rule(),
+        &OutboundRule::NeverRelayed(Tlp::AmberStrict)
+    );
+}
+
+#[test]
+fn no_policy_means_nothing_is_shared() {
+    let us = org(0);
+    let r = report(Tlp::Clear, Scope::Unrestricted, 0, None);
+    let d = decide_outbound(
+        &us,
+        &r,
+        AUTHOR,
+        &partner(org(1), OutboundPolicy::default()),
+        &Communities::default(),
+    );
+    assert_eq!(d.rule(), &OutboundRule::NoPolicy);
+    assert!(!OutboundRule::NoPolicy.explain().is_empty());
+}
+
+#[test]
+fn inbound_limits_on_size_and_relayed_authors() {
+    let (us, a, stranger) = (org(0), org(1), org(3));
+    let communities = Communities::default();
+    let r = report(Tlp::Green, Scope::Community, 3, None);
+    let from_a = partner(a, share_everything());
+    let arrival = |author: &OrgPublicKey, size: usize, hop: u32| {
+        decide_inbound(
+            &us,
+            Arrival {
+                report: &r,
+                author,
+                size,
+                from: &from_a,
+                partner_hop: hop,
+            },
+            &InboundPolicy {
+                relayed_authors: BTreeSet::from([org(4)]),
+                max_bytes: 1000,
+                ..InboundPolicy::default()
+            },
+            &communities,
+        )
+    };
+    assert_eq!(arrival(&a, 10, 0), InboundDecision::Accept);
+    assert_eq!(
+        arrival(&a, 5000, 0),
+        InboundDecision::Reject(InboundRule::TooLarge(1000))
+    );
+    assert_eq!(
+        arrival(&stranger, 10, 1),
+        InboundDecision::Reject(InboundRule::AuthorNotAccepted(stranger))
+    );
+    assert_eq!(arrival(&org(4), 10, 1), InboundDecision::Accept);
+    assert!(matches!(
+        arrival(&org(4), 10, 4),
+        InboundDecision::Reject(InboundRule::MarkingExcludesUs(_))
+    ));
+}

@@ -1,0 +1,274 @@
+//! The engine against an oracle: a second, deliberately plain statement of the sharing rules,
+//! written as one conjunction rather than as ordered checks. On random reports, partners,
+//! communities and policies, the engine shares exactly what the oracle allows.
+//!
+//! 10,000 cases by default; set CAIRN_POLICY_CASES for more.
+
+use std::collections::BTreeSet;
+
+use cairn_core::{
+    DisclosureField, Distribution, OrgKey, OrgPublicKey, Report, ReportKind, Scope, Tlp,
+};
+use cairn_policy::{
+    Communities, Holding, OrgKind, OutboundDecision, OutboundPolicy, Partner, decide_outbound,
+};
+use proptest::prelude::*;
+use rand::SeedableRng;
+
+const TAGS: [&str; 3] = ["phishing", "ransomware", "ddos"];
+const SECTORS: [&str; 3] = ["finance", "health", "energy"];
+const REGIONS: [&str; 2] = ["eu", "africa"];
+
+fn orgs() -> Vec<OrgPublicKey> {
+    (0..6)
+        .map(|i| OrgKey::generate(&mut rand::rngs::StdRng::seed_from_u64(i)).public())
+        .collect()
+}
+
+fn subset<T: Clone + Ord>(items: &[T], mask: u32) -> BTreeSet<T> {
+    items
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, t)| t.clone())
+        .collect()
+}
+
+/// Everything one case draws, as small numbers.
+#[derive(Debug, Clone)]
+struct Case {
+    tlp: usize,
+    scope: usize,
+    hop_limit: u32,
+    community: usize,
+    recipients: u32,
+    kind: usize,
+    tags: u32,
+    sectors: u32,
+    regions: u32,
+    created_ms: i64,
+    hop: u32,
+    now_ms: i64,
+    partner: usize,
+    community_a: u32,
+    max_tlp: usize,
+    kinds: u32,
+    require_tags: u32,
+    exclude_tags: u32,
+    policy_sectors: u32,
+    policy_regions: u32,
+    withhold: u32,
+    embargo_ms: i64,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        (
+            0usize..5,
+            0usize..4,
+            1u32..4,
+            0usize..4,
+            0u32..64,
+            0usize..7,
+            0u32..8,
+        ),
+        (
+            0u32..8,
+            0u32..4,
+            0i64..1000,
+            0u32..5,
+            0i64..2000,
+            0usize..6,
+            0u32..64,
+        ),
+        (
+            0usize..6,
+            0u32..128,
+            0u32..8,
+            0u32..8,
+            0u32..8,
+            0u32..4,
+            0u32..8,
+            0i64..1500,
+        ),
+    )
+        .prop_map(|(a, b, c)| Case {
+            tlp: a.0,
+            scope: a.1,
+            hop_limit: a.2,
+            community: a.3,
+            recipients: a.4,
+            kind: a.5,
+            tags: a.6,
+            sectors: b.0,
+            regions: b.1,
+            created_ms: b.2,
+            hop: b.3,
+            now_ms: b.4,
+            partner: b.5,
+            community_a: b.6,
+            max_tlp: c.0,
+            kinds: c.1,
+            require_tags: c.2,
+            exclude_tags: c.3,
+            policy_sectors: c.4,
+            policy_regions: c.5,
+            withhold: c.6,
+            embargo_ms: c.7,
+        })
+}
+
+struct World {
+    us: OrgPublicKey,
+    report: Report,
+    holding: Holding,
+    partner: Partner,
+    communities: Communities,
+}
+
+/// Builds a valid report (the marking rules of `validate_body` hold) and its surroundings.
+fn world(c: &Case, orgs: &[OrgPublicKey]) -> World {
+    let tlp = Tlp::ALL[c.tlp];
+    let mut scope = Scope::ALL[c.scope];
+    if !tlp.relayable() && matches!(scope, Scope::Community | Scope::Unrestricted) {
+        scope = Scope::DirectPeers;
+    }
+    let community = match c.community {
+        1 if matches!(scope, Scope::DirectPeers | Scope::Community) => Some("alpha".to_string()),
+        2 if matches!(scope, Scope::DirectPeers | Scope::Community) => Some("empty".to_string()),
+        3 if matches!(scope, Scope::DirectPeers | Scope::Community) => Some("unknown".to_string()),
+        _ => None,
+    };
+    let mut recipients: Vec<OrgPublicKey> = subset(orgs, c.recipients).into_iter().collect();
+    if tlp == Tlp::Red && recipients.is_empty() {
+        recipients.push(orgs[1]);
+    }
+    if tlp != Tlp::Red {
+        recipients.clear();
+    }
+    let kinds = ReportKind::ALL;
+    let tag_names: Vec<String> = TAGS.iter().map(|t| t.to_string()).collect();
+    let sector_names: Vec<String> = SECTORS.iter().map(|t| t.to_string()).collect();
+    let region_names: Vec<String> = REGIONS.iter().map(|t| t.to_string()).collect();
+    let report = Report {
+        kind: kinds[c.kind],
+        title: "case".into(),
+        summary: String::new(),
+        severity: None,
+        confidence: 50,
+        created_ms: c.created_ms,
+        tlp,
+        distribution: Distribution {
+            scope,
+            hop_limit: if scope == Scope::Community {
+                c.hop_limit
+            } else {
+                0
+            },
+            community,
+        },
+        recipients,
+        tags: subset(&tag_names, c.tags).into_iter().collect(),
+        sectors: subset(&sector_names, c.sectors).into_iter().collect(),
+        regions: subset(&region_names, c.regions).into_iter().collect(),
+        paris_call_principles: Vec::new(),
+        indicators: Vec::new(),
+        supersedes: None,
+        retracts: None,
+        disclosure_digests: Vec::new(),
+    };
+    let mut communities = Communities::default();
+    communities.define("alpha", subset(orgs, c.community_a));
+    communities.define("empty", []);
+    let fields = DisclosureField::ALL;
+    let partner = Partner {
+        org: orgs[c.partner],
+        name: format!("org-{}", c.partner),
+        kind: OrgKind::Company,
+        sector: None,
+        region: None,
+        policy: OutboundPolicy {
+            max_tlp: Tlp::ALL.get(c.max_tlp).copied(),
+            kinds: subset(kinds, c.kinds),
+            require_tags: subset(&tag_names, c.require_tags),
+            exclude_tags: subset(&tag_names, c.exclude_tags),
+            sectors: subset(&sector_names, c.policy_sectors),
+            regions: subset(&region_names, c.policy_regions),
+            withhold: subset(fields, c.withhold),
+            embargo_ms: c.embargo_ms,
+        },
+    };
+    World {
+        us: orgs[0],
+        report,
+        holding: Holding {
+            hop: c.hop,
+            now_ms: c.now_ms,
+        },
+        partner,
+        communities,
+    }
+}
+
+/// The rules, stated once more as a single conjunction.
+fn oracle_allows(w: &World) -> bool {
+    let r = &w.report;
+    let p = &w.partner.policy;
+    let peer = &w.partner.org;
+    if *peer == w.us {
+        return true;
+    }
+    let relayed = w.holding.hop > 0;
+    let tlp_allows = match r.tlp {
+        Tlp::Clear | Tlp::Green => true,
+        Tlp::Amber | Tlp::AmberStrict => !relayed,
+        Tlp::Red => !relayed && r.recipients.contains(peer),
+    };
+    let scope_allows = match r.distribution.scope {
+        Scope::Organisation => false,
+        Scope::DirectPeers => !relayed,
+        Scope::Community => w.holding.hop <= r.distribution.hop_limit,
+        Scope::Unrestricted => true,
+    };
+    let community_allows = r
+        .distribution
+        .community
+        .as_ref()
+        .is_none_or(|c| w.communities.contains(c, peer));
+    let label_allows = p.max_tlp.is_some_and(|max| r.tlp <= max);
+    let content_allows = r.kind == ReportKind::Retraction
+        || ((p.kinds.is_empty() || p.kinds.contains(&r.kind))
+            && r.tags.iter().all(|t| !p.exclude_tags.contains(t))
+            && (p.require_tags.is_empty() || r.tags.iter().any(|t| p.require_tags.contains(t)))
+            && (p.sectors.is_empty() || r.sectors.iter().any(|s| p.sectors.contains(s)))
+            && (p.regions.is_empty() || r.regions.iter().any(|g| p.regions.contains(g))));
+    let time_allows = w.holding.now_ms >= r.created_ms + p.embargo_ms;
+    tlp_allows && scope_allows && community_allows && label_allows && content_allows && time_allows
+}
+
+fn cases() -> u32 {
+    std::env::var("CAIRN_POLICY_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_engine_shares_exactly_what_the_oracle_allows(c in case()) {
+        let orgs = orgs();
+        let w = world(&c, &orgs);
+        let decision = decide_outbound(&w.us, &w.report, w.holding, &w.partner, &w.communities);
+        let allowed = oracle_allows(&w);
+        prop_assert_eq!(decision.shares(), allowed, "decision {:?} for {:?}", decision, c);
+        if let OutboundDecision::Share { withhold, .. } = &decision {
+            if w.partner.org == w.us {
+                prop_assert!(withhold.is_empty());
+            } else {
+                prop_assert_eq!(withhold, &w.partner.policy.withhold);
+            }
+        }
+    }
+}
