@@ -4,6 +4,8 @@
 //!
 //! 10,000 cases by default; set CAIRN_POLICY_CASES for more.
 
+mod common;
+
 use std::collections::BTreeSet;
 
 use cairn_core::{
@@ -210,40 +212,15 @@ fn world(c: &Case, orgs: &[OrgPublicKey]) -> World {
     }
 }
 
-/// The rules, stated once more as a single conjunction.
 fn oracle_allows(w: &World) -> bool {
-    let r = &w.report;
-    let p = &w.partner.policy;
-    let peer = &w.partner.org;
-    if *peer == w.us {
-        return true;
-    }
-    let relayed = w.holding.hop > 0;
-    let tlp_allows = match r.tlp {
-        Tlp::Clear | Tlp::Green => true,
-        Tlp::Amber | Tlp::AmberStrict => !relayed,
-        Tlp::Red => !relayed && r.recipients.contains(peer),
-    };
-    let scope_allows = match r.distribution.scope {
-        Scope::Organisation => false,
-        Scope::DirectPeers => !relayed,
-        Scope::Community => w.holding.hop <= r.distribution.hop_limit,
-        Scope::Unrestricted => true,
-    };
-    let community_allows = r
-        .distribution
-        .community
-        .as_ref()
-        .is_none_or(|c| w.communities.contains(c, peer));
-    let label_allows = p.max_tlp.is_some_and(|max| r.tlp <= max);
-    let content_allows = r.kind == ReportKind::Retraction
-        || ((p.kinds.is_empty() || p.kinds.contains(&r.kind))
-            && r.tags.iter().all(|t| !p.exclude_tags.contains(t))
-            && (p.require_tags.is_empty() || r.tags.iter().any(|t| p.require_tags.contains(t)))
-            && (p.sectors.is_empty() || r.sectors.iter().any(|s| p.sectors.contains(s)))
-            && (p.regions.is_empty() || r.regions.iter().any(|g| p.regions.contains(g))));
-    let time_allows = w.holding.now_ms >= r.created_ms + p.embargo_ms;
-    tlp_allows && scope_allows && community_allows && label_allows && content_allows && time_allows
+    common::oracle_allows(
+        &w.us,
+        &w.report,
+        w.holding,
+        &w.partner.org,
+        &w.partner.policy,
+        &w.communities,
+    )
 }
 
 fn cases() -> u32 {
