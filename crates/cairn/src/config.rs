@@ -2,8 +2,13 @@
 
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result};
 use cairn_store::StoreConfig;
+use toml::Spanned;
+
+use crate::sharing::{ConfigIssue, InboundSection, PartnerSection, PolicySection, SharingSections};
 
 /// Everything a node reads from node.toml.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -14,6 +19,18 @@ pub struct NodeConfig {
     /// Storage settings.
     #[serde(default)]
     pub store: StoreConfig,
+    /// What this node accepts from partners.
+    #[serde(default)]
+    pub inbound: InboundSection,
+    /// Named outbound policies, assigned to partners.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policies: BTreeMap<String, PolicySection>,
+    /// Communities (sharing groups): name = [partner names, or "self"].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub communities: BTreeMap<String, Vec<Spanned<String>>>,
+    /// The trust list: partner organisations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partners: Vec<PartnerSection>,
 }
 
 /// The `[node]` section.
@@ -43,11 +60,45 @@ impl NodeConfig {
                 node_name: node_name.to_string(),
             },
             store: StoreConfig::default(),
+            inbound: InboundSection::default(),
+            policies: BTreeMap::new(),
+            communities: BTreeMap::new(),
+            partners: Vec::new(),
         }
     }
 
-    /// Reads and validates node.toml; errors name the file, line and field.
+    /// The sharing sections, for the policy engine.
+    pub fn sharing(&self) -> SharingSections<'_> {
+        SharingSections {
+            inbound: &self.inbound,
+            policies: &self.policies,
+            communities: &self.communities,
+            partners: &self.partners,
+        }
+    }
+
+    /// Reads and validates node.toml; an error names the file, line and field.
     pub fn load(path: &Path) -> Result<NodeConfig> {
+        let (config, issues) = NodeConfig::load_with_issues(path)?;
+        if let Some(first) = issues.first() {
+            anyhow::bail!(
+                "{}:{}: {}: {}{}",
+                path.display(),
+                first.line,
+                first.field,
+                first.message,
+                match issues.len() {
+                    1 => String::new(),
+                    n => format!(" ({} more problems: run `cairn config check`)", n - 1),
+                }
+            );
+        }
+        Ok(config)
+    }
+
+    /// Reads node.toml; syntax and type errors fail, and the other problems (unknown policy,
+    /// partner listed twice, ...) are all returned.
+    pub fn load_with_issues(path: &Path) -> Result<(NodeConfig, Vec<ConfigIssue>)> {
         let size = std::fs::metadata(path)
             .with_context(|| format!("cannot read {}", path.display()))?
             .len();
@@ -61,10 +112,16 @@ impl NodeConfig {
             .with_context(|| format!("cannot read {}", path.display()))?;
         let config: NodeConfig = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), one_line(&e.to_string())))?;
+        let mut issues = Vec::new();
         if config.node.organisation.trim().is_empty() {
-            anyhow::bail!("{}: [node] organisation must not be empty", path.display());
+            issues.push(ConfigIssue {
+                line: 1,
+                field: "node.organisation".into(),
+                message: "must not be empty".into(),
+            });
         }
-        Ok(config)
+        issues.extend(config.sharing().check(&text));
+        Ok((config, issues))
     }
 
     /// The file as written by `cairn init`, with comments.

@@ -3,7 +3,9 @@
 mod config;
 mod demo;
 mod home;
+mod policy_cmd;
 mod reports;
+mod sharing;
 mod view;
 
 use std::path::PathBuf;
@@ -61,6 +63,12 @@ enum Command {
     /// Write, read, verify, export, import and retract reports.
     #[command(subcommand)]
     Report(reports::ReportCommand),
+    /// Check the node's configuration.
+    #[command(subcommand)]
+    Config(policy_cmd::ConfigCommand),
+    /// See what the sharing rules decide.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
     /// A guided walk-through on a temporary node: publish, list, verify, withhold, retract.
     Demo {
         /// Keep the demo node in this folder instead of a temporary one.
@@ -165,6 +173,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(command) => reports::run(&home, command),
+        Command::Config(command) => policy_cmd::config(&home, command),
+        Command::Policy(command) => policy_cmd::policy(&home, command),
         Command::Demo { keep } => demo::run(keep.as_deref()),
     }
 }

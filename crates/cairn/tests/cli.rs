@@ -444,3 +444,98 @@ fn reports_can_be_addressed_to_a_community() {
     ]);
     assert!(err.contains("distribution.community"), "{err}");
 }
+
+fn example_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/node.example.toml")
+}
+
+#[test]
+fn config_check_summarises_a_valid_file_and_lists_every_problem() {
+    let node = Node::new();
+    let ok = node.ok(&[
+        "config",
+        "check",
+        "--file",
+        example_config().to_str().unwrap(),
+    ]);
+    assert!(
+        ok.contains("is valid") && ok.contains("bank-a") && ok.contains("finance-isac"),
+        "{ok}"
+    );
+    let bad = node.path("bad.toml");
+    std::fs::write(
+        &bad,
+        "[node]\norganisation = \"X\"\n\n[policies.banks]\nmax_tlp = \"amber\"\n\n[[partners]]\nname = \"a\"\norg_key = \"0d33011053e3292090b5e4f2788d682677d6d9fcd6012fbce0de1fa9cd25f26e\"\nkind = \"company\"\npolicy = \"bnaks\"\n\n[[partners]]\nname = \"a\"\norg_key = \"12\"\nkind = \"ngo\"\n",
+    )
+    .unwrap();
+    let out = node.run(&["config", "check", "--file", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(":11: partners[0].policy: unknown policy \"bnaks\" (defined: banks)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(":14: partners[1].name: partner \"a\" is listed twice"),
+        "{err}"
+    );
+    assert!(err.contains(":15: partners[1].org_key"), "{err}");
+    assert!(err.trim_end().ends_with("has 3 problem(s)"), "{err}");
+}
+
+#[test]
+fn policy_explain_says_who_receives_a_report_and_why() {
+    let node = Node::new();
+    // The node becomes the example CERT: its partners, policies and communities.
+    let example = std::fs::read_to_string(example_config()).unwrap();
+    let sharing = &example[example.find("# Named policies").unwrap()..];
+    let config = node.home().join("node.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push('\n');
+    text.push_str(sharing);
+    std::fs::write(&config, text).unwrap();
+
+    let amber = node.publish(&[
+        "--kind",
+        "vulnerability",
+        "--tlp",
+        "amber",
+        "--title",
+        "Flaw in a payment gateway",
+        "--sector",
+        "finance",
+        "--victim",
+        "Bank B",
+    ]);
+    let out = node.ok(&["policy", "explain", "--report", &amber, "--all-peers"]);
+    assert!(
+        out.contains("bank-a           receives it without victim, internal-notes"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ngo-watch        does not: this partner may receive up to TLP:GREEN only"),
+        "{out}"
+    );
+    assert!(out.contains("ministry         receives it"), "{out}");
+
+    let isac = node.publish(&[
+        "--kind",
+        "indicator",
+        "--tlp",
+        "green",
+        "--title",
+        "Card skimming domains",
+        "--sector",
+        "finance",
+        "--community",
+        "finance-isac",
+    ]);
+    let one = node.ok(&["policy", "explain", "--report", &isac, "--peer", "ministry"]);
+    assert!(
+        one.contains("addressed to community finance-isac, and this partner is not a member"),
+        "{one}"
+    );
+    assert!(!one.contains("bank-a"), "{one}");
+    let err = node.fails(&["policy", "explain", "--report", &isac, "--peer", "nobody"]);
+    assert!(err.contains("no partner \"nobody\""), "{err}");
+}

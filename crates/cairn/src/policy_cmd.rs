@@ -1,0 +1,185 @@
+//! `cairn config check` and `cairn policy explain`: what an operator runs to see who gets what.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use cairn_policy::{Holding, OutboundDecision, decide_outbound};
+use cairn_store::Provenance;
+use clap::Subcommand;
+
+use crate::config::NodeConfig;
+use crate::home::{Home, now_ms};
+use crate::sharing;
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate node.toml: every problem with its line and field, or a summary.
+    #[command(
+        after_help = "Examples:\n  cairn config check\n  cairn config check --file deploy/node.example.toml"
+    )]
+    Check {
+        /// The file to check (default: the node's node.toml).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Who receives a report and who does not, and why.
+    #[command(
+        after_help = "Examples:\n  cairn policy explain --report 3f2a9c01 --peer bank-a\n  cairn policy explain --report 3f2a9c01 --all-peers"
+    )]
+    Explain {
+        /// Report id or prefix.
+        #[arg(long)]
+        report: String,
+        /// The partner's name in node.toml.
+        #[arg(
+            long,
+            required_unless_present = "all_peers",
+            conflicts_with = "all_peers"
+        )]
+        peer: Option<String>,
+        /// Every partner.
+        #[arg(long)]
+        all_peers: bool,
+    },
+}
+
+pub fn config(home: &Home, command: ConfigCommand) -> Result<ExitCode> {
+    let ConfigCommand::Check { file } = command;
+    let path = file.unwrap_or_else(|| home.config_path());
+    let (config, issues) = NodeConfig::load_with_issues(&path)?;
+    if !issues.is_empty() {
+        for issue in &issues {
+            eprintln!(
+                "{}:{}: {}: {}",
+                path.display(),
+                issue.line,
+                issue.field,
+                issue.message
+            );
+        }
+        bail!("{} has {} problem(s)", path.display(), issues.len());
+    }
+    println!("{} is valid.", path.display());
+    println!(
+        "  organisation  {} (node {})",
+        config.node.organisation, config.node.node_name
+    );
+    print!("{}", sharing::summary(&config.sharing()));
+    let inbound = config.sharing().inbound();
+    println!(
+        "  inbound       {} direct reports, {} relayed reports{}, up to {} bytes",
+        if inbound.accept_direct {
+            "accepts"
+        } else {
+            "refuses"
+        },
+        if inbound.accept_relayed {
+            "accepts"
+        } else {
+            "refuses"
+        },
+        if inbound.relayed_authors.is_empty() {
+            String::new()
+        } else {
+            format!(" by {} listed author(s)", inbound.relayed_authors.len())
+        },
+        inbound.max_bytes
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn policy(home: &Home, command: PolicyCommand) -> Result<ExitCode> {
+    let PolicyCommand::Explain {
+        report,
+        peer,
+        all_peers,
+    } = command;
+    let config = home.config()?;
+    let us = home.org_key()?.public();
+    let store = home.open_store()?;
+    let id = store.resolve(&report)?;
+    let stored = store
+        .get(&id)?
+        .with_context(|| format!("no report {id} in this node's store"))?;
+    let sections = config.sharing();
+    let partners = sections.partners();
+    let communities = sections.communities(&us);
+    let chosen: Vec<_> = match (&peer, all_peers) {
+        (Some(name), _) => {
+            let found: Vec<_> = partners.iter().filter(|p| &p.name == name).collect();
+            if found.is_empty() {
+                let names: Vec<&str> = partners.iter().map(|p| p.name.as_str()).collect();
+                bail!(
+                    "no partner {name:?} in node.toml (partners: {})",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                );
+            }
+            found
+        }
+        (None, _) => partners.iter().collect(),
+    };
+    // How far the report has come to this node: its own reports start at 0.
+    let hop = if stored.report.author() == us {
+        0
+    } else {
+        match stored.provenance {
+            Provenance::Peer { hop, .. } => hop + 1,
+            Provenance::Local | Provenance::Import => 1,
+        }
+    };
+    let r = stored.report.report();
+    println!(
+        "Report {} ({} {}, {}{}), held at hop {hop}:",
+        id.short(),
+        r.kind,
+        r.tlp.official(),
+        r.distribution.scope,
+        r.distribution
+            .community
+            .as_ref()
+            .map_or(String::new(), |c| format!(", community {c}"))
+    );
+    if chosen.is_empty() {
+        println!("  no partners in node.toml: it goes to nobody");
+    }
+    for partner in chosen {
+        let decision = decide_outbound(
+            &us,
+            r,
+            Holding {
+                hop,
+                now_ms: now_ms(),
+            },
+            partner,
+            &communities,
+        );
+        match &decision {
+            OutboundDecision::Share { withhold, rule } => {
+                let without = if withhold.is_empty() {
+                    String::new()
+                } else {
+                    let fields: Vec<&str> = withhold.iter().map(|f| f.as_str()).collect();
+                    format!(" without {}", fields.join(", "))
+                };
+                println!(
+                    "  {:<16} receives it{without}: {}",
+                    partner.name,
+                    rule.explain()
+                );
+            }
+            OutboundDecision::Withhold(rule) => {
+                println!("  {:<16} does not: {}", partner.name, rule.explain());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
