@@ -536,6 +536,25 @@ fn policy_explain_says_who_receives_a_report_and_why() {
         "{one}"
     );
     assert!(!one.contains("bank-a"), "{one}");
+    let ministry = "9267710a05186808b9267b8ccaf6e5ee1e903dc0616ae8b4f9b6afe6828d03d6";
+    let red = node.publish(&[
+        "--kind",
+        "incident",
+        "--tlp",
+        "red",
+        "--title",
+        "Intrusion at the ministry",
+        "--recipient",
+        ministry,
+    ]);
+    let out = node.ok(&["policy", "explain", "--report", &red, "--all-peers"]);
+    assert!(
+        out.contains(
+            "bank-a           does not: TLP:RED reports go only to the recipients the author named"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("ministry         receives it"), "{out}");
     let err = node.fails(&["policy", "explain", "--report", &isac, "--peer", "nobody"]);
     assert!(err.contains("no partner \"nobody\""), "{err}");
 }
