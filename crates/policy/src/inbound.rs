@@ -19,6 +19,13 @@ pub struct InboundPolicy {
     pub max_bytes: usize,
 }
 
+impl InboundDecision {
+    /// Whether the report is stored.
+    pub fn accepts(&self) -> bool {
+        matches!(self, InboundDecision::Accept(_))
+    }
+}
+
 impl Default for InboundPolicy {
     fn default() -> Self {
         InboundPolicy {
@@ -33,8 +40,10 @@ impl Default for InboundPolicy {
 /// The rule behind an inbound decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InboundRule {
-    /// Accepted.
-    Accepted,
+    /// Accepted: the partner wrote it.
+    FromItsAuthor,
+    /// Accepted: the partner passed it on within its marking.
+    RelayedWithinMarking,
     /// Larger than this node accepts.
     TooLarge(usize),
     /// This node does not accept reports the partner wrote.
@@ -50,8 +59,8 @@ pub enum InboundRule {
 /// Accept or reject.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InboundDecision {
-    /// Store it.
-    Accept,
+    /// Store it, for this reason.
+    Accept(InboundRule),
     /// Do not store it, for this reason.
     Reject(InboundRule),
 }
@@ -125,6 +134,7 @@ pub fn decide_inbound(
     };
     match excluded {
         Some(why) => Reject(InboundRule::MarkingExcludesUs(why)),
-        None => InboundDecision::Accept,
+        None if direct => InboundDecision::Accept(InboundRule::FromItsAuthor),
+        None => InboundDecision::Accept(InboundRule::RelayedWithinMarking),
     }
 }

@@ -242,7 +242,10 @@ fn inbound_limits_on_size_and_relayed_authors() {
             &communities,
         )
     };
-    assert_eq!(arrival(&a, 10, 0), InboundDecision::Accept);
+    assert_eq!(
+        arrival(&a, 10, 0),
+        InboundDecision::Accept(InboundRule::FromItsAuthor)
+    );
     assert_eq!(
         arrival(&a, 5000, 0),
         InboundDecision::Reject(InboundRule::TooLarge(1000))
@@ -251,7 +254,10 @@ fn inbound_limits_on_size_and_relayed_authors() {
         arrival(&stranger, 10, 1),
         InboundDecision::Reject(InboundRule::AuthorNotAccepted(stranger))
     );
-    assert_eq!(arrival(&org(4), 10, 1), InboundDecision::Accept);
+    assert_eq!(
+        arrival(&org(4), 10, 1),
+        InboundDecision::Accept(InboundRule::RelayedWithinMarking)
+    );
     assert!(matches!(
         arrival(&org(4), 10, 4),
         InboundDecision::Reject(InboundRule::MarkingExcludesUs(_))

@@ -17,8 +17,8 @@ use cairn_core::{
     DisclosureField, Distribution, OrgKey, OrgPublicKey, Report, ReportKind, Scope, Tlp,
 };
 use cairn_policy::{
-    Arrival, Communities, Holding, InboundDecision, InboundPolicy, OrgKind, OutboundPolicy,
-    Partner, decide_inbound, decide_outbound,
+    Arrival, Communities, Holding, InboundPolicy, OrgKind, OutboundPolicy, Partner, decide_inbound,
+    decide_outbound,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -212,9 +212,7 @@ fn spread(net: &Net, report: &Report, author: usize) -> BTreeMap<usize, u32> {
                     from: &partner(net, nb, node),
                     partner_hop: hop,
                 };
-                if decide_inbound(&net.orgs[nb], arrival, &inbound, &net.communities)
-                    != InboundDecision::Accept
-                {
+                if !decide_inbound(&net.orgs[nb], arrival, &inbound, &net.communities).accepts() {
                     continue;
                 }
                 if held.get(&nb).is_none_or(|h| *h > hop + 1) {
