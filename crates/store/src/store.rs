@@ -412,6 +412,7 @@ impl Store {
         let mut outcomes = Vec::with_capacity(reports.len());
         let mut in_batch: BTreeMap<ReportId, (u64, OrgPublicKey)> = BTreeMap::new();
         let mut stored = Vec::with_capacity(reports.len());
+        let mut rewrites = 0;
         // Look the ids up in key order: neighbouring lookups share the tree's upper levels.
         let mut ids: Vec<ReportId> = reports.iter().map(VerifiedReport::id).collect();
         ids.sort_unstable();
@@ -431,8 +432,13 @@ impl Store {
                 outcomes.push(IngestOutcome::Duplicate { id, seq: *seq });
                 continue;
             }
-            if let Some(seq) = known.get(&id) {
-                outcomes.push(IngestOutcome::Duplicate { id, seq: *seq });
+            if let Some(&seq) = known.get(&id) {
+                // Keep the shortest path: a relaying node decides from the smallest hop.
+                if let Some(record) = self.closer_provenance(seq, &provenance_pb)? {
+                    batch.insert(&keys::record(seq), record);
+                    rewrites += 1;
+                }
+                outcomes.push(IngestOutcome::Duplicate { id, seq });
                 continue;
             }
             let body = report.report();
@@ -484,7 +490,10 @@ impl Store {
             stored.push((seq, report.clone()));
             outcomes.push(IngestOutcome::Stored { id, seq });
         }
-        if next_seq > first_seq {
+        if next_seq == first_seq && rewrites > 0 {
+            self.trees.reports.apply_batch(batch)?;
+            self.trees.db.flush()?;
+        } else if next_seq > first_seq {
             batch.insert(keys::NEXT_SEQ, &next_seq.to_be_bytes());
             self.trees.reports.apply_batch(batch)?;
             self.trees.db.flush()?;
@@ -508,6 +517,30 @@ impl Store {
             self.indexer.wake();
         }
         Ok(outcomes)
+    }
+
+    /// The record at `seq` re-encoded with `provenance`, when that is a peer at a smaller hop
+    /// than the peer recorded (a report that arrived by a longer path first).
+    fn closer_provenance(
+        &self,
+        seq: u64,
+        provenance: &pb::Provenance,
+    ) -> Result<Option<Vec<u8>>, ReadError> {
+        if provenance.source != pb::ProvenanceSource::Peer as i32 {
+            return Ok(None);
+        }
+        let Some(bytes) = self.trees.reports.get(keys::record(seq))? else {
+            return Ok(None);
+        };
+        let mut record = decode_record(&bytes)?;
+        let closer = record.provenance.as_ref().is_some_and(|old| {
+            old.source == pb::ProvenanceSource::Peer as i32 && provenance.hop < old.hop
+        });
+        if !closer {
+            return Ok(None);
+        }
+        record.provenance = Some(provenance.clone());
+        Ok(Some(record.encode_to_vec()))
     }
 
     /// Loads the id filter (a scan of every stored id) if it is not loaded or has grown past

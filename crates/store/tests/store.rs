@@ -534,3 +534,30 @@ fn ids_are_found_whether_indexed_or_not_across_reopen() {
             .all(|o| matches!(o, IngestOutcome::Duplicate { .. }))
     );
 }
+
+#[test]
+fn a_shorter_path_replaces_the_recorded_hop() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let (relay, author_org) = (org(2), org(3));
+    let r = report(&author_org, 1, |_| {});
+    let far = Provenance::Peer {
+        org: relay.public(),
+        hop: 3,
+    };
+    let near = Provenance::Peer {
+        org: author_org.public(),
+        hop: 0,
+    };
+    store.insert(vec![r.clone()], far).unwrap();
+    assert_eq!(store.get(&r.id()).unwrap().unwrap().provenance, far);
+    // The same report straight from its author: still a duplicate, now at hop 0.
+    let again = store.insert(vec![r.clone()], near).unwrap();
+    assert_eq!(again, vec![IngestOutcome::Duplicate { id: r.id(), seq: 1 }]);
+    assert_eq!(store.get(&r.id()).unwrap().unwrap().provenance, near);
+    // A longer path later changes nothing, nor does a local or imported copy.
+    store.insert(vec![r.clone()], far).unwrap();
+    store.insert(vec![r.clone()], Provenance::Import).unwrap();
+    assert_eq!(store.get(&r.id()).unwrap().unwrap().provenance, near);
+    assert_eq!(store.last_seq().unwrap(), 1);
+}
