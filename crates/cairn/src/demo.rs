@@ -15,7 +15,7 @@ use crate::reports::{publish, published_line, verified_line};
 use crate::view;
 
 fn step(n: usize, text: &str) {
-    println!("\n[{n}/7] {text}");
+    println!("\n[{n}/8] {text}");
 }
 
 fn indent(text: &str) {
@@ -125,6 +125,51 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
 
     step(
         5,
+        "Who may receive each report: the sharing rules for three partners (cairn policy explain)",
+    );
+    let partners = demo_partners(ministry);
+    indent(
+        "bank-a: up to TLP:AMBER, never the victim or internal notes; ngo-watch: up to TLP:GREEN, no disclosures; ministry: everything its marking allows",
+    );
+    for report in [&advisory, &phishing, &incident, &vulnerability] {
+        let r = report.report();
+        indent(&format!("{} ({}, {}):", r.title, r.kind, r.tlp.official()));
+        for partner in &partners {
+            let decision = cairn_policy::decide_outbound(
+                &us,
+                r,
+                cairn_policy::Holding {
+                    hop: 0,
+                    now_ms: crate::home::now_ms(),
+                },
+                partner,
+                &cairn_policy::Communities::default(),
+            );
+            let line = match &decision {
+                cairn_policy::OutboundDecision::Share { withhold, rule } => {
+                    let present: Vec<&str> = report
+                        .disclosures()
+                        .iter()
+                        .filter(|d| withhold.contains(&d.field))
+                        .map(|d| d.field.as_str())
+                        .collect();
+                    let without = if present.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" without {}", present.join(", "))
+                    };
+                    format!("receives it{without}: {}", rule.explain())
+                }
+                cairn_policy::OutboundDecision::Withhold(rule) => {
+                    format!("does not: {}", rule.explain())
+                }
+            };
+            indent(&format!("  {:<10} {line}", partner.name));
+        }
+    }
+
+    step(
+        6,
         "Sharing the incident without the victim's name, then verifying the copy",
     );
     let copy = incident.withhold(&[DisclosureField::Victim]);
@@ -157,7 +202,7 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
         Err(e) => indent(&format!("One flipped bit in the copy: refused ({e})")),
     }
 
-    step(6, "Publishing a new version and retracting the advisory");
+    step(7, "Publishing a new version and retracting the advisory");
     let mut update = ReportDraft::new_version_of(&phishing);
     update.title = format!("{} - updated with new domains", phishing.report().title);
     update.indicators.push(IndicatorDraft {
@@ -202,7 +247,7 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
         ));
     }
 
-    step(7, "Done");
+    step(8, "Done");
     indent(&format!(
         "{} reports stored, highest arrival number #{}.",
         store.len()?,
@@ -219,4 +264,50 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The partners of the demo's CERT, with the policies of deploy/node.example.toml.
+fn demo_partners(ministry: cairn_core::OrgPublicKey) -> Vec<cairn_policy::Partner> {
+    use cairn_policy::{OrgKind, OutboundPolicy, Partner};
+    use std::collections::BTreeSet;
+    let mut rng = rand::rngs::OsRng;
+    let partner = |name: &str, org, kind, policy| Partner {
+        org,
+        name: name.to_string(),
+        kind,
+        sector: None,
+        region: None,
+        policy,
+    };
+    vec![
+        partner(
+            "bank-a",
+            OrgKey::generate(&mut rng).public(),
+            OrgKind::Company,
+            OutboundPolicy {
+                max_tlp: Some(Tlp::Amber),
+                withhold: BTreeSet::from([DisclosureField::Victim, DisclosureField::InternalNotes]),
+                ..OutboundPolicy::default()
+            },
+        ),
+        partner(
+            "ngo-watch",
+            OrgKey::generate(&mut rng).public(),
+            OrgKind::Ngo,
+            OutboundPolicy {
+                max_tlp: Some(Tlp::Green),
+                withhold: DisclosureField::ALL.iter().copied().collect(),
+                ..OutboundPolicy::default()
+            },
+        ),
+        partner(
+            "ministry",
+            ministry,
+            OrgKind::Government,
+            OutboundPolicy {
+                max_tlp: Some(Tlp::Red),
+                ..OutboundPolicy::default()
+            },
+        ),
+    ]
 }

@@ -402,7 +402,17 @@ fn demo_runs_to_the_end() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("[7/7] Done"), "{text}");
+    assert!(text.contains("[8/8] Done"), "{text}");
+    assert!(
+        text.contains("ngo-watch  does not: this partner may receive up to TLP:GREEN only"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "bank-a     does not: TLP:RED reports go only to the recipients the author named"
+        ),
+        "{text}"
+    );
     assert!(
         text.contains("1 of 2 disclosure(s) present, 1 withheld"),
         "{text}"
