@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::identity::{OrgPublicKey, PublicKeyError};
 use crate::model::DisclosureField;
-use crate::report::{InvalidReport, REPORT_CONTEXT, Report, ReportId, limits, validate_body};
+use crate::report::{Checks, InvalidReport, REPORT_CONTEXT, Report, ReportId, limits, validate};
 
 /// A report whose signature, content and disclosures have been checked.
 ///
@@ -161,7 +161,11 @@ fn prepare(bytes: &[u8], origin: Origin) -> Result<Prepared, VerifyError> {
         .map_err(|_| VerifyError::SignatureLength(envelope.signature.len()))?;
     let body = pb::ReportBody::decode(envelope.body.as_slice())
         .map_err(|e| VerifyError::MalformedBody(e.to_string()))?;
-    let report = validate_body(&body)?;
+    let checks = match origin {
+        Origin::Outside => Checks::All,
+        Origin::Stored => Checks::StoredHere,
+    };
+    let report = validate(&body, checks)?;
     let disclosures = check_disclosures(&report, &envelope.disclosures)?;
     let mut message = Vec::with_capacity(REPORT_CONTEXT.len() + 32 + envelope.body.len());
     message.extend_from_slice(REPORT_CONTEXT);

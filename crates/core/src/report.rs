@@ -184,8 +184,21 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> InvalidReport
     }
 }
 
+/// How much of a body to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Checks {
+    /// Everything: a report written here or received.
+    All,
+    /// A body this node checked when it stored it: the costly indicator checks are skipped.
+    StoredHere,
+}
+
 /// Checks a decoded body against every rule and returns its validated content.
 pub fn validate_body(body: &pb::ReportBody) -> Result<Report, InvalidReport> {
+    validate(body, Checks::All)
+}
+
+pub(crate) fn validate(body: &pb::ReportBody, checks: Checks) -> Result<Report, InvalidReport> {
     if body.nonce.len() != 16 {
         return Err(invalid(
             "nonce",
@@ -301,8 +314,26 @@ pub fn validate_body(body: &pb::ReportBody) -> Result<Report, InvalidReport> {
                     unknown_number("indicator type", ind.r#type),
                 )
             })?;
-            Indicator::new(kind, &ind.value, &ind.description)
-                .map_err(|e| invalid(format!("indicators[{i}].value"), e.to_string()))
+            if checks == Checks::StoredHere {
+                // Checked, and found canonical, when this node stored it.
+                return Ok(Indicator {
+                    kind,
+                    value: ind.value.clone(),
+                    description: ind.description.clone(),
+                });
+            }
+            let checked = Indicator::new(kind, &ind.value, &ind.description)
+                .map_err(|e| invalid(format!("indicators[{i}].value"), e.to_string()))?;
+            if checked.value != ind.value {
+                return Err(invalid(
+                    format!("indicators[{i}].value"),
+                    format!(
+                        "{kind} value {:?} is not in canonical form (signed reports carry {:?})",
+                        ind.value, checked.value
+                    ),
+                ));
+            }
+            Ok(checked)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let supersedes = optional_id("supersedes", &body.supersedes)?;
@@ -625,6 +656,26 @@ mod tests {
         let err = validate_body(&b).unwrap_err();
         assert_eq!(err.field, "indicators[1].value");
         assert!(err.reason.contains("999.1.1.1"), "{err}");
+    }
+
+    #[test]
+    fn indicators_must_be_signed_in_canonical_form() {
+        let b = pb::ReportBody {
+            indicators: vec![pb::Indicator {
+                r#type: IndicatorType::Domain.to_proto(),
+                value: "Evil.Example".into(),
+                description: String::new(),
+            }],
+            ..body()
+        };
+        let err = validate_body(&b).unwrap_err();
+        assert_eq!(err.field, "indicators[0].value");
+        assert!(
+            err.reason.contains("not in canonical form") && err.reason.contains("evil.example"),
+            "{err}"
+        );
+        // A body this node stored is trusted to be canonical already.
+        assert!(validate(&b, Checks::StoredHere).is_ok());
     }
 
     #[test]
