@@ -202,3 +202,32 @@ fn parallel_batches_give_the_same_answers_in_the_same_order() {
     }
     assert_eq!(serial.iter().filter(|r| r.is_err()).count(), 3);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Reports are refused unless their values are canonical, so putting a value in canonical
+    /// form must be idempotent, or a report Cairn signs could be refused by another node.
+    #[test]
+    fn canonical_forms_are_stable(
+        host in "[A-Za-z0-9]{1,10}(\\.[A-Za-z0-9-]{1,10}){0,2}\\.[A-Za-z]{2,6}",
+        path in "(/[A-Za-z0-9._~%!$&'()*+,;=:@-]{0,12}){0,3}",
+        query in "(\\?[A-Za-z0-9=&%+._-]{0,16})?",
+        ip in any::<[u8; 16]>(),
+    ) {
+        let candidates = [
+            (IndicatorType::Url, format!("https://{host}{path}{query}")),
+            (IndicatorType::Url, format!("HTTP://{host}:8080{path}")),
+            (IndicatorType::Domain, format!("{host}.")),
+            (IndicatorType::Email, format!("User.Name@{host}")),
+            (IndicatorType::Ipv6, std::net::Ipv6Addr::from(ip).to_string().to_uppercase()),
+            (IndicatorType::Cidr, format!("{}/64", std::net::Ipv6Addr::from(u128::from_be_bytes(ip) & !((1u128 << 64) - 1)))),
+        ];
+        for (kind, value) in candidates {
+            if let Ok(once) = cairn_core::indicator::canonical(kind, &value) {
+                let twice = cairn_core::indicator::canonical(kind, &once);
+                prop_assert_eq!(twice.as_ref(), Ok(&once), "{} {:?}", kind, value);
+            }
+        }
+    }
+}
