@@ -1,5 +1,8 @@
 //! Cairn's networking layer: the only crate that uses libp2p. For now it names nodes on the
-//! network (their PeerId); the swarm task and the sync protocols grow here.
+//! network (their PeerId) and holds catch-up as plain code (`sync`); the swarm task and the
+//! wire protocols grow here.
+
+pub mod sync;
 
 use std::fmt;
 
