@@ -62,37 +62,6 @@ pub struct PolicySection {
     pub embargo_minutes: u64,
 }
 
-/// What kind of organisation a partner is, as written in node.toml.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PartnerKind {
-    /// A ministry or agency.
-    Government,
-    /// A CERT or CSIRT.
-    Cert,
-    /// A company.
-    Company,
-    /// A non-governmental organisation.
-    Ngo,
-    /// A university or research institute.
-    Academia,
-    /// Anything else.
-    Other,
-}
-
-impl From<PartnerKind> for OrgKind {
-    fn from(kind: PartnerKind) -> OrgKind {
-        match kind {
-            PartnerKind::Government => OrgKind::Government,
-            PartnerKind::Cert => OrgKind::Cert,
-            PartnerKind::Company => OrgKind::Company,
-            PartnerKind::Ngo => OrgKind::Ngo,
-            PartnerKind::Academia => OrgKind::Academia,
-            PartnerKind::Other => OrgKind::Other,
-        }
-    }
-}
-
 /// A trusted partner organisation (`[[partners]]`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,7 +71,7 @@ pub struct PartnerSection {
     /// Its organisation key (64 hex digits).
     pub org_key: Spanned<String>,
     /// What kind of organisation it is.
-    pub kind: PartnerKind,
+    pub kind: OrgKind,
     /// Its sector.
     pub sector: Option<String>,
     /// Its region.
@@ -232,7 +201,7 @@ impl SharingSections<'_> {
                 Some(Partner {
                     org: p.org_key.get_ref().parse().ok()?,
                     name: p.name.get_ref().clone(),
-                    kind: p.kind.into(),
+                    kind: p.kind,
                     sector: p.sector.clone(),
                     region: p.region.clone(),
                     policy: p

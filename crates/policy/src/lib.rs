@@ -12,8 +12,11 @@ use cairn_core::{DisclosureField, OrgPublicKey, ReportKind, Tlp};
 pub use inbound::{Arrival, InboundDecision, InboundPolicy, InboundRule, decide_inbound};
 pub use outbound::{OutboundDecision, OutboundRule, decide_outbound};
 
-/// What kind of organisation a partner is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// What kind of organisation a partner is (written in lower case in node.toml).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum OrgKind {
     /// A ministry or agency.
     Government,

@@ -317,16 +317,12 @@ fn encode_block(postings: &[BlockPosting]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Store, StoreConfig};
+    use crate::Store;
 
     #[test]
     fn blocks_merge_by_tier_and_seal_without_losing_postings() {
         let dir = tempfile::tempdir().unwrap();
-        let config = StoreConfig {
-            background_indexing: false,
-            ..StoreConfig::default()
-        };
-        let store = Store::open(dir.path(), &config).unwrap();
+        let store = Store::open_without_indexer(dir.path());
         let trees = &store.trees;
         let mut all = Vec::new();
         for round in 0..40u64 {

@@ -238,17 +238,13 @@ impl Filter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Provenance, StoreConfig};
+    use crate::Provenance;
     use rand::SeedableRng;
 
     #[test]
     fn postings_written_after_the_marker_was_read_are_not_lost() {
         let dir = tempfile::tempdir().unwrap();
-        let config = StoreConfig {
-            background_indexing: false,
-            ..StoreConfig::default()
-        };
-        let store = Store::open(dir.path(), &config).unwrap();
+        let store = Store::open_without_indexer(dir.path());
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let org = cairn_core::OrgKey::generate(&mut rng);
         let reports: Vec<_> = (0..10)

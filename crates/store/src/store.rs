@@ -338,6 +338,19 @@ impl Store {
         })
     }
 
+    /// A store whose index is written only by `index_pending`, for tests.
+    #[cfg(test)]
+    pub(crate) fn open_without_indexer(path: &Path) -> Store {
+        let config = StoreConfig {
+            background_indexing: false,
+            ..StoreConfig::default()
+        };
+        match Store::open(path, &config) {
+            Ok(store) => store,
+            Err(e) => panic!("cannot open a test store: {e}"),
+        }
+    }
+
     /// Whether a background thread keeps the query index up to date.
     pub fn background_indexing(&self) -> bool {
         self.indexer.is_running()
