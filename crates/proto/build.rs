@@ -4,7 +4,11 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
-    let files = ["cairn/v1/report.proto", "cairn/v1/store.proto"];
+    let files = [
+        "cairn/v1/report.proto",
+        "cairn/v1/store.proto",
+        "cairn/v1/wire.proto",
+    ];
     for file in files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
     }

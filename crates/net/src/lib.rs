@@ -1,10 +1,22 @@
-//! Cairn's networking layer: the only crate that uses libp2p. For now it names nodes on the
-//! network (their PeerId) and holds catch-up as plain code (`sync`); the swarm task and the
-//! wire protocols grow here.
+//! Cairn's networking layer, the only crate that uses libp2p. One task owns the libp2p Swarm
+//! ([`spawn`]); the rest of the node talks to it through a [`NetHandle`] (commands on an mpsc
+//! channel, answers on oneshot channels) and hears from it through [`NetEvent`]s. Catch-up is
+//! plain code with no I/O ([`sync`]). No libp2p type crosses this crate's boundary: nodes are
+//! named by [`NodeAddress`] (a PeerId as text) and addresses are multiaddr text.
 
+mod config;
+mod swarm;
 pub mod sync;
+pub mod wire;
 
 use std::fmt;
+use std::str::FromStr;
+
+pub use config::NetConfig;
+pub use swarm::{
+    Connection, NetEvent, NetHandle, RequestError, Responder, StartError, TrustedNode, spawn,
+};
+pub use wire::{Page, PassedReport, Request, Response};
 
 /// A node's network identity (a libp2p PeerId), as text. Other crates never see libp2p types.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -15,6 +27,32 @@ impl fmt::Display for NodeAddress {
         f.write_str(&self.0)
     }
 }
+
+impl NodeAddress {
+    pub(crate) fn of(peer: &libp2p::PeerId) -> NodeAddress {
+        NodeAddress(peer.to_base58())
+    }
+
+    pub(crate) fn peer_id(&self) -> libp2p::PeerId {
+        // Every NodeAddress was made from a valid PeerId.
+        libp2p::PeerId::from_str(&self.0).unwrap_or_else(|_| libp2p::PeerId::random())
+    }
+}
+
+impl FromStr for NodeAddress {
+    type Err = BadNodeAddress;
+
+    fn from_str(text: &str) -> Result<NodeAddress, BadNodeAddress> {
+        let peer = libp2p::PeerId::from_str(text.trim())
+            .map_err(|e| BadNodeAddress(format!("{text:?} is not a PeerId: {e}")))?;
+        Ok(NodeAddress::of(&peer))
+    }
+}
+
+/// Text that is not a PeerId or not a usable address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadNodeAddress(String);
 
 /// A node key that libp2p cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +65,26 @@ pub fn peer_id_of(node_public_key: &[u8; 32]) -> Result<NodeAddress, BadNodeKey>
         .map_err(|e| BadNodeKey(e.to_string()))?;
     let public = libp2p_identity::PublicKey::from(key);
     Ok(NodeAddress(public.to_peer_id().to_base58()))
+}
+
+/// Checks an address to listen on: a multiaddr with an IP and a TCP port.
+pub fn check_listen_address(text: &str) -> Result<(), BadNodeAddress> {
+    use libp2p::multiaddr::Protocol;
+    let address = libp2p::Multiaddr::from_str(text.trim())
+        .map_err(|e| BadNodeAddress(format!("{text:?} is not a multiaddr: {e}")))?;
+    let mut parts = address.iter();
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Protocol::Ip4(_) | Protocol::Ip6(_)), Some(Protocol::Tcp(_)), None) => Ok(()),
+        _ => Err(BadNodeAddress(format!(
+            "{text:?} is not an address to listen on: use /ip4/ADDRESS/tcp/PORT or /ip6/ADDRESS/tcp/PORT"
+        ))),
+    }
+}
+
+/// Checks a partner node's address: a multiaddr with an IP address and a TCP port,
+/// optionally ending in `/p2p/` and the node's PeerId.
+pub fn check_dial_address(text: &str, node: &NodeAddress) -> Result<(), BadNodeAddress> {
+    swarm::dial_address(text, node).map(|_| ())
 }
 
 #[cfg(test)]
@@ -43,5 +101,32 @@ mod tests {
         let id = peer_id_of(&keypair.public().to_bytes()).unwrap();
         assert!(id.to_string().starts_with("12D3KooW"), "{id}");
         assert_eq!(id.to_string().len(), 52);
+        assert_eq!(id.to_string().parse::<NodeAddress>().unwrap(), id);
+        assert!("not-a-peer-id".parse::<NodeAddress>().is_err());
+        assert!("".parse::<NodeAddress>().is_err());
+    }
+
+    #[test]
+    fn addresses_are_checked() {
+        assert!(check_listen_address("/ip4/0.0.0.0/tcp/7400").is_ok());
+        assert!(check_listen_address("/ip6/::1/tcp/0").is_ok());
+        assert!(check_listen_address("/dns4/example.org/tcp/7400").is_err());
+        assert!(check_listen_address("/ip4/0.0.0.0/udp/7400").is_err());
+        assert!(check_listen_address("127.0.0.1:7400").is_err());
+        let node = peer_id_of(&[
+            0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe, 0xd3, 0xc9, 0x64,
+            0x07, 0x3a, 0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68,
+            0xf7, 0x07, 0x51, 0x1a,
+        ])
+        .unwrap();
+        assert!(check_dial_address("/ip4/192.0.2.1/tcp/7400", &node).is_ok());
+        assert!(check_dial_address("/dns4/cert.example/tcp/7400", &node).is_err());
+        assert!(check_dial_address(&format!("/ip4/192.0.2.1/tcp/7400/p2p/{node}"), &node).is_ok());
+        let other = "12D3KooWGzh8Dd2CbtG8T1Ye6wd7u6h4qhQuWJwPzn6hUNrxVqRW";
+        let err = check_dial_address(&format!("/ip4/192.0.2.1/tcp/7400/p2p/{other}"), &node)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("another node"), "{err}");
+        assert!(check_dial_address("/ip4/192.0.2.1/udp/7400", &node).is_err());
     }
 }

@@ -58,7 +58,12 @@ pub enum SyncEvent {
         through: u64,
         /// Whether the peer has more after it.
         more: bool,
+        /// The peer's newest arrival number when it served the page.
+        head: u64,
     },
+    /// Time to ask the peer again even without a notification (a periodic safety net, or an
+    /// embargo that may have ended).
+    Poll(PeerKey),
     /// The reports of the page through `through` are stored durably.
     Stored {
         /// The peer.
@@ -164,16 +169,28 @@ impl SyncState {
                 peer,
                 through,
                 more,
+                head,
             } => {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     // Stays busy until the page is stored; an answer that goes backwards is
                     // a failure of that peer, not a reason to move the cursor back.
-                    if through < p.cursor {
+                    if through < p.cursor || through > head {
                         p.busy = false;
                         Self::fail(&self.config, self.now, p);
                     } else {
                         p.behind |= more;
+                        // The peer had seen everything announced so far and has nothing more
+                        // for us now (what is left is held back, e.g. by an embargo): stop
+                        // asking until something new is announced.
+                        if !more && p.announced <= head {
+                            p.announced = p.announced.min(through);
+                        }
                     }
+                }
+            }
+            SyncEvent::Poll(peer) => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.behind = true;
                 }
             }
             SyncEvent::Stored { peer, through } => {
@@ -264,7 +281,8 @@ mod tests {
             s.handle(SyncEvent::Page {
                 peer: A,
                 through: 552,
-                more: true
+                more: true,
+                head: 1_000,
             }),
             vec![]
         );
@@ -285,7 +303,8 @@ mod tests {
             s.handle(SyncEvent::Page {
                 peer: A,
                 through: 600,
-                more: false
+                more: false,
+                head: 1_000,
             }),
             vec![]
         );
@@ -310,6 +329,7 @@ mod tests {
             peer: A,
             through: 100,
             more: false,
+            head: 1_000,
         });
         // The store failed (or the node crashed): the cursor is still 0 and the next pull
         // asks again from 0.
@@ -338,6 +358,7 @@ mod tests {
             peer: A,
             through: 5,
             more: false,
+            head: 5,
         });
         // The notification said 10 while the page covered 5: pull again after storing.
         let actions = s.handle(SyncEvent::Stored {
@@ -350,6 +371,7 @@ mod tests {
             peer: A,
             through: 10,
             more: false,
+            head: 1_000,
         });
         s.handle(SyncEvent::Stored {
             peer: A,
@@ -383,6 +405,7 @@ mod tests {
             peer: B,
             through: 3,
             more: false,
+            head: 1_000,
         });
         assert_eq!(
             s.handle(SyncEvent::Stored {
@@ -404,7 +427,8 @@ mod tests {
             s.handle(SyncEvent::Page {
                 peer: A,
                 through: 20,
-                more: false
+                more: false,
+                head: 1_000,
             }),
             vec![]
         );
@@ -470,6 +494,7 @@ mod tests {
                             peer: A,
                             through,
                             more: through < log,
+                            head: log,
                         };
                         pending.extend(s.handle(page));
                         if !calm && rng.gen_bool(0.2) {
@@ -513,5 +538,97 @@ mod tests {
             }),
             vec![]
         );
+    }
+}
+
+#[cfg(test)]
+mod held_back {
+    use super::*;
+
+    const A: PeerKey = [1; 32];
+
+    #[test]
+    fn a_page_that_holds_reports_back_stops_the_asking_until_something_new() {
+        let mut s = SyncState::new(SyncConfig::default());
+        s.handle(SyncEvent::Connected { peer: A, cursor: 0 });
+        // The peer announced 10 but serves through 4 only: 5 is embargoed for us.
+        s.handle(SyncEvent::Notified {
+            peer: A,
+            latest: 10,
+        });
+        s.handle(SyncEvent::Page {
+            peer: A,
+            through: 4,
+            more: false,
+            head: 10,
+        });
+        assert_eq!(
+            s.handle(SyncEvent::Stored {
+                peer: A,
+                through: 4
+            }),
+            vec![SyncAction::SaveCursor { peer: A, cursor: 4 }],
+            "no pull loop over held-back reports"
+        );
+        // A notification of something newer, or a poll, asks again.
+        assert_eq!(
+            s.handle(SyncEvent::Poll(A)),
+            vec![SyncAction::Pull {
+                peer: A,
+                cursor: 4,
+                limit: 512
+            }]
+        );
+    }
+
+    #[test]
+    fn a_notification_newer_than_the_page_is_kept() {
+        let mut s = SyncState::new(SyncConfig::default());
+        s.handle(SyncEvent::Connected { peer: A, cursor: 0 });
+        // Announced 12 while a page computed at head 10 was in flight.
+        s.handle(SyncEvent::Notified {
+            peer: A,
+            latest: 12,
+        });
+        s.handle(SyncEvent::Page {
+            peer: A,
+            through: 10,
+            more: false,
+            head: 10,
+        });
+        assert_eq!(
+            s.handle(SyncEvent::Stored {
+                peer: A,
+                through: 10
+            }),
+            vec![
+                SyncAction::SaveCursor {
+                    peer: A,
+                    cursor: 10
+                },
+                SyncAction::Pull {
+                    peer: A,
+                    cursor: 10,
+                    limit: 512
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_page_beyond_the_peers_own_head_is_a_failure() {
+        let mut s = SyncState::new(SyncConfig::default());
+        s.handle(SyncEvent::Connected { peer: A, cursor: 0 });
+        s.handle(SyncEvent::Page {
+            peer: A,
+            through: 11,
+            more: false,
+            head: 10,
+        });
+        s.handle(SyncEvent::Stored {
+            peer: A,
+            through: 0,
+        });
+        assert_eq!(s.cursor(&A), Some(0));
     }
 }

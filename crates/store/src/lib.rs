@@ -1,10 +1,12 @@
 //! Cairn's durable report store: verified reports kept byte for byte in sled, numbered in
 //! arrival order (the sync cursor), indexed for queries, with versions and retractions.
 //!
-//! The interface is narrow on purpose: open, ingest, get, list after a cursor, query, history.
+//! The interface is narrow on purpose: open, ingest, get, list after a cursor, query, history,
+//! and what exchanges with partners need (catch-up cursors, the audit trail of deliveries).
 //! Nothing outside this crate sees sled.
 
 mod error;
+mod exchange;
 mod id_filter;
 mod index;
 mod keys;
@@ -12,5 +14,6 @@ mod query;
 mod store;
 
 pub use error::{IngestError, OpenError, ReadError, ResolveError};
+pub use exchange::Delivery;
 pub use query::ReportQuery;
 pub use store::{IngestOutcome, Provenance, ReportStatus, Store, StoreConfig, StoredReport};

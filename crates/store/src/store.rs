@@ -126,6 +126,10 @@ pub enum ReportStatus {
 pub(crate) struct Trees {
     pub(crate) db: sled::Db,
     pub(crate) reports: sled::Tree,
+    /// Catch-up cursor per partner node.
+    pub(crate) cursors: sled::Tree,
+    /// Which organisation was served which report, and when.
+    pub(crate) audit: sled::Tree,
     pub(crate) index_db: sled::Db,
     pub(crate) index: sled::Tree,
     /// The highest arrival number flushed to disk: the index never runs ahead of it.
@@ -295,6 +299,8 @@ impl Store {
         }
         let trees = Trees {
             reports: db.open_tree("reports").map_err(storage)?,
+            cursors: db.open_tree("cursors").map_err(storage)?,
+            audit: db.open_tree("audit").map_err(storage)?,
             index: index_db.open_tree("index").map_err(storage)?,
             db,
             index_db,

@@ -561,3 +561,60 @@ fn a_shorter_path_replaces_the_recorded_hop() {
     assert_eq!(store.get(&r.id()).unwrap().unwrap().provenance, near);
     assert_eq!(store.last_seq().unwrap(), 1);
 }
+
+#[test]
+fn cursors_never_go_back_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let node_a = [1u8; 32];
+    let node_b = [2u8; 32];
+    {
+        let store = open(&dir);
+        assert_eq!(store.cursor(&node_a).unwrap(), 0);
+        store.save_cursor(&node_a, 40).unwrap();
+        store.save_cursor(&node_a, 12).unwrap();
+        store.save_cursor(&node_b, 7).unwrap();
+        assert_eq!(store.cursor(&node_a).unwrap(), 40);
+    }
+    let store = open(&dir);
+    assert_eq!(store.cursor(&node_a).unwrap(), 40);
+    assert_eq!(store.cursor(&node_b).unwrap(), 7);
+    assert_eq!(store.cursors().unwrap(), vec![(node_a, 40), (node_b, 7)]);
+}
+
+#[test]
+fn deliveries_are_recorded_per_report_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let author = org(1);
+    let bank = org(2).public();
+    let ngo = org(3).public();
+    let r1 = report(&author, 1, |_| {});
+    let r2 = report(&author, 2, |_| {});
+    {
+        let store = open(&dir);
+        store
+            .record_deliveries(&bank, &[9; 32], &[r1.id(), r2.id()], 1_000)
+            .unwrap();
+        store
+            .record_deliveries(&ngo, &[8; 32], &[r1.id()], 2_000)
+            .unwrap();
+        store.record_deliveries(&ngo, &[8; 32], &[], 3_000).unwrap();
+    }
+    let store = open(&dir);
+    let first = store.deliveries(&r1.id()).unwrap();
+    assert_eq!(first.len(), 2);
+    assert!(
+        first
+            .iter()
+            .any(|d| d.org == bank && d.at_ms == 1_000 && d.node == [9; 32])
+    );
+    assert!(
+        first
+            .iter()
+            .any(|d| d.org == ngo && d.at_ms == 2_000 && d.node == [8; 32])
+    );
+    let second = store.deliveries(&r2.id()).unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].org, bank);
+    let never = report(&author, 3, |_| {});
+    assert!(store.deliveries(&never.id()).unwrap().is_empty());
+}

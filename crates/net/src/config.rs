@@ -1,0 +1,63 @@
+//! Settings of the network layer (the `[network]` table of node.toml).
+
+use std::time::Duration;
+
+/// How a node listens, dials and limits connections.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetConfig {
+    /// Addresses to listen on, as multiaddrs (`/ip4/0.0.0.0/tcp/7400`). Only organisations in
+    /// the trust list can connect, whatever the address.
+    pub listen: Vec<String>,
+    /// How long a request may take before it counts as failed, in seconds.
+    pub request_timeout_secs: u64,
+    /// How long a connection with nothing to do stays open, in seconds.
+    pub idle_timeout_secs: u64,
+    /// Incoming connections still in their handshake at once (caps what unknown diallers cost).
+    pub max_pending_incoming: u32,
+    /// Connections per trusted node.
+    pub max_connections_per_peer: u32,
+    /// First wait before redialling a trusted node that dropped or could not be reached, in
+    /// milliseconds; doubles on each failure in a row.
+    pub redial_initial_ms: u64,
+    /// Longest wait between redials, in seconds.
+    pub redial_max_secs: u64,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            listen: vec!["/ip4/0.0.0.0/tcp/7400".to_string()],
+            request_timeout_secs: 30,
+            idle_timeout_secs: 3600,
+            max_pending_incoming: 32,
+            max_connections_per_peer: 2,
+            redial_initial_ms: 500,
+            redial_max_secs: 60,
+        }
+    }
+}
+
+impl NetConfig {
+    /// The listen addresses that are not valid multiaddrs, with why.
+    pub fn check(&self) -> Vec<(usize, String)> {
+        let mut problems = Vec::new();
+        for (i, address) in self.listen.iter().enumerate() {
+            if let Err(e) = crate::check_listen_address(address) {
+                problems.push((i, e.to_string()));
+            }
+        }
+        problems
+    }
+
+    pub(crate) fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+
+    pub(crate) fn redial_wait(&self, failures: u32) -> Duration {
+        let factor = 1u32 << failures.saturating_sub(1).min(16);
+        Duration::from_millis(self.redial_initial_ms.max(10))
+            .saturating_mul(factor)
+            .min(Duration::from_secs(self.redial_max_secs.max(1)))
+    }
+}

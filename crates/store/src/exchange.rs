@@ -1,0 +1,109 @@
+//! What the store keeps about exchanges with partner nodes: the catch-up cursor per partner
+//! node (our position in its arrival order) and the audit trail of which organisation was
+//! served which report, and when. Both live in the durable reports database.
+
+use cairn_core::{OrgPublicKey, ReportId};
+
+use crate::{IngestError, ReadError, Store};
+
+/// One delivery of a report to a partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// The organisation it went to.
+    pub org: OrgPublicKey,
+    /// The node of that organisation that asked for it.
+    pub node: [u8; 32],
+    /// When it was served (ms since the Unix epoch).
+    pub at_ms: i64,
+}
+
+impl Store {
+    /// Our position in a partner node's arrival order (0: nothing pulled yet).
+    pub fn cursor(&self, node: &[u8; 32]) -> Result<u64, ReadError> {
+        match self.trees.cursors.get(node)? {
+            None => Ok(0),
+            Some(v) => v
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| ReadError::Corrupt("catch-up cursor".into())),
+        }
+    }
+
+    /// Every saved cursor, by partner node.
+    pub fn cursors(&self) -> Result<Vec<([u8; 32], u64)>, ReadError> {
+        let mut out = Vec::new();
+        for item in self.trees.cursors.iter() {
+            let (k, v) = item?;
+            let node: [u8; 32] = k
+                .as_ref()
+                .try_into()
+                .map_err(|_| ReadError::Corrupt("catch-up cursor key".into()))?;
+            let cursor = v
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| ReadError::Corrupt("catch-up cursor".into()))?;
+            out.push((node, cursor));
+        }
+        Ok(out)
+    }
+
+    /// Saves a partner node's cursor durably (flushed before this returns). A cursor never
+    /// moves back: a smaller value than the saved one is ignored.
+    pub fn save_cursor(&self, node: &[u8; 32], cursor: u64) -> Result<(), IngestError> {
+        self.trees.cursors.fetch_and_update(node, |old| {
+            let old = old
+                .and_then(|v| v.try_into().ok())
+                .map_or(0, u64::from_be_bytes);
+            Some(old.max(cursor).to_be_bytes().to_vec())
+        })?;
+        self.trees.db.flush()?;
+        Ok(())
+    }
+
+    /// Records that `reports` were served to `org` (through its node `node`), in one write
+    /// flushed before this returns: the audit trail never misses a report that left.
+    pub fn record_deliveries(
+        &self,
+        org: &OrgPublicKey,
+        node: &[u8; 32],
+        reports: &[ReportId],
+        at_ms: i64,
+    ) -> Result<(), IngestError> {
+        if reports.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for id in reports {
+            let mut key = Vec::with_capacity(72);
+            key.extend_from_slice(id.as_bytes());
+            key.extend_from_slice(org.as_bytes());
+            key.extend_from_slice(&at_ms.to_be_bytes());
+            batch.insert(key, node.as_slice());
+        }
+        self.trees.audit.apply_batch(batch)?;
+        self.trees.db.flush()?;
+        Ok(())
+    }
+
+    /// Every delivery of a report, by organisation then time.
+    pub fn deliveries(&self, id: &ReportId) -> Result<Vec<Delivery>, ReadError> {
+        let corrupt = || ReadError::Corrupt("audit record".into());
+        let mut out = Vec::new();
+        for item in self.trees.audit.scan_prefix(id.as_bytes()) {
+            let (k, v) = item?;
+            if k.len() != 72 {
+                return Err(corrupt());
+            }
+            let org = OrgPublicKey::from_bytes(&k[32..64]).map_err(|_| corrupt())?;
+            let at_ms = k[64..72]
+                .try_into()
+                .map(i64::from_be_bytes)
+                .map_err(|_| corrupt())?;
+            let node = v.as_ref().try_into().map_err(|_| corrupt())?;
+            out.push(Delivery { org, node, at_ms });
+        }
+        Ok(out)
+    }
+}
