@@ -1,4 +1,7 @@
-//! Helpers for Cairn's scenarios: organisations with their own node folder, keys and store.
+//! Helpers for Cairn's scenarios: organisations with their own node folder, keys and store,
+//! and federations of real nodes on 127.0.0.1 (`federation`).
+
+pub mod federation;
 
 use cairn_core::{OrgKey, OrgPublicKey, ReportDraft, VerifiedReport};
 use cairn_store::{IngestOutcome, Provenance, ReportQuery, Store, StoreConfig, StoredReport};

@@ -419,11 +419,17 @@ impl SwarmTask {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Request { to, request, reply } => {
-                if !self.redial.contains_key(&to) {
+                let Some(known) = self.redial.get(&to) else {
                     let _ = reply.send(Err(RequestError::Unreachable));
                     return;
-                }
-                let id = self.swarm.behaviour_mut().sync.send_request(&to, request);
+                };
+                // Not connected yet: the request dials the node's known addresses.
+                let addresses = known.addresses.clone();
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_request_with_addresses(&to, request, addresses);
                 self.pending_requests.insert(id, reply);
             }
             Command::ListenAddresses(reply) => {

@@ -56,6 +56,29 @@ pub enum InboundRule {
     MarkingExcludesUs(&'static str),
 }
 
+impl InboundRule {
+    /// The rule in plain words, for operators.
+    pub fn explain(&self) -> String {
+        match self {
+            InboundRule::FromItsAuthor => "the partner wrote it".into(),
+            InboundRule::RelayedWithinMarking => {
+                "the partner passed it on within its marking".into()
+            }
+            InboundRule::TooLarge(max) => format!("larger than the {max} bytes this node accepts"),
+            InboundRule::DirectNotAccepted => {
+                "this node does not accept reports partners wrote themselves".into()
+            }
+            InboundRule::RelayedNotAccepted => "this node does not accept relayed reports".into(),
+            InboundRule::AuthorNotAccepted(author) => {
+                format!("this node does not accept relayed reports by {author}")
+            }
+            InboundRule::MarkingExcludesUs(why) => {
+                format!("its marking says it should not have reached this node ({why})")
+            }
+        }
+    }
+}
+
 /// Accept or reject.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InboundDecision {

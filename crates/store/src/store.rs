@@ -362,6 +362,14 @@ impl Store {
         self.indexer.is_running()
     }
 
+    /// Writes everything still in memory to disk (reports are flushed by ingest already; this
+    /// covers the index and bookkeeping), for a clean shutdown.
+    pub fn flush(&self) -> Result<(), IngestError> {
+        self.trees.db.flush()?;
+        self.trees.index_db.flush()?;
+        Ok(())
+    }
+
     /// Where the store lives.
     pub fn path(&self) -> &Path {
         &self.path

@@ -1,0 +1,981 @@
+//! The node's actor: one task that owns the partners' state and the catch-up state machine,
+//! answers partner requests through the sharing rules, pulls what partners announce, and tells
+//! partners about new reports they may see. Store and signature work runs on blocking threads;
+//! their results come back to the actor as messages.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cairn_core::{NodeCertificate, OrgPublicKey, VerifiedReport};
+use cairn_net::sync::{PeerKey, SyncAction, SyncEvent, SyncState};
+use cairn_net::wire::PAGE_BUDGET_BYTES;
+use cairn_net::{NetEvent, NetHandle, NodeAddress, Request, RequestError, Response, TrustedNode};
+use cairn_policy::{Holding, OutboundDecision, OutboundRule, Partner, decide_outbound};
+use cairn_store::{IngestOutcome, Provenance, Store};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::exchange::{self, Received, SharingRules};
+use crate::{
+    NodeCommand, NodeError, NodeHandle, NodeSettings, NodeStatus, PeerStatus, StartError,
+    TrustedPartner,
+};
+
+/// How often the actor looks at timers (retries, embargoes, polls).
+const TICK: Duration = Duration::from_millis(100);
+
+/// How long shutdown waits for in-flight work.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(15);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[derive(Debug, Default)]
+struct PeerState {
+    partner: usize,
+    connected: bool,
+    address: Option<String>,
+    /// Bumped on every new connection: results of work for an older one are ignored.
+    epoch: u64,
+    /// Proven by a valid certificate.
+    node_key: Option<PeerKey>,
+    /// It introduced itself to us: we may serve it.
+    introduced_in: bool,
+    /// It answered our introduction: we may pull from it.
+    introduced_out: bool,
+    hello_in_flight: bool,
+    hello_retry_at: Option<Instant>,
+    last_seen_ms: Option<i64>,
+    head: u64,
+    received: u64,
+    refused: u64,
+    served: u64,
+    last_error: Option<String>,
+}
+
+struct PullOutcome {
+    through: u64,
+    more: bool,
+    head: u64,
+    received: Result<Received, String>,
+}
+
+enum TaskResult {
+    HelloAnswered {
+        node: NodeAddress,
+        epoch: u64,
+        result: Result<Response, RequestError>,
+    },
+    Pulled {
+        node: NodeAddress,
+        key: PeerKey,
+        result: Result<PullOutcome, String>,
+    },
+    Served {
+        node: NodeAddress,
+        count: usize,
+        embargo_until: Option<i64>,
+    },
+    Published {
+        reports: Vec<VerifiedReport>,
+        result: Result<Vec<IngestOutcome>, NodeError>,
+        reply: oneshot::Sender<Result<Vec<IngestOutcome>, NodeError>>,
+    },
+    Failed {
+        node: Option<NodeAddress>,
+        error: String,
+    },
+}
+
+struct Actor {
+    organisation: String,
+    node_name: String,
+    us: OrgPublicKey,
+    certificate: Vec<u8>,
+    local: NodeAddress,
+    listening: Vec<String>,
+    store: Arc<Store>,
+    net: NetHandle,
+    rules: Arc<SharingRules>,
+    partners: Arc<Vec<TrustedPartner>>,
+    peers: HashMap<NodeAddress, PeerState>,
+    by_key: HashMap<PeerKey, NodeAddress>,
+    sync: SyncState,
+    poll_interval: Duration,
+    next_poll: Instant,
+    epoch: Instant,
+    embargoes: Vec<(i64, NodeAddress)>,
+    tasks: JoinSet<()>,
+    results: mpsc::UnboundedSender<TaskResult>,
+    stopping: bool,
+    received: u64,
+    served: u64,
+    refused: u64,
+}
+
+pub(crate) async fn start(
+    settings: NodeSettings,
+    shutdown: CancellationToken,
+) -> Result<NodeHandle, StartError> {
+    let path = settings.store_path.clone();
+    let store_config = settings.store.clone();
+    let store = tokio::task::spawn_blocking(move || -> Result<Store, StartError> {
+        let store = Store::open(&path, &store_config)?;
+        store.warm_up()?;
+        Ok(store)
+    })
+    .await
+    .map_err(|e| StartError::Partner {
+        partner: "(store)".into(),
+        reason: e.to_string(),
+    })??;
+    let store = Arc::new(store);
+
+    let mut trusted = Vec::new();
+    let mut peers = HashMap::new();
+    for (index, p) in settings.partners.iter().enumerate() {
+        for n in &p.nodes {
+            if peers.contains_key(&n.node) {
+                return Err(StartError::Partner {
+                    partner: p.partner.name.clone(),
+                    reason: format!("node {} is listed twice in the trust list", n.node),
+                });
+            }
+            trusted.push(TrustedNode {
+                node: n.node.clone(),
+                addresses: n.addresses.clone(),
+            });
+            peers.insert(
+                n.node.clone(),
+                PeerState {
+                    partner: index,
+                    ..PeerState::default()
+                },
+            );
+        }
+    }
+    let child = shutdown.child_token();
+    let (net, events) = cairn_net::spawn(
+        &settings.network,
+        settings.node_secret,
+        trusted,
+        child.clone(),
+    )
+    .await?;
+    let local = net.local_node().clone();
+    if cairn_net::peer_id_of(&settings.certificate.node_key).ok() != Some(local.clone()) {
+        child.cancel();
+        return Err(StartError::CertificateMismatch);
+    }
+    let listening = net.listen_addresses().await;
+    let us = settings.certificate.org_key;
+    let rules = Arc::new(SharingRules {
+        us,
+        communities: settings.communities.clone(),
+        inbound: settings.inbound.clone(),
+    });
+    let partners = Arc::new(settings.partners.clone());
+    let (results, results_rx) = mpsc::unbounded_channel();
+    let (commands, commands_rx) = mpsc::channel(64);
+    let actor = Actor {
+        organisation: settings.organisation.clone(),
+        node_name: settings.certificate.node_name.clone(),
+        us,
+        certificate: settings.certificate.to_bytes().to_vec(),
+        local: local.clone(),
+        listening: listening.clone(),
+        store: store.clone(),
+        net,
+        rules,
+        partners: partners.clone(),
+        peers,
+        by_key: HashMap::new(),
+        sync: SyncState::new(settings.sync.sync_config()),
+        poll_interval: settings.sync.poll_interval(),
+        next_poll: Instant::now() + settings.sync.poll_interval(),
+        epoch: Instant::now(),
+        embargoes: Vec::new(),
+        tasks: JoinSet::new(),
+        results,
+        stopping: false,
+        received: 0,
+        served: 0,
+        refused: 0,
+    };
+    tracing::info!(
+        organisation = %settings.organisation,
+        node = %local,
+        listening = ?listening,
+        "node started"
+    );
+    let done = tokio::spawn(actor.run(shutdown, child, events, commands_rx, results_rx));
+    Ok(NodeHandle {
+        commands,
+        store,
+        partners,
+        local,
+        us,
+        done: Arc::new(tokio::sync::Mutex::new(Some(done))),
+        listening,
+    })
+}
+
+/// Checks a partner node's certificate: signed by the partner's organisation, for this node.
+fn check_certificate(
+    bytes: &[u8],
+    node: &NodeAddress,
+    partner: &Partner,
+) -> Result<PeerKey, String> {
+    let cert = NodeCertificate::verify(bytes).map_err(|e| e.to_string())?;
+    if cert.org_key != partner.org {
+        return Err(format!(
+            "its node certificate is issued by organisation {}, not by {} ({})",
+            cert.org_key, partner.name, partner.org
+        ));
+    }
+    match cairn_net::peer_id_of(&cert.node_key) {
+        Ok(id) if id == *node => Ok(cert.node_key),
+        _ => Err("its node certificate is for another node".into()),
+    }
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        shutdown: CancellationToken,
+        network: CancellationToken,
+        mut events: mpsc::Receiver<NetEvent>,
+        mut commands: mpsc::Receiver<NodeCommand>,
+        mut results: mpsc::UnboundedReceiver<TaskResult>,
+    ) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(event) = events.recv() => self.on_net_event(event),
+                Some(command) = commands.recv() => self.on_command(command),
+                Some(result) = results.recv() => self.on_result(result),
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+        // Finish what is in flight: pages being stored, cursors being saved. Nothing new
+        // starts; the network stops, so pending requests end at once.
+        self.stopping = true;
+        network.cancel();
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT;
+        loop {
+            tokio::select! {
+                Some(result) = results.recv() => self.on_result(result),
+                joined = self.tasks.join_next() => {
+                    if joined.is_none() {
+                        while let Ok(result) = results.try_recv() {
+                            self.on_result(result);
+                        }
+                        if self.tasks.is_empty() {
+                            break;
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!("shutdown: gave up waiting for in-flight work");
+                    break;
+                }
+            }
+        }
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.flush()).await;
+        tracing::info!("node stopped");
+    }
+
+    fn partner_of(&self, node: &NodeAddress) -> Option<&Partner> {
+        let state = self.peers.get(node)?;
+        self.partners.get(state.partner).map(|p| &p.partner)
+    }
+
+    fn spawn<F>(&mut self, work: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(work);
+    }
+
+    fn on_net_event(&mut self, event: NetEvent) {
+        match event {
+            NetEvent::Listening(address) => {
+                if !self.listening.contains(&address) {
+                    self.listening.push(address);
+                }
+            }
+            NetEvent::Connected(connection) => {
+                let Some(state) = self.peers.get_mut(&connection.node) else {
+                    return;
+                };
+                state.connected = true;
+                state.address = Some(connection.address);
+                state.epoch += 1;
+                state.last_seen_ms = Some(now_ms());
+                state.introduced_in = false;
+                state.introduced_out = false;
+                state.hello_in_flight = false;
+                state.hello_retry_at = None;
+                self.send_hello(connection.node);
+            }
+            NetEvent::Disconnected(node) => {
+                if let Some(state) = self.peers.get_mut(&node) {
+                    state.connected = false;
+                    state.introduced_in = false;
+                    state.introduced_out = false;
+                    state.hello_in_flight = false;
+                    state.epoch += 1;
+                    if let Some(key) = state.node_key {
+                        self.sync.handle(SyncEvent::Disconnected(key));
+                    }
+                }
+            }
+            NetEvent::Request {
+                from,
+                request,
+                reply,
+            } => self.on_request(from, request, reply),
+        }
+    }
+
+    fn send_hello(&mut self, node: NodeAddress) {
+        let Some(state) = self.peers.get_mut(&node) else {
+            return;
+        };
+        state.hello_in_flight = true;
+        let epoch = state.epoch;
+        let net = self.net.clone();
+        let results = self.results.clone();
+        let certificate = self.certificate.clone();
+        self.spawn(async move {
+            let result = net.request(&node, Request::Hello { certificate }).await;
+            let _ = results.send(TaskResult::HelloAnswered {
+                node,
+                epoch,
+                result,
+            });
+        });
+    }
+
+    fn on_request(&mut self, from: NodeAddress, request: Request, reply: cairn_net::Responder) {
+        let Some(partner) = self.partner_of(&from).cloned() else {
+            reply.respond(Response::Refused("not in this node's trust list".into()));
+            return;
+        };
+        let Some(state) = self.peers.get_mut(&from) else {
+            return;
+        };
+        state.last_seen_ms = Some(now_ms());
+        match request {
+            Request::Hello { certificate } => {
+                match check_certificate(&certificate, &from, &partner) {
+                    Ok(key) => {
+                        state.introduced_in = true;
+                        state.node_key = Some(key);
+                        self.by_key.insert(key, from.clone());
+                        reply.respond(Response::Hello {
+                            certificate: self.certificate.clone(),
+                        });
+                    }
+                    Err(reason) => {
+                        tracing::warn!(partner = %partner.name, node = %from, "introduction refused: {reason}");
+                        state.last_error = Some(format!("introduction refused: {reason}"));
+                        reply.respond(Response::Refused(reason));
+                    }
+                }
+            }
+            Request::Notify { head } => {
+                state.head = state.head.max(head);
+                let key = state.node_key.filter(|_| state.introduced_out);
+                reply.respond(Response::Ack);
+                if let Some(key) = key {
+                    self.feed(SyncEvent::Notified {
+                        peer: key,
+                        latest: head,
+                    });
+                }
+            }
+            Request::Pull { after, limit } => {
+                let (true, Some(node_key)) = (state.introduced_in, state.node_key) else {
+                    reply.respond(Response::Refused(
+                        "this node has not introduced itself (hello) on this connection".into(),
+                    ));
+                    return;
+                };
+                let limit = limit.clamp(1, cairn_net::wire::MAX_PAGE_REPORTS) as usize;
+                let store = self.store.clone();
+                let rules = self.rules.clone();
+                let results = self.results.clone();
+                self.spawn(async move {
+                    let served = tokio::task::spawn_blocking(move || {
+                        let now = now_ms();
+                        let served = exchange::serve_page(
+                            &store,
+                            &rules,
+                            &partner,
+                            after,
+                            limit,
+                            PAGE_BUDGET_BYTES,
+                            now,
+                        )?;
+                        store.record_deliveries(&partner.org, &node_key, &served.delivered, now)?;
+                        Ok::<_, NodeError>(served)
+                    })
+                    .await;
+                    match served {
+                        Ok(Ok(served)) => {
+                            let _ = results.send(TaskResult::Served {
+                                node: from,
+                                count: served.delivered.len(),
+                                embargo_until: served.embargo_until,
+                            });
+                            reply.respond(Response::Page(served.page));
+                        }
+                        Ok(Err(e)) => {
+                            let _ = results.send(TaskResult::Failed {
+                                node: None,
+                                error: format!("serving a page failed: {e}"),
+                            });
+                            reply.respond(Response::Refused(
+                                "the node could not read its store".into(),
+                            ));
+                        }
+                        Err(_) => reply.respond(Response::Refused("the node is stopping".into())),
+                    }
+                });
+            }
+            Request::Fetch { report_id } => {
+                let (true, Some(node_key)) = (state.introduced_in, state.node_key) else {
+                    reply.respond(Response::Refused(
+                        "this node has not introduced itself (hello) on this connection".into(),
+                    ));
+                    return;
+                };
+                let store = self.store.clone();
+                let rules = self.rules.clone();
+                let results = self.results.clone();
+                let id = cairn_core::ReportId::from_bytes(report_id);
+                self.spawn(async move {
+                    let served = tokio::task::spawn_blocking(move || {
+                        let now = now_ms();
+                        let found = exchange::serve_fetch(&store, &rules, &partner, &id, now)?;
+                        if found.is_some() {
+                            store.record_deliveries(&partner.org, &node_key, &[id], now)?;
+                        }
+                        Ok::<_, NodeError>(found)
+                    })
+                    .await;
+                    match served {
+                        Ok(Ok(found)) => {
+                            let _ = results.send(TaskResult::Served {
+                                node: from,
+                                count: usize::from(found.is_some()),
+                                embargo_until: None,
+                            });
+                            reply.respond(Response::Fetched(found));
+                        }
+                        Ok(Err(e)) => {
+                            let _ = results.send(TaskResult::Failed {
+                                node: None,
+                                error: format!("serving a fetch failed: {e}"),
+                            });
+                            reply.respond(Response::Refused(
+                                "the node could not read its store".into(),
+                            ));
+                        }
+                        Err(_) => reply.respond(Response::Refused("the node is stopping".into())),
+                    }
+                });
+            }
+        }
+    }
+
+    /// Feeds the catch-up state machine and carries out what it says.
+    fn feed(&mut self, event: SyncEvent) {
+        for action in self.sync.handle(event) {
+            match action {
+                SyncAction::Pull {
+                    peer,
+                    cursor,
+                    limit,
+                } => self.pull(peer, cursor, limit),
+                SyncAction::SaveCursor { peer, cursor } => {
+                    let store = self.store.clone();
+                    let results = self.results.clone();
+                    self.spawn(async move {
+                        let saved =
+                            tokio::task::spawn_blocking(move || store.save_cursor(&peer, cursor))
+                                .await;
+                        if let Ok(Err(e)) = saved {
+                            let _ = results.send(TaskResult::Failed {
+                                node: None,
+                                error: format!("saving a catch-up cursor failed: {e}"),
+                            });
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    fn pull(&mut self, key: PeerKey, cursor: u64, limit: u32) {
+        let Some(node) = self.by_key.get(&key).cloned() else {
+            return;
+        };
+        if self.stopping {
+            return;
+        }
+        let Some(partner) = self.partner_of(&node).cloned() else {
+            return;
+        };
+        let net = self.net.clone();
+        let store = self.store.clone();
+        let rules = self.rules.clone();
+        let results = self.results.clone();
+        self.spawn(async move {
+            let result = match net
+                .request(
+                    &node,
+                    Request::Pull {
+                        after: cursor,
+                        limit,
+                    },
+                )
+                .await
+            {
+                Ok(Response::Page(page)) => {
+                    if page.reports.len() > limit as usize {
+                        Err(format!(
+                            "sent {} reports for a page of {limit}",
+                            page.reports.len()
+                        ))
+                    } else if page.through < cursor || page.through > page.head {
+                        Err(format!(
+                            "sent a page through {} for a pull after {cursor} (its head: {})",
+                            page.through, page.head
+                        ))
+                    } else {
+                        let (through, more, head) = (page.through, page.more, page.head);
+                        let received = tokio::task::spawn_blocking(move || {
+                            exchange::receive(&store, &rules, &partner, page.reports)
+                        })
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string()));
+                        Ok(PullOutcome {
+                            through,
+                            more,
+                            head,
+                            received,
+                        })
+                    }
+                }
+                Ok(Response::Refused(reason)) => Err(format!("refused a pull: {reason}")),
+                Ok(_) => Err("answered a pull with something else than a page".into()),
+                Err(e) => Err(format!("pull failed: {e}")),
+            };
+            let _ = results.send(TaskResult::Pulled { node, key, result });
+        });
+    }
+
+    fn on_result(&mut self, result: TaskResult) {
+        match result {
+            TaskResult::HelloAnswered {
+                node,
+                epoch,
+                result,
+            } => self.on_hello_answer(node, epoch, result),
+            TaskResult::Pulled { node, key, result } => match result {
+                Ok(outcome) => {
+                    if let Some(state) = self.peers.get_mut(&node) {
+                        state.head = state.head.max(outcome.head);
+                    }
+                    self.feed(SyncEvent::Page {
+                        peer: key,
+                        through: outcome.through,
+                        more: outcome.more,
+                        head: outcome.head,
+                    });
+                    match outcome.received {
+                        Ok(received) => {
+                            self.on_received(&node, received);
+                            self.feed(SyncEvent::Stored {
+                                peer: key,
+                                through: outcome.through,
+                            });
+                        }
+                        Err(e) => {
+                            tracing::error!(node = %node, "storing a page failed: {e}");
+                            self.note_error(Some(&node), format!("storing a page failed: {e}"));
+                            self.feed(SyncEvent::Failed(key));
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(node = %node, "{e}");
+                    self.note_error(Some(&node), e);
+                    self.feed(SyncEvent::Failed(key));
+                }
+            },
+            TaskResult::Served {
+                node,
+                count,
+                embargo_until,
+            } => {
+                self.served += count as u64;
+                if let Some(state) = self.peers.get_mut(&node) {
+                    state.served += count as u64;
+                }
+                if let Some(until) = embargo_until
+                    && !self
+                        .embargoes
+                        .iter()
+                        .any(|(u, n)| *u == until && *n == node)
+                {
+                    self.embargoes.push((until, node));
+                }
+            }
+            TaskResult::Published {
+                reports,
+                result,
+                reply,
+            } => {
+                if let Ok(outcomes) = &result {
+                    let new: Vec<(VerifiedReport, u32, Option<OrgPublicKey>)> = reports
+                        .into_iter()
+                        .zip(outcomes)
+                        .filter(|(_, o)| matches!(o, IngestOutcome::Stored { .. }))
+                        .map(|(r, _)| {
+                            let hop = u32::from(r.author() != self.us);
+                            (r, hop, None)
+                        })
+                        .collect();
+                    self.announce(&new);
+                }
+                let _ = reply.send(result);
+            }
+            TaskResult::Failed { node, error } => {
+                tracing::error!("{error}");
+                self.note_error(node.as_ref(), error);
+            }
+        }
+    }
+
+    fn note_error(&mut self, node: Option<&NodeAddress>, error: String) {
+        if let Some(state) = node.and_then(|n| self.peers.get_mut(n)) {
+            state.last_error = Some(error);
+        }
+    }
+
+    fn on_hello_answer(
+        &mut self,
+        node: NodeAddress,
+        epoch: u64,
+        result: Result<Response, RequestError>,
+    ) {
+        let Some(partner) = self.partner_of(&node).cloned() else {
+            return;
+        };
+        let Some(state) = self.peers.get_mut(&node) else {
+            return;
+        };
+        if state.epoch != epoch || !state.connected {
+            return;
+        }
+        state.hello_in_flight = false;
+        let checked = match result {
+            Ok(Response::Hello { certificate }) => check_certificate(&certificate, &node, &partner),
+            Ok(Response::Refused(reason)) => Err(format!("it refused our introduction: {reason}")),
+            Ok(_) => Err("it answered our introduction with something else".into()),
+            Err(e) => Err(format!("introduction failed: {e}")),
+        };
+        match checked {
+            Ok(key) => {
+                state.node_key = Some(key);
+                state.introduced_out = true;
+                state.last_error = None;
+                self.by_key.insert(key, node.clone());
+                let cursor = match self.store.cursor(&key) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!("reading a catch-up cursor failed: {e}");
+                        return;
+                    }
+                };
+                tracing::info!(partner = %partner.name, node = %node, cursor, "partner introduced");
+                self.feed(SyncEvent::Connected { peer: key, cursor });
+            }
+            Err(reason) => {
+                tracing::warn!(partner = %partner.name, node = %node, "{reason}");
+                state.last_error = Some(reason);
+                state.hello_retry_at = Some(Instant::now() + Duration::from_secs(5));
+            }
+        }
+    }
+
+    fn on_received(&mut self, node: &NodeAddress, received: Received) {
+        let partner_org = self.partner_of(node).map(|p| p.org);
+        let name = self
+            .partner_of(node)
+            .map_or_else(String::new, |p| p.name.clone());
+        for reason in &received.rejected {
+            tracing::warn!(partner = %name, node = %node, "report rejected: {reason}");
+        }
+        let stored = received.stored.len() as u64;
+        let rejected = received.rejected.len() as u64;
+        self.received += stored;
+        self.refused += rejected;
+        if let Some(state) = self.peers.get_mut(node) {
+            state.received += stored;
+            state.refused += rejected;
+            if let Some(last) = received.rejected.last() {
+                state.last_error = Some(format!("report rejected: {last}"));
+            }
+        }
+        if stored > 0 {
+            tracing::debug!(partner = %name, stored, "reports received");
+        }
+        let new: Vec<(VerifiedReport, u32, Option<OrgPublicKey>)> = received
+            .stored
+            .into_iter()
+            .map(|s| (s.report, s.partner_hop.saturating_add(1), partner_org))
+            .collect();
+        self.announce(&new);
+    }
+
+    /// Tells each introduced partner that may see one of these new reports to pull.
+    fn announce(&mut self, new: &[(VerifiedReport, u32, Option<OrgPublicKey>)]) {
+        if new.is_empty() || self.stopping {
+            return;
+        }
+        let head = self.store.last_seq().unwrap_or(0);
+        let now = now_ms();
+        let mut notify = Vec::new();
+        for (node, state) in &self.peers {
+            if !state.introduced_in {
+                continue;
+            }
+            let Some(partner) = self.partners.get(state.partner).map(|p| &p.partner) else {
+                continue;
+            };
+            let mut tell = false;
+            for (report, hop, from) in new {
+                if *from == Some(partner.org) || report.author() == partner.org {
+                    continue;
+                }
+                match decide_outbound(
+                    &self.us,
+                    report.report(),
+                    Holding {
+                        hop: *hop,
+                        now_ms: now,
+                    },
+                    partner,
+                    &self.rules.communities,
+                ) {
+                    OutboundDecision::Share { .. } => {
+                        tell = true;
+                        break;
+                    }
+                    OutboundDecision::Withhold(OutboundRule::Embargoed(until)) => {
+                        self.embargoes.push((until, node.clone()));
+                    }
+                    OutboundDecision::Withhold(_) => {}
+                }
+            }
+            if tell {
+                notify.push(node.clone());
+            }
+        }
+        for node in notify {
+            self.notify(node, head);
+        }
+    }
+
+    fn notify(&mut self, node: NodeAddress, head: u64) {
+        let net = self.net.clone();
+        self.spawn(async move {
+            if let Err(e) = net.request(&node, Request::Notify { head }).await {
+                tracing::debug!(node = %node, "notification not delivered: {e}");
+            }
+        });
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        self.feed(SyncEvent::Tick {
+            now: now.duration_since(self.epoch),
+        });
+        // Embargoes that ended: the partner may now see what its pulls stopped at.
+        let wall = now_ms();
+        if self.embargoes.iter().any(|(until, _)| *until <= wall) {
+            let head = self.store.last_seq().unwrap_or(0);
+            let (due, later): (Vec<_>, Vec<_>) = self
+                .embargoes
+                .drain(..)
+                .partition(|(until, _)| *until <= wall);
+            self.embargoes = later;
+            let mut nodes: Vec<NodeAddress> = due.into_iter().map(|(_, n)| n).collect();
+            nodes.sort();
+            nodes.dedup();
+            for node in nodes {
+                if self.peers.get(&node).is_some_and(|s| s.introduced_in) {
+                    self.notify(node, head);
+                }
+            }
+        }
+        // Introductions to retry.
+        let retry: Vec<NodeAddress> = self
+            .peers
+            .iter()
+            .filter(|(_, s)| {
+                s.connected
+                    && !s.introduced_out
+                    && !s.hello_in_flight
+                    && s.hello_retry_at.is_some_and(|at| at <= now)
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for node in retry {
+            self.send_hello(node);
+        }
+        // The periodic safety net.
+        if now >= self.next_poll {
+            self.next_poll = now + self.poll_interval;
+            let keys: Vec<PeerKey> = self
+                .peers
+                .values()
+                .filter(|s| s.introduced_out)
+                .filter_map(|s| s.node_key)
+                .collect();
+            for key in keys {
+                self.feed(SyncEvent::Poll(key));
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: NodeCommand) {
+        match command {
+            NodeCommand::Status(reply) => {
+                let reports = self.store.last_seq().unwrap_or(0);
+                let indexed = self.store.indexed_up_to().unwrap_or(0);
+                let _ = reply.send(NodeStatus {
+                    organisation: self.organisation.clone(),
+                    org_key: self.us.to_string(),
+                    node_name: self.node_name.clone(),
+                    peer_id: self.local.to_string(),
+                    listening: self.listening.clone(),
+                    reports,
+                    index_pending: reports.saturating_sub(indexed),
+                    received: self.received,
+                    served: self.served,
+                    refused: self.refused,
+                    peers_connected: self.peers.values().filter(|s| s.introduced_out).count(),
+                    peers_trusted: self.peers.len(),
+                    uptime_secs: self.epoch.elapsed().as_secs(),
+                });
+            }
+            NodeCommand::Peers(reply) => {
+                let mut list: Vec<PeerStatus> = self
+                    .peers
+                    .iter()
+                    .map(|(node, s)| {
+                        let partner = self.partners.get(s.partner).map(|p| &p.partner);
+                        let cursor = s
+                            .node_key
+                            .and_then(|k| {
+                                self.sync.cursor(&k).or_else(|| self.store.cursor(&k).ok())
+                            })
+                            .unwrap_or(0);
+                        PeerStatus {
+                            partner: partner.map_or_else(String::new, |p| p.name.clone()),
+                            org_key: partner.map_or_else(String::new, |p| p.org.to_string()),
+                            peer_id: node.to_string(),
+                            connected: s.connected && s.introduced_out,
+                            address: s.address.clone().filter(|_| s.connected),
+                            last_seen_ms: s.last_seen_ms,
+                            cursor,
+                            head: s.head.max(cursor),
+                            received: s.received,
+                            refused: s.refused,
+                            served: s.served,
+                            last_error: s.last_error.clone(),
+                        }
+                    })
+                    .collect();
+                list.sort_by(|a, b| a.partner.cmp(&b.partner).then(a.peer_id.cmp(&b.peer_id)));
+                let _ = reply.send(list);
+            }
+            NodeCommand::Publish { reports, reply } => {
+                let store = self.store.clone();
+                let results = self.results.clone();
+                self.spawn(async move {
+                    let copy = reports.clone();
+                    let result =
+                        tokio::task::spawn_blocking(move || store.insert(copy, Provenance::Local))
+                            .await
+                            .map_err(|_| NodeError::Stopped)
+                            .and_then(|r| r.map_err(NodeError::from));
+                    let _ = results.send(TaskResult::Published {
+                        reports,
+                        result,
+                        reply,
+                    });
+                });
+            }
+            NodeCommand::Fetch { node, id, reply } => {
+                let net = self.net.clone();
+                self.spawn(async move {
+                    let answer = match net
+                        .request(
+                            &node,
+                            Request::Fetch {
+                                report_id: *id.as_bytes(),
+                            },
+                        )
+                        .await
+                    {
+                        Ok(Response::Fetched(None)) => Ok(None),
+                        Ok(Response::Fetched(Some(passed))) => {
+                            let checked = tokio::task::spawn_blocking(move || {
+                                cairn_core::verify(&passed.envelope)
+                            })
+                            .await;
+                            match checked {
+                                Ok(Ok(report)) if report.id() == id => Ok(Some(report)),
+                                Ok(Ok(_)) => Err(NodeError::BadAnswer {
+                                    node,
+                                    reason: "it answered with another report".into(),
+                                }),
+                                Ok(Err(e)) => Err(NodeError::BadAnswer {
+                                    node,
+                                    reason: format!("its report does not verify: {e}"),
+                                }),
+                                Err(_) => Err(NodeError::Stopped),
+                            }
+                        }
+                        Ok(Response::Refused(reason)) => Err(NodeError::BadAnswer {
+                            node,
+                            reason: format!("refused: {reason}"),
+                        }),
+                        Ok(_) => Err(NodeError::BadAnswer {
+                            node,
+                            reason: "it answered with something else than a report".into(),
+                        }),
+                        Err(error) => Err(NodeError::Request { node, error }),
+                    };
+                    let _ = reply.send(answer);
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! What a node serves to a partner and what it keeps of what a partner sends: the sharing
+//! rules applied at the moment of serving, and verification plus the inbound rules before
+//! anything is stored. Blocking code (store reads and writes, signature checks): callers run it
+//! off the async tasks.
+
+use std::collections::BTreeMap;
+
+use cairn_core::{OrgPublicKey, ReportId, VerifiedReport};
+use cairn_net::{Page, PassedReport};
+use cairn_policy::{
+    Arrival, Communities, Holding, InboundDecision, InboundPolicy, OutboundDecision, OutboundRule,
+    Partner, decide_inbound, decide_outbound,
+};
+use cairn_store::{IngestError, IngestOutcome, Provenance, ReadError, Store, StoredReport};
+
+/// Most stored reports looked at for one pull, whatever is shared: a partner that may see
+/// little never makes the server read its whole store in one request.
+pub const SCAN_BUDGET: usize = 8192;
+
+/// Most relays a passed report may claim.
+pub const MAX_HOP: u32 = 64;
+
+/// Who we are and what we share with whom: everything a serving decision needs.
+#[derive(Debug, Clone)]
+pub struct SharingRules {
+    /// This node's organisation.
+    pub us: OrgPublicKey,
+    /// Communities, as this node defines them.
+    pub communities: Communities,
+    /// What this node accepts.
+    pub inbound: InboundPolicy,
+}
+
+/// How far a stored report has come to this node: 0 for its own organisation's reports.
+pub fn holding_hop(us: &OrgPublicKey, stored: &StoredReport) -> u32 {
+    if stored.report.author() == *us {
+        return 0;
+    }
+    match stored.provenance {
+        Provenance::Peer { hop, .. } => hop.saturating_add(1),
+        // Published or imported here but written by someone else: as if straight from them.
+        Provenance::Local | Provenance::Import => 1,
+    }
+}
+
+/// The copy of a stored report a partner may receive now, or why not.
+pub fn copy_for(
+    rules: &SharingRules,
+    stored: &StoredReport,
+    partner: &Partner,
+    now_ms: i64,
+) -> Result<PassedReport, OutboundRule> {
+    let hop = holding_hop(&rules.us, stored);
+    match decide_outbound(
+        &rules.us,
+        stored.report.report(),
+        Holding { hop, now_ms },
+        partner,
+        &rules.communities,
+    ) {
+        OutboundDecision::Share { withhold, .. } => {
+            let report = if withhold.is_empty() {
+                stored.report.clone()
+            } else {
+                let fields: Vec<_> = withhold.into_iter().collect();
+                stored.report.withhold(&fields)
+            };
+            Ok(PassedReport {
+                envelope: report.envelope_bytes().to_vec(),
+                hop,
+            })
+        }
+        OutboundDecision::Withhold(rule) => Err(rule),
+    }
+}
+
+/// A page served to a partner, with what the audit trail must record.
+#[derive(Debug)]
+pub struct ServedPage {
+    /// The answer.
+    pub page: Page,
+    /// The reports in it.
+    pub delivered: Vec<ReportId>,
+    /// The page stopped at a report embargoed for this partner until then (ms).
+    pub embargo_until: Option<i64>,
+}
+
+/// Reports `partner` may see that arrived after `after`, at most `limit` of them and
+/// `budget_bytes` of envelopes. Reports the partner wrote or passed to us are skipped (it has
+/// them). The page stops before the first report embargoed for the partner, so that it
+/// arrives once the embargo ends instead of being skipped for ever.
+pub fn serve_page(
+    store: &Store,
+    rules: &SharingRules,
+    partner: &Partner,
+    after: u64,
+    limit: usize,
+    budget_bytes: usize,
+    now_ms: i64,
+) -> Result<ServedPage, ReadError> {
+    let head = store.last_seq()?;
+    let mut page = Page {
+        reports: Vec::new(),
+        through: after.min(head),
+        more: false,
+        head,
+    };
+    let mut delivered = Vec::new();
+    let mut bytes = 0usize;
+    let mut scanned = 0usize;
+    let mut embargo_until = None;
+    'scan: while page.through < head && scanned < SCAN_BUDGET {
+        let chunk = store.after(page.through, 256.min(SCAN_BUDGET - scanned))?;
+        if chunk.is_empty() {
+            break;
+        }
+        for stored in chunk {
+            if page.reports.len() >= limit || bytes >= budget_bytes {
+                break 'scan;
+            }
+            scanned += 1;
+            let theirs = stored.report.author() == partner.org
+                || matches!(stored.provenance, Provenance::Peer { org, .. } if org == partner.org);
+            if !theirs {
+                match copy_for(rules, &stored, partner, now_ms) {
+                    Ok(copy) => {
+                        bytes += copy.envelope.len();
+                        delivered.push(stored.report.id());
+                        page.reports.push(copy);
+                    }
+                    Err(OutboundRule::Embargoed(until)) => {
+                        embargo_until = Some(until);
+                        break 'scan;
+                    }
+                    Err(_) => {}
+                }
+            }
+            page.through = stored.seq;
+        }
+    }
+    page.more = embargo_until.is_none() && page.through < head;
+    Ok(ServedPage {
+        page,
+        delivered,
+        embargo_until,
+    })
+}
+
+/// A report by id for `partner`: `None` when it does not exist or the partner may not see it,
+/// which the partner cannot tell apart.
+pub fn serve_fetch(
+    store: &Store,
+    rules: &SharingRules,
+    partner: &Partner,
+    id: &ReportId,
+    now_ms: i64,
+) -> Result<Option<PassedReport>, ReadError> {
+    Ok(match store.get(id)? {
+        Some(stored) => copy_for(rules, &stored, partner, now_ms).ok(),
+        None => None,
+    })
+}
+
+/// What became of a page a partner sent.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// Newly stored, with the hop at which this node now holds them.
+    pub stored: Vec<StoredNew>,
+    /// Already held.
+    pub duplicates: usize,
+    /// Not stored: failed verification, broke the inbound rules, or conflicted with what is
+    /// stored. One line each, for the log.
+    pub rejected: Vec<String>,
+}
+
+/// A report this node did not hold before.
+#[derive(Debug, Clone)]
+pub struct StoredNew {
+    /// The report.
+    pub report: VerifiedReport,
+    /// Its arrival number here.
+    pub seq: u64,
+    /// Relays before the partner held it.
+    pub partner_hop: u32,
+}
+
+/// Verifies what `from` sent, applies the inbound rules and stores what passes, durably, with
+/// its provenance. A report that fails is left out; the others are stored.
+pub fn receive(
+    store: &Store,
+    rules: &SharingRules,
+    from: &Partner,
+    reports: Vec<PassedReport>,
+) -> Result<Received, IngestError> {
+    let mut received = Received::default();
+    let envelopes: Vec<&[u8]> = reports.iter().map(|r| r.envelope.as_slice()).collect();
+    let verified = cairn_core::verify_batch_parallel(&envelopes, 0);
+    // Grouped by hop: one provenance per write.
+    let mut accepted: BTreeMap<u32, Vec<VerifiedReport>> = BTreeMap::new();
+    for (passed, result) in reports.iter().zip(verified) {
+        let report = match result {
+            Ok(report) => report,
+            Err(e) => {
+                received
+                    .rejected
+                    .push(format!("a report that does not verify: {e}"));
+                continue;
+            }
+        };
+        if passed.hop > MAX_HOP {
+            received.rejected.push(format!(
+                "report {}: claims {} relays (at most {MAX_HOP})",
+                report.id(),
+                passed.hop
+            ));
+            continue;
+        }
+        let author = report.author();
+        let decision = decide_inbound(
+            &rules.us,
+            Arrival {
+                report: report.report(),
+                author: &author,
+                size: passed.envelope.len(),
+                from,
+                partner_hop: passed.hop,
+            },
+            &rules.inbound,
+            &rules.communities,
+        );
+        match decision {
+            InboundDecision::Accept(_) => accepted.entry(passed.hop).or_default().push(report),
+            InboundDecision::Reject(rule) => received.rejected.push(format!(
+                "report {}: refused: {}",
+                report.id(),
+                rule.explain()
+            )),
+        }
+    }
+    for (hop, reports) in accepted {
+        let outcomes = store.insert(reports.clone(), Provenance::Peer { org: from.org, hop })?;
+        for (report, outcome) in reports.into_iter().zip(outcomes) {
+            match outcome {
+                IngestOutcome::Stored { seq, .. } => received.stored.push(StoredNew {
+                    report,
+                    seq,
+                    partner_hop: hop,
+                }),
+                IngestOutcome::Duplicate { .. } => received.duplicates += 1,
+                IngestOutcome::Rejected(e) => received
+                    .rejected
+                    .push(format!("report {}: {e}", report.id())),
+                IngestOutcome::Refused { id, reason } => received
+                    .rejected
+                    .push(format!("report {id}: refused: {reason}")),
+            }
+        }
+    }
+    Ok(received)
+}

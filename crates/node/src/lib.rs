@@ -1,0 +1,417 @@
+//! The Cairn node: the store, the sharing rules and the network put together. [`start`] opens
+//! the store, starts the network task and runs the node's actor until the shutdown token is
+//! cancelled; a [`NodeHandle`] asks it things (status, peers, publish, audit). The actor owns
+//! the catch-up state machine and the partners' state; store reads and writes and signature
+//! checks run on blocking threads, never on the actor or the network task.
+
+mod actor;
+pub mod exchange;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_core::{NodeCertificate, OrgPublicKey, ReportId, VerifiedReport};
+use cairn_net::{NetConfig, NodeAddress};
+use cairn_policy::{Communities, InboundPolicy, Partner};
+use cairn_store::{IngestOutcome, ReportQuery, Store, StoreConfig, StoredReport};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use cairn_net::sync::SyncConfig;
+pub use cairn_store::Delivery;
+
+/// Settings of catch-up (the `[sync]` table of node.toml).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncSettings {
+    /// Reports asked for per page (1-4096).
+    pub page_size: u32,
+    /// Ask every connected partner for news this often even without a notification, in
+    /// seconds (a safety net; notifications normally arrive at once).
+    pub poll_interval_secs: u64,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            page_size: 512,
+            poll_interval_secs: 60,
+        }
+    }
+}
+
+impl SyncSettings {
+    fn sync_config(&self) -> SyncConfig {
+        SyncConfig {
+            page_size: self.page_size.clamp(1, cairn_net::wire::MAX_PAGE_REPORTS),
+            ..SyncConfig::default()
+        }
+    }
+
+    fn poll_interval(&self) -> Duration {
+        Duration::from_secs(self.poll_interval_secs.max(1))
+    }
+}
+
+/// A partner organisation in the trust list, with its nodes.
+#[derive(Debug, Clone)]
+pub struct TrustedPartner {
+    /// Who it is and what it may receive.
+    pub partner: Partner,
+    /// Its nodes: PeerId and the addresses to dial (none: it dials in).
+    pub nodes: Vec<PartnerNode>,
+}
+
+/// One node of a partner organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerNode {
+    /// Its PeerId.
+    pub node: NodeAddress,
+    /// Multiaddrs to dial.
+    pub addresses: Vec<String>,
+}
+
+/// Everything a node needs to run.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    /// The organisation's display name.
+    pub organisation: String,
+    /// The node key's secret (the transport identity).
+    pub node_secret: [u8; 32],
+    /// The organisation's certificate for the node key.
+    pub certificate: NodeCertificate,
+    /// Where the store lives, and its settings.
+    pub store_path: PathBuf,
+    /// Store settings.
+    pub store: StoreConfig,
+    /// Network settings.
+    pub network: NetConfig,
+    /// Catch-up settings.
+    pub sync: SyncSettings,
+    /// The trust list.
+    pub partners: Vec<TrustedPartner>,
+    /// Communities (sharing groups).
+    pub communities: Communities,
+    /// What this node accepts.
+    pub inbound: InboundPolicy,
+}
+
+/// Why a node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store did not open.
+    #[error(transparent)]
+    Store(#[from] cairn_store::OpenError),
+    /// The store could not be read.
+    #[error(transparent)]
+    Read(#[from] cairn_store::ReadError),
+    /// The network did not start.
+    #[error(transparent)]
+    Network(#[from] cairn_net::StartError),
+    /// The certificate does not match the node key.
+    #[error("the node certificate was issued for another node key than this node's")]
+    CertificateMismatch,
+    /// A partner is misconfigured.
+    #[error("partner {partner}: {reason}")]
+    Partner {
+        /// Its name.
+        partner: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Why a request to the node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+    /// Storing failed.
+    #[error(transparent)]
+    Ingest(#[from] cairn_store::IngestError),
+    /// Reading failed.
+    #[error(transparent)]
+    Read(#[from] cairn_store::ReadError),
+    /// A partner node did not answer.
+    #[error("{node}: {error}")]
+    Request {
+        /// The node asked.
+        node: NodeAddress,
+        /// What went wrong.
+        error: cairn_net::RequestError,
+    },
+    /// A partner node answered something unexpected.
+    #[error("{node}: {reason}")]
+    BadAnswer {
+        /// The node asked.
+        node: NodeAddress,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// The node as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeStatus {
+    /// The organisation's display name.
+    pub organisation: String,
+    /// Its key.
+    pub org_key: String,
+    /// This node's name.
+    pub node_name: String,
+    /// This node's PeerId.
+    pub peer_id: String,
+    /// Where it listens.
+    pub listening: Vec<String>,
+    /// Reports stored.
+    pub reports: u64,
+    /// Reports not yet in the query index.
+    pub index_pending: u64,
+    /// Reports received from partners since the node started.
+    pub received: u64,
+    /// Reports served to partners since the node started.
+    pub served: u64,
+    /// Reports from partners refused since the node started.
+    pub refused: u64,
+    /// Partner nodes connected now, and in the trust list.
+    pub peers_connected: usize,
+    /// Partner nodes in the trust list.
+    pub peers_trusted: usize,
+    /// Seconds since the node started.
+    pub uptime_secs: u64,
+}
+
+/// One partner node as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PeerStatus {
+    /// The partner's name.
+    pub partner: String,
+    /// Its organisation key.
+    pub org_key: String,
+    /// The node's PeerId.
+    pub peer_id: String,
+    /// Whether it is connected now (and has proved its organisation).
+    pub connected: bool,
+    /// The remote address of the connection.
+    pub address: Option<String>,
+    /// When it was last heard from (ms since the Unix epoch).
+    pub last_seen_ms: Option<i64>,
+    /// Our position in its arrival order.
+    pub cursor: u64,
+    /// Its newest arrival number, as last announced.
+    pub head: u64,
+    /// Reports received from it since the node started.
+    pub received: u64,
+    /// Reports from it refused since the node started.
+    pub refused: u64,
+    /// Reports served to it since the node started.
+    pub served: u64,
+    /// The last problem with it, if any.
+    pub last_error: Option<String>,
+}
+
+impl PeerStatus {
+    /// Arrivals at the partner this node has not looked at yet (not all of them may be for
+    /// this node).
+    pub fn behind(&self) -> u64 {
+        self.head.saturating_sub(self.cursor)
+    }
+}
+
+/// Who received a report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    /// The partner's name (or its key when it is no longer in the trust list).
+    pub partner: String,
+    /// Its organisation key.
+    pub org_key: String,
+    /// The PeerId of the node that received it.
+    pub peer_id: String,
+    /// When (ms since the Unix epoch).
+    pub at_ms: i64,
+}
+
+pub(crate) enum NodeCommand {
+    Status(oneshot::Sender<NodeStatus>),
+    Peers(oneshot::Sender<Vec<PeerStatus>>),
+    Publish {
+        reports: Vec<VerifiedReport>,
+        reply: oneshot::Sender<Result<Vec<IngestOutcome>, NodeError>>,
+    },
+    Fetch {
+        node: NodeAddress,
+        id: ReportId,
+        reply: oneshot::Sender<Result<Option<VerifiedReport>, NodeError>>,
+    },
+}
+
+/// Talks to a running node. Cheap to clone.
+#[derive(Clone)]
+pub struct NodeHandle {
+    commands: mpsc::Sender<NodeCommand>,
+    store: Arc<Store>,
+    partners: Arc<Vec<TrustedPartner>>,
+    local: NodeAddress,
+    us: OrgPublicKey,
+    done: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    listening: Vec<String>,
+}
+
+impl NodeHandle {
+    /// This node's PeerId.
+    pub fn peer_id(&self) -> &NodeAddress {
+        &self.local
+    }
+
+    /// This node's organisation.
+    pub fn org(&self) -> OrgPublicKey {
+        self.us
+    }
+
+    /// The addresses the node listens on (with the ports chosen for `/tcp/0`).
+    pub fn listen_addresses(&self) -> &[String] {
+        &self.listening
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> NodeCommand,
+    ) -> Result<T, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        answer.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// The node's status.
+    pub async fn status(&self) -> Result<NodeStatus, NodeError> {
+        self.ask(NodeCommand::Status).await
+    }
+
+    /// Every partner node in the trust list.
+    pub async fn peers(&self) -> Result<Vec<PeerStatus>, NodeError> {
+        self.ask(NodeCommand::Peers).await
+    }
+
+    /// Stores reports published on this node and tells the partners who may see them.
+    pub async fn publish(
+        &self,
+        reports: Vec<VerifiedReport>,
+    ) -> Result<Vec<IngestOutcome>, NodeError> {
+        self.ask(|reply| NodeCommand::Publish { reports, reply })
+            .await?
+    }
+
+    /// Verifies and stores signed envelopes published on this node (as `cairn report new`
+    /// sends them to a running node).
+    pub async fn publish_envelopes(
+        &self,
+        envelopes: Vec<Vec<u8>>,
+    ) -> Result<Vec<IngestOutcome>, NodeError> {
+        let verified =
+            tokio::task::spawn_blocking(move || cairn_core::verify_batch_parallel(&envelopes, 0))
+                .await
+                .map_err(|_| NodeError::Stopped)?;
+        let mut reports = Vec::new();
+        let mut outcomes: Vec<Option<IngestOutcome>> = Vec::new();
+        for result in verified {
+            match result {
+                Ok(r) => {
+                    reports.push(r);
+                    outcomes.push(None);
+                }
+                Err(e) => outcomes.push(Some(IngestOutcome::Rejected(e))),
+            }
+        }
+        let mut stored = self.publish(reports).await?.into_iter();
+        Ok(outcomes
+            .into_iter()
+            .map(|o| {
+                o.or_else(|| stored.next())
+                    .unwrap_or(IngestOutcome::Refused {
+                        id: ReportId::from_bytes([0; 32]),
+                        reason: "not stored".into(),
+                    })
+            })
+            .collect())
+    }
+
+    /// Asks a partner node for a report by id, as that partner would serve it to us.
+    pub async fn fetch(
+        &self,
+        node: &NodeAddress,
+        id: ReportId,
+    ) -> Result<Option<VerifiedReport>, NodeError> {
+        let node = node.clone();
+        self.ask(|reply| NodeCommand::Fetch { node, id, reply })
+            .await?
+    }
+
+    /// Who received a report from this node, and when.
+    pub async fn audit(&self, id: ReportId) -> Result<Vec<AuditEntry>, NodeError> {
+        let store = self.store.clone();
+        let partners = self.partners.clone();
+        tokio::task::spawn_blocking(move || audit(&store, &partners, &id))
+            .await
+            .map_err(|_| NodeError::Stopped)?
+    }
+
+    /// Reports matching a query (reads the store on a blocking thread).
+    pub async fn query(&self, query: ReportQuery) -> Result<Vec<StoredReport>, NodeError> {
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || store.query(&query))
+            .await
+            .map_err(|_| NodeError::Stopped)??)
+    }
+
+    /// Waits until the node has stopped (after its shutdown token was cancelled): in-flight
+    /// writes finished, cursors saved, the store flushed.
+    pub async fn stopped(&self) {
+        let task = self.done.lock().await.take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Who received a report, from the store's audit trail, named as the trust list names them.
+pub fn audit(
+    store: &Store,
+    partners: &[TrustedPartner],
+    id: &ReportId,
+) -> Result<Vec<AuditEntry>, NodeError> {
+    let mut entries: Vec<AuditEntry> = store
+        .deliveries(id)?
+        .into_iter()
+        .map(|d| AuditEntry {
+            partner: partners
+                .iter()
+                .find(|p| p.partner.org == d.org)
+                .map_or_else(|| d.org.short(), |p| p.partner.name.clone()),
+            org_key: d.org.to_string(),
+            peer_id: cairn_net::peer_id_of(&d.node)
+                .map_or_else(|_| "(unknown node)".into(), |n| n.to_string()),
+            at_ms: d.at_ms,
+        })
+        .collect();
+    entries.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then(a.partner.cmp(&b.partner)));
+    Ok(entries)
+}
+
+/// Opens the store, starts the network and the node's actor. Everything stops when
+/// `shutdown` is cancelled; [`NodeHandle::stopped`] waits for the end.
+pub async fn start(
+    settings: NodeSettings,
+    shutdown: CancellationToken,
+) -> Result<NodeHandle, StartError> {
+    actor::start(settings, shutdown).await
+}
