@@ -19,6 +19,12 @@ pub struct NodeConfig {
     /// Storage settings.
     #[serde(default)]
     pub store: StoreConfig,
+    /// How the node listens and dials.
+    #[serde(default)]
+    pub network: cairn_net::NetConfig,
+    /// Catch-up settings.
+    #[serde(default)]
+    pub sync: cairn_node::SyncSettings,
     /// What this node accepts from partners.
     #[serde(default)]
     pub inbound: InboundSection,
@@ -60,6 +66,8 @@ impl NodeConfig {
                 node_name: node_name.to_string(),
             },
             store: StoreConfig::default(),
+            network: cairn_net::NetConfig::default(),
+            sync: cairn_node::SyncSettings::default(),
             inbound: InboundSection::default(),
             policies: BTreeMap::new(),
             communities: BTreeMap::new(),
@@ -118,6 +126,27 @@ impl NodeConfig {
                 line: 1,
                 field: "node.organisation".into(),
                 message: "must not be empty".into(),
+            });
+        }
+        for (i, problem) in config.network.check() {
+            issues.push(ConfigIssue {
+                line: text
+                    .find("[network]")
+                    .map_or(1, |at| text[..at].matches('\n').count() + 1),
+                field: format!("network.listen[{i}]"),
+                message: problem,
+            });
+        }
+        if !(1..=cairn_net::wire::MAX_PAGE_REPORTS).contains(&config.sync.page_size) {
+            issues.push(ConfigIssue {
+                line: text
+                    .find("[sync]")
+                    .map_or(1, |at| text[..at].matches('\n').count() + 1),
+                field: "sync.page_size".into(),
+                message: format!(
+                    "must be between 1 and {}",
+                    cairn_net::wire::MAX_PAGE_REPORTS
+                ),
             });
         }
         issues.extend(config.sharing().check(&text));

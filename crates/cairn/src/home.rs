@@ -12,6 +12,7 @@ use crate::config::NodeConfig;
 #[derive(Debug, Clone)]
 pub struct Home {
     root: PathBuf,
+    config: Option<PathBuf>,
 }
 
 /// What `cairn init` created.
@@ -29,6 +30,19 @@ impl Home {
     pub fn new(root: &Path) -> Home {
         Home {
             root: root.to_path_buf(),
+            config: None,
+        }
+    }
+
+    /// The node whose configuration file is `config`: its folder is the home.
+    pub fn with_config(config: &Path) -> Home {
+        let root = match config.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Home {
+            root,
+            config: Some(config.to_path_buf()),
         }
     }
 
@@ -58,11 +72,24 @@ impl Home {
 
     /// The configuration file.
     pub fn config_path(&self) -> PathBuf {
-        self.root.join("node.toml")
+        self.config
+            .clone()
+            .unwrap_or_else(|| self.root.join("node.toml"))
     }
 
-    fn store_path(&self) -> PathBuf {
+    /// The store folder.
+    pub fn store_path(&self) -> PathBuf {
         self.root.join("store")
+    }
+
+    /// The running node's control socket.
+    pub fn control_socket_path(&self) -> PathBuf {
+        self.root.join("control.sock")
+    }
+
+    /// The node key.
+    pub fn node_key(&self) -> Result<NodeKey> {
+        Ok(NodeKey::load(&self.node_key_path())?)
     }
 
     /// Creates keys, certificate and configuration. Refuses to overwrite existing keys.
@@ -142,6 +169,12 @@ impl Home {
     /// Opens the node's store.
     pub fn open_store(&self) -> Result<Store> {
         let config = self.config()?;
+        if crate::control::is_running(&self.control_socket_path()) {
+            bail!(
+                "the node running from {} holds the store: `cairn status`, `cairn peers`, `cairn audit` and `cairn report new` work with it running; stop it (Ctrl-C or SIGTERM) for other commands",
+                self.root.display()
+            );
+        }
         Ok(Store::open(&self.store_path(), &config.store)?)
     }
 }

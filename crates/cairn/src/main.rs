@@ -1,10 +1,13 @@
 //! `cairn`: the Cairn node's command line for operators and analysts.
 
 mod config;
+mod control;
 mod demo;
 mod home;
 mod policy_cmd;
+mod operate;
 mod reports;
+mod run;
 mod sharing;
 mod view;
 
@@ -69,6 +72,38 @@ enum Command {
     /// See what the sharing rules decide.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// Run the node: share with partners until Ctrl-C or SIGTERM.
+    #[command(
+        after_help = "Examples:\n  cairn --home /var/lib/cairn run\n  cairn run --config /etc/cairn/node.toml\n  CAIRN_LOG=info cairn run"
+    )]
+    Run {
+        /// The node's configuration file; its folder is the node's home (keys/, store/).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// The running node: organisation, addresses, report counts.
+    #[command(after_help = "Examples:\n  cairn status\n  cairn status --json")]
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The partner nodes of the trust list: connected or not, last seen, how far behind.
+    #[command(after_help = "Examples:\n  cairn peers\n  cairn peers --json")]
+    Peers {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Who has received a report from this node, and when.
+    #[command(after_help = "Examples:\n  cairn audit 3f2a9c01\n  cairn audit 3f2a9c01 --json")]
+    Audit {
+        /// The report id (or a unique prefix of it).
+        report: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// A guided walk-through on a temporary node: publish, list, verify, withhold, retract.
     Demo {
         /// Keep the demo node in this folder instead of a temporary one.
@@ -122,7 +157,12 @@ fn one_line(text: &str) -> String {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let home = home::Home::new(&cli.home);
+    let home = match &cli.command {
+        Command::Run {
+            config: Some(config),
+        } => home::Home::with_config(config),
+        _ => home::Home::new(&cli.home),
+    };
     match cli.command {
         Command::Init {
             organisation,
@@ -176,5 +216,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(command) => policy_cmd::config(&home, command),
         Command::Policy(command) => policy_cmd::policy(&home, command),
         Command::Demo { keep } => demo::run(keep.as_deref()),
+        Command::Run { .. } => run::run(&home),
+        Command::Status { json } => operate::status(&home, json),
+        Command::Peers { json } => operate::peers(&home, json),
+        Command::Audit { report, json } => operate::audit(&home, &report, json),
     }
 }

@@ -188,10 +188,16 @@ pub struct ListArgs {
 pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
     match command {
         ReportCommand::New(args) => {
-            let store = home.open_store()?;
             let json = args.json;
-            let draft = draft_from_args(*args, &store)?;
-            let report = publish(home, &store, &draft)?;
+            let report = if crate::control::is_running(&home.control_socket_path()) {
+                // The running node holds the store: sign here, let the node store and share.
+                let draft = draft_from_args(*args, None)?;
+                publish_to_running_node(home, &draft)?
+            } else {
+                let store = home.open_store()?;
+                let draft = draft_from_args(*args, Some(&store))?;
+                publish(home, &store, &draft)?
+            };
             if json {
                 print_json(&view::ReportJson::new(&report, None))?;
             } else {
@@ -303,6 +309,32 @@ pub fn publish(home: &Home, store: &Store, draft: &ReportDraft) -> Result<Verifi
     Ok(report)
 }
 
+/// Signs a draft and hands it to the node running from `home`, which stores and shares it.
+pub fn publish_to_running_node(home: &Home, draft: &ReportDraft) -> Result<VerifiedReport> {
+    use crate::control::{ControlRequest, ControlResponse, ask};
+    let org = home.org_key()?;
+    let report = draft
+        .sign(&org, &mut rand::rngs::OsRng)
+        .context("the report is not valid")?;
+    let answer = ask(
+        &home.control_socket_path(),
+        &ControlRequest::Publish {
+            envelopes: vec![hex::encode(report.envelope_bytes())],
+        },
+    )?;
+    match answer {
+        ControlResponse::Published(outcomes) => match outcomes.first() {
+            Some(o) if o.outcome == "stored" || o.outcome == "duplicate" => Ok(report),
+            Some(o) => bail!(
+                "not stored: {}",
+                o.reason.as_deref().unwrap_or(o.outcome.as_str())
+            ),
+            None => bail!("not stored: the running node gave no outcome"),
+        },
+        _ => bail!("the running node answered something unexpected"),
+    }
+}
+
 fn store_one(store: &Store, report: &VerifiedReport, provenance: Provenance) -> Result<()> {
     match store.insert(vec![report.clone()], provenance)?.pop() {
         Some(IngestOutcome::Stored { .. } | IngestOutcome::Duplicate { .. }) => Ok(()),
@@ -390,7 +422,7 @@ pub fn query_from_args(args: &ListArgs) -> Result<ReportQuery> {
     })
 }
 
-fn draft_from_args(args: NewArgs, store: &Store) -> Result<ReportDraft> {
+fn draft_from_args(args: NewArgs, store: Option<&Store>) -> Result<ReportDraft> {
     if let Some(path) = &args.file {
         return read_draft(path);
     }
@@ -417,7 +449,14 @@ fn draft_from_args(args: NewArgs, store: &Store) -> Result<ReportDraft> {
     let supersedes = args
         .supersedes
         .as_deref()
-        .map(|id| store.resolve(id).context("--supersedes"))
+        .map(|id| match store {
+            Some(store) => store.resolve(id).context("--supersedes"),
+            None => id.parse::<cairn_core::ReportId>().map_err(|_| {
+                anyhow::anyhow!(
+                    "--supersedes {id:?}: with the node running, give the full report id (64 hex digits)"
+                )
+            }),
+        })
         .transpose()?;
     Ok(ReportDraft {
         kind: args.kind,

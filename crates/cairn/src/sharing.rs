@@ -78,6 +78,20 @@ pub struct PartnerSection {
     pub region: Option<String>,
     /// The named policy deciding what it receives (none: nothing).
     pub policy: Option<Spanned<String>>,
+    /// Its nodes: only these PeerIds may connect for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<PartnerNodeSection>,
+}
+
+/// One node of a partner (`[[partners.nodes]]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerNodeSection {
+    /// Its PeerId, as `cairn identity` prints it on that node.
+    pub peer_id: Spanned<String>,
+    /// Where to dial it (`/ip4/ADDRESS/tcp/PORT`); none when it dials in.
+    #[serde(default)]
+    pub addresses: Vec<Spanned<String>>,
 }
 
 /// The sharing parts of node.toml, as read.
@@ -121,6 +135,7 @@ impl SharingSections<'_> {
         };
         let mut names: BTreeMap<&str, usize> = BTreeMap::new();
         let mut keys: BTreeMap<String, usize> = BTreeMap::new();
+        let mut peer_ids: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         for (i, p) in self.partners.iter().enumerate() {
             let name = p.name.get_ref().as_str();
             if name.is_empty() || name == "self" {
@@ -154,6 +169,37 @@ impl SharingSections<'_> {
                     format!("partners[{i}].org_key"),
                     e.to_string(),
                 ),
+            }
+            for (k, node) in p.nodes.iter().enumerate() {
+                let field = format!("partners[{i}].nodes[{k}]");
+                match node.peer_id.get_ref().parse::<cairn_net::NodeAddress>() {
+                    Ok(id) => {
+                        if let Some(first) = peer_ids.insert(id.to_string(), (i, k)) {
+                            issue(
+                                node.peer_id.span().start,
+                                format!("{field}.peer_id"),
+                                format!(
+                                    "this PeerId is already partners[{}].nodes[{}]",
+                                    first.0, first.1
+                                ),
+                            );
+                        }
+                        for (a, address) in node.addresses.iter().enumerate() {
+                            if let Err(e) = cairn_net::check_dial_address(address.get_ref(), &id) {
+                                issue(
+                                    address.span().start,
+                                    format!("{field}.addresses[{a}]"),
+                                    e.to_string(),
+                                );
+                            }
+                        }
+                    }
+                    Err(e) => issue(
+                        node.peer_id.span().start,
+                        format!("{field}.peer_id"),
+                        e.to_string(),
+                    ),
+                }
             }
             if let Some(policy) = &p.policy
                 && !self.policies.contains_key(policy.get_ref())
@@ -211,6 +257,27 @@ impl SharingSections<'_> {
                         .map(outbound_policy)
                         .unwrap_or_default(),
                 })
+            })
+            .collect()
+    }
+
+    /// The partners with their nodes, for the running node. Call after `check` found nothing.
+    pub fn trust_list(&self) -> Vec<cairn_node::TrustedPartner> {
+        self.partners()
+            .into_iter()
+            .zip(self.partners)
+            .map(|(partner, section)| cairn_node::TrustedPartner {
+                partner,
+                nodes: section
+                    .nodes
+                    .iter()
+                    .filter_map(|n| {
+                        Some(cairn_node::PartnerNode {
+                            node: n.peer_id.get_ref().parse().ok()?,
+                            addresses: n.addresses.iter().map(|a| a.get_ref().clone()).collect(),
+                        })
+                    })
+                    .collect(),
             })
             .collect()
     }

@@ -1,0 +1,223 @@
+//! The running node's control socket (`control.sock` in the node's folder, mode 0600): how
+//! `cairn status`, `cairn peers`, `cairn audit` and publishing commands reach a running node.
+//! One JSON request per line, one JSON answer per line.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use cairn_node::{AuditEntry, NodeHandle, NodeStatus, PeerStatus};
+use cairn_store::IngestOutcome;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+/// Largest request line accepted (a batch of reports to publish).
+const MAX_REQUEST_BYTES: usize = 64 << 20;
+
+/// What a command asks the running node.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlRequest {
+    /// The node's status.
+    Status,
+    /// The partner nodes.
+    Peers,
+    /// Who received a report (full id in hex).
+    Audit {
+        /// The report id.
+        report: String,
+    },
+    /// Store reports signed by this organisation (encoded envelopes, hex).
+    Publish {
+        /// The envelopes.
+        envelopes: Vec<String>,
+    },
+}
+
+/// What became of one published report.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct PublishOutcome {
+    /// "stored", "duplicate", "rejected" or "refused".
+    pub outcome: String,
+    /// The report id, when known.
+    pub id: Option<String>,
+    /// Why it was not stored.
+    pub reason: Option<String>,
+}
+
+/// The answer.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlResponse {
+    /// For `Status`.
+    Status(NodeStatus),
+    /// For `Peers`.
+    Peers(Vec<PeerStatus>),
+    /// For `Audit`.
+    Audit(Vec<AuditEntry>),
+    /// For `Publish`.
+    Published(Vec<PublishOutcome>),
+    /// The request failed.
+    Error(String),
+}
+
+/// Serves the control socket until `shutdown` is cancelled; removes it then.
+pub async fn serve(path: &Path, node: NodeHandle, shutdown: CancellationToken) -> Result<()> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!(
+                "another node is running from this folder (its control socket {} answers)",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("cannot create the control socket {}", path.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
+    }
+    let owned = path.to_path_buf();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let node = node.clone();
+                    let shutdown = shutdown.clone();
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            _ = shutdown.cancelled() => {}
+                            _ = answer(stream, node) => {}
+                        }
+                    });
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&owned);
+    });
+    Ok(())
+}
+
+async fn answer(stream: tokio::net::UnixStream, node: NodeHandle) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = tokio::io::BufReader::new(read.take_limited()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let response = match serde_json::from_str::<ControlRequest>(&line) {
+            Ok(request) => handle(request, &node).await,
+            Err(e) => ControlResponse::Error(format!("not a control request: {e}")),
+        };
+        let mut text = serde_json::to_string(&response)
+            .unwrap_or_else(|e| format!("{{\"error\":\"cannot encode the answer: {e}\"}}"));
+        text.push('\n');
+        if write.write_all(text.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+}
+
+trait TakeLimited {
+    fn take_limited(self) -> tokio::io::Take<Self>
+    where
+        Self: Sized;
+}
+
+impl<T: tokio::io::AsyncRead> TakeLimited for T {
+    fn take_limited(self) -> tokio::io::Take<Self> {
+        tokio::io::AsyncReadExt::take(self, MAX_REQUEST_BYTES as u64)
+    }
+}
+
+async fn handle(request: ControlRequest, node: &NodeHandle) -> ControlResponse {
+    let failed = |e: cairn_node::NodeError| ControlResponse::Error(e.to_string());
+    match request {
+        ControlRequest::Status => node.status().await.map_or_else(failed, ControlResponse::Status),
+        ControlRequest::Peers => node.peers().await.map_or_else(failed, ControlResponse::Peers),
+        ControlRequest::Audit { report } => {
+            let store = node.store().clone();
+            let resolved = tokio::task::spawn_blocking(move || store.resolve(&report)).await;
+            let id = match resolved {
+                Ok(Ok(id)) => id,
+                Ok(Err(e)) => return ControlResponse::Error(e.to_string()),
+                Err(_) => return ControlResponse::Error("the node is stopping".into()),
+            };
+            node.audit(id).await.map_or_else(failed, ControlResponse::Audit)
+        }
+        ControlRequest::Publish { envelopes } => {
+            let mut bytes = Vec::with_capacity(envelopes.len());
+            for (i, text) in envelopes.iter().enumerate() {
+                match hex::decode(text) {
+                    Ok(b) => bytes.push(b),
+                    Err(_) => {
+                        return ControlResponse::Error(format!("envelope {i} is not hexadecimal"));
+                    }
+                }
+            }
+            match node.publish_envelopes(bytes).await {
+                Ok(outcomes) => ControlResponse::Published(
+                    outcomes
+                        .into_iter()
+                        .map(|o| match o {
+                            IngestOutcome::Stored { id, .. } => PublishOutcome {
+                                outcome: "stored".into(),
+                                id: Some(id.to_string()),
+                                reason: None,
+                            },
+                            IngestOutcome::Duplicate { id, .. } => PublishOutcome {
+                                outcome: "duplicate".into(),
+                                id: Some(id.to_string()),
+                                reason: None,
+                            },
+                            IngestOutcome::Rejected(e) => PublishOutcome {
+                                outcome: "rejected".into(),
+                                id: None,
+                                reason: Some(e.to_string()),
+                            },
+                            IngestOutcome::Refused { id, reason } => PublishOutcome {
+                                outcome: "refused".into(),
+                                id: Some(id.to_string()),
+                                reason: Some(reason),
+                            },
+                        })
+                        .collect(),
+                ),
+                Err(e) => failed(e),
+            }
+        }
+    }
+}
+
+/// Whether a node is running from this folder (its control socket answers).
+pub fn is_running(path: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(path).is_ok()
+}
+
+/// Sends one request to the running node and returns its answer.
+pub fn ask(path: &Path, request: &ControlRequest) -> Result<ControlResponse> {
+    let stream = std::os::unix::net::UnixStream::connect(path).with_context(|| {
+        format!(
+            "no node is running from this folder (no control socket at {}): start it with `cairn run`",
+            path.display()
+        )
+    })?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut writer = stream.try_clone()?;
+    let mut line = serde_json::to_string(request)?;
+    line.push('\n');
+    writer
+        .write_all(line.as_bytes())
+        .context("cannot talk to the running node")?;
+    let mut answer = String::new();
+    BufReader::new(stream)
+        .read_line(&mut answer)
+        .context("the running node did not answer")?;
+    match serde_json::from_str(&answer).context("the running node's answer is not readable")? {
+        ControlResponse::Error(e) => bail!("the running node says: {e}"),
+        other => Ok(other),
+    }
+}

@@ -1,0 +1,87 @@
+//! `cairn run`: the node daemon. It reads node.toml, starts the node (store, network, sharing
+//! rules) and its control socket, and runs until Ctrl-C or SIGTERM, then stops cleanly:
+//! in-flight writes finish and catch-up cursors are saved before it exits.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use cairn_node::NodeSettings;
+use tokio_util::sync::CancellationToken;
+
+use crate::control;
+use crate::home::Home;
+
+/// The settings of the node in `home`.
+pub fn settings(home: &Home) -> Result<NodeSettings> {
+    let config = home.config()?;
+    let certificate = home.node_certificate()?;
+    let node_key = home.node_key()?;
+    if certificate.node_key != node_key.public_bytes() {
+        anyhow::bail!(
+            "{} certifies another node key than {}",
+            home.node_cert_path().display(),
+            home.node_key_path().display()
+        );
+    }
+    let sharing = config.sharing();
+    Ok(NodeSettings {
+        organisation: config.node.organisation.clone(),
+        node_secret: node_key.secret_bytes(),
+        communities: sharing.communities(&certificate.org_key),
+        inbound: sharing.inbound(),
+        partners: sharing.trust_list(),
+        certificate,
+        store_path: home.store_path(),
+        store: config.store.clone(),
+        network: config.network.clone(),
+        sync: config.sync.clone(),
+    })
+}
+
+/// Runs the node until it is told to stop.
+pub fn run(home: &Home) -> Result<ExitCode> {
+    let settings = settings(home)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("cairn")
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let partners = settings.partners.len();
+        let organisation = settings.organisation.clone();
+        let node = cairn_node::start(settings, shutdown.clone())
+            .await
+            .context("the node did not start")?;
+        let socket = home.control_socket_path();
+        if let Err(e) = control::serve(&socket, node.clone(), shutdown.clone()).await {
+            shutdown.cancel();
+            node.stopped().await;
+            return Err(e);
+        }
+        println!("Cairn node of {organisation} running");
+        println!("  PeerId      {}", node.peer_id());
+        for address in node.listen_addresses() {
+            println!("  listening   {address}");
+        }
+        println!("  partners    {partners} in the trust list");
+        println!("  control     {}", socket.display());
+        println!("Stop with Ctrl-C (or SIGTERM).");
+        wait_for_signal().await?;
+        eprintln!("Stopping: finishing in-flight work and saving cursors...");
+        shutdown.cancel();
+        node.stopped().await;
+        let _ = std::fs::remove_file(&socket);
+        eprintln!("Stopped.");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_signal() -> Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C"),
+        _ = terminate.recv() => Ok(()),
+    }
+}
