@@ -410,3 +410,30 @@ async fn a_tampered_report_is_rejected_and_its_sender_and_others_are_still_serve
     fed.stop(0).await;
     fed.stop(2).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embargoed_report_arrives_when_its_embargo_ends_and_not_before() {
+    let mut fed = Federation::new(&["cert", "ngo"], 8);
+    let embargo_ms = 1500;
+    let policy = cairn_policy::OutboundPolicy {
+        embargo_ms,
+        ..up_to(Tlp::Green)
+    };
+    fed.trust(0, 1, policy, up_to(Tlp::Green));
+    fed.start_all().await;
+    fed.wait_connected(WAIT).await;
+    let report = fed.publish_draft(0, &draft(60, Tlp::Green, None)).await;
+    assert!(
+        fed.wait_for(1, &[report.id()], WAIT).await,
+        "it arrives in the end"
+    );
+    let held = fed.node(1).store().get(&report.id()).unwrap().unwrap();
+    let created = report.report().created_ms;
+    assert!(
+        held.received_ms >= created + embargo_ms,
+        "arrived {} ms after creation, embargo {embargo_ms} ms",
+        held.received_ms - created
+    );
+    fed.stop(0).await;
+    fed.stop(1).await;
+}

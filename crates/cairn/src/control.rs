@@ -136,8 +136,14 @@ impl<T: tokio::io::AsyncRead> TakeLimited for T {
 async fn handle(request: ControlRequest, node: &NodeHandle) -> ControlResponse {
     let failed = |e: cairn_node::NodeError| ControlResponse::Error(e.to_string());
     match request {
-        ControlRequest::Status => node.status().await.map_or_else(failed, ControlResponse::Status),
-        ControlRequest::Peers => node.peers().await.map_or_else(failed, ControlResponse::Peers),
+        ControlRequest::Status => node
+            .status()
+            .await
+            .map_or_else(failed, ControlResponse::Status),
+        ControlRequest::Peers => node
+            .peers()
+            .await
+            .map_or_else(failed, ControlResponse::Peers),
         ControlRequest::Audit { report } => {
             let store = node.store().clone();
             let resolved = tokio::task::spawn_blocking(move || store.resolve(&report)).await;
@@ -146,7 +152,9 @@ async fn handle(request: ControlRequest, node: &NodeHandle) -> ControlResponse {
                 Ok(Err(e)) => return ControlResponse::Error(e.to_string()),
                 Err(_) => return ControlResponse::Error("the node is stopping".into()),
             };
-            node.audit(id).await.map_or_else(failed, ControlResponse::Audit)
+            node.audit(id)
+                .await
+                .map_or_else(failed, ControlResponse::Audit)
         }
         ControlRequest::Publish { envelopes } => {
             let mut bytes = Vec::with_capacity(envelopes.len());

@@ -46,7 +46,10 @@ pub fn status(home: &Home, json: bool) -> Result<ExitCode> {
     for a in &s.listening {
         println!("listening         {a}/p2p/{}", s.peer_id);
     }
-    println!("running for       {}", ago(Some(now_ms() - s.uptime_secs as i64 * 1000), now_ms()).trim_end_matches(" ago"));
+    println!(
+        "running for       {}",
+        ago(Some(now_ms() - s.uptime_secs as i64 * 1000), now_ms()).trim_end_matches(" ago")
+    );
     println!(
         "reports           {} stored ({} waiting for the query index)",
         s.reports, s.index_pending
@@ -66,7 +69,15 @@ pub fn status(home: &Home, json: bool) -> Result<ExitCode> {
 pub fn peers_table(peers: &[PeerStatus], now: i64) -> String {
     let mut out = format!(
         "{:<16} {:<14} {:<12} {:<10} {:>8} {:>9} {:>8} {:>7}  {}\n",
-        "PARTNER", "NODE", "STATE", "LAST SEEN", "BEHIND", "RECEIVED", "REFUSED", "SERVED", "LAST PROBLEM"
+        "PARTNER",
+        "NODE",
+        "STATE",
+        "LAST SEEN",
+        "BEHIND",
+        "RECEIVED",
+        "REFUSED",
+        "SERVED",
+        "LAST PROBLEM"
     );
     for p in peers {
         let node = format!("…{}", &p.peer_id[p.peer_id.len().saturating_sub(12)..]);
@@ -74,7 +85,11 @@ pub fn peers_table(peers: &[PeerStatus], now: i64) -> String {
             "{:<16} {:<14} {:<12} {:<10} {:>8} {:>9} {:>8} {:>7}  {}\n",
             p.partner,
             node,
-            if p.connected { "connected" } else { "not connected" },
+            if p.connected {
+                "connected"
+            } else {
+                "not connected"
+            },
             ago(p.last_seen_ms, now),
             p.behind(),
             p.received,
@@ -98,7 +113,9 @@ pub fn peers(home: &Home, json: bool) -> Result<ExitCode> {
         println!("No partner nodes in the trust list: add [[partners.nodes]] to node.toml.");
     } else {
         print!("{}", peers_table(&peers, now_ms()));
-        println!("BEHIND counts the partner's arrivals not yet looked at (not all of them may be for this node).");
+        println!(
+            "BEHIND counts the partner's arrivals not yet looked at (not all of them may be for this node)."
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -26,6 +26,14 @@ use crate::{
 /// How often the actor looks at timers (retries, embargoes, polls).
 const TICK: Duration = Duration::from_millis(100);
 
+/// Requests one partner node may have served at once; more are refused as busy, so one
+/// node cannot take all the serving threads from the others.
+const MAX_SERVING_PER_PEER: usize = 4;
+
+fn not_introduced() -> Response {
+    Response::Refused("this node has not introduced itself (hello) on this connection".into())
+}
+
 /// How long shutdown waits for in-flight work.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(15);
 
@@ -49,6 +57,8 @@ struct PeerState {
     /// It answered our introduction: we may pull from it.
     introduced_out: bool,
     hello_in_flight: bool,
+    /// Requests from it being served now.
+    serving: usize,
     hello_retry_at: Option<Instant>,
     last_seen_ms: Option<i64>,
     head: u64,
@@ -80,6 +90,7 @@ enum TaskResult {
         node: NodeAddress,
         count: usize,
         embargo_until: Option<i64>,
+        error: Option<String>,
     },
     Published {
         reports: Vec<VerifiedReport>,
@@ -405,98 +416,114 @@ impl Actor {
                 }
             }
             Request::Pull { after, limit } => {
-                let (true, Some(node_key)) = (state.introduced_in, state.node_key) else {
-                    reply.respond(Response::Refused(
-                        "this node has not introduced itself (hello) on this connection".into(),
-                    ));
+                let Some(node_key) = self.may_serve(&from) else {
+                    reply.respond(not_introduced());
+                    return;
+                };
+                let Some(reply) = self.admit(&from, reply) else {
                     return;
                 };
                 let limit = limit.clamp(1, cairn_net::wire::MAX_PAGE_REPORTS) as usize;
                 let store = self.store.clone();
                 let rules = self.rules.clone();
-                let results = self.results.clone();
-                self.spawn(async move {
-                    let served = tokio::task::spawn_blocking(move || {
-                        let now = now_ms();
-                        let served = exchange::serve_page(
-                            &store,
-                            &rules,
-                            &partner,
-                            after,
-                            limit,
-                            PAGE_BUDGET_BYTES,
-                            now,
-                        )?;
-                        store.record_deliveries(&partner.org, &node_key, &served.delivered, now)?;
-                        Ok::<_, NodeError>(served)
-                    })
-                    .await;
-                    match served {
-                        Ok(Ok(served)) => {
-                            let _ = results.send(TaskResult::Served {
-                                node: from,
-                                count: served.delivered.len(),
-                                embargo_until: served.embargo_until,
-                            });
-                            reply.respond(Response::Page(served.page));
-                        }
-                        Ok(Err(e)) => {
-                            let _ = results.send(TaskResult::Failed {
-                                node: None,
-                                error: format!("serving a page failed: {e}"),
-                            });
-                            reply.respond(Response::Refused(
-                                "the node could not read its store".into(),
-                            ));
-                        }
-                        Err(_) => reply.respond(Response::Refused("the node is stopping".into())),
-                    }
+                self.serve(from, reply, move || {
+                    let now = now_ms();
+                    let served = exchange::serve_page(
+                        &store,
+                        &rules,
+                        &partner,
+                        after,
+                        limit,
+                        PAGE_BUDGET_BYTES,
+                        now,
+                    )?;
+                    store.record_deliveries(&partner.org, &node_key, &served.delivered, now)?;
+                    Ok((
+                        Response::Page(served.page),
+                        served.delivered.len(),
+                        served.embargo_until,
+                    ))
                 });
             }
             Request::Fetch { report_id } => {
-                let (true, Some(node_key)) = (state.introduced_in, state.node_key) else {
-                    reply.respond(Response::Refused(
-                        "this node has not introduced itself (hello) on this connection".into(),
-                    ));
+                let Some(node_key) = self.may_serve(&from) else {
+                    reply.respond(not_introduced());
+                    return;
+                };
+                let Some(reply) = self.admit(&from, reply) else {
                     return;
                 };
                 let store = self.store.clone();
                 let rules = self.rules.clone();
-                let results = self.results.clone();
                 let id = cairn_core::ReportId::from_bytes(report_id);
-                self.spawn(async move {
-                    let served = tokio::task::spawn_blocking(move || {
-                        let now = now_ms();
-                        let found = exchange::serve_fetch(&store, &rules, &partner, &id, now)?;
-                        if found.is_some() {
-                            store.record_deliveries(&partner.org, &node_key, &[id], now)?;
-                        }
-                        Ok::<_, NodeError>(found)
-                    })
-                    .await;
-                    match served {
-                        Ok(Ok(found)) => {
-                            let _ = results.send(TaskResult::Served {
-                                node: from,
-                                count: usize::from(found.is_some()),
-                                embargo_until: None,
-                            });
-                            reply.respond(Response::Fetched(found));
-                        }
-                        Ok(Err(e)) => {
-                            let _ = results.send(TaskResult::Failed {
-                                node: None,
-                                error: format!("serving a fetch failed: {e}"),
-                            });
-                            reply.respond(Response::Refused(
-                                "the node could not read its store".into(),
-                            ));
-                        }
-                        Err(_) => reply.respond(Response::Refused("the node is stopping".into())),
+                self.serve(from, reply, move || {
+                    let now = now_ms();
+                    let found = exchange::serve_fetch(&store, &rules, &partner, &id, now)?;
+                    if found.is_some() {
+                        store.record_deliveries(&partner.org, &node_key, &[id], now)?;
                     }
+                    let count = usize::from(found.is_some());
+                    Ok((Response::Fetched(found), count, None))
                 });
             }
         }
+    }
+
+    /// The node key of a partner node we may serve (it introduced itself on this connection).
+    fn may_serve(&self, node: &NodeAddress) -> Option<PeerKey> {
+        let state = self.peers.get(node)?;
+        state.node_key.filter(|_| state.introduced_in)
+    }
+
+    /// Counts a request against the partner node's share of serving work; refuses it when the
+    /// node already has `MAX_SERVING_PER_PEER` requests being served.
+    fn admit(
+        &mut self,
+        node: &NodeAddress,
+        reply: cairn_net::Responder,
+    ) -> Option<cairn_net::Responder> {
+        let state = self.peers.get_mut(node)?;
+        if state.serving >= MAX_SERVING_PER_PEER {
+            reply.respond(Response::Refused(
+                "busy: too many requests from this node at once".into(),
+            ));
+            return None;
+        }
+        state.serving += 1;
+        Some(reply)
+    }
+
+    /// Runs serving work on a blocking thread, answers, and reports back to the actor.
+    fn serve<F>(&mut self, node: NodeAddress, reply: cairn_net::Responder, work: F)
+    where
+        F: FnOnce() -> Result<(Response, usize, Option<i64>), NodeError> + Send + 'static,
+    {
+        let results = self.results.clone();
+        self.spawn(async move {
+            let (response, count, embargo_until, error) =
+                match tokio::task::spawn_blocking(work).await {
+                    Ok(Ok((response, count, embargo))) => (response, count, embargo, None),
+                    Ok(Err(e)) => (
+                        Response::Refused("the node could not read its store".into()),
+                        0,
+                        None,
+                        Some(format!("serving a request failed: {e}")),
+                    ),
+                    Err(_) => (
+                        Response::Refused("the node is stopping".into()),
+                        0,
+                        None,
+                        None,
+                    ),
+                };
+            reply.respond(response);
+            let _ = results.send(TaskResult::Served {
+                node,
+                count,
+                embargo_until,
+                error,
+            });
+        });
     }
 
     /// Feeds the catch-up state machine and carries out what it says.
@@ -630,10 +657,15 @@ impl Actor {
                 node,
                 count,
                 embargo_until,
+                error,
             } => {
                 self.served += count as u64;
                 if let Some(state) = self.peers.get_mut(&node) {
                     state.served += count as u64;
+                    state.serving = state.serving.saturating_sub(1);
+                }
+                if let Some(error) = error {
+                    tracing::error!(node = %node, "{error}");
                 }
                 if let Some(until) = embargo_until
                     && !self
