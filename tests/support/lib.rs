@@ -1,7 +1,9 @@
 //! Helpers for Cairn's scenarios: organisations with their own node folder, keys and store,
-//! and federations of real nodes on 127.0.0.1 (`federation`).
+//! federations of real nodes on 127.0.0.1 in one process (`federation`), and nodes as
+//! `cairn run` processes (`processes`).
 
 pub mod federation;
+pub mod processes;
 
 use cairn_core::{OrgKey, OrgPublicKey, ReportDraft, VerifiedReport};
 use cairn_store::{IngestOutcome, Provenance, ReportQuery, Store, StoreConfig, StoredReport};

@@ -1,0 +1,157 @@
+//! Nodes as operators run them: `cairn run` processes, the control socket (status, peers,
+//! audit, publishing), a clean stop on SIGTERM, and a SIGKILL in the middle of catch-up that
+//! loses nothing already stored and resumes where it stopped.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use cairn_core::{NodeCertificate, OrgKey, ReportId, sample};
+use cairn_store::{Provenance, Store, StoreConfig};
+use cairn_tests::processes::CliNode;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn node_key_of(node: &CliNode) -> [u8; 32] {
+    let bytes = std::fs::read(node.home.join("keys/node.cert")).unwrap();
+    NodeCertificate::verify(&bytes).unwrap().node_key
+}
+
+#[test]
+fn operators_publish_watch_and_audit_through_running_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cert = CliNode::init(dir.path(), "cert");
+    let mut bank = CliNode::init(dir.path(), "bank");
+    cert.partner_with(&bank, "bank", "amber");
+    bank.partner_with(&cert, "cert", "green");
+    cert.start();
+    bank.start();
+
+    let published = cert.ok(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--tlp",
+        "green",
+        "--title",
+        "Phishing kit",
+        "--indicator",
+        "domain:login-bank.example",
+    ]);
+    let id = published
+        .split_whitespace()
+        .nth(2)
+        .expect("report id")
+        .to_string();
+    wait_until(
+        "the bank to receive the report",
+        Duration::from_secs(30),
+        || bank.reports() == 1,
+    );
+
+    let peers = bank.ok(&["peers"]);
+    assert!(peers.contains("cert"), "{peers}");
+    assert!(peers.contains("connected"), "{peers}");
+    let status = cert.ok(&["status"]);
+    assert!(status.contains("1 of 1 nodes connected"), "{status}");
+    let audit = cert.ok(&["audit", &id[..8]]);
+    assert!(audit.contains("bank"), "{audit}");
+    assert!(audit.contains(&bank.peer_id), "{audit}");
+
+    // While running, other report commands say why they cannot run.
+    let out = bank.run(&["report", "list"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds the store"), "{err}");
+
+    // SIGTERM: a clean stop; then the store is there for every command.
+    assert!(bank.signal("TERM"), "the bank did not exit cleanly");
+    assert!(cert.signal("TERM"), "the CERT did not exit cleanly");
+    let list = bank.ok(&["report", "list"]);
+    assert!(list.contains("Phishing kit"), "{list}");
+    let audit = cert.ok(&["audit", &id[..8]]);
+    assert!(audit.contains("bank"), "{audit}");
+    assert!(!cert.home.join("control.sock").exists());
+    let out = cert.run(&["status"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no node is running"));
+}
+
+#[test]
+fn a_node_killed_in_the_middle_of_catch_up_loses_nothing_and_resumes() {
+    const REPORTS: u64 = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cert = CliNode::init(dir.path(), "cert");
+    let mut bank = CliNode::init(dir.path(), "bank");
+    cert.partner_with(&bank, "bank", "green");
+    bank.partner_with(&cert, "cert", "green");
+    // Small pages: many steps to be killed in the middle of.
+    bank.replace_in_config("page_size = 512", "page_size = 50");
+
+    // The CERT already holds the reports when the bank first connects.
+    let org = OrgKey::load(&cert.home.join("keys/org.key")).unwrap();
+    let mut published = BTreeSet::new();
+    {
+        let store = Store::open(&cert.home.join("store"), &StoreConfig::default()).unwrap();
+        let mut rng = StdRng::seed_from_u64(9);
+        for chunk in 0..(REPORTS / 1000) {
+            let reports: Vec<_> = (0..1000)
+                .map(|k| {
+                    let mut d = sample::indicator_report(&mut rng, chunk * 1000 + k);
+                    d.victim = None;
+                    d.sign(&org, &mut rng).unwrap()
+                })
+                .collect();
+            published.extend(reports.iter().map(|r| r.id()));
+            store.insert(reports, Provenance::Local).unwrap();
+        }
+    }
+    cert.start();
+    bank.start();
+    wait_until("catch-up to start", Duration::from_secs(60), || {
+        bank.reports() >= 500
+    });
+    bank.signal("KILL");
+
+    let cert_node = node_key_of(&cert);
+    let held_at_kill: BTreeSet<ReportId>;
+    {
+        let store = Store::open(&bank.home.join("store"), &StoreConfig::default()).unwrap();
+        let stored = store.after(0, REPORTS as usize + 1).unwrap();
+        held_at_kill = stored.iter().map(|s| s.report.id()).collect();
+        let n = held_at_kill.len() as u64;
+        assert!(n >= 500, "what was acknowledged before the kill is kept");
+        assert!(n < REPORTS, "the kill came after catch-up had finished");
+        assert!(held_at_kill.is_subset(&published));
+        let cursor = store.cursor(&cert_node).unwrap();
+        assert!(
+            cursor <= n,
+            "the cursor ({cursor}) is never ahead of what is stored ({n})"
+        );
+    }
+
+    bank.start();
+    wait_until("catch-up to finish", Duration::from_secs(180), || {
+        bank.reports() == REPORTS
+    });
+    assert!(bank.signal("TERM"));
+    assert!(cert.signal("TERM"));
+    let store = Store::open(&bank.home.join("store"), &StoreConfig::default()).unwrap();
+    let stored: BTreeSet<ReportId> = store
+        .after(0, REPORTS as usize + 1)
+        .unwrap()
+        .iter()
+        .map(|s| s.report.id())
+        .collect();
+    assert_eq!(stored, published, "exactly what the CERT holds, once each");
+    assert!(held_at_kill.is_subset(&stored));
+    assert_eq!(store.cursor(&cert_node).unwrap(), REPORTS);
+}

@@ -1,0 +1,181 @@
+//! Cairn nodes as separate `cairn run` processes, for scenarios that need a real process:
+//! signals, SIGKILL, the control socket. Each node has its own folder and a loopback port.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `cairn` binary of this workspace, built if needed.
+pub fn cairn_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    // target/<profile>/deps/<test> -> target/<profile>/cairn
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target folder")
+        .to_path_buf();
+    let binary = profile_dir.join("cairn");
+    if !binary.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "cairn", "--bin", "cairn"])
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building cairn failed");
+    }
+    binary
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One node folder and, while it runs, its process.
+pub struct CliNode {
+    /// The node's folder.
+    pub home: PathBuf,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its organisation key (hex).
+    pub org_key: String,
+    /// Its PeerId.
+    pub peer_id: String,
+    process: Option<Child>,
+}
+
+impl CliNode {
+    /// `cairn init` in `dir/name`, listening on a free loopback port.
+    pub fn init(dir: &Path, name: &str) -> CliNode {
+        let home = dir.join(name);
+        let mut node = CliNode {
+            home,
+            port: free_port(),
+            org_key: String::new(),
+            peer_id: String::new(),
+            process: None,
+        };
+        node.ok(&["init", "--organisation", name]);
+        let identity = node.ok(&["identity"]);
+        for line in identity.lines() {
+            if let Some(v) = line.strip_prefix("organisation key") {
+                node.org_key = v.trim().to_string();
+            }
+            if let Some(v) = line.strip_prefix("node PeerId") {
+                node.peer_id = v.trim().to_string();
+            }
+        }
+        let config = node.home.join("node.toml");
+        let text = std::fs::read_to_string(&config).expect("node.toml");
+        let text = text.replace(
+            "/ip4/0.0.0.0/tcp/7400",
+            &format!("/ip4/127.0.0.1/tcp/{}", node.port),
+        );
+        std::fs::write(&config, text).expect("write node.toml");
+        node
+    }
+
+    /// Appends TOML to node.toml.
+    pub fn configure(&self, toml: &str) {
+        let config = self.home.join("node.toml");
+        let mut text = std::fs::read_to_string(&config).expect("node.toml");
+        text.push('\n');
+        text.push_str(toml);
+        std::fs::write(&config, text).expect("write node.toml");
+    }
+
+    /// Sets a value in node.toml's text (a plain replacement).
+    pub fn replace_in_config(&self, from: &str, to: &str) {
+        let config = self.home.join("node.toml");
+        let text = std::fs::read_to_string(&config).expect("node.toml");
+        assert!(text.contains(from), "{from:?} is not in node.toml");
+        std::fs::write(&config, text.replace(from, to)).expect("write node.toml");
+    }
+
+    /// Makes `self` and `other` partners, each sharing up to `tlp` with the other.
+    pub fn partner_with(&self, other: &CliNode, name: &str, tlp: &str) {
+        self.configure(&format!(
+            "[policies.for-{name}]\nmax_tlp = \"{tlp}\"\n\n[[partners]]\nname = \"{name}\"\norg_key = \"{}\"\nkind = \"cert\"\npolicy = \"for-{name}\"\nnodes = [{{ peer_id = \"{}\", addresses = [\"/ip4/127.0.0.1/tcp/{}\"] }}]\n",
+            other.org_key, other.peer_id, other.port
+        ));
+    }
+
+    /// A `cairn` command for this node.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(cairn_binary());
+        cmd.arg("--home")
+            .arg(&self.home)
+            .args(args)
+            .env_remove("CAIRN_HOME");
+        cmd
+    }
+
+    /// Runs a command and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run cairn")
+    }
+
+    /// Runs a command that must succeed; returns its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "cairn {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    /// Starts `cairn run` and waits until its control socket answers.
+    pub fn start(&mut self) {
+        assert!(self.process.is_none(), "already running");
+        let child = self
+            .command(&["run"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start cairn run");
+        self.process = Some(child);
+        let start = Instant::now();
+        while !self.run(&["status"]).status.success() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the node did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `cairn status --json`.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["status", "--json"])).expect("status JSON")
+    }
+
+    /// Reports stored, as the running node says.
+    pub fn reports(&self) -> u64 {
+        self.status()["reports"].as_u64().expect("report count")
+    }
+
+    /// Sends a signal and waits for the process to end; returns whether it exited cleanly.
+    pub fn signal(&mut self, signal: &str) -> bool {
+        let mut child = self.process.take().expect("running");
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        child.wait().expect("wait").success()
+    }
+}
+
+impl Drop for CliNode {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
