@@ -153,6 +153,13 @@ impl NodeConfig {
         Ok((config, issues))
     }
 
+    /// The organisation named in a configuration's text.
+    pub fn organisation_in(text: &str) -> Result<String> {
+        let config: NodeConfig =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", one_line(&e.to_string())))?;
+        Ok(config.node.organisation)
+    }
+
     /// The file as written by `cairn init`, with comments.
     pub fn to_toml(&self) -> Result<String> {
         Ok(format!(
@@ -191,6 +198,42 @@ mod tests {
         let config = NodeConfig::load(&example).unwrap();
         assert_eq!(config.store, StoreConfig::default());
         assert_eq!(config.node.node_name, default_node_name());
+    }
+
+    #[test]
+    fn the_federation_examples_are_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/federation");
+        for name in ["cert.toml", "bank.toml", "ngo.toml"] {
+            let config = NodeConfig::load(&dir.join(name)).unwrap();
+            assert!(!config.partners.is_empty(), "{name}");
+            assert!(
+                config.partners.iter().all(|p| !p.nodes.is_empty()),
+                "{name}: every partner names its nodes"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_partner_nodes_and_listen_addresses_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "[node]\norganisation = \"X\"\n\n[network]\nlisten = [\"127.0.0.1:7400\"]\n\n[[partners]]\nname = \"a\"\norg_key = \"6b358a0a174b4804ae98dff3ecfec3dd076fbc8d5d37e7ed7ffa3cd1f9026d6e\"\nkind = \"cert\"\nnodes = [{ peer_id = \"nope\" }, { peer_id = \"12D3KooWDgYk4Lk47omVHLrs66WJ9Vz9ctTFJrBYBM3mQYEYFuqs\", addresses = [\"/dns4/a.example/tcp/1\"] }]\n",
+        )
+        .unwrap();
+        let (_, issues) = NodeConfig::load_with_issues(&path).unwrap();
+        let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+        assert!(fields.contains(&"network.listen[0]"), "{issues:?}");
+        assert!(
+            fields.contains(&"partners[0].nodes[0].peer_id"),
+            "{issues:?}"
+        );
+        assert!(
+            fields.contains(&"partners[0].nodes[1].addresses[0]"),
+            "{issues:?}"
+        );
+        assert!(issues.iter().all(|i| i.line > 1), "{issues:?}");
     }
 
     #[test]

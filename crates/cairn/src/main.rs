@@ -3,6 +3,7 @@
 mod config;
 mod control;
 mod demo;
+mod federation_demo;
 mod home;
 mod operate;
 mod policy_cmd;
@@ -104,11 +105,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// A guided walk-through on a temporary node: publish, list, verify, withhold, retract.
+    /// The federation demo: a CERT, a bank and an NGO share reports on this machine, then stop.
     Demo {
-        /// Keep the demo node in this folder instead of a temporary one.
+        /// Keep the demo nodes' folders in DIR instead of a temporary folder.
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
+        /// The walk-through on a single node instead: publish, list, verify, withhold, retract.
+        #[arg(long)]
+        one_node: bool,
     },
 }
 
@@ -215,7 +219,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(command) => reports::run(&home, command),
         Command::Config(command) => policy_cmd::config(&home, command),
         Command::Policy(command) => policy_cmd::policy(&home, command),
-        Command::Demo { keep } => demo::run(keep.as_deref()),
+        Command::Demo {
+            keep,
+            one_node: false,
+        } => federation_demo::run(keep.as_deref()),
+        Command::Demo {
+            keep,
+            one_node: true,
+        } => demo::run(keep.as_deref()),
         Command::Run { .. } => run::run(&home),
         Command::Status { json } => operate::status(&home, json),
         Command::Peers { json } => operate::peers(&home, json),

@@ -394,10 +394,90 @@ fn versions_and_retractions_from_the_command_line() {
     assert!(shown.contains("retracted by"), "{shown}");
 }
 
+/// The README's first command: three organisations on loopback, and exactly the deliveries
+/// their rules allow.
 #[test]
-fn demo_runs_to_the_end() {
+fn federation_demo_delivers_what_the_rules_allow_and_says_why_not() {
     let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .arg("demo")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let section = |name: &str| -> String {
+        let start = text
+            .find(&format!("  {name} ("))
+            .unwrap_or_else(|| panic!("{text}"));
+        let rest = &text[start..];
+        let end = rest[3..].find("\n\n").map_or(rest.len(), |e| e + 3);
+        rest[..end].to_string()
+    };
+    let received = |section: &str, title: &str| {
+        section
+            .lines()
+            .any(|l| l.trim_start().starts_with('+') && l.contains(title))
+    };
+    let refused = |section: &str, title: &str, why: &str| {
+        section
+            .lines()
+            .any(|l| l.trim_start().starts_with('-') && l.contains(title) && l.contains(why))
+    };
+    let cert = section("CERT-Nationale");
+    let bank = section("Bank-A");
+    let ngo = section("NGO-Watch");
+    for title in [
+        "Card-skimming malware",
+        "Fraud by an insider",
+        "Payment-message credential theft",
+        "Spyware sent to journalists",
+        "Harassment campaign",
+    ] {
+        assert!(received(&cert, title), "{title}: {cert}");
+    }
+    assert!(
+        received(&bank, "Mule accounts"),
+        "RED to its recipient: {bank}"
+    );
+    assert!(received(&bank, "Phishing kit"), "{bank}");
+    assert!(
+        refused(&bank, "Intrusion at a regional hospital", "incident"),
+        "{bank}"
+    );
+    assert!(
+        refused(&bank, "Harassment campaign", "never passed on"),
+        "{bank}"
+    );
+    assert!(
+        received(&ngo, "Card-skimming malware") && ngo.contains("relayed by CERT-Nationale"),
+        "GREEN community report relayed: {ngo}"
+    );
+    assert!(
+        refused(&ngo, "Mule accounts", "recipients the author named"),
+        "{ngo}"
+    );
+    assert!(
+        refused(&ngo, "Fraud by an insider", "never passed on"),
+        "{ngo}"
+    );
+    assert!(
+        refused(&ngo, "Payment-message credential theft", "finance-isac"),
+        "{ngo}"
+    );
+    assert!(
+        refused(&ngo, "Command servers seized", "law-enforcement"),
+        "{ngo}"
+    );
+    assert!(
+        refused(&ngo, "Intrusion at a regional hospital", "up to TLP:GREEN"),
+        "{ngo}"
+    );
+    assert!(text.contains("All three nodes stopped cleanly"), "{text}");
+}
+
+#[test]
+fn one_node_demo_runs_to_the_end() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["demo", "--one-node"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
