@@ -31,6 +31,7 @@ pub struct Member {
     rng: StdRng,
     dir: tempfile::TempDir,
     address: Option<String>,
+    dial: Option<String>,
     running: Option<(NodeHandle, CancellationToken)>,
 }
 
@@ -38,6 +39,8 @@ pub struct Member {
 pub struct Federation {
     /// The organisations, by index.
     pub members: Vec<Member>,
+    /// Reports asked for per pull.
+    pub page_size: u32,
     links: Vec<Vec<(usize, OutboundPolicy)>>,
     communities: BTreeMap<String, Vec<usize>>,
 }
@@ -77,11 +80,13 @@ impl Federation {
                     rng,
                     dir: tempfile::tempdir().expect("temporary folder"),
                     address: None,
+                    dial: None,
                     running: None,
                 }
             })
             .collect::<Vec<_>>();
         Federation {
+            page_size: 128,
             links: vec![Vec::new(); members.len()],
             members,
             communities: BTreeMap::new(),
@@ -117,7 +122,7 @@ impl Federation {
                     },
                     nodes: vec![PartnerNode {
                         node: p.peer_id.clone(),
-                        addresses: p.address.iter().cloned().collect(),
+                        addresses: p.dial.iter().chain(&p.address).take(1).cloned().collect(),
                     }],
                 }
             })
@@ -145,13 +150,29 @@ impl Federation {
                 ..NetConfig::default()
             },
             sync: SyncSettings {
-                page_size: 128,
+                page_size: self.page_size,
                 poll_interval_secs: 2,
             },
             partners,
             communities,
             inbound: m.inbound.clone(),
         }
+    }
+
+    /// Where member `i`'s store lives (to fill it before the node starts).
+    pub fn store_path(&self, i: usize) -> std::path::PathBuf {
+        self.members[i].dir.path().join("store")
+    }
+
+    /// The address partners dial to reach member `i` (set after it starts; a test may put a
+    /// proxy in between).
+    pub fn set_address(&mut self, i: usize, address: &str) {
+        self.members[i].dial = Some(address.to_string());
+    }
+
+    /// Member `i`'s address, once it has started.
+    pub fn address(&self, i: usize) -> Option<&str> {
+        self.members[i].address.as_deref()
     }
 
     /// Starts member `i`'s node.

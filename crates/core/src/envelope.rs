@@ -124,16 +124,53 @@ impl Prepared {
     }
 
     /// Whether this signature can go into a batch whose success implies strict verification:
-    /// the nonce point R must decode and must not be of small order (the key was checked).
+    /// the nonce point R must not be of small order (the key was checked; an R that does not
+    /// decode fails the batch, and strict one-by-one checks then reject it).
     fn batchable(&self) -> bool {
-        if self.verifying_key.is_none() {
-            return false;
-        }
-        let r: [u8; 32] = self.signature.r_bytes().to_owned();
-        CompressedEdwardsY(r)
-            .decompress()
-            .is_some_and(|point| !point.is_small_order())
+        self.verifying_key.is_some() && !small_order_encoding(self.signature.r_bytes())
     }
+}
+
+/// The y coordinates (canonical, sign bit cleared) of the eight points of small order.
+fn small_order_ys() -> &'static [[u8; 32]] {
+    static YS: std::sync::OnceLock<Vec<[u8; 32]>> = std::sync::OnceLock::new();
+    YS.get_or_init(|| {
+        // A point of order 8; its multiples are the whole small-order subgroup.
+        const ORDER_EIGHT: [u8; 32] = [
+            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
+            0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
+            0x6d, 0x53, 0xfc, 0x05,
+        ];
+        let mut ys = Vec::new();
+        if let Some(t) = CompressedEdwardsY(ORDER_EIGHT).decompress() {
+            let mut p = curve25519_dalek::EdwardsPoint::default();
+            for _ in 0..8 {
+                let mut y = p.compress().to_bytes();
+                y[31] &= 0x7f;
+                if !ys.contains(&y) {
+                    ys.push(y);
+                }
+                p += t;
+            }
+        }
+        ys
+    })
+}
+
+/// Whether 32 bytes encode a point of small order, canonically or not, without
+/// decompressing them (a decompression costs a field square root).
+fn small_order_encoding(bytes: &[u8]) -> bool {
+    let Ok(mut y) = <[u8; 32]>::try_from(bytes) else {
+        return false;
+    };
+    y[31] &= 0x7f;
+    // Non-canonical: y >= p = 2^255 - 19 stands for y - p.
+    if y[31] == 0x7f && y[1..31].iter().all(|b| *b == 0xff) && y[0] >= 0xed {
+        let low = y[0] - 0xed;
+        y = [0; 32];
+        y[0] = low;
+    }
+    small_order_ys().contains(&y)
 }
 
 /// Whether an envelope comes from outside (everything checked) or from this node's store
@@ -144,12 +181,38 @@ enum Origin {
     Stored,
 }
 
-fn prepare(bytes: &[u8], origin: Origin) -> Result<Prepared, VerifyError> {
-    let envelope = decode_envelope(bytes)?;
+/// Author keys already decompressed during one batch: a batch usually holds many reports by
+/// the same few authors, and a decompression costs a field square root.
+#[derive(Default)]
+struct KeyCache(Vec<(OrgPublicKey, VerifyingKey)>);
+
+impl KeyCache {
+    /// Most distinct keys remembered.
+    const MAX: usize = 64;
+
+    fn parse(&mut self, bytes: &[u8]) -> Result<(OrgPublicKey, VerifyingKey), PublicKeyError> {
+        if let Some(found) = self.0.iter().find(|(k, _)| k.as_bytes().as_slice() == bytes) {
+            return Ok(*found);
+        }
+        let parsed = OrgPublicKey::parse(bytes)?;
+        if self.0.len() < Self::MAX {
+            self.0.push(parsed);
+        }
+        Ok(parsed)
+    }
+}
+
+fn prepare(
+    bytes: std::borrow::Cow<'_, [u8]>,
+    origin: Origin,
+    keys: &mut KeyCache,
+) -> Result<Prepared, VerifyError> {
+    let envelope = decode_envelope(&bytes)?;
     let (author, verifying_key) = match origin {
         Origin::Outside => {
-            let (author, key) =
-                OrgPublicKey::parse(&envelope.author_key).map_err(VerifyError::AuthorKey)?;
+            let (author, key) = keys
+                .parse(&envelope.author_key)
+                .map_err(VerifyError::AuthorKey)?;
             (author, Some(key))
         }
         Origin::Stored => (
@@ -165,12 +228,19 @@ fn prepare(bytes: &[u8], origin: Origin) -> Result<Prepared, VerifyError> {
         Origin::Outside => Checks::All,
         Origin::Stored => Checks::StoredHere,
     };
-    let report = validate(&body, checks)?;
-    let disclosures = check_disclosures(&report, &envelope.disclosures)?;
-    let mut message = Vec::with_capacity(REPORT_CONTEXT.len() + 32 + envelope.body.len());
-    message.extend_from_slice(REPORT_CONTEXT);
-    message.extend_from_slice(author.as_bytes());
-    message.extend_from_slice(&envelope.body);
+    let report = validate(body, checks)?;
+    let disclosures = check_disclosures(&report, envelope.disclosures, origin)?;
+    // The signed message; a stored envelope's signature is not checked again.
+    let message = match origin {
+        Origin::Outside => {
+            let mut message = Vec::with_capacity(REPORT_CONTEXT.len() + 32 + envelope.body.len());
+            message.extend_from_slice(REPORT_CONTEXT);
+            message.extend_from_slice(author.as_bytes());
+            message.extend_from_slice(&envelope.body);
+            message
+        }
+        Origin::Stored => Vec::new(),
+    };
     Ok(Prepared {
         id: ReportId::compute(&author, &envelope.body),
         verifying_key,
@@ -180,7 +250,7 @@ fn prepare(bytes: &[u8], origin: Origin) -> Result<Prepared, VerifyError> {
         report,
         disclosures,
         body_len: envelope.body.len(),
-        envelope: bytes.to_vec(),
+        envelope: bytes.into_owned(),
     })
 }
 
@@ -205,25 +275,29 @@ fn decode_envelope(bytes: &[u8]) -> Result<pb::ReportEnvelope, VerifyError> {
 
 fn check_disclosures(
     report: &Report,
-    encoded: &[Vec<u8>],
+    encoded: Vec<Vec<u8>>,
+    origin: Origin,
 ) -> Result<Vec<RevealedDisclosure>, VerifyError> {
     let mut seen: Vec<[u8; 32]> = Vec::with_capacity(encoded.len());
     let mut out = Vec::with_capacity(encoded.len());
-    for (index, bytes) in encoded.iter().enumerate() {
+    for (index, bytes) in encoded.into_iter().enumerate() {
         let fail = |reason: &str| VerifyError::Disclosure {
             index,
             reason: reason.to_string(),
         };
-        let digest: [u8; 32] = Sha256::digest(bytes).into();
-        if !report.disclosure_digests.contains(&digest) {
-            return Err(fail(
-                "its digest is not in the signed report: it was changed or does not belong to this report",
-            ));
+        // Digests were checked when this node stored the envelope.
+        if origin == Origin::Outside {
+            let digest: [u8; 32] = Sha256::digest(&bytes).into();
+            if !report.disclosure_digests.contains(&digest) {
+                return Err(fail(
+                    "its digest is not in the signed report: it was changed or does not belong to this report",
+                ));
+            }
+            if seen.contains(&digest) {
+                return Err(fail("included twice"));
+            }
+            seen.push(digest);
         }
-        if seen.contains(&digest) {
-            return Err(fail("included twice"));
-        }
-        seen.push(digest);
         let disclosure = pb::Disclosure::decode(bytes.as_slice())
             .map_err(|e| fail(&format!("does not decode ({e})")))?;
         let field = DisclosureField::from_proto(disclosure.field)
@@ -234,7 +308,7 @@ fn check_disclosures(
         out.push(RevealedDisclosure {
             field,
             value: disclosure.value,
-            encoded: bytes.clone(),
+            encoded: bytes,
         });
     }
     Ok(out)
@@ -242,7 +316,7 @@ fn check_disclosures(
 
 /// Verifies one envelope strictly.
 pub fn verify(bytes: &[u8]) -> Result<VerifiedReport, VerifyError> {
-    let prepared = prepare(bytes, Origin::Outside)?;
+    let prepared = prepare(bytes.into(), Origin::Outside, &mut KeyCache::default())?;
     prepared.verify_strict()?;
     Ok(prepared.into_verified())
 }
@@ -253,9 +327,10 @@ pub fn verify(bytes: &[u8]) -> Result<VerifiedReport, VerifyError> {
 /// checked on its own with strict verification, so one bad report never rejects good ones. A
 /// signature is only batched when batch success implies it passes strict verification too.
 pub fn verify_batch<B: AsRef<[u8]>>(envelopes: &[B]) -> Vec<Result<VerifiedReport, VerifyError>> {
+    let mut keys = KeyCache::default();
     let mut results: Vec<Result<Prepared, VerifyError>> = envelopes
         .iter()
-        .map(|b| prepare(b.as_ref(), Origin::Outside))
+        .map(|b| prepare(b.as_ref().into(), Origin::Outside, &mut keys))
         .collect();
     let batch: Vec<usize> = results
         .iter()
@@ -335,7 +410,12 @@ impl VerifiedReport {
     /// Rebuilds a report from bytes this node verified before storing them. The signature is
     /// not checked again; everything else is.
     pub fn from_stored(bytes: &[u8]) -> Result<VerifiedReport, VerifyError> {
-        prepare(bytes, Origin::Stored).map(Prepared::into_verified)
+        prepare(bytes.into(), Origin::Stored, &mut KeyCache::default()).map(Prepared::into_verified)
+    }
+
+    /// [`VerifiedReport::from_stored`] for bytes the caller owns (no copy).
+    pub fn from_stored_owned(bytes: Vec<u8>) -> Result<VerifiedReport, VerifyError> {
+        prepare(bytes.into(), Origin::Stored, &mut KeyCache::default()).map(Prepared::into_verified)
     }
 
     pub(crate) fn from_parts(
@@ -410,6 +490,59 @@ impl VerifiedReport {
             envelope: envelope.encode_to_vec(),
             disclosures: kept,
             ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngCore, SeedableRng};
+
+    #[test]
+    fn the_small_order_subgroup_is_found() {
+        // Eight points, five distinct y coordinates (0, 1, -1 and the order-8 pair).
+        assert_eq!(small_order_ys().len(), 5);
+        for y in small_order_ys() {
+            for sign in [0u8, 0x80] {
+                let mut bytes = *y;
+                bytes[31] |= sign;
+                assert!(small_order_encoding(&bytes));
+                if let Some(point) = CompressedEdwardsY(bytes).decompress() {
+                    assert!(point.is_small_order());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn small_order_checks_agree_with_decompression_for_any_encoding() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut cases: Vec<[u8; 32]> = (0..20_000)
+            .map(|_| {
+                let mut b = [0u8; 32];
+                rng.fill_bytes(&mut b);
+                b
+            })
+            .collect();
+        // Non-canonical encodings: y = p + k for k < 19, both signs.
+        for k in 0..19u8 {
+            let mut b = [0xffu8; 32];
+            b[0] = 0xed + k;
+            b[31] = 0x7f;
+            cases.push(b);
+            b[31] = 0xff;
+            cases.push(b);
+        }
+        for b in cases {
+            if let Some(point) = CompressedEdwardsY(b).decompress() {
+                assert_eq!(
+                    small_order_encoding(&b),
+                    point.is_small_order(),
+                    "{}",
+                    hex::encode(b)
+                );
+            }
         }
     }
 }

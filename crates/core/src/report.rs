@@ -195,10 +195,10 @@ pub(crate) enum Checks {
 
 /// Checks a decoded body against every rule and returns its validated content.
 pub fn validate_body(body: &pb::ReportBody) -> Result<Report, InvalidReport> {
-    validate(body, Checks::All)
+    validate(body.clone(), Checks::All)
 }
 
-pub(crate) fn validate(body: &pb::ReportBody, checks: Checks) -> Result<Report, InvalidReport> {
+pub(crate) fn validate(body: pb::ReportBody, checks: Checks) -> Result<Report, InvalidReport> {
     if body.nonce.len() != 16 {
         return Err(invalid(
             "nonce",
@@ -305,7 +305,7 @@ pub(crate) fn validate(body: &pb::ReportBody, checks: Checks) -> Result<Report, 
     }
     let indicators = body
         .indicators
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, ind)| {
             let kind = IndicatorType::from_proto(ind.r#type).ok_or_else(|| {
@@ -318,8 +318,8 @@ pub(crate) fn validate(body: &pb::ReportBody, checks: Checks) -> Result<Report, 
                 // Checked, and found canonical, when this node stored it.
                 return Ok(Indicator {
                     kind,
-                    value: ind.value.clone(),
-                    description: ind.description.clone(),
+                    value: ind.value,
+                    description: ind.description,
                 });
             }
             let checked = Indicator::new(kind, &ind.value, &ind.description)
@@ -383,10 +383,15 @@ pub(crate) fn validate(body: &pb::ReportBody, checks: Checks) -> Result<Report, 
         }
         disclosure_digests.push(digest);
     }
+    let title = if title.len() == body.title.len() {
+        body.title
+    } else {
+        title.to_string()
+    };
     Ok(Report {
         kind,
-        title: title.to_string(),
-        summary: body.summary.clone(),
+        title,
+        summary: body.summary,
         severity,
         confidence,
         created_ms: body.created_ms,
@@ -675,7 +680,7 @@ mod tests {
             "{err}"
         );
         // A body this node stored is trusted to be canonical already.
-        assert!(validate(&b, Checks::StoredHere).is_ok());
+        assert!(validate(b.clone(), Checks::StoredHere).is_ok());
     }
 
     #[test]

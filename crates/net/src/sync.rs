@@ -1,9 +1,12 @@
 //! Catch-up as plain code, with no I/O: for each trusted peer, which page to pull next, and
 //! when a cursor may advance. A node numbers what it stores in arrival order; a peer pulls
 //! "what I may see after cursor C" in pages, stores each page durably, and only then moves its
-//! cursor. The task that owns the network feeds events in and carries the actions out.
+//! cursor. The next page is pulled while the previous ones are being stored (up to
+//! `SyncConfig::pages_in_store` of them), so that the network and the signature checks overlap;
+//! pages are stored in order and the cursor only ever covers pages that are stored. The task
+//! that owns the network feeds events in and carries the actions out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 /// Who a peer is to the sync logic (the network layer maps it to a connection).
@@ -18,6 +21,8 @@ pub struct SyncConfig {
     pub initial_backoff: Duration,
     /// Longest wait between retries.
     pub max_backoff: Duration,
+    /// Pages received and waiting to be stored before the next pull waits too.
+    pub pages_in_store: usize,
 }
 
 impl Default for SyncConfig {
@@ -26,6 +31,7 @@ impl Default for SyncConfig {
             page_size: 512,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(60),
+            pages_in_store: 2,
         }
     }
 }
@@ -54,6 +60,8 @@ pub enum SyncEvent {
     Page {
         /// The peer.
         peer: PeerKey,
+        /// The cursor the pull was made from (an answer to an abandoned pull is ignored).
+        after: u64,
         /// The last arrival number the page covers (the next cursor).
         through: u64,
         /// Whether the peer has more after it.
@@ -64,14 +72,16 @@ pub enum SyncEvent {
     /// Time to ask the peer again even without a notification (a periodic safety net, or an
     /// embargo that may have ended).
     Poll(PeerKey),
-    /// The reports of the page through `through` are stored durably.
+    /// The reports of the page through `through` are stored durably (pages are stored in the
+    /// order they arrived).
     Stored {
         /// The peer.
         peer: PeerKey,
         /// The page's last arrival number.
         through: u64,
     },
-    /// A pull failed (timeout, refused, malformed answer).
+    /// A pull failed (timeout, refused, malformed answer), or storing a page failed: pulling
+    /// starts again from the cursor after a backoff.
     Failed(PeerKey),
     /// Time passed; retries that are due go out.
     Tick {
@@ -105,8 +115,12 @@ pub enum SyncAction {
 struct PeerSync {
     /// Durably stored up to here.
     cursor: u64,
-    /// A pull is out, or a page is being stored.
-    busy: bool,
+    /// Where the next pull starts: the end of the last page received (stored or not).
+    next: u64,
+    /// A pull is out, made from this cursor.
+    pulling: Option<u64>,
+    /// Pages received and not yet stored, by their last arrival number, in order.
+    storing: VecDeque<u64>,
     /// The peer has more than we have (a full page, a failure, or connecting said so).
     behind: bool,
     /// The newest arrival number the peer announced.
@@ -139,6 +153,14 @@ impl SyncState {
         self.peers.get(peer).map(|p| p.cursor)
     }
 
+    /// Whether a page answering a pull made from `after` is the one awaited (an answer to an
+    /// abandoned pull is not, and must not be stored as if it were).
+    pub fn expects(&self, peer: &PeerKey, after: u64) -> bool {
+        self.peers
+            .get(peer)
+            .is_some_and(|p| p.pulling == Some(after))
+    }
+
     /// Feeds one event in; returns what to do, in order.
     pub fn handle(&mut self, event: SyncEvent) -> Vec<SyncAction> {
         let mut actions = Vec::new();
@@ -148,7 +170,9 @@ impl SyncState {
                     peer,
                     PeerSync {
                         cursor,
-                        busy: false,
+                        next: cursor,
+                        pulling: None,
+                        storing: VecDeque::new(),
                         // Whatever happened while apart: ask once on connecting.
                         behind: true,
                         announced: 0,
@@ -165,19 +189,31 @@ impl SyncState {
                     p.announced = p.announced.max(latest);
                 }
             }
+            SyncEvent::Poll(peer) => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.behind = true;
+                }
+            }
             SyncEvent::Page {
                 peer,
+                after,
                 through,
                 more,
                 head,
             } => {
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    // Stays busy until the page is stored; an answer that goes backwards is
-                    // a failure of that peer, not a reason to move the cursor back.
-                    if through < p.cursor || through > head {
-                        p.busy = false;
+                if let Some(p) = self.peers.get_mut(&peer)
+                    && p.pulling == Some(after)
+                {
+                    p.pulling = None;
+                    // An answer that goes backwards, or past the peer's own newest arrival, is
+                    // a failure of that peer, never a reason to move the cursor.
+                    if through < p.next || through > head {
                         Self::fail(&self.config, self.now, p);
                     } else {
+                        if through > p.next {
+                            p.storing.push_back(through);
+                            p.next = through;
+                        }
                         p.behind |= more;
                         // The peer had seen everything announced so far and has nothing more
                         // for us now (what is left is held back, e.g. by an embargo): stop
@@ -188,14 +224,11 @@ impl SyncState {
                     }
                 }
             }
-            SyncEvent::Poll(peer) => {
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    p.behind = true;
-                }
-            }
             SyncEvent::Stored { peer, through } => {
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    p.busy = false;
+                if let Some(p) = self.peers.get_mut(&peer)
+                    && p.storing.front() == Some(&through)
+                {
+                    p.storing.pop_front();
                     p.failures = 0;
                     p.retry_at = None;
                     if through > p.cursor {
@@ -209,7 +242,7 @@ impl SyncState {
             }
             SyncEvent::Failed(peer) => {
                 if let Some(p) = self.peers.get_mut(&peer) {
-                    p.busy = false;
+                    p.pulling = None;
                     Self::fail(&self.config, self.now, p);
                 }
             }
@@ -219,6 +252,7 @@ impl SyncState {
         actions
     }
 
+    /// Backs off and forgets pages not yet stored: the next pull starts at the cursor.
     fn fail(config: &SyncConfig, now: Duration, p: &mut PeerSync) {
         p.failures = p.failures.saturating_add(1);
         let factor = 1u32 << p.failures.saturating_sub(1).min(16);
@@ -228,18 +262,21 @@ impl SyncState {
             .min(config.max_backoff);
         p.retry_at = Some(now + wait);
         p.behind = true;
+        p.storing.clear();
+        p.next = p.cursor;
     }
 
     fn pulls(&mut self, actions: &mut Vec<SyncAction>) {
         for (peer, p) in &mut self.peers {
             let due = p.retry_at.is_none_or(|at| self.now >= at);
-            let wanted = p.behind || p.announced > p.cursor;
-            if wanted && !p.busy && due {
-                p.busy = true;
+            let wanted = p.behind || p.announced > p.next;
+            let room = p.storing.len() < self.config.pages_in_store.max(1);
+            if wanted && p.pulling.is_none() && room && due {
+                p.pulling = Some(p.next);
                 p.behind = false;
                 actions.push(SyncAction::Pull {
                     peer: *peer,
-                    cursor: p.cursor,
+                    cursor: p.next,
                     limit: self.config.page_size,
                 });
             }
@@ -266,6 +303,24 @@ mod tests {
         }
     }
 
+    fn save(peer: PeerKey, cursor: u64) -> SyncAction {
+        SyncAction::SaveCursor { peer, cursor }
+    }
+
+    fn page(peer: PeerKey, after: u64, through: u64, more: bool, head: u64) -> SyncEvent {
+        SyncEvent::Page {
+            peer,
+            after,
+            through,
+            more,
+            head,
+        }
+    }
+
+    fn stored(peer: PeerKey, through: u64) -> SyncEvent {
+        SyncEvent::Stored { peer, through }
+    }
+
     #[test]
     fn connecting_pulls_from_the_saved_cursor_and_pages_until_done() {
         let mut s = state();
@@ -276,61 +331,32 @@ mod tests {
             }),
             vec![pull(A, 40)]
         );
-        // A full page: more to come, but only once this one is stored.
-        assert_eq!(
-            s.handle(SyncEvent::Page {
-                peer: A,
-                through: 552,
-                more: true,
-                head: 1_000,
-            }),
-            vec![]
-        );
-        assert_eq!(
-            s.handle(SyncEvent::Stored {
-                peer: A,
-                through: 552
-            }),
-            vec![
-                SyncAction::SaveCursor {
-                    peer: A,
-                    cursor: 552
-                },
-                pull(A, 552)
-            ]
-        );
-        assert_eq!(
-            s.handle(SyncEvent::Page {
-                peer: A,
-                through: 600,
-                more: false,
-                head: 1_000,
-            }),
-            vec![]
-        );
-        assert_eq!(
-            s.handle(SyncEvent::Stored {
-                peer: A,
-                through: 600
-            }),
-            vec![SyncAction::SaveCursor {
-                peer: A,
-                cursor: 600
-            }]
-        );
+        // A full page: the next one is pulled while this one is stored.
+        assert_eq!(s.handle(page(A, 40, 552, true, 700)), vec![pull(A, 552)]);
+        assert_eq!(s.handle(stored(A, 552)), vec![save(A, 552)]);
+        assert_eq!(s.handle(page(A, 552, 600, false, 700)), vec![]);
+        assert_eq!(s.handle(stored(A, 600)), vec![save(A, 600)]);
         assert_eq!(s.cursor(&A), Some(600));
+    }
+
+    #[test]
+    fn pulling_ahead_stops_when_enough_pages_wait_to_be_stored() {
+        let mut s = state();
+        s.handle(SyncEvent::Connected { peer: A, cursor: 0 });
+        assert_eq!(s.handle(page(A, 0, 10, true, 100)), vec![pull(A, 10)]);
+        // Two pages wait to be stored: no third pull until one is.
+        assert_eq!(s.handle(page(A, 10, 20, true, 100)), vec![]);
+        assert_eq!(s.handle(stored(A, 10)), vec![save(A, 10), pull(A, 20)]);
+        // Pages are stored in order: a store report for a later page first changes nothing.
+        assert_eq!(s.handle(stored(A, 30)), vec![]);
+        assert_eq!(s.cursor(&A), Some(10));
     }
 
     #[test]
     fn the_cursor_moves_only_after_storing() {
         let mut s = state();
         s.handle(SyncEvent::Connected { peer: A, cursor: 0 });
-        s.handle(SyncEvent::Page {
-            peer: A,
-            through: 100,
-            more: false,
-            head: 1_000,
-        });
+        s.handle(page(A, 0, 100, false, 100));
         // The store failed (or the node crashed): the cursor is still 0 and the next pull
         // asks again from 0.
         assert_eq!(s.cursor(&A), Some(0));
@@ -341,10 +367,28 @@ mod tests {
             }),
             vec![pull(A, 0)]
         );
+        // The page stored late, after the reset, does not move the cursor past what is known
+        // to be stored in order.
+        assert_eq!(s.handle(stored(A, 100)), vec![]);
+        assert_eq!(s.cursor(&A), Some(0));
     }
 
     #[test]
-    fn notifications_while_busy_wait_for_the_current_page() {
+    fn an_answer_to_an_abandoned_pull_is_ignored() {
+        let mut s = state();
+        s.handle(SyncEvent::Connected { peer: A, cursor: 0 });
+        s.handle(page(A, 0, 50, true, 100)); // pulls from 50
+        s.handle(SyncEvent::Failed(A)); // storing page 0..50 failed: back to 0
+        s.handle(SyncEvent::Tick {
+            now: Duration::from_secs(1),
+        }); // pulls from 0 again
+        // The late answer to the pull from 50 must not be taken for the pull from 0.
+        assert_eq!(s.handle(page(A, 50, 100, false, 100)), vec![]);
+        assert_eq!(s.handle(page(A, 0, 40, true, 100)), vec![pull(A, 40)]);
+    }
+
+    #[test]
+    fn notifications_while_pulling_ask_again_at_once() {
         let mut s = state();
         s.handle(SyncEvent::Connected { peer: A, cursor: 0 });
         assert_eq!(
@@ -354,29 +398,13 @@ mod tests {
             }),
             vec![]
         );
-        s.handle(SyncEvent::Page {
-            peer: A,
-            through: 5,
-            more: false,
-            head: 5,
-        });
-        // The notification said 10 while the page covered 5: pull again after storing.
-        let actions = s.handle(SyncEvent::Stored {
-            peer: A,
-            through: 5,
-        });
-        assert_eq!(actions.last(), Some(&pull(A, 5)));
+        // The notification said 10 while the page (served at head 5) covered 5: pull again
+        // while page 5 is stored.
+        assert_eq!(s.handle(page(A, 0, 5, false, 5)), vec![pull(A, 5)]);
+        assert_eq!(s.handle(stored(A, 5)), vec![save(A, 5)]);
         // A notification for what we already have asks for nothing.
-        s.handle(SyncEvent::Page {
-            peer: A,
-            through: 10,
-            more: false,
-            head: 1_000,
-        });
-        s.handle(SyncEvent::Stored {
-            peer: A,
-            through: 10,
-        });
+        s.handle(page(A, 5, 10, false, 10));
+        s.handle(stored(A, 10));
         assert_eq!(
             s.handle(SyncEvent::Notified {
                 peer: A,
@@ -384,35 +412,52 @@ mod tests {
             }),
             vec![]
         );
+        // Peers are independent.
+        s.handle(SyncEvent::Connected { peer: B, cursor: 0 });
+        s.handle(page(B, 0, 3, false, 3));
+        assert_eq!(s.handle(stored(B, 3)), vec![save(B, 3)]);
     }
 
     #[test]
     fn failures_back_off_exponentially_per_peer() {
         let mut s = state();
         s.handle(SyncEvent::Connected { peer: A, cursor: 0 });
-        s.handle(SyncEvent::Connected { peer: B, cursor: 0 });
-        assert_eq!(s.handle(SyncEvent::Failed(A)), vec![]);
-        let at = |ms| SyncEvent::Tick {
-            now: Duration::from_millis(ms),
-        };
-        assert_eq!(s.handle(at(499)), vec![]);
-        assert_eq!(s.handle(at(500)), vec![pull(A, 0)]);
-        s.handle(SyncEvent::Failed(A)); // second failure at 500 ms: wait 1 s
-        assert_eq!(s.handle(at(1499)), vec![]);
-        assert_eq!(s.handle(at(1500)), vec![pull(A, 0)]);
-        // B is unaffected and still waits on its own first pull.
-        s.handle(SyncEvent::Page {
-            peer: B,
-            through: 3,
-            more: false,
-            head: 1_000,
-        });
+        s.handle(SyncEvent::Failed(A));
+        // 500 ms, then 1 s, then 2 s...
         assert_eq!(
-            s.handle(SyncEvent::Stored {
-                peer: B,
-                through: 3
+            s.handle(SyncEvent::Tick {
+                now: Duration::from_millis(400)
             }),
-            vec![SyncAction::SaveCursor { peer: B, cursor: 3 }]
+            vec![]
+        );
+        assert_eq!(
+            s.handle(SyncEvent::Tick {
+                now: Duration::from_millis(500)
+            }),
+            vec![pull(A, 0)]
+        );
+        s.handle(SyncEvent::Failed(A));
+        assert_eq!(
+            s.handle(SyncEvent::Tick {
+                now: Duration::from_millis(1400)
+            }),
+            vec![]
+        );
+        assert_eq!(
+            s.handle(SyncEvent::Tick {
+                now: Duration::from_millis(1500)
+            }),
+            vec![pull(A, 0)]
+        );
+        // A stored page resets the backoff.
+        s.handle(page(A, 0, 7, false, 7));
+        s.handle(stored(A, 7));
+        s.handle(SyncEvent::Failed(A));
+        assert_eq!(
+            s.handle(SyncEvent::Tick {
+                now: Duration::from_millis(2000)
+            }),
+            vec![pull(A, 7)]
         );
     }
 
@@ -423,15 +468,7 @@ mod tests {
             peer: A,
             cursor: 50,
         });
-        assert_eq!(
-            s.handle(SyncEvent::Page {
-                peer: A,
-                through: 20,
-                more: false,
-                head: 1_000,
-            }),
-            vec![]
-        );
+        assert_eq!(s.handle(page(A, 50, 20, false, 100)), vec![]);
         assert_eq!(s.cursor(&A), Some(50));
         assert_eq!(
             s.handle(SyncEvent::Tick {
@@ -440,89 +477,32 @@ mod tests {
             vec![pull(A, 50)]
         );
         // Stored events for old pages never move the cursor back either.
-        s.handle(SyncEvent::Stored {
-            peer: A,
-            through: 10,
-        });
+        s.handle(stored(A, 10));
         assert_eq!(s.cursor(&A), Some(50));
     }
 
-    /// A peer with `log` reports serves pages; pulls fail, stores fail and notifications come
-    /// at random. The cursor never goes back, never passes what was stored, and reaches the
-    /// end once the failures stop.
     #[test]
-    fn random_failures_never_lose_or_skip_reports() {
-        use rand::{Rng, SeedableRng};
-        for seed in 0..200u64 {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-            let config = SyncConfig {
-                page_size: rng.gen_range(1..20),
-                ..SyncConfig::default()
-            };
-            let mut s = SyncState::new(config);
-            let mut log: u64 = rng.gen_range(0..200);
-            let mut stored_through = 0u64;
-            let mut now = Duration::ZERO;
-            let mut pending = s.handle(SyncEvent::Connected { peer: A, cursor: 0 });
-            let mut in_flight: Option<u64> = None;
-            for step in 0..5_000 {
-                let calm = step > 3_000;
-                for action in std::mem::take(&mut pending) {
-                    match action {
-                        SyncAction::Pull { cursor, limit, .. } => {
-                            assert!(in_flight.is_none(), "seed {seed}: two pulls at once");
-                            assert_eq!(
-                                cursor, stored_through,
-                                "seed {seed}: pulled from elsewhere"
-                            );
-                            in_flight = Some(cursor + u64::from(limit));
-                        }
-                        SyncAction::SaveCursor { cursor, .. } => {
-                            assert!(
-                                cursor <= stored_through,
-                                "seed {seed}: cursor passed the store"
-                            );
-                        }
-                    }
-                }
-                let event = if let Some(end) = in_flight.take() {
-                    if !calm && rng.gen_bool(0.2) {
-                        SyncEvent::Failed(A)
-                    } else {
-                        let through = end.min(log);
-                        let page = SyncEvent::Page {
-                            peer: A,
-                            through,
-                            more: through < log,
-                            head: log,
-                        };
-                        pending.extend(s.handle(page));
-                        if !calm && rng.gen_bool(0.2) {
-                            SyncEvent::Failed(A) // the store failed: nothing stored
-                        } else {
-                            stored_through = stored_through.max(through);
-                            SyncEvent::Stored { peer: A, through }
-                        }
-                    }
-                } else if !calm && rng.gen_bool(0.3) {
-                    log += rng.gen_range(0..5);
-                    SyncEvent::Notified {
-                        peer: A,
-                        latest: log,
-                    }
-                } else {
-                    now += Duration::from_millis(250);
-                    SyncEvent::Tick { now }
-                };
-                let before = s.cursor(&A).unwrap_or(0);
-                pending.extend(s.handle(event));
-                assert!(
-                    s.cursor(&A).unwrap_or(0) >= before,
-                    "seed {seed}: cursor went back"
-                );
-            }
-            assert_eq!(s.cursor(&A), Some(log), "seed {seed}: did not catch up");
-        }
+    fn a_page_beyond_the_peers_own_head_is_a_failure() {
+        let mut s = state();
+        s.handle(SyncEvent::Connected { peer: A, cursor: 0 });
+        s.handle(page(A, 0, 11, false, 10));
+        s.handle(stored(A, 11));
+        assert_eq!(s.cursor(&A), Some(0));
+    }
+
+    #[test]
+    fn a_page_that_holds_reports_back_stops_the_asking_until_something_new() {
+        let mut s = state();
+        s.handle(SyncEvent::Connected { peer: A, cursor: 0 });
+        // The peer announced 10 but serves through 4 only: 5 is embargoed for us.
+        s.handle(SyncEvent::Notified {
+            peer: A,
+            latest: 10,
+        });
+        assert_eq!(s.handle(page(A, 0, 4, false, 10)), vec![], "no pull loop");
+        assert_eq!(s.handle(stored(A, 4)), vec![save(A, 4)]);
+        // A poll (or a notification of something newer) asks again.
+        assert_eq!(s.handle(SyncEvent::Poll(A)), vec![pull(A, 4)]);
     }
 
     #[test]
@@ -539,96 +519,134 @@ mod tests {
             vec![]
         );
     }
-}
 
-#[cfg(test)]
-mod held_back {
-    use super::*;
-
-    const A: PeerKey = [1; 32];
-
+    /// A peer with `log` reports serves pages; pulls fail, stores fail, answers to abandoned
+    /// pulls arrive late, and notifications come at random. The cursor never goes back, never
+    /// passes what was stored in order, and reaches the end once the failures stop.
     #[test]
-    fn a_page_that_holds_reports_back_stops_the_asking_until_something_new() {
-        let mut s = SyncState::new(SyncConfig::default());
-        s.handle(SyncEvent::Connected { peer: A, cursor: 0 });
-        // The peer announced 10 but serves through 4 only: 5 is embargoed for us.
-        s.handle(SyncEvent::Notified {
-            peer: A,
-            latest: 10,
-        });
-        s.handle(SyncEvent::Page {
-            peer: A,
-            through: 4,
-            more: false,
-            head: 10,
-        });
-        assert_eq!(
-            s.handle(SyncEvent::Stored {
-                peer: A,
-                through: 4
-            }),
-            vec![SyncAction::SaveCursor { peer: A, cursor: 4 }],
-            "no pull loop over held-back reports"
-        );
-        // A notification of something newer, or a poll, asks again.
-        assert_eq!(
-            s.handle(SyncEvent::Poll(A)),
-            vec![SyncAction::Pull {
-                peer: A,
-                cursor: 4,
-                limit: 512
-            }]
-        );
-    }
-
-    #[test]
-    fn a_notification_newer_than_the_page_is_kept() {
-        let mut s = SyncState::new(SyncConfig::default());
-        s.handle(SyncEvent::Connected { peer: A, cursor: 0 });
-        // Announced 12 while a page computed at head 10 was in flight.
-        s.handle(SyncEvent::Notified {
-            peer: A,
-            latest: 12,
-        });
-        s.handle(SyncEvent::Page {
-            peer: A,
-            through: 10,
-            more: false,
-            head: 10,
-        });
-        assert_eq!(
-            s.handle(SyncEvent::Stored {
-                peer: A,
-                through: 10
-            }),
-            vec![
-                SyncAction::SaveCursor {
-                    peer: A,
-                    cursor: 10
-                },
-                SyncAction::Pull {
-                    peer: A,
-                    cursor: 10,
-                    limit: 512
+    fn random_failures_never_lose_or_skip_reports() {
+        use rand::{Rng, SeedableRng};
+        for seed in 0..300u64 {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let config = SyncConfig {
+                page_size: rng.gen_range(1..20),
+                pages_in_store: rng.gen_range(1..4),
+                ..SyncConfig::default()
+            };
+            let mut s = SyncState::new(config);
+            let mut log: u64 = rng.gen_range(0..200);
+            // What the test has stored, contiguously from 0.
+            let mut stored_through = 0u64;
+            let mut now = Duration::ZERO;
+            let mut pending = s.handle(SyncEvent::Connected { peer: A, cursor: 0 });
+            let mut in_flight: Option<(u64, u32)> = None;
+            let mut late: Vec<SyncEvent> = Vec::new();
+            // Pages received and not yet stored: (after, through).
+            let mut to_store: VecDeque<(u64, u64)> = VecDeque::new();
+            let mut saved = 0u64;
+            for step in 0..200_000 {
+                let calm = step > 5_000;
+                if calm && s.cursor(&A) == Some(log) && in_flight.is_none() {
+                    break;
                 }
-            ]
-        );
-    }
-
-    #[test]
-    fn a_page_beyond_the_peers_own_head_is_a_failure() {
-        let mut s = SyncState::new(SyncConfig::default());
-        s.handle(SyncEvent::Connected { peer: A, cursor: 0 });
-        s.handle(SyncEvent::Page {
-            peer: A,
-            through: 11,
-            more: false,
-            head: 10,
-        });
-        s.handle(SyncEvent::Stored {
-            peer: A,
-            through: 0,
-        });
-        assert_eq!(s.cursor(&A), Some(0));
+                for action in std::mem::take(&mut pending) {
+                    match action {
+                        SyncAction::Pull { cursor, limit, .. } => {
+                            assert!(in_flight.is_none(), "seed {seed}: two pulls at once");
+                            assert!(cursor >= stored_through || cursor == s.cursor(&A).unwrap());
+                            in_flight = Some((cursor, limit));
+                        }
+                        SyncAction::SaveCursor { cursor, .. } => {
+                            assert!(
+                                cursor <= stored_through,
+                                "seed {seed}: cursor {cursor} passed the store {stored_through}"
+                            );
+                            assert!(cursor >= saved, "seed {seed}: saved cursor went back");
+                            saved = cursor;
+                        }
+                    }
+                }
+                // Once calm, the peer answers and the store stores, in order.
+                let choice = match (calm, in_flight.is_some(), to_store.is_empty()) {
+                    (false, _, _) => rng.gen_range(0..5),
+                    (true, true, _) => 0,
+                    (true, false, false) => 1,
+                    (true, false, true) => 4,
+                };
+                let event = if choice == 0 && in_flight.is_some() {
+                    let (after, limit) = in_flight.take().unwrap_or_default();
+                    if !calm && rng.gen_bool(0.15) {
+                        SyncEvent::Failed(A)
+                    } else {
+                        let through = (after + u64::from(limit)).min(log);
+                        let answer = page(A, after, through, through < log, log);
+                        if !calm && rng.gen_bool(0.1) {
+                            // The pull times out; its answer turns up much later.
+                            late.push(answer);
+                            SyncEvent::Failed(A)
+                        } else {
+                            if through > after {
+                                to_store.push_back((after, through));
+                            }
+                            answer
+                        }
+                    }
+                } else if choice == 1 && !to_store.is_empty() {
+                    let (after, through) = to_store.pop_front().unwrap_or_default();
+                    if !calm && rng.gen_bool(0.15) {
+                        to_store.clear();
+                        SyncEvent::Failed(A)
+                    } else {
+                        // Stored durably; contiguous only if it starts where the store ends.
+                        if after <= stored_through {
+                            stored_through = stored_through.max(through);
+                        }
+                        stored(A, through)
+                    }
+                } else if choice == 2 && !late.is_empty() && !calm {
+                    let answer = late.remove(0);
+                    if let SyncEvent::Page { after, through, .. } = answer
+                        && s.expects(&A, after)
+                    {
+                        // It answers the pull now out (same cursor): that one is abandoned.
+                        in_flight = None;
+                        if through > after {
+                            to_store.push_back((after, through));
+                        }
+                    }
+                    answer
+                } else if choice == 3 && !calm {
+                    log += rng.gen_range(0..5);
+                    SyncEvent::Notified {
+                        peer: A,
+                        latest: log,
+                    }
+                } else {
+                    now += Duration::from_millis(250);
+                    SyncEvent::Tick { now }
+                };
+                if let SyncEvent::Failed(_) = event {
+                    // The node drops whatever that peer's pages were doing.
+                    to_store.clear();
+                    in_flight = None;
+                }
+                let before = s.cursor(&A).unwrap_or(0);
+                pending.extend(s.handle(event));
+                assert!(
+                    s.cursor(&A).unwrap_or(0) >= before,
+                    "seed {seed}: cursor went back"
+                );
+                assert!(
+                    s.cursor(&A).unwrap_or(0) <= stored_through,
+                    "seed {seed}: cursor passed what is stored"
+                );
+            }
+            assert_eq!(
+                s.cursor(&A),
+                Some(log),
+                "seed {seed}: did not catch up: {:?} in_flight {in_flight:?} to_store {to_store:?} stored {stored_through}",
+                s.peers.get(&A)
+            );
+        }
     }
 }

@@ -34,6 +34,9 @@ fn not_introduced() -> Response {
     Response::Refused("this node has not introduced itself (hello) on this connection".into())
 }
 
+/// How long the query index waits after each catch-up page that has more behind it.
+const CATCH_UP_INDEX_HOLD: Duration = Duration::from_millis(500);
+
 /// How long shutdown waits for in-flight work.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(15);
 
@@ -59,6 +62,12 @@ struct PeerState {
     hello_in_flight: bool,
     /// Requests from it being served now.
     serving: usize,
+    /// Pages from it waiting to be stored, and whether one is being stored.
+    store_queue: std::collections::VecDeque<PageToStore>,
+    storing: bool,
+    /// Bumped when catch-up with it starts again from the cursor: pages of an older
+    /// generation still being stored no longer move the cursor.
+    store_generation: u64,
     hello_retry_at: Option<Instant>,
     last_seen_ms: Option<i64>,
     head: u64,
@@ -68,11 +77,11 @@ struct PeerState {
     last_error: Option<String>,
 }
 
-struct PullOutcome {
+/// A page received and waiting to be stored, in arrival order per partner node.
+#[derive(Debug)]
+struct PageToStore {
     through: u64,
-    more: bool,
-    head: u64,
-    received: Result<Received, String>,
+    reports: Vec<cairn_net::PassedReport>,
 }
 
 enum TaskResult {
@@ -81,10 +90,18 @@ enum TaskResult {
         epoch: u64,
         result: Result<Response, RequestError>,
     },
-    Pulled {
+    PageArrived {
         node: NodeAddress,
         key: PeerKey,
-        result: Result<PullOutcome, String>,
+        after: u64,
+        result: Result<cairn_net::Page, String>,
+    },
+    PageStored {
+        node: NodeAddress,
+        key: PeerKey,
+        through: u64,
+        generation: u64,
+        result: Result<Received, String>,
     },
     Served {
         node: NodeAddress,
@@ -561,24 +578,14 @@ impl Actor {
         if self.stopping {
             return;
         }
-        let Some(partner) = self.partner_of(&node).cloned() else {
-            return;
-        };
         let net = self.net.clone();
-        let store = self.store.clone();
-        let rules = self.rules.clone();
         let results = self.results.clone();
         self.spawn(async move {
-            let result = match net
-                .request(
-                    &node,
-                    Request::Pull {
-                        after: cursor,
-                        limit,
-                    },
-                )
-                .await
-            {
+            let request = Request::Pull {
+                after: cursor,
+                limit,
+            };
+            let result = match net.request(&node, request).await {
                 Ok(Response::Page(page)) => {
                     if page.reports.len() > limit as usize {
                         Err(format!(
@@ -591,26 +598,112 @@ impl Actor {
                             page.through, page.head
                         ))
                     } else {
-                        let (through, more, head) = (page.through, page.more, page.head);
-                        let received = tokio::task::spawn_blocking(move || {
-                            exchange::receive(&store, &rules, &partner, page.reports)
-                        })
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| r.map_err(|e| e.to_string()));
-                        Ok(PullOutcome {
-                            through,
-                            more,
-                            head,
-                            received,
-                        })
+                        Ok(page)
                     }
                 }
                 Ok(Response::Refused(reason)) => Err(format!("refused a pull: {reason}")),
                 Ok(_) => Err("answered a pull with something else than a page".into()),
                 Err(e) => Err(format!("pull failed: {e}")),
             };
-            let _ = results.send(TaskResult::Pulled { node, key, result });
+            let _ = results.send(TaskResult::PageArrived {
+                node,
+                key,
+                after: cursor,
+                result,
+            });
+        });
+    }
+
+    /// Catch-up with a partner node failed: it starts again from the cursor after a backoff;
+    /// pages waiting to be stored are dropped.
+    fn sync_failed(&mut self, node: &NodeAddress, key: PeerKey, error: String) {
+        tracing::info!(node = %node, "{error}");
+        if let Some(state) = self.peers.get_mut(node) {
+            state.store_queue.clear();
+            state.store_generation += 1;
+        }
+        self.note_error(Some(node), error);
+        self.feed(SyncEvent::Failed(key));
+    }
+
+    fn on_page(
+        &mut self,
+        node: NodeAddress,
+        key: PeerKey,
+        after: u64,
+        result: Result<cairn_net::Page, String>,
+    ) {
+        let page = match result {
+            Ok(page) => page,
+            Err(e) => {
+                if self.sync.expects(&key, after) {
+                    self.sync_failed(&node, key, e);
+                }
+                return;
+            }
+        };
+        // An answer to a pull given up on (timed out, or made before a reset): dropped.
+        if !self.sync.expects(&key, after) {
+            return;
+        }
+        if page.more {
+            // A catch-up: index once it is over, not between its pages.
+            self.store.hold_indexing(CATCH_UP_INDEX_HOLD);
+        }
+        if let Some(state) = self.peers.get_mut(&node) {
+            state.head = state.head.max(page.head);
+            if page.through > after {
+                state.store_queue.push_back(PageToStore {
+                    through: page.through,
+                    reports: page.reports,
+                });
+            }
+        }
+        self.feed(SyncEvent::Page {
+            peer: key,
+            after,
+            through: page.through,
+            more: page.more,
+            head: page.head,
+        });
+        self.store_next(&node, key);
+    }
+
+    /// Starts storing the partner node's next page, if none is being stored.
+    fn store_next(&mut self, node: &NodeAddress, key: PeerKey) {
+        let Some(partner) = self.partner_of(node).cloned() else {
+            return;
+        };
+        let Some(state) = self.peers.get_mut(node) else {
+            return;
+        };
+        if state.storing {
+            return;
+        }
+        let Some(page) = state.store_queue.pop_front() else {
+            return;
+        };
+        state.storing = true;
+        let generation = state.store_generation;
+        let store = self.store.clone();
+        let rules = self.rules.clone();
+        let results = self.results.clone();
+        let node = node.clone();
+        self.spawn(async move {
+            let through = page.through;
+            let result = tokio::task::spawn_blocking(move || {
+                exchange::receive(&store, &rules, &partner, page.reports)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+            let _ = results.send(TaskResult::PageStored {
+                node,
+                key,
+                through,
+                generation,
+                result,
+            });
         });
     }
 
@@ -621,38 +714,39 @@ impl Actor {
                 epoch,
                 result,
             } => self.on_hello_answer(node, epoch, result),
-            TaskResult::Pulled { node, key, result } => match result {
-                Ok(outcome) => {
-                    if let Some(state) = self.peers.get_mut(&node) {
-                        state.head = state.head.max(outcome.head);
-                    }
-                    self.feed(SyncEvent::Page {
-                        peer: key,
-                        through: outcome.through,
-                        more: outcome.more,
-                        head: outcome.head,
-                    });
-                    match outcome.received {
-                        Ok(received) => {
-                            self.on_received(&node, received);
-                            self.feed(SyncEvent::Stored {
-                                peer: key,
-                                through: outcome.through,
-                            });
+            TaskResult::PageArrived {
+                node,
+                key,
+                after,
+                result,
+            } => self.on_page(node, key, after, result),
+            TaskResult::PageStored {
+                node,
+                key,
+                through,
+                generation,
+                result,
+            } => {
+                let current = self.peers.get_mut(&node).map(|state| {
+                    state.storing = false;
+                    state.store_generation == generation
+                });
+                match result {
+                    Ok(received) => {
+                        self.on_received(&node, received);
+                        if current == Some(true) {
+                            self.feed(SyncEvent::Stored { peer: key, through });
                         }
-                        Err(e) => {
-                            tracing::error!(node = %node, "storing a page failed: {e}");
-                            self.note_error(Some(&node), format!("storing a page failed: {e}"));
-                            self.feed(SyncEvent::Failed(key));
+                    }
+                    Err(e) => {
+                        tracing::error!(node = %node, "storing a page failed: {e}");
+                        if current == Some(true) {
+                            self.sync_failed(&node, key, format!("storing a page failed: {e}"));
                         }
                     }
                 }
-                Err(e) => {
-                    tracing::info!(node = %node, "{e}");
-                    self.note_error(Some(&node), e);
-                    self.feed(SyncEvent::Failed(key));
-                }
-            },
+                self.store_next(&node, key);
+            }
             TaskResult::Served {
                 node,
                 count,

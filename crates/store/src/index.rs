@@ -90,6 +90,8 @@ const QUIET: Duration = Duration::from_millis(20);
 /// ...unless this many reports are waiting: queries read unindexed reports one by one, so the
 /// backlog stays bounded even under a long burst.
 const MAX_BACKLOG: u64 = 65_536;
+/// While a bulk ingest holds indexing back, the backlog may grow this far.
+const MAX_HELD_BACKLOG: u64 = 262_144;
 
 fn run(trees: &Trees, inbox: &mpsc::Receiver<Signal>) {
     lower_priority();
@@ -115,6 +117,14 @@ fn run(trees: &Trees, inbox: &mpsc::Receiver<Signal>) {
                     tracing::warn!(error = %e, "flushing the query index failed");
                 }
                 break;
+            }
+            let held = trees.activity.held_for();
+            if backlog < MAX_HELD_BACKLOG && !held.is_zero() {
+                match inbox.recv_timeout(held) {
+                    Ok(Signal::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    Ok(Signal::Work) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                }
+                continue;
             }
             let idle = trees.activity.idle_for();
             if backlog < MAX_BACKLOG && idle < QUIET {

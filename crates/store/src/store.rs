@@ -161,6 +161,8 @@ pub(crate) struct Activity {
     epoch: std::time::Instant,
     last_ms: AtomicU64,
     running: AtomicU64,
+    /// Indexing waits until this time (ms since `epoch`): a bulk ingest is under way.
+    hold_until_ms: AtomicU64,
 }
 
 impl Activity {
@@ -169,6 +171,7 @@ impl Activity {
             epoch: std::time::Instant::now(),
             last_ms: AtomicU64::new(0),
             running: AtomicU64::new(0),
+            hold_until_ms: AtomicU64::new(0),
         }
     }
 
@@ -181,6 +184,18 @@ impl Activity {
         self.running.fetch_add(1, Ordering::SeqCst);
         self.last_ms.store(self.now_ms(), Ordering::SeqCst);
         ActivityGuard(self)
+    }
+
+    /// Asks indexing to wait `hold` from now.
+    fn hold(&self, hold: std::time::Duration) {
+        let until = self.now_ms().saturating_add(hold.as_millis() as u64);
+        self.hold_until_ms.fetch_max(until, Ordering::SeqCst);
+    }
+
+    /// How much longer indexing is asked to wait.
+    pub(crate) fn held_for(&self) -> std::time::Duration {
+        let until = self.hold_until_ms.load(Ordering::SeqCst);
+        std::time::Duration::from_millis(until.saturating_sub(self.now_ms()))
     }
 
     /// How long ingest has been idle (zero while one runs).
@@ -355,6 +370,13 @@ impl Store {
             Ok(store) => store,
             Err(e) => panic!("cannot open a test store: {e}"),
         }
+    }
+
+    /// Asks the background indexer to wait for `hold` (a bulk ingest such as a catch-up is
+    /// under way: its reports arrive sooner if indexing runs after it). Queries stay exact;
+    /// past a large backlog indexing runs anyway. Repeated calls extend the wait.
+    pub fn hold_indexing(&self, hold: std::time::Duration) {
+        self.trees.activity.hold(hold);
     }
 
     /// Whether a background thread keeps the query index up to date.
@@ -846,12 +868,13 @@ fn decode_record(bytes: &[u8]) -> Result<pb::StoredReport, ReadError> {
 /// Decodes a stored record (a `RECORD` value of the `reports` tree).
 pub(crate) fn stored_report(bytes: &[u8]) -> Result<StoredReport, ReadError> {
     let record = decode_record(bytes)?;
-    let report = VerifiedReport::from_stored(&record.envelope)
+    let provenance = provenance_from_proto(record.provenance.as_ref())?;
+    let report = VerifiedReport::from_stored_owned(record.envelope)
         .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
     Ok(StoredReport {
         seq: record.seq,
         received_ms: record.received_ms,
-        provenance: provenance_from_proto(record.provenance.as_ref())?,
+        provenance,
         report,
     })
 }
