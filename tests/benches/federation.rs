@@ -194,7 +194,7 @@ fn main() {
 
         // Catch-up: the bank was offline while the CERT stored `catch_up` reports.
         let mut fed = Federation::new(&["cert", "bank"], 43);
-        fed.page_size = 512;
+        fed.page_size = std::env::var("PAGE").ok().and_then(|p| p.parse().ok()).unwrap_or(512);
         fed.trust(0, 1, up_to(Tlp::Green), up_to(Tlp::Green));
         let n = o.catch_up;
         let report_bytes = {
@@ -226,9 +226,16 @@ fn main() {
         fed.set_address(0, &format!("/ip4/127.0.0.1/tcp/{proxy_port}"));
         let start = Instant::now();
         fed.start(1).await;
+        let mut progress = Vec::new();
+        let mut next_mark = Duration::from_secs(1);
         loop {
-            if fed.node(1).store().last_seq().expect("count") as usize >= n {
+            let have = fed.node(1).store().last_seq().expect("count") as usize;
+            if have >= n {
                 break;
+            }
+            if start.elapsed() >= next_mark {
+                progress.push(have);
+                next_mark += Duration::from_secs(1);
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
             assert!(start.elapsed() < Duration::from_secs(1800), "catch-up stalled");
@@ -236,6 +243,15 @@ fn main() {
         let took = start.elapsed();
         let rate = n as f64 / took.as_secs_f64();
         println!("catch-up of {n} missed reports");
+        let per_second: Vec<String> = progress
+            .iter()
+            .scan(0, |last, &now| {
+                let d = now - *last;
+                *last = now;
+                Some(d.to_string())
+            })
+            .collect();
+        println!("  reports stored in each second: {}", per_second.join(" "));
         println!(
             "  {:.1} s, {rate:.0} reports/s = {:.2} x the single-core batch-verify rate (target >= 0.5)",
             took.as_secs_f64(),

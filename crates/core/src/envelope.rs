@@ -191,7 +191,11 @@ impl KeyCache {
     const MAX: usize = 64;
 
     fn parse(&mut self, bytes: &[u8]) -> Result<(OrgPublicKey, VerifyingKey), PublicKeyError> {
-        if let Some(found) = self.0.iter().find(|(k, _)| k.as_bytes().as_slice() == bytes) {
+        if let Some(found) = self
+            .0
+            .iter()
+            .find(|(k, _)| k.as_bytes().as_slice() == bytes)
+        {
             return Ok(*found);
         }
         let parsed = OrgPublicKey::parse(bytes)?;
@@ -454,6 +458,11 @@ impl VerifiedReport {
     /// The envelope bytes of this copy (with whatever disclosures it carries).
     pub fn envelope_bytes(&self) -> &[u8] {
         &self.envelope
+    }
+
+    /// The envelope bytes, taken out of the report.
+    pub fn into_envelope(self) -> Vec<u8> {
+        self.envelope
     }
 
     /// Size of the signed body in bytes.

@@ -162,9 +162,9 @@ fn check_version(version: u32) -> io::Result<()> {
     }
 }
 
-fn passed_to_pb(report: &PassedReport) -> pb::PassedReport {
+fn passed_to_pb(report: PassedReport) -> pb::PassedReport {
     pb::PassedReport {
-        envelope: report.envelope.clone(),
+        envelope: report.envelope,
         hop: report.hop,
     }
 }
@@ -179,24 +179,25 @@ fn passed_from_pb(report: pb::PassedReport) -> PassedReport {
 impl Response {
     /// The protobuf form.
     pub fn encode(&self) -> Vec<u8> {
+        self.clone().into_encoded()
+    }
+
+    /// The protobuf form, consuming the response (no copy of the reports).
+    pub fn into_encoded(self) -> Vec<u8> {
         use pb::sync_response::Response as R;
         let response = match self {
-            Response::Hello { certificate } => R::Hello(pb::Hello {
-                certificate: certificate.clone(),
-            }),
+            Response::Hello { certificate } => R::Hello(pb::Hello { certificate }),
             Response::Ack => R::Ack(pb::Ack {}),
             Response::Page(page) => R::Page(pb::Page {
-                reports: page.reports.iter().map(passed_to_pb).collect(),
+                reports: page.reports.into_iter().map(passed_to_pb).collect(),
                 through: page.through,
                 more: page.more,
                 head: page.head,
             }),
             Response::Fetched(report) => R::Fetched(pb::Fetched {
-                report: report.as_ref().map(passed_to_pb),
+                report: report.map(passed_to_pb),
             }),
-            Response::Refused(reason) => R::Refused(pb::Refused {
-                reason: reason.clone(),
-            }),
+            Response::Refused(reason) => R::Refused(pb::Refused { reason }),
         };
         pb::SyncResponse {
             version: WIRE_VERSION,
@@ -293,7 +294,7 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        io.write_all(&response.encode()).await?;
+        io.write_all(&response.into_encoded()).await?;
         io.close().await
     }
 }

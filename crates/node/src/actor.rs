@@ -81,7 +81,8 @@ struct PeerState {
 #[derive(Debug)]
 struct PageToStore {
     through: u64,
-    reports: Vec<cairn_net::PassedReport>,
+    /// Its signature checks, started when it arrived.
+    checked: tokio::task::JoinHandle<Vec<exchange::Checked>>,
 }
 
 enum TaskResult {
@@ -653,9 +654,11 @@ impl Actor {
         if let Some(state) = self.peers.get_mut(&node) {
             state.head = state.head.max(page.head);
             if page.through > after {
+                // Signatures are checked at once, while earlier pages are being stored.
+                let reports = page.reports;
                 state.store_queue.push_back(PageToStore {
                     through: page.through,
-                    reports: page.reports,
+                    checked: tokio::task::spawn_blocking(move || exchange::check_page(reports)),
                 });
             }
         }
@@ -691,12 +694,15 @@ impl Actor {
         let node = node.clone();
         self.spawn(async move {
             let through = page.through;
-            let result = tokio::task::spawn_blocking(move || {
-                exchange::receive(&store, &rules, &partner, page.reports)
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+            let result = match page.checked.await {
+                Ok(checked) => tokio::task::spawn_blocking(move || {
+                    exchange::store_checked(&store, &rules, &partner, checked)
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string())),
+                Err(e) => Err(format!("checking signatures failed: {e}")),
+            };
             let _ = results.send(TaskResult::PageStored {
                 node,
                 key,

@@ -50,6 +50,47 @@ pub fn copy_for(
     partner: &Partner,
     now_ms: i64,
 ) -> Result<PassedReport, OutboundRule> {
+    let withhold = decide(rules, stored, partner, now_ms)?;
+    let report = if withhold.is_empty() {
+        stored.report.clone()
+    } else {
+        stored.report.withhold(&withhold)
+    };
+    Ok(PassedReport {
+        envelope: report.into_envelope(),
+        hop: holding_hop(&rules.us, stored),
+    })
+}
+
+/// [`copy_for`] for a stored report the caller no longer needs (no copy when nothing is
+/// withheld).
+fn take_copy_for(
+    rules: &SharingRules,
+    stored: StoredReport,
+    partner: &Partner,
+    now_ms: i64,
+) -> Result<PassedReport, OutboundRule> {
+    let withhold = decide(rules, &stored, partner, now_ms)?;
+    let hop = holding_hop(&rules.us, &stored);
+    let report = if withhold.is_empty() {
+        stored.report
+    } else {
+        stored.report.withhold(&withhold)
+    };
+    Ok(PassedReport {
+        envelope: report.into_envelope(),
+        hop,
+    })
+}
+
+/// The sharing decision for one stored report and one partner: the disclosures to leave out,
+/// or the rule that withholds it.
+fn decide(
+    rules: &SharingRules,
+    stored: &StoredReport,
+    partner: &Partner,
+    now_ms: i64,
+) -> Result<Vec<cairn_core::DisclosureField>, OutboundRule> {
     let hop = holding_hop(&rules.us, stored);
     match decide_outbound(
         &rules.us,
@@ -58,18 +99,7 @@ pub fn copy_for(
         partner,
         &rules.communities,
     ) {
-        OutboundDecision::Share { withhold, .. } => {
-            let report = if withhold.is_empty() {
-                stored.report.clone()
-            } else {
-                let fields: Vec<_> = withhold.into_iter().collect();
-                stored.report.withhold(&fields)
-            };
-            Ok(PassedReport {
-                envelope: report.envelope_bytes().to_vec(),
-                hop,
-            })
-        }
+        OutboundDecision::Share { withhold, .. } => Ok(withhold.into_iter().collect()),
         OutboundDecision::Withhold(rule) => Err(rule),
     }
 }
@@ -119,13 +149,15 @@ pub fn serve_page(
                 break 'scan;
             }
             scanned += 1;
+            let seq = stored.seq;
             let theirs = stored.report.author() == partner.org
                 || matches!(stored.provenance, Provenance::Peer { org, .. } if org == partner.org);
             if !theirs {
-                match copy_for(rules, &stored, partner, now_ms) {
+                let id = stored.report.id();
+                match take_copy_for(rules, stored, partner, now_ms) {
                     Ok(copy) => {
                         bytes += copy.envelope.len();
-                        delivered.push(stored.report.id());
+                        delivered.push(id);
                         page.reports.push(copy);
                     }
                     Err(OutboundRule::Embargoed(until)) => {
@@ -135,7 +167,7 @@ pub fn serve_page(
                     Err(_) => {}
                 }
             }
-            page.through = stored.seq;
+            page.through = seq;
         }
     }
     page.more = embargo_until.is_none() && page.through < head;
@@ -184,6 +216,33 @@ pub struct StoredNew {
     pub partner_hop: u32,
 }
 
+/// A report from a page after its signature check, with what the sender said about it.
+#[derive(Debug)]
+pub struct Checked {
+    /// The report, or why it does not verify.
+    pub report: Result<VerifiedReport, cairn_core::VerifyError>,
+    /// Relays before the sender held it.
+    pub hop: u32,
+    /// Size of its envelope.
+    pub size: usize,
+}
+
+/// Checks the signatures of a page (on every core). Needs no store: pages are checked ahead
+/// while earlier ones are stored.
+pub fn check_page(reports: Vec<PassedReport>) -> Vec<Checked> {
+    let envelopes: Vec<&[u8]> = reports.iter().map(|r| r.envelope.as_slice()).collect();
+    let verified = cairn_core::verify_batch_parallel(&envelopes, 0);
+    reports
+        .iter()
+        .zip(verified)
+        .map(|(passed, report)| Checked {
+            report,
+            hop: passed.hop,
+            size: passed.envelope.len(),
+        })
+        .collect()
+}
+
 /// Verifies what `from` sent, applies the inbound rules and stores what passes, durably, with
 /// its provenance. A report that fails is left out; the others are stored.
 pub fn receive(
@@ -192,13 +251,22 @@ pub fn receive(
     from: &Partner,
     reports: Vec<PassedReport>,
 ) -> Result<Received, IngestError> {
+    store_checked(store, rules, from, check_page(reports))
+}
+
+/// Applies the inbound rules to a checked page and stores what passes, durably, with its
+/// provenance.
+pub fn store_checked(
+    store: &Store,
+    rules: &SharingRules,
+    from: &Partner,
+    checked: Vec<Checked>,
+) -> Result<Received, IngestError> {
     let mut received = Received::default();
-    let envelopes: Vec<&[u8]> = reports.iter().map(|r| r.envelope.as_slice()).collect();
-    let verified = cairn_core::verify_batch_parallel(&envelopes, 0);
     // Grouped by hop: one provenance per write.
     let mut accepted: BTreeMap<u32, Vec<VerifiedReport>> = BTreeMap::new();
-    for (passed, result) in reports.iter().zip(verified) {
-        let report = match result {
+    for passed in checked {
+        let report = match passed.report {
             Ok(report) => report,
             Err(e) => {
                 received
@@ -221,7 +289,7 @@ pub fn receive(
             Arrival {
                 report: report.report(),
                 author: &author,
-                size: passed.envelope.len(),
+                size: passed.size,
                 from,
                 partner_hop: passed.hop,
             },

@@ -49,8 +49,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Saves a partner node's cursor durably (flushed before this returns). A cursor never
-    /// moves back: a smaller value than the saved one is ignored.
+    /// Saves a partner node's cursor. It reaches the disk with the next ingest (every ingest
+    /// flushes), with [`Store::flush`], or within sled's flush interval: a crash before then
+    /// only makes the node pull again what it already stored, which changes nothing. A cursor
+    /// never moves back: a smaller value than the saved one is ignored.
     pub fn save_cursor(&self, node: &[u8; 32], cursor: u64) -> Result<(), IngestError> {
         self.trees.cursors.fetch_and_update(node, |old| {
             let old = old
@@ -58,7 +60,6 @@ impl Store {
                 .map_or(0, u64::from_be_bytes);
             Some(old.max(cursor).to_be_bytes().to_vec())
         })?;
-        self.trees.db.flush()?;
         Ok(())
     }
 
