@@ -401,6 +401,34 @@ pub fn verify_batch_parallel<B: AsRef<[u8]> + Sync>(
     })
 }
 
+/// What sharing decisions need of an envelope this node stored, read without decoding the
+/// report's content.
+#[derive(Debug, Clone)]
+pub struct StoredMarking {
+    /// The report id.
+    pub id: ReportId,
+    /// Its author.
+    pub author: OrgPublicKey,
+    /// The report's marking: kind, creation time, TLP, distribution, recipients, tags,
+    /// sectors, regions. Its content fields (title, summary, indicators, disclosures) are
+    /// left empty: use it for sharing decisions only.
+    pub marking: Report,
+}
+
+/// Reads the marking of an envelope this node stored (it was verified when it was stored).
+pub fn stored_marking(bytes: &[u8]) -> Result<StoredMarking, VerifyError> {
+    let envelope = decode_envelope(bytes)?;
+    let author =
+        OrgPublicKey::from_checked(&envelope.author_key).map_err(VerifyError::AuthorKey)?;
+    let view = pb::ReportMarking::decode(envelope.body.as_slice())
+        .map_err(|e| VerifyError::MalformedBody(e.to_string()))?;
+    Ok(StoredMarking {
+        id: ReportId::compute(&author, &envelope.body),
+        author,
+        marking: crate::report::marking(view)?,
+    })
+}
+
 /// The id of an envelope this node stored, without checking anything else (the envelope was
 /// verified when it was stored).
 pub fn id_of_stored(bytes: &[u8]) -> Result<ReportId, VerifyError> {
@@ -460,6 +488,32 @@ impl VerifiedReport {
         &self.envelope
     }
 
+    /// A copy of the report's marking only (kind, creation time, TLP, distribution,
+    /// recipients, tags, sectors, regions, what it retracts): what sharing decisions read,
+    /// without copying the content. Content fields are left empty.
+    pub fn marking(&self) -> Report {
+        let r = &self.report;
+        Report {
+            kind: r.kind,
+            title: String::new(),
+            summary: String::new(),
+            severity: None,
+            confidence: 0,
+            created_ms: r.created_ms,
+            tlp: r.tlp,
+            distribution: r.distribution.clone(),
+            recipients: r.recipients.clone(),
+            tags: r.tags.clone(),
+            sectors: r.sectors.clone(),
+            regions: r.regions.clone(),
+            paris_call_principles: Vec::new(),
+            indicators: Vec::new(),
+            supersedes: None,
+            retracts: r.retracts,
+            disclosure_digests: Vec::new(),
+        }
+    }
+
     /// The envelope bytes, taken out of the report.
     pub fn into_envelope(self) -> Vec<u8> {
         self.envelope
@@ -507,6 +561,52 @@ impl VerifiedReport {
 mod tests {
     use super::*;
     use rand::{RngCore, SeedableRng};
+
+    #[test]
+    fn a_stored_marking_matches_the_full_report() {
+        use crate::{OrgKey, ReportKind, Scope, Tlp, sample};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let author = OrgKey::generate(&mut rng);
+        let recipient = OrgKey::generate(&mut rng).public();
+        for n in 0..40u64 {
+            let mut draft = sample::indicator_report(&mut rng, n);
+            draft.tags = vec![" Phishing ".into(), "law-enforcement".into()];
+            match n % 4 {
+                0 => {
+                    draft.tlp = Some(Tlp::Red);
+                    draft.scope = None;
+                    draft.recipients = vec![recipient];
+                    draft.hop_limit = None;
+                }
+                1 => {
+                    draft.tlp = Some(Tlp::Clear);
+                    draft.scope = Some(Scope::Unrestricted);
+                    draft.hop_limit = None;
+                }
+                2 => draft.community = Some("finance-isac".into()),
+                _ => {}
+            }
+            let report = draft.sign(&author, &mut rng).unwrap();
+            let view = stored_marking(report.envelope_bytes()).unwrap();
+            let full = report.report();
+            assert_eq!(view.id, report.id());
+            assert_eq!(view.author, report.author());
+            let m = &view.marking;
+            assert_eq!(m.kind, full.kind);
+            assert_eq!(m.created_ms, full.created_ms);
+            assert_eq!(m.tlp, full.tlp);
+            assert_eq!(m.distribution, full.distribution);
+            assert_eq!(m.recipients, full.recipients);
+            assert_eq!(m.tags, full.tags);
+            assert_eq!(m.sectors, full.sectors);
+            assert_eq!(m.regions, full.regions);
+            assert!(m.indicators.is_empty() && m.title.is_empty());
+            let tombstone = crate::retract(&report, "test", &author, &mut rng).unwrap();
+            let view = stored_marking(tombstone.envelope_bytes()).unwrap();
+            assert_eq!(view.marking.kind, ReportKind::Retraction);
+            assert_eq!(view.marking.retracts, Some(report.id()));
+        }
+    }
 
     #[test]
     fn the_small_order_subgroup_is_found() {

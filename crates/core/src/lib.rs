@@ -13,7 +13,7 @@ pub mod report;
 pub mod sample;
 
 pub use draft::{IndicatorDraft, ReportDraft, RetractError, retract};
-pub use envelope::id_of_stored;
+pub use envelope::{StoredMarking, id_of_stored, stored_marking};
 pub use envelope::{
     RevealedDisclosure, VerifiedReport, VerifyError, verify, verify_batch, verify_batch_parallel,
 };

@@ -409,6 +409,43 @@ pub(crate) fn validate(body: pb::ReportBody, checks: Checks) -> Result<Report, I
     })
 }
 
+/// A report holding only its marking, from a body this node checked when it stored it.
+pub(crate) fn marking(view: pb::ReportMarking) -> Result<Report, InvalidReport> {
+    let kind = ReportKind::from_proto(view.kind)
+        .ok_or_else(|| invalid("kind", unknown_number("report kind", view.kind)))?;
+    let tlp = Tlp::from_proto(view.tlp)
+        .ok_or_else(|| invalid("tlp", unknown_number("TLP label", view.tlp)))?;
+    let distribution = validate_distribution(view.distribution.as_ref(), tlp)?;
+    let recipients = view
+        .recipients
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            OrgPublicKey::from_checked(r)
+                .map_err(|e| invalid(format!("recipients[{i}]"), e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Report {
+        kind,
+        title: String::new(),
+        summary: String::new(),
+        severity: None,
+        confidence: 0,
+        created_ms: view.created_ms,
+        tlp,
+        distribution,
+        recipients,
+        tags: validate_labels("tags", &view.tags)?,
+        sectors: validate_labels("sectors", &view.sectors)?,
+        regions: validate_labels("regions", &view.regions)?,
+        paris_call_principles: Vec::new(),
+        indicators: Vec::new(),
+        supersedes: None,
+        retracts: optional_id("retracts", &view.retracts)?,
+        disclosure_digests: Vec::new(),
+    })
+}
+
 fn unknown_number(what: &str, n: i32) -> String {
     if n == 0 {
         format!("no {what} given")

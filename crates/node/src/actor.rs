@@ -77,6 +77,16 @@ struct PeerState {
     last_error: Option<String>,
 }
 
+/// A report just stored here, as far as telling partners about it goes.
+struct NewReport {
+    author: OrgPublicKey,
+    marking: cairn_core::Report,
+    /// The hop at which this node holds it.
+    hop: u32,
+    /// The partner organisation that passed it on, if any.
+    from: Option<OrgPublicKey>,
+}
+
 /// A page received and waiting to be stored, in arrival order per partner node.
 #[derive(Debug)]
 struct PageToStore {
@@ -782,13 +792,15 @@ impl Actor {
                 reply,
             } => {
                 if let Ok(outcomes) = &result {
-                    let new: Vec<(VerifiedReport, u32, Option<OrgPublicKey>)> = reports
+                    let new: Vec<NewReport> = reports
                         .into_iter()
                         .zip(outcomes)
                         .filter(|(_, o)| matches!(o, IngestOutcome::Stored { .. }))
-                        .map(|(r, _)| {
-                            let hop = u32::from(r.author() != self.us);
-                            (r, hop, None)
+                        .map(|(r, _)| NewReport {
+                            author: r.author(),
+                            marking: r.marking(),
+                            hop: u32::from(r.author() != self.us),
+                            from: None,
                         })
                         .collect();
                     self.announce(&new);
@@ -876,16 +888,21 @@ impl Actor {
         if stored > 0 {
             tracing::debug!(partner = %name, stored, "reports received");
         }
-        let new: Vec<(VerifiedReport, u32, Option<OrgPublicKey>)> = received
+        let new: Vec<NewReport> = received
             .stored
             .into_iter()
-            .map(|s| (s.report, s.partner_hop.saturating_add(1), partner_org))
+            .map(|s| NewReport {
+                author: s.author,
+                marking: s.marking,
+                hop: s.partner_hop.saturating_add(1),
+                from: partner_org,
+            })
             .collect();
         self.announce(&new);
     }
 
     /// Tells each introduced partner that may see one of these new reports to pull.
-    fn announce(&mut self, new: &[(VerifiedReport, u32, Option<OrgPublicKey>)]) {
+    fn announce(&mut self, new: &[NewReport]) {
         if new.is_empty() || self.stopping {
             return;
         }
@@ -900,15 +917,15 @@ impl Actor {
                 continue;
             };
             let mut tell = false;
-            for (report, hop, from) in new {
-                if *from == Some(partner.org) || report.author() == partner.org {
+            for new in new {
+                if new.from == Some(partner.org) || new.author == partner.org {
                     continue;
                 }
                 match decide_outbound(
                     &self.us,
-                    report.report(),
+                    &new.marking,
                     Holding {
-                        hop: *hop,
+                        hop: new.hop,
                         now_ms: now,
                     },
                     partner,

@@ -33,10 +33,14 @@ pub struct SharingRules {
 
 /// How far a stored report has come to this node: 0 for its own organisation's reports.
 pub fn holding_hop(us: &OrgPublicKey, stored: &StoredReport) -> u32 {
-    if stored.report.author() == *us {
+    hop_of(us, &stored.report.author(), &stored.provenance)
+}
+
+fn hop_of(us: &OrgPublicKey, author: &OrgPublicKey, provenance: &Provenance) -> u32 {
+    if author == us {
         return 0;
     }
-    match stored.provenance {
+    match provenance {
         Provenance::Peer { hop, .. } => hop.saturating_add(1),
         // Published or imported here but written by someone else: as if straight from them.
         Provenance::Local | Provenance::Import => 1,
@@ -59,27 +63,6 @@ pub fn copy_for(
     Ok(PassedReport {
         envelope: report.into_envelope(),
         hop: holding_hop(&rules.us, stored),
-    })
-}
-
-/// [`copy_for`] for a stored report the caller no longer needs (no copy when nothing is
-/// withheld).
-fn take_copy_for(
-    rules: &SharingRules,
-    stored: StoredReport,
-    partner: &Partner,
-    now_ms: i64,
-) -> Result<PassedReport, OutboundRule> {
-    let withhold = decide(rules, &stored, partner, now_ms)?;
-    let hop = holding_hop(&rules.us, &stored);
-    let report = if withhold.is_empty() {
-        stored.report
-    } else {
-        stored.report.withhold(&withhold)
-    };
-    Ok(PassedReport {
-        envelope: report.into_envelope(),
-        hop,
     })
 }
 
@@ -118,7 +101,8 @@ pub struct ServedPage {
 /// Reports `partner` may see that arrived after `after`, at most `limit` of them and
 /// `budget_bytes` of envelopes. Reports the partner wrote or passed to us are skipped (it has
 /// them). The page stops before the first report embargoed for the partner, so that it
-/// arrives once the embargo ends instead of being skipped for ever.
+/// arrives once the embargo ends instead of being skipped for ever. Decisions read only each
+/// report's marking; a report is decoded in full only when disclosures must be withheld.
 pub fn serve_page(
     store: &Store,
     rules: &SharingRules,
@@ -139,8 +123,9 @@ pub fn serve_page(
     let mut bytes = 0usize;
     let mut scanned = 0usize;
     let mut embargo_until = None;
+    let corrupt = |e: cairn_core::VerifyError| ReadError::Corrupt(format!("stored envelope: {e}"));
     'scan: while page.through < head && scanned < SCAN_BUDGET {
-        let chunk = store.after(page.through, 256.min(SCAN_BUDGET - scanned))?;
+        let chunk = store.envelopes_after(page.through, 256.min(SCAN_BUDGET - scanned))?;
         if chunk.is_empty() {
             break;
         }
@@ -150,21 +135,37 @@ pub fn serve_page(
             }
             scanned += 1;
             let seq = stored.seq;
-            let theirs = stored.report.author() == partner.org
+            let view = cairn_core::stored_marking(&stored.envelope).map_err(corrupt)?;
+            let theirs = view.author == partner.org
                 || matches!(stored.provenance, Provenance::Peer { org, .. } if org == partner.org);
             if !theirs {
-                let id = stored.report.id();
-                match take_copy_for(rules, stored, partner, now_ms) {
-                    Ok(copy) => {
-                        bytes += copy.envelope.len();
-                        delivered.push(id);
-                        page.reports.push(copy);
+                let hop = hop_of(&rules.us, &view.author, &stored.provenance);
+                match decide_outbound(
+                    &rules.us,
+                    &view.marking,
+                    Holding { hop, now_ms },
+                    partner,
+                    &rules.communities,
+                ) {
+                    OutboundDecision::Share { withhold, .. } => {
+                        let envelope = if withhold.is_empty() {
+                            stored.envelope
+                        } else {
+                            let fields: Vec<_> = withhold.into_iter().collect();
+                            VerifiedReport::from_stored_owned(stored.envelope)
+                                .map_err(corrupt)?
+                                .withhold(&fields)
+                                .into_envelope()
+                        };
+                        bytes += envelope.len();
+                        delivered.push(view.id);
+                        page.reports.push(PassedReport { envelope, hop });
                     }
-                    Err(OutboundRule::Embargoed(until)) => {
+                    OutboundDecision::Withhold(OutboundRule::Embargoed(until)) => {
                         embargo_until = Some(until);
                         break 'scan;
                     }
-                    Err(_) => {}
+                    OutboundDecision::Withhold(_) => {}
                 }
             }
             page.through = seq;
@@ -208,8 +209,10 @@ pub struct Received {
 /// A report this node did not hold before.
 #[derive(Debug, Clone)]
 pub struct StoredNew {
-    /// The report.
-    pub report: VerifiedReport,
+    /// Its author.
+    pub author: cairn_core::OrgPublicKey,
+    /// Its marking (see [`VerifiedReport::marking`]), for deciding whom to tell about it.
+    pub marking: cairn_core::Report,
     /// Its arrival number here.
     pub seq: u64,
     /// Relays before the partner held it.
@@ -306,18 +309,22 @@ pub fn store_checked(
         }
     }
     for (hop, reports) in accepted {
-        let outcomes = store.insert(reports.clone(), Provenance::Peer { org: from.org, hop })?;
-        for (report, outcome) in reports.into_iter().zip(outcomes) {
+        // What is kept of each report after it is handed to the store.
+        let kept: Vec<(ReportId, cairn_core::OrgPublicKey, cairn_core::Report)> = reports
+            .iter()
+            .map(|r| (r.id(), r.author(), r.marking()))
+            .collect();
+        let outcomes = store.insert(reports, Provenance::Peer { org: from.org, hop })?;
+        for ((id, author, marking), outcome) in kept.into_iter().zip(outcomes) {
             match outcome {
                 IngestOutcome::Stored { seq, .. } => received.stored.push(StoredNew {
-                    report,
+                    author,
+                    marking,
                     seq,
                     partner_hop: hop,
                 }),
                 IngestOutcome::Duplicate { .. } => received.duplicates += 1,
-                IngestOutcome::Rejected(e) => received
-                    .rejected
-                    .push(format!("report {}: {e}", report.id())),
+                IngestOutcome::Rejected(e) => received.rejected.push(format!("report {id}: {e}")),
                 IngestOutcome::Refused { id, reason } => received
                     .rejected
                     .push(format!("report {id}: refused: {reason}")),

@@ -16,4 +16,6 @@ mod store;
 pub use error::{IngestError, OpenError, ReadError, ResolveError};
 pub use exchange::Delivery;
 pub use query::ReportQuery;
-pub use store::{IngestOutcome, Provenance, ReportStatus, Store, StoreConfig, StoredReport};
+pub use store::{
+    IngestOutcome, Provenance, ReportStatus, Store, StoreConfig, StoredEnvelope, StoredReport,
+};

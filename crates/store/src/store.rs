@@ -72,6 +72,19 @@ pub struct StoredReport {
     pub report: VerifiedReport,
 }
 
+/// A stored envelope as it is on disk, not decoded (see [`Store::envelopes_after`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEnvelope {
+    /// Arrival sequence number on this node.
+    pub seq: u64,
+    /// When this node stored it (ms since the Unix epoch).
+    pub received_ms: i64,
+    /// Who handed it over.
+    pub provenance: Provenance,
+    /// The envelope bytes, as verified when stored.
+    pub envelope: Vec<u8>,
+}
+
 /// What happened to one envelope of an ingest batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestOutcome {
@@ -475,7 +488,7 @@ impl Store {
                 known.insert(id, seq);
             }
         }
-        for report in &reports {
+        for report in reports {
             let id = report.id();
             if let Some((seq, _)) = in_batch.get(&id) {
                 outcomes.push(IngestOutcome::Duplicate { id, seq: *seq });
@@ -536,8 +549,8 @@ impl Store {
             if let Some(filter) = filter.as_mut() {
                 filter.insert(&id);
             }
-            stored.push((seq, report.clone()));
             outcomes.push(IngestOutcome::Stored { id, seq });
+            stored.push((seq, report));
         }
         if next_seq == first_seq && rewrites > 0 {
             self.trees.reports.apply_batch(batch)?;
@@ -711,6 +724,27 @@ impl Store {
                 prefix,
             }),
         }
+    }
+
+    /// Up to `limit` stored envelopes that arrived after arrival number `cursor`, in arrival
+    /// order, without decoding the reports (for serving partners).
+    pub fn envelopes_after(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEnvelope>, ReadError> {
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for item in self.records_after(cursor).take(limit) {
+            let (_, bytes) = item?;
+            let record = decode_record(&bytes)?;
+            out.push(StoredEnvelope {
+                seq: record.seq,
+                received_ms: record.received_ms,
+                provenance: provenance_from_proto(record.provenance.as_ref())?,
+                envelope: record.envelope,
+            });
+        }
+        Ok(out)
     }
 
     /// Up to `limit` reports that arrived after arrival number `cursor`, in arrival order.
