@@ -13,10 +13,10 @@ pub mod report;
 pub mod sample;
 
 pub use draft::{IndicatorDraft, ReportDraft, RetractError, retract};
-pub use envelope::{StoredMarking, id_of_stored, stored_marking};
 pub use envelope::{
     RevealedDisclosure, VerifiedReport, VerifyError, verify, verify_batch, verify_batch_parallel,
 };
+pub use envelope::{StoredMarking, id_of_stored, stored_marking};
 pub use identity::{NodeCertificate, NodeKey, OrgKey, OrgPublicKey};
 pub use indicator::Indicator;
 pub use model::{DisclosureField, Distribution, IndicatorType, ReportKind, Scope, Severity, Tlp};

@@ -63,8 +63,9 @@ impl Store {
         Ok(())
     }
 
-    /// Records that `reports` were served to `org` (through its node `node`), in one write
-    /// flushed before this returns: the audit trail never misses a report that left.
+    /// Records that `reports` were served to `org` (through its node `node`), as one record
+    /// flushed before this returns: the audit trail never misses a report that left, and a
+    /// page of reports costs one write.
     pub fn record_deliveries(
         &self,
         org: &OrgPublicKey,
@@ -75,36 +76,46 @@ impl Store {
         if reports.is_empty() {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
+        let mut value = Vec::with_capacity(AUDIT_HEADER + 32 * reports.len());
+        value.extend_from_slice(org.as_bytes());
+        value.extend_from_slice(node);
+        value.extend_from_slice(&at_ms.to_be_bytes());
         for id in reports {
-            let mut key = Vec::with_capacity(72);
-            key.extend_from_slice(id.as_bytes());
-            key.extend_from_slice(org.as_bytes());
-            key.extend_from_slice(&at_ms.to_be_bytes());
-            batch.insert(key, node.as_slice());
+            value.extend_from_slice(id.as_bytes());
         }
-        self.trees.audit.apply_batch(batch)?;
+        let key = self.trees.db.generate_id()?.to_be_bytes();
+        self.trees.audit.insert(key, value)?;
         self.trees.db.flush()?;
         Ok(())
     }
 
-    /// Every delivery of a report, by organisation then time.
+    /// Every delivery of a report, in the order they happened. Reads the whole audit trail:
+    /// meant for operators' questions, not for a hot path.
     pub fn deliveries(&self, id: &ReportId) -> Result<Vec<Delivery>, ReadError> {
         let corrupt = || ReadError::Corrupt("audit record".into());
         let mut out = Vec::new();
-        for item in self.trees.audit.scan_prefix(id.as_bytes()) {
-            let (k, v) = item?;
-            if k.len() != 72 {
+        for item in self.trees.audit.iter() {
+            let (_, v) = item?;
+            if v.len() < AUDIT_HEADER || (v.len() - AUDIT_HEADER) % 32 != 0 {
                 return Err(corrupt());
             }
-            let org = OrgPublicKey::from_bytes(&k[32..64]).map_err(|_| corrupt())?;
-            let at_ms = k[64..72]
+            if !v[AUDIT_HEADER..]
+                .chunks_exact(32)
+                .any(|chunk| chunk == id.as_bytes())
+            {
+                continue;
+            }
+            let org = OrgPublicKey::from_bytes(&v[..32]).map_err(|_| corrupt())?;
+            let node = v[32..64].try_into().map_err(|_| corrupt())?;
+            let at_ms = v[64..72]
                 .try_into()
                 .map(i64::from_be_bytes)
                 .map_err(|_| corrupt())?;
-            let node = v.as_ref().try_into().map_err(|_| corrupt())?;
             out.push(Delivery { org, node, at_ms });
         }
         Ok(out)
     }
 }
+
+/// An audit record: organisation key, node key, time, then the report ids.
+const AUDIT_HEADER: usize = 72;
