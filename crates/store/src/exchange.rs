@@ -96,7 +96,7 @@ impl Store {
         let mut out = Vec::new();
         for item in self.trees.audit.iter() {
             let (_, v) = item?;
-            if v.len() < AUDIT_HEADER || (v.len() - AUDIT_HEADER) % 32 != 0 {
+            if v.len() < AUDIT_HEADER || !(v.len() - AUDIT_HEADER).is_multiple_of(32) {
                 return Err(corrupt());
             }
             if !v[AUDIT_HEADER..]
