@@ -260,7 +260,7 @@ async fn a_node_offline_while_500_reports_are_published_catches_up_exactly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retraction_propagates() {
+async fn new_versions_and_retractions_propagate() {
     let mut fed = Federation::new(&["a", "b", "c"], 6);
     fed.trust(0, 1, up_to(Tlp::Green), up_to(Tlp::Green));
     fed.trust(1, 2, up_to(Tlp::Green), up_to(Tlp::Green));
@@ -268,8 +268,17 @@ async fn a_retraction_propagates() {
     fed.wait_connected(WAIT).await;
     let mut d = draft(40, Tlp::Green, Some(Scope::Community));
     d.hop_limit = Some(3);
-    let report = fed.publish_draft(0, &d).await;
+    let first = fed.publish_draft(0, &d).await;
+    assert!(fed.wait_for(2, &[first.id()], WAIT).await);
+    // A new version travels the same way and supersedes the first everywhere.
+    let mut v2 = cairn_core::ReportDraft::new_version_of(&first);
+    v2.title = "Second version".into();
+    let report = fed.publish_draft(0, &v2).await;
     assert!(fed.wait_for(2, &[report.id()], WAIT).await);
+    for i in [1, 2] {
+        let status = fed.node(i).store().status(&first).unwrap();
+        assert_eq!(status, ReportStatus::SupersededBy(report.id()));
+    }
     let tombstone = fed.retraction(0, &report);
     fed.publish(0, vec![tombstone.clone()]).await;
     assert!(fed.wait_for(1, &[tombstone.id()], WAIT).await);

@@ -1,0 +1,163 @@
+//! The network task on 127.0.0.1: trusted nodes connect and exchange requests, strangers are
+//! refused, and a trusted node that goes away is redialled when it comes back.
+
+use std::time::{Duration, Instant};
+
+use cairn_net::{NetConfig, NetEvent, NetHandle, Request, Response, TrustedNode, peer_id_of};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+fn public_of(secret: [u8; 32]) -> [u8; 32] {
+    let keypair = libp2p_identity::ed25519::Keypair::from(
+        libp2p_identity::ed25519::SecretKey::try_from_bytes(secret).unwrap(),
+    );
+    keypair.public().to_bytes()
+}
+
+fn config(listen: &str) -> NetConfig {
+    NetConfig {
+        listen: vec![listen.to_string()],
+        redial_initial_ms: 50,
+        redial_max_secs: 1,
+        request_timeout_secs: 5,
+        ..NetConfig::default()
+    }
+}
+
+/// Answers every request with an acknowledgement until the token is cancelled.
+fn answer_everything(mut events: mpsc::Receiver<NetEvent>) {
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let NetEvent::Request { reply, .. } = event {
+                reply.respond(Response::Ack);
+            }
+        }
+    });
+}
+
+async fn wait_connected(handle: &NetHandle, to: &cairn_net::NodeAddress, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if handle.connections().await.iter().any(|c| c.node == *to) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_node_that_comes_back_is_redialled() {
+    let (a_secret, b_secret) = ([1u8; 32], [2u8; 32]);
+    let a_id = peer_id_of(&public_of(a_secret)).unwrap();
+    let b_id = peer_id_of(&public_of(b_secret)).unwrap();
+
+    // B first, on a port the system picks; it does not know where A is.
+    let b_stop = CancellationToken::new();
+    let (b, b_events) = cairn_net::spawn(
+        &config("/ip4/127.0.0.1/tcp/0"),
+        b_secret,
+        vec![TrustedNode {
+            node: a_id.clone(),
+            addresses: vec![],
+        }],
+        b_stop.clone(),
+    )
+    .await
+    .unwrap();
+    answer_everything(b_events);
+    let b_address = b.listen_addresses().await[0].clone();
+
+    // A knows B's address and dials it.
+    let a_stop = CancellationToken::new();
+    let (a, a_events) = cairn_net::spawn(
+        &config("/ip4/127.0.0.1/tcp/0"),
+        a_secret,
+        vec![TrustedNode {
+            node: b_id.clone(),
+            addresses: vec![b_address.clone()],
+        }],
+        a_stop.clone(),
+    )
+    .await
+    .unwrap();
+    answer_everything(a_events);
+    assert!(wait_connected(&a, &b_id, Duration::from_secs(10)).await);
+    assert_eq!(
+        a.request(&b_id, Request::Notify { head: 1 }).await,
+        Ok(Response::Ack)
+    );
+
+    // B goes away; A notices.
+    b_stop.cancel();
+    let start = Instant::now();
+    while a.connections().await.iter().any(|c| c.node == b_id) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "A did not notice"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // B comes back on the same address: A redials it by itself.
+    let b_stop = CancellationToken::new();
+    let (b, b_events) = cairn_net::spawn(
+        &config(&b_address),
+        b_secret,
+        vec![TrustedNode {
+            node: a_id.clone(),
+            addresses: vec![],
+        }],
+        b_stop.clone(),
+    )
+    .await
+    .unwrap();
+    answer_everything(b_events);
+    assert!(
+        wait_connected(&a, &b_id, Duration::from_secs(10)).await,
+        "A did not redial B"
+    );
+    assert!(wait_connected(&b, &a_id, Duration::from_secs(10)).await);
+    b_stop.cancel();
+    a_stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_outside_the_trust_list_is_refused_both_ways() {
+    let (a_secret, stranger_secret) = ([3u8; 32], [4u8; 32]);
+    let a_id = peer_id_of(&public_of(a_secret)).unwrap();
+    let stop = CancellationToken::new();
+    // A trusts nobody.
+    let (a, a_events) = cairn_net::spawn(
+        &config("/ip4/127.0.0.1/tcp/0"),
+        a_secret,
+        vec![],
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    answer_everything(a_events);
+    let a_address = a.listen_addresses().await[0].clone();
+    let (stranger, stranger_events) = cairn_net::spawn(
+        &config("/ip4/127.0.0.1/tcp/0"),
+        stranger_secret,
+        vec![TrustedNode {
+            node: a_id.clone(),
+            addresses: vec![a_address],
+        }],
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    answer_everything(stranger_events);
+    let answer = stranger.request(&a_id, Request::Notify { head: 1 }).await;
+    assert!(answer.is_err(), "{answer:?}");
+    assert!(a.connections().await.is_empty());
+    // A cannot send to a node it does not trust either.
+    let stranger_id = peer_id_of(&public_of(stranger_secret)).unwrap();
+    assert_eq!(
+        a.request(&stranger_id, Request::Notify { head: 1 }).await,
+        Err(cairn_net::RequestError::Unreachable)
+    );
+    stop.cancel();
+}
