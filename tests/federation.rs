@@ -446,3 +446,84 @@ async fn an_embargoed_report_arrives_when_its_embargo_ends_and_not_before() {
     fed.stop(0).await;
     fed.stop(1).await;
 }
+
+/// A trusted PeerId presenting a certificate from another organisation than the one the trust
+/// list gives for it is refused, and is not served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_certified_by_the_wrong_organisation_is_not_served() {
+    let mut fed = Federation::new(&["cert", "bank", "other"], 9);
+    fed.trust(0, 1, up_to(Tlp::Clear), up_to(Tlp::Clear));
+    fed.start(0).await;
+    let open = fed.publish_draft(0, &draft(70, Tlp::Clear, None)).await;
+    let cert_node = fed.members[0].peer_id.clone();
+    let cert_address = fed.node(0).listen_addresses()[0].clone();
+    // The bank's node key, but a certificate signed by another organisation.
+    let forged = cairn_core::NodeCertificate::issue(
+        &fed.members[2].org,
+        fed.members[1].node_key.public_bytes(),
+        "node-1",
+        1_700_000_000_000,
+    );
+    let shutdown = CancellationToken::new();
+    let config = NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        ..NetConfig::default()
+    };
+    let (impostor, _events) = cairn_net::spawn(
+        &config,
+        fed.members[1].node_key.secret_bytes(),
+        vec![TrustedNode {
+            node: cert_node.clone(),
+            addresses: vec![cert_address],
+        }],
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let hello = impostor
+        .request(
+            &cert_node,
+            Request::Hello {
+                certificate: forged.to_bytes().to_vec(),
+            },
+        )
+        .await
+        .unwrap();
+    let Response::Refused(reason) = hello else {
+        panic!("the forged certificate was accepted: {hello:?}")
+    };
+    assert!(reason.contains("not by bank"), "{reason}");
+    let pull = impostor
+        .request(
+            &cert_node,
+            Request::Pull {
+                after: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(pull, Response::Refused(_)), "{pull:?}");
+    let fetch = impostor
+        .request(
+            &cert_node,
+            Request::Fetch {
+                report_id: *open.id().as_bytes(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(fetch, Response::Refused(_)), "{fetch:?}");
+    let peers = fed.node(0).peers().await.unwrap();
+    let bank = peers.iter().find(|p| p.partner == "bank").unwrap();
+    assert!(
+        bank.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("introduction refused"),
+        "{bank:?}"
+    );
+    assert!(fed.node(0).audit(open.id()).await.unwrap().is_empty());
+    shutdown.cancel();
+    fed.stop(0).await;
+}

@@ -69,6 +69,7 @@ pub fn config(home: &Home, command: ConfigCommand) -> Result<ExitCode> {
         "  organisation  {} (node {})",
         config.node.organisation, config.node.node_name
     );
+    println!("  listening     {}", config.network.listen.join(", "));
     print!("{}", sharing::summary(&config.sharing()));
     let inbound = config.sharing().inbound();
     println!(

@@ -353,8 +353,14 @@ pub fn summary(sections: &SharingSections<'_>) -> String {
             .into_iter()
             .flatten()
             .collect();
+        let dialled = p.nodes.iter().filter(|n| !n.addresses.is_empty()).count();
+        let nodes = match (p.nodes.len(), dialled) {
+            (0, _) => "no nodes: cannot connect".to_string(),
+            (n, 0) => format!("{n} node(s), dialling in"),
+            (n, d) => format!("{n} node(s), {d} dialled"),
+        };
         out.push_str(&format!(
-            "    {:<16} {}{}; {policy}\n",
+            "    {:<16} {}{}; {policy}; {nodes}\n",
             p.name.get_ref(),
             format!("{:?}", p.kind).to_lowercase(),
             if about.is_empty() {
