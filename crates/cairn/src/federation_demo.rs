@@ -391,7 +391,7 @@ async fn federation(homes: &[Home], shutdown: CancellationToken) -> Result<ExitC
         );
         published.push((p.author, report));
     }
-    let settled = settle(&members).await;
+    let settled = settle(&members, &published).await;
     println!(
         "    (every report was where it may be {} ms after the last publication: notified,\n     pulled, verified, stored durably, relayed)",
         settled.as_millis()
@@ -484,13 +484,14 @@ async fn federation(homes: &[Home], shutdown: CancellationToken) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// Waits until no node has received anything for a while (at most 20 s); returns when the
-/// last report arrived.
-async fn settle(members: &[Member]) -> Duration {
+/// Waits until every report is wherever the rules let it go (no partner holding it would still
+/// share it with someone who lacks it) and nothing has arrived for a moment, at most 30 s;
+/// returns when the last report arrived.
+async fn settle(members: &[Member], published: &[(usize, VerifiedReport)]) -> Duration {
     let start = Instant::now();
     let mut last = Vec::new();
     let mut last_change = Duration::ZERO;
-    while start.elapsed() < Duration::from_secs(20) {
+    while start.elapsed() < Duration::from_secs(30) {
         let mut counts = Vec::new();
         for m in members {
             counts.push(m.node.store().last_seq().unwrap_or(0));
@@ -498,13 +499,29 @@ async fn settle(members: &[Member]) -> Duration {
         if counts != last {
             last = counts;
             last_change = start.elapsed();
-        } else if start.elapsed() - last_change > Duration::from_millis(800) {
+        } else if start.elapsed() - last_change > Duration::from_millis(300)
+            && !pending(members, published)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     last_change
 }
+
+/// Whether some report may still go somewhere it has not reached.
+fn pending(members: &[Member], published: &[(usize, VerifiedReport)]) -> bool {
+    published.iter().any(|(author, report)| {
+        members.iter().enumerate().any(|(i, m)| {
+            i != *author
+                && matches!(m.node.store().get(&report.id()), Ok(None))
+                && why_not(members, i, report).is_ok_and(|why| why.contains(NOT_YET))
+        })
+    })
+}
+
+/// What `why_not` says of a report a partner may receive but has not yet.
+const NOT_YET: &str = "allowed, not yet arrived";
 
 /// Why member `i` did not receive `report`: the decision of each of its partners that holds
 /// it, in their own words.
@@ -537,7 +554,7 @@ fn why_not(members: &[Member], i: usize, report: &VerifiedReport) -> Result<Stri
         );
         let text = match decision {
             OutboundDecision::Withhold(rule) => rule.explain(),
-            OutboundDecision::Share { .. } => "allowed, not yet arrived".to_string(),
+            OutboundDecision::Share { .. } => NOT_YET.to_string(),
         };
         reasons.insert(holder.name.clone(), text);
     }
