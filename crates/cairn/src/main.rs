@@ -10,6 +10,7 @@ mod policy_cmd;
 mod reports;
 mod run;
 mod sharing;
+mod stix_export;
 mod view;
 
 use std::path::PathBuf;

@@ -53,17 +53,25 @@ pub enum ReportCommand {
     },
     /// Write a stored report to a file, optionally withholding disclosures.
     #[command(
-        after_help = "Examples:\n  cairn report export 3f2a9c01 --out incident.cairn\n  cairn report export 3f2a9c01 --withhold victim,internal-notes --out for-partners.cairn"
+        after_help = "Examples:\n  cairn report export 3f2a9c01 --out incident.cairn\n  cairn report export 3f2a9c01 --withhold victim,internal-notes --out for-partners.cairn\n  cairn report export 3f2a9c01 --format stix --out incident.stix.json\n  cairn report export --all --format stix --out everything.stix.json"
     )]
     Export {
         /// Report id or prefix.
-        id: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every stored report, every version (with --format stix).
+        #[arg(long, requires = "format")]
+        all: bool,
         /// Output file (default: standard output, when it is not a terminal).
         #[arg(long, short)]
         out: Option<PathBuf>,
         /// Disclosures to leave out: victim, internal-notes, evidence, or all.
         #[arg(long, value_delimiter = ',')]
         withhold: Vec<String>,
+        /// cairn (the signed report, for Cairn nodes) or stix (a STIX 2.1 bundle, for other
+        /// tools; disclosures are never included).
+        #[arg(long, value_enum, default_value_t = ExportFormat::Cairn)]
+        format: ExportFormat,
     },
     /// Verify and store report files exported by Cairn nodes.
     Import {
@@ -255,8 +263,38 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
                 println!("{}", verified_line(&report));
             }
         }
-        ReportCommand::Export { id, out, withhold } => {
+        ReportCommand::Export {
+            id,
+            all,
+            out,
+            withhold,
+            format,
+        } => {
             let store = home.open_store()?;
+            if format == ExportFormat::Stix {
+                let config = home.config()?;
+                let us = home.org_key()?.public();
+                let reports = match (&id, all) {
+                    (Some(id), _) => vec![load(&store, id)?],
+                    (None, _) => store.after(0, usize::MAX)?,
+                };
+                let bundle = crate::stix_export::bundle(&store, &config, &us, &reports)?;
+                let mut text = serde_json::to_string_pretty(&bundle)?;
+                text.push('\n');
+                write_output(out.as_deref(), text.as_bytes())?;
+                if let Some(path) = out {
+                    eprintln!(
+                        "Wrote {} report(s) as {} STIX object(s) to {}",
+                        reports.len(),
+                        bundle["objects"].as_array().map_or(0, Vec::len),
+                        path.display()
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let Some(id) = id else {
+                bail!("give a report id (--all exports a STIX bundle only)");
+            };
             let stored = load(&store, &id)?;
             let fields = parse_withhold(&withhold)?;
             let copy = stored.report.withhold(&fields);
@@ -287,6 +325,15 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How `report export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// The signed report, exactly as stored (for Cairn nodes).
+    Cairn,
+    /// A STIX 2.1 bundle (for OpenCTI, MISP, SIEMs).
+    Stix,
 }
 
 /// Signs a draft with the organisation key and stores it durably.

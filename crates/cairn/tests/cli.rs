@@ -648,3 +648,136 @@ fn policy_explain_says_who_receives_a_report_and_why() {
     let err = node.fails(&["policy", "explain", "--report", &isac, "--peer", "nobody"]);
     assert!(err.contains("no partner \"nobody\""), "{err}");
 }
+
+/// STIX 2.1 export of every kind of report and observable, a new version and a retraction:
+/// deterministic, versioned by the same id, and valid for the OASIS validator. `.ci/run`
+/// installs `stix2-validator` and names it in CAIRN_STIX_VALIDATOR; without it (outside CI)
+/// only the structure is checked.
+#[test]
+fn stix_export_is_deterministic_versioned_and_valid() {
+    let node = Node::new();
+    let first = node.ok(&[
+        "report", "new", "--kind", "indicator", "--tlp", "green", "--title", "Phishing kit",
+        "--indicator", "domain:login-bank.example", "--indicator", "ipv4:198.51.100.7",
+        "--indicator", "ipv6:2001:db8::1", "--indicator", "cidr:10.0.0.0/8",
+        "--indicator", "url:https://x.example/a'b", "--indicator", "email:billing@invoice.example",
+        "--indicator", "md5:d41d8cd98f00b204e9800998ecf8427e",
+        "--indicator", "sha1:da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        "--indicator", "sha256:5f2b8d1c9a3e4f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8",
+        "--indicator", "sha512:cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
+        "--indicator", "cve:CVE-2024-3400", "--indicator", "asn:AS64496",
+        "--tag", "phishing", "--sector", "finance", "--victim", "Bank A",
+    ]);
+    let first_id = first.split_whitespace().nth(2).unwrap().to_string();
+    let second = node.ok(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--tlp",
+        "green",
+        "--title",
+        "Phishing kit (v2)",
+        "--indicator",
+        "domain:login-bank.example",
+        "--supersedes",
+        &first_id[..12],
+    ]);
+    let second_id = second.split_whitespace().nth(2).unwrap().to_string();
+    node.ok(&[
+        "report",
+        "new",
+        "--kind",
+        "advisory",
+        "--tlp",
+        "clear",
+        "--title",
+        "Patch now",
+    ]);
+    node.ok(&[
+        "report",
+        "new",
+        "--kind",
+        "incident",
+        "--tlp",
+        "amber+strict",
+        "--title",
+        "Intrusion",
+    ]);
+    node.ok(&[
+        "report",
+        "retract",
+        &second_id[..12],
+        "--reason",
+        "false positive",
+    ]);
+
+    let out = node.home().join("all.stix.json");
+    let out_text = out.to_str().unwrap().to_string();
+    node.ok(&[
+        "report", "export", "--all", "--format", "stix", "--out", &out_text,
+    ]);
+    let again = node.ok(&["report", "export", "--all", "--format", "stix"]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text, again, "the same reports export the same bundle");
+    let bundle: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(bundle["type"], "bundle");
+    let objects = bundle["objects"].as_array().unwrap();
+    let reports: Vec<&serde_json::Value> =
+        objects.iter().filter(|o| o["type"] == "report").collect();
+    // Two versions and a retraction of one STIX report, plus two others.
+    let chain: Vec<&&serde_json::Value> = reports
+        .iter()
+        .filter(|r| {
+            r["external_references"][0]["external_id"] == first_id.as_str()
+                || r["external_references"][0]["external_id"] == second_id.as_str()
+                || r["revoked"] == true
+        })
+        .collect();
+    assert_eq!(chain.len(), 3, "{chain:#?}");
+    assert!(chain.iter().all(|r| r["id"] == chain[0]["id"]));
+    assert_eq!(reports.len(), 5);
+    let patterns: Vec<&str> = objects
+        .iter()
+        .filter_map(|o| o["pattern"].as_str())
+        .collect();
+    for expected in [
+        "[domain-name:value = 'login-bank.example']",
+        "[url:value = 'https://x.example/a\\'b']",
+        "[file:hashes.'SHA-512' = 'cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e']",
+        "[autonomous-system:number = 64496]",
+    ] {
+        assert!(
+            patterns.contains(&expected),
+            "{expected} not in {patterns:?}"
+        );
+    }
+    assert!(objects.iter().any(|o| o["type"] == "vulnerability"));
+    assert!(
+        objects.iter().any(|o| o["id"] == cairn_amber_strict()),
+        "the AMBER+STRICT marking-definition is included"
+    );
+    assert!(!text.contains("Bank A"), "disclosures never leave in STIX");
+
+    match std::env::var_os("CAIRN_STIX_VALIDATOR") {
+        Some(validator) => {
+            let result = Command::new(validator)
+                .args(["--version", "2.1", "--strict"])
+                .arg(&out)
+                .output()
+                .unwrap();
+            let report = String::from_utf8_lossy(&result.stdout);
+            assert!(result.status.success(), "{report}");
+            assert!(!report.contains("[X]"), "{report}");
+            assert!(!report.contains("Warning"), "{report}");
+        }
+        None => assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide stix2_validator in CAIRN_STIX_VALIDATOR (.ci/run installs it)"
+        ),
+    }
+}
+
+fn cairn_amber_strict() -> &'static str {
+    "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003"
+}

@@ -1,0 +1,482 @@
+//! Cairn reports as STIX 2.1 objects, for the tools CERTs and companies already run (OpenCTI,
+//! MISP, SIEMs). Plain code with no I/O: a report becomes a `report` object, one `indicator`
+//! per observable (a STIX pattern), a `vulnerability` per CVE, `related-to` relationships
+//! between them, the author's `identity`, and the TLP 2.0 `marking-definition` of its label.
+//!
+//! Ids are deterministic: a SHA-256 of a Cairn-specific name, shaped as a UUIDv4 (the form STIX
+//! asks of domain objects), so the same report always exports to the same objects. A report's STIX id is derived from the first report of its version chain, so a
+//! new version is a new STIX version (same id, later `modified`) of the same report, and a
+//! retraction exports as that report `revoked`.
+
+use cairn_core::{Indicator, IndicatorType, OrgPublicKey, ReportId, ReportKind, Tlp};
+use serde_json::{Value, json};
+
+/// Separates Cairn's STIX ids from anyone else's.
+const NAMESPACE: &str = "cairn/stix/a9e2c1f7-5bc4-483f-a588-d3d875b7236e";
+
+/// The TLP 2.0 extension definition (FIRST / OASIS).
+pub const TLP2_EXTENSION: &str = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d";
+
+/// The STIX id of the TLP 2.0 marking-definition for a label.
+pub fn tlp_marking_id(tlp: Tlp) -> &'static str {
+    match tlp {
+        Tlp::Clear => "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+        Tlp::Green => "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+        Tlp::Amber => "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+        Tlp::AmberStrict => "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+        Tlp::Red => "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+    }
+}
+
+/// The TLP 2.0 marking-definition object for a label, as the TLP 2.0 extension defines it.
+pub fn tlp_marking(tlp: Tlp) -> Value {
+    let (name, value) = match tlp {
+        Tlp::Clear => ("TLP:CLEAR", "clear"),
+        Tlp::Green => ("TLP:GREEN", "green"),
+        Tlp::Amber => ("TLP:AMBER", "amber"),
+        Tlp::AmberStrict => ("TLP:AMBER+STRICT", "amber+strict"),
+        Tlp::Red => ("TLP:RED", "red"),
+    };
+    json!({
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": tlp_marking_id(tlp),
+        "created": "2022-10-01T00:00:00.000Z",
+        "name": name,
+        "extensions": {
+            TLP2_EXTENSION: {
+                "extension_type": "property-extension",
+                "tlp_2_0": value
+            }
+        }
+    })
+}
+
+fn uuid_for(kind: &str, name: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{NAMESPACE}/{kind}/{name}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    format!(
+        "{kind}--{}",
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    )
+}
+
+/// The STIX id of an organisation's identity.
+pub fn identity_id(org: &OrgPublicKey) -> String {
+    uuid_for("identity", &org.to_string())
+}
+
+/// The STIX id of the report whose version chain starts with `first`.
+pub fn report_stix_id(first: &ReportId) -> String {
+    uuid_for("report", &first.to_string())
+}
+
+/// A STIX timestamp (UTC, milliseconds).
+pub fn timestamp(ms: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_string())
+}
+
+/// A string literal in a STIX pattern: quotes and backslashes escaped.
+fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The STIX pattern that matches an observable; `None` for a CVE, which is a vulnerability,
+/// not something to observe.
+pub fn pattern(indicator: &Indicator) -> Option<String> {
+    let v = &indicator.value;
+    Some(match indicator.kind {
+        IndicatorType::Ipv4 => format!("[ipv4-addr:value = {}]", literal(v)),
+        IndicatorType::Ipv6 => format!("[ipv6-addr:value = {}]", literal(v)),
+        IndicatorType::Cidr if v.contains(':') => format!("[ipv6-addr:value = {}]", literal(v)),
+        IndicatorType::Cidr => format!("[ipv4-addr:value = {}]", literal(v)),
+        IndicatorType::Domain => format!("[domain-name:value = {}]", literal(v)),
+        IndicatorType::Url => format!("[url:value = {}]", literal(v)),
+        IndicatorType::Email => format!("[email-addr:value = {}]", literal(v)),
+        IndicatorType::Md5 => format!("[file:hashes.MD5 = {}]", literal(v)),
+        IndicatorType::Sha1 => format!("[file:hashes.'SHA-1' = {}]", literal(v)),
+        IndicatorType::Sha256 => format!("[file:hashes.'SHA-256' = {}]", literal(v)),
+        IndicatorType::Sha512 => format!("[file:hashes.'SHA-512' = {}]", literal(v)),
+        IndicatorType::Asn => {
+            let number = v.trim_start_matches("AS");
+            format!("[autonomous-system:number = {number}]")
+        }
+        IndicatorType::Cve => return None,
+    })
+}
+
+fn report_types(kind: ReportKind) -> &'static str {
+    match kind {
+        ReportKind::Indicator => "indicator",
+        ReportKind::Vulnerability => "vulnerability",
+        ReportKind::ThreatActor => "threat-actor",
+        ReportKind::Campaign => "campaign",
+        ReportKind::Incident | ReportKind::Advisory | ReportKind::Retraction => "threat-report",
+    }
+}
+
+/// What a report is exported with besides its own content.
+#[derive(Debug, Clone)]
+pub struct ExportContext {
+    /// The author organisation's display name, when known.
+    pub author_name: Option<String>,
+    /// The first report of this report's version chain (itself for a first version), and its
+    /// creation time: the STIX report keeps that id and `created`.
+    pub first: (ReportId, i64),
+}
+
+/// The STIX objects for one report version, in a deterministic order: the author's identity,
+/// the TLP marking-definition, the indicators and vulnerabilities, their relationships, then the
+/// report. A retraction yields the retracted report's id, `revoked`, with no content objects;
+/// `context.first` must then name the first version of the retracted report.
+pub fn report_objects(report: &cairn_core::VerifiedReport, context: &ExportContext) -> Vec<Value> {
+    let r = report.report();
+    let author = report.author();
+    let identity = identity_id(&author);
+    let marking = tlp_marking_id(r.tlp);
+    let created = timestamp(context.first.1);
+    let modified = timestamp(r.created_ms.max(context.first.1));
+    let stix_id = report_stix_id(&context.first.0);
+    let mut objects = vec![
+        json!({
+            "type": "identity",
+            "spec_version": "2.1",
+            "id": identity,
+            "created": "2020-01-01T00:00:00.000Z",
+            "modified": "2020-01-01T00:00:00.000Z",
+            "name": context
+                .author_name
+                .clone()
+                .unwrap_or_else(|| format!("Cairn organisation {}", author.short())),
+            "identity_class": "organization",
+            "external_references": [{
+                "source_name": "cairn",
+                "external_id": author.to_string(),
+                "description": "the organisation's Cairn signing key"
+            }]
+        }),
+        tlp_marking(r.tlp),
+    ];
+    if r.kind == ReportKind::Retraction {
+        objects.push(json!({
+            "type": "report",
+            "spec_version": "2.1",
+            "id": stix_id,
+            "created": created,
+            "modified": modified,
+            "created_by_ref": identity,
+            "name": "Retracted by its author",
+            "description": r.summary,
+            "report_types": ["threat-report"],
+            "published": modified,
+            "object_refs": [identity],
+            "revoked": true,
+            "object_marking_refs": [marking],
+            "external_references": [cairn_reference(&report.id())]
+        }));
+        return objects;
+    }
+    let version = report.id().to_string();
+    let mut refs = Vec::new();
+    let mut observables = Vec::new();
+    let mut vulnerabilities = Vec::new();
+    for (n, indicator) in r.indicators.iter().enumerate() {
+        let name = format!("{version}/{n}");
+        match pattern(indicator) {
+            Some(pattern) => {
+                let id = uuid_for("indicator", &name);
+                let mut object = json!({
+                    "type": "indicator",
+                    "spec_version": "2.1",
+                    "id": id,
+                    "created": timestamp(r.created_ms),
+                    "modified": timestamp(r.created_ms),
+                    "created_by_ref": identity,
+                    "name": format!("{}: {}", indicator.kind, indicator.value),
+                    "pattern": pattern,
+                    "pattern_type": "stix",
+                    "pattern_version": "2.1",
+                    "valid_from": timestamp(r.created_ms),
+                    "confidence": r.confidence,
+                    "object_marking_refs": [marking]
+                });
+                object["description"] = json!(if indicator.description.is_empty() {
+                    format!("From the report \"{}\"", r.title)
+                } else {
+                    indicator.description.clone()
+                });
+                refs.push(json!(id));
+                observables.push(id);
+                objects.push(object);
+            }
+            None => {
+                let id = uuid_for("vulnerability", &name);
+                let mut object = json!({
+                    "type": "vulnerability",
+                    "spec_version": "2.1",
+                    "id": id,
+                    "created": timestamp(r.created_ms),
+                    "modified": timestamp(r.created_ms),
+                    "created_by_ref": identity,
+                    "name": indicator.value,
+                    "external_references": [{
+                        "source_name": "cve",
+                        "external_id": indicator.value
+                    }],
+                    "object_marking_refs": [marking]
+                });
+                if !indicator.description.is_empty() {
+                    object["description"] = json!(indicator.description);
+                }
+                refs.push(json!(id));
+                vulnerabilities.push(id);
+                objects.push(object);
+            }
+        }
+    }
+    // Each observable of the report relates to each vulnerability it names.
+    for observable in &observables {
+        for vulnerability in &vulnerabilities {
+            let id = uuid_for("relationship", &format!("{observable}/{vulnerability}"));
+            objects.push(json!({
+                "type": "relationship",
+                "spec_version": "2.1",
+                "id": id,
+                "created": timestamp(r.created_ms),
+                "modified": timestamp(r.created_ms),
+                "created_by_ref": identity,
+                "relationship_type": "related-to",
+                "source_ref": observable,
+                "target_ref": vulnerability,
+                "object_marking_refs": [marking]
+            }));
+            refs.push(json!(id));
+        }
+    }
+    if refs.is_empty() {
+        // A report must refer to something: its author.
+        refs.push(json!(identity));
+    }
+    let mut report_object = json!({
+        "type": "report",
+        "spec_version": "2.1",
+        "id": stix_id,
+        "created": created,
+        "modified": modified,
+        "created_by_ref": identity,
+        "name": r.title,
+        "report_types": [report_types(r.kind)],
+        "published": timestamp(r.created_ms),
+        "object_refs": refs,
+        "confidence": r.confidence,
+        "object_marking_refs": [marking],
+        "external_references": [cairn_reference(&report.id())]
+    });
+    if !r.summary.is_empty() {
+        report_object["description"] = json!(r.summary);
+    }
+    let labels: Vec<&String> = r.tags.iter().chain(&r.sectors).collect();
+    if !labels.is_empty() {
+        report_object["labels"] = json!(labels);
+    }
+    objects.push(report_object);
+    objects
+}
+
+fn cairn_reference(id: &ReportId) -> Value {
+    json!({
+        "source_name": "cairn",
+        "external_id": id.to_string(),
+        "description": "the Cairn report id (SHA-256 of the signed report)"
+    })
+}
+
+/// A STIX 2.1 bundle of objects (its id derived from theirs, so the same objects always make
+/// the same bundle); objects with the same id and version appear once.
+pub fn bundle(objects: Vec<Value>) -> Value {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut unique = Vec::with_capacity(objects.len());
+    for object in objects {
+        let key = format!(
+            "{}@{}",
+            object["id"].as_str().unwrap_or_default(),
+            object["modified"]
+                .as_str()
+                .or(object["created"].as_str())
+                .unwrap_or_default()
+        );
+        if seen.insert(key) {
+            unique.push(object);
+        }
+    }
+    let names: Vec<String> = seen.into_iter().collect();
+    json!({
+        "type": "bundle",
+        "id": uuid_for("bundle", &names.join(",")),
+        "objects": unique
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_core::{IndicatorDraft, OrgKey, sample};
+    use rand::SeedableRng;
+
+    fn signed(edit: impl FnOnce(&mut cairn_core::ReportDraft)) -> cairn_core::VerifiedReport {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let org = OrgKey::generate(&mut rng);
+        let mut d = sample::indicator_report(&mut rng, 1);
+        edit(&mut d);
+        d.sign(&org, &mut rng).unwrap()
+    }
+
+    fn context(report: &cairn_core::VerifiedReport) -> ExportContext {
+        ExportContext {
+            author_name: Some("CERT-Example".into()),
+            first: (report.id(), report.report().created_ms),
+        }
+    }
+
+    #[test]
+    fn patterns_for_every_observable_type() {
+        let cases = [
+            (
+                IndicatorType::Ipv4,
+                "198.51.100.7",
+                "[ipv4-addr:value = '198.51.100.7']",
+            ),
+            (
+                IndicatorType::Ipv6,
+                "2001:db8::1",
+                "[ipv6-addr:value = '2001:db8::1']",
+            ),
+            (
+                IndicatorType::Cidr,
+                "10.0.0.0/8",
+                "[ipv4-addr:value = '10.0.0.0/8']",
+            ),
+            (
+                IndicatorType::Cidr,
+                "2001:db8::/32",
+                "[ipv6-addr:value = '2001:db8::/32']",
+            ),
+            (
+                IndicatorType::Domain,
+                "bad.example",
+                "[domain-name:value = 'bad.example']",
+            ),
+            (
+                IndicatorType::Url,
+                "https://x.example/a'b",
+                "[url:value = 'https://x.example/a\\'b']",
+            ),
+            (
+                IndicatorType::Email,
+                "a@b.example",
+                "[email-addr:value = 'a@b.example']",
+            ),
+            (
+                IndicatorType::Md5,
+                "d41d8cd98f00b204e9800998ecf8427e",
+                "[file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e']",
+            ),
+            (
+                IndicatorType::Sha1,
+                "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+                "[file:hashes.'SHA-1' = 'da39a3ee5e6b4b0d3255bfef95601890afd80709']",
+            ),
+            (
+                IndicatorType::Asn,
+                "AS64496",
+                "[autonomous-system:number = 64496]",
+            ),
+        ];
+        for (kind, value, expected) in cases {
+            let indicator = Indicator {
+                kind,
+                value: value.into(),
+                description: String::new(),
+            };
+            assert_eq!(pattern(&indicator).as_deref(), Some(expected));
+        }
+        let cve = Indicator {
+            kind: IndicatorType::Cve,
+            value: "CVE-2024-3400".into(),
+            description: String::new(),
+        };
+        assert_eq!(pattern(&cve), None);
+    }
+
+    #[test]
+    fn the_same_report_always_exports_the_same_objects() {
+        let report = signed(|_| {});
+        let a = report_objects(&report, &context(&report));
+        let b = report_objects(&report, &context(&report));
+        assert_eq!(a, b);
+        assert_eq!(bundle(a.clone()), bundle(b));
+        let last = a.last().unwrap();
+        assert_eq!(last["type"], "report");
+        assert_eq!(last["id"], json!(report_stix_id(&report.id())));
+        assert_eq!(
+            last["object_marking_refs"],
+            json!([tlp_marking_id(report.report().tlp)])
+        );
+        // Ten observables in the sample, each an indicator the report refers to.
+        let indicators = a.iter().filter(|o| o["type"] == "indicator").count();
+        assert_eq!(indicators, 10);
+        assert_eq!(last["object_refs"].as_array().unwrap().len(), 10);
+    }
+
+    #[test]
+    fn a_new_version_is_a_new_stix_version_of_the_same_report() {
+        let first = signed(|_| {});
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let org = OrgKey::generate(&mut rand::rngs::StdRng::seed_from_u64(1));
+        let mut v2 = cairn_core::ReportDraft::new_version_of(&first);
+        v2.title = "Second version".into();
+        v2.created = Some(time::OffsetDateTime::now_utc() + time::Duration::minutes(5));
+        let second = v2.sign(&org, &mut rng).unwrap();
+        let ctx = ExportContext {
+            author_name: None,
+            first: (first.id(), first.report().created_ms),
+        };
+        let a = report_objects(&first, &context(&first));
+        let b = report_objects(&second, &ctx);
+        let (ra, rb) = (a.last().unwrap(), b.last().unwrap());
+        assert_eq!(ra["id"], rb["id"]);
+        assert_eq!(ra["created"], rb["created"]);
+        assert!(rb["modified"].as_str() > ra["modified"].as_str());
+        // A retraction revokes it.
+        let tombstone = cairn_core::retract(&second, "false positive", &org, &mut rng).unwrap();
+        let c = report_objects(&tombstone, &ctx);
+        let rc = c.last().unwrap();
+        assert_eq!(rc["id"], ra["id"]);
+        assert_eq!(rc["revoked"], json!(true));
+    }
+
+    #[test]
+    fn cves_become_vulnerabilities_related_to_the_observables() {
+        let report = signed(|d| {
+            d.indicators.truncate(2);
+            d.indicators.push(IndicatorDraft {
+                kind: IndicatorType::Cve,
+                value: "CVE-2024-3400".into(),
+                description: String::new(),
+            });
+        });
+        let objects = report_objects(&report, &context(&report));
+        let count = |t: &str| objects.iter().filter(|o| o["type"] == t).count();
+        assert_eq!(count("vulnerability"), 1);
+        assert_eq!(count("relationship"), 2);
+        assert_eq!(count("indicator"), 2);
+    }
+}
