@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use cairn_core::{OrgPublicKey, ReportId, VerifiedReport};
-use cairn_stix::ExportContext;
+use cairn_interop::stix::ExportContext;
 use cairn_store::{Store, StoredReport};
 
 use crate::config::NodeConfig;
@@ -62,7 +62,10 @@ pub fn bundle(
             author_name: names.get(&stored.report.author()).cloned(),
             first: first_of(store, &stored.report)?,
         };
-        objects.extend(cairn_stix::report_objects(&stored.report, &context));
+        objects.extend(cairn_interop::stix::report_objects(
+            &stored.report,
+            &context,
+        ));
     }
-    Ok(cairn_stix::bundle(objects))
+    Ok(cairn_interop::stix::bundle(objects))
 }

@@ -1,12 +1,13 @@
 //! Cairn reports as STIX 2.1 objects, for the tools CERTs and companies already run (OpenCTI,
-//! MISP, SIEMs). Plain code with no I/O: a report becomes a `report` object, one `indicator`
+//! MISP, SIEMs): a report becomes a `report` object, one `indicator`
 //! per observable (a STIX pattern), a `vulnerability` per CVE, `related-to` relationships
 //! between them, the author's `identity`, and the TLP 2.0 `marking-definition` of its label.
 //!
 //! Ids are deterministic: a SHA-256 of a Cairn-specific name, shaped as a UUIDv4 (the form STIX
-//! asks of domain objects), so the same report always exports to the same objects. A report's STIX id is derived from the first report of its version chain, so a
-//! new version is a new STIX version (same id, later `modified`) of the same report, and a
-//! retraction exports as that report `revoked`.
+//! asks of domain objects), so the same report always exports to the same objects. A report's
+//! STIX id is derived from the first report of its version chain, so a new version is a new
+//! STIX version (same id, later `modified`) of the same report, and a retraction exports as that
+//! report `revoked`.
 
 use cairn_core::{Indicator, IndicatorType, OrgPublicKey, ReportId, ReportKind, Tlp};
 use serde_json::{Value, json};

@@ -1,0 +1,208 @@
+//! What importing a file from another tool produces, whatever its format: report drafts for
+//! this node's organisation to sign, and an account of what was merged or skipped and why.
+
+use cairn_core::{Indicator, IndicatorDraft, IndicatorType, OrgPublicKey, ReportDraft, Scope, Tlp};
+
+/// Why a file cannot be imported at all. Nothing of it is imported then.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    /// Not JSON.
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    /// JSON, but neither a STIX 2.1 bundle nor MISP events.
+    #[error("{0}")]
+    UnknownFormat(String),
+    /// A STIX bundle or MISP event that breaks its format.
+    #[error("{place}: {reason}")]
+    Malformed {
+        /// Where (`objects[3].created`, `Event.Attribute[2]`).
+        place: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The formats Cairn imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    /// A STIX 2.1 bundle.
+    Stix,
+    /// MISP event JSON (one event, a list, or a `response` collection).
+    Misp,
+}
+
+impl std::fmt::Display for SourceFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SourceFormat::Stix => "STIX 2.1 bundle",
+            SourceFormat::Misp => "MISP event JSON",
+        })
+    }
+}
+
+/// A report made from the source, ready to sign.
+#[derive(Debug, Clone)]
+pub struct ImportedReport {
+    /// The source object's id (STIX id, MISP event UUID); also carried as a tag
+    /// (`stix:ID`, `misp:UUID`) so a second import of the same object can be recognised.
+    pub source_id: String,
+    /// The draft.
+    pub draft: ReportDraft,
+    /// What was changed on the way in (a default TLP, a title shortened).
+    pub notes: Vec<String>,
+}
+
+/// Something in the source that was not imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// What (`indicator--…`, `Attribute regkey|value`).
+    pub what: String,
+    /// Why.
+    pub why: String,
+}
+
+/// What a source file becomes.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// Its format.
+    pub format: SourceFormat,
+    /// The reports to sign and store.
+    pub reports: Vec<ImportedReport>,
+    /// Observables folded into one because they were the same.
+    pub merged: usize,
+    /// What was left out, and why.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Reads a file's text as a STIX 2.1 bundle or MISP event JSON, whichever it is. `us` is this
+/// node's organisation, the only recipient of TLP:RED reports imported here.
+pub fn import(text: &str, us: &OrgPublicKey) -> Result<Imported, ImportError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| ImportError::NotJson(e.to_string()))?;
+    if value.get("type").and_then(|t| t.as_str()) == Some("bundle") {
+        return crate::stix::import_bundle(&value, us);
+    }
+    if crate::misp::looks_like_misp(&value) {
+        return crate::misp::import_events(&value, us);
+    }
+    let found = match &value {
+        serde_json::Value::Object(map) => {
+            let keys: Vec<&str> = map.keys().take(6).map(String::as_str).collect();
+            format!("an object with keys {}", keys.join(", "))
+        }
+        serde_json::Value::Array(items) => format!("a list of {} items", items.len()),
+        other => format!("a JSON {}", json_kind(other)),
+    };
+    Err(ImportError::UnknownFormat(format!(
+        "neither a STIX 2.1 bundle (an object with \"type\": \"bundle\") nor MISP event JSON (\"Event\", \"response\" or an event with \"Attribute\"): found {found}"
+    )))
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "list",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+/// Collects observables for one report, folding duplicates.
+#[derive(Debug, Default)]
+pub(crate) struct Observables {
+    pub(crate) list: Vec<IndicatorDraft>,
+    pub(crate) merged: usize,
+}
+
+impl Observables {
+    /// Adds a value of a type, in canonical form; an invalid one is returned as the reason.
+    pub(crate) fn add(
+        &mut self,
+        kind: IndicatorType,
+        value: &str,
+        description: &str,
+    ) -> Result<(), String> {
+        let indicator = Indicator::new(kind, value.trim(), description)
+            .map_err(|e| format!("{kind} {value:?}: {e}"))?;
+        if self
+            .list
+            .iter()
+            .any(|i| i.kind == indicator.kind && i.value == indicator.value)
+        {
+            self.merged += 1;
+            return Ok(());
+        }
+        self.list.push(IndicatorDraft::from(indicator));
+        Ok(())
+    }
+}
+
+/// A title within Cairn's limit.
+pub(crate) fn fit_title(title: &str, notes: &mut Vec<String>) -> String {
+    let title = title.trim();
+    let max = cairn_core::limits::MAX_TITLE_CHARS;
+    if title.chars().count() <= max {
+        return title.to_string();
+    }
+    notes.push(format!("title shortened to {max} characters"));
+    title.chars().take(max - 1).chain(['…']).collect()
+}
+
+/// A summary within Cairn's limit.
+pub(crate) fn fit_summary(summary: &str, notes: &mut Vec<String>) -> String {
+    let max = cairn_core::limits::MAX_SUMMARY_BYTES;
+    if summary.len() <= max {
+        return summary.to_string();
+    }
+    notes.push(format!("summary shortened to {max} bytes"));
+    let mut end = max;
+    while !summary.is_char_boundary(end) {
+        end -= 1;
+    }
+    summary[..end].to_string()
+}
+
+/// Labels Cairn accepts (at most 64, each at most 64 characters, no control characters).
+pub(crate) fn fit_labels(labels: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for label in labels {
+        let label = cairn_core::report::normalise_label(&label);
+        if label.is_empty()
+            || label.chars().count() > cairn_core::limits::MAX_LABEL_CHARS
+            || label.chars().any(char::is_control)
+            || out.contains(&label)
+        {
+            continue;
+        }
+        out.push(label);
+        if out.len() == cairn_core::limits::MAX_LABELS - 1 {
+            break;
+        }
+    }
+    out
+}
+
+/// Applies the source's TLP label to a draft: TLP:RED goes to this organisation only (the
+/// source's recipients are not Cairn organisations); no label means TLP:AMBER, noted.
+pub(crate) fn apply_tlp(
+    draft: &mut ReportDraft,
+    tlp: Option<Tlp>,
+    us: &OrgPublicKey,
+    notes: &mut Vec<String>,
+) {
+    let tlp = tlp.unwrap_or_else(|| {
+        notes.push("no TLP marking: imported as TLP:AMBER".into());
+        Tlp::Amber
+    });
+    draft.tlp = Some(tlp);
+    if tlp == Tlp::Red {
+        draft.recipients = vec![*us];
+        draft.scope = Some(Scope::Organisation);
+        notes.push(
+            "TLP:RED: kept inside this organisation (its source's recipients are not known here)"
+                .into(),
+        );
+    }
+}
