@@ -133,7 +133,7 @@ pub fn observables_in_pattern(pattern: &str) -> Vec<(IndicatorType, String)> {
 }
 
 fn kind_of_path(path: &str, value: &str) -> Option<IndicatorType> {
-    let path = path.replace('\'', "").replace('"', "");
+    let path = path.replace(['\'', '"'], "");
     Some(match path.as_str() {
         "ipv4-addr:value" | "ipv6-addr:value" if value.contains('/') => IndicatorType::Cidr,
         "ipv4-addr:value" => IndicatorType::Ipv4,
