@@ -5,6 +5,7 @@ mod control;
 mod demo;
 mod federation_demo;
 mod home;
+mod import_cmd;
 mod operate;
 mod policy_cmd;
 mod reports;
@@ -74,6 +75,16 @@ enum Command {
     /// See what the sharing rules decide.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// Import STIX 2.1 bundles and MISP event JSON from other tools as this organisation's
+    /// reports (the node must be stopped).
+    #[command(
+        after_help = "Examples:\n  cairn import opencti-export.json\n  cairn import misp-event.json stix-bundle.json\n\nEach file is a STIX 2.1 bundle or MISP event JSON (one event, a list, or a `response` collection).\nTLP markings are kept (no marking: TLP:AMBER; TLP:RED stays inside this organisation).\nWhat was imported, merged or skipped is listed, with why; importing a file twice stores it once."
+    )]
+    Import {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Run the node: share with partners until Ctrl-C or SIGTERM.
     #[command(
         after_help = "Examples:\n  cairn --home /var/lib/cairn run\n  cairn run --config /etc/cairn/node.toml\n  CAIRN_LOG=info cairn run"
@@ -157,7 +168,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -229,6 +240,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             one_node: true,
         } => demo::run(keep.as_deref()),
         Command::Run { .. } => run::run(&home),
+        Command::Import { files } => import_cmd::run(&home, &files),
         Command::Status { json } => operate::status(&home, json),
         Command::Peers { json } => operate::peers(&home, json),
         Command::Audit { report, json } => operate::audit(&home, &report, json),

@@ -781,3 +781,57 @@ fn stix_export_is_deterministic_versioned_and_valid() {
 fn cairn_amber_strict() -> &'static str {
     "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003"
 }
+
+fn interop_sample(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/interop")
+        .join(path)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn import_takes_stix_bundles_and_misp_events_once_and_refuses_malformed_files() {
+    let node = Node::new();
+    let poison = interop_sample("stix/poisonivy.json");
+    let misp = interop_sample("misp/57c4445b-c548-4654-af0b-4be3950d210f.json");
+    let out = node.ok(&["import", &poison, &misp]);
+    assert!(
+        out.contains("(STIX 2.1 bundle): imported 1 report(s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("(MISP event JSON): imported 1 report(s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("malware objects have no Cairn equivalent"),
+        "{out}"
+    );
+    assert!(
+        out.contains("no TLP marking: imported as TLP:AMBER"),
+        "{out}"
+    );
+    let list = node.ok(&["report", "list"]);
+    assert!(list.contains("Poison Ivy"), "{list}");
+    assert!(
+        list.contains("TLP:CLEAR"),
+        "the MISP event's tlp:white: {list}"
+    );
+    assert!(list.contains("2 report(s)"), "{list}");
+
+    // A second import of the same files stores nothing new and says why.
+    let again = node.ok(&["import", &poison]);
+    assert!(again.contains("imported 0 report(s)"), "{again}");
+    assert!(again.contains("already imported as report"), "{again}");
+
+    // The malformed upstream sample is refused, saying what is wrong; nothing changes.
+    let err = node.fails(&["import", &interop_sample("stix/using-tlp2.0-green.json")]);
+    assert!(err.contains("\"type\": \"bundle\""), "{err}");
+    assert!(node.ok(&["report", "list"]).contains("2 report(s)"));
+
+    // Exported again as STIX, an imported report keeps its TLP marking.
+    let stix = node.ok(&["report", "export", "--all", "--format", "stix"]);
+    assert!(stix.contains("marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"));
+}

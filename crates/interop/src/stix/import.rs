@@ -395,7 +395,7 @@ pub fn import_bundle(bundle: &Value, us: &OrgPublicKey) -> Result<Imported, Impo
             "marking-definition" | "identity" | "relationship" | "extension-definition" => {}
             other => imported.skipped.push(Skipped {
                 what: id,
-                why: format!("{other} objects have no Cairn equivalent"),
+                why: format!("{other} objects have no Cairn equivalent yet"),
             }),
         }
     }
