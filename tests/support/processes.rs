@@ -70,10 +70,15 @@ impl CliNode {
         }
         let config = node.home.join("node.toml");
         let text = std::fs::read_to_string(&config).expect("node.toml");
-        let text = text.replace(
-            "/ip4/0.0.0.0/tcp/7400",
-            &format!("/ip4/127.0.0.1/tcp/{}", node.port),
-        );
+        let text = text
+            .replace(
+                "/ip4/0.0.0.0/tcp/7400",
+                &format!("/ip4/127.0.0.1/tcp/{}", node.port),
+            )
+            .replace(
+                "listen = \"127.0.0.1:7401\"",
+                &format!("listen = \"127.0.0.1:{}\"", free_port()),
+            );
         std::fs::write(&config, text).expect("write node.toml");
         node
     }

@@ -25,6 +25,9 @@ pub struct NodeConfig {
     /// Catch-up settings.
     #[serde(default)]
     pub sync: cairn_node::SyncSettings,
+    /// The local HTTP API.
+    #[serde(default)]
+    pub api: cairn_api::ApiConfig,
     /// What this node accepts from partners.
     #[serde(default)]
     pub inbound: InboundSection,
@@ -68,6 +71,7 @@ impl NodeConfig {
             store: StoreConfig::default(),
             network: cairn_net::NetConfig::default(),
             sync: cairn_node::SyncSettings::default(),
+            api: cairn_api::ApiConfig::default(),
             inbound: InboundSection::default(),
             policies: BTreeMap::new(),
             communities: BTreeMap::new(),
@@ -135,6 +139,18 @@ impl NodeConfig {
                     .map_or(1, |at| text[..at].matches('\n').count() + 1),
                 field: format!("network.listen[{i}]"),
                 message: problem,
+            });
+        }
+        if config.api.listen.parse::<std::net::SocketAddr>().is_err() {
+            issues.push(ConfigIssue {
+                line: text
+                    .find("[api]")
+                    .map_or(1, |at| text[..at].matches('\n').count() + 1),
+                field: "api.listen".into(),
+                message: format!(
+                    "{:?} is not an address and port (127.0.0.1:7401)",
+                    config.api.listen
+                ),
             });
         }
         if !(1..=cairn_net::wire::MAX_PAGE_REPORTS).contains(&config.sync.page_size) {

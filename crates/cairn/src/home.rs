@@ -82,6 +82,11 @@ impl Home {
         self.root.join("store")
     }
 
+    /// The API tokens (digests only).
+    pub fn tokens_path(&self) -> PathBuf {
+        self.root.join("tokens.json")
+    }
+
     /// The running node's control socket.
     pub fn control_socket_path(&self) -> PathBuf {
         self.root.join("control.sock")

@@ -85,6 +85,9 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Tokens for the local HTTP API.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Run the node: share with partners until Ctrl-C or SIGTERM.
     #[command(
         after_help = "Examples:\n  cairn --home /var/lib/cairn run\n  cairn run --config /etc/cairn/node.toml\n  CAIRN_LOG=info cairn run"
@@ -128,6 +131,29 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (the only time it is shown; only its digest is kept).
+    #[command(
+        after_help = "Examples:\n  cairn token create --role read --name siem\n  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:7401/api/v1/status"
+    )]
+    Create {
+        /// read, publish or admin.
+        #[arg(long)]
+        role: cairn_api::Role,
+        /// A name for people (the tool using it).
+        #[arg(long)]
+        name: String,
+    },
+    /// List the tokens (names and roles; never the tokens).
+    List,
+    /// Revoke a token by name.
+    Revoke {
+        /// Its name.
+        name: String,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -166,6 +192,46 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn token(home: &home::Home, command: TokenCommand) -> anyhow::Result<ExitCode> {
+    home.config()?;
+    let mut tokens = cairn_api::Tokens::load(&home.tokens_path())?;
+    match command {
+        TokenCommand::Create { role, name } => {
+            let name = name.trim();
+            if name.is_empty() {
+                anyhow::bail!("--name must not be empty");
+            }
+            let token = tokens.create(name, role, home::now_ms())?;
+            println!("{token}");
+            eprintln!(
+                "Token {name:?} ({role:?}) created. It is shown once: store it where the tool using it can read it.",
+            );
+        }
+        TokenCommand::List => {
+            if tokens.records().is_empty() {
+                println!(
+                    "No API tokens: create one with `cairn token create --role read --name NAME`."
+                );
+            }
+            for r in tokens.records() {
+                println!(
+                    "{:<20} {:<8} created {}",
+                    r.name,
+                    format!("{:?}", r.role).to_lowercase(),
+                    view::rfc3339(r.created_ms)
+                );
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            if !tokens.revoke(&name)? {
+                anyhow::bail!("no token named {name:?}");
+            }
+            println!("Revoked token {name:?}.");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn one_line(text: &str) -> String {
@@ -241,6 +307,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => demo::run(keep.as_deref()),
         Command::Run { .. } => run::run(&home),
         Command::Import { files } => import_cmd::run(&home, &files),
+        Command::Token(command) => token(&home, command),
         Command::Status { json } => operate::status(&home, json),
         Command::Peers { json } => operate::peers(&home, json),
         Command::Audit { report, json } => operate::audit(&home, &report, json),

@@ -46,6 +46,7 @@ pub fn run(home: &Home) -> Result<ExitCode> {
         .thread_name("cairn")
         .build()
         .context("cannot start the runtime")?;
+    let api = home.config()?.api;
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let partners = settings.partners.len();
@@ -59,6 +60,18 @@ pub fn run(home: &Home) -> Result<ExitCode> {
             node.stopped().await;
             return Err(e);
         }
+        let api_address = if api.enabled {
+            match cairn_api::serve(&api, node.clone(), home.tokens_path(), shutdown.clone()).await {
+                Ok(address) => Some(address),
+                Err(e) => {
+                    shutdown.cancel();
+                    node.stopped().await;
+                    return Err(anyhow::anyhow!("the API did not start: {e}"));
+                }
+            }
+        } else {
+            None
+        };
         println!("Cairn node of {organisation} running");
         println!("  PeerId      {}", node.peer_id());
         for address in node.listen_addresses() {
@@ -66,6 +79,9 @@ pub fn run(home: &Home) -> Result<ExitCode> {
         }
         println!("  partners    {partners} in the trust list");
         println!("  control     {}", socket.display());
+        if let Some(address) = api_address {
+            println!("  api         http://{address}/api/v1/ (tokens: `cairn token create`)");
+        }
         println!("Stop with Ctrl-C (or SIGTERM).");
         wait_for_signal().await?;
         eprintln!("Stopping: finishing in-flight work and saving cursors...");

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_core::{NodeCertificate, OrgPublicKey, ReportId, VerifiedReport};
-use cairn_net::{NetConfig, NodeAddress};
+use cairn_net::NodeAddress;
 use cairn_policy::{Communities, InboundPolicy, Partner};
 use cairn_store::{IngestOutcome, ReportQuery, Store, StoreConfig, StoredReport};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+pub use cairn_net::NetConfig;
 pub use cairn_net::sync::SyncConfig;
 pub use cairn_store::Delivery;
 

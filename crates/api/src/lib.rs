@@ -1,0 +1,496 @@
+//! The node's local HTTP API (axum), on 127.0.0.1 by default: status, partners, reports
+//! (filtered queries, one by id) and a live stream of reports as they are stored
+//! (Server-Sent Events, resumable from an arrival number). Callers authenticate with tokens
+//! that carry a role (`tokens`); errors are JSON objects of one shape:
+//! `{"error": {"code": "...", "message": "..."}}`. The OpenAPI description is served at
+//! `/api/v1/openapi.json` and kept in `crates/api/openapi.json`.
+
+pub mod tokens;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use cairn_node::NodeHandle;
+use cairn_store::{Provenance, ReportQuery, ReportStatus, StoredReport};
+use tokio_util::sync::CancellationToken;
+
+pub use tokens::{Role, TokenError, Tokens};
+
+/// The OpenAPI description of this API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Settings of the API (the `[api]` table of node.toml).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Serve the API.
+    pub enabled: bool,
+    /// Where (host:port). Keep it on loopback unless a TLS proxy stands in front.
+    pub listen: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            enabled: true,
+            listen: "127.0.0.1:7401".into(),
+        }
+    }
+}
+
+/// Why the API did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listen address is not host:port.
+    #[error("api.listen {0:?} is not an address and port (127.0.0.1:7401)")]
+    Address(String),
+    /// Binding failed.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+struct AppState {
+    node: NodeHandle,
+    tokens_path: PathBuf,
+    tokens: Mutex<(Option<SystemTime>, Tokens)>,
+    shutdown: CancellationToken,
+}
+
+/// An error as the API answers it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(serde_json::json!({
+            "error": {"code": self.code, "message": self.message}
+        }));
+        let mut response = (self.status, body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"cairn\""),
+            );
+        }
+        response
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!("api: {e}");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the node could not answer; see its log",
+    )
+}
+
+impl AppState {
+    /// Checks the bearer token against the token file (re-read when it changes).
+    fn authorize(&self, headers: &HeaderMap, needed: Role) -> Result<(), ApiError> {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "send a token: Authorization: Bearer TOKEN (create one with `cairn token create`)",
+                )
+            })?;
+        let mut cached = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let modified = std::fs::metadata(&self.tokens_path)
+            .and_then(|m| m.modified())
+            .ok();
+        if modified != cached.0 {
+            *cached = (modified, Tokens::load(&self.tokens_path).map_err(internal)?);
+        }
+        match cached.1.role_of(presented) {
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this token is not valid on this node",
+            )),
+            Some((role, name)) if role < needed => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("token {name:?} has role {role:?}; this needs {needed:?}").to_lowercase(),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// A report as the API shows it.
+#[derive(Debug, serde::Serialize)]
+pub struct ApiReport {
+    /// Report id (64 hex digits).
+    pub id: String,
+    /// Author organisation key.
+    pub author: String,
+    /// Arrival number on this node (the stream's cursor).
+    pub seq: u64,
+    /// When this node stored it (RFC 3339).
+    pub received: String,
+    /// How it came here: local, import, or peer.
+    pub source: &'static str,
+    /// For reports from partners: the partner's organisation key and the hop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_from: Option<serde_json::Value>,
+    /// current, superseded or retracted.
+    pub status: &'static str,
+    /// The newer version or the retraction, when not current.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_by: Option<String>,
+    /// Creation time (RFC 3339).
+    pub created: String,
+    /// The signed content.
+    #[serde(flatten)]
+    pub report: serde_json::Value,
+    /// Disclosures present.
+    pub disclosures: Vec<serde_json::Value>,
+    /// Disclosures withheld by whoever passed it on.
+    pub withheld_disclosures: usize,
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn api_report(stored: &StoredReport, status: Option<ReportStatus>) -> ApiReport {
+    let (source, received_from) = match stored.provenance {
+        Provenance::Local => ("local", None),
+        Provenance::Import => ("import", None),
+        Provenance::Peer { org, hop } => (
+            "peer",
+            Some(serde_json::json!({"org_key": org.to_string(), "hop": hop})),
+        ),
+    };
+    let (status, status_by) = match status {
+        None | Some(ReportStatus::Current) => ("current", None),
+        Some(ReportStatus::SupersededBy(id)) => ("superseded", Some(id.to_string())),
+        Some(ReportStatus::Retracted(id)) => ("retracted", Some(id.to_string())),
+    };
+    let r = &stored.report;
+    ApiReport {
+        id: r.id().to_string(),
+        author: r.author().to_string(),
+        seq: stored.seq,
+        received: rfc3339(stored.received_ms),
+        source,
+        received_from,
+        status,
+        status_by,
+        created: rfc3339(r.report().created_ms),
+        report: serde_json::to_value(r.report()).unwrap_or_default(),
+        disclosures: r
+            .disclosures()
+            .iter()
+            .map(|d| serde_json::json!({"field": d.field, "value": d.value}))
+            .collect(),
+        withheld_disclosures: r.withheld(),
+    }
+}
+
+/// Filters of `GET /api/v1/reports`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportFilters {
+    kind: Option<String>,
+    tlp: Option<String>,
+    tag: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    indicator: Option<String>,
+    author: Option<String>,
+    history: Option<bool>,
+    limit: Option<usize>,
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            bad_request(format!(
+                "{field}={text:?} is not an RFC 3339 time (2026-11-01T09:00:00Z)"
+            ))
+        })
+}
+
+impl ReportFilters {
+    fn query(&self) -> Result<ReportQuery, ApiError> {
+        let limit = self.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(bad_request(format!("limit={limit}: from 1 to 1000")));
+        }
+        Ok(ReportQuery {
+            author: self
+                .author
+                .as_deref()
+                .map(|a| a.parse().map_err(|e| bad_request(format!("author: {e}"))))
+                .transpose()?,
+            kind: self
+                .kind
+                .as_deref()
+                .map(|k| k.parse().map_err(|e| bad_request(format!("kind: {e}"))))
+                .transpose()?,
+            tlp: self
+                .tlp
+                .as_deref()
+                .map(|t| t.parse().map_err(|e| bad_request(format!("tlp: {e}"))))
+                .transpose()?,
+            tag: self.tag.clone(),
+            since_ms: self
+                .since
+                .as_deref()
+                .map(|t| parse_time("since", t))
+                .transpose()?,
+            until_ms: self
+                .until
+                .as_deref()
+                .map(|t| parse_time("until", t))
+                .transpose()?,
+            indicator: self.indicator.clone(),
+            include_history: self.history.unwrap_or(false),
+            limit,
+        })
+    }
+}
+
+async fn status(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.authorize(&headers, Role::Read)?;
+    Ok(Json(state.node.status().await.map_err(internal)?).into_response())
+}
+
+async fn peers(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.authorize(&headers, Role::Read)?;
+    Ok(Json(state.node.peers().await.map_err(internal)?).into_response())
+}
+
+async fn reports(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    filters: Result<Query<ReportFilters>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    state.authorize(&headers, Role::Read)?;
+    let Query(filters) = filters.map_err(|e| bad_request(e.body_text()))?;
+    let query = filters.query()?;
+    let store = state.node.store().clone();
+    let list =
+        tokio::task::spawn_blocking(move || -> Result<Vec<ApiReport>, cairn_store::ReadError> {
+            let found = store.query(&query)?;
+            found
+                .iter()
+                .map(|s| Ok(api_report(s, Some(store.status(&s.report)?))))
+                .collect()
+        })
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    Ok(Json(serde_json::json!({ "reports": list })).into_response())
+}
+
+async fn report(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.authorize(&headers, Role::Read)?;
+    let store = state.node.store().clone();
+    let found = tokio::task::spawn_blocking(move || -> Result<Option<ApiReport>, ApiError> {
+        let id = match store.resolve(&id) {
+            Ok(id) => id,
+            Err(cairn_store::ResolveError::NotFound(_)) => return Ok(None),
+            Err(e @ cairn_store::ResolveError::Ambiguous { .. }) => {
+                return Err(bad_request(e.to_string()));
+            }
+            Err(e) => return Err(bad_request(e.to_string())),
+        };
+        let Some(stored) = store.get(&id).map_err(internal)? else {
+            return Ok(None);
+        };
+        let status = store.status(&stored.report).map_err(internal)?;
+        Ok(Some(api_report(&stored, Some(status))))
+    })
+    .await
+    .map_err(internal)??;
+    match found {
+        Some(r) => Ok(Json(r).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such report on this node",
+        )),
+    }
+}
+
+/// `GET /api/v1/stream`: reports as they are stored, from `after` (or the Last-Event-ID
+/// header) on; each event's id is its arrival number.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamParams {
+    after: Option<u64>,
+}
+
+async fn stream(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    params: Result<Query<StreamParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    state.authorize(&headers, Role::Read)?;
+    let Query(params) = params.map_err(|e| bad_request(e.body_text()))?;
+    let last_event = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let cursor = last_event.or(params.after).unwrap_or(0);
+    let store = state.node.store().clone();
+    let shutdown = state.shutdown.clone();
+    let events = futures::stream::unfold((store, cursor), move |(store, cursor)| {
+        let shutdown = shutdown.clone();
+        async move {
+            loop {
+                let reader = store.clone();
+                let page = tokio::task::spawn_blocking(move || reader.after(cursor, 256))
+                    .await
+                    .ok()?
+                    .ok()?;
+                if let Some(last) = page.last() {
+                    let next = last.seq;
+                    let events: Vec<Result<Event, std::convert::Infallible>> = page
+                        .iter()
+                        .map(|s| {
+                            let body =
+                                serde_json::to_string(&api_report(s, None)).unwrap_or_default();
+                            Ok(Event::default()
+                                .id(s.seq.to_string())
+                                .event("report")
+                                .data(body))
+                        })
+                        .collect();
+                    return Some((futures::stream::iter(events), (store, next)));
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        }
+    });
+    use futures::StreamExt;
+    Ok(Sse::new(events.flatten())
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint: see /api/v1/openapi.json",
+    )
+}
+
+/// The API's routes.
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/peers", get(peers))
+        .route("/api/v1/reports", get(reports))
+        .route("/api/v1/reports/{id}", get(report))
+        .route("/api/v1/stream", get(stream))
+        .route("/api/v1/openapi.json", get(openapi))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Starts the API on `config.listen`; it runs until `shutdown` is cancelled. Returns the
+/// address it listens on (with the port chosen for `:0`).
+pub async fn serve(
+    config: &ApiConfig,
+    node: NodeHandle,
+    tokens_path: PathBuf,
+    shutdown: CancellationToken,
+) -> Result<SocketAddr, StartError> {
+    let address: SocketAddr = config
+        .listen
+        .parse()
+        .map_err(|_| StartError::Address(config.listen.clone()))?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| StartError::Bind {
+            address: config.listen.clone(),
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| StartError::Bind {
+        address: config.listen.clone(),
+        source,
+    })?;
+    // Read on the first request, and again whenever the file changes.
+    let tokens = Tokens::empty(&tokens_path);
+    let state = Arc::new(AppState {
+        node,
+        tokens_path,
+        tokens: Mutex::new((None, tokens)),
+        shutdown: shutdown.clone(),
+    });
+    let app = router(state);
+    tokio::spawn(async move {
+        let stop = shutdown.clone();
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+        {
+            tracing::error!("api stopped: {e}");
+        }
+    });
+    Ok(bound)
+}

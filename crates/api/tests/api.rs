@@ -1,0 +1,236 @@
+//! The API of a real node on 127.0.0.1: authentication and roles, filters and their errors,
+//! one report by id, the stream resuming from a cursor, the JSON error shape.
+
+use std::time::Duration;
+
+use cairn_api::{ApiConfig, Role, Tokens};
+use cairn_core::{NodeCertificate, NodeKey, OrgKey, Tlp, sample};
+
+use cairn_node::{NodeSettings, SyncSettings};
+use rand::SeedableRng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+struct Api {
+    address: std::net::SocketAddr,
+    read: String,
+    node: cairn_node::NodeHandle,
+    org: OrgKey,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let org = OrgKey::generate(&mut rng);
+    let node_key = NodeKey::generate(&mut rng);
+    let certificate = NodeCertificate::issue(&org, node_key.public_bytes(), "api-test", 1);
+    let shutdown = CancellationToken::new();
+    let node = cairn_node::start(
+        NodeSettings {
+            organisation: "CERT-Test".into(),
+            node_secret: node_key.secret_bytes(),
+            certificate,
+            store_path: dir.path().join("store"),
+            store: Default::default(),
+            network: cairn_net_config(),
+            sync: SyncSettings::default(),
+            partners: vec![],
+            communities: Default::default(),
+            inbound: Default::default(),
+        },
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let tokens_path = dir.path().join("tokens.json");
+    let mut tokens = Tokens::load(&tokens_path).unwrap();
+    let read = tokens.create("reader", Role::Read, 1).unwrap();
+    let config = ApiConfig {
+        enabled: true,
+        listen: "127.0.0.1:0".into(),
+    };
+    let address = cairn_api::serve(&config, node.clone(), tokens_path, shutdown.clone())
+        .await
+        .unwrap();
+    Api {
+        address,
+        read,
+        node,
+        org,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+fn cairn_net_config() -> cairn_node::NetConfig {
+    cairn_node::NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        ..Default::default()
+    }
+}
+
+/// One HTTP/1.1 GET; returns the status, the headers and the body (up to `limit` bytes, or
+/// until the server closes).
+async fn get(
+    api: &Api,
+    path: &str,
+    token: Option<&str>,
+    extra: &str,
+    limit: usize,
+) -> (u16, String, String) {
+    let mut stream = tokio::net::TcpStream::connect(api.address).await.unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}{extra}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+        match read {
+            Ok(Ok(0)) | Err(_) => break,
+            Ok(Ok(n)) => {
+                bytes.extend_from_slice(&buf[..n]);
+                if bytes.len() >= limit {
+                    break;
+                }
+            }
+            Ok(Err(_)) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+async fn publish(api: &Api, n: u64, tlp: Tlp) -> cairn_core::VerifiedReport {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(n);
+    let mut d = sample::indicator_report(&mut rng, n);
+    d.tlp = Some(tlp);
+    d.scope = None;
+    d.hop_limit = None;
+    let report = d.sign(&api.org, &mut rng).unwrap();
+    api.node.publish(vec![report.clone()]).await.unwrap();
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_roles_are_enforced_with_json_errors() {
+    let api = start().await;
+    let (status, head, body) = get(&api, "/api/v1/status", None, "", usize::MAX).await;
+    assert_eq!(status, 401);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{head}"
+    );
+    let error: serde_json::Value = serde_json::from_str(body.trim()).unwrap_or_default();
+    assert_eq!(error["error"]["code"], "unauthorized", "{body}");
+    let (status, _, _) = get(&api, "/api/v1/status", Some("cairn_0000"), "", usize::MAX).await;
+    assert_eq!(status, 401);
+    let (status, _, body) = get(&api, "/api/v1/status", Some(&api.read), "", usize::MAX).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("CERT-Test"), "{body}");
+    let (status, _, body) = get(&api, "/api/v1/nothing", Some(&api.read), "", usize::MAX).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("\"not_found\""), "{body}");
+    let (status, _, body) = get(&api, "/api/v1/openapi.json", None, "", usize::MAX).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"openapi\""), "{body}");
+    api.shutdown.cancel();
+    api.node.stopped().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_are_queried_and_fetched_and_bad_filters_say_why() {
+    let api = start().await;
+    let green = publish(&api, 1, Tlp::Green).await;
+    let amber = publish(&api, 2, Tlp::Amber).await;
+    let (status, _, body) = get(
+        &api,
+        "/api/v1/reports?tlp=green",
+        Some(&api.read),
+        "",
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    let ids: Vec<&str> = list["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![green.id().to_string()]);
+    for (query, expected) in [
+        ("tlp=purple", "unknown TLP label"),
+        ("limit=0", "from 1 to 1000"),
+        ("since=yesterday", "not an RFC 3339 time"),
+        ("colour=blue", "unknown field"),
+    ] {
+        let (status, _, body) = get(
+            &api,
+            &format!("/api/v1/reports?{query}"),
+            Some(&api.read),
+            "",
+            usize::MAX,
+        )
+        .await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body.contains("\"bad_request\"") && body.contains(expected),
+            "{query}: {body}"
+        );
+    }
+    let path = format!("/api/v1/reports/{}", &amber.id().to_string()[..16]);
+    let (status, _, body) = get(&api, &path, Some(&api.read), "", usize::MAX).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&amber.id().to_string()));
+    assert!(body.contains("\"status\":\"current\""), "{body}");
+    let (status, _, _) = get(
+        &api,
+        &format!("/api/v1/reports/{}", "ab".repeat(32)),
+        Some(&api.read),
+        "",
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(status, 404);
+    api.shutdown.cancel();
+    api.node.stopped().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_sends_reports_and_resumes_from_a_cursor() {
+    let api = start().await;
+    let first = publish(&api, 1, Tlp::Green).await;
+    let second = publish(&api, 2, Tlp::Green).await;
+    let (status, head, body) = get(&api, "/api/v1/stream", Some(&api.read), "", 2_000).await;
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("text/event-stream"), "{head}");
+    assert!(
+        body.contains("id: 1") && body.contains(&first.id().to_string()),
+        "{body}"
+    );
+    // Resuming after 1 sends the second only.
+    let (_, _, body) = get(
+        &api,
+        "/api/v1/stream",
+        Some(&api.read),
+        "Last-Event-ID: 1\r\n",
+        1_200,
+    )
+    .await;
+    assert!(!body.contains(&first.id().to_string()), "{body}");
+    assert!(body.contains(&second.id().to_string()), "{body}");
+    api.shutdown.cancel();
+    api.node.stopped().await;
+}
