@@ -1,5 +1,5 @@
 //! The node's local HTTP API (axum), on 127.0.0.1 by default: status, partners, reports
-//! (filtered queries, one by id) and a live stream of reports as they are stored
+//! (filtered queries, one by id, publish, retract) and a live stream of reports as they are stored
 //! (Server-Sent Events, resumable from an arrival number). Callers authenticate with tokens
 //! that carry a role (`tokens`); errors are JSON objects of one shape:
 //! `{"error": {"code": "...", "message": "..."}}`. The OpenAPI description is served at
@@ -16,7 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use cairn_node::NodeHandle;
 use cairn_store::{Provenance, ReportQuery, ReportStatus, StoredReport};
@@ -64,6 +64,8 @@ pub enum StartError {
 
 struct AppState {
     node: NodeHandle,
+    /// The organisation key, when this node signs reports published over the API.
+    signer: Option<Arc<cairn_core::OrgKey>>,
     tokens_path: PathBuf,
     tokens: Mutex<(Option<SystemTime>, Tokens)>,
     shutdown: CancellationToken,
@@ -427,6 +429,144 @@ async fn stream(
         .into_response())
 }
 
+fn signer(state: &AppState) -> Result<Arc<cairn_core::OrgKey>, ApiError> {
+    state.signer.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this node does not hold the organisation key, so it cannot sign reports",
+        )
+    })
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(
+    body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, ApiError> {
+    use axum::extract::rejection::JsonRejection;
+    match body {
+        Ok(Json(value)) => Ok(value),
+        Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON, with Content-Type: application/json",
+        )),
+        Err(e) => Err(bad_request(format!(
+            "the body is not a valid request: {}",
+            e.body_text()
+        ))),
+    }
+}
+
+/// Stores a report this node signed and answers with it (201), or says why not.
+async fn store_signed(
+    state: &AppState,
+    report: cairn_core::VerifiedReport,
+) -> Result<Response, ApiError> {
+    let id = report.id();
+    let outcome = state
+        .node
+        .publish(vec![report])
+        .await
+        .map_err(internal)?
+        .pop();
+    match outcome {
+        Some(
+            cairn_store::IngestOutcome::Stored { .. }
+            | cairn_store::IngestOutcome::Duplicate { .. },
+        ) => {}
+        Some(cairn_store::IngestOutcome::Refused { reason, .. }) => {
+            return Err(ApiError::new(StatusCode::CONFLICT, "conflict", reason));
+        }
+        Some(cairn_store::IngestOutcome::Rejected(e)) => return Err(internal(e)),
+        None => return Err(internal("no outcome")),
+    }
+    let store = state.node.store().clone();
+    let shown = tokio::task::spawn_blocking(
+        move || -> Result<Option<ApiReport>, cairn_store::ReadError> {
+            let Some(stored) = store.get(&id)? else {
+                return Ok(None);
+            };
+            let status = store.status(&stored.report)?;
+            Ok(Some(api_report(&stored, Some(status))))
+        },
+    )
+    .await
+    .map_err(internal)?
+    .map_err(internal)?
+    .ok_or_else(|| internal("a report just stored is not found"))?;
+    Ok((StatusCode::CREATED, Json(shown)).into_response())
+}
+
+/// `POST /api/v1/reports`: a report draft (the same JSON `cairn report new --file` reads),
+/// signed by this node's organisation, stored and shared.
+async fn publish(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<cairn_core::ReportDraft>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    state.authorize(&headers, Role::Publish)?;
+    let org = signer(&state)?;
+    let draft = json_body(body)?;
+    let report = draft.sign(&org, &mut rand::rngs::OsRng).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_report",
+            e.to_string(),
+        )
+    })?;
+    store_signed(&state, report).await
+}
+
+/// What `POST /api/v1/reports/{id}/retract` takes.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Retraction {
+    reason: String,
+}
+
+/// `POST /api/v1/reports/{id}/retract`: a signed retraction of one of this organisation's
+/// reports.
+async fn retract(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<Retraction>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    state.authorize(&headers, Role::Publish)?;
+    let org = signer(&state)?;
+    let Retraction { reason } = json_body(body)?;
+    let store = state.node.store().clone();
+    let target = tokio::task::spawn_blocking(move || -> Result<Option<StoredReport>, ApiError> {
+        let id = match store.resolve(&id) {
+            Ok(id) => id,
+            Err(cairn_store::ResolveError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(bad_request(e.to_string())),
+        };
+        store.get(&id).map_err(internal)
+    })
+    .await
+    .map_err(internal)??
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such report on this node",
+        )
+    })?;
+    let tombstone = cairn_core::retract(&target.report, &reason, &org, &mut rand::rngs::OsRng)
+        .map_err(|e| match e {
+            cairn_core::RetractError::NotAuthor { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
+            }
+            other => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_report",
+                other.to_string(),
+            ),
+        })?;
+    store_signed(&state, tombstone).await
+}
+
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
@@ -444,19 +584,22 @@ fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v1/status", get(status))
         .route("/api/v1/peers", get(peers))
-        .route("/api/v1/reports", get(reports))
+        .route("/api/v1/reports", get(reports).post(publish))
         .route("/api/v1/reports/{id}", get(report))
+        .route("/api/v1/reports/{id}/retract", post(retract))
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/openapi.json", get(openapi))
         .fallback(not_found)
         .with_state(state)
 }
 
-/// Starts the API on `config.listen`; it runs until `shutdown` is cancelled. Returns the
-/// address it listens on (with the port chosen for `:0`).
+/// Starts the API on `config.listen`; it runs until `shutdown` is cancelled. `signer` is the
+/// organisation key that signs reports published over the API (none: publishing is refused).
+/// Returns the address it listens on (with the port chosen for `:0`).
 pub async fn serve(
     config: &ApiConfig,
     node: NodeHandle,
+    signer: Option<cairn_core::OrgKey>,
     tokens_path: PathBuf,
     shutdown: CancellationToken,
 ) -> Result<SocketAddr, StartError> {
@@ -478,6 +621,7 @@ pub async fn serve(
     let tokens = Tokens::empty(&tokens_path);
     let state = Arc::new(AppState {
         node,
+        signer: signer.map(Arc::new),
         tokens_path,
         tokens: Mutex::new((None, tokens)),
         shutdown: shutdown.clone(),

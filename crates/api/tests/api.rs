@@ -51,9 +51,17 @@ async fn start() -> Api {
         enabled: true,
         listen: "127.0.0.1:0".into(),
     };
-    let address = cairn_api::serve(&config, node.clone(), tokens_path, shutdown.clone())
-        .await
-        .unwrap();
+    // The same seed gives the same key: the node signs as `org`.
+    let signer = OrgKey::generate(&mut rand::rngs::StdRng::seed_from_u64(1));
+    let address = cairn_api::serve(
+        &config,
+        node.clone(),
+        Some(signer),
+        tokens_path,
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
     Api {
         address,
         read,
@@ -231,6 +239,99 @@ async fn the_stream_sends_reports_and_resumes_from_a_cursor() {
     .await;
     assert!(!body.contains(&first.id().to_string()), "{body}");
     assert!(body.contains(&second.id().to_string()), "{body}");
+    api.shutdown.cancel();
+    api.node.stopped().await;
+}
+
+/// One HTTP/1.1 POST with a JSON body.
+async fn post(api: &Api, path: &str, token: &str, content_type: &str, body: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(api.address).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut text)).await;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishers_publish_and_retract_readers_cannot() {
+    let api = start().await;
+    let tokens_path = api._dir.path().join("tokens.json");
+    let mut tokens = Tokens::load(&tokens_path).unwrap();
+    let publisher = tokens.create("publisher", Role::Publish, 2).unwrap();
+    let draft = r#"{"kind": "indicator", "tlp": "green", "title": "Phishing kit",
+        "indicators": [{"type": "domain", "value": "Login-Bank.example"}], "tags": ["phishing"]}"#;
+    let json = "application/json";
+
+    let (status, body) = post(&api, "/api/v1/reports", &api.read, json, draft).await;
+    assert_eq!(status, 403, "a read token cannot publish: {body}");
+    assert!(body.contains("\"forbidden\""), "{body}");
+
+    let (status, body) = post(&api, "/api/v1/reports", &publisher, json, draft).await;
+    assert_eq!(status, 201, "{body}");
+    let published: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    assert_eq!(published["author"], api.org.public().to_string());
+    assert_eq!(published["indicators"][0]["value"], "login-bank.example");
+    let id = published["id"].as_str().unwrap().to_string();
+
+    for (body, content_type, status_wanted, code) in [
+        ("{\"kind\": \"indicator\"", json, 400, "bad_request"),
+        (draft, "text/plain", 415, "unsupported_media_type"),
+        (
+            "{\"kind\": \"indicator\", \"tlp\": \"green\", \"title\": \"x\", \"indicators\": [{\"type\": \"ipv4\", \"value\": \"999.1.1.1\"}]}",
+            json,
+            422,
+            "invalid_report",
+        ),
+        (
+            "{\"kind\": \"indicator\", \"colour\": \"blue\"}",
+            json,
+            400,
+            "bad_request",
+        ),
+    ] {
+        let (status, text) = post(&api, "/api/v1/reports", &publisher, content_type, body).await;
+        assert_eq!(status, status_wanted, "{body}: {text}");
+        assert!(text.contains(code), "{body}: {text}");
+    }
+
+    let path = format!("/api/v1/reports/{}/retract", &id[..12]);
+    let (status, body) = post(
+        &api,
+        &path,
+        &publisher,
+        json,
+        "{\"reason\": \"false positive\"}",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, _, shown) = get(
+        &api,
+        &format!("/api/v1/reports/{id}"),
+        Some(&api.read),
+        "",
+        usize::MAX,
+    )
+    .await;
+    assert!(shown.contains("\"status\":\"retracted\""), "{shown}");
+    let (status, _) = post(
+        &api,
+        "/api/v1/reports/ffffffffffff/retract",
+        &publisher,
+        json,
+        "{\"reason\": \"x\"}",
+    )
+    .await;
+    assert_eq!(status, 404);
     api.shutdown.cancel();
     api.node.stopped().await;
 }

@@ -61,7 +61,17 @@ pub fn run(home: &Home) -> Result<ExitCode> {
             return Err(e);
         }
         let api_address = if api.enabled {
-            match cairn_api::serve(&api, node.clone(), home.tokens_path(), shutdown.clone()).await {
+            // Reports published over the API are signed here with the organisation key.
+            let signer = home.org_key().ok();
+            match cairn_api::serve(
+                &api,
+                node.clone(),
+                signer,
+                home.tokens_path(),
+                shutdown.clone(),
+            )
+            .await
+            {
                 Ok(address) => Some(address),
                 Err(e) => {
                     shutdown.cancel();
