@@ -62,7 +62,16 @@ pub fn run(home: &Home) -> Result<ExitCode> {
         }
         let api_address = if api.enabled {
             // Reports published over the API are signed here with the organisation key.
-            let signer = home.org_key().ok();
+            let signer = match home.org_key() {
+                Ok(key) => Some(key),
+                Err(e) => {
+                    eprintln!(
+                        "warning: publishing over the API is off: {}",
+                        crate::one_line(&format!("{e:#}"))
+                    );
+                    None
+                }
+            };
             match cairn_api::serve(
                 &api,
                 node.clone(),
