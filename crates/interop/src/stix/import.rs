@@ -245,6 +245,48 @@ fn kind_of_report(object: &Value) -> ReportKind {
     }
 }
 
+/// A report draft from a STIX object: its name (or `fallback`), description, confidence, time
+/// and TLP marking, its labels from the `labels_field` list, and the source id as a tag.
+#[allow(clippy::too_many_arguments)]
+fn report_from(
+    object: &Value,
+    id: &str,
+    kind: ReportKind,
+    fallback: &str,
+    labels_field: &str,
+    observables: Observables,
+    markings: &BTreeMap<String, Tlp>,
+    us: &OrgPublicKey,
+) -> Result<ImportedReport, ImportError> {
+    let mut notes = Vec::new();
+    let labels = object[labels_field]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.as_str().map(str::to_string));
+    let mut draft = ReportDraft {
+        kind: Some(kind),
+        title: fit_title(object["name"].as_str().unwrap_or(fallback), &mut notes),
+        summary: fit_summary(
+            object["description"].as_str().unwrap_or_default(),
+            &mut notes,
+        ),
+        confidence: object["confidence"]
+            .as_u64()
+            .and_then(|c| u8::try_from(c).ok()),
+        created: created_of(object, id)?,
+        indicators: observables.list,
+        tags: fit_labels(std::iter::once(format!("stix:{id}")).chain(labels)),
+        ..ReportDraft::default()
+    };
+    apply_tlp(&mut draft, tlp_of(object, markings), us, &mut notes);
+    Ok(ImportedReport {
+        source_id: id.to_string(),
+        draft,
+        notes,
+    })
+}
+
 /// Reads a STIX 2.1 bundle.
 pub fn import_bundle(bundle: &Value, us: &OrgPublicKey) -> Result<Imported, ImportError> {
     let objects = bundle["objects"]
@@ -286,7 +328,6 @@ pub fn import_bundle(bundle: &Value, us: &OrgPublicKey) -> Result<Imported, Impo
     // Reports first: they claim the indicators they refer to.
     for object in objects.iter().filter(|o| o["type"] == "report") {
         let id = object["id"].as_str().unwrap_or_default().to_string();
-        let mut notes = Vec::new();
         let mut observables = Observables::default();
         for r in object["object_refs"].as_array().into_iter().flatten() {
             let Some(r) = r.as_str() else { continue };
@@ -304,38 +345,16 @@ pub fn import_bundle(bundle: &Value, us: &OrgPublicKey) -> Result<Imported, Impo
             }
         }
         imported.merged += observables.merged;
-        let mut draft = ReportDraft {
-            kind: Some(kind_of_report(object)),
-            title: fit_title(
-                object["name"].as_str().unwrap_or("Untitled STIX report"),
-                &mut notes,
-            ),
-            summary: fit_summary(
-                object["description"].as_str().unwrap_or_default(),
-                &mut notes,
-            ),
-            confidence: object["confidence"]
-                .as_u64()
-                .and_then(|c| u8::try_from(c).ok()),
-            created: created_of(object, &id)?,
-            indicators: observables.list,
-            tags: fit_labels(
-                std::iter::once(format!("stix:{id}")).chain(
-                    object["labels"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|l| l.as_str().map(str::to_string)),
-                ),
-            ),
-            ..ReportDraft::default()
-        };
-        apply_tlp(&mut draft, tlp_of(object, &markings), us, &mut notes);
-        imported.reports.push(ImportedReport {
-            source_id: id,
-            draft,
-            notes,
-        });
+        imported.reports.push(report_from(
+            object,
+            &id,
+            kind_of_report(object),
+            "Untitled STIX report",
+            "labels",
+            observables,
+            &markings,
+            us,
+        )?);
     }
     // Indicators and vulnerabilities no report claimed: a report each.
     for object in objects {
@@ -344,7 +363,6 @@ pub fn import_bundle(bundle: &Value, us: &OrgPublicKey) -> Result<Imported, Impo
         match kind {
             "report" => {}
             "indicator" | "vulnerability" if !used.contains(&id) => {
-                let mut notes = Vec::new();
                 let mut observables = Observables::default();
                 if let Err(why) = add_observables(object, &mut observables) {
                     imported.skipped.push(Skipped { what: id, why });
@@ -357,39 +375,21 @@ pub fn import_bundle(bundle: &Value, us: &OrgPublicKey) -> Result<Imported, Impo
                     }
                     _ => format!("Vulnerability {}", cves_of(object).join(", ")),
                 };
-                let mut draft = ReportDraft {
-                    kind: Some(if kind == "indicator" {
-                        ReportKind::Indicator
-                    } else {
-                        ReportKind::Vulnerability
-                    }),
-                    title: fit_title(object["name"].as_str().unwrap_or(&fallback), &mut notes),
-                    summary: fit_summary(
-                        object["description"].as_str().unwrap_or_default(),
-                        &mut notes,
-                    ),
-                    confidence: object["confidence"]
-                        .as_u64()
-                        .and_then(|c| u8::try_from(c).ok()),
-                    created: created_of(object, &id)?,
-                    indicators: observables.list,
-                    tags: fit_labels(
-                        std::iter::once(format!("stix:{id}")).chain(
-                            object["indicator_types"]
-                                .as_array()
-                                .into_iter()
-                                .flatten()
-                                .filter_map(|l| l.as_str().map(str::to_string)),
-                        ),
-                    ),
-                    ..ReportDraft::default()
+                let report_kind = if kind == "indicator" {
+                    ReportKind::Indicator
+                } else {
+                    ReportKind::Vulnerability
                 };
-                apply_tlp(&mut draft, tlp_of(object, &markings), us, &mut notes);
-                imported.reports.push(ImportedReport {
-                    source_id: id,
-                    draft,
-                    notes,
-                });
+                imported.reports.push(report_from(
+                    object,
+                    &id,
+                    report_kind,
+                    &fallback,
+                    "indicator_types",
+                    observables,
+                    &markings,
+                    us,
+                )?);
             }
             "indicator" | "vulnerability" => {}
             "marking-definition" | "identity" | "relationship" | "extension-definition" => {}
