@@ -4,37 +4,11 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use cairn_core::{OrgPublicKey, ReportId, VerifiedReport};
+use cairn_core::OrgPublicKey;
 use cairn_interop::stix::ExportContext;
 use cairn_store::{Store, StoredReport};
 
 use crate::config::NodeConfig;
-
-/// Longest version chain followed back to its first report.
-const MAX_CHAIN: usize = 256;
-
-/// The first report of the version chain `report` belongs to (for a retraction: of the report
-/// it retracts), and its creation time. Stops at a report this node does not hold.
-fn first_of(store: &Store, report: &VerifiedReport) -> Result<(ReportId, i64)> {
-    let author = report.author();
-    let mut current = match report.report().retracts {
-        Some(target) => match store.get(&target)? {
-            Some(t) => t.report,
-            None => return Ok((target, report.report().created_ms)),
-        },
-        None => report.clone(),
-    };
-    for _ in 0..MAX_CHAIN {
-        let Some(previous) = current.report().supersedes else {
-            break;
-        };
-        match store.get(&previous)? {
-            Some(p) if p.report.author() == author => current = p.report,
-            _ => break,
-        }
-    }
-    Ok((current.id(), current.report().created_ms))
-}
 
 /// Names of organisations as this node knows them.
 fn names(config: &NodeConfig, us: &OrgPublicKey) -> BTreeMap<OrgPublicKey, String> {
@@ -60,7 +34,7 @@ pub fn bundle(
     for stored in reports {
         let context = ExportContext {
             author_name: names.get(&stored.report.author()).cloned(),
-            first: first_of(store, &stored.report)?,
+            first: store.first_version(&stored.report)?,
         };
         objects.extend(cairn_interop::stix::report_objects(
             &stored.report,

@@ -819,6 +819,30 @@ impl Store {
         Ok(ReportStatus::Current)
     }
 
+    /// The first report of the version chain `report` belongs to (for a retraction: of the
+    /// chain of the report it retracts), and its creation time (ms). The chain is followed back
+    /// through stored reports by the same author; it stops at one this node does not hold.
+    pub fn first_version(&self, report: &VerifiedReport) -> Result<(ReportId, i64), ReadError> {
+        let author = report.author();
+        let mut current = match report.report().retracts {
+            Some(target) => match self.get(&target)? {
+                Some(t) => t.report,
+                None => return Ok((target, report.report().created_ms)),
+            },
+            None => report.clone(),
+        };
+        for _ in 0..MAX_CHAIN {
+            let Some(previous) = current.report().supersedes else {
+                break;
+            };
+            match self.get(&previous)? {
+                Some(p) if p.report.author() == author => current = p.report,
+                _ => break,
+            }
+        }
+        Ok((current.id(), current.report().created_ms))
+    }
+
     /// Every stored version of the report `id` belongs to (earlier and later ones by the same
     /// author), oldest first, and the retractions that name any of them.
     pub fn history(&self, id: &ReportId) -> Result<Vec<StoredReport>, ReadError> {
