@@ -5,6 +5,7 @@
 //! `{"error": {"code": "...", "message": "..."}}`. The OpenAPI description is served at
 //! `/api/v1/openapi.json` and kept in `crates/api/openapi.json`.
 
+pub mod taxii;
 pub mod tokens;
 
 use std::net::SocketAddr;
@@ -62,8 +63,8 @@ pub enum StartError {
     },
 }
 
-struct AppState {
-    node: NodeHandle,
+pub(crate) struct AppState {
+    pub(crate) node: NodeHandle,
     /// The organisation key, when this node signs reports published over the API.
     signer: Option<Arc<cairn_core::OrgKey>>,
     tokens_path: PathBuf,
@@ -128,22 +129,47 @@ impl AppState {
                     "send a token: Authorization: Bearer TOKEN (create one with `cairn token create`)",
                 )
             })?;
+        self.check_token(presented, needed)
+            .map_err(|(status, message)| {
+                let code = if status == StatusCode::FORBIDDEN {
+                    "forbidden"
+                } else {
+                    "unauthorized"
+                };
+                ApiError::new(status, code, message)
+            })
+    }
+
+    /// Whether a presented token is one of this node's with at least the role `needed`; if
+    /// not, the status to answer and why.
+    pub(crate) fn check_token(
+        &self,
+        presented: &str,
+        needed: Role,
+    ) -> Result<(), (StatusCode, String)> {
         let mut cached = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         let modified = std::fs::metadata(&self.tokens_path)
             .and_then(|m| m.modified())
             .ok();
         if modified != cached.0 {
-            *cached = (modified, Tokens::load(&self.tokens_path).map_err(internal)?);
+            match Tokens::load(&self.tokens_path) {
+                Ok(tokens) => *cached = (modified, tokens),
+                Err(e) => {
+                    tracing::error!("api tokens: {e}");
+                    return Err((
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the node cannot read its token file; see its log".into(),
+                    ));
+                }
+            }
         }
         match cached.1.role_of(presented) {
-            None => Err(ApiError::new(
+            None => Err((
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "this token is not valid on this node",
+                "this token is not valid on this node".into(),
             )),
-            Some((role, name)) if role < needed => Err(ApiError::new(
+            Some((role, name)) if role < needed => Err((
                 StatusCode::FORBIDDEN,
-                "forbidden",
                 format!("token {name:?} has role {role:?}; this needs {needed:?}").to_lowercase(),
             )),
             Some(_) => Ok(()),
@@ -589,6 +615,23 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/reports/{id}/retract", post(retract))
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/taxii2/", get(taxii::discovery))
+        .route("/taxii2/api/", get(taxii::api_root))
+        .route("/taxii2/api/collections/", get(taxii::collections))
+        .route("/taxii2/api/collections/{id}/", get(taxii::one_collection))
+        .route("/taxii2/api/collections/{id}/objects/", get(taxii::objects))
+        .route(
+            "/taxii2/api/collections/{id}/manifest/",
+            get(taxii::manifest),
+        )
+        .route(
+            "/taxii2/api/collections/{id}/objects/{object}/",
+            get(taxii::object),
+        )
+        .route(
+            "/taxii2/api/collections/{id}/objects/{object}/versions/",
+            get(taxii::versions),
+        )
         .fallback(not_found)
         .with_state(state)
 }

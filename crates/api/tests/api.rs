@@ -335,3 +335,194 @@ async fn publishers_publish_and_retract_readers_cannot() {
     api.shutdown.cancel();
     api.node.stopped().await;
 }
+
+fn basic(token: &str) -> String {
+    // base64 of "client:TOKEN", by hand: the tests carry no base64 crate.
+    const TABLE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("client:{token}");
+    let bytes = input.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(TABLE[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    format!("Authorization: Basic {out}\r\n")
+}
+
+const ACCEPT: &str = "Accept: application/taxii+json;version=2.1\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taxii_serves_discovery_collections_objects_manifest_and_versions() {
+    let api = start().await;
+    let first = publish(&api, 1, Tlp::Green).await;
+    let _second = publish(&api, 2, Tlp::Amber).await;
+    let auth = basic(&api.read);
+    let headers = format!("{auth}{ACCEPT}");
+
+    let (status, head, body) = get(&api, "/taxii2/", None, &headers, usize::MAX).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        head.contains("application/taxii+json;version=2.1"),
+        "{head}"
+    );
+    assert!(body.contains("\"api_roots\":[\"/taxii2/api/\"]"), "{body}");
+    let (status, _, body) = get(&api, "/taxii2/api/collections/", None, &headers, usize::MAX).await;
+    assert_eq!(status, 200);
+    let collections: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    let collection = collections["collections"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = format!("/taxii2/api/collections/{collection}");
+
+    // Paging through the objects, two at a time, until `more` is false.
+    let mut next: Option<String> = None;
+    let mut seen = Vec::new();
+    loop {
+        let path = match &next {
+            Some(n) => format!("{base}/objects/?limit=2&next={n}"),
+            None => format!("{base}/objects/?limit=2"),
+        };
+        let (status, head, body) = get(&api, &path, None, &headers, usize::MAX).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("x-taxii-date-added-first"),
+            "{head}"
+        );
+        let page: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+        for o in page["objects"].as_array().unwrap() {
+            seen.push(o["id"].as_str().unwrap().to_string());
+        }
+        if page["more"] == true {
+            next = Some(page["next"].as_str().unwrap().to_string());
+        } else {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().filter(|id| id.starts_with("report--")).count() == 2,
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|id| id.starts_with("indicator--")));
+
+    // Filters.
+    let (_, _, body) = get(
+        &api,
+        &format!("{base}/objects/?match[type]=report"),
+        None,
+        &headers,
+        usize::MAX,
+    )
+    .await;
+    let reports: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    assert_eq!(reports["objects"].as_array().unwrap().len(), 2, "{body}");
+    let report_id = reports["objects"][0]["id"].as_str().unwrap().to_string();
+    let (_, _, body) = get(
+        &api,
+        &format!("{base}/objects/?match[id]={report_id}"),
+        None,
+        &headers,
+        usize::MAX,
+    )
+    .await;
+    assert!(body.contains(&report_id));
+    let (status, _, body) = get(
+        &api,
+        &format!("{base}/objects/{report_id}/"),
+        None,
+        &headers,
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = get(
+        &api,
+        &format!("{base}/objects/{report_id}/versions/"),
+        None,
+        &headers,
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"versions\""), "{body}");
+    let (status, _, body) = get(
+        &api,
+        &format!("{base}/manifest/"),
+        None,
+        &headers,
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("application/stix+json;version=2.1"), "{body}");
+    let (_, _, body) = get(
+        &api,
+        &format!("{base}/objects/?added_after=2999-01-01T00:00:00Z"),
+        None,
+        &headers,
+        usize::MAX,
+    )
+    .await;
+    assert!(body.contains("\"objects\":[]"), "{body}");
+    let _ = first;
+
+    // Errors are TAXII error objects with the right codes.
+    let (status, head, body) = get(&api, "/taxii2/", None, ACCEPT, usize::MAX).await;
+    assert_eq!(status, 401);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: basic"),
+        "{head}"
+    );
+    assert!(body.contains("\"http_status\":\"401\""), "{body}");
+    let (status, _, _) = get(
+        &api,
+        "/taxii2/",
+        None,
+        &format!("{auth}Accept: text/html\r\n"),
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(status, 406);
+    let (status, _, body) = get(
+        &api,
+        "/taxii2/api/collections/nope/objects/",
+        None,
+        &headers,
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _, _) = get(
+        &api,
+        &format!("{base}/objects/indicator--00000000-0000-4000-8000-000000000000/"),
+        None,
+        &headers,
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _, _) = get(
+        &api,
+        &format!("{base}/objects/?limit=zero"),
+        None,
+        &headers,
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(status, 400);
+    api.shutdown.cancel();
+    api.node.stopped().await;
+}

@@ -1,0 +1,586 @@
+//! TAXII 2.1 (OASIS) read access at `/taxii2/`: discovery, the API root, collections, objects
+//! (with `limit`, `next`, `added_after` and `match[id|type|version|spec_version]`), one object,
+//! its versions, and the manifest. The collection holds every report this node may show its
+//! user, exported as STIX 2.1 objects, each added when its report was stored. Clients
+//! authenticate with HTTP Basic (any user name, a token as password) or a bearer token;
+//! errors are TAXII error objects.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::{AppState, Role};
+
+/// The TAXII 2.1 media type.
+pub const TAXII: &str = "application/taxii+json;version=2.1";
+/// The STIX 2.1 media type.
+pub const STIX: &str = "application/stix+json;version=2.1";
+
+/// The one collection: everything this node may show its user.
+pub const ALL_COLLECTION: &str = "365fed99-08fa-fdcd-a1b3-fb247eb41d01";
+
+/// Most objects per page.
+const MAX_PAGE: usize = 1000;
+
+/// A TAXII error.
+pub struct TaxiiError {
+    status: StatusCode,
+    title: &'static str,
+    description: String,
+}
+
+fn error(status: StatusCode, title: &'static str, description: impl Into<String>) -> TaxiiError {
+    TaxiiError {
+        status,
+        title,
+        description: description.into(),
+    }
+}
+
+impl IntoResponse for TaxiiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "title": self.title,
+            "description": self.description,
+            "http_status": self.status.as_u16().to_string(),
+        });
+        let mut response = (self.status, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(TAXII));
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"cairn\""),
+            );
+        }
+        response
+    }
+}
+
+fn taxii_json(value: Value, extra: Vec<(&'static str, String)>) -> Response {
+    let mut response = (StatusCode::OK, value.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(TAXII));
+    for (name, value) in extra {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+    response
+}
+
+/// Checks the Accept header (406 if it asks for something else than TAXII 2.1 JSON) and the
+/// credentials (Basic with a token as password, or Bearer).
+fn admit(state: &AppState, headers: &HeaderMap) -> Result<(), TaxiiError> {
+    if let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
+        let ok = accept.split(',').any(|part| {
+            let part = part.trim().to_ascii_lowercase().replace(' ', "");
+            part.starts_with("*/*")
+                || part.starts_with("application/*")
+                || part == "application/taxii+json"
+                || part.starts_with("application/taxii+json;version=2.1")
+        });
+        if !ok {
+            return Err(error(
+                StatusCode::NOT_ACCEPTABLE,
+                "Not acceptable",
+                format!("this server answers {TAXII}; the request accepts {accept:?}"),
+            ));
+        }
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            if let Some(basic) = v.strip_prefix("Basic ") {
+                let decoded = base64_decode(basic.trim())?;
+                let text = String::from_utf8(decoded).ok()?;
+                text.split_once(':')
+                    .map(|(_, password)| password.to_string())
+            } else {
+                v.strip_prefix("Bearer ").map(str::to_string)
+            }
+        });
+    let Some(token) = token else {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "send HTTP Basic credentials with a Cairn API token as the password",
+        ));
+    };
+    state
+        .check_token(&token, Role::Read)
+        .map_err(|(status, message)| {
+            let title = if status == StatusCode::FORBIDDEN {
+                "Forbidden"
+            } else {
+                "Unauthorized"
+            };
+            error(status, title, message)
+        })
+}
+
+/// Standard base64 (RFC 4648) decoding, for HTTP Basic credentials.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut buffer = 0u32;
+    let mut bits = 0;
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+pub(crate) async fn discovery(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, TaxiiError> {
+    admit(&state, &headers)?;
+    let status = state.node.status().await.map_err(|e| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal error",
+            e.to_string(),
+        )
+    })?;
+    Ok(taxii_json(
+        json!({
+            "title": format!("Cairn node of {}", status.organisation),
+            "description": "Threat and incident reports shared through Cairn",
+            "default": "/taxii2/api/",
+            "api_roots": ["/taxii2/api/"]
+        }),
+        vec![],
+    ))
+}
+
+pub(crate) async fn api_root(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, TaxiiError> {
+    admit(&state, &headers)?;
+    Ok(taxii_json(
+        json!({
+            "title": "Cairn",
+            "description": "The reports this node holds, as STIX 2.1",
+            "versions": [TAXII],
+            "max_content_length": 10 * 1024 * 1024
+        }),
+        vec![],
+    ))
+}
+
+fn collection() -> Value {
+    json!({
+        "id": ALL_COLLECTION,
+        "title": "Everything this node may show you",
+        "description": "Every report this node holds (its own, received from partners, imported), as STIX 2.1 objects",
+        "can_read": true,
+        "can_write": false,
+        "media_types": [STIX]
+    })
+}
+
+pub(crate) async fn collections(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, TaxiiError> {
+    admit(&state, &headers)?;
+    Ok(taxii_json(json!({ "collections": [collection()] }), vec![]))
+}
+
+fn check_collection(id: &str) -> Result<(), TaxiiError> {
+    if id == ALL_COLLECTION {
+        Ok(())
+    } else {
+        Err(error(
+            StatusCode::NOT_FOUND,
+            "Collection not found",
+            format!("no collection {id:?} on this server"),
+        ))
+    }
+}
+
+pub(crate) async fn one_collection(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, TaxiiError> {
+    admit(&state, &headers)?;
+    check_collection(&id)?;
+    Ok(taxii_json(collection(), vec![]))
+}
+
+/// One STIX object version in the collection.
+#[derive(Clone)]
+struct Entry {
+    object: Value,
+    id: String,
+    kind: String,
+    version: String,
+    added_ms: i64,
+}
+
+/// Every object version of the collection, in the order they were added (an object version
+/// that several reports carry, such as an identity, counts once, when first added).
+fn entries(state: &AppState) -> Result<Vec<Entry>, TaxiiError> {
+    let store = state.node.store();
+    let internal = |e: cairn_store::ReadError| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal error",
+            e.to_string(),
+        )
+    };
+    let mut seen: BTreeMap<(String, String), ()> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = store.after(cursor, 1024).map_err(internal)?;
+        let Some(last) = page.last() else { break };
+        cursor = last.seq;
+        for stored in &page {
+            let context = cairn_interop::stix::ExportContext {
+                author_name: None,
+                first: store.first_version(&stored.report).map_err(internal)?,
+            };
+            for object in cairn_interop::stix::report_objects(&stored.report, &context) {
+                let id = object["id"].as_str().unwrap_or_default().to_string();
+                let version = object["modified"]
+                    .as_str()
+                    .or(object["created"].as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                if seen.insert((id.clone(), version.clone()), ()).is_some() {
+                    continue;
+                }
+                out.push(Entry {
+                    kind: object["type"].as_str().unwrap_or_default().to_string(),
+                    object,
+                    id,
+                    version,
+                    added_ms: stored.received_ms,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The filters of an objects or manifest request.
+struct Filters {
+    limit: usize,
+    next: usize,
+    added_after: Option<i64>,
+    ids: Option<Vec<String>>,
+    types: Option<Vec<String>>,
+    versions: Vec<String>,
+    spec_versions: Option<Vec<String>>,
+}
+
+fn parse_time(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+fn filters(query: Option<String>) -> Result<Filters, TaxiiError> {
+    let mut f = Filters {
+        limit: 100,
+        next: 0,
+        added_after: None,
+        ids: None,
+        types: None,
+        versions: vec!["last".into()],
+        spec_versions: None,
+    };
+    let bad = |what: String| error(StatusCode::BAD_REQUEST, "Bad request", what);
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = percent_decode(key);
+        let value = percent_decode(value);
+        let list = || value.split(',').map(str::to_string).collect::<Vec<_>>();
+        match key.as_str() {
+            "limit" => {
+                f.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| bad(format!("limit={value:?}: a positive number")))?;
+                f.limit = f.limit.min(MAX_PAGE);
+            }
+            "next" => {
+                f.next = value
+                    .parse()
+                    .map_err(|_| bad(format!("next={value:?} is not a value this server gave")))?;
+            }
+            "added_after" => {
+                f.added_after = Some(
+                    parse_time(&value)
+                        .ok_or_else(|| bad(format!("added_after={value:?} is not a timestamp")))?,
+                );
+            }
+            "match[id]" => f.ids = Some(list()),
+            "match[type]" => f.types = Some(list()),
+            "match[version]" => f.versions = list(),
+            "match[spec_version]" => f.spec_versions = Some(list()),
+            other => return Err(bad(format!("unknown parameter {other:?}"))),
+        }
+    }
+    Ok(f)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The object versions a request selects, before paging.
+fn select(all: &[Entry], f: &Filters) -> Vec<Entry> {
+    let mut chosen: Vec<Entry> = all
+        .iter()
+        .filter(|e| f.added_after.is_none_or(|t| e.added_ms > t))
+        .filter(|e| f.ids.as_ref().is_none_or(|ids| ids.contains(&e.id)))
+        .filter(|e| f.types.as_ref().is_none_or(|t| t.contains(&e.kind)))
+        .filter(|e| {
+            f.spec_versions.as_ref().is_none_or(|wanted| {
+                let spec = e.object["spec_version"].as_str().unwrap_or("2.1");
+                wanted.iter().any(|w| w == spec)
+            })
+        })
+        .cloned()
+        .collect();
+    if f.versions.iter().any(|v| v == "all") {
+        return chosen;
+    }
+    // Per object id: its first and last versions, and any named ones.
+    let mut first: BTreeMap<String, String> = BTreeMap::new();
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    for e in &chosen {
+        let f_entry = first
+            .entry(e.id.clone())
+            .or_insert_with(|| e.version.clone());
+        if e.version < *f_entry {
+            *f_entry = e.version.clone();
+        }
+        let l_entry = last
+            .entry(e.id.clone())
+            .or_insert_with(|| e.version.clone());
+        if e.version > *l_entry {
+            *l_entry = e.version.clone();
+        }
+    }
+    chosen.retain(|e| {
+        f.versions.iter().any(|v| match v.as_str() {
+            "last" => last.get(&e.id) == Some(&e.version),
+            "first" => first.get(&e.id) == Some(&e.version),
+            named => parse_time(named).is_some() && parse_time(named) == parse_time(&e.version),
+        })
+    });
+    chosen
+}
+
+fn page(selected: Vec<Entry>, f: &Filters) -> (Vec<Entry>, bool, usize) {
+    let end = (f.next + f.limit).min(selected.len());
+    let more = end < selected.len();
+    let items = selected.into_iter().skip(f.next).take(f.limit).collect();
+    (items, more, end)
+}
+
+fn date_headers(items: &[Entry]) -> Vec<(&'static str, String)> {
+    let stamp = |ms: i64| cairn_interop::stix::timestamp(ms);
+    match (
+        items.iter().map(|e| e.added_ms).min(),
+        items.iter().map(|e| e.added_ms).max(),
+    ) {
+        (Some(first), Some(last)) => vec![
+            ("x-taxii-date-added-first", stamp(first)),
+            ("x-taxii-date-added-last", stamp(last)),
+        ],
+        _ => vec![],
+    }
+}
+
+async fn selected(
+    state: Arc<AppState>,
+    query: Option<String>,
+) -> Result<(Vec<Entry>, bool, usize), TaxiiError> {
+    let f = filters(query)?;
+    let all = tokio::task::spawn_blocking(move || entries(&state))
+        .await
+        .map_err(|e| {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                e.to_string(),
+            )
+        })??;
+    Ok(page(select(&all, &f), &f))
+}
+
+fn envelope(items: &[Entry], more: bool, end: usize) -> Value {
+    let mut body = json!({
+        "more": more,
+        "objects": items.iter().map(|e| e.object.clone()).collect::<Vec<_>>()
+    });
+    if more {
+        body["next"] = json!(end.to_string());
+    }
+    body
+}
+
+pub(crate) async fn objects(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(collection): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, TaxiiError> {
+    admit(&state, &headers)?;
+    check_collection(&collection)?;
+    let (items, more, end) = selected(state, query).await?;
+    Ok(taxii_json(
+        envelope(&items, more, end),
+        date_headers(&items),
+    ))
+}
+
+pub(crate) async fn manifest(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(collection): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, TaxiiError> {
+    admit(&state, &headers)?;
+    check_collection(&collection)?;
+    let (items, more, end) = selected(state, query).await?;
+    let mut body = json!({
+        "more": more,
+        "objects": items.iter().map(|e| json!({
+            "id": e.id,
+            "date_added": cairn_interop::stix::timestamp(e.added_ms),
+            "version": e.version,
+            "media_type": STIX
+        })).collect::<Vec<_>>()
+    });
+    if more {
+        body["next"] = json!(end.to_string());
+    }
+    Ok(taxii_json(body, date_headers(&items)))
+}
+
+fn with_id(query: Option<String>, id: &str) -> Option<String> {
+    let extra = format!("match[id]={id}");
+    Some(match query {
+        Some(q) if !q.is_empty() => format!("{q}&{extra}"),
+        _ => extra,
+    })
+}
+
+pub(crate) async fn object(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((collection, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, TaxiiError> {
+    admit(&state, &headers)?;
+    check_collection(&collection)?;
+    let (items, more, end) = selected(state, with_id(query, &id)).await?;
+    if items.is_empty() {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "Object not found",
+            format!("no object {id:?} in this collection"),
+        ));
+    }
+    Ok(taxii_json(
+        envelope(&items, more, end),
+        date_headers(&items),
+    ))
+}
+
+pub(crate) async fn versions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((collection, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, TaxiiError> {
+    admit(&state, &headers)?;
+    check_collection(&collection)?;
+    let query = with_id(query, &id).map(|q| format!("{q}&match[version]=all"));
+    let (items, more, end) = selected(state, query).await?;
+    if items.is_empty() {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "Object not found",
+            format!("no object {id:?} in this collection"),
+        ));
+    }
+    let mut body = json!({
+        "more": more,
+        "versions": items.iter().map(|e| e.version.clone()).collect::<Vec<_>>()
+    });
+    if more {
+        body["next"] = json!(end.to_string());
+    }
+    Ok(taxii_json(body, date_headers(&items)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_decode() {
+        // "user:cairn_abc" in base64.
+        assert_eq!(
+            base64_decode("dXNlcjpjYWlybl9hYmM=").unwrap(),
+            b"user:cairn_abc".to_vec()
+        );
+        assert!(base64_decode("not base64!").is_none());
+        assert_eq!(percent_decode("match%5Bid%5D"), "match[id]");
+        assert_eq!(percent_decode("a%2Cb"), "a,b");
+    }
+}
