@@ -40,6 +40,8 @@ pub struct CliNode {
     pub home: PathBuf,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// Its HTTP API's port on 127.0.0.1.
+    pub api_port: u16,
     /// Its organisation key (hex).
     pub org_key: String,
     /// Its PeerId.
@@ -54,6 +56,7 @@ impl CliNode {
         let mut node = CliNode {
             home,
             port: free_port(),
+            api_port: free_port(),
             org_key: String::new(),
             peer_id: String::new(),
             process: None,
@@ -77,7 +80,7 @@ impl CliNode {
             )
             .replace(
                 "listen = \"127.0.0.1:7401\"",
-                &format!("listen = \"127.0.0.1:{}\"", free_port()),
+                &format!("listen = \"127.0.0.1:{}\"", node.api_port),
             );
         std::fs::write(&config, text).expect("write node.toml");
         node

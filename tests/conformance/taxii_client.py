@@ -1,0 +1,98 @@
+"""Drives a running Cairn node's TAXII 2.1 server with the OASIS taxii2-client library.
+
+Usage: taxii_client.py BASE_URL TOKEN
+Exits 0 when every check passes; prints what failed otherwise. Run by tests/taxii_conformance.rs.
+"""
+import sys
+
+import requests
+from taxii2client.v21 import Server, as_pages
+from taxii2client.exceptions import AccessError, TAXIIServiceException
+
+base, token = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def check(what, condition):
+    print(("ok   " if condition else "FAIL ") + what)
+    if not condition:
+        failures.append(what)
+
+
+server = Server(base + "/taxii2/", user="client", password=token)
+check("discovery has a title", bool(server.title))
+check("one API root", len(server.api_roots) == 1)
+root = server.api_roots[0]
+check("the API root speaks TAXII 2.1", "application/taxii+json;version=2.1" in root.versions)
+check("one collection", len(root.collections) == 1)
+collection = root.collections[0]
+check("the collection can be read", collection.can_read)
+
+everything = collection.get_objects()
+objects = everything.get("objects", [])
+check("objects are returned", len(objects) > 0)
+reports = [o for o in objects if o["type"] == "report"]
+check("the reports are there", len(reports) >= 3)
+
+paged = []
+for page in as_pages(collection.get_objects, per_request=2):
+    paged.extend(page.get("objects", []))
+check("paging through objects two at a time gives them all",
+      sorted(o["id"] for o in paged) == sorted(o["id"] for o in objects))
+
+manifest = []
+for page in as_pages(collection.get_manifest, per_request=3):
+    manifest.extend(page.get("objects", []))
+check("the manifest lists every object", len(manifest) == len(objects))
+check("manifest entries carry the STIX media type",
+      all(m["media_type"] == "application/stix+json;version=2.1" for m in manifest))
+
+only = collection.get_objects(type="indicator").get("objects", [])
+check("match[type]", len(only) > 0 and all(o["type"] == "indicator" for o in only))
+one = collection.get_objects(id=reports[0]["id"]).get("objects", [])
+check("match[id]", [o["id"] for o in one] == [reports[0]["id"]])
+check("match[spec_version]", len(collection.get_objects(spec_version="2.1").get("objects", [])) == len(objects))
+versioned = [r for r in reports if r["created"] != r["modified"]]
+check("a report with two versions", len(versioned) == 1)
+all_versions = collection.get_objects(id=versioned[0]["id"], version="all").get("objects", [])
+check("match[version]=all gives both versions", len(all_versions) == 2)
+first = collection.get_objects(id=versioned[0]["id"], version="first").get("objects", [])
+check("match[version]=first", len(first) == 1 and first[0]["modified"] == first[0]["created"])
+later = collection.get_objects(added_after="2999-01-01T00:00:00.000Z").get("objects", [])
+check("added_after in the future gives nothing", later == [])
+
+got = collection.get_object(reports[0]["id"]).get("objects", [])
+check("get one object", len(got) == 1 and got[0]["id"] == reports[0]["id"])
+versions = collection.object_versions(versioned[0]["id"]).get("versions", [])
+check("versions of an object", len(versions) == 2)
+
+objects_url = base + "/taxii2/api/collections/" + collection.id + "/objects/"
+taxii = {"Accept": "application/taxii+json;version=2.1"}
+r = requests.get(objects_url, headers=taxii)
+check("401 without credentials, with WWW-Authenticate",
+      r.status_code == 401 and "Basic" in r.headers.get("WWW-Authenticate", ""))
+r = requests.get(objects_url, headers=taxii, auth=("client", "cairn_wrong"))
+check("401 with a wrong token", r.status_code == 401)
+r = requests.get(base + "/taxii2/api/collections/no-such-collection/objects/", headers=taxii,
+                 auth=("client", token))
+check("404 for an unknown collection", r.status_code == 404 and r.json()["http_status"] == "404")
+r = requests.get(objects_url + "indicator--00000000-0000-4000-8000-000000000000/", headers=taxii,
+                 auth=("client", token))
+check("404 for an unknown object", r.status_code == 404)
+r = requests.get(objects_url, headers={"Accept": "text/html"}, auth=("client", token))
+check("406 for a media type the server does not speak", r.status_code == 406)
+r = requests.post(objects_url, headers={"Accept": "application/taxii+json;version=2.1",
+                                        "Content-Type": "text/plain"},
+                  auth=("client", token), data="hello")
+check("writing is refused (this collection is read-only)", r.status_code in (403, 405, 415))
+
+try:
+    collection.add_objects({"objects": []})
+    check("taxii2-client refuses to write to a read-only collection", False)
+except (AccessError, TAXIIServiceException):
+    check("taxii2-client refuses to write to a read-only collection", True)
+
+if failures:
+    print(f"{len(failures)} check(s) failed")
+    sys.exit(1)
+print("all TAXII checks passed")

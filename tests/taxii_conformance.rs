@@ -1,0 +1,80 @@
+//! The TAXII 2.1 server of a running `cairn run` node, driven by the OASIS taxii2-client
+//! library (tests/conformance/taxii_client.py): discovery, collections, paging through objects
+//! and the manifest, every filter, one object, versions, and the 401/404/406 errors.
+//! `.ci/run` installs taxii2-client in a venv and names its Python in CAIRN_PYTHON; without it
+//! (outside CI) this test says so and checks nothing else.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use cairn_tests::processes::CliNode;
+
+#[test]
+fn taxii2_client_reads_everything_a_node_holds() {
+    let Some(python) = std::env::var_os("CAIRN_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide a Python with taxii2-client in CAIRN_PYTHON (.ci/run installs it)"
+        );
+        eprintln!("CAIRN_PYTHON is not set: the TAXII conformance check did not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = CliNode::init(dir.path(), "cert");
+    let token = node.ok(&["token", "create", "--role", "read", "--name", "conformance"]);
+    let token = token.trim().to_string();
+    node.start();
+    let publish = |args: &[&str]| -> String {
+        let mut all = vec!["report", "new", "--kind", "indicator", "--tlp", "green"];
+        all.extend_from_slice(args);
+        let out = node.ok(&all);
+        out.split_whitespace().nth(2).unwrap().to_string()
+    };
+    let first = publish(&[
+        "--title",
+        "Phishing kit",
+        "--indicator",
+        "domain:login-bank.example",
+        "--indicator",
+        "ipv4:198.51.100.7",
+    ]);
+    publish(&["--title", "C2 servers", "--indicator", "ipv4:203.0.113.50"]);
+    publish(&[
+        "--title",
+        "Dropper",
+        "--indicator",
+        "sha256:5f2b8d1c9a3e4f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8",
+    ]);
+    // A second version, published a moment later so its STIX version differs.
+    std::thread::sleep(Duration::from_millis(20));
+    publish(&[
+        "--title",
+        "Phishing kit (second version)",
+        "--indicator",
+        "domain:login-bank.example",
+        "--supersedes",
+        &first,
+    ]);
+    let start = Instant::now();
+    while node.reports() < 4 {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/taxii_client.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(format!("http://127.0.0.1:{}", node.api_port))
+        .arg(&token)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("all TAXII checks passed"), "{text}");
+    assert!(node.signal("TERM"));
+}
