@@ -1,6 +1,7 @@
 //! The TAXII 2.1 server of a running `cairn run` node, driven by the OASIS taxii2-client
 //! library (tests/conformance/taxii_client.py): discovery, collections, paging through objects
-//! and the manifest, every filter, one object, versions, and the 401/404/406 errors.
+//! and the manifest, every filter, one object, versions, adding objects with a status
+//! resource, and the 401/403/404/406/415 errors.
 //! `.ci/run` installs taxii2-client in a venv and names its Python in CAIRN_PYTHON; without it
 //! (outside CI) this test says so and checks nothing else.
 
@@ -23,6 +24,8 @@ fn taxii2_client_reads_everything_a_node_holds() {
     let mut node = CliNode::init(dir.path(), "cert");
     let token = node.ok(&["token", "create", "--role", "read", "--name", "conformance"]);
     let token = token.trim().to_string();
+    let publisher = node.ok(&["token", "create", "--role", "publish", "--name", "writer"]);
+    let publisher = publisher.trim().to_string();
     node.start();
     let publish = |args: &[&str]| -> String {
         let mut all = vec!["report", "new", "--kind", "indicator", "--tlp", "green"];
@@ -66,6 +69,7 @@ fn taxii2_client_reads_everything_a_node_holds() {
         .arg(script)
         .arg(format!("http://127.0.0.1:{}", node.api_port))
         .arg(&token)
+        .arg(&publisher)
         .output()
         .unwrap();
     let text = format!(

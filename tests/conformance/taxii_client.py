@@ -1,6 +1,6 @@
 """Drives a running Cairn node's TAXII 2.1 server with the OASIS taxii2-client library.
 
-Usage: taxii_client.py BASE_URL TOKEN
+Usage: taxii_client.py BASE_URL READ_TOKEN PUBLISH_TOKEN
 Exits 0 when every check passes; prints what failed otherwise. Run by tests/taxii_conformance.rs.
 """
 import sys
@@ -9,7 +9,7 @@ import requests
 from taxii2client.v21 import Server, as_pages
 from taxii2client.exceptions import AccessError, TAXIIServiceException
 
-base, token = sys.argv[1], sys.argv[2]
+base, token, publish_token = sys.argv[1], sys.argv[2], sys.argv[3]
 failures = []
 
 
@@ -83,14 +83,41 @@ r = requests.get(objects_url, headers={"Accept": "text/html"}, auth=("client", t
 check("406 for a media type the server does not speak", r.status_code == 406)
 r = requests.post(objects_url, headers={"Accept": "application/taxii+json;version=2.1",
                                         "Content-Type": "text/plain"},
-                  auth=("client", token), data="hello")
-check("writing is refused (this collection is read-only)", r.status_code in (403, 405, 415))
+                  auth=("client", publish_token), data="hello")
+check("415 for a body that is not a TAXII envelope", r.status_code == 415)
+r = requests.post(objects_url, headers={"Accept": "application/taxii+json;version=2.1",
+                                        "Content-Type": "application/taxii+json;version=2.1"},
+                  auth=("client", token), json={"objects": []})
+check("403 for adding objects with a read token", r.status_code == 403)
 
-try:
-    collection.add_objects({"objects": []})
-    check("taxii2-client refuses to write to a read-only collection", False)
-except (AccessError, TAXIIServiceException):
-    check("taxii2-client refuses to write to a read-only collection", True)
+envelope = {"objects": [
+    {"type": "indicator", "spec_version": "2.1",
+     "id": "indicator--6f0b1d6e-2f6b-4a76-9c3e-0f2d7a5e9b11",
+     "created": "2026-11-20T10:00:00.000Z", "modified": "2026-11-20T10:00:00.000Z",
+     "name": "Ransomware C2", "pattern": "[ipv4-addr:value = '192.0.2.77']",
+     "pattern_type": "stix", "valid_from": "2026-11-20T10:00:00Z",
+     "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]},
+    {"type": "malware", "spec_version": "2.1",
+     "id": "malware--2d8b4f6a-5e2b-4c0f-9a1d-3b7e6c5d4a21",
+     "created": "2026-11-20T10:00:00.000Z", "modified": "2026-11-20T10:00:00.000Z",
+     "name": "Locker", "is_family": True},
+]}
+writer = Server(base + "/taxii2/", user="client", password=publish_token).api_roots[0].collections[0]
+check("the collection can be written with a publish token", writer.can_write)
+status = writer.add_objects(envelope)
+check("adding objects answers a complete status", status.status == "complete")
+check("the indicator is a success, the malware a failure with a reason",
+      status.success_count == 1 and status.failure_count == 1
+      and "no Cairn equivalent" in status.failures[0]["message"])
+again = writer._conn.get(base + "/taxii2/api/status/" + status.id + "/",
+                         headers={"Accept": "application/taxii+json;version=2.1"})
+check("the status can be fetched again", again["id"] == status.id)
+added = collection.get_objects(type="indicator").get("objects", [])
+check("the added indicator is served back",
+      any("192.0.2.77" in o["pattern"] for o in added))
+second = writer.add_objects(envelope)
+check("adding the same objects again stores nothing new",
+      second.success_count == 1 and "already imported" in second.successes[0]["message"])
 
 if failures:
     print(f"{len(failures)} check(s) failed")

@@ -66,7 +66,9 @@ pub enum StartError {
 pub(crate) struct AppState {
     pub(crate) node: NodeHandle,
     /// The organisation key, when this node signs reports published over the API.
-    signer: Option<Arc<cairn_core::OrgKey>>,
+    pub(crate) signer: Option<Arc<cairn_core::OrgKey>>,
+    /// TAXII status resources of this run, by id.
+    pub(crate) statuses: Mutex<std::collections::HashMap<String, serde_json::Value>>,
     tokens_path: PathBuf,
     tokens: Mutex<(Option<SystemTime>, Tokens)>,
     shutdown: CancellationToken,
@@ -619,7 +621,11 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/taxii2/api/", get(taxii::api_root))
         .route("/taxii2/api/collections/", get(taxii::collections))
         .route("/taxii2/api/collections/{id}/", get(taxii::one_collection))
-        .route("/taxii2/api/collections/{id}/objects/", get(taxii::objects))
+        .route(
+            "/taxii2/api/collections/{id}/objects/",
+            get(taxii::objects).post(taxii::add_objects),
+        )
+        .route("/taxii2/api/status/{id}/", get(taxii::status))
         .route(
             "/taxii2/api/collections/{id}/manifest/",
             get(taxii::manifest),
@@ -633,6 +639,9 @@ fn router(state: Arc<AppState>) -> Router {
             get(taxii::versions),
         )
         .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            taxii::MAX_CONTENT_LENGTH + 1024 * 1024,
+        ))
         .with_state(state)
 }
 
@@ -665,6 +674,7 @@ pub async fn serve(
     let state = Arc::new(AppState {
         node,
         signer: signer.map(Arc::new),
+        statuses: Mutex::new(std::collections::HashMap::new()),
         tokens_path,
         tokens: Mutex::new((None, tokens)),
         shutdown: shutdown.clone(),

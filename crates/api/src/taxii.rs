@@ -76,6 +76,10 @@ fn taxii_json(value: Value, extra: Vec<(&'static str, String)>) -> Response {
 /// Checks the Accept header (406 if it asks for something else than TAXII 2.1 JSON) and the
 /// credentials (Basic with a token as password, or Bearer).
 fn admit(state: &AppState, headers: &HeaderMap) -> Result<(), TaxiiError> {
+    admit_as(state, headers, Role::Read)
+}
+
+fn admit_as(state: &AppState, headers: &HeaderMap, needed: Role) -> Result<(), TaxiiError> {
     if let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
         let ok = accept.split(',').any(|part| {
             let part = part.trim().to_ascii_lowercase().replace(' ', "");
@@ -113,7 +117,7 @@ fn admit(state: &AppState, headers: &HeaderMap) -> Result<(), TaxiiError> {
         ));
     };
     state
-        .check_token(&token, Role::Read)
+        .check_token(&token, needed)
         .map_err(|(status, message)| {
             let title = if status == StatusCode::FORBIDDEN {
                 "Forbidden"
@@ -183,19 +187,19 @@ pub(crate) async fn api_root(
             "title": "Cairn",
             "description": "The reports this node holds, as STIX 2.1",
             "versions": [TAXII],
-            "max_content_length": 10 * 1024 * 1024
+            "max_content_length": MAX_CONTENT_LENGTH
         }),
         vec![],
     ))
 }
 
-fn collection() -> Value {
+fn collection(state: &AppState) -> Value {
     json!({
         "id": ALL_COLLECTION,
         "title": "Everything this node may show you",
-        "description": "Every report this node holds (its own, received from partners, imported), as STIX 2.1 objects",
+        "description": "Every report this node holds (its own, received from partners, imported), as STIX 2.1 objects. Objects added here are imported as reports signed by this node's organisation.",
         "can_read": true,
-        "can_write": false,
+        "can_write": state.signer.is_some(),
         "media_types": [STIX]
     })
 }
@@ -205,7 +209,10 @@ pub(crate) async fn collections(
     headers: HeaderMap,
 ) -> Result<Response, TaxiiError> {
     admit(&state, &headers)?;
-    Ok(taxii_json(json!({ "collections": [collection()] }), vec![]))
+    Ok(taxii_json(
+        json!({ "collections": [collection(&state)] }),
+        vec![],
+    ))
 }
 
 fn check_collection(id: &str) -> Result<(), TaxiiError> {
@@ -227,7 +234,7 @@ pub(crate) async fn one_collection(
 ) -> Result<Response, TaxiiError> {
     admit(&state, &headers)?;
     check_collection(&id)?;
-    Ok(taxii_json(collection(), vec![]))
+    Ok(taxii_json(collection(&state), vec![]))
 }
 
 /// One STIX object version in the collection.
@@ -566,6 +573,186 @@ pub(crate) async fn versions(
         body["next"] = json!(end.to_string());
     }
     Ok(taxii_json(body, date_headers(&items)))
+}
+
+/// Largest envelope accepted by `POST .../objects/`.
+pub const MAX_CONTENT_LENGTH: usize = 10 * 1024 * 1024;
+
+/// `POST .../objects/`: an envelope of STIX objects, imported as reports signed by this node's
+/// organisation (as `cairn import` does), answered with a status resource (202).
+pub(crate) async fn add_objects(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(collection): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, TaxiiError> {
+    admit_as(&state, &headers, Role::Publish)?;
+    check_collection(&collection)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .replace(' ', "");
+    if !content_type.starts_with("application/taxii+json") {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            format!("send an envelope as {TAXII}"),
+        ));
+    }
+    if body.len() > MAX_CONTENT_LENGTH {
+        return Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too large",
+            format!("at most {MAX_CONTENT_LENGTH} bytes per request"),
+        ));
+    }
+    let Some(org) = state.signer.clone() else {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "this node does not hold the organisation key, so it cannot sign what is added",
+        ));
+    };
+    let envelope: Value = serde_json::from_slice(&body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    let Some(objects) = envelope.get("objects").and_then(Value::as_array) else {
+        return Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable",
+            "an envelope is an object with an \"objects\" list",
+        ));
+    };
+    let total = objects.len();
+    let bundle = json!({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000", "objects": objects});
+    let imported = cairn_interop::stix::import_bundle(&bundle, &org.public()).map_err(|e| {
+        error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable",
+            e.to_string(),
+        )
+    })?;
+    let mut successes = Vec::new();
+    let mut failures: Vec<Value> = imported
+        .skipped
+        .iter()
+        .map(|s| json!({"id": s.what, "message": s.why}))
+        .collect();
+    let mut signed = Vec::new();
+    for report in imported.reports {
+        let tag = report.draft.tags.first().cloned().unwrap_or_default();
+        let store = state.node.store().clone();
+        let known = tokio::task::spawn_blocking(move || {
+            store.query(&cairn_store::ReportQuery {
+                tag: Some(tag),
+                include_history: true,
+                limit: 1,
+                ..cairn_store::ReportQuery::default()
+            })
+        })
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .is_some_and(|found| !found.is_empty());
+        if known {
+            successes.push(json!({"id": report.source_id, "message": "already imported"}));
+            continue;
+        }
+        match report.draft.sign(&org, &mut rand::rngs::OsRng) {
+            Ok(verified) => {
+                signed.push((report.source_id, verified));
+            }
+            Err(e) => failures.push(json!({"id": report.source_id, "message": e.to_string()})),
+        }
+    }
+    if !signed.is_empty() {
+        let (ids, reports): (Vec<String>, Vec<_>) = signed.into_iter().unzip();
+        let outcomes = state.node.publish(reports).await.map_err(|e| {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                e.to_string(),
+            )
+        })?;
+        for (id, outcome) in ids.into_iter().zip(outcomes) {
+            match outcome {
+                cairn_store::IngestOutcome::Stored { id: report, .. } => successes
+                    .push(json!({"id": id, "message": format!("stored as Cairn report {report}")})),
+                cairn_store::IngestOutcome::Duplicate { .. } => {
+                    successes.push(json!({"id": id, "message": "already stored"}))
+                }
+                other => failures.push(json!({"id": id, "message": format!("{other:?}")})),
+            }
+        }
+    }
+    let status_id = format!("{:032x}", rand::random::<u128>());
+    let status_id = format!(
+        "{}-{}-4{}-8{}-{}",
+        &status_id[..8],
+        &status_id[8..12],
+        &status_id[13..16],
+        &status_id[17..20],
+        &status_id[20..32]
+    );
+    let now = cairn_interop::stix::timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+    );
+    let status = json!({
+        "id": status_id,
+        "status": "complete",
+        "request_timestamp": now,
+        "total_count": total,
+        "success_count": successes.len(),
+        "successes": successes,
+        "failure_count": failures.len(),
+        "failures": failures,
+        "pending_count": 0,
+        "pendings": []
+    });
+    {
+        let mut statuses = state.statuses.lock().unwrap_or_else(|e| e.into_inner());
+        // Kept while the node runs, at most this many.
+        if statuses.len() >= 10_000
+            && let Some(old) = statuses.keys().next().cloned()
+        {
+            statuses.remove(&old);
+        }
+        statuses.insert(status_id, status.clone());
+    }
+    let mut response = taxii_json(status, vec![]);
+    *response.status_mut() = StatusCode::ACCEPTED;
+    Ok(response)
+}
+
+/// `GET /taxii2/api/status/{id}/`: what became of an earlier `POST` (kept while the node runs).
+pub(crate) async fn status(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, TaxiiError> {
+    admit(&state, &headers)?;
+    let found = state
+        .statuses
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id)
+        .cloned();
+    match found {
+        Some(status) => Ok(taxii_json(status, vec![])),
+        None => Err(error(
+            StatusCode::NOT_FOUND,
+            "Status not found",
+            format!("no status {id:?} on this server"),
+        )),
+    }
 }
 
 #[cfg(test)]
