@@ -67,6 +67,8 @@ pub(crate) struct AppState {
     pub(crate) node: NodeHandle,
     /// The organisation key, when this node signs reports published over the API.
     pub(crate) signer: Option<Arc<cairn_core::OrgKey>>,
+    /// The communities this node defines: a TAXII collection each.
+    pub(crate) communities: Vec<String>,
     /// TAXII status resources of this run, by id.
     pub(crate) statuses: Mutex<std::collections::HashMap<String, serde_json::Value>>,
     tokens_path: PathBuf,
@@ -646,12 +648,14 @@ fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Starts the API on `config.listen`; it runs until `shutdown` is cancelled. `signer` is the
-/// organisation key that signs reports published over the API (none: publishing is refused).
+/// organisation key that signs reports published over the API (none: publishing is refused);
+/// `communities` are the community names of node.toml, a TAXII collection each.
 /// Returns the address it listens on (with the port chosen for `:0`).
 pub async fn serve(
     config: &ApiConfig,
     node: NodeHandle,
     signer: Option<cairn_core::OrgKey>,
+    communities: Vec<String>,
     tokens_path: PathBuf,
     shutdown: CancellationToken,
 ) -> Result<SocketAddr, StartError> {
@@ -674,6 +678,7 @@ pub async fn serve(
     let state = Arc::new(AppState {
         node,
         signer: signer.map(Arc::new),
+        communities,
         statuses: Mutex::new(std::collections::HashMap::new()),
         tokens_path,
         tokens: Mutex::new((None, tokens)),

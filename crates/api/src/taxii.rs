@@ -1,7 +1,8 @@
 //! TAXII 2.1 (OASIS) read access at `/taxii2/`: discovery, the API root, collections, objects
 //! (with `limit`, `next`, `added_after` and `match[id|type|version|spec_version]`), one object,
-//! its versions, and the manifest. The collection holds every report this node may show its
-//! user, exported as STIX 2.1 objects, each added when its report was stored. Clients
+//! its versions, the manifest, and adding objects. One collection holds every report this node
+//! may show its user, and one per community of node.toml the reports addressed to it, exported
+//! as STIX 2.1 objects, each added when its report was stored. Clients
 //! authenticate with HTTP Basic (any user name, a token as password) or a bearer token;
 //! errors are TAXII error objects.
 
@@ -193,6 +194,32 @@ pub(crate) async fn api_root(
     ))
 }
 
+/// The TAXII collection id of a community.
+pub fn community_collection(name: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("cairn/taxii/community/{name}").as_bytes());
+    let h = hex::encode(&d[..16]);
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
+fn community_collection_object(name: &str) -> Value {
+    json!({
+        "id": community_collection(name),
+        "title": format!("Community {name}"),
+        "description": format!("Reports addressed to the community {name}, as STIX 2.1 objects"),
+        "can_read": true,
+        "can_write": false,
+        "media_types": [STIX]
+    })
+}
+
 fn collection(state: &AppState) -> Value {
     json!({
         "id": ALL_COLLECTION,
@@ -209,22 +236,34 @@ pub(crate) async fn collections(
     headers: HeaderMap,
 ) -> Result<Response, TaxiiError> {
     admit(&state, &headers)?;
-    Ok(taxii_json(
-        json!({ "collections": [collection(&state)] }),
-        vec![],
-    ))
+    let mut list = vec![collection(&state)];
+    list.extend(state.communities.iter().map(|c| community_collection_object(c)));
+    Ok(taxii_json(json!({ "collections": list }), vec![]))
 }
 
-fn check_collection(id: &str) -> Result<(), TaxiiError> {
+/// Which reports a collection holds: all of them, or those addressed to one community.
+#[derive(Clone)]
+enum Scope {
+    All,
+    Community(String),
+}
+
+fn check_collection(state: &AppState, id: &str) -> Result<Scope, TaxiiError> {
     if id == ALL_COLLECTION {
-        Ok(())
-    } else {
-        Err(error(
-            StatusCode::NOT_FOUND,
-            "Collection not found",
-            format!("no collection {id:?} on this server"),
-        ))
+        return Ok(Scope::All);
     }
+    state
+        .communities
+        .iter()
+        .find(|c| community_collection(c) == id)
+        .map(|c| Scope::Community(c.clone()))
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                "Collection not found",
+                format!("no collection {id:?} on this server"),
+            )
+        })
 }
 
 pub(crate) async fn one_collection(
@@ -233,8 +272,13 @@ pub(crate) async fn one_collection(
     Path(id): Path<String>,
 ) -> Result<Response, TaxiiError> {
     admit(&state, &headers)?;
-    check_collection(&id)?;
-    Ok(taxii_json(collection(&state), vec![]))
+    Ok(taxii_json(
+        match check_collection(&state, &id)? {
+            Scope::All => collection(&state),
+            Scope::Community(name) => community_collection_object(&name),
+        },
+        vec![],
+    ))
 }
 
 /// One STIX object version in the collection.
@@ -249,7 +293,7 @@ struct Entry {
 
 /// Every object version of the collection, in the order they were added (an object version
 /// that several reports carry, such as an identity, counts once, when first added).
-fn entries(state: &AppState) -> Result<Vec<Entry>, TaxiiError> {
+fn entries(state: &AppState, scope: &Scope) -> Result<Vec<Entry>, TaxiiError> {
     let store = state.node.store();
     let internal = |e: cairn_store::ReadError| {
         error(
@@ -266,6 +310,11 @@ fn entries(state: &AppState) -> Result<Vec<Entry>, TaxiiError> {
         let Some(last) = page.last() else { break };
         cursor = last.seq;
         for stored in &page {
+            if let Scope::Community(name) = scope
+                && stored.report.report().distribution.community.as_deref() != Some(name.as_str())
+            {
+                continue;
+            }
             let context = cairn_interop::stix::ExportContext {
                 author_name: None,
                 first: store.first_version(&stored.report).map_err(internal)?,
@@ -453,10 +502,11 @@ fn date_headers(items: &[Entry]) -> Vec<(&'static str, String)> {
 
 async fn selected(
     state: Arc<AppState>,
+    scope: Scope,
     query: Option<String>,
 ) -> Result<(Vec<Entry>, bool, usize), TaxiiError> {
     let f = filters(query)?;
-    let all = tokio::task::spawn_blocking(move || entries(&state))
+    let all = tokio::task::spawn_blocking(move || entries(&state, &scope))
         .await
         .map_err(|e| {
             error(
@@ -486,8 +536,8 @@ pub(crate) async fn objects(
     RawQuery(query): RawQuery,
 ) -> Result<Response, TaxiiError> {
     admit(&state, &headers)?;
-    check_collection(&collection)?;
-    let (items, more, end) = selected(state, query).await?;
+    let scope = check_collection(&state, &collection)?;
+    let (items, more, end) = selected(state, scope, query).await?;
     Ok(taxii_json(
         envelope(&items, more, end),
         date_headers(&items),
@@ -501,8 +551,8 @@ pub(crate) async fn manifest(
     RawQuery(query): RawQuery,
 ) -> Result<Response, TaxiiError> {
     admit(&state, &headers)?;
-    check_collection(&collection)?;
-    let (items, more, end) = selected(state, query).await?;
+    let scope = check_collection(&state, &collection)?;
+    let (items, more, end) = selected(state, scope, query).await?;
     let mut body = json!({
         "more": more,
         "objects": items.iter().map(|e| json!({
@@ -533,8 +583,8 @@ pub(crate) async fn object(
     RawQuery(query): RawQuery,
 ) -> Result<Response, TaxiiError> {
     admit(&state, &headers)?;
-    check_collection(&collection)?;
-    let (items, more, end) = selected(state, with_id(query, &id)).await?;
+    let scope = check_collection(&state, &collection)?;
+    let (items, more, end) = selected(state, scope, with_id(query, &id)).await?;
     if items.is_empty() {
         return Err(error(
             StatusCode::NOT_FOUND,
@@ -555,9 +605,9 @@ pub(crate) async fn versions(
     RawQuery(query): RawQuery,
 ) -> Result<Response, TaxiiError> {
     admit(&state, &headers)?;
-    check_collection(&collection)?;
+    let scope = check_collection(&state, &collection)?;
     let query = with_id(query, &id).map(|q| format!("{q}&match[version]=all"));
-    let (items, more, end) = selected(state, query).await?;
+    let (items, more, end) = selected(state, scope, query).await?;
     if items.is_empty() {
         return Err(error(
             StatusCode::NOT_FOUND,
@@ -587,7 +637,13 @@ pub(crate) async fn add_objects(
     body: axum::body::Bytes,
 ) -> Result<Response, TaxiiError> {
     admit_as(&state, &headers, Role::Publish)?;
-    check_collection(&collection)?;
+    if !matches!(check_collection(&state, &collection)?, Scope::All) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "community collections are read-only: add objects to the collection of everything",
+        ));
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

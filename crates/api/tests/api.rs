@@ -57,6 +57,7 @@ async fn start() -> Api {
         &config,
         node.clone(),
         Some(signer),
+        vec!["finance-isac".into()],
         tokens_path,
         shutdown.clone(),
     )
@@ -523,6 +524,43 @@ async fn taxii_serves_discovery_collections_objects_manifest_and_versions() {
     )
     .await;
     assert_eq!(status, 400);
+    api.shutdown.cancel();
+    api.node.stopped().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_community_has_a_taxii_collection_of_its_reports() {
+    let api = start().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let mut d = sample::indicator_report(&mut rng, 9);
+    d.community = Some("finance-isac".into());
+    let addressed = d.sign(&api.org, &mut rng).unwrap();
+    api.node.publish(vec![addressed.clone()]).await.unwrap();
+    let _open = publish(&api, 10, Tlp::Green).await;
+    let headers = format!("{}{ACCEPT}", basic(&api.read));
+    let (_, _, body) = get(&api, "/taxii2/api/collections/", None, &headers, usize::MAX).await;
+    let list: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    let collections = list["collections"].as_array().unwrap();
+    assert_eq!(collections.len(), 2, "{body}");
+    let community = collections
+        .iter()
+        .find(|c| c["title"] == "Community finance-isac")
+        .unwrap();
+    assert_eq!(community["can_write"], false);
+    let path = format!(
+        "/taxii2/api/collections/{}/objects/?match[type]=report",
+        community["id"].as_str().unwrap()
+    );
+    let (status, _, body) = get(&api, &path, None, &headers, usize::MAX).await;
+    assert_eq!(status, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    let reports = page["objects"].as_array().unwrap();
+    assert_eq!(
+        reports.len(),
+        1,
+        "only the report addressed to the community: {body}"
+    );
+    assert!(body.contains(&addressed.id().to_string()));
     api.shutdown.cancel();
     api.node.stopped().await;
 }

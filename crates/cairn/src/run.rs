@@ -46,7 +46,8 @@ pub fn run(home: &Home) -> Result<ExitCode> {
         .thread_name("cairn")
         .build()
         .context("cannot start the runtime")?;
-    let api = home.config()?.api;
+    let config = home.config()?;
+    let api = config.api.clone();
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let partners = settings.partners.len();
@@ -72,10 +73,13 @@ pub fn run(home: &Home) -> Result<ExitCode> {
                     None
                 }
             };
+            // A TAXII collection per community of node.toml.
+            let communities: Vec<String> = config.communities.keys().cloned().collect();
             match cairn_api::serve(
                 &api,
                 node.clone(),
                 signer,
+                communities,
                 home.tokens_path(),
                 shutdown.clone(),
             )
