@@ -237,7 +237,12 @@ pub(crate) async fn collections(
 ) -> Result<Response, TaxiiError> {
     admit(&state, &headers)?;
     let mut list = vec![collection(&state)];
-    list.extend(state.communities.iter().map(|c| community_collection_object(c)));
+    list.extend(
+        state
+            .communities
+            .iter()
+            .map(|c| community_collection_object(c)),
+    );
     Ok(taxii_json(json!({ "collections": list }), vec![]))
 }
 
