@@ -34,6 +34,22 @@ check("objects are returned", len(objects) > 0)
 reports = [o for o in objects if o["type"] == "report"]
 check("the reports are there", len(reports) >= 3)
 
+# Everything the server serves is valid STIX 2.1 for the OASIS validator (strict: warnings
+# count as errors).
+try:
+    from stix2validator import ValidationOptions, validate_parsed_json
+
+    bundle = {"type": "bundle", "id": "bundle--6b0b1d6e-2f6b-4a76-9c3e-0f2d7a5e9b10",
+              "objects": collection.get_objects(version="all").get("objects", [])}
+    results = validate_parsed_json(bundle, ValidationOptions(version="2.1", strict=True))
+    check("every object served is valid STIX 2.1 (strict)", results.is_valid)
+    if not results.is_valid:
+        for r in results.object_results:
+            for e in r.errors + r.warnings:
+                print("     ", r.object_id, e)
+except ImportError:
+    check("stix2-validator is installed next to taxii2-client", False)
+
 paged = []
 for page in as_pages(collection.get_objects, per_request=2):
     paged.extend(page.get("objects", []))
