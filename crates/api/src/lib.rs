@@ -69,6 +69,8 @@ pub(crate) struct AppState {
     pub(crate) signer: Option<Arc<cairn_core::OrgKey>>,
     /// The communities this node defines: a TAXII collection each.
     pub(crate) communities: Vec<String>,
+    /// The STIX objects TAXII serves, built once and extended as reports arrive.
+    pub(crate) taxii: Mutex<taxii::TaxiiCache>,
     /// TAXII status resources of this run, by id.
     pub(crate) statuses: Mutex<std::collections::HashMap<String, serde_json::Value>>,
     tokens_path: PathBuf,
@@ -679,6 +681,7 @@ pub async fn serve(
         node,
         signer: signer.map(Arc::new),
         communities,
+        taxii: Mutex::new(taxii::TaxiiCache::default()),
         statuses: Mutex::new(std::collections::HashMap::new()),
         tokens_path,
         tokens: Mutex::new((None, tokens)),

@@ -294,6 +294,17 @@ struct Entry {
     kind: String,
     version: String,
     added_ms: i64,
+    /// The community the report carrying it is addressed to.
+    community: Option<String>,
+}
+
+/// The STIX objects of every stored report, in arrival order, kept between requests and
+/// extended with the reports stored since (objects never change: a new version is a new
+/// entry).
+#[derive(Default)]
+pub(crate) struct TaxiiCache {
+    cursor: u64,
+    entries: Vec<Entry>,
 }
 
 /// Every object version of the collection, in the order they were added (an object version
@@ -307,44 +318,45 @@ fn entries(state: &AppState, scope: &Scope) -> Result<Vec<Entry>, TaxiiError> {
             e.to_string(),
         )
     };
-    let mut seen: BTreeMap<(String, String), ()> = BTreeMap::new();
-    let mut out = Vec::new();
-    let mut cursor = 0;
+    let mut cache = state.taxii.lock().unwrap_or_else(|e| e.into_inner());
     loop {
-        let page = store.after(cursor, 1024).map_err(internal)?;
+        let page = store.after(cache.cursor, 1024).map_err(internal)?;
         let Some(last) = page.last() else { break };
-        cursor = last.seq;
+        cache.cursor = last.seq;
         for stored in &page {
-            if let Scope::Community(name) = scope
-                && stored.report.report().distribution.community.as_deref() != Some(name.as_str())
-            {
-                continue;
-            }
             let context = cairn_interop::stix::ExportContext {
                 author_name: None,
                 first: store.first_version(&stored.report).map_err(internal)?,
             };
+            let community = stored.report.report().distribution.community.clone();
             for object in cairn_interop::stix::report_objects(&stored.report, &context) {
-                let id = object["id"].as_str().unwrap_or_default().to_string();
                 let version = object["modified"]
                     .as_str()
                     .or(object["created"].as_str())
                     .unwrap_or_default()
                     .to_string();
-                if seen.insert((id.clone(), version.clone()), ()).is_some() {
-                    continue;
-                }
-                out.push(Entry {
+                cache.entries.push(Entry {
+                    id: object["id"].as_str().unwrap_or_default().to_string(),
                     kind: object["type"].as_str().unwrap_or_default().to_string(),
                     object,
-                    id,
                     version,
                     added_ms: stored.received_ms,
+                    community: community.clone(),
                 });
             }
         }
     }
-    Ok(out)
+    let mut seen: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
+    Ok(cache
+        .entries
+        .iter()
+        .filter(|e| match scope {
+            Scope::All => true,
+            Scope::Community(name) => e.community.as_deref() == Some(name.as_str()),
+        })
+        .filter(|e| seen.insert((e.id.as_str(), e.version.as_str())))
+        .cloned()
+        .collect())
 }
 
 /// The filters of an objects or manifest request.
