@@ -376,15 +376,7 @@ async fn report(
     state.authorize(&headers, Role::Read)?;
     let store = state.node.store().clone();
     let found = tokio::task::spawn_blocking(move || -> Result<Option<ApiReport>, ApiError> {
-        let id = match store.resolve(&id) {
-            Ok(id) => id,
-            Err(cairn_store::ResolveError::NotFound(_)) => return Ok(None),
-            Err(e @ cairn_store::ResolveError::Ambiguous { .. }) => {
-                return Err(bad_request(e.to_string()));
-            }
-            Err(e) => return Err(bad_request(e.to_string())),
-        };
-        let Some(stored) = store.get(&id).map_err(internal)? else {
+        let Some(stored) = stored_by_id(&store, &id)? else {
             return Ok(None);
         };
         let status = store.status(&stored.report).map_err(internal)?;
@@ -400,6 +392,17 @@ async fn report(
             "no such report on this node",
         )),
     }
+}
+
+/// A stored report by id or unique prefix; `None` when there is none, 400 when the prefix is
+/// ambiguous or not hexadecimal.
+fn stored_by_id(store: &cairn_store::Store, id: &str) -> Result<Option<StoredReport>, ApiError> {
+    let id = match store.resolve(id) {
+        Ok(id) => id,
+        Err(cairn_store::ResolveError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(bad_request(e.to_string())),
+    };
+    store.get(&id).map_err(internal)
 }
 
 /// `GET /api/v1/stream`: reports as they are stored, from `after` (or the Last-Event-ID
@@ -569,12 +572,7 @@ async fn retract(
     let Retraction { reason } = json_body(body)?;
     let store = state.node.store().clone();
     let target = tokio::task::spawn_blocking(move || -> Result<Option<StoredReport>, ApiError> {
-        let id = match store.resolve(&id) {
-            Ok(id) => id,
-            Err(cairn_store::ResolveError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(bad_request(e.to_string())),
-        };
-        store.get(&id).map_err(internal)
+        stored_by_id(&store, &id)
     })
     .await
     .map_err(internal)??

@@ -535,15 +535,22 @@ async fn selected(
     Ok(page(select(&all, &f), &f))
 }
 
-fn envelope(items: &[Entry], more: bool, end: usize) -> Value {
-    let mut body = json!({
-        "more": more,
-        "objects": items.iter().map(|e| e.object.clone()).collect::<Vec<_>>()
-    });
+/// A TAXII page: `more`, `next` when there is more, and the items under `key`.
+fn paged(key: &str, items: Vec<Value>, more: bool, end: usize) -> Value {
+    let mut body = json!({ "more": more, key: items });
     if more {
         body["next"] = json!(end.to_string());
     }
     body
+}
+
+fn envelope(items: &[Entry], more: bool, end: usize) -> Value {
+    paged(
+        "objects",
+        items.iter().map(|e| e.object.clone()).collect(),
+        more,
+        end,
+    )
 }
 
 pub(crate) async fn objects(
@@ -570,19 +577,21 @@ pub(crate) async fn manifest(
     admit(&state, &headers)?;
     let scope = check_collection(&state, &collection)?;
     let (items, more, end) = selected(state, scope, query).await?;
-    let mut body = json!({
-        "more": more,
-        "objects": items.iter().map(|e| json!({
-            "id": e.id,
-            "date_added": cairn_interop::stix::timestamp(e.added_ms),
-            "version": e.version,
-            "media_type": STIX
-        })).collect::<Vec<_>>()
-    });
-    if more {
-        body["next"] = json!(end.to_string());
-    }
-    Ok(taxii_json(body, date_headers(&items)))
+    let entries = items
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "date_added": cairn_interop::stix::timestamp(e.added_ms),
+                "version": e.version,
+                "media_type": STIX
+            })
+        })
+        .collect();
+    Ok(taxii_json(
+        paged("objects", entries, more, end),
+        date_headers(&items),
+    ))
 }
 
 fn with_id(query: Option<String>, id: &str) -> Option<String> {
@@ -632,14 +641,11 @@ pub(crate) async fn versions(
             format!("no object {id:?} in this collection"),
         ));
     }
-    let mut body = json!({
-        "more": more,
-        "versions": items.iter().map(|e| e.version.clone()).collect::<Vec<_>>()
-    });
-    if more {
-        body["next"] = json!(end.to_string());
-    }
-    Ok(taxii_json(body, date_headers(&items)))
+    let versions = items.iter().map(|e| json!(e.version)).collect();
+    Ok(taxii_json(
+        paged("versions", versions, more, end),
+        date_headers(&items),
+    ))
 }
 
 /// Largest envelope accepted by `POST .../objects/`.
