@@ -5,7 +5,9 @@
 //! `{"error": {"code": "...", "message": "..."}}`. The OpenAPI description is served at
 //! `/api/v1/openapi.json` and kept in `crates/api/openapi.json`.
 
+mod stix_index;
 pub mod taxii;
+pub mod tls;
 pub mod tokens;
 
 use std::net::SocketAddr;
@@ -34,8 +36,14 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 pub struct ApiConfig {
     /// Serve the API.
     pub enabled: bool,
-    /// Where (host:port). Keep it on loopback unless a TLS proxy stands in front.
+    /// Where (host:port). Plain HTTP is only served on a loopback address: anywhere else
+    /// needs `tls_certificate` and `tls_key`.
     pub listen: String,
+    /// PEM certificate chain (this node's certificate first) for HTTPS. Relative paths are
+    /// read from the node folder. With `tls_key`, the API and TAXII are served over HTTPS only.
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM private key of that certificate (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ApiConfig {
@@ -43,6 +51,8 @@ impl Default for ApiConfig {
         ApiConfig {
             enabled: true,
             listen: "127.0.0.1:7401".into(),
+            tls_certificate: None,
+            tls_key: None,
         }
     }
 }
@@ -53,6 +63,14 @@ pub enum StartError {
     /// The listen address is not host:port.
     #[error("api.listen {0:?} is not an address and port (127.0.0.1:7401)")]
     Address(String),
+    /// Plain HTTP on an address other machines can reach.
+    #[error(
+        "api.listen {0:?} is not a loopback address: API tokens and reports would cross the network unencrypted. Set api.tls_certificate and api.tls_key to serve HTTPS, or listen on 127.0.0.1 behind a TLS proxy on this host"
+    )]
+    PlainHttpOutsideLoopback(String),
+    /// The certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// Binding failed.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -70,7 +88,7 @@ pub(crate) struct AppState {
     /// The communities this node defines: a TAXII collection each.
     pub(crate) communities: Vec<String>,
     /// The STIX objects TAXII serves, built once and extended as reports arrive.
-    pub(crate) taxii: Mutex<taxii::TaxiiCache>,
+    pub(crate) taxii: Mutex<stix_index::StixIndex>,
     /// TAXII status resources of this run, by id.
     pub(crate) statuses: Mutex<std::collections::HashMap<String, serde_json::Value>>,
     tokens_path: PathBuf,
@@ -216,12 +234,13 @@ pub struct ApiReport {
 }
 
 fn rfc3339(ms: i64) -> String {
+    // Always with milliseconds, so that times sort as text too.
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&format).ok())
         .unwrap_or_default()
 }
 
@@ -273,6 +292,8 @@ pub struct ReportFilters {
     author: Option<String>,
     history: Option<bool>,
     limit: Option<usize>,
+    /// Where the previous page ended (its `next_cursor`).
+    cursor: Option<String>,
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
@@ -285,6 +306,21 @@ fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
         .map_err(|_| {
             bad_request(format!(
                 "{field}={text:?} is not an RFC 3339 time (2026-11-01T09:00:00Z)"
+            ))
+        })
+}
+
+/// A page cursor: the creation time and arrival number of the last report of a page.
+fn page_cursor(stored: &StoredReport) -> String {
+    format!("{}.{}", stored.report.report().created_ms, stored.seq)
+}
+
+fn parse_cursor(text: &str) -> Result<(i64, u64), ApiError> {
+    text.split_once('.')
+        .and_then(|(created, seq)| Some((created.parse().ok()?, seq.parse().ok()?)))
+        .ok_or_else(|| {
+            bad_request(format!(
+                "cursor={text:?} is not a cursor this node gave (next_cursor of a page)"
             ))
         })
 }
@@ -325,6 +361,7 @@ impl ReportFilters {
             indicator: self.indicator.clone(),
             include_history: self.history.unwrap_or(false),
             limit,
+            before: self.cursor.as_deref().map(parse_cursor).transpose()?,
         })
     }
 }
@@ -352,20 +389,33 @@ async fn reports(
 ) -> Result<Response, ApiError> {
     state.authorize(&headers, Role::Read)?;
     let Query(filters) = filters.map_err(|e| bad_request(e.body_text()))?;
-    let query = filters.query()?;
+    let mut query = filters.query()?;
+    let limit = query.limit;
+    // One more than asked, to know whether there is a next page.
+    query.limit += 1;
     let store = state.node.store().clone();
-    let list =
-        tokio::task::spawn_blocking(move || -> Result<Vec<ApiReport>, cairn_store::ReadError> {
-            let found = store.query(&query)?;
-            found
+    let (list, next) = tokio::task::spawn_blocking(
+        move || -> Result<(Vec<ApiReport>, Option<String>), cairn_store::ReadError> {
+            let mut found = store.query(&query)?;
+            let next = (found.len() > limit).then(|| {
+                found.truncate(limit);
+                found.last().map(page_cursor)
+            });
+            let list = found
                 .iter()
                 .map(|s| Ok(api_report(s, Some(store.status(&s.report)?))))
-                .collect()
-        })
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
-    Ok(Json(serde_json::json!({ "reports": list })).into_response())
+                .collect::<Result<_, cairn_store::ReadError>>()?;
+            Ok((list, next.flatten()))
+        },
+    )
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
+    let mut body = serde_json::json!({ "reports": list });
+    if let Some(next) = next {
+        body["next_cursor"] = serde_json::json!(next);
+    }
+    Ok(Json(body).into_response())
 }
 
 async fn report(
@@ -651,6 +701,20 @@ fn router(state: Arc<AppState>) -> Router {
 /// organisation key that signs reports published over the API (none: publishing is refused);
 /// `communities` are the community names of node.toml, a TAXII collection each.
 /// Returns the address it listens on (with the port chosen for `:0`).
+/// Serves `app` on `listener` until `stop`, letting requests in progress finish.
+async fn serve_until<L>(listener: L, app: Router, stop: CancellationToken)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await;
+    if let Err(e) = served {
+        tracing::error!("api stopped: {e}");
+    }
+}
+
 pub async fn serve(
     config: &ApiConfig,
     node: NodeHandle,
@@ -663,6 +727,14 @@ pub async fn serve(
         .listen
         .parse()
         .map_err(|_| StartError::Address(config.listen.clone()))?;
+    let tls = match (&config.tls_certificate, &config.tls_key) {
+        (Some(certificate), Some(key)) => Some(tls::server_config(certificate, key)?),
+        (None, None) => None,
+        _ => return Err(tls::TlsError::Incomplete.into()),
+    };
+    if tls.is_none() && !address.ip().is_loopback() {
+        return Err(StartError::PlainHttpOutsideLoopback(config.listen.clone()));
+    }
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|source| StartError::Bind {
@@ -679,21 +751,32 @@ pub async fn serve(
         node,
         signer: signer.map(Arc::new),
         communities,
-        taxii: Mutex::new(taxii::TaxiiCache::default()),
+        taxii: Mutex::new(stix_index::StixIndex::default()),
         statuses: Mutex::new(std::collections::HashMap::new()),
         tokens_path,
         tokens: Mutex::new((None, tokens)),
         shutdown: shutdown.clone(),
     });
     let app = router(state);
-    tokio::spawn(async move {
-        let stop = shutdown.clone();
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-        {
-            tracing::error!("api stopped: {e}");
+    let stop = shutdown.clone();
+    match tls {
+        Some(config) => {
+            let listener =
+                tls::TlsListener::start(listener, config, shutdown.clone()).map_err(|source| {
+                    StartError::Bind {
+                        address: address.to_string(),
+                        source,
+                    }
+                })?;
+            tokio::spawn(serve_until(listener, app, stop));
         }
-    });
+        None => {
+            use axum::serve::ListenerExt;
+            let listener = listener.tap_io(|stream| {
+                let _ = stream.set_nodelay(true);
+            });
+            tokio::spawn(serve_until(listener, app, stop));
+        }
+    }
     Ok(bound)
 }

@@ -21,6 +21,10 @@ struct Api {
 }
 
 async fn start() -> Api {
+    start_with(|_| {}).await
+}
+
+async fn start_with(configure: impl FnOnce(&mut ApiConfig)) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let org = OrgKey::generate(&mut rng);
@@ -47,10 +51,11 @@ async fn start() -> Api {
     let tokens_path = dir.path().join("tokens.json");
     let mut tokens = Tokens::load(&tokens_path).unwrap();
     let read = tokens.create("reader", Role::Read, 1).unwrap();
-    let config = ApiConfig {
-        enabled: true,
+    let mut config = ApiConfig {
         listen: "127.0.0.1:0".into(),
+        ..ApiConfig::default()
     };
+    configure(&mut config);
     // The same seed gives the same key: the node signs as `org`.
     let signer = OrgKey::generate(&mut rand::rngs::StdRng::seed_from_u64(1));
     let address = cairn_api::serve(
@@ -179,7 +184,47 @@ async fn reports_are_queried_and_fetched_and_bad_filters_say_why() {
         .filter_map(|r| r["id"].as_str())
         .collect();
     assert_eq!(ids, vec![green.id().to_string()]);
+
+    // Paging with a cursor: every report once, newest first, however the pages fall.
+    let mut all = vec![green.id().to_string(), amber.id().to_string()];
+    for n in 3..26 {
+        all.push(publish(&api, n, Tlp::Clear).await.id().to_string());
+    }
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/reports?limit=7&cursor={c}"),
+            None => "/api/v1/reports?limit=7".to_string(),
+        };
+        let (status, _, body) = get(&api, &path, Some(&api.read), "", usize::MAX).await;
+        assert_eq!(status, 200, "{body}");
+        let page: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+        let reports = page["reports"].as_array().unwrap();
+        assert!(reports.len() <= 7);
+        paged.extend(reports.iter().map(|r| {
+            (
+                r["created"].as_str().unwrap().to_string(),
+                r["id"].as_str().unwrap().to_string(),
+            )
+        }));
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 4, "25 reports in pages of 7");
+    let times: Vec<&String> = paged.iter().map(|(t, _)| t).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    let mut ids: Vec<String> = paged.into_iter().map(|(_, id)| id).collect();
+    ids.sort();
+    all.sort();
+    assert_eq!(ids, all);
+
     for (query, expected) in [
+        ("cursor=yesterday", "not a cursor this node gave"),
         ("tlp=purple", "unknown TLP label"),
         ("limit=0", "from 1 to 1000"),
         ("since=yesterday", "not an RFC 3339 time"),
@@ -563,4 +608,146 @@ async fn each_community_has_a_taxii_collection_of_its_reports() {
     assert!(body.contains(&addressed.id().to_string()));
     api.shutdown.cancel();
     api.node.stopped().await;
+}
+
+fn test_tls_file(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/tls")
+        .join(name)
+}
+
+/// A TLS client that trusts `roots` (PEM), for 127.0.0.1.
+async fn tls_connect(
+    api: &Api,
+    roots: &[std::path::PathBuf],
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    use rustls_pki_types::pem::PemObject;
+    let mut store = rustls::RootCertStore::empty();
+    for root in roots {
+        for cert in rustls_pki_types::CertificateDer::pem_file_iter(root).unwrap() {
+            store.add(cert.unwrap()).unwrap();
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(store)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(api.address).await?;
+    let name = rustls_pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+    connector.connect(name, tcp).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_configured_certificate_and_nothing_in_clear() {
+    let api = start_with(|c| {
+        c.tls_certificate = Some(test_tls_file("localhost.pem"));
+        c.tls_key = Some(test_tls_file("localhost.key"));
+    })
+    .await;
+    publish(&api, 1, Tlp::Green).await;
+
+    // A client that trusts the certificate gets TAXII over HTTPS.
+    let mut tls = tls_connect(&api, &[test_tls_file("localhost.pem")])
+        .await
+        .unwrap();
+    let request = format!(
+        "GET /taxii2/api/collections/{}/objects/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        cairn_api::taxii::ALL_COLLECTION,
+        api.read
+    );
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("application/taxii+json;version=2.1"));
+    assert!(answer.contains("\"type\":\"indicator\""), "{answer}");
+
+    // A client that does not trust it cannot connect.
+    assert!(tls_connect(&api, &[]).await.is_err());
+
+    // Plain HTTP on the same port gets no answer.
+    let (status, _, _) = get(&api, "/api/v1/status", Some(&api.read), "", usize::MAX).await;
+    assert_eq!(status, 0, "plain HTTP must not be served next to HTTPS");
+
+    // The node still serves TLS clients after that.
+    assert!(
+        tls_connect(&api, &[test_tls_file("localhost.pem")])
+            .await
+            .is_ok()
+    );
+    api.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsafe_or_unusable_https_settings_are_refused_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    let attempt = |configure: Box<dyn FnOnce(&mut ApiConfig) + Send>| async move {
+        let api = start().await;
+        let mut config = ApiConfig {
+            listen: "127.0.0.1:0".into(),
+            ..ApiConfig::default()
+        };
+        configure(&mut config);
+        let tokens = api._dir.path().join("tokens.json");
+        let result = cairn_api::serve(
+            &config,
+            api.node.clone(),
+            None,
+            vec![],
+            tokens,
+            api.shutdown.clone(),
+        )
+        .await;
+        api.shutdown.cancel();
+        result.map(|_| ()).map_err(|e| e.to_string())
+    };
+    // Plain HTTP where other machines could reach it (refused before anything is bound).
+    let error = attempt(Box::new(|c| c.listen = "0.0.0.0:0".into()))
+        .await
+        .unwrap_err();
+    assert!(error.contains("not a loopback address"), "{error}");
+    assert!(error.contains("tls_certificate"), "{error}");
+    // Half the settings.
+    let error = attempt(Box::new(|c| {
+        c.tls_certificate = Some(test_tls_file("localhost.pem"))
+    }))
+    .await
+    .unwrap_err();
+    assert!(error.contains("go together"), "{error}");
+    // A file that is not a certificate, a missing key, a key that is not one.
+    let g = garbage.clone();
+    let error = attempt(Box::new(move |c| {
+        c.tls_certificate = Some(g);
+        c.tls_key = Some(test_tls_file("localhost.key"));
+    }))
+    .await
+    .unwrap_err();
+    assert!(error.contains("holds no PEM certificate"), "{error}");
+    let error = attempt(Box::new(|c| {
+        c.tls_certificate = Some(test_tls_file("localhost.pem"));
+        c.tls_key = Some(test_tls_file("missing.key"));
+    }))
+    .await
+    .unwrap_err();
+    assert!(
+        error.contains("cannot read") && error.contains("missing.key"),
+        "{error}"
+    );
+    let error = attempt(Box::new(move |c| {
+        c.tls_certificate = Some(test_tls_file("localhost.pem"));
+        c.tls_key = Some(garbage);
+    }))
+    .await
+    .unwrap_err();
+    assert!(error.contains("no PEM private key"), "{error}");
 }

@@ -122,8 +122,18 @@ impl NodeConfig {
         }
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let config: NodeConfig = toml::from_str(&text)
+        let mut config: NodeConfig = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), one_line(&e.to_string())))?;
+        // Certificate paths are relative to the folder of node.toml.
+        let folder = path.parent().unwrap_or(Path::new("."));
+        for file in [&mut config.api.tls_certificate, &mut config.api.tls_key]
+            .into_iter()
+            .flatten()
+        {
+            if file.is_relative() {
+                *file = folder.join(&*file);
+            }
+        }
         let mut issues = Vec::new();
         if config.node.organisation.trim().is_empty() {
             issues.push(ConfigIssue {
@@ -151,6 +161,15 @@ impl NodeConfig {
                     "{:?} is not an address and port (127.0.0.1:7401)",
                     config.api.listen
                 ),
+            });
+        }
+        if let Some(problem) = api_tls_problem(&config.api) {
+            issues.push(ConfigIssue {
+                line: text
+                    .find("[api]")
+                    .map_or(1, |at| text[..at].matches('\n').count() + 1),
+                field: "api".into(),
+                message: problem,
             });
         }
         if !(1..=cairn_net::wire::MAX_PAGE_REPORTS).contains(&config.sync.page_size) {
@@ -192,6 +211,26 @@ fn one_line(text: &str) -> String {
         .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c == ' '))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// What is wrong with the API's HTTPS settings, if anything: plain HTTP on an address other
+/// machines can reach, half a certificate setting, or files rustls cannot use.
+fn api_tls_problem(api: &cairn_api::ApiConfig) -> Option<String> {
+    if !api.enabled {
+        return None;
+    }
+    match (&api.tls_certificate, &api.tls_key) {
+        (Some(certificate), Some(key)) => cairn_api::tls::server_config(certificate, key)
+            .err()
+            .map(|e| e.to_string()),
+        (None, None) => {
+            let address = api.listen.parse::<std::net::SocketAddr>().ok()?;
+            (!address.ip().is_loopback()).then(|| {
+                cairn_api::StartError::PlainHttpOutsideLoopback(api.listen.clone()).to_string()
+            })
+        }
+        _ => Some(cairn_api::tls::TlsError::Incomplete.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -250,6 +289,57 @@ mod tests {
             "{issues:?}"
         );
         assert!(issues.iter().all(|i| i.line > 1), "{issues:?}");
+    }
+
+    #[test]
+    fn the_api_is_https_or_loopback_and_certificate_paths_are_relative_to_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let write = |api: &str| {
+            std::fs::write(
+                &path,
+                format!("[node]\norganisation = \"X\"\n\n[api]\n{api}"),
+            )
+            .unwrap();
+            NodeConfig::load_with_issues(&path).unwrap()
+        };
+        let (_, issues) = write("listen = \"0.0.0.0:7401\"\n");
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].field, "api");
+        assert!(
+            issues[0].message.contains("not a loopback address"),
+            "{issues:?}"
+        );
+        assert!(issues[0].line >= 4, "{issues:?}");
+
+        let (_, issues) = write("listen = \"0.0.0.0:7401\"\ntls_key = \"tls/node.key\"\n");
+        assert!(issues[0].message.contains("go together"), "{issues:?}");
+
+        let (_, issues) = write(
+            "listen = \"0.0.0.0:7401\"\ntls_certificate = \"tls/node.pem\"\ntls_key = \"tls/node.key\"\n",
+        );
+        assert!(issues[0].message.contains("cannot read"), "{issues:?}");
+
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/tests/tls");
+        std::fs::create_dir(dir.path().join("tls")).unwrap();
+        std::fs::copy(
+            fixtures.join("localhost.pem"),
+            dir.path().join("tls/node.pem"),
+        )
+        .unwrap();
+        std::fs::copy(
+            fixtures.join("localhost.key"),
+            dir.path().join("tls/node.key"),
+        )
+        .unwrap();
+        let (config, issues) = write(
+            "listen = \"0.0.0.0:7401\"\ntls_certificate = \"tls/node.pem\"\ntls_key = \"tls/node.key\"\n",
+        );
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(
+            config.api.tls_certificate,
+            Some(dir.path().join("tls/node.pem"))
+        );
     }
 
     #[test]

@@ -84,7 +84,6 @@ fn store_file(
     let mut skipped = imported.skipped;
     let mut signed = Vec::new();
     let mut notes = Vec::new();
-    let mut rng = rand::rngs::OsRng;
     for (n, report) in imported.reports.into_iter().enumerate() {
         let source_tag = report.draft.tags.first().cloned().unwrap_or_default();
         if let Some(existing) = already_imported(store, &source_tag)? {
@@ -94,7 +93,7 @@ fn store_file(
             });
             continue;
         }
-        match report.draft.sign(org, &mut rng) {
+        match report.draft.sign_imported(org, &report.source_id) {
             Ok(verified) => {
                 for note in report.notes {
                     notes.push(format!("{}: {note}", report.source_id));

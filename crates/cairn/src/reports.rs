@@ -466,6 +466,7 @@ pub fn query_from_args(args: &ListArgs) -> Result<ReportQuery> {
         indicator: args.indicator.clone(),
         include_history: args.all_versions,
         limit: args.limit,
+        before: None,
     })
 }
 

@@ -103,7 +103,13 @@ pub fn run(home: &Home) -> Result<ExitCode> {
         println!("  partners    {partners} in the trust list");
         println!("  control     {}", socket.display());
         if let Some(address) = api_address {
-            println!("  api         http://{address}/api/v1/ (tokens: `cairn token create`)");
+            let scheme = if api.tls_certificate.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            println!("  api         {scheme}://{address}/api/v1/ (tokens: `cairn token create`)");
+            println!("  taxii       {scheme}://{address}/taxii2/");
         }
         println!("Stop with Ctrl-C (or SIGTERM).");
         wait_for_signal().await?;

@@ -204,6 +204,21 @@ impl ReportDraft {
         sign_body(body, &disclosures, org, rng)
     }
 
+    /// Signs a draft imported from another platform. Its random parts (the nonce, disclosure
+    /// salts) are drawn from a generator seeded by a hash of the organisation's secret key and
+    /// `source` (the source object's id), so importing the same source object again gives the
+    /// very same signed report, which the store then keeps once. Outsiders, without the key,
+    /// still cannot predict them.
+    pub fn sign_imported(
+        &self,
+        org: &OrgKey,
+        source: &str,
+    ) -> Result<VerifiedReport, InvalidReport> {
+        use rand::SeedableRng;
+        let seed = org.derive_secret(b"cairn/imported-report-randomness/v1\0", source.as_bytes());
+        self.sign(org, &mut rand::rngs::StdRng::from_seed(seed))
+    }
+
     /// A draft for a new version of `previous`, with its content as a starting point. The
     /// disclosures are not copied: say them again if the new version should carry them.
     pub fn new_version_of(previous: &VerifiedReport) -> ReportDraft {

@@ -135,6 +135,17 @@ impl OrgKey {
         self.0.sign(message)
     }
 
+    /// 32 bytes only this key's holder can compute: SHA-256 of a context string, the secret
+    /// key and `data`.
+    pub(crate) fn derive_secret(&self, context: &[u8], data: &[u8]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(context);
+        hash.update(self.0.as_bytes());
+        hash.update(data);
+        hash.finalize().into()
+    }
+
     /// Writes the key to a new file readable by its owner only; never overwrites.
     pub fn save(&self, path: &Path) -> Result<(), KeyFileError> {
         write_secret(path, ORG_KEY_LABEL, self.0.as_bytes())

@@ -32,6 +32,9 @@ pub struct ReportQuery {
     pub include_history: bool,
     /// At most this many results (newest first); 0 means 100.
     pub limit: usize,
+    /// Only reports that come after this one in the newest-first order: its creation time
+    /// (ms) and arrival number, as the last report of the previous page gives them.
+    pub before: Option<(i64, u64)>,
 }
 
 impl Store {
@@ -39,6 +42,47 @@ impl Store {
     /// versions are listed: superseded versions, retracted reports and retractions are not.
     pub fn query(&self, query: &ReportQuery) -> Result<Vec<StoredReport>, ReadError> {
         self.query_as_of(query, self.indexed_up_to()?)
+    }
+
+    /// Which of these tags some indexed report (any version, retracted or not) carries: one
+    /// index lookup per tag. Reports not indexed yet are not looked at. Answers with the tags
+    /// as given.
+    pub fn indexed_tags_present(&self, tags: &[String]) -> Result<HashSet<String>, ReadError> {
+        let indexed = self.indexed_up_to()?;
+        let mut wanted: std::collections::HashMap<String, Vec<&String>> =
+            std::collections::HashMap::new();
+        for tag in tags {
+            wanted.entry(normalise_label(tag)).or_default().push(tag);
+        }
+        let mut present = HashSet::new();
+        for (normalised, originals) in &wanted {
+            for item in self
+                .trees
+                .index
+                .scan_prefix(keys::prefix(keys::BY_TAG, normalised.as_bytes()))
+            {
+                let (key, _) = item?;
+                let seq = keys::seq_of_posting(&key)
+                    .ok_or_else(|| ReadError::Corrupt("index key".into()))?;
+                if seq > indexed {
+                    continue;
+                }
+                // Tags are indexed by hash: make sure this report really carries the tag.
+                let carries = self.get_seq(seq)?.is_some_and(|stored| {
+                    stored
+                        .report
+                        .report()
+                        .tags
+                        .iter()
+                        .any(|t| normalise_label(t) == *normalised)
+                });
+                if carries {
+                    present.extend(originals.iter().map(|t| (*t).clone()));
+                    break;
+                }
+            }
+        }
+        Ok(present)
     }
 
     /// The query, trusting the index only up to arrival number `indexed` (read before the
@@ -73,9 +117,18 @@ impl Store {
         for prefix in prefixes {
             let mut start = prefix.clone();
             start.extend_from_slice(&since);
-            let mut end = prefix;
+            let mut end = prefix.clone();
             end.extend_from_slice(&until);
             end.extend_from_slice(&[0xff; 33]);
+            if let Some((created_ms, seq)) = query.before {
+                let mut before = prefix;
+                before.extend_from_slice(&keys::time_key(created_ms));
+                before.extend_from_slice(&seq.to_be_bytes());
+                end = end.min(before);
+            }
+            if end <= start {
+                continue;
+            }
             let mut taken = 0;
             for item in self.trees.index.range(start..end).rev() {
                 let (key, _) = item?;
@@ -228,6 +281,7 @@ impl Filter<'_> {
             && q.tlp.is_none_or(|t| t == r.tlp)
             && q.since_ms.is_none_or(|s| r.created_ms >= s)
             && q.until_ms.is_none_or(|u| r.created_ms <= u)
+            && q.before.is_none_or(|b| (r.created_ms, stored.seq) < b)
             && self.tag.is_none_or(|t| r.tags.iter().any(|x| x == t))
             && self
                 .indicator_forms

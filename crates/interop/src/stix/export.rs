@@ -139,14 +139,22 @@ pub struct ExportContext {
 /// report. A retraction yields the retracted report's id, `revoked`, with no content objects;
 /// `context.first` must then name the first version of the retracted report.
 pub fn report_objects(report: &cairn_core::VerifiedReport, context: &ExportContext) -> Vec<Value> {
+    let mut objects = shared_objects(report, context);
+    objects.extend(own_objects(report, context));
+    objects
+}
+
+/// How many of [`report_objects`] come first and are shared with other reports: the author's
+/// identity and the TLP marking-definition.
+pub const SHARED_OBJECTS: usize = 2;
+
+/// The first [`SHARED_OBJECTS`] of [`report_objects`]: the author's identity and the TLP
+/// marking-definition, which other reports carry too.
+pub fn shared_objects(report: &cairn_core::VerifiedReport, context: &ExportContext) -> Vec<Value> {
     let r = report.report();
     let author = report.author();
     let identity = identity_id(&author);
-    let marking = tlp_marking_id(r.tlp);
-    let created = timestamp(context.first.1);
-    let modified = timestamp(r.created_ms.max(context.first.1));
-    let stix_id = report_stix_id(&context.first.0);
-    let mut objects = vec![
+    vec![
         json!({
             "type": "identity",
             "spec_version": "2.1",
@@ -165,7 +173,19 @@ pub fn report_objects(report: &cairn_core::VerifiedReport, context: &ExportConte
             }]
         }),
         tlp_marking(r.tlp),
-    ];
+    ]
+}
+
+/// The rest of [`report_objects`], after the [`SHARED_OBJECTS`]: what belongs to this report
+/// version alone.
+pub fn own_objects(report: &cairn_core::VerifiedReport, context: &ExportContext) -> Vec<Value> {
+    let r = report.report();
+    let identity = identity_id(&report.author());
+    let marking = tlp_marking_id(r.tlp);
+    let created = timestamp(context.first.1);
+    let modified = timestamp(r.created_ms.max(context.first.1));
+    let stix_id = report_stix_id(&context.first.0);
+    let mut objects = Vec::new();
     if r.kind == ReportKind::Retraction {
         objects.push(json!({
             "type": "report",

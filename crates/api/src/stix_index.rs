@@ -1,0 +1,529 @@
+//! The STIX objects of the stored reports, indexed for TAXII: for each object version, which
+//! report carries it, its id, type, version, when it was added and the community its report is
+//! addressed to. The objects themselves are not kept: a page is encoded from the store when it
+//! is served, so memory holds about 100 bytes per object version, whatever the reports contain.
+
+use std::collections::HashMap;
+
+use cairn_store::{ReadError, Store, StoredReport};
+use serde_json::Value;
+
+/// One STIX object version in the collection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    /// Arrival number of the report version that carries it.
+    pub seq: u64,
+    /// Its place among that report's STIX objects.
+    pub slot: u16,
+    /// Its STIX type, an index into [`StixIndex::kinds`].
+    pub kind: u8,
+    /// The community its report is addressed to: 0 for none, else an index into
+    /// [`StixIndex::communities`] plus one.
+    pub community: u16,
+    /// The UUID part of its STIX id.
+    pub uuid: u128,
+    /// Its version (`modified`, or `created`), in milliseconds since 1970.
+    pub version_ms: i64,
+    /// When it was added to the collection (its report stored), in milliseconds since 1970.
+    pub added_ms: i64,
+}
+
+/// Which reports a collection holds: all of them, or those addressed to one community.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Scope {
+    All,
+    Community(String),
+}
+
+/// Which versions of each object a request wants.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum VersionWanted {
+    All,
+    First,
+    Last,
+    At(i64),
+}
+
+/// The filters of an objects, manifest, object or versions request.
+#[derive(Debug, Clone)]
+pub(crate) struct Filters {
+    pub limit: usize,
+    /// Where to resume: a position this index gave as `next`.
+    pub next: usize,
+    pub added_after: Option<i64>,
+    /// `match[id]`: STIX ids as given.
+    pub ids: Option<Vec<String>>,
+    pub types: Option<Vec<String>>,
+    pub versions: Vec<VersionWanted>,
+    pub spec_versions: Option<Vec<String>>,
+}
+
+impl Default for Filters {
+    fn default() -> Self {
+        Filters {
+            limit: 100,
+            next: 0,
+            added_after: None,
+            ids: None,
+            types: None,
+            versions: vec![VersionWanted::Last],
+            spec_versions: None,
+        }
+    }
+}
+
+/// A page of object versions, in the order they were added.
+#[derive(Debug, Default)]
+pub(crate) struct Selection {
+    pub items: Vec<Entry>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<usize>,
+}
+
+/// Every STIX object version of the stored reports, in the order they were added (an object
+/// version that several reports carry, such as an identity, counts once, when first added).
+#[derive(Debug, Default)]
+pub(crate) struct StixIndex {
+    /// The store's arrival number read up to.
+    cursor: u64,
+    entries: Vec<Entry>,
+    /// Entry positions per (type, UUID), in the order added.
+    by_id: HashMap<(u8, u128), Vec<u32>>,
+    kinds: Vec<String>,
+    communities: Vec<String>,
+}
+
+/// A STIX id's UUID part as a number; `None` if it is not a UUID.
+fn parse_uuid(text: &str) -> Option<u128> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 36 || [8, 13, 18, 23].iter().any(|&i| bytes[i] != b'-') {
+        return None;
+    }
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u128::from_str_radix(&hex, 16).ok()
+}
+
+/// A STIX id from its type and UUID.
+pub(crate) fn stix_id(kind: &str, uuid: u128) -> String {
+    format!(
+        "{kind}--{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        (uuid >> 96) as u32,
+        (uuid >> 80) as u16,
+        (uuid >> 64) as u16,
+        (uuid >> 48) as u16,
+        uuid & 0xffff_ffff_ffff
+    )
+}
+
+/// A STIX timestamp in milliseconds since 1970.
+pub(crate) fn parse_time(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// The STIX objects of one stored report, as Cairn exports them.
+pub(crate) fn report_objects(
+    store: &Store,
+    stored: &StoredReport,
+) -> Result<Vec<Value>, ReadError> {
+    let context = cairn_interop::stix::ExportContext {
+        author_name: None,
+        first: store.first_version(&stored.report)?,
+    };
+    Ok(cairn_interop::stix::report_objects(
+        &stored.report,
+        &context,
+    ))
+}
+
+impl StixIndex {
+    /// The STIX type of an entry.
+    pub fn kind(&self, entry: &Entry) -> &str {
+        self.kinds
+            .get(usize::from(entry.kind))
+            .map_or("", String::as_str)
+    }
+
+    /// The STIX id of an entry.
+    pub fn id(&self, entry: &Entry) -> String {
+        stix_id(self.kind(entry), entry.uuid)
+    }
+
+    fn kind_number(&mut self, kind: &str) -> Option<u8> {
+        if let Some(k) = self.kinds.iter().position(|k| k == kind) {
+            return u8::try_from(k).ok();
+        }
+        let k = u8::try_from(self.kinds.len()).ok()?;
+        self.kinds.push(kind.to_string());
+        Some(k)
+    }
+
+    fn community_number(&mut self, community: Option<&str>) -> u16 {
+        let Some(name) = community else { return 0 };
+        if let Some(c) = self.communities.iter().position(|c| c == name) {
+            return u16::try_from(c + 1).unwrap_or(0);
+        }
+        match u16::try_from(self.communities.len() + 1) {
+            Ok(n) => {
+                self.communities.push(name.to_string());
+                n
+            }
+            Err(_) => 0,
+        }
+    }
+
+    /// Adds the objects of the reports stored since the last call.
+    pub fn refresh(&mut self, store: &Store) -> Result<(), ReadError> {
+        loop {
+            let page = store.after(self.cursor, 1024)?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            self.cursor = last.seq;
+            for stored in &page {
+                self.add(stored, &report_objects(store, stored)?);
+            }
+        }
+    }
+
+    /// Adds one report's objects.
+    fn add(&mut self, stored: &StoredReport, objects: &[Value]) {
+        let community = stored.report.report().distribution.community.clone();
+        let community = self.community_number(community.as_deref());
+        for (slot, object) in objects.iter().enumerate() {
+            let (Some(id), Some(kind)) = (object["id"].as_str(), object["type"].as_str()) else {
+                continue;
+            };
+            let Some(uuid) = id
+                .strip_prefix(kind)
+                .and_then(|rest| rest.strip_prefix("--"))
+                .and_then(parse_uuid)
+            else {
+                continue;
+            };
+            let Some(version_ms) = object["modified"]
+                .as_str()
+                .or(object["created"].as_str())
+                .and_then(parse_time)
+            else {
+                continue;
+            };
+            let (Some(kind), Ok(slot), Ok(position)) = (
+                self.kind_number(kind),
+                u16::try_from(slot),
+                u32::try_from(self.entries.len()),
+            ) else {
+                continue;
+            };
+            let versions = self.by_id.entry((kind, uuid)).or_default();
+            if versions
+                .iter()
+                .any(|&p| self.entries[p as usize].version_ms == version_ms)
+            {
+                continue;
+            }
+            versions.push(position);
+            self.entries.push(Entry {
+                seq: stored.seq,
+                slot,
+                kind,
+                community,
+                uuid,
+                version_ms,
+                added_ms: stored.received_ms,
+            });
+        }
+    }
+
+    fn in_scope(&self, entry: &Entry, scope: &Scope) -> bool {
+        match scope {
+            Scope::All => true,
+            Scope::Community(name) => {
+                entry.community != 0
+                    && self.communities.get(usize::from(entry.community) - 1) == Some(name)
+            }
+        }
+    }
+
+    /// Whether an entry is a version the request wants: first, last (within the collection),
+    /// a named one, or any.
+    fn version_wanted(&self, entry: &Entry, scope: &Scope, wanted: &[VersionWanted]) -> bool {
+        let versions = || {
+            self.by_id
+                .get(&(entry.kind, entry.uuid))
+                .into_iter()
+                .flatten()
+                .map(|&p| &self.entries[p as usize])
+                .filter(|e| self.in_scope(e, scope))
+                .map(|e| e.version_ms)
+        };
+        wanted.iter().any(|w| match w {
+            VersionWanted::All => true,
+            VersionWanted::At(ms) => entry.version_ms == *ms,
+            VersionWanted::Last => versions().all(|v| v <= entry.version_ms),
+            VersionWanted::First => versions().all(|v| v >= entry.version_ms),
+        })
+    }
+
+    /// The object versions a request selects, one page of them.
+    pub fn select(&self, scope: &Scope, f: &Filters) -> Selection {
+        let types: Option<Vec<u8>> = f.types.as_ref().map(|types| {
+            types
+                .iter()
+                .filter_map(|t| self.kinds.iter().position(|k| k == t))
+                .filter_map(|k| u8::try_from(k).ok())
+                .collect()
+        });
+        let spec_ok = f
+            .spec_versions
+            .as_ref()
+            .is_none_or(|wanted| wanted.iter().any(|w| w == "2.1"));
+        let matches = |e: &Entry| {
+            spec_ok
+                && f.added_after.is_none_or(|t| e.added_ms > t)
+                && types.as_ref().is_none_or(|t| t.contains(&e.kind))
+                && self.in_scope(e, scope)
+                && self.version_wanted(e, scope, &f.versions)
+        };
+        // With match[id], only the versions of those ids are candidates.
+        let candidates: Box<dyn Iterator<Item = usize>> = match &f.ids {
+            Some(ids) => {
+                let mut positions: Vec<usize> = ids
+                    .iter()
+                    .filter_map(|id| {
+                        let (kind, uuid) = id.split_once("--")?;
+                        let kind = u8::try_from(self.kinds.iter().position(|k| k == kind)?).ok()?;
+                        self.by_id.get(&(kind, parse_uuid(uuid)?))
+                    })
+                    .flatten()
+                    .map(|&p| p as usize)
+                    .filter(|&p| p >= f.next)
+                    .collect();
+                positions.sort_unstable();
+                positions.dedup();
+                Box::new(positions.into_iter())
+            }
+            None => Box::new(f.next..self.entries.len()),
+        };
+        let mut selection = Selection::default();
+        for position in candidates {
+            let entry = &self.entries[position];
+            if !matches(entry) {
+                continue;
+            }
+            if selection.items.len() == f.limit {
+                selection.next = Some(position);
+                break;
+            }
+            selection.items.push(*entry);
+        }
+        selection
+    }
+}
+
+/// Writes the JSON of the selected object versions, each encoded from its stored report, as
+/// a comma-separated list. A report's shared objects (identity, marking) are encoded only when
+/// one of them is wanted.
+pub(crate) fn write_objects(
+    store: &Store,
+    items: &[Entry],
+    out: &mut Vec<u8>,
+) -> Result<(), ReadError> {
+    use cairn_interop::stix::SHARED_OBJECTS;
+    let mut written = 0;
+    let mut rest = items;
+    while let Some(first) = rest.first() {
+        let run = rest.iter().take_while(|e| e.seq == first.seq).count();
+        let (same_report, next) = rest.split_at(run);
+        rest = next;
+        let stored = store
+            .get_seq(first.seq)?
+            .ok_or_else(|| ReadError::Corrupt(format!("no report {}", first.seq)))?;
+        let context = cairn_interop::stix::ExportContext {
+            author_name: None,
+            first: store.first_version(&stored.report)?,
+        };
+        let shared = if same_report
+            .iter()
+            .any(|e| usize::from(e.slot) < SHARED_OBJECTS)
+        {
+            cairn_interop::stix::shared_objects(&stored.report, &context)
+        } else {
+            Vec::new()
+        };
+        let own = cairn_interop::stix::own_objects(&stored.report, &context);
+        for entry in same_report {
+            let slot = usize::from(entry.slot);
+            let object = if slot < SHARED_OBJECTS {
+                shared.get(slot)
+            } else {
+                own.get(slot - SHARED_OBJECTS)
+            }
+            .ok_or_else(|| ReadError::Corrupt(format!("report {} changed", entry.seq)))?;
+            if written > 0 {
+                out.push(b',');
+            }
+            written += 1;
+            serde_json::to_writer(&mut *out, object)
+                .map_err(|e| ReadError::Corrupt(format!("encoding a STIX object: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stix_ids_round_trip() {
+        let id = "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f";
+        let uuid = parse_uuid(&id["indicator--".len()..]).unwrap();
+        assert_eq!(stix_id("indicator", uuid), id);
+        assert_eq!(parse_uuid("8e2e2d2b17d44cbf938f98ee46b3cd3f"), None);
+        assert_eq!(parse_uuid("8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3g"), None);
+        assert_eq!(parse_uuid("+e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"), None);
+    }
+
+    fn entry(
+        index: &mut StixIndex,
+        kind: &str,
+        uuid: u128,
+        version_ms: i64,
+        community: Option<&str>,
+    ) {
+        let kind = index.kind_number(kind).unwrap();
+        let community = index.community_number(community);
+        let position = index.entries.len() as u32;
+        index.by_id.entry((kind, uuid)).or_default().push(position);
+        index.entries.push(Entry {
+            seq: u64::from(position) + 1,
+            slot: 0,
+            kind,
+            community,
+            uuid,
+            version_ms,
+            added_ms: 1000 + i64::from(position),
+        });
+    }
+
+    #[test]
+    fn pages_resume_where_they_stopped_and_versions_are_chosen() {
+        let mut index = StixIndex::default();
+        entry(&mut index, "report", 1, 10, Some("finance"));
+        entry(&mut index, "indicator", 2, 10, None);
+        entry(&mut index, "report", 1, 20, None);
+        entry(&mut index, "indicator", 3, 10, Some("finance"));
+        entry(&mut index, "report", 1, 15, Some("finance"));
+
+        // Last versions, two at a time.
+        let f = Filters {
+            limit: 2,
+            ..Filters::default()
+        };
+        let first = index.select(&Scope::All, &f);
+        let got: Vec<_> = first.items.iter().map(|e| (e.uuid, e.version_ms)).collect();
+        assert_eq!(got, vec![(2, 10), (1, 20)]);
+        let second = index.select(
+            &Scope::All,
+            &Filters {
+                next: first.next.unwrap(),
+                ..f.clone()
+            },
+        );
+        let got: Vec<_> = second
+            .items
+            .iter()
+            .map(|e| (e.uuid, e.version_ms))
+            .collect();
+        assert_eq!(got, vec![(3, 10)]);
+        assert_eq!(second.next, None);
+
+        // In the community, the last version of report 1 is the one addressed to it.
+        let finance = Scope::Community("finance".into());
+        let got: Vec<_> = index
+            .select(&finance, &Filters::default())
+            .items
+            .iter()
+            .map(|e| (e.uuid, e.version_ms))
+            .collect();
+        assert_eq!(got, vec![(3, 10), (1, 15)]);
+
+        // All versions of one id; first; a named version; a type; added_after.
+        let versions = |f: Filters| -> Vec<i64> {
+            index
+                .select(&Scope::All, &f)
+                .items
+                .iter()
+                .map(|e| e.version_ms)
+                .collect()
+        };
+        let report = stix_id("report", 1);
+        let ids = Some(vec![report.clone()]);
+        assert_eq!(
+            versions(Filters {
+                ids: ids.clone(),
+                versions: vec![VersionWanted::All],
+                ..Filters::default()
+            }),
+            vec![10, 20, 15]
+        );
+        assert_eq!(
+            versions(Filters {
+                ids: ids.clone(),
+                versions: vec![VersionWanted::First, VersionWanted::At(15)],
+                ..Filters::default()
+            }),
+            vec![10, 15]
+        );
+        assert_eq!(
+            versions(Filters {
+                types: Some(vec!["indicator".into(), "campaign".into()]),
+                ..Filters::default()
+            }),
+            vec![10, 10]
+        );
+        assert_eq!(
+            index
+                .select(
+                    &Scope::All,
+                    &Filters {
+                        added_after: Some(1002),
+                        versions: vec![VersionWanted::All],
+                        ..Filters::default()
+                    }
+                )
+                .items
+                .len(),
+            2
+        );
+        assert!(
+            index
+                .select(
+                    &Scope::All,
+                    &Filters {
+                        spec_versions: Some(vec!["2.0".into()]),
+                        ..Filters::default()
+                    }
+                )
+                .items
+                .is_empty()
+        );
+        assert!(
+            index
+                .select(
+                    &Scope::All,
+                    &Filters {
+                        ids: Some(vec!["report--not-a-uuid".into(), "campaign--x".into()]),
+                        ..Filters::default()
+                    }
+                )
+                .items
+                .is_empty()
+        );
+    }
+}
