@@ -1,5 +1,5 @@
 //! Nodes as operators run them: `cairn run` processes, the control socket (status, peers,
-//! audit, publishing), a clean stop on SIGTERM, and a SIGKILL in the middle of catch-up that
+//! audit, publishing, importing), a clean stop on SIGTERM, and a SIGKILL in the middle of catch-up that
 //! loses nothing already stored and resumes where it stopped.
 
 use std::collections::BTreeSet;
@@ -66,6 +66,34 @@ fn operators_publish_watch_and_audit_through_running_nodes() {
     assert!(audit.contains("bank"), "{audit}");
     assert!(audit.contains(&bank.peer_id), "{audit}");
 
+    // Importing through the running node: stored, shared with the bank, and a second
+    // import of the same file stores nothing new.
+    let bundle = dir.path().join("feed.json");
+    std::fs::write(
+        &bundle,
+        r#"{"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d", "objects": [
+            {"type": "indicator", "spec_version": "2.1",
+             "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+             "created": "2026-11-20T10:00:00.000Z", "modified": "2026-11-20T10:00:00.000Z",
+             "name": "C2 server", "pattern": "[ipv4-addr:value = '198.51.100.23']",
+             "pattern_type": "stix", "valid_from": "2026-11-20T10:00:00Z",
+             "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]}
+        ]}"#,
+    )
+    .unwrap();
+    let bundle = bundle.to_str().unwrap();
+    let first = cert.ok(&["import", bundle]);
+    assert!(first.contains("imported 1 report(s)"), "{first}");
+    wait_until(
+        "the bank to receive the imported report",
+        Duration::from_secs(30),
+        || bank.reports() == 2,
+    );
+    let again = cert.ok(&["import", bundle]);
+    assert!(again.contains("imported 0 report(s)"), "{again}");
+    assert!(again.contains("already stored"), "{again}");
+    assert_eq!(cert.reports(), 2);
+
     // While running, other report commands say why they cannot run.
     let out = bank.run(&["report", "list"]);
     assert!(!out.status.success());
@@ -77,6 +105,7 @@ fn operators_publish_watch_and_audit_through_running_nodes() {
     assert!(cert.signal("TERM"), "the CERT did not exit cleanly");
     let list = bank.ok(&["report", "list"]);
     assert!(list.contains("Phishing kit"), "{list}");
+    assert!(list.contains("C2 server"), "{list}");
     let audit = cert.ok(&["audit", &id[..8]]);
     assert!(audit.contains("bank"), "{audit}");
     assert!(!cert.home.join("control.sock").exists());

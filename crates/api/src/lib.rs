@@ -757,6 +757,16 @@ pub async fn serve(
         tokens: Mutex::new((None, tokens)),
         shutdown: shutdown.clone(),
     });
+    // Index the STIX objects of the reports already stored now, rather than on the first
+    // TAXII request.
+    let warm = state.clone();
+    let stop = shutdown.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut index = warm.taxii.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = index.refresh(warm.node.store(), &|| !stop.is_cancelled()) {
+            tracing::warn!("taxii: indexing the stored reports failed: {e}");
+        }
+    });
     let app = router(state);
     let stop = shutdown.clone();
     match tls {

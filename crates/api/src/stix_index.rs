@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use cairn_store::{ReadError, Store, StoredReport};
-use serde_json::Value;
 
 /// One STIX object version in the collection.
 #[derive(Debug, Clone, Copy)]
@@ -125,21 +124,6 @@ pub(crate) fn parse_time(text: &str) -> Option<i64> {
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
-/// The STIX objects of one stored report, as Cairn exports them.
-pub(crate) fn report_objects(
-    store: &Store,
-    stored: &StoredReport,
-) -> Result<Vec<Value>, ReadError> {
-    let context = cairn_interop::stix::ExportContext {
-        author_name: None,
-        first: store.first_version(&stored.report)?,
-    };
-    Ok(cairn_interop::stix::report_objects(
-        &stored.report,
-        &context,
-    ))
-}
-
 impl StixIndex {
     /// The STIX type of an entry.
     pub fn kind(&self, entry: &Entry) -> &str {
@@ -176,44 +160,46 @@ impl StixIndex {
         }
     }
 
-    /// Adds the objects of the reports stored since the last call.
-    pub fn refresh(&mut self, store: &Store) -> Result<(), ReadError> {
-        loop {
+    /// Adds the objects of the reports stored since the last call, a batch at a time while
+    /// `keep_going` says so.
+    pub fn refresh(
+        &mut self,
+        store: &Store,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Result<(), ReadError> {
+        while keep_going() {
             let page = store.after(self.cursor, 1024)?;
             let Some(last) = page.last() else {
                 return Ok(());
             };
             self.cursor = last.seq;
             for stored in &page {
-                self.add(stored, &report_objects(store, stored)?);
+                let context = cairn_interop::stix::ExportContext {
+                    author_name: None,
+                    first: store.first_version(&stored.report)?,
+                };
+                let versions = cairn_interop::stix::object_versions(&stored.report, &context);
+                self.add(stored, &versions);
             }
         }
+        Ok(())
     }
 
     /// Adds one report's objects.
-    fn add(&mut self, stored: &StoredReport, objects: &[Value]) {
+    fn add(&mut self, stored: &StoredReport, objects: &[cairn_interop::stix::ObjectVersion]) {
         let community = stored.report.report().distribution.community.clone();
         let community = self.community_number(community.as_deref());
         for (slot, object) in objects.iter().enumerate() {
-            let (Some(id), Some(kind)) = (object["id"].as_str(), object["type"].as_str()) else {
-                continue;
-            };
-            let Some(uuid) = id
-                .strip_prefix(kind)
+            let Some(uuid) = object
+                .id
+                .strip_prefix(object.kind)
                 .and_then(|rest| rest.strip_prefix("--"))
                 .and_then(parse_uuid)
             else {
                 continue;
             };
-            let Some(version_ms) = object["modified"]
-                .as_str()
-                .or(object["created"].as_str())
-                .and_then(parse_time)
-            else {
-                continue;
-            };
             let (Some(kind), Ok(slot), Ok(position)) = (
-                self.kind_number(kind),
+                self.kind_number(object.kind),
                 u16::try_from(slot),
                 u32::try_from(self.entries.len()),
             ) else {
@@ -222,7 +208,7 @@ impl StixIndex {
             let versions = self.by_id.entry((kind, uuid)).or_default();
             if versions
                 .iter()
-                .any(|&p| self.entries[p as usize].version_ms == version_ms)
+                .any(|&p| self.entries[p as usize].version_ms == object.version_ms)
             {
                 continue;
             }
@@ -233,7 +219,7 @@ impl StixIndex {
                 kind,
                 community,
                 uuid,
-                version_ms,
+                version_ms: object.version_ms,
                 added_ms: stored.received_ms,
             });
         }

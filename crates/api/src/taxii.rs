@@ -409,7 +409,7 @@ async fn answer(
         let t0 = std::time::Instant::now();
         let (selection, ids) = {
             let mut index = state.taxii.lock().unwrap_or_else(|e| e.into_inner());
-            index.refresh(store).map_err(internal)?;
+            index.refresh(store, &|| true).map_err(internal)?;
             let selection = index.select(&scope, &f);
             let ids: Vec<String> = if wanted == Wanted::Manifest {
                 selection.items.iter().map(|e| index.id(e)).collect()

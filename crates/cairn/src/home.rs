@@ -176,7 +176,7 @@ impl Home {
         let config = self.config()?;
         if crate::control::is_running(&self.control_socket_path()) {
             bail!(
-                "the node running from {} holds the store: `cairn status`, `cairn peers`, `cairn audit` and `cairn report new` work with it running; stop it (Ctrl-C or SIGTERM) for other commands",
+                "the node running from {} holds the store: `cairn status`, `cairn peers`, `cairn audit`, `cairn report new` and `cairn import` work with it running; stop it (Ctrl-C or SIGTERM) for other commands",
                 self.root.display()
             );
         }

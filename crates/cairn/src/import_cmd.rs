@@ -1,6 +1,7 @@
 //! `cairn import`: STIX 2.1 bundles and MISP event JSON from other tools, signed as this
-//! organisation's reports and stored, with an account of what was imported, merged or skipped
-//! and why. A file that cannot be read as either format is refused whole.
+//! organisation's reports and stored (through the running node when there is one, which then
+//! shares them), with an account of what was imported, merged or skipped and why. A file that
+//! cannot be read as either format is refused whole.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -47,9 +48,81 @@ fn already_imported(store: &Store, source_tag: &str) -> Result<Option<String>> {
     Ok(found.first().map(|s| s.report.id().to_string()))
 }
 
+/// Where imported reports go: the store itself, or the node running from the folder.
+enum Destination<'a> {
+    Store(Box<Store>),
+    RunningNode(&'a Home),
+}
+
+impl Destination<'_> {
+    /// The report already stored for a source object, if it was imported before. A running
+    /// node is not asked: the same source object signs into the same report, which it then
+    /// keeps once.
+    fn already_imported(&self, source_tag: &str) -> Result<Option<String>> {
+        match self {
+            Destination::Store(store) => already_imported(store, source_tag),
+            Destination::RunningNode(_) => Ok(None),
+        }
+    }
+
+    /// Stores a batch; one outcome per report.
+    fn store(&self, reports: &[cairn_core::VerifiedReport]) -> Result<Vec<IngestOutcome>> {
+        match self {
+            Destination::Store(store) => Ok(store.insert(reports.to_vec(), Provenance::Import)?),
+            Destination::RunningNode(home) => {
+                use crate::control::{ControlRequest, ControlResponse, ask};
+                let answer = ask(
+                    &home.control_socket_path(),
+                    &ControlRequest::Publish {
+                        envelopes: reports
+                            .iter()
+                            .map(|r| hex::encode(r.envelope_bytes()))
+                            .collect(),
+                    },
+                )?;
+                let ControlResponse::Published(outcomes) = answer else {
+                    bail!("the running node answered something unexpected");
+                };
+                if outcomes.len() != reports.len() {
+                    bail!(
+                        "the running node answered for {} of {} reports",
+                        outcomes.len(),
+                        reports.len()
+                    );
+                }
+                Ok(reports
+                    .iter()
+                    .zip(outcomes)
+                    .map(|(report, o)| {
+                        let reason = o.reason.unwrap_or_else(|| o.outcome.clone());
+                        match o.outcome.as_str() {
+                            "stored" => IngestOutcome::Stored {
+                                id: report.id(),
+                                seq: 0,
+                            },
+                            "duplicate" => IngestOutcome::Duplicate {
+                                id: report.id(),
+                                seq: 0,
+                            },
+                            _ => IngestOutcome::Refused {
+                                id: report.id(),
+                                reason,
+                            },
+                        }
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
 /// Imports every file; returns failure if any file was refused.
 pub fn run(home: &Home, files: &[PathBuf]) -> Result<ExitCode> {
-    let store = home.open_store()?;
+    let destination = if crate::control::is_running(&home.control_socket_path()) {
+        Destination::RunningNode(home)
+    } else {
+        Destination::Store(Box::new(home.open_store()?))
+    };
     let org = home.org_key()?;
     let us = org.public();
     let mut refused = 0;
@@ -64,7 +137,7 @@ pub fn run(home: &Home, files: &[PathBuf]) -> Result<ExitCode> {
                 continue;
             }
         };
-        store_file(&store, &org, path, imported)?;
+        store_file(&destination, &org, path, imported)?;
     }
     Ok(if refused > 0 {
         ExitCode::FAILURE
@@ -74,7 +147,7 @@ pub fn run(home: &Home, files: &[PathBuf]) -> Result<ExitCode> {
 }
 
 fn store_file(
-    store: &Store,
+    destination: &Destination<'_>,
     org: &cairn_core::OrgKey,
     path: &Path,
     imported: Imported,
@@ -86,7 +159,7 @@ fn store_file(
     let mut notes = Vec::new();
     for (n, report) in imported.reports.into_iter().enumerate() {
         let source_tag = report.draft.tags.first().cloned().unwrap_or_default();
-        if let Some(existing) = already_imported(store, &source_tag)? {
+        if let Some(existing) = destination.already_imported(&source_tag)? {
             skipped.push(cairn_interop::import::Skipped {
                 what: report.source_id,
                 why: format!("already imported as report {existing}"),
@@ -113,10 +186,7 @@ fn store_file(
     let mut observables = 0;
     let count = signed.len();
     for (k, chunk) in signed.chunks(BATCH).enumerate() {
-        for (report, outcome) in chunk
-            .iter()
-            .zip(store.insert(chunk.to_vec(), Provenance::Import)?)
-        {
+        for (report, outcome) in chunk.iter().zip(destination.store(chunk)?) {
             match outcome {
                 IngestOutcome::Stored { .. } => {
                     stored += 1;

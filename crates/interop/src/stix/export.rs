@@ -312,6 +312,70 @@ pub fn own_objects(report: &cairn_core::VerifiedReport, context: &ExportContext)
     objects
 }
 
+/// One object of [`report_objects`], without its content: type, id and version (`modified`,
+/// or `created`) in milliseconds. What an index of the objects needs, at a fraction of the cost
+/// of building them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    /// The STIX type.
+    pub kind: &'static str,
+    /// The STIX id.
+    pub id: String,
+    /// The version, in milliseconds since 1970.
+    pub version_ms: i64,
+}
+
+/// The type, id and version of each of [`report_objects`], in the same order.
+pub fn object_versions(
+    report: &cairn_core::VerifiedReport,
+    context: &ExportContext,
+) -> Vec<ObjectVersion> {
+    const IDENTITY_VERSION_MS: i64 = 1_577_836_800_000; // 2020-01-01T00:00:00.000Z
+    const MARKING_VERSION_MS: i64 = 1_664_582_400_000; // 2022-10-01T00:00:00.000Z
+    let r = report.report();
+    let object = |kind: &'static str, id: String, version_ms: i64| ObjectVersion {
+        kind,
+        id,
+        version_ms,
+    };
+    let mut versions = vec![
+        object(
+            "identity",
+            identity_id(&report.author()),
+            IDENTITY_VERSION_MS,
+        ),
+        object(
+            "marking-definition",
+            tlp_marking_id(r.tlp).to_string(),
+            MARKING_VERSION_MS,
+        ),
+    ];
+    let modified = r.created_ms.max(context.first.1);
+    if r.kind != ReportKind::Retraction {
+        let version = report.id().to_string();
+        let mut observables = Vec::new();
+        let mut vulnerabilities = Vec::new();
+        for (n, indicator) in r.indicators.iter().enumerate() {
+            let name = format!("{version}/{n}");
+            let (kind, list) = match pattern(indicator) {
+                Some(_) => ("indicator", &mut observables),
+                None => ("vulnerability", &mut vulnerabilities),
+            };
+            let id = uuid_for(kind, &name);
+            list.push(id.clone());
+            versions.push(object(kind, id, r.created_ms));
+        }
+        for observable in &observables {
+            for vulnerability in &vulnerabilities {
+                let id = uuid_for("relationship", &format!("{observable}/{vulnerability}"));
+                versions.push(object("relationship", id, r.created_ms));
+            }
+        }
+    }
+    versions.push(object("report", report_stix_id(&context.first.0), modified));
+    versions
+}
+
 fn cairn_reference(id: &ReportId) -> Value {
     json!({
         "source_name": "cairn",
@@ -482,6 +546,44 @@ mod tests {
         let rc = c.last().unwrap();
         assert_eq!(rc["id"], ra["id"]);
         assert_eq!(rc["revoked"], json!(true));
+    }
+
+    #[test]
+    fn object_versions_name_exactly_the_exported_objects() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let org = OrgKey::generate(&mut rng);
+        let mut reports = Vec::new();
+        for n in 0..20 {
+            let mut d = sample::indicator_report(&mut rng, n);
+            if n % 3 == 0 {
+                d.indicators.push(IndicatorDraft {
+                    kind: IndicatorType::Cve,
+                    value: format!("CVE-2024-{}", 1000 + n),
+                    description: String::new(),
+                });
+            }
+            if n % 5 == 0 {
+                d.indicators.retain(|i| i.kind == IndicatorType::Cve);
+            }
+            reports.push(d.sign(&org, &mut rng).unwrap());
+        }
+        let first = reports[0].clone();
+        reports.push(cairn_core::retract(&first, "mistake", &org, &mut rng).unwrap());
+        for report in &reports {
+            let context = ExportContext {
+                author_name: None,
+                first: (first.id(), first.report().created_ms - 5),
+            };
+            let objects = report_objects(report, &context);
+            let versions = object_versions(report, &context);
+            assert_eq!(objects.len(), versions.len());
+            for (object, version) in objects.iter().zip(&versions) {
+                assert_eq!(object["type"], version.kind);
+                assert_eq!(object["id"], version.id.as_str());
+                let stamp = object["modified"].as_str().or(object["created"].as_str());
+                assert_eq!(stamp, Some(timestamp(version.version_ms).as_str()));
+            }
+        }
     }
 
     #[test]
