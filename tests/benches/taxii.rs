@@ -18,6 +18,9 @@ use serde_json::{Value, json};
 
 const TAXII: &str = "application/taxii+json;version=2.1";
 
+/// How long a server is left alone after the last request before its peak memory is read.
+const SETTLE: Duration = Duration::from_secs(5);
+
 struct Options {
     objects: usize,
     envelope: usize,
@@ -178,8 +181,15 @@ struct Phase {
 }
 
 impl Phase {
+    /// Objects per second of wall time, the client's own work between requests included.
     fn rate(&self) -> f64 {
         self.objects as f64 / self.wall.as_secs_f64()
+    }
+    /// Objects per second of time spent waiting for answers: from sending a request to having
+    /// read all of its answer.
+    fn served_rate(&self) -> f64 {
+        let busy: Duration = self.latencies.iter().sum();
+        self.objects as f64 / busy.as_secs_f64()
     }
     fn percentile(&self, p: f64) -> Duration {
         let mut sorted = self.latencies.clone();
@@ -409,6 +419,9 @@ fn run(server: &Server, objects: &[Value], o: &Options, pid: u32) -> Results {
     );
     let get = get_many(server, &ids, o.gets, o.clients);
     eprintln!("{}: GETs took {:.1} s", server.name, get.wall.as_secs_f64());
+    // Work a server defers while it is busy (Cairn's query index) counts too: its peak
+    // memory is read once it has had time to catch up.
+    std::thread::sleep(SETTLE);
     Results {
         post,
         page,
@@ -537,8 +550,21 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// Builds the `cairn` binary the benchmark runs, so that it is never an older build.
+fn build_cairn() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", "cairn", "--bin", "cairn"])
+        .status()
+        .expect("cargo build");
+    assert!(status.success(), "building cairn failed");
+}
+
 fn main() {
     let o = options();
+    if !o.skip_cairn {
+        build_cairn();
+    }
     let objects = indicators(o.objects);
     let dir = tempfile::tempdir().expect("temporary folder");
     if o.skip_cairn {
@@ -634,11 +660,19 @@ fn main() {
             .map_or("-".to_string(), |m| m.page.objects.to_string())
     );
     println!(
+        "paging served (objects / time waiting for answers): Cairn {:.0} objects/s{}",
+        cairn.page.served_rate(),
+        medallion.as_ref().map_or(String::new(), |m| format!(
+            ", medallion {:.0} objects/s",
+            m.page.served_rate()
+        ))
+    );
+    println!(
         "Cairn encodes its {} STIX objects in memory at {:.0} objects/s (best of 3); paging served {:.0} objects/s = {:.2} of it (target >= 0.25)",
         encoded,
         encode,
-        cairn.page.rate(),
-        cairn.page.rate() / encode
+        cairn.page.served_rate(),
+        cairn.page.served_rate() / encode
     );
     println!(
         "Cairn GET p50 {} p99 {}, paging p50 {} p99 {}",

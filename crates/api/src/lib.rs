@@ -701,6 +701,38 @@ fn router(state: Arc<AppState>) -> Router {
 /// organisation key that signs reports published over the API (none: publishing is refused);
 /// `communities` are the community names of node.toml, a TAXII collection each.
 /// Returns the address it listens on (with the port chosen for `:0`).
+/// Keeps the STIX index up with the store: the reports already stored when the API starts,
+/// then those stored since, a moment after they arrive, so that TAXII requests rarely have
+/// more than a few to add themselves. Ends with `shutdown`.
+async fn keep_stix_index(state: Arc<AppState>, shutdown: CancellationToken) {
+    loop {
+        let behind = {
+            let index = state.taxii.lock().unwrap_or_else(|e| e.into_inner());
+            state
+                .node
+                .store()
+                .last_seq()
+                .is_ok_and(|last| last > index.read_up_to())
+        };
+        if behind {
+            let state = state.clone();
+            let stop = shutdown.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                let mut index = state.taxii.lock().unwrap_or_else(|e| e.into_inner());
+                index.refresh(state.node.store(), &|| !stop.is_cancelled())
+            })
+            .await;
+            if let Ok(Err(e)) = done {
+                tracing::warn!("taxii: indexing stored reports failed: {e}");
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `stop`, letting requests in progress finish.
 async fn serve_until<L>(listener: L, app: Router, stop: CancellationToken)
 where
@@ -757,16 +789,7 @@ pub async fn serve(
         tokens: Mutex::new((None, tokens)),
         shutdown: shutdown.clone(),
     });
-    // Index the STIX objects of the reports already stored now, rather than on the first
-    // TAXII request.
-    let warm = state.clone();
-    let stop = shutdown.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut index = warm.taxii.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = index.refresh(warm.node.store(), &|| !stop.is_cancelled()) {
-            tracing::warn!("taxii: indexing the stored reports failed: {e}");
-        }
-    });
+    tokio::spawn(keep_stix_index(state.clone(), shutdown.clone()));
     let app = router(state);
     let stop = shutdown.clone();
     match tls {

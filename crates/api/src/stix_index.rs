@@ -125,6 +125,11 @@ pub(crate) fn parse_time(text: &str) -> Option<i64> {
 }
 
 impl StixIndex {
+    /// The store's arrival number this index has read up to.
+    pub fn read_up_to(&self) -> u64 {
+        self.cursor
+    }
+
     /// The STIX type of an entry.
     pub fn kind(&self, entry: &Entry) -> &str {
         self.kinds

@@ -27,6 +27,11 @@ pub const ALL_COLLECTION: &str = "365fed99-08fa-fdcd-a1b3-fb247eb41d01";
 /// Most objects per page.
 const MAX_PAGE: usize = 1000;
 
+/// How long each TAXII request asks the store's background indexer to wait: a client paging
+/// through a collection, or adding objects envelope after envelope, is served first and the
+/// query index catches up when it pauses (queries stay exact meanwhile).
+const INDEXING_HOLD: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// A TAXII error.
 pub struct TaxiiError {
     status: StatusCode,
@@ -406,6 +411,7 @@ async fn answer(
 ) -> Result<Option<Response>, TaxiiError> {
     let work = move || -> Result<Option<Response>, TaxiiError> {
         let store = state.node.store();
+        store.hold_indexing(INDEXING_HOLD);
         let t0 = std::time::Instant::now();
         let (selection, ids) = {
             let mut index = state.taxii.lock().unwrap_or_else(|e| e.into_inner());
@@ -556,6 +562,106 @@ pub(crate) async fn versions(
 /// Largest envelope accepted by `POST .../objects/`.
 pub const MAX_CONTENT_LENGTH: usize = 10 * 1024 * 1024;
 
+/// An envelope read, mapped to reports and signed.
+struct PreparedEnvelope {
+    /// Objects in the envelope.
+    total: usize,
+    /// Objects that cannot become reports, with why.
+    failures: Vec<Value>,
+    /// Per report: the source object's id, and nothing when an earlier import stored it, else
+    /// the signed report or why it could not be signed.
+    checked: Vec<(
+        String,
+        Option<Result<cairn_core::VerifiedReport, cairn_core::InvalidReport>>,
+    )>,
+    /// How long reading and mapping took.
+    mapped: std::time::Duration,
+}
+
+/// Reads an envelope (`{"objects": [...]}`), maps its objects to reports as `cairn import`
+/// does, and signs those not imported before, on every core.
+fn prepare_envelope(
+    body: &[u8],
+    org: &cairn_core::OrgKey,
+    store: &cairn_store::Store,
+) -> Result<PreparedEnvelope, TaxiiError> {
+    let start = std::time::Instant::now();
+    let envelope: Value = serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    let Some(total) = envelope
+        .get("objects")
+        .and_then(Value::as_array)
+        .map(Vec::len)
+    else {
+        return Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable",
+            "an envelope is an object with an \"objects\" list",
+        ));
+    };
+    // An envelope reads like a bundle: only its "objects" matter.
+    let imported = cairn_interop::stix::import_bundle(&envelope, &org.public()).map_err(|e| {
+        error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable",
+            e.to_string(),
+        )
+    })?;
+    let mapped = start.elapsed();
+    let failures = imported
+        .skipped
+        .iter()
+        .map(|s| json!({"id": s.what, "message": s.why}))
+        .collect();
+    let reports = imported.reports;
+    let tags: Vec<String> = reports
+        .iter()
+        .filter_map(|r| r.draft.tags.first().cloned())
+        .collect();
+    let known = store.indexed_tags_present(&tags).map_err(internal)?;
+    let sign = |report: &cairn_interop::import::ImportedReport| {
+        let tag = report.draft.tags.first();
+        if tag.is_some_and(|t| known.contains(t)) {
+            None
+        } else {
+            Some(report.draft.sign_imported(org, &report.source_id))
+        }
+    };
+    // Signing is most of the work: spread it over the cores.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let chunk = reports.len().div_ceil(threads).max(16);
+    let outcomes: Vec<_> = std::thread::scope(|scope| {
+        let workers: Vec<_> = reports
+            .chunks(chunk)
+            .skip(1)
+            .map(|part| scope.spawn(move || part.iter().map(sign).collect::<Vec<_>>()))
+            .collect();
+        let mut outcomes: Vec<_> = reports.iter().take(chunk).map(sign).collect();
+        for worker in workers {
+            match worker.join() {
+                Ok(part) => outcomes.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        outcomes
+    });
+    Ok(PreparedEnvelope {
+        total,
+        failures,
+        checked: reports
+            .into_iter()
+            .zip(outcomes)
+            .map(|(report, outcome)| (report.source_id, outcome))
+            .collect(),
+        mapped,
+    })
+}
+
 /// `POST .../objects/`: an envelope of STIX objects, imported as reports signed by this node's
 /// organisation (as `cairn import` does), answered with a status resource (202).
 pub(crate) async fn add_objects(
@@ -599,97 +705,20 @@ pub(crate) async fn add_objects(
             "this node does not hold the organisation key, so it cannot sign what is added",
         ));
     };
-    let envelope: Value = serde_json::from_slice(&body).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            format!("the body is not JSON: {e}"),
-        )
-    })?;
-    let Some(objects) = envelope.get("objects").and_then(Value::as_array) else {
-        return Err(error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Unprocessable",
-            "an envelope is an object with an \"objects\" list",
-        ));
-    };
+    // Read the envelope, map it to report drafts, leave out what an earlier import stored (its
+    // source id is a tag), and sign the others so that the same source object always gives the
+    // same report, which the store keeps once even before it is indexed: one blocking step.
     let t0 = std::time::Instant::now();
-    let total = objects.len();
-    let bundle = json!({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000", "objects": objects});
-    let imported = cairn_interop::stix::import_bundle(&bundle, &org.public()).map_err(|e| {
-        error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Unprocessable",
-            e.to_string(),
-        )
-    })?;
-    let t1 = t0.elapsed();
-    let mut successes = Vec::new();
-    let mut failures: Vec<Value> = imported
-        .skipped
-        .iter()
-        .map(|s| json!({"id": s.what, "message": s.why}))
-        .collect();
-    // Leave out what an earlier import stored (its source id is a tag); sign the others so
-    // that the same source object always gives the same report, which the store keeps once
-    // even before it is indexed. One blocking step for the whole envelope.
     let store = state.node.store().clone();
-    let reports = imported.reports;
-    let checked = tokio::task::spawn_blocking(move || {
-        let tags: Vec<String> = reports
-            .iter()
-            .filter_map(|r| r.draft.tags.first().cloned())
-            .collect();
-        let known = store.indexed_tags_present(&tags)?;
-        let sign = |report: &cairn_interop::import::ImportedReport| {
-            let tag = report.draft.tags.first();
-            if tag.is_some_and(|t| known.contains(t)) {
-                None
-            } else {
-                Some(report.draft.sign_imported(&org, &report.source_id))
-            }
-        };
-        // Signing is most of the work: spread it over the cores.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        let chunk = reports.len().div_ceil(threads).max(16);
-        let outcomes: Vec<_> = std::thread::scope(|scope| {
-            let workers: Vec<_> = reports
-                .chunks(chunk)
-                .skip(1)
-                .map(|part| scope.spawn(move || part.iter().map(sign).collect::<Vec<_>>()))
-                .collect();
-            let mut outcomes: Vec<_> = reports.iter().take(chunk).map(sign).collect();
-            for worker in workers {
-                match worker.join() {
-                    Ok(part) => outcomes.extend(part),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            outcomes
-        });
-        Ok::<_, cairn_store::ReadError>(
-            reports
-                .into_iter()
-                .zip(outcomes)
-                .map(|(report, outcome)| (report.source_id, outcome))
-                .collect::<Vec<_>>(),
-        )
-    })
-    .await
-    .map_err(|e| {
-        error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal error",
-            e.to_string(),
-        )
-    })?
-    .map_err(|e| {
-        error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal error",
-            e.to_string(),
-        )
-    })?;
+    store.hold_indexing(INDEXING_HOLD);
+    let prepared = tokio::task::spawn_blocking(move || prepare_envelope(&body, &org, &store))
+        .await
+        .map_err(internal)??;
+    let t1 = prepared.mapped;
+    let total = prepared.total;
+    let mut successes = Vec::new();
+    let mut failures = prepared.failures;
+    let checked = prepared.checked;
     let t2 = t0.elapsed();
     let mut signed = Vec::new();
     for (source_id, outcome) in checked {
