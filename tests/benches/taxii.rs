@@ -616,7 +616,12 @@ fn main() {
         let (m_text, ratio) = match m {
             Some(m) => {
                 let ratio = if higher_is_better { c / m } else { m / c };
-                (format!("{m:.1} {unit}"), format!("{ratio:.0}x"))
+                let ratio = if ratio < 10.0 {
+                    format!("{ratio:.2}x")
+                } else {
+                    format!("{ratio:.0}x")
+                };
+                (format!("{m:.1} {unit}"), ratio)
             }
             None => ("-".to_string(), "-".to_string()),
         };
