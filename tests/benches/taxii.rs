@@ -603,8 +603,7 @@ fn main() {
         o.objects, o.envelope, o.gets, o.clients
     );
     println!(
-        "| | {} | {} | ratio |",
-        "Cairn",
+        "| | Cairn | {} | ratio |",
         if medallion.is_some() {
             "medallion"
         } else {
