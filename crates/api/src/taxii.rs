@@ -730,7 +730,7 @@ pub(crate) async fn add_objects(
     }
     if !signed.is_empty() {
         let (ids, reports): (Vec<String>, Vec<_>) = signed.into_iter().unzip();
-        let outcomes = state.node.publish(reports).await.map_err(|e| {
+        let outcomes = state.node.import(reports).await.map_err(|e| {
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal error",

@@ -751,3 +751,47 @@ async fn unsafe_or_unusable_https_settings_are_refused_with_reasons() {
     .unwrap_err();
     assert!(error.contains("no PEM private key"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_added_over_taxii_are_imported_reports_stored_once() {
+    let api = start().await;
+    let tokens_path = api._dir.path().join("tokens.json");
+    let publisher = Tokens::load(&tokens_path)
+        .unwrap()
+        .create("opencti", Role::Publish, 2)
+        .unwrap();
+    let envelope = r#"{"objects": [{"type": "indicator", "spec_version": "2.1",
+        "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+        "created": "2026-11-20T10:00:00.000Z", "modified": "2026-11-20T10:00:00.000Z",
+        "name": "C2 server", "pattern": "[ipv4-addr:value = '198.51.100.23']",
+        "pattern_type": "stix", "valid_from": "2026-11-20T10:00:00Z",
+        "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]}]}"#;
+    let path = format!(
+        "/taxii2/api/collections/{}/objects/",
+        cairn_api::taxii::ALL_COLLECTION
+    );
+    let taxii = "application/taxii+json;version=2.1";
+    let (status, body) = post(&api, &path, &publisher, taxii, envelope).await;
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("stored as Cairn report"), "{body}");
+    // The same envelope again, at once (before the query index has it): stored once.
+    let (status, body) = post(&api, &path, &publisher, taxii, envelope).await;
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("already imported"), "{body}");
+
+    let (status, _, body) = get(
+        &api,
+        "/api/v1/reports?history=true",
+        Some(&api.read),
+        "",
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    let reports = list["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 1, "{body}");
+    assert_eq!(reports[0]["source"], "import", "{body}");
+    assert_eq!(reports[0]["tlp"], "green", "{body}");
+    api.shutdown.cancel();
+}

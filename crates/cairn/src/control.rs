@@ -32,6 +32,9 @@ pub enum ControlRequest {
     Publish {
         /// The envelopes.
         envelopes: Vec<String>,
+        /// Whether they were imported from another platform (`cairn import`).
+        #[serde(default)]
+        imported: bool,
     },
 }
 
@@ -156,7 +159,10 @@ async fn handle(request: ControlRequest, node: &NodeHandle) -> ControlResponse {
                 .await
                 .map_or_else(failed, ControlResponse::Audit)
         }
-        ControlRequest::Publish { envelopes } => {
+        ControlRequest::Publish {
+            envelopes,
+            imported,
+        } => {
             let mut bytes = Vec::with_capacity(envelopes.len());
             for (i, text) in envelopes.iter().enumerate() {
                 match hex::decode(text) {
@@ -166,7 +172,12 @@ async fn handle(request: ControlRequest, node: &NodeHandle) -> ControlResponse {
                     }
                 }
             }
-            match node.publish_envelopes(bytes).await {
+            let stored = if imported {
+                node.import_envelopes(bytes).await
+            } else {
+                node.publish_envelopes(bytes).await
+            };
+            match stored {
                 Ok(outcomes) => ControlResponse::Published(
                     outcomes
                         .into_iter()

@@ -78,6 +78,7 @@ impl Destination<'_> {
                             .iter()
                             .map(|r| hex::encode(r.envelope_bytes()))
                             .collect(),
+                        imported: true,
                     },
                 )?;
                 let ControlResponse::Published(outcomes) = answer else {

@@ -367,6 +367,7 @@ pub fn publish_to_running_node(home: &Home, draft: &ReportDraft) -> Result<Verif
         &home.control_socket_path(),
         &ControlRequest::Publish {
             envelopes: vec![hex::encode(report.envelope_bytes())],
+            imported: false,
         },
     )?;
     match answer {

@@ -12,7 +12,7 @@ use cairn_net::sync::{PeerKey, SyncAction, SyncEvent, SyncState};
 use cairn_net::wire::PAGE_BUDGET_BYTES;
 use cairn_net::{NetEvent, NetHandle, NodeAddress, Request, RequestError, Response, TrustedNode};
 use cairn_policy::{Holding, OutboundDecision, OutboundRule, Partner, decide_outbound};
-use cairn_store::{IngestOutcome, Provenance, Store};
+use cairn_store::{IngestOutcome, Store};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -1064,13 +1064,17 @@ impl Actor {
                 list.sort_by(|a, b| a.partner.cmp(&b.partner).then(a.peer_id.cmp(&b.peer_id)));
                 let _ = reply.send(list);
             }
-            NodeCommand::Publish { reports, reply } => {
+            NodeCommand::Publish {
+                reports,
+                provenance,
+                reply,
+            } => {
                 let store = self.store.clone();
                 let results = self.results.clone();
                 self.spawn(async move {
                     let copy = reports.clone();
                     let result =
-                        tokio::task::spawn_blocking(move || store.insert(copy, Provenance::Local))
+                        tokio::task::spawn_blocking(move || store.insert(copy, provenance))
                             .await
                             .map_err(|_| NodeError::Stopped)
                             .and_then(|r| r.map_err(NodeError::from));

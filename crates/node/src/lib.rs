@@ -14,7 +14,7 @@ use std::time::Duration;
 use cairn_core::{NodeCertificate, OrgPublicKey, ReportId, VerifiedReport};
 use cairn_net::NodeAddress;
 use cairn_policy::{Communities, InboundPolicy, Partner};
-use cairn_store::{IngestOutcome, ReportQuery, Store, StoreConfig, StoredReport};
+use cairn_store::{IngestOutcome, Provenance, ReportQuery, Store, StoreConfig, StoredReport};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -239,6 +239,8 @@ pub(crate) enum NodeCommand {
     Peers(oneshot::Sender<Vec<PeerStatus>>),
     Publish {
         reports: Vec<VerifiedReport>,
+        /// `Local`, or `Import` for reports imported from another platform.
+        provenance: Provenance,
         reply: oneshot::Sender<Result<Vec<IngestOutcome>, NodeError>>,
     },
     Fetch {
@@ -308,8 +310,29 @@ impl NodeHandle {
         &self,
         reports: Vec<VerifiedReport>,
     ) -> Result<Vec<IngestOutcome>, NodeError> {
-        self.ask(|reply| NodeCommand::Publish { reports, reply })
-            .await?
+        self.store_own(reports, Provenance::Local).await
+    }
+
+    /// Stores reports this organisation signed from another platform's data (STIX, MISP), as
+    /// imported, and tells the partners who may see them.
+    pub async fn import(
+        &self,
+        reports: Vec<VerifiedReport>,
+    ) -> Result<Vec<IngestOutcome>, NodeError> {
+        self.store_own(reports, Provenance::Import).await
+    }
+
+    async fn store_own(
+        &self,
+        reports: Vec<VerifiedReport>,
+        provenance: Provenance,
+    ) -> Result<Vec<IngestOutcome>, NodeError> {
+        self.ask(|reply| NodeCommand::Publish {
+            reports,
+            provenance,
+            reply,
+        })
+        .await?
     }
 
     /// Verifies and stores signed envelopes published on this node (as `cairn report new`
@@ -317,6 +340,23 @@ impl NodeHandle {
     pub async fn publish_envelopes(
         &self,
         envelopes: Vec<Vec<u8>>,
+    ) -> Result<Vec<IngestOutcome>, NodeError> {
+        self.store_envelopes(envelopes, Provenance::Local).await
+    }
+
+    /// Verifies and stores signed envelopes imported on this node (as `cairn import` sends
+    /// them to a running node).
+    pub async fn import_envelopes(
+        &self,
+        envelopes: Vec<Vec<u8>>,
+    ) -> Result<Vec<IngestOutcome>, NodeError> {
+        self.store_envelopes(envelopes, Provenance::Import).await
+    }
+
+    async fn store_envelopes(
+        &self,
+        envelopes: Vec<Vec<u8>>,
+        provenance: Provenance,
     ) -> Result<Vec<IngestOutcome>, NodeError> {
         let verified =
             tokio::task::spawn_blocking(move || cairn_core::verify_batch_parallel(&envelopes, 0))
@@ -333,7 +373,7 @@ impl NodeHandle {
                 Err(e) => outcomes.push(Some(IngestOutcome::Rejected(e))),
             }
         }
-        let mut stored = self.publish(reports).await?.into_iter();
+        let mut stored = self.store_own(reports, provenance).await?.into_iter();
         Ok(outcomes
             .into_iter()
             .map(|o| {
