@@ -165,13 +165,7 @@ pub(crate) async fn discovery(
     headers: HeaderMap,
 ) -> Result<Response, TaxiiError> {
     admit(&state, &headers)?;
-    let status = state.node.status().await.map_err(|e| {
-        error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal error",
-            e.to_string(),
-        )
-    })?;
+    let status = state.node.status().await.map_err(internal)?;
     Ok(taxii_json(
         json!({
             "title": format!("Cairn node of {}", status.organisation),
@@ -492,18 +486,29 @@ async fn answer(
     tokio::task::spawn_blocking(work).await.map_err(internal)?
 }
 
+/// A page of a collection's objects or manifest entries.
+async fn collection_page(
+    state: Arc<AppState>,
+    headers: &HeaderMap,
+    collection: &str,
+    query: Option<String>,
+    wanted: Wanted,
+) -> Result<Response, TaxiiError> {
+    admit(&state, headers)?;
+    let scope = check_collection(&state, collection)?;
+    let f = filters(query)?;
+    answer(state, scope, f, wanted, false)
+        .await?
+        .ok_or_else(|| internal("no page"))
+}
+
 pub(crate) async fn objects(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(collection): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, TaxiiError> {
-    admit(&state, &headers)?;
-    let scope = check_collection(&state, &collection)?;
-    let f = filters(query)?;
-    answer(state, scope, f, Wanted::Objects, false)
-        .await?
-        .ok_or_else(|| internal("no page"))
+    collection_page(state, &headers, &collection, query, Wanted::Objects).await
 }
 
 pub(crate) async fn manifest(
@@ -512,12 +517,7 @@ pub(crate) async fn manifest(
     Path(collection): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, TaxiiError> {
-    admit(&state, &headers)?;
-    let scope = check_collection(&state, &collection)?;
-    let f = filters(query)?;
-    answer(state, scope, f, Wanted::Manifest, false)
-        .await?
-        .ok_or_else(|| internal("no page"))
+    collection_page(state, &headers, &collection, query, Wanted::Manifest).await
 }
 
 fn object_missing(id: &str) -> TaxiiError {
@@ -730,13 +730,7 @@ pub(crate) async fn add_objects(
     }
     if !signed.is_empty() {
         let (ids, reports): (Vec<String>, Vec<_>) = signed.into_iter().unzip();
-        let outcomes = state.node.import(reports).await.map_err(|e| {
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal error",
-                e.to_string(),
-            )
-        })?;
+        let outcomes = state.node.import(reports).await.map_err(internal)?;
         for (id, outcome) in ids.into_iter().zip(outcomes) {
             match outcome {
                 cairn_store::IngestOutcome::Stored { id: report, .. } => successes
