@@ -706,14 +706,15 @@ fn router(state: Arc<AppState>) -> Router {
 /// more than a few to add themselves. Ends with `shutdown`.
 async fn keep_stix_index(state: Arc<AppState>, shutdown: CancellationToken) {
     loop {
-        let behind = {
-            let index = state.taxii.lock().unwrap_or_else(|e| e.into_inner());
-            state
-                .node
-                .store()
-                .last_seq()
-                .is_ok_and(|last| last > index.read_up_to())
+        // Never wait for the lock here, on the runtime: if a request holds it, it is bringing
+        // the index up to date itself.
+        let read_up_to = match state.taxii.try_lock() {
+            Ok(index) => Some(index.read_up_to()),
+            Err(std::sync::TryLockError::Poisoned(index)) => Some(index.into_inner().read_up_to()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
         };
+        let behind =
+            read_up_to.is_some_and(|at| state.node.store().last_seq().is_ok_and(|last| last > at));
         if behind {
             let state = state.clone();
             let stop = shutdown.clone();
