@@ -528,19 +528,34 @@ fn object_missing(id: &str) -> TaxiiError {
     )
 }
 
+/// One object of a collection (its versions the filters select), or the list of its versions.
+async fn one_object(
+    state: Arc<AppState>,
+    headers: &HeaderMap,
+    collection: &str,
+    id: String,
+    query: Option<String>,
+    wanted: Wanted,
+) -> Result<Response, TaxiiError> {
+    admit(&state, headers)?;
+    let scope = check_collection(&state, collection)?;
+    let mut f = filters(query)?;
+    f.ids = Some(vec![id.clone()]);
+    if wanted == Wanted::Versions {
+        f.versions = vec![VersionWanted::All];
+    }
+    answer(state, scope, f, wanted, true)
+        .await?
+        .ok_or_else(|| object_missing(&id))
+}
+
 pub(crate) async fn object(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path((collection, id)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, TaxiiError> {
-    admit(&state, &headers)?;
-    let scope = check_collection(&state, &collection)?;
-    let mut f = filters(query)?;
-    f.ids = Some(vec![id.clone()]);
-    answer(state, scope, f, Wanted::Objects, true)
-        .await?
-        .ok_or_else(|| object_missing(&id))
+    one_object(state, &headers, &collection, id, query, Wanted::Objects).await
 }
 
 pub(crate) async fn versions(
@@ -549,14 +564,7 @@ pub(crate) async fn versions(
     Path((collection, id)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, TaxiiError> {
-    admit(&state, &headers)?;
-    let scope = check_collection(&state, &collection)?;
-    let mut f = filters(query)?;
-    f.ids = Some(vec![id.clone()]);
-    f.versions = vec![VersionWanted::All];
-    answer(state, scope, f, Wanted::Versions, true)
-        .await?
-        .ok_or_else(|| object_missing(&id))
+    one_object(state, &headers, &collection, id, query, Wanted::Versions).await
 }
 
 /// Largest envelope accepted by `POST .../objects/`.

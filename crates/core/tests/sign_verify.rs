@@ -231,3 +231,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_imported_source_object_always_signs_into_the_same_report() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let org = OrgKey::generate(&mut rng);
+    let other_org = OrgKey::generate(&mut rng);
+    let draft = sample::indicator_report(&mut rng, 1);
+    let once = draft.sign_imported(&org, "indicator--1").unwrap();
+    let again = draft.sign_imported(&org, "indicator--1").unwrap();
+    assert_eq!(once.id(), again.id());
+    assert_eq!(once.envelope_bytes(), again.envelope_bytes());
+    // Another source object, or another organisation, gives another report.
+    assert_ne!(
+        draft.sign_imported(&org, "indicator--2").unwrap().id(),
+        once.id()
+    );
+    assert_ne!(
+        draft
+            .sign_imported(&other_org, "indicator--1")
+            .unwrap()
+            .id(),
+        once.id()
+    );
+    // Drafts signed the usual way still differ each time.
+    assert_ne!(
+        draft.sign(&org, &mut rng).unwrap().id(),
+        draft.sign(&org, &mut rng).unwrap().id()
+    );
+}

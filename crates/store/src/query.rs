@@ -325,4 +325,37 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn tags_present_are_those_of_indexed_reports_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_without_indexer(dir.path());
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let org = cairn_core::OrgKey::generate(&mut rng);
+        let tagged = |n: u64, tag: &str, rng: &mut rand::rngs::StdRng| {
+            let mut d = cairn_core::sample::indicator_report(rng, n);
+            d.tags = vec![tag.to_string()];
+            d.sign(&org, rng).unwrap()
+        };
+        let first = tagged(1, "stix:indicator--a", &mut rng);
+        store.insert(vec![first], Provenance::Import).unwrap();
+        store.index_pending(100).unwrap();
+        let second = tagged(2, "stix:indicator--b", &mut rng);
+        store.insert(vec![second], Provenance::Import).unwrap();
+        let asked: Vec<String> = [
+            "STIX:indicator--a",
+            "stix:indicator--b",
+            "stix:indicator--c",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        // Case does not matter; a report not indexed yet is not looked at.
+        let present = store.indexed_tags_present(&asked).unwrap();
+        assert_eq!(present, HashSet::from(["STIX:indicator--a".to_string()]));
+        store.index_pending(100).unwrap();
+        let present = store.indexed_tags_present(&asked).unwrap();
+        assert_eq!(present.len(), 2);
+        assert!(!present.contains("stix:indicator--c"));
+    }
 }
