@@ -697,10 +697,12 @@ fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Starts the API on `config.listen`; it runs until `shutdown` is cancelled. `signer` is the
-/// organisation key that signs reports published over the API (none: publishing is refused);
-/// `communities` are the community names of node.toml, a TAXII collection each.
-/// Returns the address it listens on (with the port chosen for `:0`).
+/// The TAXII index is brought up to date in the background once writes have paused this long.
+const STIX_INDEX_QUIET: Duration = Duration::from_millis(200);
+
+/// ... or once it is this many stored reports behind, writes or not.
+const STIX_INDEX_MAX_BEHIND: u64 = 20_000;
+
 /// Keeps the STIX index up with the store: the reports already stored when the API starts,
 /// then those stored since, a moment after they arrive, so that TAXII requests rarely have
 /// more than a few to add themselves. Ends with `shutdown`.
@@ -713,9 +715,17 @@ async fn keep_stix_index(state: Arc<AppState>, shutdown: CancellationToken) {
             Err(std::sync::TryLockError::Poisoned(index)) => Some(index.into_inner().read_up_to()),
             Err(std::sync::TryLockError::WouldBlock) => None,
         };
-        let behind =
-            read_up_to.is_some_and(|at| state.node.store().last_seq().is_ok_and(|last| last > at));
-        if behind {
+        let store = state.node.store();
+        let behind = match (read_up_to, store.last_seq()) {
+            (Some(at), Ok(last)) => last.saturating_sub(at),
+            _ => 0,
+        };
+        // While reports are being written (a TAXII client adding objects, a partner's
+        // catch-up), wait for a pause rather than take a core from the writers: a TAXII read
+        // adds what is missing itself. Far behind, catch up anyway, so that no read has much
+        // to add.
+        let writing = store.writes_idle_for() < STIX_INDEX_QUIET;
+        if behind > 0 && (!writing || behind >= STIX_INDEX_MAX_BEHIND) {
             let state = state.clone();
             let stop = shutdown.clone();
             let done = tokio::task::spawn_blocking(move || {
@@ -748,6 +758,10 @@ where
     }
 }
 
+/// Starts the API on `config.listen`; it runs until `shutdown` is cancelled. `signer` is the
+/// organisation key that signs reports published over the API (none: publishing is refused);
+/// `communities` are the community names of node.toml, a TAXII collection each.
+/// Returns the address it listens on (with the port chosen for `:0`).
 pub async fn serve(
     config: &ApiConfig,
     node: NodeHandle,

@@ -570,80 +570,134 @@ pub(crate) async fn versions(
 /// Largest envelope accepted by `POST .../objects/`.
 pub const MAX_CONTENT_LENGTH: usize = 10 * 1024 * 1024;
 
-/// An envelope read, mapped to reports and signed.
-struct PreparedEnvelope {
+/// What an envelope became: its objects, and per report made from them, what happened.
+struct AddedEnvelope {
     /// Objects in the envelope.
     total: usize,
-    /// Objects that cannot become reports, with why.
+    /// Per source object: what became of it.
+    successes: Vec<Value>,
+    /// Per source object that could not be added: why.
     failures: Vec<Value>,
-    /// Per report: the source object's id, and nothing when an earlier import stored it, else
-    /// the signed report or why it could not be signed.
-    checked: Vec<(
-        String,
-        Option<Result<cairn_core::VerifiedReport, cairn_core::InvalidReport>>,
-    )>,
-    /// How long reading and mapping took.
-    mapped: std::time::Duration,
+    /// How long reading and mapping, signing, and storing took.
+    timings: [std::time::Duration; 3],
 }
 
 /// Reads an envelope (`{"objects": [...]}`), maps its objects to reports as `cairn import`
-/// does, and signs those not imported before, on every core.
-fn prepare_envelope(
+/// does, signs those not imported before (on every core when there are many) and stores
+/// them, on the calling (blocking) thread: one step, with no hand-over between threads.
+fn add_envelope(
     body: &[u8],
     org: &cairn_core::OrgKey,
-    store: &cairn_store::Store,
-) -> Result<PreparedEnvelope, TaxiiError> {
+    node: &cairn_node::NodeHandle,
+) -> Result<AddedEnvelope, TaxiiError> {
     let start = std::time::Instant::now();
-    let envelope: Value = serde_json::from_slice(body).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            format!("the body is not JSON: {e}"),
-        )
-    })?;
-    let Some(total) = envelope
-        .get("objects")
-        .and_then(Value::as_array)
-        .map(Vec::len)
-    else {
-        return Err(error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Unprocessable",
-            "an envelope is an object with an \"objects\" list",
-        ));
-    };
     // An envelope reads like a bundle: only its "objects" matter.
-    let imported = cairn_interop::stix::import_bundle(&envelope, &org.public()).map_err(|e| {
-        error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Unprocessable",
-            e.to_string(),
-        )
-    })?;
+    let imported =
+        cairn_interop::stix::import_bundle(body, &org.public()).map_err(|e| match e {
+            cairn_interop::import::ImportError::NotJson(why) => error(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                format!("the body is not JSON: {why}"),
+            ),
+            cairn_interop::import::ImportError::Malformed { place, .. } if place == "bundle" => {
+                error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Unprocessable",
+                    "an envelope is an object with an \"objects\" list",
+                )
+            }
+            other => error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Unprocessable",
+                other.to_string(),
+            ),
+        })?;
+    let total = imported.objects;
     let mapped = start.elapsed();
-    let failures = imported
+    let mut successes = Vec::new();
+    let mut failures: Vec<Value> = imported
         .skipped
         .iter()
         .map(|s| json!({"id": s.what, "message": s.why}))
         .collect();
-    let reports = imported.reports;
-    let tags: Vec<String> = reports
+    // Leave out what an earlier import stored (its source id is a tag); sign the others so
+    // that the same source always gives the same report, which the store keeps once even
+    // before it is indexed.
+    let tags: Vec<String> = imported
+        .reports
         .iter()
         .filter_map(|r| r.draft.tags.first().cloned())
         .collect();
-    let known = store.indexed_tags_present(&tags).map_err(internal)?;
-    let sign = |report: &cairn_interop::import::ImportedReport| {
-        let tag = report.draft.tags.first();
-        if tag.is_some_and(|t| known.contains(t)) {
-            None
-        } else {
-            Some(report.draft.sign_imported(org, &report.source_id))
+    let known = node.store().indexed_tags_present(&tags).map_err(internal)?;
+    let (earlier, reports): (Vec<_>, Vec<_>) = imported
+        .reports
+        .into_iter()
+        .partition(|r| r.draft.tags.first().is_some_and(|t| known.contains(t)));
+    for report in earlier {
+        successes.extend(
+            report
+                .sources
+                .into_iter()
+                .map(|id| json!({"id": id, "message": "already imported"})),
+        );
+    }
+    let signed = sign_all(&reports, org);
+    let signed_at = start.elapsed();
+    let mut to_store = Vec::new();
+    let mut sources_stored = Vec::new();
+    for (report, outcome) in reports.into_iter().zip(signed) {
+        match outcome {
+            Ok(verified) => {
+                to_store.push(verified);
+                sources_stored.push(report.sources);
+            }
+            Err(e) => failures.extend(
+                report
+                    .sources
+                    .into_iter()
+                    .map(|id| json!({"id": id, "message": e.to_string()})),
+            ),
         }
+    }
+    if !to_store.is_empty() {
+        let outcomes = node.import_blocking(to_store).map_err(internal)?;
+        for (ids, outcome) in sources_stored.into_iter().zip(outcomes) {
+            let (list, message) = match outcome {
+                cairn_store::IngestOutcome::Stored { id: report, .. } => {
+                    (&mut successes, format!("stored as Cairn report {report}"))
+                }
+                cairn_store::IngestOutcome::Duplicate { id: report, .. } => (
+                    &mut successes,
+                    format!("already imported as Cairn report {report}"),
+                ),
+                cairn_store::IngestOutcome::Rejected(e) => (&mut failures, e.to_string()),
+                cairn_store::IngestOutcome::Refused { reason, .. } => (&mut failures, reason),
+            };
+            list.extend(
+                ids.into_iter()
+                    .map(|id| json!({"id": id, "message": message})),
+            );
+        }
+    }
+    Ok(AddedEnvelope {
+        total,
+        successes,
+        failures,
+        timings: [mapped, signed_at - mapped, start.elapsed() - signed_at],
+    })
+}
+
+/// Signs imported drafts, spread over the cores when there are many.
+fn sign_all(
+    reports: &[cairn_interop::import::ImportedReport],
+    org: &cairn_core::OrgKey,
+) -> Vec<Result<cairn_core::VerifiedReport, cairn_core::InvalidReport>> {
+    let sign = |report: &cairn_interop::import::ImportedReport| {
+        report.draft.sign_imported(org, &report.source_id)
     };
-    // Signing is most of the work: spread it over the cores.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let chunk = reports.len().div_ceil(threads).max(16);
-    let outcomes: Vec<_> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let workers: Vec<_> = reports
             .chunks(chunk)
             .skip(1)
@@ -657,16 +711,6 @@ fn prepare_envelope(
             }
         }
         outcomes
-    });
-    Ok(PreparedEnvelope {
-        total,
-        failures,
-        checked: reports
-            .into_iter()
-            .zip(outcomes)
-            .map(|(report, outcome)| (report.source_id, outcome))
-            .collect(),
-        mapped,
     })
 }
 
@@ -713,50 +757,21 @@ pub(crate) async fn add_objects(
             "this node does not hold the organisation key, so it cannot sign what is added",
         ));
     };
-    // Read the envelope, map it to report drafts, leave out what an earlier import stored (its
-    // source id is a tag), and sign the others so that the same source object always gives the
-    // same report, which the store keeps once even before it is indexed: one blocking step.
-    let t0 = std::time::Instant::now();
     let store = state.node.store().clone();
     store.hold_indexing(INDEXING_HOLD);
-    let prepared = tokio::task::spawn_blocking(move || prepare_envelope(&body, &org, &store))
+    let node = state.node.clone();
+    let added = tokio::task::spawn_blocking(move || add_envelope(&body, &org, &node))
         .await
         .map_err(internal)??;
-    let t1 = prepared.mapped;
-    let total = prepared.total;
-    let mut successes = Vec::new();
-    let mut failures = prepared.failures;
-    let checked = prepared.checked;
-    let t2 = t0.elapsed();
-    let mut signed = Vec::new();
-    for (source_id, outcome) in checked {
-        match outcome {
-            None => successes.push(json!({"id": source_id, "message": "already imported"})),
-            Some(Ok(verified)) => signed.push((source_id, verified)),
-            Some(Err(e)) => failures.push(json!({"id": source_id, "message": e.to_string()})),
-        }
-    }
-    if !signed.is_empty() {
-        let (ids, reports): (Vec<String>, Vec<_>) = signed.into_iter().unzip();
-        let outcomes = state.node.import(reports).await.map_err(internal)?;
-        for (id, outcome) in ids.into_iter().zip(outcomes) {
-            match outcome {
-                cairn_store::IngestOutcome::Stored { id: report, .. } => successes
-                    .push(json!({"id": id, "message": format!("stored as Cairn report {report}")})),
-                cairn_store::IngestOutcome::Duplicate { id: report, .. } => successes.push(
-                    json!({"id": id, "message": format!("already imported as Cairn report {report}")}),
-                ),
-                other => failures.push(json!({"id": id, "message": format!("{other:?}")})),
-            }
-        }
-    }
+    let [mapped, signed, stored] = added.timings;
     tracing::debug!(
-        objects = total,
-        import_us = t1.as_micros() as u64,
-        sign_us = (t2 - t1).as_micros() as u64,
-        store_us = (t0.elapsed() - t2).as_micros() as u64,
+        objects = added.total,
+        import_us = mapped.as_micros() as u64,
+        sign_us = signed.as_micros() as u64,
+        store_us = stored.as_micros() as u64,
         "taxii objects added"
     );
+    let (total, successes, failures) = (added.total, added.successes, added.failures);
     let status_id = format!("{:032x}", rand::random::<u128>());
     let status_id = format!(
         "{}-{}-4{}-8{}-{}",

@@ -795,3 +795,94 @@ async fn objects_added_over_taxii_are_imported_reports_stored_once() {
     assert_eq!(reports[0]["tlp"], "green", "{body}");
     api.shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indicators_added_together_become_one_report_per_marking() {
+    let api = start().await;
+    let tokens_path = api._dir.path().join("tokens.json");
+    let publisher = Tokens::load(&tokens_path)
+        .unwrap()
+        .create("feed", Role::Publish, 2)
+        .unwrap();
+    let indicator = |n: u32, marking: &str| {
+        format!(
+            r#"{{"type": "indicator", "spec_version": "2.1",
+            "id": "indicator--0000000{n}-17d4-4cbf-938f-98ee46b3cd3f",
+            "created": "2026-11-20T10:00:00.000Z", "modified": "2026-11-20T10:00:00.000Z",
+            "name": "C2 {n}", "pattern": "[ipv4-addr:value = '198.51.100.{n}']",
+            "pattern_type": "stix", "valid_from": "2026-11-20T10:00:00Z",
+            "object_marking_refs": ["{marking}"]}}"#
+        )
+    };
+    let green = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb";
+    let amber = "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421";
+    let envelope = format!(
+        r#"{{"objects": [{}, {}, {}, {}]}}"#,
+        indicator(1, green),
+        indicator(2, amber),
+        indicator(3, green),
+        indicator(4, green)
+    );
+    let path = format!(
+        "/taxii2/api/collections/{}/objects/",
+        cairn_api::taxii::ALL_COLLECTION
+    );
+    let taxii = "application/taxii+json;version=2.1";
+    let (status, body) = post(&api, &path, &publisher, taxii, &envelope).await;
+    assert_eq!(status, 202, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["total_count"], 4, "{body}");
+    assert_eq!(answer["success_count"], 4, "{body}");
+    // Every object is named in the status; the three GREEN ones went into one report.
+    let successes = answer["successes"].as_array().unwrap();
+    let report_of = |n: u32| {
+        successes
+            .iter()
+            .find(|s| {
+                s["id"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("indicator--0000000{n}"))
+            })
+            .and_then(|s| s["message"].as_str())
+            .unwrap()
+            .to_string()
+    };
+    assert!(report_of(1).starts_with("stored as Cairn report"), "{body}");
+    assert_eq!(report_of(1), report_of(3));
+    assert_eq!(report_of(1), report_of(4));
+    assert_ne!(report_of(1), report_of(2));
+
+    let (status, _, body) = get(
+        &api,
+        "/api/v1/reports?history=true",
+        Some(&api.read),
+        "",
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    let reports = list["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 2, "{body}");
+    let green_report = reports.iter().find(|r| r["tlp"] == "green").unwrap();
+    assert_eq!(
+        green_report["title"], "3 indicators: C2 1, C2 3, C2 4",
+        "{body}"
+    );
+
+    // The same envelope again: nothing new, and every object says so.
+    let (status, body) = post(&api, &path, &publisher, taxii, &envelope).await;
+    assert_eq!(status, 202, "{body}");
+    let again: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(again["success_count"], 4, "{body}");
+    assert!(
+        again["successes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["message"].as_str().unwrap().contains("already imported")),
+        "{body}"
+    );
+    api.shutdown.cancel();
+}

@@ -162,20 +162,20 @@ fn store_file(
         let source_tag = report.draft.tags.first().cloned().unwrap_or_default();
         if let Some(existing) = destination.already_imported(&source_tag)? {
             skipped.push(cairn_interop::import::Skipped {
-                what: report.source_id,
+                what: report.what(),
                 why: format!("already imported as report {existing}"),
             });
             continue;
         }
         match report.draft.sign_imported(org, &report.source_id) {
             Ok(verified) => {
-                for note in report.notes {
-                    notes.push(format!("{}: {note}", report.source_id));
+                for note in &report.notes {
+                    notes.push(format!("{}: {note}", report.what()));
                 }
                 signed.push(verified);
             }
             Err(e) => skipped.push(cairn_interop::import::Skipped {
-                what: report.source_id,
+                what: report.what(),
                 why: format!("not a valid report: {e}"),
             }),
         }

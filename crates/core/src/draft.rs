@@ -139,6 +139,7 @@ impl ReportDraft {
         let created = self.created.unwrap_or_else(time::OffsetDateTime::now_utc);
         let created_ms = i64::try_from(created.unix_timestamp_nanos() / 1_000_000).unwrap_or(-1);
         let mut indicators = Vec::with_capacity(self.indicators.len());
+        let mut seen = std::collections::HashSet::with_capacity(self.indicators.len());
         for (i, ind) in self.indicators.iter().enumerate() {
             let checked = Indicator::new(ind.kind, &ind.value, &ind.description).map_err(|e| {
                 InvalidReport {
@@ -146,7 +147,7 @@ impl ReportDraft {
                     reason: e.to_string(),
                 }
             })?;
-            if !indicators.contains(&checked) {
+            if seen.insert(checked.clone()) {
                 indicators.push(checked);
             }
         }

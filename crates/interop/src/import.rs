@@ -1,6 +1,8 @@
 //! What importing a file from another tool produces, whatever its format: report drafts for
 //! this node's organisation to sign, and an account of what was merged or skipped and why.
 
+use std::collections::HashSet;
+
 use cairn_core::{Indicator, IndicatorDraft, IndicatorType, OrgPublicKey, ReportDraft, Scope, Tlp};
 
 /// Why a file cannot be imported at all. Nothing of it is imported then.
@@ -43,13 +45,30 @@ impl std::fmt::Display for SourceFormat {
 /// A report made from the source, ready to sign.
 #[derive(Debug, Clone)]
 pub struct ImportedReport {
-    /// The source object's id (STIX id, MISP event UUID); also carried as a tag
-    /// (`stix:ID`, `misp:UUID`) so a second import of the same object can be recognised.
+    /// The source object's id (STIX id, MISP event UUID), or for indicators grouped into one
+    /// report, `group-` and a digest of their ids and versions; also carried as a tag
+    /// (`stix:ID`, `misp:UUID`) so a second import of the same source can be recognised. The
+    /// report is signed with randomness derived from it, so the same source always gives the
+    /// same report.
     pub source_id: String,
+    /// Every source object the report was made from: the object itself, or a STIX report and
+    /// the indicators it refers to, or the indicators grouped into it.
+    pub sources: Vec<String>,
     /// The draft.
     pub draft: ReportDraft,
     /// What was changed on the way in (a default TLP, a title shortened).
     pub notes: Vec<String>,
+}
+
+impl ImportedReport {
+    /// What the report was made from, for messages: the source object's id, or for grouped
+    /// objects the group's id, how many objects and the first of them.
+    pub fn what(&self) -> String {
+        match &self.sources[..] {
+            [] | [_] => self.source_id.clone(),
+            [first, rest @ ..] => format!("{} ({first} and {} more)", self.source_id, rest.len()),
+        }
+    }
 }
 
 /// Something in the source that was not imported.
@@ -66,6 +85,8 @@ pub struct Skipped {
 pub struct Imported {
     /// Its format.
     pub format: SourceFormat,
+    /// How many objects (STIX) or events (MISP) it holds.
+    pub objects: usize,
     /// The reports to sign and store.
     pub reports: Vec<ImportedReport>,
     /// Observables folded into one because they were the same.
@@ -77,11 +98,11 @@ pub struct Imported {
 /// Reads a file's text as a STIX 2.1 bundle or MISP event JSON, whichever it is. `us` is this
 /// node's organisation, the only recipient of TLP:RED reports imported here.
 pub fn import(text: &str, us: &OrgPublicKey) -> Result<Imported, ImportError> {
+    if crate::stix::is_bundle(text.as_bytes()).map_err(|e| ImportError::NotJson(e.to_string()))? {
+        return crate::stix::import_bundle(text.as_bytes(), us);
+    }
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| ImportError::NotJson(e.to_string()))?;
-    if value.get("type").and_then(|t| t.as_str()) == Some("bundle") {
-        return crate::stix::import_bundle(&value, us);
-    }
     if crate::misp::looks_like_misp(&value) {
         return crate::misp::import_events(&value, us);
     }
@@ -114,6 +135,7 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 pub(crate) struct Observables {
     pub(crate) list: Vec<IndicatorDraft>,
     pub(crate) merged: usize,
+    seen: HashSet<(IndicatorType, String)>,
 }
 
 impl Observables {
@@ -124,19 +146,48 @@ impl Observables {
         value: &str,
         description: &str,
     ) -> Result<(), String> {
-        let indicator = Indicator::new(kind, value.trim(), description)
+        let indicator = Indicator::new(kind, value.trim(), fit_description(description))
             .map_err(|e| format!("{kind} {value:?}: {e}"))?;
-        if self
-            .list
-            .iter()
-            .any(|i| i.kind == indicator.kind && i.value == indicator.value)
-        {
+        if !self.seen.insert((indicator.kind, indicator.value.clone())) {
             self.merged += 1;
             return Ok(());
         }
         self.list.push(IndicatorDraft::from(indicator));
         Ok(())
     }
+
+    /// Adds the observables of `other`, folding those already here.
+    pub(crate) fn extend(&mut self, other: Observables) {
+        self.merged += other.merged;
+        for indicator in other.list {
+            if self.seen.insert((indicator.kind, indicator.value.clone())) {
+                self.list.push(indicator);
+            } else {
+                self.merged += 1;
+            }
+        }
+    }
+
+    /// About how many bytes these observables take in a signed report.
+    pub(crate) fn encoded_len(&self) -> usize {
+        self.list
+            .iter()
+            .map(|i| i.value.len() + i.description.len() + 8)
+            .sum()
+    }
+}
+
+/// An observable's description within Cairn's limit, cut at a character boundary.
+pub(crate) fn fit_description(description: &str) -> &str {
+    let max = cairn_core::indicator::MAX_DESCRIPTION_LEN;
+    if description.len() <= max {
+        return description;
+    }
+    let mut end = max;
+    while !description.is_char_boundary(end) {
+        end -= 1;
+    }
+    &description[..end]
 }
 
 /// A title within Cairn's limit.

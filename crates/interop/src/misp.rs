@@ -93,13 +93,15 @@ fn created_of(event: &Value, place: &str) -> Result<Option<time::OffsetDateTime>
 
 /// Reads MISP event JSON: one report per event.
 pub fn import_events(value: &Value, us: &OrgPublicKey) -> Result<Imported, ImportError> {
+    let events = events(value);
     let mut imported = Imported {
         format: SourceFormat::Misp,
+        objects: events.len(),
         reports: Vec::new(),
         merged: 0,
         skipped: Vec::new(),
     };
-    for (n, event) in events(value).into_iter().enumerate() {
+    for (n, event) in events.into_iter().enumerate() {
         let place = format!("Event[{n}]");
         let uuid = event["uuid"].as_str().unwrap_or_default().to_string();
         let mut notes = Vec::new();
@@ -200,8 +202,10 @@ pub fn import_events(value: &Value, us: &OrgPublicKey) -> Result<Imported, Impor
                     .into(),
             );
         }
+        let source_id = if uuid.is_empty() { place } else { uuid };
         imported.reports.push(ImportedReport {
-            source_id: if uuid.is_empty() { place } else { uuid },
+            sources: vec![source_id.clone()],
+            source_id,
             draft,
             notes,
         });

@@ -792,18 +792,7 @@ impl Actor {
                 reply,
             } => {
                 if let Ok(outcomes) = &result {
-                    let new: Vec<NewReport> = reports
-                        .into_iter()
-                        .zip(outcomes)
-                        .filter(|(_, o)| matches!(o, IngestOutcome::Stored { .. }))
-                        .map(|(r, _)| NewReport {
-                            author: r.author(),
-                            marking: r.marking(),
-                            hop: u32::from(r.author() != self.us),
-                            from: None,
-                        })
-                        .collect();
-                    self.announce(&new);
+                    self.announce_own(reports, outcomes);
                 }
                 let _ = reply.send(result);
             }
@@ -812,6 +801,22 @@ impl Actor {
                 self.note_error(node.as_ref(), error);
             }
         }
+    }
+
+    /// Tells partners about reports published or imported here that were stored.
+    fn announce_own(&mut self, reports: Vec<VerifiedReport>, outcomes: &[IngestOutcome]) {
+        let new: Vec<NewReport> = reports
+            .into_iter()
+            .zip(outcomes)
+            .filter(|(_, o)| matches!(o, IngestOutcome::Stored { .. }))
+            .map(|(r, _)| NewReport {
+                author: r.author(),
+                marking: r.marking(),
+                hop: u32::from(r.author() != self.us),
+                from: None,
+            })
+            .collect();
+        self.announce(&new);
     }
 
     fn note_error(&mut self, node: Option<&NodeAddress>, error: String) {
@@ -1085,6 +1090,7 @@ impl Actor {
                     });
                 });
             }
+            NodeCommand::Stored { reports, outcomes } => self.announce_own(reports, &outcomes),
             NodeCommand::Fetch { node, id, reply } => {
                 let net = self.net.clone();
                 self.spawn(async move {

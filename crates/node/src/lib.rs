@@ -248,6 +248,12 @@ pub(crate) enum NodeCommand {
         id: ReportId,
         reply: oneshot::Sender<Result<Option<VerifiedReport>, NodeError>>,
     },
+    /// Reports a caller stored itself (`NodeHandle::import_blocking`), for the node to tell
+    /// the partners who may see them.
+    Stored {
+        reports: Vec<VerifiedReport>,
+        outcomes: Vec<IngestOutcome>,
+    },
 }
 
 /// Talks to a running node. Cheap to clone.
@@ -320,6 +326,28 @@ impl NodeHandle {
         reports: Vec<VerifiedReport>,
     ) -> Result<Vec<IngestOutcome>, NodeError> {
         self.store_own(reports, Provenance::Import).await
+    }
+
+    /// Stores imported reports as [`NodeHandle::import`] does, but on the calling thread, and
+    /// returns once they are on disk; the node then tells the partners who may see them.
+    /// For a caller already on a blocking thread (`tokio::task::spawn_blocking`): it spares
+    /// the hand-over to the node's task and back. Must not be called from async code.
+    pub fn import_blocking(
+        &self,
+        reports: Vec<VerifiedReport>,
+    ) -> Result<Vec<IngestOutcome>, NodeError> {
+        let outcomes = self.store.insert(reports.clone(), Provenance::Import)?;
+        if outcomes
+            .iter()
+            .any(|o| matches!(o, IngestOutcome::Stored { .. }))
+        {
+            // A node that is stopping announces nothing more; partners catch up later.
+            let _ = self.commands.blocking_send(NodeCommand::Stored {
+                reports,
+                outcomes: outcomes.clone(),
+            });
+        }
+        Ok(outcomes)
     }
 
     async fn store_own(

@@ -392,6 +392,12 @@ impl Store {
         self.trees.activity.hold(hold);
     }
 
+    /// How long since reports were last written (zero while some are being written): lets
+    /// other background work wait for a burst of writes to end.
+    pub fn writes_idle_for(&self) -> std::time::Duration {
+        self.trees.activity.idle_for()
+    }
+
     /// Whether a background thread keeps the query index up to date.
     pub fn background_indexing(&self) -> bool {
         self.indexer.is_running()

@@ -3,6 +3,8 @@
 
 mod export;
 mod import;
+mod object;
 
 pub use export::*;
-pub use import::import_bundle;
+pub use import::{MAX_GROUPED_OBSERVABLES, import_bundle};
+pub(crate) use object::is_bundle;
