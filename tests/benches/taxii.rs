@@ -562,6 +562,9 @@ fn build_cairn() {
         .status()
         .expect("cargo build");
     assert!(status.success(), "building cairn failed");
+    // The build leaves much to write back to disk: let it go first, so that the node's
+    // flushes are not queued behind it.
+    let _ = Command::new("sync").status();
 }
 
 fn main() {

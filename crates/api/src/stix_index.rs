@@ -346,7 +346,14 @@ pub(crate) fn write_objects(
         } else {
             Vec::new()
         };
-        let own = cairn_interop::stix::own_objects(&stored.report, &context);
+        // Only the objects on the page are built: one indicator of a report of many costs one.
+        let wanted: std::collections::HashSet<usize> = same_report
+            .iter()
+            .filter_map(|e| usize::from(e.slot).checked_sub(SHARED_OBJECTS))
+            .collect();
+        let own = cairn_interop::stix::own_objects_wanted(&stored.report, &context, |i| {
+            wanted.contains(&i)
+        });
         for entry in same_report {
             let slot = usize::from(entry.slot);
             let object = if slot < SHARED_OBJECTS {

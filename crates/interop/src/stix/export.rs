@@ -179,6 +179,17 @@ pub fn shared_objects(report: &cairn_core::VerifiedReport, context: &ExportConte
 /// The rest of [`report_objects`], after the [`SHARED_OBJECTS`]: what belongs to this report
 /// version alone.
 pub fn own_objects(report: &cairn_core::VerifiedReport, context: &ExportContext) -> Vec<Value> {
+    own_objects_wanted(report, context, |_| true)
+}
+
+/// [`own_objects`], built only where `wanted(position)` says so: the others are `null` (their
+/// ids are still worked out, for the report object's references). Serving one object of a
+/// report of many costs one object.
+pub fn own_objects_wanted(
+    report: &cairn_core::VerifiedReport,
+    context: &ExportContext,
+    wanted: impl Fn(usize) -> bool,
+) -> Vec<Value> {
     let r = report.report();
     let identity = identity_id(&report.author());
     let marking = tlp_marking_id(r.tlp);
@@ -212,6 +223,18 @@ pub fn own_objects(report: &cairn_core::VerifiedReport, context: &ExportContext)
     for (n, indicator) in r.indicators.iter().enumerate() {
         let name = format!("{version}/{n}");
         match pattern(indicator) {
+            Some(_) if !wanted(objects.len()) => {
+                let id = uuid_for("indicator", &name);
+                refs.push(json!(id));
+                observables.push(id);
+                objects.push(Value::Null);
+            }
+            None if !wanted(objects.len()) => {
+                let id = uuid_for("vulnerability", &name);
+                refs.push(json!(id));
+                vulnerabilities.push(id);
+                objects.push(Value::Null);
+            }
             Some(pattern) => {
                 let id = uuid_for("indicator", &name);
                 let mut object = json!({
@@ -267,6 +290,11 @@ pub fn own_objects(report: &cairn_core::VerifiedReport, context: &ExportContext)
     for observable in &observables {
         for vulnerability in &vulnerabilities {
             let id = uuid_for("relationship", &format!("{observable}/{vulnerability}"));
+            if !wanted(objects.len()) {
+                objects.push(Value::Null);
+                refs.push(json!(id));
+                continue;
+            }
             objects.push(json!({
                 "type": "relationship",
                 "spec_version": "2.1",
@@ -285,6 +313,10 @@ pub fn own_objects(report: &cairn_core::VerifiedReport, context: &ExportContext)
     if refs.is_empty() {
         // A report must refer to something: its author.
         refs.push(json!(identity));
+    }
+    if !wanted(objects.len()) {
+        objects.push(Value::Null);
+        return objects;
     }
     let mut report_object = json!({
         "type": "report",
@@ -577,6 +609,19 @@ mod tests {
             let objects = report_objects(report, &context);
             let versions = object_versions(report, &context);
             assert_eq!(objects.len(), versions.len());
+            // Built one at a time, each is the same object; the others are left null.
+            let own = own_objects(report, &context);
+            for k in 0..own.len() {
+                let one = own_objects_wanted(report, &context, |i| i == k);
+                assert_eq!(one.len(), own.len());
+                for (i, object) in one.iter().enumerate() {
+                    if i == k || report.report().kind == ReportKind::Retraction {
+                        assert_eq!(object, &own[i]);
+                    } else {
+                        assert!(object.is_null());
+                    }
+                }
+            }
             for (object, version) in objects.iter().zip(&versions) {
                 assert_eq!(object["type"], version.kind);
                 assert_eq!(object["id"], version.id.as_str());
