@@ -208,8 +208,9 @@ impl ReportDraft {
     /// Signs a draft imported from another platform. Its random parts (the nonce, disclosure
     /// salts) are drawn from a generator seeded by a hash of the organisation's secret key and
     /// `source` (the source object's id), so importing the same source object again gives the
-    /// very same signed report, which the store then keeps once. Outsiders, without the key,
-    /// still cannot predict them.
+    /// very same signed report, which the store then keeps once (provided the draft carries
+    /// its source's time: a draft without `created` is signed with the current time). Outsiders,
+    /// without the key, still cannot predict them.
     pub fn sign_imported(
         &self,
         org: &OrgKey,

@@ -237,7 +237,9 @@ fn an_imported_source_object_always_signs_into_the_same_report() {
     let mut rng = StdRng::seed_from_u64(9);
     let org = OrgKey::generate(&mut rng);
     let other_org = OrgKey::generate(&mut rng);
-    let draft = sample::indicator_report(&mut rng, 1);
+    let mut draft = sample::indicator_report(&mut rng, 1);
+    // An imported draft carries its source's time; without one it would be signed "now".
+    draft.created = Some(time::macros::datetime!(2026-11-20 10:00 UTC));
     let once = draft.sign_imported(&org, "indicator--1").unwrap();
     let again = draft.sign_imported(&org, "indicator--1").unwrap();
     assert_eq!(once.id(), again.id());
