@@ -757,8 +757,7 @@ pub(crate) async fn add_objects(
             "this node does not hold the organisation key, so it cannot sign what is added",
         ));
     };
-    let store = state.node.store().clone();
-    store.hold_indexing(INDEXING_HOLD);
+    state.node.store().hold_indexing(INDEXING_HOLD);
     let node = state.node.clone();
     let added = tokio::task::spawn_blocking(move || add_envelope(&body, &org, &node))
         .await

@@ -752,24 +752,48 @@ async fn unsafe_or_unusable_https_settings_are_refused_with_reasons() {
     assert!(error.contains("no PEM private key"), "{error}");
 }
 
+/// A new token with the publish role.
+fn publish_token(api: &Api, name: &str) -> String {
+    Tokens::load(&api._dir.path().join("tokens.json"))
+        .unwrap()
+        .create(name, Role::Publish, 2)
+        .unwrap()
+}
+
+/// Where TAXII clients add objects to the collection of everything.
+fn objects_path() -> String {
+    format!(
+        "/taxii2/api/collections/{}/objects/",
+        cairn_api::taxii::ALL_COLLECTION
+    )
+}
+
+/// Every stored report, every version, as the API lists them.
+async fn every_report(api: &Api) -> Vec<serde_json::Value> {
+    let (status, _, body) = get(
+        api,
+        "/api/v1/reports?history=true",
+        Some(&api.read),
+        "",
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    list["reports"].as_array().unwrap().clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_added_over_taxii_are_imported_reports_stored_once() {
     let api = start().await;
-    let tokens_path = api._dir.path().join("tokens.json");
-    let publisher = Tokens::load(&tokens_path)
-        .unwrap()
-        .create("opencti", Role::Publish, 2)
-        .unwrap();
+    let publisher = publish_token(&api, "opencti");
     let envelope = r#"{"objects": [{"type": "indicator", "spec_version": "2.1",
         "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
         "created": "2026-11-20T10:00:00.000Z", "modified": "2026-11-20T10:00:00.000Z",
         "name": "C2 server", "pattern": "[ipv4-addr:value = '198.51.100.23']",
         "pattern_type": "stix", "valid_from": "2026-11-20T10:00:00Z",
         "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]}]}"#;
-    let path = format!(
-        "/taxii2/api/collections/{}/objects/",
-        cairn_api::taxii::ALL_COLLECTION
-    );
+    let path = objects_path();
     let taxii = "application/taxii+json;version=2.1";
     let (status, body) = post(&api, &path, &publisher, taxii, envelope).await;
     assert_eq!(status, 202, "{body}");
@@ -779,31 +803,17 @@ async fn objects_added_over_taxii_are_imported_reports_stored_once() {
     assert_eq!(status, 202, "{body}");
     assert!(body.contains("already imported"), "{body}");
 
-    let (status, _, body) = get(
-        &api,
-        "/api/v1/reports?history=true",
-        Some(&api.read),
-        "",
-        usize::MAX,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let list: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
-    let reports = list["reports"].as_array().unwrap();
-    assert_eq!(reports.len(), 1, "{body}");
-    assert_eq!(reports[0]["source"], "import", "{body}");
-    assert_eq!(reports[0]["tlp"], "green", "{body}");
+    let reports = every_report(&api).await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0]["source"], "import", "{reports:?}");
+    assert_eq!(reports[0]["tlp"], "green", "{reports:?}");
     api.shutdown.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn indicators_added_together_become_one_report_per_marking() {
     let api = start().await;
-    let tokens_path = api._dir.path().join("tokens.json");
-    let publisher = Tokens::load(&tokens_path)
-        .unwrap()
-        .create("feed", Role::Publish, 2)
-        .unwrap();
+    let publisher = publish_token(&api, "feed");
     let indicator = |n: u32, marking: &str| {
         format!(
             r#"{{"type": "indicator", "spec_version": "2.1",
@@ -823,10 +833,7 @@ async fn indicators_added_together_become_one_report_per_marking() {
         indicator(3, green),
         indicator(4, green)
     );
-    let path = format!(
-        "/taxii2/api/collections/{}/objects/",
-        cairn_api::taxii::ALL_COLLECTION
-    );
+    let path = objects_path();
     let taxii = "application/taxii+json;version=2.1";
     let (status, body) = post(&api, &path, &publisher, taxii, &envelope).await;
     assert_eq!(status, 202, "{body}");
@@ -853,23 +860,10 @@ async fn indicators_added_together_become_one_report_per_marking() {
     assert_eq!(report_of(1), report_of(4));
     assert_ne!(report_of(1), report_of(2));
 
-    let (status, _, body) = get(
-        &api,
-        "/api/v1/reports?history=true",
-        Some(&api.read),
-        "",
-        usize::MAX,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let list: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
-    let reports = list["reports"].as_array().unwrap();
-    assert_eq!(reports.len(), 2, "{body}");
+    let reports = every_report(&api).await;
+    assert_eq!(reports.len(), 2, "{reports:?}");
     let green_report = reports.iter().find(|r| r["tlp"] == "green").unwrap();
-    assert_eq!(
-        green_report["title"], "3 indicators: C2 1, C2 3, C2 4",
-        "{body}"
-    );
+    assert_eq!(green_report["title"], "3 indicators: C2 1, C2 3, C2 4");
 
     // The same envelope again: nothing new, and every object says so.
     let (status, body) = post(&api, &path, &publisher, taxii, &envelope).await;

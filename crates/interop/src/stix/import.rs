@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::object::{Bundle, StixObject, Texts};
 use crate::import::{
     ImportError, Imported, ImportedReport, Observables, Skipped, SourceFormat, apply_tlp,
-    fit_labels, fit_summary, fit_title,
+    fit_description, fit_labels, fit_summary, fit_title,
 };
 
 fn malformed(place: impl Into<String>, reason: impl Into<String>) -> ImportError {
@@ -356,15 +356,18 @@ fn member_description(object: &StixObject<'_>) -> String {
 /// The report of a lone indicator or vulnerability, and how many of its observables were
 /// folded into others.
 fn single_report(
-    member: &Member<'_, '_>,
+    member: Member<'_, '_>,
     markings: &HashMap<&str, Tlp>,
     us: &OrgPublicKey,
 ) -> Result<(ImportedReport, usize), ImportError> {
     let object = member.object;
-    // Alone, the object's name is the title and its description the summary.
-    let mut observables = Observables::default();
-    let description = object.description.text().unwrap_or_default();
-    let _ = add_observables(object, description, &mut observables);
+    // Alone, the object's name is the title, and its description the summary and each
+    // observable's.
+    let mut observables = member.observables;
+    let description = fit_description(object.description.text().unwrap_or_default());
+    for indicator in &mut observables.list {
+        indicator.description = description.to_string();
+    }
     let merged = observables.merged;
     let (kind, fallback) = if object.kind() == "vulnerability" {
         (
@@ -635,10 +638,9 @@ pub fn import_bundle(text: &[u8], us: &OrgPublicKey) -> Result<Imported, ImportE
     for group in groups {
         let (vulnerability, tlp) = (group.vulnerability, group.tlp);
         for part in group.parts() {
-            let (report, merged) = if let [member] = &part[..] {
-                single_report(member, &markings, us)?
-            } else {
-                grouped_report(part, vulnerability, tlp, us)
+            let (report, merged) = match <[Member<'_, '_>; 1]>::try_from(part) {
+                Ok([member]) => single_report(member, &markings, us)?,
+                Err(part) => grouped_report(part, vulnerability, tlp, us),
             };
             imported.merged += merged;
             imported.reports.push(report);
