@@ -177,17 +177,18 @@ impl Observables {
     }
 }
 
-/// An observable's description within Cairn's limit, cut at a character boundary.
+/// An observable's description within Cairn's limit.
 pub(crate) fn fit_description(description: &str) -> &str {
-    let max = cairn_core::indicator::MAX_DESCRIPTION_LEN;
-    if description.len() <= max {
-        return description;
-    }
-    let mut end = max;
-    while !description.is_char_boundary(end) {
+    cut(description, cairn_core::indicator::MAX_DESCRIPTION_LEN)
+}
+
+/// At most the first `max` bytes of `text`, cut at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
         end -= 1;
     }
-    &description[..end]
+    &text[..end]
 }
 
 /// A title within Cairn's limit.
@@ -208,11 +209,7 @@ pub(crate) fn fit_summary(summary: &str, notes: &mut Vec<String>) -> String {
         return summary.to_string();
     }
     notes.push(format!("summary shortened to {max} bytes"));
-    let mut end = max;
-    while !summary.is_char_boundary(end) {
-        end -= 1;
-    }
-    summary[..end].to_string()
+    cut(summary, max).to_string()
 }
 
 /// Labels Cairn accepts (at most 64, each at most 64 characters, no control characters).

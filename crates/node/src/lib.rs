@@ -320,18 +320,10 @@ impl NodeHandle {
     }
 
     /// Stores reports this organisation signed from another platform's data (STIX, MISP), as
-    /// imported, and tells the partners who may see them.
-    pub async fn import(
-        &self,
-        reports: Vec<VerifiedReport>,
-    ) -> Result<Vec<IngestOutcome>, NodeError> {
-        self.store_own(reports, Provenance::Import).await
-    }
-
-    /// Stores imported reports as [`NodeHandle::import`] does, but on the calling thread, and
-    /// returns once they are on disk; the node then tells the partners who may see them.
-    /// For a caller already on a blocking thread (`tokio::task::spawn_blocking`): it spares
-    /// the hand-over to the node's task and back. Must not be called from async code.
+    /// imported, on the calling thread, and returns once they are on disk; the node then tells
+    /// the partners who may see them. For a caller already on a blocking thread
+    /// (`tokio::task::spawn_blocking`): it spares the hand-over to the node's task and back.
+    /// Must not be called from async code.
     pub fn import_blocking(
         &self,
         reports: Vec<VerifiedReport>,
