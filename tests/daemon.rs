@@ -83,15 +83,19 @@ fn operators_publish_watch_and_audit_through_running_nodes() {
     .unwrap();
     let bundle = bundle.to_str().unwrap();
     let first = cert.ok(&["import", bundle]);
-    assert!(first.contains("imported 1 report(s)"), "{first}");
+    assert!(
+        first.contains("1 object(s) in 1 new report(s): 1 imported"),
+        "{first}"
+    );
     wait_until(
         "the bank to receive the imported report",
         Duration::from_secs(30),
         || bank.reports() == 2,
     );
     let again = cert.ok(&["import", bundle]);
-    assert!(again.contains("imported 0 report(s)"), "{again}");
-    assert!(again.contains("already stored"), "{again}");
+    assert!(again.contains("in 0 new report(s)"), "{again}");
+    assert!(again.contains("1 duplicate(s)"), "{again}");
+    assert!(again.contains("already held"), "{again}");
     assert_eq!(cert.reports(), 2);
 
     // While running, other report commands say why they cannot run.

@@ -122,18 +122,23 @@ writer = Server(base + "/taxii2/", user="client", password=publish_token).api_ro
 check("the collection can be written with a publish token", writer.can_write)
 status = writer.add_objects(envelope)
 check("adding objects answers a complete status", status.status == "complete")
-check("the indicator is a success, the malware a failure with a reason",
-      status.success_count == 1 and status.failure_count == 1
-      and "no Cairn equivalent" in status.failures[0]["message"])
+check("both objects are carried, each named with its version",
+      status.success_count == 2 and status.failure_count == 0 and status.total_count == 2
+      and all(s.get("version") == "2026-11-20T10:00:00.000Z" for s in status.successes))
 again = writer._conn.get(base + "/taxii2/api/status/" + status.id + "/",
                          headers={"Accept": "application/taxii+json;version=2.1"})
 check("the status can be fetched again", again["id"] == status.id)
-added = collection.get_objects(type="indicator").get("objects", [])
-check("the added indicator is served back",
-      any("192.0.2.77" in o["pattern"] for o in added))
+for sent in envelope["objects"]:
+    served = collection.get_object(sent["id"]).get("objects", [])
+    check("the added " + sent["type"] + " is served back under its own id, as sent",
+          served == [sent])
 second = writer.add_objects(envelope)
 check("adding the same objects again stores nothing new",
-      second.success_count == 1 and "already imported" in second.successes[0]["message"])
+      second.success_count == 2
+      and all("already held" in s["message"] for s in second.successes))
+bad = writer.add_objects({"objects": [{"type": "indicator", "id": "not-an-id"}]})
+check("an object that is not STIX is a failure with a reason, and the counts add up",
+      bad.failure_count == 1 and bad.total_count == 1 and "not its type" in bad.failures[0]["message"])
 
 if failures:
     print(f"{len(failures)} check(s) failed")

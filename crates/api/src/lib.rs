@@ -87,6 +87,8 @@ pub(crate) struct AppState {
     pub(crate) signer: Option<Arc<cairn_core::OrgKey>>,
     /// The communities this node defines: a TAXII collection each.
     pub(crate) communities: Vec<String>,
+    /// How objects added over TAXII are imported.
+    pub(crate) import: cairn_interop::import::ImportConfig,
     /// The STIX objects TAXII serves, built once and extended as reports arrive.
     pub(crate) taxii: Mutex<stix_index::StixIndex>,
     /// TAXII status resources of this run, by id.
@@ -154,6 +156,7 @@ impl AppState {
                 )
             })?;
         self.check_token(presented, needed)
+            .map(|_| ())
             .map_err(|(status, message)| {
                 let code = if status == StatusCode::FORBIDDEN {
                     "forbidden"
@@ -170,7 +173,7 @@ impl AppState {
         &self,
         presented: &str,
         needed: Role,
-    ) -> Result<(), (StatusCode, String)> {
+    ) -> Result<Role, (StatusCode, String)> {
         let mut cached = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         let modified = std::fs::metadata(&self.tokens_path)
             .and_then(|m| m.modified())
@@ -196,7 +199,7 @@ impl AppState {
                 StatusCode::FORBIDDEN,
                 format!("token {name:?} has role {role:?}; this needs {needed:?}").to_lowercase(),
             )),
-            Some(_) => Ok(()),
+            Some((role, _)) => Ok(role),
         }
     }
 }
@@ -767,6 +770,7 @@ pub async fn serve(
     node: NodeHandle,
     signer: Option<cairn_core::OrgKey>,
     communities: Vec<String>,
+    import: cairn_interop::import::ImportConfig,
     tokens_path: PathBuf,
     shutdown: CancellationToken,
 ) -> Result<SocketAddr, StartError> {
@@ -798,6 +802,7 @@ pub async fn serve(
         node,
         signer: signer.map(Arc::new),
         communities,
+        import,
         taxii: Mutex::new(stix_index::StixIndex::default()),
         statuses: Mutex::new(std::collections::HashMap::new()),
         tokens_path,

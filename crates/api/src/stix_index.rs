@@ -1,10 +1,20 @@
 //! The STIX objects of the stored reports, indexed for TAXII: for each object version, which
 //! report carries it, its id, type, version, when it was added and the community its report is
-//! addressed to. The objects themselves are not kept: a page is encoded from the store when it
-//! is served, so memory holds about 100 bytes per object version, whatever the reports contain.
+//! addressed to. The objects themselves are not kept: a page is encoded (or, for carried
+//! objects, copied) from the store when it is served, so memory holds about 100 bytes per
+//! object version, whatever the reports contain.
+//!
+//! Each object version gets its own `date_added`, in microseconds, strictly increasing in the
+//! order objects were added (from its report's arrival time, moved on by a microsecond where
+//! objects arrived together), so a client paging with `added_after` never misses or repeats
+//! one. An object version that several reports carry (two partners, a re-import) is listed
+//! once, when first added; an object without a version (an SCO) is listed once, with its
+//! `date_added` as version.
 
 use std::collections::HashMap;
 
+use cairn_core::stix::StixTime;
+use cairn_interop::import::Held;
 use cairn_store::{ReadError, Store, StoredReport};
 
 /// One STIX object version in the collection.
@@ -19,12 +29,15 @@ pub(crate) struct Entry {
     /// The community its report is addressed to: 0 for none, else an index into
     /// [`StixIndex::communities`] plus one.
     pub community: u16,
+    /// Whether the object has no version of its own (an SCO): it is then listed once.
+    pub versionless: bool,
     /// The UUID part of its STIX id.
     pub uuid: u128,
-    /// Its version (`modified`, or `created`), in milliseconds since 1970.
-    pub version_ms: i64,
-    /// When it was added to the collection (its report stored), in milliseconds since 1970.
-    pub added_ms: i64,
+    /// Its version (`modified`, else `created`, else when it was added).
+    pub version: StixTime,
+    /// When it was added to the collection, in microseconds since 1970: unique, and
+    /// increasing in the order entries were added.
+    pub added_us: i64,
 }
 
 /// Which reports a collection holds: all of them, or those addressed to one community.
@@ -40,7 +53,7 @@ pub(crate) enum VersionWanted {
     All,
     First,
     Last,
-    At(i64),
+    At(StixTime),
 }
 
 /// The filters of an objects, manifest, object or versions request.
@@ -85,6 +98,8 @@ pub(crate) struct Selection {
 pub(crate) struct StixIndex {
     /// The store's arrival number read up to.
     cursor: u64,
+    /// The last `date_added` given, in microseconds.
+    last_added_us: i64,
     entries: Vec<Entry>,
     /// Entry positions per (type, UUID), in the order added.
     by_id: HashMap<(u8, u128), Vec<u32>>,
@@ -117,11 +132,9 @@ pub(crate) fn stix_id(kind: &str, uuid: u128) -> String {
     )
 }
 
-/// A STIX timestamp in milliseconds since 1970.
-pub(crate) fn parse_time(text: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+/// A timestamp in a request, in microseconds since 1970.
+pub(crate) fn parse_time_us(text: &str) -> Option<i64> {
+    StixTime::parse(text).map(|t| t.micros())
 }
 
 impl StixIndex {
@@ -140,6 +153,49 @@ impl StixIndex {
     /// The STIX id of an entry.
     pub fn id(&self, entry: &Entry) -> String {
         stix_id(self.kind(entry), entry.uuid)
+    }
+
+    /// The latest version of an object the collection holds.
+    pub fn version_of(&self, id: &str) -> Option<StixTime> {
+        let (kind, uuid) = id.split_once("--")?;
+        let kind = u8::try_from(self.kinds.iter().position(|k| k == kind)?).ok()?;
+        self.by_id
+            .get(&(kind, parse_uuid(uuid)?))?
+            .iter()
+            .map(|&p| self.entries[p as usize].version)
+            .max()
+    }
+
+    /// What the collection holds of an object, by id and version (`None` for an object
+    /// without one): what an import leaves out or counts as a new version.
+    pub fn held(&self, id: &str, version: Option<StixTime>) -> Held {
+        let Some((kind, uuid)) = id.split_once("--") else {
+            return Held::No;
+        };
+        let (Some(kind), Some(uuid)) = (
+            self.kinds
+                .iter()
+                .position(|k| k == kind)
+                .and_then(|k| u8::try_from(k).ok()),
+            parse_uuid(uuid),
+        ) else {
+            return Held::No;
+        };
+        let Some(positions) = self.by_id.get(&(kind, uuid)) else {
+            return Held::No;
+        };
+        let same = positions.iter().any(|&p| {
+            let e = &self.entries[p as usize];
+            match version {
+                None => e.versionless,
+                Some(v) => !e.versionless && e.version == v,
+            }
+        });
+        if same {
+            Held::ThisVersion
+        } else {
+            Held::OtherVersions
+        }
     }
 
     fn kind_number(&mut self, kind: &str) -> Option<u8> {
@@ -179,9 +235,14 @@ impl StixIndex {
             };
             self.cursor = last.seq;
             for stored in &page {
+                let first = if cairn_interop::stix::carries_objects(&stored.report) {
+                    (stored.report.id(), stored.report.report().created_ms)
+                } else {
+                    store.first_version(&stored.report)?
+                };
                 let context = cairn_interop::stix::ExportContext {
                     author_name: None,
-                    first: store.first_version(&stored.report)?,
+                    first,
                 };
                 let versions = cairn_interop::stix::object_versions(&stored.report, &context);
                 self.add(stored, &versions);
@@ -197,35 +258,46 @@ impl StixIndex {
         for (slot, object) in objects.iter().enumerate() {
             let Some(uuid) = object
                 .id
-                .strip_prefix(object.kind)
+                .strip_prefix(object.kind.as_str())
                 .and_then(|rest| rest.strip_prefix("--"))
                 .and_then(parse_uuid)
             else {
                 continue;
             };
             let (Some(kind), Ok(slot), Ok(position)) = (
-                self.kind_number(object.kind),
+                self.kind_number(&object.kind),
                 u16::try_from(slot),
                 u32::try_from(self.entries.len()),
             ) else {
                 continue;
             };
             let versions = self.by_id.entry((kind, uuid)).or_default();
-            if versions
-                .iter()
-                .any(|&p| self.entries[p as usize].version_ms == object.version_ms)
-            {
+            let entries = &self.entries;
+            let held = versions.iter().any(|&p| {
+                let e = &entries[p as usize];
+                match object.version {
+                    None => e.versionless,
+                    Some(v) => !e.versionless && e.version == v,
+                }
+            });
+            if held {
                 continue;
             }
             versions.push(position);
+            let added_us = stored
+                .received_ms
+                .saturating_mul(1000)
+                .max(self.last_added_us.saturating_add(1));
+            self.last_added_us = added_us;
             self.entries.push(Entry {
                 seq: stored.seq,
                 slot,
                 kind,
                 community,
+                versionless: object.version.is_none(),
                 uuid,
-                version_ms: object.version_ms,
-                added_ms: stored.received_ms,
+                version: object.version.unwrap_or(StixTime::from_micros(added_us)),
+                added_us,
             });
         }
     }
@@ -250,13 +322,13 @@ impl StixIndex {
                 .flatten()
                 .map(|&p| &self.entries[p as usize])
                 .filter(|e| self.in_scope(e, scope))
-                .map(|e| e.version_ms)
+                .map(|e| e.version)
         };
         wanted.iter().any(|w| match w {
             VersionWanted::All => true,
-            VersionWanted::At(ms) => entry.version_ms == *ms,
-            VersionWanted::Last => versions().all(|v| v <= entry.version_ms),
-            VersionWanted::First => versions().all(|v| v >= entry.version_ms),
+            VersionWanted::At(v) => entry.version == *v,
+            VersionWanted::Last => versions().all(|v| v <= entry.version),
+            VersionWanted::First => versions().all(|v| v >= entry.version),
         })
     }
 
@@ -275,7 +347,7 @@ impl StixIndex {
             .is_none_or(|wanted| wanted.iter().any(|w| w == "2.1"));
         let matches = |e: &Entry| {
             spec_ok
-                && f.added_after.is_none_or(|t| e.added_ms > t)
+                && f.added_after.is_none_or(|t| e.added_us > t)
                 && types.as_ref().is_none_or(|t| t.contains(&e.kind))
                 && self.in_scope(e, scope)
                 && self.version_wanted(e, scope, &f.versions)
@@ -316,17 +388,23 @@ impl StixIndex {
     }
 }
 
-/// Writes the JSON of the selected object versions, each encoded from its stored report, as
-/// a comma-separated list. A report's shared objects (identity, marking) are encoded only when
+/// Writes the JSON of the selected object versions, as a comma-separated list: carried
+/// objects copied as their source sent them, the objects of reports written in Cairn encoded
+/// from the stored report. A report's shared objects (identity, marking) are encoded only when
 /// one of them is wanted.
 pub(crate) fn write_objects(
     store: &Store,
     items: &[Entry],
     out: &mut Vec<u8>,
 ) -> Result<(), ReadError> {
-    use cairn_interop::stix::SHARED_OBJECTS;
     let mut written = 0;
     let mut rest = items;
+    let mut separate = |out: &mut Vec<u8>| {
+        if written > 0 {
+            out.push(b',');
+        }
+        written += 1;
+    };
     while let Some(first) = rest.first() {
         let run = rest.iter().take_while(|e| e.seq == first.seq).count();
         let (same_report, next) = rest.split_at(run);
@@ -334,13 +412,26 @@ pub(crate) fn write_objects(
         let stored = store
             .get_seq(first.seq)?
             .ok_or_else(|| ReadError::Corrupt(format!("no report {}", first.seq)))?;
+        let changed = |e: &Entry| ReadError::Corrupt(format!("report {} changed", e.seq));
+        let carried = &stored.report.report().stix_objects;
+        if !carried.is_empty() {
+            for entry in same_report {
+                let json = carried
+                    .get(usize::from(entry.slot))
+                    .ok_or_else(|| changed(entry))?;
+                separate(out);
+                out.extend_from_slice(json.as_bytes());
+            }
+            continue;
+        }
+        let shared_count = cairn_interop::stix::shared_count(&stored.report);
         let context = cairn_interop::stix::ExportContext {
             author_name: None,
             first: store.first_version(&stored.report)?,
         };
         let shared = if same_report
             .iter()
-            .any(|e| usize::from(e.slot) < SHARED_OBJECTS)
+            .any(|e| usize::from(e.slot) < shared_count)
         {
             cairn_interop::stix::shared_objects(&stored.report, &context)
         } else {
@@ -349,23 +440,20 @@ pub(crate) fn write_objects(
         // Only the objects on the page are built: one indicator of a report of many costs one.
         let wanted: std::collections::HashSet<usize> = same_report
             .iter()
-            .filter_map(|e| usize::from(e.slot).checked_sub(SHARED_OBJECTS))
+            .filter_map(|e| usize::from(e.slot).checked_sub(shared_count))
             .collect();
         let own = cairn_interop::stix::own_objects_wanted(&stored.report, &context, |i| {
             wanted.contains(&i)
         });
         for entry in same_report {
             let slot = usize::from(entry.slot);
-            let object = if slot < SHARED_OBJECTS {
+            let object = if slot < shared_count {
                 shared.get(slot)
             } else {
-                own.get(slot - SHARED_OBJECTS)
+                own.get(slot - shared_count)
             }
-            .ok_or_else(|| ReadError::Corrupt(format!("report {} changed", entry.seq)))?;
-            if written > 0 {
-                out.push(b',');
-            }
-            written += 1;
+            .ok_or_else(|| changed(entry))?;
+            separate(out);
             serde_json::to_writer(&mut *out, object)
                 .map_err(|e| ReadError::Corrupt(format!("encoding a STIX object: {e}")))?;
         }
@@ -394,6 +482,7 @@ mod tests {
         version_ms: i64,
         community: Option<&str>,
     ) {
+        let version = StixTime::from_millis(version_ms);
         let kind = index.kind_number(kind).unwrap();
         let community = index.community_number(community);
         let position = index.entries.len() as u32;
@@ -403,9 +492,10 @@ mod tests {
             slot: 0,
             kind,
             community,
+            versionless: false,
             uuid,
-            version_ms,
-            added_ms: 1000 + i64::from(position),
+            version,
+            added_us: 1000 + i64::from(position),
         });
     }
 
@@ -424,7 +514,11 @@ mod tests {
             ..Filters::default()
         };
         let first = index.select(&Scope::All, &f);
-        let got: Vec<_> = first.items.iter().map(|e| (e.uuid, e.version_ms)).collect();
+        let got: Vec<_> = first
+            .items
+            .iter()
+            .map(|e| (e.uuid, e.version.micros() / 1000))
+            .collect();
         assert_eq!(got, vec![(2, 10), (1, 20)]);
         let second = index.select(
             &Scope::All,
@@ -436,7 +530,7 @@ mod tests {
         let got: Vec<_> = second
             .items
             .iter()
-            .map(|e| (e.uuid, e.version_ms))
+            .map(|e| (e.uuid, e.version.micros() / 1000))
             .collect();
         assert_eq!(got, vec![(3, 10)]);
         assert_eq!(second.next, None);
@@ -447,7 +541,7 @@ mod tests {
             .select(&finance, &Filters::default())
             .items
             .iter()
-            .map(|e| (e.uuid, e.version_ms))
+            .map(|e| (e.uuid, e.version.micros() / 1000))
             .collect();
         assert_eq!(got, vec![(3, 10), (1, 15)]);
 
@@ -457,7 +551,7 @@ mod tests {
                 .select(&Scope::All, &f)
                 .items
                 .iter()
-                .map(|e| e.version_ms)
+                .map(|e| e.version.micros() / 1000)
                 .collect()
         };
         let report = stix_id("report", 1);
@@ -473,7 +567,10 @@ mod tests {
         assert_eq!(
             versions(Filters {
                 ids: ids.clone(),
-                versions: vec![VersionWanted::First, VersionWanted::At(15)],
+                versions: vec![
+                    VersionWanted::First,
+                    VersionWanted::At(StixTime::from_millis(15))
+                ],
                 ..Filters::default()
             }),
             vec![10, 15]

@@ -13,7 +13,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::stix_index::{Entry, Filters, Scope, VersionWanted, parse_time, write_objects};
+use cairn_core::stix::StixTime;
+use cairn_interop::import::{Fate, ImportOptions, Outcome, ReportFate, settle};
+
+use crate::stix_index::{Entry, Filters, Scope, VersionWanted, parse_time_us, write_objects};
 use crate::{AppState, Role};
 
 /// The TAXII 2.1 media type.
@@ -21,8 +24,13 @@ pub const TAXII: &str = "application/taxii+json;version=2.1";
 /// The STIX 2.1 media type.
 pub const STIX: &str = "application/stix+json;version=2.1";
 
-/// The one collection: everything this node may show its user.
-pub const ALL_COLLECTION: &str = "365fed99-08fa-fdcd-a1b3-fb247eb41d01";
+/// The one collection: everything this node may show its user (a UUIDv4, as TAXII asks).
+pub const ALL_COLLECTION: &str = "365fed99-08fa-4dcd-a1b3-fb247eb41d01";
+
+/// A TAXII timestamp: microseconds, UTC.
+fn stamp_us(us: i64) -> String {
+    StixTime::from_micros(us).to_string()
+}
 
 /// Most objects per page.
 const MAX_PAGE: usize = 1000;
@@ -81,11 +89,11 @@ fn taxii_json(value: Value, extra: Vec<(&'static str, String)>) -> Response {
 
 /// Checks the Accept header (406 if it asks for something else than TAXII 2.1 JSON) and the
 /// credentials (Basic with a token as password, or Bearer).
-fn admit(state: &AppState, headers: &HeaderMap) -> Result<(), TaxiiError> {
+fn admit(state: &AppState, headers: &HeaderMap) -> Result<Role, TaxiiError> {
     admit_as(state, headers, Role::Read)
 }
 
-fn admit_as(state: &AppState, headers: &HeaderMap, needed: Role) -> Result<(), TaxiiError> {
+fn admit_as(state: &AppState, headers: &HeaderMap, needed: Role) -> Result<Role, TaxiiError> {
     if let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
         let ok = accept.split(',').any(|part| {
             let part = part.trim().to_ascii_lowercase().replace(' ', "");
@@ -219,13 +227,15 @@ fn community_collection_object(name: &str) -> Value {
     })
 }
 
-fn collection(state: &AppState) -> Value {
+/// The collection of everything; writable for a token that may publish, on a node that holds
+/// the organisation key.
+fn collection(state: &AppState, role: Role) -> Value {
     json!({
         "id": ALL_COLLECTION,
         "title": "Everything this node may show you",
-        "description": "Every report this node holds (its own, received from partners, imported), as STIX 2.1 objects. Objects added here are imported as reports signed by this node's organisation.",
+        "description": "Every report this node holds (its own, received from partners, imported), as STIX 2.1 objects. Objects added here are carried as sent, in reports signed by this node's organisation.",
         "can_read": true,
-        "can_write": state.signer.is_some(),
+        "can_write": state.signer.is_some() && role >= Role::Publish,
         "media_types": [STIX]
     })
 }
@@ -234,8 +244,8 @@ pub(crate) async fn collections(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Response, TaxiiError> {
-    admit(&state, &headers)?;
-    let mut list = vec![collection(&state)];
+    let role = admit(&state, &headers)?;
+    let mut list = vec![collection(&state, role)];
     list.extend(
         state
             .communities
@@ -268,10 +278,10 @@ pub(crate) async fn one_collection(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, TaxiiError> {
-    admit(&state, &headers)?;
+    let role = admit(&state, &headers)?;
     Ok(taxii_json(
         match check_collection(&state, &id)? {
-            Scope::All => collection(&state),
+            Scope::All => collection(&state, role),
             Scope::Community(name) => community_collection_object(&name),
         },
         vec![],
@@ -306,7 +316,7 @@ fn filters(query: Option<String>) -> Result<Filters, TaxiiError> {
             }
             "added_after" => {
                 f.added_after = Some(
-                    parse_time(&value)
+                    parse_time_us(&value)
                         .ok_or_else(|| bad(format!("added_after={value:?} is not a timestamp")))?,
                 );
             }
@@ -319,7 +329,7 @@ fn filters(query: Option<String>) -> Result<Filters, TaxiiError> {
                         "all" => Ok(VersionWanted::All),
                         "first" => Ok(VersionWanted::First),
                         "last" => Ok(VersionWanted::Last),
-                        named => parse_time(named).map(VersionWanted::At).ok_or_else(|| {
+                        named => StixTime::parse(named).map(VersionWanted::At).ok_or_else(|| {
                             bad(format!(
                                 "match[version]={named:?}: \"first\", \"last\", \"all\" or a timestamp"
                             ))
@@ -380,14 +390,13 @@ enum Wanted {
 
 /// The TAXII date headers of a page.
 fn date_headers(items: &[Entry]) -> Vec<(&'static str, String)> {
-    let stamp = cairn_interop::stix::timestamp;
     match (
-        items.iter().map(|e| e.added_ms).min(),
-        items.iter().map(|e| e.added_ms).max(),
+        items.iter().map(|e| e.added_us).min(),
+        items.iter().map(|e| e.added_us).max(),
     ) {
         (Some(first), Some(last)) => vec![
-            ("x-taxii-date-added-first", stamp(first)),
-            ("x-taxii-date-added-last", stamp(last)),
+            ("x-taxii-date-added-first", stamp_us(first)),
+            ("x-taxii-date-added-last", stamp_us(last)),
         ],
         _ => vec![],
     }
@@ -432,13 +441,16 @@ async fn answer(
         if let Some(next) = selection.next {
             body.extend_from_slice(format!(",\"next\":\"{next}\"").as_bytes());
         }
-        let stamp = cairn_interop::stix::timestamp;
+        // No empty lists: a page without objects leaves the key out.
+        let none = selection.items.is_empty();
         match wanted {
+            Wanted::Objects if none => {}
             Wanted::Objects => {
                 body.extend_from_slice(b",\"objects\":[");
                 write_objects(store, &selection.items, &mut body).map_err(internal)?;
                 body.push(b']');
             }
+            Wanted::Manifest | Wanted::Versions if none => {}
             Wanted::Manifest => {
                 let entries: Vec<Value> = selection
                     .items
@@ -447,8 +459,8 @@ async fn answer(
                     .map(|(e, id)| {
                         json!({
                             "id": id,
-                            "date_added": stamp(e.added_ms),
-                            "version": stamp(e.version_ms),
+                            "date_added": stamp_us(e.added_us),
+                            "version": e.version.to_string(),
                             "media_type": STIX
                         })
                     })
@@ -460,7 +472,7 @@ async fn answer(
                 let versions: Vec<Value> = selection
                     .items
                     .iter()
-                    .map(|e| json!(stamp(e.version_ms)))
+                    .map(|e| json!(e.version.to_string()))
                     .collect();
                 body.extend_from_slice(b",\"versions\":");
                 body.extend_from_slice(Value::from(versions).to_string().as_bytes());
@@ -583,100 +595,104 @@ struct AddedEnvelope {
 }
 
 /// Reads an envelope (`{"objects": [...]}`), maps its objects to reports as `cairn import`
-/// does, signs those not imported before (on every core when there are many) and stores
-/// them, on the calling (blocking) thread: one step, with no hand-over between threads.
+/// does (leaving out what the collection already holds), signs them (on every core when there
+/// are many) and stores them, on the calling (blocking) thread: one step, with no hand-over
+/// between threads. Every object of the envelope is accounted for once, with its version.
 fn add_envelope(
     body: &[u8],
     org: &cairn_core::OrgKey,
-    node: &cairn_node::NodeHandle,
+    state: &AppState,
 ) -> Result<AddedEnvelope, TaxiiError> {
     let start = std::time::Instant::now();
-    // An envelope reads like a bundle: only its "objects" matter.
-    let imported =
-        cairn_interop::stix::import_bundle(body, &org.public()).map_err(|e| match e {
-            cairn_interop::import::ImportError::NotJson(why) => error(
-                StatusCode::BAD_REQUEST,
-                "Bad request",
-                format!("the body is not JSON: {why}"),
-            ),
-            cairn_interop::import::ImportError::Malformed { place, .. } if place == "bundle" => {
-                error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "Unprocessable",
-                    "an envelope is an object with an \"objects\" list",
-                )
-            }
-            other => error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Unprocessable",
-                other.to_string(),
-            ),
-        })?;
+    let node = &state.node;
+    let store = node.store();
+    let imported = {
+        let mut index = state.taxii.lock().unwrap_or_else(|e| e.into_inner());
+        index.refresh(store, &|| true).map_err(internal)?;
+        let held = |id: &str, version: Option<StixTime>| index.held(id, version);
+        let options = ImportOptions {
+            default_tlp: state.import.default_tlp,
+            held: &held,
+        };
+        // An envelope reads like a bundle: only its "objects" matter.
+        cairn_interop::stix::import_bundle(body, &org.public(), &options)
+    }
+    .map_err(|e| match e {
+        cairn_interop::import::ImportError::NotJson(why) => error(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            format!("the body is not JSON: {why}"),
+        ),
+        cairn_interop::import::ImportError::Malformed { place, .. } if place == "bundle" => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable",
+            "an envelope is an object with an \"objects\" list",
+        ),
+        other => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable",
+            other.to_string(),
+        ),
+    })?;
     let total = imported.objects;
     let mapped = start.elapsed();
-    let mut successes = Vec::new();
-    let mut failures: Vec<Value> = imported
-        .skipped
-        .iter()
-        .map(|s| json!({"id": s.what, "message": s.why}))
-        .collect();
-    // Leave out what an earlier import stored (its source id is a tag); sign the others so
-    // that the same source always gives the same report, which the store keeps once even
-    // before it is indexed.
-    let tags: Vec<String> = imported
-        .reports
-        .iter()
-        .filter_map(|r| r.draft.tags.first().cloned())
-        .collect();
-    let known = node.store().indexed_tags_present(&tags).map_err(internal)?;
-    let (earlier, reports): (Vec<_>, Vec<_>) = imported
-        .reports
-        .into_iter()
-        .partition(|r| r.draft.tags.first().is_some_and(|t| known.contains(t)));
-    for report in earlier {
-        successes.extend(
-            report
-                .sources
-                .into_iter()
-                .map(|id| json!({"id": id, "message": "already imported"})),
-        );
-    }
-    let signed = sign_all(&reports, org);
+    let signed = sign_all(&imported.reports, org);
     let signed_at = start.elapsed();
+    // What became of each report: stored (or already stored) as which Cairn report, or why not.
+    let mut fates: Vec<ReportFate> = Vec::with_capacity(signed.len());
     let mut to_store = Vec::new();
-    let mut sources_stored = Vec::new();
-    for (report, outcome) in reports.into_iter().zip(signed) {
+    let mut stored_at = Vec::new();
+    for (k, outcome) in signed.into_iter().enumerate() {
         match outcome {
             Ok(verified) => {
+                fates.push(ReportFate::Stored(verified.id()));
+                stored_at.push(k);
                 to_store.push(verified);
-                sources_stored.push(report.sources);
             }
-            Err(e) => failures.extend(
-                report
-                    .sources
-                    .into_iter()
-                    .map(|id| json!({"id": id, "message": e.to_string()})),
-            ),
+            Err(e) => fates.push(ReportFate::Failed(format!("not a valid report: {e}"))),
         }
     }
     if !to_store.is_empty() {
         let outcomes = node.import_blocking(to_store).map_err(internal)?;
-        for (ids, outcome) in sources_stored.into_iter().zip(outcomes) {
-            let (list, message) = match outcome {
-                cairn_store::IngestOutcome::Stored { id: report, .. } => {
-                    (&mut successes, format!("stored as Cairn report {report}"))
-                }
-                cairn_store::IngestOutcome::Duplicate { id: report, .. } => (
-                    &mut successes,
-                    format!("already imported as Cairn report {report}"),
-                ),
-                cairn_store::IngestOutcome::Rejected(e) => (&mut failures, e.to_string()),
-                cairn_store::IngestOutcome::Refused { reason, .. } => (&mut failures, reason),
+        for (k, outcome) in stored_at.into_iter().zip(outcomes) {
+            fates[k] = match outcome {
+                cairn_store::IngestOutcome::Stored { id, .. } => ReportFate::Stored(id),
+                cairn_store::IngestOutcome::Duplicate { id, .. } => ReportFate::AlreadyStored(id),
+                cairn_store::IngestOutcome::Rejected(e) => ReportFate::Failed(e.to_string()),
+                cairn_store::IngestOutcome::Refused { reason, .. } => ReportFate::Failed(reason),
             };
-            list.extend(
-                ids.into_iter()
-                    .map(|id| json!({"id": id, "message": message})),
-            );
+        }
+    }
+    // Objects without a version of their own are listed under the time they were added.
+    let versionless: Vec<&str> = imported
+        .accounts
+        .iter()
+        .filter(|a| a.version.is_none() && !matches!(a.fate, Fate::Refused(_)))
+        .map(|a| a.id.as_str())
+        .collect();
+    let added_versions: std::collections::HashMap<&str, String> = if versionless.is_empty() {
+        Default::default()
+    } else {
+        let mut index = state.taxii.lock().unwrap_or_else(|e| e.into_inner());
+        index.refresh(store, &|| true).map_err(internal)?;
+        versionless
+            .into_iter()
+            .filter_map(|id| index.version_of(id).map(|v| (id, v.to_string())))
+            .collect()
+    };
+    let mut successes = Vec::new();
+    let mut failures = Vec::new();
+    for object in settle(&imported.accounts, &fates) {
+        let mut entry = json!({"id": object.id, "message": object.message});
+        if let Some(version) = object
+            .version
+            .or_else(|| added_versions.get(object.id.as_str()).cloned())
+        {
+            entry["version"] = json!(version);
+        }
+        match object.outcome {
+            Outcome::Refused => failures.push(entry),
+            Outcome::Imported | Outcome::Updated | Outcome::Duplicate => successes.push(entry),
         }
     }
     Ok(AddedEnvelope {
@@ -758,10 +774,12 @@ pub(crate) async fn add_objects(
         ));
     };
     state.node.store().hold_indexing(INDEXING_HOLD);
-    let node = state.node.clone();
-    let added = tokio::task::spawn_blocking(move || add_envelope(&body, &org, &node))
-        .await
-        .map_err(internal)??;
+    let added = tokio::task::spawn_blocking({
+        let state = state.clone();
+        move || add_envelope(&body, &org, &state)
+    })
+    .await
+    .map_err(internal)??;
     let [mapped, signed, stored] = added.timings;
     tracing::debug!(
         objects = added.total,
@@ -780,23 +798,27 @@ pub(crate) async fn add_objects(
         &status_id[17..20],
         &status_id[20..32]
     );
-    let now = cairn_interop::stix::timestamp(
+    let now = stamp_us(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
     );
-    let status = json!({
+    // Counts that add up, and no empty lists.
+    let mut status = json!({
         "id": status_id,
         "status": "complete",
         "request_timestamp": now,
         "total_count": total,
         "success_count": successes.len(),
-        "successes": successes,
         "failure_count": failures.len(),
-        "failures": failures,
-        "pending_count": 0,
-        "pendings": []
+        "pending_count": 0
     });
+    if !successes.is_empty() {
+        status["successes"] = json!(successes);
+    }
+    if !failures.is_empty() {
+        status["failures"] = json!(failures);
+    }
     {
         let mut statuses = state.statuses.lock().unwrap_or_else(|e| e.into_inner());
         // Kept while the node runs, at most this many.

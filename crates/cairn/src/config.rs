@@ -31,6 +31,9 @@ pub struct NodeConfig {
     /// What this node accepts from partners.
     #[serde(default)]
     pub inbound: InboundSection,
+    /// How STIX and MISP imports are mapped.
+    #[serde(default)]
+    pub import: cairn_interop::import::ImportConfig,
     /// Named outbound policies, assigned to partners.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub policies: BTreeMap<String, PolicySection>,
@@ -73,6 +76,7 @@ impl NodeConfig {
             sync: cairn_node::SyncSettings::default(),
             api: cairn_api::ApiConfig::default(),
             inbound: InboundSection::default(),
+            import: cairn_interop::import::ImportConfig::default(),
             policies: BTreeMap::new(),
             communities: BTreeMap::new(),
             partners: Vec::new(),

@@ -1,14 +1,15 @@
-//! `cairn import`: STIX 2.1 bundles and MISP event JSON from other tools, signed as this
-//! organisation's reports and stored (through the running node when there is one, which then
-//! shares them), with an account of what was imported, merged or skipped and why. A file that
-//! cannot be read as either format is refused whole.
+//! `cairn import`: STIX 2.1 and MISP event JSON from other tools, signed as this organisation's
+//! reports and stored (through the running node when there is one, which then shares them),
+//! with an account of what became of every source object: imported, a new version, a duplicate,
+//! or refused with the reason. A file that cannot be read as either format is refused whole.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use cairn_interop::import::{Imported, import};
+use cairn_interop::import::{
+    ImportOptions, Imported, ObjectOutcome, Outcome, ReportFate, import, settle,
+};
 use cairn_store::{IngestOutcome, Provenance, ReportQuery, Store};
 
 use crate::home::Home;
@@ -17,10 +18,7 @@ use crate::home::Home;
 const MAX_FILE_BYTES: u64 = 256 << 20;
 
 /// Reports stored per write.
-const BATCH: usize = 512;
-
-/// Show progress from this many reports on, when standard error is a terminal.
-const PROGRESS_FROM: usize = 200;
+const BATCH: usize = 64;
 
 fn read(path: &Path) -> Result<String> {
     let size = std::fs::metadata(path)
@@ -37,15 +35,15 @@ fn read(path: &Path) -> Result<String> {
         .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))
 }
 
-/// The report already stored for a source object, if it was imported before.
-fn already_imported(store: &Store, source_tag: &str) -> Result<Option<String>> {
+/// The report already stored for a source, if it was imported before.
+fn already_imported(store: &Store, source_tag: &str) -> Result<Option<cairn_core::ReportId>> {
     let found = store.query(&ReportQuery {
         tag: Some(source_tag.to_string()),
         include_history: true,
         limit: 1,
         ..ReportQuery::default()
     })?;
-    Ok(found.first().map(|s| s.report.id().to_string()))
+    Ok(found.first().map(|s| s.report.id()))
 }
 
 /// Where imported reports go: the store itself, or the node running from the folder.
@@ -55,10 +53,9 @@ enum Destination<'a> {
 }
 
 impl Destination<'_> {
-    /// The report already stored for a source object, if it was imported before. A running
-    /// node is not asked: the same source object signs into the same report, which it then
-    /// keeps once.
-    fn already_imported(&self, source_tag: &str) -> Result<Option<String>> {
+    /// The report already stored for a source, if it was imported before. A running node is
+    /// not asked: the same source signs into the same report, which it then keeps once.
+    fn already_imported(&self, source_tag: &str) -> Result<Option<cairn_core::ReportId>> {
         match self {
             Destination::Store(store) => already_imported(store, source_tag),
             Destination::RunningNode(_) => Ok(None),
@@ -117,8 +114,15 @@ impl Destination<'_> {
     }
 }
 
-/// Imports every file; returns failure if any file was refused.
-pub fn run(home: &Home, files: &[PathBuf]) -> Result<ExitCode> {
+/// Imports every file; returns failure if a file was refused whole (objects refused inside a
+/// file are listed, with why, and counted in `--json`).
+pub fn run(
+    home: &Home,
+    files: &[PathBuf],
+    default_tlp: Option<cairn_core::Tlp>,
+    json: bool,
+) -> Result<ExitCode> {
+    let config = home.config()?;
     let destination = if crate::control::is_running(&home.control_socket_path()) {
         Destination::RunningNode(home)
     } else {
@@ -126,128 +130,202 @@ pub fn run(home: &Home, files: &[PathBuf]) -> Result<ExitCode> {
     };
     let org = home.org_key()?;
     let us = org.public();
-    let mut refused = 0;
+    let options = ImportOptions {
+        default_tlp: default_tlp.unwrap_or(config.import.default_tlp),
+        ..ImportOptions::default()
+    };
+    let mut failed = false;
     for path in files {
         let imported = match read(path).and_then(|text| {
-            import(&text, &us).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+            import(&text, &us, &options).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
         }) {
             Ok(imported) => imported,
             Err(e) => {
                 eprintln!("error: {}", crate::one_line(&format!("{e:#}")));
-                refused += 1;
+                failed = true;
                 continue;
             }
         };
-        store_file(&destination, &org, path, imported)?;
+        store_file(&destination, &org, path, imported, json)?;
     }
-    Ok(if refused > 0 {
+    Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
 }
 
+/// A progress bar on standard error for `total` steps, drawn only on a terminal.
+fn progress(total: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "  {msg:8} [{bar:32}] {pos}/{len} reports ({per_sec}, {eta} left)",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Signs and stores one file's reports and says what became of each object.
 fn store_file(
     destination: &Destination<'_>,
     org: &cairn_core::OrgKey,
     path: &Path,
     imported: Imported,
+    json: bool,
 ) -> Result<()> {
     let total = imported.reports.len();
-    let progress = total >= PROGRESS_FROM && std::io::stderr().is_terminal();
-    let mut skipped = imported.skipped;
-    let mut signed = Vec::new();
+    let mut fates: Vec<ReportFate> = Vec::with_capacity(total);
     let mut notes = Vec::new();
-    for (n, report) in imported.reports.into_iter().enumerate() {
+    let mut pending: Vec<(usize, cairn_core::VerifiedReport)> = Vec::new();
+    let bar = progress(total, "signing");
+    for report in &imported.reports {
         let source_tag = report.draft.tags.first().cloned().unwrap_or_default();
         if let Some(existing) = destination.already_imported(&source_tag)? {
-            skipped.push(cairn_interop::import::Skipped {
-                what: report.what(),
-                why: format!("already imported as report {existing}"),
-            });
-            continue;
-        }
-        match report.draft.sign_imported(org, &report.source_id) {
-            Ok(verified) => {
-                for note in &report.notes {
-                    notes.push(format!("{}: {note}", report.what()));
+            fates.push(ReportFate::AlreadyStored(existing));
+        } else {
+            match report.draft.sign_imported(org, &report.source_id) {
+                Ok(verified) => {
+                    for note in &report.notes {
+                        notes.push(format!("{}: {note}", report.what()));
+                    }
+                    fates.push(ReportFate::Stored(verified.id()));
+                    pending.push((fates.len() - 1, verified));
                 }
-                signed.push(verified);
-            }
-            Err(e) => skipped.push(cairn_interop::import::Skipped {
-                what: report.what(),
-                why: format!("not a valid report: {e}"),
-            }),
-        }
-        if progress && (n + 1) % 50 == 0 {
-            eprint!("\r  signing {}/{total}", n + 1);
-        }
-    }
-    let mut stored = 0;
-    let mut observables = 0;
-    let count = signed.len();
-    for (k, chunk) in signed.chunks(BATCH).enumerate() {
-        for (report, outcome) in chunk.iter().zip(destination.store(chunk)?) {
-            match outcome {
-                IngestOutcome::Stored { .. } => {
-                    stored += 1;
-                    observables += report.report().indicators.len();
-                }
-                IngestOutcome::Duplicate { id, .. } => {
-                    skipped.push(cairn_interop::import::Skipped {
-                        what: id.to_string(),
-                        why: "already stored".into(),
-                    })
-                }
-                IngestOutcome::Rejected(e) => skipped.push(cairn_interop::import::Skipped {
-                    what: report.id().to_string(),
-                    why: e.to_string(),
-                }),
-                IngestOutcome::Refused { id, reason } => {
-                    skipped.push(cairn_interop::import::Skipped {
-                        what: id.to_string(),
-                        why: reason,
-                    })
-                }
+                Err(e) => fates.push(ReportFate::Failed(format!("not a valid report: {e}"))),
             }
         }
-        if progress {
-            eprint!("\r  storing {}/{count}   ", ((k + 1) * BATCH).min(count));
-        }
+        bar.inc(1);
     }
-    if progress {
-        eprintln!();
+    bar.finish_and_clear();
+    let bar = progress(pending.len(), "storing");
+    for chunk in pending.chunks(BATCH) {
+        let reports: Vec<cairn_core::VerifiedReport> =
+            chunk.iter().map(|(_, r)| r.clone()).collect();
+        for ((k, _), outcome) in chunk.iter().zip(destination.store(&reports)?) {
+            fates[*k] = match outcome {
+                IngestOutcome::Stored { id, .. } => ReportFate::Stored(id),
+                IngestOutcome::Duplicate { id, .. } => ReportFate::AlreadyStored(id),
+                IngestOutcome::Rejected(e) => ReportFate::Failed(e.to_string()),
+                IngestOutcome::Refused { reason, .. } => ReportFate::Failed(reason),
+            };
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let objects = if imported.accounts.is_empty() {
+        // Sources read as whole events (MISP): one line per event report.
+        imported
+            .reports
+            .iter()
+            .zip(&fates)
+            .map(|(report, fate)| report_outcome(report, fate))
+            .chain(imported.skipped.iter().map(|s| ObjectOutcome {
+                id: s.what.clone(),
+                version: None,
+                outcome: Outcome::Refused,
+                report: None,
+                message: s.why.clone(),
+            }))
+            .collect()
+    } else {
+        settle(&imported.accounts, &fates)
+    };
+    let count = |o: Outcome| objects.iter().filter(|x| x.outcome == o).count();
+    let refused = count(Outcome::Refused);
+    let stored = fates
+        .iter()
+        .filter(|f| matches!(f, ReportFate::Stored(_)))
+        .count();
+    if json {
+        let document = serde_json::json!({
+            "file": path.display().to_string(),
+            "format": imported.format.to_string(),
+            "objects": imported.objects,
+            "reports_stored": stored,
+            "imported": count(Outcome::Imported),
+            "updated": count(Outcome::Updated),
+            "duplicate": count(Outcome::Duplicate),
+            "refused": refused,
+            "merged_observables": imported.merged,
+            "notes": notes,
+            "results": objects,
+        });
+        println!("{document}");
+        return Ok(());
     }
     println!(
-        "{} ({}): imported {stored} report(s) with {observables} observable(s); merged {} duplicate observable(s); skipped {}",
+        "{} ({}): {} object(s) in {stored} new report(s): {} imported, {} new version(s), {} duplicate(s), {refused} refused",
         path.display(),
         imported.format,
-        imported.merged,
-        skipped.len()
+        objects.len(),
+        count(Outcome::Imported),
+        count(Outcome::Updated),
+        count(Outcome::Duplicate),
     );
     for note in &notes {
         println!("  note: {note}");
     }
-    // One line per reason, with a few examples.
-    let mut by_reason: Vec<(String, Vec<String>)> = Vec::new();
-    for s in skipped {
-        match by_reason.iter_mut().find(|(why, _)| *why == s.why) {
-            Some((_, whats)) => whats.push(s.what),
-            None => by_reason.push((s.why, vec![s.what])),
+    // Duplicates and refusals: one line per reason, with a few examples.
+    let mut by_reason: Vec<(&str, String, Vec<&str>)> = Vec::new();
+    for o in objects
+        .iter()
+        .filter(|o| matches!(o.outcome, Outcome::Refused | Outcome::Duplicate))
+    {
+        let label = if o.outcome == Outcome::Refused {
+            "refused"
+        } else {
+            "duplicate"
+        };
+        let why = if o.outcome == Outcome::Duplicate && o.report.is_some() {
+            "already held".to_string()
+        } else {
+            o.message.clone()
+        };
+        match by_reason
+            .iter_mut()
+            .find(|(l, w, _)| *l == label && *w == why)
+        {
+            Some((_, _, ids)) => ids.push(&o.id),
+            None => by_reason.push((label, why, vec![&o.id])),
         }
     }
-    for (why, whats) in by_reason {
-        if whats.len() == 1 {
-            println!("  skipped {}: {why}", whats[0]);
+    for (label, why, ids) in by_reason {
+        if ids.len() == 1 {
+            println!("  {label} {}: {why}", ids[0]);
         } else {
-            let shown: Vec<&str> = whats.iter().take(3).map(String::as_str).collect();
+            let shown: Vec<&str> = ids.iter().take(3).copied().collect();
             println!(
-                "  skipped {} objects ({}{}): {why}",
-                whats.len(),
+                "  {label} {} objects ({}{}): {why}",
+                ids.len(),
                 shown.join(", "),
-                if whats.len() > 3 { ", ..." } else { "" }
+                if ids.len() > 3 { ", ..." } else { "" }
             );
         }
     }
     Ok(())
+}
+
+/// The outcome of a report made from a whole source event.
+fn report_outcome(
+    report: &cairn_interop::import::ImportedReport,
+    fate: &ReportFate,
+) -> ObjectOutcome {
+    let (outcome, id, message) = match fate {
+        ReportFate::Stored(id) => (Outcome::Imported, Some(id), format!("Cairn report {id}")),
+        ReportFate::AlreadyStored(id) => (
+            Outcome::Duplicate,
+            Some(id),
+            format!("already imported as Cairn report {id}"),
+        ),
+        ReportFate::Failed(why) => (Outcome::Refused, None, why.clone()),
+    };
+    ObjectOutcome {
+        id: report.what(),
+        version: None,
+        outcome,
+        report: id.map(|r| r.to_string()),
+        message,
+    }
 }

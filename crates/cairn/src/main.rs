@@ -75,15 +75,21 @@ enum Command {
     /// See what the sharing rules decide.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
-    /// Import STIX 2.1 bundles and MISP event JSON from other tools as this organisation's
-    /// reports (the node must be stopped).
+    /// Import STIX 2.1 and MISP event JSON from other tools as this organisation's reports
+    /// (through the running node when there is one, which shares them).
     #[command(
-        after_help = "Examples:\n  cairn import opencti-export.json\n  cairn import misp-event.json stix-bundle.json\n\nEach file is a STIX 2.1 bundle or MISP event JSON (one event, a list, or a `response` collection).\nTLP markings are kept (no marking: TLP:AMBER; TLP:RED stays inside this organisation).\nWhat was imported, merged or skipped is listed, with why; importing a file twice stores it once."
+        after_help = "Examples:\n  cairn import opencti-export.json\n  cairn import misp-event.json stix-bundle.json\n  cairn import --json enterprise-attack.json\n\nEach file is STIX 2.1 (a bundle, a list of objects or one object) or MISP event JSON (one event, a list, or a `response` collection).\nSTIX objects are carried exactly as sent, under their own ids and versions, in reports of their own TLP marking\n(no marking: [import] default_tlp of node.toml, TLP:AMBER unless set; TLP:RED stays inside this organisation).\nEvery object is listed as imported, a new version, a duplicate or refused with why; importing a file twice stores it once."
     )]
     Import {
         /// The files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The TLP of objects without a TLP marking (instead of [import] default_tlp).
+        #[arg(long, value_name = "TLP")]
+        default_tlp: Option<cairn_core::Tlp>,
+        /// Print what became of every object as JSON, one document per file.
+        #[arg(long)]
+        json: bool,
     },
     /// Tokens for the local HTTP API.
     #[command(subcommand)]
@@ -306,7 +312,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             one_node: true,
         } => demo::run(keep.as_deref()),
         Command::Run { .. } => run::run(&home),
-        Command::Import { files } => import_cmd::run(&home, &files),
+        Command::Import {
+            files,
+            default_tlp,
+            json,
+        } => import_cmd::run(&home, &files, default_tlp, json),
         Command::Token(command) => token(&home, command),
         Command::Status { json } => operate::status(&home, json),
         Command::Peers { json } => operate::peers(&home, json),

@@ -528,6 +528,7 @@ fn draft_from_args(args: NewArgs, store: Option<&Store>) -> Result<ReportDraft> 
         victim: args.victim,
         internal_notes: args.notes,
         evidence: args.evidence,
+        stix_objects: Vec::new(),
     })
 }
 

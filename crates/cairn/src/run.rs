@@ -80,6 +80,7 @@ pub fn run(home: &Home) -> Result<ExitCode> {
                 node.clone(),
                 signer,
                 communities,
+                config.import.clone(),
                 home.tokens_path(),
                 shutdown.clone(),
             )

@@ -70,6 +70,10 @@ pub struct ReportDraft {
     /// Raw evidence, one disclosure each.
     #[serde(default)]
     pub evidence: Vec<String>,
+    /// STIX 2.1 objects carried exactly as their source sent them (JSON texts); set by
+    /// imports, never read from an analyst's draft file.
+    #[serde(skip)]
+    pub stix_objects: Vec<String>,
 }
 
 /// An observable as written in a draft.
@@ -201,6 +205,7 @@ impl ReportDraft {
                 .unwrap_or_default(),
             retracts: Vec::new(),
             disclosure_digests: Vec::new(),
+            stix_objects: self.stix_objects.clone(),
         };
         sign_body(body, &disclosures, org, rng)
     }
@@ -255,6 +260,7 @@ impl ReportDraft {
             victim: None,
             internal_notes: None,
             evidence: Vec::new(),
+            stix_objects: r.stix_objects.clone(),
         }
     }
 }
@@ -321,6 +327,7 @@ pub fn retract<R: RngCore + CryptoRng>(
         supersedes: Vec::new(),
         retracts: target.id().as_bytes().to_vec(),
         disclosure_digests: Vec::new(),
+        stix_objects: Vec::new(),
     };
     Ok(sign_body(body, &[], org, rng)?)
 }

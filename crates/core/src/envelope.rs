@@ -511,6 +511,7 @@ impl VerifiedReport {
             supersedes: None,
             retracts: r.retracts,
             disclosure_digests: Vec::new(),
+            stix_objects: Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod indicator;
 pub mod model;
 pub mod report;
 pub mod sample;
+pub mod stix;
 
 pub use draft::{IndicatorDraft, ReportDraft, RetractError, retract};
 pub use envelope::{

@@ -153,6 +153,9 @@ pub struct Report {
     /// Digests of the selective disclosures that belong to this report.
     #[serde(skip)]
     pub disclosure_digests: Vec<[u8; 32]>,
+    /// STIX 2.1 objects carried exactly as their source sent them (JSON texts).
+    #[serde(skip)]
+    pub stix_objects: Vec<String>,
 }
 
 fn serialize_distribution<S: serde::Serializer>(
@@ -336,6 +339,26 @@ pub(crate) fn validate(body: pb::ReportBody, checks: Checks) -> Result<Report, I
             Ok(checked)
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if body.stix_objects.len() > crate::stix::MAX_OBJECTS {
+        return Err(invalid(
+            "stix_objects",
+            format!("more than {} STIX objects", crate::stix::MAX_OBJECTS),
+        ));
+    }
+    if checks == Checks::All && !body.stix_objects.is_empty() {
+        let carried = crate::stix::strictest_tlp(&body.stix_objects)
+            .map_err(|(i, reason)| invalid(format!("stix_objects[{i}]"), reason))?;
+        if let Some(carried) = carried.filter(|c| *c > tlp) {
+            return Err(invalid(
+                "tlp",
+                format!(
+                    "{} is weaker than the {} marking of an object the report carries",
+                    tlp.official(),
+                    carried.official()
+                ),
+            ));
+        }
+    }
     let supersedes = optional_id("supersedes", &body.supersedes)?;
     let retracts = optional_id("retracts", &body.retracts)?;
     match (kind, retracts) {
@@ -348,6 +371,12 @@ pub(crate) fn validate(body: pb::ReportBody, checks: Checks) -> Result<Report, I
         (ReportKind::Retraction, Some(_)) => {
             if !indicators.is_empty() {
                 return Err(invalid("indicators", "a retraction carries no indicators"));
+            }
+            if !body.stix_objects.is_empty() {
+                return Err(invalid(
+                    "stix_objects",
+                    "a retraction carries no STIX objects",
+                ));
             }
             if supersedes.is_some() {
                 return Err(invalid(
@@ -406,6 +435,7 @@ pub(crate) fn validate(body: pb::ReportBody, checks: Checks) -> Result<Report, I
         supersedes,
         retracts,
         disclosure_digests,
+        stix_objects: body.stix_objects,
     })
 }
 
@@ -443,6 +473,7 @@ pub(crate) fn marking(view: pb::ReportMarking) -> Result<Report, InvalidReport> 
         supersedes: None,
         retracts: optional_id("retracts", &view.retracts)?,
         disclosure_digests: Vec::new(),
+        stix_objects: Vec::new(),
     })
 }
 

@@ -36,7 +36,7 @@ pub enum SourceFormat {
 impl std::fmt::Display for SourceFormat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            SourceFormat::Stix => "STIX 2.1 bundle",
+            SourceFormat::Stix => "STIX 2.1",
             SourceFormat::Misp => "MISP event JSON",
         })
     }
@@ -93,18 +93,183 @@ pub struct Imported {
     pub merged: usize,
     /// What was left out, and why.
     pub skipped: Vec<Skipped>,
+    /// For sources read object by object (STIX): what became of each object, in the source's
+    /// order.
+    pub accounts: Vec<Account>,
 }
 
-/// Reads a file's text as a STIX 2.1 bundle or MISP event JSON, whichever it is. `us` is this
-/// node's organisation, the only recipient of TLP:RED reports imported here.
-pub fn import(text: &str, us: &OrgPublicKey) -> Result<Imported, ImportError> {
-    if crate::stix::is_bundle(text.as_bytes()).map_err(|e| ImportError::NotJson(e.to_string()))? {
-        return crate::stix::import_bundle(text.as_bytes(), us);
+/// What became of one source object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Its id (or, for something that is not an object, where it is: `objects[3]`).
+    pub id: String,
+    /// Its version (`modified`, else `created`), as the source wrote it; SCOs have none.
+    pub version: Option<String>,
+    /// What became of it.
+    pub fate: Fate,
+}
+
+/// What an import does with one source object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    /// Carried in `reports[report]`; `new_version` when this node held other versions of it.
+    Carried {
+        /// Index into [`Imported::reports`].
+        report: usize,
+        /// Whether this node already held other versions of the object.
+        new_version: bool,
+    },
+    /// Not carried again: this version is held already, or came earlier in the source.
+    Duplicate(String),
+    /// Not carried, and why.
+    Refused(String),
+}
+
+/// What became of a report made by an import, once signed and stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportFate {
+    /// Stored now, as this Cairn report.
+    Stored(cairn_core::ReportId),
+    /// Stored before (the same source signs into the same report).
+    AlreadyStored(cairn_core::ReportId),
+    /// Not stored, and why.
+    Failed(String),
+}
+
+/// What an import did with one source object, in the terms users read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Carried in a report stored now.
+    Imported,
+    /// Carried as a new version of an object held before.
+    Updated,
+    /// Held already: not carried again.
+    Duplicate,
+    /// Not carried.
+    Refused,
+}
+
+/// One source object's outcome, with what it was and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ObjectOutcome {
+    /// Its id (or where it was in the source).
+    pub id: String,
+    /// Its version, as the source wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// What became of it.
+    pub outcome: Outcome,
+    /// The Cairn report carrying it, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+    /// Why, in words.
+    pub message: String,
+}
+
+/// What became of each source object, given what became of each report (`reports[i]` for
+/// `Imported::reports[i]`).
+pub fn settle(accounts: &[Account], reports: &[ReportFate]) -> Vec<ObjectOutcome> {
+    accounts
+        .iter()
+        .map(|account| {
+            let (outcome, report, message) = match &account.fate {
+                Fate::Carried {
+                    report,
+                    new_version,
+                } => match reports.get(*report) {
+                    Some(ReportFate::Stored(id)) if *new_version => (
+                        Outcome::Updated,
+                        Some(id),
+                        format!("a new version, carried in Cairn report {id}"),
+                    ),
+                    Some(ReportFate::Stored(id)) => (
+                        Outcome::Imported,
+                        Some(id),
+                        format!("carried in Cairn report {id}"),
+                    ),
+                    Some(ReportFate::AlreadyStored(id)) => (
+                        Outcome::Duplicate,
+                        Some(id),
+                        format!("already held, carried in Cairn report {id}"),
+                    ),
+                    Some(ReportFate::Failed(why)) => (Outcome::Refused, None, why.clone()),
+                    None => (Outcome::Refused, None, "its report was not stored".into()),
+                },
+                Fate::Duplicate(why) => (Outcome::Duplicate, None, format!("already held: {why}")),
+                Fate::Refused(why) => (Outcome::Refused, None, why.clone()),
+            };
+            ObjectOutcome {
+                id: account.id.clone(),
+                version: account.version.clone(),
+                outcome,
+                report: report.map(|r| r.to_string()),
+                message,
+            }
+        })
+        .collect()
+}
+
+/// What this node already holds of an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Nothing.
+    No,
+    /// Other versions of it.
+    OtherVersions,
+    /// This very version.
+    ThisVersion,
+}
+
+/// Import settings (the `[import]` table of node.toml).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportConfig {
+    /// The TLP label of imported objects and events that carry no TLP marking of their own.
+    pub default_tlp: Tlp,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        ImportConfig {
+            default_tlp: Tlp::Amber,
+        }
+    }
+}
+
+/// How an import maps what it reads.
+pub struct ImportOptions<'a> {
+    /// The TLP of objects that carry no TLP marking (the node's `[import] default_tlp`).
+    pub default_tlp: Tlp,
+    /// What this node already holds of an object, by id and version (`None` for objects
+    /// without one, such as SCOs).
+    pub held: &'a dyn Fn(&str, Option<cairn_core::stix::StixTime>) -> Held,
+}
+
+impl Default for ImportOptions<'_> {
+    fn default() -> Self {
+        ImportOptions {
+            default_tlp: Tlp::Amber,
+            held: &|_, _| Held::No,
+        }
+    }
+}
+
+/// Reads a file's text as STIX 2.1 (a bundle, a list of objects or one object) or MISP event
+/// JSON, whichever it is. `us` is this node's organisation, the only recipient of TLP:RED
+/// reports imported here.
+pub fn import(
+    text: &str,
+    us: &OrgPublicKey,
+    options: &ImportOptions<'_>,
+) -> Result<Imported, ImportError> {
+    if crate::stix::is_stix(text.as_bytes())? {
+        return crate::stix::import_bundle(text.as_bytes(), us, options);
     }
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| ImportError::NotJson(e.to_string()))?;
     if crate::misp::looks_like_misp(&value) {
-        return crate::misp::import_events(&value, us);
+        return crate::misp::import_events(&value, us, options.default_tlp);
     }
     let found = match &value {
         serde_json::Value::Object(map) => {
@@ -115,7 +280,7 @@ pub fn import(text: &str, us: &OrgPublicKey) -> Result<Imported, ImportError> {
         other => format!("a JSON {}", json_kind(other)),
     };
     Err(ImportError::UnknownFormat(format!(
-        "neither a STIX 2.1 bundle (an object with \"type\": \"bundle\") nor MISP event JSON (\"Event\", \"response\" or an event with \"Attribute\"): found {found}"
+        "neither STIX 2.1 (a bundle, a list of objects or one object with \"type\" and \"id\") nor MISP event JSON (\"Event\", \"response\" or an event with \"Attribute\"): found {found}"
     )))
 }
 
@@ -131,7 +296,7 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 }
 
 /// Collects observables for one report, folding duplicates.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Observables {
     pub(crate) list: Vec<IndicatorDraft>,
     pub(crate) merged: usize,
@@ -183,7 +348,7 @@ pub(crate) fn fit_description(description: &str) -> &str {
 }
 
 /// At most the first `max` bytes of `text`, cut at a character boundary.
-fn cut(text: &str, max: usize) -> &str {
+pub(crate) fn cut(text: &str, max: usize) -> &str {
     let mut end = max.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;
@@ -233,16 +398,20 @@ pub(crate) fn fit_labels(labels: impl IntoIterator<Item = String>) -> Vec<String
 }
 
 /// Applies the source's TLP label to a draft: TLP:RED goes to this organisation only (the
-/// source's recipients are not Cairn organisations); no label means TLP:AMBER, noted.
+/// source's recipients are not Cairn organisations); no label means `default`, noted.
 pub(crate) fn apply_tlp(
     draft: &mut ReportDraft,
     tlp: Option<Tlp>,
+    default: Tlp,
     us: &OrgPublicKey,
     notes: &mut Vec<String>,
 ) {
     let tlp = tlp.unwrap_or_else(|| {
-        notes.push("no TLP marking: imported as TLP:AMBER".into());
-        Tlp::Amber
+        notes.push(format!(
+            "no TLP marking: imported as {}",
+            default.official()
+        ));
+        default
     });
     draft.tlp = Some(tlp);
     if tlp == Tlp::Red {

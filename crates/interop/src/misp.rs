@@ -92,7 +92,11 @@ fn created_of(event: &Value, place: &str) -> Result<Option<time::OffsetDateTime>
 }
 
 /// Reads MISP event JSON: one report per event.
-pub fn import_events(value: &Value, us: &OrgPublicKey) -> Result<Imported, ImportError> {
+pub fn import_events(
+    value: &Value,
+    us: &OrgPublicKey,
+    default_tlp: Tlp,
+) -> Result<Imported, ImportError> {
     let events = events(value);
     let mut imported = Imported {
         format: SourceFormat::Misp,
@@ -100,6 +104,7 @@ pub fn import_events(value: &Value, us: &OrgPublicKey) -> Result<Imported, Impor
         reports: Vec::new(),
         merged: 0,
         skipped: Vec::new(),
+        accounts: Vec::new(),
     };
     for (n, event) in events.into_iter().enumerate() {
         let place = format!("Event[{n}]");
@@ -193,7 +198,7 @@ pub fn import_events(value: &Value, us: &OrgPublicKey) -> Result<Imported, Impor
             tags: fit_labels(tags),
             ..ReportDraft::default()
         };
-        apply_tlp(&mut draft, tlp, us, &mut notes);
+        apply_tlp(&mut draft, tlp, default_tlp, us, &mut notes);
         // MISP distribution 0 is "your organisation only".
         if text_of(&event["distribution"]).as_deref() == Some("0") && draft.tlp != Some(Tlp::Red) {
             draft.scope = Some(Scope::Organisation);

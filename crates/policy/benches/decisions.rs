@@ -52,6 +52,7 @@ fn report(rng: &mut StdRng, partner: OrgPublicKey) -> Report {
         supersedes: None,
         retracts: None,
         disclosure_digests: Vec::new(),
+        stix_objects: Vec::new(),
     }
 }
 

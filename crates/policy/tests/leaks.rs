@@ -55,6 +55,7 @@ fn report(tlp: Tlp, scope: Scope, hops: u32, community: Option<&str>) -> Report 
         supersedes: None,
         retracts: None,
         disclosure_digests: Vec::new(),
+        stix_objects: Vec::new(),
     }
 }
 

@@ -178,6 +178,7 @@ fn world(c: &Case, orgs: &[OrgPublicKey]) -> World {
         supersedes: None,
         retracts: None,
         disclosure_digests: Vec::new(),
+        stix_objects: Vec::new(),
     };
     let mut communities = Communities::default();
     communities.define("alpha", subset(orgs, c.community_a));

@@ -170,6 +170,7 @@ fn random_report(rng: &mut StdRng, net: &Net) -> Report {
         supersedes: None,
         retracts: None,
         disclosure_digests: Vec::new(),
+        stix_objects: Vec::new(),
     }
 }
 

@@ -1,7 +1,9 @@
 //! Cairn reports as STIX 2.1 objects, for the tools CERTs and companies already run (OpenCTI,
-//! MISP, SIEMs): a report becomes a `report` object, one `indicator`
-//! per observable (a STIX pattern), a `vulnerability` per CVE, `related-to` relationships
-//! between them, the author's `identity`, and the TLP 2.0 `marking-definition` of its label.
+//! MISP, SIEMs). A report that carries STIX objects (imported from STIX or received from a
+//! partner who imported them) exports exactly those objects, as their source sent them, and
+//! nothing else. A report written in Cairn becomes a `report` object, one `indicator` per
+//! observable (a STIX pattern), a `vulnerability` per CVE, the author's `identity`, and the
+//! TLP 2.0 `marking-definition` of its label; nothing is invented between them.
 //!
 //! Ids are deterministic: a SHA-256 of a Cairn-specific name, shaped as a UUIDv4 (the form STIX
 //! asks of domain objects), so the same report always exports to the same objects. A report's
@@ -9,25 +11,14 @@
 //! STIX version (same id, later `modified`) of the same report, and a retraction exports as that
 //! report `revoked`.
 
+use cairn_core::stix::StixTime;
 use cairn_core::{Indicator, IndicatorType, OrgPublicKey, ReportId, ReportKind, Tlp};
 use serde_json::{Value, json};
 
 /// Separates Cairn's STIX ids from anyone else's.
 const NAMESPACE: &str = "cairn/stix/a9e2c1f7-5bc4-483f-a588-d3d875b7236e";
 
-/// The TLP 2.0 extension definition (FIRST / OASIS).
-pub const TLP2_EXTENSION: &str = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d";
-
-/// The STIX id of the TLP 2.0 marking-definition for a label.
-pub fn tlp_marking_id(tlp: Tlp) -> &'static str {
-    match tlp {
-        Tlp::Clear => "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
-        Tlp::Green => "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
-        Tlp::Amber => "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
-        Tlp::AmberStrict => "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
-        Tlp::Red => "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
-    }
-}
+pub use cairn_core::stix::{TLP2_EXTENSION, tlp_marking_id};
 
 /// The TLP 2.0 marking-definition object for a label, as the TLP 2.0 extension defines it.
 pub fn tlp_marking(tlp: Tlp) -> Value {
@@ -145,13 +136,31 @@ pub fn report_objects(report: &cairn_core::VerifiedReport, context: &ExportConte
 }
 
 /// How many of [`report_objects`] come first and are shared with other reports: the author's
-/// identity and the TLP marking-definition.
+/// identity and the TLP marking-definition (none for a report that carries STIX objects; see
+/// [`shared_count`]).
 pub const SHARED_OBJECTS: usize = 2;
+
+/// Whether a report carries STIX objects, which are then all it exports.
+pub fn carries_objects(report: &cairn_core::VerifiedReport) -> bool {
+    !report.report().stix_objects.is_empty()
+}
+
+/// How many of a report's [`report_objects`] are [`shared_objects`].
+pub fn shared_count(report: &cairn_core::VerifiedReport) -> usize {
+    if carries_objects(report) {
+        0
+    } else {
+        SHARED_OBJECTS
+    }
+}
 
 /// The first [`SHARED_OBJECTS`] of [`report_objects`]: the author's identity and the TLP
 /// marking-definition, which other reports carry too.
 pub fn shared_objects(report: &cairn_core::VerifiedReport, context: &ExportContext) -> Vec<Value> {
     let r = report.report();
+    if carries_objects(report) {
+        return Vec::new();
+    }
     let author = report.author();
     let identity = identity_id(&author);
     vec![
@@ -191,6 +200,21 @@ pub fn own_objects_wanted(
     wanted: impl Fn(usize) -> bool,
 ) -> Vec<Value> {
     let r = report.report();
+    if carries_objects(report) {
+        // Exactly as the source sent them: each was read as JSON when the report was verified.
+        return r
+            .stix_objects
+            .iter()
+            .enumerate()
+            .map(|(i, json)| {
+                if wanted(i) {
+                    serde_json::from_str(json).unwrap_or(Value::Null)
+                } else {
+                    Value::Null
+                }
+            })
+            .collect();
+    }
     let identity = identity_id(&report.author());
     let marking = tlp_marking_id(r.tlp);
     let created = timestamp(context.first.1);
@@ -218,21 +242,15 @@ pub fn own_objects_wanted(
     }
     let version = report.id().to_string();
     let mut refs = Vec::new();
-    let mut observables = Vec::new();
-    let mut vulnerabilities = Vec::new();
     for (n, indicator) in r.indicators.iter().enumerate() {
         let name = format!("{version}/{n}");
         match pattern(indicator) {
             Some(_) if !wanted(objects.len()) => {
-                let id = uuid_for("indicator", &name);
-                refs.push(json!(id));
-                observables.push(id);
+                refs.push(json!(uuid_for("indicator", &name)));
                 objects.push(Value::Null);
             }
             None if !wanted(objects.len()) => {
-                let id = uuid_for("vulnerability", &name);
-                refs.push(json!(id));
-                vulnerabilities.push(id);
+                refs.push(json!(uuid_for("vulnerability", &name)));
                 objects.push(Value::Null);
             }
             Some(pattern) => {
@@ -258,7 +276,6 @@ pub fn own_objects_wanted(
                     indicator.description.clone()
                 });
                 refs.push(json!(id));
-                observables.push(id);
                 objects.push(object);
             }
             None => {
@@ -281,33 +298,8 @@ pub fn own_objects_wanted(
                     object["description"] = json!(indicator.description);
                 }
                 refs.push(json!(id));
-                vulnerabilities.push(id);
                 objects.push(object);
             }
-        }
-    }
-    // Each observable of the report relates to each vulnerability it names.
-    for observable in &observables {
-        for vulnerability in &vulnerabilities {
-            let id = uuid_for("relationship", &format!("{observable}/{vulnerability}"));
-            if !wanted(objects.len()) {
-                objects.push(Value::Null);
-                refs.push(json!(id));
-                continue;
-            }
-            objects.push(json!({
-                "type": "relationship",
-                "spec_version": "2.1",
-                "id": id,
-                "created": timestamp(r.created_ms),
-                "modified": timestamp(r.created_ms),
-                "created_by_ref": identity,
-                "relationship_type": "related-to",
-                "source_ref": observable,
-                "target_ref": vulnerability,
-                "object_marking_refs": [marking]
-            }));
-            refs.push(json!(id));
         }
     }
     if refs.is_empty() {
@@ -344,17 +336,16 @@ pub fn own_objects_wanted(
     objects
 }
 
-/// One object of [`report_objects`], without its content: type, id and version (`modified`,
-/// or `created`) in milliseconds. What an index of the objects needs, at a fraction of the cost
-/// of building them.
+/// One object of [`report_objects`], without its content: type, id and version. What an
+/// index of the objects needs, at a fraction of the cost of building them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectVersion {
     /// The STIX type.
-    pub kind: &'static str,
+    pub kind: String,
     /// The STIX id.
     pub id: String,
-    /// The version, in milliseconds since 1970.
-    pub version_ms: i64,
+    /// The version (`modified`, else `created`); `None` for objects without one (SCOs).
+    pub version: Option<StixTime>,
 }
 
 /// The type, id and version of each of [`report_objects`], in the same order.
@@ -365,10 +356,22 @@ pub fn object_versions(
     const IDENTITY_VERSION_MS: i64 = 1_577_836_800_000; // 2020-01-01T00:00:00.000Z
     const MARKING_VERSION_MS: i64 = 1_664_582_400_000; // 2022-10-01T00:00:00.000Z
     let r = report.report();
-    let object = |kind: &'static str, id: String, version_ms: i64| ObjectVersion {
-        kind,
+    if carries_objects(report) {
+        return r
+            .stix_objects
+            .iter()
+            .filter_map(|json| cairn_core::stix::read_header(json).ok())
+            .map(|h| ObjectVersion {
+                version: h.version(),
+                kind: h.kind.into_owned(),
+                id: h.id.into_owned(),
+            })
+            .collect();
+    }
+    let object = |kind: &str, id: String, ms: i64| ObjectVersion {
+        kind: kind.to_string(),
         id,
-        version_ms,
+        version: Some(StixTime::from_millis(ms)),
     };
     let mut versions = vec![
         object(
@@ -385,23 +388,13 @@ pub fn object_versions(
     let modified = r.created_ms.max(context.first.1);
     if r.kind != ReportKind::Retraction {
         let version = report.id().to_string();
-        let mut observables = Vec::new();
-        let mut vulnerabilities = Vec::new();
         for (n, indicator) in r.indicators.iter().enumerate() {
             let name = format!("{version}/{n}");
-            let (kind, list) = match pattern(indicator) {
-                Some(_) => ("indicator", &mut observables),
-                None => ("vulnerability", &mut vulnerabilities),
+            let kind = match pattern(indicator) {
+                Some(_) => "indicator",
+                None => "vulnerability",
             };
-            let id = uuid_for(kind, &name);
-            list.push(id.clone());
-            versions.push(object(kind, id, r.created_ms));
-        }
-        for observable in &observables {
-            for vulnerability in &vulnerabilities {
-                let id = uuid_for("relationship", &format!("{observable}/{vulnerability}"));
-                versions.push(object("relationship", id, r.created_ms));
-            }
+            versions.push(object(kind, uuid_for(kind, &name), r.created_ms));
         }
     }
     versions.push(object("report", report_stix_id(&context.first.0), modified));
@@ -626,13 +619,13 @@ mod tests {
                 assert_eq!(object["type"], version.kind);
                 assert_eq!(object["id"], version.id.as_str());
                 let stamp = object["modified"].as_str().or(object["created"].as_str());
-                assert_eq!(stamp, Some(timestamp(version.version_ms).as_str()));
+                assert_eq!(stamp.and_then(StixTime::parse), version.version);
             }
         }
     }
 
     #[test]
-    fn cves_become_vulnerabilities_related_to_the_observables() {
+    fn cves_become_vulnerabilities_with_nothing_invented_between_them() {
         let report = signed(|d| {
             d.indicators.truncate(2);
             d.indicators.push(IndicatorDraft {
@@ -644,7 +637,14 @@ mod tests {
         let objects = report_objects(&report, &context(&report));
         let count = |t: &str| objects.iter().filter(|o| o["type"] == t).count();
         assert_eq!(count("vulnerability"), 1);
-        assert_eq!(count("relationship"), 2);
+        assert_eq!(count("relationship"), 0);
         assert_eq!(count("indicator"), 2);
+        assert_eq!(
+            objects.last().unwrap()["object_refs"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
     }
 }

@@ -1,19 +1,26 @@
-//! STIX 2.1 bundles as Cairn report drafts: each `report` object becomes a report with the
-//! observables of the indicators and vulnerabilities it refers to. Indicators that no report
-//! refers to become one report per TLP marking (vulnerabilities likewise), as a MISP event
-//! gathers its attributes; a lone one becomes a report of its own. TLP markings (2.0 and 1.0)
-//! are kept. Other objects are listed as skipped, with why.
+//! STIX 2.1 as Cairn reports that carry the objects themselves. Every object of a bundle, a
+//! TAXII envelope, a bare list or a single object is carried exactly as it was sent (its JSON
+//! text, byte for byte) in a report of its own TLP marking: objects without one take the
+//! default TLP, a relationship or sighting is at least as strict as the objects it connects,
+//! and a report object never pulls the objects it refers to into its own marking. Objects of
+//! one marking are split, in the order they came, into reports of bounded size, each object
+//! whole; marking-definitions travel with every report whose objects refer to them. Each report
+//! gets a typed view derived from what it carries (title, kind, the observables of its
+//! indicators and the CVEs of its vulnerabilities), and every source object is accounted for:
+//! carried (new, or a new version), a duplicate, or refused with the reason.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use cairn_core::stix::{ObjectHeader, read_header};
 use cairn_core::{IndicatorType, OrgPublicKey, ReportDraft, ReportKind, Tlp};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use super::object::{Bundle, StixObject, Texts};
+use super::object::{Scalar, StixObject};
 use crate::import::{
-    ImportError, Imported, ImportedReport, Observables, Skipped, SourceFormat, apply_tlp,
-    fit_description, fit_labels, fit_summary, fit_title,
+    Account, Fate, Held, ImportError, ImportOptions, Imported, ImportedReport, Observables,
+    SourceFormat, apply_tlp, fit_labels, fit_summary, fit_title,
 };
 
 fn malformed(place: impl Into<String>, reason: impl Into<String>) -> ImportError {
@@ -23,48 +30,615 @@ fn malformed(place: impl Into<String>, reason: impl Into<String>) -> ImportError
     }
 }
 
-/// The TLP label a marking-definition id stands for (TLP 2.0, or the TLP 1.0 ids built into
-/// STIX 2.1).
-fn tlp_of_marking_id(id: &str) -> Option<Tlp> {
-    for tlp in Tlp::ALL {
-        if crate::stix::tlp_marking_id(*tlp) == id {
-            return Some(*tlp);
+/// At most about this many bytes of carried objects (and the observables derived from them)
+/// in one report: a signed report is at most `cairn_core::limits::MAX_ENVELOPE_BYTES`, and its
+/// title, summary and tags take the rest.
+pub const MAX_CARRIED_BYTES: usize = 960 * 1024;
+
+/// The longest summary of a report that carries objects.
+const MAX_CARRIED_SUMMARY: usize = 16 * 1024;
+
+/// A bundle, a TAXII envelope or a single object: what tells them apart.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Shape<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Scalar<'a>,
+    #[serde(borrow)]
+    id: Scalar<'a>,
+    #[serde(borrow)]
+    spec_version: Scalar<'a>,
+    #[serde(borrow)]
+    objects: Option<&'a RawValue>,
+}
+
+/// What kind of STIX text a JSON document is, if it is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StixShape {
+    /// `{"type": "bundle", "objects": [...]}`.
+    Bundle,
+    /// A TAXII envelope: `{"objects": [...]}` with no type.
+    Envelope,
+    /// `[{"type": ..., "id": ...}, ...]`.
+    List,
+    /// One object: `{"type": ..., "id": "type--..."}`.
+    Object,
+}
+
+/// Which STIX shape JSON text has; `None` when it is JSON but not STIX; an error when it is not
+/// JSON at all.
+pub(crate) fn shape_of(text: &[u8]) -> Result<Option<StixShape>, ImportError> {
+    let first = text
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .copied()
+        .unwrap_or(b' ');
+    if first == b'[' {
+        let items: Vec<&RawValue> =
+            serde_json::from_slice(text).map_err(|e| ImportError::NotJson(e.to_string()))?;
+        let stix = items.first().is_some_and(|item| {
+            serde_json::from_str::<Shape<'_>>(item.get()).is_ok_and(|s| {
+                s.kind.text().is_some() && s.id.text().is_some_and(|i| i.contains("--"))
+            })
+        });
+        return Ok(stix.then_some(StixShape::List));
+    }
+    let shape: Shape<'_> = match serde_json::from_slice(text) {
+        Ok(shape) => shape,
+        Err(e) if e.is_data() => return Ok(None),
+        Err(e) => return Err(ImportError::NotJson(e.to_string())),
+    };
+    Ok(match (shape.kind.text(), shape.id.text()) {
+        (Some("bundle"), _) => Some(StixShape::Bundle),
+        (Some(kind), Some(id)) if id.starts_with(kind) && id[kind.len()..].starts_with("--") => {
+            Some(StixShape::Object)
+        }
+        (None, _) if shape.objects.is_some() => Some(StixShape::Envelope),
+        _ => None,
+    })
+}
+
+/// The objects of a bundle, envelope, list or single object, as JSON text, and the bundle's
+/// `spec_version` when it says one.
+fn read_objects(text: &[u8]) -> Result<(Vec<&RawValue>, Option<String>), ImportError> {
+    let not_json = |e: serde_json::Error| ImportError::NotJson(e.to_string());
+    match shape_of(text)? {
+        Some(StixShape::List) => Ok((serde_json::from_slice(text).map_err(not_json)?, None)),
+        Some(StixShape::Object) => {
+            Ok((vec![serde_json::from_slice(text).map_err(not_json)?], None))
+        }
+        Some(StixShape::Bundle | StixShape::Envelope) | None => {
+            let shape: Shape<'_> = serde_json::from_slice(text).map_err(|e| {
+                if e.is_data() {
+                    malformed("bundle", format!("not a JSON object: {e}"))
+                } else {
+                    not_json(e)
+                }
+            })?;
+            let no_list = || malformed("bundle", "it has no \"objects\" list");
+            let objects = shape.objects.ok_or_else(no_list)?;
+            let list: Vec<&RawValue> =
+                serde_json::from_str(objects.get()).map_err(|_| no_list())?;
+            Ok((list, shape.spec_version.text().map(str::to_string)))
         }
     }
-    match id {
-        "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9" => Some(Tlp::Clear),
-        "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da" => Some(Tlp::Green),
-        "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82" => Some(Tlp::Amber),
-        "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed" => Some(Tlp::Red),
-        _ => None,
+}
+
+/// The references of a relationship or sighting to the objects it connects.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Connects<'a> {
+    #[serde(borrow)]
+    source_ref: Scalar<'a>,
+    #[serde(borrow)]
+    target_ref: Scalar<'a>,
+    #[serde(borrow)]
+    sighting_of_ref: Scalar<'a>,
+    #[serde(borrow)]
+    observed_data_refs: super::object::Texts<'a>,
+}
+
+impl Connects<'_> {
+    fn ids(&self) -> impl Iterator<Item = &str> {
+        [&self.source_ref, &self.target_ref, &self.sighting_of_ref]
+            .into_iter()
+            .filter_map(Scalar::text)
+            .chain(self.observed_data_refs.iter())
     }
 }
 
-/// The TLP label a marking-definition object in the bundle carries, if any.
-fn tlp_of_marking_object(object: &StixObject<'_>) -> Option<Tlp> {
-    let extensions = StixObject::nested(object.extensions);
-    if let Some(label) = extensions[crate::stix::TLP2_EXTENSION]["tlp_2_0"].as_str() {
-        return label.parse::<Tlp>().ok();
-    }
-    if object.definition_type.text() == Some("tlp") {
-        let definition = StixObject::nested(object.definition);
-        let label = definition["tlp"].as_str()?;
-        return if label.eq_ignore_ascii_case("white") {
-            Some(Tlp::Clear)
-        } else {
-            label.parse::<Tlp>().ok()
+/// A source object read, in source order.
+struct Read<'a> {
+    account: usize,
+    json: &'a str,
+    header: ObjectHeader<'a>,
+    /// Whether it is to be carried (not held already).
+    carry: bool,
+    new_version: bool,
+}
+
+/// A source object on its way into a report.
+struct Item<'a> {
+    json: &'a str,
+    header: ObjectHeader<'a>,
+    object: StixObject<'a>,
+    account: usize,
+    carry: bool,
+    new_version: bool,
+    /// The TLP it travels under.
+    tlp: Tlp,
+    /// The TLP its own markings give it, if any.
+    marked: Option<Tlp>,
+    /// What it adds to a report: its JSON and the observables derived from it.
+    bytes: usize,
+    observables: Observables,
+}
+
+/// The id a JSON text that is not a STIX object Cairn can carry says it has, for messages.
+fn guess_id(json: &str) -> Option<String> {
+    let shape: Shape<'_> = serde_json::from_str(json).ok()?;
+    shape.id.text().map(str::to_string)
+}
+
+/// Reads STIX 2.1 (a bundle, a TAXII envelope, a bare list of objects or one object) from JSON
+/// text into reports that carry the objects, with an account of every object.
+pub fn import_bundle(
+    text: &[u8],
+    us: &OrgPublicKey,
+    options: &ImportOptions<'_>,
+) -> Result<Imported, ImportError> {
+    let (raws, bundle_spec) = read_objects(text)?;
+    let mut accounts: Vec<(String, Option<String>, Option<Fate>)> = Vec::with_capacity(raws.len());
+    let mut read: Vec<Read<'_>> = Vec::with_capacity(raws.len());
+    let mut seen: HashSet<(String, Option<i128>)> = HashSet::with_capacity(raws.len());
+    for (i, raw) in raws.iter().enumerate() {
+        let json = raw.get();
+        let header = match read_header(json) {
+            Ok(header) => header,
+            Err(why) => {
+                let id = guess_id(json).unwrap_or_else(|| format!("objects[{i}]"));
+                accounts.push((id, None, Some(Fate::Refused(why))));
+                continue;
+            }
         };
+        let version = header.version();
+        let account = accounts.len();
+        accounts.push((header.id.to_string(), version.map(|v| v.to_string()), None));
+        let spec = header
+            .spec_version
+            .as_deref()
+            .or(bundle_spec.as_deref().filter(|_| header.created.is_some()));
+        if let Some(spec) = spec.filter(|s| *s != "2.1") {
+            accounts[account].2 = Some(Fate::Refused(format!(
+                "a STIX {spec} object: Cairn carries STIX 2.1"
+            )));
+            continue;
+        }
+        if json.len() + 8 > MAX_CARRIED_BYTES {
+            accounts[account].2 = Some(Fate::Refused(format!(
+                "{} bytes: larger than one signed report can carry ({MAX_CARRIED_BYTES} bytes)",
+                json.len()
+            )));
+            continue;
+        }
+        if !seen.insert((header.id.to_string(), version.map(|v| v.nanos()))) {
+            accounts[account].2 = Some(Fate::Duplicate(
+                "the same version comes earlier in the source".into(),
+            ));
+            continue;
+        }
+        let (carry, new_version) = match (options.held)(&header.id, version) {
+            Held::ThisVersion => {
+                accounts[account].2 = Some(Fate::Duplicate(
+                    "this node already holds this version".into(),
+                ));
+                (false, false)
+            }
+            Held::OtherVersions => (true, true),
+            Held::No => (true, false),
+        };
+        read.push(Read {
+            account,
+            json,
+            header,
+            carry,
+            new_version,
+        });
     }
-    None
+    // Markings: the TLP each marking-definition of the source defines, and each object's.
+    let defined: HashMap<String, Tlp> = read
+        .iter()
+        .filter_map(|r| r.header.defines_tlp.map(|t| (r.header.id.to_string(), t)))
+        .collect();
+    let definitions: HashSet<String> = read
+        .iter()
+        .filter(|r| r.header.kind == "marking-definition")
+        .map(|r| r.header.id.to_string())
+        .collect();
+    let lookup = |id: &str| defined.get(id).copied();
+    let marked_tlp = |h: &ObjectHeader<'_>| h.tlp(&lookup);
+    // Unmarked objects, and those whose markings name a definition neither well known nor in
+    // the source (which could be a TLP marking), are at least the default.
+    let own_tlp: HashMap<String, Tlp> = read
+        .iter()
+        .map(|r| {
+            let h = &r.header;
+            let unknown = h.markings.iter().any(|m| {
+                cairn_core::stix::tlp_of_marking_id(m).is_none() && !definitions.contains(&**m)
+            });
+            let tlp = match marked_tlp(h) {
+                Some(t) if unknown => t.max(options.default_tlp),
+                Some(t) => t,
+                None => options.default_tlp,
+            };
+            (h.id.to_string(), tlp)
+        })
+        .collect();
+    let referenced: HashSet<String> = read
+        .iter()
+        .filter(|r| r.carry)
+        .flat_map(|r| r.header.markings.iter())
+        .filter(|m| definitions.contains(&***m))
+        .map(|m| m.to_string())
+        .collect();
+    let mut groups: BTreeMap<Tlp, Vec<Item<'_>>> = BTreeMap::new();
+    let mut shared: HashMap<String, Item<'_>> = HashMap::new();
+    let mut merged = 0;
+    for r in read {
+        let is_shared = referenced.contains(&*r.header.id);
+        if !r.carry && !is_shared {
+            continue;
+        }
+        let object: StixObject<'_> = match serde_json::from_str(r.json) {
+            Ok(object) => object,
+            Err(e) => {
+                if r.carry {
+                    accounts[r.account].2 = Some(Fate::Refused(format!("not a STIX object: {e}")));
+                }
+                continue;
+            }
+        };
+        let mut tlp = own_tlp
+            .get(&*r.header.id)
+            .copied()
+            .unwrap_or(options.default_tlp);
+        if matches!(&*r.header.kind, "relationship" | "sighting") {
+            // At least as strict as what it connects.
+            let connects: Connects<'_> = serde_json::from_str(r.json).unwrap_or_default();
+            for id in connects.ids() {
+                if let Some(other) = own_tlp.get(id) {
+                    tlp = tlp.max(*other);
+                }
+            }
+        }
+        let mut observables = Observables::default();
+        if r.carry && !r.header.revoked && matches!(&*r.header.kind, "indicator" | "vulnerability")
+        {
+            // The typed view, which Cairn indexes and correlates; an object that gives no
+            // observable Cairn has a type for is carried all the same.
+            let _ = add_observables(&object, &member_description(&object), &mut observables);
+        }
+        merged += observables.merged;
+        let item = Item {
+            bytes: r.json.len() + 8 + observables.encoded_len(),
+            marked: marked_tlp(&r.header),
+            json: r.json,
+            object,
+            account: r.account,
+            carry: r.carry,
+            new_version: r.new_version,
+            tlp,
+            observables,
+            header: r.header,
+        };
+        if is_shared {
+            shared.insert(item.header.id.to_string(), item);
+        } else {
+            groups.entry(tlp).or_default().push(item);
+        }
+    }
+    let mut reports = Vec::new();
+    let place = |items: Vec<Item<'_>>,
+                 shared: &HashMap<String, Item<'_>>,
+                 tlp: Tlp,
+                 accounts: &mut Vec<(String, Option<String>, Option<Fate>)>,
+                 reports: &mut Vec<ImportedReport>| {
+        let parts = split(items, shared, tlp);
+        let count = parts.len();
+        for (n, part) in parts.into_iter().enumerate() {
+            let index = reports.len();
+            reports.push(chunk_report(
+                part,
+                shared,
+                tlp,
+                (n + 1, count),
+                us,
+                accounts,
+                index,
+            ));
+        }
+    };
+    for (tlp, items) in groups {
+        place(items, &shared, tlp, &mut accounts, &mut reports);
+    }
+    // Definitions to carry that went with no report are carried on their own.
+    let mut leftovers: BTreeMap<Tlp, Vec<Item<'_>>> = BTreeMap::new();
+    let mut left: Vec<Item<'_>> = shared
+        .into_values()
+        .filter(|item| item.carry && accounts[item.account].2.is_none())
+        .collect();
+    left.sort_by_key(|item| item.account);
+    for item in left {
+        leftovers.entry(item.tlp).or_default().push(item);
+    }
+    for (tlp, items) in leftovers {
+        place(items, &HashMap::new(), tlp, &mut accounts, &mut reports);
+    }
+    let accounts = accounts
+        .into_iter()
+        .map(|(id, version, fate)| Account {
+            id,
+            version,
+            fate: fate.unwrap_or_else(|| Fate::Refused("placed in no report".into())),
+        })
+        .collect();
+    Ok(Imported {
+        format: SourceFormat::Stix,
+        objects: raws.len(),
+        reports,
+        merged,
+        skipped: Vec::new(),
+        accounts,
+    })
 }
 
-/// The most restrictive TLP label among an object's markings.
-fn tlp_of(object: &StixObject<'_>, markings: &HashMap<&str, Tlp>) -> Option<Tlp> {
-    object
-        .object_marking_refs
+/// The marking-definitions of `shared` that `item` refers to and that may travel under `tlp`.
+fn definitions_for<'s, 'i, 'a>(
+    item: &'i Item<'a>,
+    shared: &'s HashMap<String, Item<'a>>,
+    tlp: Tlp,
+) -> impl Iterator<Item = (&'s str, &'s Item<'a>)> + use<'s, 'i, 'a> {
+    item.header.markings.iter().filter_map(move |m| {
+        let (id, definition) = shared.get_key_value(&**m)?;
+        definition
+            .marked
+            .is_none_or(|t| t <= tlp)
+            .then_some((id.as_str(), definition))
+    })
+}
+
+/// Splits objects of one TLP into runs that each fit one report, in their order, counting the
+/// marking-definitions each run must carry with it.
+fn split<'a>(
+    items: Vec<Item<'a>>,
+    shared: &HashMap<String, Item<'a>>,
+    tlp: Tlp,
+) -> Vec<Vec<Item<'a>>> {
+    let mut parts: Vec<Vec<Item<'a>>> = Vec::new();
+    let (mut bytes, mut observables) = (0, 0);
+    let mut carried_definitions: HashSet<&str> = HashSet::new();
+    for item in items {
+        let extra: usize = definitions_for(&item, shared, tlp)
+            .filter(|(id, _)| !carried_definitions.contains(id))
+            .map(|(_, d)| d.bytes)
+            .sum();
+        let fits = parts.last().is_some_and(|part| {
+            bytes + item.bytes + extra <= MAX_CARRIED_BYTES
+                && part.len() + carried_definitions.len() + 1 < cairn_core::stix::MAX_OBJECTS
+                && observables + item.observables.list.len() <= cairn_core::limits::MAX_INDICATORS
+        });
+        if !fits {
+            parts.push(Vec::new());
+            (bytes, observables) = (0, 0);
+            carried_definitions.clear();
+        }
+        for (id, d) in definitions_for(&item, shared, tlp) {
+            if carried_definitions.insert(id) {
+                bytes += d.bytes;
+            }
+        }
+        bytes += item.bytes;
+        observables += item.observables.list.len();
+        if let Some(part) = parts.last_mut() {
+            part.push(item);
+        }
+    }
+    parts
+}
+
+/// Types that say who, how or under which rules rather than what: they do not decide a
+/// report's kind.
+fn is_context(kind: &str) -> bool {
+    matches!(
+        kind,
+        "marking-definition"
+            | "extension-definition"
+            | "language-content"
+            | "identity"
+            | "location"
+            | "relationship"
+            | "sighting"
+            | "note"
+            | "opinion"
+            | "report"
+            | "grouping"
+    )
+}
+
+/// The report kind of what a part carries: its report object's, else the one kind of thing it
+/// holds, else an advisory.
+fn kind_of_part(part: &[Item<'_>]) -> ReportKind {
+    let reports: Vec<&Item<'_>> = part.iter().filter(|i| i.header.kind == "report").collect();
+    if let [one] = reports[..] {
+        return kind_of_report(&one.object);
+    }
+    if part.iter().any(|i| i.header.kind == "incident") {
+        return ReportKind::Incident;
+    }
+    let mut kinds = part
         .iter()
-        .filter_map(|m| markings.get(m).copied().or_else(|| tlp_of_marking_id(m)))
-        .max()
+        .map(|i| &*i.header.kind)
+        .filter(|k| !is_context(k))
+        .map(|k| match k {
+            "indicator" => Some(ReportKind::Indicator),
+            "vulnerability" => Some(ReportKind::Vulnerability),
+            "campaign" => Some(ReportKind::Campaign),
+            "intrusion-set" | "threat-actor" => Some(ReportKind::ThreatActor),
+            _ => None,
+        });
+    let Some(first) = kinds.next() else {
+        return ReportKind::Advisory;
+    };
+    match first {
+        Some(kind) if kinds.all(|k| k == Some(kind)) => kind,
+        _ => ReportKind::Advisory,
+    }
+}
+
+/// "relationship 700, attack-pattern 250, malware 50": the types a part carries, most first.
+fn type_counts(part: &[Item<'_>]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for item in part {
+        match counts.iter_mut().find(|(k, _)| *k == &*item.header.kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((&item.header.kind, 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    counts
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The report that carries one part: the objects (the marking-definitions they refer to
+/// first), and the typed view derived from them. Everything is derived from the objects, so
+/// the same objects always give the same draft and, signed with `sign_imported`, the same
+/// report.
+fn chunk_report(
+    part: Vec<Item<'_>>,
+    shared: &HashMap<String, Item<'_>>,
+    tlp: Tlp,
+    (n, count): (usize, usize),
+    us: &OrgPublicKey,
+    accounts: &mut [(String, Option<String>, Option<Fate>)],
+    index: usize,
+) -> ImportedReport {
+    let mut notes = Vec::new();
+    let mut objects: Vec<String> = Vec::with_capacity(part.len() + 2);
+    let mut sources: Vec<String> = Vec::with_capacity(part.len() + 2);
+    let mut digest = Sha256::new();
+    let mut carry = |item: &Item<'_>, objects: &mut Vec<String>, sources: &mut Vec<String>| {
+        objects.push(item.json.to_string());
+        sources.push(item.header.id.to_string());
+        digest.update(item.header.id.as_bytes());
+        digest.update([0]);
+        digest.update(
+            item.header
+                .version()
+                .map(|v| v.nanos())
+                .unwrap_or(0)
+                .to_be_bytes(),
+        );
+        if item.carry && accounts[item.account].2.is_none() {
+            accounts[item.account].2 = Some(Fate::Carried {
+                report: index,
+                new_version: item.new_version,
+            });
+        }
+    };
+    let mut with: HashSet<&str> = HashSet::new();
+    for item in &part {
+        for (id, definition) in definitions_for(item, shared, tlp) {
+            if with.insert(id) {
+                carry(definition, &mut objects, &mut sources);
+            }
+        }
+    }
+    for item in &part {
+        carry(item, &mut objects, &mut sources);
+    }
+    let source_id = format!("stix-{}", &hex::encode(digest.finalize())[..32]);
+    // The typed view.
+    let headline: Vec<&Item<'_>> = part
+        .iter()
+        .filter(|i| matches!(&*i.header.kind, "report" | "grouping"))
+        .collect();
+    let lead = match (&headline[..], &part[..]) {
+        ([one], _) => Some(*one),
+        ([], [one]) => Some(one),
+        _ => None,
+    };
+    let mut title = match lead {
+        Some(item) => item
+            .object
+            .name
+            .text()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("STIX {}", item.header.id)),
+        None => format!("{} STIX objects ({})", part.len(), type_counts(&part)),
+    };
+    if count > 1 {
+        title = format!("{title}, part {n} of {count}");
+    }
+    let mut summary = lead
+        .and_then(|item| item.object.description.text())
+        .map(|d| format!("{d}\n\n"))
+        .unwrap_or_default();
+    summary.push_str(&format!(
+        "Carries {} STIX 2.1 object(s) exactly as their source sent them: {}.",
+        objects.len(),
+        type_counts(&part)
+    ));
+    let confidence = match lead {
+        Some(item) => item.object.confidence.number(),
+        None => part
+            .iter()
+            .filter_map(|i| i.object.confidence.number())
+            .min(),
+    }
+    .and_then(|c| u8::try_from(c).ok())
+    .filter(|c| *c <= 100);
+    let created = match lead {
+        Some(item) => created_of(&item.object, String::new).ok().flatten(),
+        None => None,
+    }
+    .or_else(|| {
+        part.iter()
+            .filter_map(|i| i.header.version())
+            .max()
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp_nanos(t.nanos()).ok())
+    });
+    let mut observables = Observables::default();
+    for item in &part {
+        observables.extend(item.observables.clone());
+    }
+    let labels = headline
+        .iter()
+        .flat_map(|i| i.object.labels.iter().map(str::to_string))
+        .collect::<Vec<_>>();
+    let mut draft = ReportDraft {
+        kind: Some(kind_of_part(&part)),
+        title: fit_title(&title, &mut notes),
+        summary: fit_summary(
+            crate::import::cut(&summary, MAX_CARRIED_SUMMARY),
+            &mut notes,
+        ),
+        confidence,
+        created: created.filter(|t| t.unix_timestamp() > 0),
+        indicators: observables.list,
+        tags: fit_labels(std::iter::once(format!("stix:{source_id}")).chain(labels)),
+        stix_objects: objects,
+        ..ReportDraft::default()
+    };
+    apply_tlp(&mut draft, Some(tlp), tlp, us, &mut notes);
+    ImportedReport {
+        source_id,
+        sources,
+        draft,
+        notes,
+    }
 }
 
 /// When the object says it was published, valid from or created, whichever comes first in
@@ -254,93 +828,6 @@ fn kind_of_report(object: &StixObject<'_>) -> ReportKind {
     }
 }
 
-/// A report draft from a STIX object: its name (or `fallback`), description, confidence, time
-/// and TLP marking, its `labels`, and the source id (the first of `sources`) as a tag.
-#[allow(clippy::too_many_arguments)]
-fn report_from(
-    object: &StixObject<'_>,
-    sources: Vec<String>,
-    kind: ReportKind,
-    fallback: &str,
-    labels: &Texts<'_>,
-    observables: Observables,
-    markings: &HashMap<&str, Tlp>,
-    us: &OrgPublicKey,
-) -> Result<ImportedReport, ImportError> {
-    let id = sources.first().cloned().unwrap_or_default();
-    let mut notes = Vec::new();
-    let mut draft = ReportDraft {
-        kind: Some(kind),
-        title: fit_title(object.name.text().unwrap_or(fallback), &mut notes),
-        summary: fit_summary(object.description.text().unwrap_or_default(), &mut notes),
-        confidence: object
-            .confidence
-            .number()
-            .and_then(|c| u8::try_from(c).ok()),
-        created: created_of(object, || id.clone())?,
-        indicators: observables.list,
-        tags: fit_labels(
-            std::iter::once(format!("stix:{id}")).chain(labels.iter().map(str::to_string)),
-        ),
-        ..ReportDraft::default()
-    };
-    apply_tlp(&mut draft, tlp_of(object, markings), us, &mut notes);
-    Ok(ImportedReport {
-        source_id: id,
-        sources,
-        draft,
-        notes,
-    })
-}
-
-/// At most this many observables in one report made from indicators no report refers to.
-pub const MAX_GROUPED_OBSERVABLES: usize = 1_000;
-
-/// At most about this many bytes of observables in one such report, well inside the size of
-/// a signed report (`cairn_core::limits::MAX_ENVELOPE_BYTES`).
-const MAX_GROUPED_BYTES: usize = 256 * 1024;
-
-/// An indicator or vulnerability that no report refers to, with what it carries.
-struct Member<'o, 'a> {
-    object: &'o StixObject<'a>,
-    observables: Observables,
-}
-
-/// The indicators (or vulnerabilities) of one TLP marking that no report refers to.
-struct Group<'o, 'a> {
-    vulnerability: bool,
-    tlp: Option<Tlp>,
-    members: Vec<Member<'o, 'a>>,
-}
-
-impl<'o, 'a> Group<'o, 'a> {
-    /// The members in runs that each fit one report, in the bundle's order.
-    fn parts(self) -> Vec<Vec<Member<'o, 'a>>> {
-        let mut parts: Vec<Vec<Member<'o, 'a>>> = Vec::new();
-        let (mut count, mut bytes) = (0, 0);
-        for member in self.members {
-            let (n, b) = (
-                member.observables.list.len(),
-                member.observables.encoded_len(),
-            );
-            match parts.last_mut() {
-                Some(part)
-                    if count + n <= MAX_GROUPED_OBSERVABLES && bytes + b <= MAX_GROUPED_BYTES =>
-                {
-                    count += n;
-                    bytes += b;
-                    part.push(member);
-                }
-                _ => {
-                    (count, bytes) = (n, b);
-                    parts.push(vec![member]);
-                }
-            }
-        }
-        parts
-    }
-}
-
 /// What an observable grouped with others says of where it came from: its object's name and
 /// description.
 fn member_description(object: &StixObject<'_>) -> String {
@@ -351,302 +838,6 @@ fn member_description(object: &StixObject<'_>) -> String {
         (false, true) => name.to_string(),
         _ => description.to_string(),
     }
-}
-
-/// The report of a lone indicator or vulnerability, and how many of its observables were
-/// folded into others.
-fn single_report(
-    member: Member<'_, '_>,
-    markings: &HashMap<&str, Tlp>,
-    us: &OrgPublicKey,
-) -> Result<(ImportedReport, usize), ImportError> {
-    let object = member.object;
-    // Alone, the object's name is the title, and its description the summary and each
-    // observable's.
-    let mut observables = member.observables;
-    let description = fit_description(object.description.text().unwrap_or_default());
-    for indicator in &mut observables.list {
-        indicator.description = description.to_string();
-    }
-    let merged = observables.merged;
-    let (kind, fallback) = if object.kind() == "vulnerability" {
-        (
-            ReportKind::Vulnerability,
-            format!("Vulnerability {}", cves_of(object).join(", ")),
-        )
-    } else {
-        (
-            ReportKind::Indicator,
-            format!("Indicator {}", object.pattern.text().unwrap_or(object.id())),
-        )
-    };
-    let report = report_from(
-        object,
-        vec![object.id().to_string()],
-        kind,
-        &fallback,
-        &object.indicator_types,
-        observables,
-        markings,
-        us,
-    )?;
-    Ok((report, merged))
-}
-
-/// One report for indicators (or vulnerabilities) of one TLP marking that no report refers
-/// to, and how many observables were folded into others. Each observable keeps its object's
-/// name and description; the summary lists the objects. Everything is derived from the
-/// objects, so the same objects always give the same draft.
-fn grouped_report(
-    members: Vec<Member<'_, '_>>,
-    vulnerability: bool,
-    tlp: Option<Tlp>,
-    us: &OrgPublicKey,
-) -> (ImportedReport, usize) {
-    use std::fmt::Write;
-    let what = if vulnerability {
-        "vulnerabilities"
-    } else {
-        "indicators"
-    };
-    let count = members.len();
-    let mut notes = Vec::new();
-    let mut digest = Sha256::new();
-    let mut observables = Observables::default();
-    let mut labels: Vec<String> = Vec::new();
-    let mut summary = format!("{count} STIX {what} that no report refers to, imported together:\n");
-    let mut title = format!("{count} {what}");
-    let max_title = cairn_core::limits::MAX_TITLE_CHARS;
-    let mut named = 0;
-    for member in &members {
-        let object = member.object;
-        let version = object
-            .modified
-            .text()
-            .or(object.created.text())
-            .unwrap_or_default();
-        digest.update(object.id().as_bytes());
-        digest.update([0]);
-        digest.update(version.as_bytes());
-        digest.update([0]);
-        for label in object.indicator_types.iter() {
-            if !labels.iter().any(|l| l == label) {
-                labels.push(label.to_string());
-            }
-        }
-        let name = object.name.text().unwrap_or_default().trim();
-        if name.is_empty() {
-            let _ = writeln!(summary, "- {}", object.id());
-        } else {
-            let _ = writeln!(summary, "- {}: {name}", object.id());
-            // The title names the first few, as far as it goes.
-            if title.len() <= max_title {
-                title.push_str(if named == 0 { ": " } else { ", " });
-                title.push_str(name);
-                named += 1;
-            }
-        }
-    }
-    if title.chars().count() > max_title {
-        title = title.chars().take(max_title - 1).chain(['…']).collect();
-    }
-    let source_id = format!("group-{}", &hex::encode(digest.finalize())[..32]);
-    let confidence = members
-        .iter()
-        .filter_map(|m| m.object.confidence.number())
-        .filter_map(|c| u8::try_from(c).ok())
-        .min();
-    let created = members
-        .iter()
-        .filter_map(|m| created_of(m.object, String::new).ok().flatten())
-        .max();
-    let sources = members.iter().map(|m| m.object.id().to_string()).collect();
-    for member in members {
-        observables.extend(member.observables);
-    }
-    let merged = observables.merged;
-    let mut draft = ReportDraft {
-        kind: Some(if vulnerability {
-            ReportKind::Vulnerability
-        } else {
-            ReportKind::Indicator
-        }),
-        title,
-        summary: fit_summary(summary.trim_end(), &mut notes),
-        confidence,
-        created,
-        indicators: observables.list,
-        tags: fit_labels(std::iter::once(format!("stix:{source_id}")).chain(labels)),
-        ..ReportDraft::default()
-    };
-    apply_tlp(&mut draft, tlp, us, &mut notes);
-    let report = ImportedReport {
-        source_id,
-        sources,
-        draft,
-        notes,
-    };
-    (report, merged)
-}
-
-/// The objects of a bundle (or TAXII envelope) in JSON text, read.
-fn read_objects(text: &[u8]) -> Result<Vec<StixObject<'_>>, ImportError> {
-    let bundle: Bundle<'_> = serde_json::from_slice(text).map_err(|e| {
-        if e.is_data() {
-            malformed("bundle", format!("not a JSON object: {e}"))
-        } else {
-            ImportError::NotJson(e.to_string())
-        }
-    })?;
-    let no_list = || malformed("bundle", "it has no \"objects\" list");
-    let objects = bundle.objects.ok_or_else(no_list)?;
-    if let Ok(read) = serde_json::from_str::<Vec<StixObject<'_>>>(objects.get()) {
-        return Ok(read);
-    }
-    // Say which one is wrong.
-    let raw: Vec<&RawValue> = serde_json::from_str(objects.get()).map_err(|_| no_list())?;
-    for (i, object) in raw.iter().enumerate() {
-        if let Err(e) = serde_json::from_str::<StixObject<'_>>(object.get()) {
-            return Err(malformed(
-                format!("objects[{i}]"),
-                format!("not a STIX object: {e}"),
-            ));
-        }
-    }
-    Err(no_list())
-}
-
-/// Reads a STIX 2.1 bundle, or a TAXII envelope (only its `objects` matter), from JSON text.
-pub fn import_bundle(text: &[u8], us: &OrgPublicKey) -> Result<Imported, ImportError> {
-    let objects = read_objects(text)?;
-    let mut by_id: HashMap<&str, &StixObject<'_>> = HashMap::with_capacity(objects.len());
-    let mut markings: HashMap<&str, Tlp> = HashMap::new();
-    for (i, object) in objects.iter().enumerate() {
-        let place = || format!("objects[{i}]");
-        let id = object
-            .id
-            .text()
-            .ok_or_else(|| malformed(place(), "an object without an \"id\""))?;
-        let kind = object
-            .kind
-            .text()
-            .ok_or_else(|| malformed(place(), format!("{id} has no \"type\"")))?;
-        if id
-            .strip_prefix(kind)
-            .and_then(|rest| rest.strip_prefix("--"))
-            .is_none()
-        {
-            return Err(malformed(
-                place(),
-                format!("its id {id:?} does not start with its type {kind:?}"),
-            ));
-        }
-        if kind != "marking-definition" && kind != "bundle" {
-            created_of(object, place)?;
-        }
-        if kind == "marking-definition"
-            && let Some(tlp) = tlp_of_marking_object(object)
-        {
-            markings.insert(id, tlp);
-        }
-        by_id.insert(id, object);
-    }
-    let mut imported = Imported {
-        format: SourceFormat::Stix,
-        objects: objects.len(),
-        reports: Vec::new(),
-        merged: 0,
-        skipped: Vec::new(),
-    };
-    let mut used: HashSet<&str> = HashSet::new();
-    // Reports first: they claim the indicators they refer to.
-    for object in objects.iter().filter(|o| o.kind() == "report") {
-        let id = object.id().to_string();
-        let mut observables = Observables::default();
-        let mut sources = vec![id.clone()];
-        for r in object.object_refs.iter() {
-            let Some(target) = by_id.get(r) else {
-                continue;
-            };
-            if matches!(target.kind(), "indicator" | "vulnerability") {
-                used.insert(target.id());
-                let description = target.description.text().unwrap_or_default();
-                match add_observables(target, description, &mut observables) {
-                    Ok(()) => sources.push(r.to_string()),
-                    Err(why) => imported.skipped.push(Skipped {
-                        what: r.to_string(),
-                        why,
-                    }),
-                }
-            }
-        }
-        imported.merged += observables.merged;
-        imported.reports.push(report_from(
-            object,
-            sources,
-            kind_of_report(object),
-            "Untitled STIX report",
-            &object.labels,
-            observables,
-            &markings,
-            us,
-        )?);
-    }
-    // Indicators and vulnerabilities no report refers to: grouped by kind and TLP marking.
-    let mut groups: Vec<Group<'_, '_>> = Vec::new();
-    for object in &objects {
-        let id = object.id();
-        match object.kind() {
-            "report" => {}
-            kind @ ("indicator" | "vulnerability") if !used.contains(id) => {
-                let mut observables = Observables::default();
-                if let Err(why) =
-                    add_observables(object, &member_description(object), &mut observables)
-                {
-                    imported.skipped.push(Skipped {
-                        what: id.to_string(),
-                        why,
-                    });
-                    continue;
-                }
-                let vulnerability = kind == "vulnerability";
-                let tlp = tlp_of(object, &markings);
-                let member = Member {
-                    object,
-                    observables,
-                };
-                match groups
-                    .iter_mut()
-                    .find(|g| g.vulnerability == vulnerability && g.tlp == tlp)
-                {
-                    Some(group) => group.members.push(member),
-                    None => groups.push(Group {
-                        vulnerability,
-                        tlp,
-                        members: vec![member],
-                    }),
-                }
-            }
-            "indicator" | "vulnerability" => {}
-            "marking-definition" | "identity" | "relationship" | "extension-definition" => {}
-            other => imported.skipped.push(Skipped {
-                what: id.to_string(),
-                why: format!("{other} objects have no Cairn equivalent yet"),
-            }),
-        }
-    }
-    for group in groups {
-        let (vulnerability, tlp) = (group.vulnerability, group.tlp);
-        for part in group.parts() {
-            let (report, merged) = match <[Member<'_, '_>; 1]>::try_from(part) {
-                Ok([member]) => single_report(member, &markings, us)?,
-                Err(part) => grouped_report(part, vulnerability, tlp, us),
-            };
-            imported.merged += merged;
-            imported.reports.push(report);
-        }
-    }
-    Ok(imported)
 }
 
 #[cfg(test)]
@@ -672,165 +863,5 @@ mod tests {
         );
         assert!(observables_in_pattern("[email-message:subject MATCHES '^Invoice']").is_empty());
         assert!(observables_in_pattern("[x509-certificate:serial_number = '1']").is_empty());
-    }
-}
-
-#[cfg(test)]
-mod grouping_tests {
-    use super::*;
-    use rand::SeedableRng;
-    use serde_json::Value;
-    use serde_json::json;
-
-    const GREEN: &str = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb";
-    const AMBER: &str = "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421";
-
-    fn us() -> OrgPublicKey {
-        cairn_core::OrgKey::generate(&mut rand::rngs::StdRng::seed_from_u64(7)).public()
-    }
-
-    fn indicator(n: usize, ip: &str, marking: &str) -> Value {
-        json!({
-            "type": "indicator", "spec_version": "2.1",
-            "id": format!("indicator--00000000-0000-4000-8000-{n:012}"),
-            "created": "2026-11-01T10:00:00.000Z",
-            "modified": format!("2026-11-0{}T10:00:00.000Z", 1 + n % 5),
-            "name": format!("C2 {n}"),
-            "pattern": format!("[ipv4-addr:value = '{ip}']"),
-            "pattern_type": "stix",
-            "valid_from": "2026-11-01T10:00:00Z",
-            "confidence": 40 + n,
-            "indicator_types": ["malicious-activity"],
-            "object_marking_refs": [marking]
-        })
-    }
-
-    fn vulnerability(n: usize, cve: &str) -> Value {
-        json!({
-            "type": "vulnerability", "spec_version": "2.1",
-            "id": format!("vulnerability--00000000-0000-4000-8000-{n:012}"),
-            "created": "2026-11-01T10:00:00.000Z",
-            "modified": "2026-11-01T10:00:00.000Z",
-            "name": cve,
-            "object_marking_refs": [GREEN]
-        })
-    }
-
-    fn bundle(objects: Vec<Value>) -> Vec<u8> {
-        serde_json::to_vec(&json!({"type": "bundle", "id": "bundle--6c4f0e9c-3c50-4d6a-8b8b-7d9e1b1f2a3c", "objects": objects})).unwrap()
-    }
-
-    #[test]
-    fn indicators_no_report_refers_to_become_one_report_per_marking_and_kind() {
-        let imported = import_bundle(
-            &bundle(vec![
-                indicator(1, "192.0.2.1", GREEN),
-                indicator(2, "192.0.2.2", AMBER),
-                vulnerability(3, "CVE-2026-0001"),
-                indicator(4, "192.0.2.4", GREEN),
-                vulnerability(5, "CVE-2026-0002"),
-                indicator(6, "192.0.2.1", GREEN),
-            ]),
-            &us(),
-        )
-        .unwrap();
-        assert_eq!(imported.reports.len(), 3, "{:?}", imported.reports);
-        let green = &imported.reports[0];
-        assert_eq!(
-            green.sources,
-            [
-                "indicator--00000000-0000-4000-8000-000000000001",
-                "indicator--00000000-0000-4000-8000-000000000004",
-                "indicator--00000000-0000-4000-8000-000000000006"
-            ]
-        );
-        assert_eq!(green.draft.tlp, Some(Tlp::Green));
-        assert_eq!(green.draft.kind, Some(ReportKind::Indicator));
-        assert_eq!(green.draft.title, "3 indicators: C2 1, C2 4, C2 6");
-        // 192.0.2.1 twice: folded into one observable, which keeps the first one's name.
-        assert_eq!(green.draft.indicators.len(), 2);
-        assert_eq!(imported.merged, 1);
-        assert_eq!(green.draft.indicators[0].description, "C2 1");
-        assert_eq!(
-            green.draft.confidence,
-            Some(41),
-            "the lowest confidence given"
-        );
-        assert!(
-            green
-                .draft
-                .summary
-                .contains("indicator--00000000-0000-4000-8000-000000000004: C2 4"),
-            "{}",
-            green.draft.summary
-        );
-        assert!(green.source_id.starts_with("group-"));
-        assert_eq!(green.draft.tags[0], format!("stix:{}", green.source_id));
-        assert!(green.draft.tags.contains(&"malicious-activity".to_string()));
-        // A lone indicator of another marking stays a report of its own, as before.
-        let amber = &imported.reports[1];
-        assert_eq!(amber.draft.tlp, Some(Tlp::Amber));
-        assert_eq!(amber.draft.title, "C2 2");
-        assert_eq!(
-            amber.source_id,
-            "indicator--00000000-0000-4000-8000-000000000002"
-        );
-        let cves = &imported.reports[2];
-        assert_eq!(cves.draft.kind, Some(ReportKind::Vulnerability));
-        assert_eq!(cves.draft.indicators.len(), 2);
-        assert_eq!(cves.sources.len(), 2);
-        // Every grouped draft signs.
-        let org = cairn_core::OrgKey::generate(&mut rand::rngs::StdRng::seed_from_u64(7));
-        for report in &imported.reports {
-            report.draft.sign_imported(&org, &report.source_id).unwrap();
-        }
-    }
-
-    #[test]
-    fn the_same_objects_give_the_same_group_and_a_new_version_another() {
-        let objects = vec![
-            indicator(1, "192.0.2.1", GREEN),
-            indicator(2, "192.0.2.2", GREEN),
-        ];
-        let first = import_bundle(&bundle(objects.clone()), &us()).unwrap();
-        let again = import_bundle(&bundle(objects.clone()), &us()).unwrap();
-        assert_eq!(first.reports[0].source_id, again.reports[0].source_id);
-        let org = cairn_core::OrgKey::generate(&mut rand::rngs::StdRng::seed_from_u64(7));
-        let sign = |r: &ImportedReport| r.draft.sign_imported(&org, &r.source_id).unwrap().id();
-        assert_eq!(sign(&first.reports[0]), sign(&again.reports[0]));
-        let mut newer = objects;
-        newer[1]["modified"] = json!("2026-11-09T10:00:00.000Z");
-        let newer = import_bundle(&bundle(newer), &us()).unwrap();
-        assert_ne!(first.reports[0].source_id, newer.reports[0].source_id);
-    }
-
-    #[test]
-    fn a_large_bundle_is_split_into_reports_of_at_most_a_thousand_observables() {
-        let objects: Vec<Value> = (0..MAX_GROUPED_OBSERVABLES + 1)
-            .map(|n| indicator(n, &format!("10.0.{}.{}", n / 256, n % 256), GREEN))
-            .collect();
-        let imported = import_bundle(&bundle(objects), &us()).unwrap();
-        assert_eq!(imported.reports.len(), 2);
-        assert_eq!(
-            imported.reports[0].draft.indicators.len(),
-            MAX_GROUPED_OBSERVABLES
-        );
-        assert!(
-            imported.reports[0].draft.title.chars().count() <= cairn_core::limits::MAX_TITLE_CHARS
-        );
-        assert_eq!(imported.reports[1].sources.len(), 1);
-        assert_eq!(imported.merged, 0);
-    }
-
-    #[test]
-    fn a_long_description_is_shortened_not_refused() {
-        let mut long = indicator(1, "192.0.2.1", GREEN);
-        long["description"] = json!("é".repeat(1000));
-        let imported =
-            import_bundle(&bundle(vec![long, indicator(2, "192.0.2.2", GREEN)]), &us()).unwrap();
-        assert!(imported.skipped.is_empty(), "{:?}", imported.skipped);
-        let description = &imported.reports[0].draft.indicators[0].description;
-        assert!(description.starts_with("C2 1: é"));
-        assert!(description.len() <= cairn_core::indicator::MAX_DESCRIPTION_LEN);
     }
 }

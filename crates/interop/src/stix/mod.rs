@@ -6,5 +6,10 @@ mod import;
 mod object;
 
 pub use export::*;
-pub use import::{MAX_GROUPED_OBSERVABLES, import_bundle};
-pub(crate) use object::is_bundle;
+pub use import::{MAX_CARRIED_BYTES, import_bundle};
+
+/// Whether JSON text is STIX (a bundle, a TAXII envelope, a list of objects or one object);
+/// an error when it is not JSON at all.
+pub(crate) fn is_stix(text: &[u8]) -> Result<bool, crate::import::ImportError> {
+    Ok(import::shape_of(text)?.is_some())
+}

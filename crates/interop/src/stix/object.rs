@@ -204,35 +204,10 @@ impl StixObject<'_> {
         self.kind.text().unwrap_or_default()
     }
 
-    /// Its `id`, or "" when it has none.
-    pub(crate) fn id(&self) -> &str {
-        self.id.text().unwrap_or_default()
-    }
-
     /// A nested property as a JSON value (null when absent or not JSON).
     pub(crate) fn nested(raw: Option<&RawValue>) -> serde_json::Value {
         raw.and_then(|r| serde_json::from_str(r.get()).ok())
             .unwrap_or_default()
-    }
-}
-
-/// A bundle or a TAXII envelope: its type and its objects, still as JSON text.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(crate) struct Bundle<'a> {
-    #[serde(rename = "type", borrow)]
-    pub(crate) kind: Scalar<'a>,
-    #[serde(borrow)]
-    pub(crate) objects: Option<&'a RawValue>,
-}
-
-/// Whether JSON text is a STIX bundle (an object with `"type": "bundle"`); an error when it is
-/// not JSON at all.
-pub(crate) fn is_bundle(text: &[u8]) -> Result<bool, serde_json::Error> {
-    match serde_json::from_slice::<Bundle<'_>>(text) {
-        Ok(bundle) => Ok(bundle.kind.text() == Some("bundle")),
-        Err(e) if e.is_data() => Ok(false),
-        Err(e) => Err(e),
     }
 }
 
@@ -248,7 +223,7 @@ mod tests {
             "extensions": {"e": {"k": 1}}, "unknown": [true]}"#;
         let object: StixObject<'_> = serde_json::from_str(text).unwrap();
         assert_eq!(object.kind(), "indicator");
-        assert_eq!(object.id(), "indicator--1");
+        assert_eq!(object.id.text(), Some("indicator--1"));
         assert_eq!(object.name.text(), None);
         assert_eq!(object.confidence.number(), Some(80));
         assert_eq!(object.labels.iter().collect::<Vec<_>>(), ["a", "b\n"]);
