@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 /// Largest request line accepted (a batch of reports to publish).
-const MAX_REQUEST_BYTES: usize = 64 << 20;
+pub(crate) const MAX_REQUEST_BYTES: usize = 64 << 20;
 
 /// What a command asks the running node.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]

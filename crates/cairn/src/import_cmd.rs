@@ -17,8 +17,33 @@ use crate::home::Home;
 /// Largest file read.
 const MAX_FILE_BYTES: u64 = 256 << 20;
 
-/// Reports stored per write.
-const BATCH: usize = 64;
+/// Most reports stored per write.
+const BATCH: usize = 512;
+
+/// Most envelope bytes handed to a running node in one request: they travel hex-encoded in one
+/// control-socket line, which is at most `MAX_REQUEST_BYTES`, with room for the rest.
+const BATCH_BYTES: usize = crate::control::MAX_REQUEST_BYTES / 2 - (4 << 20);
+
+/// Splits reports of these sizes, in order, into runs of at most `BATCH` reports and
+/// `BATCH_BYTES` bytes (a report larger than that on its own is a run of its own); gives
+/// each run's length.
+fn batches(sizes: impl IntoIterator<Item = usize>) -> Vec<usize> {
+    let mut runs: Vec<usize> = Vec::new();
+    let mut bytes = 0;
+    for size in sizes {
+        match runs.last_mut() {
+            Some(n) if *n < BATCH && bytes + size <= BATCH_BYTES => {
+                *n += 1;
+                bytes += size;
+            }
+            _ => {
+                runs.push(1);
+                bytes = size;
+            }
+        }
+    }
+    runs
+}
 
 fn read(path: &Path) -> Result<String> {
     let size = std::fs::metadata(path)
@@ -200,7 +225,10 @@ fn store_file(
     }
     bar.finish_and_clear();
     let bar = progress(pending.len(), "storing");
-    for chunk in pending.chunks(BATCH) {
+    let mut rest = &pending[..];
+    for run in batches(pending.iter().map(|(_, r)| r.envelope_bytes().len())) {
+        let (chunk, next) = rest.split_at(run);
+        rest = next;
         let reports: Vec<cairn_core::VerifiedReport> =
             chunk.iter().map(|(_, r)| r.clone()).collect();
         for ((k, _), outcome) in chunk.iter().zip(destination.store(&reports)?) {
@@ -327,5 +355,26 @@ fn report_outcome(
         outcome,
         report: id.map(|r| r.to_string()),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_fit_one_control_request() {
+        // 100 reports of a mebibyte (the largest a report may be) never make a request
+        // larger than the control socket reads.
+        let runs = batches(std::iter::repeat_n(1 << 20, 100));
+        assert_eq!(runs.iter().sum::<usize>(), 100);
+        assert!(
+            runs.iter().all(|n| n * (1 << 20) <= BATCH_BYTES),
+            "{runs:?}"
+        );
+        const { assert!(2 * BATCH_BYTES < crate::control::MAX_REQUEST_BYTES) };
+        // Small reports go BATCH at a time.
+        assert_eq!(batches(std::iter::repeat_n(1000, 1100)), vec![512, 512, 76]);
+        assert!(batches(std::iter::empty()).is_empty());
     }
 }

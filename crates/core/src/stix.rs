@@ -53,20 +53,29 @@ pub struct StixTime {
     digits: u8,
 }
 
+/// The earliest and latest instants a STIX timestamp can write (years 0000 to 9999), in
+/// nanoseconds since 1970.
+const EARLIEST_NANOS: i128 = -62_167_219_200_000_000_000;
+const LATEST_NANOS: i128 = 253_402_300_799_999_999_999;
+
 impl StixTime {
-    /// A time in milliseconds since 1970, written with three digits.
+    /// A time in milliseconds since 1970, written with three digits. Times outside the years
+    /// 0000-9999 (which a report's author controls) are brought to the nearest end, so every
+    /// `StixTime` can be written.
     pub fn from_millis(ms: i64) -> StixTime {
-        StixTime {
-            nanos: i128::from(ms) * 1_000_000,
-            digits: 3,
-        }
+        StixTime::clamped(i128::from(ms) * 1_000_000, 3)
     }
 
-    /// A time in microseconds since 1970, written with six digits.
+    /// A time in microseconds since 1970, written with six digits (brought into the years
+    /// 0000-9999 as [`StixTime::from_millis`] does).
     pub fn from_micros(us: i64) -> StixTime {
+        StixTime::clamped(i128::from(us) * 1_000, 6)
+    }
+
+    fn clamped(nanos: i128, digits: u8) -> StixTime {
         StixTime {
-            nanos: i128::from(us) * 1_000,
-            digits: 6,
+            nanos: nanos.clamp(EARLIEST_NANOS, LATEST_NANOS),
+            digits,
         }
     }
 
@@ -382,6 +391,16 @@ mod tests {
         assert_eq!(
             StixTime::from_micros(1).to_string(),
             "1970-01-01T00:00:00.000001Z"
+        );
+        // A time no timestamp can write (a report's author chose it) is written at the end of
+        // the range, never a failure.
+        assert_eq!(
+            StixTime::from_millis(i64::MAX).to_string(),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert_eq!(
+            StixTime::from_micros(i64::MIN).to_string(),
+            "0000-01-01T00:00:00.000000Z"
         );
         assert!(StixTime::parse("yesterday").is_none());
     }
