@@ -772,6 +772,13 @@ fn objects_path() -> String {
     )
 }
 
+/// A TAXII resource read with the read token: it must answer 200 with JSON.
+async fn taxii_get(api: &Api, path: &str) -> serde_json::Value {
+    let (status, _, body) = get(api, path, Some(&api.read), ACCEPT, usize::MAX).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
 /// Every stored report, every version, as the API lists them.
 async fn every_report(api: &Api) -> Vec<serde_json::Value> {
     let (status, _, body) = get(
@@ -811,18 +818,13 @@ async fn objects_added_over_taxii_are_imported_reports_stored_once() {
     assert_eq!(status, 202, "{body}");
     assert!(body.contains("already held"), "{body}");
     // The object is served under its own id, exactly as posted.
-    let (status, _, body) = get(
+    let served = taxii_get(
         &api,
         &format!("{path}indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f/"),
-        Some(&api.read),
-        ACCEPT,
-        usize::MAX,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
-    let served: serde_json::Value = serde_json::from_str(&body).unwrap();
     let posted: serde_json::Value = serde_json::from_str(envelope).unwrap();
-    assert_eq!(served["objects"], posted["objects"], "{body}");
+    assert_eq!(served["objects"], posted["objects"], "{served}");
 
     let reports = every_report(&api).await;
     assert_eq!(reports.len(), 1, "{reports:?}");
@@ -930,20 +932,11 @@ async fn objects_added_together_travel_one_report_per_marking_and_are_each_accou
     assert_eq!(status, 202, "{body}");
     assert!(body.contains("a new version"), "{body}");
     let id = "indicator--00000001-17d4-4cbf-938f-98ee46b3cd3f";
-    let (status, _, body) = get(
-        &api,
-        &format!("{path}{id}/versions/"),
-        Some(&api.read),
-        ACCEPT,
-        usize::MAX,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let versions: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let versions = taxii_get(&api, &format!("{path}{id}/versions/")).await;
     assert_eq!(
         versions["versions"],
         serde_json::json!(["2026-11-20T10:00:00.000Z", "2026-11-21T10:00:00.123456Z"]),
-        "{body}"
+        "{versions}"
     );
     // The last version is the one served by default.
     let (_, _, body) = get(

@@ -65,15 +65,9 @@ pub fn report_stix_id(first: &ReportId) -> String {
     uuid_for("report", &first.to_string())
 }
 
-/// A STIX timestamp (UTC, milliseconds).
+/// A STIX timestamp (UTC, milliseconds), written as every STIX time is ([`StixTime`]).
 pub fn timestamp(ms: i64) -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_string())
+    StixTime::from_millis(ms).to_string()
 }
 
 /// A string literal in a STIX pattern: quotes and backslashes escaped.
