@@ -5,6 +5,7 @@
 //! `{"error": {"code": "...", "message": "..."}}`. The OpenAPI description is served at
 //! `/api/v1/openapi.json` and kept in `crates/api/openapi.json`.
 
+mod misp_feed;
 mod stix_index;
 pub mod taxii;
 pub mod tls;
@@ -91,6 +92,8 @@ pub(crate) struct AppState {
     pub(crate) import: cairn_interop::import::ImportConfig,
     /// The STIX objects TAXII serves, built once and extended as reports arrive.
     pub(crate) taxii: Mutex<stix_index::StixIndex>,
+    /// The events the MISP feed serves, extended as reports arrive.
+    pub(crate) misp_feed: Mutex<misp_feed::FeedIndex>,
     /// TAXII status resources of this run, by id.
     pub(crate) statuses: Mutex<std::collections::HashMap<String, serde_json::Value>>,
     tokens_path: PathBuf,
@@ -672,6 +675,9 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/reports/{id}/retract", post(retract))
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/misp/feed/manifest.json", get(misp_feed::manifest))
+        .route("/misp/feed/hashes.csv", get(misp_feed::hashes))
+        .route("/misp/feed/{file}", get(misp_feed::event))
         .route("/taxii2/", get(taxii::discovery))
         .route("/taxii2/api/", get(taxii::api_root))
         .route("/taxii2/api/collections/", get(taxii::collections))
@@ -805,6 +811,7 @@ pub async fn serve(
         import,
         taxii: Mutex::new(stix_index::StixIndex::default()),
         statuses: Mutex::new(std::collections::HashMap::new()),
+        misp_feed: Mutex::new(misp_feed::FeedIndex::default()),
         tokens_path,
         tokens: Mutex::new((None, tokens)),
         shutdown: shutdown.clone(),

@@ -283,8 +283,12 @@ fn store_file(
         println!("{document}");
         return Ok(());
     }
+    let unit = match imported.format {
+        cairn_interop::import::SourceFormat::Stix => "object(s)",
+        cairn_interop::import::SourceFormat::Misp => "event(s)",
+    };
     println!(
-        "{} ({}): {} object(s) in {stored} new report(s): {} imported, {} new version(s), {} duplicate(s), {refused} refused",
+        "{} ({}): {} {unit} in {stored} new report(s): {} imported, {} new version(s), {} duplicate(s), {refused} refused",
         path.display(),
         imported.format,
         objects.len(),

@@ -529,6 +529,7 @@ fn draft_from_args(args: NewArgs, store: Option<&Store>) -> Result<ReportDraft> 
         internal_notes: args.notes,
         evidence: args.evidence,
         stix_objects: Vec::new(),
+        misp_event: None,
     })
 }
 

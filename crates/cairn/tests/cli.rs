@@ -802,11 +802,11 @@ fn import_takes_stix_bundles_and_misp_events_once_and_refuses_malformed_files() 
         out.contains("(STIX 2.1): 155 object(s) in 1 new report(s): 155 imported, 0 new version(s), 0 duplicate(s), 0 refused"),
         "{out}"
     );
+    // The MISP event is carried whole, as sent and in its STIX form: nothing is skipped.
     assert!(
-        out.contains("(MISP event JSON): 5 object(s) in 1 new report(s): 1 imported"),
+        out.contains("(MISP event JSON): 1 event(s) in 1 new report(s): 1 imported"),
         "{out}"
     );
-    assert!(out.contains("regkey|value"), "{out}");
     let list = node.ok(&["report", "list"]);
     assert!(list.contains("Poison Ivy"), "{list}");
     assert!(

@@ -74,6 +74,9 @@ pub struct ReportDraft {
     /// imports, never read from an analyst's draft file.
     #[serde(skip)]
     pub stix_objects: Vec<String>,
+    /// A MISP event (or part of one) carried exactly as its source sent it; set by imports.
+    #[serde(skip)]
+    pub misp_event: Option<crate::misp::MispEventPart>,
 }
 
 /// An observable as written in a draft.
@@ -206,6 +209,10 @@ impl ReportDraft {
             retracts: Vec::new(),
             disclosure_digests: Vec::new(),
             stix_objects: self.stix_objects.clone(),
+            misp_event: self
+                .misp_event
+                .as_ref()
+                .map(crate::misp::MispEventPart::to_proto),
         };
         sign_body(body, &disclosures, org, rng)
     }
@@ -261,6 +268,7 @@ impl ReportDraft {
             internal_notes: None,
             evidence: Vec::new(),
             stix_objects: r.stix_objects.clone(),
+            misp_event: r.misp_event.clone(),
         }
     }
 }
@@ -328,6 +336,7 @@ pub fn retract<R: RngCore + CryptoRng>(
         retracts: target.id().as_bytes().to_vec(),
         disclosure_digests: Vec::new(),
         stix_objects: Vec::new(),
+        misp_event: None,
     };
     Ok(sign_body(body, &[], org, rng)?)
 }

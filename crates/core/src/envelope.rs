@@ -512,6 +512,7 @@ impl VerifiedReport {
             retracts: r.retracts,
             disclosure_digests: Vec::new(),
             stix_objects: Vec::new(),
+            misp_event: None,
         }
     }
 

@@ -156,6 +156,9 @@ pub struct Report {
     /// STIX 2.1 objects carried exactly as their source sent them (JSON texts).
     #[serde(skip)]
     pub stix_objects: Vec<String>,
+    /// A MISP event (or a part of one) carried exactly as its source sent it.
+    #[serde(skip)]
+    pub misp_event: Option<crate::misp::MispEventPart>,
 }
 
 fn serialize_distribution<S: serde::Serializer>(
@@ -359,6 +362,12 @@ pub(crate) fn validate(body: pb::ReportBody, checks: Checks) -> Result<Report, I
             ));
         }
     }
+    let misp_event = body
+        .misp_event
+        .as_ref()
+        .map(crate::misp::MispEventPart::from_proto)
+        .transpose()
+        .map_err(|reason| invalid("misp_event", reason))?;
     let supersedes = optional_id("supersedes", &body.supersedes)?;
     let retracts = optional_id("retracts", &body.retracts)?;
     match (kind, retracts) {
@@ -377,6 +386,9 @@ pub(crate) fn validate(body: pb::ReportBody, checks: Checks) -> Result<Report, I
                     "stix_objects",
                     "a retraction carries no STIX objects",
                 ));
+            }
+            if body.misp_event.is_some() {
+                return Err(invalid("misp_event", "a retraction carries no MISP event"));
             }
             if supersedes.is_some() {
                 return Err(invalid(
@@ -436,6 +448,7 @@ pub(crate) fn validate(body: pb::ReportBody, checks: Checks) -> Result<Report, I
         retracts,
         disclosure_digests,
         stix_objects: body.stix_objects,
+        misp_event,
     })
 }
 
@@ -474,6 +487,7 @@ pub(crate) fn marking(view: pb::ReportMarking) -> Result<Report, InvalidReport> 
         retracts: optional_id("retracts", &view.retracts)?,
         disclosure_digests: Vec::new(),
         stix_objects: Vec::new(),
+        misp_event: None,
     })
 }
 

@@ -269,7 +269,8 @@ pub fn import(
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| ImportError::NotJson(e.to_string()))?;
     if crate::misp::looks_like_misp(&value) {
-        return crate::misp::import_events(&value, us, options.default_tlp);
+        drop(value);
+        return crate::misp::import_events(text, us, options);
     }
     let found = match &value {
         serde_json::Value::Object(map) => {

@@ -176,20 +176,31 @@ fn misp_events_become_reports() {
     assert_eq!(r.draft.tlp, Some(Tlp::Clear), "tlp:white is TLP:CLEAR");
     assert!(count(&ransomware, IndicatorType::Sha256) >= 1);
     assert!(count(&ransomware, IndicatorType::Md5) >= 1);
+    // What has no Cairn indicator type is carried all the same: in the event as sent and in
+    // its STIX form.
+    assert!(ransomware.skipped.is_empty());
+    assert!(r.draft.misp_event.is_some());
     assert!(
-        ransomware
-            .skipped
+        r.draft
+            .stix_objects
             .iter()
-            .any(|s| s.why.contains("regkey|value")),
+            .any(|o| o.contains("x-misp-attribute") && o.contains("regkey|value")),
         "{:?}",
-        ransomware.skipped
+        r.draft.stix_objects
     );
     let small = imported("misp/misp_event.json");
     assert_eq!(small.reports.len(), 1);
     let sightings = imported("misp/sighting_1.json");
     assert!(count(&sightings, IndicatorType::Domain) + count(&sightings, IndicatorType::Url) >= 1);
     let collection = imported("misp/test_events_collection_1.json");
-    assert!(count(&collection, IndicatorType::Asn) >= 1);
+    // AS174 is not flagged for detection: context, carried as an observable, not an indicator.
+    assert_eq!(count(&collection, IndicatorType::Asn), 0);
+    assert!(collection.reports.iter().any(|r| {
+        r.draft
+            .stix_objects
+            .iter()
+            .any(|o| o.contains("\"autonomous-system\"") && o.contains("174"))
+    }));
     // A MISP export to STIX 2.1 is a STIX bundle.
     let stix = imported("misp/test_event1_stix21.json");
     assert_eq!(stix.format, SourceFormat::Stix);

@@ -53,6 +53,7 @@ fn report(rng: &mut StdRng, partner: OrgPublicKey) -> Report {
         retracts: None,
         disclosure_digests: Vec::new(),
         stix_objects: Vec::new(),
+        misp_event: None,
     }
 }
 

@@ -56,6 +56,7 @@ fn report(tlp: Tlp, scope: Scope, hops: u32, community: Option<&str>) -> Report 
         retracts: None,
         disclosure_digests: Vec::new(),
         stix_objects: Vec::new(),
+        misp_event: None,
     }
 }
 

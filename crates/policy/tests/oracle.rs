@@ -179,6 +179,7 @@ fn world(c: &Case, orgs: &[OrgPublicKey]) -> World {
         retracts: None,
         disclosure_digests: Vec::new(),
         stix_objects: Vec::new(),
+        misp_event: None,
     };
     let mut communities = Communities::default();
     communities.define("alpha", subset(orgs, c.community_a));

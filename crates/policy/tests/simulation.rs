@@ -171,6 +171,7 @@ fn random_report(rng: &mut StdRng, net: &Net) -> Report {
         retracts: None,
         disclosure_digests: Vec::new(),
         stix_objects: Vec::new(),
+        misp_event: None,
     }
 }
 

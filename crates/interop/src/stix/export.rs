@@ -44,6 +44,12 @@ pub fn tlp_marking(tlp: Tlp) -> Value {
     })
 }
 
+/// A deterministic STIX id for an object its source gave no id of its own: a SHA-256 of a
+/// Cairn-specific name, shaped as a UUIDv4.
+pub(crate) fn derived_stix_id(kind: &str, name: &str) -> String {
+    uuid_for(kind, name)
+}
+
 fn uuid_for(kind: &str, name: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(format!("{NAMESPACE}/{kind}/{name}").as_bytes());

@@ -1,0 +1,96 @@
+//! The MISP feed of a running `cairn run` node, loaded as a MISP instance would with PyMISP
+//! (tests/conformance/misp_feed.py): every MISP event of the public corpora, imported through
+//! the node, comes back from the feed exactly as its source sent it, beside the report written
+//! in Cairn, with a manifest and hashes that name them. `.ci/run` installs PyMISP in a venv and
+//! names its Python in CAIRN_PYTHON; without it (outside CI) this test says so and checks
+//! nothing else.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use cairn_tests::processes::CliNode;
+
+fn misp_sources() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop");
+    let mut files = Vec::new();
+    let mut folders = vec![root.join("misp"), root.join("real/misp")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "json")
+                && path.file_name().is_some_and(|n| n != "manifest.json")
+                && !path.to_string_lossy().contains("stix")
+            {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn pymisp_loads_the_feed_of_everything_a_node_holds() {
+    let Some(python) = std::env::var_os("CAIRN_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide a Python with PyMISP in CAIRN_PYTHON (.ci/run installs it)"
+        );
+        eprintln!("CAIRN_PYTHON is not set: the MISP feed check did not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = CliNode::init(dir.path(), "cert");
+    let token = node.ok(&["token", "create", "--role", "read", "--name", "misp"]);
+    let token = token.trim().to_string();
+    node.start();
+    let sources = misp_sources();
+    assert!(sources.len() >= 14, "{sources:?}");
+    let mut args = vec!["import".to_string(), "--json".to_string()];
+    args.extend(sources.iter().map(|p| p.to_string_lossy().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = node.ok(&args);
+    for line in out.lines() {
+        let summary: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(summary["refused"], 0, "{line}");
+        assert!(summary["imported"].as_u64().unwrap() >= 1, "{line}");
+    }
+    node.ok(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--tlp",
+        "green",
+        "--title",
+        "Written in Cairn",
+        "--indicator",
+        "domain:login-bank.example",
+    ]);
+    let start = Instant::now();
+    while node.reports() < sources.len() as u64 {
+        assert!(start.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/misp_feed.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(format!("http://127.0.0.1:{}", node.api_port))
+        .arg(&token)
+        .arg("Written in Cairn")
+        .args(&sources)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("PyMISP loaded"), "{text}");
+    assert!(node.signal("TERM"));
+}
