@@ -103,6 +103,9 @@ impl From<Indicator> for IndicatorDraft {
     }
 }
 
+/// How far ahead of this node's clock a draft may be dated.
+pub const MAX_CLOCK_AHEAD: time::Duration = time::Duration::hours(24);
+
 fn missing(field: &str, hint: &str) -> InvalidReport {
     InvalidReport {
         field: field.to_string(),
@@ -143,7 +146,19 @@ impl ReportDraft {
             (_, None) => 0,
             (_, Some(hops)) => hops,
         };
-        let created = self.created.unwrap_or_else(time::OffsetDateTime::now_utc);
+        let now = time::OffsetDateTime::now_utc();
+        let created = self.created.unwrap_or(now);
+        // A report dated in the future would be held back from partners until then (an
+        // embargo counts from creation), and everything after it with it.
+        if created > now + MAX_CLOCK_AHEAD {
+            return Err(InvalidReport {
+                field: "created".into(),
+                reason: format!(
+                    "{created} is in the future: a report is dated when it was written (at most {} hours ahead, for clocks that differ)",
+                    MAX_CLOCK_AHEAD.whole_hours()
+                ),
+            });
+        }
         let created_ms = i64::try_from(created.unix_timestamp_nanos() / 1_000_000).unwrap_or(-1);
         let mut indicators = Vec::with_capacity(self.indicators.len());
         let mut seen = std::collections::HashSet::with_capacity(self.indicators.len());

@@ -357,6 +357,23 @@ pub(crate) fn cut(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// When a source says its content was made, if that is not in the future: a date ahead of
+/// the clock (year 9999 in a sample bundle) would hold the report back from partners until
+/// then. `None` (the report is then dated when signed) is noted.
+pub(crate) fn fit_created(
+    created: Option<time::OffsetDateTime>,
+    notes: &mut Vec<String>,
+) -> Option<time::OffsetDateTime> {
+    let created = created.filter(|t| t.unix_timestamp() > 0)?;
+    if created > time::OffsetDateTime::now_utc() + cairn_core::draft::MAX_CLOCK_AHEAD {
+        notes.push(format!(
+            "the source dates it {created}, in the future: the report is dated when it is signed"
+        ));
+        return None;
+    }
+    Some(created)
+}
+
 /// A title within Cairn's limit.
 pub(crate) fn fit_title(title: &str, notes: &mut Vec<String>) -> String {
     let title = title.trim();

@@ -345,9 +345,7 @@ fn event_reports(
         Some("3") => Some(Severity::Low),
         _ => None,
     };
-    let created = time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .filter(|t| t.unix_timestamp() > 0);
+    let created = time::OffsetDateTime::from_unix_timestamp(seconds).ok();
     let mut tags = vec![format!("misp:{uuid}")];
     for name in list(event, "Tag").iter().filter_map(|t| t["name"].as_str()) {
         // Taxonomy and galaxy tags (`misp-galaxy:banker="Gozi"`) travel in the carried
@@ -393,7 +391,7 @@ fn event_reports(
             title: fit_title(&title, &mut notes),
             summary: fit_summary(&summary, &mut notes),
             severity,
-            created,
+            created: crate::import::fit_created(created, &mut notes),
             indicators: observables.list,
             tags: tags.clone(),
             stix_objects,

@@ -626,7 +626,7 @@ fn chunk_report(
             &mut notes,
         ),
         confidence,
-        created: created.filter(|t| t.unix_timestamp() > 0),
+        created: crate::import::fit_created(created, &mut notes),
         indicators: observables.list,
         tags: fit_labels(std::iter::once(format!("stix:{source_id}")).chain(labels)),
         stix_objects: objects,
