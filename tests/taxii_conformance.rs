@@ -1,7 +1,8 @@
 //! The TAXII 2.1 server of a running `cairn run` node, driven by the OASIS taxii2-client
 //! library (tests/conformance/taxii_client.py): discovery, collections, paging through objects
 //! and the manifest, every filter, one object, versions, adding objects with a status
-//! resource, and the 401/403/404/406/415 errors.
+//! resource, a generated bundle with every STIX 2.1 type added and paged back as sent and
+//! valid for the OASIS validator, and the 401/403/404/406/415 errors.
 //! `.ci/run` installs taxii2-client in a venv and names its Python in CAIRN_PYTHON; without it
 //! (outside CI) this test says so and checks nothing else.
 
