@@ -385,16 +385,6 @@ fn get_many(server: &Server, ids: &[String], gets: usize, clients: usize) -> Pha
     }
 }
 
-/// The peak resident memory of a process (VmHWM), in MiB.
-fn peak_memory_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 struct Results {
     post: Phase,
     page: Phase,
@@ -430,7 +420,7 @@ fn run(server: &Server, objects: &[Value], o: &Options, pid: u32) -> Results {
         post,
         page,
         get,
-        peak_mib: peak_memory_mib(pid),
+        peak_mib: cairn_tests::bench::peak_memory_mib(pid),
     }
 }
 
@@ -554,23 +544,10 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// Builds the `cairn` binary the benchmark runs, so that it is never an older build.
-fn build_cairn() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "cairn", "--bin", "cairn"])
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "building cairn failed");
-    // The build leaves much to write back to disk: let it go first, so that the node's
-    // flushes are not queued behind it.
-    let _ = Command::new("sync").status();
-}
-
 fn main() {
     let o = options();
     if !o.skip_cairn {
-        build_cairn();
+        cairn_tests::bench::build_release_cairn();
     }
     let objects = indicators(o.objects);
     let dir = tempfile::tempdir().expect("temporary folder");

@@ -1,7 +1,8 @@
 //! Helpers for Cairn's scenarios: organisations with their own node folder, keys and store,
-//! federations of real nodes on 127.0.0.1 in one process (`federation`), and nodes as
-//! `cairn run` processes (`processes`).
+//! federations of real nodes on 127.0.0.1 in one process (`federation`), nodes as `cairn run`
+//! processes (`processes`), and what benchmarks of those processes share (`bench`).
 
+pub mod bench;
 pub mod federation;
 pub mod processes;
 

@@ -92,6 +92,8 @@ pub(crate) struct AppState {
     pub(crate) import: cairn_interop::import::ImportConfig,
     /// The STIX objects TAXII serves, built once and extended as reports arrive.
     pub(crate) taxii: Mutex<stix_index::StixIndex>,
+    /// The reports that carry STIX objects read last for a TAXII page.
+    pub(crate) recent_reports: Mutex<stix_index::RecentReports>,
     /// The events the MISP feed serves, extended as reports arrive.
     pub(crate) misp_feed: Mutex<misp_feed::FeedIndex>,
     /// TAXII status resources of this run, by id.
@@ -812,6 +814,7 @@ pub async fn serve(
         taxii: Mutex::new(stix_index::StixIndex::default()),
         statuses: Mutex::new(std::collections::HashMap::new()),
         misp_feed: Mutex::new(misp_feed::FeedIndex::default()),
+        recent_reports: Mutex::new(stix_index::RecentReports::default()),
         tokens_path,
         tokens: Mutex::new((None, tokens)),
         shutdown: shutdown.clone(),

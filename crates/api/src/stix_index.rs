@@ -31,6 +31,9 @@ pub(crate) struct Entry {
     pub community: u16,
     /// Whether the object has no version of its own (an SCO): it is then listed once.
     pub versionless: bool,
+    /// Whether its report carries it as its source sent it (else the report was written in
+    /// Cairn and the object is encoded from it).
+    pub carried: bool,
     /// The UUID part of its STIX id.
     pub uuid: u128,
     /// Its version (`modified`, else `created`, else when it was added).
@@ -253,6 +256,7 @@ impl StixIndex {
 
     /// Adds one report's objects.
     fn add(&mut self, stored: &StoredReport, objects: &[cairn_interop::stix::ObjectVersion]) {
+        let carried = cairn_interop::stix::carries_objects(&stored.report);
         let community = stored.report.report().distribution.community.clone();
         let community = self.community_number(community.as_deref());
         for (slot, object) in objects.iter().enumerate() {
@@ -295,6 +299,7 @@ impl StixIndex {
                 kind,
                 community,
                 versionless: object.version.is_none(),
+                carried,
                 uuid,
                 version: object.version.unwrap_or(StixTime::from_micros(added_us)),
                 added_us,
@@ -392,8 +397,40 @@ impl StixIndex {
 /// objects copied as their source sent them, the objects of reports written in Cairn encoded
 /// from the stored report. A report's shared objects (identity, marking) are encoded only when
 /// one of them is wanted.
+/// The carried objects of the last few reports a page was copied from: a client paging with a
+/// small `limit` through a report of hundreds of objects reads it once, not once a page.
+#[derive(Default)]
+pub(crate) struct RecentReports {
+    reports: std::collections::VecDeque<(u64, std::sync::Arc<Vec<String>>)>,
+}
+
+impl RecentReports {
+    /// How many are kept (each at most about 1 MiB).
+    const KEEP: usize = 4;
+
+    fn carried(
+        &mut self,
+        store: &Store,
+        seq: u64,
+    ) -> Result<std::sync::Arc<Vec<String>>, ReadError> {
+        if let Some((_, objects)) = self.reports.iter().find(|(s, _)| *s == seq) {
+            return Ok(objects.clone());
+        }
+        let objects = store
+            .stix_objects_at(seq)?
+            .ok_or_else(|| ReadError::Corrupt(format!("no report {seq}")))?;
+        let objects = std::sync::Arc::new(objects);
+        if self.reports.len() == Self::KEEP {
+            self.reports.pop_front();
+        }
+        self.reports.push_back((seq, objects.clone()));
+        Ok(objects)
+    }
+}
+
 pub(crate) fn write_objects(
     store: &Store,
+    recent: &std::sync::Mutex<RecentReports>,
     items: &[Entry],
     out: &mut Vec<u8>,
 ) -> Result<(), ReadError> {
@@ -409,12 +446,13 @@ pub(crate) fn write_objects(
         let run = rest.iter().take_while(|e| e.seq == first.seq).count();
         let (same_report, next) = rest.split_at(run);
         rest = next;
-        let stored = store
-            .get_seq(first.seq)?
-            .ok_or_else(|| ReadError::Corrupt(format!("no report {}", first.seq)))?;
         let changed = |e: &Entry| ReadError::Corrupt(format!("report {} changed", e.seq));
-        let carried = &stored.report.report().stix_objects;
-        if !carried.is_empty() {
+        if first.carried {
+            // Copied as stored, without decoding the rest of the report.
+            let carried = recent
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .carried(store, first.seq)?;
             for entry in same_report {
                 let json = carried
                     .get(usize::from(entry.slot))
@@ -424,6 +462,9 @@ pub(crate) fn write_objects(
             }
             continue;
         }
+        let stored = store
+            .get_seq(first.seq)?
+            .ok_or_else(|| ReadError::Corrupt(format!("no report {}", first.seq)))?;
         let shared_count = cairn_interop::stix::shared_count(&stored.report);
         let context = cairn_interop::stix::ExportContext {
             author_name: None,
@@ -493,6 +534,7 @@ mod tests {
             kind,
             community,
             versionless: false,
+            carried: false,
             uuid,
             version,
             added_us: 1000 + i64::from(position),

@@ -447,7 +447,8 @@ async fn answer(
             Wanted::Objects if none => {}
             Wanted::Objects => {
                 body.extend_from_slice(b",\"objects\":[");
-                write_objects(store, &selection.items, &mut body).map_err(internal)?;
+                write_objects(store, &state.recent_reports, &selection.items, &mut body)
+                    .map_err(internal)?;
                 body.push(b']');
             }
             Wanted::Manifest | Wanted::Versions if none => {}

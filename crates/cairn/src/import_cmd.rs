@@ -20,9 +20,10 @@ const MAX_FILE_BYTES: u64 = 256 << 20;
 /// Most reports stored per write.
 const BATCH: usize = 512;
 
-/// Most envelope bytes handed to a running node in one request: they travel hex-encoded in one
-/// control-socket line, which is at most `MAX_REQUEST_BYTES`, with room for the rest.
-const BATCH_BYTES: usize = crate::control::MAX_REQUEST_BYTES / 2 - (4 << 20);
+/// Most envelope bytes handed to a running node in one request: they travel in base64 (4 bytes
+/// for every 3) in one control-socket line, which is at most `MAX_REQUEST_BYTES`, with room for
+/// the rest.
+const BATCH_BYTES: usize = crate::control::MAX_REQUEST_BYTES / 4 * 3 - (8 << 20);
 
 /// Splits reports of these sizes, in order, into runs of at most `BATCH` reports and
 /// `BATCH_BYTES` bytes (a report larger than that on its own is a run of its own); gives
@@ -98,7 +99,7 @@ impl Destination<'_> {
                     &ControlRequest::Publish {
                         envelopes: reports
                             .iter()
-                            .map(|r| hex::encode(r.envelope_bytes()))
+                            .map(|r| crate::control::encode_envelope(r.envelope_bytes()))
                             .collect(),
                         imported: true,
                     },
@@ -376,7 +377,7 @@ mod tests {
             runs.iter().all(|n| n * (1 << 20) <= BATCH_BYTES),
             "{runs:?}"
         );
-        const { assert!(2 * BATCH_BYTES < crate::control::MAX_REQUEST_BYTES) };
+        const { assert!(BATCH_BYTES / 3 * 4 + (4 << 20) < crate::control::MAX_REQUEST_BYTES) };
         // Small reports go BATCH at a time.
         assert_eq!(batches(std::iter::repeat_n(1000, 1100)), vec![512, 512, 76]);
         assert!(batches(std::iter::empty()).is_empty());

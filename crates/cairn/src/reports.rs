@@ -366,7 +366,7 @@ pub fn publish_to_running_node(home: &Home, draft: &ReportDraft) -> Result<Verif
     let answer = ask(
         &home.control_socket_path(),
         &ControlRequest::Publish {
-            envelopes: vec![hex::encode(report.envelope_bytes())],
+            envelopes: vec![crate::control::encode_envelope(report.envelope_bytes())],
             imported: false,
         },
     )?;

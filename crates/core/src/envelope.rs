@@ -429,6 +429,15 @@ pub fn stored_marking(bytes: &[u8]) -> Result<StoredMarking, VerifyError> {
     })
 }
 
+/// The STIX objects an envelope this node stored carries, read without decoding or checking
+/// the rest of the report (it was verified when it was stored).
+pub fn stored_stix_objects(bytes: &[u8]) -> Result<Vec<String>, VerifyError> {
+    let envelope = decode_envelope(bytes)?;
+    let view = pb::ReportCarried::decode(envelope.body.as_slice())
+        .map_err(|e| VerifyError::MalformedBody(e.to_string()))?;
+    Ok(view.stix_objects)
+}
+
 /// The id of an envelope this node stored, without checking anything else (the envelope was
 /// verified when it was stored).
 pub fn id_of_stored(bytes: &[u8]) -> Result<ReportId, VerifyError> {

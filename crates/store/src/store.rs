@@ -707,6 +707,23 @@ impl Store {
         }
     }
 
+    /// The STIX objects the report that arrived with this number carries (none for a report
+    /// written in Cairn), read without decoding the rest of it.
+    pub fn stix_objects_at(&self, seq: u64) -> Result<Option<Vec<String>>, ReadError> {
+        if seq > self.durable_seq() {
+            return Ok(None);
+        }
+        match self.trees.reports.get(keys::record(seq))? {
+            Some(bytes) => {
+                let record = decode_record(&bytes)?;
+                cairn_core::stored_stix_objects(&record.envelope)
+                    .map(Some)
+                    .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// The stored report whose id starts with these hexadecimal digits (at least 8).
     pub fn resolve(&self, prefix: &str) -> Result<ReportId, ResolveError> {
         let prefix = prefix.trim().to_ascii_lowercase();
