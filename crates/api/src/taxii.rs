@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use cairn_core::stix::StixTime;
-use cairn_interop::import::{Fate, ImportOptions, Outcome, ReportFate, settle};
+use cairn_interop::import::{Fate, Held, ImportOptions, Outcome, ReportFate, settle};
 
 use crate::stix_index::{Entry, Filters, Scope, VersionWanted, parse_time_us, write_objects};
 use crate::{AppState, Role};
@@ -607,34 +607,46 @@ fn add_envelope(
     let start = std::time::Instant::now();
     let node = &state.node;
     let store = node.store();
-    let imported = {
-        let mut index = state.taxii.lock().unwrap_or_else(|e| e.into_inner());
-        index.refresh(store, &|| true).map_err(internal)?;
-        let held = |id: &str, version: Option<StixTime>| index.held(id, version);
-        let options = ImportOptions {
-            default_tlp: state.import.default_tlp,
-            held: &held,
-        };
-        // An envelope reads like a bundle: only its "objects" matter.
-        cairn_interop::stix::import_bundle(body, &org.public(), &options)
-    }
-    .map_err(|e| match e {
-        cairn_interop::import::ImportError::NotJson(why) => error(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            format!("the body is not JSON: {why}"),
-        ),
-        cairn_interop::import::ImportError::Malformed { place, .. } if place == "bundle" => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Unprocessable",
-            "an envelope is an object with an \"objects\" list",
-        ),
-        other => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Unprocessable",
-            other.to_string(),
-        ),
-    })?;
+    // The index is brought up to date, then asked object by object: it is not held while the
+    // envelope is mapped, so that readers are served meanwhile.
+    state
+        .taxii
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .refresh(store, &|| true)
+        .map_err(internal)?;
+    let held = |id: &str, version: Option<StixTime>| -> Held {
+        state
+            .taxii
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .held(id, version)
+    };
+    let options = ImportOptions {
+        default_tlp: state.import.default_tlp,
+        held: &held,
+    };
+    // An envelope reads like a bundle: only its "objects" matter.
+    let imported =
+        cairn_interop::stix::import_bundle(body, &org.public(), &options).map_err(|e| match e {
+            cairn_interop::import::ImportError::NotJson(why) => error(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                format!("the body is not JSON: {why}"),
+            ),
+            cairn_interop::import::ImportError::Malformed { place, .. } if place == "bundle" => {
+                error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Unprocessable",
+                    "an envelope is an object with an \"objects\" list",
+                )
+            }
+            other => error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Unprocessable",
+                other.to_string(),
+            ),
+        })?;
     let total = imported.objects;
     let mapped = start.elapsed();
     let signed = sign_all(&imported.reports, org);

@@ -46,6 +46,46 @@ fn batches(sizes: impl IntoIterator<Item = usize>) -> Vec<usize> {
     runs
 }
 
+/// The files a path names: the file itself, or for a MISP feed folder (one with
+/// `manifest.json`) the event file of every event its manifest lists, in the manifest's order.
+fn files_of(path: &Path) -> Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let manifest_path = path.join("manifest.json");
+    if !manifest_path.is_file() {
+        bail!(
+            "{} is a folder without manifest.json: give the files to import, or a MISP feed folder",
+            path.display()
+        );
+    }
+    let text = read(&manifest_path)?;
+    let manifest: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+        .with_context(|| {
+            format!(
+                "{} is not a MISP feed manifest (an object of events by uuid)",
+                manifest_path.display()
+            )
+        })?;
+    let mut files = Vec::with_capacity(manifest.len());
+    for uuid in manifest.keys() {
+        // A name from the file, never a path: only a UUID names an event file.
+        if !cairn_core::stix::is_uuid(uuid) {
+            bail!("{}: {uuid:?} is not an event uuid", manifest_path.display());
+        }
+        let file = path.join(format!("{uuid}.json"));
+        if !file.is_file() {
+            bail!(
+                "{}: event {uuid} is listed but {} is missing",
+                manifest_path.display(),
+                file.display()
+            );
+        }
+        files.push(file);
+    }
+    Ok(files)
+}
+
 fn read(path: &Path) -> Result<String> {
     let size = std::fs::metadata(path)
         .with_context(|| format!("cannot read {}", path.display()))?
@@ -161,7 +201,17 @@ pub fn run(
         ..ImportOptions::default()
     };
     let mut failed = false;
+    let mut paths = Vec::with_capacity(files.len());
     for path in files {
+        match files_of(path) {
+            Ok(found) => paths.extend(found),
+            Err(e) => {
+                eprintln!("error: {}", crate::one_line(&format!("{e:#}")));
+                failed = true;
+            }
+        }
+    }
+    for path in &paths {
         let imported = match read(path).and_then(|text| {
             import(&text, &us, &options).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
         }) {

@@ -78,10 +78,10 @@ enum Command {
     /// Import STIX 2.1 and MISP event JSON from other tools as this organisation's reports
     /// (through the running node when there is one, which shares them).
     #[command(
-        after_help = "Examples:\n  cairn import opencti-export.json\n  cairn import misp-event.json stix-bundle.json\n  cairn import --json enterprise-attack.json\n\nEach file is STIX 2.1 (a bundle, a list of objects or one object) or MISP event JSON (one event, a list, or a `response` collection).\nSTIX objects are carried exactly as sent, under their own ids and versions, in reports of their own TLP marking\n(no marking: [import] default_tlp of node.toml, TLP:AMBER unless set; TLP:RED stays inside this organisation).\nEvery object is listed as imported, a new version, a duplicate or refused with why; importing a file twice stores it once."
+        after_help = "Examples:\n  cairn import opencti-export.json\n  cairn import misp-event.json stix-bundle.json\n  cairn import --json enterprise-attack.json\n  cairn import ./misp-feed/\n\nEach file is STIX 2.1 (a bundle, a list of objects or one object) or MISP event JSON (one event, a list, or a `response` collection);\na MISP feed folder imports every event its manifest.json lists. MISP events are carried as sent and in their STIX 2.1 form.\nSTIX objects are carried exactly as sent, under their own ids and versions, in reports of their own TLP marking\n(no marking: [import] default_tlp of node.toml, TLP:AMBER unless set; TLP:RED stays inside this organisation).\nEvery object is listed as imported, a new version, a duplicate or refused with why; importing a file twice stores it once."
     )]
     Import {
-        /// The files.
+        /// The files (STIX 2.1, MISP event JSON), or MISP feed folders (with manifest.json).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// The TLP of objects without a TLP marking (instead of [import] default_tlp).

@@ -840,3 +840,39 @@ fn import_takes_stix_bundles_and_misp_events_once_and_refuses_malformed_files() 
     // The carried objects come back under their own ids.
     assert!(stix.contains("report--f2b63e80-b523-4747-a069-35c002c690db"));
 }
+
+#[test]
+fn a_misp_feed_folder_imports_every_event_its_manifest_lists() {
+    let node = Node::new();
+    let feed = interop_sample("real/misp/feed-crowdsec");
+    let out = node.ok(&["import", &feed]);
+    assert_eq!(
+        out.matches("(MISP event JSON): 1 event(s) in 1 new report(s): 1 imported")
+            .count(),
+        3,
+        "{out}"
+    );
+    assert!(node.ok(&["report", "list"]).contains("3 report(s)"));
+
+    // A folder that is not a feed, or a manifest that names something else than an event
+    // file, is refused saying so; nothing is imported from it.
+    let plain = node.dir.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    let err = node.fails(&["import", plain.to_str().unwrap()]);
+    assert!(err.contains("without manifest.json"), "{err}");
+    let hostile = node.dir.path().join("hostile");
+    std::fs::create_dir(&hostile).unwrap();
+    std::fs::write(hostile.join("manifest.json"), r#"{"../../etc/passwd": {}}"#).unwrap();
+    let err = node.fails(&["import", hostile.to_str().unwrap()]);
+    assert!(err.contains("not an event uuid"), "{err}");
+    let missing = node.dir.path().join("missing");
+    std::fs::create_dir(&missing).unwrap();
+    std::fs::write(
+        missing.join("manifest.json"),
+        r#"{"5f1b0e7c-0b1a-4c2d-9e3f-1a2b3c4d5e6f": {}}"#,
+    )
+    .unwrap();
+    let err = node.fails(&["import", missing.to_str().unwrap()]);
+    assert!(err.contains("is missing"), "{err}");
+    assert!(node.ok(&["report", "list"]).contains("3 report(s)"));
+}
