@@ -36,7 +36,8 @@ struct FeedEvent {
     timestamp: i64,
     source: Source,
     manifest: Value,
-    hashes: Vec<String>,
+    /// MD5 digests of its attribute values (16 bytes each, written in hexadecimal).
+    hashes: Vec<[u8; 16]>,
 }
 
 /// The parts of one carried event version seen so far: part number → arrival number.
@@ -217,7 +218,7 @@ pub(crate) async fn hashes(
         let mut body = String::new();
         for (uuid, e) in &index.events {
             for h in &e.hashes {
-                body.push_str(h);
+                body.push_str(&hex::encode(h));
                 body.push(',');
                 body.push_str(uuid);
                 body.push('\n');

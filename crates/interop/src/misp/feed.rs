@@ -51,9 +51,9 @@ pub fn manifest_entry(event: &Value) -> Value {
     Value::Object(entry)
 }
 
-/// The MD5 digests (hexadecimal) of an event's attribute values, as MISP's hashes.csv lists
-/// them: each part of an `a|b` value on its own, event and object attributes alike.
-pub fn value_hashes(event: &Value) -> Vec<String> {
+/// The MD5 digests of an event's attribute values, as MISP's hashes.csv lists them (in
+/// hexadecimal): each part of an `a|b` value on its own, event and object attributes alike.
+pub fn value_hashes(event: &Value) -> Vec<[u8; 16]> {
     let attributes = list(event, "Attribute").iter().chain(
         list(event, "Object")
             .iter()
@@ -71,7 +71,7 @@ pub fn value_hashes(event: &Value) -> Vec<String> {
             vec![value.as_str()]
         };
         for part in parts {
-            out.push(hex::encode(Md5::digest(part.as_bytes())));
+            out.push(Md5::digest(part.as_bytes()).into());
         }
     }
     out
@@ -176,9 +176,9 @@ mod tests {
         ], "Object": [{"Attribute": [{"type": "ip-dst", "value": "1.2.3.4"}]}]});
         let hashes = value_hashes(&event);
         assert_eq!(hashes.len(), 4);
-        assert_eq!(hashes[0], hex::encode(Md5::digest(b"circl.lu")));
-        assert_eq!(hashes[1], hex::encode(Md5::digest(b"a.exe")));
-        assert_eq!(hashes[3], hex::encode(Md5::digest(b"1.2.3.4")));
+        assert_eq!(hashes[0], <[u8; 16]>::from(Md5::digest(b"circl.lu")));
+        assert_eq!(hashes[1], <[u8; 16]>::from(Md5::digest(b"a.exe")));
+        assert_eq!(hashes[3], <[u8; 16]>::from(Md5::digest(b"1.2.3.4")));
     }
 
     #[test]
