@@ -106,10 +106,16 @@ fn main() {
     let start = Instant::now();
     let mut stored = 0;
     for page in pages {
-        stored += receive(&client, &receiving, &partner(&cert, "cert"), page.reports)
-            .expect("receive")
-            .stored
-            .len();
+        stored += receive(
+            &client,
+            &receiving,
+            &partner(&cert, "cert"),
+            page.reports,
+            now_ms,
+        )
+        .expect("receive")
+        .stored
+        .len();
     }
     let receive_s = start.elapsed().as_secs_f64();
     assert_eq!(stored, n);

@@ -706,7 +706,7 @@ impl Actor {
             let through = page.through;
             let result = match page.checked.await {
                 Ok(checked) => tokio::task::spawn_blocking(move || {
-                    exchange::store_checked(&store, &rules, &partner, checked)
+                    exchange::store_checked(&store, &rules, &partner, checked, now_ms())
                 })
                 .await
                 .map_err(|e| e.to_string())

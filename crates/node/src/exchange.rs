@@ -246,24 +246,26 @@ pub fn check_page(reports: Vec<PassedReport>) -> Vec<Checked> {
         .collect()
 }
 
-/// Verifies what `from` sent, applies the inbound rules and stores what passes, durably, with
-/// its provenance. A report that fails is left out; the others are stored.
+/// Verifies what `from` sent, applies the inbound rules at `now_ms` and stores what passes,
+/// durably, with its provenance. A report that fails is left out; the others are stored.
 pub fn receive(
     store: &Store,
     rules: &SharingRules,
     from: &Partner,
     reports: Vec<PassedReport>,
+    now_ms: i64,
 ) -> Result<Received, IngestError> {
-    store_checked(store, rules, from, check_page(reports))
+    store_checked(store, rules, from, check_page(reports), now_ms)
 }
 
-/// Applies the inbound rules to a checked page and stores what passes, durably, with its
-/// provenance.
+/// Applies the inbound rules at `now_ms` to a checked page and stores what passes, durably,
+/// with its provenance.
 pub fn store_checked(
     store: &Store,
     rules: &SharingRules,
     from: &Partner,
     checked: Vec<Checked>,
+    now_ms: i64,
 ) -> Result<Received, IngestError> {
     let mut received = Received::default();
     // Grouped by hop: one provenance per write.
@@ -295,6 +297,7 @@ pub fn store_checked(
                 size: passed.size,
                 from,
                 partner_hop: passed.hop,
+                now_ms,
             },
             &rules.inbound,
             &rules.communities,

@@ -54,6 +54,10 @@ pub enum InboundRule {
     AuthorNotAccepted(OrgPublicKey),
     /// The report should not have been sent to this node: its marking excludes it.
     MarkingExcludesUs(&'static str),
+    /// Dated this far (ms) ahead of this node's clock, beyond what differing clocks explain.
+    /// Stored, it would be held back from every partner until that date (an embargo counts
+    /// from creation) and everything after it with it.
+    DatedAhead(i64),
 }
 
 impl InboundRule {
@@ -72,6 +76,11 @@ impl InboundRule {
             InboundRule::AuthorNotAccepted(author) => {
                 format!("this node does not accept relayed reports by {author}")
             }
+            InboundRule::DatedAhead(ms) => format!(
+                "dated {} hours ahead of this node's clock (at most {} allowed)",
+                ms / 3_600_000,
+                MAX_CLOCK_AHEAD_MS / 3_600_000
+            ),
             InboundRule::MarkingExcludesUs(why) => {
                 format!("its marking says it should not have reached this node ({why})")
             }
@@ -101,7 +110,13 @@ pub struct Arrival<'a> {
     pub from: &'a Partner,
     /// Relays before the partner held it (0: the partner wrote it).
     pub partner_hop: u32,
+    /// When it arrived (ms since the Unix epoch).
+    pub now_ms: i64,
 }
+
+/// How far ahead of this node's clock a report may be dated: as far as a node signs one
+/// (clocks differ).
+pub const MAX_CLOCK_AHEAD_MS: i64 = cairn_core::draft::MAX_CLOCK_AHEAD.whole_milliseconds() as i64;
 
 /// Whether this node (organisation `us`) accepts what arrived.
 pub fn decide_inbound(
@@ -116,10 +131,15 @@ pub fn decide_inbound(
         size,
         from: partner,
         partner_hop,
+        now_ms,
     } = arrival;
     use InboundDecision::Reject;
     if size > inbound.max_bytes {
         return Reject(InboundRule::TooLarge(inbound.max_bytes));
+    }
+    let ahead = report.created_ms.saturating_sub(now_ms);
+    if ahead > MAX_CLOCK_AHEAD_MS {
+        return Reject(InboundRule::DatedAhead(ahead));
     }
     let direct = *author == partner.org;
     if direct && !inbound.accept_direct {

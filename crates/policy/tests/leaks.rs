@@ -134,6 +134,7 @@ fn misp_organisation_outside_the_group_cannot_get_it_even_by_relay() {
         size: 100,
         from: &partner(member, share_everything()),
         partner_hop: 1,
+        now_ms: 1_000,
     };
     assert!(matches!(
         decide_inbound(&outsider, arrival, &InboundPolicy::default(), &communities),
@@ -235,6 +236,7 @@ fn inbound_limits_on_size_and_relayed_authors() {
                 size,
                 from: &from_a,
                 partner_hop: hop,
+                now_ms: 1_000,
             },
             &InboundPolicy {
                 relayed_authors: BTreeSet::from([org(4)]),
@@ -263,5 +265,54 @@ fn inbound_limits_on_size_and_relayed_authors() {
     assert!(matches!(
         arrival(&org(4), 10, 4),
         InboundDecision::Reject(InboundRule::MarkingExcludesUs(_))
+    ));
+}
+
+/// A report dated far ahead would, once stored, be "embargoed" until its date for every
+/// partner, and a page stops at the first embargoed report: one partner could stall what this
+/// node shares with all the others. It is refused on arrival; clocks a day apart are not.
+#[test]
+fn a_report_dated_in_the_future_is_refused_before_it_can_stall_sharing() {
+    let (us, a) = (org(0), org(1));
+    let communities = Communities::default();
+    let now = 1_800_000_000_000i64;
+    let from_a = partner(a, share_everything());
+    let decide = |created_ms: i64| {
+        let mut r = report(Tlp::Green, Scope::Community, 3, None);
+        r.created_ms = created_ms;
+        decide_inbound(
+            &us,
+            Arrival {
+                report: &r,
+                author: &a,
+                size: 10,
+                from: &from_a,
+                partner_hop: 0,
+                now_ms: now,
+            },
+            &InboundPolicy::default(),
+            &communities,
+        )
+    };
+    let hour = 3_600_000;
+    assert!(decide(now).accepts());
+    assert!(decide(now + 23 * hour).accepts(), "clocks differ");
+    assert!(decide(now - 365 * 24 * hour).accepts());
+    let year_9999 = 253_402_300_799_000;
+    let refused = decide(year_9999);
+    assert!(
+        matches!(refused, InboundDecision::Reject(InboundRule::DatedAhead(_))),
+        "{refused:?}"
+    );
+    if let InboundDecision::Reject(rule) = refused {
+        assert!(
+            rule.explain().contains("ahead of this node's clock"),
+            "{}",
+            rule.explain()
+        );
+    }
+    assert!(matches!(
+        decide(now + 25 * hour),
+        InboundDecision::Reject(InboundRule::DatedAhead(_))
     ));
 }

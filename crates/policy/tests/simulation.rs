@@ -213,6 +213,7 @@ fn spread(net: &Net, report: &Report, author: usize) -> BTreeMap<usize, u32> {
                     size: 1500,
                     from: &partner(net, nb, node),
                     partner_hop: hop,
+                    now_ms: NOW,
                 };
                 if !decide_inbound(&net.orgs[nb], arrival, &inbound, &net.communities).accepts() {
                     continue;
