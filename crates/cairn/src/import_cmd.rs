@@ -20,30 +20,41 @@ const MAX_FILE_BYTES: u64 = 256 << 20;
 /// Most reports stored per write.
 const BATCH: usize = 512;
 
-/// Most envelope bytes handed to a running node in one request: they travel in base64 (4 bytes
-/// for every 3) in one control-socket line, which is at most `MAX_REQUEST_BYTES`, with room for
-/// the rest.
-const BATCH_BYTES: usize = crate::control::MAX_REQUEST_BYTES / 4 * 3 - (8 << 20);
+/// Most envelope bytes signed and held before they are stored: an import holds one batch of
+/// signed reports at a time, whatever the size of the source. A batch travels to a running node
+/// in base64 (4 bytes for every 3) on one control-socket line, at most `MAX_REQUEST_BYTES`.
+const BATCH_BYTES: usize = 8 << 20;
 
-/// Splits reports of these sizes, in order, into runs of at most `BATCH` reports and
-/// `BATCH_BYTES` bytes (a report larger than that on its own is a run of its own); gives
-/// each run's length.
-fn batches(sizes: impl IntoIterator<Item = usize>) -> Vec<usize> {
-    let mut runs: Vec<usize> = Vec::new();
-    let mut bytes = 0;
-    for size in sizes {
-        match runs.last_mut() {
-            Some(n) if *n < BATCH && bytes + size <= BATCH_BYTES => {
-                *n += 1;
-                bytes += size;
-            }
-            _ => {
-                runs.push(1);
-                bytes = size;
-            }
+/// Signed reports waiting to be stored, in order: at most `BATCH` of them and `BATCH_BYTES`
+/// bytes (a report larger than that on its own is a batch of its own).
+struct Batch<T> {
+    items: Vec<T>,
+    bytes: usize,
+}
+
+impl<T> Batch<T> {
+    fn new() -> Batch<T> {
+        Batch {
+            items: Vec::new(),
+            bytes: 0,
         }
     }
-    runs
+
+    /// Whether one more item of `size` bytes fits.
+    fn has_room_for(&self, size: usize) -> bool {
+        self.items.is_empty() || (self.items.len() < BATCH && self.bytes + size <= BATCH_BYTES)
+    }
+
+    fn push(&mut self, item: T, size: usize) {
+        self.items.push(item);
+        self.bytes += size;
+    }
+
+    /// The batch, emptied.
+    fn take(&mut self) -> Vec<T> {
+        self.bytes = 0;
+        std::mem::take(&mut self.items)
+    }
 }
 
 /// The files a path names: the file itself, or for a MISP feed folder (one with
@@ -251,12 +262,29 @@ fn store_file(
     imported: Imported,
     json: bool,
 ) -> Result<()> {
+    let mut imported = imported;
     let total = imported.reports.len();
     let mut fates: Vec<ReportFate> = Vec::with_capacity(total);
     let mut notes = Vec::new();
-    let mut pending: Vec<(usize, cairn_core::VerifiedReport)> = Vec::new();
-    let bar = progress(total, "signing");
-    for report in &imported.reports {
+    // Signed a batch at a time and stored at once: memory holds the drafts and one batch.
+    let mut batch: Batch<(usize, cairn_core::VerifiedReport)> = Batch::new();
+    let store = |batch: Vec<(usize, cairn_core::VerifiedReport)>,
+                 fates: &mut Vec<ReportFate>|
+     -> Result<()> {
+        let (places, reports): (Vec<usize>, Vec<cairn_core::VerifiedReport>) =
+            batch.into_iter().unzip();
+        for (k, outcome) in places.into_iter().zip(destination.store(&reports)?) {
+            fates[k] = match outcome {
+                IngestOutcome::Stored { id, .. } => ReportFate::Stored(id),
+                IngestOutcome::Duplicate { id, .. } => ReportFate::AlreadyStored(id),
+                IngestOutcome::Rejected(e) => ReportFate::Failed(e.to_string()),
+                IngestOutcome::Refused { reason, .. } => ReportFate::Failed(reason),
+            };
+        }
+        Ok(())
+    };
+    let bar = progress(total, "importing");
+    for report in &mut imported.reports {
         let source_tag = report.draft.tags.first().cloned().unwrap_or_default();
         if let Some(existing) = destination.already_imported(&source_tag)? {
             fates.push(ReportFate::AlreadyStored(existing));
@@ -266,32 +294,22 @@ fn store_file(
                     for note in &report.notes {
                         notes.push(format!("{}: {note}", report.what()));
                     }
+                    // The signed report holds what the draft carried.
+                    report.draft.stix_objects = Vec::new();
+                    report.draft.misp_event = None;
                     fates.push(ReportFate::Stored(verified.id()));
-                    pending.push((fates.len() - 1, verified));
+                    let size = verified.envelope_bytes().len();
+                    if !batch.has_room_for(size) {
+                        store(batch.take(), &mut fates)?;
+                    }
+                    batch.push((fates.len() - 1, verified), size);
                 }
                 Err(e) => fates.push(ReportFate::Failed(format!("not a valid report: {e}"))),
             }
         }
         bar.inc(1);
     }
-    bar.finish_and_clear();
-    let bar = progress(pending.len(), "storing");
-    let mut rest = &pending[..];
-    for run in batches(pending.iter().map(|(_, r)| r.envelope_bytes().len())) {
-        let (chunk, next) = rest.split_at(run);
-        rest = next;
-        let reports: Vec<cairn_core::VerifiedReport> =
-            chunk.iter().map(|(_, r)| r.clone()).collect();
-        for ((k, _), outcome) in chunk.iter().zip(destination.store(&reports)?) {
-            fates[*k] = match outcome {
-                IngestOutcome::Stored { id, .. } => ReportFate::Stored(id),
-                IngestOutcome::Duplicate { id, .. } => ReportFate::AlreadyStored(id),
-                IngestOutcome::Rejected(e) => ReportFate::Failed(e.to_string()),
-                IngestOutcome::Refused { reason, .. } => ReportFate::Failed(reason),
-            };
-        }
-        bar.inc(chunk.len() as u64);
-    }
+    store(batch.take(), &mut fates)?;
     bar.finish_and_clear();
     let objects = if imported.accounts.is_empty() {
         // Sources read as whole events (MISP): one line per event report.
@@ -419,17 +437,26 @@ mod tests {
 
     #[test]
     fn batches_fit_one_control_request() {
-        // 100 reports of a mebibyte (the largest a report may be) never make a request
-        // larger than the control socket reads.
-        let runs = batches(std::iter::repeat_n(1 << 20, 100));
-        assert_eq!(runs.iter().sum::<usize>(), 100);
-        assert!(
-            runs.iter().all(|n| n * (1 << 20) <= BATCH_BYTES),
-            "{runs:?}"
-        );
+        // Reports of a mebibyte (the largest a report may be) make batches that never exceed
+        // what the control socket reads, even in base64.
         const { assert!(BATCH_BYTES / 3 * 4 + (4 << 20) < crate::control::MAX_REQUEST_BYTES) };
-        // Small reports go BATCH at a time.
-        assert_eq!(batches(std::iter::repeat_n(1000, 1100)), vec![512, 512, 76]);
-        assert!(batches(std::iter::empty()).is_empty());
+        let runs = |sizes: &[usize]| {
+            let mut batch: Batch<()> = Batch::new();
+            let mut runs = Vec::new();
+            for &size in sizes {
+                if !batch.has_room_for(size) {
+                    runs.push(batch.take().len());
+                }
+                batch.push((), size);
+            }
+            runs.push(batch.take().len());
+            runs
+        };
+        let big = runs(&[1 << 20; 100]);
+        assert_eq!(big.iter().sum::<usize>(), 100);
+        assert!(big.iter().all(|n| n * (1 << 20) <= BATCH_BYTES), "{big:?}");
+        // Small reports go BATCH at a time; a report larger than a batch goes alone.
+        assert_eq!(runs(&[1000; 1100]), vec![512, 512, 76]);
+        assert_eq!(runs(&[BATCH_BYTES + 1, 10]), vec![1, 1]);
     }
 }
