@@ -5,7 +5,7 @@
 //! (TLP:AMBER and stricter, a MISP event for one community only) never reaches C.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use cairn_api::{ApiConfig, Role, Tokens};
@@ -19,23 +19,7 @@ const SETTLE: Duration = Duration::from_millis(1500);
 const ALL: &str = "365fed99-08fa-4dcd-a1b3-fb247eb41d01";
 
 fn corpus() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop");
-    let mut files = Vec::new();
-    let mut folders = vec![root.clone()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "json")
-                && path.file_name().is_some_and(|n| n != "manifest.json")
-            {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
+    cairn_tests::corpus::json_files(&[""], |_| false)
 }
 
 /// Whether a report travels two hops, read from its marking alone: TLP:CLEAR or TLP:GREEN,

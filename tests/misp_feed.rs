@@ -12,34 +12,14 @@ use std::time::{Duration, Instant};
 use cairn_tests::processes::CliNode;
 
 fn misp_sources() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop");
-    let mut files = Vec::new();
-    let mut folders = vec![root.join("misp"), root.join("real/misp")];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "json")
-                && path.file_name().is_some_and(|n| n != "manifest.json")
-                && !path.to_string_lossy().contains("stix")
-            {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
+    cairn_tests::corpus::json_files(&["misp", "real/misp"], |p| {
+        p.to_string_lossy().contains("stix")
+    })
 }
 
 #[test]
 fn pymisp_loads_the_feed_of_everything_a_node_holds() {
-    let Some(python) = std::env::var_os("CAIRN_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide a Python with PyMISP in CAIRN_PYTHON (.ci/run installs it)"
-        );
-        eprintln!("CAIRN_PYTHON is not set: the MISP feed check did not run");
+    let Some(python) = cairn_tests::corpus::python_with("PyMISP", "the MISP feed check") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -1,8 +1,10 @@
 //! Helpers for Cairn's scenarios: organisations with their own node folder, keys and store,
 //! federations of real nodes on 127.0.0.1 in one process (`federation`), nodes as `cairn run`
-//! processes (`processes`), and what benchmarks of those processes share (`bench`).
+//! processes (`processes`), what benchmarks of those processes share (`bench`), and the
+//! public corpora and Python tools scenarios check against (`corpus`).
 
 pub mod bench;
+pub mod corpus;
 pub mod federation;
 pub mod processes;
 
