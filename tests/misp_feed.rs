@@ -5,9 +5,8 @@
 //! names its Python in CAIRN_PYTHON; without it (outside CI) this test says so and checks
 //! nothing else.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use cairn_tests::processes::CliNode;
 
@@ -50,27 +49,14 @@ fn pymisp_loads_the_feed_of_everything_a_node_holds() {
         "--indicator",
         "domain:login-bank.example",
     ]);
-    let start = Instant::now();
-    while node.reports() < sources.len() as u64 {
-        assert!(start.elapsed() < Duration::from_secs(20));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/misp_feed.py");
-    let out = Command::new(python)
-        .arg(script)
-        .arg(format!("http://127.0.0.1:{}", node.api_port))
-        .arg(&token)
-        .arg("Written in Cairn")
-        .args(&sources)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("{text}");
-    assert!(out.status.success(), "{text}");
+    node.wait_for_reports(sources.len() as u64, Duration::from_secs(20));
+    let mut args: Vec<std::ffi::OsString> = vec![
+        format!("http://127.0.0.1:{}", node.api_port).into(),
+        token.into(),
+        "Written in Cairn".into(),
+    ];
+    args.extend(sources.iter().map(|p| p.clone().into_os_string()));
+    let text = cairn_tests::corpus::run_conformance(&python, "misp_feed.py", args);
     assert!(text.contains("PyMISP loaded"), "{text}");
     assert!(node.signal("TERM"));
 }

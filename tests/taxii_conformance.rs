@@ -6,8 +6,7 @@
 //! `.ci/run` installs taxii2-client in a venv and names its Python in CAIRN_PYTHON; without it
 //! (outside CI) this test says so and checks nothing else.
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cairn_tests::processes::CliNode;
 
@@ -56,27 +55,16 @@ fn taxii2_client_reads_everything_a_node_holds() {
         "--supersedes",
         &first,
     ]);
-    let start = Instant::now();
-    while node.reports() < 4 {
-        assert!(start.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/taxii_client.py");
-    let out = Command::new(python)
-        .arg(script)
-        .arg(format!("http://127.0.0.1:{}", node.api_port))
-        .arg(&token)
-        .arg(&publisher)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    node.wait_for_reports(4, Duration::from_secs(10));
+    let text = cairn_tests::corpus::run_conformance(
+        &python,
+        "taxii_client.py",
+        [
+            format!("http://127.0.0.1:{}", node.api_port),
+            token,
+            publisher,
+        ],
     );
-    println!("{text}");
-    assert!(out.status.success(), "{text}");
     assert!(text.contains("all TAXII checks passed"), "{text}");
     assert!(node.signal("TERM"));
 }

@@ -33,6 +33,31 @@ pub fn json_files(folders: &[&str], skip: impl Fn(&Path) -> bool) -> Vec<PathBuf
     files
 }
 
+/// Runs `tests/conformance/<script>` with `python` and these arguments; its output (standard
+/// output, then standard error), printed too. Fails the test if the script fails.
+pub fn run_conformance(
+    python: &OsString,
+    script: &str,
+    args: impl IntoIterator<Item = impl AsRef<std::ffi::OsStr>>,
+) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("conformance")
+        .join(script);
+    let out = std::process::Command::new(python)
+        .arg(path)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {script}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(out.status.success(), "{text}");
+    text
+}
+
 /// The Python that has `tool` installed (CAIRN_PYTHON, which `.ci/run` sets); outside CI,
 /// `None` after saying that `what` did not run. In CI its absence is a failure.
 pub fn python_with(tool: &str, what: &str) -> Option<OsString> {

@@ -172,6 +172,19 @@ impl CliNode {
         self.status()["reports"].as_u64().expect("report count")
     }
 
+    /// Waits (up to `limit`) until the running node has stored at least `n` reports.
+    pub fn wait_for_reports(&self, n: u64, limit: Duration) {
+        let start = Instant::now();
+        while self.reports() < n {
+            assert!(
+                start.elapsed() < limit,
+                "the node stored {} of {n} reports",
+                self.reports()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends a signal and waits for the process to end; returns whether it exited cleanly.
     pub fn signal(&mut self, signal: &str) -> bool {
         let mut child = self.process.take().expect("running");

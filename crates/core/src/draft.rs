@@ -136,11 +136,7 @@ impl ReportDraft {
         let tlp = self
             .tlp
             .ok_or_else(|| missing("tlp", "clear, green, amber, amber+strict or red"))?;
-        let scope = self.scope.unwrap_or(match tlp {
-            Tlp::Clear => Scope::Unrestricted,
-            Tlp::Green => Scope::Community,
-            Tlp::Amber | Tlp::AmberStrict | Tlp::Red => Scope::DirectPeers,
-        });
+        let scope = self.scope.unwrap_or(tlp.default_scope());
         let hop_limit = match (scope, self.hop_limit) {
             (Scope::Community, hops) => hops.unwrap_or(DEFAULT_COMMUNITY_HOPS),
             (_, None) => 0,

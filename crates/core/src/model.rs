@@ -178,6 +178,18 @@ domain_enum! {
     }
 }
 
+impl Tlp {
+    /// How far a report of this TLP travels when its author sets no scope: unrestricted for
+    /// CLEAR, the community for GREEN, direct peers for AMBER, AMBER+STRICT and RED.
+    pub fn default_scope(self) -> Scope {
+        match self {
+            Tlp::Clear => Scope::Unrestricted,
+            Tlp::Green => Scope::Community,
+            Tlp::Amber | Tlp::AmberStrict | Tlp::Red => Scope::DirectPeers,
+        }
+    }
+}
+
 domain_enum! {
     /// The type of an observable.
     IndicatorType ("indicator type", pb::IndicatorType) {

@@ -16,9 +16,7 @@ pub fn event_uuid(first: &ReportId) -> String {
 }
 
 fn uuid_of(name: &str) -> String {
-    crate::stix::derived_stix_id("x", &format!("misp/{name}"))
-        .trim_start_matches("x--")
-        .to_string()
+    crate::stix::derived_uuid(&format!("misp/{name}")).to_string()
 }
 
 /// The manifest.json entry of an event (the inner event object): what MISP lists before it

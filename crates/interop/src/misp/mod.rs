@@ -109,9 +109,9 @@ fn narrowest_distribution(event: &Value) -> Option<(Scope, String)> {
         .min_by_key(|(scope, _)| *scope)
 }
 
-/// The strictest TLP tagged anywhere in an event (event, attributes, objects, their
-/// attributes), with `default` for the event itself when it has no tag.
-fn strictest_tlp(event: &Value, default: Tlp) -> (Tlp, Tlp, bool) {
+/// An event's TLPs: its own (its tag, else `default`), the strictest anywhere in it (event,
+/// attributes, objects, their attributes), and whether the event itself is tagged.
+fn event_tlp(event: &Value, default: Tlp) -> (Tlp, Tlp, bool) {
     let own = tagged_tlp(event);
     let event_tlp = own.unwrap_or(default);
     let mut tlp = event_tlp;
@@ -235,7 +235,7 @@ pub fn import_events(
             Held::OtherVersions => true,
             Held::No => false,
         };
-        let (event_tlp, tlp, tagged) = strictest_tlp(&event, options.default_tlp);
+        let (event_tlp, tlp, tagged) = event_tlp(&event, options.default_tlp);
         let mut former = Former::new(&event, event_tlp, seconds);
         let form = std::mem::take(&mut former.notes);
         let objects = former.finish(&uuid);
@@ -408,11 +408,7 @@ fn event_reports(
             &mut notes,
         );
         if let Some((scope, note)) = &distribution {
-            let by_tlp = draft.scope.unwrap_or(match tlp {
-                Tlp::Clear => Scope::Unrestricted,
-                Tlp::Green => Scope::Community,
-                Tlp::Amber | Tlp::AmberStrict | Tlp::Red => Scope::DirectPeers,
-            });
+            let by_tlp = draft.scope.unwrap_or(tlp.default_scope());
             if *scope < by_tlp {
                 draft.scope = Some(*scope);
                 notes.push(note.clone());

@@ -16,6 +16,7 @@ use cairn_core::{IndicatorType, Tlp};
 use serde_json::{Map, Value, json};
 
 use crate::import::Observables;
+use crate::stix::literal;
 
 /// One STIX object of the event's form, with the observables Cairn's typed view takes from it.
 pub(crate) struct FormObject {
@@ -86,11 +87,6 @@ pub(crate) fn stix_time_of(seconds: i64) -> String {
 /// Unix seconds from a MISP `timestamp`-like field.
 pub(crate) fn seconds_of(v: &Value) -> Option<i64> {
     text_of(v)?.trim().parse().ok()
-}
-
-/// A string literal of a STIX pattern.
-fn literal(value: &str) -> String {
-    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// Where a MISP attribute type's value goes in STIX: the observable type, the property path
@@ -505,14 +501,7 @@ impl<'e> Former<'e> {
                     .iter()
                     .all(|(p, v)| p.properties(v, &mut sco).is_some());
                 if complete {
-                    // Observed data has no description: the comment is MISP's own.
-                    comment_as_custom(&mut base);
-                    base["type"] = json!("observed-data");
-                    base["id"] = json!(format!("observed-data--{uuid}"));
-                    base["first_observed"] = json!(first_seen(a).unwrap_or_else(|| time.clone()));
-                    base["last_observed"] = json!(last_seen(a).unwrap_or_else(|| time.clone()));
-                    base["number_observed"] = json!(1);
-                    base["object_refs"] = json!([sco_id]);
+                    as_observed_data(&mut base, &uuid, a, &time, vec![sco_id]);
                     self.push(Value::Object(sco), own, Observables::default());
                     base["id"].as_str().map(str::to_string)
                 } else {
@@ -779,13 +768,7 @@ impl<'e> Former<'e> {
                 self.push(Value::Object(map), own, Observables::default());
                 refs.push(sco_id);
             }
-            comment_as_custom(&mut base);
-            base["type"] = json!("observed-data");
-            base["id"] = json!(format!("observed-data--{uuid}"));
-            base["first_observed"] = json!(first_seen(o).unwrap_or_else(|| time.clone()));
-            base["last_observed"] = json!(last_seen(o).unwrap_or_else(|| time.clone()));
-            base["number_observed"] = json!(1);
-            base["object_refs"] = json!(refs);
+            as_observed_data(&mut base, &uuid, o, &time, refs);
             format!("observed-data--{uuid}")
         };
         self.push(base, own, observables);
@@ -1107,13 +1090,21 @@ fn relationship_type_of(given: &str) -> String {
     }
 }
 
+/// Makes `base` the observed data of a MISP attribute or object (`holder`, whose uuid is
+/// `uuid`), seen once at its `first_seen`/`last_seen` (else `time`), of the observables `refs`.
 /// Observed data has no description: a MISP comment goes in `x_misp_comment`.
-fn comment_as_custom(object: &mut Value) {
-    if let Some(map) = object.as_object_mut()
+fn as_observed_data(base: &mut Value, uuid: &str, holder: &Value, time: &str, refs: Vec<String>) {
+    if let Some(map) = base.as_object_mut()
         && let Some(comment) = map.remove("description")
     {
         map.insert("x_misp_comment".into(), comment);
     }
+    base["type"] = json!("observed-data");
+    base["id"] = json!(format!("observed-data--{uuid}"));
+    base["first_observed"] = json!(first_seen(holder).unwrap_or_else(|| time.to_string()));
+    base["last_observed"] = json!(last_seen(holder).unwrap_or_else(|| time.to_string()));
+    base["number_observed"] = json!(1);
+    base["object_refs"] = json!(refs);
 }
 
 fn first_seen(v: &Value) -> Option<String> {

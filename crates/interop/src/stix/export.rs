@@ -44,31 +44,28 @@ pub fn tlp_marking(tlp: Tlp) -> Value {
     })
 }
 
-/// A deterministic STIX id for an object its source gave no id of its own: a SHA-256 of a
-/// Cairn-specific name, shaped as a UUIDv4.
-pub(crate) fn derived_stix_id(kind: &str, name: &str) -> String {
-    uuid_for(kind, name)
-}
-
-fn uuid_for(kind: &str, name: &str) -> String {
+/// A deterministic UUID for a name: a SHA-256 of the Cairn-specific name, shaped as a UUIDv4.
+pub(crate) fn derived_uuid(name: &str) -> uuid::Uuid {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("{NAMESPACE}/{kind}/{name}").as_bytes());
+    let digest = sha2::Sha256::digest(format!("{NAMESPACE}/{name}").as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    format!(
-        "{kind}--{}",
-        uuid::Builder::from_random_bytes(bytes).into_uuid()
-    )
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// A deterministic STIX id for an object its source gave no id of its own.
+pub(crate) fn derived_stix_id(kind: &str, name: &str) -> String {
+    format!("{kind}--{}", derived_uuid(&format!("{kind}/{name}")))
 }
 
 /// The STIX id of an organisation's identity.
 pub fn identity_id(org: &OrgPublicKey) -> String {
-    uuid_for("identity", &org.to_string())
+    derived_stix_id("identity", &org.to_string())
 }
 
 /// The STIX id of the report whose version chain starts with `first`.
 pub fn report_stix_id(first: &ReportId) -> String {
-    uuid_for("report", &first.to_string())
+    derived_stix_id("report", &first.to_string())
 }
 
 /// A STIX timestamp (UTC, milliseconds), written as every STIX time is ([`StixTime`]).
@@ -77,7 +74,7 @@ pub fn timestamp(ms: i64) -> String {
 }
 
 /// A string literal in a STIX pattern: quotes and backslashes escaped.
-fn literal(value: &str) -> String {
+pub(crate) fn literal(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
@@ -246,15 +243,15 @@ pub fn own_objects_wanted(
         let name = format!("{version}/{n}");
         match pattern(indicator) {
             Some(_) if !wanted(objects.len()) => {
-                refs.push(json!(uuid_for("indicator", &name)));
+                refs.push(json!(derived_stix_id("indicator", &name)));
                 objects.push(Value::Null);
             }
             None if !wanted(objects.len()) => {
-                refs.push(json!(uuid_for("vulnerability", &name)));
+                refs.push(json!(derived_stix_id("vulnerability", &name)));
                 objects.push(Value::Null);
             }
             Some(pattern) => {
-                let id = uuid_for("indicator", &name);
+                let id = derived_stix_id("indicator", &name);
                 let mut object = json!({
                     "type": "indicator",
                     "spec_version": "2.1",
@@ -279,7 +276,7 @@ pub fn own_objects_wanted(
                 objects.push(object);
             }
             None => {
-                let id = uuid_for("vulnerability", &name);
+                let id = derived_stix_id("vulnerability", &name);
                 let mut object = json!({
                     "type": "vulnerability",
                     "spec_version": "2.1",
@@ -394,7 +391,7 @@ pub fn object_versions(
                 Some(_) => "indicator",
                 None => "vulnerability",
             };
-            versions.push(object(kind, uuid_for(kind, &name), r.created_ms));
+            versions.push(object(kind, derived_stix_id(kind, &name), r.created_ms));
         }
     }
     versions.push(object("report", report_stix_id(&context.first.0), modified));
@@ -430,7 +427,7 @@ pub fn bundle(objects: Vec<Value>) -> Value {
     let names: Vec<String> = seen.into_iter().collect();
     json!({
         "type": "bundle",
-        "id": uuid_for("bundle", &names.join(",")),
+        "id": derived_stix_id("bundle", &names.join(",")),
         "objects": unique
     })
 }
