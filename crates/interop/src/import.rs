@@ -266,12 +266,12 @@ pub fn import(
     if crate::stix::is_stix(text.as_bytes())? {
         return crate::stix::import_bundle(text.as_bytes(), us, options);
     }
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| ImportError::NotJson(e.to_string()))?;
-    if crate::misp::looks_like_misp(&value) {
-        drop(value);
+    if crate::misp::looks_like_misp(text) {
         return crate::misp::import_events(text, us, options);
     }
+    // Neither: say what it is.
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| ImportError::NotJson(e.to_string()))?;
     let found = match &value {
         serde_json::Value::Object(map) => {
             let keys: Vec<&str> = map.keys().take(6).map(String::as_str).collect();

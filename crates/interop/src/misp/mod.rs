@@ -24,18 +24,11 @@ use crate::import::{
 };
 use stix::{FormObject, Former, flag, list, seconds_of, tagged_tlp, text_of};
 
-/// Whether a JSON value is MISP event JSON: `{"Event": …}`, `{"response": [{"Event": …}]}`, a
-/// list of those, or a bare event (with `info` and `Attribute`).
-pub fn looks_like_misp(value: &Value) -> bool {
-    match value {
-        Value::Object(map) if map.contains_key("Event") => true,
-        Value::Object(map) if map.contains_key("response") => value["response"]
-            .as_array()
-            .is_some_and(|items| items.iter().any(looks_like_misp)),
-        Value::Object(map) => map.contains_key("info") && map.contains_key("Attribute"),
-        Value::Array(items) => items.iter().any(looks_like_misp),
-        _ => false,
-    }
+/// Whether JSON text is MISP event JSON: `{"Event": …}`, `{"response": [{"Event": …}]}`, a
+/// list of those, or a bare event (with `info` and `Attribute`). Read without building a JSON
+/// tree.
+pub fn looks_like_misp(text: &str) -> bool {
+    serde_json::from_str::<&RawValue>(text).is_ok_and(|root| !event_texts(root).is_empty())
 }
 
 /// The JSON texts of the events in a MISP document, in order, exactly as written.
