@@ -48,7 +48,8 @@ type Pending = BTreeMap<u32, u64>;
 pub(crate) struct FeedIndex {
     cursor: u64,
     events: BTreeMap<String, FeedEvent>,
-    pending: HashMap<(String, i64, [u8; 32]), (u32, Pending)>,
+    /// Parts of carried event versions not yet all held, by uuid, version and digest.
+    pending: HashMap<(String, i64, [u8; 32]), Pending>,
     /// The event each report (every version, every part) belongs to, for retractions.
     by_report: HashMap<ReportId, String>,
 }
@@ -113,13 +114,12 @@ impl FeedIndex {
         {
             return Ok(());
         }
-        let (parts, pending) = self.pending.entry(key.clone()).or_default();
-        *parts = part.parts;
+        let pending = self.pending.entry(key.clone()).or_default();
         pending.entry(part.part).or_insert(seq);
         if pending.len() < part.parts as usize {
             return Ok(());
         }
-        let Some((_, pending)) = self.pending.remove(&key) else {
+        let Some(pending) = self.pending.remove(&key) else {
             return Ok(());
         };
         let seqs: Vec<u64> = pending.into_values().collect();
