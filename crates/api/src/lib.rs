@@ -97,7 +97,10 @@ pub(crate) struct AppState {
     /// The events the MISP feed serves, extended as reports arrive.
     pub(crate) misp_feed: Mutex<misp_feed::FeedIndex>,
     /// TAXII status resources of this run, by id.
-    pub(crate) statuses: Mutex<std::collections::HashMap<String, serde_json::Value>>,
+    pub(crate) statuses: Mutex<taxii::Statuses>,
+    /// Asks the task that keeps the TAXII index up to take in what was just stored, without
+    /// waiting for writes to pause (a TAXII client added objects and will read them back).
+    pub(crate) stix_index_due: tokio::sync::Notify,
     tokens_path: PathBuf,
     tokens: Mutex<(Option<SystemTime>, Tokens)>,
     shutdown: CancellationToken,
@@ -715,9 +718,11 @@ const STIX_INDEX_QUIET: Duration = Duration::from_millis(200);
 const STIX_INDEX_MAX_BEHIND: u64 = 20_000;
 
 /// Keeps the STIX index up with the store: the reports already stored when the API starts,
-/// then those stored since, a moment after they arrive, so that TAXII requests rarely have
-/// more than a few to add themselves. Ends with `shutdown`.
+/// then those stored since, a moment after they arrive (at once when a TAXII client added
+/// them), so that TAXII requests rarely have more than a few to add themselves. Ends with
+/// `shutdown`.
 async fn keep_stix_index(state: Arc<AppState>, shutdown: CancellationToken) {
+    let mut asked = false;
     loop {
         // Never wait for the lock here, on the runtime: if a request holds it, it is bringing
         // the index up to date itself.
@@ -736,7 +741,7 @@ async fn keep_stix_index(state: Arc<AppState>, shutdown: CancellationToken) {
         // adds what is missing itself. Far behind, catch up anyway, so that no read has much
         // to add.
         let writing = store.writes_idle_for() < STIX_INDEX_QUIET;
-        if behind > 0 && (!writing || behind >= STIX_INDEX_MAX_BEHIND) {
+        if behind > 0 && (asked || !writing || behind >= STIX_INDEX_MAX_BEHIND) {
             let state = state.clone();
             let stop = shutdown.clone();
             let done = tokio::task::spawn_blocking(move || {
@@ -748,10 +753,11 @@ async fn keep_stix_index(state: Arc<AppState>, shutdown: CancellationToken) {
                 tracing::warn!("taxii: indexing stored reports failed: {e}");
             }
         }
-        tokio::select! {
+        asked = tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_millis(100)) => {}
-        }
+            () = state.stix_index_due.notified() => true,
+            () = tokio::time::sleep(Duration::from_millis(100)) => false,
+        };
     }
 }
 
@@ -812,7 +818,8 @@ pub async fn serve(
         communities,
         import,
         taxii: Mutex::new(stix_index::StixIndex::default()),
-        statuses: Mutex::new(std::collections::HashMap::new()),
+        statuses: Mutex::new(taxii::Statuses::default()),
+        stix_index_due: tokio::sync::Notify::new(),
         misp_feed: Mutex::new(misp_feed::FeedIndex::default()),
         recent_reports: Mutex::new(stix_index::RecentReports::default()),
         tokens_path,

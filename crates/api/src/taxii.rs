@@ -75,6 +75,15 @@ impl IntoResponse for TaxiiError {
     }
 }
 
+/// A TAXII JSON answer already written out.
+fn taxii_bytes(text: axum::body::Bytes) -> Response {
+    let mut response = (StatusCode::OK, text).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(TAXII));
+    response
+}
+
 fn taxii_json(value: Value, extra: Vec<(&'static str, String)>) -> Response {
     let mut response = (StatusCode::OK, value.to_string()).into_response();
     let headers = response.headers_mut();
@@ -588,9 +597,9 @@ struct AddedEnvelope {
     /// Objects in the envelope.
     total: usize,
     /// Per source object: what became of it.
-    successes: Vec<Value>,
+    successes: Vec<StatusDetail>,
     /// Per source object that could not be added: why.
-    failures: Vec<Value>,
+    failures: Vec<StatusDetail>,
     /// How long reading and mapping, signing, and storing took.
     timings: [std::time::Duration; 3],
 }
@@ -696,13 +705,14 @@ fn add_envelope(
     let mut successes = Vec::new();
     let mut failures = Vec::new();
     for object in settle(&imported.accounts, &fates) {
-        let mut entry = json!({"id": object.id, "message": object.message});
-        if let Some(version) = object
+        let version = object
             .version
-            .or_else(|| added_versions.get(object.id.as_str()).cloned())
-        {
-            entry["version"] = json!(version);
-        }
+            .or_else(|| added_versions.get(object.id.as_str()).cloned());
+        let entry = StatusDetail {
+            id: object.id,
+            version,
+            message: object.message,
+        };
         match object.outcome {
             Outcome::Refused => failures.push(entry),
             Outcome::Imported | Outcome::Updated | Outcome::Duplicate => successes.push(entry),
@@ -801,7 +811,8 @@ pub(crate) async fn add_objects(
         store_us = stored.as_micros() as u64,
         "taxii objects added"
     );
-    let (total, successes, failures) = (added.total, added.successes, added.failures);
+    // The index takes in what was stored while the client reads the answer.
+    state.stix_index_due.notify_one();
     let status_id = format!("{:032x}", rand::random::<u128>());
     let status_id = format!(
         "{}-{}-4{}-8{}-{}",
@@ -811,40 +822,85 @@ pub(crate) async fn add_objects(
         &status_id[17..20],
         &status_id[20..32]
     );
-    let now = stamp_us(
+    let request_timestamp = stamp_us(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
     );
     // Counts that add up, and no empty lists.
-    let mut status = json!({
-        "id": status_id,
-        "status": "complete",
-        "request_timestamp": now,
-        "total_count": total,
-        "success_count": successes.len(),
-        "failure_count": failures.len(),
-        "pending_count": 0
-    });
-    if !successes.is_empty() {
-        status["successes"] = json!(successes);
-    }
-    if !failures.is_empty() {
-        status["failures"] = json!(failures);
-    }
-    {
-        let mut statuses = state.statuses.lock().unwrap_or_else(|e| e.into_inner());
-        // Kept while the node runs, at most this many.
-        if statuses.len() >= 10_000
-            && let Some(old) = statuses.keys().next().cloned()
-        {
-            statuses.remove(&old);
-        }
-        statuses.insert(status_id, status.clone());
-    }
-    let mut response = taxii_json(status, vec![]);
+    let status = StatusResource {
+        id: &status_id,
+        status: "complete",
+        request_timestamp,
+        total_count: added.total,
+        success_count: added.successes.len(),
+        failure_count: added.failures.len(),
+        pending_count: 0,
+        successes: &added.successes,
+        failures: &added.failures,
+    };
+    let text: axum::body::Bytes = serde_json::to_vec(&status).map_err(internal)?.into();
+    state
+        .statuses
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .keep(status_id, text.clone());
+    let mut response = taxii_bytes(text);
     *response.status_mut() = StatusCode::ACCEPTED;
     Ok(response)
+}
+
+/// A TAXII status resource, as `POST .../objects/` answers it and `GET .../status/{id}/`
+/// serves it again.
+#[derive(serde::Serialize)]
+struct StatusResource<'a> {
+    id: &'a str,
+    status: &'static str,
+    request_timestamp: String,
+    total_count: usize,
+    success_count: usize,
+    failure_count: usize,
+    pending_count: usize,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    successes: &'a [StatusDetail],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    failures: &'a [StatusDetail],
+}
+
+/// What became of one posted object: its id, its version, and a message.
+#[derive(serde::Serialize)]
+struct StatusDetail {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    message: String,
+}
+
+/// The status resources of this run, as served, the oldest dropped first past
+/// [`Statuses::KEEP`].
+#[derive(Default)]
+pub(crate) struct Statuses {
+    order: std::collections::VecDeque<String>,
+    by_id: std::collections::HashMap<String, axum::body::Bytes>,
+}
+
+impl Statuses {
+    /// How many are kept while the node runs.
+    const KEEP: usize = 10_000;
+
+    fn keep(&mut self, id: String, text: axum::body::Bytes) {
+        while self.order.len() >= Self::KEEP {
+            if let Some(old) = self.order.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+        self.order.push_back(id.clone());
+        self.by_id.insert(id, text);
+    }
+
+    fn get(&self, id: &str) -> Option<axum::body::Bytes> {
+        self.by_id.get(id).cloned()
+    }
 }
 
 /// `GET /taxii2/api/status/{id}/`: what became of an earlier `POST` (kept while the node runs).
@@ -858,10 +914,9 @@ pub(crate) async fn status(
         .statuses
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .get(&id)
-        .cloned();
+        .get(&id);
     match found {
-        Some(status) => Ok(taxii_json(status, vec![])),
+        Some(status) => Ok(taxii_bytes(status)),
         None => Err(error(
             StatusCode::NOT_FOUND,
             "Status not found",

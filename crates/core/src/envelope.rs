@@ -14,9 +14,15 @@ use crate::report::{Checks, InvalidReport, REPORT_CONTEXT, Report, ReportId, lim
 /// A report whose signature, content and disclosures have been checked.
 ///
 /// Only verification, signing and [`VerifiedReport::from_stored`] make one, so holding one means
-/// the bytes inside were verified on this node.
+/// the bytes inside were verified on this node. Copies share one verified content (a clone
+/// costs a reference count, whatever the report's size), so handing a report to the store, the
+/// network task and the indexes copies nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedReport {
+pub struct VerifiedReport(std::sync::Arc<Verified>);
+
+/// What a [`VerifiedReport`] holds.
+#[derive(Debug, PartialEq, Eq)]
+struct Verified {
     id: ReportId,
     author: OrgPublicKey,
     report: Report,
@@ -106,14 +112,14 @@ struct Prepared {
 
 impl Prepared {
     fn into_verified(self) -> VerifiedReport {
-        VerifiedReport {
+        VerifiedReport(std::sync::Arc::new(Verified {
             id: self.id,
             author: self.author,
             report: self.report,
             envelope: self.envelope,
             body_len: self.body_len,
             disclosures: self.disclosures,
-        }
+        }))
     }
 
     fn verify_strict(&self) -> Result<(), VerifyError> {
@@ -467,41 +473,41 @@ impl VerifiedReport {
         body_len: usize,
         disclosures: Vec<RevealedDisclosure>,
     ) -> VerifiedReport {
-        VerifiedReport {
+        VerifiedReport(std::sync::Arc::new(Verified {
             id,
             author,
             report,
             envelope,
             body_len,
             disclosures,
-        }
+        }))
     }
 
     /// The report id.
     pub fn id(&self) -> ReportId {
-        self.id
+        self.0.id
     }
 
     /// The organisation that signed it.
     pub fn author(&self) -> OrgPublicKey {
-        self.author
+        self.0.author
     }
 
     /// The validated content.
     pub fn report(&self) -> &Report {
-        &self.report
+        &self.0.report
     }
 
     /// The envelope bytes of this copy (with whatever disclosures it carries).
     pub fn envelope_bytes(&self) -> &[u8] {
-        &self.envelope
+        &self.0.envelope
     }
 
     /// A copy of the report's marking only (kind, creation time, TLP, distribution,
     /// recipients, tags, sectors, regions, what it retracts): what sharing decisions read,
     /// without copying the content. Content fields are left empty.
     pub fn marking(&self) -> Report {
-        let r = &self.report;
+        let r = &self.0.report;
         Report {
             kind: r.kind,
             title: String::new(),
@@ -527,44 +533,51 @@ impl VerifiedReport {
 
     /// The envelope bytes, taken out of the report.
     pub fn into_envelope(self) -> Vec<u8> {
-        self.envelope
+        match std::sync::Arc::try_unwrap(self.0) {
+            Ok(verified) => verified.envelope,
+            Err(shared) => shared.envelope.clone(),
+        }
     }
 
     /// Size of the signed body in bytes.
     pub fn body_len(&self) -> usize {
-        self.body_len
+        self.0.body_len
     }
 
     /// The disclosures present in this copy.
     pub fn disclosures(&self) -> &[RevealedDisclosure] {
-        &self.disclosures
+        &self.0.disclosures
     }
 
     /// How many of the report's disclosures this copy does not carry.
     pub fn withheld(&self) -> usize {
-        self.report.disclosure_digests.len() - self.disclosures.len()
+        self.0.report.disclosure_digests.len() - self.0.disclosures.len()
     }
 
     /// A copy without the disclosures of the given fields. It still verifies, and shows how
     /// many disclosures were withheld.
     pub fn withhold(&self, fields: &[DisclosureField]) -> VerifiedReport {
         let kept: Vec<RevealedDisclosure> = self
+            .0
             .disclosures
             .iter()
             .filter(|d| !fields.contains(&d.field))
             .cloned()
             .collect();
         // The stored envelope decoded when it was verified; the signed parts are reused as is.
-        let mut envelope = match pb::ReportEnvelope::decode(self.envelope.as_slice()) {
+        let mut envelope = match pb::ReportEnvelope::decode(self.0.envelope.as_slice()) {
             Ok(e) => e,
             Err(_) => unreachable!("a verified envelope decodes"),
         };
         envelope.disclosures = kept.iter().map(|d| d.encoded.clone()).collect();
-        VerifiedReport {
+        VerifiedReport(std::sync::Arc::new(Verified {
+            id: self.0.id,
+            author: self.0.author,
+            report: self.0.report.clone(),
             envelope: envelope.encode_to_vec(),
+            body_len: self.0.body_len,
             disclosures: kept,
-            ..self.clone()
-        }
+        }))
     }
 }
 

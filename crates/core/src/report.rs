@@ -74,7 +74,11 @@ impl ReportId {
 
 impl fmt::Display for ReportId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        let mut text = [0u8; 64];
+        match hex::encode_to_slice(self.0, &mut text) {
+            Ok(()) => f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?),
+            Err(_) => Err(fmt::Error),
+        }
     }
 }
 

@@ -170,40 +170,48 @@ pub struct ObjectOutcome {
 /// What became of each source object, given what became of each report (`reports[i]` for
 /// `Imported::reports[i]`).
 pub fn settle(accounts: &[Account], reports: &[ReportFate]) -> Vec<ObjectOutcome> {
+    // Each report's id is written out once, however many objects it carries.
+    let named: Vec<Option<String>> = reports
+        .iter()
+        .map(|fate| match fate {
+            ReportFate::Stored(id) | ReportFate::AlreadyStored(id) => Some(id.to_string()),
+            ReportFate::Failed(_) => None,
+        })
+        .collect();
     accounts
         .iter()
         .map(|account| {
-            let (outcome, report, message) = match &account.fate {
+            let (outcome, message, report) = match &account.fate {
                 Fate::Carried {
                     report,
                     new_version,
-                } => match reports.get(*report) {
-                    Some(ReportFate::Stored(id)) if *new_version => (
+                } => match (reports.get(*report), named.get(*report).cloned().flatten()) {
+                    (Some(ReportFate::Stored(_)), Some(id)) if *new_version => (
                         Outcome::Updated,
-                        Some(id),
                         format!("a new version, carried in Cairn report {id}"),
+                        Some(id),
                     ),
-                    Some(ReportFate::Stored(id)) => (
+                    (Some(ReportFate::Stored(_)), Some(id)) => (
                         Outcome::Imported,
-                        Some(id),
                         format!("carried in Cairn report {id}"),
-                    ),
-                    Some(ReportFate::AlreadyStored(id)) => (
-                        Outcome::Duplicate,
                         Some(id),
-                        format!("already held, carried in Cairn report {id}"),
                     ),
-                    Some(ReportFate::Failed(why)) => (Outcome::Refused, None, why.clone()),
-                    None => (Outcome::Refused, None, "its report was not stored".into()),
+                    (Some(ReportFate::AlreadyStored(_)), Some(id)) => (
+                        Outcome::Duplicate,
+                        format!("already held, carried in Cairn report {id}"),
+                        Some(id),
+                    ),
+                    (Some(ReportFate::Failed(why)), _) => (Outcome::Refused, why.clone(), None),
+                    _ => (Outcome::Refused, "its report was not stored".into(), None),
                 },
-                Fate::Duplicate(why) => (Outcome::Duplicate, None, format!("already held: {why}")),
-                Fate::Refused(why) => (Outcome::Refused, None, why.clone()),
+                Fate::Duplicate(why) => (Outcome::Duplicate, format!("already held: {why}"), None),
+                Fate::Refused(why) => (Outcome::Refused, why.clone(), None),
             };
             ObjectOutcome {
                 id: account.id.clone(),
                 version: account.version.clone(),
                 outcome,
-                report: report.map(|r| r.to_string()),
+                report,
                 message,
             }
         })

@@ -152,6 +152,10 @@ pub(crate) struct Trees {
     /// Reports stored recently, handed to the indexer so that it need not read and decode
     /// them again (at most `FRESH_MAX`; older ones are read back from `reports`).
     pub(crate) fresh: Arc<Mutex<VecDeque<(u64, VerifiedReport)>>>,
+    /// The last reports stored, in arrival order, as [`Store::after`] returns them: readers
+    /// that follow the store closely (TAXII's index, a POST that reads back what it just
+    /// stored) take them from here instead of decoding them again.
+    pub(crate) recent: Arc<Mutex<VecDeque<StoredReport>>>,
     /// When an ingest last started or ended: the indexer waits for ingest to pause.
     pub(crate) activity: Arc<Activity>,
     /// Id → arrival number of the reports past the index marker, whose ids are not yet in the
@@ -238,6 +242,9 @@ const FILTER_MIN_BATCH: usize = 64;
 
 /// Most stored reports kept in memory for the indexer.
 pub(crate) const FRESH_MAX: usize = 8192;
+
+/// How many of the last stored reports [`Store::after`] answers from memory.
+const RECENT_MAX: usize = 64;
 
 /// A node's durable report store.
 pub struct Store {
@@ -335,6 +342,7 @@ impl Store {
             index_lock: Arc::new(Mutex::new(())),
             durable_seq: Arc::new(AtomicU64::new(0)),
             fresh: Arc::new(Mutex::new(VecDeque::new())),
+            recent: Arc::new(Mutex::new(VecDeque::new())),
             activity: Arc::new(Activity::new()),
             unindexed_ids: Arc::new(Mutex::new(HashMap::new())),
         };
@@ -480,7 +488,7 @@ impl Store {
         let mut outcomes = Vec::with_capacity(reports.len());
         let mut in_batch: BTreeMap<ReportId, (u64, OrgPublicKey)> = BTreeMap::new();
         let mut stored = Vec::with_capacity(reports.len());
-        let mut rewrites = 0;
+        let mut rewrites: Vec<u64> = Vec::new();
         // Look the ids up in key order: neighbouring lookups share the tree's upper levels.
         let mut ids: Vec<ReportId> = reports.iter().map(VerifiedReport::id).collect();
         ids.sort_unstable();
@@ -504,7 +512,7 @@ impl Store {
                 // Keep the shortest path: a relaying node decides from the smallest hop.
                 if let Some(record) = self.closer_provenance(seq, &provenance_pb)? {
                     batch.insert(&keys::record(seq), record);
-                    rewrites += 1;
+                    rewrites.push(seq);
                 }
                 outcomes.push(IngestOutcome::Duplicate { id, seq });
                 continue;
@@ -558,13 +566,15 @@ impl Store {
             outcomes.push(IngestOutcome::Stored { id, seq });
             stored.push((seq, report));
         }
-        if next_seq == first_seq && rewrites > 0 {
+        if next_seq == first_seq && !rewrites.is_empty() {
             self.trees.reports.apply_batch(batch)?;
             self.trees.db.flush()?;
+            self.remember(&rewrites, &provenance, received_ms, &[]);
         } else if next_seq > first_seq {
             batch.insert(keys::NEXT_SEQ, &next_seq.to_be_bytes());
             self.trees.reports.apply_batch(batch)?;
             self.trees.db.flush()?;
+            self.remember(&rewrites, &provenance, received_ms, &stored);
             // Findable by id before the index has them, and before the indexer may take them.
             {
                 self.trees
@@ -585,6 +595,41 @@ impl Store {
             self.indexer.wake();
         }
         Ok(outcomes)
+    }
+
+    /// Keeps the reports just stored in [`Trees::recent`], and the new provenance of those
+    /// whose record was rewritten, so that [`Store::after`] answers as the records now read.
+    fn remember(
+        &self,
+        rewritten: &[u64],
+        provenance: &Provenance,
+        received_ms: i64,
+        stored: &[(u64, VerifiedReport)],
+    ) {
+        let mut recent = self
+            .trees
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for entry in recent.iter_mut() {
+            if rewritten.contains(&entry.seq) {
+                entry.provenance = *provenance;
+            }
+        }
+        // Only a run of consecutive arrival numbers is kept: `after` relies on it.
+        if let Some(&(first, _)) = stored.first()
+            && recent.back().is_some_and(|last| last.seq + 1 != first)
+        {
+            recent.clear();
+        }
+        recent.extend(stored.iter().map(|(seq, report)| StoredReport {
+            seq: *seq,
+            received_ms,
+            provenance: *provenance,
+            report: report.clone(),
+        }));
+        let excess = recent.len().saturating_sub(RECENT_MAX);
+        recent.drain(..excess);
     }
 
     /// The record at `seq` re-encoded with `provenance`, when that is a peer at a smaller hop
@@ -772,6 +817,22 @@ impl Store {
 
     /// Up to `limit` reports that arrived after arrival number `cursor`, in arrival order.
     pub fn after(&self, cursor: u64, limit: usize) -> Result<Vec<StoredReport>, ReadError> {
+        let durable = self.durable_seq();
+        {
+            let recent = self
+                .trees
+                .recent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if recent.front().is_some_and(|first| first.seq <= cursor + 1) {
+                return Ok(recent
+                    .iter()
+                    .filter(|r| r.seq > cursor && r.seq <= durable)
+                    .take(limit)
+                    .cloned()
+                    .collect());
+            }
+        }
         let mut out = Vec::with_capacity(limit.min(1024));
         for item in self.records_after(cursor).take(limit) {
             let (_, bytes) = item?;

@@ -419,6 +419,49 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    /// The last reports stored are listed from memory: the listing must read exactly as the
+    /// records on disk do, provenance rewrites by shorter paths included.
+    #[test]
+    fn listing_from_memory_matches_the_records_on_disk(
+        arrivals in proptest::collection::vec((0u64..120, 0u32..4, 1usize..6), 1..40),
+        cursors in proptest::collection::vec((0u64..130, 1usize..200), 1..8),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (author, relay) = (org(11), org(12));
+        let running = {
+            let store = open(&dir);
+            for (seed, hop, count) in &arrivals {
+                let reports: Vec<VerifiedReport> =
+                    (0..*count as u64).map(|i| report(&author, seed + i, |_| {})).collect();
+                let provenance = if *hop == 0 {
+                    Provenance::Import
+                } else {
+                    Provenance::Peer { org: relay.public(), hop: *hop }
+                };
+                store.insert(reports, provenance).unwrap();
+            }
+            cursors
+                .iter()
+                .map(|&(cursor, limit)| store.after(cursor, limit).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let reopened = open(&dir);
+        for (&(cursor, limit), listed) in cursors.iter().zip(&running) {
+            let on_disk = reopened.after(cursor, limit).unwrap();
+            prop_assert_eq!(listed.len(), on_disk.len());
+            for (a, b) in listed.iter().zip(&on_disk) {
+                prop_assert_eq!(a.seq, b.seq);
+                prop_assert_eq!(a.received_ms, b.received_ms);
+                prop_assert_eq!(&a.provenance, &b.provenance);
+                prop_assert_eq!(a.report.envelope_bytes(), b.report.envelope_bytes());
+            }
+        }
+    }
+}
+
 #[test]
 fn queries_racing_the_background_indexer_miss_nothing() {
     let dir = tempfile::tempdir().unwrap();
