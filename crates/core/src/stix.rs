@@ -127,14 +127,22 @@ impl std::hash::Hash for StixTime {
 
 impl fmt::Display for StixTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let format =
-            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
         let t =
             time::OffsetDateTime::from_unix_timestamp_nanos(self.nanos).map_err(|_| fmt::Error)?;
-        f.write_str(&t.format(&format).map_err(|_| fmt::Error)?)?;
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )?;
         if self.digits > 0 {
-            let fraction = format!("{:09}", t.nanosecond());
-            write!(f, ".{}", &fraction[..usize::from(self.digits)])?;
+            let digits = u32::from(self.digits.min(9));
+            let fraction = t.nanosecond() / 10u32.pow(9 - digits);
+            write!(f, ".{fraction:0width$}", width = digits as usize)?;
         }
         f.write_str("Z")
     }
@@ -377,6 +385,9 @@ mod tests {
             "2017-05-31T21:32:58.226477Z",
             "2018-11-01T23:24:48.456Z",
             "2018-11-01T23:24:48.123456789Z",
+            "0042-03-04T05:06:07.5Z",
+            "1999-12-31T23:59:59.01Z",
+            "2024-02-29T00:00:00.0000007Z",
         ] {
             assert_eq!(StixTime::parse(text).unwrap().to_string(), text);
         }

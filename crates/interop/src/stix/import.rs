@@ -52,6 +52,18 @@ struct Shape<'a> {
     objects: Option<&'a RawValue>,
 }
 
+/// A bundle or a TAXII envelope with its list of objects, read in one pass.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Listing<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Scalar<'a>,
+    #[serde(borrow)]
+    spec_version: Scalar<'a>,
+    #[serde(borrow)]
+    objects: Option<Vec<&'a RawValue>>,
+}
+
 /// What kind of STIX text a JSON document is, if it is one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StixShape {
@@ -102,6 +114,13 @@ pub(crate) fn shape_of(text: &[u8]) -> Result<Option<StixShape>, ImportError> {
 /// `spec_version` when it says one.
 fn read_objects(text: &[u8]) -> Result<(Vec<&RawValue>, Option<String>), ImportError> {
     let not_json = |e: serde_json::Error| ImportError::NotJson(e.to_string());
+    // A bundle or an envelope, read in one pass: the usual case.
+    if let Ok(listing) = serde_json::from_slice::<Listing<'_>>(text)
+        && let Some(objects) = listing.objects
+        && matches!(listing.kind.text(), None | Some("bundle"))
+    {
+        return Ok((objects, listing.spec_version.text().map(str::to_string)));
+    }
     match shape_of(text)? {
         Some(StixShape::List) => Ok((serde_json::from_slice(text).map_err(not_json)?, None)),
         Some(StixShape::Object) => {
@@ -298,6 +317,13 @@ pub fn import_bundle(
                 continue;
             }
         };
+        let mut observables = Observables::default();
+        if r.carry && !r.header.revoked && matches!(&*r.header.kind, "indicator" | "vulnerability")
+        {
+            // The typed view, which Cairn indexes and correlates; an object that gives no
+            // observable Cairn has a type for is carried all the same.
+            let _ = add_observables(&object, &member_description(&object), &mut observables);
+        }
         let mut tlp = own_tlp
             .get(&*r.header.id)
             .copied()
@@ -310,13 +336,6 @@ pub fn import_bundle(
                     tlp = tlp.max(*other);
                 }
             }
-        }
-        let mut observables = Observables::default();
-        if r.carry && !r.header.revoked && matches!(&*r.header.kind, "indicator" | "vulnerability")
-        {
-            // The typed view, which Cairn indexes and correlates; an object that gives no
-            // observable Cairn has a type for is carried all the same.
-            let _ = add_observables(&object, &member_description(&object), &mut observables);
         }
         merged += observables.merged;
         let item = Item {
@@ -517,7 +536,7 @@ fn type_counts(part: &[Item<'_>]) -> String {
 /// the same objects always give the same draft and, signed with `sign_imported`, the same
 /// report.
 fn chunk_report(
-    part: Vec<Item<'_>>,
+    mut part: Vec<Item<'_>>,
     shared: &HashMap<String, Item<'_>>,
     tlp: Tlp,
     (n, count): (usize, usize),
@@ -526,6 +545,10 @@ fn chunk_report(
     index: usize,
 ) -> ImportedReport {
     let mut notes = Vec::new();
+    let mut observables = Observables::default();
+    for item in &mut part {
+        observables.extend(std::mem::take(&mut item.observables));
+    }
     let mut objects: Vec<String> = Vec::with_capacity(part.len() + 2);
     let mut sources: Vec<String> = Vec::with_capacity(part.len() + 2);
     let mut digest = Sha256::new();
@@ -610,10 +633,7 @@ fn chunk_report(
             .max()
             .and_then(|t| time::OffsetDateTime::from_unix_timestamp_nanos(t.nanos()).ok())
     });
-    let mut observables = Observables::default();
-    for item in &part {
-        observables.extend(item.observables.clone());
-    }
+
     let labels = headline
         .iter()
         .flat_map(|i| i.object.labels.iter().map(str::to_string))
