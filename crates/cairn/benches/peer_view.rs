@@ -79,6 +79,7 @@ fn main() {
     let holding = Holding {
         hop: 0,
         now_ms: i64::MAX / 2,
+        received_ms: i64::MAX / 2,
     };
     let start = Instant::now();
     let (mut cursor, mut seen, mut shared) = (0, 0u64, 0u64);

@@ -34,6 +34,11 @@ pub enum ControlRequest {
     Status,
     /// The partner nodes.
     Peers,
+    /// Catch up with a partner node again from its first report.
+    CatchUpAgain {
+        /// Its PeerId.
+        node: String,
+    },
     /// Who received a report (full id in hex).
     Audit {
         /// The report id.
@@ -73,6 +78,11 @@ pub enum ControlResponse {
     Audit(Vec<AuditEntry>),
     /// For `Publish`.
     Published(Vec<PublishOutcome>),
+    /// For `CatchUpAgain`: the position in the partner's arrivals given up.
+    CaughtUpAgain {
+        /// Our former position.
+        was: u64,
+    },
     /// The request failed.
     Error(String),
 }
@@ -160,6 +170,15 @@ async fn handle(request: ControlRequest, node: &NodeHandle) -> ControlResponse {
             .peers()
             .await
             .map_or_else(failed, ControlResponse::Peers),
+        ControlRequest::CatchUpAgain { node: text } => {
+            match text.parse::<cairn_net::NodeAddress>() {
+                Ok(address) => node
+                    .catch_up_again(address)
+                    .await
+                    .map_or_else(failed, |was| ControlResponse::CaughtUpAgain { was }),
+                Err(e) => ControlResponse::Error(e.to_string()),
+            }
+        }
         ControlRequest::Audit { report } => {
             let store = node.store().clone();
             let resolved = tokio::task::spawn_blocking(move || store.resolve(&report)).await;

@@ -141,6 +141,7 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
                 cairn_policy::Holding {
                     hop: 0,
                     now_ms: crate::home::now_ms(),
+                    received_ms: crate::home::now_ms(),
                 },
                 partner,
                 &cairn_policy::Communities::default(),

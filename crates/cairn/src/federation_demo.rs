@@ -548,6 +548,7 @@ fn why_not(members: &[Member], i: usize, report: &VerifiedReport) -> Result<Stri
             Holding {
                 hop,
                 now_ms: now_ms(),
+                received_ms: held.received_ms,
             },
             &as_partner.partner,
             &holder.settings.communities,

@@ -111,11 +111,15 @@ enum Command {
         json: bool,
     },
     /// The partner nodes of the trust list: connected or not, last seen, how far behind.
-    #[command(after_help = "Examples:\n  cairn peers\n  cairn peers --json")]
+    #[command(
+        after_help = "Examples:\n  cairn peers\n  cairn peers --json\n  cairn peers catch-up-again 12D3KooW..."
+    )]
     Peers {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<PeersCommand>,
     },
     /// Who has received a report from this node, and when.
     #[command(after_help = "Examples:\n  cairn audit 3f2a9c01\n  cairn audit 3f2a9c01 --json")]
@@ -134,6 +138,17 @@ enum Command {
         /// The walk-through on a single node instead: publish, list, verify, withhold, retract.
         #[arg(long)]
         one_node: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PeersCommand {
+    /// Catch up with a partner node again from its first report: when our position in its
+    /// arrivals is wrong (its store was restored, or it answered with numbers beyond what it
+    /// holds). What this node already holds is recognised and kept once.
+    CatchUpAgain {
+        /// The partner node's PeerId (as `cairn peers` lists it).
+        node: String,
     },
 }
 
@@ -319,7 +334,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => import_cmd::run(&home, &files, default_tlp, json),
         Command::Token(command) => token(&home, command),
         Command::Status { json } => operate::status(&home, json),
-        Command::Peers { json } => operate::peers(&home, json),
+        Command::Peers { json, action } => match action {
+            None => operate::peers(&home, json),
+            Some(PeersCommand::CatchUpAgain { node }) => {
+                operate::catch_up_again(&home, &node, json)
+            }
+        },
         Command::Audit { report, json } => operate::audit(&home, &report, json),
     }
 }

@@ -101,6 +101,24 @@ pub fn peers_table(peers: &[PeerStatus], now: i64) -> String {
     out
 }
 
+/// `cairn peers catch-up-again NODE`.
+pub fn catch_up_again(home: &Home, node: &str, json: bool) -> Result<ExitCode> {
+    let request = ControlRequest::CatchUpAgain {
+        node: node.to_string(),
+    };
+    let ControlResponse::CaughtUpAgain { was } = ask(&home.control_socket_path(), &request)? else {
+        bail!("the running node answered something unexpected");
+    };
+    if json {
+        print_json(&serde_json::json!({ "node": node, "was": was, "now": 0 }))?;
+    } else {
+        println!(
+            "Catching up with {node} again from its first report (our position in its arrivals was {was})."
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `cairn peers`.
 pub fn peers(home: &Home, json: bool) -> Result<ExitCode> {
     let ControlResponse::Peers(peers) = ask(&home.control_socket_path(), &ControlRequest::Peers)?

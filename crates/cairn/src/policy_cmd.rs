@@ -73,7 +73,7 @@ pub fn config(home: &Home, command: ConfigCommand) -> Result<ExitCode> {
     print!("{}", sharing::summary(&config.sharing()));
     let inbound = config.sharing().inbound();
     println!(
-        "  inbound       {} direct reports, {} relayed reports{}, up to {} bytes",
+        "  inbound       {} direct reports, {} relayed reports{}, up to {} bytes, dated at most {} minutes ahead",
         if inbound.accept_direct {
             "accepts"
         } else {
@@ -89,7 +89,8 @@ pub fn config(home: &Home, command: ConfigCommand) -> Result<ExitCode> {
         } else {
             format!(" by {} listed author(s)", inbound.relayed_authors.len())
         },
-        inbound.max_bytes
+        inbound.max_bytes,
+        inbound.max_clock_ahead_ms / 60_000
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -159,6 +160,7 @@ pub fn policy(home: &Home, command: PolicyCommand) -> Result<ExitCode> {
             Holding {
                 hop,
                 now_ms: now_ms(),
+                received_ms: stored.received_ms,
             },
             partner,
             &communities,

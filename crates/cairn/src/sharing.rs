@@ -20,6 +20,9 @@ pub struct InboundSection {
     pub relayed_authors: Vec<OrgPublicKey>,
     /// Largest report accepted, in bytes.
     pub max_bytes: usize,
+    /// How far ahead of this node's clock a partner's report may be dated, in minutes (clocks
+    /// differ). Further ahead, it is refused.
+    pub max_clock_ahead_minutes: u32,
 }
 
 impl Default for InboundSection {
@@ -29,6 +32,7 @@ impl Default for InboundSection {
             accept_relayed: true,
             relayed_authors: Vec::new(),
             max_bytes: cairn_core::limits::MAX_ENVELOPE_BYTES,
+            max_clock_ahead_minutes: (cairn_policy::MAX_CLOCK_AHEAD_MS / 60_000) as u32,
         }
     }
 }
@@ -309,6 +313,7 @@ impl SharingSections<'_> {
             accept_relayed: self.inbound.accept_relayed,
             relayed_authors: self.inbound.relayed_authors.iter().copied().collect(),
             max_bytes: self.inbound.max_bytes,
+            max_clock_ahead_ms: i64::from(self.inbound.max_clock_ahead_minutes) * 60_000,
         }
     }
 }

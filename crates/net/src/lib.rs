@@ -16,6 +16,7 @@ pub use config::NetConfig;
 pub use swarm::{
     Connection, NetEvent, NetHandle, RequestError, Responder, StartError, TrustedNode, spawn,
 };
+pub use sync::MAX_PAGE_SPAN;
 pub use wire::{Page, PassedReport, Request, Response};
 
 /// A node's network identity (a libp2p PeerId), as text. Other crates never see libp2p types.

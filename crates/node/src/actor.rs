@@ -70,7 +70,6 @@ struct PeerState {
     store_generation: u64,
     hello_retry_at: Option<Instant>,
     last_seen_ms: Option<i64>,
-    head: u64,
     received: u64,
     refused: u64,
     served: u64,
@@ -433,7 +432,6 @@ impl Actor {
                 }
             }
             Request::Notify { head } => {
-                state.head = state.head.max(head);
                 let key = state.node_key.filter(|_| state.introduced_out);
                 reply.respond(Response::Ack);
                 if let Some(key) = key {
@@ -556,7 +554,14 @@ impl Actor {
 
     /// Feeds the catch-up state machine and carries out what it says.
     fn feed(&mut self, event: SyncEvent) {
-        for action in self.sync.handle(event) {
+        let actions = self.sync.handle(event);
+        self.carry_out(actions);
+    }
+
+    /// Carries out what catch-up decided (a page to store is queued by `on_page`, which
+    /// holds it).
+    fn carry_out(&mut self, actions: Vec<SyncAction>) {
+        for action in actions {
             match action {
                 SyncAction::Pull {
                     peer,
@@ -578,6 +583,29 @@ impl Actor {
                         }
                     });
                 }
+                SyncAction::ResetCursor { peer, cursor } => {
+                    if let Some(state) = self
+                        .by_key
+                        .get(&peer)
+                        .and_then(|node| self.peers.get_mut(node))
+                    {
+                        state.store_queue.clear();
+                        state.store_generation += 1;
+                    }
+                    // Written here, in order with the catch-up that follows.
+                    if let Err(e) = self.store.reset_cursor(&peer, cursor) {
+                        tracing::warn!("resetting a catch-up cursor failed: {e}");
+                    }
+                }
+                SyncAction::Problem { peer, problem } => {
+                    let node = self.by_key.get(&peer).cloned();
+                    match &node {
+                        Some(node) => tracing::warn!(node = %node, "catch-up: {problem}"),
+                        None => tracing::warn!("catch-up: {problem}"),
+                    }
+                    self.note_error(node.as_ref(), problem);
+                }
+                SyncAction::StorePage { .. } => {}
             }
         }
     }
@@ -597,21 +625,8 @@ impl Actor {
                 limit,
             };
             let result = match net.request(&node, request).await {
-                Ok(Response::Page(page)) => {
-                    if page.reports.len() > limit as usize {
-                        Err(format!(
-                            "sent {} reports for a page of {limit}",
-                            page.reports.len()
-                        ))
-                    } else if page.through < cursor || page.through > page.head {
-                        Err(format!(
-                            "sent a page through {} for a pull after {cursor} (its head: {})",
-                            page.through, page.head
-                        ))
-                    } else {
-                        Ok(page)
-                    }
-                }
+                // Its numbers are checked by catch-up (`SyncState`).
+                Ok(Response::Page(page)) => Ok(page),
                 Ok(Response::Refused(reason)) => Err(format!("refused a pull: {reason}")),
                 Ok(_) => Err("answered a pull with something else than a page".into()),
                 Err(e) => Err(format!("pull failed: {e}")),
@@ -657,13 +672,24 @@ impl Actor {
         if !self.sync.expects(&key, after) {
             return;
         }
-        if page.more {
-            // A catch-up: index once it is over, not between its pages.
-            self.store.hold_indexing(CATCH_UP_INDEX_HOLD);
-        }
-        if let Some(state) = self.peers.get_mut(&node) {
-            state.head = state.head.max(page.head);
-            if page.through > after {
+        let actions = self.sync.handle(SyncEvent::Page {
+            peer: key,
+            after,
+            through: page.through,
+            more: page.more,
+            head: page.head,
+            reports: page.reports.len(),
+        });
+        let accepted = SyncAction::StorePage {
+            peer: key,
+            through: page.through,
+        };
+        if actions.contains(&accepted) {
+            if page.more {
+                // A catch-up: index once it is over, not between its pages.
+                self.store.hold_indexing(CATCH_UP_INDEX_HOLD);
+            }
+            if let Some(state) = self.peers.get_mut(&node) {
                 // Signatures are checked at once, while earlier pages are being stored.
                 let reports = page.reports;
                 state.store_queue.push_back(PageToStore {
@@ -672,13 +698,7 @@ impl Actor {
                 });
             }
         }
-        self.feed(SyncEvent::Page {
-            peer: key,
-            after,
-            through: page.through,
-            more: page.more,
-            head: page.head,
-        });
+        self.carry_out(actions);
         self.store_next(&node, key);
     }
 
@@ -932,6 +952,8 @@ impl Actor {
                     Holding {
                         hop: new.hop,
                         now_ms: now,
+                        // Just stored.
+                        received_ms: now,
                     },
                     partner,
                     &self.rules.communities,
@@ -1038,6 +1060,36 @@ impl Actor {
                     uptime_secs: self.epoch.elapsed().as_secs(),
                 });
             }
+            NodeCommand::CatchUpAgain { node, reply } => {
+                let key = match self.peers.get(&node) {
+                    None => {
+                        let _ = reply.send(Err(NodeError::UnknownNode(node)));
+                        return;
+                    }
+                    Some(state) => state.node_key,
+                };
+                let answer = match key {
+                    None => Err(NodeError::NotMetYet(node)),
+                    Some(key) => {
+                        let was = self
+                            .sync
+                            .cursor(&key)
+                            .or_else(|| self.store.cursor(&key).ok())
+                            .unwrap_or(0);
+                        tracing::warn!(node = %node, "catching up again from its first report (the operator asked; position was {was})");
+                        if self.sync.cursor(&key).is_some() {
+                            self.feed(SyncEvent::Restart(key));
+                            Ok(was)
+                        } else {
+                            self.store
+                                .reset_cursor(&key, 0)
+                                .map(|()| was)
+                                .map_err(NodeError::from)
+                        }
+                    }
+                };
+                let _ = reply.send(answer);
+            }
             NodeCommand::Peers(reply) => {
                 let mut list: Vec<PeerStatus> = self
                     .peers
@@ -1058,7 +1110,10 @@ impl Actor {
                             address: s.address.clone().filter(|_| s.connected),
                             last_seen_ms: s.last_seen_ms,
                             cursor,
-                            head: s.head.max(cursor),
+                            head: s
+                                .node_key
+                                .and_then(|k| self.sync.head(&k))
+                                .unwrap_or(cursor),
                             received: s.received,
                             refused: s.refused,
                             served: s.served,

@@ -14,8 +14,9 @@ use cairn_policy::{
 use cairn_store::{IngestError, IngestOutcome, Provenance, ReadError, Store, StoredReport};
 
 /// Most stored reports looked at for one pull, whatever is shared: a partner that may see
-/// little never makes the server read its whole store in one request.
-pub const SCAN_BUDGET: usize = 8192;
+/// little never makes the server read its whole store in one request. A page never covers
+/// more arrival numbers than this, which the puller checks.
+pub const SCAN_BUDGET: usize = cairn_net::MAX_PAGE_SPAN as usize;
 
 /// Most relays a passed report may claim.
 pub const MAX_HOP: u32 = 64;
@@ -78,7 +79,11 @@ fn decide(
     match decide_outbound(
         &rules.us,
         stored.report.report(),
-        Holding { hop, now_ms },
+        Holding {
+            hop,
+            now_ms,
+            received_ms: stored.received_ms,
+        },
         partner,
         &rules.communities,
     ) {
@@ -143,7 +148,11 @@ pub fn serve_page(
                 match decide_outbound(
                     &rules.us,
                     &view.marking,
-                    Holding { hop, now_ms },
+                    Holding {
+                        hop,
+                        now_ms,
+                        received_ms: stored.received_ms,
+                    },
                     partner,
                     &rules.communities,
                 ) {

@@ -143,6 +143,15 @@ pub enum NodeError {
         /// What went wrong.
         error: cairn_net::RequestError,
     },
+    /// No partner node of the trust list has this PeerId.
+    #[error("{0} is not a node of a partner in the trust list (see `cairn peers`)")]
+    UnknownNode(NodeAddress),
+    /// The partner node has not connected since this node started: its node key (which keys
+    /// our position in its arrivals) is not known yet.
+    #[error(
+        "{0} has not connected since this node started: try again once `cairn peers` shows it connected"
+    )]
+    NotMetYet(NodeAddress),
     /// A partner node answered something unexpected.
     #[error("{node}: {reason}")]
     BadAnswer {
@@ -248,6 +257,11 @@ pub(crate) enum NodeCommand {
         id: ReportId,
         reply: oneshot::Sender<Result<Option<VerifiedReport>, NodeError>>,
     },
+    /// Catch up with a partner node again from its first report.
+    CatchUpAgain {
+        node: NodeAddress,
+        reply: oneshot::Sender<Result<u64, NodeError>>,
+    },
     /// Reports a caller stored itself (`NodeHandle::import_blocking`), for the node to tell
     /// the partners who may see them.
     Stored {
@@ -309,6 +323,14 @@ impl NodeHandle {
     /// Every partner node in the trust list.
     pub async fn peers(&self) -> Result<Vec<PeerStatus>, NodeError> {
         self.ask(NodeCommand::Peers).await
+    }
+
+    /// Catches up with a partner node again from its first report (its arrival numbers were
+    /// reset, or our position in them is wrong); what is already held is recognised and kept
+    /// once. Returns the position given up.
+    pub async fn catch_up_again(&self, node: NodeAddress) -> Result<u64, NodeError> {
+        self.ask(|reply| NodeCommand::CatchUpAgain { node, reply })
+            .await?
     }
 
     /// Stores reports published on this node and tells the partners who may see them.

@@ -88,6 +88,7 @@ fn main() {
     let holding = Holding {
         hop: 0,
         now_ms: 2_000_000,
+        received_ms: 2_000_000,
     };
 
     // Warm up, then time the full pass a few times and keep the best.

@@ -17,6 +17,9 @@ pub struct InboundPolicy {
     pub relayed_authors: BTreeSet<OrgPublicKey>,
     /// Largest envelope accepted, in bytes.
     pub max_bytes: usize,
+    /// How far ahead of this node's clock a report may be dated, in milliseconds (clocks
+    /// differ; [`MAX_CLOCK_AHEAD_MS`] unless configured).
+    pub max_clock_ahead_ms: i64,
 }
 
 impl InboundDecision {
@@ -33,6 +36,7 @@ impl Default for InboundPolicy {
             accept_relayed: true,
             relayed_authors: BTreeSet::new(),
             max_bytes: cairn_core::limits::MAX_ENVELOPE_BYTES,
+            max_clock_ahead_ms: MAX_CLOCK_AHEAD_MS,
         }
     }
 }
@@ -54,10 +58,14 @@ pub enum InboundRule {
     AuthorNotAccepted(OrgPublicKey),
     /// The report should not have been sent to this node: its marking excludes it.
     MarkingExcludesUs(&'static str),
-    /// Dated this far (ms) ahead of this node's clock, beyond what differing clocks explain.
-    /// Stored, it would be held back from every partner until that date (an embargo counts
-    /// from creation) and everything after it with it.
-    DatedAhead(i64),
+    /// Dated further ahead of this node's clock than differing clocks explain (the
+    /// `[inbound] max_clock_ahead_minutes` of node.toml).
+    DatedAhead {
+        /// How far ahead it is dated (ms).
+        ahead_ms: i64,
+        /// How far ahead a report may be dated (ms).
+        allowed_ms: i64,
+    },
 }
 
 impl InboundRule {
@@ -76,10 +84,13 @@ impl InboundRule {
             InboundRule::AuthorNotAccepted(author) => {
                 format!("this node does not accept relayed reports by {author}")
             }
-            InboundRule::DatedAhead(ms) => format!(
-                "dated {} hours ahead of this node's clock (at most {} allowed)",
-                ms / 3_600_000,
-                MAX_CLOCK_AHEAD_MS / 3_600_000
+            InboundRule::DatedAhead {
+                ahead_ms,
+                allowed_ms,
+            } => format!(
+                "dated {} ahead of this node's clock (at most {} allowed)",
+                span(*ahead_ms),
+                span(*allowed_ms)
             ),
             InboundRule::MarkingExcludesUs(why) => {
                 format!("its marking says it should not have reached this node ({why})")
@@ -114,8 +125,21 @@ pub struct Arrival<'a> {
     pub now_ms: i64,
 }
 
-/// How far ahead of this node's clock a report may be dated: as far as a node signs one
-/// (clocks differ).
+/// A duration in words, in the unit that reads best.
+fn span(ms: i64) -> String {
+    const MINUTE: i64 = 60_000;
+    const HOUR: i64 = 60 * MINUTE;
+    if ms >= 2 * HOUR {
+        format!("{} hours", ms / HOUR)
+    } else if ms >= 2 * MINUTE {
+        format!("{} minutes", ms / MINUTE)
+    } else {
+        format!("{} seconds", ms / 1000)
+    }
+}
+
+/// How far ahead of this node's clock a report may be dated unless configured: as far as a
+/// node signs one (clocks differ).
 pub const MAX_CLOCK_AHEAD_MS: i64 = cairn_core::draft::MAX_CLOCK_AHEAD.whole_milliseconds() as i64;
 
 /// Whether this node (organisation `us`) accepts what arrived.
@@ -138,8 +162,11 @@ pub fn decide_inbound(
         return Reject(InboundRule::TooLarge(inbound.max_bytes));
     }
     let ahead = report.created_ms.saturating_sub(now_ms);
-    if ahead > MAX_CLOCK_AHEAD_MS {
-        return Reject(InboundRule::DatedAhead(ahead));
+    if ahead > inbound.max_clock_ahead_ms {
+        return Reject(InboundRule::DatedAhead {
+            ahead_ms: ahead,
+            allowed_ms: inbound.max_clock_ahead_ms,
+        });
     }
     let direct = *author == partner.org;
     if direct && !inbound.accept_direct {

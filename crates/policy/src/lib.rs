@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_core::{DisclosureField, OrgPublicKey, ReportKind, Tlp};
 
-pub use inbound::{Arrival, InboundDecision, InboundPolicy, InboundRule, decide_inbound};
+pub use inbound::{
+    Arrival, InboundDecision, InboundPolicy, InboundRule, MAX_CLOCK_AHEAD_MS, decide_inbound,
+};
 pub use outbound::{OutboundDecision, OutboundRule, decide_outbound};
 
 /// What kind of organisation a partner is (written in lower case in node.toml).
@@ -105,4 +107,8 @@ pub struct Holding {
     pub hop: u32,
     /// Now, in milliseconds since the Unix epoch.
     pub now_ms: i64,
+    /// When this node stored the report (ms since the Unix epoch). An embargo counts from the
+    /// report's creation time, or from this when the report claims to be created later: a
+    /// report dated ahead holds nothing back beyond its embargo.
+    pub received_ms: i64,
 }

@@ -196,7 +196,10 @@ pub fn decide_outbound(
             return Withhold(OutboundRule::RegionNotShared);
         }
     }
-    let until = report.created_ms.saturating_add(policy.embargo_ms);
+    let until = report
+        .created_ms
+        .min(holding.received_ms)
+        .saturating_add(policy.embargo_ms);
     if holding.now_ms < until {
         return Withhold(OutboundRule::Embargoed(until));
     }

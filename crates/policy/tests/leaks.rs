@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use cairn_core::{Distribution, OrgKey, OrgPublicKey, Report, ReportKind, Scope, Tlp};
 use cairn_policy::{
     Arrival, Communities, Holding, InboundDecision, InboundPolicy, InboundRule, OrgKind,
-    OutboundPolicy, OutboundRule, Partner, decide_inbound, decide_outbound,
+    OutboundDecision, OutboundPolicy, OutboundRule, Partner, decide_inbound, decide_outbound,
 };
 use rand::SeedableRng;
 
@@ -60,8 +60,16 @@ fn report(tlp: Tlp, scope: Scope, hops: u32, community: Option<&str>) -> Report 
     }
 }
 
-const AUTHOR: Holding = Holding { hop: 0, now_ms: 10 };
-const RELAY: Holding = Holding { hop: 1, now_ms: 10 };
+const AUTHOR: Holding = Holding {
+    hop: 0,
+    now_ms: 10,
+    received_ms: 10,
+};
+const RELAY: Holding = Holding {
+    hop: 1,
+    now_ms: 10,
+    received_ms: 10,
+};
 
 #[test]
 fn misp_empty_sharing_group_reaches_nobody() {
@@ -301,7 +309,10 @@ fn a_report_dated_in_the_future_is_refused_before_it_can_stall_sharing() {
     let year_9999 = 253_402_300_799_000;
     let refused = decide(year_9999);
     assert!(
-        matches!(refused, InboundDecision::Reject(InboundRule::DatedAhead(_))),
+        matches!(
+            refused,
+            InboundDecision::Reject(InboundRule::DatedAhead { .. })
+        ),
         "{refused:?}"
     );
     if let InboundDecision::Reject(rule) = refused {
@@ -313,6 +324,84 @@ fn a_report_dated_in_the_future_is_refused_before_it_can_stall_sharing() {
     }
     assert!(matches!(
         decide(now + 25 * hour),
-        InboundDecision::Reject(InboundRule::DatedAhead(_))
+        InboundDecision::Reject(InboundRule::DatedAhead { .. })
     ));
+}
+
+/// A report stored with a date after its arrival (within the clock tolerance, or stored before
+/// the tolerance was checked) is held back for its embargo counted from its arrival, never
+/// until its date: a page stops at an embargoed report, so a date decades ahead would stall
+/// sharing with that partner for decades.
+#[test]
+fn an_embargo_runs_from_arrival_when_a_report_is_dated_after_it() {
+    let us = org(0);
+    let b = partner(
+        org(2),
+        OutboundPolicy {
+            embargo_ms: 1_000,
+            ..share_everything()
+        },
+    );
+    let communities = Communities::default();
+    let mut r = report(Tlp::Green, Scope::Community, 3, None);
+    r.created_ms = 4_102_444_800_000; // 2100-01-01
+    let at = |r: &cairn_core::Report, now_ms: i64| {
+        decide_outbound(
+            &us,
+            r,
+            Holding {
+                hop: 0,
+                now_ms,
+                received_ms: 5_000,
+            },
+            &b,
+            &communities,
+        )
+    };
+    assert_eq!(
+        at(&r, 5_500),
+        OutboundDecision::Withhold(OutboundRule::Embargoed(6_000))
+    );
+    assert!(matches!(at(&r, 6_000), OutboundDecision::Share { .. }));
+    // A report dated before its arrival counts from its date, as always.
+    r.created_ms = 1_000;
+    assert!(matches!(at(&r, 2_000), OutboundDecision::Share { .. }));
+}
+
+/// The tolerance for clocks that differ is the operator's to set: a node with precise time can
+/// refuse what a lax one would accept, and says by how much.
+#[test]
+fn the_clock_tolerance_is_configurable() {
+    let (us, a) = (org(0), org(1));
+    let now = 1_800_000_000_000i64;
+    let from_a = partner(a, share_everything());
+    let strict = InboundPolicy {
+        max_clock_ahead_ms: 5 * 60_000,
+        ..InboundPolicy::default()
+    };
+    let mut r = report(Tlp::Green, Scope::Community, 3, None);
+    let mut decide = |created_ms: i64| {
+        r.created_ms = created_ms;
+        decide_inbound(
+            &us,
+            Arrival {
+                report: &r,
+                author: &a,
+                size: 10,
+                from: &from_a,
+                partner_hop: 0,
+                now_ms: now,
+            },
+            &strict,
+            &Communities::default(),
+        )
+    };
+    assert!(decide(now + 4 * 60_000).accepts());
+    match decide(now + 10 * 60_000) {
+        InboundDecision::Reject(rule) => assert_eq!(
+            rule.explain(),
+            "dated 10 minutes ahead of this node's clock (at most 5 minutes allowed)"
+        ),
+        other => panic!("accepted: {other:?}"),
+    }
 }

@@ -61,6 +61,7 @@ struct Case {
     policy_regions: u32,
     withhold: u32,
     embargo_ms: i64,
+    received_ms: i64,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -92,6 +93,7 @@ fn case() -> impl Strategy<Value = Case> {
             0u32..4,
             0u32..8,
             0i64..1500,
+            0i64..2000,
         ),
     )
         .prop_map(|(a, b, c)| Case {
@@ -117,6 +119,7 @@ fn case() -> impl Strategy<Value = Case> {
             policy_regions: c.5,
             withhold: c.6,
             embargo_ms: c.7,
+            received_ms: c.8,
         })
 }
 
@@ -208,6 +211,7 @@ fn world(c: &Case, orgs: &[OrgPublicKey]) -> World {
         holding: Holding {
             hop: c.hop,
             now_ms: c.now_ms,
+            received_ms: c.received_ms,
         },
         partner,
         communities,

@@ -200,7 +200,11 @@ fn spread(net: &Net, report: &Report, author: usize) -> BTreeMap<usize, u32> {
                 let offer = decide_outbound(
                     &net.orgs[node],
                     report,
-                    Holding { hop, now_ms: NOW },
+                    Holding {
+                        hop,
+                        now_ms: NOW,
+                        received_ms: NOW,
+                    },
                     &partner(net, node, nb),
                     &net.communities,
                 );
@@ -242,7 +246,11 @@ fn expected(net: &Net, report: &Report, author: usize) -> BTreeMap<usize, u32> {
             let allowed = common::oracle_allows(
                 &net.orgs[u],
                 report,
-                Holding { hop, now_ms: NOW },
+                Holding {
+                    hop,
+                    now_ms: NOW,
+                    received_ms: NOW,
+                },
                 &net.orgs[nb],
                 &policy,
                 &net.communities,

@@ -63,6 +63,14 @@ impl Store {
         Ok(())
     }
 
+    /// Sets the catch-up cursor for a partner node, even backwards: catching up with it starts
+    /// again from there (its arrival numbers were reset, or an answer moved the cursor too far).
+    pub fn reset_cursor(&self, node: &[u8; 32], cursor: u64) -> Result<(), IngestError> {
+        self.trees.cursors.insert(node, &cursor.to_be_bytes())?;
+        self.trees.db.flush()?;
+        Ok(())
+    }
+
     /// Records that `reports` were served to `org` (through its node `node`), as one record
     /// flushed before this returns: the audit trail never misses a report that left, and a
     /// page of reports costs one write.

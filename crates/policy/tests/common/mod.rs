@@ -41,6 +41,12 @@ pub fn oracle_allows(
             && (p.require_tags.is_empty() || r.tags.iter().any(|t| p.require_tags.contains(t)))
             && (p.sectors.is_empty() || r.sectors.iter().any(|s| p.sectors.contains(s)))
             && (p.regions.is_empty() || r.regions.iter().any(|g| p.regions.contains(g))));
-    let time_allows = holding.now_ms >= r.created_ms + p.embargo_ms;
+    // The embargo runs from creation, or from arrival when the report is dated after it.
+    let start = if r.created_ms <= holding.received_ms {
+        r.created_ms
+    } else {
+        holding.received_ms
+    };
+    let time_allows = holding.now_ms >= start + p.embargo_ms;
     tlp_allows && scope_allows && community_allows && label_allows && content_allows && time_allows
 }

@@ -1,0 +1,247 @@
+//! A trusted partner turned hostile, built from Cairn's own network crate: it answers the
+//! node's pulls with numbers that cannot be right and announces arrivals it does not have. The
+//! node must neither pull for ever nor let such an answer move its position for good.
+
+use std::time::{Duration, Instant};
+
+use cairn_net::{NetConfig, NetEvent, Page, Request, Responder, Response, TrustedNode};
+use cairn_tests::federation::{Federation, up_to};
+use rand::SeedableRng;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const VICTIM: usize = 0;
+const ATTACKER: usize = 1;
+
+/// The attacker's side: its network task and what it receives.
+struct Attacker {
+    net: cairn_net::NetHandle,
+    events: mpsc::Receiver<NetEvent>,
+    certificate: Vec<u8>,
+    victim: cairn_net::NodeAddress,
+}
+
+impl Attacker {
+    /// Waits for the victim's next pull (answering introductions meanwhile); `None` if none
+    /// comes within `limit`.
+    async fn next_pull(&mut self, limit: Duration) -> Option<(u64, Responder)> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .ok()??;
+            match event {
+                NetEvent::Connected(_) => {
+                    // Introduce ourselves too, as a real node does.
+                    let net = self.net.clone();
+                    let (victim, certificate) = (self.victim.clone(), self.certificate.clone());
+                    tokio::spawn(async move {
+                        let _ = net.request(&victim, Request::Hello { certificate }).await;
+                    });
+                }
+                NetEvent::Request { request, reply, .. } => match request {
+                    Request::Hello { .. } => reply.respond(Response::Hello {
+                        certificate: self.certificate.clone(),
+                    }),
+                    Request::Pull { after, .. } => return Some((after, reply)),
+                    Request::Notify { .. } => reply.respond(Response::Ack),
+                    Request::Fetch { .. } => reply.respond(Response::Fetched(None)),
+                },
+                _ => {}
+            }
+        }
+    }
+
+    /// Counts the victim's pulls during `window`, answering each with `page(after)`.
+    async fn count_pulls(&mut self, window: Duration, page: impl Fn(u64) -> Page) -> usize {
+        let end = Instant::now() + window;
+        let mut pulls = 0;
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            let Some((after, reply)) = self.next_pull(left).await else {
+                break;
+            };
+            pulls += 1;
+            reply.respond(Response::Page(page(after)));
+        }
+        pulls
+    }
+
+    async fn notify(&self, head: u64) {
+        let answer = self
+            .net
+            .request(&self.victim, Request::Notify { head })
+            .await;
+        assert!(matches!(answer, Ok(Response::Ack)), "{answer:?}");
+    }
+}
+
+fn page(through: u64, more: bool, head: u64) -> Page {
+    Page {
+        reports: Vec::new(),
+        through,
+        more,
+        head,
+    }
+}
+
+/// Starts the victim's node and the attacker's network task, trusted by the victim.
+async fn setup() -> (Federation, Attacker, CancellationToken) {
+    let mut fed = Federation::new(&["victim", "attacker"], 12);
+    fed.trust(
+        VICTIM,
+        ATTACKER,
+        up_to(cairn_core::Tlp::Red),
+        up_to(cairn_core::Tlp::Red),
+    );
+    let stop = CancellationToken::new();
+    let victim = fed.members[VICTIM].peer_id.clone();
+    let (net, events) = cairn_net::spawn(
+        &NetConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            ..NetConfig::default()
+        },
+        fed.members[ATTACKER].node_key.secret_bytes(),
+        vec![TrustedNode {
+            node: victim.clone(),
+            addresses: Vec::new(),
+        }],
+        stop.clone(),
+    )
+    .await
+    .expect("the attacker's network starts");
+    let address = net
+        .listen_addresses()
+        .await
+        .first()
+        .cloned()
+        .expect("listening");
+    fed.set_address(ATTACKER, &address);
+    fed.start(VICTIM).await;
+    let attacker = Attacker {
+        net,
+        events,
+        certificate: fed.members[ATTACKER].certificate.to_bytes().to_vec(),
+        victim,
+    };
+    (fed, attacker, stop)
+}
+
+async fn status(fed: &Federation) -> cairn_node::PeerStatus {
+    let peers = fed.node(VICTIM).peers().await.expect("peers");
+    peers
+        .into_iter()
+        .find(|p| p.peer_id == fed.members[ATTACKER].peer_id.to_string())
+        .expect("the attacker is listed")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn false_announcements_and_stalled_pages_do_not_make_the_node_pull_for_ever() {
+    let (fed, mut attacker, stop) = setup().await;
+    // The first pull, on connecting: nothing yet.
+    let (after, reply) = attacker
+        .next_pull(Duration::from_secs(20))
+        .await
+        .expect("the node pulls on connecting");
+    assert_eq!(after, 0);
+    reply.respond(Response::Page(page(0, false, 0)));
+
+    // "I have reports up to 2^64 - 1", then pages that hold nothing and end at 0.
+    attacker.notify(u64::MAX).await;
+    let pulls = attacker
+        .count_pulls(Duration::from_secs(3), |_| page(0, false, 0))
+        .await;
+    assert!(
+        pulls <= 3,
+        "{pulls} pulls in 3 s after a false announcement"
+    );
+    let seen = status(&fed).await;
+    assert!(seen.behind() < 10, "behind = {}", seen.behind());
+    let problem = seen.last_error.unwrap_or_default();
+    assert!(problem.contains("announced"), "{problem}");
+
+    // Pages that say more follow but move nothing.
+    attacker.notify(7).await;
+    let pulls = attacker
+        .count_pulls(Duration::from_secs(3), |after| page(after, true, 100))
+        .await;
+    assert!(
+        pulls <= 4,
+        "{pulls} pulls in 3 s of pages that move nothing"
+    );
+    let problem = status(&fed).await.last_error.unwrap_or_default();
+    assert!(problem.contains("says more follow"), "{problem}");
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_cannot_move_the_position_for_good() {
+    let (fed, mut attacker, stop) = setup().await;
+    let attacker_node = fed.members[ATTACKER].peer_id.clone();
+    let (_, reply) = attacker
+        .next_pull(Duration::from_secs(20))
+        .await
+        .expect("the node pulls on connecting");
+    // A page that claims to cover a million arrivals at once is refused.
+    reply.respond(Response::Page(page(1_000_000, false, 1_000_000)));
+    let (after, reply) = attacker
+        .next_pull(Duration::from_secs(10))
+        .await
+        .expect("the node pulls again after backing off");
+    assert_eq!(after, 0, "the refused page did not move the position");
+    // A page within bounds moves it.
+    reply.respond(Response::Page(page(5_000, false, 5_000)));
+    let start = Instant::now();
+    while status(&fed).await.cursor != 5_000 {
+        assert!(start.elapsed() < Duration::from_secs(10), "not stored");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Later the partner's newest arrival is below our position (its store was replaced, or
+    // the earlier answer was false): the node starts again from its first report.
+    attacker.notify(6_000).await;
+    let (after, reply) = attacker
+        .next_pull(Duration::from_secs(10))
+        .await
+        .expect("announced: pulled");
+    assert_eq!(after, 5_000);
+    reply.respond(Response::Page(page(5_000, false, 10)));
+    let (after, reply) = attacker
+        .next_pull(Duration::from_secs(10))
+        .await
+        .expect("pulled from the start");
+    assert_eq!(after, 0);
+    reply.respond(Response::Page(page(10, false, 10)));
+    let start = Instant::now();
+    while status(&fed).await.cursor != 10 {
+        assert!(start.elapsed() < Duration::from_secs(10), "not caught up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        status(&fed)
+            .await
+            .last_error
+            .unwrap_or_default()
+            .contains("catching up again"),
+    );
+
+    // The operator can ask for the same at any time.
+    let was = fed
+        .node(VICTIM)
+        .catch_up_again(attacker_node.clone())
+        .await
+        .expect("a partner node");
+    assert_eq!(was, 10);
+    let (after, reply) = attacker
+        .next_pull(Duration::from_secs(10))
+        .await
+        .expect("pulled from the start");
+    assert_eq!(after, 0);
+    reply.respond(Response::Page(page(10, false, 10)));
+    let stranger_key = cairn_core::NodeKey::generate(&mut rand::rngs::StdRng::seed_from_u64(99));
+    let stranger = cairn_net::peer_id_of(&stranger_key.public_bytes()).expect("a node key");
+    let refused = fed.node(VICTIM).catch_up_again(stranger).await;
+    assert!(
+        matches!(refused, Err(cairn_node::NodeError::UnknownNode(_))),
+        "{refused:?}"
+    );
+    stop.cancel();
+}
