@@ -625,6 +625,21 @@ fn cursors_never_go_back_and_survive_reopen() {
 }
 
 #[test]
+fn only_a_reset_takes_a_cursor_back_and_it_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = [3u8; 32];
+    {
+        let store = open(&dir);
+        store.save_cursor(&node, 1_000_000).unwrap();
+        store.reset_cursor(&node, 0).unwrap();
+        assert_eq!(store.cursor(&node).unwrap(), 0);
+        store.save_cursor(&node, 10).unwrap();
+    }
+    let store = open(&dir);
+    assert_eq!(store.cursor(&node).unwrap(), 10);
+}
+
+#[test]
 fn deliveries_are_recorded_per_report_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let author = org(1);
