@@ -423,13 +423,23 @@ pub struct StoredMarking {
 
 /// Reads the marking of an envelope this node stored (it was verified when it was stored).
 pub fn stored_marking(bytes: &[u8]) -> Result<StoredMarking, VerifyError> {
+    read_stored_marking(bytes, None)
+}
+
+/// [`stored_marking`] for an envelope whose id the caller found it by: the body is not hashed
+/// again, so reading the marking of a large report costs about what a small one does.
+pub fn stored_marking_of(id: ReportId, bytes: &[u8]) -> Result<StoredMarking, VerifyError> {
+    read_stored_marking(bytes, Some(id))
+}
+
+fn read_stored_marking(bytes: &[u8], id: Option<ReportId>) -> Result<StoredMarking, VerifyError> {
     let envelope = decode_envelope(bytes)?;
     let author =
         OrgPublicKey::from_checked(&envelope.author_key).map_err(VerifyError::AuthorKey)?;
     let view = pb::ReportMarking::decode(envelope.body.as_slice())
         .map_err(|e| VerifyError::MalformedBody(e.to_string()))?;
     Ok(StoredMarking {
-        id: ReportId::compute(&author, &envelope.body),
+        id: id.unwrap_or_else(|| ReportId::compute(&author, &envelope.body)),
         author,
         marking: crate::report::marking(view)?,
     })

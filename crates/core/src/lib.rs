@@ -18,7 +18,9 @@ pub use draft::{IndicatorDraft, ReportDraft, RetractError, retract};
 pub use envelope::{
     RevealedDisclosure, VerifiedReport, VerifyError, verify, verify_batch, verify_batch_parallel,
 };
-pub use envelope::{StoredMarking, id_of_stored, stored_marking, stored_stix_objects};
+pub use envelope::{
+    StoredMarking, id_of_stored, stored_marking, stored_marking_of, stored_stix_objects,
+};
 pub use identity::{NodeCertificate, NodeKey, OrgKey, OrgPublicKey};
 pub use indicator::Indicator;
 pub use model::{DisclosureField, Distribution, IndicatorType, ReportKind, Scope, Severity, Tlp};

@@ -939,7 +939,9 @@ mod tests {
                         // only a wait (here, before the calm).
                         SyncAction::Problem { .. } if !calm => {}
                         SyncAction::ResetCursor { .. } | SyncAction::Problem { .. } => {
-                            panic!("seed {seed}: an honest peer was taken for a faulty one: {action:?}")
+                            panic!(
+                                "seed {seed}: an honest peer was taken for a faulty one: {action:?}"
+                            )
                         }
                     }
                 }

@@ -23,6 +23,11 @@ use crate::{
     TrustedPartner,
 };
 
+/// Every fetch answered "none" takes at least this long, whether the report does not exist or
+/// the partner may not see it (deciding reads only its marking, but a large report still takes
+/// longer to read than a missing one).
+const FETCH_REFUSAL_TIME: Duration = Duration::from_millis(2);
+
 /// How often the actor looks at timers (retries, embargoes, polls).
 const TICK: Duration = Duration::from_millis(100);
 
@@ -483,10 +488,15 @@ impl Actor {
                 let rules = self.rules.clone();
                 let id = cairn_core::ReportId::from_bytes(report_id);
                 self.serve(from, reply, move || {
+                    let started = Instant::now();
                     let now = now_ms();
                     let found = exchange::serve_fetch(&store, &rules, &partner, &id, now)?;
                     if found.is_some() {
                         store.record_deliveries(&partner.org, &node_key, &[id], now)?;
+                    } else {
+                        // "No such report" and "not for you" take the same time to say, so
+                        // that a partner cannot tell a report it may not see exists.
+                        std::thread::sleep(FETCH_REFUSAL_TIME.saturating_sub(started.elapsed()));
                     }
                     let count = usize::from(found.is_some());
                     Ok((Response::Fetched(found), count, None))

@@ -48,50 +48,6 @@ fn hop_of(us: &OrgPublicKey, author: &OrgPublicKey, provenance: &Provenance) -> 
     }
 }
 
-/// The copy of a stored report a partner may receive now, or why not.
-pub fn copy_for(
-    rules: &SharingRules,
-    stored: &StoredReport,
-    partner: &Partner,
-    now_ms: i64,
-) -> Result<PassedReport, OutboundRule> {
-    let withhold = decide(rules, stored, partner, now_ms)?;
-    let report = if withhold.is_empty() {
-        stored.report.clone()
-    } else {
-        stored.report.withhold(&withhold)
-    };
-    Ok(PassedReport {
-        envelope: report.into_envelope(),
-        hop: holding_hop(&rules.us, stored),
-    })
-}
-
-/// The sharing decision for one stored report and one partner: the disclosures to leave out,
-/// or the rule that withholds it.
-fn decide(
-    rules: &SharingRules,
-    stored: &StoredReport,
-    partner: &Partner,
-    now_ms: i64,
-) -> Result<Vec<cairn_core::DisclosureField>, OutboundRule> {
-    let hop = holding_hop(&rules.us, stored);
-    match decide_outbound(
-        &rules.us,
-        stored.report.report(),
-        Holding {
-            hop,
-            now_ms,
-            received_ms: stored.received_ms,
-        },
-        partner,
-        &rules.communities,
-    ) {
-        OutboundDecision::Share { withhold, .. } => Ok(withhold.into_iter().collect()),
-        OutboundDecision::Withhold(rule) => Err(rule),
-    }
-}
-
 /// A page served to a partner, with what the audit trail must record.
 #[derive(Debug)]
 pub struct ServedPage {
@@ -128,7 +84,6 @@ pub fn serve_page(
     let mut bytes = 0usize;
     let mut scanned = 0usize;
     let mut embargo_until = None;
-    let corrupt = |e: cairn_core::VerifyError| ReadError::Corrupt(format!("stored envelope: {e}"));
     'scan: while page.through < head && scanned < SCAN_BUDGET {
         let chunk = store.envelopes_after(page.through, 256.min(SCAN_BUDGET - scanned))?;
         if chunk.is_empty() {
@@ -140,41 +95,16 @@ pub fn serve_page(
             }
             scanned += 1;
             let seq = stored.seq;
-            let view = cairn_core::stored_marking(&stored.envelope).map_err(corrupt)?;
-            let theirs = view.author == partner.org
-                || matches!(stored.provenance, Provenance::Peer { org, .. } if org == partner.org);
-            if !theirs {
-                let hop = hop_of(&rules.us, &view.author, &stored.provenance);
-                match decide_outbound(
-                    &rules.us,
-                    &view.marking,
-                    Holding {
-                        hop,
-                        now_ms,
-                        received_ms: stored.received_ms,
-                    },
-                    partner,
-                    &rules.communities,
-                ) {
-                    OutboundDecision::Share { withhold, .. } => {
-                        let envelope = if withhold.is_empty() {
-                            stored.envelope
-                        } else {
-                            let fields: Vec<_> = withhold.into_iter().collect();
-                            VerifiedReport::from_stored_owned(stored.envelope)
-                                .map_err(corrupt)?
-                                .withhold(&fields)
-                                .into_envelope()
-                        };
-                        bytes += envelope.len();
-                        delivered.push(view.id);
-                        page.reports.push(PassedReport { envelope, hop });
-                    }
-                    OutboundDecision::Withhold(OutboundRule::Embargoed(until)) => {
-                        embargo_until = Some(until);
-                        break 'scan;
-                    }
-                    OutboundDecision::Withhold(_) => {}
+            match offer(rules, partner, stored, None, now_ms, Skip::Theirs)? {
+                Offer::Theirs | Offer::Withheld => {}
+                Offer::Share { id, report } => {
+                    bytes += report.envelope.len();
+                    delivered.push(id);
+                    page.reports.push(report);
+                }
+                Offer::Embargoed(until) => {
+                    embargo_until = Some(until);
+                    break 'scan;
                 }
             }
             page.through = seq;
@@ -189,7 +119,8 @@ pub fn serve_page(
 }
 
 /// A report by id for `partner`: `None` when it does not exist or the partner may not see it,
-/// which the partner cannot tell apart.
+/// which the partner cannot tell apart. The decision reads the report's marking only; its
+/// content is read only for a partner that may have it.
 pub fn serve_fetch(
     store: &Store,
     rules: &SharingRules,
@@ -197,10 +128,92 @@ pub fn serve_fetch(
     id: &ReportId,
     now_ms: i64,
 ) -> Result<Option<PassedReport>, ReadError> {
-    Ok(match store.get(id)? {
-        Some(stored) => copy_for(rules, &stored, partner, now_ms).ok(),
-        None => None,
-    })
+    let Some(stored) = store.envelope_of(id)? else {
+        return Ok(None);
+    };
+    Ok(
+        match offer(rules, partner, stored, Some(*id), now_ms, Skip::Nothing)? {
+            Offer::Share { report, .. } => Some(report),
+            Offer::Theirs | Offer::Withheld | Offer::Embargoed(_) => None,
+        },
+    )
+}
+
+/// What an offer leaves out before deciding.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Skip {
+    /// Reports the partner wrote or passed to us (a page: it has them).
+    Theirs,
+    /// Nothing (a fetch by id).
+    Nothing,
+}
+
+/// What a partner gets of one stored report.
+enum Offer {
+    /// The partner wrote it or passed it to us: it has it.
+    Theirs,
+    /// It may have it, as this copy.
+    Share { id: ReportId, report: PassedReport },
+    /// Not before then (ms since the Unix epoch).
+    Embargoed(i64),
+    /// Not at all.
+    Withheld,
+}
+
+/// Decides from a stored envelope's marking alone what `partner` gets of it; the report is
+/// decoded in full only when disclosures must be withheld from the copy. `known_id` is the id
+/// the report was looked up by, if it was (its body is then not hashed again).
+fn offer(
+    rules: &SharingRules,
+    partner: &Partner,
+    stored: cairn_store::StoredEnvelope,
+    known_id: Option<ReportId>,
+    now_ms: i64,
+    skip: Skip,
+) -> Result<Offer, ReadError> {
+    let corrupt = |e: cairn_core::VerifyError| ReadError::Corrupt(format!("stored envelope: {e}"));
+    let view = match known_id {
+        Some(id) => cairn_core::stored_marking_of(id, &stored.envelope),
+        None => cairn_core::stored_marking(&stored.envelope),
+    }
+    .map_err(corrupt)?;
+    let theirs = view.author == partner.org
+        || matches!(stored.provenance, Provenance::Peer { org, .. } if org == partner.org);
+    if theirs && skip == Skip::Theirs {
+        return Ok(Offer::Theirs);
+    }
+    let hop = hop_of(&rules.us, &view.author, &stored.provenance);
+    Ok(
+        match decide_outbound(
+            &rules.us,
+            &view.marking,
+            Holding {
+                hop,
+                now_ms,
+                received_ms: stored.received_ms,
+            },
+            partner,
+            &rules.communities,
+        ) {
+            OutboundDecision::Share { withhold, .. } => {
+                let envelope = if withhold.is_empty() {
+                    stored.envelope
+                } else {
+                    let fields: Vec<_> = withhold.into_iter().collect();
+                    VerifiedReport::from_stored_owned(stored.envelope)
+                        .map_err(corrupt)?
+                        .withhold(&fields)
+                        .into_envelope()
+                };
+                Offer::Share {
+                    id: view.id,
+                    report: PassedReport { envelope, hop },
+                }
+            }
+            OutboundDecision::Withhold(OutboundRule::Embargoed(until)) => Offer::Embargoed(until),
+            OutboundDecision::Withhold(_) => Offer::Withheld,
+        },
+    )
 }
 
 /// What became of a page a partner sent.

@@ -741,6 +741,26 @@ impl Store {
         }
     }
 
+    /// The envelope of the report with this id, as stored, without decoding it (for deciding
+    /// from its marking whether a partner may have it before reading its content).
+    pub fn envelope_of(&self, id: &ReportId) -> Result<Option<StoredEnvelope>, ReadError> {
+        let Some(seq) = self.seq_of(id)? else {
+            return Ok(None);
+        };
+        let bytes = self
+            .trees
+            .reports
+            .get(keys::record(seq))?
+            .ok_or_else(|| ReadError::Corrupt(format!("report {id} has no record")))?;
+        let record = decode_record(&bytes)?;
+        Ok(Some(StoredEnvelope {
+            seq: record.seq,
+            received_ms: record.received_ms,
+            provenance: provenance_from_proto(record.provenance.as_ref())?,
+            envelope: record.envelope,
+        }))
+    }
+
     /// The report that arrived with this number, if any.
     pub fn get_seq(&self, seq: u64) -> Result<Option<StoredReport>, ReadError> {
         if seq > self.durable_seq() {
