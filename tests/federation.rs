@@ -527,3 +527,54 @@ async fn a_node_certified_by_the_wrong_organisation_is_not_served() {
     shutdown.cancel();
     fed.stop(0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_copy_from_the_author_replaces_a_relays_thin_copy() {
+    // The author shares everything with the relay and the victim; the relay passes reports
+    // on to the victim without the victim disclosure.
+    let mut fed = Federation::new(&["author", "relay", "victim"], 31);
+    fed.trust(0, 1, up_to(Tlp::Red), up_to(Tlp::Red));
+    fed.trust(0, 2, up_to(Tlp::Red), up_to(Tlp::Red));
+    let thin_policy = cairn_policy::OutboundPolicy {
+        withhold: [cairn_core::DisclosureField::Victim].into(),
+        ..up_to(Tlp::Red)
+    };
+    fed.trust(1, 2, thin_policy, up_to(Tlp::Red));
+    fed.start(0).await;
+    fed.start(1).await;
+    fed.wait_connected(WAIT).await;
+    let report = fed
+        .publish_draft(0, &draft(40, Tlp::Green, Some(Scope::Community)))
+        .await;
+    assert!(!report.disclosures().is_empty(), "the sample has a victim");
+    assert!(fed.wait_for(1, &[report.id()], WAIT).await);
+
+    // The author goes offline; the victim first hears of the report from the relay.
+    fed.stop(0).await;
+    fed.start(2).await;
+    assert!(fed.wait_for(2, &[report.id()], WAIT).await);
+    let held = |fed: &Federation| {
+        fed.node(2)
+            .store()
+            .get(&report.id())
+            .expect("read")
+            .expect("held")
+            .report
+    };
+    assert!(held(&fed).disclosures().is_empty(), "the relay's copy");
+
+    // The author comes back: its copy, with the victim disclosure, replaces the thin one.
+    fed.start(0).await;
+    let start = std::time::Instant::now();
+    while held(&fed).disclosures().len() != report.disclosures().len() {
+        assert!(
+            start.elapsed() < WAIT,
+            "the full copy never replaced the thin one"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(held(&fed).envelope_bytes(), report.envelope_bytes());
+    fed.stop(0).await;
+    fed.stop(1).await;
+    fed.stop(2).await;
+}

@@ -243,6 +243,15 @@ const FILTER_MIN_BATCH: usize = 64;
 /// Most stored reports kept in memory for the indexer.
 pub(crate) const FRESH_MAX: usize = 8192;
 
+/// A stored record rewritten by a later copy of its report.
+struct Rewrite {
+    seq: u64,
+    /// The copy came by a shorter path: its provenance replaces the recorded one.
+    closer: bool,
+    /// The copy carries disclosures the stored one lacked: it replaces the stored one.
+    fuller: Option<VerifiedReport>,
+}
+
 /// How many of the last stored reports [`Store::after`] answers from memory.
 const RECENT_MAX: usize = 64;
 
@@ -488,7 +497,7 @@ impl Store {
         let mut outcomes = Vec::with_capacity(reports.len());
         let mut in_batch: BTreeMap<ReportId, (u64, OrgPublicKey)> = BTreeMap::new();
         let mut stored = Vec::with_capacity(reports.len());
-        let mut rewrites: Vec<u64> = Vec::new();
+        let mut rewrites: Vec<Rewrite> = Vec::new();
         // Look the ids up in key order: neighbouring lookups share the tree's upper levels.
         let mut ids: Vec<ReportId> = reports.iter().map(VerifiedReport::id).collect();
         ids.sort_unstable();
@@ -509,10 +518,11 @@ impl Store {
                 continue;
             }
             if let Some(&seq) = known.get(&id) {
-                // Keep the shortest path: a relaying node decides from the smallest hop.
-                if let Some(record) = self.closer_provenance(seq, &provenance_pb)? {
+                // Keep the shortest path (a relaying node decides from the smallest hop) and
+                // the fullest copy (a copy with disclosures another one lacked).
+                if let Some((record, rewrite)) = self.better_record(seq, &provenance_pb, &report)? {
                     batch.insert(&keys::record(seq), record);
-                    rewrites.push(seq);
+                    rewrites.push(rewrite);
                 }
                 outcomes.push(IngestOutcome::Duplicate { id, seq });
                 continue;
@@ -601,7 +611,7 @@ impl Store {
     /// whose record was rewritten, so that [`Store::after`] answers as the records now read.
     fn remember(
         &self,
-        rewritten: &[u64],
+        rewritten: &[Rewrite],
         provenance: &Provenance,
         received_ms: i64,
         stored: &[(u64, VerifiedReport)],
@@ -612,8 +622,13 @@ impl Store {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for entry in recent.iter_mut() {
-            if rewritten.contains(&entry.seq) {
-                entry.provenance = *provenance;
+            for rewrite in rewritten.iter().filter(|r| r.seq == entry.seq) {
+                if rewrite.closer {
+                    entry.provenance = *provenance;
+                }
+                if let Some(fuller) = &rewrite.fuller {
+                    entry.report = fuller.clone();
+                }
             }
         }
         // Only a run of consecutive arrival numbers is kept: `after` relies on it.
@@ -632,28 +647,60 @@ impl Store {
         recent.drain(..excess);
     }
 
-    /// The record at `seq` re-encoded with `provenance`, when that is a peer at a smaller hop
-    /// than the peer recorded (a report that arrived by a longer path first).
-    fn closer_provenance(
+    /// The record at `seq` rewritten for a copy of its report that arrived again, when that
+    /// copy came by a shorter path (a peer at a smaller hop than the one recorded) or carries
+    /// disclosures the stored copy lacks (every disclosure it had, and more: a relay may have
+    /// passed on a copy with some withheld, and the author or a better placed partner the full
+    /// one later). The disclosures were checked against the signed digests when the copy was
+    /// verified, so the fuller copy is the author's.
+    fn better_record(
         &self,
         seq: u64,
         provenance: &pb::Provenance,
-    ) -> Result<Option<Vec<u8>>, ReadError> {
-        if provenance.source != pb::ProvenanceSource::Peer as i32 {
+        copy: &VerifiedReport,
+    ) -> Result<Option<(Vec<u8>, Rewrite)>, ReadError> {
+        let may_be_closer = provenance.source == pb::ProvenanceSource::Peer as i32;
+        let may_be_fuller = !copy.disclosures().is_empty();
+        if !may_be_closer && !may_be_fuller {
             return Ok(None);
         }
         let Some(bytes) = self.trees.reports.get(keys::record(seq))? else {
             return Ok(None);
         };
         let mut record = decode_record(&bytes)?;
-        let closer = record.provenance.as_ref().is_some_and(|old| {
-            old.source == pb::ProvenanceSource::Peer as i32 && provenance.hop < old.hop
-        });
-        if !closer {
+        let closer = may_be_closer
+            && record.provenance.as_ref().is_some_and(|old| {
+                old.source == pb::ProvenanceSource::Peer as i32 && provenance.hop < old.hop
+            });
+        let fuller = if may_be_fuller {
+            let held = VerifiedReport::from_stored(&record.envelope)
+                .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
+            (copy.disclosures().len() > held.disclosures().len()
+                && held
+                    .disclosures()
+                    .iter()
+                    .all(|d| copy.disclosures().contains(d)))
+            .then(|| copy.clone())
+        } else {
+            None
+        };
+        if !closer && fuller.is_none() {
             return Ok(None);
         }
-        record.provenance = Some(provenance.clone());
-        Ok(Some(record.encode_to_vec()))
+        if closer {
+            record.provenance = Some(provenance.clone());
+        }
+        if let Some(fuller) = &fuller {
+            record.envelope = fuller.envelope_bytes().to_vec();
+        }
+        Ok(Some((
+            record.encode_to_vec(),
+            Rewrite {
+                seq,
+                closer,
+                fuller,
+            },
+        )))
     }
 
     /// Loads the id filter (a scan of every stored id) if it is not loaded or has grown past

@@ -579,6 +579,57 @@ fn ids_are_found_whether_indexed_or_not_across_reopen() {
 }
 
 #[test]
+fn a_fuller_copy_replaces_a_thinner_one_and_never_the_reverse() {
+    use cairn_core::DisclosureField;
+    let dir = tempfile::tempdir().unwrap();
+    let (author, relay) = (org(4), org(5));
+    let full = report(&author, 9, |d| {
+        d.internal_notes = Some("seen first on the payments gateway".into());
+    });
+    assert_eq!(full.disclosures().len(), 2);
+    let thin = full.withhold(&[DisclosureField::Victim, DisclosureField::InternalNotes]);
+    let half = full.withhold(&[DisclosureField::InternalNotes]);
+    let by_relay = Provenance::Peer {
+        org: relay.public(),
+        hop: 1,
+    };
+    {
+        let store = open(&dir);
+        store.insert(vec![thin.clone()], by_relay).unwrap();
+        let held = |store: &Store| store.get(&full.id()).unwrap().unwrap();
+        assert!(held(&store).report.disclosures().is_empty());
+        // The victim disclosure arrives: kept.
+        let again = store.insert(vec![half.clone()], by_relay).unwrap();
+        assert_eq!(
+            again,
+            vec![IngestOutcome::Duplicate {
+                id: full.id(),
+                seq: 1
+            }]
+        );
+        assert_eq!(held(&store).report.disclosures(), half.disclosures());
+        // A thinner copy later changes nothing.
+        store.insert(vec![thin.clone()], by_relay).unwrap();
+        assert_eq!(held(&store).report.disclosures(), half.disclosures());
+        // The full copy from its author: kept, and listed so.
+        store
+            .insert(vec![full.clone()], Provenance::Import)
+            .unwrap();
+        assert_eq!(held(&store).report.envelope_bytes(), full.envelope_bytes());
+        assert_eq!(
+            store.after(0, 10).unwrap()[0].report.envelope_bytes(),
+            full.envelope_bytes()
+        );
+        assert!(cairn_core::verify(held(&store).report.envelope_bytes()).is_ok());
+        assert_eq!(store.last_seq().unwrap(), 1);
+    }
+    let store = open(&dir);
+    let held = store.get(&full.id()).unwrap().unwrap();
+    assert_eq!(held.report.envelope_bytes(), full.envelope_bytes());
+    assert_eq!(held.provenance, by_relay, "the path is not lengthened");
+}
+
+#[test]
 fn a_shorter_path_replaces_the_recorded_hop() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
