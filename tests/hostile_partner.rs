@@ -245,3 +245,68 @@ async fn an_answer_cannot_move_the_position_for_good() {
     );
     stop.cancel();
 }
+
+/// Keeps `count` connections that never say anything open to `port` on [::1], opening a new
+/// one as soon as the node closes one, until `stop`.
+fn hold_idle_connections(
+    port: u16,
+    count: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::io::Read;
+    let mut open: Vec<std::net::TcpStream> = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        open.retain_mut(|s| {
+            let _ = s.set_nonblocking(true);
+            let mut byte = [0u8; 1];
+            !matches!(s.read(&mut byte), Ok(0))
+        });
+        while open.len() < count {
+            match std::net::TcpStream::connect(("::1", port)) {
+                Ok(s) => open.push(s),
+                Err(_) => break,
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_from_one_address_cannot_keep_a_partner_out() {
+    if std::net::TcpListener::bind(("::1", 0)).is_err() {
+        eprintln!("no IPv6 loopback on this machine: the attacker needs an address of its own");
+        return;
+    }
+    let mut fed = Federation::new(&["cert", "bank"], 13);
+    fed.trust(
+        0,
+        1,
+        up_to(cairn_core::Tlp::Red),
+        up_to(cairn_core::Tlp::Red),
+    );
+    fed.handshake_timeout_secs = 2;
+    fed.members[0].also_listen = vec!["/ip6/::1/tcp/0".into()];
+    let cert = fed.start(0).await;
+    let port: u16 = cert
+        .listen_addresses()
+        .iter()
+        .find(|a| a.starts_with("/ip6/"))
+        .and_then(|a| a.rsplit('/').next()?.parse().ok())
+        .expect("listening on [::1]");
+    // From [::1], more idle connections than the node has handshake slots, re-opened as fast
+    // as the node closes them, for the whole test; the bank dials from 127.0.0.1.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attacker = std::thread::spawn({
+        let stop = stop.clone();
+        move || hold_idle_connections(port, 64, stop)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    fed.start(1).await;
+    // Without a limit per address, the attacker's connections fill every handshake slot and
+    // the bank gets in only by luck, tens of seconds later.
+    fed.wait_connected(Duration::from_secs(10)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    attacker.join().expect("the attacker thread");
+    fed.stop(1).await;
+    fed.stop(0).await;
+}

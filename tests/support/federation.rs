@@ -28,6 +28,8 @@ pub struct Member {
     pub peer_id: NodeAddress,
     /// What it accepts.
     pub inbound: InboundPolicy,
+    /// Addresses it listens on besides its IPv4 loopback one (which partners dial).
+    pub also_listen: Vec<String>,
     rng: StdRng,
     dir: tempfile::TempDir,
     address: Option<String>,
@@ -41,6 +43,8 @@ pub struct Federation {
     pub members: Vec<Member>,
     /// Reports asked for per pull.
     pub page_size: u32,
+    /// How long a connection may stay in its handshake.
+    pub handshake_timeout_secs: u64,
     links: Vec<Vec<(usize, OutboundPolicy)>>,
     communities: BTreeMap<String, Vec<usize>>,
 }
@@ -77,6 +81,7 @@ impl Federation {
                     certificate,
                     peer_id,
                     inbound: InboundPolicy::default(),
+                    also_listen: Vec::new(),
                     rng,
                     dir: tempfile::tempdir().expect("temporary folder"),
                     address: None,
@@ -87,6 +92,7 @@ impl Federation {
             .collect::<Vec<_>>();
         Federation {
             page_size: 128,
+            handshake_timeout_secs: NetConfig::default().handshake_timeout_secs,
             links: vec![Vec::new(); members.len()],
             members,
             communities: BTreeMap::new(),
@@ -139,14 +145,17 @@ impl Federation {
             store: StoreConfig::default(),
             network: NetConfig {
                 // A restarted node keeps its port, so partners' redials find it again.
-                listen: vec![
+                listen: std::iter::once(
                     m.address
                         .clone()
                         .unwrap_or_else(|| "/ip4/127.0.0.1/tcp/0".to_string()),
-                ],
+                )
+                .chain(m.also_listen.iter().cloned())
+                .collect(),
                 redial_initial_ms: 100,
                 redial_max_secs: 1,
                 request_timeout_secs: 10,
+                handshake_timeout_secs: self.handshake_timeout_secs,
                 ..NetConfig::default()
             },
             sync: SyncSettings {
@@ -183,7 +192,11 @@ impl Federation {
             .await
             .unwrap_or_else(|e| panic!("{} did not start: {e}", self.members[i].name));
         let m = &mut self.members[i];
-        m.address = handle.listen_addresses().first().cloned();
+        m.address = handle
+            .listen_addresses()
+            .iter()
+            .find(|a| a.starts_with("/ip4/"))
+            .cloned();
         m.running = Some((handle.clone(), shutdown));
         handle
     }

@@ -15,6 +15,11 @@ pub struct NetConfig {
     pub idle_timeout_secs: u64,
     /// Incoming connections still in their handshake at once (caps what unknown diallers cost).
     pub max_pending_incoming: u32,
+    /// Of those, at most this many from one IP address: one address cannot take them all.
+    pub max_pending_per_address: u32,
+    /// A connection that has not finished its handshake (encryption, identity, multiplexing)
+    /// by then is closed, in seconds.
+    pub handshake_timeout_secs: u64,
     /// Connections per trusted node.
     pub max_connections_per_peer: u32,
     /// First wait before redialling a trusted node that dropped or could not be reached, in
@@ -31,6 +36,8 @@ impl Default for NetConfig {
             request_timeout_secs: 30,
             idle_timeout_secs: 3600,
             max_pending_incoming: 32,
+            max_pending_per_address: 4,
+            handshake_timeout_secs: 10,
             max_connections_per_peer: 2,
             redial_initial_ms: 500,
             redial_max_secs: 60,

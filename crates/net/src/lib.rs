@@ -4,6 +4,7 @@
 //! plain code with no I/O ([`sync`]). No libp2p type crosses this crate's boundary: nodes are
 //! named by [`NodeAddress`] (a PeerId as text) and addresses are multiaddr text.
 
+mod admission;
 mod config;
 mod swarm;
 pub mod sync;

@@ -207,6 +207,7 @@ impl NetHandle {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    per_address: crate::admission::PendingPerAddress,
     allowed: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
     limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
@@ -298,13 +299,24 @@ pub async fn spawn(
         ));
     let request_timeout = config.request_timeout();
     let idle = Duration::from_secs(config.idle_timeout_secs.max(1));
+    let handshake = Duration::from_secs(config.handshake_timeout_secs.max(1));
+    let per_address = config.max_pending_per_address.max(1) as usize;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        .with_other_transport(|key| {
+            use libp2p::Transport;
+            // A connection that does not finish its handshake in time is closed: idle
+            // connections from anyone cannot hold handshake slots for ever.
+            let noise: Result<_, Box<dyn std::error::Error + Send + Sync>> =
+                noise::Config::new(key).map_err(Into::into);
+            noise.map(|noise| {
+                tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                    .upgrade(libp2p::core::upgrade::Version::V1Lazy)
+                    .authenticate(noise)
+                    .multiplex(yamux::Config::default())
+                    .timeout(handshake)
+            })
+        })
         .map_err(|e| StartError::Transport(e.to_string()))?
         .with_behaviour(|key| {
             let mut allowed = allow_block_list::Behaviour::default();
@@ -312,6 +324,7 @@ pub async fn spawn(
                 allowed.allow_peer(node.node.peer_id());
             }
             Behaviour {
+                per_address: crate::admission::PendingPerAddress::new(per_address),
                 allowed,
                 limits: connection_limits::Behaviour::new(limits),
                 identify: identify::Behaviour::new(
