@@ -1,0 +1,123 @@
+//! The decoders fuzzed, each fed whatever bytes the fuzzer makes: what a peer sends (report
+//! envelopes, sync messages, node certificates), what a file or a client hands the node
+//! (STIX bundles and TAXII envelopes, MISP events, report drafts as JSON).
+
+use cairn_core::{NodeCertificate, OrgKey, OrgPublicKey, ReportDraft, VerifiedReport};
+
+use crate::Target;
+
+/// Every target.
+pub fn all() -> Vec<Target> {
+    vec![
+        Target {
+            name: "envelope",
+            reads: "a signed report envelope from a peer, or read back from the store",
+            text: false,
+            run: envelope,
+        },
+        Target {
+            name: "wire-request",
+            reads: "a /cairn/sync/1 request from a peer",
+            text: false,
+            run: wire_request,
+        },
+        Target {
+            name: "wire-response",
+            reads: "a /cairn/sync/1 answer from a peer",
+            text: false,
+            run: wire_response,
+        },
+        Target {
+            name: "certificate",
+            reads: "a node certificate a peer introduces itself with",
+            text: false,
+            run: certificate,
+        },
+        Target {
+            name: "stix-import",
+            reads: "a STIX 2.1 bundle, list, object or TAXII envelope (cairn import, TAXII POST)",
+            text: true,
+            run: stix_import,
+        },
+        Target {
+            name: "misp-import",
+            reads: "MISP event JSON (cairn import)",
+            text: true,
+            run: misp_import,
+        },
+        Target {
+            name: "report-draft",
+            reads: "a report draft as JSON (cairn report new --file, the API)",
+            text: true,
+            run: report_draft,
+        },
+    ]
+}
+
+/// The organisation imports are made for (any key will do).
+fn us() -> OrgPublicKey {
+    OrgKey::from_secret_bytes(&[9; 32]).public()
+}
+
+fn envelope(data: &[u8]) {
+    if let Ok(report) = cairn_core::verify(data) {
+        // What a node reads of what it stored.
+        let bytes = report.envelope_bytes();
+        let _ = cairn_core::stored_marking(bytes);
+        let _ = cairn_core::stored_stix_objects(bytes);
+        let _ = cairn_core::id_of_stored(bytes);
+        let _ = VerifiedReport::from_stored(bytes);
+        let _ = report.withhold(&[cairn_core::DisclosureField::Victim]);
+    }
+    // Stored bytes are trusted to have been verified, but must still never panic.
+    let _ = VerifiedReport::from_stored(data);
+    let _ = cairn_core::stored_marking(data);
+    let _ = cairn_core::stored_stix_objects(data);
+}
+
+fn wire_request(data: &[u8]) {
+    if let Ok(request) = cairn_net::Request::decode(data) {
+        let _ = cairn_net::Request::decode(&request.encode());
+    }
+}
+
+fn wire_response(data: &[u8]) {
+    if let Ok(response) = cairn_net::Response::decode(data) {
+        let _ = cairn_net::Response::decode(&response.encode());
+    }
+}
+
+fn certificate(data: &[u8]) {
+    let _ = NodeCertificate::verify(data);
+}
+
+fn stix_import(data: &[u8]) {
+    let options = cairn_interop::import::ImportOptions::default();
+    if let Ok(imported) = cairn_interop::stix::import_bundle(data, &us(), &options) {
+        // What was mapped is signed as an import would sign it.
+        let org = OrgKey::from_secret_bytes(&[9; 32]);
+        for report in imported.reports.iter().take(4) {
+            let _ = report.draft.sign_imported(&org, &report.source_id);
+        }
+    }
+}
+
+fn misp_import(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let options = cairn_interop::import::ImportOptions::default();
+    if let Ok(imported) = cairn_interop::misp::import_events(text, &us(), &options) {
+        let org = OrgKey::from_secret_bytes(&[9; 32]);
+        for report in imported.reports.iter().take(4) {
+            let _ = report.draft.sign_imported(&org, &report.source_id);
+        }
+    }
+}
+
+fn report_draft(data: &[u8]) {
+    if let Ok(draft) = serde_json::from_slice::<ReportDraft>(data) {
+        let org = OrgKey::from_secret_bytes(&[9; 32]);
+        let _ = draft.sign_imported(&org, "fuzz");
+    }
+}

@@ -1,0 +1,173 @@
+//! The seed corpus: written once by `cargo test -p cairn-fuzz --test seeds -- --ignored` (from
+//! Cairn's own samples and the public STIX and MISP samples in ../shared/interop) and kept in
+//! the repository; the tests here check that every target has seeds and that they are read.
+
+use std::path::Path;
+
+use cairn_core::{NodeCertificate, NodeKey, OrgKey, Tlp, sample};
+use cairn_net::{Page, PassedReport, Request, Response};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+fn write(target: &str, name: &str, bytes: &[u8]) {
+    let dir = cairn_fuzz::seed_dir().join(target);
+    std::fs::create_dir_all(&dir).expect("seed folder");
+    std::fs::write(dir.join(name), bytes).expect("seed file");
+}
+
+fn copy(target: &str, from: &Path) {
+    let name = from
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a file name");
+    write(target, name, &std::fs::read(from).expect("a shared sample"));
+}
+
+#[test]
+#[ignore = "writes the seed corpus; run once, then commit seeds/"]
+fn write_the_seed_corpus() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let org = OrgKey::generate(&mut rng);
+    let mut envelopes = Vec::new();
+    for (n, tlp) in [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::Red]
+        .into_iter()
+        .enumerate()
+    {
+        let mut draft = sample::indicator_report(&mut rng, n as u64);
+        draft.tlp = Some(tlp);
+        if tlp == Tlp::Red {
+            draft.recipients = vec![OrgKey::generate(&mut rng).public()];
+            draft.scope = None;
+            draft.hop_limit = None;
+        }
+        if tlp == Tlp::Amber {
+            draft.scope = None;
+            draft.hop_limit = None;
+        }
+        let report = draft.sign(&org, &mut rng).expect("a valid sample");
+        write(
+            "envelope",
+            &format!("report-{n}.bin"),
+            report.envelope_bytes(),
+        );
+        envelopes.push(report);
+    }
+    let carried =
+        std::fs::read_to_string("../../../shared/interop/stix/indicator-for-malicious-url.json")
+            .expect("a shared STIX sample");
+    let options = cairn_interop::import::ImportOptions::default();
+    let imported = cairn_interop::stix::import_bundle(carried.as_bytes(), &org.public(), &options)
+        .expect("imports");
+    let with_stix = imported.reports[0]
+        .draft
+        .sign_imported(&org, &imported.reports[0].source_id)
+        .expect("signs");
+    write("envelope", "carried-stix.bin", with_stix.envelope_bytes());
+
+    let node = NodeKey::generate(&mut rng);
+    let certificate =
+        NodeCertificate::issue(&org, node.public_bytes(), "node-1", 1_700_000_000_000);
+    write("certificate", "node-1.bin", certificate.to_bytes());
+
+    let requests = [
+        Request::Hello {
+            certificate: certificate.to_bytes().to_vec(),
+        },
+        Request::Notify { head: 42 },
+        Request::Pull {
+            after: 7,
+            limit: 512,
+        },
+        Request::Fetch {
+            report_id: *envelopes[0].id().as_bytes(),
+        },
+    ];
+    for (n, request) in requests.iter().enumerate() {
+        write(
+            "wire-request",
+            &format!("request-{n}.bin"),
+            &request.encode(),
+        );
+    }
+    let responses = [
+        Response::Hello {
+            certificate: certificate.to_bytes().to_vec(),
+        },
+        Response::Ack,
+        Response::Page(Page {
+            reports: envelopes
+                .iter()
+                .map(|r| PassedReport {
+                    envelope: r.envelope_bytes().to_vec(),
+                    hop: 1,
+                })
+                .collect(),
+            through: 9,
+            more: true,
+            head: 20,
+        }),
+        Response::Fetched(Some(PassedReport {
+            envelope: envelopes[1].envelope_bytes().to_vec(),
+            hop: 0,
+        })),
+        Response::Fetched(None),
+        Response::Refused("busy".into()),
+    ];
+    for (n, response) in responses.iter().enumerate() {
+        write(
+            "wire-response",
+            &format!("response-{n}.bin"),
+            &response.encode(),
+        );
+    }
+
+    for name in [
+        "indicator-for-malicious-url.json",
+        "malware-indicator-for-file-hash.json",
+        "using-tlp2.0-green.json",
+        "using-marking-definitions.json",
+        "tlp2-all-levels.json",
+    ] {
+        copy(
+            "stix-import",
+            &Path::new("../../../shared/interop/stix").join(name),
+        );
+    }
+    write(
+        "stix-import",
+        "taxii-envelope.json",
+        br#"{"objects":[{"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","created":"2026-11-01T10:00:00.000Z","modified":"2026-11-01T10:00:00.000Z","pattern":"[ipv4-addr:value = '198.51.100.7'] OR [domain-name:value = 'c2.example']","pattern_type":"stix","valid_from":"2026-11-01T10:00:00Z"}]}"#,
+    );
+    for name in [
+        "misp_event.json",
+        "test_events_collection_1.json",
+        "57c4445b-c548-4654-af0b-4be3950d210f.json",
+    ] {
+        copy(
+            "misp-import",
+            &Path::new("../../../shared/interop/misp").join(name),
+        );
+    }
+    write(
+        "report-draft",
+        "indicator.json",
+        br#"{"kind":"indicator","title":"Phishing domains","tlp":"green","tags":["phishing"],"indicators":[{"type":"domain","value":"login-bank.example"},{"type":"ipv4","value":"198.51.100.7","description":"sender"}],"victim":"A regional bank"}"#,
+    );
+    write(
+        "report-draft",
+        "red.json",
+        br#"{"kind":"incident","title":"Ransomware at a hospital","tlp":"red","scope":"direct-peers","severity":"critical","confidence":80,"created":"2026-11-30T08:00:00Z","summary":"Encrypted file servers.","paris_call_principles":[1,3],"internal_notes":"do not share"}"#,
+    );
+}
+
+#[test]
+fn every_target_has_seeds_that_it_reads_without_panicking() {
+    for target in cairn_fuzz::targets::all() {
+        let corpus = cairn_fuzz::seeds(&cairn_fuzz::seed_dir(), &target)
+            .unwrap_or_else(|e| panic!("{}: no seeds: {e}", target.name));
+        assert!(!corpus.is_empty(), "{}: no seeds", target.name);
+        for input in &corpus {
+            (target.run)(input);
+        }
+    }
+}
