@@ -310,3 +310,34 @@ async fn idle_connections_from_one_address_cannot_keep_a_partner_out() {
     fed.stop(1).await;
     fed.stop(0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_partner_is_refused_and_reported() {
+    let (fed, mut attacker, stop) = setup().await;
+    let (_, reply) = attacker
+        .next_pull(Duration::from_secs(20))
+        .await
+        .expect("the node pulls on connecting");
+    reply.respond(Response::Page(page(0, false, 0)));
+    // Notifications as fast as it can send them.
+    let sends: Vec<_> = (0..2_000)
+        .map(|_| {
+            let net = attacker.net.clone();
+            let victim = attacker.victim.clone();
+            tokio::spawn(async move { net.request(&victim, Request::Notify { head: 0 }).await })
+        })
+        .collect();
+    let (mut acked, mut limited) = (0, 0);
+    for send in sends {
+        match send.await.expect("the task") {
+            Ok(Response::Ack) => acked += 1,
+            Ok(Response::Refused(why)) if why.contains("rate-limited") => limited += 1,
+            _ => {}
+        }
+    }
+    assert!(acked >= 100, "the first ones are served ({acked})");
+    assert!(limited > 0, "the flood is refused ({acked} served)");
+    let problem = status(&fed).await.last_error.unwrap_or_default();
+    assert!(problem.contains("requests a second"), "{problem}");
+    stop.cancel();
+}

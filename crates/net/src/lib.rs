@@ -6,6 +6,7 @@
 
 mod admission;
 mod config;
+pub mod rate;
 mod swarm;
 pub mod sync;
 pub mod wire;

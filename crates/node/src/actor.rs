@@ -67,6 +67,8 @@ struct PeerState {
     hello_in_flight: bool,
     /// Requests from it being served now.
     serving: usize,
+    /// The requests it may still make (a flooding node is refused, not served).
+    budget: cairn_net::rate::RequestBudget,
     /// Pages from it waiting to be stored, and whether one is being stored.
     store_queue: std::collections::VecDeque<PageToStore>,
     storing: bool,
@@ -418,6 +420,23 @@ impl Actor {
             return;
         };
         state.last_seen_ms = Some(now_ms());
+        if let cairn_net::rate::Admission::Limited { first } =
+            state.budget.admit(self.epoch.elapsed())
+        {
+            if first {
+                let problem = format!(
+                    "sending more than {} requests a second: refused until it slows down",
+                    cairn_net::rate::PER_SECOND
+                );
+                tracing::warn!(partner = %partner.name, node = %from, "{problem}");
+                state.last_error = Some(problem);
+            }
+            reply.respond(Response::Refused(format!(
+                "rate-limited: at most {} requests a second from one node",
+                cairn_net::rate::PER_SECOND
+            )));
+            return;
+        }
         match request {
             Request::Hello { certificate } => {
                 match check_certificate(&certificate, &from, &partner) {
