@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use cairn_net::{NetConfig, NetEvent, Page, Request, Responder, Response, TrustedNode};
+use cairn_net::{NetEvent, Page, Request, Responder, Response};
 use cairn_tests::federation::{Federation, up_to};
 use rand::SeedableRng;
 use tokio::sync::mpsc;
@@ -95,27 +95,9 @@ async fn setup() -> (Federation, Attacker, CancellationToken) {
     );
     let stop = CancellationToken::new();
     let victim = fed.members[VICTIM].peer_id.clone();
-    let (net, events) = cairn_net::spawn(
-        &NetConfig {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
-            ..NetConfig::default()
-        },
-        fed.members[ATTACKER].node_key.secret_bytes(),
-        vec![TrustedNode {
-            node: victim.clone(),
-            addresses: Vec::new(),
-        }],
-        stop.clone(),
-    )
-    .await
-    .expect("the attacker's network starts");
-    let address = net
-        .listen_addresses()
-        .await
-        .first()
-        .cloned()
-        .expect("listening");
-    fed.set_address(ATTACKER, &address);
+    let (net, events) = fed
+        .start_network_only(ATTACKER, &[VICTIM], stop.clone())
+        .await;
     fed.start(VICTIM).await;
     let attacker = Attacker {
         net,

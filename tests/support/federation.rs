@@ -184,6 +184,46 @@ impl Federation {
         self.members[i].address.as_deref()
     }
 
+    /// Starts only a network task for member `i`, with its node key, trusting the nodes of
+    /// `partners`: a partner built from Cairn's network crate that behaves as a test makes it
+    /// (a hostile one, a flooder). Partners started after this dial it on 127.0.0.1.
+    pub async fn start_network_only(
+        &mut self,
+        i: usize,
+        partners: &[usize],
+        stop: CancellationToken,
+    ) -> (
+        cairn_net::NetHandle,
+        tokio::sync::mpsc::Receiver<cairn_net::NetEvent>,
+    ) {
+        let trusted = partners
+            .iter()
+            .map(|j| cairn_net::TrustedNode {
+                node: self.members[*j].peer_id.clone(),
+                addresses: Vec::new(),
+            })
+            .collect();
+        let (net, events) = cairn_net::spawn(
+            &NetConfig {
+                listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+                ..NetConfig::default()
+            },
+            self.members[i].node_key.secret_bytes(),
+            trusted,
+            stop,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}'s network did not start: {e}", self.members[i].name));
+        let address = net
+            .listen_addresses()
+            .await
+            .first()
+            .cloned()
+            .expect("listening");
+        self.set_address(i, &address);
+        (net, events)
+    }
+
     /// Starts member `i`'s node.
     pub async fn start(&mut self, i: usize) -> NodeHandle {
         let settings = self.settings(i);

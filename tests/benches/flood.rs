@@ -1,0 +1,178 @@
+//! A trusted partner floods a node with requests (notifications, pulls and introductions, as
+//! fast as it can) while an honest partner fetches reports from it: the honest partner's fetch
+//! latency, unloaded and under the flood, in the same run.
+//!
+//! Run: `cargo bench -p cairn-tests --bench flood` (`--fetches N`, default 1,000; `--flooders N`
+//! concurrent request loops, default 64).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cairn_core::{Tlp, sample};
+use cairn_net::{NetEvent, Request, Response};
+use cairn_tests::federation::{Federation, up_to};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio_util::sync::CancellationToken;
+
+fn number(flag: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{flag} N")))
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn main() {
+    let fetches = number("--fetches", 1_000);
+    let flooders = number("--flooders", 64);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        const CERT: usize = 0;
+        const BANK: usize = 1;
+        const FLOODER: usize = 2;
+        let mut fed = Federation::new(&["cert", "bank", "flooder"], 21);
+        fed.trust(CERT, BANK, up_to(Tlp::Red), up_to(Tlp::Red));
+        fed.trust(CERT, FLOODER, up_to(Tlp::Red), up_to(Tlp::Red));
+        // The flooder is a network task of its own, not a node.
+        let stop = CancellationToken::new();
+        let cert_node = fed.members[CERT].peer_id.clone();
+        let (net, mut events) = fed
+            .start_network_only(FLOODER, &[CERT], stop.clone())
+            .await;
+        let certificate = fed.members[FLOODER].certificate.to_bytes().to_vec();
+        // It answers introductions and pulls (with nothing), so the node keeps talking to it.
+        tokio::spawn({
+            let certificate = certificate.clone();
+            async move {
+                while let Some(event) = events.recv().await {
+                    if let NetEvent::Request { request, reply, .. } = event {
+                        reply.respond(match request {
+                            Request::Hello { .. } => Response::Hello {
+                                certificate: certificate.clone(),
+                            },
+                            Request::Pull { after, .. } => Response::Page(cairn_net::Page {
+                                reports: Vec::new(),
+                                through: after,
+                                more: false,
+                                head: after,
+                            }),
+                            Request::Notify { .. } => Response::Ack,
+                            Request::Fetch { .. } => Response::Fetched(None),
+                        });
+                    }
+                }
+            }
+        });
+        fed.start(CERT).await;
+        fed.start(BANK).await;
+        fed.wait_connected(Duration::from_secs(30)).await;
+        let mut rng = StdRng::seed_from_u64(4);
+        let mut ids = Vec::new();
+        for n in 0..50u64 {
+            let mut d = sample::indicator_report(&mut rng, n);
+            d.tlp = Some(Tlp::Green);
+            ids.push(fed.publish_draft(CERT, &d).await.id());
+        }
+        let bank = fed.node(BANK).clone();
+        let fetch_all = |label: &'static str| {
+            let bank = bank.clone();
+            let ids = ids.clone();
+            let cert_node = cert_node.clone();
+            async move {
+                let mut took = Vec::with_capacity(fetches);
+                for k in 0..fetches {
+                    let t = Instant::now();
+                    let found = bank.fetch(&cert_node, ids[k % ids.len()]).await;
+                    took.push(t.elapsed());
+                    assert!(
+                        matches!(found, Ok(Some(_))),
+                        "{label}: fetch {k} failed: {found:?}"
+                    );
+                }
+                took.sort();
+                took
+            }
+        };
+        let unloaded = fetch_all("unloaded").await;
+
+        // The flood: loops of notifications, pulls and introductions, as fast as answers come.
+        let flooding = Arc::new(AtomicBool::new(true));
+        let (sent, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let loops: Vec<_> = (0..flooders)
+            .map(|k| {
+                let (net, cert_node) = (net.clone(), cert_node.clone());
+                let (flooding, sent, refused) = (flooding.clone(), sent.clone(), refused.clone());
+                let certificate = certificate.clone();
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while flooding.load(Ordering::Relaxed) {
+                        let request = match (n + k as u64) % 3 {
+                            0 => Request::Notify { head: n },
+                            1 => Request::Pull {
+                                after: 0,
+                                limit: 512,
+                            },
+                            _ => Request::Hello {
+                                certificate: certificate.clone(),
+                            },
+                        };
+                        n += 1;
+                        let answer = net.request(&cert_node, request).await;
+                        sent.fetch_add(1, Ordering::Relaxed);
+                        if matches!(answer, Ok(Response::Refused(_))) {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let flood_start = Instant::now();
+        let before = sent.load(Ordering::Relaxed);
+        let loaded = fetch_all("under the flood").await;
+        let flood_secs = flood_start.elapsed().as_secs_f64();
+        let during = sent.load(Ordering::Relaxed) - before;
+        flooding.store(false, Ordering::Relaxed);
+        for l in loops {
+            let _ = l.await;
+        }
+        let peers = fed.node(CERT).peers().await.expect("peers");
+        let problem = peers
+            .iter()
+            .find(|p| p.peer_id == fed.members[FLOODER].peer_id.to_string())
+            .and_then(|p| p.last_error.clone())
+            .unwrap_or_default();
+        println!(
+            "honest fetches: {fetches}; flood: {flooders} request loops, {:.0} requests/s answered during the loaded run, {} refused in all",
+            during as f64 / flood_secs,
+            refused.load(Ordering::Relaxed)
+        );
+        println!("| | unloaded | under the flood | ratio |");
+        println!("|---|---|---|---|");
+        for (name, p) in [("p50", 50.0), ("p99", 99.0)] {
+            let (a, b) = (percentile(&unloaded, p), percentile(&loaded, p));
+            println!(
+                "| fetch {name} | {:.2} ms | {:.2} ms | {:.2}x |",
+                a.as_secs_f64() * 1000.0,
+                b.as_secs_f64() * 1000.0,
+                b.as_secs_f64() / a.as_secs_f64()
+            );
+        }
+        println!("the node's problem for the flooder: {problem}");
+        stop.cancel();
+        fed.stop(BANK).await;
+        fed.stop(CERT).await;
+    });
+}
