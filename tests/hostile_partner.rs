@@ -301,25 +301,42 @@ async fn a_flooding_partner_is_refused_and_reported() {
         .await
         .expect("the node pulls on connecting");
     reply.respond(Response::Page(page(0, false, 0)));
-    // Notifications as fast as it can send them.
-    let sends: Vec<_> = (0..2_000)
+    // Notifications as fast as it can send them: 16 loops, each sending the next as soon as
+    // the last is answered.
+    let loops: Vec<_> = (0..16)
         .map(|_| {
             let net = attacker.net.clone();
             let victim = attacker.victim.clone();
-            tokio::spawn(async move { net.request(&victim, Request::Notify { head: 0 }).await })
+            tokio::spawn(async move {
+                let (mut acked, mut limited) = (0u32, 0u32);
+                for _ in 0..200 {
+                    match net.request(&victim, Request::Notify { head: 0 }).await {
+                        Ok(Response::Ack) => acked += 1,
+                        Ok(Response::Refused(why)) if why.contains("rate-limited") => limited += 1,
+                        // Disconnected: held off.
+                        _ => break,
+                    }
+                }
+                (acked, limited)
+            })
         })
         .collect();
     let (mut acked, mut limited) = (0, 0);
-    for send in sends {
-        match send.await.expect("the task") {
-            Ok(Response::Ack) => acked += 1,
-            Ok(Response::Refused(why)) if why.contains("rate-limited") => limited += 1,
-            _ => {}
-        }
+    for one in loops {
+        let (a, l) = one.await.expect("the task");
+        acked += a;
+        limited += l;
     }
     assert!(acked >= 100, "the first ones are served ({acked})");
-    assert!(limited > 0, "the flood is refused ({acked} served)");
+    assert!(
+        limited >= 900,
+        "the flood is refused ({acked} served, {limited} refused)"
+    );
+    // It went on after a thousand refusals: disconnected and held off.
     let problem = status(&fed).await.last_error.unwrap_or_default();
-    assert!(problem.contains("requests a second"), "{problem}");
+    assert!(
+        problem.contains("refusals: disconnected for 30 s"),
+        "{problem}"
+    );
     stop.cancel();
 }

@@ -130,6 +130,10 @@ enum Command {
         node: TrustedNode,
         reply: oneshot::Sender<Result<(), BadNodeAddress>>,
     },
+    HoldOff {
+        node: PeerId,
+        until: Instant,
+    },
 }
 
 /// Talks to the network task. Cheap to clone.
@@ -192,6 +196,18 @@ impl NetHandle {
     }
 
     /// Adds a node to the allow-list (or new addresses for one) and dials it if it has any.
+    /// Disconnects a trusted node and refuses it until `for_` has passed (it kept flooding
+    /// this node after being refused); it is then let in and dialled again.
+    pub async fn hold_off(&self, node: &NodeAddress, for_: Duration) {
+        let _ = self
+            .commands
+            .send(Command::HoldOff {
+                node: node.peer_id(),
+                until: Instant::now() + for_,
+            })
+            .await;
+    }
+
     pub async fn trust(&self, node: TrustedNode) -> Result<(), RequestError> {
         let (reply, answer) = oneshot::channel();
         self.commands
@@ -254,6 +270,8 @@ struct Redial {
     dialling: bool,
     failures: u32,
     next: Option<Instant>,
+    /// Held off (disconnected, and refused if it dials) until then.
+    held_until: Option<Instant>,
 }
 
 type PendingAnswer = std::pin::Pin<
@@ -287,6 +305,7 @@ pub async fn spawn(
                 dialling: false,
                 failures: 0,
                 next: Some(Instant::now()),
+                held_until: None,
             },
         );
     }
@@ -448,6 +467,14 @@ impl SwarmTask {
             Command::ListenAddresses(reply) => {
                 let _ = reply.send(self.listening.clone());
             }
+            Command::HoldOff { node, until } => {
+                if let Some(r) = self.redial.get_mut(&node) {
+                    r.held_until = Some(until);
+                    r.next = Some(until);
+                    self.swarm.behaviour_mut().allowed.disallow_peer(node);
+                    let _ = self.swarm.disconnect_peer_id(node);
+                }
+            }
             Command::Connections(reply) => {
                 let mut all: Vec<Connection> = self
                     .connections
@@ -476,6 +503,7 @@ impl SwarmTask {
                     dialling: false,
                     failures: 0,
                     next: None,
+                    held_until: None,
                 });
                 for a in addresses {
                     if !entry.addresses.contains(&a) {
@@ -494,9 +522,17 @@ impl SwarmTask {
 
     fn redial_due(&mut self) {
         let now = Instant::now();
+        // Nodes held off long enough may connect again.
+        for (peer, r) in &mut self.redial {
+            if r.held_until.is_some_and(|until| until <= now) {
+                r.held_until = None;
+                r.next = Some(now);
+                self.swarm.behaviour_mut().allowed.allow_peer(*peer);
+            }
+        }
         let mut due = Vec::new();
         for (peer, r) in &mut self.redial {
-            if r.connected || r.dialling || r.addresses.is_empty() {
+            if r.connected || r.dialling || r.addresses.is_empty() || r.held_until.is_some() {
                 continue;
             }
             if r.next.is_some_and(|at| at <= now) {

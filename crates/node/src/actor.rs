@@ -420,10 +420,23 @@ impl Actor {
             return;
         };
         state.last_seen_ms = Some(now_ms());
-        if let cairn_net::rate::Admission::Limited { first } =
+        if let cairn_net::rate::Admission::Limited { first, hold_off } =
             state.budget.admit(self.epoch.elapsed())
         {
-            if first {
+            if hold_off {
+                let problem = format!(
+                    "went on sending requests after {} refusals: disconnected for {} s",
+                    cairn_net::rate::HOLD_OFF_AFTER,
+                    cairn_net::rate::HOLD_OFF.as_secs()
+                );
+                tracing::warn!(partner = %partner.name, node = %from, "{problem}");
+                state.last_error = Some(problem);
+                let net = self.net.clone();
+                let node = from.clone();
+                self.spawn(async move {
+                    net.hold_off(&node, cairn_net::rate::HOLD_OFF).await;
+                });
+            } else if first {
                 let problem = format!(
                     "sending more than {} requests a second: refused until it slows down",
                     cairn_net::rate::PER_SECOND
