@@ -694,9 +694,12 @@ pub fn observables_in_pattern(pattern: &str) -> Vec<(IndicatorType, String)> {
     let mut rest = pattern;
     while let Some(eq) = rest.find(" = ") {
         let before = &rest[..eq];
+        // After the last bracket or space (which may be a multi-byte space such as U+00A0).
         let path_start = before
-            .rfind(|c: char| c == '[' || c == '(' || c.is_whitespace())
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| *c == '[' || *c == '(' || c.is_whitespace())
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let path = before[path_start..].trim();
         let after = &rest[eq + 3..];
         let (value, consumed) = if let Some(body) = after.strip_prefix('\'') {
@@ -863,6 +866,16 @@ fn member_description(object: &StixObject<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_with_multi_byte_spaces_are_read_not_cut_inside_a_character() {
+        // Found by the stix-import fuzz target: U+00A0 inside a path before " = ".
+        assert!(observables_in_pattern("[ipv4-addr:valu\u{a0}e = '198.51.100.7']").is_empty());
+        assert_eq!(
+            observables_in_pattern("[\u{a0}ipv4-addr:value = '198.51.100.7']"),
+            vec![(IndicatorType::Ipv4, "198.51.100.7".to_string())]
+        );
+    }
 
     #[test]
     fn patterns_give_their_observables() {
