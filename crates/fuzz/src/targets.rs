@@ -59,6 +59,14 @@ fn us() -> OrgPublicKey {
     OrgKey::from_secret_bytes(&[9; 32]).public()
 }
 
+/// Signs what an import mapped, as `cairn import` would (the first few reports).
+fn sign_some(imported: &cairn_interop::import::Imported) {
+    let org = OrgKey::from_secret_bytes(&[9; 32]);
+    for report in imported.reports.iter().take(4) {
+        let _ = report.draft.sign_imported(&org, &report.source_id);
+    }
+}
+
 fn envelope(data: &[u8]) {
     if let Ok(report) = cairn_core::verify(data) {
         // What a node reads of what it stored.
@@ -94,11 +102,7 @@ fn certificate(data: &[u8]) {
 fn stix_import(data: &[u8]) {
     let options = cairn_interop::import::ImportOptions::default();
     if let Ok(imported) = cairn_interop::stix::import_bundle(data, &us(), &options) {
-        // What was mapped is signed as an import would sign it.
-        let org = OrgKey::from_secret_bytes(&[9; 32]);
-        for report in imported.reports.iter().take(4) {
-            let _ = report.draft.sign_imported(&org, &report.source_id);
-        }
+        sign_some(&imported);
     }
 }
 
@@ -108,10 +112,7 @@ fn misp_import(data: &[u8]) {
     };
     let options = cairn_interop::import::ImportOptions::default();
     if let Ok(imported) = cairn_interop::misp::import_events(text, &us(), &options) {
-        let org = OrgKey::from_secret_bytes(&[9; 32]);
-        for report in imported.reports.iter().take(4) {
-            let _ = report.draft.sign_imported(&org, &report.source_id);
-        }
+        sign_some(&imported);
     }
 }
 

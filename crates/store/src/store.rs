@@ -799,13 +799,7 @@ impl Store {
             .reports
             .get(keys::record(seq))?
             .ok_or_else(|| ReadError::Corrupt(format!("report {id} has no record")))?;
-        let record = decode_record(&bytes)?;
-        Ok(Some(StoredEnvelope {
-            seq: record.seq,
-            received_ms: record.received_ms,
-            provenance: provenance_from_proto(record.provenance.as_ref())?,
-            envelope: record.envelope,
-        }))
+        stored_envelope(&bytes).map(Some)
     }
 
     /// The report that arrived with this number, if any.
@@ -871,13 +865,7 @@ impl Store {
         let mut out = Vec::with_capacity(limit.min(1024));
         for item in self.records_after(cursor).take(limit) {
             let (_, bytes) = item?;
-            let record = decode_record(&bytes)?;
-            out.push(StoredEnvelope {
-                seq: record.seq,
-                received_ms: record.received_ms,
-                provenance: provenance_from_proto(record.provenance.as_ref())?,
-                envelope: record.envelope,
-            });
+            out.push(stored_envelope(&bytes)?);
         }
         Ok(out)
     }
@@ -1075,6 +1063,17 @@ fn decode_record(bytes: &[u8]) -> Result<pb::StoredReport, ReadError> {
 }
 
 /// Decodes a stored record (a `RECORD` value of the `reports` tree).
+/// A stored record as its envelope, not decoded.
+fn stored_envelope(bytes: &[u8]) -> Result<StoredEnvelope, ReadError> {
+    let record = decode_record(bytes)?;
+    Ok(StoredEnvelope {
+        seq: record.seq,
+        received_ms: record.received_ms,
+        provenance: provenance_from_proto(record.provenance.as_ref())?,
+        envelope: record.envelope,
+    })
+}
+
 pub(crate) fn stored_report(bytes: &[u8]) -> Result<StoredReport, ReadError> {
     let record = decode_record(bytes)?;
     let provenance = provenance_from_proto(record.provenance.as_ref())?;
