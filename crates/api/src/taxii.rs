@@ -734,8 +734,13 @@ fn sign_all(
     let sign = |report: &cairn_interop::import::ImportedReport| {
         report.draft.sign_imported(org, &report.source_id)
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let chunk = reports.len().div_ceil(threads).max(16);
+    // Below this many reports per thread, starting a thread costs more than it saves.
+    const MIN_PER_THREAD: usize = 16;
+    if reports.len() <= MIN_PER_THREAD {
+        return reports.iter().map(sign).collect();
+    }
+    let threads = cairn_core::available_cores().min(4);
+    let chunk = reports.len().div_ceil(threads).max(MIN_PER_THREAD);
     std::thread::scope(|scope| {
         let workers: Vec<_> = reports
             .chunks(chunk)

@@ -373,6 +373,13 @@ pub fn verify_batch<B: AsRef<[u8]>>(envelopes: &[B]) -> Vec<Result<VerifiedRepor
         .collect()
 }
 
+/// How many cores this process may use, read once: the standard library reads the cgroup
+/// quota files on every call, which costs more than signing a small report.
+pub fn available_cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// [`verify_batch`] spread over up to `threads` threads (0: one per available core), for
 /// large batches. Same results, in the same order.
 pub fn verify_batch_parallel<B: AsRef<[u8]> + Sync>(
@@ -380,7 +387,7 @@ pub fn verify_batch_parallel<B: AsRef<[u8]> + Sync>(
     threads: usize,
 ) -> Vec<Result<VerifiedReport, VerifyError>> {
     let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        0 => available_cores(),
         n => n,
     };
     // Below this many per thread, starting threads costs more than it saves.

@@ -16,7 +16,8 @@ pub mod stix;
 
 pub use draft::{IndicatorDraft, ReportDraft, RetractError, retract};
 pub use envelope::{
-    RevealedDisclosure, VerifiedReport, VerifyError, verify, verify_batch, verify_batch_parallel,
+    RevealedDisclosure, VerifiedReport, VerifyError, available_cores, verify, verify_batch,
+    verify_batch_parallel,
 };
 pub use envelope::{
     StoredMarking, id_of_stored, stored_marking, stored_marking_of, stored_stix_objects,
