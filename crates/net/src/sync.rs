@@ -209,6 +209,19 @@ impl SyncState {
             .is_some_and(|p| p.pulling == Some(after))
     }
 
+    /// The earliest time after now at which a `Tick` may start a pull that waits (a retry after
+    /// a failure, or a paced run of empty pages), if any waits: a driver with no periodic tick
+    /// wakes the state machine then.
+    pub fn next_due(&self) -> Option<Duration> {
+        self.peers
+            .values()
+            .filter(|p| p.pulling.is_none())
+            .flat_map(|p| [p.retry_at, p.paced_until])
+            .flatten()
+            .filter(|at| *at > self.now)
+            .min()
+    }
+
     /// Feeds one event in; returns what to do, in order.
     pub fn handle(&mut self, event: SyncEvent) -> Vec<SyncAction> {
         let mut actions = Vec::new();
@@ -476,6 +489,24 @@ mod tests {
 
     fn save(peer: PeerKey, cursor: u64) -> SyncAction {
         SyncAction::SaveCursor { peer, cursor }
+    }
+
+    #[test]
+    fn next_due_is_when_a_failed_pull_may_be_retried() {
+        let mut s = state();
+        assert_eq!(s.next_due(), None, "no peer");
+        assert_eq!(
+            s.handle(SyncEvent::Connected { peer: A, cursor: 0 }),
+            vec![pull(A, 0)]
+        );
+        assert_eq!(s.next_due(), None, "a pull is out, nothing waits");
+        assert!(s.handle(SyncEvent::Failed(A)).is_empty());
+        let due = s.next_due().expect("the retry waits");
+        assert_eq!(due, SyncConfig::default().initial_backoff);
+        assert!(s.handle(SyncEvent::Tick { now: due / 2 }).is_empty());
+        assert_eq!(s.next_due(), Some(due), "still waiting");
+        assert_eq!(s.handle(SyncEvent::Tick { now: due }), vec![pull(A, 0)]);
+        assert_eq!(s.next_due(), None, "the retry went out");
     }
 
     fn page(peer: PeerKey, after: u64, through: u64, more: bool, head: u64) -> SyncEvent {

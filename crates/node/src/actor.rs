@@ -11,13 +11,14 @@ use cairn_core::{NodeCertificate, OrgPublicKey, VerifiedReport};
 use cairn_net::sync::{PeerKey, SyncAction, SyncEvent, SyncState};
 use cairn_net::wire::PAGE_BUDGET_BYTES;
 use cairn_net::{NetEvent, NetHandle, NodeAddress, Request, RequestError, Response, TrustedNode};
-use cairn_policy::{Holding, OutboundDecision, OutboundRule, Partner, decide_outbound};
+use cairn_policy::Partner;
 use cairn_store::{IngestOutcome, Store};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::exchange::{self, Received, SharingRules};
+use crate::relay::{self, JustStored, Tell};
 use crate::{
     NodeCommand, NodeError, NodeHandle, NodeSettings, NodeStatus, PeerStatus, StartError,
     TrustedPartner,
@@ -975,6 +976,15 @@ impl Actor {
         }
         let head = self.store.last_seq().unwrap_or(0);
         let now = now_ms();
+        let stored: Vec<JustStored<'_>> = new
+            .iter()
+            .map(|n| JustStored {
+                author: n.author,
+                marking: &n.marking,
+                hop: n.hop,
+                from: n.from,
+            })
+            .collect();
         let mut notify = Vec::new();
         for (node, state) in &self.peers {
             if !state.introduced_in {
@@ -983,35 +993,10 @@ impl Actor {
             let Some(partner) = self.partners.get(state.partner).map(|p| &p.partner) else {
                 continue;
             };
-            let mut tell = false;
-            for new in new {
-                if new.from == Some(partner.org) || new.author == partner.org {
-                    continue;
-                }
-                match decide_outbound(
-                    &self.us,
-                    &new.marking,
-                    Holding {
-                        hop: new.hop,
-                        now_ms: now,
-                        // Just stored.
-                        received_ms: now,
-                    },
-                    partner,
-                    &self.rules.communities,
-                ) {
-                    OutboundDecision::Share { .. } => {
-                        tell = true;
-                        break;
-                    }
-                    OutboundDecision::Withhold(OutboundRule::Embargoed(until)) => {
-                        self.embargoes.push((until, node.clone()));
-                    }
-                    OutboundDecision::Withhold(_) => {}
-                }
-            }
-            if tell {
-                notify.push(node.clone());
+            match relay::tell(&self.us, &stored, partner, &self.rules.communities, now) {
+                Tell::Now => notify.push(node.clone()),
+                Tell::At(until) => self.embargoes.push((until, node.clone())),
+                Tell::Nothing => {}
             }
         }
         for node in notify {

@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 
 use cairn_core::{OrgPublicKey, ReportId, VerifiedReport};
 use cairn_net::{Page, PassedReport};
-use cairn_policy::{
-    Arrival, Communities, Holding, InboundDecision, InboundPolicy, OutboundDecision, OutboundRule,
-    Partner, decide_inbound, decide_outbound,
-};
+use cairn_policy::{Arrival, Communities, InboundDecision, InboundPolicy, Partner, decide_inbound};
 use cairn_store::{IngestError, IngestOutcome, Provenance, ReadError, Store, StoredReport};
+
+use crate::relay::{self, PagePlan, Skip, Standing, Verdict};
 
 /// Most stored reports looked at for one pull, whatever is shared: a partner that may see
 /// little never makes the server read its whole store in one request. A page never covers
@@ -34,18 +33,7 @@ pub struct SharingRules {
 
 /// How far a stored report has come to this node: 0 for its own organisation's reports.
 pub fn holding_hop(us: &OrgPublicKey, stored: &StoredReport) -> u32 {
-    hop_of(us, &stored.report.author(), &stored.provenance)
-}
-
-fn hop_of(us: &OrgPublicKey, author: &OrgPublicKey, provenance: &Provenance) -> u32 {
-    if author == us {
-        return 0;
-    }
-    match provenance {
-        Provenance::Peer { hop, .. } => hop.saturating_add(1),
-        // Published or imported here but written by someone else: as if straight from them.
-        Provenance::Local | Provenance::Import => 1,
-    }
+    relay::hop_of(us, &stored.report.author(), &stored.provenance)
 }
 
 /// A page served to a partner, with what the audit trail must record.
@@ -74,47 +62,39 @@ pub fn serve_page(
     now_ms: i64,
 ) -> Result<ServedPage, ReadError> {
     let head = store.last_seq()?;
-    let mut page = Page {
-        reports: Vec::new(),
-        through: after.min(head),
-        more: false,
-        head,
-    };
+    let mut plan = PagePlan::new(after, head, limit, budget_bytes, SCAN_BUDGET);
+    let mut reports = Vec::new();
     let mut delivered = Vec::new();
-    let mut bytes = 0usize;
-    let mut scanned = 0usize;
-    let mut embargo_until = None;
-    'scan: while page.through < head && scanned < SCAN_BUDGET {
-        let chunk = store.envelopes_after(page.through, 256.min(SCAN_BUDGET - scanned))?;
+    'scan: while plan.room() > 0 {
+        let chunk = store.envelopes_after(plan.through(), 256.min(plan.room()))?;
         if chunk.is_empty() {
             break;
         }
         for stored in chunk {
-            if page.reports.len() >= limit || bytes >= budget_bytes {
+            if plan.room() == 0 {
                 break 'scan;
             }
-            scanned += 1;
             let seq = stored.seq;
-            match offer(rules, partner, stored, None, now_ms, Skip::Theirs)? {
-                Offer::Theirs | Offer::Withheld => {}
-                Offer::Share { id, report } => {
-                    bytes += report.envelope.len();
-                    delivered.push(id);
-                    page.reports.push(report);
-                }
-                Offer::Embargoed(until) => {
-                    embargo_until = Some(until);
-                    break 'scan;
-                }
+            let size = stored.envelope.len();
+            let offer = offer(rules, partner, stored, None, now_ms, Skip::Theirs)?;
+            if plan.take(seq, &offer.verdict, size)
+                && let Some((id, report)) = offer.copy
+            {
+                delivered.push(id);
+                reports.push(report);
             }
-            page.through = seq;
         }
     }
-    page.more = embargo_until.is_none() && page.through < head;
+    let end = plan.end();
     Ok(ServedPage {
-        page,
+        page: Page {
+            reports,
+            through: end.through,
+            more: end.more,
+            head,
+        },
         delivered,
-        embargo_until,
+        embargo_until: end.embargo_until,
     })
 }
 
@@ -132,37 +112,22 @@ pub fn serve_fetch(
         return Ok(None);
     };
     Ok(
-        match offer(rules, partner, stored, Some(*id), now_ms, Skip::Nothing)? {
-            Offer::Share { report, .. } => Some(report),
-            Offer::Theirs | Offer::Withheld | Offer::Embargoed(_) => None,
-        },
+        offer(rules, partner, stored, Some(*id), now_ms, Skip::Nothing)?
+            .copy
+            .map(|(_, report)| report),
     )
 }
 
-/// What an offer leaves out before deciding.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Skip {
-    /// Reports the partner wrote or passed to us (a page: it has them).
-    Theirs,
-    /// Nothing (a fetch by id).
-    Nothing,
+/// What a partner gets of one stored report: the decision, and the copy it gets if shared.
+struct Offer {
+    verdict: Verdict,
+    copy: Option<(ReportId, PassedReport)>,
 }
 
-/// What a partner gets of one stored report.
-enum Offer {
-    /// The partner wrote it or passed it to us: it has it.
-    Theirs,
-    /// It may have it, as this copy.
-    Share { id: ReportId, report: PassedReport },
-    /// Not before then (ms since the Unix epoch).
-    Embargoed(i64),
-    /// Not at all.
-    Withheld,
-}
-
-/// Decides from a stored envelope's marking alone what `partner` gets of it; the report is
-/// decoded in full only when disclosures must be withheld from the copy. `known_id` is the id
-/// the report was looked up by, if it was (its body is then not hashed again).
+/// Decides from a stored envelope's marking alone what `partner` gets of it
+/// ([`relay::verdict`]); the report is decoded in full only when disclosures must be withheld
+/// from the copy. `known_id` is the id the report was looked up by, if it was (its body is
+/// then not hashed again).
 fn offer(
     rules: &SharingRules,
     partner: &Partner,
@@ -177,43 +142,42 @@ fn offer(
         None => cairn_core::stored_marking(&stored.envelope),
     }
     .map_err(corrupt)?;
-    let theirs = view.author == partner.org
-        || matches!(stored.provenance, Provenance::Peer { org, .. } if org == partner.org);
-    if theirs && skip == Skip::Theirs {
-        return Ok(Offer::Theirs);
-    }
-    let hop = hop_of(&rules.us, &view.author, &stored.provenance);
-    Ok(
-        match decide_outbound(
-            &rules.us,
-            &view.marking,
-            Holding {
-                hop,
-                now_ms,
-                received_ms: stored.received_ms,
-            },
-            partner,
-            &rules.communities,
-        ) {
-            OutboundDecision::Share { withhold, .. } => {
-                let envelope = if withhold.is_empty() {
-                    stored.envelope
-                } else {
-                    let fields: Vec<_> = withhold.into_iter().collect();
-                    VerifiedReport::from_stored_owned(stored.envelope)
-                        .map_err(corrupt)?
-                        .withhold(&fields)
-                        .into_envelope()
-                };
-                Offer::Share {
-                    id: view.id,
-                    report: PassedReport { envelope, hop },
-                }
-            }
-            OutboundDecision::Withhold(OutboundRule::Embargoed(until)) => Offer::Embargoed(until),
-            OutboundDecision::Withhold(_) => Offer::Withheld,
-        },
-    )
+    let standing = Standing {
+        author: view.author,
+        marking: &view.marking,
+        provenance: stored.provenance,
+        received_ms: stored.received_ms,
+    };
+    let verdict = relay::verdict(
+        &rules.us,
+        &rules.communities,
+        partner,
+        standing,
+        now_ms,
+        skip,
+    );
+    let copy = match &verdict {
+        Verdict::Share { withhold, hop } => {
+            let envelope = if withhold.is_empty() {
+                stored.envelope
+            } else {
+                let fields: Vec<_> = withhold.iter().copied().collect();
+                VerifiedReport::from_stored_owned(stored.envelope)
+                    .map_err(corrupt)?
+                    .withhold(&fields)
+                    .into_envelope()
+            };
+            Some((
+                view.id,
+                PassedReport {
+                    envelope,
+                    hop: *hop,
+                },
+            ))
+        }
+        Verdict::Theirs | Verdict::Embargoed(_) | Verdict::Withheld => None,
+    };
+    Ok(Offer { verdict, copy })
 }
 
 /// What became of a page a partner sent.

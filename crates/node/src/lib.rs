@@ -6,6 +6,7 @@
 
 mod actor;
 pub mod exchange;
+pub mod relay;
 
 use std::path::PathBuf;
 use std::sync::Arc;

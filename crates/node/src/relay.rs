@@ -1,0 +1,316 @@
+//! Relaying as plain code, with no I/O: how far a held report has come, which partners to tell
+//! about reports just stored, what one stored report is to a partner asking for it, and where a
+//! page of a pull starts and stops. The actor and the serving threads carry these decisions
+//! out; the federation simulator (`cairn-sim`) drives the same functions at scale.
+
+use std::collections::BTreeSet;
+
+use cairn_core::{DisclosureField, OrgPublicKey, Report};
+use cairn_policy::{
+    Communities, Holding, OutboundDecision, OutboundRule, Partner, decide_outbound,
+};
+use cairn_store::Provenance;
+
+/// How far a held report has come to this node (organisation `us`): 0 when `us` wrote it, 1
+/// when it came straight from its author, and so on.
+pub fn hop_of(us: &OrgPublicKey, author: &OrgPublicKey, provenance: &Provenance) -> u32 {
+    if author == us {
+        return 0;
+    }
+    match provenance {
+        Provenance::Peer { hop, .. } => hop.saturating_add(1),
+        // Published or imported here but written by someone else: as if straight from them.
+        Provenance::Local | Provenance::Import => 1,
+    }
+}
+
+/// A report this node has just stored, as far as telling partners about it goes.
+#[derive(Debug, Clone)]
+pub struct JustStored<'a> {
+    /// Its author.
+    pub author: OrgPublicKey,
+    /// Its marking.
+    pub marking: &'a Report,
+    /// The hop at which this node holds it.
+    pub hop: u32,
+    /// The partner organisation that passed it on, if any.
+    pub from: Option<OrgPublicKey>,
+}
+
+/// Whether to tell one partner about reports just stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tell {
+    /// At least one of them may go to it now: notify it.
+    Now,
+    /// None may go now, but one may once its embargo ends then (ms since the Unix epoch).
+    At(i64),
+    /// None of them is for it.
+    Nothing,
+}
+
+/// Whether `partner` should hear about `stored` (reports stored at `now_ms` by organisation
+/// `us`): never about a report it wrote or passed on to us, which it has.
+pub fn tell(
+    us: &OrgPublicKey,
+    stored: &[JustStored<'_>],
+    partner: &Partner,
+    communities: &Communities,
+    now_ms: i64,
+) -> Tell {
+    let mut earliest: Option<i64> = None;
+    for new in stored {
+        if new.from == Some(partner.org) || new.author == partner.org {
+            continue;
+        }
+        let holding = Holding {
+            hop: new.hop,
+            now_ms,
+            // Just stored.
+            received_ms: now_ms,
+        };
+        match decide_outbound(us, new.marking, holding, partner, communities) {
+            OutboundDecision::Share { .. } => return Tell::Now,
+            OutboundDecision::Withhold(OutboundRule::Embargoed(until)) => {
+                earliest = Some(earliest.map_or(until, |e| e.min(until)));
+            }
+            OutboundDecision::Withhold(_) => {}
+        }
+    }
+    earliest.map_or(Tell::Nothing, Tell::At)
+}
+
+/// What a serving decision leaves out before deciding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Reports the partner wrote or passed to us (a page: it has them).
+    Theirs,
+    /// Nothing (a fetch by id).
+    Nothing,
+}
+
+/// What a partner gets of one stored report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The partner wrote it or passed it to us: it has it.
+    Theirs,
+    /// It may have it, without these disclosures, passed on at this hop.
+    Share {
+        /// Disclosures left out of its copy.
+        withhold: BTreeSet<DisclosureField>,
+        /// Relays before this node held it (what the copy says).
+        hop: u32,
+    },
+    /// Not before then (ms since the Unix epoch).
+    Embargoed(i64),
+    /// Not at all.
+    Withheld,
+}
+
+/// Where a stored report stands on this node, as a serving decision reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct Standing<'a> {
+    /// Its author.
+    pub author: OrgPublicKey,
+    /// Its marking.
+    pub marking: &'a Report,
+    /// How it came here.
+    pub provenance: Provenance,
+    /// When this node stored it (ms since the Unix epoch).
+    pub received_ms: i64,
+}
+
+/// What `partner` gets of a report standing on this node (organisation `us`) at `now_ms`.
+pub fn verdict(
+    us: &OrgPublicKey,
+    communities: &Communities,
+    partner: &Partner,
+    standing: Standing<'_>,
+    now_ms: i64,
+    skip: Skip,
+) -> Verdict {
+    let theirs = standing.author == partner.org
+        || matches!(standing.provenance, Provenance::Peer { org, .. } if org == partner.org);
+    if theirs && skip == Skip::Theirs {
+        return Verdict::Theirs;
+    }
+    let hop = hop_of(us, &standing.author, &standing.provenance);
+    let holding = Holding {
+        hop,
+        now_ms,
+        received_ms: standing.received_ms,
+    };
+    match decide_outbound(us, standing.marking, holding, partner, communities) {
+        OutboundDecision::Share { withhold, .. } => Verdict::Share { withhold, hop },
+        OutboundDecision::Withhold(OutboundRule::Embargoed(until)) => Verdict::Embargoed(until),
+        OutboundDecision::Withhold(_) => Verdict::Withheld,
+    }
+}
+
+/// Where a page of a pull starts and stops, fed one stored report at a time in arrival order:
+/// at most `limit` reports and about `budget_bytes` of envelopes, at most `scan_budget`
+/// reports looked at, and never past a report embargoed for the partner (so that it arrives
+/// once the embargo ends instead of being skipped for ever).
+#[derive(Debug, Clone)]
+pub struct PagePlan {
+    limit: usize,
+    budget_bytes: usize,
+    scan_budget: usize,
+    head: u64,
+    through: u64,
+    reports: usize,
+    bytes: usize,
+    scanned: usize,
+    embargo_until: Option<i64>,
+}
+
+/// What a finished [`PagePlan`] says about its page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageEnd {
+    /// The last arrival number the page accounts for.
+    pub through: u64,
+    /// Whether there is more to look at after it.
+    pub more: bool,
+    /// The page stopped at a report embargoed for the partner until then.
+    pub embargo_until: Option<i64>,
+}
+
+impl PagePlan {
+    /// A page of a pull after `after`, served by a node whose newest arrival number is `head`.
+    pub fn new(
+        after: u64,
+        head: u64,
+        limit: usize,
+        budget_bytes: usize,
+        scan_budget: usize,
+    ) -> PagePlan {
+        PagePlan {
+            limit,
+            budget_bytes,
+            scan_budget,
+            head,
+            through: after.min(head),
+            reports: 0,
+            bytes: 0,
+            scanned: 0,
+            embargo_until: None,
+        }
+    }
+
+    /// Whether another stored report may be looked at, and how many at most.
+    pub fn room(&self) -> usize {
+        if self.embargo_until.is_some()
+            || self.through >= self.head
+            || self.reports >= self.limit
+            || self.bytes >= self.budget_bytes
+        {
+            return 0;
+        }
+        self.scan_budget.saturating_sub(self.scanned)
+    }
+
+    /// The arrival number after which the next report to look at comes.
+    pub fn through(&self) -> u64 {
+        self.through
+    }
+
+    /// Takes the stored report at arrival number `seq` (of `size` bytes) with what the partner
+    /// gets of it; true when it goes in the page. Call only while [`PagePlan::room`] is not 0.
+    pub fn take(&mut self, seq: u64, verdict: &Verdict, size: usize) -> bool {
+        if self.room() == 0 {
+            return false;
+        }
+        self.scanned += 1;
+        match verdict {
+            Verdict::Embargoed(until) => {
+                self.embargo_until = Some(*until);
+                return false;
+            }
+            Verdict::Share { .. } => {
+                self.reports += 1;
+                self.bytes += size;
+            }
+            Verdict::Theirs | Verdict::Withheld => {}
+        }
+        self.through = seq;
+        matches!(verdict, Verdict::Share { .. })
+    }
+
+    /// Where the page ends.
+    pub fn end(&self) -> PageEnd {
+        PageEnd {
+            through: self.through,
+            more: self.embargo_until.is_none() && self.through < self.head,
+            embargo_until: self.embargo_until,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn share() -> Verdict {
+        Verdict::Share {
+            withhold: BTreeSet::new(),
+            hop: 0,
+        }
+    }
+
+    #[test]
+    fn a_page_stops_at_its_limit_and_says_more_follow() {
+        let mut plan = PagePlan::new(0, 10, 2, usize::MAX, 100);
+        assert!(plan.take(1, &share(), 10));
+        assert!(!plan.take(2, &Verdict::Withheld, 10));
+        assert!(plan.take(3, &share(), 10));
+        assert_eq!(plan.room(), 0);
+        assert!(!plan.take(4, &share(), 10), "past the limit");
+        assert_eq!(
+            plan.end(),
+            PageEnd {
+                through: 3,
+                more: true,
+                embargo_until: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_page_stops_before_an_embargoed_report() {
+        let mut plan = PagePlan::new(4, 10, 100, usize::MAX, 100);
+        assert!(plan.take(5, &share(), 10));
+        assert!(!plan.take(6, &Verdict::Embargoed(99), 10));
+        assert_eq!(
+            plan.end(),
+            PageEnd {
+                through: 5,
+                more: false,
+                embargo_until: Some(99)
+            }
+        );
+    }
+
+    #[test]
+    fn a_page_reads_at_most_its_scan_budget() {
+        let mut plan = PagePlan::new(0, 1000, 100, usize::MAX, 3);
+        for seq in 1..=3 {
+            assert!(!plan.take(seq, &Verdict::Withheld, 10));
+        }
+        assert_eq!(plan.room(), 0);
+        assert_eq!(plan.end().through, 3);
+        assert!(plan.end().more);
+    }
+
+    #[test]
+    fn a_cursor_past_the_head_reads_nothing() {
+        let plan = PagePlan::new(50, 10, 100, usize::MAX, 100);
+        assert_eq!(plan.room(), 0);
+        assert_eq!(
+            plan.end(),
+            PageEnd {
+                through: 10,
+                more: false,
+                embargo_until: None
+            }
+        );
+    }
+}
