@@ -292,6 +292,70 @@ async fn new_versions_and_retractions_propagate() {
     }
 }
 
+/// A community report with a hop limit of 1 reaches B first by the long way (A, C, B: too far
+/// for B to pass it on) and D, B's partner, is not offered it. When A's copy comes straight to
+/// B (A's embargo towards B ends), B holds it one relay from its author and offers it again to
+/// D, whose pulls had passed it: D fetches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_that_comes_closer_is_offered_again_to_partners_it_may_now_reach() {
+    let mut fed = Federation::new(&["a", "c", "b", "d"], 12);
+    let (a, c, b, d) = (0, 1, 2, 3);
+    fed.trust(a, c, up_to(Tlp::Green), up_to(Tlp::Green));
+    fed.trust(c, b, up_to(Tlp::Green), up_to(Tlp::Green));
+    fed.trust(b, d, up_to(Tlp::Green), up_to(Tlp::Green));
+    let mut late = up_to(Tlp::Green);
+    late.embargo_ms = 5_000;
+    fed.trust(a, b, late, up_to(Tlp::Green));
+    fed.start_all().await;
+    fed.wait_connected(WAIT).await;
+
+    let mut community = draft(50, Tlp::Green, Some(Scope::Community));
+    community.hop_limit = Some(1);
+    let report = fed.publish_draft(a, &community).await;
+    assert!(fed.wait_for(b, &[report.id()], WAIT).await);
+    let held = fed.node(b).store().get(&report.id()).unwrap().unwrap();
+    assert_eq!(
+        held.provenance,
+        cairn_store::Provenance::Peer {
+            org: fed.members[c].org.public(),
+            hop: 1
+        },
+        "B first holds it by the long way"
+    );
+    tokio::time::sleep(SETTLE).await;
+    assert!(
+        !fed.holds(d, &report.id()),
+        "two relays from its author, B may not pass it on"
+    );
+
+    // A's embargo towards B ends: B then holds it straight from A, and D gets it from B.
+    assert!(fed.wait_for(d, &[report.id()], WAIT).await);
+    let at_b = fed.node(b).store().get(&report.id()).unwrap().unwrap();
+    assert_eq!(
+        at_b.provenance,
+        cairn_store::Provenance::Peer {
+            org: fed.members[a].org.public(),
+            hop: 0
+        }
+    );
+    let at_d = fed.node(d).store().get(&report.id()).unwrap().unwrap();
+    assert_eq!(
+        at_d.provenance,
+        cairn_store::Provenance::Peer {
+            org: fed.members[b].org.public(),
+            hop: 1
+        }
+    );
+    let audit = fed.node(b).audit(report.id()).await.unwrap();
+    assert!(
+        audit.iter().any(|entry| entry.partner == "d"),
+        "B's audit trail records the copy D fetched: {audit:?}"
+    );
+    for i in 0..4 {
+        fed.stop(i).await;
+    }
+}
+
 /// A trusted partner's node that serves one page holding a tampered report among valid ones.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_report_is_rejected_and_its_sender_and_others_are_still_served() {

@@ -69,7 +69,13 @@ impl Attacker {
     async fn notify(&self, head: u64) {
         let answer = self
             .net
-            .request(&self.victim, Request::Notify { head })
+            .request(
+                &self.victim,
+                Request::Notify {
+                    head,
+                    again: Vec::new(),
+                },
+            )
             .await;
         assert!(matches!(answer, Ok(Response::Ack)), "{answer:?}");
     }
@@ -310,7 +316,16 @@ async fn a_flooding_partner_is_refused_and_reported() {
             tokio::spawn(async move {
                 let (mut acked, mut limited) = (0u32, 0u32);
                 for _ in 0..200 {
-                    match net.request(&victim, Request::Notify { head: 0 }).await {
+                    match net
+                        .request(
+                            &victim,
+                            Request::Notify {
+                                head: 0,
+                                again: Vec::new(),
+                            },
+                        )
+                        .await
+                    {
                         Ok(Response::Ack) => acked += 1,
                         Ok(Response::Refused(why)) if why.contains("rate-limited") => limited += 1,
                         // Disconnected: held off.

@@ -122,7 +122,10 @@ fn main() {
                     let mut n = 0u64;
                     while flooding.load(Ordering::Relaxed) {
                         let request = match (n + k as u64) % 3 {
-                            0 => Request::Notify { head: n },
+                            0 => Request::Notify {
+                head: n,
+                again: Vec::new(),
+            },
                             1 => Request::Pull {
                                 after: 0,
                                 limit: 512,

@@ -151,30 +151,16 @@ fn admit_as(state: &AppState, headers: &HeaderMap, needed: Role) -> Result<Role,
         })
 }
 
-/// Standard base64 (RFC 4648) decoding, for HTTP Basic credentials.
+/// Standard base64 (RFC 4648) decoding, for HTTP Basic credentials; padding may be left out,
+/// as some clients do.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut buffer = 0u32;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        buffer = (buffer << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    use base64::Engine;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    LENIENT.decode(text).ok()
 }
 
 pub(crate) async fn discovery(
@@ -353,29 +339,20 @@ fn filters(query: Option<String>) -> Result<Filters, TaxiiError> {
     Ok(f)
 }
 
+/// A query string part decoded as HTML forms encode it (`+` for a space, then `%XX` bytes);
+/// bytes that are not UTF-8 read as U+FFFD and so match nothing.
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(&text.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Reads a TAXII query string (what follows `?`) as the server does; the error says what is
+/// wrong with it, as a 400 answer would. For the fuzzer and for tools that check a query.
+pub fn check_query(query: &str) -> Result<(), String> {
+    filters(Some(query.to_string()))
+        .map(|_| ())
+        .map_err(|e| e.description)
 }
 
 fn internal(e: impl std::fmt::Display) -> TaxiiError {
@@ -941,8 +918,36 @@ mod tests {
             base64_decode("dXNlcjpjYWlybl9hYmM=").unwrap(),
             b"user:cairn_abc".to_vec()
         );
+        assert_eq!(
+            base64_decode("dXNlcjpjYWlybl9hYmM").unwrap(),
+            b"user:cairn_abc".to_vec(),
+            "without its padding"
+        );
         assert!(base64_decode("not base64!").is_none());
         assert_eq!(percent_decode("match%5Bid%5D"), "match[id]");
         assert_eq!(percent_decode("a%2Cb"), "a,b");
+        assert_eq!(percent_decode("a+b%2Bc"), "a b+c");
+        assert_eq!(percent_decode("100%"), "100%", "a lone % stays");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4", "so do broken escapes");
+    }
+
+    #[test]
+    fn query_strings_read_as_the_server_reads_them() {
+        assert_eq!(
+            check_query("match%5Btype%5D=indicator,malware&limit=10&match[version]=all"),
+            Ok(())
+        );
+        assert_eq!(check_query(""), Ok(()));
+        let unknown = check_query("colour=red").unwrap_err();
+        assert!(
+            unknown.contains("unknown parameter \"colour\""),
+            "{unknown}"
+        );
+        let limit = check_query("limit=0").unwrap_err();
+        assert!(limit.contains("a positive number"), "{limit}");
+        let version = check_query("match%5Bversion%5D=yesterday").unwrap_err();
+        assert!(version.contains("yesterday"), "{version}");
+        let after = check_query("added_after=%FF").unwrap_err();
+        assert!(after.contains("not a timestamp"), "{after}");
     }
 }

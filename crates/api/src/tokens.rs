@@ -85,20 +85,22 @@ fn digest(token: &str) -> String {
 impl Tokens {
     /// Reads the token file (none yet: no tokens).
     pub fn load(path: &Path) -> Result<Tokens, TokenError> {
-        let shown = path.display().to_string();
-        let records = match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| TokenError::Format {
-                path: shown,
-                reason: e.to_string(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(source) => {
-                return Err(TokenError::Io {
-                    path: shown,
-                    source,
-                });
-            }
-        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => Tokens::from_text(path, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Tokens::empty(path)),
+            Err(source) => Err(TokenError::Io {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Reads the text of a token file kept in `path`.
+    pub fn from_text(path: &Path, text: &str) -> Result<Tokens, TokenError> {
+        let records = serde_json::from_str(text).map_err(|e| TokenError::Format {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
         Ok(Tokens {
             path: path.to_path_buf(),
             records,

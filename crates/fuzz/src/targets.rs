@@ -46,6 +46,18 @@ pub fn all() -> Vec<Target> {
             run: misp_import,
         },
         Target {
+            name: "tokens-file",
+            reads: "the API's token file (tokens.json), then tokens checked against it",
+            text: true,
+            run: tokens_file,
+        },
+        Target {
+            name: "taxii-query",
+            reads: "a TAXII 2.1 query string (limit, next, added_after, match[...])",
+            text: true,
+            run: taxii_query,
+        },
+        Target {
             name: "report-draft",
             reads: "a report draft as JSON (cairn report new --file, the API)",
             text: true,
@@ -121,4 +133,23 @@ fn report_draft(data: &[u8]) {
         let org = OrgKey::from_secret_bytes(&[9; 32]);
         let _ = draft.sign_imported(&org, "fuzz");
     }
+}
+
+fn tokens_file(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(tokens) = cairn_api::Tokens::from_text(std::path::Path::new("tokens.json"), text) {
+        for record in tokens.records() {
+            let _ = tokens.role_of(&record.name);
+        }
+        let _ = tokens.role_of(text);
+    }
+}
+
+fn taxii_query(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = cairn_api::taxii::check_query(text);
 }

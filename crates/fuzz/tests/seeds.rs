@@ -73,13 +73,26 @@ fn write_the_seed_corpus() {
         Request::Hello {
             certificate: certificate.to_bytes().to_vec(),
         },
-        Request::Notify { head: 42 },
+        Request::Notify {
+            head: 42,
+            again: Vec::new(),
+        },
         Request::Pull {
             after: 7,
             limit: 512,
         },
         Request::Fetch {
             report_id: *envelopes[0].id().as_bytes(),
+        },
+        Request::Notify {
+            head: 43,
+            again: envelopes
+                .iter()
+                .map(|r| cairn_net::Offered {
+                    report_id: *r.id().as_bytes(),
+                    hop: 1,
+                })
+                .collect(),
         },
     ];
     for (n, request) in requests.iter().enumerate() {

@@ -19,7 +19,7 @@ pub use swarm::{
     Connection, NetEvent, NetHandle, RequestError, Responder, StartError, TrustedNode, spawn,
 };
 pub use sync::MAX_PAGE_SPAN;
-pub use wire::{Page, PassedReport, Request, Response};
+pub use wire::{MAX_OFFERED, Offered, Page, PassedReport, Request, Response};
 
 /// A node's network identity (a libp2p PeerId), as text. Other crates never see libp2p types.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -34,10 +34,13 @@ pub enum Request {
         /// An encoded `NodeCertificate`.
         certificate: Vec<u8>,
     },
-    /// "I have new reports you may see, up to my arrival number `head`."
+    /// "I have new reports you may see, up to my arrival number `head`", and reports it now
+    /// holds by a shorter path that may go further, to fetch.
     Notify {
         /// The sender's newest arrival number.
         head: u64,
+        /// Reports offered again (at most [`MAX_OFFERED`]).
+        again: Vec<Offered>,
     },
     /// "Send me up to `limit` reports I may see that arrived after `after`."
     Pull {
@@ -51,6 +54,18 @@ pub enum Request {
         /// The report id.
         report_id: [u8; 32],
     },
+}
+
+/// Most reports one notification offers again.
+pub const MAX_OFFERED: usize = 64;
+
+/// A report a node offers again: it now holds it by a shorter path, so it may go further.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offered {
+    /// The report's id.
+    pub report_id: [u8; 32],
+    /// Relays before the sender held it (what a fetch of it says).
+    pub hop: u32,
 }
 
 /// A report as one node passes it to another.
@@ -105,7 +120,16 @@ impl Request {
             Request::Hello { certificate } => R::Hello(pb::Hello {
                 certificate: certificate.clone(),
             }),
-            Request::Notify { head } => R::Notify(pb::Notify { head: *head }),
+            Request::Notify { head, again } => R::Notify(pb::Notify {
+                head: *head,
+                again: again
+                    .iter()
+                    .map(|o| pb::Offered {
+                        report_id: o.report_id.to_vec(),
+                        hop: o.hop,
+                    })
+                    .collect(),
+            }),
             Request::Pull { after, limit } => R::Pull(pb::Pull {
                 after: *after,
                 limit: *limit,
@@ -135,7 +159,30 @@ impl Request {
                 R::Hello(h) => Request::Hello {
                     certificate: h.certificate,
                 },
-                R::Notify(n) => Request::Notify { head: n.head },
+                R::Notify(n) => {
+                    if n.again.len() > MAX_OFFERED {
+                        return Err(invalid(format!(
+                            "notify: {} reports offered again; at most {MAX_OFFERED}",
+                            n.again.len()
+                        )));
+                    }
+                    let again = n
+                        .again
+                        .into_iter()
+                        .map(|o| {
+                            Ok(Offered {
+                                report_id: o.report_id.as_slice().try_into().map_err(|_| {
+                                    invalid("notify: an offered report id is not 32 bytes")
+                                })?,
+                                hop: o.hop,
+                            })
+                        })
+                        .collect::<io::Result<Vec<_>>>()?;
+                    Request::Notify {
+                        head: n.head,
+                        again,
+                    }
+                }
                 R::Pull(p) => Request::Pull {
                     after: p.after,
                     limit: p.limit,
@@ -309,7 +356,17 @@ mod tests {
             Request::Hello {
                 certificate: vec![1, 2, 3],
             },
-            Request::Notify { head: 42 },
+            Request::Notify {
+                head: 42,
+                again: Vec::new(),
+            },
+            Request::Notify {
+                head: 43,
+                again: vec![Offered {
+                    report_id: [3; 32],
+                    hop: 2,
+                }],
+            },
             Request::Pull {
                 after: 7,
                 limit: 512,
@@ -349,11 +406,37 @@ mod tests {
     fn newer_versions_empty_messages_and_garbage_are_refused() {
         let newer = pb::SyncRequest {
             version: 2,
-            request: Some(pb::sync_request::Request::Notify(pb::Notify { head: 1 })),
+            request: Some(pb::sync_request::Request::Notify(pb::Notify {
+                head: 1,
+                again: Vec::new(),
+            })),
         }
         .encode_to_vec();
         let err = Request::decode(&newer).unwrap_err().to_string();
         assert!(err.contains("version 2 is newer"), "{err}");
+        let offered = |n: usize, id_len: usize| {
+            pb::SyncRequest {
+                version: 1,
+                request: Some(pb::sync_request::Request::Notify(pb::Notify {
+                    head: 1,
+                    again: vec![
+                        pb::Offered {
+                            report_id: vec![1; id_len],
+                            hop: 1,
+                        };
+                        n
+                    ],
+                })),
+            }
+            .encode_to_vec()
+        };
+        assert!(Request::decode(&offered(MAX_OFFERED, 32)).is_ok());
+        let err = Request::decode(&offered(MAX_OFFERED + 1, 32))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 64"), "{err}");
+        let err = Request::decode(&offered(1, 31)).unwrap_err().to_string();
+        assert!(err.contains("not 32 bytes"), "{err}");
         let empty = pb::SyncRequest {
             version: 1,
             request: None,

@@ -84,7 +84,14 @@ async fn a_trusted_node_that_comes_back_is_redialled() {
     answer_everything(a_events);
     assert!(wait_connected(&a, &b_id, Duration::from_secs(10)).await);
     assert_eq!(
-        a.request(&b_id, Request::Notify { head: 1 }).await,
+        a.request(
+            &b_id,
+            Request::Notify {
+                head: 1,
+                again: Vec::new(),
+            }
+        )
+        .await,
         Ok(Response::Ack)
     );
 
@@ -150,13 +157,28 @@ async fn a_node_outside_the_trust_list_is_refused_both_ways() {
     .await
     .unwrap();
     answer_everything(stranger_events);
-    let answer = stranger.request(&a_id, Request::Notify { head: 1 }).await;
+    let answer = stranger
+        .request(
+            &a_id,
+            Request::Notify {
+                head: 1,
+                again: Vec::new(),
+            },
+        )
+        .await;
     assert!(answer.is_err(), "{answer:?}");
     assert!(a.connections().await.is_empty());
     // A cannot send to a node it does not trust either.
     let stranger_id = peer_id_of(&public_of(stranger_secret)).unwrap();
     assert_eq!(
-        a.request(&stranger_id, Request::Notify { head: 1 }).await,
+        a.request(
+            &stranger_id,
+            Request::Notify {
+                head: 1,
+                again: Vec::new(),
+            }
+        )
+        .await,
         Err(cairn_net::RequestError::Unreachable)
     );
     stop.cancel();

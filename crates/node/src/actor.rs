@@ -29,6 +29,78 @@ use crate::{
 /// longer to read than a missing one).
 const FETCH_REFUSAL_TIME: Duration = Duration::from_millis(2);
 
+/// Most reports offered again by one partner node waiting to be fetched; more are dropped
+/// (a partner cannot make this node fetch without end).
+const MAX_AGAIN_QUEUED: usize = 4 * cairn_net::MAX_OFFERED;
+
+/// Fetches, from `node`, the offered reports this node lacks or holds by a longer path, and
+/// stores those that verify and pass the inbound rules as reports from `partner`.
+async fn fetch_offered(
+    store: &Arc<Store>,
+    rules: &Arc<SharingRules>,
+    net: &NetHandle,
+    node: &NodeAddress,
+    partner: &Partner,
+    batch: Vec<cairn_net::Offered>,
+) -> Result<Received, String> {
+    let wanted = {
+        let store = store.clone();
+        let us = rules.us;
+        tokio::task::spawn_blocking(move || {
+            let mut wanted = Vec::new();
+            for offered in batch {
+                let id = cairn_core::ReportId::from_bytes(offered.report_id);
+                let held = exchange::held_hop(&store, &us, &id).map_err(|e| e.to_string())?;
+                if relay::worth_fetching(held, offered.hop) {
+                    wanted.push(id);
+                }
+            }
+            Ok::<_, String>(wanted)
+        })
+        .await
+        .map_err(|e| e.to_string())??
+    };
+    let mut fetched = Vec::new();
+    let mut refused = Vec::new();
+    for id in wanted {
+        match net
+            .request(
+                node,
+                Request::Fetch {
+                    report_id: *id.as_bytes(),
+                },
+            )
+            .await
+        {
+            Ok(Response::Fetched(Some(passed))) => {
+                if cairn_core::id_of_stored(&passed.envelope).is_ok_and(|got| got == id) {
+                    fetched.push(passed);
+                } else {
+                    refused.push(format!(
+                        "report {id}: offered again, but the answer is another report"
+                    ));
+                }
+            }
+            // No longer for us (an embargo, a policy change): nothing to store.
+            Ok(Response::Fetched(None)) => {}
+            Ok(Response::Refused(reason)) => return Err(format!("fetch refused: {reason}")),
+            Ok(_) => return Err("it answered a fetch with something else".into()),
+            Err(e) => return Err(format!("fetch failed: {e}")),
+        }
+    }
+    let store = store.clone();
+    let rules = rules.clone();
+    let partner = partner.clone();
+    let mut received = tokio::task::spawn_blocking(move || {
+        exchange::receive(&store, &rules, &partner, fetched, now_ms())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    received.rejected.extend(refused);
+    Ok(received)
+}
+
 /// How often the actor looks at timers (retries, embargoes, polls).
 const TICK: Duration = Duration::from_millis(100);
 
@@ -77,6 +149,10 @@ struct PeerState {
     /// generation still being stored no longer move the cursor.
     store_generation: u64,
     hello_retry_at: Option<Instant>,
+    /// Reports it offered again (it holds them by a shorter path now), to fetch, and whether a
+    /// batch of them is being fetched.
+    again_queue: std::collections::VecDeque<cairn_net::Offered>,
+    fetching_again: bool,
     last_seen_ms: Option<i64>,
     received: u64,
     refused: u64,
@@ -119,6 +195,10 @@ enum TaskResult {
         key: PeerKey,
         through: u64,
         generation: u64,
+        result: Result<Received, String>,
+    },
+    FetchedAgain {
+        node: NodeAddress,
         result: Result<Received, String>,
     },
     Served {
@@ -469,7 +549,7 @@ impl Actor {
                     }
                 }
             }
-            Request::Notify { head } => {
+            Request::Notify { head, again } => {
                 let key = state.node_key.filter(|_| state.introduced_out);
                 reply.respond(Response::Ack);
                 if let Some(key) = key {
@@ -477,6 +557,9 @@ impl Actor {
                         peer: key,
                         latest: head,
                     });
+                    if !again.is_empty() {
+                        self.queue_again(&from, again);
+                    }
                 }
             }
             Request::Pull { after, limit } => {
@@ -826,6 +909,19 @@ impl Actor {
                 }
                 self.store_next(&node, key);
             }
+            TaskResult::FetchedAgain { node, result } => {
+                if let Some(state) = self.peers.get_mut(&node) {
+                    state.fetching_again = false;
+                }
+                match result {
+                    Ok(received) => self.on_received(&node, received),
+                    Err(e) => {
+                        tracing::warn!(node = %node, "fetching reports offered again failed: {e}");
+                        self.note_error(Some(&node), e);
+                    }
+                }
+                self.fetch_again(&node);
+            }
             TaskResult::Served {
                 node,
                 count,
@@ -967,6 +1063,100 @@ impl Actor {
             })
             .collect();
         self.announce(&new);
+        self.offer_again(&received.closer, partner_org);
+    }
+
+    /// Offers reports now held by a shorter path to the partners they may now go to: their
+    /// pulls have passed these reports, so they are named for the partners to fetch.
+    fn offer_again(&mut self, closer: &[exchange::StoredNew], from: Option<OrgPublicKey>) {
+        if closer.is_empty() || self.stopping {
+            return;
+        }
+        let head = self.store.last_seq().unwrap_or(0);
+        let now = now_ms();
+        let mut offers: Vec<(NodeAddress, Vec<cairn_net::Offered>)> = Vec::new();
+        for (node, state) in &self.peers {
+            if !state.introduced_in {
+                continue;
+            }
+            let Some(partner) = self.partners.get(state.partner).map(|p| &p.partner) else {
+                continue;
+            };
+            let again: Vec<cairn_net::Offered> = closer
+                .iter()
+                .filter_map(|c| {
+                    let hop = c.partner_hop.saturating_add(1);
+                    let held = JustStored {
+                        author: c.author,
+                        marking: &c.marking,
+                        hop,
+                        from,
+                    };
+                    let tell =
+                        relay::tell(&self.us, &[held], partner, &self.rules.communities, now);
+                    (tell == Tell::Now).then(|| cairn_net::Offered {
+                        report_id: *c.id.as_bytes(),
+                        hop,
+                    })
+                })
+                .collect();
+            if !again.is_empty() {
+                offers.push((node.clone(), again));
+            }
+        }
+        for (node, again) in offers {
+            for part in again.chunks(cairn_net::MAX_OFFERED) {
+                self.send_notify(node.clone(), head, part.to_vec());
+            }
+        }
+    }
+
+    /// Keeps reports a partner node offered again, to fetch one batch at a time.
+    fn queue_again(&mut self, node: &NodeAddress, again: Vec<cairn_net::Offered>) {
+        let Some(state) = self.peers.get_mut(node) else {
+            return;
+        };
+        for offered in again {
+            if state.again_queue.len() >= MAX_AGAIN_QUEUED {
+                tracing::warn!(node = %node, "too many reports offered again: the rest are dropped");
+                break;
+            }
+            if !state
+                .again_queue
+                .iter()
+                .any(|o| o.report_id == offered.report_id)
+            {
+                state.again_queue.push_back(offered);
+            }
+        }
+        self.fetch_again(node);
+    }
+
+    /// Fetches the next batch of reports a partner node offered again, if none is being
+    /// fetched: those this node lacks or holds by a longer path, each checked and stored as a
+    /// report from that partner.
+    fn fetch_again(&mut self, node: &NodeAddress) {
+        let Some(partner) = self.partner_of(node).cloned() else {
+            return;
+        };
+        let Some(state) = self.peers.get_mut(node) else {
+            return;
+        };
+        if state.fetching_again || state.again_queue.is_empty() || !state.introduced_out {
+            return;
+        }
+        state.fetching_again = true;
+        let take = state.again_queue.len().min(cairn_net::MAX_OFFERED);
+        let batch: Vec<cairn_net::Offered> = state.again_queue.drain(..take).collect();
+        let store = self.store.clone();
+        let rules = self.rules.clone();
+        let net = self.net.clone();
+        let results = self.results.clone();
+        let node = node.clone();
+        self.spawn(async move {
+            let result = fetch_offered(&store, &rules, &net, &node, &partner, batch).await;
+            let _ = results.send(TaskResult::FetchedAgain { node, result });
+        });
     }
 
     /// Tells each introduced partner that may see one of these new reports to pull.
@@ -1005,9 +1195,13 @@ impl Actor {
     }
 
     fn notify(&mut self, node: NodeAddress, head: u64) {
+        self.send_notify(node, head, Vec::new());
+    }
+
+    fn send_notify(&mut self, node: NodeAddress, head: u64, again: Vec<cairn_net::Offered>) {
         let net = self.net.clone();
         self.spawn(async move {
-            if let Err(e) = net.request(&node, Request::Notify { head }).await {
+            if let Err(e) = net.request(&node, Request::Notify { head, again }).await {
                 tracing::debug!(node = %node, "notification not delivered: {e}");
             }
         });

@@ -36,6 +36,17 @@ pub fn holding_hop(us: &OrgPublicKey, stored: &StoredReport) -> u32 {
     relay::hop_of(us, &stored.report.author(), &stored.provenance)
 }
 
+/// The hop at which this node holds the report with this id, if it holds it.
+pub fn held_hop(store: &Store, us: &OrgPublicKey, id: &ReportId) -> Result<Option<u32>, ReadError> {
+    let Some(held) = store.envelope_of(id)? else {
+        return Ok(None);
+    };
+    let author = cairn_core::stored_marking_of(*id, &held.envelope)
+        .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?
+        .author;
+    Ok(Some(relay::hop_of(us, &author, &held.provenance)))
+}
+
 /// A page served to a partner, with what the audit trail must record.
 #[derive(Debug)]
 pub struct ServedPage {
@@ -185,6 +196,9 @@ fn offer(
 pub struct Received {
     /// Newly stored, with the hop at which this node now holds them.
     pub stored: Vec<StoredNew>,
+    /// Already held, and now held by a shorter path that may let them go further (community
+    /// reports with a hop limit): partners whose pulls passed them are offered them again.
+    pub closer: Vec<StoredNew>,
     /// Already held.
     pub duplicates: usize,
     /// Not stored: failed verification, broke the inbound rules, or conflicted with what is
@@ -195,6 +209,8 @@ pub struct Received {
 /// A report this node did not hold before.
 #[derive(Debug, Clone)]
 pub struct StoredNew {
+    /// Its id.
+    pub id: ReportId,
     /// Its author.
     pub author: cairn_core::OrgPublicKey,
     /// Its marking (see [`VerifiedReport::marking`]), for deciding whom to tell about it.
@@ -298,20 +314,37 @@ pub fn store_checked(
         }
     }
     for (hop, reports) in accepted {
-        // What is kept of each report after it is handed to the store.
-        let kept: Vec<(ReportId, cairn_core::OrgPublicKey, cairn_core::Report)> = reports
-            .iter()
-            .map(|r| (r.id(), r.author(), r.marking()))
-            .collect();
+        // What is kept of each report after it is handed to the store, and whether this copy
+        // comes by a shorter path than the one held, when the path matters.
+        let mut kept = Vec::with_capacity(reports.len());
+        for r in &reports {
+            let marking = r.marking();
+            let closer = relay::hop_matters(&marking)
+                && store.envelope_of(&r.id())?.is_some_and(|held| {
+                    matches!(held.provenance, Provenance::Peer { hop: old, .. } if hop < old)
+                });
+            kept.push((r.id(), r.author(), marking, closer));
+        }
         let outcomes = store.insert(reports, Provenance::Peer { org: from.org, hop })?;
-        for ((id, author, marking), outcome) in kept.into_iter().zip(outcomes) {
+        for ((id, author, marking, closer), outcome) in kept.into_iter().zip(outcomes) {
             match outcome {
                 IngestOutcome::Stored { seq, .. } => received.stored.push(StoredNew {
+                    id,
                     author,
                     marking,
                     seq,
                     partner_hop: hop,
                 }),
+                IngestOutcome::Duplicate { seq, .. } if closer => {
+                    received.duplicates += 1;
+                    received.closer.push(StoredNew {
+                        id,
+                        author,
+                        marking,
+                        seq,
+                        partner_hop: hop,
+                    });
+                }
                 IngestOutcome::Duplicate { .. } => received.duplicates += 1,
                 IngestOutcome::Rejected(e) => received.rejected.push(format!("report {id}: {e}")),
                 IngestOutcome::Refused { id, reason } => received

@@ -79,6 +79,20 @@ pub fn tell(
     earliest.map_or(Tell::Nothing, Tell::At)
 }
 
+/// Whether a report whose hop can change what may be done with it: a community report, whose
+/// hop limit counts relays. For every other report a shorter path changes no decision (a
+/// relayed copy is never at hop 0), so a copy that comes closer is not offered again.
+pub fn hop_matters(marking: &Report) -> bool {
+    marking.distribution.scope == cairn_core::Scope::Community
+}
+
+/// Whether a report offered again by a partner that held it `offered_hop` relays from its
+/// author is worth fetching, for a node that holds it at `held_hop` (none: not at all): only
+/// if the partner's copy would put it closer.
+pub fn worth_fetching(held_hop: Option<u32>, offered_hop: u32) -> bool {
+    held_hop.is_none_or(|held| held > offered_hop.saturating_add(1))
+}
+
 /// What a serving decision leaves out before deciding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {
@@ -298,6 +312,15 @@ mod tests {
         assert_eq!(plan.room(), 0);
         assert_eq!(plan.end().through, 3);
         assert!(plan.end().more);
+    }
+
+    #[test]
+    fn only_a_closer_copy_is_worth_fetching() {
+        assert!(worth_fetching(None, 5), "not held");
+        assert!(worth_fetching(Some(4), 2), "held at 4, offered as 3");
+        assert!(!worth_fetching(Some(3), 2), "held at 3 already");
+        assert!(!worth_fetching(Some(1), 2));
+        assert!(!worth_fetching(Some(0), u32::MAX), "ours");
     }
 
     #[test]

@@ -74,6 +74,16 @@ impl Default for Links {
 enum Message {
     Notify {
         head: u64,
+        /// Reports offered again (report, hop at the sender), as `cairn_net::Offered`.
+        again: Vec<(u32, u32)>,
+    },
+    Fetch {
+        report: u32,
+    },
+    Fetched {
+        report: u32,
+        /// The copy's hop, or none: "no such report, or not for you".
+        hop: Option<u32>,
     },
     Pull {
         after: u64,
@@ -92,8 +102,12 @@ impl Message {
     /// Bytes on the wire (headers of the request-response protocol included).
     fn bytes(&self, written: &[Written]) -> u64 {
         match self {
-            Message::Notify { .. } => 48,
+            Message::Notify { again, .. } => 48 + 40 * again.len() as u64,
             Message::Pull { .. } => 56,
+            Message::Fetch { .. } => 72,
+            Message::Fetched { report, hop } => {
+                48 + hop.map_or(0, |_| written[*report as usize].size as u64 + 8)
+            }
             Message::Page { reports, .. } => {
                 64 + reports
                     .iter()
@@ -128,6 +142,12 @@ enum Event {
     },
     StoreDone {
         node: Org,
+    },
+    FetchStored {
+        node: Org,
+        from: Org,
+        report: u32,
+        hop: u32,
     },
     Tick {
         node: Org,
@@ -179,6 +199,17 @@ struct Held {
     received_ms: i64,
 }
 
+/// What storing a copy did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    /// It was not held.
+    New,
+    /// It was held by a longer path.
+    Closer,
+    /// It was held by a path as short.
+    Again,
+}
+
 /// A page waiting to be stored.
 #[derive(Debug)]
 struct PageToStore {
@@ -228,6 +259,10 @@ pub struct Tally {
     pub duplicates: u64,
     /// Copies refused by the receiver's inbound rules.
     pub refused: u64,
+    /// Reports offered again to a partner (held by a shorter path, so they may go further).
+    pub offered_again: u64,
+    /// Reports fetched after being offered again.
+    pub fetched_again: u64,
     /// Problems the catch-up state machines reported (none from honest partners).
     pub problems: Vec<String>,
     /// Copies stored that the oracle says the sender may not have passed on.
@@ -578,6 +613,16 @@ impl Simulation {
                 }
             }
             Event::StoreDone { node } => self.on_store_done(node),
+            Event::FetchStored {
+                node,
+                from,
+                report,
+                hop,
+            } => {
+                if self.nodes[node as usize].connected.contains_key(&from) {
+                    self.receive(node, from, &[(report, hop)]);
+                }
+            }
             Event::Tick { node } => {
                 self.nodes[node as usize].tick_at = None;
                 let now = Duration::from_micros(self.now);
@@ -600,7 +645,15 @@ impl Simulation {
             }
             Event::EmbargoEnds { node, peer } => {
                 let head = self.nodes[node as usize].log.len() as u64;
-                self.send(node, peer, Message::Notify { head }, 0);
+                self.send(
+                    node,
+                    peer,
+                    Message::Notify {
+                        head,
+                        again: Vec::new(),
+                    },
+                    0,
+                );
             }
             Event::SetOnline { node, online } => {
                 self.nodes[node as usize].online = online;
@@ -630,8 +683,8 @@ impl Simulation {
         self.announce(author, &[(report, 0, None)]);
     }
 
-    /// Appends a report to `org`'s store; false if it held it already.
-    fn store(&mut self, org: Org, report: u32, provenance: Provenance, received_ms: i64) -> bool {
+    /// Appends a report to `org`'s store, or keeps the shorter path of a copy it held.
+    fn store(&mut self, org: Org, report: u32, provenance: Provenance, received_ms: i64) -> Kept {
         let node = &mut self.nodes[org as usize];
         if let Some(&seq) = node.held.get(&report) {
             // The store keeps the shortest path a report came by.
@@ -641,8 +694,9 @@ impl Simulation {
                 && new < old
             {
                 held.provenance = provenance;
+                return Kept::Closer;
             }
-            return false;
+            return Kept::Again;
         }
         node.log.push(Held {
             report,
@@ -651,7 +705,7 @@ impl Simulation {
         });
         node.held.insert(report, node.log.len() as u64);
         self.first_held[report as usize].insert(org, self.now);
-        true
+        Kept::New
     }
 
     /// Tells the partners of `org` that may see one of `new` (report, hop held at, passed on
@@ -690,7 +744,15 @@ impl Simulation {
         }
         drop(stored);
         for peer in notify {
-            self.send(org, peer, Message::Notify { head }, 0);
+            self.send(
+                org,
+                peer,
+                Message::Notify {
+                    head,
+                    again: Vec::new(),
+                },
+                0,
+            );
         }
         for (peer, until) in later {
             self.embargo(org, peer, until);
@@ -707,7 +769,7 @@ impl Simulation {
 
     fn on_message(&mut self, from: Org, to: Org, message: Message) {
         match message {
-            Message::Notify { head } => {
+            Message::Notify { head, again } => {
                 let actions = self.step(
                     to,
                     SyncEvent::Notified {
@@ -716,6 +778,32 @@ impl Simulation {
                     },
                 );
                 self.carry_out(to, actions);
+                // As the actor does: fetch what is lacking or held by a longer path.
+                for (report, hop) in again {
+                    if relay::worth_fetching(self.holding(to, report), hop) {
+                        self.tally.fetched_again += 1;
+                        self.send(to, from, Message::Fetch { report }, 0);
+                    }
+                }
+            }
+            Message::Fetch { report } => {
+                let hop = self.serve_fetch(to, from, report);
+                let serve = micros(self.links.serve);
+                self.send(to, from, Message::Fetched { report, hop }, serve);
+            }
+            Message::Fetched { report, hop } => {
+                if let Some(hop) = hop {
+                    let store = micros(self.links.store_fixed + self.links.store_per_report);
+                    self.schedule(
+                        self.now + store,
+                        Event::FetchStored {
+                            node: to,
+                            from,
+                            report,
+                            hop,
+                        },
+                    );
+                }
             }
             Message::Pull { after, limit } => self.serve(to, from, after, limit),
             Message::Page {
@@ -922,52 +1010,7 @@ impl Simulation {
             return;
         };
         let live = node.connected.get(&page.peer) == Some(&page.epoch);
-        let us = self.world.keys[org as usize];
-        let now_ms = self.wall_ms();
-        let mut new = Vec::new();
-        for &(report, hop) in &page.reports {
-            let w = &self.written[report as usize];
-            let Some(from) = self.world.policy(org, page.peer) else {
-                continue;
-            };
-            let author = self.world.keys[w.author as usize];
-            let decision = decide_inbound(
-                &us,
-                Arrival {
-                    report: &w.report,
-                    author: &author,
-                    size: w.size,
-                    from,
-                    partner_hop: hop,
-                    now_ms,
-                },
-                &self.inbound,
-                &self.world.communities,
-            );
-            if !decision.accepts() {
-                self.tally.refused += 1;
-                continue;
-            }
-            let sender_received = self.received_ms(page.peer, report);
-            if !self
-                .world
-                .allows(page.peer, org, w, hop, sender_received, now_ms)
-            {
-                self.tally.leaks.push(format!(
-                    "org {org} stored report {report} from org {} (hop {hop}), which the oracle withholds",
-                    page.peer
-                ));
-            }
-            let provenance = Provenance::Peer {
-                org: self.world.keys[page.peer as usize],
-                hop,
-            };
-            if self.store(org, report, provenance, now_ms) {
-                new.push((report, hop + 1, Some(page.peer)));
-            } else {
-                self.tally.duplicates += 1;
-            }
-        }
+        self.receive(org, page.peer, &page.reports);
         if live {
             let actions = self.step(
                 org,
@@ -978,8 +1021,142 @@ impl Simulation {
             );
             self.carry_out(org, actions);
         }
-        self.announce(org, &new);
         self.store_next(org);
+    }
+
+    /// `org` applies its inbound rules to copies from `from` (report, hop at the sender) and
+    /// stores what passes, then tells its partners about what is new and offers again what it
+    /// now holds by a shorter path, as `cairn_node::exchange::store_checked` and the actor do.
+    fn receive(&mut self, org: Org, from: Org, copies: &[(u32, u32)]) {
+        let us = self.world.keys[org as usize];
+        let now_ms = self.wall_ms();
+        let mut new = Vec::new();
+        let mut closer = Vec::new();
+        for &(report, hop) in copies {
+            let w = &self.written[report as usize];
+            let hop_matters = relay::hop_matters(&w.report);
+            let Some(sender) = self.world.policy(org, from) else {
+                continue;
+            };
+            let author = self.world.keys[w.author as usize];
+            let decision = decide_inbound(
+                &us,
+                Arrival {
+                    report: &w.report,
+                    author: &author,
+                    size: w.size,
+                    from: sender,
+                    partner_hop: hop,
+                    now_ms,
+                },
+                &self.inbound,
+                &self.world.communities,
+            );
+            if !decision.accepts() {
+                self.tally.refused += 1;
+                continue;
+            }
+            let sender_received = self.received_ms(from, report);
+            if !self
+                .world
+                .allows(from, org, w, hop, sender_received, now_ms)
+            {
+                self.tally.leaks.push(format!(
+                    "org {org} stored report {report} from org {from} (hop {hop}), which the oracle withholds"
+                ));
+            }
+            let provenance = Provenance::Peer {
+                org: self.world.keys[from as usize],
+                hop,
+            };
+            match self.store(org, report, provenance, now_ms) {
+                Kept::New => new.push((report, hop + 1, Some(from))),
+                Kept::Closer => {
+                    self.tally.duplicates += 1;
+                    if hop_matters {
+                        closer.push((report, hop + 1, Some(from)));
+                    }
+                }
+                Kept::Again => self.tally.duplicates += 1,
+            }
+        }
+        self.announce(org, &new);
+        self.offer_again(org, &closer);
+    }
+
+    /// Offers reports `org` now holds by a shorter path to the partners they may now go to.
+    fn offer_again(&mut self, org: Org, closer: &[(u32, u32, Option<Org>)]) {
+        if closer.is_empty() {
+            return;
+        }
+        let us = self.world.keys[org as usize];
+        let now_ms = self.wall_ms();
+        let head = self.nodes[org as usize].log.len() as u64;
+        let peers: Vec<Org> = self.nodes[org as usize].connected.keys().copied().collect();
+        let mut offers = Vec::new();
+        for peer in peers {
+            let Some(partner) = self.world.policy(org, peer) else {
+                continue;
+            };
+            let again: Vec<(u32, u32)> = closer
+                .iter()
+                .filter(|&&(report, hop, from)| {
+                    let w = &self.written[report as usize];
+                    let held = JustStored {
+                        author: self.world.keys[w.author as usize],
+                        marking: &w.report,
+                        hop,
+                        from: from.map(|f| self.world.keys[f as usize]),
+                    };
+                    relay::tell(&us, &[held], partner, &self.world.communities, now_ms) == Tell::Now
+                })
+                .map(|&(report, hop, _)| (report, hop))
+                .collect();
+            if !again.is_empty() {
+                offers.push((peer, again));
+            }
+        }
+        for (peer, again) in offers {
+            self.tally.offered_again += again.len() as u64;
+            for part in again.chunks(cairn_net::MAX_OFFERED) {
+                self.send(
+                    org,
+                    peer,
+                    Message::Notify {
+                        head,
+                        again: part.to_vec(),
+                    },
+                    0,
+                );
+            }
+        }
+    }
+
+    /// What `node` answers `peer`'s fetch of `report`, as `cairn_node::exchange::serve_fetch`
+    /// does: the copy's hop, or none.
+    fn serve_fetch(&self, node: Org, peer: Org, report: u32) -> Option<u32> {
+        let partner = self.world.policy(node, peer)?;
+        let n = &self.nodes[node as usize];
+        let seq = n.held.get(&report)?;
+        let held = n.log[(*seq - 1) as usize];
+        let w = &self.written[report as usize];
+        let standing = Standing {
+            author: self.world.keys[w.author as usize],
+            marking: &w.report,
+            provenance: held.provenance,
+            received_ms: held.received_ms,
+        };
+        match relay::verdict(
+            &self.world.keys[node as usize],
+            &self.world.communities,
+            partner,
+            standing,
+            self.wall_ms(),
+            Skip::Nothing,
+        ) {
+            Verdict::Share { hop, .. } => Some(hop),
+            Verdict::Theirs | Verdict::Embargoed(_) | Verdict::Withheld => None,
+        }
     }
 
     /// When `org` stored `report` (ms), or now if it no longer holds it.

@@ -191,13 +191,15 @@ impl fmt::Display for Outcome {
         )?;
         writeln!(
             f,
-            "  per report: {:.0} messages, {:.1} KiB, {:.1} duplicate copies; {} messages lost, {} pages, {} refused",
+            "  per report: {:.0} messages, {:.1} KiB, {:.1} duplicate copies; {} messages lost, {} pages, {} refused, {} offered again, {} fetched again",
             self.messages_per_report,
             self.bytes_per_report / 1024.0,
             self.duplicates_per_report,
             self.tally.lost,
             self.tally.pages,
-            self.tally.refused
+            self.tally.refused,
+            self.tally.offered_again,
+            self.tally.fetched_again
         )?;
         for note in &self.notes {
             writeln!(f, "  {note}")?;

@@ -44,24 +44,26 @@ fn a_report_reaches_every_organisation_five_hops_deep_within_a_second_at_1000_or
     );
 }
 
+/// Random policies, labels, scopes, hop limits, communities and recipients over jittery links:
+/// nothing leaks, and every organisation ends holding exactly what the oracle lets it hold,
+/// including community reports whose first copy came by a path too long to pass them on
+/// (offered again once a shorter one comes).
 #[test]
-fn random_policies_and_markings_never_leak() {
-    for seed in 1..=3 {
-        let outcome = play(Scenario::Mixed, size(400, 30, seed));
-        assert!(outcome.tally.leaks.is_empty(), "{outcome}");
-        assert!(outcome.tally.problems.is_empty(), "{outcome}");
-        assert!(
-            outcome
-                .mismatches
-                .iter()
-                .all(|m| m.contains(" lacks report ")),
-            "no organisation holds what the oracle keeps from it, or at a shorter path: {outcome}"
-        );
+fn random_policies_and_markings_never_leak_and_converge_exactly() {
+    let mut offered_again = 0;
+    for seed in 1..=4 {
+        let outcome = play(Scenario::Mixed, size(400, 40, seed));
+        assert_sound(&outcome);
         assert!(
             outcome.tally.pages > 0 && outcome.mean_reach > 1.0,
             "{outcome}"
         );
+        offered_again += outcome.tally.offered_again;
     }
+    assert!(
+        offered_again > 0,
+        "no copy ever came closer: the case is not exercised"
+    );
 }
 
 #[test]
