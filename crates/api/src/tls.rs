@@ -50,6 +50,10 @@ pub enum TlsError {
     Config(String),
 }
 
+/// Largest certificate chain or key file read, in bytes: a path to something else (a device,
+/// a log file) is refused instead of read without end.
+const MAX_PEM_BYTES: u64 = 1024 * 1024;
+
 /// A TLS server configuration from a PEM certificate chain (the node's certificate first) and
 /// its PEM private key. Offers HTTP/1.1 through ALPN.
 pub fn server_config(
@@ -57,10 +61,23 @@ pub fn server_config(
     key: &Path,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let read = |path: &Path| {
-        std::fs::read(path).map_err(|e| TlsError::Read {
+        use std::io::Read;
+        let failed = |reason: String| TlsError::Read {
             path: path.to_path_buf(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        let file = std::fs::File::open(path).map_err(|e| failed(e.to_string()))?;
+        let mut pem = Vec::new();
+        file.take(MAX_PEM_BYTES + 1)
+            .read_to_end(&mut pem)
+            .map_err(|e| failed(e.to_string()))?;
+        if pem.len() as u64 > MAX_PEM_BYTES {
+            return Err(failed(format!(
+                "larger than {} KiB: not a certificate or key file",
+                MAX_PEM_BYTES / 1024
+            )));
+        }
+        Ok(pem)
     };
     let certificate_pem = read(certificate)?;
     let chain = CertificateDer::pem_slice_iter(&certificate_pem)
@@ -164,5 +181,24 @@ impl axum::serve::Listener for TlsListener {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         Ok(self.local)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_too_large_for_a_certificate_is_refused_without_reading_it_all() {
+        let folder = tempfile::tempdir().unwrap();
+        let big = folder.path().join("big.pem");
+        std::fs::write(&big, vec![b'A'; MAX_PEM_BYTES as usize + 1]).unwrap();
+        let error = server_config(&big, &big).unwrap_err().to_string();
+        assert!(error.contains("larger than 1024 KiB"), "{error}");
+        assert!(error.contains("big.pem"), "{error}");
+        let missing = server_config(&folder.path().join("none.pem"), &big)
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("none.pem"), "{missing}");
     }
 }

@@ -126,6 +126,13 @@ impl NodeConfig {
         }
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
+        NodeConfig::from_text(path, &text)
+    }
+
+    /// Reads the text of node.toml kept at `path` (certificate paths are relative to its
+    /// folder); syntax and type errors fail, and the other problems are all returned.
+    pub fn from_text(path: &Path, text: &str) -> Result<(NodeConfig, Vec<ConfigIssue>)> {
+        let text = text.to_string();
         let mut config: NodeConfig = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), one_line(&e.to_string())))?;
         // Certificate paths are relative to the folder of node.toml.

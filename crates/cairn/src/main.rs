@@ -1,6 +1,5 @@
 //! `cairn`: the Cairn node's command line for operators and analysts.
 
-mod config;
 mod control;
 mod demo;
 mod federation_demo;
@@ -10,10 +9,11 @@ mod operate;
 mod policy_cmd;
 mod reports;
 mod run;
-mod sharing;
+
 mod stix_export;
 mod view;
 
+use cairn::{config, sharing};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -58,8 +58,14 @@ pub fn all() -> Vec<Target> {
             run: taxii_query,
         },
         Target {
+            name: "node-toml",
+            reads: "node.toml: every table, the sharing sections and what `cairn config check` says",
+            text: true,
+            run: node_toml,
+        },
+        Target {
             name: "report-draft",
-            reads: "a report draft as JSON (cairn report new --file, the API)",
+            reads: "a report draft as JSON (cairn report new --file, the API), then a retraction of it with the input as its reason",
             text: true,
             run: report_draft,
         },
@@ -129,9 +135,27 @@ fn misp_import(data: &[u8]) {
 }
 
 fn report_draft(data: &[u8]) {
-    if let Ok(draft) = serde_json::from_slice::<ReportDraft>(data) {
-        let org = OrgKey::from_secret_bytes(&[9; 32]);
-        let _ = draft.sign_imported(&org, "fuzz");
+    let org = OrgKey::from_secret_bytes(&[9; 32]);
+    if let Ok(draft) = serde_json::from_slice::<ReportDraft>(data)
+        && let Ok(report) = draft.sign_imported(&org, "fuzz")
+    {
+        // The API's other body: the reason of a retraction, here the input as text.
+        let reason = String::from_utf8_lossy(data);
+        let _ = cairn_core::retract(&report, &reason, &org, &mut rand::rngs::OsRng);
+    }
+}
+
+fn node_toml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    // Certificate paths are read relative to a folder that does not exist.
+    let path = std::path::Path::new("/nonexistent/cairn-fuzz/node.toml");
+    if let Ok((config, issues)) = cairn::config::NodeConfig::from_text(path, text)
+        && issues.is_empty()
+    {
+        let _ = config.to_toml();
+        let _ = cairn::sharing::summary(&config.sharing());
     }
 }
 
