@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "cairn/v1/report.proto",
         "cairn/v1/store.proto",
         "cairn/v1/wire.proto",
+        "cairn/v1/identity.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

@@ -34,6 +34,12 @@ pub fn all() -> Vec<Target> {
             run: certificate,
         },
         Target {
+            name: "key-statement",
+            reads: "an organisation's key statement (genesis, node authorisation, succession, revocation), then a key log built with it",
+            text: false,
+            run: key_statement,
+        },
+        Target {
             name: "stix-import",
             reads: "a STIX 2.1 bundle, list, object or TAXII envelope (cairn import, TAXII POST)",
             text: true,
@@ -115,6 +121,23 @@ fn wire_response(data: &[u8]) {
 
 fn certificate(data: &[u8]) {
     let _ = NodeCertificate::verify(data);
+}
+
+fn key_statement(data: &[u8]) {
+    use cairn_core::keylog::{KeyLog, KeyStatement, Purpose};
+    let Ok(statement) = KeyStatement::verify(data) else {
+        return;
+    };
+    let _ = KeyStatement::verify(statement.to_bytes());
+    let first = OrgKey::from_secret_bytes(&[9; 32]);
+    let mut statements = vec![statement.clone()];
+    if let Ok(genesis) = KeyStatement::genesis(&first, "fuzz", None, 0) {
+        statements.push(genesis);
+    }
+    if let Ok(log) = KeyLog::build(&statements) {
+        let _ = log.check(&statement.signer, Purpose::SignReports, statement.issued_ms);
+        let _ = log.org_key_at(statement.issued_ms);
+    }
 }
 
 fn stix_import(data: &[u8]) {

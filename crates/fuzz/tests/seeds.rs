@@ -69,6 +69,46 @@ fn write_the_seed_corpus() {
         NodeCertificate::issue(&org, node.public_bytes(), "node-1", 1_700_000_000_000);
     write("certificate", "node-1.bin", certificate.to_bytes());
 
+    {
+        use cairn_core::keylog::{KeyStatement, Purpose};
+        let (recovery, next) = (OrgKey::generate(&mut rng), OrgKey::generate(&mut rng));
+        let genesis =
+            KeyStatement::genesis(&org, "CERT-Example", Some(*recovery.public().as_bytes()), 1)
+                .expect("a genesis");
+        let id = genesis.defines().expect("an organisation id");
+        let node_key = node.public_bytes();
+        let statements = [
+            ("genesis.bin", genesis.clone()),
+            (
+                "node.bin",
+                KeyStatement::authorise_node(
+                    id,
+                    &org,
+                    node_key,
+                    "node-1",
+                    &[Purpose::SignReports, Purpose::ServePartners],
+                    1,
+                    1_000_000,
+                    2,
+                )
+                .expect("an authorisation"),
+            ),
+            (
+                "succession.bin",
+                KeyStatement::succession(id, &org, *org.public().as_bytes(), &next, 3)
+                    .expect("a succession"),
+            ),
+            (
+                "revocation.bin",
+                KeyStatement::revocation(id, &recovery, node_key, 4, "stolen", 5)
+                    .expect("a revocation"),
+            ),
+        ];
+        for (name, statement) in statements {
+            write("key-statement", name, statement.to_bytes());
+        }
+    }
+
     let requests = [
         Request::Hello {
             certificate: certificate.to_bytes().to_vec(),
