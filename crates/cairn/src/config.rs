@@ -162,6 +162,16 @@ impl NodeConfig {
                 message: problem,
             });
         }
+        if let Some(problem) = config.network.check_rate_limit() {
+            issues.push(ConfigIssue {
+                line: text
+                    .find("rate_limit")
+                    .or_else(|| text.find("[network]"))
+                    .map_or(1, |at| text[..at].matches('\n').count() + 1),
+                field: "network.rate_limit".into(),
+                message: problem,
+            });
+        }
         if config.api.listen.parse::<std::net::SocketAddr>().is_err() {
             issues.push(ConfigIssue {
                 line: text
@@ -300,6 +310,28 @@ mod tests {
             "{issues:?}"
         );
         assert!(issues.iter().all(|i| i.line > 1), "{issues:?}");
+    }
+
+    #[test]
+    fn rate_limits_are_read_and_a_zero_is_named_with_its_line() {
+        let path = std::path::Path::new("node.toml");
+        let text =
+            "[node]\norganisation = \"X\"\n\n[network.rate_limit]\nburst = 50\nper_second = 0\n";
+        let (config, issues) = NodeConfig::from_text(path, text).unwrap();
+        assert_eq!(config.network.rate_limit.burst, 50);
+        assert_eq!(config.network.rate_limit.window_secs, 10, "the default");
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].field, "network.rate_limit");
+        assert_eq!(issues[0].line, 4);
+        assert!(issues[0].message.contains("per_second"), "{issues:?}");
+        let unknown = NodeConfig::from_text(
+            path,
+            "[node]\norganisation = \"X\"\n[network.rate_limit]\nburts = 5\n",
+        );
+        assert!(
+            unknown.unwrap_err().to_string().contains("burts"),
+            "a misspelt limit is named"
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct NetConfig {
     pub redial_initial_ms: u64,
     /// Longest wait between redials, in seconds.
     pub redial_max_secs: u64,
+    /// How many requests one partner node may make.
+    pub rate_limit: crate::rate::RateLimit,
 }
 
 impl Default for NetConfig {
@@ -41,6 +43,7 @@ impl Default for NetConfig {
             max_connections_per_peer: 2,
             redial_initial_ms: 500,
             redial_max_secs: 60,
+            rate_limit: crate::rate::RateLimit::default(),
         }
     }
 }
@@ -55,6 +58,11 @@ impl NetConfig {
             }
         }
         problems
+    }
+
+    /// What is wrong with the rate limits, if anything.
+    pub fn check_rate_limit(&self) -> Option<String> {
+        self.rate_limit.check()
     }
 
     pub(crate) fn request_timeout(&self) -> Duration {

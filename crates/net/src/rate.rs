@@ -4,25 +4,66 @@
 
 use std::time::Duration;
 
-/// Requests one node may make in a burst.
-pub const BURST: u32 = 400;
+/// How many requests one partner node may make (the `[network.rate_limit]` table of
+/// node.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimit {
+    /// Requests one node may make in a burst.
+    pub burst: u32,
+    /// Requests one node may make per second, sustained.
+    pub per_second: u32,
+    /// Refusals within one window after which a node that goes on is disconnected and held
+    /// off.
+    pub hold_off_after: u64,
+    /// Refusals are counted (and logged once) per window of this many seconds.
+    pub window_secs: u64,
+    /// How long a flooding node is held off, in seconds.
+    pub hold_off_secs: u64,
+}
 
-/// Requests one node may make per second, sustained.
-pub const PER_SECOND: u32 = 200;
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            burst: 400,
+            per_second: 200,
+            hold_off_after: 1_000,
+            window_secs: 10,
+            hold_off_secs: 30,
+        }
+    }
+}
 
-/// Refusals within one [`WINDOW`] after which a node that goes on flooding is disconnected and
-/// held off.
-pub const HOLD_OFF_AFTER: u64 = 1_000;
+impl RateLimit {
+    /// What is wrong with these limits, if anything (each must be at least 1).
+    pub fn check(&self) -> Option<String> {
+        [
+            ("burst", self.burst as u64),
+            ("per_second", self.per_second as u64),
+            ("hold_off_after", self.hold_off_after),
+            ("window_secs", self.window_secs),
+            ("hold_off_secs", self.hold_off_secs),
+        ]
+        .into_iter()
+        .find(|(_, v)| *v == 0)
+        .map(|(name, _)| format!("rate_limit.{name} must be at least 1"))
+    }
 
-/// Refusals are counted (and logged once) per window of this length.
-pub const WINDOW: Duration = Duration::from_secs(10);
+    /// The window refusals are counted in.
+    pub fn window(&self) -> Duration {
+        Duration::from_secs(self.window_secs.max(1))
+    }
 
-/// How long a flooding node is held off.
-pub const HOLD_OFF: Duration = Duration::from_secs(30);
+    /// How long a flooding node is held off.
+    pub fn hold_off(&self) -> Duration {
+        Duration::from_secs(self.hold_off_secs.max(1))
+    }
+}
 
 /// The requests a partner node may still make.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestBudget {
+    limit: RateLimit,
     tokens: f64,
     last: Duration,
     /// When the current window of refusals began.
@@ -33,12 +74,7 @@ pub struct RequestBudget {
 
 impl Default for RequestBudget {
     fn default() -> Self {
-        RequestBudget {
-            tokens: f64::from(BURST),
-            last: Duration::ZERO,
-            window_start: Duration::ZERO,
-            refused_in_window: 0,
-        }
+        RequestBudget::new(RateLimit::default())
     }
 }
 
@@ -51,19 +87,36 @@ pub enum Admission {
     Limited {
         /// Whether it is the first refusal of its window (log it, once per window).
         first: bool,
-        /// Whether the node has been refused [`HOLD_OFF_AFTER`] times in this window: disconnect
-        /// it and refuse it for [`HOLD_OFF`] (once per window).
+        /// Whether the node has been refused `hold_off_after` times in this window: disconnect
+        /// it and refuse it for `hold_off_secs` (once per window).
         hold_off: bool,
     },
 }
 
 impl RequestBudget {
+    /// A full budget under these limits (a limit of 0 counts as 1).
+    pub fn new(limit: RateLimit) -> RequestBudget {
+        RequestBudget {
+            limit,
+            tokens: f64::from(limit.burst.max(1)),
+            last: Duration::ZERO,
+            window_start: Duration::ZERO,
+            refused_in_window: 0,
+        }
+    }
+
+    /// The limits it keeps.
+    pub fn limit(&self) -> &RateLimit {
+        &self.limit
+    }
+
     /// Takes one request at time `now` (any clock that never goes back).
     pub fn admit(&mut self, now: Duration) -> Admission {
         let elapsed = now.saturating_sub(self.last).as_secs_f64();
         self.last = self.last.max(now);
-        self.tokens = (self.tokens + elapsed * f64::from(PER_SECOND)).min(f64::from(BURST));
-        if now.saturating_sub(self.window_start) >= WINDOW {
+        self.tokens = (self.tokens + elapsed * f64::from(self.limit.per_second.max(1)))
+            .min(f64::from(self.limit.burst.max(1)));
+        if now.saturating_sub(self.window_start) >= self.limit.window() {
             self.window_start = now;
             self.refused_in_window = 0;
         }
@@ -74,7 +127,7 @@ impl RequestBudget {
             self.refused_in_window += 1;
             Admission::Limited {
                 first: self.refused_in_window == 1,
-                hold_off: self.refused_in_window == HOLD_OFF_AFTER,
+                hold_off: self.refused_in_window == self.limit.hold_off_after.max(1),
             }
         }
     }
@@ -84,9 +137,24 @@ impl RequestBudget {
 mod tests {
     use super::*;
 
+    const BURST: u32 = 400;
+    const PER_SECOND: u32 = 200;
+    const HOLD_OFF_AFTER: u64 = 1_000;
+    const WINDOW: Duration = Duration::from_secs(10);
+
     #[test]
     fn a_burst_then_the_sustained_rate_one_log_line_per_window_and_a_hold_off() {
         let mut budget = RequestBudget::default();
+        assert_eq!(
+            *budget.limit(),
+            RateLimit {
+                burst: BURST,
+                per_second: PER_SECOND,
+                hold_off_after: HOLD_OFF_AFTER,
+                window_secs: WINDOW.as_secs(),
+                hold_off_secs: 30,
+            }
+        );
         let at = Duration::from_secs(5);
         let admissions: Vec<Admission> = (0..BURST + 100).map(|_| budget.admit(at)).collect();
         let allowed = admissions
@@ -123,6 +191,43 @@ mod tests {
         let next = at + WINDOW + Duration::from_secs(1);
         let admissions: Vec<Admission> = (0..2 * BURST).map(|_| budget.admit(next)).collect();
         assert_eq!(firsts(&admissions), 1);
+    }
+
+    #[test]
+    fn configured_limits_are_kept_and_zero_is_named() {
+        let limit = RateLimit {
+            burst: 5,
+            per_second: 1,
+            hold_off_after: 3,
+            ..RateLimit::default()
+        };
+        assert_eq!(limit.check(), None);
+        let mut budget = RequestBudget::new(limit);
+        let at = Duration::from_secs(1);
+        let admissions: Vec<Admission> = (0..8).map(|_| budget.admit(at)).collect();
+        assert_eq!(
+            admissions
+                .iter()
+                .filter(|a| **a == Admission::Allowed)
+                .count(),
+            5
+        );
+        assert_eq!(
+            admissions[7],
+            Admission::Limited {
+                first: false,
+                hold_off: true
+            },
+            "the third refusal holds it off"
+        );
+        let zero = RateLimit {
+            per_second: 0,
+            ..RateLimit::default()
+        };
+        assert_eq!(
+            zero.check().as_deref(),
+            Some("rate_limit.per_second must be at least 1")
+        );
     }
 
     #[test]

@@ -280,6 +280,7 @@ pub(crate) async fn start(
                 n.node.clone(),
                 PeerState {
                     partner: index,
+                    budget: cairn_net::rate::RequestBudget::new(settings.network.rate_limit),
                     ..PeerState::default()
                 },
             );
@@ -504,30 +505,31 @@ impl Actor {
         if let cairn_net::rate::Admission::Limited { first, hold_off } =
             state.budget.admit(self.epoch.elapsed())
         {
+            let limit = *state.budget.limit();
             if hold_off {
                 let problem = format!(
                     "went on sending requests after {} refusals: disconnected for {} s",
-                    cairn_net::rate::HOLD_OFF_AFTER,
-                    cairn_net::rate::HOLD_OFF.as_secs()
+                    limit.hold_off_after,
+                    limit.hold_off().as_secs()
                 );
                 tracing::warn!(partner = %partner.name, node = %from, "{problem}");
                 state.last_error = Some(problem);
                 let net = self.net.clone();
                 let node = from.clone();
                 self.spawn(async move {
-                    net.hold_off(&node, cairn_net::rate::HOLD_OFF).await;
+                    net.hold_off(&node, limit.hold_off()).await;
                 });
             } else if first {
                 let problem = format!(
                     "sending more than {} requests a second: refused until it slows down",
-                    cairn_net::rate::PER_SECOND
+                    limit.per_second
                 );
                 tracing::warn!(partner = %partner.name, node = %from, "{problem}");
                 state.last_error = Some(problem);
             }
             reply.respond(Response::Refused(format!(
                 "rate-limited: at most {} requests a second from one node",
-                cairn_net::rate::PER_SECOND
+                limit.per_second
             )));
             return;
         }
