@@ -592,6 +592,75 @@ async fn a_node_certified_by_the_wrong_organisation_is_not_served() {
     fed.stop(0).await;
 }
 
+/// The victim first holds the relay's thin copy and passes it to its own partner; when the
+/// author's full copy reaches the victim, the victim offers it again, and its partner, which
+/// holds the thin copy, fetches the full one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fuller_copy_is_offered_again_to_partners_holding_a_thin_one() {
+    let mut fed = Federation::new(&["author", "relay", "victim", "partner"], 32);
+    let (author, relay, victim, partner) = (0, 1, 2, 3);
+    fed.trust(author, relay, up_to(Tlp::Red), up_to(Tlp::Red));
+    let mut late = up_to(Tlp::Red);
+    late.embargo_ms = 5_000;
+    fed.trust(author, victim, late, up_to(Tlp::Red));
+    let thin_policy = cairn_policy::OutboundPolicy {
+        withhold: [cairn_core::DisclosureField::Victim].into(),
+        ..up_to(Tlp::Red)
+    };
+    fed.trust(relay, victim, thin_policy, up_to(Tlp::Red));
+    fed.trust(victim, partner, up_to(Tlp::Red), up_to(Tlp::Red));
+    fed.start_all().await;
+    fed.wait_connected(WAIT).await;
+    // No hop limit: only the disclosures make the victim's new copy worth offering.
+    let report = fed
+        .publish_draft(author, &draft(41, Tlp::Green, Some(Scope::Unrestricted)))
+        .await;
+    assert!(!report.disclosures().is_empty(), "the sample has a victim");
+    let disclosures = |fed: &Federation, i: usize| {
+        fed.node(i)
+            .store()
+            .get(&report.id())
+            .expect("read")
+            .map(|held| held.report.disclosures().len())
+    };
+    assert!(fed.wait_for(partner, &[report.id()], WAIT).await);
+    assert_eq!(
+        disclosures(&fed, partner),
+        Some(0),
+        "the thin copy, through the relay"
+    );
+
+    // The author's embargo towards the victim ends: the victim gets the full copy, and offers
+    // it again to its partner.
+    let start = std::time::Instant::now();
+    while disclosures(&fed, partner) != Some(report.disclosures().len()) {
+        assert!(
+            start.elapsed() < WAIT,
+            "the partner never got the full copy (the victim holds {:?} disclosures)",
+            disclosures(&fed, victim)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let held = fed
+        .node(partner)
+        .store()
+        .get(&report.id())
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.report.envelope_bytes(), report.envelope_bytes());
+    assert_eq!(
+        held.provenance,
+        cairn_store::Provenance::Peer {
+            org: fed.members[victim].org.public(),
+            hop: 1
+        },
+        "and by the shorter path"
+    );
+    for i in 0..4 {
+        fed.stop(i).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_copy_from_the_author_replaces_a_relays_thin_copy() {
     // The author shares everything with the relay and the victim; the relay passes reports

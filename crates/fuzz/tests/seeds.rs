@@ -131,6 +131,7 @@ fn write_the_seed_corpus() {
                 .map(|r| cairn_net::Offered {
                     report_id: *r.id().as_bytes(),
                     hop: 1,
+                    disclosures: 0,
                 })
                 .collect(),
         },

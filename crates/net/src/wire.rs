@@ -59,13 +59,16 @@ pub enum Request {
 /// Most reports one notification offers again.
 pub const MAX_OFFERED: usize = 64;
 
-/// A report a node offers again: it now holds it by a shorter path, so it may go further.
+/// A report a node offers again: it now holds it by a shorter path (so it may go further) or
+/// with more disclosures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Offered {
     /// The report's id.
     pub report_id: [u8; 32],
     /// Relays before the sender held it (what a fetch of it says).
     pub hop: u32,
+    /// Disclosures the copy the receiver would get carries.
+    pub disclosures: u32,
 }
 
 /// A report as one node passes it to another.
@@ -127,6 +130,7 @@ impl Request {
                     .map(|o| pb::Offered {
                         report_id: o.report_id.to_vec(),
                         hop: o.hop,
+                        disclosures: o.disclosures,
                     })
                     .collect(),
             }),
@@ -175,6 +179,7 @@ impl Request {
                                     invalid("notify: an offered report id is not 32 bytes")
                                 })?,
                                 hop: o.hop,
+                                disclosures: o.disclosures,
                             })
                         })
                         .collect::<io::Result<Vec<_>>>()?;
@@ -365,6 +370,7 @@ mod tests {
                 again: vec![Offered {
                     report_id: [3; 32],
                     hop: 2,
+                    disclosures: 1,
                 }],
             },
             Request::Pull {
@@ -423,6 +429,7 @@ mod tests {
                         pb::Offered {
                             report_id: vec![1; id_len],
                             hop: 1,
+                            disclosures: 0,
                         };
                         n
                     ],

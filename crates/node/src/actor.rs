@@ -50,8 +50,12 @@ async fn fetch_offered(
             let mut wanted = Vec::new();
             for offered in batch {
                 let id = cairn_core::ReportId::from_bytes(offered.report_id);
-                let held = exchange::held_hop(&store, &us, &id).map_err(|e| e.to_string())?;
-                if relay::worth_fetching(held, offered.hop) {
+                let held = exchange::held_copy(&store, &us, &id).map_err(|e| e.to_string())?;
+                let copy = relay::Copy {
+                    hop: offered.hop,
+                    disclosures: offered.disclosures,
+                };
+                if relay::worth_fetching(held, copy) {
                     wanted.push(id);
                 }
             }
@@ -1065,13 +1069,14 @@ impl Actor {
             })
             .collect();
         self.announce(&new);
-        self.offer_again(&received.closer, partner_org);
+        self.offer_again(&received.again, partner_org);
     }
 
-    /// Offers reports now held by a shorter path to the partners they may now go to: their
-    /// pulls have passed these reports, so they are named for the partners to fetch.
-    fn offer_again(&mut self, closer: &[exchange::StoredNew], from: Option<OrgPublicKey>) {
-        if closer.is_empty() || self.stopping {
+    /// Offers reports now held by a shorter path, or with more disclosures, to the partners
+    /// they may go to: their pulls have passed these reports, so they are named for the
+    /// partners to fetch.
+    fn offer_again(&mut self, again: &[exchange::StoredNew], from: Option<OrgPublicKey>) {
+        if again.is_empty() || self.stopping {
             return;
         }
         let head = self.store.last_seq().unwrap_or(0);
@@ -1084,21 +1089,27 @@ impl Actor {
             let Some(partner) = self.partners.get(state.partner).map(|p| &p.partner) else {
                 continue;
             };
-            let again: Vec<cairn_net::Offered> = closer
+            let again: Vec<cairn_net::Offered> = again
                 .iter()
                 .filter_map(|c| {
-                    let hop = c.partner_hop.saturating_add(1);
                     let held = JustStored {
                         author: c.author,
                         marking: &c.marking,
-                        hop,
+                        hop: c.partner_hop.saturating_add(1),
                         from,
                     };
-                    let tell =
-                        relay::tell(&self.us, &[held], partner, &self.rules.communities, now);
-                    (tell == Tell::Now).then(|| cairn_net::Offered {
+                    let copy = relay::copy_for(
+                        &self.us,
+                        &held,
+                        &c.disclosures,
+                        partner,
+                        &self.rules.communities,
+                        now,
+                    )?;
+                    Some(cairn_net::Offered {
                         report_id: *c.id.as_bytes(),
-                        hop,
+                        hop: copy.hop,
+                        disclosures: copy.disclosures,
                     })
                 })
                 .collect();

@@ -36,15 +36,53 @@ pub fn holding_hop(us: &OrgPublicKey, stored: &StoredReport) -> u32 {
     relay::hop_of(us, &stored.report.author(), &stored.provenance)
 }
 
-/// The hop at which this node holds the report with this id, if it holds it.
-pub fn held_hop(store: &Store, us: &OrgPublicKey, id: &ReportId) -> Result<Option<u32>, ReadError> {
+/// The copy of the report with this id this node holds, if it holds it: the hop at which it
+/// holds it and the disclosures it carries.
+pub fn held_copy(
+    store: &Store,
+    us: &OrgPublicKey,
+    id: &ReportId,
+) -> Result<Option<relay::Copy>, ReadError> {
     let Some(held) = store.envelope_of(id)? else {
         return Ok(None);
     };
-    let author = cairn_core::stored_marking_of(*id, &held.envelope)
-        .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?
-        .author;
-    Ok(Some(relay::hop_of(us, &author, &held.provenance)))
+    let report = VerifiedReport::from_stored(&held.envelope)
+        .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
+    Ok(Some(relay::Copy {
+        hop: relay::hop_of(us, &report.author(), &held.provenance),
+        disclosures: report.disclosures().len() as u32,
+    }))
+}
+
+/// Whether `copy`, arriving from a partner at `hop`, is a report this node holds already that
+/// the store will now hold by a shorter path that matters, or with more disclosures: then its
+/// partners are offered it again.
+fn held_again(
+    store: &Store,
+    copy: &VerifiedReport,
+    marking: &cairn_core::Report,
+    hop: u32,
+) -> Result<bool, ReadError> {
+    let may_be_closer = relay::hop_matters(marking);
+    let may_be_fuller = !copy.disclosures().is_empty();
+    if !may_be_closer && !may_be_fuller {
+        return Ok(false);
+    }
+    let Some(held) = store.envelope_of(&copy.id())? else {
+        return Ok(false);
+    };
+    let closer =
+        may_be_closer && matches!(held.provenance, Provenance::Peer { hop: old, .. } if hop < old);
+    if closer || !may_be_fuller {
+        return Ok(closer);
+    }
+    let held = VerifiedReport::from_stored(&held.envelope)
+        .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
+    Ok(held.disclosures().len() < copy.disclosures().len()
+        && held
+            .disclosures()
+            .iter()
+            .all(|d| copy.disclosures().contains(d)))
 }
 
 /// A page served to a partner, with what the audit trail must record.
@@ -197,8 +235,9 @@ pub struct Received {
     /// Newly stored, with the hop at which this node now holds them.
     pub stored: Vec<StoredNew>,
     /// Already held, and now held by a shorter path that may let them go further (community
-    /// reports with a hop limit): partners whose pulls passed them are offered them again.
-    pub closer: Vec<StoredNew>,
+    /// reports with a hop limit) or with more disclosures: partners whose pulls passed them are
+    /// offered them again.
+    pub again: Vec<StoredNew>,
     /// Already held.
     pub duplicates: usize,
     /// Not stored: failed verification, broke the inbound rules, or conflicted with what is
@@ -219,6 +258,8 @@ pub struct StoredNew {
     pub seq: u64,
     /// Relays before the partner held it.
     pub partner_hop: u32,
+    /// The disclosures the copy now held carries.
+    pub disclosures: Vec<cairn_core::DisclosureField>,
 }
 
 /// A report from a page after its signature check, with what the sender said about it.
@@ -319,31 +360,27 @@ pub fn store_checked(
         let mut kept = Vec::with_capacity(reports.len());
         for r in &reports {
             let marking = r.marking();
-            let closer = relay::hop_matters(&marking)
-                && store.envelope_of(&r.id())?.is_some_and(|held| {
-                    matches!(held.provenance, Provenance::Peer { hop: old, .. } if hop < old)
-                });
-            kept.push((r.id(), r.author(), marking, closer));
+            let again = held_again(store, r, &marking, hop)?;
+            let disclosures = r.disclosures().iter().map(|d| d.field).collect();
+            kept.push((r.id(), r.author(), marking, disclosures, again));
         }
         let outcomes = store.insert(reports, Provenance::Peer { org: from.org, hop })?;
-        for ((id, author, marking, closer), outcome) in kept.into_iter().zip(outcomes) {
+        for ((id, author, marking, disclosures, again), outcome) in kept.into_iter().zip(outcomes) {
+            let new = StoredNew {
+                id,
+                author,
+                marking,
+                seq: 0,
+                partner_hop: hop,
+                disclosures,
+            };
             match outcome {
-                IngestOutcome::Stored { seq, .. } => received.stored.push(StoredNew {
-                    id,
-                    author,
-                    marking,
-                    seq,
-                    partner_hop: hop,
-                }),
-                IngestOutcome::Duplicate { seq, .. } if closer => {
+                IngestOutcome::Stored { seq, .. } => {
+                    received.stored.push(StoredNew { seq, ..new });
+                }
+                IngestOutcome::Duplicate { seq, .. } if again => {
                     received.duplicates += 1;
-                    received.closer.push(StoredNew {
-                        id,
-                        author,
-                        marking,
-                        seq,
-                        partner_hop: hop,
-                    });
+                    received.again.push(StoredNew { seq, ..new });
                 }
                 IngestOutcome::Duplicate { .. } => received.duplicates += 1,
                 IngestOutcome::Rejected(e) => received.rejected.push(format!("report {id}: {e}")),

@@ -86,11 +86,50 @@ pub fn hop_matters(marking: &Report) -> bool {
     marking.distribution.scope == cairn_core::Scope::Community
 }
 
-/// Whether a report offered again by a partner that held it `offered_hop` relays from its
-/// author is worth fetching, for a node that holds it at `held_hop` (none: not at all): only
-/// if the partner's copy would put it closer.
-pub fn worth_fetching(held_hop: Option<u32>, offered_hop: u32) -> bool {
-    held_hop.is_none_or(|held| held > offered_hop.saturating_add(1))
+/// A copy of a report: the relays before its holder held it (0: its author) and how many
+/// disclosures it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Copy {
+    /// Relays before its holder.
+    pub hop: u32,
+    /// Disclosures it carries.
+    pub disclosures: u32,
+}
+
+/// Whether a copy a partner offers again is worth fetching, for a node that holds `held` (the
+/// hop at which it holds it, and its disclosures; none: not at all): only if the partner's copy
+/// would put it closer, or carries more disclosures.
+pub fn worth_fetching(held: Option<Copy>, offered: Copy) -> bool {
+    held.is_none_or(|held| {
+        held.hop > offered.hop.saturating_add(1) || held.disclosures < offered.disclosures
+    })
+}
+
+/// The copy of a report just held again (closer, or fuller) that `partner` would get now, if
+/// any: its hop and the disclosures left once the partner's policy withholds its own.
+pub fn copy_for(
+    us: &OrgPublicKey,
+    held: &JustStored<'_>,
+    disclosures: &[DisclosureField],
+    partner: &Partner,
+    communities: &Communities,
+    now_ms: i64,
+) -> Option<Copy> {
+    if held.from == Some(partner.org) || held.author == partner.org {
+        return None;
+    }
+    let holding = Holding {
+        hop: held.hop,
+        now_ms,
+        received_ms: now_ms,
+    };
+    match decide_outbound(us, held.marking, holding, partner, communities) {
+        OutboundDecision::Share { withhold, .. } => Some(Copy {
+            hop: held.hop,
+            disclosures: disclosures.iter().filter(|f| !withhold.contains(f)).count() as u32,
+        }),
+        OutboundDecision::Withhold(_) => None,
+    }
 }
 
 /// What a serving decision leaves out before deciding.
@@ -315,12 +354,27 @@ mod tests {
     }
 
     #[test]
-    fn only_a_closer_copy_is_worth_fetching() {
-        assert!(worth_fetching(None, 5), "not held");
-        assert!(worth_fetching(Some(4), 2), "held at 4, offered as 3");
-        assert!(!worth_fetching(Some(3), 2), "held at 3 already");
-        assert!(!worth_fetching(Some(1), 2));
-        assert!(!worth_fetching(Some(0), u32::MAX), "ours");
+    fn only_a_closer_or_fuller_copy_is_worth_fetching() {
+        let copy = |hop, disclosures| Copy { hop, disclosures };
+        assert!(worth_fetching(None, copy(5, 0)), "not held");
+        assert!(
+            worth_fetching(Some(copy(4, 0)), copy(2, 0)),
+            "held at 4, offered as 3"
+        );
+        assert!(
+            !worth_fetching(Some(copy(3, 0)), copy(2, 0)),
+            "held at 3 already"
+        );
+        assert!(!worth_fetching(Some(copy(1, 0)), copy(2, 0)));
+        assert!(!worth_fetching(Some(copy(0, 2)), copy(u32::MAX, 2)), "ours");
+        assert!(
+            worth_fetching(Some(copy(2, 1)), copy(5, 2)),
+            "fuller, further"
+        );
+        assert!(
+            !worth_fetching(Some(copy(2, 2)), copy(1, 2)),
+            "as full, as close"
+        );
     }
 
     #[test]

@@ -779,8 +779,19 @@ impl Simulation {
                 );
                 self.carry_out(to, actions);
                 // As the actor does: fetch what is lacking or held by a longer path.
+                // No disclosures are simulated: only the path counts.
                 for (report, hop) in again {
-                    if relay::worth_fetching(self.holding(to, report), hop) {
+                    let held = self.holding(to, report).map(|hop| relay::Copy {
+                        hop,
+                        disclosures: 0,
+                    });
+                    if relay::worth_fetching(
+                        held,
+                        relay::Copy {
+                            hop,
+                            disclosures: 0,
+                        },
+                    ) {
                         self.tally.fetched_again += 1;
                         self.send(to, from, Message::Fetch { report }, 0);
                     }
@@ -1100,7 +1111,7 @@ impl Simulation {
             };
             let again: Vec<(u32, u32)> = closer
                 .iter()
-                .filter(|&&(report, hop, from)| {
+                .filter_map(|&(report, hop, from)| {
                     let w = &self.written[report as usize];
                     let held = JustStored {
                         author: self.world.keys[w.author as usize],
@@ -1108,9 +1119,9 @@ impl Simulation {
                         hop,
                         from: from.map(|f| self.world.keys[f as usize]),
                     };
-                    relay::tell(&us, &[held], partner, &self.world.communities, now_ms) == Tell::Now
+                    relay::copy_for(&us, &held, &[], partner, &self.world.communities, now_ms)
+                        .map(|copy| (report, copy.hop))
                 })
-                .map(|&(report, hop, _)| (report, hop))
                 .collect();
             if !again.is_empty() {
                 offers.push((peer, again));
