@@ -73,8 +73,14 @@ pub fn peer_id_of(node_public_key: &[u8; 32]) -> Result<NodeAddress, BadNodeKey>
 /// Checks an address to listen on: a multiaddr with an IP and a TCP port.
 pub fn check_listen_address(text: &str) -> Result<(), BadNodeAddress> {
     use libp2p::multiaddr::Protocol;
-    let address = libp2p::Multiaddr::from_str(text.trim())
-        .map_err(|e| BadNodeAddress(format!("{text:?} is not a multiaddr: {e}")))?;
+    let address = libp2p::Multiaddr::from_str(text.trim()).map_err(|e| {
+        BadNodeAddress(match multiaddr_for(text) {
+            Some(form) => format!("{text:?} is not a multiaddr: write it {form:?}"),
+            None => format!(
+                "{text:?} is not a multiaddr ({e}): use /ip4/ADDRESS/tcp/PORT or /ip6/ADDRESS/tcp/PORT"
+            ),
+        })
+    })?;
     let mut parts = address.iter();
     match (parts.next(), parts.next(), parts.next()) {
         (Some(Protocol::Ip4(_) | Protocol::Ip6(_)), Some(Protocol::Tcp(_)), None) => Ok(()),
@@ -82,6 +88,15 @@ pub fn check_listen_address(text: &str) -> Result<(), BadNodeAddress> {
             "{text:?} is not an address to listen on: use /ip4/ADDRESS/tcp/PORT or /ip6/ADDRESS/tcp/PORT"
         ))),
     }
+}
+
+/// The multiaddr form of an address written as IP:PORT (`127.0.0.1:7400`, `[::1]:7400`).
+pub fn multiaddr_for(text: &str) -> Option<String> {
+    let socket: std::net::SocketAddr = text.trim().parse().ok()?;
+    Some(match socket.ip() {
+        std::net::IpAddr::V4(ip) => format!("/ip4/{ip}/tcp/{}", socket.port()),
+        std::net::IpAddr::V6(ip) => format!("/ip6/{ip}/tcp/{}", socket.port()),
+    })
 }
 
 /// Checks a partner node's address: a multiaddr with an IP address and a TCP port,
@@ -93,6 +108,22 @@ pub fn check_dial_address(text: &str, node: &NodeAddress) -> Result<(), BadNodeA
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ip_and_port_gets_its_multiaddr_form_in_the_error() {
+        let error = check_listen_address("127.0.0.1:7400")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("write it \"/ip4/127.0.0.1/tcp/7400\""),
+            "{error}"
+        );
+        let error = check_listen_address("[::1]:7400").unwrap_err().to_string();
+        assert!(error.contains("/ip6/::1/tcp/7400"), "{error}");
+        let error = check_listen_address("nonsense").unwrap_err().to_string();
+        assert!(error.contains("/ip4/ADDRESS/tcp/PORT"), "{error}");
+        assert!(check_listen_address("/ip4/0.0.0.0/tcp/7400").is_ok());
+    }
 
     #[test]
     fn ed25519_peer_ids_have_the_libp2p_form() {

@@ -53,6 +53,38 @@ pub enum StartError {
     },
 }
 
+/// Refuses a listen address whose port another program already listens on. The transport
+/// listens with port reuse (so that connections it dials leave from the listening port), which
+/// would let a second node share the port with the first: a plain bind first finds out.
+fn port_free(text: &str, address: &Multiaddr) -> Result<(), StartError> {
+    use libp2p::multiaddr::Protocol;
+    let mut parts = address.iter();
+    let ip: std::net::IpAddr = match parts.next() {
+        Some(Protocol::Ip4(ip)) => ip.into(),
+        Some(Protocol::Ip6(ip)) => ip.into(),
+        _ => return Ok(()),
+    };
+    let Some(Protocol::Tcp(port)) = parts.next() else {
+        return Ok(());
+    };
+    if port == 0 {
+        return Ok(());
+    }
+    match std::net::TcpListener::bind((ip, port)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(StartError::Listen {
+            address: text.to_string(),
+            reason: format!(
+                "port {port} is in use: another program (perhaps another Cairn node) listens there"
+            ),
+        }),
+        Err(e) => Err(StartError::Listen {
+            address: text.to_string(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
 /// Why a request got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
@@ -233,8 +265,14 @@ struct Behaviour {
 /// Parses a partner node's address: IP and TCP port, optionally `/p2p/` and its PeerId, which
 /// must then be that node's.
 pub(crate) fn dial_address(text: &str, node: &NodeAddress) -> Result<Multiaddr, BadNodeAddress> {
-    let address = Multiaddr::from_str(text.trim())
-        .map_err(|e| BadNodeAddress(format!("{text:?} is not a multiaddr: {e}")))?;
+    let address = Multiaddr::from_str(text.trim()).map_err(|e| {
+        BadNodeAddress(match crate::multiaddr_for(text) {
+            Some(form) => format!("{text:?} is not a multiaddr: write it {form:?}"),
+            None => format!(
+                "{text:?} is not a multiaddr ({e}): use /ip4/ADDRESS/tcp/PORT or /ip6/ADDRESS/tcp/PORT"
+            ),
+        })
+    })?;
     let mut parts = address.iter();
     let host = parts.next();
     let port = parts.next();
@@ -366,6 +404,7 @@ pub async fn spawn(
         crate::check_listen_address(text)?;
         let address = Multiaddr::from_str(text.trim())
             .map_err(|e| BadNodeAddress(format!("{text:?}: {e}")))?;
+        port_free(text, &address)?;
         swarm.listen_on(address).map_err(|e| StartError::Listen {
             address: text.clone(),
             reason: e.to_string(),

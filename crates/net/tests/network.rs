@@ -183,3 +183,36 @@ async fn a_node_outside_the_trust_list_is_refused_both_ways() {
     );
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_another_node_listens_on_is_an_error_at_start() {
+    let stop = CancellationToken::new();
+    let (first, events) = cairn_net::spawn(
+        &config("/ip4/127.0.0.1/tcp/0"),
+        [5u8; 32],
+        vec![],
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    answer_everything(events);
+    let taken = first.listen_addresses().await[0].clone();
+    let port = taken
+        .rsplit('/')
+        .find(|part| part.parse::<u16>().is_ok())
+        .unwrap()
+        .to_string();
+    let second = cairn_net::spawn(
+        &config(&format!("/ip4/127.0.0.1/tcp/{port}")),
+        [6u8; 32],
+        vec![],
+        CancellationToken::new(),
+    )
+    .await;
+    let error = match second {
+        Ok(_) => panic!("a second node listened on port {port} too"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains(&format!("port {port} is in use")), "{error}");
+    stop.cancel();
+}
