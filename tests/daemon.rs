@@ -24,15 +24,21 @@ fn node_key_of(node: &CliNode) -> [u8; 32] {
     NodeCertificate::verify(&bytes).unwrap().node_key
 }
 
-#[test]
-fn operators_publish_watch_and_audit_through_running_nodes() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cert = CliNode::init(dir.path(), "cert");
-    let mut bank = CliNode::init(dir.path(), "bank");
+/// A CERT and a bank, partners (the CERT shares up to AMBER, the bank GREEN), both running.
+fn cert_and_bank_running(dir: &std::path::Path) -> (CliNode, CliNode) {
+    let mut cert = CliNode::init(dir, "cert");
+    let mut bank = CliNode::init(dir, "bank");
     cert.partner_with(&bank, "bank", "amber");
     bank.partner_with(&cert, "cert", "green");
     cert.start();
     bank.start();
+    (cert, bank)
+}
+
+#[test]
+fn operators_publish_watch_and_audit_through_running_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cert, mut bank) = cert_and_bank_running(dir.path());
 
     let published = cert.ok(&[
         "report",
@@ -187,4 +193,85 @@ fn a_node_killed_in_the_middle_of_catch_up_loses_nothing_and_resumes() {
     assert_eq!(stored, published, "exactly what the CERT holds, once each");
     assert!(held_at_kill.is_subset(&stored));
     assert_eq!(store.cursor(&cert_node).unwrap(), REPORTS);
+}
+
+#[test]
+fn an_organisation_revokes_a_node_key_with_the_cli_and_partners_cut_the_node_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cert, mut bank) = cert_and_bank_running(dir.path());
+    wait_until(
+        "the CERT and the bank to connect",
+        Duration::from_secs(30),
+        || cert.status()["peers_connected"].as_u64() == Some(1),
+    );
+
+    let show = bank.ok(&["org", "show"]);
+    assert!(show.contains("organisation id"), "{show}");
+    assert!(
+        show.contains(&format!("organisation key  {}", bank.org_key)),
+        "{show}"
+    );
+    assert!(show.contains("revoked keys      none"), "{show}");
+
+    // What is refused, and says why.
+    for (args, expected) in [
+        (
+            vec!["org", "revoke-node", "nonsense", "--reason", "x"],
+            "is not a PeerId",
+        ),
+        (
+            vec!["org", "revoke-node", &bank.peer_id, "--reason", " "],
+            "--reason must say why",
+        ),
+        (
+            vec![
+                "org",
+                "revoke-node",
+                &bank.peer_id,
+                "--reason",
+                "x",
+                "--from",
+                "2999-01-01",
+            ],
+            "in the future",
+        ),
+    ] {
+        let out = bank.run(&args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    let org_key: [u8; 32] = hex::decode(&bank.org_key).unwrap().try_into().unwrap();
+    let org_as_node = cairn_net::peer_id_of(&org_key).unwrap().to_string();
+    let out = bank.run(&["org", "revoke-node", &org_as_node, "--reason", "x"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is an organisation key"));
+
+    // The bank retires this node: the CERT cuts it off at once.
+    let revoked = bank.ok(&["org", "revoke-node", &bank.peer_id, "--reason", "retired"]);
+    assert!(revoked.contains("sent the revocation"), "{revoked}");
+    assert!(revoked.contains("this node's own key"), "{revoked}");
+    wait_until(
+        "the CERT to cut the bank's node off",
+        Duration::from_secs(30),
+        || cert.ok(&["peers"]).contains("cut off"),
+    );
+    let peers: serde_json::Value = serde_json::from_str(&cert.ok(&["peers", "--json"])).unwrap();
+    assert_eq!(peers[0]["connected"], false, "{peers}");
+    let problem = peers[0]["last_error"].as_str().unwrap();
+    assert!(problem.contains("revoked this node's key"), "{problem}");
+    let again = bank.run(&["org", "revoke-node", &bank.peer_id, "--reason", "retired"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already revoked"));
+
+    // Stopped, the node shows the revocation and does not start again.
+    assert!(bank.signal("TERM"), "the bank did not exit cleanly");
+    let show = bank.ok(&["org", "show"]);
+    assert!(
+        show.contains(&format!("revoked           {}", bank.peer_id)),
+        "{show}"
+    );
+    let out = bank.run(&["run"]);
+    assert!(!out.status.success(), "a revoked node started");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("this node may not run"), "{err}");
+    assert!(cert.signal("TERM"), "the CERT did not exit cleanly");
 }

@@ -200,6 +200,7 @@ async fn an_unknown_node_cannot_connect_or_fetch() {
             &cert_node,
             Request::Hello {
                 certificate: fed.members[1].certificate.to_bytes().to_vec(),
+                statements: Vec::new(),
             },
         )
         .await;
@@ -415,6 +416,7 @@ async fn a_tampered_report_is_rejected_and_its_sender_and_others_are_still_serve
                 match request {
                     Request::Hello { .. } => reply.respond(Response::Hello {
                         certificate: certificate.clone(),
+                        statements: Vec::new(),
                     }),
                     Request::Pull { after: 0, .. } => reply.respond(Response::Page(page.clone())),
                     Request::Pull { .. } => reply.respond(Response::Page(Page {
@@ -434,6 +436,7 @@ async fn a_tampered_report_is_rejected_and_its_sender_and_others_are_still_serve
             &cert_node,
             Request::Hello {
                 certificate: fed.members[1].certificate.to_bytes().to_vec(),
+                statements: Vec::new(),
             },
         )
         .await
@@ -549,6 +552,7 @@ async fn a_node_certified_by_the_wrong_organisation_is_not_served() {
             &cert_node,
             Request::Hello {
                 certificate: forged.to_bytes().to_vec(),
+                statements: Vec::new(),
             },
         )
         .await

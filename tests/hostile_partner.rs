@@ -36,13 +36,20 @@ impl Attacker {
                     let net = self.net.clone();
                     let (victim, certificate) = (self.victim.clone(), self.certificate.clone());
                     tokio::spawn(async move {
-                        let _ = net.request(&victim, Request::Hello { certificate }).await;
+                        // No key statements: a node of a Cairn from before them.
+                        let hello = Request::Hello {
+                            certificate,
+                            statements: Vec::new(),
+                        };
+                        let _ = net.request(&victim, hello).await;
                     });
                 }
                 NetEvent::Request { request, reply, .. } => match request {
                     Request::Hello { .. } => reply.respond(Response::Hello {
                         certificate: self.certificate.clone(),
+                        statements: Vec::new(),
                     }),
+                    Request::Statements { .. } => reply.respond(Response::Ack),
                     Request::Pull { after, .. } => return Some((after, reply)),
                     Request::Notify { .. } => reply.respond(Response::Ack),
                     Request::Fetch { .. } => reply.respond(Response::Fetched(None)),

@@ -61,6 +61,7 @@ fn main() {
                         reply.respond(match request {
                             Request::Hello { .. } => Response::Hello {
                                 certificate: certificate.clone(),
+                                statements: Vec::new(),
                             },
                             Request::Pull { after, .. } => Response::Page(cairn_net::Page {
                                 reports: Vec::new(),
@@ -68,7 +69,7 @@ fn main() {
                                 more: false,
                                 head: after,
                             }),
-                            Request::Notify { .. } => Response::Ack,
+                            Request::Notify { .. } | Request::Statements { .. } => Response::Ack,
                             Request::Fetch { .. } => Response::Fetched(None),
                         });
                     }
@@ -132,6 +133,7 @@ fn main() {
                             },
                             _ => Request::Hello {
                                 certificate: certificate.clone(),
+                                statements: Vec::new(),
                             },
                         };
                         n += 1;

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use cairn_core::keylog::KeyStatement;
 use cairn_core::{NodeCertificate, NodeKey, OrgKey, ReportDraft, ReportId, VerifiedReport};
 use cairn_net::{NetConfig, NodeAddress};
 use cairn_node::{NodeHandle, NodeSettings, PartnerNode, SyncSettings, TrustedPartner};
@@ -111,13 +112,34 @@ impl Federation {
         self.communities.insert(name.to_string(), members.to_vec());
     }
 
+    /// Makes member `i` a second node of member `of`'s organisation: it signs with `of`'s
+    /// organisation key and presents a certificate of it. Partners trusting both list them as
+    /// two nodes of one partner.
+    pub fn join_organisation(&mut self, i: usize, of: usize) {
+        let file = self.members[i].dir.path().join("org.key");
+        self.members[of].org.save(&file).expect("write the key");
+        let org = OrgKey::load(&file).expect("read the key");
+        let m = &mut self.members[i];
+        m.certificate =
+            NodeCertificate::issue(&org, m.node_key.public_bytes(), "node-2", 1_700_000_000_000);
+        m.org = org;
+    }
+
     fn settings(&self, i: usize) -> NodeSettings {
         let m = &self.members[i];
-        let partners = self.links[i]
-            .iter()
-            .map(|(j, policy)| {
-                let p = &self.members[*j];
-                TrustedPartner {
+        let mut partners: Vec<TrustedPartner> = Vec::new();
+        for (j, policy) in &self.links[i] {
+            let p = &self.members[*j];
+            let node = PartnerNode {
+                node: p.peer_id.clone(),
+                addresses: p.dial.iter().chain(&p.address).take(1).cloned().collect(),
+            };
+            match partners
+                .iter_mut()
+                .find(|t| t.partner.org == p.org.public())
+            {
+                Some(same) => same.nodes.push(node),
+                None => partners.push(TrustedPartner {
                     partner: Partner {
                         org: p.org.public(),
                         name: p.name.clone(),
@@ -126,13 +148,10 @@ impl Federation {
                         region: None,
                         policy: policy.clone(),
                     },
-                    nodes: vec![PartnerNode {
-                        node: p.peer_id.clone(),
-                        addresses: p.dial.iter().chain(&p.address).take(1).cloned().collect(),
-                    }],
-                }
-            })
-            .collect();
+                    nodes: vec![node],
+                }),
+            }
+        }
         let mut communities = Communities::default();
         for (name, members) in &self.communities {
             communities.define(name, members.iter().map(|j| self.members[*j].org.public()));
@@ -165,6 +184,9 @@ impl Federation {
             partners,
             communities,
             inbound: m.inbound.clone(),
+            organisation_statements: vec![
+                KeyStatement::implicit_genesis(&m.org).expect("a genesis"),
+            ],
         }
     }
 

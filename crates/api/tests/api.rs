@@ -43,6 +43,9 @@ async fn start_with(configure: impl FnOnce(&mut ApiConfig)) -> Api {
             partners: vec![],
             communities: Default::default(),
             inbound: Default::default(),
+            organisation_statements: vec![
+                cairn_core::keylog::KeyStatement::implicit_genesis(&org).unwrap(),
+            ],
         },
         shutdown.clone(),
     )

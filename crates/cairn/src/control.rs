@@ -1,5 +1,6 @@
 //! The running node's control socket (`control.sock` in the node's folder, mode 0600): how
-//! `cairn status`, `cairn peers`, `cairn audit` and publishing commands reach a running node.
+//! `cairn status`, `cairn peers`, `cairn audit`, `cairn org` and publishing commands reach a
+//! running node.
 //! One JSON request per line, one JSON answer per line.
 
 use std::io::{BufRead, BufReader, Write};
@@ -15,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 /// Largest request line accepted (a batch of reports to publish).
 pub(crate) const MAX_REQUEST_BYTES: usize = 64 << 20;
 
-/// An encoded envelope as a `Publish` request carries it.
+/// Bytes (an encoded envelope or key statement) as a control request carries them.
 pub(crate) fn encode_envelope(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -44,6 +45,13 @@ pub enum ControlRequest {
         /// The report id.
         report: String,
     },
+    /// Keep key statements this organisation made and send them to the connected partners.
+    AddStatements {
+        /// The encoded statements, in base64.
+        statements: Vec<String>,
+    },
+    /// This organisation's key statements, as the node holds them.
+    OrganisationStatements,
     /// Store reports signed by this organisation.
     Publish {
         /// The encoded envelopes, in base64 (a quarter of their size more, where hexadecimal
@@ -83,6 +91,13 @@ pub enum ControlResponse {
         /// Our former position.
         was: u64,
     },
+    /// For `AddStatements`: how many were new.
+    StatementsAdded {
+        /// Statements the node did not hold before.
+        new: usize,
+    },
+    /// For `OrganisationStatements`: the encoded statements, in base64.
+    Statements(Vec<String>),
     /// The request failed.
     Error(String),
 }
@@ -190,6 +205,33 @@ async fn handle(request: ControlRequest, node: &NodeHandle) -> ControlResponse {
             node.audit(id)
                 .await
                 .map_or_else(failed, ControlResponse::Audit)
+        }
+        ControlRequest::AddStatements { statements } => {
+            let mut read = Vec::with_capacity(statements.len());
+            for (i, text) in statements.iter().enumerate() {
+                let statement = decode_envelope(text)
+                    .map_err(|e| format!("statement {i} is not base64: {e}"))
+                    .and_then(|bytes| {
+                        cairn_core::keylog::KeyStatement::verify(&bytes)
+                            .map_err(|e| format!("statement {i}: {e}"))
+                    });
+                match statement {
+                    Ok(s) => read.push(s),
+                    Err(e) => return ControlResponse::Error(e),
+                }
+            }
+            node.add_statements(read)
+                .await
+                .map_or_else(failed, |new| ControlResponse::StatementsAdded { new })
+        }
+        ControlRequest::OrganisationStatements => {
+            node.organisation_statements()
+                .await
+                .map_or_else(failed, |list| {
+                    ControlResponse::Statements(
+                        list.iter().map(|s| encode_envelope(s.to_bytes())).collect(),
+                    )
+                })
         }
         ControlRequest::Publish {
             envelopes,

@@ -6,6 +6,7 @@ mod federation_demo;
 mod home;
 mod import_cmd;
 mod operate;
+mod org_cmd;
 mod policy_cmd;
 mod reports;
 mod run;
@@ -91,6 +92,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The organisation's key statements: show them, revoke a node's key.
+    #[command(subcommand)]
+    Org(org_cmd::OrgCommand),
     /// Tokens for the local HTTP API.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -333,6 +337,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => import_cmd::run(&home, &files, default_tlp, json),
         Command::Token(command) => token(&home, command),
+        Command::Org(command) => org_cmd::run(&home, command),
         Command::Status { json } => operate::status(&home, json),
         Command::Peers { json, action } => match action {
             None => operate::peers(&home, json),

@@ -24,7 +24,17 @@ pub fn settings(home: &Home) -> Result<NodeSettings> {
         );
     }
     let sharing = config.sharing();
+    // The organisation's genesis: the implicit one every node holding the organisation key
+    // writes alike (a node without the key holds its organisation's statements in its store).
+    let organisation_statements = match home.org_key_path().exists() {
+        true => vec![
+            cairn_core::keylog::KeyStatement::implicit_genesis(&home.org_key()?)
+                .context("cannot write the organisation's genesis statement")?,
+        ],
+        false => Vec::new(),
+    };
     Ok(NodeSettings {
+        organisation_statements,
         organisation: config.node.organisation.clone(),
         node_secret: node_key.secret_bytes(),
         communities: sharing.communities(&certificate.org_key),

@@ -28,11 +28,19 @@ const ORG_ID_CONTEXT: &[u8] = b"cairn/org-id/v1\0";
 /// An ed25519 public key, as statements name them.
 pub type PublicKey = [u8; 32];
 
+/// Largest encoded statement accepted: a statement names keys, a period and a short text.
+pub const MAX_STATEMENT_BYTES: usize = 2048;
+
 /// An organisation's stable name: the SHA-256 of its genesis statement.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OrgId([u8; 32]);
 
 impl OrgId {
+    /// An id from its 32 bytes (as stored).
+    pub fn from_bytes(bytes: [u8; 32]) -> OrgId {
+        OrgId(bytes)
+    }
+
     /// The 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
@@ -227,6 +235,14 @@ impl KeyStatement {
         )
     }
 
+    /// The genesis of an organisation that began before key statements: no name, no recovery
+    /// key, issued at time 0. Ed25519 signatures are deterministic, so every node holding the
+    /// organisation key writes the same statement and the organisation keeps one id, which
+    /// depends on its first key alone.
+    pub fn implicit_genesis(org: &OrgKey) -> Result<KeyStatement, StatementError> {
+        KeyStatement::genesis(org, "", None, 0)
+    }
+
     /// `org` (the organisation key of the time) authorises `node_key` for `purposes` from
     /// `not_before_ms` until `not_after_ms`.
     #[allow(clippy::too_many_arguments)]
@@ -301,6 +317,12 @@ impl KeyStatement {
     /// Decodes a statement and checks its signatures.
     pub fn verify(bytes: &[u8]) -> Result<KeyStatement, StatementError> {
         use pb::key_statement_body::Statement as S;
+        if bytes.len() > MAX_STATEMENT_BYTES {
+            return Err(StatementError::Malformed(format!(
+                "{} bytes, more than the {MAX_STATEMENT_BYTES} a statement may take",
+                bytes.len()
+            )));
+        }
         let outer = pb::KeyStatement::decode(bytes)
             .map_err(|e| StatementError::Malformed(e.to_string()))?;
         let body = pb::KeyStatementBody::decode(outer.body.as_slice())
@@ -382,14 +404,27 @@ impl KeyStatement {
         &self.encoded
     }
 
+    /// The SHA-256 of the statement as stored and sent: the same statement twice is one.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(&self.encoded).into()
+    }
+
+    /// The organisation the statement is about: the one a genesis defines, or the one named.
+    pub fn organisation(&self) -> OrgId {
+        // Only a genesis has no organisation id (`verify` makes sure of it).
+        self.org_id.unwrap_or_else(|| self.body_id())
+    }
+
+    fn body_id(&self) -> OrgId {
+        let mut hash = Sha256::new();
+        hash.update(ORG_ID_CONTEXT);
+        hash.update(&self.body);
+        OrgId(hash.finalize().into())
+    }
+
     /// The id of the organisation a genesis defines (none for other statements).
     pub fn defines(&self) -> Option<OrgId> {
-        matches!(self.claim, Claim::Genesis { .. }).then(|| {
-            let mut hash = Sha256::new();
-            hash.update(ORG_ID_CONTEXT);
-            hash.update(&self.body);
-            OrgId(hash.finalize().into())
-        })
+        matches!(self.claim, Claim::Genesis { .. }).then(|| self.body_id())
     }
 }
 
@@ -717,6 +752,29 @@ impl KeyLog {
             .iter()
             .map(|p| p.key)
             .find(|k| self.org_key_may_sign(k, at_ms).is_ok())
+    }
+
+    /// From when `key` is revoked, if it is.
+    pub fn revoked_from(&self, key: &PublicKey) -> Option<i64> {
+        self.revoked.get(key).copied()
+    }
+
+    /// The node keys the organisation authorised, with the end of their latest authorisation.
+    pub fn node_keys(&self) -> Vec<(PublicKey, i64)> {
+        self.grants
+            .iter()
+            .map(|(key, grants)| {
+                (
+                    *key,
+                    grants.iter().map(|g| g.not_after_ms).max().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    /// Every key the organisation revoked, with the time from which it is revoked.
+    pub fn revocations(&self) -> Vec<(PublicKey, i64)> {
+        self.revoked.iter().map(|(k, at)| (*k, *at)).collect()
     }
 
     /// Statements left out, and why.

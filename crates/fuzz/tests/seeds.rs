@@ -69,7 +69,7 @@ fn write_the_seed_corpus() {
         NodeCertificate::issue(&org, node.public_bytes(), "node-1", 1_700_000_000_000);
     write("certificate", "node-1.bin", certificate.to_bytes());
 
-    {
+    let statement_bytes: Vec<Vec<u8>> = {
         use cairn_core::keylog::{KeyStatement, Purpose};
         let (recovery, next) = (OrgKey::generate(&mut rng), OrgKey::generate(&mut rng));
         let genesis =
@@ -104,14 +104,22 @@ fn write_the_seed_corpus() {
                     .expect("a revocation"),
             ),
         ];
-        for (name, statement) in statements {
+        for (name, statement) in &statements {
             write("key-statement", name, statement.to_bytes());
         }
-    }
+        statements
+            .iter()
+            .map(|(_, s)| s.to_bytes().to_vec())
+            .collect()
+    };
 
     let requests = [
         Request::Hello {
             certificate: certificate.to_bytes().to_vec(),
+            statements: statement_bytes.clone(),
+        },
+        Request::Statements {
+            statements: statement_bytes[3..].to_vec(),
         },
         Request::Notify {
             head: 42,
@@ -146,6 +154,7 @@ fn write_the_seed_corpus() {
     let responses = [
         Response::Hello {
             certificate: certificate.to_bytes().to_vec(),
+            statements: statement_bytes.clone(),
         },
         Response::Ack,
         Response::Page(Page {

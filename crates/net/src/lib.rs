@@ -19,7 +19,7 @@ pub use swarm::{
     Connection, NetEvent, NetHandle, RequestError, Responder, StartError, TrustedNode, spawn,
 };
 pub use sync::MAX_PAGE_SPAN;
-pub use wire::{MAX_OFFERED, Offered, Page, PassedReport, Request, Response};
+pub use wire::{MAX_OFFERED, MAX_STATEMENTS, Offered, Page, PassedReport, Request, Response};
 
 /// A node's network identity (a libp2p PeerId), as text. Other crates never see libp2p types.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,6 +68,13 @@ pub fn peer_id_of(node_public_key: &[u8; 32]) -> Result<NodeAddress, BadNodeKey>
         .map_err(|e| BadNodeKey(e.to_string()))?;
     let public = libp2p_identity::PublicKey::from(key);
     Ok(NodeAddress(public.to_peer_id().to_base58()))
+}
+
+/// The ed25519 public key of the node with this PeerId (none for PeerIds of other key types).
+pub fn node_key_of(node: &NodeAddress) -> Option<[u8; 32]> {
+    let peer = libp2p::PeerId::from_str(&node.0).ok()?;
+    let public = libp2p_identity::PublicKey::try_decode_protobuf(peer.as_ref().digest()).ok()?;
+    Some(public.try_into_ed25519().ok()?.to_bytes())
 }
 
 /// Checks an address to listen on: a multiaddr with an IP and a TCP port.
@@ -123,6 +130,15 @@ mod tests {
         let error = check_listen_address("nonsense").unwrap_err().to_string();
         assert!(error.contains("/ip4/ADDRESS/tcp/PORT"), "{error}");
         assert!(check_listen_address("/ip4/0.0.0.0/tcp/7400").is_ok());
+    }
+
+    #[test]
+    fn a_peer_id_gives_back_its_node_key() {
+        let key = libp2p_identity::ed25519::Keypair::generate()
+            .public()
+            .to_bytes();
+        let node = peer_id_of(&key).unwrap();
+        assert_eq!(node_key_of(&node), Some(key));
     }
 
     #[test]

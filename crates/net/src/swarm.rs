@@ -166,6 +166,9 @@ enum Command {
         node: PeerId,
         until: Instant,
     },
+    Distrust {
+        node: PeerId,
+    },
 }
 
 /// Talks to the network task. Cheap to clone.
@@ -236,6 +239,17 @@ impl NetHandle {
             .send(Command::HoldOff {
                 node: node.peer_id(),
                 until: Instant::now() + for_,
+            })
+            .await;
+    }
+
+    /// Takes a node off the allow-list for as long as this node runs: it is disconnected, not
+    /// dialled and refused (its organisation revoked its key).
+    pub async fn distrust(&self, node: &NodeAddress) {
+        let _ = self
+            .commands
+            .send(Command::Distrust {
+                node: node.peer_id(),
             })
             .await;
     }
@@ -513,6 +527,11 @@ impl SwarmTask {
                     self.swarm.behaviour_mut().allowed.disallow_peer(node);
                     let _ = self.swarm.disconnect_peer_id(node);
                 }
+            }
+            Command::Distrust { node } => {
+                self.redial.remove(&node);
+                self.swarm.behaviour_mut().allowed.disallow_peer(node);
+                let _ = self.swarm.disconnect_peer_id(node);
             }
             Command::Connections(reply) => {
                 let mut all: Vec<Connection> = self

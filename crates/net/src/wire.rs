@@ -13,8 +13,12 @@ pub const PROTOCOL: &str = "/cairn/sync/1";
 /// Version of the messages this build writes and understands.
 pub const WIRE_VERSION: u32 = 1;
 
-/// Largest request accepted, in bytes (a request carries at most a certificate).
-pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Most key statements one message carries.
+pub const MAX_STATEMENTS: usize = 512;
+
+/// Largest request accepted, in bytes: a certificate and [`MAX_STATEMENTS`] key statements of
+/// at most 2 KiB each (the most a node reads as one).
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024 + MAX_STATEMENTS * 2048;
 
 /// Largest response accepted, in bytes: a page is cut at [`PAGE_BUDGET_BYTES`], plus one
 /// report of the largest size a node accepts, plus framing.
@@ -29,10 +33,18 @@ pub const MAX_PAGE_REPORTS: u32 = 4096;
 /// What one node asks another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    /// "This is who I am": the sender's encoded node certificate.
+    /// "This is who I am": the sender's encoded node certificate and its organisation's key
+    /// statements.
     Hello {
         /// An encoded `NodeCertificate`.
         certificate: Vec<u8>,
+        /// Encoded `KeyStatement`s (at most [`MAX_STATEMENTS`]).
+        statements: Vec<Vec<u8>>,
+    },
+    /// "My organisation made these key statements."
+    Statements {
+        /// Encoded `KeyStatement`s (at most [`MAX_STATEMENTS`]).
+        statements: Vec<Vec<u8>>,
     },
     /// "I have new reports you may see, up to my arrival number `head`", and reports it now
     /// holds by a shorter path that may go further, to fetch.
@@ -96,10 +108,12 @@ pub struct Page {
 /// What a node answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
-    /// The answerer's encoded node certificate.
+    /// The answerer's encoded node certificate and its organisation's key statements.
     Hello {
         /// An encoded `NodeCertificate`.
         certificate: Vec<u8>,
+        /// Encoded `KeyStatement`s (at most [`MAX_STATEMENTS`]).
+        statements: Vec<Vec<u8>>,
     },
     /// Received.
     Ack,
@@ -120,8 +134,15 @@ impl Request {
     pub fn encode(&self) -> Vec<u8> {
         use pb::sync_request::Request as R;
         let request = match self {
-            Request::Hello { certificate } => R::Hello(pb::Hello {
+            Request::Hello {
+                certificate,
+                statements,
+            } => R::Hello(pb::Hello {
                 certificate: certificate.clone(),
+                statements: statements.clone(),
+            }),
+            Request::Statements { statements } => R::Statements(pb::Statements {
+                statements: statements.clone(),
             }),
             Request::Notify { head, again } => R::Notify(pb::Notify {
                 head: *head,
@@ -162,6 +183,10 @@ impl Request {
             {
                 R::Hello(h) => Request::Hello {
                     certificate: h.certificate,
+                    statements: statements_within_limit(h.statements)?,
+                },
+                R::Statements(s) => Request::Statements {
+                    statements: statements_within_limit(s.statements)?,
                 },
                 R::Notify(n) => {
                     if n.again.len() > MAX_OFFERED {
@@ -204,6 +229,16 @@ impl Request {
     }
 }
 
+fn statements_within_limit(statements: Vec<Vec<u8>>) -> io::Result<Vec<Vec<u8>>> {
+    if statements.len() > MAX_STATEMENTS {
+        return Err(invalid(format!(
+            "{} key statements in one message; at most {MAX_STATEMENTS}",
+            statements.len()
+        )));
+    }
+    Ok(statements)
+}
+
 fn check_version(version: u32) -> io::Result<()> {
     match version {
         WIRE_VERSION => Ok(()),
@@ -238,7 +273,13 @@ impl Response {
     pub fn into_encoded(self) -> Vec<u8> {
         use pb::sync_response::Response as R;
         let response = match self {
-            Response::Hello { certificate } => R::Hello(pb::Hello { certificate }),
+            Response::Hello {
+                certificate,
+                statements,
+            } => R::Hello(pb::Hello {
+                certificate,
+                statements,
+            }),
             Response::Ack => R::Ack(pb::Ack {}),
             Response::Page(page) => R::Page(pb::Page {
                 reports: page.reports.into_iter().map(passed_to_pb).collect(),
@@ -271,6 +312,7 @@ impl Response {
             {
                 R::Hello(h) => Response::Hello {
                     certificate: h.certificate,
+                    statements: statements_within_limit(h.statements)?,
                 },
                 R::Ack(_) => Response::Ack,
                 R::Page(p) => Response::Page(Page {
@@ -360,6 +402,14 @@ mod tests {
         let requests = [
             Request::Hello {
                 certificate: vec![1, 2, 3],
+                statements: Vec::new(),
+            },
+            Request::Hello {
+                certificate: vec![1, 2, 3],
+                statements: vec![vec![7; 200], vec![8; 10]],
+            },
+            Request::Statements {
+                statements: vec![vec![9; 300]],
             },
             Request::Notify {
                 head: 42,
@@ -385,6 +435,7 @@ mod tests {
         let responses = [
             Response::Hello {
                 certificate: vec![4],
+                statements: vec![vec![5; 64]],
             },
             Response::Ack,
             Response::Page(Page {
@@ -444,6 +495,22 @@ mod tests {
         assert!(err.contains("at most 64"), "{err}");
         let err = Request::decode(&offered(1, 31)).unwrap_err().to_string();
         assert!(err.contains("not 32 bytes"), "{err}");
+        let statements = |n: usize| {
+            Request::Statements {
+                statements: vec![vec![1; 2048]; n],
+            }
+            .encode()
+        };
+        let most = statements(MAX_STATEMENTS);
+        assert!(
+            most.len() <= MAX_REQUEST_BYTES,
+            "the most statements fit a request"
+        );
+        assert!(Request::decode(&most).is_ok());
+        let err = Request::decode(&statements(MAX_STATEMENTS + 1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 512"), "{err}");
         let empty = pb::SyncRequest {
             version: 1,
             request: None,

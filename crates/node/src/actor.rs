@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::exchange::{self, Received, SharingRules};
+use crate::keylogs::KeyLogs;
 use crate::relay::{self, JustStored, Tell};
 use crate::{
     NodeCommand, NodeError, NodeHandle, NodeSettings, NodeStatus, PeerStatus, StartError,
@@ -162,6 +163,9 @@ struct PeerState {
     refused: u64,
     served: u64,
     last_error: Option<String>,
+    /// Why it is no longer let in (its organisation revoked its key): set once, for as long as
+    /// this node runs.
+    cut_off: Option<String>,
 }
 
 /// A report just stored here, as far as telling partners about it goes.
@@ -227,6 +231,9 @@ struct Actor {
     node_name: String,
     us: OrgPublicKey,
     certificate: Vec<u8>,
+    node_key: PeerKey,
+    /// The key logs of this organisation and its partners.
+    keylogs: KeyLogs,
     local: NodeAddress,
     listening: Vec<String>,
     store: Arc<Store>,
@@ -266,6 +273,33 @@ pub(crate) async fn start(
     })??;
     let store = Arc::new(store);
 
+    let us = settings.certificate.org_key;
+    let node_key = settings.certificate.node_key;
+    let kept = store.all_statements()?;
+    let mut keylogs = KeyLogs::new(
+        std::iter::once(us).chain(settings.partners.iter().map(|p| p.partner.org)),
+        kept,
+    );
+    let own: Vec<Vec<u8>> = settings
+        .organisation_statements
+        .iter()
+        .map(|s| s.to_bytes().to_vec())
+        .collect();
+    let admitted = keylogs.admit(&us, &own);
+    if let Some(reason) = admitted.refused.first() {
+        return Err(StartError::Statements(reason.clone()));
+    }
+    if !admitted.new.is_empty() {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.keep_statements(&admitted.new))
+            .await
+            .map_err(|e| StartError::Statements(e.to_string()))?
+            .map_err(|e| StartError::Statements(e.to_string()))?;
+    }
+    keylogs
+        .standing(&us, &node_key, now_ms())
+        .map_err(StartError::Revoked)?;
+
     let mut trusted = Vec::new();
     let mut peers = HashMap::new();
     for (index, p) in settings.partners.iter().enumerate() {
@@ -304,7 +338,6 @@ pub(crate) async fn start(
         return Err(StartError::CertificateMismatch);
     }
     let listening = net.listen_addresses().await;
-    let us = settings.certificate.org_key;
     let rules = Arc::new(SharingRules {
         us,
         communities: settings.communities.clone(),
@@ -318,6 +351,8 @@ pub(crate) async fn start(
         node_name: settings.certificate.node_name.clone(),
         us,
         certificate: settings.certificate.to_bytes().to_vec(),
+        node_key,
+        keylogs,
         local: local.clone(),
         listening: listening.clone(),
         store: store.clone(),
@@ -487,8 +522,17 @@ impl Actor {
         let net = self.net.clone();
         let results = self.results.clone();
         let certificate = self.certificate.clone();
+        let statements = self.keylogs.encoded(&self.us, cairn_net::MAX_STATEMENTS);
         self.spawn(async move {
-            let result = net.request(&node, Request::Hello { certificate }).await;
+            let result = net
+                .request(
+                    &node,
+                    Request::Hello {
+                        certificate,
+                        statements,
+                    },
+                )
+                .await;
             let _ = results.send(TaskResult::HelloAnswered {
                 node,
                 epoch,
@@ -538,22 +582,41 @@ impl Actor {
             return;
         }
         match request {
-            Request::Hello { certificate } => {
-                match check_certificate(&certificate, &from, &partner) {
+            Request::Hello {
+                certificate,
+                statements,
+            } => {
+                let checked = check_certificate(&certificate, &from, &partner)
+                    .and_then(|key| self.check_standing(&from, &partner, key, &statements));
+                let Some(state) = self.peers.get_mut(&from) else {
+                    return;
+                };
+                match checked {
                     Ok(key) => {
                         state.introduced_in = true;
                         state.node_key = Some(key);
                         self.by_key.insert(key, from.clone());
                         reply.respond(Response::Hello {
                             certificate: self.certificate.clone(),
+                            statements: self.keylogs.encoded(&self.us, cairn_net::MAX_STATEMENTS),
                         });
                     }
                     Err(reason) => {
                         tracing::warn!(partner = %partner.name, node = %from, "introduction refused: {reason}");
-                        state.last_error = Some(format!("introduction refused: {reason}"));
+                        if state.cut_off.is_none() {
+                            state.last_error = Some(format!("introduction refused: {reason}"));
+                        }
                         reply.respond(Response::Refused(reason));
                     }
                 }
+            }
+            Request::Statements { statements } => {
+                if state.node_key.is_none() || !state.introduced_in {
+                    reply.respond(not_introduced());
+                    return;
+                }
+                reply.respond(Response::Ack);
+                self.take_statements(&from, &partner, &statements);
             }
             Request::Notify { head, again } => {
                 let key = state.node_key.filter(|_| state.introduced_out);
@@ -990,6 +1053,120 @@ impl Actor {
         }
     }
 
+    /// Takes the key statements a partner node introduced itself with, then says whether the
+    /// node still acts for its organisation; one that does not is cut off.
+    fn check_standing(
+        &mut self,
+        node: &NodeAddress,
+        partner: &Partner,
+        key: PeerKey,
+        statements: &[Vec<u8>],
+    ) -> Result<PeerKey, String> {
+        if let Some(reason) = self.peers.get(node).and_then(|s| s.cut_off.clone()) {
+            return Err(reason);
+        }
+        self.take_statements(node, partner, statements);
+        match self.keylogs.standing(&partner.org, &key, now_ms()) {
+            Ok(()) => Ok(key),
+            Err(reason) => {
+                self.cut_off(node, &reason);
+                Err(reason)
+            }
+        }
+    }
+
+    /// Admits the key statements a partner node sent about its organisation, keeps the new
+    /// ones and cuts off the partner's nodes that no longer stand.
+    fn take_statements(&mut self, node: &NodeAddress, partner: &Partner, statements: &[Vec<u8>]) {
+        if statements.is_empty() {
+            return;
+        }
+        let admitted = self.keylogs.admit(&partner.org, statements);
+        for reason in &admitted.refused {
+            tracing::warn!(partner = %partner.name, node = %node, "key statement refused: {reason}");
+        }
+        if let Some(last) = admitted.refused.last()
+            && let Some(state) = self.peers.get_mut(node)
+        {
+            state.last_error = Some(format!("key statement refused: {last}"));
+        }
+        if admitted.new.is_empty() {
+            return;
+        }
+        tracing::info!(partner = %partner.name, node = %node, new = admitted.new.len(), "key statements received");
+        self.keep_statements(admitted.new, None);
+        self.recheck(partner.org);
+    }
+
+    /// Keeps statements in the store, then answers `reply` (if any) with how many there were.
+    fn keep_statements(
+        &mut self,
+        statements: Vec<cairn_core::keylog::KeyStatement>,
+        reply: Option<oneshot::Sender<Result<usize, NodeError>>>,
+    ) {
+        let store = self.store.clone();
+        self.spawn(async move {
+            let count = statements.len();
+            let kept = tokio::task::spawn_blocking(move || store.keep_statements(&statements))
+                .await
+                .map_err(|_| NodeError::Stopped)
+                .and_then(|r| r.map_err(NodeError::from));
+            match (kept, reply) {
+                (Ok(_), Some(reply)) => {
+                    let _ = reply.send(Ok(count));
+                }
+                (Err(e), Some(reply)) => {
+                    let _ = reply.send(Err(e));
+                }
+                (Err(e), None) => tracing::error!("keeping key statements failed: {e}"),
+                (Ok(_), None) => {}
+            }
+        });
+    }
+
+    /// Cuts off every node of organisation `org` whose key no longer stands.
+    fn recheck(&mut self, org: OrgPublicKey) {
+        let now = now_ms();
+        let fallen: Vec<(NodeAddress, String)> = self
+            .peers
+            .iter()
+            .filter(|(_, s)| s.cut_off.is_none())
+            .filter(|(_, s)| self.partners.get(s.partner).map(|p| p.partner.org) == Some(org))
+            .filter_map(|(node, s)| {
+                let key = s.node_key?;
+                self.keylogs
+                    .standing(&org, &key, now)
+                    .err()
+                    .map(|reason| (node.clone(), reason))
+            })
+            .collect();
+        for (node, reason) in fallen {
+            self.cut_off(&node, &reason);
+        }
+    }
+
+    /// Disconnects a partner node and refuses it for as long as this node runs.
+    fn cut_off(&mut self, node: &NodeAddress, reason: &str) {
+        let Some(state) = self.peers.get_mut(node) else {
+            return;
+        };
+        let name = self
+            .partners
+            .get(state.partner)
+            .map_or_else(String::new, |p| p.partner.name.clone());
+        tracing::warn!(partner = %name, node = %node, "node cut off: {reason}");
+        state.cut_off = Some(reason.to_string());
+        state.last_error = Some(format!("cut off: {reason}"));
+        state.introduced_in = false;
+        state.introduced_out = false;
+        state.hello_retry_at = None;
+        let net = self.net.clone();
+        let node = node.clone();
+        self.spawn(async move {
+            net.distrust(&node).await;
+        });
+    }
+
     fn on_hello_answer(
         &mut self,
         node: NodeAddress,
@@ -1007,11 +1184,21 @@ impl Actor {
         }
         state.hello_in_flight = false;
         let checked = match result {
-            Ok(Response::Hello { certificate }) => check_certificate(&certificate, &node, &partner),
+            Ok(Response::Hello {
+                certificate,
+                statements,
+            }) => check_certificate(&certificate, &node, &partner)
+                .and_then(|key| self.check_standing(&node, &partner, key, &statements)),
             Ok(Response::Refused(reason)) => Err(format!("it refused our introduction: {reason}")),
             Ok(_) => Err("it answered our introduction with something else".into()),
             Err(e) => Err(format!("introduction failed: {e}")),
         };
+        let Some(state) = self.peers.get_mut(&node) else {
+            return;
+        };
+        if state.cut_off.is_some() {
+            return;
+        }
         match checked {
             Ok(key) => {
                 state.node_key = Some(key);
@@ -1323,6 +1510,48 @@ impl Actor {
                     }
                 };
                 let _ = reply.send(answer);
+            }
+            NodeCommand::AddStatements { statements, reply } => {
+                let encoded: Vec<Vec<u8>> =
+                    statements.iter().map(|s| s.to_bytes().to_vec()).collect();
+                let us = self.us;
+                let admitted = self.keylogs.admit(&us, &encoded);
+                if !admitted.refused.is_empty() {
+                    let _ = reply.send(Err(NodeError::StatementsRefused(
+                        admitted.refused.join("; "),
+                    )));
+                    return;
+                }
+                if admitted.new.is_empty() {
+                    let _ = reply.send(Ok(0));
+                    return;
+                }
+                if let Err(reason) = self.keylogs.standing(&us, &self.node_key, now_ms()) {
+                    tracing::warn!("{reason}: partners will cut this node off");
+                }
+                let new: Vec<Vec<u8>> =
+                    admitted.new.iter().map(|s| s.to_bytes().to_vec()).collect();
+                self.keep_statements(admitted.new, Some(reply));
+                let nodes: Vec<NodeAddress> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, s)| s.connected && s.cut_off.is_none())
+                    .map(|(node, _)| node.clone())
+                    .collect();
+                tracing::info!(
+                    partners = nodes.len(),
+                    "key statements sent to connected partner nodes"
+                );
+                for node in nodes {
+                    let net = self.net.clone();
+                    let statements = new.clone();
+                    self.spawn(async move {
+                        if let Err(e) = net.request(&node, Request::Statements { statements }).await
+                        {
+                            tracing::warn!(node = %node, "sending key statements failed: {e}");
+                        }
+                    });
+                }
             }
             NodeCommand::Peers(reply) => {
                 let mut list: Vec<PeerStatus> = self

@@ -6,12 +6,14 @@
 
 mod actor;
 pub mod exchange;
+pub mod keylogs;
 pub mod relay;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cairn_core::keylog::KeyStatement;
 use cairn_core::{NodeCertificate, OrgPublicKey, ReportId, VerifiedReport};
 use cairn_net::NodeAddress;
 use cairn_policy::{Communities, InboundPolicy, Partner};
@@ -97,6 +99,9 @@ pub struct NodeSettings {
     pub communities: Communities,
     /// What this node accepts.
     pub inbound: InboundPolicy,
+    /// Key statements of this node's organisation that it should hold (at least the genesis
+    /// its organisation key signed); kept with those already in the store.
+    pub organisation_statements: Vec<KeyStatement>,
 }
 
 /// Why a node did not start.
@@ -114,6 +119,12 @@ pub enum StartError {
     /// The certificate does not match the node key.
     #[error("the node certificate was issued for another node key than this node's")]
     CertificateMismatch,
+    /// The organisation revoked this node's key, or its own key.
+    #[error("this node may not run: {0}")]
+    Revoked(String),
+    /// The organisation's key statements are not usable.
+    #[error("this organisation's key statements: {0}")]
+    Statements(String),
     /// A partner is misconfigured.
     #[error("partner {partner}: {reason}")]
     Partner {
@@ -153,6 +164,12 @@ pub enum NodeError {
         "{0} has not connected since this node started: try again once `cairn peers` shows it connected"
     )]
     NotMetYet(NodeAddress),
+    /// Key statements that are not this organisation's, or do not verify.
+    #[error("key statements refused: {0}")]
+    StatementsRefused(String),
+    /// Key statements could not be kept.
+    #[error(transparent)]
+    KeepStatements(#[from] cairn_store::KeepStatementsError),
     /// A partner node answered something unexpected.
     #[error("{node}: {reason}")]
     BadAnswer {
@@ -263,6 +280,11 @@ pub(crate) enum NodeCommand {
         node: NodeAddress,
         reply: oneshot::Sender<Result<u64, NodeError>>,
     },
+    /// Key statements this organisation made: kept, then sent to every connected partner node.
+    AddStatements {
+        statements: Vec<KeyStatement>,
+        reply: oneshot::Sender<Result<usize, NodeError>>,
+    },
     /// Reports a caller stored itself (`NodeHandle::import_blocking`), for the node to tell
     /// the partners who may see them.
     Stored {
@@ -332,6 +354,22 @@ impl NodeHandle {
     pub async fn catch_up_again(&self, node: NodeAddress) -> Result<u64, NodeError> {
         self.ask(|reply| NodeCommand::CatchUpAgain { node, reply })
             .await?
+    }
+
+    /// Keeps key statements this organisation made (a node key revoked, ...) and sends them to
+    /// every connected partner node at once. Returns how many were new.
+    pub async fn add_statements(&self, statements: Vec<KeyStatement>) -> Result<usize, NodeError> {
+        self.ask(|reply| NodeCommand::AddStatements { statements, reply })
+            .await?
+    }
+
+    /// The key statements of this node's organisation that the node holds.
+    pub async fn organisation_statements(&self) -> Result<Vec<KeyStatement>, NodeError> {
+        let store = self.store.clone();
+        let us = self.us;
+        tokio::task::spawn_blocking(move || own_statements(&store, &us))
+            .await
+            .map_err(|_| NodeError::Stopped)?
     }
 
     /// Stores reports published on this node and tells the partners who may see them.
@@ -498,4 +536,17 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<NodeHandle, StartError> {
     actor::start(settings, shutdown).await
+}
+
+/// The key statements kept in `store` about the organisation whose genesis `org` signed.
+pub fn own_statements(store: &Store, org: &OrgPublicKey) -> Result<Vec<KeyStatement>, NodeError> {
+    Ok(store
+        .all_statements()?
+        .into_iter()
+        .find(|(_, list)| {
+            list.iter()
+                .any(|s| s.defines().is_some() && s.signer == *org.as_bytes())
+        })
+        .map(|(_, list)| list)
+        .unwrap_or_default())
 }

@@ -2,7 +2,8 @@
 //! arrival order (the sync cursor), indexed for queries, with versions and retractions.
 //!
 //! The interface is narrow on purpose: open, ingest, get, list after a cursor, query, history,
-//! and what exchanges with partners need (catch-up cursors, the audit trail of deliveries).
+//! and what exchanges with partners need (catch-up cursors, the audit trail of deliveries,
+//! organisations' key statements).
 //! Nothing outside this crate sees sled.
 
 mod error;
@@ -11,11 +12,13 @@ mod id_filter;
 mod index;
 mod keys;
 mod query;
+mod statements;
 mod store;
 
 pub use error::{IngestError, OpenError, ReadError, ResolveError};
 pub use exchange::Delivery;
 pub use query::ReportQuery;
+pub use statements::{KeepStatementsError, MAX_STATEMENTS_PER_ORG};
 pub use store::{
     IngestOutcome, Provenance, ReportStatus, Store, StoreConfig, StoredEnvelope, StoredReport,
 };

@@ -143,6 +143,8 @@ pub(crate) struct Trees {
     pub(crate) cursors: sled::Tree,
     /// Which organisation was served which report, and when.
     pub(crate) audit: sled::Tree,
+    /// Organisations' key statements, by organisation id and digest.
+    pub(crate) statements: sled::Tree,
     pub(crate) index_db: sled::Db,
     pub(crate) index: sled::Tree,
     /// The highest arrival number flushed to disk: the index never runs ahead of it.
@@ -345,6 +347,7 @@ impl Store {
             reports: db.open_tree("reports").map_err(storage)?,
             cursors: db.open_tree("cursors").map_err(storage)?,
             audit: db.open_tree("audit").map_err(storage)?,
+            statements: db.open_tree("statements").map_err(storage)?,
             index: index_db.open_tree("index").map_err(storage)?,
             db,
             index_db,

@@ -727,3 +727,63 @@ fn deliveries_are_recorded_per_report_and_survive_reopen() {
     let never = report(&author, 3, |_| {});
     assert!(store.deliveries(&never.id()).unwrap().is_empty());
 }
+
+#[test]
+fn key_statements_are_kept_once_by_organisation_and_survive_reopening() {
+    use cairn_core::keylog::KeyStatement;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (org(71), org(72));
+    let genesis_a = KeyStatement::implicit_genesis(&a).unwrap();
+    let genesis_b = KeyStatement::implicit_genesis(&b).unwrap();
+    let id_a = genesis_a.organisation();
+    let revocation =
+        KeyStatement::revocation(id_a, &a, [9; 32], 1_000, "node stolen", 2_000).unwrap();
+    {
+        let store = open(&dir);
+        let new = store
+            .keep_statements(&[genesis_a.clone(), revocation.clone(), genesis_a.clone()])
+            .unwrap();
+        assert_eq!(new, vec![genesis_a.clone(), revocation.clone()]);
+        let new = store
+            .keep_statements(&[revocation.clone(), genesis_b.clone()])
+            .unwrap();
+        assert_eq!(new, vec![genesis_b.clone()], "only what was not kept yet");
+    }
+    let store = open(&dir);
+    let mut kept = store.statements_of(&id_a).unwrap();
+    kept.sort_by_key(|s| s.issued_ms);
+    assert_eq!(kept, vec![genesis_a.clone(), revocation]);
+    assert_eq!(
+        store.statements_of(&genesis_b.organisation()).unwrap(),
+        vec![genesis_b]
+    );
+    let all = store.all_statements().unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all.iter().map(|(_, list)| list.len()).sum::<usize>(), 3);
+}
+
+#[test]
+fn an_organisation_cannot_fill_the_store_with_key_statements() {
+    use cairn_core::keylog::KeyStatement;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let a = org(73);
+    let genesis = KeyStatement::implicit_genesis(&a).unwrap();
+    let id = genesis.organisation();
+    let mut batch = vec![genesis];
+    for i in 1..cairn_store::MAX_STATEMENTS_PER_ORG as i64 {
+        batch.push(KeyStatement::revocation(id, &a, [7; 32], i, "", i).unwrap());
+    }
+    assert_eq!(
+        store.keep_statements(&batch).unwrap().len(),
+        cairn_store::MAX_STATEMENTS_PER_ORG
+    );
+    let one_more = KeyStatement::revocation(id, &a, [7; 32], 0, "", 0).unwrap();
+    let error = store.keep_statements(&[one_more]).unwrap_err().to_string();
+    assert!(error.contains("more than 4096 key statements"), "{error}");
+    assert_eq!(
+        store.statements_of(&id).unwrap().len(),
+        cairn_store::MAX_STATEMENTS_PER_ORG,
+        "nothing of a refused batch is kept"
+    );
+}

@@ -1,0 +1,335 @@
+//! The key logs of this node's organisation and of its partners, as plain code with no I/O:
+//! which statements a partner's node may hand us (only its own organisation's, from the
+//! genesis its configured key signed), and whether a node key still stands (not revoked by
+//! its organisation). The actor keeps one [`KeyLogs`], stores what it admits and disconnects
+//! the nodes it says no longer stand.
+//!
+//! An organisation is found by the key in the trust list: its log starts at the genesis that
+//! key signed. Organisations that predate key statements have the implicit genesis
+//! ([`KeyStatement::implicit_genesis`]) that every node holding their key writes alike. A
+//! partner running a Cairn without key statements sends none; its nodes stand as their
+//! certificates say.
+
+use std::collections::HashMap;
+
+use cairn_core::OrgPublicKey;
+use cairn_core::keylog::{KeyLog, KeyLogError, KeyStatement, OrgId};
+use cairn_core::stix::StixTime;
+
+/// Most statements kept per organisation (as the store keeps).
+pub const MAX_PER_ORG: usize = cairn_store::MAX_STATEMENTS_PER_ORG;
+
+/// What one organisation's statements say, as far as they are known.
+#[derive(Debug, Clone)]
+struct Known {
+    org_id: OrgId,
+    statements: Vec<KeyStatement>,
+    log: Result<KeyLog, KeyLogError>,
+}
+
+/// What came of statements a node handed us.
+#[derive(Debug, Default)]
+pub struct Admitted {
+    /// Statements not known before, to store.
+    pub new: Vec<KeyStatement>,
+    /// Statements refused, each with why.
+    pub refused: Vec<String>,
+}
+
+/// The key logs of the organisations this node deals with.
+#[derive(Debug, Default)]
+pub struct KeyLogs {
+    by_key: HashMap<OrgPublicKey, Known>,
+}
+
+impl KeyLogs {
+    /// The logs of `orgs` (the configured keys of this organisation and its partners) from
+    /// the statements kept in the store.
+    pub fn new(
+        orgs: impl IntoIterator<Item = OrgPublicKey>,
+        kept: Vec<(OrgId, Vec<KeyStatement>)>,
+    ) -> KeyLogs {
+        let mut logs = KeyLogs::default();
+        let orgs: Vec<OrgPublicKey> = orgs.into_iter().collect();
+        for (_, statements) in kept {
+            for org in &orgs {
+                if statements.iter().any(|s| genesis_by(s, org)) {
+                    let encoded: Vec<Vec<u8>> =
+                        statements.iter().map(|s| s.to_bytes().to_vec()).collect();
+                    logs.admit(org, &encoded);
+                }
+            }
+        }
+        logs
+    }
+
+    /// Reads statements a node of organisation `org` handed us (encoded) and keeps those about
+    /// `org`: a genesis signed by its configured key, and statements naming the organisation
+    /// that genesis defines. The log is rebuilt when any is new.
+    pub fn admit(&mut self, org: &OrgPublicKey, encoded: &[Vec<u8>]) -> Admitted {
+        let mut admitted = Admitted::default();
+        let mut read = Vec::new();
+        for (index, bytes) in encoded.iter().enumerate() {
+            match KeyStatement::verify(bytes) {
+                Ok(statement) => read.push(statement),
+                Err(e) => admitted.refused.push(format!("key statement {index}: {e}")),
+            }
+        }
+        // The genesis first: it says which organisation the rest must name.
+        read.sort_by_key(|s| s.org_id.is_some());
+        for statement in read {
+            if !self.by_key.contains_key(org) {
+                if !genesis_by(&statement, org) {
+                    admitted.refused.push(format!(
+                        "a key statement before the genesis of organisation {}",
+                        org.short()
+                    ));
+                    continue;
+                }
+                self.by_key.insert(
+                    *org,
+                    Known {
+                        org_id: statement.organisation(),
+                        statements: Vec::new(),
+                        log: Err(KeyLogError::NoGenesis),
+                    },
+                );
+            }
+            let Some(known) = self.by_key.get_mut(org) else {
+                continue;
+            };
+            if statement.organisation() != known.org_id {
+                admitted.refused.push(format!(
+                    "a key statement about another organisation ({}) than {}",
+                    statement.organisation(),
+                    org.short()
+                ));
+                continue;
+            }
+            if known.statements.iter().any(|s| s == &statement)
+                || admitted.new.iter().any(|s| s == &statement)
+            {
+                continue;
+            }
+            if known.statements.len() >= MAX_PER_ORG {
+                admitted.refused.push(format!(
+                    "organisation {} already has {MAX_PER_ORG} key statements",
+                    org.short()
+                ));
+                continue;
+            }
+            known.statements.push(statement.clone());
+            admitted.new.push(statement);
+        }
+        if !admitted.new.is_empty()
+            && let Some(known) = self.by_key.get_mut(org)
+        {
+            known.log = KeyLog::build(&known.statements);
+        }
+        admitted
+    }
+
+    /// Whether the node key `node_key` still acts for `org` at `now_ms`: not revoked, and its
+    /// organisation key not revoked, in the organisation's log. With no statements from the
+    /// organisation, its certificate alone decides.
+    pub fn standing(
+        &self,
+        org: &OrgPublicKey,
+        node_key: &[u8; 32],
+        now_ms: i64,
+    ) -> Result<(), String> {
+        let Some(known) = self.by_key.get(org) else {
+            return Ok(());
+        };
+        let log = known.log.as_ref().map_err(|e| {
+            format!("its organisation's key statements do not determine who it is: {e}")
+        })?;
+        if let Some(from) = log.revoked_from(node_key)
+            && from <= now_ms
+        {
+            return Err(format!(
+                "its organisation revoked this node's key from {}",
+                StixTime::from_millis(from)
+            ));
+        }
+        if let Some(from) = log.revoked_from(org.as_bytes())
+            && from <= now_ms
+        {
+            return Err(format!(
+                "the organisation key {} was revoked from {}",
+                org.short(),
+                StixTime::from_millis(from)
+            ));
+        }
+        Ok(())
+    }
+
+    /// The statements of `org` as they are sent: the genesis first, then the rest from the
+    /// newest, at most `max`.
+    pub fn encoded(&self, org: &OrgPublicKey, max: usize) -> Vec<Vec<u8>> {
+        let Some(known) = self.by_key.get(org) else {
+            return Vec::new();
+        };
+        let mut list: Vec<&KeyStatement> = known.statements.iter().collect();
+        list.sort_by_key(|s| (s.org_id.is_some(), std::cmp::Reverse(s.issued_ms)));
+        list.into_iter()
+            .take(max)
+            .map(|s| s.to_bytes().to_vec())
+            .collect()
+    }
+
+    /// The organisation id of `org`, once its genesis is known.
+    pub fn org_id(&self, org: &OrgPublicKey) -> Option<OrgId> {
+        self.by_key.get(org).map(|k| k.org_id)
+    }
+
+    /// The log of `org`, if any statement of it is known.
+    pub fn log(&self, org: &OrgPublicKey) -> Option<&Result<KeyLog, KeyLogError>> {
+        self.by_key.get(org).map(|k| &k.log)
+    }
+}
+
+fn genesis_by(statement: &KeyStatement, org: &OrgPublicKey) -> bool {
+    statement.defines().is_some() && statement.signer == *org.as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_core::OrgKey;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn org(seed: u64) -> OrgKey {
+        OrgKey::generate(&mut StdRng::seed_from_u64(seed))
+    }
+
+    fn bytes(s: &KeyStatement) -> Vec<u8> {
+        s.to_bytes().to_vec()
+    }
+
+    #[test]
+    fn a_revoked_node_key_no_longer_stands_from_its_revocation_time() {
+        let partner = org(1);
+        let key = partner.public();
+        let genesis = KeyStatement::implicit_genesis(&partner).unwrap();
+        let id = genesis.organisation();
+        let revocation =
+            KeyStatement::revocation(id, &partner, [5; 32], 1_000, "stolen", 900).unwrap();
+        let mut logs = KeyLogs::default();
+        assert_eq!(
+            logs.standing(&key, &[5; 32], 2_000),
+            Ok(()),
+            "no log: stands"
+        );
+        // Given in any order: the genesis is read first.
+        let admitted = logs.admit(&key, &[bytes(&revocation), bytes(&genesis)]);
+        assert!(admitted.refused.is_empty(), "{:?}", admitted.refused);
+        assert_eq!(admitted.new.len(), 2);
+        assert_eq!(logs.org_id(&key), Some(id));
+        assert_eq!(logs.standing(&key, &[5; 32], 999), Ok(()));
+        let refusal = logs.standing(&key, &[5; 32], 1_000).unwrap_err();
+        assert!(
+            refusal.contains("revoked this node's key from 1970-01-01T00:00:01"),
+            "{refusal}"
+        );
+        assert_eq!(
+            logs.standing(&key, &[6; 32], 5_000),
+            Ok(()),
+            "other nodes stand"
+        );
+        // The same statements again are nothing new.
+        assert!(
+            logs.admit(&key, &[bytes(&genesis), bytes(&revocation)])
+                .new
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn only_the_partners_own_statements_are_kept() {
+        let (partner, other) = (org(1), org(2));
+        let key = partner.public();
+        let genesis = KeyStatement::implicit_genesis(&partner).unwrap();
+        let other_genesis = KeyStatement::implicit_genesis(&other).unwrap();
+        let other_id = other_genesis.organisation();
+        let mut logs = KeyLogs::default();
+        // Another organisation's genesis is not the partner's.
+        let admitted = logs.admit(&key, &[bytes(&other_genesis)]);
+        assert!(admitted.new.is_empty());
+        assert_eq!(admitted.refused.len(), 1, "{:?}", admitted.refused);
+        // A statement naming another organisation, signed by the partner's key.
+        let foreign = KeyStatement::revocation(other_id, &partner, [5; 32], 0, "", 0).unwrap();
+        let admitted = logs.admit(&key, &[bytes(&genesis), bytes(&foreign), vec![1, 2, 3]]);
+        assert_eq!(admitted.new, vec![genesis.clone()]);
+        assert_eq!(admitted.refused.len(), 2, "{:?}", admitted.refused);
+        assert!(
+            admitted
+                .refused
+                .iter()
+                .any(|r| r.contains("another organisation"))
+        );
+        assert!(
+            admitted
+                .refused
+                .iter()
+                .any(|r| r.contains("key statement 2"))
+        );
+        assert_eq!(logs.standing(&key, &[5; 32], 10), Ok(()));
+    }
+
+    #[test]
+    fn a_revoked_organisation_key_or_an_undetermined_log_stands_for_no_node() {
+        let (partner, recovery) = (org(1), org(3));
+        let key = partner.public();
+        let genesis =
+            KeyStatement::genesis(&partner, "Bank", Some(*recovery.public().as_bytes()), 10)
+                .unwrap();
+        let id = genesis.organisation();
+        let revoked =
+            KeyStatement::revocation(id, &recovery, *key.as_bytes(), 500, "leaked", 600).unwrap();
+        let mut logs = KeyLogs::default();
+        logs.admit(&key, &[bytes(&genesis), bytes(&revoked)]);
+        let refusal = logs.standing(&key, &[5; 32], 700).unwrap_err();
+        assert!(refusal.contains("organisation key"), "{refusal}");
+
+        // Two successors of the same key: the organisation is not determined.
+        let (a, b) = (org(4), org(5));
+        let mut logs = KeyLogs::default();
+        let fork_a = KeyStatement::succession(id, &partner, *key.as_bytes(), &a, 20).unwrap();
+        let fork_b = KeyStatement::succession(id, &partner, *key.as_bytes(), &b, 30).unwrap();
+        logs.admit(&key, &[bytes(&genesis), bytes(&fork_a), bytes(&fork_b)]);
+        let refusal = logs.standing(&key, &[5; 32], 700).unwrap_err();
+        assert!(refusal.contains("do not determine"), "{refusal}");
+    }
+
+    #[test]
+    fn statements_are_sent_genesis_first_then_newest_and_kept_logs_load_by_key() {
+        let partner = org(1);
+        let key = partner.public();
+        let genesis = KeyStatement::implicit_genesis(&partner).unwrap();
+        let id = genesis.organisation();
+        let revocations: Vec<KeyStatement> = (1..=5)
+            .map(|i| KeyStatement::revocation(id, &partner, [i as u8; 32], i, "", i).unwrap())
+            .collect();
+        let mut all = vec![bytes(&genesis)];
+        all.extend(revocations.iter().map(bytes));
+        let mut logs = KeyLogs::default();
+        logs.admit(&key, &all);
+        let sent = logs.encoded(&key, 3);
+        assert_eq!(
+            sent,
+            vec![
+                bytes(&genesis),
+                bytes(&revocations[4]),
+                bytes(&revocations[3])
+            ]
+        );
+        let mut kept = vec![genesis.clone()];
+        kept.extend(revocations.iter().cloned());
+        let loaded = KeyLogs::new([key, org(9).public()], vec![(id, kept)]);
+        assert_eq!(loaded.org_id(&key), Some(id));
+        assert!(loaded.standing(&key, &[3; 32], 10).is_err());
+        assert_eq!(loaded.org_id(&org(9).public()), None);
+    }
+}

@@ -1,0 +1,176 @@
+//! Organisation key statements between real nodes on 127.0.0.1: a partner's statements arrive
+//! with its introduction, a node key its organisation revoked is cut off within seconds of the
+//! revocation (sent by another node of the organisation) and stays cut off after a restart,
+//! while the organisation's other node carries on.
+
+use std::time::{Duration, Instant};
+
+use cairn_core::keylog::KeyStatement;
+use cairn_core::{Tlp, sample};
+use cairn_tests::federation::{Federation, up_to};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+/// Generous: these are correctness deadlines, not performance targets.
+const WAIT: Duration = Duration::from_secs(30);
+/// How long to wait before concluding that something did not arrive.
+const SETTLE: Duration = Duration::from_millis(2000);
+
+const CERT: usize = 0;
+const BANK: usize = 1;
+const BANK_NODE_2: usize = 2;
+
+fn green(n: u64) -> cairn_core::ReportDraft {
+    let mut d = sample::indicator_report(&mut StdRng::seed_from_u64(n), n);
+    d.tlp = Some(Tlp::Green);
+    d
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Waits until the CERT's view of `node` satisfies `check`; panics with the view otherwise.
+async fn wait_peer(
+    fed: &Federation,
+    node: usize,
+    check: impl Fn(&cairn_node::PeerStatus) -> bool,
+) -> cairn_node::PeerStatus {
+    let start = Instant::now();
+    let peer_id = fed.members[node].peer_id.to_string();
+    loop {
+        let peers = fed.node(CERT).peers().await.expect("peers");
+        let peer = peers
+            .into_iter()
+            .find(|p| p.peer_id == peer_id)
+            .expect("in the trust list");
+        if check(&peer) {
+            return peer;
+        }
+        assert!(start.elapsed() < WAIT, "never happened: {peer:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_node_is_cut_off_at_once_and_after_a_restart_while_its_organisation_carries_on() {
+    let mut fed = Federation::new(&["cert", "bank", "bank-node-2"], 31);
+    fed.join_organisation(BANK_NODE_2, BANK);
+    fed.trust(CERT, BANK, up_to(Tlp::Amber), up_to(Tlp::Amber));
+    fed.trust(CERT, BANK_NODE_2, up_to(Tlp::Amber), up_to(Tlp::Amber));
+    fed.start_all().await;
+    fed.wait_connected(WAIT).await;
+
+    // The bank's genesis came with its nodes' introductions and is kept.
+    let genesis = KeyStatement::implicit_genesis(&fed.members[BANK].org).unwrap();
+    let bank_id = genesis.organisation();
+    let kept = fed.node(CERT).store().statements_of(&bank_id).unwrap();
+    assert_eq!(kept, vec![genesis]);
+
+    let first = fed.publish_draft(CERT, &green(1)).await;
+    assert!(fed.wait_for(BANK, &[first.id()], WAIT).await);
+    assert!(fed.wait_for(BANK_NODE_2, &[first.id()], WAIT).await);
+
+    // Node 1 of the bank is stolen: the bank revokes its key from node 2.
+    let stolen_key = fed.members[BANK].node_key.public_bytes();
+    let revocation = KeyStatement::revocation(
+        bank_id,
+        &fed.members[BANK].org,
+        stolen_key,
+        now_ms(),
+        "node stolen",
+        now_ms(),
+    )
+    .unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        fed.node(BANK_NODE_2)
+            .add_statements(vec![revocation.clone()])
+            .await
+            .unwrap(),
+        1
+    );
+    let cut = wait_peer(&fed, BANK, |p| !p.connected && p.last_error.is_some()).await;
+    let took = started.elapsed();
+    let problem = cut.last_error.unwrap();
+    assert!(
+        problem.contains("cut off") && problem.contains("revoked this node's key"),
+        "{problem}"
+    );
+    println!("the stolen node was cut off {took:?} after the revocation was made");
+
+    // The bank's other node carries on; the stolen one gets nothing more.
+    let second = fed.publish_draft(CERT, &green(2)).await;
+    assert!(fed.wait_for(BANK_NODE_2, &[second.id()], WAIT).await);
+    tokio::time::sleep(SETTLE).await;
+    assert!(
+        !fed.holds(BANK, &second.id()),
+        "the stolen node got a report"
+    );
+    assert!(
+        wait_peer(&fed, BANK_NODE_2, |p| p.connected)
+            .await
+            .last_error
+            .is_none(),
+        "the bank's other node has a problem"
+    );
+
+    // The revocation is kept: after a restart the stolen node, which never heard of it and
+    // dials again, is refused at its introduction.
+    fed.stop(CERT).await;
+    fed.start(CERT).await;
+    let kept = fed.node(CERT).store().statements_of(&bank_id).unwrap();
+    assert!(kept.contains(&revocation), "the revocation was not kept");
+    wait_peer(&fed, BANK_NODE_2, |p| p.connected).await;
+    let refused = wait_peer(&fed, BANK, |p| {
+        p.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("revoked this node's key"))
+    })
+    .await;
+    assert!(!refused.connected, "{refused:?}");
+    let third = fed.publish_draft(CERT, &green(3)).await;
+    assert!(fed.wait_for(BANK_NODE_2, &[third.id()], WAIT).await);
+    tokio::time::sleep(SETTLE).await;
+    assert!(
+        !fed.holds(BANK, &third.id()),
+        "the stolen node got a report after a restart"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_from_another_organisation_are_refused_and_change_nothing() {
+    let mut fed = Federation::new(&["cert", "bank", "other"], 32);
+    fed.trust(CERT, BANK, up_to(Tlp::Amber), up_to(Tlp::Amber));
+    fed.start(CERT).await;
+    fed.start(BANK).await;
+    fed.wait_connected(WAIT).await;
+    // The bank's node hands over a revocation of its own key signed by another organisation:
+    // the bank's node itself refuses to keep it, and the CERT never sees it.
+    let other = &fed.members[2].org;
+    let other_id = KeyStatement::implicit_genesis(other)
+        .unwrap()
+        .organisation();
+    let forged = KeyStatement::revocation(
+        other_id,
+        other,
+        fed.members[BANK].node_key.public_bytes(),
+        0,
+        "forged",
+        0,
+    )
+    .unwrap();
+    let error = fed
+        .node(BANK)
+        .add_statements(vec![forged])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("another organisation"), "{error}");
+    let report = fed.publish_draft(CERT, &green(4)).await;
+    assert!(fed.wait_for(BANK, &[report.id()], WAIT).await);
+    let peer = wait_peer(&fed, BANK, |p| p.connected).await;
+    assert!(peer.last_error.is_none(), "{peer:?}");
+}
