@@ -715,3 +715,41 @@ async fn a_full_copy_from_the_author_replaces_a_relays_thin_copy() {
     fed.stop(1).await;
     fed.stop(2).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_publishing_as_fast_as_it_can_is_never_rate_limited() {
+    // An honest node whose users publish one report at a time, as fast as its store takes
+    // them (a TAXII client POSTing envelope after envelope): every stored report is news for
+    // the partner. The partner must receive them all without ever finding the node over its
+    // request budget, and neither side may show a problem.
+    const REPORTS: u64 = 1_500;
+    let mut fed = Federation::new(&["cert", "bank"], 21);
+    fed.trust(0, 1, up_to(Tlp::Green), up_to(Tlp::Green));
+    fed.start_all().await;
+    fed.wait_connected(WAIT).await;
+
+    let reports: Vec<_> = (0..REPORTS)
+        .map(|n| fed.sign(0, &draft(5_000 + n, Tlp::Green, None)))
+        .collect();
+    let ids: Vec<ReportId> = reports.iter().map(|r| r.id()).collect();
+    let start = std::time::Instant::now();
+    for report in reports {
+        fed.publish(0, vec![report]).await;
+    }
+    let rate = REPORTS as f64 / start.elapsed().as_secs_f64();
+    assert!(
+        fed.wait_for(1, &ids, WAIT).await,
+        "the bank received them all"
+    );
+    for (i, other) in [(0, "bank"), (1, "cert")] {
+        let peers = fed.node(i).peers().await.unwrap();
+        assert_eq!(peers[0].partner, other);
+        assert!(peers[0].connected, "{other} was disconnected");
+        assert_eq!(
+            peers[0].last_error, None,
+            "{other}, seen from its partner, after {REPORTS} reports published at {rate:.0} a second"
+        );
+    }
+    fed.stop(0).await;
+    fed.stop(1).await;
+}

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::exchange::{self, Received, SharingRules};
 use crate::keylogs::KeyLogs;
+use crate::notices::{Notice, Notices, Pace};
 use crate::relay::{self, JustStored, Tell};
 use crate::{
     NodeCommand, NodeError, NodeHandle, NodeSettings, NodeStatus, PeerStatus, StartError,
@@ -246,6 +247,8 @@ struct Actor {
     poll_interval: Duration,
     next_poll: Instant,
     epoch: Instant,
+    /// Notifications waiting for their turn, per partner node.
+    notices: Notices<NodeAddress>,
     embargoes: Vec<(i64, NodeAddress)>,
     tasks: JoinSet<()>,
     results: mpsc::UnboundedSender<TaskResult>,
@@ -365,6 +368,7 @@ pub(crate) async fn start(
         poll_interval: settings.sync.poll_interval(),
         next_poll: Instant::now() + settings.sync.poll_interval(),
         epoch: Instant::now(),
+        notices: Notices::new(Pace::default()),
         embargoes: Vec::new(),
         tasks: JoinSet::new(),
         results,
@@ -389,6 +393,13 @@ pub(crate) async fn start(
         done: Arc::new(tokio::sync::Mutex::new(Some(done))),
         listening,
     })
+}
+
+/// Sleeps until `at` (the caller selects on it only when there is one).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
+    }
 }
 
 /// Checks a partner node's certificate: signed by the partner's organisation, for this node.
@@ -422,8 +433,13 @@ impl Actor {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let notice_due = self
+                .notices
+                .next_due()
+                .map(|at| tokio::time::Instant::from_std(self.epoch + at));
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = sleep_until_some(notice_due), if notice_due.is_some() => self.send_due_notices(),
                 Some(event) = events.recv() => self.on_net_event(event),
                 Some(command) = commands.recv() => self.on_command(command),
                 Some(result) = results.recv() => self.on_result(result),
@@ -504,6 +520,7 @@ impl Actor {
                         self.sync.handle(SyncEvent::Disconnected(key));
                     }
                 }
+                self.notices.forget(&node);
             }
             NetEvent::Request {
                 from,
@@ -1305,9 +1322,7 @@ impl Actor {
             }
         }
         for (node, again) in offers {
-            for part in again.chunks(cairn_net::MAX_OFFERED) {
-                self.send_notify(node.clone(), head, part.to_vec());
-            }
+            self.send_notify(node, head, again);
         }
     }
 
@@ -1398,9 +1413,24 @@ impl Actor {
         self.send_notify(node, head, Vec::new());
     }
 
+    /// Gives a partner node news (our head, reports offered again): sent now if its turn has
+    /// come (`notices`), else with its next notice.
     fn send_notify(&mut self, node: NodeAddress, head: u64, again: Vec<cairn_net::Offered>) {
+        if let Some(notice) = self.notices.news(&node, head, again, self.epoch.elapsed()) {
+            self.send_notice(notice);
+        }
+    }
+
+    fn send_due_notices(&mut self) {
+        for notice in self.notices.due(self.epoch.elapsed()) {
+            self.send_notice(notice);
+        }
+    }
+
+    fn send_notice(&mut self, notice: Notice<NodeAddress>) {
         let net = self.net.clone();
         self.spawn(async move {
+            let Notice { node, head, again } = notice;
             if let Err(e) = net.request(&node, Request::Notify { head, again }).await {
                 tracing::debug!(node = %node, "notification not delivered: {e}");
             }

@@ -7,6 +7,7 @@
 mod actor;
 pub mod exchange;
 pub mod keylogs;
+pub mod notices;
 pub mod relay;
 
 use std::path::PathBuf;

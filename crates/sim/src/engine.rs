@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::time::Duration;
 
 use cairn_net::sync::{PeerKey, SyncAction, SyncConfig, SyncEvent, SyncState};
+use cairn_node::notices::{Notice, Notices};
 use cairn_node::relay::{self, JustStored, PagePlan, Skip, Standing, Tell, Verdict};
 use cairn_policy::{Arrival, InboundPolicy, decide_inbound};
 use cairn_store::Provenance;
@@ -159,6 +160,10 @@ enum Event {
         node: Org,
         peer: Org,
     },
+    /// Notifications that waited for their turn may go.
+    NoticesDue {
+        node: Org,
+    },
     SetOnline {
         node: Org,
         online: bool,
@@ -235,6 +240,9 @@ struct Node {
     store_queue: VecDeque<PageToStore>,
     storing: bool,
     tick_at: Option<Micros>,
+    /// Notifications to partners, paced as the node paces them.
+    notices: Notices<Org>,
+    notices_at: Option<Micros>,
 }
 
 impl Node {
@@ -530,6 +538,7 @@ impl Simulation {
                 let node = &mut self.nodes[x as usize];
                 if node.connected.remove(&y).is_some() {
                     node.store_queue.retain(|p| p.peer != y);
+                    node.notices.forget(&y);
                     self.outstanding.remove(&(x, y));
                     let actions = self.step(x, SyncEvent::Disconnected(key_of(y)));
                     self.carry_out(x, actions);
@@ -645,15 +654,16 @@ impl Simulation {
             }
             Event::EmbargoEnds { node, peer } => {
                 let head = self.nodes[node as usize].log.len() as u64;
-                self.send(
-                    node,
-                    peer,
-                    Message::Notify {
-                        head,
-                        again: Vec::new(),
-                    },
-                    0,
-                );
+                self.notify(node, peer, head, Vec::new());
+            }
+            Event::NoticesDue { node } => {
+                self.nodes[node as usize].notices_at = None;
+                let now = Duration::from_micros(self.now);
+                let due = self.nodes[node as usize].notices.due(now);
+                for notice in due {
+                    self.send_notice(node, notice);
+                }
+                self.notices_later(node);
             }
             Event::SetOnline { node, online } => {
                 self.nodes[node as usize].online = online;
@@ -744,15 +754,7 @@ impl Simulation {
         }
         drop(stored);
         for peer in notify {
-            self.send(
-                org,
-                peer,
-                Message::Notify {
-                    head,
-                    again: Vec::new(),
-                },
-                0,
-            );
+            self.notify(org, peer, head, Vec::new());
         }
         for (peer, until) in later {
             self.embargo(org, peer, until);
@@ -986,6 +988,69 @@ impl Simulation {
         self.wake_later(org);
     }
 
+    /// Gives `peer` news from `org` (its head, reports offered again as (report, hop)):
+    /// notified now if its turn has come, as the node's `Notices` decide, else later.
+    fn notify(&mut self, org: Org, peer: Org, head: u64, again: Vec<(u32, u32)>) {
+        let again = again
+            .into_iter()
+            .map(|(report, hop)| {
+                let mut report_id = [0u8; 32];
+                report_id[..4].copy_from_slice(&report.to_be_bytes());
+                cairn_net::Offered {
+                    report_id,
+                    hop,
+                    disclosures: 0,
+                }
+            })
+            .collect();
+        let now = Duration::from_micros(self.now);
+        let ready = self.nodes[org as usize]
+            .notices
+            .news(&peer, head, again, now);
+        if let Some(notice) = ready {
+            self.send_notice(org, notice);
+        }
+        self.notices_later(org);
+    }
+
+    fn send_notice(&mut self, org: Org, notice: Notice<Org>) {
+        let again = notice
+            .again
+            .iter()
+            .map(|o| {
+                let mut report = [0u8; 4];
+                report.copy_from_slice(&o.report_id[..4]);
+                (u32::from_be_bytes(report), o.hop)
+            })
+            .collect();
+        self.send(
+            org,
+            notice.node,
+            Message::Notify {
+                head: notice.head,
+                again,
+            },
+            0,
+        );
+    }
+
+    /// Makes sure a `NoticesDue` comes when the node's next waiting notification may go.
+    fn notices_later(&mut self, org: Org) {
+        let node = &mut self.nodes[org as usize];
+        let Some(due) = node.notices.next_due() else {
+            return;
+        };
+        let due = micros(due).max(self.now);
+        if node
+            .notices_at
+            .is_some_and(|at| at <= due && at >= self.now)
+        {
+            return;
+        }
+        node.notices_at = Some(due);
+        self.schedule(due, Event::NoticesDue { node: org });
+    }
+
     /// Makes sure a `Tick` comes when the node's catch-up next has something due.
     fn wake_later(&mut self, org: Org) {
         let node = &mut self.nodes[org as usize];
@@ -1129,17 +1194,7 @@ impl Simulation {
         }
         for (peer, again) in offers {
             self.tally.offered_again += again.len() as u64;
-            for part in again.chunks(cairn_net::MAX_OFFERED) {
-                self.send(
-                    org,
-                    peer,
-                    Message::Notify {
-                        head,
-                        again: part.to_vec(),
-                    },
-                    0,
-                );
-            }
+            self.notify(org, peer, head, again);
         }
     }
 
