@@ -140,19 +140,29 @@ impl CliNode {
     /// Starts `cairn run` and waits until its control socket answers.
     pub fn start(&mut self) {
         assert!(self.process.is_none(), "already running");
+        // What the node says goes to a file in its folder, shown if it does not start.
+        let log_path = self.home.join("run.log");
+        let log = std::fs::File::create(&log_path).expect("create run.log");
         let child = self
             .command(&["run"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start cairn run");
         self.process = Some(child);
         let start = Instant::now();
         while !self.run(&["status"]).status.success() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the node did not start"
-            );
+            let exited = self
+                .process
+                .as_mut()
+                .and_then(|child| child.try_wait().ok().flatten());
+            if exited.is_some() || start.elapsed() > Duration::from_secs(30) {
+                panic!(
+                    "the node did not start ({}):\n{}",
+                    exited.map_or("still starting after 30 s".to_string(), |s| s.to_string()),
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                );
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
