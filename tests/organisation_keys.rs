@@ -102,13 +102,7 @@ async fn a_revoked_node_is_cut_off_at_once_and_after_a_restart_while_its_organis
     println!("the stolen node was cut off {took:?} after the revocation was made");
 
     // The bank's other node carries on; the stolen one gets nothing more.
-    let second = fed.publish_draft(CERT, &green(2)).await;
-    assert!(fed.wait_for(BANK_NODE_2, &[second.id()], WAIT).await);
-    tokio::time::sleep(SETTLE).await;
-    assert!(
-        !fed.holds(BANK, &second.id()),
-        "the stolen node got a report"
-    );
+    reaches_the_other_node_only(&mut fed, 2, "the stolen node got a report").await;
     assert!(
         wait_peer(&fed, BANK_NODE_2, |p| p.connected)
             .await
@@ -131,13 +125,15 @@ async fn a_revoked_node_is_cut_off_at_once_and_after_a_restart_while_its_organis
     })
     .await;
     assert!(!refused.connected, "{refused:?}");
-    let third = fed.publish_draft(CERT, &green(3)).await;
-    assert!(fed.wait_for(BANK_NODE_2, &[third.id()], WAIT).await);
+    reaches_the_other_node_only(&mut fed, 3, "the stolen node got a report after a restart").await;
+}
+
+/// Publishes report `n` at the CERT: the bank's second node receives it, the stolen one not.
+async fn reaches_the_other_node_only(fed: &mut Federation, n: u64, failure: &str) {
+    let report = fed.publish_draft(CERT, &green(n)).await;
+    assert!(fed.wait_for(BANK_NODE_2, &[report.id()], WAIT).await);
     tokio::time::sleep(SETTLE).await;
-    assert!(
-        !fed.holds(BANK, &third.id()),
-        "the stolen node got a report after a restart"
-    );
+    assert!(!fed.holds(BANK, &report.id()), "{failure}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
-//! How many requests one partner node may make: a token bucket per node, as plain code with
-//! no I/O (the caller passes the time). A node over its budget is refused, told why, and shown
+//! How many requests one partner node may make: a token bucket per node ([`TokenBucket`]), as
+//! plain code with no I/O (the caller passes the time). A node over its budget is refused, told why, and shown
 //! as a problem to the operator; every other partner is served as before.
 
 use std::time::Duration;
@@ -60,12 +60,62 @@ impl RateLimit {
     }
 }
 
+/// A token bucket: `burst` at once, then `per_second` (each at least 1), on a clock the caller
+/// passes (any clock that never goes back). The node's budget for each partner node is one;
+/// so is the pace of its own notifications to each partner node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenBucket {
+    burst: f64,
+    per_second: f64,
+    tokens: f64,
+    /// When the tokens were last counted.
+    filled_at: Duration,
+}
+
+impl TokenBucket {
+    /// A full bucket, counted from `now`.
+    pub fn new(burst: u32, per_second: u32, now: Duration) -> TokenBucket {
+        let burst = f64::from(burst.max(1));
+        TokenBucket {
+            burst,
+            per_second: f64::from(per_second.max(1)),
+            tokens: burst,
+            filled_at: now,
+        }
+    }
+
+    fn fill(&mut self, now: Duration) {
+        let elapsed = now.saturating_sub(self.filled_at).as_secs_f64();
+        self.filled_at = self.filled_at.max(now);
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
+    }
+
+    /// Takes a token at `now`, if there is one.
+    pub fn take(&mut self, now: Duration) -> bool {
+        self.fill(now);
+        // (Within rounding: a timer set by `next_token_at` finds the token there.)
+        if self.tokens >= 1.0 - 1e-9 {
+            self.tokens = (self.tokens - 1.0).max(0.0);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// When the next token is there, rounded up to the next microsecond (a timer set for it
+    /// never wakes for nothing).
+    pub fn next_token_at(&self) -> Duration {
+        let missing = (1.0 - self.tokens).max(0.0);
+        let wait = (missing / self.per_second * 1e6).ceil() as u64;
+        self.filled_at + Duration::from_micros(wait + u64::from(missing > 0.0))
+    }
+}
+
 /// The requests a partner node may still make.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestBudget {
     limit: RateLimit,
-    tokens: f64,
-    last: Duration,
+    bucket: TokenBucket,
     /// When the current window of refusals began.
     window_start: Duration,
     /// Requests refused in the current window.
@@ -98,8 +148,7 @@ impl RequestBudget {
     pub fn new(limit: RateLimit) -> RequestBudget {
         RequestBudget {
             limit,
-            tokens: f64::from(limit.burst.max(1)),
-            last: Duration::ZERO,
+            bucket: TokenBucket::new(limit.burst, limit.per_second, Duration::ZERO),
             window_start: Duration::ZERO,
             refused_in_window: 0,
         }
@@ -112,16 +161,11 @@ impl RequestBudget {
 
     /// Takes one request at time `now` (any clock that never goes back).
     pub fn admit(&mut self, now: Duration) -> Admission {
-        let elapsed = now.saturating_sub(self.last).as_secs_f64();
-        self.last = self.last.max(now);
-        self.tokens = (self.tokens + elapsed * f64::from(self.limit.per_second.max(1)))
-            .min(f64::from(self.limit.burst.max(1)));
         if now.saturating_sub(self.window_start) >= self.limit.window() {
             self.window_start = now;
             self.refused_in_window = 0;
         }
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.bucket.take(now) {
             Admission::Allowed
         } else {
             self.refused_in_window += 1;

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
+use cairn_net::rate::TokenBucket;
 use cairn_net::{MAX_OFFERED, Offered};
 
 /// How fast notices may go to one partner node.
@@ -50,10 +51,8 @@ pub struct Notice<N> {
 /// What waits for one node.
 #[derive(Debug)]
 struct Link {
-    /// Tokens of the bucket, in notices.
-    tokens: f64,
-    /// When the bucket was last filled.
-    filled_at: Duration,
+    /// Notices it may be sent.
+    bucket: TokenBucket,
     /// Our newest head.
     head: u64,
     /// Whether there is news for the node since its last notice. A notice with a head the
@@ -66,19 +65,11 @@ struct Link {
 impl Link {
     fn new(pace: Pace, now: Duration) -> Link {
         Link {
-            tokens: f64::from(pace.burst.max(1)),
-            filled_at: now,
+            bucket: TokenBucket::new(pace.burst, pace.per_second, now),
             head: 0,
             news: false,
             again: VecDeque::new(),
         }
-    }
-
-    fn fill(&mut self, pace: Pace, now: Duration) {
-        let elapsed = now.saturating_sub(self.filled_at).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * f64::from(pace.per_second.max(1)))
-            .min(f64::from(pace.burst.max(1)));
-        self.filled_at = now;
     }
 
     fn waiting(&self) -> bool {
@@ -158,17 +149,10 @@ impl<N: Clone + Ord> Notices<N> {
 
     /// When the next waiting notice may go (for a timer); `None` when nothing waits.
     pub fn next_due(&self) -> Option<Duration> {
-        let per_second = f64::from(self.pace.per_second.max(1));
         self.links
             .values()
             .filter(|link| link.waiting())
-            .map(|link| {
-                let missing = (1.0 - link.tokens).max(0.0);
-                // Rounded up to the next microsecond: at that time the token is there, and a
-                // timer never wakes for nothing.
-                let wait = (missing / per_second * 1e6).ceil() as u64;
-                link.filled_at + Duration::from_micros(wait + u64::from(missing > 0.0))
-            })
+            .map(|link| link.bucket.next_token_at())
             .min()
     }
 
@@ -178,17 +162,10 @@ impl<N: Clone + Ord> Notices<N> {
     }
 
     fn ready(&mut self, node: &N, now: Duration) -> Option<Notice<N>> {
-        let pace = self.pace;
         let link = self.links.get_mut(node)?;
-        if !link.waiting() {
+        if !link.waiting() || !link.bucket.take(now) {
             return None;
         }
-        link.fill(pace, now);
-        // (Within rounding: the timer wakes exactly when a token is due.)
-        if link.tokens < 1.0 - 1e-9 {
-            return None;
-        }
-        link.tokens = (link.tokens - 1.0).max(0.0);
         let take = link.again.len().min(MAX_OFFERED);
         let again: Vec<Offered> = link.again.drain(..take).collect();
         // Our newest head goes with every notice; offers left over go with the next.
@@ -209,6 +186,10 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
+    fn pace(burst: u32, per_second: u32) -> Pace {
+        Pace { burst, per_second }
+    }
+
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
@@ -223,10 +204,7 @@ mod tests {
 
     #[test]
     fn news_goes_at_once_while_the_burst_lasts_and_each_node_has_its_own() {
-        let pace = Pace {
-            burst: 2,
-            per_second: 100,
-        };
+        let pace = pace(2, 100);
         let mut notices = Notices::new(pace);
         let sent = notices.news(&"a", 5, vec![], ms(0)).expect("at once");
         assert_eq!((sent.head, sent.again.len()), (5, 0));
@@ -257,10 +235,7 @@ mod tests {
 
     #[test]
     fn past_the_burst_notices_go_at_the_sustained_rate_and_a_timer_says_when() {
-        let pace = Pace {
-            burst: 3,
-            per_second: 100,
-        };
+        let pace = pace(3, 100);
         let mut notices = Notices::new(pace);
         for head in 1..=3 {
             assert!(notices.news(&"a", head, vec![], ms(0)).is_some());
@@ -279,10 +254,7 @@ mod tests {
 
     #[test]
     fn offers_go_64_at_a_time_once_each_and_the_oldest_go_when_too_many_wait() {
-        let one = Pace {
-            burst: 1,
-            per_second: 100,
-        };
+        let one = pace(1, 100);
         let mut notices = Notices::new(one);
         notices.news(&"a", 1, vec![], ms(0));
         let many: Vec<Offered> = (0..100u8).map(offer).collect();
@@ -326,10 +298,7 @@ mod tests {
     /// included: an embargo ended), and every offer went exactly once.
     #[test]
     fn randomized_against_the_pace_and_what_each_node_must_hear() {
-        let pace = Pace {
-            burst: 5,
-            per_second: 50,
-        };
+        let pace = pace(5, 50);
         for seed in 0..300u64 {
             let mut rng = StdRng::seed_from_u64(seed);
             let mut notices: Notices<u8> = Notices::new(pace);
