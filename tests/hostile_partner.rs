@@ -350,11 +350,13 @@ async fn a_flooding_partner_is_refused_and_reported() {
         limited += l;
     }
     assert!(acked >= 100, "the first ones are served ({acked})");
+    // Each loop has one request in flight: its answer may be cut off by the disconnection.
+    let hold_off_after = cairn_net::rate::RateLimit::default().hold_off_after;
     assert!(
-        limited >= 900,
+        u64::from(limited) + 16 >= hold_off_after,
         "the flood is refused ({acked} served, {limited} refused)"
     );
-    // It went on after a thousand refusals: disconnected and held off.
+    // It went on after that many refusals: disconnected and held off.
     let problem = status(&fed).await.last_error.unwrap_or_default();
     assert!(
         problem.contains("refusals: disconnected for 30 s"),

@@ -27,7 +27,7 @@ impl Default for RateLimit {
         RateLimit {
             burst: 400,
             per_second: 200,
-            hold_off_after: 1_000,
+            hold_off_after: 200,
             window_secs: 10,
             hold_off_secs: 30,
         }
@@ -183,7 +183,7 @@ mod tests {
 
     const BURST: u32 = 400;
     const PER_SECOND: u32 = 200;
-    const HOLD_OFF_AFTER: u64 = 1_000;
+    const HOLD_OFF_AFTER: u64 = 200;
     const WINDOW: Duration = Duration::from_secs(10);
 
     #[test]
@@ -213,6 +213,13 @@ mod tests {
                 .count()
         };
         assert_eq!(firsts(&admissions), 1, "the first refusal is logged");
+        let holds_in = |admissions: &[Admission]| {
+            admissions
+                .iter()
+                .filter(|a| matches!(a, Admission::Limited { hold_off: true, .. }))
+                .count()
+        };
+        let mut holds = holds_in(&admissions);
         // A second later, a second's worth again; the refusals are of the same window.
         let later = at + Duration::from_secs(1);
         let admissions: Vec<Admission> = (0..1000).map(|_| budget.admit(later)).collect();
@@ -222,8 +229,8 @@ mod tests {
             .count();
         assert_eq!(allowed, PER_SECOND as usize);
         assert_eq!(firsts(&admissions), 0, "logged once per window");
+        holds += holds_in(&admissions);
         // A flood that goes on, tokens trickling in between: held off once in the window.
-        let mut holds = 0;
         for k in 0..3 * HOLD_OFF_AFTER {
             let now = later + Duration::from_micros(k * 100);
             if matches!(budget.admit(now), Admission::Limited { hold_off: true, .. }) {
