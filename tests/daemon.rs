@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use cairn_core::{NodeCertificate, OrgKey, ReportId, sample};
 use cairn_store::{Provenance, Store, StoreConfig};
-use cairn_tests::processes::CliNode;
+use cairn_tests::processes::{CliNode, cairn_binary};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -195,15 +195,21 @@ fn a_node_killed_in_the_middle_of_catch_up_loses_nothing_and_resumes() {
     assert_eq!(store.cursor(&cert_node).unwrap(), REPORTS);
 }
 
-#[test]
-fn an_organisation_revokes_a_node_key_with_the_cli_and_partners_cut_the_node_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut cert, mut bank) = cert_and_bank_running(dir.path());
+/// A CERT and a bank, running and connected to each other.
+fn cert_and_bank_connected(dir: &std::path::Path) -> (CliNode, CliNode) {
+    let (cert, bank) = cert_and_bank_running(dir);
     wait_until(
         "the CERT and the bank to connect",
         Duration::from_secs(30),
         || cert.status()["peers_connected"].as_u64() == Some(1),
     );
+    (cert, bank)
+}
+
+#[test]
+fn an_organisation_revokes_a_node_key_with_the_cli_and_partners_cut_the_node_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cert, mut bank) = cert_and_bank_connected(dir.path());
 
     let show = bank.ok(&["org", "show"]);
     assert!(show.contains("organisation id"), "{show}");
@@ -273,5 +279,129 @@ fn an_organisation_revokes_a_node_key_with_the_cli_and_partners_cut_the_node_off
     assert!(!out.status.success(), "a revoked node started");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("this node may not run"), "{err}");
+    assert!(cert.signal("TERM"), "the CERT did not exit cleanly");
+}
+
+#[test]
+fn an_organisation_key_kept_offline_certifies_a_node_and_the_node_passes_it_to_partners() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cert, mut bank) = cert_and_bank_connected(dir.path());
+    let show = bank.ok(&["org", "show"]);
+    assert!(show.contains("authorised nodes  none"), "{show}");
+
+    // The offline machine holds the organisation key and nothing else.
+    let offline = dir.path().join("offline");
+    std::fs::create_dir_all(offline.join("keys")).unwrap();
+    std::fs::copy(
+        bank.home.join("keys").join("org.key"),
+        offline.join("keys").join("org.key"),
+    )
+    .unwrap();
+    let on_offline = |args: &[&str]| {
+        std::process::Command::new(cairn_binary())
+            .arg("--home")
+            .arg(&offline)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let file = dir.path().join("bank-node.statements");
+    let file_arg = file.to_str().unwrap();
+    for (args, expected) in [
+        (
+            vec!["org", "certify", &bank.peer_id, "--may", "rule"],
+            "say sign, serve",
+        ),
+        (
+            vec!["org", "certify", &bank.peer_id, "--until", "2001-01-01"],
+            "before it starts",
+        ),
+        (
+            vec![
+                "org",
+                "certify",
+                &bank.peer_id,
+                "--from",
+                "2000-01-01",
+                "--until",
+                "2001-01-01",
+            ],
+            "which is past",
+        ),
+        (
+            vec!["org", "certify", &bank.peer_id],
+            "this home holds no node",
+        ),
+        (vec!["org", "certify", "nonsense"], "is not a PeerId"),
+    ] {
+        let out = on_offline(&args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    let out = on_offline(&[
+        "org",
+        "certify",
+        &bank.peer_id,
+        "--name",
+        "node-1",
+        "--days",
+        "30",
+        "--out",
+        file_arg,
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("Authorised node"), "{said}");
+    assert!(said.contains("first node authorisation"), "{said}");
+
+    // A file that is not statements is refused with its line; nothing is kept.
+    let bad = dir.path().join("bad.statements");
+    std::fs::write(&bad, "# comment\n\nnot base64!\n").unwrap();
+    let out = bank.run(&["org", "add-statements", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3"), "{err}");
+
+    // Statements of another organisation are refused by the node.
+    let other = dir.path().join("other.statements");
+    let out = cert.run(&[
+        "org",
+        "certify",
+        &bank.peer_id,
+        "--out",
+        other.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let out = bank.run(&["org", "add-statements", other.to_str().unwrap()]);
+    assert!(
+        !out.status.success(),
+        "another organisation's statements were kept"
+    );
+
+    // The node loads the authorisation and passes it on; the CERT keeps serving it.
+    let added = bank.ok(&["org", "add-statements", file_arg]);
+    assert!(added.contains("2 key statements read"), "{added}");
+    assert!(added.contains("1 new"), "{added}");
+    let show = bank.ok(&["org", "show"]);
+    assert!(
+        show.contains(&format!("authorised node   {} until", bank.peer_id)),
+        "{show}"
+    );
+    let again = bank.ok(&["org", "add-statements", file_arg]);
+    assert!(again.contains("0 new"), "{again}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let peers: serde_json::Value = serde_json::from_str(&cert.ok(&["peers", "--json"])).unwrap();
+    assert_eq!(peers[0]["connected"], true, "{peers}");
+    assert!(peers[0]["last_error"].is_null(), "{peers}");
+
+    // Stopped, the node keeps a statement file in its store.
+    assert!(bank.signal("TERM"), "the bank did not exit cleanly");
+    let again = bank.ok(&["org", "add-statements", file_arg]);
+    assert!(again.contains("Kept in this node's store"), "{again}");
     assert!(cert.signal("TERM"), "the CERT did not exit cleanly");
 }

@@ -1,11 +1,12 @@
 //! Organisation key statements between real nodes on 127.0.0.1: a partner's statements arrive
 //! with its introduction, a node key its organisation revoked is cut off within seconds of the
 //! revocation (sent by another node of the organisation) and stays cut off after a restart,
-//! while the organisation's other node carries on.
+//! while the organisation's other node carries on; once an organisation authorises node keys,
+//! a node whose authorisation ends is cut off on time and let in again when it is renewed.
 
 use std::time::{Duration, Instant};
 
-use cairn_core::keylog::KeyStatement;
+use cairn_core::keylog::{KeyStatement, Purpose};
 use cairn_core::{Tlp, sample};
 use cairn_tests::federation::{Federation, up_to};
 use rand::SeedableRng;
@@ -169,4 +170,87 @@ async fn statements_from_another_organisation_are_refused_and_change_nothing() {
     assert!(fed.wait_for(BANK, &[report.id()], WAIT).await);
     let peer = wait_peer(&fed, BANK, |p| p.connected).await;
     assert!(peer.last_error.is_none(), "{peer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_authorisation_ends_is_cut_off_on_time_and_let_in_again_when_renewed() {
+    let mut fed = Federation::new(&["cert", "bank", "bank-node-2"], 33);
+    fed.join_organisation(BANK_NODE_2, BANK);
+    fed.trust(CERT, BANK, up_to(Tlp::Amber), up_to(Tlp::Amber));
+    fed.trust(CERT, BANK_NODE_2, up_to(Tlp::Amber), up_to(Tlp::Amber));
+    fed.start_all().await;
+    fed.wait_connected(WAIT).await;
+    let bank = &fed.members[BANK].org;
+    let bank_id = KeyStatement::implicit_genesis(bank).unwrap().organisation();
+    let node_keys: Vec<[u8; 32]> = fed
+        .members
+        .iter()
+        .map(|m| m.node_key.public_bytes())
+        .collect();
+    let both = [Purpose::SignReports, Purpose::ServePartners];
+    let authorise = |member: usize, until_ms: i64| {
+        KeyStatement::authorise_node(
+            bank_id,
+            bank,
+            node_keys[member],
+            "",
+            &both,
+            now_ms() - 1_000,
+            until_ms,
+            now_ms(),
+        )
+        .unwrap()
+    };
+    // The bank authorises its nodes: the first for a few seconds, the second for an hour.
+    let ends_at = now_ms() + 4_000;
+    let short = authorise(BANK, ends_at);
+    let long = authorise(BANK_NODE_2, now_ms() + 3_600_000);
+    // Made now, handed over once the first has ended.
+    let renewal = authorise(BANK, now_ms() + 3_600_000);
+    assert_eq!(
+        fed.node(BANK)
+            .add_statements(vec![short, long])
+            .await
+            .unwrap(),
+        2
+    );
+    let first = fed.publish_draft(CERT, &green(11)).await;
+    assert!(fed.wait_for(BANK, &[first.id()], WAIT).await);
+    assert!(
+        wait_peer(&fed, BANK, |p| p.connected)
+            .await
+            .last_error
+            .is_none(),
+        "an authorised node has a problem"
+    );
+
+    // Its authorisation ends: the CERT cuts it off within about a second of the end.
+    let cut = wait_peer(&fed, BANK, |p| !p.connected && p.last_error.is_some()).await;
+    let late_ms = now_ms() - ends_at;
+    let problem = cut.last_error.unwrap();
+    assert!(
+        problem.contains("cut off") && problem.contains("authorisation of this node's key ended"),
+        "{problem}"
+    );
+    assert!(late_ms >= 0, "cut off {} ms before its end", -late_ms);
+    println!("cut off {late_ms} ms after its authorisation ended");
+    reaches_the_other_node_only(
+        &mut fed,
+        12,
+        "a node whose authorisation ended got a report",
+    )
+    .await;
+
+    // The bank renews it from its other node: the CERT lets it in again.
+    assert_eq!(
+        fed.node(BANK_NODE_2)
+            .add_statements(vec![renewal])
+            .await
+            .unwrap(),
+        1
+    );
+    let back = wait_peer(&fed, BANK, |p| p.connected).await;
+    assert!(back.last_error.is_none(), "{back:?}");
+    let after = fed.publish_draft(CERT, &green(13)).await;
+    assert!(fed.wait_for(BANK, &[after.id()], WAIT).await);
 }

@@ -1,12 +1,15 @@
 //! `cairn org`: the organisation's key statements. `show` prints what they establish (its id,
-//! its keys, the node keys it revoked); `revoke-node` signs the revocation of a node key with
-//! the organisation key and hands it to the running node, which sends it to every connected
-//! partner at once (or keeps it in the store of a stopped node, sent on its next connections).
+//! its keys, its authorised and revoked node keys); `certify` and `revoke-node` sign a node
+//! authorisation or a revocation with the organisation key and hand it to the running node,
+//! which sends it to every connected partner at once (or keep it in the store of a stopped
+//! node, sent on its next connections), or write it to a file that `add-statements` loads on
+//! the node (the organisation key kept on an offline machine).
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use cairn_core::keylog::{KeyLog, KeyStatement};
+use cairn_core::keylog::{KeyLog, KeyStatement, Purpose};
 use clap::Subcommand;
 
 use crate::control::{self, ControlRequest, ControlResponse};
@@ -42,6 +45,49 @@ pub enum OrgCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Authorise a node's key for a period: once an organisation authorises node keys, its
+    /// partners let only authorised nodes in, and only within their periods.
+    #[command(
+        after_help = "Examples:\n  cairn org certify 12D3KooW... --name node-2 --days 90\n  cairn org certify 12D3KooW... --until 2027-06-30 --out node-2.statements\n\nRun it where the organisation key is (keys/org.key). Without --out, this home's node\nkeeps the authorisation and sends it to its partners. With --out, the file is carried to\nany node of the organisation and loaded there with `cairn org add-statements FILE`.\nAuthorise every node of the organisation, this one included: from the first\nauthorisation on, partners refuse the nodes that have none. Renew before the end."
+    )]
+    Certify {
+        /// The node's PeerId (as `cairn identity` shows it on that node).
+        node: String,
+        /// The node's name, as the organisation calls it.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// From when: RFC 3339, a date, or an age (`2h`: two hours ago). Now unless given.
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// Until when (exclusive): RFC 3339 or a date (its end). Instead of --days.
+        #[arg(long, value_name = "TIME", conflicts_with = "days")]
+        until: Option<String>,
+        /// For how many days from --from.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// What the node may do: `sign` (sign reports), `serve` (connect to partners and serve
+        /// them), or both.
+        #[arg(long, value_delimiter = ',', default_value = "sign,serve")]
+        may: Vec<String>,
+        /// Write the statements (the organisation's genesis and the authorisation) to this
+        /// file instead of handing them to this home's node.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load key statements written by `cairn org certify --out` (or any file of this
+    /// organisation's statements, one in base64 per line) into this node, which sends them
+    /// to its partners.
+    #[command(after_help = "Examples:\n  cairn org add-statements node-2.statements")]
+    AddStatements {
+        /// The file.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a `cairn org` command.
@@ -54,7 +100,321 @@ pub fn run(home: &Home, command: OrgCommand) -> Result<ExitCode> {
             from,
             json,
         } => revoke_node(home, &node, &reason, from.as_deref(), json),
+        OrgCommand::Certify {
+            node,
+            name,
+            from,
+            until,
+            days,
+            may,
+            out,
+            json,
+        } => {
+            let period = Period {
+                from: from.as_deref(),
+                until: until.as_deref(),
+                days,
+            };
+            certify(home, &node, &name, &period, &may, out.as_deref(), json)
+        }
+        OrgCommand::AddStatements { file, json } => add_statements(home, &file, json),
     }
+}
+
+/// The period a node is authorised for, as given on the command line.
+struct Period<'a> {
+    from: Option<&'a str>,
+    until: Option<&'a str>,
+    days: u32,
+}
+
+/// What `--may` names.
+fn purposes(may: &[String]) -> Result<Vec<Purpose>> {
+    let mut list = Vec::new();
+    for word in may {
+        let purpose = match word.trim() {
+            "sign" => Purpose::SignReports,
+            "serve" => Purpose::ServePartners,
+            other => bail!("--may {other:?}: say sign, serve or sign,serve"),
+        };
+        if !list.contains(&purpose) {
+            list.push(purpose);
+        }
+    }
+    if list.is_empty() {
+        bail!("--may must name sign, serve or both");
+    }
+    Ok(list)
+}
+
+fn certify(
+    home: &Home,
+    node: &str,
+    name: &str,
+    period: &Period,
+    may: &[String],
+    out: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode> {
+    let address: cairn_net::NodeAddress = node.parse()?;
+    let Some(node_key) = cairn_net::node_key_of(&address) else {
+        bail!("{node} is not the PeerId of a Cairn node (an ed25519 key)");
+    };
+    let purposes = purposes(may)?;
+    if !home.org_key_path().exists() {
+        bail!(
+            "this home does not hold the organisation key ({}): certify on the machine that does",
+            home.org_key_path().display()
+        );
+    }
+    let org = home.org_key()?;
+    let now = now_ms();
+    let from_ms = match period.from {
+        Some(text) => view::parse_time(text, now, false)?,
+        None => now,
+    };
+    let until_ms = match period.until {
+        Some(text) => view::parse_time(text, now, true)?.saturating_add(1),
+        None => from_ms.saturating_add(i64::from(period.days).saturating_mul(86_400_000)),
+    };
+    if until_ms <= from_ms {
+        bail!(
+            "the authorisation would end ({}) before it starts ({})",
+            view::rfc3339(until_ms),
+            view::rfc3339(from_ms)
+        );
+    }
+    if until_ms <= now {
+        bail!(
+            "the authorisation would end at {}, which is past",
+            view::rfc3339(until_ms)
+        );
+    }
+    let list = statements_for_signing(home, &org)?;
+    let log = KeyLog::build(&list)
+        .context("this organisation's key statements do not determine who it is")?;
+    if log.org_keys().iter().any(|p| p.key == node_key) {
+        bail!("{node} is an organisation key, not a node key");
+    }
+    if let Some(at) = log.revoked_from(&node_key) {
+        bail!(
+            "{node} was revoked from {}: a revoked key is never authorised again; give the node a new key",
+            view::rfc3339(at)
+        );
+    }
+    let statement = KeyStatement::authorise_node(
+        log.org_id(),
+        &org,
+        node_key,
+        name.trim(),
+        &purposes,
+        from_ms,
+        until_ms,
+        now,
+    )?;
+    let genesis: Vec<KeyStatement> = list
+        .iter()
+        .filter(|s| s.defines().is_some())
+        .cloned()
+        .collect();
+    let may_text = purposes
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let handed = match out {
+        Some(path) => {
+            let mut text = format!(
+                "# Key statements of organisation {}: the authorisation of node {node}.\n# Load them on the node with `cairn org add-statements {}`.\n",
+                log.org_id(),
+                path.display()
+            );
+            for s in genesis.iter().chain(std::iter::once(&statement)) {
+                text.push_str(&control::encode_envelope(s.to_bytes()));
+                text.push('\n');
+            }
+            std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Handed::File(path.display().to_string())
+        }
+        None => hand_to_node(home, &genesis, statement)?,
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "authorised": node,
+                "name": name.trim(),
+                "from": view::rfc3339(from_ms),
+                "until": view::rfc3339(until_ms),
+                "may": purposes.iter().map(|p| match p {
+                    Purpose::SignReports => "sign",
+                    Purpose::ServePartners => "serve",
+                }).collect::<Vec<_>>(),
+                "file": match &handed { Handed::File(f) => Some(f.clone()), _ => None },
+                "sent_to_partners": matches!(handed, Handed::Running),
+            }))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "Authorised node {node} to {may_text} from {} until {}.",
+        view::rfc3339(from_ms),
+        view::rfc3339(until_ms)
+    );
+    match handed {
+        Handed::File(path) => println!(
+            "Written to {path}: load it on a node of the organisation with `cairn org add-statements {path}`."
+        ),
+        Handed::Running => {
+            println!("The running node sent the authorisation to its connected partners.")
+        }
+        Handed::Stored => println!(
+            "Kept in this node's store: partners learn it when this node next connects to them (`cairn run`)."
+        ),
+    }
+    if log.node_keys().is_empty() {
+        println!(
+            "This is the organisation's first node authorisation: from now on partners let in only\nthe nodes it authorises. Authorise every other node of the organisation too."
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where a new statement went.
+enum Handed {
+    /// To the running node, which sent it to its partners.
+    Running,
+    /// Into the store of this stopped node.
+    Stored,
+    /// Into a file.
+    File(String),
+}
+
+/// The organisation's statements where a statement is about to be signed: this home's node's,
+/// or, on a machine that only holds the organisation key, its implicit genesis.
+fn statements_for_signing(home: &Home, org: &cairn_core::OrgKey) -> Result<Vec<KeyStatement>> {
+    if home.node_cert_path().exists() {
+        return statements(home);
+    }
+    Ok(vec![KeyStatement::implicit_genesis(org)?])
+}
+
+/// Hands a statement to this home's running node, or keeps it (with the genesis) in the
+/// store of the stopped one.
+fn hand_to_node(home: &Home, genesis: &[KeyStatement], statement: KeyStatement) -> Result<Handed> {
+    if !home.node_cert_path().exists() {
+        bail!(
+            "this home holds no node ({} is missing): write the statement to a file with --out and load it on the node",
+            home.node_cert_path().display()
+        );
+    }
+    let socket = home.control_socket_path();
+    if control::is_running(&socket) {
+        let request = ControlRequest::AddStatements {
+            statements: vec![control::encode_envelope(statement.to_bytes())],
+        };
+        let ControlResponse::StatementsAdded { .. } = control::ask(&socket, &request)? else {
+            bail!("the running node answered something unexpected");
+        };
+        return Ok(Handed::Running);
+    }
+    let store = home.open_store()?;
+    // With the genesis, so that the store holds the organisation's log whole.
+    let mut keep = genesis.to_vec();
+    keep.push(statement);
+    store.keep_statements(&keep)?;
+    Ok(Handed::Stored)
+}
+
+fn add_statements(home: &Home, file: &Path, json: bool) -> Result<ExitCode> {
+    use base64::Engine;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut new = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = || format!("{}, line {}", file.display(), number + 1);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(line)
+            .with_context(|| format!("{}: not a key statement in base64", at()))?;
+        let statement = KeyStatement::verify(&bytes)
+            .with_context(|| format!("{}: not a valid key statement", at()))?;
+        new.push(statement);
+    }
+    if new.is_empty() {
+        bail!("{} holds no key statements", file.display());
+    }
+    let certificate = home.node_certificate()?;
+    let socket = home.control_socket_path();
+    let running = control::is_running(&socket);
+    let added = if running {
+        let request = ControlRequest::AddStatements {
+            statements: new
+                .iter()
+                .map(|s| control::encode_envelope(s.to_bytes()))
+                .collect(),
+        };
+        match control::ask(&socket, &request)? {
+            ControlResponse::StatementsAdded { new } => new,
+            ControlResponse::Error(e) => bail!("the node refused the statements: {e}"),
+            _ => bail!("the running node answered something unexpected"),
+        }
+    } else {
+        let held = statements(home)?;
+        let mut all = held.clone();
+        all.extend(new.iter().cloned());
+        let log = KeyLog::build(&all).context(
+            "with these statements, the organisation's key statements do not determine who it is",
+        )?;
+        let genesis_signer = all
+            .iter()
+            .find(|s| s.defines() == Some(log.org_id()))
+            .map(|s| s.signer);
+        if genesis_signer != Some(*certificate.org_key.as_bytes()) {
+            bail!(
+                "these statements are not about this node's organisation (its key is {})",
+                hex::encode(certificate.org_key.as_bytes())
+            );
+        }
+        if let Some(left) = log.left_out().iter().find(|l| l.index >= held.len()) {
+            bail!(
+                "statement {} of {} does not hold: {}",
+                left.index - held.len() + 1,
+                file.display(),
+                left.reason
+            );
+        }
+        let store = home.open_store()?;
+        store.keep_statements(&all)?.len()
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "statements": new.len(),
+                "new": added,
+                "sent_to_partners": running,
+            }))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} key statements read from {}, {added} new.",
+        new.len(),
+        file.display()
+    );
+    if running {
+        println!("The running node sent the new ones to its connected partners.");
+    } else {
+        println!(
+            "Kept in this node's store: partners learn them when this node next connects to them (`cairn run`)."
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The organisation's statements: from the running node, or from the store and the
@@ -108,6 +468,11 @@ fn show(home: &Home, json: bool) -> Result<ExitCode> {
                 "from": view::rfc3339(p.from_ms),
                 "until": p.until_ms.map(view::rfc3339),
             })).collect::<Vec<_>>(),
+            "authorised_nodes": log.node_keys().iter().map(|(key, until)| serde_json::json!({
+                "key": hex::encode(key),
+                "node": cairn_net::peer_id_of(key).ok().map(|p| p.to_string()),
+                "until": view::rfc3339(*until),
+            })).collect::<Vec<_>>(),
             "revoked": log.revocations().iter().map(|(key, from)| serde_json::json!({
                 "key": hex::encode(key),
                 "node": cairn_net::peer_id_of(key).ok().map(|p| p.to_string()),
@@ -135,6 +500,17 @@ fn show(home: &Home, json: bool) -> Result<ExitCode> {
             } else {
                 view::rfc3339(period.from_ms)
             }
+        );
+    }
+    let authorised = log.node_keys();
+    if authorised.is_empty() {
+        println!("authorised nodes  none: every node its certificate names serves partners");
+    }
+    for (key, until) in authorised {
+        println!(
+            "authorised node   {} until {}",
+            node_label(&key),
+            view::rfc3339(until)
         );
     }
     let revoked = log.revocations();

@@ -110,6 +110,9 @@ async fn fetch_offered(
 /// How often the actor looks at timers (retries, embargoes, polls).
 const TICK: Duration = Duration::from_millis(100);
 
+/// How often standing is checked against the clock (authorisations that end or start).
+const STANDING_CHECK: Duration = Duration::from_secs(1);
+
 /// Requests one partner node may have served at once; more are refused as busy, so one
 /// node cannot take all the serving threads from the others.
 const MAX_SERVING_PER_PEER: usize = 4;
@@ -164,8 +167,8 @@ struct PeerState {
     refused: u64,
     served: u64,
     last_error: Option<String>,
-    /// Why it is no longer let in (its organisation revoked its key): set once, for as long as
-    /// this node runs.
+    /// Why it is not let in (its organisation revoked its key, or its authorisation ended):
+    /// for as long as its organisation's key statements say it does not stand.
     cut_off: Option<String>,
 }
 
@@ -235,6 +238,10 @@ struct Actor {
     node_key: PeerKey,
     /// The key logs of this organisation and its partners.
     keylogs: KeyLogs,
+    /// When partners' and this node's standing are next checked against the clock.
+    next_standing_check: Instant,
+    /// Why this node's own key does not stand for its organisation, if it does not.
+    own_standing: Option<String>,
     local: NodeAddress,
     listening: Vec<String>,
     store: Arc<Store>,
@@ -356,6 +363,8 @@ pub(crate) async fn start(
         certificate: settings.certificate.to_bytes().to_vec(),
         node_key,
         keylogs,
+        next_standing_check: Instant::now() + STANDING_CHECK,
+        own_standing: None,
         local: local.clone(),
         listening: listening.clone(),
         store: store.clone(),
@@ -1144,22 +1153,85 @@ impl Actor {
     /// Cuts off every node of organisation `org` whose key no longer stands.
     fn recheck(&mut self, org: OrgPublicKey) {
         let now = now_ms();
-        let fallen: Vec<(NodeAddress, String)> = self
-            .peers
-            .iter()
-            .filter(|(_, s)| s.cut_off.is_none())
-            .filter(|(_, s)| self.partners.get(s.partner).map(|p| p.partner.org) == Some(org))
-            .filter_map(|(node, s)| {
-                let key = s.node_key?;
-                self.keylogs
-                    .standing(&org, &key, now)
-                    .err()
-                    .map(|reason| (node.clone(), reason))
-            })
-            .collect();
+        let mut fallen: Vec<(NodeAddress, String)> = Vec::new();
+        let mut restored: Vec<NodeAddress> = Vec::new();
+        for (node, state) in &self.peers {
+            if self.partners.get(state.partner).map(|p| p.partner.org) != Some(org) {
+                continue;
+            }
+            let Some(key) = cairn_net::node_key_of(node) else {
+                continue;
+            };
+            match (self.keylogs.standing(&org, &key, now), &state.cut_off) {
+                (Err(reason), None) => fallen.push((node.clone(), reason)),
+                (Ok(()), Some(_)) => restored.push(node.clone()),
+                _ => {}
+            }
+        }
         for (node, reason) in fallen {
             self.cut_off(&node, &reason);
         }
+        for node in restored {
+            self.let_in_again(&node);
+        }
+    }
+
+    /// Checks, every [`STANDING_CHECK`], every partner node's standing and this node's own:
+    /// authorisations end and start with time, not only with new statements.
+    fn recheck_all(&mut self) {
+        let now = Instant::now();
+        if now < self.next_standing_check {
+            return;
+        }
+        self.next_standing_check = now + STANDING_CHECK;
+        let mut orgs: Vec<OrgPublicKey> = self.partners.iter().map(|p| p.partner.org).collect();
+        orgs.sort();
+        orgs.dedup();
+        for org in orgs {
+            self.recheck(org);
+        }
+        let us = self.us;
+        let own = self.keylogs.standing(&us, &self.node_key, now_ms()).err();
+        if own != self.own_standing {
+            match &own {
+                Some(reason) => tracing::error!("{reason}: partners cut this node off"),
+                None => tracing::info!("this node's key stands again for its organisation"),
+            }
+            self.own_standing = own;
+        }
+    }
+
+    /// Lets a node that was cut off in again: its organisation's log says it stands once more
+    /// (a renewed authorisation). A revoked key never stands again.
+    fn let_in_again(&mut self, node: &NodeAddress) {
+        let Some(state) = self.peers.get_mut(node) else {
+            return;
+        };
+        let Some(partner) = self.partners.get(state.partner) else {
+            return;
+        };
+        tracing::info!(partner = %partner.partner.name, node = %node, "node let in again: its organisation's key statements say it stands");
+        state.cut_off = None;
+        state.last_error = None;
+        let addresses = partner
+            .nodes
+            .iter()
+            .find(|n| &n.node == node)
+            .map(|n| n.addresses.clone())
+            .unwrap_or_default();
+        let net = self.net.clone();
+        let node = node.clone();
+        self.spawn(async move {
+            if let Err(e) = net
+                .trust(TrustedNode {
+                    node: node.clone(),
+                    addresses,
+                })
+                .await
+            {
+                tracing::warn!(node = %node, "letting the node in again failed: {e}");
+            }
+        });
     }
 
     /// Disconnects a partner node and refuses it for as long as this node runs.
@@ -1442,6 +1514,7 @@ impl Actor {
         self.feed(SyncEvent::Tick {
             now: now.duration_since(self.epoch),
         });
+        self.recheck_all();
         // Embargoes that ended: the partner may now see what its pulls stopped at.
         let wall = now_ms();
         if self.embargoes.iter().any(|(until, _)| *until <= wall) {

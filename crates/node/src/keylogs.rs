@@ -1,8 +1,10 @@
 //! The key logs of this node's organisation and of its partners, as plain code with no I/O:
 //! which statements a partner's node may hand us (only its own organisation's, from the
 //! genesis its configured key signed), and whether a node key still stands (not revoked by
-//! its organisation). The actor keeps one [`KeyLogs`], stores what it admits and disconnects
-//! the nodes it says no longer stand.
+//! its organisation and, once the organisation authorises node keys, within an authorisation
+//! to serve partners). The actor keeps one [`KeyLogs`], stores what it admits, disconnects the
+//! nodes it says no longer stand and lets them in again when they do (a renewed
+//! authorisation).
 //!
 //! An organisation is found by the key in the trust list: its log starts at the genesis that
 //! key signed. Organisations that predate key statements have the implicit genesis
@@ -13,7 +15,7 @@
 use std::collections::HashMap;
 
 use cairn_core::OrgPublicKey;
-use cairn_core::keylog::{KeyLog, KeyLogError, KeyStatement, OrgId};
+use cairn_core::keylog::{KeyLog, KeyLogError, KeyStatement, OrgId, Purpose, Refusal};
 use cairn_core::stix::StixTime;
 
 /// Most statements kept per organisation (as the store keeps).
@@ -161,6 +163,12 @@ impl KeyLogs {
                 StixTime::from_millis(from)
             ));
         }
+        // Once the organisation authorises node keys, only those serve partners, and only
+        // within their periods. Before, its certificate alone decides.
+        if !log.node_keys().is_empty() {
+            log.check(node_key, Purpose::ServePartners, now_ms)
+                .map_err(|refusal| unauthorised(&refusal))?;
+        }
         Ok(())
     }
 
@@ -186,6 +194,36 @@ impl KeyLogs {
     /// The log of `org`, if any statement of it is known.
     pub fn log(&self, org: &OrgPublicKey) -> Option<&Result<KeyLog, KeyLogError>> {
         self.by_key.get(org).map(|k| &k.log)
+    }
+}
+
+/// Why an organisation that authorises node keys does not let this one serve partners, with
+/// times as dates.
+fn unauthorised(refusal: &Refusal) -> String {
+    let at = |ms: i64| StixTime::from_millis(ms);
+    match refusal {
+        Refusal::UnknownKey => {
+            "its organisation authorises node keys, and this node's key is not one of them".into()
+        }
+        Refusal::NotYetValid(from) => format!(
+            "its organisation authorised this node's key from {}, not before",
+            at(*from)
+        ),
+        Refusal::Expired(end) => format!(
+            "its organisation's authorisation of this node's key ended at {}",
+            at(*end)
+        ),
+        Refusal::Revoked(from) => format!(
+            "its organisation revoked this node's key from {}",
+            at(*from)
+        ),
+        Refusal::WrongPurpose(purpose) => {
+            format!("its organisation did not authorise this node's key to {purpose}")
+        }
+        Refusal::Succeeded(at_ms) => format!(
+            "this node's key was its organisation's key, handed over at {}",
+            at(*at_ms)
+        ),
     }
 }
 
@@ -244,6 +282,54 @@ mod tests {
                 .new
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn once_an_organisation_authorises_node_keys_only_they_serve_and_only_in_their_period() {
+        let partner = org(1);
+        let key = partner.public();
+        let genesis = KeyStatement::implicit_genesis(&partner).unwrap();
+        let id = genesis.organisation();
+        let serve = [Purpose::ServePartners, Purpose::SignReports];
+        let first =
+            KeyStatement::authorise_node(id, &partner, [5; 32], "a", &serve, 1_000, 10_000, 900)
+                .unwrap();
+        let signer_only = KeyStatement::authorise_node(
+            id,
+            &partner,
+            [7; 32],
+            "c",
+            &[Purpose::SignReports],
+            0,
+            10_000,
+            900,
+        )
+        .unwrap();
+        let mut logs = KeyLogs::default();
+        logs.admit(&key, &[bytes(&genesis)]);
+        assert_eq!(
+            logs.standing(&key, &[6; 32], 5_000),
+            Ok(()),
+            "no authorisations yet: certificates decide"
+        );
+        let admitted = logs.admit(&key, &[bytes(&first), bytes(&signer_only)]);
+        assert!(admitted.refused.is_empty(), "{:?}", admitted.refused);
+        assert_eq!(logs.standing(&key, &[5; 32], 1_000), Ok(()));
+        assert_eq!(logs.standing(&key, &[5; 32], 9_999), Ok(()));
+        let early = logs.standing(&key, &[5; 32], 999).unwrap_err();
+        assert!(early.contains("from 1970-01-01T00:00:01"), "{early}");
+        let late = logs.standing(&key, &[5; 32], 10_000).unwrap_err();
+        assert!(late.contains("ended at 1970-01-01T00:00:10"), "{late}");
+        let other = logs.standing(&key, &[6; 32], 5_000).unwrap_err();
+        assert!(other.contains("is not one of them"), "{other}");
+        let purpose = logs.standing(&key, &[7; 32], 5_000).unwrap_err();
+        assert!(purpose.contains("to serve partners"), "{purpose}");
+        // A renewal lets the node serve again.
+        let renewal =
+            KeyStatement::authorise_node(id, &partner, [5; 32], "a", &serve, 9_000, 20_000, 9_000)
+                .unwrap();
+        logs.admit(&key, &[bytes(&renewal)]);
+        assert_eq!(logs.standing(&key, &[5; 32], 15_000), Ok(()));
     }
 
     #[test]

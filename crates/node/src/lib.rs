@@ -120,7 +120,8 @@ pub enum StartError {
     /// The certificate does not match the node key.
     #[error("the node certificate was issued for another node key than this node's")]
     CertificateMismatch,
-    /// The organisation revoked this node's key, or its own key.
+    /// This node's key does not stand for its organisation: revoked (or its organisation key
+    /// is), or outside the authorisations its organisation gave it.
     #[error("this node may not run: {0}")]
     Revoked(String),
     /// The organisation's key statements are not usable.
