@@ -254,3 +254,76 @@ async fn a_node_whose_authorisation_ends_is_cut_off_on_time_and_let_in_again_whe
     let after = fed.publish_draft(CERT, &green(13)).await;
     assert!(fed.wait_for(BANK, &[after.id()], WAIT).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_signed_by_an_authorised_node_key_travels_as_its_organisations() {
+    let mut fed = Federation::new(&["cert", "bank"], 34);
+    fed.trust(CERT, BANK, up_to(Tlp::Amber), up_to(Tlp::Amber));
+    fed.start_all().await;
+    fed.wait_connected(WAIT).await;
+    let cert = fed.members[CERT].org.public();
+    let cert_id = KeyStatement::implicit_genesis(&fed.members[CERT].org)
+        .unwrap()
+        .organisation();
+    let authorisation = KeyStatement::authorise_node(
+        cert_id,
+        &fed.members[CERT].org,
+        fed.members[CERT].node_key.public_bytes(),
+        "node-1",
+        &[Purpose::SignReports, Purpose::ServePartners],
+        now_ms() - 1_000,
+        now_ms() + 3_600_000,
+        now_ms(),
+    )
+    .unwrap();
+    assert_eq!(
+        fed.node(CERT)
+            .add_statements(vec![authorisation])
+            .await
+            .unwrap(),
+        1
+    );
+    let signed_by = |node: &cairn_core::NodeKey, n: u64| {
+        green(n)
+            .sign(
+                cairn_core::ReportSigner::Node { author: cert, node },
+                &mut StdRng::seed_from_u64(n),
+            )
+            .unwrap()
+    };
+    // Signed by the CERT's node: stored at the CERT, received by the bank as the CERT's.
+    let report = signed_by(&fed.members[CERT].node_key, 21);
+    let outcomes = fed
+        .node(CERT)
+        .publish_envelopes(vec![report.envelope_bytes().to_vec()])
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcomes[0], cairn_store::IngestOutcome::Stored { .. }),
+        "{outcomes:?}"
+    );
+    assert!(fed.wait_for(BANK, &[report.id()], WAIT).await);
+    let held = fed
+        .node(BANK)
+        .store()
+        .get(&report.id())
+        .unwrap()
+        .expect("held");
+    assert_eq!(held.report.author(), cert);
+
+    // Signed by a key the CERT never authorised, in the CERT's name: refused, and says why.
+    let stranger = cairn_core::NodeKey::generate(&mut StdRng::seed_from_u64(77));
+    let forged = signed_by(&stranger, 22);
+    let outcomes = fed
+        .node(CERT)
+        .publish_envelopes(vec![forged.envelope_bytes().to_vec()])
+        .await
+        .unwrap();
+    match &outcomes[0] {
+        cairn_store::IngestOutcome::Rejected(e) => {
+            assert!(e.to_string().contains("may not sign"), "{e}")
+        }
+        other => panic!("a forged node signature was taken: {other:?}"),
+    }
+    assert!(!fed.holds(CERT, &forged.id()));
+}

@@ -603,7 +603,7 @@ async fn publish(
     state.authorize(&headers, Role::Publish)?;
     let org = signer(&state)?;
     let draft = json_body(body)?;
-    let report = draft.sign(&org, &mut rand::rngs::OsRng).map_err(|e| {
+    let report = draft.sign(&*org, &mut rand::rngs::OsRng).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_report",
@@ -644,7 +644,7 @@ async fn retract(
             "no such report on this node",
         )
     })?;
-    let tombstone = cairn_core::retract(&target.report, &reason, &org, &mut rand::rngs::OsRng)
+    let tombstone = cairn_core::retract(&target.report, &reason, &*org, &mut rand::rngs::OsRng)
         .map_err(|e| match e {
             cairn_core::RetractError::NotAuthor { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())

@@ -352,7 +352,7 @@ fn bad_files_are_refused_and_change_nothing() {
         "envelope no longer starts with its version"
     );
     let mut future = bytes.clone();
-    future[1] = 0x02;
+    future[1] = 0x09;
     let newer = node.path("newer.cairn");
     std::fs::write(&newer, &future).unwrap();
     assert_import_refused(&node, &newer, "newer than this node understands");

@@ -7,10 +7,10 @@ use rand::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 
 use crate::envelope::{RevealedDisclosure, VerifiedReport};
-use crate::identity::{OrgKey, OrgPublicKey};
+use crate::identity::{OrgPublicKey, ReportSigner};
 use crate::indicator::Indicator;
 use crate::model::{DisclosureField, IndicatorType, ReportKind, Scope, Severity, Tlp};
-use crate::report::{InvalidReport, REPORT_CONTEXT, ReportId, limits, validate_body};
+use crate::report::{InvalidReport, ReportId, limits, signed_message, validate_body};
 
 /// Hop limit given to community reports when the author does not choose one.
 pub const DEFAULT_COMMUNITY_HOPS: u32 = 2;
@@ -114,12 +114,14 @@ fn missing(field: &str, hint: &str) -> InvalidReport {
 }
 
 impl ReportDraft {
-    /// Validates the draft, signs it with the organisation key, and returns the report.
-    pub fn sign<R: RngCore + CryptoRng>(
+    /// Validates the draft, signs it with the organisation key (or a node key it authorised),
+    /// and returns the report.
+    pub fn sign<'k, R: RngCore + CryptoRng>(
         &self,
-        org: &OrgKey,
+        signer: impl Into<ReportSigner<'k>>,
         rng: &mut R,
     ) -> Result<VerifiedReport, InvalidReport> {
+        let signer = signer.into();
         let kind = self.kind.ok_or_else(|| {
             missing(
                 "kind",
@@ -225,7 +227,7 @@ impl ReportDraft {
                 .as_ref()
                 .map(crate::misp::MispEventPart::to_proto),
         };
-        sign_body(body, &disclosures, org, rng)
+        sign_body(body, &disclosures, signer, rng)
     }
 
     /// Signs a draft imported from another platform. Its random parts (the nonce, disclosure
@@ -234,14 +236,16 @@ impl ReportDraft {
     /// very same signed report, which the store then keeps once (provided the draft carries
     /// its source's time: a draft without `created` is signed with the current time). Outsiders,
     /// without the key, still cannot predict them.
-    pub fn sign_imported(
+    pub fn sign_imported<'k>(
         &self,
-        org: &OrgKey,
+        signer: impl Into<ReportSigner<'k>>,
         source: &str,
     ) -> Result<VerifiedReport, InvalidReport> {
         use rand::SeedableRng;
-        let seed = org.derive_secret(b"cairn/imported-report-randomness/v1\0", source.as_bytes());
-        self.sign(org, &mut rand::rngs::StdRng::from_seed(seed))
+        let signer = signer.into();
+        let seed =
+            signer.derive_secret(b"cairn/imported-report-randomness/v1\0", source.as_bytes());
+        self.sign(signer, &mut rand::rngs::StdRng::from_seed(seed))
     }
 
     /// A draft for a new version of `previous`, with its content as a starting point. The
@@ -307,13 +311,14 @@ pub enum RetractError {
 
 /// Signs a tombstone withdrawing `target`. It carries the target's TLP, scope and recipients,
 /// so it reaches exactly the organisations the target could reach.
-pub fn retract<R: RngCore + CryptoRng>(
+pub fn retract<'k, R: RngCore + CryptoRng>(
     target: &VerifiedReport,
     reason: &str,
-    org: &OrgKey,
+    signer: impl Into<ReportSigner<'k>>,
     rng: &mut R,
 ) -> Result<VerifiedReport, RetractError> {
-    if target.author() != org.public() {
+    let signer = signer.into();
+    if target.author() != signer.author() {
         return Err(RetractError::NotAuthor {
             id: target.id(),
             author: target.author(),
@@ -349,7 +354,7 @@ pub fn retract<R: RngCore + CryptoRng>(
         stix_objects: Vec::new(),
         misp_event: None,
     };
-    Ok(sign_body(body, &[], org, rng)?)
+    Ok(sign_body(body, &[], signer, rng)?)
 }
 
 fn now_ms() -> i64 {
@@ -366,7 +371,7 @@ fn random_bytes<R: RngCore>(rng: &mut R) -> [u8; 16] {
 fn sign_body<R: RngCore + CryptoRng>(
     mut body: pb::ReportBody,
     disclosures: &[(DisclosureField, &str)],
-    org: &OrgKey,
+    signer: ReportSigner<'_>,
     rng: &mut R,
 ) -> Result<VerifiedReport, InvalidReport> {
     let mut revealed = Vec::with_capacity(disclosures.len());
@@ -399,20 +404,22 @@ fn sign_body<R: RngCore + CryptoRng>(
     }
     let report = validate_body(&body)?;
     let body_bytes = body.encode_to_vec();
-    let author = org.public();
-    let mut message = Vec::with_capacity(REPORT_CONTEXT.len() + 32 + body_bytes.len());
-    message.extend_from_slice(REPORT_CONTEXT);
-    message.extend_from_slice(author.as_bytes());
-    message.extend_from_slice(&body_bytes);
-    let signature = org.sign(&message);
+    let author = signer.author();
+    let node_key = signer.node_key();
+    let message = signed_message(author.as_bytes(), node_key.as_ref(), &body_bytes);
+    let signature = signer.sign(&message);
     let body_len = body_bytes.len();
     let id = ReportId::compute(&author, &body_bytes);
     let envelope = pb::ReportEnvelope {
-        format_version: cairn_proto::FORMAT_VERSION,
+        format_version: match node_key {
+            None => cairn_proto::FORMAT_ORG_SIGNED,
+            Some(_) => cairn_proto::FORMAT_NODE_SIGNED,
+        },
         body: body_bytes,
         author_key: author.as_bytes().to_vec(),
         signature: signature.to_bytes().to_vec(),
         disclosures: revealed.iter().map(|d| d.encoded.clone()).collect(),
+        signer_key: node_key.map(|k| k.to_vec()).unwrap_or_default(),
     }
     .encode_to_vec();
     if envelope.len() > limits::MAX_ENVELOPE_BYTES {

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::identity::{OrgPublicKey, PublicKeyError};
 use crate::model::DisclosureField;
-use crate::report::{Checks, InvalidReport, REPORT_CONTEXT, Report, ReportId, limits, validate};
+use crate::report::{Checks, InvalidReport, Report, ReportId, limits, signed_message, validate};
 
 /// A report whose signature, content and disclosures have been checked.
 ///
@@ -80,6 +80,18 @@ pub enum VerifyError {
         "the signature does not verify: the report was changed after signing or was not signed by its stated author"
     )]
     BadSignature,
+    /// The signer key of a format 2 envelope is missing or unusable, or a format 1 envelope
+    /// names one.
+    #[error("signer key: {0}")]
+    SignerKey(String),
+    /// Signed by a node key that may not sign for the author at the report's creation time.
+    #[error("signed by node key {key}, which may not sign its author's reports: {reason}")]
+    Signer {
+        /// The node key, in hexadecimal.
+        key: String,
+        /// Why, as the author organisation's key statements say.
+        reason: String,
+    },
     /// The body does not decode.
     #[error("report body does not decode: {0}")]
     MalformedBody(String),
@@ -96,11 +108,34 @@ pub enum VerifyError {
     },
 }
 
+/// Which node keys may sign reports for an organisation (envelope format 2), as the
+/// organisation's key statements say. Reports signed by the organisation key itself (format 1)
+/// need no answer from it.
+pub trait Signers: Sync {
+    /// Whether `signer` may sign reports for `author` dated `created_ms`; a refusal says why.
+    fn may_sign(
+        &self,
+        author: &OrgPublicKey,
+        signer: &[u8; 32],
+        created_ms: i64,
+    ) -> Result<(), String>;
+}
+
+/// No organisation's key statements: only reports signed by their organisation key verify.
+pub struct OrganisationKeysOnly;
+
+impl Signers for OrganisationKeysOnly {
+    fn may_sign(&self, _: &OrgPublicKey, _: &[u8; 32], _: i64) -> Result<(), String> {
+        Err("the author organisation's key statements are not known here".into())
+    }
+}
+
 /// Everything about an envelope that is checked before its signature.
 struct Prepared {
     id: ReportId,
     author: OrgPublicKey,
-    /// Decompressed author key; `None` for bytes read back from this node's store.
+    /// Decompressed key of the signer (the author, or its node for format 2); `None` for
+    /// bytes read back from this node's store.
     verifying_key: Option<VerifyingKey>,
     signature: Signature,
     message: Vec<u8>,
@@ -216,13 +251,40 @@ fn prepare(
     bytes: std::borrow::Cow<'_, [u8]>,
     origin: Origin,
     keys: &mut KeyCache,
+    signers: &dyn Signers,
 ) -> Result<Prepared, VerifyError> {
     let envelope = decode_envelope(&bytes)?;
+    let node_signer: Option<[u8; 32]> = match envelope.format_version {
+        cairn_proto::FORMAT_NODE_SIGNED => Some(
+            envelope.signer_key.as_slice().try_into().map_err(|_| {
+                VerifyError::SignerKey(format!(
+                    "a report of format {} names the node key that signed it (32 bytes), not {} bytes",
+                    cairn_proto::FORMAT_NODE_SIGNED,
+                    envelope.signer_key.len()
+                ))
+            })?,
+        ),
+        _ if !envelope.signer_key.is_empty() => {
+            return Err(VerifyError::SignerKey(format!(
+                "a report of format {} is signed by its author and names no other signer",
+                envelope.format_version
+            )));
+        }
+        _ => None,
+    };
     let (author, verifying_key) = match origin {
         Origin::Outside => {
             let (author, key) = keys
                 .parse(&envelope.author_key)
                 .map_err(VerifyError::AuthorKey)?;
+            let key = match &node_signer {
+                None => key,
+                Some(signer) => {
+                    keys.parse(signer)
+                        .map_err(|e| VerifyError::SignerKey(e.to_string()))?
+                        .1
+                }
+            };
             (author, Some(key))
         }
         Origin::Stored => (
@@ -239,16 +301,22 @@ fn prepare(
         Origin::Stored => Checks::StoredHere,
     };
     let report = validate(body, checks)?;
+    // A node key signs only what its organisation authorised it to sign at the report's time
+    // (checked when it was stored, for a stored envelope).
+    if origin == Origin::Outside
+        && let Some(signer) = &node_signer
+    {
+        signers
+            .may_sign(&author, signer, report.created_ms)
+            .map_err(|reason| VerifyError::Signer {
+                key: hex::encode(signer),
+                reason,
+            })?;
+    }
     let disclosures = check_disclosures(&report, envelope.disclosures, origin)?;
     // The signed message; a stored envelope's signature is not checked again.
     let message = match origin {
-        Origin::Outside => {
-            let mut message = Vec::with_capacity(REPORT_CONTEXT.len() + 32 + envelope.body.len());
-            message.extend_from_slice(REPORT_CONTEXT);
-            message.extend_from_slice(author.as_bytes());
-            message.extend_from_slice(&envelope.body);
-            message
-        }
+        Origin::Outside => signed_message(author.as_bytes(), node_signer.as_ref(), &envelope.body),
         Origin::Stored => Vec::new(),
     };
     Ok(Prepared {
@@ -324,9 +392,20 @@ fn check_disclosures(
     Ok(out)
 }
 
-/// Verifies one envelope strictly.
+/// Verifies one envelope strictly. A report signed by a node key (format 2) is refused: use
+/// [`verify_with`] and the author's key statements.
 pub fn verify(bytes: &[u8]) -> Result<VerifiedReport, VerifyError> {
-    let prepared = prepare(bytes.into(), Origin::Outside, &mut KeyCache::default())?;
+    verify_with(bytes, &OrganisationKeysOnly)
+}
+
+/// Verifies one envelope strictly; `signers` says which node keys may sign for which author.
+pub fn verify_with(bytes: &[u8], signers: &dyn Signers) -> Result<VerifiedReport, VerifyError> {
+    let prepared = prepare(
+        bytes.into(),
+        Origin::Outside,
+        &mut KeyCache::default(),
+        signers,
+    )?;
     prepared.verify_strict()?;
     Ok(prepared.into_verified())
 }
@@ -337,10 +416,18 @@ pub fn verify(bytes: &[u8]) -> Result<VerifiedReport, VerifyError> {
 /// checked on its own with strict verification, so one bad report never rejects good ones. A
 /// signature is only batched when batch success implies it passes strict verification too.
 pub fn verify_batch<B: AsRef<[u8]>>(envelopes: &[B]) -> Vec<Result<VerifiedReport, VerifyError>> {
+    verify_batch_with(envelopes, &OrganisationKeysOnly)
+}
+
+/// [`verify_batch`], with `signers` saying which node keys may sign for which author.
+pub fn verify_batch_with<B: AsRef<[u8]>>(
+    envelopes: &[B],
+    signers: &dyn Signers,
+) -> Vec<Result<VerifiedReport, VerifyError>> {
     let mut keys = KeyCache::default();
     let mut results: Vec<Result<Prepared, VerifyError>> = envelopes
         .iter()
-        .map(|b| prepare(b.as_ref().into(), Origin::Outside, &mut keys))
+        .map(|b| prepare(b.as_ref().into(), Origin::Outside, &mut keys, signers))
         .collect();
     let batch: Vec<usize> = results
         .iter()
@@ -386,6 +473,15 @@ pub fn verify_batch_parallel<B: AsRef<[u8]> + Sync>(
     envelopes: &[B],
     threads: usize,
 ) -> Vec<Result<VerifiedReport, VerifyError>> {
+    verify_batch_parallel_with(envelopes, threads, &OrganisationKeysOnly)
+}
+
+/// [`verify_batch_parallel`], with `signers` saying which node keys may sign for which author.
+pub fn verify_batch_parallel_with<B: AsRef<[u8]> + Sync>(
+    envelopes: &[B],
+    threads: usize,
+    signers: &dyn Signers,
+) -> Vec<Result<VerifiedReport, VerifyError>> {
     let threads = match threads {
         0 => available_cores(),
         n => n,
@@ -394,20 +490,20 @@ pub fn verify_batch_parallel<B: AsRef<[u8]> + Sync>(
     const MIN_PER_THREAD: usize = 32;
     let threads = threads.min(envelopes.len() / MIN_PER_THREAD).max(1);
     if threads == 1 {
-        return verify_batch(envelopes);
+        return verify_batch_with(envelopes, signers);
     }
     let chunk = envelopes.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let workers: Vec<_> = envelopes
             .chunks(chunk)
-            .map(|part| scope.spawn(move || verify_batch(part)))
+            .map(|part| scope.spawn(move || verify_batch_with(part, signers)))
             .collect();
         let mut results = Vec::with_capacity(envelopes.len());
         for (worker, part) in workers.into_iter().zip(envelopes.chunks(chunk)) {
             match worker.join() {
                 Ok(part_results) => results.extend(part_results),
                 // A panicking verifier is a bug; check that part again on this thread.
-                Err(_) => results.extend(verify_batch(part)),
+                Err(_) => results.extend(verify_batch_with(part, signers)),
             }
         }
         results
@@ -474,12 +570,23 @@ impl VerifiedReport {
     /// Rebuilds a report from bytes this node verified before storing them. The signature is
     /// not checked again; everything else is.
     pub fn from_stored(bytes: &[u8]) -> Result<VerifiedReport, VerifyError> {
-        prepare(bytes.into(), Origin::Stored, &mut KeyCache::default()).map(Prepared::into_verified)
+        Self::read_stored(bytes.into())
     }
 
     /// [`VerifiedReport::from_stored`] for bytes the caller owns (no copy).
     pub fn from_stored_owned(bytes: Vec<u8>) -> Result<VerifiedReport, VerifyError> {
-        prepare(bytes.into(), Origin::Stored, &mut KeyCache::default()).map(Prepared::into_verified)
+        Self::read_stored(bytes.into())
+    }
+
+    /// A node key's authorisation was checked when the report was stored.
+    fn read_stored(bytes: std::borrow::Cow<'_, [u8]>) -> Result<VerifiedReport, VerifyError> {
+        prepare(
+            bytes,
+            Origin::Stored,
+            &mut KeyCache::default(),
+            &OrganisationKeysOnly,
+        )
+        .map(Prepared::into_verified)
     }
 
     pub(crate) fn from_parts(

@@ -138,12 +138,7 @@ impl OrgKey {
     /// 32 bytes only this key's holder can compute: SHA-256 of a context string, the secret
     /// key and `data`.
     pub(crate) fn derive_secret(&self, context: &[u8], data: &[u8]) -> [u8; 32] {
-        use sha2::{Digest, Sha256};
-        let mut hash = Sha256::new();
-        hash.update(context);
-        hash.update(self.0.as_bytes());
-        hash.update(data);
-        hash.finalize().into()
+        derive_secret(self.0.as_bytes(), context, data)
     }
 
     /// Writes the key to a new file readable by its owner only; never overwrites.
@@ -172,6 +167,11 @@ impl NodeKey {
         NodeKey(SigningKey::generate(rng))
     }
 
+    /// The key from its 32 secret bytes.
+    pub fn from_secret_bytes(secret: &[u8; 32]) -> NodeKey {
+        NodeKey(SigningKey::from_bytes(secret))
+    }
+
     /// The 32 secret bytes, for the network layer to build its keypair from.
     pub fn secret_bytes(&self) -> [u8; 32] {
         self.0.to_bytes()
@@ -191,6 +191,71 @@ impl NodeKey {
     pub fn load(path: &Path) -> Result<NodeKey, KeyFileError> {
         read_secret(path, NODE_KEY_LABEL).map(|s| NodeKey(SigningKey::from_bytes(&s)))
     }
+}
+
+/// What signs a report for its author organisation: the organisation key itself (envelope
+/// format 1), or a node key the organisation's key statements authorise to sign reports
+/// (format 2). Either way the report's author, and so its id, is the organisation.
+#[derive(Clone, Copy)]
+pub enum ReportSigner<'a> {
+    /// The organisation key.
+    Organisation(&'a OrgKey),
+    /// A node key, signing for `author`.
+    Node {
+        /// The organisation the node signs for.
+        author: OrgPublicKey,
+        /// The node's key.
+        node: &'a NodeKey,
+    },
+}
+
+impl<'a> From<&'a OrgKey> for ReportSigner<'a> {
+    fn from(org: &'a OrgKey) -> Self {
+        ReportSigner::Organisation(org)
+    }
+}
+
+impl ReportSigner<'_> {
+    /// The organisation the report is by.
+    pub fn author(&self) -> OrgPublicKey {
+        match self {
+            ReportSigner::Organisation(org) => org.public(),
+            ReportSigner::Node { author, .. } => *author,
+        }
+    }
+
+    /// The node key that signs, if not the organisation key.
+    pub fn node_key(&self) -> Option<[u8; 32]> {
+        match self {
+            ReportSigner::Organisation(_) => None,
+            ReportSigner::Node { node, .. } => Some(node.public_bytes()),
+        }
+    }
+
+    pub(crate) fn sign(&self, message: &[u8]) -> Signature {
+        match self {
+            ReportSigner::Organisation(org) => org.sign(message),
+            ReportSigner::Node { node, .. } => node.0.sign(message),
+        }
+    }
+
+    /// 32 bytes only the signing key's holder can compute (see [`OrgKey`]'s own).
+    pub(crate) fn derive_secret(&self, context: &[u8], data: &[u8]) -> [u8; 32] {
+        match self {
+            ReportSigner::Organisation(org) => org.derive_secret(context, data),
+            ReportSigner::Node { node, .. } => derive_secret(node.0.as_bytes(), context, data),
+        }
+    }
+}
+
+/// SHA-256 of a context string, a secret key and `data`.
+fn derive_secret(secret: &[u8; 32], context: &[u8], data: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(context);
+    hash.update(secret);
+    hash.update(data);
+    hash.finalize().into()
 }
 
 const ORG_KEY_LABEL: &str = "cairn-org-secret-key-v1";

@@ -17,13 +17,14 @@ pub mod stix;
 
 pub use draft::{IndicatorDraft, ReportDraft, RetractError, retract};
 pub use envelope::{
-    RevealedDisclosure, VerifiedReport, VerifyError, available_cores, verify, verify_batch,
-    verify_batch_parallel,
+    OrganisationKeysOnly, RevealedDisclosure, Signers, VerifiedReport, VerifyError,
+    available_cores, verify, verify_batch, verify_batch_parallel, verify_batch_parallel_with,
+    verify_batch_with, verify_with,
 };
 pub use envelope::{
     StoredMarking, id_of_stored, stored_marking, stored_marking_of, stored_stix_objects,
 };
-pub use identity::{NodeCertificate, NodeKey, OrgKey, OrgPublicKey};
+pub use identity::{NodeCertificate, NodeKey, OrgKey, OrgPublicKey, ReportSigner};
 pub use indicator::Indicator;
 pub use model::{DisclosureField, Distribution, IndicatorType, ReportKind, Scope, Severity, Tlp};
 pub use report::{InvalidReport, Report, ReportId, limits};

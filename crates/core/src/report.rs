@@ -14,6 +14,31 @@ use crate::model::{Distribution, IndicatorType, MAX_HOP_LIMIT, ReportKind, Scope
 /// Context prefix of report signatures and ids; keeps them apart from every other signature.
 pub const REPORT_CONTEXT: &[u8] = b"cairn/report/v1\0";
 
+/// Context prefix of the signatures of reports signed by a node key (envelope format 2).
+pub const NODE_REPORT_CONTEXT: &[u8] = b"cairn/report/v2\0";
+
+/// The bytes a report's signature covers: by the organisation key (`signer` none, format 1),
+/// or by one of its node keys (format 2).
+pub(crate) fn signed_message(author: &[u8; 32], signer: Option<&[u8; 32]>, body: &[u8]) -> Vec<u8> {
+    match signer {
+        None => {
+            let mut message = Vec::with_capacity(REPORT_CONTEXT.len() + 32 + body.len());
+            message.extend_from_slice(REPORT_CONTEXT);
+            message.extend_from_slice(author);
+            message.extend_from_slice(body);
+            message
+        }
+        Some(signer) => {
+            let mut message = Vec::with_capacity(NODE_REPORT_CONTEXT.len() + 64 + body.len());
+            message.extend_from_slice(NODE_REPORT_CONTEXT);
+            message.extend_from_slice(author);
+            message.extend_from_slice(signer);
+            message.extend_from_slice(body);
+            message
+        }
+    }
+}
+
 /// Limits every report must respect (a sender cannot make a node store more).
 pub mod limits {
     /// Largest encoded envelope a node reads, writes or accepts: 1 MiB.

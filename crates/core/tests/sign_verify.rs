@@ -117,11 +117,13 @@ fn garbage_and_future_versions_get_clear_errors() {
     let report = signed(1);
     let mut envelope: cairn_proto::v1::ReportEnvelope =
         prost::Message::decode(report.envelope_bytes()).unwrap();
-    envelope.format_version = 2;
+    envelope.format_version = cairn_proto::FORMAT_VERSION + 1;
     let err = verify(&prost::Message::encode_to_vec(&envelope)).unwrap_err();
     assert!(
-        err.to_string()
-            .contains("format version 2 is newer than this node understands"),
+        err.to_string().contains(&format!(
+            "format version {} is newer than this node understands",
+            cairn_proto::FORMAT_VERSION + 1
+        )),
         "{err}"
     );
     let big = vec![0u8; 2 << 20];

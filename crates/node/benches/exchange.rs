@@ -111,6 +111,7 @@ fn main() {
             &receiving,
             &partner(&cert, "cert"),
             page.reports,
+            &cairn_core::OrganisationKeysOnly,
             now_ms,
         )
         .expect("receive")

@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::exchange::{self, Received, SharingRules};
-use crate::keylogs::KeyLogs;
+use crate::keylogs::{KeyLogs, SharedKeyLogs};
 use crate::notices::{Notice, Notices, Pace};
 use crate::relay::{self, JustStored, Tell};
 use crate::{
@@ -44,6 +44,7 @@ async fn fetch_offered(
     node: &NodeAddress,
     partner: &Partner,
     batch: Vec<cairn_net::Offered>,
+    signers: SharedKeyLogs,
 ) -> Result<Received, String> {
     let wanted = {
         let store = store.clone();
@@ -98,7 +99,7 @@ async fn fetch_offered(
     let rules = rules.clone();
     let partner = partner.clone();
     let mut received = tokio::task::spawn_blocking(move || {
-        exchange::receive(&store, &rules, &partner, fetched, now_ms())
+        exchange::receive(&store, &rules, &partner, fetched, &signers, now_ms())
     })
     .await
     .map_err(|e| e.to_string())?
@@ -237,7 +238,7 @@ struct Actor {
     certificate: Vec<u8>,
     node_key: PeerKey,
     /// The key logs of this organisation and its partners.
-    keylogs: KeyLogs,
+    keylogs: SharedKeyLogs,
     /// When partners' and this node's standing are next checked against the clock.
     next_standing_check: Instant,
     /// Why this node's own key does not stand for its organisation, if it does not.
@@ -309,6 +310,7 @@ pub(crate) async fn start(
     keylogs
         .standing(&us, &node_key, now_ms())
         .map_err(StartError::Revoked)?;
+    let keylogs = SharedKeyLogs::new(keylogs);
 
     let mut trusted = Vec::new();
     let mut peers = HashMap::new();
@@ -362,7 +364,7 @@ pub(crate) async fn start(
         us,
         certificate: settings.certificate.to_bytes().to_vec(),
         node_key,
-        keylogs,
+        keylogs: keylogs.clone(),
         next_standing_check: Instant::now() + STANDING_CHECK,
         own_standing: None,
         local: local.clone(),
@@ -399,6 +401,7 @@ pub(crate) async fn start(
         partners,
         local,
         us,
+        keylogs,
         done: Arc::new(tokio::sync::Mutex::new(Some(done))),
         listening,
     })
@@ -548,7 +551,10 @@ impl Actor {
         let net = self.net.clone();
         let results = self.results.clone();
         let certificate = self.certificate.clone();
-        let statements = self.keylogs.encoded(&self.us, cairn_net::MAX_STATEMENTS);
+        let statements = self
+            .keylogs
+            .read()
+            .encoded(&self.us, cairn_net::MAX_STATEMENTS);
         self.spawn(async move {
             let result = net
                 .request(
@@ -624,7 +630,10 @@ impl Actor {
                         self.by_key.insert(key, from.clone());
                         reply.respond(Response::Hello {
                             certificate: self.certificate.clone(),
-                            statements: self.keylogs.encoded(&self.us, cairn_net::MAX_STATEMENTS),
+                            statements: self
+                                .keylogs
+                                .read()
+                                .encoded(&self.us, cairn_net::MAX_STATEMENTS),
                         });
                     }
                     Err(reason) => {
@@ -913,9 +922,12 @@ impl Actor {
             if let Some(state) = self.peers.get_mut(&node) {
                 // Signatures are checked at once, while earlier pages are being stored.
                 let reports = page.reports;
+                let signers = self.keylogs.clone();
                 state.store_queue.push_back(PageToStore {
                     through: page.through,
-                    checked: tokio::task::spawn_blocking(move || exchange::check_page(reports)),
+                    checked: tokio::task::spawn_blocking(move || {
+                        exchange::check_page(reports, &signers)
+                    }),
                 });
             }
         }
@@ -1092,7 +1104,8 @@ impl Actor {
             return Err(reason);
         }
         self.take_statements(node, partner, statements);
-        match self.keylogs.standing(&partner.org, &key, now_ms()) {
+        let standing = self.keylogs.read().standing(&partner.org, &key, now_ms());
+        match standing {
             Ok(()) => Ok(key),
             Err(reason) => {
                 self.cut_off(node, &reason);
@@ -1107,7 +1120,7 @@ impl Actor {
         if statements.is_empty() {
             return;
         }
-        let admitted = self.keylogs.admit(&partner.org, statements);
+        let admitted = self.keylogs.write().admit(&partner.org, statements);
         for reason in &admitted.refused {
             tracing::warn!(partner = %partner.name, node = %node, "key statement refused: {reason}");
         }
@@ -1162,7 +1175,10 @@ impl Actor {
             let Some(key) = cairn_net::node_key_of(node) else {
                 continue;
             };
-            match (self.keylogs.standing(&org, &key, now), &state.cut_off) {
+            match (
+                self.keylogs.read().standing(&org, &key, now),
+                &state.cut_off,
+            ) {
                 (Err(reason), None) => fallen.push((node.clone(), reason)),
                 (Ok(()), Some(_)) => restored.push(node.clone()),
                 _ => {}
@@ -1191,7 +1207,11 @@ impl Actor {
             self.recheck(org);
         }
         let us = self.us;
-        let own = self.keylogs.standing(&us, &self.node_key, now_ms()).err();
+        let own = self
+            .keylogs
+            .read()
+            .standing(&us, &self.node_key, now_ms())
+            .err();
         if own != self.own_standing {
             match &own {
                 Some(reason) => tracing::error!("{reason}: partners cut this node off"),
@@ -1440,8 +1460,9 @@ impl Actor {
         let net = self.net.clone();
         let results = self.results.clone();
         let node = node.clone();
+        let signers = self.keylogs.clone();
         self.spawn(async move {
-            let result = fetch_offered(&store, &rules, &net, &node, &partner, batch).await;
+            let result = fetch_offered(&store, &rules, &net, &node, &partner, batch, signers).await;
             let _ = results.send(TaskResult::FetchedAgain { node, result });
         });
     }
@@ -1618,7 +1639,7 @@ impl Actor {
                 let encoded: Vec<Vec<u8>> =
                     statements.iter().map(|s| s.to_bytes().to_vec()).collect();
                 let us = self.us;
-                let admitted = self.keylogs.admit(&us, &encoded);
+                let admitted = self.keylogs.write().admit(&us, &encoded);
                 if !admitted.refused.is_empty() {
                     let _ = reply.send(Err(NodeError::StatementsRefused(
                         admitted.refused.join("; "),
@@ -1629,7 +1650,7 @@ impl Actor {
                     let _ = reply.send(Ok(0));
                     return;
                 }
-                if let Err(reason) = self.keylogs.standing(&us, &self.node_key, now_ms()) {
+                if let Err(reason) = self.keylogs.read().standing(&us, &self.node_key, now_ms()) {
                     tracing::warn!("{reason}: partners will cut this node off");
                 }
                 let new: Vec<Vec<u8>> =
@@ -1714,6 +1735,7 @@ impl Actor {
             NodeCommand::Stored { reports, outcomes } => self.announce_own(reports, &outcomes),
             NodeCommand::Fetch { node, id, reply } => {
                 let net = self.net.clone();
+                let signers = self.keylogs.clone();
                 self.spawn(async move {
                     let answer = match net
                         .request(
@@ -1727,7 +1749,7 @@ impl Actor {
                         Ok(Response::Fetched(None)) => Ok(None),
                         Ok(Response::Fetched(Some(passed))) => {
                             let checked = tokio::task::spawn_blocking(move || {
-                                cairn_core::verify(&passed.envelope)
+                                cairn_core::verify_with(&passed.envelope, &signers)
                             })
                             .await;
                             match checked {

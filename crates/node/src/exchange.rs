@@ -273,11 +273,12 @@ pub struct Checked {
     pub size: usize,
 }
 
-/// Checks the signatures of a page (on every core). Needs no store: pages are checked ahead
-/// while earlier ones are stored.
-pub fn check_page(reports: Vec<PassedReport>) -> Vec<Checked> {
+/// Checks the signatures of a page (on every core); `signers` says which node keys may sign
+/// for which organisation. Needs no store: pages are checked ahead while earlier ones are
+/// stored.
+pub fn check_page(reports: Vec<PassedReport>, signers: &dyn cairn_core::Signers) -> Vec<Checked> {
     let envelopes: Vec<&[u8]> = reports.iter().map(|r| r.envelope.as_slice()).collect();
-    let verified = cairn_core::verify_batch_parallel(&envelopes, 0);
+    let verified = cairn_core::verify_batch_parallel_with(&envelopes, 0, signers);
     reports
         .iter()
         .zip(verified)
@@ -296,9 +297,10 @@ pub fn receive(
     rules: &SharingRules,
     from: &Partner,
     reports: Vec<PassedReport>,
+    signers: &dyn cairn_core::Signers,
     now_ms: i64,
 ) -> Result<Received, IngestError> {
-    store_checked(store, rules, from, check_page(reports), now_ms)
+    store_checked(store, rules, from, check_page(reports, signers), now_ms)
 }
 
 /// Applies the inbound rules at `now_ms` to a checked page and stores what passes, durably,

@@ -13,6 +13,7 @@
 //! certificates say.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use cairn_core::OrgPublicKey;
 use cairn_core::keylog::{KeyLog, KeyLogError, KeyStatement, OrgId, Purpose, Refusal};
@@ -194,6 +195,59 @@ impl KeyLogs {
     /// The log of `org`, if any statement of it is known.
     pub fn log(&self, org: &OrgPublicKey) -> Option<&Result<KeyLog, KeyLogError>> {
         self.by_key.get(org).map(|k| &k.log)
+    }
+}
+
+impl cairn_core::Signers for KeyLogs {
+    /// A node key may sign an organisation's reports dated within an authorisation to sign
+    /// reports, and before its revocation, in the organisation's log.
+    fn may_sign(
+        &self,
+        author: &OrgPublicKey,
+        signer: &[u8; 32],
+        created_ms: i64,
+    ) -> Result<(), String> {
+        let known = self.by_key.get(author).ok_or_else(|| {
+            "this node holds none of its author organisation's key statements".to_string()
+        })?;
+        let log = known.log.as_ref().map_err(|e| {
+            format!("its author organisation's key statements do not determine who it is: {e}")
+        })?;
+        log.check(signer, Purpose::SignReports, created_ms)
+            .map_err(|refusal| unauthorised(&refusal))
+    }
+}
+
+/// The key logs, shared between the actor, which changes them, and the threads that verify
+/// reports, which read them.
+#[derive(Debug, Clone, Default)]
+pub struct SharedKeyLogs(Arc<RwLock<KeyLogs>>);
+
+impl SharedKeyLogs {
+    /// Shares `logs`.
+    pub fn new(logs: KeyLogs) -> SharedKeyLogs {
+        SharedKeyLogs(Arc::new(RwLock::new(logs)))
+    }
+
+    /// The logs, to read. (A panic while they were changed leaves them as they were left.)
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, KeyLogs> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The logs, to change.
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, KeyLogs> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl cairn_core::Signers for SharedKeyLogs {
+    fn may_sign(
+        &self,
+        author: &OrgPublicKey,
+        signer: &[u8; 32],
+        created_ms: i64,
+    ) -> Result<(), String> {
+        self.read().may_sign(author, signer, created_ms)
     }
 }
 

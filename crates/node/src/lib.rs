@@ -303,6 +303,8 @@ pub struct NodeHandle {
     partners: Arc<Vec<TrustedPartner>>,
     local: NodeAddress,
     us: OrgPublicKey,
+    /// The key logs the actor keeps, read to verify reports signed by node keys.
+    keylogs: keylogs::SharedKeyLogs,
     done: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
     listening: Vec<String>,
 }
@@ -441,10 +443,12 @@ impl NodeHandle {
         envelopes: Vec<Vec<u8>>,
         provenance: Provenance,
     ) -> Result<Vec<IngestOutcome>, NodeError> {
-        let verified =
-            tokio::task::spawn_blocking(move || cairn_core::verify_batch_parallel(&envelopes, 0))
-                .await
-                .map_err(|_| NodeError::Stopped)?;
+        let signers = self.keylogs.clone();
+        let verified = tokio::task::spawn_blocking(move || {
+            cairn_core::verify_batch_parallel_with(&envelopes, 0, &signers)
+        })
+        .await
+        .map_err(|_| NodeError::Stopped)?;
         let mut reports = Vec::new();
         let mut outcomes: Vec<Option<IngestOutcome>> = Vec::new();
         for result in verified {

@@ -10,5 +10,11 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/cairn.v1.rs"));
 }
 
-/// The envelope format version this build writes and understands.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest envelope format version this build understands.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The envelope format of a report signed by its author organisation's key.
+pub const FORMAT_ORG_SIGNED: u32 = 1;
+
+/// The envelope format of a report signed by a node key its organisation authorised.
+pub const FORMAT_NODE_SIGNED: u32 = 2;

@@ -1,0 +1,213 @@
+//! Reports signed by a node key for its organisation (envelope format 2): they verify only
+//! where the organisation's key statements authorise the node, keep the organisation as their
+//! author and id, and every tampering with the signer is refused.
+
+use cairn_core::{
+    NodeKey, OrgKey, OrgPublicKey, OrganisationKeysOnly, ReportDraft, ReportSigner, Signers,
+    VerifiedReport, VerifyError, sample, verify, verify_batch_with, verify_with,
+};
+use cairn_proto::v1 as pb;
+use prost::Message;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+/// Node `node` may sign for `author` reports dated before `until_ms`.
+struct Authorised {
+    author: OrgPublicKey,
+    node: [u8; 32],
+    until_ms: i64,
+}
+
+impl Signers for Authorised {
+    fn may_sign(
+        &self,
+        author: &OrgPublicKey,
+        signer: &[u8; 32],
+        created_ms: i64,
+    ) -> Result<(), String> {
+        if *author != self.author || *signer != self.node {
+            return Err("not one of its nodes".into());
+        }
+        if created_ms >= self.until_ms {
+            return Err("its authorisation ended".into());
+        }
+        Ok(())
+    }
+}
+
+fn draft(seed: u64) -> ReportDraft {
+    sample::indicator_report(&mut StdRng::seed_from_u64(seed), seed)
+}
+
+fn keys() -> (OrgKey, NodeKey) {
+    let mut rng = StdRng::seed_from_u64(7);
+    (OrgKey::generate(&mut rng), NodeKey::generate(&mut rng))
+}
+
+fn node_signed(org: &OrgKey, node: &NodeKey, seed: u64) -> VerifiedReport {
+    let signer = ReportSigner::Node {
+        author: org.public(),
+        node,
+    };
+    draft(seed)
+        .sign(signer, &mut StdRng::seed_from_u64(seed))
+        .expect("a valid draft")
+}
+
+fn envelope(report: &VerifiedReport) -> pb::ReportEnvelope {
+    pb::ReportEnvelope::decode(report.envelope_bytes()).unwrap()
+}
+
+#[test]
+fn a_node_signed_report_verifies_where_its_node_is_authorised_and_keeps_its_author() {
+    let (org, node) = keys();
+    let report = node_signed(&org, &node, 1);
+    let raw = envelope(&report);
+    assert_eq!(raw.format_version, cairn_proto::FORMAT_NODE_SIGNED);
+    assert_eq!(raw.signer_key, node.public_bytes().to_vec());
+    assert_eq!(raw.author_key, org.public().as_bytes().to_vec());
+    let signers = Authorised {
+        author: org.public(),
+        node: node.public_bytes(),
+        until_ms: i64::MAX,
+    };
+    let back = verify_with(report.envelope_bytes(), &signers).unwrap();
+    assert_eq!(back.author(), org.public());
+    assert_eq!(back.id(), report.id());
+    // The same content signed by the organisation key has the same author and format 1.
+    let by_org = draft(1).sign(&org, &mut StdRng::seed_from_u64(1)).unwrap();
+    assert_eq!(
+        envelope(&by_org).format_version,
+        cairn_proto::FORMAT_ORG_SIGNED
+    );
+    assert!(envelope(&by_org).signer_key.is_empty());
+    assert_eq!(by_org.author(), report.author());
+    // Format 1 needs no key statements; format 2 does.
+    assert!(verify(by_org.envelope_bytes()).is_ok());
+    match verify(report.envelope_bytes()) {
+        Err(VerifyError::Signer { reason, .. }) => {
+            assert!(reason.contains("not known here"), "{reason}")
+        }
+        other => panic!("verified without key statements: {other:?}"),
+    }
+    // Read back from a store, a copy with a disclosure withheld, and in a batch.
+    assert_eq!(
+        VerifiedReport::from_stored(report.envelope_bytes())
+            .unwrap()
+            .id(),
+        report.id()
+    );
+    let batch = verify_batch_with(
+        &[report.envelope_bytes(), by_org.envelope_bytes()],
+        &signers,
+    );
+    assert!(batch.iter().all(Result::is_ok), "{batch:?}");
+    let results = verify_batch_with(&[report.envelope_bytes()], &OrganisationKeysOnly);
+    assert!(results[0].is_err());
+}
+
+#[test]
+fn a_node_key_outside_its_authorisation_or_of_another_organisation_is_refused() {
+    let (org, node) = keys();
+    let report = node_signed(&org, &node, 2);
+    let created = report.report().created_ms;
+    let ended = Authorised {
+        author: org.public(),
+        node: node.public_bytes(),
+        until_ms: created,
+    };
+    let err = verify_with(report.envelope_bytes(), &ended).unwrap_err();
+    assert!(err.to_string().contains("authorisation ended"), "{err}");
+    let stranger = NodeKey::generate(&mut StdRng::seed_from_u64(99));
+    let other = Authorised {
+        author: org.public(),
+        node: stranger.public_bytes(),
+        until_ms: i64::MAX,
+    };
+    let err = verify_with(report.envelope_bytes(), &other).unwrap_err();
+    assert!(err.to_string().contains("not one of its nodes"), "{err}");
+}
+
+#[test]
+fn tampering_with_the_signer_or_the_format_is_refused() {
+    let (org, node) = keys();
+    let report = node_signed(&org, &node, 3);
+    let stranger = NodeKey::generate(&mut StdRng::seed_from_u64(98));
+    // Another authorised node named as the signer: the signature is not its.
+    let both = Authorised {
+        author: org.public(),
+        node: stranger.public_bytes(),
+        until_ms: i64::MAX,
+    };
+    let mut swapped = envelope(&report);
+    swapped.signer_key = stranger.public_bytes().to_vec();
+    assert_eq!(
+        verify_with(&swapped.encode_to_vec(), &both).unwrap_err(),
+        VerifyError::BadSignature
+    );
+    let allowed = Authorised {
+        author: org.public(),
+        node: node.public_bytes(),
+        until_ms: i64::MAX,
+    };
+    // Passed off as signed by the organisation key (format 1, no signer).
+    let mut as_org = envelope(&report);
+    as_org.format_version = cairn_proto::FORMAT_ORG_SIGNED;
+    as_org.signer_key.clear();
+    assert_eq!(
+        verify_with(&as_org.encode_to_vec(), &allowed).unwrap_err(),
+        VerifyError::BadSignature
+    );
+    // Format 1 naming a signer, format 2 with a short or missing signer key.
+    let mut named = envelope(&report);
+    named.format_version = cairn_proto::FORMAT_ORG_SIGNED;
+    assert!(matches!(
+        verify_with(&named.encode_to_vec(), &allowed),
+        Err(VerifyError::SignerKey(_))
+    ));
+    for length in [0, 31, 33] {
+        let mut short = envelope(&report);
+        short.signer_key = vec![1; length];
+        let err = verify_with(&short.encode_to_vec(), &allowed).unwrap_err();
+        assert!(matches!(err, VerifyError::SignerKey(_)), "{length}: {err}");
+    }
+    // An organisation-signed report relabelled format 2 with the organisation key as signer.
+    let by_org = draft(3).sign(&org, &mut StdRng::seed_from_u64(3)).unwrap();
+    let mut relabelled = envelope(&by_org);
+    relabelled.format_version = cairn_proto::FORMAT_NODE_SIGNED;
+    relabelled.signer_key = org.public().as_bytes().to_vec();
+    let org_as_node = Authorised {
+        author: org.public(),
+        node: *org.public().as_bytes(),
+        until_ms: i64::MAX,
+    };
+    assert_eq!(
+        verify_with(&relabelled.encode_to_vec(), &org_as_node).unwrap_err(),
+        VerifyError::BadSignature,
+        "the contexts of the two formats differ"
+    );
+}
+
+#[test]
+fn a_node_may_retract_its_organisations_reports_and_another_organisations_node_may_not() {
+    let (org, node) = keys();
+    let by_org = draft(4).sign(&org, &mut StdRng::seed_from_u64(4)).unwrap();
+    let signer = ReportSigner::Node {
+        author: org.public(),
+        node: &node,
+    };
+    let tombstone =
+        cairn_core::retract(&by_org, "withdrawn", signer, &mut StdRng::seed_from_u64(5)).unwrap();
+    assert_eq!(tombstone.author(), org.public());
+    assert_eq!(
+        envelope(&tombstone).format_version,
+        cairn_proto::FORMAT_NODE_SIGNED
+    );
+    // Another organisation's node may not.
+    let other = OrgKey::generate(&mut StdRng::seed_from_u64(6));
+    let foreign = ReportSigner::Node {
+        author: other.public(),
+        node: &node,
+    };
+    assert!(cairn_core::retract(&by_org, "x", foreign, &mut StdRng::seed_from_u64(5)).is_err());
+}
