@@ -91,8 +91,23 @@ fn sign_some(imported: &cairn_interop::import::Imported) {
     }
 }
 
+/// Lets every node key sign for every organisation, so that the fuzzer reaches the signature
+/// check of node-signed envelopes (format 2) too.
+struct AnyNodeMaySign;
+
+impl cairn_core::Signers for AnyNodeMaySign {
+    fn may_sign(&self, _: &cairn_core::OrgPublicKey, _: &[u8; 32], _: i64) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 fn envelope(data: &[u8]) {
-    if let Ok(report) = cairn_core::verify(data) {
+    let verified = cairn_core::verify(data);
+    let with_signers = cairn_core::verify_with(data, &AnyNodeMaySign);
+    if verified.is_ok() && with_signers.is_err() {
+        panic!("verifies without key statements but not with them");
+    }
+    if let Ok(report) = with_signers {
         // What a node reads of what it stored.
         let bytes = report.envelope_bytes();
         let _ = cairn_core::stored_marking(bytes);

@@ -23,9 +23,27 @@ fn copy(target: &str, from: &Path) {
     write(target, name, &std::fs::read(from).expect("a shared sample"));
 }
 
+/// A report signed by a node key for its organisation (envelope format 2).
+#[test]
+#[ignore = "writes a seed; run once, then commit seeds/"]
+fn write_the_node_signed_envelope_seed() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let org = OrgKey::generate(&mut rng);
+    let node = NodeKey::generate(&mut rng);
+    let signer = cairn_core::ReportSigner::Node {
+        author: org.public(),
+        node: &node,
+    };
+    let report = sample::indicator_report(&mut rng, 5)
+        .sign(signer, &mut rng)
+        .expect("a valid sample");
+    write("envelope", "node-signed.bin", report.envelope_bytes());
+}
+
 #[test]
 #[ignore = "writes the seed corpus; run once, then commit seeds/"]
 fn write_the_seed_corpus() {
+    write_the_node_signed_envelope_seed();
     let mut rng = StdRng::seed_from_u64(11);
     let org = OrgKey::generate(&mut rng);
     let mut envelopes = Vec::new();
