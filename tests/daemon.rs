@@ -195,6 +195,33 @@ fn a_node_killed_in_the_middle_of_catch_up_loses_nothing_and_resumes() {
     assert_eq!(store.cursor(&cert_node).unwrap(), REPORTS);
 }
 
+/// A home folder in `dir` holding only `node`'s organisation key, as an offline machine
+/// would; the key is moved off the node when `moved`, copied otherwise.
+fn offline_machine(dir: &std::path::Path, node: &CliNode, moved: bool) -> std::path::PathBuf {
+    let offline = dir.join("offline");
+    std::fs::create_dir_all(offline.join("keys")).unwrap();
+    let (from, to) = (
+        node.home.join("keys").join("org.key"),
+        offline.join("keys").join("org.key"),
+    );
+    if moved {
+        std::fs::rename(from, to).unwrap();
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
+    offline
+}
+
+/// Runs `cairn --home HOME ARGS`.
+fn run_at(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(cairn_binary())
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// A CERT and a bank, running and connected to each other.
 fn cert_and_bank_connected(dir: &std::path::Path) -> (CliNode, CliNode) {
     let (cert, bank) = cert_and_bank_running(dir);
@@ -290,21 +317,8 @@ fn an_organisation_key_kept_offline_certifies_a_node_and_the_node_passes_it_to_p
     assert!(show.contains("authorised nodes  none"), "{show}");
 
     // The offline machine holds the organisation key and nothing else.
-    let offline = dir.path().join("offline");
-    std::fs::create_dir_all(offline.join("keys")).unwrap();
-    std::fs::copy(
-        bank.home.join("keys").join("org.key"),
-        offline.join("keys").join("org.key"),
-    )
-    .unwrap();
-    let on_offline = |args: &[&str]| {
-        std::process::Command::new(cairn_binary())
-            .arg("--home")
-            .arg(&offline)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let offline = offline_machine(dir.path(), &bank, false);
+    let on_offline = |args: &[&str]| run_at(&offline, args);
     let file = dir.path().join("bank-node.statements");
     let file_arg = file.to_str().unwrap();
     for (args, expected) in [
@@ -404,4 +418,75 @@ fn an_organisation_key_kept_offline_certifies_a_node_and_the_node_passes_it_to_p
     let again = bank.ok(&["org", "add-statements", file_arg]);
     assert!(again.contains("Kept in this node's store"), "{again}");
     assert!(cert.signal("TERM"), "the CERT did not exit cleanly");
+}
+
+#[test]
+fn a_node_without_the_organisation_key_signs_with_its_own_key_once_authorised() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cert, mut bank) = cert_and_bank_connected(dir.path());
+    // The organisation key goes to an offline machine; the node keeps its node key.
+    let offline = offline_machine(dir.path(), &bank, true);
+    let publish = |n: u32| {
+        let domain = format!("phish-{n}.example");
+        let title = format!("Phishing kit {n}");
+        bank.run(&[
+            "report",
+            "new",
+            "--kind",
+            "indicator",
+            "--tlp",
+            "green",
+            "--title",
+            &title,
+            "--indicator",
+            &format!("domain:{domain}"),
+        ])
+    };
+    // Not yet authorised: refused, and the message says what to do.
+    let out = publish(1);
+    assert!(!out.status.success(), "an unauthorised node key signed");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("may not sign"), "{err}");
+    assert_eq!(bank.reports(), 0);
+
+    let file = dir.path().join("bank.statements");
+    let out = run_at(
+        &offline,
+        &[
+            "org",
+            "certify",
+            &bank.peer_id,
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bank.ok(&["org", "add-statements", file.to_str().unwrap()]);
+
+    // Authorised: the node signs; the CERT receives the report as the bank's.
+    let out = publish(2);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(2)
+        .expect("report id")
+        .to_string();
+    cert.wait_for_reports(1, Duration::from_secs(30));
+    assert!(bank.signal("TERM"));
+    assert!(cert.signal("TERM"));
+    let shown: serde_json::Value =
+        serde_json::from_str(&cert.ok(&["report", "show", &id, "--json"])).unwrap();
+    assert_eq!(
+        shown["author"].as_str(),
+        Some(bank.org_key.as_str()),
+        "{shown}"
+    );
 }

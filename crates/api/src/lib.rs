@@ -84,8 +84,9 @@ pub enum StartError {
 
 pub(crate) struct AppState {
     pub(crate) node: NodeHandle,
-    /// The organisation key, when this node signs reports published over the API.
-    pub(crate) signer: Option<Arc<cairn_core::OrgKey>>,
+    /// The key this node signs reports published over the API with (the organisation key, or
+    /// a node key its organisation authorised), if any.
+    pub(crate) signer: Option<Arc<cairn_core::ReportSigningKey>>,
     /// The communities this node defines: a TAXII collection each.
     pub(crate) communities: Vec<String>,
     /// How objects added over TAXII are imported.
@@ -525,12 +526,12 @@ async fn stream(
         .into_response())
 }
 
-fn signer(state: &AppState) -> Result<Arc<cairn_core::OrgKey>, ApiError> {
+fn signer(state: &AppState) -> Result<Arc<cairn_core::ReportSigningKey>, ApiError> {
     state.signer.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "this node does not hold the organisation key, so it cannot sign reports",
+            "this node holds neither the organisation key nor a node key authorised to sign reports, so it cannot sign reports",
         )
     })
 }
@@ -776,13 +777,13 @@ where
 }
 
 /// Starts the API on `config.listen`; it runs until `shutdown` is cancelled. `signer` is the
-/// organisation key that signs reports published over the API (none: publishing is refused);
+/// key that signs reports published over the API (none: publishing is refused);
 /// `communities` are the community names of node.toml, a TAXII collection each.
 /// Returns the address it listens on (with the port chosen for `:0`).
 pub async fn serve(
     config: &ApiConfig,
     node: NodeHandle,
-    signer: Option<cairn_core::OrgKey>,
+    signer: Option<cairn_core::ReportSigningKey>,
     communities: Vec<String>,
     import: cairn_interop::import::ImportConfig,
     tokens_path: PathBuf,

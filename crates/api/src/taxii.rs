@@ -587,7 +587,7 @@ struct AddedEnvelope {
 /// between threads. Every object of the envelope is accounted for once, with its version.
 fn add_envelope(
     body: &[u8],
-    org: &cairn_core::OrgKey,
+    org: &cairn_core::ReportSigningKey,
     state: &AppState,
 ) -> Result<AddedEnvelope, TaxiiError> {
     let start = std::time::Instant::now();
@@ -614,7 +614,7 @@ fn add_envelope(
     };
     // An envelope reads like a bundle: only its "objects" matter.
     let imported =
-        cairn_interop::stix::import_bundle(body, &org.public(), &options).map_err(|e| match e {
+        cairn_interop::stix::import_bundle(body, &org.author(), &options).map_err(|e| match e {
             cairn_interop::import::ImportError::NotJson(why) => error(
                 StatusCode::BAD_REQUEST,
                 "Bad request",
@@ -706,7 +706,7 @@ fn add_envelope(
 /// Signs imported drafts, spread over the cores when there are many.
 fn sign_all(
     reports: &[cairn_interop::import::ImportedReport],
-    org: &cairn_core::OrgKey,
+    org: &cairn_core::ReportSigningKey,
 ) -> Vec<Result<cairn_core::VerifiedReport, cairn_core::InvalidReport>> {
     let sign = |report: &cairn_interop::import::ImportedReport| {
         report.draft.sign_imported(org, &report.source_id)

@@ -64,7 +64,7 @@ async fn start_with(configure: impl FnOnce(&mut ApiConfig)) -> Api {
     let address = cairn_api::serve(
         &config,
         node.clone(),
-        Some(signer),
+        Some(cairn_core::ReportSigningKey::Organisation(signer)),
         vec!["finance-isac".into()],
         cairn_interop::import::ImportConfig::default(),
         tokens_path,

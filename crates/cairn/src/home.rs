@@ -97,6 +97,26 @@ impl Home {
         Ok(NodeKey::load(&self.node_key_path())?)
     }
 
+    /// This node's organisation, as its certificate names it (whether or not the organisation
+    /// key is here).
+    pub fn organisation(&self) -> Result<cairn_core::OrgPublicKey> {
+        Ok(self.node_certificate()?.org_key)
+    }
+
+    /// The key this node signs its organisation's reports with: the organisation key when
+    /// `keys/org.key` is here, or else the node key, which the organisation's key statements
+    /// must authorise to sign reports (`cairn org certify`; partners refuse what it signs
+    /// otherwise).
+    pub fn report_signing_key(&self) -> Result<cairn_core::ReportSigningKey> {
+        if self.org_key_path().exists() {
+            return Ok(cairn_core::ReportSigningKey::Organisation(self.org_key()?));
+        }
+        Ok(cairn_core::ReportSigningKey::Node {
+            author: self.node_certificate()?.org_key,
+            node: self.node_key()?,
+        })
+    }
+
     /// Creates keys, certificate and configuration. Refuses to overwrite existing keys.
     pub fn init(
         &self,

@@ -142,7 +142,12 @@ impl Destination<'_> {
     /// Stores a batch; one outcome per report.
     fn store(&self, reports: &[cairn_core::VerifiedReport]) -> Result<Vec<IngestOutcome>> {
         match self {
-            Destination::Store(store) => Ok(store.insert(reports.to_vec(), Provenance::Import)?),
+            Destination::Store(store) => {
+                if let Some(first) = reports.first() {
+                    crate::reports::check_signer(store, first)?;
+                }
+                Ok(store.insert(reports.to_vec(), Provenance::Import)?)
+            }
             Destination::RunningNode(home) => {
                 use crate::control::{ControlRequest, ControlResponse, ask};
                 let answer = ask(
@@ -205,8 +210,8 @@ pub fn run(
     } else {
         Destination::Store(Box::new(home.open_store()?))
     };
-    let org = home.org_key()?;
-    let us = org.public();
+    let org = home.report_signing_key()?;
+    let us = org.author();
     let options = ImportOptions {
         default_tlp: default_tlp.unwrap_or(config.import.default_tlp),
         ..ImportOptions::default()
@@ -257,7 +262,7 @@ fn progress(total: usize, what: &str) -> indicatif::ProgressBar {
 /// Signs and stores one file's reports and says what became of each object.
 fn store_file(
     destination: &Destination<'_>,
-    org: &cairn_core::OrgKey,
+    org: &cairn_core::ReportSigningKey,
     path: &Path,
     imported: Imported,
     json: bool,

@@ -300,7 +300,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Identity => {
             let config = home.config()?;
-            let org = home.org_key()?.public();
+            let org = home.organisation()?;
             let cert = home.node_certificate()?;
             if cert.org_key != org {
                 anyhow::bail!(

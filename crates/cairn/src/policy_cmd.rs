@@ -102,7 +102,7 @@ pub fn policy(home: &Home, command: PolicyCommand) -> Result<ExitCode> {
         all_peers,
     } = command;
     let config = home.config()?;
-    let us = home.org_key()?.public();
+    let us = home.organisation()?;
     let store = home.open_store()?;
     let id = store.resolve(&report)?;
     let stored = store

@@ -214,7 +214,7 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
         }
         ReportCommand::List(args) => {
             let store = home.open_store()?;
-            let us = home.org_key()?.public();
+            let us = home.organisation()?;
             let reports = store.query(&query_from_args(&args)?)?;
             if args.json {
                 print_list_json(&store, &reports)?;
@@ -227,7 +227,7 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
         }
         ReportCommand::Show { id, json } => {
             let store = home.open_store()?;
-            let us = home.org_key()?.public();
+            let us = home.organisation()?;
             let stored = load(&store, &id)?;
             let status = store.status(&stored.report)?;
             if json {
@@ -244,7 +244,7 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
         }
         ReportCommand::History { id, json } => {
             let store = home.open_store()?;
-            let us = home.org_key()?.public();
+            let us = home.organisation()?;
             let id = store.resolve(&id)?;
             let versions = store.history(&id)?;
             if json {
@@ -273,7 +273,7 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
             let store = home.open_store()?;
             if format == ExportFormat::Stix {
                 let config = home.config()?;
-                let us = home.org_key()?.public();
+                let us = home.organisation()?;
                 let reports = match (&id, all) {
                     (Some(id), _) => vec![load(&store, id)?],
                     (None, _) => store.after(0, usize::MAX)?,
@@ -312,10 +312,11 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
         ReportCommand::Import { files } => return import(home, &files),
         ReportCommand::Retract { id, reason } => {
             let store = home.open_store()?;
-            let org = home.org_key()?;
+            let signing = home.report_signing_key()?;
             let target = load(&store, &id)?;
             let tombstone =
-                cairn_core::retract(&target.report, &reason, &org, &mut rand::rngs::OsRng)?;
+                cairn_core::retract(&target.report, &reason, &signing, &mut rand::rngs::OsRng)?;
+            check_signer(&store, &tombstone)?;
             store_one(&store, &tombstone, Provenance::Local)?;
             println!(
                 "Retracted report {} with retraction {}",
@@ -336,22 +337,23 @@ pub enum ExportFormat {
     Stix,
 }
 
-/// Signs a draft with the organisation key and stores it durably.
+/// Signs a draft with this node's signing key and stores it durably.
 pub fn publish(home: &Home, store: &Store, draft: &ReportDraft) -> Result<VerifiedReport> {
-    let org = home.org_key()?;
+    let signing = home.report_signing_key()?;
     if let Some(previous) = draft.supersedes {
         let old = store.get(&previous)?.with_context(|| {
             format!("report {previous} (to be superseded) is not in this node's store")
         })?;
-        if old.report.author() != org.public() {
+        if old.report.author() != signing.author() {
             bail!(
                 "report {previous} was written by another organisation: only its author can publish a new version"
             );
         }
     }
     let report = draft
-        .sign(&org, &mut rand::rngs::OsRng)
+        .sign(&signing, &mut rand::rngs::OsRng)
         .context("the report is not valid")?;
+    check_signer(store, &report)?;
     store_one(store, &report, Provenance::Local)?;
     Ok(report)
 }
@@ -359,9 +361,9 @@ pub fn publish(home: &Home, store: &Store, draft: &ReportDraft) -> Result<Verifi
 /// Signs a draft and hands it to the node running from `home`, which stores and shares it.
 pub fn publish_to_running_node(home: &Home, draft: &ReportDraft) -> Result<VerifiedReport> {
     use crate::control::{ControlRequest, ControlResponse, ask};
-    let org = home.org_key()?;
+    let signing = home.report_signing_key()?;
     let report = draft
-        .sign(&org, &mut rand::rngs::OsRng)
+        .sign(&signing, &mut rand::rngs::OsRng)
         .context("the report is not valid")?;
     let answer = ask(
         &home.control_socket_path(),
@@ -381,6 +383,24 @@ pub fn publish_to_running_node(home: &Home, draft: &ReportDraft) -> Result<Verif
         },
         _ => bail!("the running node answered something unexpected"),
     }
+}
+
+/// Whether the node key that signed `report`, if a node key did, may sign for its organisation
+/// at the time it signed, as the statements kept in `store` say: a stopped node checks here
+/// what a running one checks when it is handed the report.
+pub fn check_signer(store: &Store, report: &VerifiedReport) -> Result<()> {
+    use cairn_core::Signers;
+    let (Some(signer), Some(signed_ms)) = (report.signer_key(), report.signed_ms()) else {
+        return Ok(());
+    };
+    let author = report.author();
+    let logs = cairn_node::keylogs::KeyLogs::new([author], store.all_statements()?);
+    logs.may_sign(&author, &signer, signed_ms)
+        .map_err(|reason| {
+            anyhow::anyhow!(
+                "this node's key may not sign its organisation's reports: {reason}; authorise it with `cairn org certify` where the organisation key is, then `cairn org add-statements`"
+            )
+        })
 }
 
 fn store_one(store: &Store, report: &VerifiedReport, provenance: Provenance) -> Result<()> {

@@ -72,8 +72,9 @@ pub fn run(home: &Home) -> Result<ExitCode> {
             return Err(e);
         }
         let api_address = if api.enabled {
-            // Reports published over the API are signed here with the organisation key.
-            let signer = match home.org_key() {
+            // Reports published over the API are signed here: with the organisation key, or
+            // by a node without it, with its node key under its organisation's authorisation.
+            let signer = match home.report_signing_key() {
                 Ok(key) => Some(key),
                 Err(e) => {
                     eprintln!(

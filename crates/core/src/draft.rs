@@ -405,13 +405,17 @@ fn sign_body<R: RngCore + CryptoRng>(
     let report = validate_body(&body)?;
     let body_bytes = body.encode_to_vec();
     let author = signer.author();
-    let node_key = signer.node_key();
-    let message = signed_message(author.as_bytes(), node_key.as_ref(), &body_bytes);
+    let node_signer = signer.node_key().map(|key| (key, now_ms()));
+    let message = signed_message(
+        author.as_bytes(),
+        node_signer.as_ref().map(|(key, at)| (key, *at)),
+        &body_bytes,
+    );
     let signature = signer.sign(&message);
     let body_len = body_bytes.len();
     let id = ReportId::compute(&author, &body_bytes);
     let envelope = pb::ReportEnvelope {
-        format_version: match node_key {
+        format_version: match node_signer {
             None => cairn_proto::FORMAT_ORG_SIGNED,
             Some(_) => cairn_proto::FORMAT_NODE_SIGNED,
         },
@@ -419,7 +423,8 @@ fn sign_body<R: RngCore + CryptoRng>(
         author_key: author.as_bytes().to_vec(),
         signature: signature.to_bytes().to_vec(),
         disclosures: revealed.iter().map(|d| d.encoded.clone()).collect(),
-        signer_key: node_key.map(|k| k.to_vec()).unwrap_or_default(),
+        signer_key: node_signer.map(|(k, _)| k.to_vec()).unwrap_or_default(),
+        signed_ms: node_signer.map_or(0, |(_, at)| at),
     }
     .encode_to_vec();
     if envelope.len() > limits::MAX_ENVELOPE_BYTES {
@@ -433,6 +438,12 @@ fn sign_body<R: RngCore + CryptoRng>(
         });
     }
     Ok(VerifiedReport::from_parts(
-        id, author, report, envelope, body_len, revealed,
+        id,
+        author,
+        node_signer,
+        report,
+        envelope,
+        body_len,
+        revealed,
     ))
 }

@@ -25,6 +25,9 @@ pub struct VerifiedReport(std::sync::Arc<Verified>);
 struct Verified {
     id: ReportId,
     author: OrgPublicKey,
+    /// The node key that signed for the author, and when (format 2), if not the author's own
+    /// key.
+    signer: Option<([u8; 32], i64)>,
     report: Report,
     envelope: Vec<u8>,
     body_len: usize,
@@ -134,6 +137,7 @@ impl Signers for OrganisationKeysOnly {
 struct Prepared {
     id: ReportId,
     author: OrgPublicKey,
+    signer: Option<([u8; 32], i64)>,
     /// Decompressed key of the signer (the author, or its node for format 2); `None` for
     /// bytes read back from this node's store.
     verifying_key: Option<VerifyingKey>,
@@ -150,6 +154,7 @@ impl Prepared {
         VerifiedReport(std::sync::Arc::new(Verified {
             id: self.id,
             author: self.author,
+            signer: self.signer,
             report: self.report,
             envelope: self.envelope,
             body_len: self.body_len,
@@ -254,8 +259,8 @@ fn prepare(
     signers: &dyn Signers,
 ) -> Result<Prepared, VerifyError> {
     let envelope = decode_envelope(&bytes)?;
-    let node_signer: Option<[u8; 32]> = match envelope.format_version {
-        cairn_proto::FORMAT_NODE_SIGNED => Some(
+    let node_signer: Option<([u8; 32], i64)> = match envelope.format_version {
+        cairn_proto::FORMAT_NODE_SIGNED => Some((
             envelope.signer_key.as_slice().try_into().map_err(|_| {
                 VerifyError::SignerKey(format!(
                     "a report of format {} names the node key that signed it (32 bytes), not {} bytes",
@@ -263,8 +268,9 @@ fn prepare(
                     envelope.signer_key.len()
                 ))
             })?,
-        ),
-        _ if !envelope.signer_key.is_empty() => {
+            envelope.signed_ms,
+        )),
+        _ if !envelope.signer_key.is_empty() || envelope.signed_ms != 0 => {
             return Err(VerifyError::SignerKey(format!(
                 "a report of format {} is signed by its author and names no other signer",
                 envelope.format_version
@@ -279,7 +285,7 @@ fn prepare(
                 .map_err(VerifyError::AuthorKey)?;
             let key = match &node_signer {
                 None => key,
-                Some(signer) => {
+                Some((signer, _)) => {
                     keys.parse(signer)
                         .map_err(|e| VerifyError::SignerKey(e.to_string()))?
                         .1
@@ -301,13 +307,13 @@ fn prepare(
         Origin::Stored => Checks::StoredHere,
     };
     let report = validate(body, checks)?;
-    // A node key signs only what its organisation authorised it to sign at the report's time
-    // (checked when it was stored, for a stored envelope).
+    // A node key signs only while its organisation authorises it to sign reports (checked
+    // when it was stored, for a stored envelope).
     if origin == Origin::Outside
-        && let Some(signer) = &node_signer
+        && let Some((signer, signed_ms)) = &node_signer
     {
         signers
-            .may_sign(&author, signer, report.created_ms)
+            .may_sign(&author, signer, *signed_ms)
             .map_err(|reason| VerifyError::Signer {
                 key: hex::encode(signer),
                 reason,
@@ -316,11 +322,16 @@ fn prepare(
     let disclosures = check_disclosures(&report, envelope.disclosures, origin)?;
     // The signed message; a stored envelope's signature is not checked again.
     let message = match origin {
-        Origin::Outside => signed_message(author.as_bytes(), node_signer.as_ref(), &envelope.body),
+        Origin::Outside => signed_message(
+            author.as_bytes(),
+            node_signer.as_ref().map(|(key, at)| (key, *at)),
+            &envelope.body,
+        ),
         Origin::Stored => Vec::new(),
     };
     Ok(Prepared {
         id: ReportId::compute(&author, &envelope.body),
+        signer: node_signer,
         verifying_key,
         author,
         signature,
@@ -592,6 +603,7 @@ impl VerifiedReport {
     pub(crate) fn from_parts(
         id: ReportId,
         author: OrgPublicKey,
+        signer: Option<([u8; 32], i64)>,
         report: Report,
         envelope: Vec<u8>,
         body_len: usize,
@@ -600,11 +612,23 @@ impl VerifiedReport {
         VerifiedReport(std::sync::Arc::new(Verified {
             id,
             author,
+            signer,
             report,
             envelope,
             body_len,
             disclosures,
         }))
+    }
+
+    /// The node key that signed for the author (envelope format 2); none when the author's
+    /// organisation key signed.
+    pub fn signer_key(&self) -> Option<[u8; 32]> {
+        self.0.signer.map(|(key, _)| key)
+    }
+
+    /// When the node key signed (envelope format 2): the time its authorisation is checked at.
+    pub fn signed_ms(&self) -> Option<i64> {
+        self.0.signer.map(|(_, at)| at)
     }
 
     /// The report id.
@@ -697,6 +721,7 @@ impl VerifiedReport {
         VerifiedReport(std::sync::Arc::new(Verified {
             id: self.0.id,
             author: self.0.author,
+            signer: self.0.signer,
             report: self.0.report.clone(),
             envelope: envelope.encode_to_vec(),
             body_len: self.0.body_len,

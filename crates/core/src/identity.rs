@@ -248,6 +248,54 @@ impl ReportSigner<'_> {
     }
 }
 
+/// The key a node signs its organisation's reports with: the organisation key where the node
+/// holds it, or else the node's own key, which the organisation's key statements must
+/// authorise to sign reports.
+pub enum ReportSigningKey {
+    /// The organisation key.
+    Organisation(OrgKey),
+    /// The node's key, signing for `author`.
+    Node {
+        /// The organisation the node signs for.
+        author: OrgPublicKey,
+        /// The node's key.
+        node: NodeKey,
+    },
+}
+
+impl ReportSigningKey {
+    /// The organisation its reports are by.
+    pub fn author(&self) -> OrgPublicKey {
+        ReportSigner::from(self).author()
+    }
+}
+
+impl<'a> From<&'a ReportSigningKey> for ReportSigner<'a> {
+    fn from(key: &'a ReportSigningKey) -> Self {
+        match key {
+            ReportSigningKey::Organisation(org) => ReportSigner::Organisation(org),
+            ReportSigningKey::Node { author, node } => ReportSigner::Node {
+                author: *author,
+                node,
+            },
+        }
+    }
+}
+
+impl fmt::Debug for ReportSigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReportSigningKey::Organisation(org) => write!(f, "{org:?}"),
+            ReportSigningKey::Node { author, node } => write!(
+                f,
+                "NodeKey(public {}, for {})",
+                hex::encode(node.public_bytes()),
+                author.short()
+            ),
+        }
+    }
+}
+
 /// SHA-256 of a context string, a secret key and `data`.
 fn derive_secret(secret: &[u8; 32], context: &[u8], data: &[u8]) -> [u8; 32] {
     use sha2::{Digest, Sha256};

@@ -24,7 +24,9 @@ pub use envelope::{
 pub use envelope::{
     StoredMarking, id_of_stored, stored_marking, stored_marking_of, stored_stix_objects,
 };
-pub use identity::{NodeCertificate, NodeKey, OrgKey, OrgPublicKey, ReportSigner};
+pub use identity::{
+    NodeCertificate, NodeKey, OrgKey, OrgPublicKey, ReportSigner, ReportSigningKey,
+};
 pub use indicator::Indicator;
 pub use model::{DisclosureField, Distribution, IndicatorType, ReportKind, Scope, Severity, Tlp};
 pub use report::{InvalidReport, Report, ReportId, limits};

@@ -18,8 +18,12 @@ pub const REPORT_CONTEXT: &[u8] = b"cairn/report/v1\0";
 pub const NODE_REPORT_CONTEXT: &[u8] = b"cairn/report/v2\0";
 
 /// The bytes a report's signature covers: by the organisation key (`signer` none, format 1),
-/// or by one of its node keys (format 2).
-pub(crate) fn signed_message(author: &[u8; 32], signer: Option<&[u8; 32]>, body: &[u8]) -> Vec<u8> {
+/// or by one of its node keys at a time (format 2).
+pub(crate) fn signed_message(
+    author: &[u8; 32],
+    signer: Option<(&[u8; 32], i64)>,
+    body: &[u8],
+) -> Vec<u8> {
     match signer {
         None => {
             let mut message = Vec::with_capacity(REPORT_CONTEXT.len() + 32 + body.len());
@@ -28,11 +32,12 @@ pub(crate) fn signed_message(author: &[u8; 32], signer: Option<&[u8; 32]>, body:
             message.extend_from_slice(body);
             message
         }
-        Some(signer) => {
-            let mut message = Vec::with_capacity(NODE_REPORT_CONTEXT.len() + 64 + body.len());
+        Some((signer, signed_ms)) => {
+            let mut message = Vec::with_capacity(NODE_REPORT_CONTEXT.len() + 72 + body.len());
             message.extend_from_slice(NODE_REPORT_CONTEXT);
             message.extend_from_slice(author);
             message.extend_from_slice(signer);
+            message.extend_from_slice(&signed_ms.to_be_bytes());
             message.extend_from_slice(body);
             message
         }

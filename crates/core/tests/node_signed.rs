@@ -11,7 +11,7 @@ use prost::Message;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-/// Node `node` may sign for `author` reports dated before `until_ms`.
+/// Node `node` may sign for `author` until `until_ms`.
 struct Authorised {
     author: OrgPublicKey,
     node: [u8; 32],
@@ -23,12 +23,12 @@ impl Signers for Authorised {
         &self,
         author: &OrgPublicKey,
         signer: &[u8; 32],
-        created_ms: i64,
+        signed_ms: i64,
     ) -> Result<(), String> {
         if *author != self.author || *signer != self.node {
             return Err("not one of its nodes".into());
         }
-        if created_ms >= self.until_ms {
+        if signed_ms >= self.until_ms {
             return Err("its authorisation ended".into());
         }
         Ok(())
@@ -110,11 +110,11 @@ fn a_node_signed_report_verifies_where_its_node_is_authorised_and_keeps_its_auth
 fn a_node_key_outside_its_authorisation_or_of_another_organisation_is_refused() {
     let (org, node) = keys();
     let report = node_signed(&org, &node, 2);
-    let created = report.report().created_ms;
+    let signed_at = report.signed_ms().expect("signed by a node");
     let ended = Authorised {
         author: org.public(),
         node: node.public_bytes(),
-        until_ms: created,
+        until_ms: signed_at,
     };
     let err = verify_with(report.envelope_bytes(), &ended).unwrap_err();
     assert!(err.to_string().contains("authorisation ended"), "{err}");
@@ -150,10 +150,18 @@ fn tampering_with_the_signer_or_the_format_is_refused() {
         node: node.public_bytes(),
         until_ms: i64::MAX,
     };
+    // Signed at another time than it says (an authorisation that ended, dodged).
+    let mut redated = envelope(&report);
+    redated.signed_ms -= 86_400_000;
+    assert_eq!(
+        verify_with(&redated.encode_to_vec(), &allowed).unwrap_err(),
+        VerifyError::BadSignature
+    );
     // Passed off as signed by the organisation key (format 1, no signer).
     let mut as_org = envelope(&report);
     as_org.format_version = cairn_proto::FORMAT_ORG_SIGNED;
     as_org.signer_key.clear();
+    as_org.signed_ms = 0;
     assert_eq!(
         verify_with(&as_org.encode_to_vec(), &allowed).unwrap_err(),
         VerifyError::BadSignature
@@ -161,6 +169,7 @@ fn tampering_with_the_signer_or_the_format_is_refused() {
     // Format 1 naming a signer, format 2 with a short or missing signer key.
     let mut named = envelope(&report);
     named.format_version = cairn_proto::FORMAT_ORG_SIGNED;
+    named.signer_key.clear();
     assert!(matches!(
         verify_with(&named.encode_to_vec(), &allowed),
         Err(VerifyError::SignerKey(_))

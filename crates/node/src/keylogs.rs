@@ -199,13 +199,13 @@ impl KeyLogs {
 }
 
 impl cairn_core::Signers for KeyLogs {
-    /// A node key may sign an organisation's reports dated within an authorisation to sign
-    /// reports, and before its revocation, in the organisation's log.
+    /// A node key may sign an organisation's reports within an authorisation to sign reports,
+    /// and before its revocation, in the organisation's log.
     fn may_sign(
         &self,
         author: &OrgPublicKey,
         signer: &[u8; 32],
-        created_ms: i64,
+        signed_ms: i64,
     ) -> Result<(), String> {
         let known = self.by_key.get(author).ok_or_else(|| {
             "this node holds none of its author organisation's key statements".to_string()
@@ -213,7 +213,7 @@ impl cairn_core::Signers for KeyLogs {
         let log = known.log.as_ref().map_err(|e| {
             format!("its author organisation's key statements do not determine who it is: {e}")
         })?;
-        log.check(signer, Purpose::SignReports, created_ms)
+        log.check(signer, Purpose::SignReports, signed_ms)
             .map_err(|refusal| unauthorised(&refusal))
     }
 }
@@ -245,9 +245,9 @@ impl cairn_core::Signers for SharedKeyLogs {
         &self,
         author: &OrgPublicKey,
         signer: &[u8; 32],
-        created_ms: i64,
+        signed_ms: i64,
     ) -> Result<(), String> {
-        self.read().may_sign(author, signer, created_ms)
+        self.read().may_sign(author, signer, signed_ms)
     }
 }
 

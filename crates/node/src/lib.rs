@@ -393,6 +393,7 @@ impl NodeHandle {
         &self,
         reports: Vec<VerifiedReport>,
     ) -> Result<Vec<IngestOutcome>, NodeError> {
+        let (reports, slots) = self.refuse_unauthorised(reports);
         let outcomes = self.store.insert(reports.clone(), Provenance::Import)?;
         if outcomes
             .iter()
@@ -404,7 +405,7 @@ impl NodeHandle {
                 outcomes: outcomes.clone(),
             });
         }
-        Ok(outcomes)
+        Ok(merge_outcomes(slots, outcomes))
     }
 
     async fn store_own(
@@ -412,12 +413,52 @@ impl NodeHandle {
         reports: Vec<VerifiedReport>,
         provenance: Provenance,
     ) -> Result<Vec<IngestOutcome>, NodeError> {
-        self.ask(|reply| NodeCommand::Publish {
-            reports,
-            provenance,
-            reply,
-        })
-        .await?
+        let (reports, slots) = self.refuse_unauthorised(reports);
+        let stored = if reports.is_empty() {
+            Vec::new()
+        } else {
+            self.ask(|reply| NodeCommand::Publish {
+                reports,
+                provenance,
+                reply,
+            })
+            .await??
+        };
+        Ok(merge_outcomes(slots, stored))
+    }
+
+    /// Leaves out the reports signed by a node key this organisation's key statements do not
+    /// let sign them (an authorisation that ended, or none): partners would refuse them. One
+    /// slot per report, in order: the refusal, or none for a report kept.
+    fn refuse_unauthorised(
+        &self,
+        reports: Vec<VerifiedReport>,
+    ) -> (Vec<VerifiedReport>, Vec<Option<IngestOutcome>>) {
+        use cairn_core::Signers;
+        let mut kept = Vec::with_capacity(reports.len());
+        let mut slots = Vec::with_capacity(reports.len());
+        for report in reports {
+            let refusal = report
+                .signer_key()
+                .zip(report.signed_ms())
+                .and_then(|(signer, at)| {
+                    self.keylogs
+                        .may_sign(&report.author(), &signer, at)
+                        .err()
+                        .map(|reason| cairn_core::VerifyError::Signer {
+                            key: hex::encode(signer),
+                            reason,
+                        })
+                });
+            match refusal {
+                Some(e) => slots.push(Some(IngestOutcome::Rejected(e))),
+                None => {
+                    kept.push(report);
+                    slots.push(None);
+                }
+            }
+        }
+        (kept, slots)
     }
 
     /// Verifies and stores signed envelopes published on this node (as `cairn report new`
@@ -460,17 +501,8 @@ impl NodeHandle {
                 Err(e) => outcomes.push(Some(IngestOutcome::Rejected(e))),
             }
         }
-        let mut stored = self.store_own(reports, provenance).await?.into_iter();
-        Ok(outcomes
-            .into_iter()
-            .map(|o| {
-                o.or_else(|| stored.next())
-                    .unwrap_or(IngestOutcome::Refused {
-                        id: ReportId::from_bytes([0; 32]),
-                        reason: "not stored".into(),
-                    })
-            })
-            .collect())
+        let stored = self.store_own(reports, provenance).await?;
+        Ok(merge_outcomes(outcomes, stored))
     }
 
     /// Asks a partner node for a report by id, as that partner would serve it to us.
@@ -542,6 +574,25 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<NodeHandle, StartError> {
     actor::start(settings, shutdown).await
+}
+
+/// One outcome per slot: the slot's own (a report refused before it was stored), or else the
+/// next of `stored` (the outcomes of the reports kept, in order).
+fn merge_outcomes(
+    slots: Vec<Option<IngestOutcome>>,
+    stored: Vec<IngestOutcome>,
+) -> Vec<IngestOutcome> {
+    let mut stored = stored.into_iter();
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.or_else(|| stored.next())
+                .unwrap_or(IngestOutcome::Refused {
+                    id: ReportId::from_bytes([0; 32]),
+                    reason: "not stored".into(),
+                })
+        })
+        .collect()
 }
 
 /// The key statements kept in `store` about the organisation whose genesis `org` signed.
