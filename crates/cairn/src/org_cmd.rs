@@ -156,18 +156,9 @@ fn certify(
     out: Option<&Path>,
     json: bool,
 ) -> Result<ExitCode> {
-    let address: cairn_net::NodeAddress = node.parse()?;
-    let Some(node_key) = cairn_net::node_key_of(&address) else {
-        bail!("{node} is not the PeerId of a Cairn node (an ed25519 key)");
-    };
+    let node_key = node_key_of(node)?;
     let purposes = purposes(may)?;
-    if !home.org_key_path().exists() {
-        bail!(
-            "this home does not hold the organisation key ({}): certify on the machine that does",
-            home.org_key_path().display()
-        );
-    }
-    let org = home.org_key()?;
+    let org = org_key_here(home, "certify on the machine that does")?;
     let now = now_ms();
     let from_ms = match period.from {
         Some(text) => view::parse_time(text, now, false)?,
@@ -448,6 +439,24 @@ fn statements(home: &Home) -> Result<Vec<KeyStatement>> {
     Ok(list)
 }
 
+/// The node key of a PeerId given on the command line.
+fn node_key_of(node: &str) -> Result<[u8; 32]> {
+    let address: cairn_net::NodeAddress = node.parse()?;
+    cairn_net::node_key_of(&address)
+        .with_context(|| format!("{node} is not the PeerId of a Cairn node (an ed25519 key)"))
+}
+
+/// The organisation key in this home; `elsewhere` says what to do where it is not.
+fn org_key_here(home: &Home, elsewhere: &str) -> Result<cairn_core::OrgKey> {
+    if !home.org_key_path().exists() {
+        bail!(
+            "this home does not hold the organisation key ({}): {elsewhere}",
+            home.org_key_path().display()
+        );
+    }
+    home.org_key()
+}
+
 fn node_label(key: &[u8; 32]) -> String {
     match cairn_net::peer_id_of(key) {
         Ok(peer) => peer.to_string(),
@@ -542,17 +551,8 @@ fn revoke_node(
     if reason.is_empty() {
         bail!("--reason must say why the node is revoked");
     }
-    let address: cairn_net::NodeAddress = node.parse()?;
-    let Some(node_key) = cairn_net::node_key_of(&address) else {
-        bail!("{node} is not the PeerId of a Cairn node (an ed25519 key)");
-    };
-    if !home.org_key_path().exists() {
-        bail!(
-            "this node does not hold the organisation key ({}): revoke from a node or machine that does",
-            home.org_key_path().display()
-        );
-    }
-    let org = home.org_key()?;
+    let node_key = node_key_of(node)?;
+    let org = org_key_here(home, "revoke from a node or machine that does")?;
     let now = now_ms();
     let from_ms = match from {
         Some(text) => view::parse_time(text, now, false)?,

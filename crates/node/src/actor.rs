@@ -1163,27 +1163,35 @@ impl Actor {
         });
     }
 
-    /// Cuts off every node of organisation `org` whose key no longer stands.
+    /// Cuts off every node of organisation `org` whose key no longer stands, and lets in again
+    /// those that stand once more.
     fn recheck(&mut self, org: OrgPublicKey) {
+        self.recheck_nodes(Some(org));
+    }
+
+    /// [`Actor::recheck`] for the nodes of `only`, or of every partner, in one pass.
+    fn recheck_nodes(&mut self, only: Option<OrgPublicKey>) {
         let now = now_ms();
         let mut fallen: Vec<(NodeAddress, String)> = Vec::new();
         let mut restored: Vec<NodeAddress> = Vec::new();
+        let logs = self.keylogs.read();
         for (node, state) in &self.peers {
-            if self.partners.get(state.partner).map(|p| p.partner.org) != Some(org) {
+            let Some(org) = self.partners.get(state.partner).map(|p| p.partner.org) else {
+                continue;
+            };
+            if only.is_some_and(|only| only != org) {
                 continue;
             }
             let Some(key) = cairn_net::node_key_of(node) else {
                 continue;
             };
-            match (
-                self.keylogs.read().standing(&org, &key, now),
-                &state.cut_off,
-            ) {
+            match (logs.standing(&org, &key, now), &state.cut_off) {
                 (Err(reason), None) => fallen.push((node.clone(), reason)),
                 (Ok(()), Some(_)) => restored.push(node.clone()),
                 _ => {}
             }
         }
+        drop(logs);
         for (node, reason) in fallen {
             self.cut_off(&node, &reason);
         }
@@ -1200,12 +1208,7 @@ impl Actor {
             return;
         }
         self.next_standing_check = now + STANDING_CHECK;
-        let mut orgs: Vec<OrgPublicKey> = self.partners.iter().map(|p| p.partner.org).collect();
-        orgs.sort();
-        orgs.dedup();
-        for org in orgs {
-            self.recheck(org);
-        }
+        self.recheck_nodes(None);
         let us = self.us;
         let own = self
             .keylogs

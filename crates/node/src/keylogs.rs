@@ -207,10 +207,10 @@ impl cairn_core::Signers for KeyLogs {
         signer: &[u8; 32],
         signed_ms: i64,
     ) -> Result<(), String> {
-        let known = self.by_key.get(author).ok_or_else(|| {
+        let log = self.log(author).ok_or_else(|| {
             "this node holds none of its author organisation's key statements".to_string()
         })?;
-        let log = known.log.as_ref().map_err(|e| {
+        let log = log.as_ref().map_err(|e| {
             format!("its author organisation's key statements do not determine who it is: {e}")
         })?;
         log.check(signer, Purpose::SignReports, signed_ms)
