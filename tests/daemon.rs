@@ -490,3 +490,177 @@ fn a_node_without_the_organisation_key_signs_with_its_own_key_once_authorised() 
         "{shown}"
     );
 }
+
+/// `cairn report new` of a TLP:GREEN phishing domain numbered `n` on a node, which must take
+/// it; what it printed.
+fn publish_green(node: &CliNode, n: u32) -> String {
+    let title = format!("Phishing kit {n}");
+    let indicator = format!("domain:phish-{n}.example");
+    node.ok(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--tlp",
+        "green",
+        "--title",
+        &title,
+        "--indicator",
+        &indicator,
+    ])
+}
+
+/// `POST`s JSON to the node's API with a publish token; the status and the answer.
+fn api_post(
+    node: &CliNode,
+    token: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(&format!("http://127.0.0.1:{}{path}", node.api_port))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .send(body.to_string())
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[test]
+fn an_organisation_rotates_its_key_on_a_running_node_and_partners_carry_on_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cert, mut bank) = cert_and_bank_connected(dir.path());
+    let token = bank.ok(&["token", "create", "--role", "publish", "--name", "soc"]);
+    let token = token.trim().to_string();
+    let draft = |n: u32| {
+        serde_json::json!({
+            "kind": "indicator",
+            "tlp": "green",
+            "title": format!("Phishing kit {n}"),
+            "indicators": [{"type": "domain", "value": format!("phish-{n}.example")}],
+        })
+    };
+    let (status, before) = api_post(&bank, &token, "/api/v1/reports", &draft(1));
+    assert_eq!(status, 201, "{before}");
+    let before_id = before["id"].as_str().expect("id").to_string();
+    cert.wait_for_reports(1, Duration::from_secs(30));
+    let old_key = std::fs::read(bank.home.join("keys/org.key")).unwrap();
+
+    // The bank hands its organisation key over while the node runs.
+    let out = bank.ok(&["org", "rotate", "--json"]);
+    let rotated: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        rotated["old_key"].as_str(),
+        Some(bank.org_key.as_str()),
+        "{rotated}"
+    );
+    assert_eq!(rotated["sent_to_partners"], true, "{rotated}");
+    assert_eq!(
+        rotated["running_node_signs_with_new_key"], true,
+        "{rotated}"
+    );
+    let new_key = rotated["new_key"].as_str().unwrap().to_string();
+    assert_ne!(new_key, bank.org_key);
+    assert_ne!(
+        std::fs::read(bank.home.join("keys/org.key")).unwrap(),
+        old_key
+    );
+    assert!(!bank.home.join("keys/org.key.new").exists());
+    let show = bank.ok(&["org", "show"]);
+    assert!(
+        show.contains(&format!(
+            "organisation key  {} (from the start until",
+            bank.org_key
+        )),
+        "{show}"
+    );
+    assert!(
+        show.contains(&format!("organisation key  {new_key} (from")),
+        "{show}"
+    );
+    // The identity partners know is unchanged.
+    assert!(bank.ok(&["identity"]).contains(&bank.org_key));
+
+    // After: the API (which now signs with the new key) and the CLI both publish; the CERT,
+    // whose configuration names only the first key, takes them as the bank's.
+    let (status, after) = api_post(&bank, &token, "/api/v1/reports", &draft(2));
+    assert_eq!(status, 201, "{after}");
+    assert_eq!(
+        after["author"].as_str(),
+        Some(bank.org_key.as_str()),
+        "{after}"
+    );
+    let out = publish_green(&bank, 3);
+    assert!(out.contains("Published report"), "{out}");
+    // A retraction of the report signed before the rotation is the bank's too.
+    let (status, retraction) = api_post(
+        &bank,
+        &token,
+        &format!("/api/v1/reports/{before_id}/retract"),
+        &serde_json::json!({"reason": "false positive"}),
+    );
+    assert_eq!(status, 201, "{retraction}");
+    cert.wait_for_reports(4, Duration::from_secs(30));
+    let peers: serde_json::Value = serde_json::from_str(&cert.ok(&["peers", "--json"])).unwrap();
+    assert_eq!(peers[0]["connected"], true, "{peers}");
+    assert!(peers[0]["last_error"].is_null(), "{peers}");
+
+    // The succession is kept on both sides: after restarts the bank still signs with the
+    // new key and the CERT still takes it.
+    assert!(cert.signal("TERM"));
+    assert!(bank.signal("TERM"));
+    let listed = cert.ok(&["report", "list", "--json"]);
+    assert!(listed.contains("Phishing kit 3"), "{listed}");
+    cert.start();
+    bank.start();
+    publish_green(&bank, 4);
+    cert.wait_for_reports(5, Duration::from_secs(30));
+
+    // A second rotation. A copy of the first key left on another machine, which knows
+    // nothing of the successions, hands it over a second time: the node refuses that fork,
+    // and keeps signing with the key it holds.
+    bank.ok(&["org", "rotate"]);
+    let show: serde_json::Value =
+        serde_json::from_str(&bank.ok(&["org", "show", "--json"])).unwrap();
+    assert_eq!(show["org_keys"].as_array().unwrap().len(), 3, "{show}");
+    let stale = dir.path().join("stale");
+    std::fs::create_dir_all(stale.join("keys")).unwrap();
+    std::fs::write(stale.join("keys/org.key"), &old_key).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            stale.join("keys/org.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    let fork = stale.join("fork.statements");
+    let out = run_at(&stale, &["org", "rotate", "--out", fork.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bank.run(&["org", "add-statements", fork.to_str().unwrap()]);
+    assert!(
+        !out.status.success(),
+        "a second succession from one key was kept"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("handed over twice"), "{err}");
+    publish_green(&bank, 5);
+    cert.wait_for_reports(6, Duration::from_secs(30));
+    let peers: serde_json::Value = serde_json::from_str(&cert.ok(&["peers", "--json"])).unwrap();
+    assert!(peers[0]["last_error"].is_null(), "{peers}");
+    assert!(bank.signal("TERM"));
+    assert!(cert.signal("TERM"));
+}

@@ -327,3 +327,153 @@ async fn a_report_signed_by_an_authorised_node_key_travels_as_its_organisations(
     }
     assert!(!fed.holds(CERT, &forged.id()));
 }
+
+const NGO: usize = 2;
+
+/// Signs `draft` for the bank with whichever key it holds now: the first one, or the one it
+/// was handed over to.
+fn sign_as_bank(
+    fed: &Federation,
+    new_key: Option<&cairn_core::OrgKey>,
+    draft: &cairn_core::ReportDraft,
+    seed: u64,
+) -> cairn_core::VerifiedReport {
+    let first = &fed.members[BANK].org;
+    let mut rng = StdRng::seed_from_u64(seed);
+    match new_key {
+        None => draft.sign(first, &mut rng),
+        Some(key) => draft.sign(
+            cairn_core::ReportSigner::Successor {
+                author: first.public(),
+                key,
+            },
+            &mut rng,
+        ),
+    }
+    .expect("a valid draft")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organisation_rotates_its_key_while_reports_flow_and_its_partners_follow_unchanged() {
+    let mut fed = Federation::new(&["cert", "bank", "ngo"], 35);
+    for (a, b) in [(CERT, BANK), (CERT, NGO), (BANK, NGO)] {
+        fed.trust(a, b, up_to(Tlp::Amber), up_to(Tlp::Amber));
+    }
+    fed.start_all().await;
+    fed.wait_connected(WAIT).await;
+    let bank = fed.members[BANK].org.public();
+    let bank_id = KeyStatement::implicit_genesis(&fed.members[BANK].org)
+        .unwrap()
+        .organisation();
+    let new_key = cairn_core::OrgKey::generate(&mut StdRng::seed_from_u64(500));
+
+    // The bank and the CERT publish; a third of the way through, the bank hands its key over.
+    let mut ids = Vec::new();
+    let mut before = Vec::new();
+    let mut rotated = false;
+    for n in 0..30u64 {
+        if n == 10 {
+            let succession = KeyStatement::succession(
+                bank_id,
+                &fed.members[BANK].org,
+                *bank.as_bytes(),
+                &new_key,
+                now_ms(),
+            )
+            .unwrap();
+            let added = fed.node(BANK).add_statements(vec![succession]).await;
+            assert_eq!(added.unwrap(), 1);
+            rotated = true;
+        }
+        let report = sign_as_bank(&fed, rotated.then_some(&new_key), &green(100 + n), 100 + n);
+        fed.publish(BANK, vec![report.clone()]).await;
+        if !rotated {
+            before.push(report.clone());
+        }
+        ids.push(report.id());
+        ids.push(fed.publish_draft(CERT, &green(200 + n)).await.id());
+    }
+    for member in [CERT, BANK, NGO] {
+        assert!(
+            fed.wait_for(member, &ids, WAIT).await,
+            "{} is missing reports",
+            fed.members[member].name
+        );
+    }
+    for id in &ids {
+        let held = fed.node(NGO).store().get(id).unwrap().expect("held");
+        assert!(
+            held.report.author() == bank || held.report.author() == fed.members[CERT].org.public()
+        );
+    }
+
+    // The first key signs nothing more: its signature on a new report is refused at the
+    // bank's own node, and says why.
+    let stale = sign_as_bank(&fed, None, &green(300), 300);
+    let outcomes = fed
+        .node(BANK)
+        .publish_envelopes(vec![stale.envelope_bytes().to_vec()])
+        .await
+        .unwrap();
+    match &outcomes[0] {
+        cairn_store::IngestOutcome::Rejected(e) => {
+            assert!(e.to_string().contains("handed this key over"), "{e}")
+        }
+        other => panic!("the handed-over key signed a new report: {other:?}"),
+    }
+
+    // A new version and a retraction of reports signed before the rotation, by the new key,
+    // are the bank's: its partners apply them.
+    let version = sign_as_bank(
+        &fed,
+        Some(&new_key),
+        &cairn_core::ReportDraft::new_version_of(&before[0]),
+        400,
+    );
+    let retraction = cairn_core::retract(
+        &before[1],
+        "false positive",
+        cairn_core::ReportSigner::Successor {
+            author: bank,
+            key: &new_key,
+        },
+        &mut StdRng::seed_from_u64(401),
+    )
+    .unwrap();
+    fed.publish(BANK, vec![version.clone(), retraction.clone()])
+        .await;
+
+    // The NGO restarts meanwhile: it kept the succession, and takes both from the bank.
+    fed.stop(NGO).await;
+    fed.start(NGO).await;
+    let kept = fed.node(NGO).store().statements_of(&bank_id).unwrap();
+    assert_eq!(kept.len(), 2, "the genesis and the succession: {kept:?}");
+    for member in [CERT, NGO] {
+        assert!(
+            fed.wait_for(member, &[version.id(), retraction.id()], WAIT)
+                .await
+        );
+        let store = fed.node(member).store();
+        let first = store.get(&before[0].id()).unwrap().unwrap();
+        assert_eq!(
+            store.status(&first.report).unwrap(),
+            cairn_store::ReportStatus::SupersededBy(version.id())
+        );
+        let second = store.get(&before[1].id()).unwrap().unwrap();
+        assert_eq!(
+            store.status(&second.report).unwrap(),
+            cairn_store::ReportStatus::Retracted(retraction.id())
+        );
+    }
+    // Nobody's view of the bank's nodes has a problem.
+    for node in [CERT, NGO] {
+        let peers = fed.node(node).peers().await.unwrap();
+        for peer in peers
+            .iter()
+            .filter(|p| p.peer_id == fed.members[BANK].peer_id.to_string())
+        {
+            assert!(peer.connected, "{peer:?}");
+            assert!(peer.last_error.is_none(), "{peer:?}");
+        }
+    }
+}

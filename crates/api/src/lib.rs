@@ -86,7 +86,7 @@ pub(crate) struct AppState {
     pub(crate) node: NodeHandle,
     /// The key this node signs reports published over the API with (the organisation key, or
     /// a node key its organisation authorised), if any.
-    pub(crate) signer: Option<Arc<cairn_core::ReportSigningKey>>,
+    pub(crate) signer: SignerSlot,
     /// The communities this node defines: a TAXII collection each.
     pub(crate) communities: Vec<String>,
     /// How objects added over TAXII are imported.
@@ -526,8 +526,36 @@ async fn stream(
         .into_response())
 }
 
+/// The key that signs reports published over the API, replaced while the API runs when the
+/// organisation hands its key over to a new one (`cairn org rotate`).
+#[derive(Clone, Default)]
+pub struct SignerSlot(Arc<std::sync::RwLock<Option<Arc<cairn_core::ReportSigningKey>>>>);
+
+impl SignerSlot {
+    /// A slot holding `key` (none: publishing is refused).
+    pub fn new(key: Option<cairn_core::ReportSigningKey>) -> SignerSlot {
+        SignerSlot(Arc::new(std::sync::RwLock::new(key.map(Arc::new))))
+    }
+
+    /// Signs with `key` from now on; publications already signing finish with the former.
+    pub fn replace(&self, key: Option<cairn_core::ReportSigningKey>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = key.map(Arc::new);
+    }
+
+    /// The key now.
+    pub fn get(&self) -> Option<Arc<cairn_core::ReportSigningKey>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl From<Option<cairn_core::ReportSigningKey>> for SignerSlot {
+    fn from(key: Option<cairn_core::ReportSigningKey>) -> SignerSlot {
+        SignerSlot::new(key)
+    }
+}
+
 fn signer(state: &AppState) -> Result<Arc<cairn_core::ReportSigningKey>, ApiError> {
-    state.signer.clone().ok_or_else(|| {
+    state.signer.get().ok_or_else(|| {
         ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -776,14 +804,14 @@ where
     }
 }
 
-/// Starts the API on `config.listen`; it runs until `shutdown` is cancelled. `signer` is the
+/// Starts the API on `config.listen`; it runs until `shutdown` is cancelled. `signer` holds the
 /// key that signs reports published over the API (none: publishing is refused);
 /// `communities` are the community names of node.toml, a TAXII collection each.
 /// Returns the address it listens on (with the port chosen for `:0`).
 pub async fn serve(
     config: &ApiConfig,
     node: NodeHandle,
-    signer: Option<cairn_core::ReportSigningKey>,
+    signer: impl Into<SignerSlot>,
     communities: Vec<String>,
     import: cairn_interop::import::ImportConfig,
     tokens_path: PathBuf,
@@ -815,7 +843,7 @@ pub async fn serve(
     let tokens = Tokens::empty(&tokens_path);
     let state = Arc::new(AppState {
         node,
-        signer: signer.map(Arc::new),
+        signer: signer.into(),
         communities,
         import,
         taxii: Mutex::new(stix_index::StixIndex::default()),

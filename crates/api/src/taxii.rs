@@ -230,7 +230,7 @@ fn collection(state: &AppState, role: Role) -> Value {
         "title": "Everything this node may show you",
         "description": "Every report this node holds (its own, received from partners, imported), as STIX 2.1 objects. Objects added here are carried as sent, in reports signed by this node's organisation.",
         "can_read": true,
-        "can_write": state.signer.is_some() && role >= Role::Publish,
+        "can_write": state.signer.get().is_some() && role >= Role::Publish,
         "media_types": [STIX]
     })
 }
@@ -771,7 +771,7 @@ pub(crate) async fn add_objects(
             format!("at most {MAX_CONTENT_LENGTH} bytes per request"),
         ));
     }
-    let Some(org) = state.signer.clone() else {
+    let Some(org) = state.signer.get() else {
         return Err(error(
             StatusCode::FORBIDDEN,
             "Forbidden",

@@ -52,6 +52,9 @@ pub enum ControlRequest {
     },
     /// This organisation's key statements, as the node holds them.
     OrganisationStatements,
+    /// Sign reports published over the API with the organisation key now in the home (after
+    /// `cairn org rotate`).
+    ReloadSigningKey,
     /// Store reports signed by this organisation.
     Publish {
         /// The encoded envelopes, in base64 (a quarter of their size more, where hexadecimal
@@ -98,12 +101,23 @@ pub enum ControlResponse {
     },
     /// For `OrganisationStatements`: the encoded statements, in base64.
     Statements(Vec<String>),
+    /// For `ReloadSigningKey`.
+    SigningKeyReloaded,
     /// The request failed.
     Error(String),
 }
 
+/// Makes what the running node signs with the organisation key now in its home (after
+/// `cairn org rotate`).
+pub type ReloadSigningKey = std::sync::Arc<dyn Fn() -> Result<()> + Send + Sync>;
+
 /// Serves the control socket until `shutdown` is cancelled; removes it then.
-pub async fn serve(path: &Path, node: NodeHandle, shutdown: CancellationToken) -> Result<()> {
+pub async fn serve(
+    path: &Path,
+    node: NodeHandle,
+    reload: ReloadSigningKey,
+    shutdown: CancellationToken,
+) -> Result<()> {
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             bail!(
@@ -129,11 +143,12 @@ pub async fn serve(path: &Path, node: NodeHandle, shutdown: CancellationToken) -
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
                     let node = node.clone();
+                    let reload = reload.clone();
                     let shutdown = shutdown.clone();
                     tokio::spawn(async move {
                         tokio::select! {
                             _ = shutdown.cancelled() => {}
-                            _ = answer(stream, node) => {}
+                            _ = answer(stream, node, reload) => {}
                         }
                     });
                 }
@@ -144,13 +159,13 @@ pub async fn serve(path: &Path, node: NodeHandle, shutdown: CancellationToken) -
     Ok(())
 }
 
-async fn answer(stream: tokio::net::UnixStream, node: NodeHandle) {
+async fn answer(stream: tokio::net::UnixStream, node: NodeHandle, reload: ReloadSigningKey) {
     let (read, mut write) = stream.into_split();
     // Imports send tens of megabytes on one line: read it in large pieces.
     let mut lines = tokio::io::BufReader::with_capacity(1 << 20, read.take_limited()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let response = match serde_json::from_str::<ControlRequest>(&line) {
-            Ok(request) => handle(request, &node).await,
+            Ok(request) => handle(request, &node, &reload).await,
             Err(e) => ControlResponse::Error(format!("not a control request: {e}")),
         };
         let mut text = serde_json::to_string(&response)
@@ -174,7 +189,11 @@ impl<T: tokio::io::AsyncRead> TakeLimited for T {
     }
 }
 
-async fn handle(request: ControlRequest, node: &NodeHandle) -> ControlResponse {
+async fn handle(
+    request: ControlRequest,
+    node: &NodeHandle,
+    reload: &ReloadSigningKey,
+) -> ControlResponse {
     let failed = |e: cairn_node::NodeError| ControlResponse::Error(e.to_string());
     match request {
         ControlRequest::Status => node
@@ -224,6 +243,10 @@ async fn handle(request: ControlRequest, node: &NodeHandle) -> ControlResponse {
                 .await
                 .map_or_else(failed, |new| ControlResponse::StatementsAdded { new })
         }
+        ControlRequest::ReloadSigningKey => match reload() {
+            Ok(()) => ControlResponse::SigningKeyReloaded,
+            Err(e) => ControlResponse::Error(format!("{e:#}")),
+        },
         ControlRequest::OrganisationStatements => {
             node.organisation_statements()
                 .await

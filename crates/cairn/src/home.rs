@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use cairn_core::keylog::KeyStatement;
 use cairn_core::{NodeCertificate, NodeKey, OrgKey};
 use cairn_store::Store;
 
@@ -108,13 +109,76 @@ impl Home {
     /// must authorise to sign reports (`cairn org certify`; partners refuse what it signs
     /// otherwise).
     pub fn report_signing_key(&self) -> Result<cairn_core::ReportSigningKey> {
+        let author = self.node_certificate()?.org_key;
         if self.org_key_path().exists() {
-            return Ok(cairn_core::ReportSigningKey::Organisation(self.org_key()?));
+            let key = self.org_key()?;
+            // After a rotation the key here is a later one: it signs for the organisation,
+            // which its first key still names.
+            return Ok(match key.public() == author {
+                true => cairn_core::ReportSigningKey::Organisation(key),
+                false => cairn_core::ReportSigningKey::Successor { author, key },
+            });
         }
         Ok(cairn_core::ReportSigningKey::Node {
-            author: self.node_certificate()?.org_key,
+            author,
             node: self.node_key()?,
         })
+    }
+
+    /// The organisation key here, if it is the organisation's first key (the one its
+    /// certificate names): the key that wrote the implicit genesis of an organisation that
+    /// predates key statements. None where the key is not here or was handed over.
+    pub fn first_org_key(&self) -> Result<Option<OrgKey>> {
+        if !self.org_key_path().exists() {
+            return Ok(None);
+        }
+        let key = self.org_key()?;
+        let first = match self.node_cert_path().exists() {
+            true => self.node_certificate()?.org_key == key.public(),
+            // A home holding only the organisation key (an offline machine): its statements
+            // say whether it is the first key.
+            false => self
+                .offline_statements()?
+                .iter()
+                .find(|s| s.defines().is_some())
+                .is_none_or(|genesis| genesis.signer == *key.public().as_bytes()),
+        };
+        Ok(first.then_some(key))
+    }
+
+    /// The statements a home holding only the organisation key keeps (none before it signed
+    /// any), each verified.
+    pub fn offline_statements(&self) -> Result<Vec<KeyStatement>> {
+        let path = self.org_statements_path();
+        match path.exists() {
+            true => read_statements_file(&path),
+            false => Ok(Vec::new()),
+        }
+    }
+
+    /// Replaces the statements a home holding only the organisation key keeps with `all`
+    /// (written beside, then moved over: a failure leaves the former list whole).
+    pub fn keep_offline_statements(&self, all: &[KeyStatement]) -> Result<()> {
+        use base64::Engine;
+        let path = self.org_statements_path();
+        let mut text = String::from(
+            "# The organisation's key statements, kept by `cairn org` where its key is.\n",
+        );
+        for s in all {
+            text.push_str(&base64::engine::general_purpose::STANDARD.encode(s.to_bytes()));
+            text.push('\n');
+        }
+        let staged = path.with_extension("statements.new");
+        std::fs::write(&staged, text)
+            .with_context(|| format!("cannot write {}", staged.display()))?;
+        std::fs::rename(&staged, &path)
+            .with_context(|| format!("cannot replace {}", path.display()))
+    }
+
+    /// The organisation's key statements in a home that holds only the organisation key (an
+    /// offline machine), one in base64 per line, kept by `cairn org` commands there.
+    pub fn org_statements_path(&self) -> PathBuf {
+        self.keys_dir().join("org.statements")
     }
 
     /// Creates keys, certificate and configuration. Refuses to overwrite existing keys.
@@ -202,6 +266,30 @@ impl Home {
         }
         Ok(Store::open(&self.store_path(), &config.store)?)
     }
+}
+
+/// Reads a file of key statements, one in base64 per line (`#` comments and blank lines
+/// skipped), each verified; an error names the line.
+pub fn read_statements_file(path: &Path) -> Result<Vec<KeyStatement>> {
+    use base64::Engine;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut list = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = || format!("{}, line {}", path.display(), number + 1);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(line)
+            .with_context(|| format!("{}: not a key statement in base64", at()))?;
+        list.push(
+            KeyStatement::verify(&bytes)
+                .with_context(|| format!("{}: not a valid key statement", at()))?,
+        );
+    }
+    Ok(list)
 }
 
 fn create_private_dir(path: &Path) -> Result<()> {

@@ -1,9 +1,10 @@
 //! `cairn org`: the organisation's key statements. `show` prints what they establish (its id,
-//! its keys, its authorised and revoked node keys); `certify` and `revoke-node` sign a node
-//! authorisation or a revocation with the organisation key and hand it to the running node,
-//! which sends it to every connected partner at once (or keep it in the store of a stopped
-//! node, sent on its next connections), or write it to a file that `add-statements` loads on
-//! the node (the organisation key kept on an offline machine).
+//! its keys, its authorised and revoked node keys); `certify`, `revoke-node` and `rotate` sign
+//! a node authorisation, a revocation or a succession to a new organisation key with the
+//! organisation key and hand it to the running node, which sends it to every connected partner
+//! at once (or keep it in the store of a stopped node, sent on its next connections), or write
+//! it to a file that `add-statements` loads on the node (the organisation key kept on an
+//! offline machine, whose home keeps the statements it signed in `keys/org.statements`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,6 +42,10 @@ pub enum OrgCommand {
         /// Now unless given.
         #[arg(long, value_name = "TIME")]
         from: Option<String>,
+        /// Write the organisation's statements, the revocation included, to this file instead
+        /// of handing it to this home's node (where this home holds only the organisation key).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -69,8 +74,23 @@ pub enum OrgCommand {
         /// them), or both.
         #[arg(long, value_delimiter = ',', default_value = "sign,serve")]
         may: Vec<String>,
-        /// Write the statements (the organisation's genesis and the authorisation) to this
-        /// file instead of handing them to this home's node.
+        /// Write the organisation's statements, the authorisation included, to this file
+        /// instead of handing it to this home's node (to load on the node authorised, or where
+        /// this home holds only the organisation key).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hand the organisation key over to a new one: the old key signs the succession, the new
+    /// key replaces it in keys/org.key, and partners accept reports signed by the new key as
+    /// the organisation's, with no change to their configuration.
+    #[command(
+        after_help = "Examples:\n  cairn org rotate\n  cairn --home /media/org-key org rotate --out rotation.statements\n\nRun it where the organisation key is (keys/org.key). The organisation keeps its id and its\nfirst key keeps naming it in partners' trust lists; reports, versions and retractions signed\nbefore and after are by the same author. Reports signed by the old key and dated after the\nsuccession are refused everywhere. Nodes whose certificate the old key issued keep serving.\nWithout --out, this home's node keeps the succession and sends it to its partners; with --out,\nload the file on a node with `cairn org add-statements FILE`."
+    )]
+    Rotate {
+        /// Also write the organisation's statements, the succession included, to this file.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Print JSON.
@@ -98,8 +118,9 @@ pub fn run(home: &Home, command: OrgCommand) -> Result<ExitCode> {
             node,
             reason,
             from,
+            out,
             json,
-        } => revoke_node(home, &node, &reason, from.as_deref(), json),
+        } => revoke_node(home, &node, &reason, from.as_deref(), out.as_deref(), json),
         OrgCommand::Certify {
             node,
             name,
@@ -118,6 +139,7 @@ pub fn run(home: &Home, command: OrgCommand) -> Result<ExitCode> {
             certify(home, &node, &name, &period, &may, out.as_deref(), json)
         }
         OrgCommand::AddStatements { file, json } => add_statements(home, &file, json),
+        OrgCommand::Rotate { out, json } => rotate(home, out.as_deref(), json),
     }
 }
 
@@ -158,7 +180,7 @@ fn certify(
 ) -> Result<ExitCode> {
     let node_key = node_key_of(node)?;
     let purposes = purposes(may)?;
-    let org = org_key_here(home, "certify on the machine that does")?;
+    let signing = signing(home, "certify on the machine that does")?;
     let now = now_ms();
     let from_ms = match period.from {
         Some(text) => view::parse_time(text, now, false)?,
@@ -181,9 +203,7 @@ fn certify(
             view::rfc3339(until_ms)
         );
     }
-    let list = statements_for_signing(home, &org)?;
-    let log = KeyLog::build(&list)
-        .context("this organisation's key statements do not determine who it is")?;
+    let log = &signing.log;
     if log.org_keys().iter().any(|p| p.key == node_key) {
         bail!("{node} is an organisation key, not a node key");
     }
@@ -195,7 +215,7 @@ fn certify(
     }
     let statement = KeyStatement::authorise_node(
         log.org_id(),
-        &org,
+        &signing.org,
         node_key,
         name.trim(),
         &purposes,
@@ -203,33 +223,15 @@ fn certify(
         until_ms,
         now,
     )?;
-    let genesis: Vec<KeyStatement> = list
-        .iter()
-        .filter(|s| s.defines().is_some())
-        .cloned()
-        .collect();
     let may_text = purposes
         .iter()
         .map(|p| p.to_string())
         .collect::<Vec<_>>()
         .join(" and ");
-    let handed = match out {
-        Some(path) => {
-            let mut text = format!(
-                "# Key statements of organisation {}: the authorisation of node {node}.\n# Load them on the node with `cairn org add-statements {}`.\n",
-                log.org_id(),
-                path.display()
-            );
-            for s in genesis.iter().chain(std::iter::once(&statement)) {
-                text.push_str(&control::encode_envelope(s.to_bytes()));
-                text.push('\n');
-            }
-            std::fs::write(path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            Handed::File(path.display().to_string())
-        }
-        None => hand_to_node(home, &genesis, statement)?,
-    };
+    let first_authorisation = log.node_keys().is_empty();
+    let what = format!("the authorisation of node {node}");
+    let delivery = out.map_or(Delivery::Node, Delivery::File);
+    let handed = deliver(home, &signing, statement, delivery, &what)?;
     if json {
         println!(
             "{}",
@@ -242,8 +244,8 @@ fn certify(
                     Purpose::SignReports => "sign",
                     Purpose::ServePartners => "serve",
                 }).collect::<Vec<_>>(),
-                "file": match &handed { Handed::File(f) => Some(f.clone()), _ => None },
-                "sent_to_partners": matches!(handed, Handed::Running),
+                "file": handed.file(),
+                "sent_to_partners": handed.reached_running_node(),
             }))?
         );
         return Ok(ExitCode::SUCCESS);
@@ -253,18 +255,8 @@ fn certify(
         view::rfc3339(from_ms),
         view::rfc3339(until_ms)
     );
-    match handed {
-        Handed::File(path) => println!(
-            "Written to {path}: load it on a node of the organisation with `cairn org add-statements {path}`."
-        ),
-        Handed::Running => {
-            println!("The running node sent the authorisation to its connected partners.")
-        }
-        Handed::Stored => println!(
-            "Kept in this node's store: partners learn it when this node next connects to them (`cairn run`)."
-        ),
-    }
-    if log.node_keys().is_empty() {
+    handed.tell("the authorisation");
+    if first_authorisation {
         println!(
             "This is the organisation's first node authorisation: from now on partners let in only\nthe nodes it authorises. Authorise every other node of the organisation too."
         );
@@ -280,62 +272,267 @@ enum Handed {
     Stored,
     /// Into a file.
     File(String),
+    /// Into a file, and to this home's node.
+    FileAnd(String, Box<Handed>),
+}
+
+impl Handed {
+    /// Whether the running node has it (and sent it to its partners).
+    fn reached_running_node(&self) -> bool {
+        match self {
+            Handed::Running => true,
+            Handed::FileAnd(_, then) => then.reached_running_node(),
+            Handed::Stored | Handed::File(_) => false,
+        }
+    }
+
+    /// The file it was written to, if any.
+    fn file(&self) -> Option<String> {
+        match self {
+            Handed::File(path) | Handed::FileAnd(path, _) => Some(path.clone()),
+            Handed::Running | Handed::Stored => None,
+        }
+    }
+
+    /// Says where `what` went.
+    fn tell(&self, what: &str) {
+        match self {
+            Handed::File(path) => println!(
+                "Written to {path}: load it on a node of the organisation with `cairn org add-statements {path}`."
+            ),
+            Handed::FileAnd(path, then) => {
+                println!("Written to {path} too.");
+                then.tell(what);
+            }
+            Handed::Running => {
+                println!("The running node sent {what} to its connected partners.")
+            }
+            Handed::Stored => println!(
+                "Kept in this node's store: partners learn {what} when this node next connects to them (`cairn run`)."
+            ),
+        }
+    }
+}
+
+/// Where the organisation signs a statement: its key of the time, its statements as known
+/// here, and what they establish.
+struct Signing {
+    org: cairn_core::OrgKey,
+    statements: Vec<KeyStatement>,
+    log: KeyLog,
+}
+
+/// The organisation key in this home, checked against the organisation's statements: it must
+/// be the organisation's current key. `elsewhere` says what to do where the key is not.
+fn signing(home: &Home, elsewhere: &str) -> Result<Signing> {
+    let org = org_key_here(home, elsewhere)?;
+    let statements = statements_for_signing(home, &org)?;
+    let log = KeyLog::build(&statements)
+        .context("this organisation's key statements do not determine who it is")?;
+    let current = log.org_key_at(now_ms());
+    if current != Some(*org.public().as_bytes()) {
+        bail!(
+            "{} holds key {}, which is not the organisation's current key{}: it signs nothing more",
+            home.org_key_path().display(),
+            hex::encode(org.public().as_bytes()),
+            match current {
+                Some(key) => format!(" ({} is)", hex::encode(key)),
+                None => " (the organisation has no current key: see `cairn org show`)".into(),
+            }
+        );
+    }
+    Ok(Signing {
+        org,
+        statements,
+        log,
+    })
 }
 
 /// The organisation's statements where a statement is about to be signed: this home's node's,
-/// or, on a machine that only holds the organisation key, its implicit genesis.
+/// or, on a machine that only holds the organisation key, those it keeps (its implicit
+/// genesis before it signed any).
 fn statements_for_signing(home: &Home, org: &cairn_core::OrgKey) -> Result<Vec<KeyStatement>> {
     if home.node_cert_path().exists() {
         return statements(home);
     }
+    let kept = home.offline_statements()?;
+    if !kept.is_empty() {
+        return Ok(kept);
+    }
     Ok(vec![KeyStatement::implicit_genesis(org)?])
 }
 
-/// Hands a statement to this home's running node, or keeps it (with the genesis) in the
-/// store of the stopped one.
-fn hand_to_node(home: &Home, genesis: &[KeyStatement], statement: KeyStatement) -> Result<Handed> {
-    if !home.node_cert_path().exists() {
+/// Where a new statement goes besides this home's node.
+#[derive(Clone, Copy)]
+enum Delivery<'a> {
+    /// To this home's node only.
+    Node,
+    /// To a file instead (to load on another node of the organisation).
+    File(&'a Path),
+    /// To a file and to this home's node, where there is one.
+    FileAndNode(&'a Path),
+}
+
+/// Hands a new statement on: to this home's running node, or into the store of the stopped
+/// one, or to a file, as `delivery` says. A home that holds only the organisation key keeps it
+/// with the organisation's other statements, and needs a file to carry it to a node. `what`
+/// names it in the file's header.
+fn deliver(
+    home: &Home,
+    signing: &Signing,
+    statement: KeyStatement,
+    delivery: Delivery,
+    what: &str,
+) -> Result<Handed> {
+    let out = match delivery {
+        Delivery::Node => None,
+        Delivery::File(path) | Delivery::FileAndNode(path) => Some(path),
+    };
+    let offline = !home.node_cert_path().exists();
+    if offline && out.is_none() {
         bail!(
-            "this home holds no node ({} is missing): write the statement to a file with --out and load it on the node",
+            "this home holds no node ({} is missing): write the statement to a file with --out and load it on a node of the organisation with `cairn org add-statements FILE`",
             home.node_cert_path().display()
         );
     }
+    let mut all = signing.statements.clone();
+    all.push(statement.clone());
+    if offline {
+        home.keep_offline_statements(&all)?;
+    }
+    if let Some(path) = out {
+        let mut text = format!(
+            "# Key statements of organisation {}: {what}, with the statements before it.\n# Load them on a node of the organisation with `cairn org add-statements {}`.\n",
+            signing.log.org_id(),
+            path.display()
+        );
+        for s in &all {
+            text.push_str(&control::encode_envelope(s.to_bytes()));
+            text.push('\n');
+        }
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        if offline || matches!(delivery, Delivery::File(_)) {
+            return Ok(Handed::File(path.display().to_string()));
+        }
+    }
     let socket = home.control_socket_path();
-    if control::is_running(&socket) {
+    let handed = if control::is_running(&socket) {
         let request = ControlRequest::AddStatements {
             statements: vec![control::encode_envelope(statement.to_bytes())],
         };
-        let ControlResponse::StatementsAdded { .. } = control::ask(&socket, &request)? else {
-            bail!("the running node answered something unexpected");
-        };
-        return Ok(Handed::Running);
+        match control::ask(&socket, &request)? {
+            ControlResponse::StatementsAdded { .. } => Handed::Running,
+            ControlResponse::Error(e) => bail!("the node refused the statement: {e}"),
+            _ => bail!("the running node answered something unexpected"),
+        }
+    } else {
+        // With the statements before it, so that the store holds the organisation's log whole.
+        home.open_store()?.keep_statements(&all)?;
+        Handed::Stored
+    };
+    Ok(match out {
+        Some(path) => Handed::FileAnd(path.display().to_string(), Box::new(handed)),
+        None => handed,
+    })
+}
+
+/// Hands the organisation key over to a new one.
+fn rotate(home: &Home, out: Option<&Path>, json: bool) -> Result<ExitCode> {
+    let signing = signing(home, "rotate on the machine that does")?;
+    let now = now_ms();
+    let new = cairn_core::OrgKey::generate(&mut rand::rngs::OsRng);
+    let old = *signing.org.public().as_bytes();
+    let statement = KeyStatement::succession(signing.log.org_id(), &signing.org, old, &new, now)?;
+    let mut after = signing.statements.clone();
+    after.push(statement.clone());
+    let log = KeyLog::build(&after)
+        .context("the succession would break the organisation's key statements")?;
+    if log.org_key_at(now) != Some(*new.public().as_bytes()) {
+        bail!(
+            "the succession does not make the new key current: {:?}",
+            log.left_out()
+        );
     }
-    let store = home.open_store()?;
-    // With the genesis, so that the store holds the organisation's log whole.
-    let mut keep = genesis.to_vec();
-    keep.push(statement);
-    store.keep_statements(&keep)?;
-    Ok(Handed::Stored)
+    // The new key is written beside the old one before anything is handed on, so that a
+    // failure leaves the old key in place and nothing signed by the new one.
+    let staged = home.org_key_path().with_extension("key.new");
+    if staged.exists() {
+        std::fs::remove_file(&staged)
+            .with_context(|| format!("cannot remove the unfinished {}", staged.display()))?;
+    }
+    new.save(&staged)?;
+    // The node in this home gets the succession whatever else: it signs with the new key.
+    let delivery = out.map_or(Delivery::Node, Delivery::FileAndNode);
+    let handed = deliver(
+        home,
+        &signing,
+        statement,
+        delivery,
+        "the succession to a new organisation key",
+    )?;
+    std::fs::rename(&staged, home.org_key_path()).with_context(|| {
+        format!(
+            "the succession is made, but {} could not replace {}: move it there by hand",
+            staged.display(),
+            home.org_key_path().display()
+        )
+    })?;
+    let reloaded = match handed.reached_running_node() {
+        true => reload_signing_key(home),
+        false => Ok(()),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "org_id": log.org_id().to_string(),
+                "old_key": hex::encode(old),
+                "new_key": hex::encode(new.public().as_bytes()),
+                "at": view::rfc3339(now),
+                "file": handed.file(),
+                "sent_to_partners": handed.reached_running_node(),
+                "running_node_signs_with_new_key": handed.reached_running_node() && reloaded.is_ok(),
+            }))?
+        );
+    } else {
+        println!(
+            "Organisation key {} handed over to {} at {}.",
+            hex::encode(old),
+            hex::encode(new.public().as_bytes()),
+            view::rfc3339(now)
+        );
+        println!(
+            "{} holds the new key; the old one is gone from it.",
+            home.org_key_path().display()
+        );
+        handed.tell("the succession");
+        if let Err(e) = &reloaded {
+            println!(
+                "warning: the running node still signs with the old key, which partners now refuse: {}; restart it",
+                crate::one_line(&format!("{e:#}"))
+            );
+        }
+        println!(
+            "Destroy every other copy of the old key: partners refuse what it signs from now on."
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Tells the running node to sign with the organisation key now in this home.
+fn reload_signing_key(home: &Home) -> Result<()> {
+    match control::ask(
+        &home.control_socket_path(),
+        &ControlRequest::ReloadSigningKey,
+    )? {
+        ControlResponse::SigningKeyReloaded => Ok(()),
+        ControlResponse::Error(e) => bail!("{e}"),
+        _ => bail!("the running node answered something unexpected"),
+    }
 }
 
 fn add_statements(home: &Home, file: &Path, json: bool) -> Result<ExitCode> {
-    use base64::Engine;
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let mut new = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let at = || format!("{}, line {}", file.display(), number + 1);
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(line)
-            .with_context(|| format!("{}: not a key statement in base64", at()))?;
-        let statement = KeyStatement::verify(&bytes)
-            .with_context(|| format!("{}: not a valid key statement", at()))?;
-        new.push(statement);
-    }
+    let new = crate::home::read_statements_file(file)?;
     if new.is_empty() {
         bail!("{} holds no key statements", file.display());
     }
@@ -432,9 +629,11 @@ fn statements(home: &Home) -> Result<Vec<KeyStatement>> {
         let store = home.open_store()?;
         cairn_node::own_statements(&store, &org)?
     };
-    if !list.iter().any(|s| s.defines().is_some()) && home.org_key_path().exists() {
+    if !list.iter().any(|s| s.defines().is_some())
+        && let Some(first) = home.first_org_key()?
+    {
         // A node that has not run since key statements came: its genesis is the implicit one.
-        list.push(KeyStatement::implicit_genesis(&home.org_key()?)?);
+        list.push(KeyStatement::implicit_genesis(&first)?);
     }
     Ok(list)
 }
@@ -545,6 +744,7 @@ fn revoke_node(
     node: &str,
     reason: &str,
     from: Option<&str>,
+    out: Option<&Path>,
     json: bool,
 ) -> Result<ExitCode> {
     let reason = reason.trim();
@@ -552,7 +752,7 @@ fn revoke_node(
         bail!("--reason must say why the node is revoked");
     }
     let node_key = node_key_of(node)?;
-    let org = org_key_here(home, "revoke from a node or machine that does")?;
+    let signing = signing(home, "revoke from a node or machine that does")?;
     let now = now_ms();
     let from_ms = match from {
         Some(text) => view::parse_time(text, now, false)?,
@@ -561,9 +761,7 @@ fn revoke_node(
     if from_ms > now {
         bail!("--from {from:?} is in the future: a revocation takes effect from now or earlier");
     }
-    let list = statements(home)?;
-    let log = KeyLog::build(&list)
-        .context("this organisation's key statements do not determine who it is")?;
+    let log = &signing.log;
     if log.org_keys().iter().any(|p| p.key == node_key) {
         bail!("{node} is an organisation key, not a node key");
     }
@@ -572,28 +770,18 @@ fn revoke_node(
     {
         bail!("{node} is already revoked from {}", view::rfc3339(at));
     }
-    let statement = KeyStatement::revocation(log.org_id(), &org, node_key, from_ms, reason, now)?;
-    let this_node = home.node_certificate()?.node_key == node_key;
-    let socket = home.control_socket_path();
-    let running = control::is_running(&socket);
-    if running {
-        let request = ControlRequest::AddStatements {
-            statements: vec![control::encode_envelope(statement.to_bytes())],
-        };
-        let ControlResponse::StatementsAdded { .. } = control::ask(&socket, &request)? else {
-            bail!("the running node answered something unexpected");
-        };
-    } else {
-        let store = home.open_store()?;
-        // With the genesis, so that the store holds the organisation's log whole.
-        let mut keep: Vec<KeyStatement> = list
-            .iter()
-            .filter(|s| s.defines().is_some())
-            .cloned()
-            .collect();
-        keep.push(statement.clone());
-        store.keep_statements(&keep)?;
-    }
+    let statement =
+        KeyStatement::revocation(log.org_id(), &signing.org, node_key, from_ms, reason, now)?;
+    let this_node = home.node_cert_path().exists() && home.node_certificate()?.node_key == node_key;
+    let delivery = out.map_or(Delivery::Node, Delivery::File);
+    let handed = deliver(
+        home,
+        &signing,
+        statement,
+        delivery,
+        &format!("the revocation of node {node}"),
+    )?;
+    let running = handed.reached_running_node();
     if json {
         println!(
             "{}",
@@ -602,6 +790,7 @@ fn revoke_node(
                 "from": view::rfc3339(from_ms),
                 "reason": reason,
                 "sent_to_partners": running,
+                "file": handed.file(),
             }))?
         );
         return Ok(ExitCode::SUCCESS);
@@ -610,15 +799,7 @@ fn revoke_node(
         "Revoked node {node} from {}: {reason}",
         view::rfc3339(from_ms)
     );
-    if running {
-        println!(
-            "The running node sent the revocation to its connected partners; they cut the node off."
-        );
-    } else {
-        println!(
-            "Kept in this node's store: partners learn it when this node next connects to them (`cairn run`)."
-        );
-    }
+    handed.tell("the revocation");
     if this_node {
         println!("This is this node's own key: it will not start again.");
     }

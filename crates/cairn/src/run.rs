@@ -24,14 +24,14 @@ pub fn settings(home: &Home) -> Result<NodeSettings> {
         );
     }
     let sharing = config.sharing();
-    // The organisation's genesis: the implicit one every node holding the organisation key
-    // writes alike (a node without the key holds its organisation's statements in its store).
-    let organisation_statements = match home.org_key_path().exists() {
-        true => vec![
-            cairn_core::keylog::KeyStatement::implicit_genesis(&home.org_key()?)
+    // The organisation's genesis: the implicit one every node holding the organisation's first
+    // key writes alike (a node without it holds its organisation's statements in its store).
+    let organisation_statements = match home.first_org_key()? {
+        Some(key) => vec![
+            cairn_core::keylog::KeyStatement::implicit_genesis(&key)
                 .context("cannot write the organisation's genesis statement")?,
         ],
-        false => Vec::new(),
+        None => Vec::new(),
     };
     Ok(NodeSettings {
         organisation_statements,
@@ -65,25 +65,36 @@ pub fn run(home: &Home) -> Result<ExitCode> {
         let node = cairn_node::start(settings, shutdown.clone())
             .await
             .context("the node did not start")?;
+        // Reports published over the API are signed here: with the organisation key, or by a
+        // node without it, with its node key under its organisation's authorisation.
+        let signer = cairn_api::SignerSlot::default();
+        if api.enabled {
+            match home.report_signing_key() {
+                Ok(key) => signer.replace(Some(key)),
+                Err(e) => eprintln!(
+                    "warning: publishing over the API is off: {}",
+                    crate::one_line(&format!("{e:#}"))
+                ),
+            }
+        }
+        let reload: control::ReloadSigningKey = {
+            let signer = signer.clone();
+            let home = home.clone();
+            let enabled = api.enabled;
+            std::sync::Arc::new(move || {
+                if enabled {
+                    signer.replace(Some(home.report_signing_key()?));
+                }
+                Ok(())
+            })
+        };
         let socket = home.control_socket_path();
-        if let Err(e) = control::serve(&socket, node.clone(), shutdown.clone()).await {
+        if let Err(e) = control::serve(&socket, node.clone(), reload, shutdown.clone()).await {
             shutdown.cancel();
             node.stopped().await;
             return Err(e);
         }
         let api_address = if api.enabled {
-            // Reports published over the API are signed here: with the organisation key, or
-            // by a node without it, with its node key under its organisation's authorisation.
-            let signer = match home.report_signing_key() {
-                Ok(key) => Some(key),
-                Err(e) => {
-                    eprintln!(
-                        "warning: publishing over the API is off: {}",
-                        crate::one_line(&format!("{e:#}"))
-                    );
-                    None
-                }
-            };
             // A TAXII collection per community of node.toml.
             let communities: Vec<String> = config.communities.keys().cloned().collect();
             match cairn_api::serve(

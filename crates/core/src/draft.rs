@@ -405,7 +405,7 @@ fn sign_body<R: RngCore + CryptoRng>(
     let report = validate_body(&body)?;
     let body_bytes = body.encode_to_vec();
     let author = signer.author();
-    let node_signer = signer.node_key().map(|key| (key, now_ms()));
+    let node_signer = signer.delegate_key().map(|key| (key, now_ms()));
     let message = signed_message(
         author.as_bytes(),
         node_signer.as_ref().map(|(key, at)| (key, *at)),

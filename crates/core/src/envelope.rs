@@ -87,10 +87,12 @@ pub enum VerifyError {
     /// names one.
     #[error("signer key: {0}")]
     SignerKey(String),
-    /// Signed by a node key that may not sign for the author at the report's creation time.
-    #[error("signed by node key {key}, which may not sign its author's reports: {reason}")]
+    /// Signed by a key that may not sign for the author at the time it signed: a node key or
+    /// later organisation key the author's statements do not let sign then, or the author's
+    /// first key after it was handed over or revoked.
+    #[error("signed by key {key}, which may not sign its author's reports then: {reason}")]
     Signer {
-        /// The node key, in hexadecimal.
+        /// The signing key, in hexadecimal.
         key: String,
         /// Why, as the author organisation's key statements say.
         reason: String,
@@ -111,17 +113,22 @@ pub enum VerifyError {
     },
 }
 
-/// Which node keys may sign reports for an organisation (envelope format 2), as the
-/// organisation's key statements say. Reports signed by the organisation key itself (format 1)
-/// need no answer from it.
+/// Which keys may sign reports for an organisation, as the organisation's key statements say:
+/// node keys and later organisation keys (envelope format 2), and the organisation's first
+/// key itself (format 1) until it is handed over or revoked.
 pub trait Signers: Sync {
-    /// Whether `signer` may sign reports for `author` dated `created_ms`; a refusal says why.
+    /// Whether `signer` may sign reports for `author` at `signed_ms`; a refusal says why.
     fn may_sign(
         &self,
         author: &OrgPublicKey,
         signer: &[u8; 32],
-        created_ms: i64,
+        signed_ms: i64,
     ) -> Result<(), String>;
+
+    /// Whether the organisation's first key `author` may still sign a report created at
+    /// `created_ms` (format 1): not after it was handed over to another key or revoked. With
+    /// no statements of the organisation known, it may.
+    fn first_key_may_sign(&self, author: &OrgPublicKey, created_ms: i64) -> Result<(), String>;
 }
 
 /// No organisation's key statements: only reports signed by their organisation key verify.
@@ -130,6 +137,10 @@ pub struct OrganisationKeysOnly;
 impl Signers for OrganisationKeysOnly {
     fn may_sign(&self, _: &OrgPublicKey, _: &[u8; 32], _: i64) -> Result<(), String> {
         Err("the author organisation's key statements are not known here".into())
+    }
+
+    fn first_key_may_sign(&self, _: &OrgPublicKey, _: i64) -> Result<(), String> {
+        Ok(())
     }
 }
 
@@ -307,17 +318,18 @@ fn prepare(
         Origin::Stored => Checks::StoredHere,
     };
     let report = validate(body, checks)?;
-    // A node key signs only while its organisation authorises it to sign reports (checked
-    // when it was stored, for a stored envelope).
-    if origin == Origin::Outside
-        && let Some((signer, signed_ms)) = &node_signer
-    {
-        signers
-            .may_sign(&author, signer, *signed_ms)
-            .map_err(|reason| VerifyError::Signer {
-                key: hex::encode(signer),
-                reason,
-            })?;
+    // A node key or a later organisation key signs only while the organisation's statements
+    // let it; the first key, only until it is handed over or revoked (checked when it was
+    // stored, for a stored envelope).
+    if origin == Origin::Outside {
+        match &node_signer {
+            Some((signer, signed_ms)) => signers.may_sign(&author, signer, *signed_ms),
+            None => signers.first_key_may_sign(&author, report.created_ms),
+        }
+        .map_err(|reason| VerifyError::Signer {
+            key: hex::encode(node_signer.map_or(*author.as_bytes(), |(key, _)| key)),
+            reason,
+        })?;
     }
     let disclosures = check_disclosures(&report, envelope.disclosures, origin)?;
     // The signed message; a stored envelope's signature is not checked again.

@@ -194,8 +194,9 @@ impl NodeKey {
 }
 
 /// What signs a report for its author organisation: the organisation key itself (envelope
-/// format 1), or a node key the organisation's key statements authorise to sign reports
-/// (format 2). Either way the report's author, and so its id, is the organisation.
+/// format 1), a node key the organisation's key statements authorise to sign reports, or a
+/// later organisation key its first key handed over to (both format 2). Either way the
+/// report's author, and so its id, is the organisation, named by its first key.
 #[derive(Clone, Copy)]
 pub enum ReportSigner<'a> {
     /// The organisation key.
@@ -206,6 +207,13 @@ pub enum ReportSigner<'a> {
         author: OrgPublicKey,
         /// The node's key.
         node: &'a NodeKey,
+    },
+    /// An organisation key that succeeded the organisation's first key (`author`).
+    Successor {
+        /// The organisation, by its first key.
+        author: OrgPublicKey,
+        /// The organisation's key of the time.
+        key: &'a OrgKey,
     },
 }
 
@@ -220,21 +228,24 @@ impl ReportSigner<'_> {
     pub fn author(&self) -> OrgPublicKey {
         match self {
             ReportSigner::Organisation(org) => org.public(),
-            ReportSigner::Node { author, .. } => *author,
+            ReportSigner::Node { author, .. } | ReportSigner::Successor { author, .. } => *author,
         }
     }
 
-    /// The node key that signs, if not the organisation key.
-    pub fn node_key(&self) -> Option<[u8; 32]> {
+    /// The key that signs when it is not the author's first key (envelope format 2).
+    pub fn delegate_key(&self) -> Option<[u8; 32]> {
         match self {
             ReportSigner::Organisation(_) => None,
             ReportSigner::Node { node, .. } => Some(node.public_bytes()),
+            ReportSigner::Successor { key, .. } => Some(*key.public().as_bytes()),
         }
     }
 
     pub(crate) fn sign(&self, message: &[u8]) -> Signature {
         match self {
-            ReportSigner::Organisation(org) => org.sign(message),
+            ReportSigner::Organisation(org) | ReportSigner::Successor { key: org, .. } => {
+                org.sign(message)
+            }
             ReportSigner::Node { node, .. } => node.0.sign(message),
         }
     }
@@ -242,15 +253,17 @@ impl ReportSigner<'_> {
     /// 32 bytes only the signing key's holder can compute (see [`OrgKey`]'s own).
     pub(crate) fn derive_secret(&self, context: &[u8], data: &[u8]) -> [u8; 32] {
         match self {
-            ReportSigner::Organisation(org) => org.derive_secret(context, data),
+            ReportSigner::Organisation(org) | ReportSigner::Successor { key: org, .. } => {
+                org.derive_secret(context, data)
+            }
             ReportSigner::Node { node, .. } => derive_secret(node.0.as_bytes(), context, data),
         }
     }
 }
 
 /// The key a node signs its organisation's reports with: the organisation key where the node
-/// holds it, or else the node's own key, which the organisation's key statements must
-/// authorise to sign reports.
+/// holds it (its first key, or the key it was handed over to), or else the node's own key,
+/// which the organisation's key statements must authorise to sign reports.
 pub enum ReportSigningKey {
     /// The organisation key.
     Organisation(OrgKey),
@@ -260,6 +273,13 @@ pub enum ReportSigningKey {
         author: OrgPublicKey,
         /// The node's key.
         node: NodeKey,
+    },
+    /// An organisation key that succeeded the organisation's first key (`author`).
+    Successor {
+        /// The organisation, by its first key.
+        author: OrgPublicKey,
+        /// The organisation's key of the time.
+        key: OrgKey,
     },
 }
 
@@ -278,6 +298,10 @@ impl<'a> From<&'a ReportSigningKey> for ReportSigner<'a> {
                 author: *author,
                 node,
             },
+            ReportSigningKey::Successor { author, key } => ReportSigner::Successor {
+                author: *author,
+                key,
+            },
         }
     }
 }
@@ -292,6 +316,9 @@ impl fmt::Debug for ReportSigningKey {
                 hex::encode(node.public_bytes()),
                 author.short()
             ),
+            ReportSigningKey::Successor { author, key } => {
+                write!(f, "{key:?} (succeeding {})", author.short())
+            }
         }
     }
 }
@@ -424,8 +451,11 @@ fn read_secret(path: &Path, label: &'static str) -> Result<[u8; 32], KeyFileErro
 /// A verified statement that a node key acts for an organisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeCertificate {
-    /// The organisation that issued it.
+    /// The organisation the node belongs to, by its first key.
     pub org_key: OrgPublicKey,
+    /// The organisation key that issued it: the first key, or a later one (which the
+    /// organisation's key statements must show as its key when it issued the certificate).
+    pub issuer: [u8; 32],
     /// The node's ed25519 public key.
     pub node_key: [u8; 32],
     /// When it was issued (milliseconds since the Unix epoch).
@@ -453,21 +483,38 @@ pub enum CertificateError {
 }
 
 impl NodeCertificate {
-    /// The organisation certifies `node_key` as one of its nodes.
+    /// The organisation certifies `node_key` as one of its nodes, with its first key.
     pub fn issue(org: &OrgKey, node_key: [u8; 32], node_name: &str, issued_ms: i64) -> Self {
+        NodeCertificate::issue_for(org.public(), org, node_key, node_name, issued_ms)
+    }
+
+    /// The organisation whose first key is `organisation` certifies `node_key` with `issuer`,
+    /// its key of the time (the first key itself, or a later one).
+    pub fn issue_for(
+        organisation: OrgPublicKey,
+        issuer: &OrgKey,
+        node_key: [u8; 32],
+        node_name: &str,
+        issued_ms: i64,
+    ) -> Self {
         let body = pb::NodeCertificateBody {
-            org_key: org.public().as_bytes().to_vec(),
+            org_key: issuer.public().as_bytes().to_vec(),
             node_key: node_key.to_vec(),
             issued_ms,
             node_name: node_name.to_string(),
+            organisation: match organisation == issuer.public() {
+                true => Vec::new(),
+                false => organisation.as_bytes().to_vec(),
+            },
         }
         .encode_to_vec();
         let mut message = NODE_CERT_CONTEXT.to_vec();
         message.extend_from_slice(&body);
-        let signature = org.sign(&message).to_bytes().to_vec();
+        let signature = issuer.sign(&message).to_bytes().to_vec();
         let encoded = pb::NodeCertificate { body, signature }.encode_to_vec();
         NodeCertificate {
-            org_key: org.public(),
+            org_key: organisation,
+            issuer: *issuer.public().as_bytes(),
             node_key,
             issued_ms,
             node_name: node_name.to_string(),
@@ -475,13 +522,20 @@ impl NodeCertificate {
         }
     }
 
-    /// Decodes and verifies an encoded certificate.
+    /// Decodes and verifies an encoded certificate: signed by its issuer. Whether the issuer
+    /// was the organisation's key then is for the organisation's key statements to say.
     pub fn verify(bytes: &[u8]) -> Result<NodeCertificate, CertificateError> {
         let cert = pb::NodeCertificate::decode(bytes)
             .map_err(|e| CertificateError::Malformed(e.to_string()))?;
         let body = pb::NodeCertificateBody::decode(cert.body.as_slice())
             .map_err(|e| CertificateError::Malformed(e.to_string()))?;
-        let org_key = OrgPublicKey::from_bytes(&body.org_key).map_err(CertificateError::OrgKey)?;
+        let issuer = OrgPublicKey::from_bytes(&body.org_key).map_err(CertificateError::OrgKey)?;
+        let org_key = match body.organisation.is_empty() {
+            true => issuer,
+            false => {
+                OrgPublicKey::from_bytes(&body.organisation).map_err(CertificateError::OrgKey)?
+            }
+        };
         let node_key: [u8; 32] = body
             .node_key
             .as_slice()
@@ -491,18 +545,24 @@ impl NodeCertificate {
             Signature::from_slice(&cert.signature).map_err(|_| CertificateError::Signature)?;
         let mut message = NODE_CERT_CONTEXT.to_vec();
         message.extend_from_slice(&cert.body);
-        org_key
+        issuer
             .verifying_key()
             .ok_or(CertificateError::Signature)?
             .verify_strict(&message, &signature)
             .map_err(|_| CertificateError::Signature)?;
         Ok(NodeCertificate {
             org_key,
+            issuer: *issuer.as_bytes(),
             node_key,
             issued_ms: body.issued_ms,
             node_name: body.node_name,
             encoded: bytes.to_vec(),
         })
+    }
+
+    /// Whether the organisation's first key issued it (as every certificate before rotations).
+    pub fn issued_by_first_key(&self) -> bool {
+        self.issuer == *self.org_key.as_bytes()
     }
 
     /// The encoded certificate, as stored and sent.
@@ -555,6 +615,27 @@ mod tests {
         let back = NodeCertificate::verify(cert.to_bytes()).unwrap();
         assert_eq!(back.org_key, org.public());
         assert_eq!(back.node_key, node.public_bytes());
+        let mut bytes = cert.to_bytes().to_vec();
+        for i in 0..bytes.len() {
+            bytes[i] ^= 0x01;
+            assert!(NodeCertificate::verify(&bytes).is_err(), "flip at byte {i}");
+            bytes[i] ^= 0x01;
+        }
+        assert!(back.issued_by_first_key());
+    }
+
+    #[test]
+    fn a_certificate_issued_by_a_later_key_names_the_organisation_by_its_first_key() {
+        let first = OrgKey::generate(&mut rand::rngs::OsRng);
+        let later = OrgKey::generate(&mut rand::rngs::OsRng);
+        let node = NodeKey::generate(&mut rand::rngs::OsRng);
+        let cert =
+            NodeCertificate::issue_for(first.public(), &later, node.public_bytes(), "node-2", 5);
+        let back = NodeCertificate::verify(cert.to_bytes()).unwrap();
+        assert_eq!(back.org_key, first.public());
+        assert_eq!(back.issuer, *later.public().as_bytes());
+        assert!(!back.issued_by_first_key());
+        // Every byte is covered: the organisation named cannot be swapped.
         let mut bytes = cert.to_bytes().to_vec();
         for i in 0..bytes.len() {
             bytes[i] ^= 0x01;

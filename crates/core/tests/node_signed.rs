@@ -33,6 +33,10 @@ impl Signers for Authorised {
         }
         Ok(())
     }
+
+    fn first_key_may_sign(&self, _: &OrgPublicKey, _: i64) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 fn draft(seed: u64) -> ReportDraft {
@@ -219,4 +223,92 @@ fn a_node_may_retract_its_organisations_reports_and_another_organisations_node_m
         node: &node,
     };
     assert!(cairn_core::retract(&by_org, "x", foreign, &mut StdRng::seed_from_u64(5)).is_err());
+}
+
+/// The organisation's statements as far as a rotation goes: its first key until
+/// `handed_over_ms`, then `successor`.
+struct Rotated {
+    first: OrgPublicKey,
+    successor: [u8; 32],
+    handed_over_ms: i64,
+}
+
+impl Signers for Rotated {
+    fn may_sign(
+        &self,
+        author: &OrgPublicKey,
+        signer: &[u8; 32],
+        signed_ms: i64,
+    ) -> Result<(), String> {
+        match *author == self.first && *signer == self.successor {
+            true if signed_ms >= self.handed_over_ms => Ok(()),
+            true => Err("not yet its key".into()),
+            false => Err("not one of its keys".into()),
+        }
+    }
+
+    fn first_key_may_sign(&self, author: &OrgPublicKey, created_ms: i64) -> Result<(), String> {
+        match *author == self.first && created_ms >= self.handed_over_ms {
+            true => Err("handed over".into()),
+            false => Ok(()),
+        }
+    }
+}
+
+#[test]
+fn after_a_rotation_the_new_key_signs_as_the_organisation_and_the_first_key_no_more() {
+    let (first, _) = keys();
+    let successor = OrgKey::generate(&mut StdRng::seed_from_u64(99));
+    let signer = ReportSigner::Successor {
+        author: first.public(),
+        key: &successor,
+    };
+    let report = draft(5)
+        .sign(signer, &mut StdRng::seed_from_u64(5))
+        .unwrap();
+    let raw = envelope(&report);
+    assert_eq!(raw.format_version, cairn_proto::FORMAT_NODE_SIGNED);
+    assert_eq!(raw.author_key, first.public().as_bytes().to_vec());
+    assert_eq!(raw.signer_key, successor.public().as_bytes().to_vec());
+    let rotated = Rotated {
+        first: first.public(),
+        successor: *successor.public().as_bytes(),
+        handed_over_ms: 0,
+    };
+    let back = verify_with(report.envelope_bytes(), &rotated).unwrap();
+    assert_eq!(back.author(), first.public());
+    assert!(matches!(
+        verify_with(report.envelope_bytes(), &OrganisationKeysOnly),
+        Err(VerifyError::Signer { .. })
+    ));
+    // A retraction of a report the first key signed, by the new key, is the organisation's.
+    let old = draft(6)
+        .sign(&first, &mut StdRng::seed_from_u64(6))
+        .unwrap();
+    let retraction =
+        cairn_core::retract(&old, "withdrawn", signer, &mut StdRng::seed_from_u64(7)).unwrap();
+    assert_eq!(
+        verify_with(retraction.envelope_bytes(), &rotated)
+            .unwrap()
+            .author(),
+        first.public()
+    );
+    // The first key's own signature on a report created after the hand-over is refused, and
+    // the refusal names the key; before it, it still verifies.
+    let rotated = Rotated {
+        handed_over_ms: old.report().created_ms,
+        ..rotated
+    };
+    match verify_with(old.envelope_bytes(), &rotated) {
+        Err(VerifyError::Signer { key, reason }) => {
+            assert_eq!(key, hex::encode(first.public().as_bytes()));
+            assert_eq!(reason, "handed over");
+        }
+        other => panic!("the first key signed after its hand-over: {other:?}"),
+    }
+    let later = Rotated {
+        handed_over_ms: old.report().created_ms + 1,
+        ..rotated
+    };
+    assert!(verify_with(old.envelope_bytes(), &later).is_ok());
 }

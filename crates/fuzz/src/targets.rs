@@ -99,6 +99,10 @@ impl cairn_core::Signers for AnyNodeMaySign {
     fn may_sign(&self, _: &cairn_core::OrgPublicKey, _: &[u8; 32], _: i64) -> Result<(), String> {
         Ok(())
     }
+
+    fn first_key_may_sign(&self, _: &cairn_core::OrgPublicKey, _: i64) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 fn envelope(data: &[u8]) {

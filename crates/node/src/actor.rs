@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::exchange::{self, Received, SharingRules};
-use crate::keylogs::{KeyLogs, SharedKeyLogs};
+use crate::keylogs::{Certified, KeyLogs, SharedKeyLogs};
 use crate::notices::{Notice, Notices, Pace};
 use crate::relay::{self, JustStored, Tell};
 use crate::{
@@ -143,6 +143,8 @@ struct PeerState {
     epoch: u64,
     /// Proven by a valid certificate.
     node_key: Option<PeerKey>,
+    /// Who issued that certificate, and when.
+    certified: Option<Certified>,
     /// It introduced itself to us: we may serve it.
     introduced_in: bool,
     /// It answered our introduction: we may pull from it.
@@ -236,6 +238,8 @@ struct Actor {
     node_name: String,
     us: OrgPublicKey,
     certificate: Vec<u8>,
+    /// Who issued this node's certificate, and when.
+    certified: Certified,
     node_key: PeerKey,
     /// The key logs of this organisation and its partners.
     keylogs: SharedKeyLogs,
@@ -286,6 +290,7 @@ pub(crate) async fn start(
 
     let us = settings.certificate.org_key;
     let node_key = settings.certificate.node_key;
+    let certified = Certified::from(&settings.certificate);
     let kept = store.all_statements()?;
     let mut keylogs = KeyLogs::new(
         std::iter::once(us).chain(settings.partners.iter().map(|p| p.partner.org)),
@@ -308,7 +313,7 @@ pub(crate) async fn start(
             .map_err(|e| StartError::Statements(e.to_string()))?;
     }
     keylogs
-        .standing(&us, &node_key, now_ms())
+        .standing(&us, &node_key, Some(certified), now_ms())
         .map_err(StartError::Revoked)?;
     let keylogs = SharedKeyLogs::new(keylogs);
 
@@ -363,6 +368,7 @@ pub(crate) async fn start(
         node_name: settings.certificate.node_name.clone(),
         us,
         certificate: settings.certificate.to_bytes().to_vec(),
+        certified,
         node_key,
         keylogs: keylogs.clone(),
         next_standing_check: Instant::now() + STANDING_CHECK,
@@ -414,12 +420,14 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Checks a partner node's certificate: signed by the partner's organisation, for this node.
+/// Checks a partner node's certificate: for a node of the partner's organisation, this node,
+/// signed by its issuer. Whether the issuer was the organisation's key when it issued it is
+/// for the organisation's key statements to say ([`KeyLogs::standing`]).
 fn check_certificate(
     bytes: &[u8],
     node: &NodeAddress,
     partner: &Partner,
-) -> Result<PeerKey, String> {
+) -> Result<(PeerKey, Certified), String> {
     let cert = NodeCertificate::verify(bytes).map_err(|e| e.to_string())?;
     if cert.org_key != partner.org {
         return Err(format!(
@@ -428,7 +436,7 @@ fn check_certificate(
         ));
     }
     match cairn_net::peer_id_of(&cert.node_key) {
-        Ok(id) if id == *node => Ok(cert.node_key),
+        Ok(id) if id == *node => Ok((cert.node_key, Certified::from(&cert))),
         _ => Err("its node certificate is for another node".into()),
     }
 }
@@ -618,8 +626,11 @@ impl Actor {
                 certificate,
                 statements,
             } => {
-                let checked = check_certificate(&certificate, &from, &partner)
-                    .and_then(|key| self.check_standing(&from, &partner, key, &statements));
+                let checked = check_certificate(&certificate, &from, &partner).and_then(
+                    |(key, certified)| {
+                        self.check_standing(&from, &partner, key, certified, &statements)
+                    },
+                );
                 let Some(state) = self.peers.get_mut(&from) else {
                     return;
                 };
@@ -1098,13 +1109,20 @@ impl Actor {
         node: &NodeAddress,
         partner: &Partner,
         key: PeerKey,
+        certified: Certified,
         statements: &[Vec<u8>],
     ) -> Result<PeerKey, String> {
         if let Some(reason) = self.peers.get(node).and_then(|s| s.cut_off.clone()) {
             return Err(reason);
         }
+        if let Some(state) = self.peers.get_mut(node) {
+            state.certified = Some(certified);
+        }
         self.take_statements(node, partner, statements);
-        let standing = self.keylogs.read().standing(&partner.org, &key, now_ms());
+        let standing = self
+            .keylogs
+            .read()
+            .standing(&partner.org, &key, Some(certified), now_ms());
         match standing {
             Ok(()) => Ok(key),
             Err(reason) => {
@@ -1185,7 +1203,10 @@ impl Actor {
             let Some(key) = cairn_net::node_key_of(node) else {
                 continue;
             };
-            match (logs.standing(&org, &key, now), &state.cut_off) {
+            match (
+                logs.standing(&org, &key, state.certified, now),
+                &state.cut_off,
+            ) {
                 (Err(reason), None) => fallen.push((node.clone(), reason)),
                 (Ok(()), Some(_)) => restored.push(node.clone()),
                 _ => {}
@@ -1213,7 +1234,7 @@ impl Actor {
         let own = self
             .keylogs
             .read()
-            .standing(&us, &self.node_key, now_ms())
+            .standing(&us, &self.node_key, Some(self.certified), now_ms())
             .err();
         if own != self.own_standing {
             match &own {
@@ -1299,8 +1320,9 @@ impl Actor {
             Ok(Response::Hello {
                 certificate,
                 statements,
-            }) => check_certificate(&certificate, &node, &partner)
-                .and_then(|key| self.check_standing(&node, &partner, key, &statements)),
+            }) => check_certificate(&certificate, &node, &partner).and_then(|(key, certified)| {
+                self.check_standing(&node, &partner, key, certified, &statements)
+            }),
             Ok(Response::Refused(reason)) => Err(format!("it refused our introduction: {reason}")),
             Ok(_) => Err("it answered our introduction with something else".into()),
             Err(e) => Err(format!("introduction failed: {e}")),
@@ -1642,7 +1664,7 @@ impl Actor {
                 let encoded: Vec<Vec<u8>> =
                     statements.iter().map(|s| s.to_bytes().to_vec()).collect();
                 let us = self.us;
-                let admitted = self.keylogs.write().admit(&us, &encoded);
+                let admitted = self.keylogs.write().admit_own(&us, &encoded);
                 if !admitted.refused.is_empty() {
                     let _ = reply.send(Err(NodeError::StatementsRefused(
                         admitted.refused.join("; "),
@@ -1653,7 +1675,13 @@ impl Actor {
                     let _ = reply.send(Ok(0));
                     return;
                 }
-                if let Err(reason) = self.keylogs.read().standing(&us, &self.node_key, now_ms()) {
+                let own = self.keylogs.read().standing(
+                    &us,
+                    &self.node_key,
+                    Some(self.certified),
+                    now_ms(),
+                );
+                if let Err(reason) = own {
                     tracing::warn!("{reason}: partners will cut this node off");
                 }
                 let new: Vec<Vec<u8>> =

@@ -30,6 +30,24 @@ struct Known {
     log: Result<KeyLog, KeyLogError>,
 }
 
+/// Who issued the certificate a node presented, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Certified {
+    /// The organisation key that signed it.
+    pub issuer: [u8; 32],
+    /// When (ms since the Unix epoch).
+    pub issued_ms: i64,
+}
+
+impl From<&cairn_core::NodeCertificate> for Certified {
+    fn from(cert: &cairn_core::NodeCertificate) -> Certified {
+        Certified {
+            issuer: cert.issuer,
+            issued_ms: cert.issued_ms,
+        }
+    }
+}
+
 /// What came of statements a node handed us.
 #[derive(Debug, Default)]
 pub struct Admitted {
@@ -40,7 +58,7 @@ pub struct Admitted {
 }
 
 /// The key logs of the organisations this node deals with.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct KeyLogs {
     by_key: HashMap<OrgPublicKey, Known>,
 }
@@ -132,17 +150,52 @@ impl KeyLogs {
         admitted
     }
 
-    /// Whether the node key `node_key` still acts for `org` at `now_ms`: not revoked, and its
-    /// organisation key not revoked, in the organisation's log. With no statements from the
-    /// organisation, its certificate alone decides.
+    /// Admits statements this node's own organisation makes (`org` is its first key), all or
+    /// none: any that does not verify, or statements that would leave the organisation's log
+    /// undetermined (a key handed over twice, a loop), are refused and nothing changes. A
+    /// partner's statements are admitted as they come ([`KeyLogs::admit`]): a fork there is
+    /// its organisation's to resolve, and its log refuses its reports until it does.
+    pub fn admit_own(&mut self, org: &OrgPublicKey, encoded: &[Vec<u8>]) -> Admitted {
+        let mut trial = self.clone();
+        let mut admitted = trial.admit(org, encoded);
+        if !admitted.refused.is_empty() {
+            admitted.new.clear();
+            return admitted;
+        }
+        if let Some(Err(e)) = trial.log(org) {
+            return Admitted {
+                new: Vec::new(),
+                refused: vec![format!(
+                    "with these statements, the organisation's key statements would not determine who it is: {e}"
+                )],
+            };
+        }
+        *self = trial;
+        admitted
+    }
+
+    /// Whether the node key `node_key` still acts for `org` at `now_ms`, with the certificate
+    /// it presented (`certified`, once known): not revoked; and, once the organisation
+    /// authorises node keys, within an authorisation to serve partners; before, with a
+    /// certificate issued by the organisation's key of the time (not after that key was
+    /// handed over or revoked). With no statements from the organisation, its certificate
+    /// alone decides.
     pub fn standing(
         &self,
         org: &OrgPublicKey,
         node_key: &[u8; 32],
+        certified: Option<Certified>,
         now_ms: i64,
     ) -> Result<(), String> {
         let Some(known) = self.by_key.get(org) else {
-            return Ok(());
+            return match certified {
+                Some(c) if c.issuer != *org.as_bytes() => Err(format!(
+                    "its certificate is issued by key {}, and no statement of organisation {} makes that key its own",
+                    short_key(&c.issuer),
+                    org.short()
+                )),
+                _ => Ok(()),
+            };
         };
         let log = known.log.as_ref().map_err(|e| {
             format!("its organisation's key statements do not determine who it is: {e}")
@@ -155,22 +208,49 @@ impl KeyLogs {
                 StixTime::from_millis(from)
             ));
         }
-        if let Some(from) = log.revoked_from(org.as_bytes())
-            && from <= now_ms
-        {
+        // Once the organisation authorises node keys, only those serve partners, and only
+        // within their periods. Before, its certificate decides.
+        if !log.node_keys().is_empty() {
+            return log
+                .check(node_key, Purpose::ServePartners, now_ms)
+                .map_err(|refusal| unauthorised(&refusal));
+        }
+        let Some(certified) = certified else {
+            return Ok(());
+        };
+        if !log.org_keys().iter().any(|p| p.key == certified.issuer) {
             return Err(format!(
-                "the organisation key {} was revoked from {}",
-                org.short(),
-                StixTime::from_millis(from)
+                "its certificate is issued by key {}, which was never its organisation's",
+                short_key(&certified.issuer)
             ));
         }
-        // Once the organisation authorises node keys, only those serve partners, and only
-        // within their periods. Before, its certificate alone decides.
-        if !log.node_keys().is_empty() {
-            log.check(node_key, Purpose::ServePartners, now_ms)
-                .map_err(|refusal| unauthorised(&refusal))?;
+        let first = certified.issuer == *org.as_bytes();
+        match log.check(
+            &certified.issuer,
+            Purpose::ServePartners,
+            certified.issued_ms,
+        ) {
+            Ok(()) => Ok(()),
+            // The first key's certificates may predate an explicit genesis by moments.
+            Err(Refusal::NotYetValid(_)) if first => Ok(()),
+            Err(Refusal::Revoked(from)) => Err(format!(
+                "its certificate was issued at {} by organisation key {}, revoked from {}",
+                StixTime::from_millis(certified.issued_ms),
+                short_key(&certified.issuer),
+                StixTime::from_millis(from)
+            )),
+            Err(Refusal::Succeeded(at)) => Err(format!(
+                "its certificate was issued at {} by organisation key {}, which was handed over to a new key at {}",
+                StixTime::from_millis(certified.issued_ms),
+                short_key(&certified.issuer),
+                StixTime::from_millis(at)
+            )),
+            Err(refusal) => Err(format!(
+                "its certificate was issued by organisation key {} when it could not: {}",
+                short_key(&certified.issuer),
+                org_key_refused(&refusal)
+            )),
         }
-        Ok(())
     }
 
     /// The statements of `org` as they are sent: the genesis first, then the rest from the
@@ -200,7 +280,8 @@ impl KeyLogs {
 
 impl cairn_core::Signers for KeyLogs {
     /// A node key may sign an organisation's reports within an authorisation to sign reports,
-    /// and before its revocation, in the organisation's log.
+    /// and before its revocation, in the organisation's log; a later organisation key, while
+    /// it is the organisation's and not revoked.
     fn may_sign(
         &self,
         author: &OrgPublicKey,
@@ -213,8 +294,48 @@ impl cairn_core::Signers for KeyLogs {
         let log = log.as_ref().map_err(|e| {
             format!("its author organisation's key statements do not determine who it is: {e}")
         })?;
+        let organisation_key = log.org_keys().iter().any(|p| p.key == *signer);
         log.check(signer, Purpose::SignReports, signed_ms)
-            .map_err(|refusal| unauthorised(&refusal))
+            .map_err(|refusal| match organisation_key {
+                true => org_key_refused(&refusal),
+                false => unauthorised(&refusal),
+            })
+    }
+
+    /// The first key signs until its organisation hands it over or revokes it. A log that
+    /// does not determine the organisation (a key used twice) lets no report through.
+    fn first_key_may_sign(&self, author: &OrgPublicKey, created_ms: i64) -> Result<(), String> {
+        let Some(log) = self.log(author) else {
+            return Ok(());
+        };
+        let log = log.as_ref().map_err(|e| {
+            format!("its author organisation's key statements do not determine who it is: {e}")
+        })?;
+        match log.check(author.as_bytes(), Purpose::SignReports, created_ms) {
+            // A report may be dated before the genesis (an import of older intelligence).
+            Ok(()) | Err(Refusal::NotYetValid(_)) => Ok(()),
+            Err(refusal) => Err(org_key_refused(&refusal)),
+        }
+    }
+}
+
+/// Why an organisation key may not sign at a time, with times as dates.
+fn org_key_refused(refusal: &Refusal) -> String {
+    let at = |ms: i64| StixTime::from_millis(ms);
+    match refusal {
+        Refusal::Succeeded(at_ms) => format!(
+            "its organisation handed this key over to a new one at {}; reports it signs from then on are refused",
+            at(*at_ms)
+        ),
+        Refusal::Revoked(from) => format!(
+            "its organisation revoked this organisation key from {}",
+            at(*from)
+        ),
+        Refusal::NotYetValid(from) => format!(
+            "this key became its organisation's key at {}, not before",
+            at(*from)
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -249,6 +370,10 @@ impl cairn_core::Signers for SharedKeyLogs {
     ) -> Result<(), String> {
         self.read().may_sign(author, signer, signed_ms)
     }
+
+    fn first_key_may_sign(&self, author: &OrgPublicKey, created_ms: i64) -> Result<(), String> {
+        self.read().first_key_may_sign(author, created_ms)
+    }
 }
 
 /// Why an organisation that authorises node keys does not let this one serve partners, with
@@ -281,6 +406,11 @@ fn unauthorised(refusal: &Refusal) -> String {
     }
 }
 
+/// The first 12 hexadecimal digits of a key, as `OrgPublicKey::short` shows keys.
+fn short_key(key: &[u8; 32]) -> String {
+    hex::encode(&key[..6])
+}
+
 fn genesis_by(statement: &KeyStatement, org: &OrgPublicKey) -> bool {
     statement.defines().is_some() && statement.signer == *org.as_bytes()
 }
@@ -310,7 +440,7 @@ mod tests {
             KeyStatement::revocation(id, &partner, [5; 32], 1_000, "stolen", 900).unwrap();
         let mut logs = KeyLogs::default();
         assert_eq!(
-            logs.standing(&key, &[5; 32], 2_000),
+            logs.standing(&key, &[5; 32], None, 2_000),
             Ok(()),
             "no log: stands"
         );
@@ -319,14 +449,14 @@ mod tests {
         assert!(admitted.refused.is_empty(), "{:?}", admitted.refused);
         assert_eq!(admitted.new.len(), 2);
         assert_eq!(logs.org_id(&key), Some(id));
-        assert_eq!(logs.standing(&key, &[5; 32], 999), Ok(()));
-        let refusal = logs.standing(&key, &[5; 32], 1_000).unwrap_err();
+        assert_eq!(logs.standing(&key, &[5; 32], None, 999), Ok(()));
+        let refusal = logs.standing(&key, &[5; 32], None, 1_000).unwrap_err();
         assert!(
             refusal.contains("revoked this node's key from 1970-01-01T00:00:01"),
             "{refusal}"
         );
         assert_eq!(
-            logs.standing(&key, &[6; 32], 5_000),
+            logs.standing(&key, &[6; 32], None, 5_000),
             Ok(()),
             "other nodes stand"
         );
@@ -362,28 +492,28 @@ mod tests {
         let mut logs = KeyLogs::default();
         logs.admit(&key, &[bytes(&genesis)]);
         assert_eq!(
-            logs.standing(&key, &[6; 32], 5_000),
+            logs.standing(&key, &[6; 32], None, 5_000),
             Ok(()),
             "no authorisations yet: certificates decide"
         );
         let admitted = logs.admit(&key, &[bytes(&first), bytes(&signer_only)]);
         assert!(admitted.refused.is_empty(), "{:?}", admitted.refused);
-        assert_eq!(logs.standing(&key, &[5; 32], 1_000), Ok(()));
-        assert_eq!(logs.standing(&key, &[5; 32], 9_999), Ok(()));
-        let early = logs.standing(&key, &[5; 32], 999).unwrap_err();
+        assert_eq!(logs.standing(&key, &[5; 32], None, 1_000), Ok(()));
+        assert_eq!(logs.standing(&key, &[5; 32], None, 9_999), Ok(()));
+        let early = logs.standing(&key, &[5; 32], None, 999).unwrap_err();
         assert!(early.contains("from 1970-01-01T00:00:01"), "{early}");
-        let late = logs.standing(&key, &[5; 32], 10_000).unwrap_err();
+        let late = logs.standing(&key, &[5; 32], None, 10_000).unwrap_err();
         assert!(late.contains("ended at 1970-01-01T00:00:10"), "{late}");
-        let other = logs.standing(&key, &[6; 32], 5_000).unwrap_err();
+        let other = logs.standing(&key, &[6; 32], None, 5_000).unwrap_err();
         assert!(other.contains("is not one of them"), "{other}");
-        let purpose = logs.standing(&key, &[7; 32], 5_000).unwrap_err();
+        let purpose = logs.standing(&key, &[7; 32], None, 5_000).unwrap_err();
         assert!(purpose.contains("to serve partners"), "{purpose}");
         // A renewal lets the node serve again.
         let renewal =
             KeyStatement::authorise_node(id, &partner, [5; 32], "a", &serve, 9_000, 20_000, 9_000)
                 .unwrap();
         logs.admit(&key, &[bytes(&renewal)]);
-        assert_eq!(logs.standing(&key, &[5; 32], 15_000), Ok(()));
+        assert_eq!(logs.standing(&key, &[5; 32], None, 15_000), Ok(()));
     }
 
     #[test]
@@ -415,11 +545,12 @@ mod tests {
                 .iter()
                 .any(|r| r.contains("key statement 2"))
         );
-        assert_eq!(logs.standing(&key, &[5; 32], 10), Ok(()));
+        assert_eq!(logs.standing(&key, &[5; 32], None, 10), Ok(()));
     }
 
     #[test]
-    fn a_revoked_organisation_key_or_an_undetermined_log_stands_for_no_node() {
+    fn certificates_of_a_revoked_organisation_key_stand_only_from_before_and_an_undetermined_log_for_none()
+     {
         let (partner, recovery) = (org(1), org(3));
         let key = partner.public();
         let genesis =
@@ -430,8 +561,15 @@ mod tests {
             KeyStatement::revocation(id, &recovery, *key.as_bytes(), 500, "leaked", 600).unwrap();
         let mut logs = KeyLogs::default();
         logs.admit(&key, &[bytes(&genesis), bytes(&revoked)]);
-        let refusal = logs.standing(&key, &[5; 32], 700).unwrap_err();
-        assert!(refusal.contains("organisation key"), "{refusal}");
+        let refusal = logs
+            .standing(&key, &[5; 32], certified(&partner, 600), 700)
+            .unwrap_err();
+        assert!(refusal.contains("revoked from"), "{refusal}");
+        assert_eq!(
+            logs.standing(&key, &[5; 32], certified(&partner, 400), 700),
+            Ok(()),
+            "issued before the key may have leaked"
+        );
 
         // Two successors of the same key: the organisation is not determined.
         let (a, b) = (org(4), org(5));
@@ -439,7 +577,7 @@ mod tests {
         let fork_a = KeyStatement::succession(id, &partner, *key.as_bytes(), &a, 20).unwrap();
         let fork_b = KeyStatement::succession(id, &partner, *key.as_bytes(), &b, 30).unwrap();
         logs.admit(&key, &[bytes(&genesis), bytes(&fork_a), bytes(&fork_b)]);
-        let refusal = logs.standing(&key, &[5; 32], 700).unwrap_err();
+        let refusal = logs.standing(&key, &[5; 32], None, 700).unwrap_err();
         assert!(refusal.contains("do not determine"), "{refusal}");
     }
 
@@ -469,7 +607,106 @@ mod tests {
         kept.extend(revocations.iter().cloned());
         let loaded = KeyLogs::new([key, org(9).public()], vec![(id, kept)]);
         assert_eq!(loaded.org_id(&key), Some(id));
-        assert!(loaded.standing(&key, &[3; 32], 10).is_err());
+        assert!(loaded.standing(&key, &[3; 32], None, 10).is_err());
         assert_eq!(loaded.org_id(&org(9).public()), None);
+    }
+
+    /// An organisation whose first key (seed 1) handed over to a second (seed 2) at 5,000.
+    fn rotated() -> (OrgKey, OrgKey, KeyLogs) {
+        let first = org(1);
+        let second = org(2);
+        let genesis = KeyStatement::implicit_genesis(&first).unwrap();
+        let succession = KeyStatement::succession(
+            genesis.organisation(),
+            &first,
+            *first.public().as_bytes(),
+            &second,
+            5_000,
+        )
+        .unwrap();
+        let mut logs = KeyLogs::default();
+        let admitted = logs.admit(&first.public(), &[bytes(&genesis), bytes(&succession)]);
+        assert!(admitted.refused.is_empty(), "{:?}", admitted.refused);
+        (first, second, logs)
+    }
+
+    fn certified(by: &OrgKey, at: i64) -> Option<Certified> {
+        Some(Certified {
+            issuer: *by.public().as_bytes(),
+            issued_ms: at,
+        })
+    }
+
+    #[test]
+    fn after_a_rotation_certificates_of_either_key_stand_for_their_own_period() {
+        let (first, second, logs) = rotated();
+        let key = first.public();
+        let stands = |by: &OrgKey, at: i64| logs.standing(&key, &[5; 32], certified(by, at), 9_000);
+        assert_eq!(stands(&first, 1_000), Ok(()), "issued before the hand-over");
+        assert_eq!(stands(&second, 6_000), Ok(()), "issued by the new key");
+        let late = stands(&first, 5_000).unwrap_err();
+        assert!(late.contains("handed over to a new key"), "{late}");
+        let early = stands(&second, 4_000).unwrap_err();
+        assert!(early.contains("could not"), "{early}");
+        let stranger = stands(&org(3), 6_000).unwrap_err();
+        assert!(stranger.contains("never its organisation's"), "{stranger}");
+        // Without the organisation's statements, only its first key's certificates stand.
+        let empty = KeyLogs::default();
+        assert_eq!(
+            empty.standing(&key, &[5; 32], certified(&first, 1), 9),
+            Ok(())
+        );
+        let unknown = empty
+            .standing(&key, &[5; 32], certified(&second, 6_000), 9_000)
+            .unwrap_err();
+        assert!(unknown.contains("no statement"), "{unknown}");
+    }
+
+    #[test]
+    fn the_first_key_signs_until_it_is_handed_over_and_its_successor_from_then() {
+        use cairn_core::Signers;
+        let (first, second, logs) = rotated();
+        let key = first.public();
+        assert_eq!(logs.first_key_may_sign(&key, 4_999), Ok(()));
+        let refused = logs.first_key_may_sign(&key, 5_000).unwrap_err();
+        assert!(refused.contains("handed this key over"), "{refused}");
+        let second_key = *second.public().as_bytes();
+        assert_eq!(logs.may_sign(&key, &second_key, 5_000), Ok(()));
+        let before = logs.may_sign(&key, &second_key, 4_999).unwrap_err();
+        assert!(before.contains("not before"), "{before}");
+        // An organisation whose statements are not known: its first key signs.
+        assert_eq!(
+            KeyLogs::default().first_key_may_sign(&org(4).public(), 1),
+            Ok(())
+        );
+        // A report dated before an explicit genesis (an import of older intelligence).
+        let third = org(5);
+        let genesis = KeyStatement::genesis(&third, "ngo", None, 10_000).unwrap();
+        let mut logs = KeyLogs::default();
+        logs.admit(&third.public(), &[bytes(&genesis)]);
+        assert_eq!(logs.first_key_may_sign(&third.public(), 1), Ok(()));
+    }
+
+    #[test]
+    fn own_statements_that_would_fork_the_organisation_are_refused_whole() {
+        let (first, _, mut logs) = rotated();
+        let key = first.public();
+        let id = logs.org_id(&key).unwrap();
+        let before = logs.encoded(&key, 100);
+        let fork = KeyStatement::succession(id, &first, *key.as_bytes(), &org(6), 6_000).unwrap();
+        let revocation =
+            KeyStatement::revocation(id, &first, [9; 32], 1_000, "lost", 1_000).unwrap();
+        let admitted = logs.admit_own(&key, &[bytes(&revocation), bytes(&fork)]);
+        assert!(admitted.new.is_empty());
+        assert!(
+            admitted.refused[0].contains("handed over twice"),
+            "{:?}",
+            admitted.refused
+        );
+        assert_eq!(logs.encoded(&key, 100), before, "nothing was kept");
+        assert!(matches!(logs.log(&key), Some(Ok(_))));
+        // Without the fork, the revocation is kept.
+        let admitted = logs.admit_own(&key, &[bytes(&revocation)]);
+        assert_eq!(admitted.new.len(), 1, "{:?}", admitted.refused);
     }
 }
