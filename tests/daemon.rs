@@ -269,10 +269,7 @@ fn an_organisation_revokes_a_node_key_with_the_cli_and_partners_cut_the_node_off
             "in the future",
         ),
     ] {
-        let out = bank.run(&args);
-        assert!(!out.status.success(), "{args:?} was accepted");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(expected), "{args:?}: {err}");
+        assert_refused(&bank, &args, expected);
     }
     let org_key: [u8; 32] = hex::decode(&bank.org_key).unwrap().try_into().unwrap();
     let org_as_node = cairn_net::peer_id_of(&org_key).unwrap().to_string();
@@ -491,6 +488,14 @@ fn a_node_without_the_organisation_key_signs_with_its_own_key_once_authorised() 
     );
 }
 
+/// Runs a command on `node` that must fail with `expected` in what it says.
+fn assert_refused(node: &CliNode, args: &[&str], expected: &str) {
+    let out = node.run(args);
+    assert!(!out.status.success(), "{args:?} was accepted");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(expected), "{args:?}: {err}");
+}
+
 /// `cairn report new` of a TLP:GREEN phishing domain numbered `n` on a node, which must take
 /// it; what it printed.
 fn publish_green(node: &CliNode, n: u32) -> String {
@@ -663,4 +668,202 @@ fn an_organisation_rotates_its_key_on_a_running_node_and_partners_carry_on_uncha
     assert!(peers[0]["last_error"].is_null(), "{peers}");
     assert!(bank.signal("TERM"));
     assert!(cert.signal("TERM"));
+}
+
+#[test]
+fn a_leaked_organisation_key_is_revoked_with_the_recovery_key_and_what_the_thief_signs_is_refused()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let recovery = dir.path().join("recovery.key");
+    let recovery_arg = recovery.to_str().unwrap();
+    let mut cert = CliNode::init(dir.path(), "cert");
+    let mut bank = CliNode::init_with(dir.path(), "bank", &["--recovery-key", recovery_arg]);
+    cert.partner_with(&bank, "bank", "amber");
+    bank.partner_with(&cert, "cert", "green");
+    let show: serde_json::Value =
+        serde_json::from_str(&bank.ok(&["org", "show", "--json"])).unwrap();
+    assert_eq!(show["name"], "bank", "{show}");
+    assert!(show["recovery_key"].is_string(), "{show}");
+    cert.start();
+    bank.start();
+    wait_until(
+        "the CERT and the bank to connect",
+        Duration::from_secs(30),
+        || cert.status()["peers_connected"].as_u64() == Some(1),
+    );
+    publish_green(&bank, 1);
+    cert.wait_for_reports(1, Duration::from_secs(30));
+
+    // A thief copies the bank's keys and configuration, and signs a report with the
+    // organisation key on a node of its own making.
+    let thief = dir.path().join("thief");
+    std::fs::create_dir_all(thief.join("keys")).unwrap();
+    for file in [
+        "keys/org.key",
+        "keys/node.key",
+        "keys/node.cert",
+        "node.toml",
+    ] {
+        std::fs::copy(bank.home.join(file), thief.join(file)).unwrap();
+    }
+    let forged = run_at(
+        &thief,
+        &[
+            "report",
+            "new",
+            "--kind",
+            "indicator",
+            "--tlp",
+            "green",
+            "--title",
+            "Forged advisory",
+            "--indicator",
+            "domain:update-bank.example",
+        ],
+    );
+    assert!(
+        forged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forged.stderr)
+    );
+    let forged_id = String::from_utf8_lossy(&forged.stdout)
+        .split_whitespace()
+        .nth(2)
+        .expect("report id")
+        .to_string();
+    let forged_file = dir.path().join("forged.cairn");
+    let out = run_at(
+        &thief,
+        &[
+            "report",
+            "export",
+            &forged_id,
+            "--out",
+            forged_file.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Wrong inputs are refused with what is wrong, and change nothing.
+    let other = dir.path().join("other.key");
+    OrgKey::generate(&mut StdRng::seed_from_u64(8))
+        .save(&other)
+        .unwrap();
+    for (args, expected) in [
+        (
+            vec![
+                "org",
+                "recover",
+                "--recovery-key",
+                other.to_str().unwrap(),
+                "--from",
+                "1h",
+                "--reason",
+                "x",
+            ],
+            "is not the recovery key",
+        ),
+        (
+            vec![
+                "org",
+                "recover",
+                "--recovery-key",
+                recovery_arg,
+                "--from",
+                "2999-01-01",
+                "--reason",
+                "x",
+            ],
+            "in the future",
+        ),
+        (
+            vec![
+                "org",
+                "recover",
+                "--recovery-key",
+                recovery_arg,
+                "--from",
+                "1h",
+                "--reason",
+                " ",
+            ],
+            "--reason",
+        ),
+    ] {
+        assert_refused(&bank, &args, expected);
+    }
+    let cert_org = cert.run(&[
+        "org",
+        "recover",
+        "--recovery-key",
+        recovery_arg,
+        "--from",
+        "1h",
+        "--reason",
+        "x",
+    ]);
+    assert!(!cert_org.status.success());
+    assert!(String::from_utf8_lossy(&cert_org.stderr).contains("founded without a recovery key"));
+
+    // The bank revokes the leaked key from an hour ago with its recovery key.
+    let out = bank.ok(&[
+        "org",
+        "recover",
+        "--recovery-key",
+        recovery_arg,
+        "--from",
+        "1h",
+        "--reason",
+        "backup copied",
+        "--json",
+    ]);
+    let recovered: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        recovered["old_key"].as_str(),
+        Some(bank.org_key.as_str()),
+        "{recovered}"
+    );
+    assert!(recovered["old_key_revoked_from"].is_string(), "{recovered}");
+    assert_eq!(
+        recovered["running_node_signs_with_new_key"], true,
+        "{recovered}"
+    );
+    let show: serde_json::Value =
+        serde_json::from_str(&bank.ok(&["org", "show", "--json"])).unwrap();
+    assert_eq!(show["org_keys"].as_array().unwrap().len(), 2, "{show}");
+    assert_eq!(
+        show["authorised_nodes"].as_array().unwrap().len(),
+        1,
+        "{show}"
+    );
+
+    // The bank carries on with its new key; the CERT takes its reports and keeps it connected.
+    publish_green(&bank, 2);
+    cert.wait_for_reports(2, Duration::from_secs(30));
+    wait_until(
+        "the CERT to see the bank without a problem",
+        Duration::from_secs(30),
+        || {
+            let peers: serde_json::Value =
+                serde_json::from_str(&cert.ok(&["peers", "--json"])).unwrap();
+            peers[0]["connected"] == true && peers[0]["last_error"].is_null()
+        },
+    );
+
+    // What the thief signed is refused at the CERT, with why, and nothing is stored.
+    assert!(cert.signal("TERM"));
+    assert!(bank.signal("TERM"));
+    let before = cert.ok(&["report", "list", "--json"]);
+    let out = cert.run(&["report", "import", forged_file.to_str().unwrap()]);
+    assert!(
+        !out.status.success(),
+        "the leaked key's report was imported"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("revoked"), "{err}");
+    assert_eq!(cert.ok(&["report", "list", "--json"]), before);
 }

@@ -52,6 +52,11 @@ pub struct CliNode {
 impl CliNode {
     /// `cairn init` in `dir/name`, listening on a free loopback port.
     pub fn init(dir: &Path, name: &str) -> CliNode {
+        CliNode::init_with(dir, name, &[])
+    }
+
+    /// `cairn init` with more arguments (`--recovery-key FILE`).
+    pub fn init_with(dir: &Path, name: &str, more: &[&str]) -> CliNode {
         let home = dir.join(name);
         let mut node = CliNode {
             home,
@@ -61,7 +66,9 @@ impl CliNode {
             peer_id: String::new(),
             process: None,
         };
-        node.ok(&["init", "--organisation", name]);
+        let mut args = vec!["init", "--organisation", name];
+        args.extend_from_slice(more);
+        node.ok(&args);
         let identity = node.ok(&["identity"]);
         for line in identity.lines() {
             if let Some(v) = line.strip_prefix("organisation key") {

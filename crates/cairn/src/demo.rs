@@ -41,7 +41,7 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
         1,
         "Creating the node: an organisation signing key and a certified node key",
     );
-    let init = home.init("CERT-Demo", "node-1", None)?;
+    let init = home.init("CERT-Demo", "node-1", None, None)?;
     indent(&format!(
         "home folder       {}\norganisation key  {}\nnode PeerId       {}",
         root.display(),

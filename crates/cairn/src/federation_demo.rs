@@ -75,7 +75,7 @@ fn prepare(root: &Path) -> Result<Vec<Home>> {
     for example in &EXAMPLES {
         let home = Home::new(&root.join(example.short));
         let organisation = NodeConfig::organisation_in(example.template)?;
-        let init = home.init(&organisation, &format!("{}-1", example.short), None)?;
+        let init = home.init(&organisation, &format!("{}-1", example.short), None, None)?;
         real.push((init.org.public().to_string(), init.peer_id, free_port()?));
         homes.push(home);
     }

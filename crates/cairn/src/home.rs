@@ -24,6 +24,9 @@ pub struct Initialised {
     pub peer_id: String,
     /// Whether the organisation key was imported rather than generated.
     pub imported_org_key: bool,
+    /// The organisation's recovery key, when one was made (its secret went to a file of its
+    /// own, to keep offline).
+    pub recovery_key: Option<cairn_core::OrgPublicKey>,
 }
 
 impl Home {
@@ -54,6 +57,12 @@ impl Home {
 
     fn keys_dir(&self) -> PathBuf {
         self.root.join("keys")
+    }
+
+    /// Creates the home and its keys folder (readable by their owner only) if missing.
+    pub fn ensure_keys_dir(&self) -> Result<()> {
+        create_private_dir(&self.root)?;
+        create_private_dir(&self.keys_dir())
     }
 
     /// The organisation's secret key.
@@ -168,6 +177,7 @@ impl Home {
             text.push_str(&base64::engine::general_purpose::STANDARD.encode(s.to_bytes()));
             text.push('\n');
         }
+        self.ensure_keys_dir()?;
         let staged = path.with_extension("statements.new");
         std::fs::write(&staged, text)
             .with_context(|| format!("cannot write {}", staged.display()))?;
@@ -181,12 +191,16 @@ impl Home {
         self.keys_dir().join("org.statements")
     }
 
-    /// Creates keys, certificate and configuration. Refuses to overwrite existing keys.
+    /// Creates keys, certificate and configuration. Refuses to overwrite existing keys. With
+    /// `recovery_key`, the organisation is founded with a recovery key written to that file
+    /// (to keep offline): its genesis names it, and it can later revoke a leaked organisation
+    /// key and name its successor (`cairn org recover`).
     pub fn init(
         &self,
         organisation: &str,
         node_name: &str,
         import_org_key: Option<&Path>,
+        recovery_key: Option<&Path>,
     ) -> Result<Initialised> {
         if organisation.trim().is_empty() {
             bail!("the organisation name must not be empty");
@@ -205,6 +219,19 @@ impl Home {
         }
         create_private_dir(&self.root)?;
         create_private_dir(&self.keys_dir())?;
+        if let Some(path) = recovery_key {
+            if import_org_key.is_some() {
+                bail!(
+                    "--recovery-key founds a new organisation; a node of an existing one (--org-key) loads its statements with `cairn org add-statements`"
+                );
+            }
+            if path.exists() {
+                bail!(
+                    "{} already exists: refusing to overwrite a key",
+                    path.display()
+                );
+            }
+        }
         let mut rng = rand::rngs::OsRng;
         let (org, imported_org_key) = match import_org_key {
             Some(path) => (
@@ -223,10 +250,28 @@ impl Home {
         write_new(&self.node_cert_path(), cert.to_bytes())?;
         let config = NodeConfig::new(organisation, node_name);
         write_new(&self.config_path(), config.to_toml()?.as_bytes())?;
+        let recovery = match recovery_key {
+            Some(path) => {
+                let recovery = OrgKey::generate(&mut rng);
+                recovery.save(path).with_context(|| {
+                    format!("cannot write the recovery key to {}", path.display())
+                })?;
+                let genesis = KeyStatement::genesis(
+                    &org,
+                    organisation.trim(),
+                    Some(*recovery.public().as_bytes()),
+                    now_ms(),
+                )?;
+                Store::open(&self.store_path(), &config.store)?.keep_statements(&[genesis])?;
+                Some(recovery.public())
+            }
+            None => None,
+        };
         Ok(Initialised {
             org,
             peer_id,
             imported_org_key,
+            recovery_key: recovery,
         })
     }
 

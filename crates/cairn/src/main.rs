@@ -52,7 +52,7 @@ fn default_home() -> PathBuf {
 enum Command {
     /// Create a node: an organisation signing key, a node key certified by it, node.toml.
     #[command(
-        after_help = "Examples:\n  cairn --home /var/lib/cairn init --organisation \"CERT-Example\"\n  cairn --home ./node2 init --organisation \"CERT-Example\" --node-name node-2 --org-key /var/lib/cairn/keys/org.key"
+        after_help = "Examples:\n  cairn --home /var/lib/cairn init --organisation \"CERT-Example\"\n  cairn --home /var/lib/cairn init --organisation \"CERT-Example\" --recovery-key /media/usb/recovery.key\n  cairn --home ./node2 init --organisation \"CERT-Example\" --node-name node-2 --org-key /var/lib/cairn/keys/org.key\n\nWith --recovery-key, the organisation is founded with a recovery key, written to that file:\nkeep it offline. It can later revoke a leaked organisation key and name its successor\n(`cairn org recover`, deploy/OPERATOR-GUIDE.md). An organisation founded without one cannot add\none later."
     )]
     Init {
         /// The organisation's display name.
@@ -64,6 +64,10 @@ enum Command {
         /// Use this existing organisation key (for a second node of the same organisation).
         #[arg(long, value_name = "FILE")]
         org_key: Option<PathBuf>,
+        /// Found the organisation with a recovery key, written to this new file (keep it
+        /// offline, away from the organisation key).
+        #[arg(long, value_name = "FILE", conflicts_with = "org_key")]
+        recovery_key: Option<PathBuf>,
     },
     /// Show this node's organisation key and PeerId (what partners put in their trust lists).
     Identity,
@@ -275,8 +279,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             organisation,
             node_name,
             org_key,
+            recovery_key,
         } => {
-            let done = home.init(&organisation, &node_name, org_key.as_deref())?;
+            let done = home.init(
+                &organisation,
+                &node_name,
+                org_key.as_deref(),
+                recovery_key.as_deref(),
+            )?;
             println!(
                 "Initialised a Cairn node for {organisation} in {}",
                 home.root().display()
@@ -292,6 +302,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             println!("  node PeerId       {}", done.peer_id);
             println!("  configuration     {}", home.config_path().display());
+            if let (Some(recovery), Some(path)) = (done.recovery_key, &recovery_key) {
+                println!(
+                    "  recovery key      {recovery}  (secret in {}: move it offline now, away from the organisation key)",
+                    path.display()
+                );
+            }
             println!(
                 "Give the organisation key and PeerId to partners so they can add you to their trust lists.\nKeep {} secret and backed up: it signs your organisation's reports.",
                 home.org_key_path().display()

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use cairn_core::keylog::{KeyLog, KeyStatement, Purpose};
+use cairn_core::keylog::{KeyLog, KeyStatement, OrgId, Purpose};
 use clap::Subcommand;
 
 use crate::control::{self, ControlRequest, ControlResponse};
@@ -21,11 +21,16 @@ use crate::view;
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
     /// The organisation's id, keys and revoked node keys, from its key statements.
-    #[command(after_help = "Examples:\n  cairn org show\n  cairn org show --json")]
+    #[command(
+        after_help = "Examples:\n  cairn org show\n  cairn org show --json\n  cairn org show --out org.statements\n\nWith --out, the statements are written to a file that `cairn org add-statements` loads\nwhere the organisation key or the recovery key is kept offline, or on a new node."
+    )]
     Show {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Also write the organisation's statements to this file, one in base64 per line.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Revoke a node's key: partners cut the node off within seconds and refuse it from then
     /// on, even after restarts (a stolen or retired node).
@@ -97,6 +102,29 @@ pub enum OrgCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The organisation key leaked: revoke it with the recovery key (from `cairn init
+    /// --recovery-key`) from when it may have been copied, and hand over to a new key.
+    #[command(
+        after_help = "Examples:\n  cairn org recover --recovery-key /media/usb/recovery.key --from 2026-11-30T22:00:00Z --reason \"key copied from a backup\"\n  cairn --home /media/recovery org recover --recovery-key /media/recovery/recovery.key --from 2026-11-30 --reason \"laptop stolen\" --out recovery.statements\n\nRun it where the organisation's statements are: on a node (running or stopped), or on an\noffline home that holds them (`cairn org show --out FILE` on a node, then `cairn org\nadd-statements FILE` there). Everything the leaked key signed dated from --from on is refused\nby partners: reports, node authorisations and certificates. The recovery key's succession\nwins over any the thief made. Then authorise every node again with the new key."
+    )]
+    Recover {
+        /// The recovery key file.
+        #[arg(long, value_name = "FILE")]
+        recovery_key: PathBuf,
+        /// From when the leaked key is refused: RFC 3339, a date, or an age (`2d`: two days
+        /// ago). The earliest time it may have been copied, not when that was noticed.
+        #[arg(long, value_name = "TIME")]
+        from: String,
+        /// Why, in words (kept in the statement partners receive).
+        #[arg(long)]
+        reason: String,
+        /// Also write the organisation's statements, the new ones included, to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Load key statements written by `cairn org certify --out` (or any file of this
     /// organisation's statements, one in base64 per line) into this node, which sends them
     /// to its partners.
@@ -113,7 +141,7 @@ pub enum OrgCommand {
 /// Runs a `cairn org` command.
 pub fn run(home: &Home, command: OrgCommand) -> Result<ExitCode> {
     match command {
-        OrgCommand::Show { json } => show(home, json),
+        OrgCommand::Show { json, out } => show(home, json, out.as_deref()),
         OrgCommand::RevokeNode {
             node,
             reason,
@@ -140,6 +168,13 @@ pub fn run(home: &Home, command: OrgCommand) -> Result<ExitCode> {
         }
         OrgCommand::AddStatements { file, json } => add_statements(home, &file, json),
         OrgCommand::Rotate { out, json } => rotate(home, out.as_deref(), json),
+        OrgCommand::Recover {
+            recovery_key,
+            from,
+            reason,
+            out,
+            json,
+        } => recover(home, &recovery_key, &from, &reason, out.as_deref(), json),
     }
 }
 
@@ -230,8 +265,7 @@ fn certify(
         .join(" and ");
     let first_authorisation = log.node_keys().is_empty();
     let what = format!("the authorisation of node {node}");
-    let delivery = out.map_or(Delivery::Node, Delivery::File);
-    let handed = deliver(home, &signing, statement, delivery, &what)?;
+    let handed = signing.hand_on(home, statement, out, &what)?;
     if json {
         println!(
             "{}",
@@ -322,11 +356,32 @@ struct Signing {
     log: KeyLog,
 }
 
+impl Signing {
+    /// Hands a statement it signed to this home's node, or instead to the file `out`.
+    fn hand_on(
+        &self,
+        home: &Home,
+        statement: KeyStatement,
+        out: Option<&Path>,
+        what: &str,
+    ) -> Result<Handed> {
+        let delivery = out.map_or(Delivery::Node, Delivery::File);
+        deliver(
+            home,
+            &self.statements,
+            self.log.org_id(),
+            vec![statement],
+            delivery,
+            what,
+        )
+    }
+}
+
 /// The organisation key in this home, checked against the organisation's statements: it must
 /// be the organisation's current key. `elsewhere` says what to do where the key is not.
 fn signing(home: &Home, elsewhere: &str) -> Result<Signing> {
     let org = org_key_here(home, elsewhere)?;
-    let statements = statements_for_signing(home, &org)?;
+    let statements = statements_for_signing(home)?;
     let log = KeyLog::build(&statements)
         .context("this organisation's key statements do not determine who it is")?;
     let current = log.org_key_at(now_ms());
@@ -351,15 +406,8 @@ fn signing(home: &Home, elsewhere: &str) -> Result<Signing> {
 /// The organisation's statements where a statement is about to be signed: this home's node's,
 /// or, on a machine that only holds the organisation key, those it keeps (its implicit
 /// genesis before it signed any).
-fn statements_for_signing(home: &Home, org: &cairn_core::OrgKey) -> Result<Vec<KeyStatement>> {
-    if home.node_cert_path().exists() {
-        return statements(home);
-    }
-    let kept = home.offline_statements()?;
-    if !kept.is_empty() {
-        return Ok(kept);
-    }
-    Ok(vec![KeyStatement::implicit_genesis(org)?])
+fn statements_for_signing(home: &Home) -> Result<Vec<KeyStatement>> {
+    statements(home)
 }
 
 /// Where a new statement goes besides this home's node.
@@ -379,8 +427,9 @@ enum Delivery<'a> {
 /// names it in the file's header.
 fn deliver(
     home: &Home,
-    signing: &Signing,
-    statement: KeyStatement,
+    before: &[KeyStatement],
+    org_id: OrgId,
+    new: Vec<KeyStatement>,
     delivery: Delivery,
     what: &str,
 ) -> Result<Handed> {
@@ -395,22 +444,18 @@ fn deliver(
             home.node_cert_path().display()
         );
     }
-    let mut all = signing.statements.clone();
-    all.push(statement.clone());
+    let mut all = before.to_vec();
+    all.extend(new.iter().cloned());
     if offline {
         home.keep_offline_statements(&all)?;
     }
     if let Some(path) = out {
-        let mut text = format!(
-            "# Key statements of organisation {}: {what}, with the statements before it.\n# Load them on a node of the organisation with `cairn org add-statements {}`.\n",
-            signing.log.org_id(),
-            path.display()
-        );
-        for s in &all {
-            text.push_str(&control::encode_envelope(s.to_bytes()));
-            text.push('\n');
-        }
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        write_statements(
+            path,
+            &all,
+            org_id,
+            &format!("{what}, with the statements before it"),
+        )?;
         if offline || matches!(delivery, Delivery::File(_)) {
             return Ok(Handed::File(path.display().to_string()));
         }
@@ -418,7 +463,10 @@ fn deliver(
     let socket = home.control_socket_path();
     let handed = if control::is_running(&socket) {
         let request = ControlRequest::AddStatements {
-            statements: vec![control::encode_envelope(statement.to_bytes())],
+            statements: new
+                .iter()
+                .map(|s| control::encode_envelope(s.to_bytes()))
+                .collect(),
         };
         match control::ask(&socket, &request)? {
             ControlResponse::StatementsAdded { .. } => Handed::Running,
@@ -436,6 +484,20 @@ fn deliver(
     })
 }
 
+/// Writes an organisation's statements to a file `cairn org add-statements` loads; `what`
+/// says what they are in its header.
+fn write_statements(path: &Path, list: &[KeyStatement], org_id: OrgId, what: &str) -> Result<()> {
+    let mut text = format!(
+        "# Key statements of organisation {org_id}: {what}.\n# Load them with `cairn org add-statements {}`.\n",
+        path.display()
+    );
+    for s in list {
+        text.push_str(&control::encode_envelope(s.to_bytes()));
+        text.push('\n');
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// Hands the organisation key over to a new one.
 fn rotate(home: &Home, out: Option<&Path>, json: bool) -> Result<ExitCode> {
     let signing = signing(home, "rotate on the machine that does")?;
@@ -443,33 +505,158 @@ fn rotate(home: &Home, out: Option<&Path>, json: bool) -> Result<ExitCode> {
     let new = cairn_core::OrgKey::generate(&mut rand::rngs::OsRng);
     let old = *signing.org.public().as_bytes();
     let statement = KeyStatement::succession(signing.log.org_id(), &signing.org, old, &new, now)?;
-    let mut after = signing.statements.clone();
-    after.push(statement.clone());
+    let done = hand_over(
+        home,
+        &signing.statements,
+        vec![statement],
+        &new,
+        out,
+        "the succession to a new organisation key",
+    )?;
+    done.print(json, old, None)
+}
+
+/// Revokes the organisation's current key with the recovery key, from when it may have
+/// leaked, and hands over to a new key.
+fn recover(
+    home: &Home,
+    recovery_key: &Path,
+    from: &str,
+    reason: &str,
+    out: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        bail!("--reason must say why the organisation key is revoked");
+    }
+    let recovery = cairn_core::OrgKey::load(recovery_key)
+        .with_context(|| format!("cannot read the recovery key {}", recovery_key.display()))?;
+    let before = statements(home)?;
+    let log = KeyLog::build(&before)
+        .context("this organisation's key statements do not determine who it is")?;
+    match log.recovery_key() {
+        None => bail!(
+            "organisation {} was founded without a recovery key: if you still hold its current key, hand it over with `cairn org rotate`",
+            log.org_id()
+        ),
+        Some(key) if key != *recovery.public().as_bytes() => bail!(
+            "{} is not the recovery key organisation {} was founded with ({})",
+            recovery_key.display(),
+            log.org_id(),
+            hex::encode(key)
+        ),
+        Some(_) => {}
+    }
+    let now = now_ms();
+    let from_ms = view::parse_time(from, now, false)?;
+    if from_ms > now {
+        bail!("--from {from:?} is in the future: revoke from when the key may have been copied");
+    }
+    // The key that was the organisation's when it may have been copied: successions it
+    // signed from then on (a thief's) give way to the recovery key's.
+    let keys = log.org_keys();
+    let Some(leaked) = keys
+        .iter()
+        .rev()
+        .find(|p| p.from_ms <= from_ms)
+        .or(keys.first())
+        .map(|p| p.key)
+    else {
+        bail!("organisation {} has no organisation key", log.org_id());
+    };
+    let new = cairn_core::OrgKey::generate(&mut rand::rngs::OsRng);
+    let revocation =
+        KeyStatement::revocation(log.org_id(), &recovery, leaked, from_ms, reason, now)?;
+    let succession = KeyStatement::succession(log.org_id(), &recovery, leaked, &new, now)?;
+    let mut statements = vec![revocation, succession];
+    // The node recovering is the one the organisation trusts now: the new key authorises it
+    // (the certificate the leaked key issued may date from after the leak), for a year.
+    if home.node_cert_path().exists() {
+        let cert = home.node_certificate()?;
+        statements.push(KeyStatement::authorise_node(
+            log.org_id(),
+            &new,
+            cert.node_key,
+            &cert.node_name,
+            &[Purpose::SignReports, Purpose::ServePartners],
+            now,
+            now.saturating_add(365 * 86_400_000),
+            now,
+        )?);
+    }
+    let authorised_here = statements.len() > 2;
+    let done = hand_over(
+        home,
+        &before,
+        statements,
+        &new,
+        out,
+        "the revocation of a leaked organisation key and the succession to a new one",
+    )?;
+    done.print(
+        json,
+        leaked,
+        Some(Recovered {
+            from_ms,
+            authorised_here,
+        }),
+    )
+}
+
+/// What a recovery did besides the hand-over.
+struct Recovered {
+    /// From when the leaked key is revoked.
+    from_ms: i64,
+    /// Whether the new key authorised this home's node.
+    authorised_here: bool,
+}
+
+/// What came of handing the organisation key over.
+struct HandedOver {
+    org_id: OrgId,
+    new_key: [u8; 32],
+    at_ms: i64,
+    handed: Handed,
+    reloaded: Result<()>,
+    key_path: PathBuf,
+}
+
+/// Checks that `statements` (a succession, after a revocation if the recovery key makes
+/// them) make `new` the organisation's current key, then hands them on (to this home's node,
+/// and to `out`) and puts `new` in this home's keys/org.key.
+fn hand_over(
+    home: &Home,
+    before: &[KeyStatement],
+    statements: Vec<KeyStatement>,
+    new: &cairn_core::OrgKey,
+    out: Option<&Path>,
+    what: &str,
+) -> Result<HandedOver> {
+    let mut after = before.to_vec();
+    after.extend(statements.iter().cloned());
     let log = KeyLog::build(&after)
         .context("the succession would break the organisation's key statements")?;
+    let now = now_ms();
     if log.org_key_at(now) != Some(*new.public().as_bytes()) {
+        let why: Vec<String> = log.left_out().iter().map(|l| l.reason.clone()).collect();
         bail!(
-            "the succession does not make the new key current: {:?}",
-            log.left_out()
+            "the succession does not make the new key current: {}",
+            why.join("; ")
         );
     }
     // The new key is written beside the old one before anything is handed on, so that a
     // failure leaves the old key in place and nothing signed by the new one.
+    home.ensure_keys_dir()?;
     let staged = home.org_key_path().with_extension("key.new");
     if staged.exists() {
         std::fs::remove_file(&staged)
             .with_context(|| format!("cannot remove the unfinished {}", staged.display()))?;
     }
     new.save(&staged)?;
-    // The node in this home gets the succession whatever else: it signs with the new key.
+    // The node in this home gets the statements whatever else: it signs with the new key.
     let delivery = out.map_or(Delivery::Node, Delivery::FileAndNode);
-    let handed = deliver(
-        home,
-        &signing,
-        statement,
-        delivery,
-        "the succession to a new organisation key",
-    )?;
+    let handed = deliver(home, before, log.org_id(), statements, delivery, what)?;
     std::fs::rename(&staged, home.org_key_path()).with_context(|| {
         format!(
             "the succession is made, but {} could not replace {}: move it there by hand",
@@ -481,42 +668,76 @@ fn rotate(home: &Home, out: Option<&Path>, json: bool) -> Result<ExitCode> {
         true => reload_signing_key(home),
         false => Ok(()),
     };
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "org_id": log.org_id().to_string(),
-                "old_key": hex::encode(old),
-                "new_key": hex::encode(new.public().as_bytes()),
-                "at": view::rfc3339(now),
-                "file": handed.file(),
-                "sent_to_partners": handed.reached_running_node(),
-                "running_node_signs_with_new_key": handed.reached_running_node() && reloaded.is_ok(),
-            }))?
-        );
-    } else {
+    Ok(HandedOver {
+        org_id: log.org_id(),
+        new_key: *new.public().as_bytes(),
+        at_ms: now,
+        handed,
+        reloaded,
+        key_path: home.org_key_path(),
+    })
+}
+
+impl HandedOver {
+    /// Says what was done; `recovered` for a leaked key revoked by the recovery key.
+    fn print(&self, json: bool, old: [u8; 32], recovered: Option<Recovered>) -> Result<ExitCode> {
+        let revoked_from = recovered.as_ref().map(|r| r.from_ms);
+        let running = self.handed.reached_running_node();
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "org_id": self.org_id.to_string(),
+                    "old_key": hex::encode(old),
+                    "new_key": hex::encode(self.new_key),
+                    "at": view::rfc3339(self.at_ms),
+                    "old_key_revoked_from": revoked_from.map(view::rfc3339),
+                    "file": self.handed.file(),
+                    "sent_to_partners": running,
+                    "running_node_signs_with_new_key": running && self.reloaded.is_ok(),
+                }))?
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        if let Some(from) = revoked_from {
+            println!(
+                "Organisation key {} revoked from {} with the recovery key.",
+                hex::encode(old),
+                view::rfc3339(from)
+            );
+        }
         println!(
             "Organisation key {} handed over to {} at {}.",
             hex::encode(old),
-            hex::encode(new.public().as_bytes()),
-            view::rfc3339(now)
+            hex::encode(self.new_key),
+            view::rfc3339(self.at_ms)
         );
-        println!(
-            "{} holds the new key; the old one is gone from it.",
-            home.org_key_path().display()
-        );
-        handed.tell("the succession");
-        if let Err(e) = &reloaded {
+        println!("{} holds the new key.", self.key_path.display());
+        self.handed.tell("the statements");
+        if let Err(e) = &self.reloaded {
             println!(
                 "warning: the running node still signs with the old key, which partners now refuse: {}; restart it",
                 crate::one_line(&format!("{e:#}"))
             );
         }
-        println!(
-            "Destroy every other copy of the old key: partners refuse what it signs from now on."
-        );
+        match recovered {
+            None => println!(
+                "Destroy every other copy of the old key: partners refuse what it signs from now on."
+            ),
+            Some(Recovered {
+                authorised_here, ..
+            }) => {
+                if authorised_here {
+                    println!("The new key authorised this node for a year.");
+                }
+                println!(
+                    "Authorise every {}node of the organisation with the new key now (`cairn org certify`):\npartners refuse what the leaked key signed from the revocation time on, its certificates included.",
+                    if authorised_here { "other " } else { "" }
+                );
+            }
+        }
+        Ok(ExitCode::SUCCESS)
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Tells the running node to sign with the organisation key now in this home.
@@ -536,9 +757,9 @@ fn add_statements(home: &Home, file: &Path, json: bool) -> Result<ExitCode> {
     if new.is_empty() {
         bail!("{} holds no key statements", file.display());
     }
-    let certificate = home.node_certificate()?;
+    let offline = !home.node_cert_path().exists();
     let socket = home.control_socket_path();
-    let running = control::is_running(&socket);
+    let running = !offline && control::is_running(&socket);
     let added = if running {
         let request = ControlRequest::AddStatements {
             statements: new
@@ -552,20 +773,42 @@ fn add_statements(home: &Home, file: &Path, json: bool) -> Result<ExitCode> {
             _ => bail!("the running node answered something unexpected"),
         }
     } else {
-        let held = statements(home)?;
+        // A file with the organisation's genesis replaces the implicit one this home would
+        // otherwise assume (a node of an organisation founded with a recovery key).
+        let held = statements_held(home, !new.iter().any(|s| s.defines().is_some()))?;
         let mut all = held.clone();
-        all.extend(new.iter().cloned());
+        for statement in &new {
+            if !all.contains(statement) {
+                all.push(statement.clone());
+            }
+        }
         let log = KeyLog::build(&all).context(
             "with these statements, the organisation's key statements do not determine who it is",
         )?;
-        let genesis_signer = all
-            .iter()
-            .find(|s| s.defines() == Some(log.org_id()))
-            .map(|s| s.signer);
-        if genesis_signer != Some(*certificate.org_key.as_bytes()) {
+        let ours = match offline {
+            // The key here must be one of the organisation's.
+            // The key here, if any, must be one of the organisation's (statements held
+            // already name the organisation: another genesis does not build).
+            true => match home.org_key_path().exists() {
+                true => {
+                    let key = *home.org_key()?.public().as_bytes();
+                    log.org_keys().iter().any(|p| p.key == key)
+                }
+                false => true,
+            },
+            false => {
+                let first = home.node_certificate()?.org_key;
+                log.org_keys().first().map(|p| p.key) == Some(*first.as_bytes())
+            }
+        };
+        if !ours {
             bail!(
-                "these statements are not about this node's organisation (its key is {})",
-                hex::encode(certificate.org_key.as_bytes())
+                "these statements are not about this home's organisation (its {} is not among their keys)",
+                if offline {
+                    "organisation key"
+                } else {
+                    "first key"
+                }
             );
         }
         if let Some(left) = log.left_out().iter().find(|l| l.index >= held.len()) {
@@ -576,8 +819,14 @@ fn add_statements(home: &Home, file: &Path, json: bool) -> Result<ExitCode> {
                 left.reason
             );
         }
-        let store = home.open_store()?;
-        store.keep_statements(&all)?.len()
+        match offline {
+            true => {
+                let added = all.len() - held.len();
+                home.keep_offline_statements(&all)?;
+                added
+            }
+            false => home.open_store()?.keep_statements(&all)?.len(),
+        }
     };
     if json {
         println!(
@@ -597,6 +846,11 @@ fn add_statements(home: &Home, file: &Path, json: bool) -> Result<ExitCode> {
     );
     if running {
         println!("The running node sent the new ones to its connected partners.");
+    } else if offline {
+        println!(
+            "Kept in {}: the organisation key here signs on top of them.",
+            home.org_statements_path().display()
+        );
     } else {
         println!(
             "Kept in this node's store: partners learn them when this node next connects to them (`cairn run`)."
@@ -605,11 +859,23 @@ fn add_statements(home: &Home, file: &Path, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The organisation's statements: from the running node, or from the store and the
-/// organisation key of a stopped one.
+/// The organisation's statements: from the running node, the store and the organisation key
+/// of a stopped one, or a home holding only the organisation key.
 fn statements(home: &Home) -> Result<Vec<KeyStatement>> {
+    statements_held(home, true)
+}
+
+/// The organisation's statements held here: from the running node, the store of a stopped
+/// one, or what a home holding only the organisation key keeps. With `implicit`, a home whose
+/// statements hold no genesis adds the implicit one of its first key (a node that has not run
+/// since key statements came; an offline key that has signed nothing yet).
+fn statements_held(home: &Home, implicit: bool) -> Result<Vec<KeyStatement>> {
     let socket = home.control_socket_path();
-    let mut list = if control::is_running(&socket) {
+    let mut list = if !home.node_cert_path().exists() {
+        // A home holding only the organisation key, or only its statements (where the
+        // recovery key is used).
+        home.offline_statements()?
+    } else if control::is_running(&socket) {
         let ControlResponse::Statements(encoded) =
             control::ask(&socket, &ControlRequest::OrganisationStatements)?
         else {
@@ -629,10 +895,10 @@ fn statements(home: &Home) -> Result<Vec<KeyStatement>> {
         let store = home.open_store()?;
         cairn_node::own_statements(&store, &org)?
     };
-    if !list.iter().any(|s| s.defines().is_some())
+    if implicit
+        && !list.iter().any(|s| s.defines().is_some())
         && let Some(first) = home.first_org_key()?
     {
-        // A node that has not run since key statements came: its genesis is the implicit one.
         list.push(KeyStatement::implicit_genesis(&first)?);
     }
     Ok(list)
@@ -663,14 +929,18 @@ fn node_label(key: &[u8; 32]) -> String {
     }
 }
 
-fn show(home: &Home, json: bool) -> Result<ExitCode> {
+fn show(home: &Home, json: bool, out: Option<&Path>) -> Result<ExitCode> {
     let list = statements(home)?;
     let log = KeyLog::build(&list)
         .context("this organisation's key statements do not determine who it is")?;
+    if let Some(path) = out {
+        write_statements(path, &list, log.org_id(), "all of its statements")?;
+    }
     if json {
         let value = serde_json::json!({
             "org_id": log.org_id().to_string(),
             "name": log.name(),
+            "recovery_key": log.recovery_key().map(hex::encode),
             "org_keys": log.org_keys().iter().map(|p| serde_json::json!({
                 "key": hex::encode(p.key),
                 "from": view::rfc3339(p.from_ms),
@@ -696,6 +966,11 @@ fn show(home: &Home, json: bool) -> Result<ExitCode> {
     if !log.name().is_empty() {
         println!("name              {}", log.name());
     }
+    println!(
+        "recovery key      {}",
+        log.recovery_key()
+            .map_or_else(|| "none".to_string(), hex::encode)
+    );
     for period in log.org_keys() {
         let until = period
             .until_ms
@@ -726,11 +1001,11 @@ fn show(home: &Home, json: bool) -> Result<ExitCode> {
         println!("revoked keys      none");
     }
     for (key, from) in revoked {
-        println!(
-            "revoked           {} from {}",
-            node_label(&key),
-            view::rfc3339(from)
-        );
+        let label = match log.org_keys().iter().any(|p| p.key == key) {
+            true => format!("organisation key {}", hex::encode(key)),
+            false => node_label(&key),
+        };
+        println!("revoked           {label} from {}", view::rfc3339(from));
     }
     println!("key statements    {}", list.len());
     for left in log.left_out() {
@@ -773,12 +1048,10 @@ fn revoke_node(
     let statement =
         KeyStatement::revocation(log.org_id(), &signing.org, node_key, from_ms, reason, now)?;
     let this_node = home.node_cert_path().exists() && home.node_certificate()?.node_key == node_key;
-    let delivery = out.map_or(Delivery::Node, Delivery::File);
-    let handed = deliver(
+    let handed = signing.hand_on(
         home,
-        &signing,
         statement,
-        delivery,
+        out,
         &format!("the revocation of node {node}"),
     )?;
     let running = handed.reached_running_node();

@@ -385,22 +385,28 @@ pub fn publish_to_running_node(home: &Home, draft: &ReportDraft) -> Result<Verif
     }
 }
 
-/// Whether the node key that signed `report`, if a node key did, may sign for its organisation
-/// at the time it signed, as the statements kept in `store` say: a stopped node checks here
+/// Whether the key that signed `report` may sign for its organisation at the time it signed,
+/// as the statements kept in `store` say (a node key or a later organisation key within what
+/// they allow; the first key until it was handed over or revoked): a stopped node checks here
 /// what a running one checks when it is handed the report.
 pub fn check_signer(store: &Store, report: &VerifiedReport) -> Result<()> {
     use cairn_core::Signers;
-    let (Some(signer), Some(signed_ms)) = (report.signer_key(), report.signed_ms()) else {
-        return Ok(());
-    };
     let author = report.author();
     let logs = cairn_node::keylogs::KeyLogs::new([author], store.all_statements()?);
-    logs.may_sign(&author, &signer, signed_ms)
-        .map_err(|reason| {
+    match (report.signer_key(), report.signed_ms()) {
+        (Some(signer), Some(signed_ms)) => logs.may_sign(&author, &signer, signed_ms).map_err(|reason| {
             anyhow::anyhow!(
-                "this node's key may not sign its organisation's reports: {reason}; authorise it with `cairn org certify` where the organisation key is, then `cairn org add-statements`"
+                "the key this node signs with may not sign its organisation's reports: {reason}; authorise this node with `cairn org certify` where the organisation key is, then `cairn org add-statements`"
             )
-        })
+        }),
+        _ => logs
+            .first_key_may_sign(&author, report.report().created_ms)
+            .map_err(|reason| {
+                anyhow::anyhow!(
+                    "the organisation key in this node's home may not sign any more: {reason}; put the organisation's current key in keys/org.key, or authorise this node to sign with its own key (`cairn org certify`)"
+                )
+            }),
+    }
 }
 
 fn store_one(store: &Store, report: &VerifiedReport, provenance: Provenance) -> Result<()> {
@@ -618,6 +624,17 @@ fn read_report_file(path: &Path) -> Result<Vec<u8>> {
 
 fn import(home: &Home, files: &[PathBuf]) -> Result<ExitCode> {
     let store = home.open_store()?;
+    // Verified as the running node verifies: with this organisation's and its partners' key
+    // statements, so that a report signed by a node key or a later organisation key is taken,
+    // and one a handed-over or revoked key signed is not.
+    let orgs = std::iter::once(home.organisation()?).chain(
+        home.config()?
+            .sharing()
+            .trust_list()
+            .into_iter()
+            .map(|p| p.partner.org),
+    );
+    let logs = cairn_node::keylogs::KeyLogs::new(orgs, store.all_statements()?);
     let mut envelopes = Vec::with_capacity(files.len());
     let mut failures = 0;
     let mut readable = Vec::with_capacity(files.len());
@@ -633,7 +650,7 @@ fn import(home: &Home, files: &[PathBuf]) -> Result<ExitCode> {
             }
         }
     }
-    let outcomes = store.ingest(&envelopes, Provenance::Import)?;
+    let outcomes = store.ingest_with(&envelopes, Provenance::Import, &logs)?;
     let (mut stored, mut duplicates) = (0, 0);
     for (file, outcome) in readable.iter().zip(outcomes) {
         match outcome {

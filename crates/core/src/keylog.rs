@@ -741,6 +741,11 @@ impl KeyLog {
         &self.name
     }
 
+    /// The key its genesis named to revoke an organisation key and name its successor.
+    pub fn recovery_key(&self) -> Option<PublicKey> {
+        self.recovery_key
+    }
+
     /// Its organisation keys, oldest first.
     pub fn org_keys(&self) -> &[OrgKeyPeriod] {
         &self.org_keys

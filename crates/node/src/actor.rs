@@ -296,9 +296,14 @@ pub(crate) async fn start(
         std::iter::once(us).chain(settings.partners.iter().map(|p| p.partner.org)),
         kept,
     );
+    // The genesis given (the implicit one a node holding the first key writes) only counts
+    // while the store holds none: an organisation founded with an explicit genesis (a
+    // recovery key) keeps that one.
+    let has_genesis = keylogs.org_id(&us).is_some();
     let own: Vec<Vec<u8>> = settings
         .organisation_statements
         .iter()
+        .filter(|s| !(has_genesis && s.defines().is_some()))
         .map(|s| s.to_bytes().to_vec())
         .collect();
     let admitted = keylogs.admit(&us, &own);

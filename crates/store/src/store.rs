@@ -444,8 +444,21 @@ impl Store {
         envelopes: &[B],
         provenance: Provenance,
     ) -> Result<Vec<IngestOutcome>, IngestError> {
+        self.ingest_with(envelopes, provenance, &cairn_core::OrganisationKeysOnly)
+    }
+
+    /// [`Store::ingest`] with the key statements `signers` knows: reports signed by node keys
+    /// or later organisation keys verify where they let them, and a first key's signature
+    /// only until it was handed over or revoked.
+    pub fn ingest_with<B: AsRef<[u8]> + Sync>(
+        &self,
+        envelopes: &[B],
+        provenance: Provenance,
+        signers: &dyn cairn_core::Signers,
+    ) -> Result<Vec<IngestOutcome>, IngestError> {
         let _busy = self.trees.activity.busy();
-        let verified = cairn_core::verify_batch_parallel(envelopes, self.verify_threads);
+        let verified =
+            cairn_core::verify_batch_parallel_with(envelopes, self.verify_threads, signers);
         let mut rejected: Vec<Option<IngestOutcome>> = Vec::with_capacity(verified.len());
         let mut accepted = Vec::with_capacity(verified.len());
         for result in verified {
