@@ -867,3 +867,126 @@ fn a_leaked_organisation_key_is_revoked_with_the_recovery_key_and_what_the_thief
     assert!(err.contains("revoked"), "{err}");
     assert_eq!(cert.ok(&["report", "list", "--json"]), before);
 }
+
+#[test]
+fn a_node_created_without_the_organisation_key_is_certified_from_the_offline_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cert, mut bank) = cert_and_bank_connected(dir.path());
+    let offline = offline_machine(dir.path(), &bank, false);
+
+    // The bank's second node is created with the organisation key kept offline.
+    let mut bank2 = CliNode::init_with(dir.path(), "bank2", &["--offline-org-key"]);
+    assert!(!bank2.home.join("keys/org.key").exists());
+    assert!(!bank2.home.join("keys/node.cert").exists());
+    let identity = bank2.ok(&["identity"]);
+    assert!(identity.contains("certified         not yet"), "{identity}");
+    assert_refused(&bank2, &["run"], "no certificate yet");
+    assert_refused(&bank2, &["report", "list"], "no certificate yet");
+
+    // A file without its certificate is refused, and nothing is installed.
+    let other_node = dir.path().join("other.statements");
+    let out = run_at(
+        &offline,
+        &[
+            "org",
+            "certify",
+            &bank.peer_id,
+            "--out",
+            other_node.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_refused(
+        &bank2,
+        &["org", "add-statements", other_node.to_str().unwrap()],
+        "holds no certificate for this node",
+    );
+    assert!(!bank2.home.join("keys/node.cert").exists());
+
+    // Certified on the offline machine, the node installs its certificate with the file.
+    let file = dir.path().join("bank-2.statements");
+    let out = run_at(
+        &offline,
+        &[
+            "org",
+            "certify",
+            &bank2.peer_id,
+            "--name",
+            "bank-2",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let added = bank2.ok(&["org", "add-statements", file.to_str().unwrap()]);
+    assert!(added.contains("Certificate installed"), "{added}");
+    let identity = bank2.ok(&["identity"]);
+    assert!(
+        identity.contains(&format!("organisation key  {}", bank.org_key)),
+        "{identity}"
+    );
+    bank2.org_key = bank.org_key.clone();
+
+    // The CERT lists it as a second node of the bank; the bank's first node is authorised too
+    // (from the first authorisation on, partners let in only authorised nodes).
+    let first_node = dir.path().join("bank-1.statements");
+    let out = run_at(
+        &offline,
+        &[
+            "org",
+            "certify",
+            &bank.peer_id,
+            "--name",
+            "bank-1",
+            "--out",
+            first_node.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success());
+    bank.ok(&["org", "add-statements", first_node.to_str().unwrap()]);
+    assert!(cert.signal("TERM"));
+    let listed = format!(
+        "nodes = [{{ peer_id = \"{}\", addresses = [\"/ip4/127.0.0.1/tcp/{}\"] }}]",
+        bank.peer_id, bank.port
+    );
+    let both = format!(
+        "nodes = [{{ peer_id = \"{}\", addresses = [\"/ip4/127.0.0.1/tcp/{}\"] }}, {{ peer_id = \"{}\", addresses = [\"/ip4/127.0.0.1/tcp/{}\"] }}]",
+        bank.peer_id, bank.port, bank2.peer_id, bank2.port
+    );
+    cert.replace_in_config(&listed, &both);
+    bank2.partner_with(&cert, "cert", "green");
+    cert.start();
+    bank2.start();
+    wait_until(
+        "the CERT to connect to both bank nodes",
+        Duration::from_secs(30),
+        || cert.status()["peers_connected"].as_u64() == Some(2),
+    );
+
+    // It signs with its own key, as the bank.
+    let out = publish_green(&bank2, 7);
+    let id = out
+        .split_whitespace()
+        .nth(2)
+        .expect("report id")
+        .to_string();
+    cert.wait_for_reports(1, Duration::from_secs(30));
+    assert!(bank2.signal("TERM"));
+    assert!(bank.signal("TERM"));
+    assert!(cert.signal("TERM"));
+    let shown: serde_json::Value =
+        serde_json::from_str(&cert.ok(&["report", "show", &id, "--json"])).unwrap();
+    assert_eq!(
+        shown["author"].as_str(),
+        Some(bank.org_key.as_str()),
+        "{shown}"
+    );
+}

@@ -202,23 +202,7 @@ impl Home {
         import_org_key: Option<&Path>,
         recovery_key: Option<&Path>,
     ) -> Result<Initialised> {
-        if organisation.trim().is_empty() {
-            bail!("the organisation name must not be empty");
-        }
-        for existing in [
-            self.org_key_path(),
-            self.node_key_path(),
-            self.config_path(),
-        ] {
-            if existing.exists() {
-                bail!(
-                    "{} already exists: this folder holds a Cairn node already; refusing to overwrite its keys",
-                    existing.display()
-                );
-            }
-        }
-        create_private_dir(&self.root)?;
-        create_private_dir(&self.keys_dir())?;
+        self.check_empty(organisation)?;
         if let Some(path) = recovery_key {
             if import_org_key.is_some() {
                 bail!(
@@ -275,6 +259,55 @@ impl Home {
         })
     }
 
+    /// Refuses to create a node where one is, or without an organisation name; creates the
+    /// folders.
+    fn check_empty(&self, organisation: &str) -> Result<()> {
+        if organisation.trim().is_empty() {
+            bail!("the organisation name must not be empty");
+        }
+        for existing in [
+            self.org_key_path(),
+            self.node_key_path(),
+            self.config_path(),
+        ] {
+            if existing.exists() {
+                bail!(
+                    "{} already exists: this folder holds a Cairn node already; refusing to overwrite its keys",
+                    existing.display()
+                );
+            }
+        }
+        self.ensure_keys_dir()
+    }
+
+    /// Creates a node whose organisation key stays on an offline machine: its node key and
+    /// configuration only. Its certificate and authorisation come from `cairn org certify
+    /// PEER_ID --out FILE` where the organisation key is, loaded with `cairn org
+    /// add-statements FILE`. Returns its PeerId.
+    pub fn init_without_org_key(&self, organisation: &str, node_name: &str) -> Result<String> {
+        self.check_empty(organisation)?;
+        let node = NodeKey::generate(&mut rand::rngs::OsRng);
+        let peer_id = cairn_net::peer_id_of(&node.public_bytes())?.to_string();
+        node.save(&self.node_key_path())?;
+        let config = NodeConfig::new(organisation, node_name);
+        write_new(&self.config_path(), config.to_toml()?.as_bytes())?;
+        Ok(peer_id)
+    }
+
+    /// Whether this home holds a node still waiting for its certificate (created with the
+    /// organisation key kept offline).
+    pub fn awaits_certificate(&self) -> bool {
+        self.node_key_path().exists() && !self.node_cert_path().exists()
+    }
+
+    /// Writes the certificate this home's node waits for (it must be for its key).
+    pub fn install_certificate(&self, cert: &NodeCertificate) -> Result<()> {
+        if cert.node_key != self.node_key()?.public_bytes() {
+            bail!("the certificate is for another node");
+        }
+        write_new(&self.node_cert_path(), cert.to_bytes())
+    }
+
     /// Reads the configuration; says how to create a node when there is none.
     pub fn config(&self) -> Result<NodeConfig> {
         if !self.config_path().exists() {
@@ -294,6 +327,17 @@ impl Home {
 
     /// The node certificate, verified.
     pub fn node_certificate(&self) -> Result<NodeCertificate> {
+        if self.awaits_certificate() {
+            let peer = self
+                .node_key()
+                .ok()
+                .and_then(|k| cairn_net::peer_id_of(&k.public_bytes()).ok())
+                .map_or_else(|| "PEER_ID".to_string(), |p| p.to_string());
+            bail!(
+                "this node has no certificate yet ({} is missing): where the organisation key is, run `cairn org certify {peer} --out node.statements`, then here `cairn org add-statements node.statements`",
+                self.node_cert_path().display()
+            );
+        }
         let bytes = std::fs::read(self.node_cert_path())
             .with_context(|| format!("cannot read {}", self.node_cert_path().display()))?;
         NodeCertificate::verify(&bytes)
@@ -313,8 +357,12 @@ impl Home {
     }
 }
 
-/// Reads a file of key statements, one in base64 per line (`#` comments and blank lines
-/// skipped), each verified; an error names the line.
+/// How a node certificate is written in a statements file: this, then the certificate in
+/// base64 (`cairn org certify --out` writes one for the node it authorises).
+pub const CERTIFICATE_LINE: &str = "node-certificate ";
+
+/// Reads a file of key statements, one in base64 per line (`#` comments, blank lines and node
+/// certificates skipped), each verified; an error names the line.
 pub fn read_statements_file(path: &Path) -> Result<Vec<KeyStatement>> {
     use base64::Engine;
     let text =
@@ -322,7 +370,7 @@ pub fn read_statements_file(path: &Path) -> Result<Vec<KeyStatement>> {
     let mut list = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+        if line.is_empty() || line.starts_with('#') || line.starts_with(CERTIFICATE_LINE) {
             continue;
         }
         let at = || format!("{}, line {}", path.display(), number + 1);
@@ -332,6 +380,29 @@ pub fn read_statements_file(path: &Path) -> Result<Vec<KeyStatement>> {
         list.push(
             KeyStatement::verify(&bytes)
                 .with_context(|| format!("{}: not a valid key statement", at()))?,
+        );
+    }
+    Ok(list)
+}
+
+/// The node certificates in a statements file (lines starting with [`CERTIFICATE_LINE`]),
+/// each verified; an error names the line.
+pub fn read_certificates_file(path: &Path) -> Result<Vec<NodeCertificate>> {
+    use base64::Engine;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut list = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let Some(encoded) = line.trim().strip_prefix(CERTIFICATE_LINE) else {
+            continue;
+        };
+        let at = || format!("{}, line {}", path.display(), number + 1);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .with_context(|| format!("{}: not a node certificate in base64", at()))?;
+        list.push(
+            NodeCertificate::verify(&bytes)
+                .with_context(|| format!("{}: not a valid node certificate", at()))?,
         );
     }
     Ok(list)

@@ -52,7 +52,7 @@ fn default_home() -> PathBuf {
 enum Command {
     /// Create a node: an organisation signing key, a node key certified by it, node.toml.
     #[command(
-        after_help = "Examples:\n  cairn --home /var/lib/cairn init --organisation \"CERT-Example\"\n  cairn --home /var/lib/cairn init --organisation \"CERT-Example\" --recovery-key /media/usb/recovery.key\n  cairn --home ./node2 init --organisation \"CERT-Example\" --node-name node-2 --org-key /var/lib/cairn/keys/org.key\n\nWith --recovery-key, the organisation is founded with a recovery key, written to that file:\nkeep it offline. It can later revoke a leaked organisation key and name its successor\n(`cairn org recover`, deploy/OPERATOR-GUIDE.md). An organisation founded without one cannot add\none later."
+        after_help = "Examples:\n  cairn --home /var/lib/cairn init --organisation \"CERT-Example\"\n  cairn --home /var/lib/cairn init --organisation \"CERT-Example\" --recovery-key /media/usb/recovery.key\n  cairn --home /var/lib/cairn init --organisation \"CERT-Example\" --node-name cert-3 --offline-org-key\n  cairn --home ./node2 init --organisation \"CERT-Example\" --node-name node-2 --org-key /var/lib/cairn/keys/org.key\n\nWith --recovery-key, the organisation is founded with a recovery key, written to that file:\nkeep it offline. It can later revoke a leaked organisation key and name its successor\n(`cairn org recover`, deploy/OPERATOR-GUIDE.md). An organisation founded without one cannot add\none later."
     )]
     Init {
         /// The organisation's display name.
@@ -68,6 +68,11 @@ enum Command {
         /// offline, away from the organisation key).
         #[arg(long, value_name = "FILE", conflicts_with = "org_key")]
         recovery_key: Option<PathBuf>,
+        /// The organisation key stays on an offline machine: create only this node's key and
+        /// configuration, to certify there with `cairn org certify PEER_ID --out FILE` and
+        /// load here with `cairn org add-statements FILE`.
+        #[arg(long, conflicts_with_all = ["org_key", "recovery_key"])]
+        offline_org_key: bool,
     },
     /// Show this node's organisation key and PeerId (what partners put in their trust lists).
     Identity,
@@ -280,6 +285,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             node_name,
             org_key,
             recovery_key,
+            offline_org_key: true,
+        } => {
+            let peer_id = home.init_without_org_key(&organisation, &node_name)?;
+            println!(
+                "Initialised a Cairn node for {organisation} in {}, without the organisation key",
+                home.root().display()
+            );
+            println!("  node PeerId       {peer_id}");
+            println!("  configuration     {}", home.config_path().display());
+            println!(
+                "Next, where the organisation key is:\n  cairn --home /media/org-key org certify {peer_id} --name {node_name} --out {node_name}.statements\nthen here:\n  cairn --home {} org add-statements {node_name}.statements",
+                home.root().display()
+            );
+            let _ = (org_key, recovery_key);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Init {
+            organisation,
+            node_name,
+            org_key,
+            recovery_key,
+            offline_org_key: false,
         } => {
             let done = home.init(
                 &organisation,
@@ -316,17 +343,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Identity => {
             let config = home.config()?;
-            let org = home.organisation()?;
-            let cert = home.node_certificate()?;
-            if cert.org_key != org {
-                anyhow::bail!(
-                    "{} was issued by organisation {}, not by this node's organisation {org}",
-                    home.node_cert_path().display(),
-                    cert.org_key
-                );
-            }
             println!("organisation      {}", config.node.organisation);
-            println!("organisation key  {org}");
+            if home.awaits_certificate() {
+                let peer = cairn_net::peer_id_of(&home.node_key()?.public_bytes())?;
+                println!("organisation key  not known yet: this node has no certificate");
+                println!("node              {}", config.node.node_name);
+                println!("node PeerId       {peer}");
+                println!(
+                    "certified         not yet: where the organisation key is, run `cairn org certify {peer} --out node.statements`, then here `cairn org add-statements node.statements`"
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let cert = home.node_certificate()?;
+            println!("organisation key  {}", cert.org_key);
             println!("node              {}", cert.node_name);
             println!(
                 "node PeerId       {}",

@@ -266,6 +266,29 @@ fn certify(
     let first_authorisation = log.node_keys().is_empty();
     let what = format!("the authorisation of node {node}");
     let handed = signing.hand_on(home, statement, out, &what)?;
+    // The file carries the node's certificate too: a node created without the organisation
+    // key (`cairn init --offline-org-key`) installs it when it loads the file.
+    if let Some(path) = out {
+        let first = log
+            .org_keys()
+            .first()
+            .map(|p| cairn_core::OrgPublicKey::from_bytes(&p.key))
+            .context("the organisation has no first key")??;
+        let cert =
+            cairn_core::NodeCertificate::issue_for(first, &signing.org, node_key, name.trim(), now);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        use std::io::Write;
+        writeln!(
+            file,
+            "{}{}",
+            crate::home::CERTIFICATE_LINE,
+            control::encode_envelope(cert.to_bytes())
+        )
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if json {
         println!(
             "{}",
@@ -757,6 +780,45 @@ fn add_statements(home: &Home, file: &Path, json: bool) -> Result<ExitCode> {
     if new.is_empty() {
         bail!("{} holds no key statements", file.display());
     }
+    // A node created without the organisation key takes its certificate from the file; it is
+    // removed again if the statements are refused.
+    let installed = match home.awaits_certificate() {
+        true => {
+            let key = home.node_key()?.public_bytes();
+            let Some(cert) = crate::home::read_certificates_file(file)?
+                .into_iter()
+                .find(|c| c.node_key == key)
+            else {
+                bail!(
+                    "{} holds no certificate for this node, which has none yet: where the organisation key is, run `cairn org certify {} --out FILE` and load that file",
+                    file.display(),
+                    cairn_net::peer_id_of(&key)?
+                );
+            };
+            home.install_certificate(&cert)?;
+            true
+        }
+        false => false,
+    };
+    let added = add_statements_to(home, file, &new, json);
+    if installed && added.is_err() {
+        let _ = std::fs::remove_file(home.node_cert_path());
+    }
+    if installed && added.is_ok() && !json {
+        println!(
+            "Certificate installed in {}: start the node with `cairn run`.",
+            home.node_cert_path().display()
+        );
+    }
+    added
+}
+
+fn add_statements_to(
+    home: &Home,
+    file: &Path,
+    new: &[KeyStatement],
+    json: bool,
+) -> Result<ExitCode> {
     let offline = !home.node_cert_path().exists();
     let socket = home.control_socket_path();
     let running = !offline && control::is_running(&socket);
@@ -777,7 +839,7 @@ fn add_statements(home: &Home, file: &Path, json: bool) -> Result<ExitCode> {
         // otherwise assume (a node of an organisation founded with a recovery key).
         let held = statements_held(home, !new.iter().any(|s| s.defines().is_some()))?;
         let mut all = held.clone();
-        for statement in &new {
+        for statement in new {
             if !all.contains(statement) {
                 all.push(statement.clone());
             }
