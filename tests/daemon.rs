@@ -515,6 +515,14 @@ fn publish_green(node: &CliNode, n: u32) -> String {
     ])
 }
 
+/// An HTTP client that hands back error statuses as answers.
+fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
 /// `POST`s JSON to the node's API with a publish token; the status and the answer.
 fn api_post(
     node: &CliNode,
@@ -522,10 +530,7 @@ fn api_post(
     path: &str,
     body: &serde_json::Value,
 ) -> (u16, serde_json::Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = http_agent();
     let mut response = agent
         .post(&format!("http://127.0.0.1:{}{path}", node.api_port))
         .header("Authorization", &format!("Bearer {token}"))
@@ -989,4 +994,150 @@ fn a_node_created_without_the_organisation_key_is_certified_from_the_offline_mac
         Some(bank.org_key.as_str()),
         "{shown}"
     );
+}
+
+/// `GET`s JSON from the node's API; the answer.
+fn api_get(node: &CliNode, token: &str, path: &str) -> serde_json::Value {
+    let agent = http_agent();
+    let mut response = agent
+        .get(&format!("http://127.0.0.1:{}{path}", node.api_port))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{path}");
+    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+#[test]
+fn an_organisation_runs_two_nodes_and_its_users_carry_on_through_one_when_the_other_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cert = CliNode::init(dir.path(), "cert");
+    let mut bank1 = CliNode::init(dir.path(), "bank1");
+    let org_key = bank1.home.join("keys/org.key");
+    let mut bank2 = CliNode::init_with(
+        dir.path(),
+        "bank2",
+        &[
+            "--node-name",
+            "bank-2",
+            "--org-key",
+            org_key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(bank2.org_key, bank1.org_key);
+    // Each bank node lists the other under [node] other_nodes; the CERT lists both.
+    let other = |node: &CliNode| {
+        format!(
+            "other_nodes = [{{ peer_id = \"{}\", addresses = [\"/ip4/127.0.0.1/tcp/{}\"] }}]",
+            node.peer_id, node.port
+        )
+    };
+    for (node, sibling) in [(&bank1, &bank2), (&bank2, &bank1)] {
+        let config = node.home.join("node.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let text = text.replacen("[node]\n", &format!("[node]\n{}\n", other(sibling)), 1);
+        std::fs::write(&config, text).unwrap();
+        node.partner_with(&cert, "cert", "amber");
+    }
+    let checked = bank1.ok(&["config", "check"]);
+    assert!(!checked.contains("problem"), "{checked}");
+    cert.configure(&format!(
+        "[policies.for-bank]\nmax_tlp = \"amber\"\n\n[[partners]]\nname = \"bank\"\norg_key = \"{}\"\nkind = \"company\"\npolicy = \"for-bank\"\nnodes = [{{ peer_id = \"{}\", addresses = [\"/ip4/127.0.0.1/tcp/{}\"] }}, {{ peer_id = \"{}\", addresses = [\"/ip4/127.0.0.1/tcp/{}\"] }}]\n",
+        bank1.org_key, bank1.peer_id, bank1.port, bank2.peer_id, bank2.port
+    ));
+    // The same API tokens on both nodes, as behind a load balancer.
+    let token = bank1.ok(&["token", "create", "--role", "read", "--name", "soc"]);
+    let token = token.trim().to_string();
+    std::fs::copy(
+        bank1.home.join("tokens.json"),
+        bank2.home.join("tokens.json"),
+    )
+    .unwrap();
+    cert.start();
+    bank1.start();
+    bank2.start();
+    wait_until("every node to connect", Duration::from_secs(30), || {
+        bank1.status()["peers_connected"].as_u64() == Some(2)
+            && bank2.status()["peers_connected"].as_u64() == Some(2)
+    });
+
+    // Reports written on either bank node, and the CERT's, are on both.
+    publish_green(&bank1, 1);
+    publish_green(&bank2, 2);
+    let internal = bank1.ok(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--tlp",
+        "amber",
+        "--scope",
+        "organisation",
+        "--title",
+        "Internal only",
+        "--indicator",
+        "domain:intranet.example",
+    ]);
+    assert!(internal.contains("Published report"), "{internal}");
+    let out = cert.ok(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--tlp",
+        "amber",
+        "--title",
+        "Botnet C2",
+        "--indicator",
+        "ip:203.0.113.7",
+    ]);
+    assert!(out.contains("Published report"), "{out}");
+    bank1.wait_for_reports(4, Duration::from_secs(30));
+    bank2.wait_for_reports(4, Duration::from_secs(30));
+    cert.wait_for_reports(3, Duration::from_secs(30));
+    let listed = |node: &CliNode| {
+        let mut ids: Vec<String> = api_get(node, &token, "/api/v1/reports?limit=100")["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let before = listed(&bank1);
+    assert_eq!(before.len(), 4);
+    assert_eq!(
+        listed(&bank2),
+        before,
+        "the bank's nodes serve different reports"
+    );
+
+    // The first node dies. Its users read the same through the second, which keeps
+    // receiving from the CERT and publishing to it.
+    assert!(!bank1.signal("KILL"));
+    assert_eq!(listed(&bank2), before);
+    cert.ok(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--tlp",
+        "green",
+        "--title",
+        "New phishing wave",
+        "--indicator",
+        "domain:login-bank.example",
+    ]);
+    bank2.wait_for_reports(5, Duration::from_secs(30));
+    publish_green(&bank2, 3);
+    cert.wait_for_reports(5, Duration::from_secs(30));
+
+    // Back, the first node catches up and serves the same again.
+    bank1.start();
+    bank1.wait_for_reports(6, Duration::from_secs(30));
+    assert_eq!(listed(&bank1), listed(&bank2));
+    assert!(bank1.signal("TERM"));
+    assert!(bank2.signal("TERM"));
+    assert!(cert.signal("TERM"));
 }

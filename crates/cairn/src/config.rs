@@ -54,6 +54,10 @@ pub struct NodeSection {
     /// This node's name within the organisation.
     #[serde(default = "default_node_name")]
     pub node_name: String,
+    /// The organisation's other nodes: this node shares everything it holds with them and takes
+    /// everything they hold, so that any of them serves the same reports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_nodes: Vec<crate::sharing::PartnerNodeSection>,
 }
 
 fn default_node_name() -> String {
@@ -70,6 +74,7 @@ impl NodeConfig {
             node: NodeSection {
                 organisation: organisation.to_string(),
                 node_name: node_name.to_string(),
+                other_nodes: Vec::new(),
             },
             store: StoreConfig::default(),
             network: cairn_net::NetConfig::default(),
@@ -90,6 +95,7 @@ impl NodeConfig {
             policies: &self.policies,
             communities: &self.communities,
             partners: &self.partners,
+            other_nodes: &self.node.other_nodes,
         }
     }
 

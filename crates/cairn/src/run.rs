@@ -39,7 +39,11 @@ pub fn settings(home: &Home) -> Result<NodeSettings> {
         node_secret: node_key.secret_bytes(),
         communities: sharing.communities(&certificate.org_key),
         inbound: sharing.inbound(),
-        partners: sharing.trust_list(),
+        partners: sharing
+            .trust_list()
+            .into_iter()
+            .chain(sharing.own_nodes(&certificate.org_key, &config.node.organisation))
+            .collect(),
         certificate,
         store_path: home.store_path(),
         store: config.store.clone(),

@@ -109,6 +109,55 @@ pub struct SharingSections<'a> {
     pub communities: &'a BTreeMap<String, Vec<Spanned<String>>>,
     /// `[[partners]]`.
     pub partners: &'a [PartnerSection],
+    /// `[node] other_nodes`: this organisation's other nodes.
+    pub other_nodes: &'a [PartnerNodeSection],
+}
+
+/// Checks one node entry (`field` names it): a PeerId listed once, with addresses that dial it.
+fn check_node(
+    node: &PartnerNodeSection,
+    field: String,
+    peer_ids: &mut BTreeMap<String, String>,
+    issue: &mut impl FnMut(usize, String, String),
+) {
+    match node.peer_id.get_ref().parse::<cairn_net::NodeAddress>() {
+        Ok(id) => {
+            if let Some(first) = peer_ids.insert(id.to_string(), field.clone()) {
+                issue(
+                    node.peer_id.span().start,
+                    format!("{field}.peer_id"),
+                    format!("this PeerId is already {first}"),
+                );
+            }
+            for (a, address) in node.addresses.iter().enumerate() {
+                if let Err(e) = cairn_net::check_dial_address(address.get_ref(), &id) {
+                    issue(
+                        address.span().start,
+                        format!("{field}.addresses[{a}]"),
+                        e.to_string(),
+                    );
+                }
+            }
+        }
+        Err(e) => issue(
+            node.peer_id.span().start,
+            format!("{field}.peer_id"),
+            e.to_string(),
+        ),
+    }
+}
+
+/// The nodes of a configuration section, for the running node.
+fn partner_nodes(nodes: &[PartnerNodeSection]) -> Vec<cairn_node::PartnerNode> {
+    nodes
+        .iter()
+        .filter_map(|n| {
+            Some(cairn_node::PartnerNode {
+                node: n.peer_id.get_ref().parse().ok()?,
+                addresses: n.addresses.iter().map(|a| a.get_ref().clone()).collect(),
+            })
+        })
+        .collect()
 }
 
 /// A configuration mistake, with where it is.
@@ -139,7 +188,16 @@ impl SharingSections<'_> {
         };
         let mut names: BTreeMap<&str, usize> = BTreeMap::new();
         let mut keys: BTreeMap<String, usize> = BTreeMap::new();
-        let mut peer_ids: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        // Where each PeerId is listed first.
+        let mut peer_ids: BTreeMap<String, String> = BTreeMap::new();
+        for (k, node) in self.other_nodes.iter().enumerate() {
+            check_node(
+                node,
+                format!("node.other_nodes[{k}]"),
+                &mut peer_ids,
+                &mut issue,
+            );
+        }
         for (i, p) in self.partners.iter().enumerate() {
             let name = p.name.get_ref().as_str();
             if name.is_empty() || name == "self" {
@@ -175,35 +233,12 @@ impl SharingSections<'_> {
                 ),
             }
             for (k, node) in p.nodes.iter().enumerate() {
-                let field = format!("partners[{i}].nodes[{k}]");
-                match node.peer_id.get_ref().parse::<cairn_net::NodeAddress>() {
-                    Ok(id) => {
-                        if let Some(first) = peer_ids.insert(id.to_string(), (i, k)) {
-                            issue(
-                                node.peer_id.span().start,
-                                format!("{field}.peer_id"),
-                                format!(
-                                    "this PeerId is already partners[{}].nodes[{}]",
-                                    first.0, first.1
-                                ),
-                            );
-                        }
-                        for (a, address) in node.addresses.iter().enumerate() {
-                            if let Err(e) = cairn_net::check_dial_address(address.get_ref(), &id) {
-                                issue(
-                                    address.span().start,
-                                    format!("{field}.addresses[{a}]"),
-                                    e.to_string(),
-                                );
-                            }
-                        }
-                    }
-                    Err(e) => issue(
-                        node.peer_id.span().start,
-                        format!("{field}.peer_id"),
-                        e.to_string(),
-                    ),
-                }
+                check_node(
+                    node,
+                    format!("partners[{i}].nodes[{k}]"),
+                    &mut peer_ids,
+                    &mut issue,
+                );
             }
             if let Some(policy) = &p.policy
                 && !self.policies.contains_key(policy.get_ref())
@@ -272,18 +307,33 @@ impl SharingSections<'_> {
             .zip(self.partners)
             .map(|(partner, section)| cairn_node::TrustedPartner {
                 partner,
-                nodes: section
-                    .nodes
-                    .iter()
-                    .filter_map(|n| {
-                        Some(cairn_node::PartnerNode {
-                            node: n.peer_id.get_ref().parse().ok()?,
-                            addresses: n.addresses.iter().map(|a| a.get_ref().clone()).collect(),
-                        })
-                    })
-                    .collect(),
+                nodes: partner_nodes(&section.nodes),
             })
             .collect()
+    }
+
+    /// This organisation's other nodes (`us`, called `organisation`), as one more entry of the
+    /// trust list: they share everything with this node (`decide_outbound`'s same-organisation
+    /// rule). None when there are none.
+    pub fn own_nodes(
+        &self,
+        us: &OrgPublicKey,
+        organisation: &str,
+    ) -> Option<cairn_node::TrustedPartner> {
+        if self.other_nodes.is_empty() {
+            return None;
+        }
+        Some(cairn_node::TrustedPartner {
+            partner: Partner {
+                org: *us,
+                name: format!("{organisation} (this organisation)"),
+                kind: OrgKind::Other,
+                sector: None,
+                region: None,
+                policy: OutboundPolicy::default(),
+            },
+            nodes: partner_nodes(self.other_nodes),
+        })
     }
 
     /// The communities, with "self" as organisation `us`.

@@ -12,12 +12,14 @@ use cairn_policy::{
 use cairn_store::Provenance;
 
 /// How far a held report has come to this node (organisation `us`): 0 when `us` wrote it, 1
-/// when it came straight from its author, and so on.
+/// when it came straight from its author, and so on. A report another node of `us` handed
+/// over is as far as it was there: the organisation holds it once.
 pub fn hop_of(us: &OrgPublicKey, author: &OrgPublicKey, provenance: &Provenance) -> u32 {
     if author == us {
         return 0;
     }
     match provenance {
+        Provenance::Peer { org, hop } if org == us => *hop,
         Provenance::Peer { hop, .. } => hop.saturating_add(1),
         // Published or imported here but written by someone else: as if straight from them.
         Provenance::Local | Provenance::Import => 1,
@@ -49,7 +51,9 @@ pub enum Tell {
 }
 
 /// Whether `partner` should hear about `stored` (reports stored at `now_ms` by organisation
-/// `us`): never about a report it wrote or passed on to us, which it has.
+/// `us`): never about a report it wrote or passed on to us, which it has. Another node of `us`
+/// hears of everything but what a node of `us` passed on (each node of an organisation tells
+/// the others what reaches it from outside, and what it publishes).
 pub fn tell(
     us: &OrgPublicKey,
     stored: &[JustStored<'_>],
@@ -59,7 +63,8 @@ pub fn tell(
 ) -> Tell {
     let mut earliest: Option<i64> = None;
     for new in stored {
-        if new.from == Some(partner.org) || new.author == partner.org {
+        let sibling = partner.org == *us;
+        if new.from == Some(partner.org) || (!sibling && new.author == partner.org) {
             continue;
         }
         let holding = Holding {
@@ -181,8 +186,11 @@ pub fn verdict(
     now_ms: i64,
     skip: Skip,
 ) -> Verdict {
-    let theirs = standing.author == partner.org
-        || matches!(standing.provenance, Provenance::Peer { org, .. } if org == partner.org);
+    // Another node of this organisation may lack what this one wrote or was handed by a third
+    // node of it: nothing is "theirs" to skip.
+    let theirs = partner.org != *us
+        && (standing.author == partner.org
+            || matches!(standing.provenance, Provenance::Peer { org, .. } if org == partner.org));
     if theirs && skip == Skip::Theirs {
         return Verdict::Theirs;
     }
@@ -389,5 +397,89 @@ mod tests {
                 embargo_until: None
             }
         );
+    }
+
+    #[test]
+    fn within_an_organisation_a_report_keeps_its_distance_and_every_node_hears_of_it() {
+        use cairn_core::OrgKey;
+        use rand::SeedableRng;
+        let key =
+            |seed: u64| OrgKey::generate(&mut rand::rngs::StdRng::seed_from_u64(seed)).public();
+        let (us, author, other) = (key(1), key(2), key(3));
+        // Handed over by another node of ours: as far as it was there; by a partner: one more.
+        let from_ours = Provenance::Peer { org: us, hop: 1 };
+        let from_partner = Provenance::Peer { org: other, hop: 1 };
+        assert_eq!(hop_of(&us, &author, &from_ours), 1);
+        assert_eq!(hop_of(&us, &author, &from_partner), 2);
+        assert_eq!(hop_of(&us, &us, &from_ours), 0);
+
+        let marking = sample_marking();
+        let own_node = Partner {
+            org: us,
+            name: "bank (this organisation)".into(),
+            kind: cairn_policy::OrgKind::Other,
+            sector: None,
+            region: None,
+            policy: cairn_policy::OutboundPolicy::default(),
+        };
+        let stored = |author: OrgPublicKey, from: Option<OrgPublicKey>| JustStored {
+            author,
+            marking: &marking,
+            hop: 0,
+            from,
+        };
+        let communities = Communities::default();
+        // What this node wrote, and what a partner sent it: the other node hears of both.
+        assert_eq!(
+            tell(&us, &[stored(us, None)], &own_node, &communities, 1),
+            Tell::Now
+        );
+        assert_eq!(
+            tell(
+                &us,
+                &[stored(author, Some(other))],
+                &own_node,
+                &communities,
+                1
+            ),
+            Tell::Now
+        );
+        // What a node of ours handed over: that node has it.
+        assert_eq!(
+            tell(&us, &[stored(author, Some(us))], &own_node, &communities, 1),
+            Tell::Nothing
+        );
+        // Asked, it gets even what it handed over (a third node of ours may not have it).
+        let standing = Standing {
+            author: us,
+            marking: &marking,
+            provenance: from_ours,
+            received_ms: 0,
+        };
+        assert!(matches!(
+            verdict(&us, &communities, &own_node, standing, 1, Skip::Theirs),
+            Verdict::Share { .. }
+        ));
+    }
+
+    /// A GREEN report, community scope.
+    fn sample_marking() -> Report {
+        let draft = cairn_core::sample::indicator_report(
+            &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5),
+            5,
+        );
+        let key = cairn_core::OrgKey::generate(
+            &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(9),
+        );
+        let mut draft = draft;
+        draft.tlp = Some(cairn_core::Tlp::Green);
+        draft
+            .sign(
+                &key,
+                &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(6),
+            )
+            .unwrap()
+            .report()
+            .clone()
     }
 }

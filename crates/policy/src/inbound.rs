@@ -44,6 +44,8 @@ impl Default for InboundPolicy {
 /// The rule behind an inbound decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InboundRule {
+    /// Accepted: another node of this organisation holds it, and shares everything with it.
+    FromOwnOrganisation,
     /// Accepted: the partner wrote it.
     FromItsAuthor,
     /// Accepted: the partner passed it on within its marking.
@@ -72,6 +74,7 @@ impl InboundRule {
     /// The rule in plain words, for operators.
     pub fn explain(&self) -> String {
         match self {
+            InboundRule::FromOwnOrganisation => "another node of this organisation holds it".into(),
             InboundRule::FromItsAuthor => "the partner wrote it".into(),
             InboundRule::RelayedWithinMarking => {
                 "the partner passed it on within its marking".into()
@@ -167,6 +170,11 @@ pub fn decide_inbound(
             ahead_ms: ahead,
             allowed_ms: inbound.max_clock_ahead_ms,
         });
+    }
+    // Another node of this organisation holds what this one may hold: it sends everything
+    // (`decide_outbound`'s same-organisation rule), and everything is taken.
+    if partner.org == *us {
+        return InboundDecision::Accept(InboundRule::FromOwnOrganisation);
     }
     let direct = *author == partner.org;
     if direct && !inbound.accept_direct {

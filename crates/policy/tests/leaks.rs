@@ -405,3 +405,67 @@ fn the_clock_tolerance_is_configurable() {
         other => panic!("accepted: {other:?}"),
     }
 }
+
+/// Another node of this organisation holds what this one holds: it gets everything, whatever
+/// the marking, and everything it sends is taken, with the size and date limits of any
+/// arrival. Nothing changes for any other organisation.
+#[test]
+fn another_node_of_this_organisation_shares_everything_and_takes_everything() {
+    let (us, a, b) = (org(0), org(1), org(2));
+    let communities = Communities::default();
+    // Its entry's policy shares nothing: it does not apply within the organisation.
+    let own_node = partner(us, OutboundPolicy::default());
+    let mut red = report(Tlp::Red, Scope::Community, 2, None);
+    red.recipients = vec![a];
+    let internal = report(Tlp::Amber, Scope::Organisation, 0, None);
+    let strict = report(Tlp::AmberStrict, Scope::DirectPeers, 0, None);
+    for r in [&red, &internal, &strict] {
+        for hop in [0, 1, 3] {
+            let holding = Holding {
+                hop,
+                now_ms: 1_000,
+                received_ms: 1_000,
+            };
+            assert_eq!(
+                decide_outbound(&us, r, holding, &own_node, &communities).rule(),
+                &OutboundRule::SameOrganisation
+            );
+            if r.distribution.scope == Scope::Organisation {
+                let other = partner(b, share_everything());
+                assert_eq!(
+                    decide_outbound(&us, r, holding, &other, &communities).rule(),
+                    &OutboundRule::OrganisationScope
+                );
+            }
+        }
+        for author in [us, a, b] {
+            let arrival = |size: usize, hop: u32| {
+                decide_inbound(
+                    &us,
+                    Arrival {
+                        report: r,
+                        author: &author,
+                        size,
+                        from: &own_node,
+                        partner_hop: hop,
+                        now_ms: 1_000,
+                    },
+                    &InboundPolicy {
+                        accept_relayed: false,
+                        max_bytes: 1000,
+                        ..InboundPolicy::default()
+                    },
+                    &communities,
+                )
+            };
+            assert_eq!(
+                arrival(10, 2),
+                InboundDecision::Accept(InboundRule::FromOwnOrganisation)
+            );
+            assert_eq!(
+                arrival(5000, 0),
+                InboundDecision::Reject(InboundRule::TooLarge(1000))
+            );
+        }
+    }
+}
