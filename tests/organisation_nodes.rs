@@ -140,3 +140,55 @@ async fn two_nodes_of_one_organisation_hold_the_same_reports_and_either_carries_
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_node_of_a_partner_is_let_in_without_a_change_to_the_trust_list() {
+    let mut fed = Federation::new(&["cert", "bank-1", "bank-2", "stranger"], 42);
+    fed.join_organisation(BANK_2, BANK_1);
+    // The CERT lists the bank's first node only. The bank's new node, and a stranger's, list
+    // the CERT and dial it.
+    fed.trust(CERT, BANK_1, up_to(Tlp::Amber), up_to(Tlp::Amber));
+    fed.lists(BANK_2, CERT, up_to(Tlp::Amber));
+    fed.lists(3, CERT, up_to(Tlp::Amber));
+    fed.start_all().await;
+    let bank_2 = fed.members[BANK_2].peer_id.to_string();
+    let stranger = fed.members[3].peer_id.to_string();
+    let start = std::time::Instant::now();
+    loop {
+        let peers = fed.node(CERT).peers().await.unwrap();
+        if peers.iter().any(|p| p.peer_id == bank_2 && p.connected) {
+            // It shows as one of the bank's nodes.
+            let listed = peers.iter().find(|p| p.peer_id == bank_2).unwrap();
+            assert_eq!(listed.partner, fed.members[BANK_1].name);
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the bank's new node was never let in: {peers:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Reports flow both ways with it, under the bank's policy.
+    let to_bank = fed
+        .publish_draft(CERT, &draft(11, Tlp::Amber, None))
+        .await
+        .id();
+    let from_new = fed
+        .publish_draft(BANK_2, &draft(12, Tlp::Green, None))
+        .await
+        .id();
+    assert!(fed.wait_for(BANK_2, &[to_bank], WAIT).await);
+    assert!(fed.wait_for(CERT, &[from_new], WAIT).await);
+
+    // A node of an organisation the CERT does not trust is never let in, nor shown.
+    let from_stranger = fed
+        .publish_draft(3, &draft(13, Tlp::Green, None))
+        .await
+        .id();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let peers = fed.node(CERT).peers().await.unwrap();
+    assert!(peers.iter().all(|p| p.peer_id != stranger), "{peers:?}");
+    assert!(!fed.holds(CERT, &from_stranger));
+    assert!(!fed.holds(3, &to_bank));
+}

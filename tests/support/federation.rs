@@ -107,6 +107,12 @@ impl Federation {
         self.links[b].push((a, b_to_a));
     }
 
+    /// `a` lists `b` in its trust list and shares with it under `policy`; `b` does not list
+    /// `a` (a node `b` does not know of, which dials it).
+    pub fn lists(&mut self, a: usize, b: usize, policy: OutboundPolicy) {
+        self.links[a].push((b, policy));
+    }
+
     /// Defines a community with these members, the same on every node.
     pub fn community(&mut self, name: &str, members: &[usize]) {
         self.communities.insert(name.to_string(), members.to_vec());

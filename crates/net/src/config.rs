@@ -22,6 +22,11 @@ pub struct NetConfig {
     pub handshake_timeout_secs: u64,
     /// Connections per trusted node.
     pub max_connections_per_peer: u32,
+    /// Nodes not in the trust list that may be connected at once to introduce themselves as
+    /// new nodes of a trusted organisation, with its certificate (0: only listed nodes).
+    pub max_unlisted_nodes: u32,
+    /// How long such a node has to introduce itself before it is disconnected, in seconds.
+    pub introduction_secs: u64,
     /// First wait before redialling a trusted node that dropped or could not be reached, in
     /// milliseconds; doubles on each failure in a row.
     pub redial_initial_ms: u64,
@@ -41,6 +46,8 @@ impl Default for NetConfig {
             max_pending_per_address: 4,
             handshake_timeout_secs: 10,
             max_connections_per_peer: 2,
+            max_unlisted_nodes: 8,
+            introduction_secs: 10,
             redial_initial_ms: 500,
             redial_max_secs: 60,
             rate_limit: crate::rate::RateLimit::default(),

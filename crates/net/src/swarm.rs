@@ -13,7 +13,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, connection_limits};
 use libp2p::{identify, noise, tcp, yamux};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -138,11 +138,13 @@ impl Responder {
 pub enum NetEvent {
     /// Listening on this address.
     Listening(String),
-    /// A trusted node connected (its first connection).
+    /// A node connected (its first connection): a trusted one, or one not in the trust list
+    /// that may only introduce itself (`Request::Hello`) before it is trusted or disconnected.
     Connected(Connection),
     /// The last connection to a trusted node closed.
     Disconnected(NodeAddress),
-    /// A trusted node asks something; answer through `reply`.
+    /// A trusted node asks something, or an unlisted one introduces itself; answer through
+    /// `reply`.
     Request {
         /// Who asks.
         from: NodeAddress,
@@ -273,7 +275,7 @@ impl NetHandle {
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     per_address: crate::admission::PendingPerAddress,
-    allowed: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    allowed: crate::admission::TrustList,
     limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
@@ -369,7 +371,10 @@ pub async fn spawn(
         .with_max_pending_incoming(Some(config.max_pending_incoming.max(1)))
         .with_max_established_per_peer(Some(per_peer))
         .with_max_established(Some(
-            per_peer.saturating_mul(u32::try_from(trusted.len()).unwrap_or(u32::MAX)) + 8,
+            per_peer
+                .saturating_mul(u32::try_from(trusted.len()).unwrap_or(u32::MAX))
+                .saturating_add(config.max_unlisted_nodes.saturating_mul(per_peer))
+                .saturating_add(8),
         ));
     let request_timeout = config.request_timeout();
     let idle = Duration::from_secs(config.idle_timeout_secs.max(1));
@@ -393,7 +398,10 @@ pub async fn spawn(
         })
         .map_err(|e| StartError::Transport(e.to_string()))?
         .with_behaviour(|key| {
-            let mut allowed = allow_block_list::Behaviour::default();
+            let mut allowed = crate::admission::TrustList::new(
+                config.max_unlisted_nodes as usize,
+                Duration::from_secs(config.introduction_secs.max(1)),
+            );
             for node in &trusted {
                 allowed.allow_peer(node.node.peer_id());
             }
@@ -495,7 +503,10 @@ impl SwarmTask {
                         let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
                     }
                 }
-                _ = tick.tick() => self.redial_due(),
+                _ = tick.tick() => {
+                    self.redial_due();
+                    self.disconnect_unintroduced();
+                }
             }
         }
         for (_, reply) in self.pending_requests.drain() {
@@ -578,6 +589,15 @@ impl SwarmTask {
                 let _ = reply.send(Ok(()));
                 self.redial_due();
             }
+        }
+    }
+
+    /// Disconnects the unlisted nodes that did not introduce themselves in time.
+    fn disconnect_unintroduced(&mut self) {
+        let now = std::time::Instant::now();
+        for peer in self.swarm.behaviour_mut().allowed.expired(now) {
+            tracing::info!(node = %NodeAddress::of(&peer), "an unlisted node did not introduce itself in time: disconnected");
+            let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 
@@ -738,6 +758,20 @@ impl SwarmTask {
                     },
                 ..
             } => {
+                // A node not in the trust list may only introduce itself.
+                if !self.swarm.behaviour().allowed.allows(&peer)
+                    && !matches!(request, Request::Hello { .. })
+                {
+                    let refused = Response::Refused(
+                        "not in this node's trust list: introduce yourself first".into(),
+                    );
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_response(channel, refused);
+                    return;
+                }
                 let (tx, rx) = oneshot::channel();
                 self.pending_answers
                     .push(Box::pin(async move { (channel, rx.await.ok()) }));

@@ -134,9 +134,12 @@ async fn a_node_outside_the_trust_list_is_refused_both_ways() {
     let (a_secret, stranger_secret) = ([3u8; 32], [4u8; 32]);
     let a_id = peer_id_of(&public_of(a_secret)).unwrap();
     let stop = CancellationToken::new();
-    // A trusts nobody.
+    // A trusts nobody, and admits no unlisted node.
     let (a, a_events) = cairn_net::spawn(
-        &config("/ip4/127.0.0.1/tcp/0"),
+        &NetConfig {
+            max_unlisted_nodes: 0,
+            ..config("/ip4/127.0.0.1/tcp/0")
+        },
         a_secret,
         vec![],
         stop.clone(),
@@ -214,5 +217,74 @@ async fn a_port_another_node_listens_on_is_an_error_at_start() {
         Err(e) => e.to_string(),
     };
     assert!(error.contains(&format!("port {port} is in use")), "{error}");
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlisted_node_may_only_introduce_itself_and_only_for_a_while() {
+    let (a_secret, stranger_secret) = ([5u8; 32], [6u8; 32]);
+    let a_id = peer_id_of(&public_of(a_secret)).unwrap();
+    let stop = CancellationToken::new();
+    let (a, a_events) = cairn_net::spawn(
+        &NetConfig {
+            max_unlisted_nodes: 1,
+            introduction_secs: 1,
+            ..config("/ip4/127.0.0.1/tcp/0")
+        },
+        a_secret,
+        vec![],
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    answer_everything(a_events);
+    let a_address = a.listen_addresses().await[0].clone();
+    let (stranger, stranger_events) = cairn_net::spawn(
+        &config("/ip4/127.0.0.1/tcp/0"),
+        stranger_secret,
+        vec![TrustedNode {
+            node: a_id.clone(),
+            addresses: vec![a_address],
+        }],
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    answer_everything(stranger_events);
+    // Anything but an introduction is refused by the network layer itself.
+    let answer = stranger
+        .request(
+            &a_id,
+            Request::Notify {
+                head: 1,
+                again: Vec::new(),
+            },
+        )
+        .await;
+    match answer {
+        Ok(Response::Refused(reason)) => assert!(reason.contains("introduce yourself"), "{reason}"),
+        other => panic!("an unlisted node was answered: {other:?}"),
+    }
+    // An introduction reaches the node, which decides (here: it acknowledges, and does not
+    // trust it).
+    let hello = stranger
+        .request(
+            &a_id,
+            Request::Hello {
+                certificate: Vec::new(),
+                statements: Vec::new(),
+            },
+        )
+        .await;
+    assert_eq!(hello, Ok(Response::Ack));
+    // Not trusted in time: disconnected.
+    let start = std::time::Instant::now();
+    while !a.connections().await.is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "an unlisted node stayed connected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     stop.cancel();
 }

@@ -253,6 +253,8 @@ struct Actor {
     net: NetHandle,
     rules: Arc<SharingRules>,
     partners: Arc<Vec<TrustedPartner>>,
+    /// The request budget each partner node gets.
+    rate_limit: cairn_net::rate::RateLimit,
     peers: HashMap<NodeAddress, PeerState>,
     by_key: HashMap<PeerKey, NodeAddress>,
     sync: SyncState,
@@ -384,6 +386,7 @@ pub(crate) async fn start(
         net,
         rules,
         partners: partners.clone(),
+        rate_limit: settings.network.rate_limit,
         peers,
         by_key: HashMap::new(),
         sync: SyncState::new(settings.sync.sync_config()),
@@ -423,6 +426,22 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     if let Some(at) = at {
         tokio::time::sleep_until(at).await;
     }
+}
+
+/// The trust list entry of the organisation an unlisted node's certificate names, if it is a
+/// trusted one (a partner, or this organisation when its other nodes are listed). The
+/// certificate itself, and the node's standing, are checked as for a listed node.
+fn unlisted_partner(partners: &[TrustedPartner], certificate: &[u8]) -> Result<usize, String> {
+    let cert = NodeCertificate::verify(certificate).map_err(|e| e.to_string())?;
+    partners
+        .iter()
+        .position(|p| p.partner.org == cert.org_key)
+        .ok_or_else(|| {
+            format!(
+                "not in this node's trust list, and its certificate names organisation {}, which is not a partner",
+                cert.org_key.short()
+            )
+        })
 }
 
 /// Checks a partner node's certificate: for a node of the partner's organisation, this node,
@@ -555,6 +574,74 @@ impl Actor {
         }
     }
 
+    /// A node the trust list does not name introduces itself. It is let in as a node of the
+    /// trusted organisation its certificate names, as if listed, when that organisation's key
+    /// statements let it serve partners; otherwise it is refused, forgotten and disconnected.
+    fn introduce_unlisted(
+        &mut self,
+        from: NodeAddress,
+        certificate: Vec<u8>,
+        statements: Vec<Vec<u8>>,
+        reply: cairn_net::Responder,
+    ) {
+        let partner = unlisted_partner(&self.partners, &certificate);
+        let Ok(index) = partner else {
+            let reason = partner.err().unwrap_or_default();
+            tracing::info!(node = %from, "an unlisted node was refused: {reason}");
+            reply.respond(Response::Refused(reason));
+            let net = self.net.clone();
+            self.spawn(async move { net.distrust(&from).await });
+            return;
+        };
+        self.peers.insert(
+            from.clone(),
+            PeerState {
+                partner: index,
+                connected: true,
+                epoch: 1,
+                last_seen_ms: Some(now_ms()),
+                budget: cairn_net::rate::RequestBudget::new(self.rate_limit),
+                ..PeerState::default()
+            },
+        );
+        self.on_request(
+            from.clone(),
+            Request::Hello {
+                certificate,
+                statements,
+            },
+            reply,
+        );
+        let introduced = self.peers.get(&from).is_some_and(|s| s.introduced_in);
+        let name = self.partners[index].partner.name.clone();
+        if !introduced {
+            // Refused (its certificate, its standing): not kept as a node of the partner.
+            if let Some(state) = self.peers.remove(&from)
+                && let Some(key) = state.node_key
+            {
+                self.by_key.remove(&key);
+            }
+            let net = self.net.clone();
+            self.spawn(async move { net.distrust(&from).await });
+            return;
+        }
+        tracing::info!(partner = %name, node = %from, "a node not in the trust list introduced itself as one of the partner's: let in");
+        let net = self.net.clone();
+        let node = from.clone();
+        self.spawn(async move {
+            if let Err(e) = net
+                .trust(TrustedNode {
+                    node: node.clone(),
+                    addresses: Vec::new(),
+                })
+                .await
+            {
+                tracing::warn!(node = %node, "cannot trust the node: {e}");
+            }
+        });
+        self.send_hello(from);
+    }
+
     fn send_hello(&mut self, node: NodeAddress) {
         let Some(state) = self.peers.get_mut(&node) else {
             return;
@@ -588,7 +675,13 @@ impl Actor {
 
     fn on_request(&mut self, from: NodeAddress, request: Request, reply: cairn_net::Responder) {
         let Some(partner) = self.partner_of(&from).cloned() else {
-            reply.respond(Response::Refused("not in this node's trust list".into()));
+            match request {
+                Request::Hello {
+                    certificate,
+                    statements,
+                } => self.introduce_unlisted(from, certificate, statements, reply),
+                _ => reply.respond(Response::Refused("not in this node's trust list".into())),
+            }
             return;
         };
         let Some(state) = self.peers.get_mut(&from) else {
