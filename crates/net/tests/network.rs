@@ -24,6 +24,39 @@ fn config(listen: &str) -> NetConfig {
     }
 }
 
+/// Node A (configured with `a_config`, trusting nobody) and a stranger that trusts A and knows
+/// its address; both answer everything. A, its PeerId and the stranger.
+async fn a_and_a_stranger(
+    a_config: NetConfig,
+    a_secret: [u8; 32],
+    stranger_secret: [u8; 32],
+    stop: &CancellationToken,
+) -> (
+    cairn_net::NetHandle,
+    cairn_net::NodeAddress,
+    cairn_net::NetHandle,
+) {
+    let a_id = peer_id_of(&public_of(a_secret)).unwrap();
+    let (a, a_events) = cairn_net::spawn(&a_config, a_secret, vec![], stop.clone())
+        .await
+        .unwrap();
+    answer_everything(a_events);
+    let a_address = a.listen_addresses().await[0].clone();
+    let (stranger, stranger_events) = cairn_net::spawn(
+        &config("/ip4/127.0.0.1/tcp/0"),
+        stranger_secret,
+        vec![TrustedNode {
+            node: a_id.clone(),
+            addresses: vec![a_address],
+        }],
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    answer_everything(stranger_events);
+    (a, a_id, stranger)
+}
+
 /// Answers every request with an acknowledgement until the token is cancelled.
 fn answer_everything(mut events: mpsc::Receiver<NetEvent>) {
     tokio::spawn(async move {
@@ -131,35 +164,19 @@ async fn a_trusted_node_that_comes_back_is_redialled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_outside_the_trust_list_is_refused_both_ways() {
-    let (a_secret, stranger_secret) = ([3u8; 32], [4u8; 32]);
-    let a_id = peer_id_of(&public_of(a_secret)).unwrap();
+    let stranger_secret = [4u8; 32];
     let stop = CancellationToken::new();
     // A trusts nobody, and admits no unlisted node.
-    let (a, a_events) = cairn_net::spawn(
-        &NetConfig {
+    let (a, a_id, stranger) = a_and_a_stranger(
+        NetConfig {
             max_unlisted_nodes: 0,
             ..config("/ip4/127.0.0.1/tcp/0")
         },
-        a_secret,
-        vec![],
-        stop.clone(),
-    )
-    .await
-    .unwrap();
-    answer_everything(a_events);
-    let a_address = a.listen_addresses().await[0].clone();
-    let (stranger, stranger_events) = cairn_net::spawn(
-        &config("/ip4/127.0.0.1/tcp/0"),
+        [3u8; 32],
         stranger_secret,
-        vec![TrustedNode {
-            node: a_id.clone(),
-            addresses: vec![a_address],
-        }],
-        stop.clone(),
+        &stop,
     )
-    .await
-    .unwrap();
-    answer_everything(stranger_events);
+    .await;
     let answer = stranger
         .request(
             &a_id,
@@ -222,35 +239,18 @@ async fn a_port_another_node_listens_on_is_an_error_at_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unlisted_node_may_only_introduce_itself_and_only_for_a_while() {
-    let (a_secret, stranger_secret) = ([5u8; 32], [6u8; 32]);
-    let a_id = peer_id_of(&public_of(a_secret)).unwrap();
     let stop = CancellationToken::new();
-    let (a, a_events) = cairn_net::spawn(
-        &NetConfig {
+    let (a, a_id, stranger) = a_and_a_stranger(
+        NetConfig {
             max_unlisted_nodes: 1,
             introduction_secs: 1,
             ..config("/ip4/127.0.0.1/tcp/0")
         },
-        a_secret,
-        vec![],
-        stop.clone(),
+        [5u8; 32],
+        [6u8; 32],
+        &stop,
     )
-    .await
-    .unwrap();
-    answer_everything(a_events);
-    let a_address = a.listen_addresses().await[0].clone();
-    let (stranger, stranger_events) = cairn_net::spawn(
-        &config("/ip4/127.0.0.1/tcp/0"),
-        stranger_secret,
-        vec![TrustedNode {
-            node: a_id.clone(),
-            addresses: vec![a_address],
-        }],
-        stop.clone(),
-    )
-    .await
-    .unwrap();
-    answer_everything(stranger_events);
+    .await;
     // Anything but an introduction is refused by the network layer itself.
     let answer = stranger
         .request(
