@@ -1141,3 +1141,72 @@ fn an_organisation_runs_two_nodes_and_its_users_carry_on_through_one_when_the_ot
     assert!(bank2.signal("TERM"));
     assert!(cert.signal("TERM"));
 }
+
+/// A node's home written by Cairn before key statements, node certificates naming their issuer,
+/// rotations and several nodes per organisation (commit 382c60e): three reports, one of them
+/// retracted, and a STIX import, in `tests/fixtures/home-before-key-statements.tar.gz`.
+fn home_from_before(dir: &std::path::Path) -> CliNode {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/home-before-key-statements.tar.gz");
+    let status = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&fixture)
+        .arg("-C")
+        .arg(dir)
+        .status()
+        .expect("tar");
+    assert!(status.success(), "cannot unpack {}", fixture.display());
+    CliNode::existing(dir.join("bank"))
+}
+
+#[test]
+fn a_home_written_before_key_statements_opens_verifies_and_serves_its_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut old = home_from_before(dir.path());
+    // Stopped: everything reads back, and verifies.
+    let listed: serde_json::Value =
+        serde_json::from_str(&old.ok(&["report", "list", "--all-versions", "--json"])).unwrap();
+    let reports = listed.as_array().expect("a list");
+    assert_eq!(reports.len(), 5, "{listed}");
+    for report in reports {
+        let id = report["id"].as_str().unwrap();
+        let shown: serde_json::Value =
+            serde_json::from_str(&old.ok(&["report", "show", id, "--json"])).unwrap();
+        assert_eq!(
+            shown["author"].as_str(),
+            Some(old.org_key.as_str()),
+            "{shown}"
+        );
+    }
+    // Its organisation is the one its first key names, with the implicit genesis.
+    let show = old.ok(&["org", "show"]);
+    assert!(
+        show.contains(&format!(
+            "organisation key  {} (from the start until now)",
+            old.org_key
+        )),
+        "{show}"
+    );
+
+    // Running, it shares them with a new partner, and signs new reports alongside.
+    let mut cert = CliNode::init(dir.path(), "cert");
+    cert.partner_with(&old, "bank", "amber");
+    old.partner_with(&cert, "cert", "amber");
+    cert.start();
+    old.start();
+    publish_green(&old, 9);
+    // What it may share of what it held (the GREEN and AMBER reports, the import), and the
+    // new one: at least four.
+    cert.wait_for_reports(4, Duration::from_secs(30));
+    let peers: serde_json::Value = serde_json::from_str(&cert.ok(&["peers", "--json"])).unwrap();
+    assert!(peers[0]["last_error"].is_null(), "{peers}");
+    // And it rotates its key like any organisation.
+    let rotated: serde_json::Value =
+        serde_json::from_str(&old.ok(&["org", "rotate", "--json"])).unwrap();
+    assert_eq!(rotated["old_key"].as_str(), Some(old.org_key.as_str()));
+    let before = cert.reports();
+    publish_green(&old, 10);
+    cert.wait_for_reports(before + 1, Duration::from_secs(30));
+    assert!(old.signal("TERM"));
+    assert!(cert.signal("TERM"));
+}

@@ -58,6 +58,26 @@ impl CliNode {
     /// `cairn init` with more arguments (`--recovery-key FILE`).
     pub fn init_with(dir: &Path, name: &str, more: &[&str]) -> CliNode {
         let home = dir.join(name);
+        let mut args = vec!["init", "--organisation", name];
+        args.extend_from_slice(more);
+        let out = Command::new(cairn_binary())
+            .arg("--home")
+            .arg(&home)
+            .args(&args)
+            .env_remove("CAIRN_HOME")
+            .output()
+            .expect("run cairn");
+        assert!(
+            out.status.success(),
+            "cairn {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        CliNode::existing(home)
+    }
+
+    /// The node whose home `init` created in `home` (as `cairn init` writes node.toml, with its
+    /// default ports), moved to free loopback ports.
+    pub fn existing(home: PathBuf) -> CliNode {
         let mut node = CliNode {
             home,
             port: free_port(),
@@ -66,9 +86,6 @@ impl CliNode {
             peer_id: String::new(),
             process: None,
         };
-        let mut args = vec!["init", "--organisation", name];
-        args.extend_from_slice(more);
-        node.ok(&args);
         let identity = node.ok(&["identity"]);
         for line in identity.lines() {
             if let Some(v) = line.strip_prefix("organisation key") {
