@@ -102,8 +102,10 @@ async fn a_revoked_node_is_cut_off_at_once_and_after_a_restart_while_its_organis
     );
     println!("the stolen node was cut off {took:?} after the revocation was made");
 
-    // The bank's other node carries on; the stolen one gets nothing more.
+    // The bank's other node carries on; the stolen one gets nothing more, and what the thief
+    // publishes on it reaches nobody.
     reaches_the_other_node_only(&mut fed, 2, "the stolen node got a report").await;
+    let stolen_report = fed.publish_draft(BANK, &green(40)).await;
     assert!(
         wait_peer(&fed, BANK_NODE_2, |p| p.connected)
             .await
@@ -127,6 +129,14 @@ async fn a_revoked_node_is_cut_off_at_once_and_after_a_restart_while_its_organis
     .await;
     assert!(!refused.connected, "{refused:?}");
     reaches_the_other_node_only(&mut fed, 3, "the stolen node got a report after a restart").await;
+    let more = fed.publish_draft(BANK, &green(41)).await;
+    tokio::time::sleep(SETTLE).await;
+    for id in [stolen_report.id(), more.id()] {
+        assert!(
+            !fed.holds(CERT, &id),
+            "what the thief published reached the CERT"
+        );
+    }
 }
 
 /// Publishes report `n` at the CERT: the bank's second node receives it, the stolen one not.
