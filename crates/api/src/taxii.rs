@@ -795,15 +795,10 @@ pub(crate) async fn add_objects(
     );
     // The index takes in what was stored while the client reads the answer.
     state.stix_index_due.notify_one();
-    let status_id = format!("{:032x}", rand::random::<u128>());
-    let status_id = format!(
-        "{}-{}-4{}-8{}-{}",
-        &status_id[..8],
-        &status_id[8..12],
-        &status_id[13..16],
-        &status_id[17..20],
-        &status_id[20..32]
-    );
+    // A random (version 4) UUID.
+    let status_id = uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string();
     let request_timestamp = stamp_us(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
