@@ -5,6 +5,7 @@ use std::path::Path;
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
+use cairn_core::OrgPublicKey;
 use cairn_store::StoreConfig;
 use toml::Spanned;
 
@@ -101,7 +102,13 @@ impl NodeConfig {
 
     /// Reads and validates node.toml; an error names the file, line and field.
     pub fn load(path: &Path) -> Result<NodeConfig> {
-        let (config, issues) = NodeConfig::load_with_issues(path)?;
+        NodeConfig::load_for(path, None)
+    }
+
+    /// [`NodeConfig::load`] for the node of organisation `us`, when known: a partner listed
+    /// with the organisation's own key is a problem too.
+    pub fn load_for(path: &Path, us: Option<&OrgPublicKey>) -> Result<NodeConfig> {
+        let (config, issues) = NodeConfig::load_with_issues_for(path, us)?;
         if let Some(first) = issues.first() {
             anyhow::bail!(
                 "{}:{}: {}: {}{}",
@@ -121,6 +128,14 @@ impl NodeConfig {
     /// Reads node.toml; syntax and type errors fail, and the other problems (unknown policy,
     /// partner listed twice, ...) are all returned.
     pub fn load_with_issues(path: &Path) -> Result<(NodeConfig, Vec<ConfigIssue>)> {
+        NodeConfig::load_with_issues_for(path, None)
+    }
+
+    /// [`NodeConfig::load_with_issues`] for the node of organisation `us`, when known.
+    pub fn load_with_issues_for(
+        path: &Path,
+        us: Option<&OrgPublicKey>,
+    ) -> Result<(NodeConfig, Vec<ConfigIssue>)> {
         let size = std::fs::metadata(path)
             .with_context(|| format!("cannot read {}", path.display()))?
             .len();
@@ -132,7 +147,11 @@ impl NodeConfig {
         }
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        NodeConfig::from_text(path, &text)
+        let (config, mut issues) = NodeConfig::from_text(path, &text)?;
+        if let Some(us) = us {
+            issues.extend(config.sharing().own_key_issues(&text, us));
+        }
+        Ok((config, issues))
     }
 
     /// Reads the text of node.toml kept at `path` (certificate paths are relative to its

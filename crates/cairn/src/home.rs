@@ -113,6 +113,14 @@ impl Home {
         Ok(self.node_certificate()?.org_key)
     }
 
+    /// This node's organisation, when its certificate is here and reads.
+    pub fn organisation_if_known(&self) -> Option<cairn_core::OrgPublicKey> {
+        match self.node_cert_path().exists() {
+            true => self.node_certificate().ok().map(|c| c.org_key),
+            false => None,
+        }
+    }
+
     /// The key this node signs its organisation's reports with: the organisation key when
     /// `keys/org.key` is here, or else the node key, which the organisation's key statements
     /// must authorise to sign reports (`cairn org certify`; partners refuse what it signs
@@ -317,7 +325,8 @@ impl Home {
                 self.root.display()
             );
         }
-        NodeConfig::load(&self.config_path())
+        // A partner listed with this organisation's own key is refused, once its key is known.
+        NodeConfig::load_for(&self.config_path(), self.organisation_if_known().as_ref())
     }
 
     /// The organisation's signing key.

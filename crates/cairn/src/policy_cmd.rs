@@ -51,7 +51,8 @@ pub enum PolicyCommand {
 pub fn config(home: &Home, command: ConfigCommand) -> Result<ExitCode> {
     let ConfigCommand::Check { file } = command;
     let path = file.unwrap_or_else(|| home.config_path());
-    let (config, issues) = NodeConfig::load_with_issues(&path)?;
+    let us = home.organisation_if_known();
+    let (config, issues) = NodeConfig::load_with_issues_for(&path, us.as_ref())?;
     if !issues.is_empty() {
         for issue in &issues {
             eprintln!(

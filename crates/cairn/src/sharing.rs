@@ -176,6 +176,21 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 impl SharingSections<'_> {
+    /// Partners listed with this organisation's own key (`us`): its other nodes belong under
+    /// `[node] other_nodes`, where they are trusted with everything, as such.
+    pub fn own_key_issues(&self, text: &str, us: &OrgPublicKey) -> Vec<ConfigIssue> {
+        self.partners
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.org_key.get_ref().parse::<OrgPublicKey>().ok() == Some(*us))
+            .map(|(i, p)| ConfigIssue {
+                line: line_of(text, p.org_key.span().start),
+                field: format!("partners[{i}].org_key"),
+                message: "this is this organisation's own key: list its other nodes under [node] other_nodes, not as a partner".into(),
+            })
+            .collect()
+    }
+
     /// Checks what TOML parsing cannot: references, duplicates, keys, names.
     pub fn check(&self, text: &str) -> Vec<ConfigIssue> {
         let mut issues = Vec::new();

@@ -571,6 +571,31 @@ fn config_check_summarises_a_valid_file_and_lists_every_problem() {
     );
     assert!(err.contains(":15: partners[1].org_key"), "{err}");
     assert!(err.trim_end().ends_with("has 3 problem(s)"), "{err}");
+
+    // The node's own organisation listed as a partner: its other nodes go elsewhere.
+    let identity = node.ok(&["identity"]);
+    let own = identity
+        .lines()
+        .find_map(|l| l.strip_prefix("organisation key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let config = node.home().join("node.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[policies.p]\nmax_tlp = \"green\"\n\n[[partners]]\nname = \"us\"\norg_key = \"{own}\"\nkind = \"cert\"\npolicy = \"p\"\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+    let out = node.run(&["config", "check"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("partners[0].org_key: this is this organisation's own key"),
+        "{err}"
+    );
+    assert!(err.contains("other_nodes"), "{err}");
+    let err = node.fails(&["report", "list"]);
+    assert!(err.contains("this organisation's own key"), "{err}");
 }
 
 #[test]
