@@ -1210,3 +1210,67 @@ fn a_home_written_before_key_statements_opens_verifies_and_serves_its_reports() 
     assert!(old.signal("TERM"));
     assert!(cert.signal("TERM"));
 }
+
+#[test]
+fn a_running_node_logs_what_it_does_in_plain_text_or_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cert = CliNode::init(dir.path(), "cert");
+    let mut bank = CliNode::init(dir.path(), "bank");
+    cert.partner_with(&bank, "bank", "amber");
+    bank.partner_with(&cert, "cert", "green");
+    cert.start();
+    bank.start_with(&[("CAIRN_LOG_FORMAT", "json")]);
+    wait_until(
+        "the CERT and the bank to connect",
+        Duration::from_secs(30),
+        || cert.status()["peers_connected"].as_u64() == Some(1),
+    );
+    let out = publish_green(&bank, 1);
+    let id = out
+        .split_whitespace()
+        .nth(2)
+        .expect("report id")
+        .to_string();
+    cert.wait_for_reports(1, Duration::from_secs(30));
+    assert!(bank.signal("TERM"));
+    assert!(cert.signal("TERM"));
+
+    // Written to a file, text has no colour codes; it says what came from whom.
+    let text = std::fs::read_to_string(cert.home.join("run.log")).unwrap();
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a log file:\n{text}"
+    );
+    let received = text
+        .lines()
+        .find(|l| l.contains("report received"))
+        .unwrap_or_else(|| panic!("no line for the report received:\n{text}"));
+    assert!(
+        received.contains(&id) && received.contains("partner=bank"),
+        "{received}"
+    );
+    assert!(text.contains("disconnected"), "{text}");
+    assert!(
+        !text.contains("Some("),
+        "Rust debug text in the log:\n{text}"
+    );
+
+    // JSON: one object per line, with the report published and what was served.
+    let json = std::fs::read_to_string(bank.home.join("run.log")).unwrap();
+    let events: Vec<serde_json::Value> = json
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let message = |e: &serde_json::Value| e["fields"]["message"].as_str().unwrap_or("").to_string();
+    let published = events
+        .iter()
+        .find(|e| message(e) == "report published")
+        .unwrap_or_else(|| panic!("no report published in:\n{json}"));
+    assert_eq!(published["fields"]["report"].as_str(), Some(id.as_str()));
+    assert_eq!(published["level"], "INFO");
+    assert!(
+        events.iter().any(|e| message(e) == "reports served"),
+        "{json}"
+    );
+}

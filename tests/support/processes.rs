@@ -163,12 +163,18 @@ impl CliNode {
 
     /// Starts `cairn run` and waits until its control socket answers.
     pub fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    /// [`CliNode::start`] with more environment variables (`CAIRN_LOG_FORMAT`).
+    pub fn start_with(&mut self, env: &[(&str, &str)]) {
         assert!(self.process.is_none(), "already running");
         // What the node says goes to a file in its folder, shown if it does not start.
         let log_path = self.home.join("run.log");
         let log = std::fs::File::create(&log_path).expect("create run.log");
-        let child = self
-            .command(&["run"])
+        let mut command = self.command(&["run"]);
+        command.envs(env.iter().copied());
+        let child = command
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

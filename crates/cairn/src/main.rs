@@ -37,8 +37,37 @@ struct Cli {
     #[arg(long, global = true, env = "CAIRN_HOME", default_value_os_t = default_home())]
     home: PathBuf,
 
+    /// How log lines are written to standard error: text (coloured only on a terminal) or
+    /// json (one object per line, for log collectors). Which lines: CAIRN_LOG (e.g. `info`,
+    /// `warn,cairn_node=debug`); `cairn run` logs at info unless set.
+    #[arg(long, global = true, env = "CAIRN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Plain text, coloured only when standard error is a terminal.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Starts logging to standard error: CAIRN_LOG chooses the lines (`default` unless set).
+fn start_logging(format: LogFormat, default: &str) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }
 
 fn default_home() -> PathBuf {
@@ -212,13 +241,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The daemon says what it does (connections, reports published, received and served);
+    // other commands only what went wrong.
+    let default = match cli.command {
+        Command::Run { .. } => {
+            "warn,cairn=info,cairn_node=info,cairn_net=info,cairn_api=info,cairn_store=info"
+        }
+        _ => "warn",
+    };
+    start_logging(cli.log_format, default);
     match run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -711,7 +711,8 @@ impl SwarmTask {
                 }
                 if num_established == 0 {
                     let node = NodeAddress::of(&peer_id);
-                    tracing::info!(node = %node, cause = ?cause, "disconnected");
+                    let cause = cause.map_or_else(|| "closed".to_string(), |e| e.to_string());
+                    tracing::info!(node = %node, %cause, "disconnected");
                     if let Some(r) = self.redial.get_mut(&peer_id) {
                         r.connected = false;
                         r.failures = r.failures.saturating_add(1);

@@ -1149,6 +1149,10 @@ impl Actor {
                     state.served += count as u64;
                     state.serving = state.serving.saturating_sub(1);
                 }
+                if count > 0 {
+                    let partner = self.partner_of(&node).map_or("", |p| p.name.as_str());
+                    tracing::info!(partner = %partner, node = %node, reports = count, "reports served");
+                }
                 if let Some(error) = error {
                     tracing::error!(node = %node, "{error}");
                 }
@@ -1180,6 +1184,17 @@ impl Actor {
 
     /// Tells partners about reports published or imported here that were stored.
     fn announce_own(&mut self, reports: Vec<VerifiedReport>, outcomes: &[IngestOutcome]) {
+        for (report, outcome) in reports.iter().zip(outcomes) {
+            if let IngestOutcome::Stored { seq, .. } = outcome {
+                tracing::info!(
+                    report = %report.id(),
+                    seq,
+                    kind = %report.report().kind,
+                    tlp = %report.report().tlp.official(),
+                    "report published"
+                );
+            }
+        }
         let new: Vec<NewReport> = reports
             .into_iter()
             .zip(outcomes)
@@ -1474,8 +1489,15 @@ impl Actor {
                 state.last_error = Some(format!("report rejected: {last}"));
             }
         }
-        if stored > 0 {
-            tracing::debug!(partner = %name, stored, "reports received");
+        for new in &received.stored {
+            tracing::info!(
+                partner = %name,
+                node = %node,
+                report = %new.id,
+                author = %new.author.short(),
+                tlp = %new.marking.tlp.official(),
+                "report received"
+            );
         }
         let new: Vec<NewReport> = received
             .stored
