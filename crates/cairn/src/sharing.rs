@@ -443,9 +443,15 @@ pub fn summary(sections: &SharingSections<'_>) -> String {
     out.push_str(&format!("  policies      {}\n", sections.policies.len()));
     for (name, p) in sections.policies {
         out.push_str(&format!(
-            "    {:<16} up to {}{}{}\n",
+            "    {:<16} up to {}{}{}{}\n",
             name,
             p.max_tlp.map_or("nothing", |t| t.official()),
+            // The order is CLEAR, GREEN, AMBER, AMBER+STRICT, RED: say what AMBER leaves out.
+            if p.max_tlp == Some(Tlp::Amber) {
+                " (not TLP:AMBER+STRICT)"
+            } else {
+                ""
+            },
             if p.withhold.is_empty() {
                 String::new()
             } else {

@@ -552,6 +552,11 @@ fn config_check_summarises_a_valid_file_and_lists_every_problem() {
         ok.contains("is valid") && ok.contains("bank-a") && ok.contains("finance-isac"),
         "{ok}"
     );
+    // AMBER as a ceiling leaves AMBER+STRICT out, and the summary says so.
+    assert!(
+        ok.contains("up to TLP:AMBER (not TLP:AMBER+STRICT)") && ok.contains("up to TLP:RED\n"),
+        "{ok}"
+    );
     let bad = node.path("bad.toml");
     std::fs::write(
         &bad,
