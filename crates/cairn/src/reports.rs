@@ -94,8 +94,9 @@ pub struct NewArgs {
     /// Read the report from a TOML or JSON file instead of flags ("-": standard input, JSON or TOML).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["kind", "title", "tlp"])]
     file: Option<PathBuf>,
-    /// incident, indicator, advisory, vulnerability, threat-actor, campaign.
-    #[arg(long)]
+    /// incident, indicator (or ioc), advisory, vulnerability (or vuln), threat-actor (or
+    /// actor), campaign. A retraction is made with `cairn report retract`.
+    #[arg(long, value_parser = kind_of_new_report)]
     kind: Option<ReportKind>,
     /// One line saying what it is.
     #[arg(long)]
@@ -139,7 +140,7 @@ pub struct NewArgs {
     /// A Paris Call principle concerned (1-9); repeat for several.
     #[arg(long = "principle")]
     principles: Vec<u32>,
-    /// An observable as TYPE:VALUE (ipv4, ipv6, cidr, domain, url, email, md5, sha1, sha256, sha512, cve, asn); repeat.
+    /// An observable as TYPE:VALUE (ipv4 or ip, ipv6, cidr, domain, url, email, md5, sha1, sha256, sha512, cve, asn); repeat.
     #[arg(long = "indicator", value_name = "TYPE:VALUE")]
     indicators: Vec<String>,
     /// The earlier report of this organisation that this one replaces (id or prefix).
@@ -157,6 +158,22 @@ pub struct NewArgs {
     /// Print the new report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// The kind of a report written with `report new`: any but a retraction, which withdraws a
+/// report and is written by `report retract`.
+fn kind_of_new_report(text: &str) -> Result<ReportKind, String> {
+    let written = "incident, indicator, advisory, vulnerability, threat-actor, campaign";
+    match text.parse::<ReportKind>() {
+        Ok(ReportKind::Retraction) => Err(
+            "a retraction withdraws one of your reports: write it with `cairn report retract ID --reason TEXT`"
+                .into(),
+        ),
+        Ok(kind) => Ok(kind),
+        Err(_) => Err(format!(
+            "unknown report kind {text:?}: expected one of {written}"
+        )),
+    }
 }
 
 #[derive(Debug, Args, Default)]
@@ -350,21 +367,34 @@ pub fn publish(home: &Home, store: &Store, draft: &ReportDraft) -> Result<Verifi
             );
         }
     }
-    let report = draft
-        .sign(&signing, &mut rand::rngs::OsRng)
-        .context("the report is not valid")?;
+    let report = sign_draft(draft, &signing)?;
     check_signer(store, &report)?;
     store_one(store, &report, Provenance::Local)?;
     Ok(report)
+}
+
+/// Signs a draft written on the command line; a refusal says which flag fixes it where one does.
+fn sign_draft(
+    draft: &ReportDraft,
+    signing: &cairn_core::ReportSigningKey,
+) -> Result<VerifiedReport> {
+    draft
+        .sign(signing, &mut rand::rngs::OsRng)
+        .map_err(|e| {
+            let hint = match e.field.as_str() {
+                "recipients" => " (name each with --recipient ORG_KEY, its organisation key)",
+                _ => "",
+            };
+            anyhow::anyhow!("{e}{hint}")
+        })
+        .context("the report is not valid")
 }
 
 /// Signs a draft and hands it to the node running from `home`, which stores and shares it.
 pub fn publish_to_running_node(home: &Home, draft: &ReportDraft) -> Result<VerifiedReport> {
     use crate::control::{ControlRequest, ControlResponse, ask};
     let signing = home.report_signing_key()?;
-    let report = draft
-        .sign(&signing, &mut rand::rngs::OsRng)
-        .context("the report is not valid")?;
+    let report = sign_draft(draft, &signing)?;
     let answer = ask(
         &home.control_socket_path(),
         &ControlRequest::Publish {

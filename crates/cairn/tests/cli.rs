@@ -906,3 +906,54 @@ fn a_misp_feed_folder_imports_every_event_its_manifest_lists() {
     assert!(err.contains("is missing"), "{err}");
     assert!(node.ok(&["report", "list"]).contains("3 report(s)"));
 }
+
+#[test]
+fn report_new_says_which_flag_fixes_a_refusal() {
+    let node = Node::new();
+    let err = node.fails(&[
+        "report",
+        "new",
+        "--kind",
+        "retraction",
+        "--tlp",
+        "green",
+        "--title",
+        "x",
+    ]);
+    assert!(err.contains("cairn report retract ID"), "{err}");
+    let err = node.fails(&[
+        "report", "new", "--kind", "bogus", "--tlp", "green", "--title", "x",
+    ]);
+    assert!(
+        err.contains("expected one of incident, indicator, advisory, vulnerability, threat-actor, campaign (see"),
+        "{err}"
+    );
+    let err = node.fails(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--tlp",
+        "red",
+        "--title",
+        "x",
+        "--indicator",
+        "domain:a.example",
+    ]);
+    assert!(err.contains("--recipient ORG_KEY"), "{err}");
+    // The short names the help gives are taken.
+    let out = node.ok(&[
+        "report",
+        "new",
+        "--kind",
+        "ioc",
+        "--tlp",
+        "green",
+        "--title",
+        "x",
+        "--indicator",
+        "ip:198.51.100.1",
+    ]);
+    assert!(out.contains("(indicator, TLP:GREEN"), "{out}");
+    assert_eq!(node.list_json().len(), 1);
+}
