@@ -24,7 +24,8 @@ const AFTER_HELP: &str = "\
 Examples:
   cairn init --organisation \"CERT-Example\"
   cairn report new --kind indicator --tlp green --title \"Phishing kit\" \\
-      --indicator domain:login-bank.example --indicator ipv4:198.51.100.7 --tag phishing
+      --indicator domain:login-bank.example --indicator ipv4:198.51.100.7 \\
+      --tag phishing
   cairn report list --tlp green --since 7d
   cairn report show 3f2a9c01
   cairn demo";
@@ -81,7 +82,7 @@ fn default_home() -> PathBuf {
 enum Command {
     /// Create a node: an organisation signing key, a node key certified by it, node.toml.
     #[command(
-        after_help = "Examples:\n  cairn --home /var/lib/cairn init --organisation \"CERT-Example\"\n  cairn --home /var/lib/cairn init --organisation \"CERT-Example\" --recovery-key /media/usb/recovery.key\n  cairn --home /var/lib/cairn init --organisation \"CERT-Example\" --node-name cert-3 --offline-org-key\n  cairn --home ./node2 init --organisation \"CERT-Example\" --node-name node-2 --org-key /var/lib/cairn/keys/org.key\n\nWith --recovery-key, the organisation is founded with a recovery key, written to that file:\nkeep it offline. It can later revoke a leaked organisation key and name its successor\n(`cairn org recover`, deploy/OPERATOR-GUIDE.md). An organisation founded without one cannot add\none later."
+        after_help = "Examples:\n  cairn --home /var/lib/cairn init --organisation \"CERT-Example\"\n  cairn --home /var/lib/cairn init --organisation \"CERT-Example\" \\\n      --recovery-key /media/usb/recovery.key\n  cairn --home /var/lib/cairn init --organisation \"CERT-Example\" \\\n      --node-name cert-3 --offline-org-key\n  cairn --home ./node2 init --organisation \"CERT-Example\" \\\n      --node-name node-2 --org-key /var/lib/cairn/keys/org.key\n\nWith --recovery-key, the organisation is founded with a recovery key, written to that file:\nkeep it offline. It can later revoke a leaked organisation key and name its successor\n(`cairn org recover`, deploy/OPERATOR-GUIDE.md). An organisation founded without one cannot add\none later."
     )]
     Init {
         /// The organisation's display name.
@@ -393,6 +394,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cairn_net::peer_id_of(&cert.node_key)?
             );
             println!("certified         {}", view::rfc3339(cert.issued_ms));
+            // What partners dial: the listen addresses, with this machine's address in place of
+            // an unspecified one.
+            for address in &config.network.listen {
+                let unspecified = ["/ip4/0.0.0.0/", "/ip6/::/"]
+                    .iter()
+                    .find(|prefix| address.starts_with(*prefix));
+                match unspecified {
+                    Some(prefix) => {
+                        let rest = &address[prefix.len()..];
+                        let family = if prefix.starts_with("/ip4") {
+                            "ip4"
+                        } else {
+                            "ip6"
+                        };
+                        println!(
+                            "listening on      {address}: give partners /{family}/THIS_MACHINE'S_ADDRESS/{rest}"
+                        );
+                    }
+                    None => println!("listening on      {address}: give partners this address"),
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(command) => reports::run(&home, command),

@@ -35,7 +35,7 @@ pub enum OrgCommand {
     /// Revoke a node's key: partners cut the node off within seconds and refuse it from then
     /// on, even after restarts (a stolen or retired node).
     #[command(
-        after_help = "Examples:\n  cairn org revoke-node 12D3KooW... --reason \"laptop stolen\"\n  cairn org revoke-node 12D3KooW... --from 2026-11-30T22:00:00Z --reason \"server compromised\"\n\nRevoke from the time the node may have been taken, not the time it was noticed.\nRun it on a node that holds the organisation key (keys/org.key), not on the node revoked:\nits partners learn it from the nodes of the organisation they are connected to."
+        after_help = "Examples:\n  cairn org revoke-node 12D3KooW... --reason \"laptop stolen\"\n  cairn org revoke-node 12D3KooW... --from 2026-11-30T22:00:00Z \\\n      --reason \"server compromised\"\n\nRevoke from the time the node may have been taken, not the time it was noticed.\nRun it on a node that holds the organisation key (keys/org.key), not on the node revoked:\nits partners learn it from the nodes of the organisation they are connected to."
     )]
     RevokeNode {
         /// The node's PeerId (as `cairn identity` or `cairn peers` shows it).
@@ -105,7 +105,7 @@ pub enum OrgCommand {
     /// The organisation key leaked: revoke it with the recovery key (from `cairn init
     /// --recovery-key`) from when it may have been copied, and hand over to a new key.
     #[command(
-        after_help = "Examples:\n  cairn org recover --recovery-key /media/usb/recovery.key --from 2026-11-30T22:00:00Z --reason \"key copied from a backup\"\n  cairn --home /media/recovery org recover --recovery-key /media/recovery/recovery.key --from 2026-11-30 --reason \"laptop stolen\" --out recovery.statements\n\nRun it where the organisation's statements are: on a node (running or stopped), or on an\noffline home that holds them (`cairn org show --out FILE` on a node, then `cairn org\nadd-statements FILE` there). Everything the leaked key signed dated from --from on is refused\nby partners: reports, node authorisations and certificates. The recovery key's succession\nwins over any the thief made. Then authorise every node again with the new key."
+        after_help = "Examples:\n  cairn org recover --recovery-key /media/usb/recovery.key \\\n      --from 2026-11-30T22:00:00Z --reason \"key copied from a backup\"\n  cairn --home /media/recovery org recover \\\n      --recovery-key /media/recovery/recovery.key --from 2026-11-30 \\\n      --reason \"laptop stolen\" --out recovery.statements\n\nRun it where the organisation's statements are: on a node (running or stopped), or on an\noffline home that holds them (`cairn org show --out FILE` on a node, then `cairn org\nadd-statements FILE` there). Everything the leaked key signed dated from --from on is refused\nby partners: reports, node authorisations and certificates. The recovery key's succession\nwins over any the thief made. Then authorise every node again with the new key."
     )]
     Recover {
         /// The recovery key file.

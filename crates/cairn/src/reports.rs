@@ -19,7 +19,7 @@ use crate::view;
 pub enum ReportCommand {
     /// Write and sign a report from flags or from a TOML or JSON file, and store it.
     #[command(
-        after_help = "Examples:\n  cairn report new --kind incident --tlp amber --title \"Ransomware at a hospital\" --severity critical --victim \"Hospital X\"\n  cairn report new --file report.toml\n\nA report file holds the same fields, e.g. (TOML):\n  kind = \"indicator\"\n  title = \"Phishing kit\"\n  tlp = \"green\"\n  tags = [\"phishing\"]\n  [[indicators]]\n  type = \"domain\"\n  value = \"login-bank.example\""
+        after_help = "Examples:\n  cairn report new --kind incident --tlp amber --title \"Ransomware at a hospital\" \\\n      --severity critical --victim \"Hospital X\"\n  cairn report new --file report.toml\n\nA report file holds the same fields, e.g. (TOML):\n  kind = \"indicator\"\n  title = \"Phishing kit\"\n  tlp = \"green\"\n  tags = [\"phishing\"]\n  [[indicators]]\n  type = \"domain\"\n  value = \"login-bank.example\""
     )]
     New(Box<NewArgs>),
     /// List current reports, newest first, with filters.
@@ -53,7 +53,7 @@ pub enum ReportCommand {
     },
     /// Write a stored report to a file, optionally withholding disclosures.
     #[command(
-        after_help = "Examples:\n  cairn report export 3f2a9c01 --out incident.cairn\n  cairn report export 3f2a9c01 --withhold victim,internal-notes --out for-partners.cairn\n  cairn report export 3f2a9c01 --format stix --out incident.stix.json\n  cairn report export --all --format stix --out everything.stix.json"
+        after_help = "Examples:\n  cairn report export 3f2a9c01 --out incident.cairn\n  cairn report export 3f2a9c01 --withhold victim,internal-notes \\\n      --out for-partners.cairn\n  cairn report export 3f2a9c01 --format stix --out incident.stix.json\n  cairn report export --all --format stix --out everything.stix.json"
     )]
     Export {
         /// Report id or prefix.

@@ -124,6 +124,13 @@ fn init_creates_private_keys_and_refuses_to_overwrite() {
         identity.contains("CERT-Test") && identity.contains("12D3KooW"),
         "{identity}"
     );
+    // The address to give partners, as the guide says.
+    assert!(
+        identity.contains(
+            "listening on      /ip4/0.0.0.0/tcp/7400: give partners /ip4/THIS_MACHINE'S_ADDRESS/tcp/7400"
+        ),
+        "{identity}"
+    );
 }
 
 #[test]
@@ -956,4 +963,58 @@ fn report_new_says_which_flag_fixes_a_refusal() {
     ]);
     assert!(out.contains("(indicator, TLP:GREEN"), "{out}");
     assert_eq!(node.list_json().len(), 1);
+}
+
+/// Every example in the help pastes into a shell as printed: one command per line, or lines
+/// joined by a trailing backslash, never a command cut by the help's line wrapping.
+#[test]
+fn help_examples_paste_as_printed() {
+    let node = Node::new();
+    let commands: &[&[&str]] = &[
+        &[],
+        &["init"],
+        &["report", "new"],
+        &["report", "list"],
+        &["report", "export"],
+        &["report", "retract"],
+        &["import"],
+        &["org", "show"],
+        &["org", "revoke-node"],
+        &["org", "certify"],
+        &["org", "rotate"],
+        &["org", "recover"],
+        &["org", "add-statements"],
+        &["token", "create"],
+        &["policy", "explain"],
+    ];
+    for command in commands {
+        let mut args: Vec<&str> = command.to_vec();
+        args.push("--help");
+        let help = node.ok(&args);
+        let mut in_examples = false;
+        let mut continues = false;
+        for line in help.lines() {
+            if line.starts_with("Examples:") {
+                in_examples = true;
+                continue;
+            }
+            if !in_examples {
+                continue;
+            }
+            if line.trim().is_empty() {
+                assert!(!continues, "{command:?}: an example ends with a backslash");
+                break;
+            }
+            let expected: &[&str] = if continues {
+                &["      "]
+            } else {
+                &["  cairn ", "  curl "]
+            };
+            assert!(
+                expected.iter().any(|start| line.starts_with(start)),
+                "{command:?}: example line cut by wrapping: {line:?}\n{help}"
+            );
+            continues = line.ends_with('\\');
+        }
+    }
 }
