@@ -9,7 +9,7 @@ use cairn_core::{
     DisclosureField, Indicator, IndicatorDraft, OrgPublicKey, ReportDraft, ReportKind, Scope,
     Severity, Tlp, VerifiedReport, limits,
 };
-use cairn_store::{IngestOutcome, Provenance, ReportQuery, Store, StoredReport};
+use cairn_store::{IngestOutcome, Provenance, ReportQuery, ReportStatus, Store, StoredReport};
 use clap::{Args, Subcommand};
 
 use crate::home::{Home, now_ms};
@@ -238,7 +238,8 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
             } else if reports.is_empty() {
                 println!("No reports match.");
             } else {
-                print!("{}", view::table(&reports, &us));
+                let statuses = statuses_of(&store, &reports)?;
+                print!("{}", view::table_with_status(&reports, &statuses, &us));
                 println!("{} report(s)", reports.len());
             }
         }
@@ -267,7 +268,8 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
             if json {
                 print_list_json(&store, &versions)?;
             } else {
-                print!("{}", view::table(&versions, &us));
+                let statuses = statuses_of(&store, &versions)?;
+                print!("{}", view::table_with_status(&versions, &statuses, &us));
             }
         }
         ReportCommand::Verify { file, json } => {
@@ -480,12 +482,17 @@ pub fn verified_line(report: &VerifiedReport) -> String {
     )
 }
 
-/// Prints stored reports as a JSON array, each with its status among its versions.
-fn print_list_json(store: &Store, reports: &[StoredReport]) -> Result<()> {
-    let statuses = reports
+/// Each report's status among its versions, in order.
+fn statuses_of(store: &Store, reports: &[StoredReport]) -> Result<Vec<ReportStatus>> {
+    reports
         .iter()
         .map(|s| Ok(store.status(&s.report)?))
-        .collect::<Result<Vec<_>>>()?;
+        .collect()
+}
+
+/// Prints stored reports as a JSON array, each with its status among its versions.
+fn print_list_json(store: &Store, reports: &[StoredReport]) -> Result<()> {
+    let statuses = statuses_of(store, reports)?;
     let json: Vec<_> = reports
         .iter()
         .zip(&statuses)

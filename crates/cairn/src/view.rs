@@ -103,17 +103,32 @@ fn truncate(text: &str, max: usize) -> String {
 
 /// A table of reports, one line each.
 pub fn table(reports: &[StoredReport], us: &OrgPublicKey) -> String {
+    table_with_status(reports, &[], us)
+}
+
+/// [`table`], with each report's standing among its versions (in the same order) marked after
+/// its title when it is not the current one: retracted, or superseded.
+pub fn table_with_status(
+    reports: &[StoredReport],
+    statuses: &[ReportStatus],
+    us: &OrgPublicKey,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "{:<12}  {:<16}  {:<13}  {:<16}  {:<8}  {:<12}  TITLE",
         "ID", "CREATED (UTC)", "KIND", "TLP", "SEVERITY", "AUTHOR"
     );
-    for stored in reports {
+    for (i, stored) in reports.iter().enumerate() {
         let r = stored.report.report();
+        let mark = match statuses.get(i) {
+            Some(ReportStatus::Retracted(by)) => format!("  [retracted by {}]", by.short()),
+            Some(ReportStatus::SupersededBy(by)) => format!("  [superseded by {}]", by.short()),
+            Some(ReportStatus::Current) | None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "{:<12}  {:<16}  {:<13}  {:<16}  {:<8}  {:<12}  {}",
+            "{:<12}  {:<16}  {:<13}  {:<16}  {:<8}  {:<12}  {}{mark}",
             stored.report.id().short(),
             short_time(r.created_ms),
             r.kind.as_str(),

@@ -399,6 +399,18 @@ fn versions_and_retractions_from_the_command_line() {
     assert!(node.ok(&["report", "list"]).contains("No reports match"));
     let shown = node.ok(&["report", "show", &v2]);
     assert!(shown.contains("retracted by"), "{shown}");
+    // Every version listed says where it stands.
+    let all = node.ok(&["report", "list", "--all-versions"]);
+    let line = |id: &str| {
+        all.lines()
+            .find(|l| l.starts_with(&id[..12]))
+            .unwrap_or_else(|| panic!("{id} not listed:\n{all}"))
+            .to_string()
+    };
+    assert!(line(&v1).contains("[superseded by"), "{all}");
+    assert!(line(&v2).contains("[retracted by"), "{all}");
+    let history = node.ok(&["report", "history", &v1]);
+    assert!(history.contains("[retracted by"), "{history}");
 }
 
 /// The README's first command: three organisations on loopback, and exactly the deliveries
