@@ -312,14 +312,13 @@ fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
 }
 
+/// A time filter, as the command line takes it: RFC 3339, a date or an age (`7d`).
 fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| {
-            bad_request(format!(
-                "{field}={text:?} is not an RFC 3339 time (2026-11-01T09:00:00Z)"
-            ))
-        })
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let end_of_day = field == "until";
+    cairn_core::when::parse(text, now, end_of_day).map_err(|e| bad_request(format!("{field}: {e}")))
 }
 
 /// A page cursor: the creation time and arrival number of the last report of a page.

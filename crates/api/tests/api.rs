@@ -231,7 +231,10 @@ async fn reports_are_queried_and_fetched_and_bad_filters_say_why() {
         ("cursor=yesterday", "not a cursor this node gave"),
         ("tlp=purple", "unknown TLP label"),
         ("limit=0", "from 1 to 1000"),
-        ("since=yesterday", "not an RFC 3339 time"),
+        (
+            "since=yesterday",
+            "since: \\\"yesterday\\\" is not a time: use RFC 3339",
+        ),
         ("colour=blue", "unknown field"),
     ] {
         let (status, _, body) = get(
@@ -248,6 +251,27 @@ async fn reports_are_queried_and_fetched_and_bad_filters_say_why() {
             "{query}: {body}"
         );
     }
+    // Ages and dates, as on the command line.
+    for query in ["since=7d", "since=2020-01-01", "until=2099-12-31&since=12h"] {
+        let (status, _, body) = get(
+            &api,
+            &format!("/api/v1/reports?{query}"),
+            Some(&api.read),
+            "",
+            usize::MAX,
+        )
+        .await;
+        assert_eq!(status, 200, "{query}: {body}");
+    }
+    let (_, _, body) = get(
+        &api,
+        "/api/v1/reports?since=7d&limit=1000",
+        Some(&api.read),
+        "",
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(body.matches("\"author\"").count(), 25, "{body}");
     let path = format!("/api/v1/reports/{}", &amber.id().to_string()[..16]);
     let (status, _, body) = get(&api, &path, Some(&api.read), "", usize::MAX).await;
     assert_eq!(status, 200, "{body}");

@@ -25,33 +25,7 @@ pub fn short_time(ms: i64) -> String {
 /// Parses a time filter: RFC 3339, a date (`2026-11-01`), or an age (`7d`, `12h`, `30m`).
 /// `end_of_day` makes a bare date mean its last millisecond.
 pub fn parse_time(text: &str, now_ms: i64, end_of_day: bool) -> anyhow::Result<i64> {
-    let text = text.trim();
-    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
-    }
-    let date_format = time::macros::format_description!("[year]-[month]-[day]");
-    if let Ok(date) = time::Date::parse(text, &date_format) {
-        let start = date.midnight().assume_utc().unix_timestamp() * 1000;
-        return Ok(if end_of_day {
-            start + 86_400_000 - 1
-        } else {
-            start
-        });
-    }
-    let unit_ms = match text.chars().last() {
-        Some('d') => 86_400_000,
-        Some('h') => 3_600_000,
-        Some('m') => 60_000,
-        _ => 0,
-    };
-    if unit_ms > 0
-        && let Ok(n) = text[..text.len() - 1].parse::<i64>()
-    {
-        return Ok(now_ms - n.saturating_mul(unit_ms));
-    }
-    anyhow::bail!(
-        "{text:?} is not a time: use RFC 3339 (2026-11-01T09:00:00Z), a date (2026-11-01) or an age (7d, 12h, 30m)"
-    )
+    Ok(cairn_core::when::parse(text, now_ms, end_of_day)?)
 }
 
 /// Who wrote a report, as people read it.

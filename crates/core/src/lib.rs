@@ -14,6 +14,7 @@ pub mod model;
 pub mod report;
 pub mod sample;
 pub mod stix;
+pub mod when;
 
 pub use draft::{IndicatorDraft, ReportDraft, RetractError, retract};
 pub use envelope::{

@@ -1,0 +1,70 @@
+//! Times as people and scripts write them in filters: RFC 3339, a date, or an age. One parser
+//! for the command line and the API alike.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Why a time filter cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a time: use RFC 3339 (2026-11-01T09:00:00Z), a date (2026-11-01) or an age (7d, 12h, 30m)"
+)]
+pub struct NotATime(pub String);
+
+/// Milliseconds since the Unix epoch of `text`: RFC 3339, a date (`2026-11-01`: its first
+/// millisecond, or its last with `end_of_day`), or an age before `now_ms` (`7d`, `12h`, `30m`).
+pub fn parse(text: &str, now_ms: i64, end_of_day: bool) -> Result<i64, NotATime> {
+    let text = text.trim();
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+            .map_err(|_| NotATime(text.to_string()));
+    }
+    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(date) = time::Date::parse(text, &date_format) {
+        let start = date.midnight().assume_utc().unix_timestamp() * 1000;
+        return Ok(if end_of_day {
+            start + 86_400_000 - 1
+        } else {
+            start
+        });
+    }
+    let unit_ms: i64 = match text.chars().last() {
+        Some('d') => 86_400_000,
+        Some('h') => 3_600_000,
+        Some('m') => 60_000,
+        _ => 0,
+    };
+    if unit_ms > 0
+        && let Ok(n) = text[..text.len() - 1].parse::<i64>()
+        && n >= 0
+    {
+        return Ok(now_ms.saturating_sub(n.saturating_mul(unit_ms)));
+    }
+    Err(NotATime(text.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_dates_and_ages() {
+        let now = 1_800_000_000_000;
+        assert_eq!(
+            parse("2026-11-01T09:00:00Z", now, false),
+            Ok(1_793_523_600_000)
+        );
+        assert_eq!(parse("2026-11-01", now, false), Ok(1_793_491_200_000));
+        assert_eq!(
+            parse("2026-11-01", now, true),
+            Ok(1_793_491_200_000 + 86_399_999)
+        );
+        assert_eq!(parse("7d", now, false), Ok(now - 7 * 86_400_000));
+        assert_eq!(parse(" 12h ", now, false), Ok(now - 12 * 3_600_000));
+        assert_eq!(parse("30m", now, false), Ok(now - 30 * 60_000));
+        for bad in ["", "yesterday", "7w", "-3d", "2026-13-01", "d"] {
+            let err = parse(bad, now, false).unwrap_err();
+            assert!(err.to_string().contains("is not a time"), "{bad}: {err}");
+        }
+    }
+}
