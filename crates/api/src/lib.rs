@@ -563,6 +563,9 @@ fn signer(state: &AppState) -> Result<Arc<cairn_core::ReportSigningKey>, ApiErro
     })
 }
 
+/// The JSON body of a request: 415 without the JSON content type, 400 when it is not JSON, and
+/// 422 `invalid_report` when it is JSON that is not a valid request (a field of the wrong
+/// type, an unknown value), naming the field as a report rule would.
 fn json_body<T: serde::de::DeserializeOwned>(
     body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
 ) -> Result<T, ApiError> {
@@ -574,6 +577,25 @@ fn json_body<T: serde::de::DeserializeOwned>(
             "unsupported_media_type",
             "send the body as JSON, with Content-Type: application/json",
         )),
+        Err(JsonRejection::JsonDataError(e)) => {
+            // The framework's text begins with what it was doing; the rest names the field.
+            let text = e.body_text();
+            let what = text
+                .split_once("target type: ")
+                .map_or(text.as_str(), |(_, rest)| rest);
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_report",
+                what.to_string(),
+            ))
+        }
+        Err(JsonRejection::JsonSyntaxError(e)) => {
+            let text = e.body_text();
+            let what = text
+                .split_once(": ")
+                .map_or(text.as_str(), |(_, rest)| rest);
+            Err(bad_request(format!("the body is not JSON: {what}")))
+        }
         Err(e) => Err(bad_request(format!(
             "the body is not a valid request: {}",
             e.body_text()

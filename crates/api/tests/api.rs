@@ -369,13 +369,22 @@ async fn publishers_publish_and_retract_readers_cannot() {
         (
             "{\"kind\": \"indicator\", \"colour\": \"blue\"}",
             json,
-            400,
-            "bad_request",
+            422,
+            "invalid_report",
+        ),
+        // A value the schema does not know is refused like a value a rule refuses, naming
+        // the field, without the framework's words.
+        (
+            "{\"kind\": \"indicator\", \"tlp\": \"green\", \"title\": \"x\", \"indicators\": [{\"type\": \"ipv5\", \"value\": \"1.1.1.1\"}]}",
+            json,
+            422,
+            "indicators[0].type",
         ),
     ] {
         let (status, text) = post(&api, "/api/v1/reports", &publisher, content_type, body).await;
         assert_eq!(status, status_wanted, "{body}: {text}");
         assert!(text.contains(code), "{body}: {text}");
+        assert!(!text.contains("Failed to"), "{body}: {text}");
     }
 
     let path = format!("/api/v1/reports/{}/retract", &id[..12]);
