@@ -1274,3 +1274,28 @@ fn a_running_node_logs_what_it_does_in_plain_text_or_json() {
         "{json}"
     );
 }
+
+#[test]
+fn after_a_kill_the_commands_say_the_node_is_not_running_and_what_that_means() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = CliNode::init(dir.path(), "cert");
+    node.start();
+    assert!(!node.signal("KILL"));
+    assert!(
+        node.home.join("control.sock").exists(),
+        "the socket is left behind"
+    );
+    assert_refused(
+        &node,
+        &["status"],
+        "stopped without closing its control socket",
+    );
+    // Published while it is down: stored here, and said to wait for the node.
+    let out = publish_green(&node, 1);
+    assert!(out.contains("Published report"), "{out}");
+    assert!(out.contains("which is not running"), "{out}");
+    // Started again, it removes the stale socket and answers.
+    node.start();
+    assert_eq!(node.reports(), 1);
+    assert!(node.signal("TERM"));
+}

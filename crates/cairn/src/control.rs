@@ -315,11 +315,18 @@ pub fn is_running(path: &Path) -> bool {
 
 /// Sends one request to the running node and returns its answer.
 pub fn ask(path: &Path, request: &ControlRequest) -> Result<ControlResponse> {
-    let stream = std::os::unix::net::UnixStream::connect(path).with_context(|| {
-        format!(
-            "no node is running from this folder (no control socket at {}): start it with `cairn run`",
-            path.display()
-        )
+    let stream = std::os::unix::net::UnixStream::connect(path).map_err(|_| {
+        match path.exists() {
+            // The socket of a node that did not stop cleanly (killed, or the machine failed).
+            true => anyhow::anyhow!(
+                "no node is running from this folder: the node that ran here stopped without closing its control socket {} (killed?); start it again with `cairn run`",
+                path.display()
+            ),
+            false => anyhow::anyhow!(
+                "no node is running from this folder (no control socket at {}): start it with `cairn run`",
+                path.display()
+            ),
+        }
     })?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut writer = stream.try_clone()?;

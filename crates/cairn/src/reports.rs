@@ -214,7 +214,8 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
     match command {
         ReportCommand::New(args) => {
             let json = args.json;
-            let report = if crate::control::is_running(&home.control_socket_path()) {
+            let running = crate::control::is_running(&home.control_socket_path());
+            let report = if running {
                 // The running node holds the store: sign here, let the node store and share.
                 let draft = draft_from_args(*args, None)?;
                 publish_to_running_node(home, &draft)?
@@ -227,6 +228,11 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
                 print_json(&view::ReportJson::new(&report, None))?;
             } else {
                 println!("{}", published_line(&report));
+                if !running {
+                    println!(
+                        "Stored on this node, which is not running: its partners receive the report once it runs (`cairn run`)."
+                    );
+                }
             }
         }
         ReportCommand::List(args) => {
