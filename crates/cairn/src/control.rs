@@ -308,6 +308,19 @@ async fn handle(
     }
 }
 
+/// The node took a request and closed its control socket before answering (it was stopped or
+/// killed meanwhile): what the request did, if anything, is not known.
+#[derive(Debug)]
+pub struct NoAnswer;
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the node stopped before answering")
+    }
+}
+
+impl std::error::Error for NoAnswer {}
+
 /// Whether a node is running from this folder (its control socket answers).
 pub fn is_running(path: &Path) -> bool {
     std::os::unix::net::UnixStream::connect(path).is_ok()
@@ -336,11 +349,45 @@ pub fn ask(path: &Path, request: &ControlRequest) -> Result<ControlResponse> {
         .write_all(line.as_bytes())
         .context("cannot talk to the running node")?;
     let mut answer = String::new();
-    BufReader::new(stream)
+    let read = BufReader::new(stream)
         .read_line(&mut answer)
         .context("the running node did not answer")?;
+    if read == 0 {
+        return Err(NoAnswer.into());
+    }
     match serde_json::from_str(&answer).context("the running node's answer is not readable")? {
         ControlResponse::Error(e) => bail!("the running node says: {e}"),
         other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node that takes a request and goes away before answering: the caller learns that it
+    /// does not know what became of the request, not a decoding error.
+    #[test]
+    fn a_node_that_closes_without_answering_is_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).unwrap();
+            assert!(line.contains("status"), "{line}");
+            // Gone without a word.
+        });
+        let err = ask(&path, &ControlRequest::Status).unwrap_err();
+        server.join().unwrap();
+        assert!(err.downcast_ref::<NoAnswer>().is_some(), "{err:#}");
+        // Once it is gone, its socket file left behind says so.
+        drop(std::fs::remove_file(&path));
+        let missing = ask(&path, &ControlRequest::Status).unwrap_err();
+        assert!(
+            missing.to_string().contains("no control socket"),
+            "{missing}"
+        );
     }
 }

@@ -409,7 +409,15 @@ pub fn publish_to_running_node(home: &Home, draft: &ReportDraft) -> Result<Verif
             envelopes: vec![crate::control::encode_envelope(report.envelope_bytes())],
             imported: false,
         },
-    )?;
+    )
+    .map_err(|e| match e.downcast_ref::<crate::control::NoAnswer>() {
+        Some(_) => anyhow::anyhow!(
+            "the node stopped before saying whether it stored report {}: once it runs again (`cairn run`), `cairn report show {}` says whether it did; publishing it again is harmless (a report is stored once)",
+            report.id(),
+            report.id().short()
+        ),
+        None => e,
+    })?;
     match answer {
         ControlResponse::Published(outcomes) => match outcomes.first() {
             Some(o) if o.outcome == "stored" || o.outcome == "duplicate" => Ok(report),
