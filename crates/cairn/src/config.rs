@@ -158,8 +158,29 @@ impl NodeConfig {
     /// folder); syntax and type errors fail, and the other problems are all returned.
     pub fn from_text(path: &Path, text: &str) -> Result<(NodeConfig, Vec<ConfigIssue>)> {
         let text = text.to_string();
-        let mut config: NodeConfig = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), one_line(&e.to_string())))?;
+        let mut config: NodeConfig = toml::from_str(&text).map_err(|e| {
+            // file:line:column: what is wrong, as compilers say it (the parser's own text
+            // draws the line, which does not survive one line).
+            match e.span() {
+                Some(span) => {
+                    let before = text.get(..span.start).unwrap_or(&text);
+                    let line = before.matches('\n').count() + 1;
+                    let start = before.rfind('\n').map_or(0, |at| at + 1);
+                    let column = before.len() - start + 1;
+                    let written = text
+                        .get(start..)
+                        .and_then(|rest| rest.lines().next())
+                        .unwrap_or("")
+                        .trim();
+                    anyhow::anyhow!(
+                        "{}:{line}:{column}: {} (in `{written}`)",
+                        path.display(),
+                        one_line(e.message())
+                    )
+                }
+                None => anyhow::anyhow!("{}: {}", path.display(), one_line(e.message())),
+            }
+        })?;
         // Certificate paths are relative to the folder of node.toml.
         let folder = path.parent().unwrap_or(Path::new("."));
         for file in [&mut config.api.tls_certificate, &mut config.api.tls_key]
@@ -416,8 +437,17 @@ mod tests {
         let path = dir.path().join("node.toml");
         std::fs::write(&path, "[node]\norganisation = \"X\"\ncolour = \"blue\"\n").unwrap();
         let err = format!("{:#}", NodeConfig::load(&path).unwrap_err());
-        assert!(err.contains("line 3"), "{err}");
-        assert!(err.contains("colour"), "{err}");
+        assert!(
+            err.contains("node.toml:3:1: unknown field `colour`")
+                && err.contains("(in `colour = \"blue\"`)"),
+            "{err}"
+        );
         assert!(!err.contains('\n'), "{err}");
+        // A syntax error: where, what, and the line as written.
+        std::fs::write(&path, "[node]\norganisation = \"X\n").unwrap();
+        let err = format!("{:#}", NodeConfig::load(&path).unwrap_err());
+        assert!(err.contains("node.toml:2:"), "{err}");
+        assert!(err.contains("(in `organisation = \"X`)"), "{err}");
+        assert!(!err.contains('\n') && !err.contains(" | "), "{err}");
     }
 }
