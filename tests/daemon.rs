@@ -1299,3 +1299,33 @@ fn after_a_kill_the_commands_say_the_node_is_not_running_and_what_that_means() {
     assert_eq!(node.reports(), 1);
     assert!(node.signal("TERM"));
 }
+
+#[test]
+fn a_partner_node_that_is_down_is_reported_with_why_until_it_comes_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cert = CliNode::init(dir.path(), "cert");
+    let mut bank = CliNode::init(dir.path(), "bank");
+    cert.partner_with(&bank, "bank", "amber");
+    bank.partner_with(&cert, "cert", "green");
+    cert.start();
+    let peers =
+        || -> serde_json::Value { serde_json::from_str(&cert.ok(&["peers", "--json"])).unwrap() };
+    wait_until(
+        "the bank to be reported unreachable",
+        Duration::from_secs(30),
+        || {
+            peers()[0]["last_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("unreachable: ") && !e.contains('\n'))
+        },
+    );
+    let text = cert.ok(&["peers"]);
+    assert!(text.contains("unreachable"), "{text}");
+    bank.start();
+    wait_until("the bank to connect", Duration::from_secs(30), || {
+        let p = peers();
+        p[0]["connected"] == true && p[0]["last_error"].is_null()
+    });
+    assert!(bank.signal("TERM"));
+    assert!(cert.signal("TERM"));
+}

@@ -143,6 +143,13 @@ pub enum NetEvent {
     Connected(Connection),
     /// The last connection to a trusted node closed.
     Disconnected(NodeAddress),
+    /// Dialling a trusted node failed (it is retried later).
+    Unreachable {
+        /// The node.
+        node: NodeAddress,
+        /// What the dial ran into, on one line.
+        error: String,
+    },
     /// A trusted node asks something, or an unlisted one introduces itself; answer through
     /// `reply`.
     Request {
@@ -728,6 +735,16 @@ impl SwarmTask {
             } => {
                 tracing::debug!(node = %NodeAddress::of(&peer), "dial failed: {error}");
                 self.dial_failed(peer);
+                // The transport lists what each address answered, over several lines.
+                let error = error
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.emit(NetEvent::Unreachable {
+                    node: NodeAddress::of(&peer),
+                    error,
+                });
             }
             SwarmEvent::IncomingConnectionError {
                 send_back_addr,

@@ -566,6 +566,19 @@ impl Actor {
                 }
                 self.notices.forget(&node);
             }
+            NetEvent::Unreachable { node, error } => {
+                let partner = self.partner_of(&node).map(|p| p.name.clone());
+                if let (Some(partner), Some(state)) = (partner, self.peers.get_mut(&node))
+                    && !state.connected
+                    && state.cut_off.is_none()
+                {
+                    let problem = format!("unreachable: {error}");
+                    if state.last_error.as_deref() != Some(problem.as_str()) {
+                        tracing::warn!(partner = %partner, node = %node, "partner node unreachable: {error}");
+                    }
+                    state.last_error = Some(problem);
+                }
+            }
             NetEvent::Request {
                 from,
                 request,
