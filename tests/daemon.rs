@@ -104,11 +104,15 @@ fn operators_publish_watch_and_audit_through_running_nodes() {
     assert!(again.contains("already held"), "{again}");
     assert_eq!(cert.reports(), 2);
 
-    // While running, other report commands say why they cannot run.
-    let out = bank.run(&["report", "list"]);
+    // While running, the commands that read the store themselves say why they cannot run,
+    // and what serves the same.
+    let out = bank.run(&["report", "export", "--all", "--format", "stix"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("holds the store"), "{err}");
+    assert!(
+        err.contains("holds the store") && err.contains("TAXII"),
+        "{err}"
+    );
 
     // SIGTERM: a clean stop; then the store is there for every command.
     assert!(bank.signal("TERM"), "the bank did not exit cleanly");
@@ -1328,4 +1332,70 @@ fn a_partner_node_that_is_down_is_reported_with_why_until_it_comes_up() {
     });
     assert!(bank.signal("TERM"));
     assert!(cert.signal("TERM"));
+}
+
+#[test]
+fn report_commands_work_alike_on_a_running_and_a_stopped_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cert, mut bank) = cert_and_bank_connected(dir.path());
+    let first = publish_green(&bank, 1);
+    let first = first.split_whitespace().nth(2).unwrap().to_string();
+    publish_green(&bank, 2);
+    cert.wait_for_reports(2, Duration::from_secs(30));
+
+    // Running: list, show, history and export read through the node.
+    let list_running = bank.ok(&["report", "list", "--json"]);
+    let show_running = bank.ok(&["report", "show", &first[..12], "--json"]);
+    let table_running = bank.ok(&["report", "list"]);
+    let history_running = bank.ok(&["report", "history", &first[..12]]);
+    let exported = dir.path().join("first.cairn");
+    bank.ok(&[
+        "report",
+        "export",
+        &first[..12],
+        "--out",
+        exported.to_str().unwrap(),
+    ]);
+    let verified = bank.ok(&["report", "verify", exported.to_str().unwrap()]);
+    assert!(verified.contains(&first), "{verified}");
+    // Retracted while running: the node stores the retraction and the CERT receives it.
+    let out = bank.ok(&[
+        "report",
+        "retract",
+        &first[..12],
+        "--reason",
+        "false positive",
+    ]);
+    assert!(out.contains("Retracted report"), "{out}");
+    cert.wait_for_reports(3, Duration::from_secs(30));
+    let after_running = bank.ok(&["report", "list", "--all-versions"]);
+    assert!(after_running.contains("[retracted by"), "{after_running}");
+
+    // Stopped: the same answers.
+    assert!(bank.signal("TERM"));
+    assert!(cert.signal("TERM"));
+    let list_stopped = bank.ok(&["report", "list", "--all-versions", "--json"]);
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&list_stopped).unwrap();
+    assert_eq!(listed.len(), 3);
+    let before: Vec<serde_json::Value> = serde_json::from_str(&list_running).unwrap();
+    assert_eq!(before.len(), 2);
+    let show_stopped = bank.ok(&["report", "show", &first[..12], "--json"]);
+    let (a, b): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_str(&show_running).unwrap(),
+        serde_json::from_str(&show_stopped).unwrap(),
+    );
+    assert_eq!(a["id"], b["id"]);
+    assert_eq!(a["title"], b["title"]);
+    assert_eq!(a["status"], "current");
+    assert!(
+        b["status"].as_str().unwrap().starts_with("retracted by"),
+        "{b}"
+    );
+    assert_eq!(
+        bank.ok(&["report", "history", &first[..12]])
+            .lines()
+            .count(),
+        history_running.lines().count() + 1
+    );
+    assert!(table_running.contains("2 report(s)"), "{table_running}");
 }

@@ -55,6 +55,8 @@ pub enum ControlRequest {
     /// Sign reports published over the API with the organisation key now in the home (after
     /// `cairn org rotate`).
     ReloadSigningKey,
+    /// Stored reports, each with its status among its versions.
+    Reports(ReportsWanted),
     /// Store reports signed by this organisation.
     Publish {
         /// The encoded envelopes, in base64 (a quarter of their size more, where hexadecimal
@@ -103,6 +105,8 @@ pub enum ControlResponse {
     Statements(Vec<String>),
     /// For `ReloadSigningKey`.
     SigningKeyReloaded,
+    /// For `Reports`.
+    Reports(Vec<HeldReport>),
     /// The request failed.
     Error(String),
 }
@@ -213,6 +217,14 @@ async fn handle(
                 Err(e) => ControlResponse::Error(e.to_string()),
             }
         }
+        ControlRequest::Reports(wanted) => {
+            let store = node.store().clone();
+            match tokio::task::spawn_blocking(move || reports_wanted(&store, wanted)).await {
+                Ok(Ok(list)) => ControlResponse::Reports(list),
+                Ok(Err(e)) => ControlResponse::Error(format!("{e:#}")),
+                Err(_) => ControlResponse::Error("the node is stopping".into()),
+            }
+        }
         ControlRequest::Audit { report } => {
             let store = node.store().clone();
             let resolved = tokio::task::spawn_blocking(move || store.resolve(&report)).await;
@@ -306,6 +318,119 @@ async fn handle(
             }
         }
     }
+}
+
+/// Which stored reports `ControlRequest::Reports` asks for.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportsWanted {
+    /// Those matching, as `cairn report list` asks.
+    Matching(crate::reports::ListArgs),
+    /// One, by its id or a prefix of it.
+    One(String),
+    /// Every version of one, oldest first.
+    History(String),
+}
+
+/// A stored report as the control socket carries it.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct HeldReport {
+    /// The envelope as stored, in base64.
+    pub envelope: String,
+    /// Its arrival number.
+    pub seq: u64,
+    /// When it was stored (ms since the Unix epoch).
+    pub received_ms: i64,
+    /// Who handed it over: none (published here), "import", or a partner with the hop.
+    pub from: Option<(String, u32)>,
+    /// Whether imported from a file.
+    pub imported: bool,
+    /// Superseded or retracted by this report (full id), if so.
+    pub superseded_by: Option<String>,
+    /// Retracted by this report (full id), if so.
+    pub retracted_by: Option<String>,
+}
+
+impl HeldReport {
+    /// The form of `stored`, standing as `status`.
+    pub fn new(stored: &cairn_store::StoredReport, status: &cairn_store::ReportStatus) -> Self {
+        use cairn_store::{Provenance, ReportStatus};
+        HeldReport {
+            envelope: encode_envelope(stored.report.envelope_bytes()),
+            seq: stored.seq,
+            received_ms: stored.received_ms,
+            from: match &stored.provenance {
+                Provenance::Peer { org, hop } => Some((org.to_string(), *hop)),
+                Provenance::Local | Provenance::Import => None,
+            },
+            imported: stored.provenance == Provenance::Import,
+            superseded_by: match status {
+                ReportStatus::SupersededBy(id) => Some(id.to_string()),
+                _ => None,
+            },
+            retracted_by: match status {
+                ReportStatus::Retracted(id) => Some(id.to_string()),
+                _ => None,
+            },
+        }
+    }
+
+    /// Back to the stored report and its status, as the node read them.
+    pub fn read(&self) -> Result<(cairn_store::StoredReport, cairn_store::ReportStatus)> {
+        use cairn_store::{Provenance, ReportStatus};
+        let bytes = decode_envelope(&self.envelope)
+            .context("the running node sent a report that is not base64")?;
+        let report = cairn_core::VerifiedReport::from_stored_owned(bytes)
+            .context("the running node sent a report that does not read")?;
+        let provenance = match (&self.from, self.imported) {
+            (Some((org, hop)), _) => Provenance::Peer {
+                org: org
+                    .parse()
+                    .context("the running node sent a bad provenance")?,
+                hop: *hop,
+            },
+            (None, true) => Provenance::Import,
+            (None, false) => Provenance::Local,
+        };
+        let id = |text: &String| -> Result<cairn_core::ReportId> {
+            text.parse()
+                .context("the running node sent a bad report id")
+        };
+        let status = match (&self.retracted_by, &self.superseded_by) {
+            (Some(by), _) => ReportStatus::Retracted(id(by)?),
+            (None, Some(by)) => ReportStatus::SupersededBy(id(by)?),
+            (None, None) => ReportStatus::Current,
+        };
+        Ok((
+            cairn_store::StoredReport {
+                seq: self.seq,
+                received_ms: self.received_ms,
+                provenance,
+                report,
+            },
+            status,
+        ))
+    }
+}
+
+/// What `ControlRequest::Reports` asks of `store` (on a blocking thread).
+fn reports_wanted(store: &cairn_store::Store, wanted: ReportsWanted) -> Result<Vec<HeldReport>> {
+    let reports = match wanted {
+        ReportsWanted::Matching(args) => store.query(&crate::reports::query_from_args(&args)?)?,
+        ReportsWanted::One(id) => {
+            let id = store.resolve(&id)?;
+            vec![
+                store
+                    .get(&id)?
+                    .with_context(|| format!("no report {id} in this node's store"))?,
+            ]
+        }
+        ReportsWanted::History(id) => store.history(&store.resolve(&id)?)?,
+    };
+    reports
+        .iter()
+        .map(|r| Ok(HeldReport::new(r, &store.status(&r.report)?)))
+        .collect()
 }
 
 /// The node took a request and closed its control socket before answering (it was stopped or

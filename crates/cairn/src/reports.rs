@@ -176,7 +176,7 @@ fn kind_of_new_report(text: &str) -> Result<ReportKind, String> {
     }
 }
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListArgs {
     /// Written by this organisation key (64 hex digits).
     #[arg(long)]
@@ -236,24 +236,23 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
             }
         }
         ReportCommand::List(args) => {
-            let store = home.open_store()?;
+            let reader = Reader::open(home)?;
             let us = home.organisation()?;
-            let reports = store.query(&query_from_args(&args)?)?;
-            if args.json {
-                print_list_json(&store, &reports)?;
+            let json = args.json;
+            let (reports, statuses) = unzip(reader.matching(args)?);
+            if json {
+                print_list_json(&reports, &statuses)?;
             } else if reports.is_empty() {
                 println!("No reports match.");
             } else {
-                let statuses = statuses_of(&store, &reports)?;
                 print!("{}", view::table_with_status(&reports, &statuses, &us));
                 println!("{} report(s)", reports.len());
             }
         }
         ReportCommand::Show { id, json } => {
-            let store = home.open_store()?;
+            let reader = Reader::open(home)?;
             let us = home.organisation()?;
-            let stored = load(&store, &id)?;
-            let status = store.status(&stored.report)?;
+            let (stored, status) = reader.one(&id)?;
             if json {
                 print_json(&view::ReportJson::new(
                     &stored.report,
@@ -267,14 +266,12 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
             }
         }
         ReportCommand::History { id, json } => {
-            let store = home.open_store()?;
+            let reader = Reader::open(home)?;
             let us = home.organisation()?;
-            let id = store.resolve(&id)?;
-            let versions = store.history(&id)?;
+            let (versions, statuses) = unzip(reader.history(&id)?);
             if json {
-                print_list_json(&store, &versions)?;
+                print_list_json(&versions, &statuses)?;
             } else {
-                let statuses = statuses_of(&store, &versions)?;
                 print!("{}", view::table_with_status(&versions, &statuses, &us));
             }
         }
@@ -295,8 +292,10 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
             withhold,
             format,
         } => {
-            let store = home.open_store()?;
             if format == ExportFormat::Stix {
+                let store = home.open_store().context(
+                    "a STIX export reads the store itself: while the node runs, the API serves the same objects over TAXII (docs/API.md)",
+                )?;
                 let config = home.config()?;
                 let us = home.organisation()?;
                 let reports = match (&id, all) {
@@ -320,7 +319,7 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
             let Some(id) = id else {
                 bail!("give a report id (--all exports a STIX bundle only)");
             };
-            let stored = load(&store, &id)?;
+            let (stored, _) = Reader::open(home)?.one(&id)?;
             let fields = parse_withhold(&withhold)?;
             let copy = stored.report.withhold(&fields);
             write_output(out.as_deref(), copy.envelope_bytes())?;
@@ -336,13 +335,19 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
         }
         ReportCommand::Import { files } => return import(home, &files),
         ReportCommand::Retract { id, reason } => {
-            let store = home.open_store()?;
+            let reader = Reader::open(home)?;
             let signing = home.report_signing_key()?;
-            let target = load(&store, &id)?;
+            let (target, _) = reader.one(&id)?;
             let tombstone =
                 cairn_core::retract(&target.report, &reason, &signing, &mut rand::rngs::OsRng)?;
-            check_signer(&store, &tombstone)?;
-            store_one(&store, &tombstone, Provenance::Local)?;
+            match &reader {
+                Reader::Store(store) => {
+                    check_signer(store, &tombstone)?;
+                    store_one(store, &tombstone, Provenance::Local)?;
+                }
+                // The running node checks the signer, stores and tells partners.
+                Reader::Running(_) => hand_to_running_node(home, &tombstone)?,
+            }
             println!(
                 "Retracted report {} with retraction {}",
                 target.report.id(),
@@ -400,9 +405,16 @@ fn sign_draft(
 
 /// Signs a draft and hands it to the node running from `home`, which stores and shares it.
 pub fn publish_to_running_node(home: &Home, draft: &ReportDraft) -> Result<VerifiedReport> {
-    use crate::control::{ControlRequest, ControlResponse, ask};
     let signing = home.report_signing_key()?;
     let report = sign_draft(draft, &signing)?;
+    hand_to_running_node(home, &report)?;
+    Ok(report)
+}
+
+/// Hands a report signed here to the node running from `home`, which checks, stores and
+/// shares it.
+fn hand_to_running_node(home: &Home, report: &VerifiedReport) -> Result<()> {
+    use crate::control::{ControlRequest, ControlResponse, ask};
     let answer = ask(
         &home.control_socket_path(),
         &ControlRequest::Publish {
@@ -420,7 +432,7 @@ pub fn publish_to_running_node(home: &Home, draft: &ReportDraft) -> Result<Verif
     })?;
     match answer {
         ControlResponse::Published(outcomes) => match outcomes.first() {
-            Some(o) if o.outcome == "stored" || o.outcome == "duplicate" => Ok(report),
+            Some(o) if o.outcome == "stored" || o.outcome == "duplicate" => Ok(()),
             Some(o) => bail!(
                 "not stored: {}",
                 o.reason.as_deref().unwrap_or(o.outcome.as_str())
@@ -496,20 +508,95 @@ pub fn verified_line(report: &VerifiedReport) -> String {
     )
 }
 
-/// Each report's status among its versions, in order.
-fn statuses_of(store: &Store, reports: &[StoredReport]) -> Result<Vec<ReportStatus>> {
+/// Where the report commands read: the store of a stopped node, or a running node through its
+/// control socket (it holds the store). Both give the same reports with the same statuses.
+pub enum Reader {
+    /// The node is stopped: its store, opened here.
+    Store(Box<Store>),
+    /// The node runs: its control socket.
+    Running(std::path::PathBuf),
+}
+
+impl Reader {
+    /// The running node of `home`, or else its store.
+    pub fn open(home: &Home) -> Result<Reader> {
+        let socket = home.control_socket_path();
+        if crate::control::is_running(&socket) {
+            return Ok(Reader::Running(socket));
+        }
+        Ok(Reader::Store(Box::new(home.open_store()?)))
+    }
+
+    fn ask(
+        socket: &Path,
+        wanted: crate::control::ReportsWanted,
+    ) -> Result<Vec<(StoredReport, ReportStatus)>> {
+        use crate::control::{ControlRequest, ControlResponse};
+        match crate::control::ask(socket, &ControlRequest::Reports(wanted))? {
+            ControlResponse::Reports(list) => list.iter().map(|r| r.read()).collect(),
+            _ => bail!("the running node answered something unexpected"),
+        }
+    }
+
+    /// The reports matching `args`, newest first.
+    pub fn matching(&self, args: ListArgs) -> Result<Vec<(StoredReport, ReportStatus)>> {
+        match self {
+            Reader::Store(store) => with_status(store, store.query(&query_from_args(&args)?)?),
+            Reader::Running(socket) => {
+                Reader::ask(socket, crate::control::ReportsWanted::Matching(args))
+            }
+        }
+    }
+
+    /// One report, by its id or a prefix of it.
+    pub fn one(&self, id: &str) -> Result<(StoredReport, ReportStatus)> {
+        let list = match self {
+            Reader::Store(store) => with_status(store, vec![load(store, id)?])?,
+            Reader::Running(socket) => {
+                Reader::ask(socket, crate::control::ReportsWanted::One(id.to_string()))?
+            }
+        };
+        list.into_iter()
+            .next()
+            .with_context(|| format!("no report {id} in this node's store"))
+    }
+
+    /// Every version of a report, oldest first.
+    pub fn history(&self, id: &str) -> Result<Vec<(StoredReport, ReportStatus)>> {
+        match self {
+            Reader::Store(store) => with_status(store, store.history(&store.resolve(id)?)?),
+            Reader::Running(socket) => Reader::ask(
+                socket,
+                crate::control::ReportsWanted::History(id.to_string()),
+            ),
+        }
+    }
+}
+
+/// Each report with its status among its versions.
+fn with_status(
+    store: &Store,
+    reports: Vec<StoredReport>,
+) -> Result<Vec<(StoredReport, ReportStatus)>> {
     reports
-        .iter()
-        .map(|s| Ok(store.status(&s.report)?))
+        .into_iter()
+        .map(|r| {
+            let status = store.status(&r.report)?;
+            Ok((r, status))
+        })
         .collect()
 }
 
+/// Reports and their statuses, apart.
+fn unzip(list: Vec<(StoredReport, ReportStatus)>) -> (Vec<StoredReport>, Vec<ReportStatus>) {
+    list.into_iter().unzip()
+}
+
 /// Prints stored reports as a JSON array, each with its status among its versions.
-fn print_list_json(store: &Store, reports: &[StoredReport]) -> Result<()> {
-    let statuses = statuses_of(store, reports)?;
+fn print_list_json(reports: &[StoredReport], statuses: &[ReportStatus]) -> Result<()> {
     let json: Vec<_> = reports
         .iter()
-        .zip(&statuses)
+        .zip(statuses)
         .map(|(s, status)| view::ReportJson::new(&s.report, Some((s, status))))
         .collect();
     print_json(&json)
