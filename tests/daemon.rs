@@ -1358,6 +1358,18 @@ fn report_commands_work_alike_on_a_running_and_a_stopped_node() {
     ]);
     let verified = bank.ok(&["report", "verify", exported.to_str().unwrap()]);
     assert!(verified.contains(&first), "{verified}");
+    // Imported into the running CERT, which holds it already from the federation.
+    let imported = cert.ok(&["report", "import", exported.to_str().unwrap()]);
+    assert!(
+        imported.contains("was already stored") && imported.contains("0 failed"),
+        "{imported}"
+    );
+    // A file that is not a report is refused with why, and the node carries on.
+    let junk = dir.path().join("junk.cairn");
+    std::fs::write(&junk, b"not a report").unwrap();
+    let out = cert.run(&["report", "import", junk.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not imported"));
     // Retracted while running: the node stores the retraction and the CERT receives it.
     let out = bank.ok(&[
         "report",

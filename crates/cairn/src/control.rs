@@ -77,6 +77,27 @@ pub struct PublishOutcome {
     pub id: Option<String>,
     /// Why it was not stored.
     pub reason: Option<String>,
+    /// Its arrival number, when stored.
+    #[serde(default)]
+    pub seq: Option<u64>,
+}
+
+impl PublishOutcome {
+    /// The form of what became of one report.
+    pub fn new(outcome: IngestOutcome) -> PublishOutcome {
+        let (outcome, id, reason, seq) = match outcome {
+            IngestOutcome::Stored { id, seq } => ("stored", Some(id), None, Some(seq)),
+            IngestOutcome::Duplicate { id, .. } => ("duplicate", Some(id), None, None),
+            IngestOutcome::Rejected(e) => ("rejected", None, Some(e.to_string()), None),
+            IngestOutcome::Refused { id, reason } => ("refused", Some(id), Some(reason), None),
+        };
+        PublishOutcome {
+            outcome: outcome.into(),
+            id: id.map(|id| id.to_string()),
+            reason,
+            seq,
+        }
+    }
 }
 
 /// The answer.
@@ -288,31 +309,7 @@ async fn handle(
             };
             match stored {
                 Ok(outcomes) => ControlResponse::Published(
-                    outcomes
-                        .into_iter()
-                        .map(|o| match o {
-                            IngestOutcome::Stored { id, .. } => PublishOutcome {
-                                outcome: "stored".into(),
-                                id: Some(id.to_string()),
-                                reason: None,
-                            },
-                            IngestOutcome::Duplicate { id, .. } => PublishOutcome {
-                                outcome: "duplicate".into(),
-                                id: Some(id.to_string()),
-                                reason: None,
-                            },
-                            IngestOutcome::Rejected(e) => PublishOutcome {
-                                outcome: "rejected".into(),
-                                id: None,
-                                reason: Some(e.to_string()),
-                            },
-                            IngestOutcome::Refused { id, reason } => PublishOutcome {
-                                outcome: "refused".into(),
-                                id: Some(id.to_string()),
-                                reason: Some(reason),
-                            },
-                        })
-                        .collect(),
+                    outcomes.into_iter().map(PublishOutcome::new).collect(),
                 ),
                 Err(e) => failed(e),
             }

@@ -761,18 +761,6 @@ fn read_report_file(path: &Path) -> Result<Vec<u8>> {
 }
 
 fn import(home: &Home, files: &[PathBuf]) -> Result<ExitCode> {
-    let store = home.open_store()?;
-    // Verified as the running node verifies: with this organisation's and its partners' key
-    // statements, so that a report signed by a node key or a later organisation key is taken,
-    // and one a handed-over or revoked key signed is not.
-    let orgs = std::iter::once(home.organisation()?).chain(
-        home.config()?
-            .sharing()
-            .trust_list()
-            .into_iter()
-            .map(|p| p.partner.org),
-    );
-    let logs = cairn_node::keylogs::KeyLogs::new(orgs, store.all_statements()?);
     let mut envelopes = Vec::with_capacity(files.len());
     let mut failures = 0;
     let mut readable = Vec::with_capacity(files.len());
@@ -788,25 +776,64 @@ fn import(home: &Home, files: &[PathBuf]) -> Result<ExitCode> {
             }
         }
     }
-    let outcomes = store.ingest_with(&envelopes, Provenance::Import, &logs)?;
+    let outcomes: Vec<crate::control::PublishOutcome> = match Reader::open(home)? {
+        // The running node verifies with its key logs, stores and shares.
+        Reader::Running(socket) => {
+            use crate::control::{ControlRequest, ControlResponse};
+            let request = ControlRequest::Publish {
+                envelopes: envelopes
+                    .iter()
+                    .map(|b| crate::control::encode_envelope(b))
+                    .collect(),
+                imported: true,
+            };
+            match crate::control::ask(&socket, &request)? {
+                ControlResponse::Published(outcomes) => outcomes,
+                _ => bail!("the running node answered something unexpected"),
+            }
+        }
+        Reader::Store(store) => {
+            // Verified as the running node verifies: with this organisation's and its
+            // partners' key statements, so that a report signed by a node key or a later
+            // organisation key is taken, and one a handed-over or revoked key signed is not.
+            let orgs = std::iter::once(home.organisation()?).chain(
+                home.config()?
+                    .sharing()
+                    .trust_list()
+                    .into_iter()
+                    .map(|p| p.partner.org),
+            );
+            let logs = cairn_node::keylogs::KeyLogs::new(orgs, store.all_statements()?);
+            store
+                .ingest_with(&envelopes, Provenance::Import, &logs)?
+                .into_iter()
+                .map(crate::control::PublishOutcome::new)
+                .collect()
+        }
+    };
     let (mut stored, mut duplicates) = (0, 0);
     for (file, outcome) in readable.iter().zip(outcomes) {
-        match outcome {
-            IngestOutcome::Stored { id, seq } => {
+        let id = outcome.id.as_deref().unwrap_or("?");
+        let reason = outcome.reason.as_deref().unwrap_or("");
+        match outcome.outcome.as_str() {
+            "stored" => {
                 stored += 1;
-                println!("{}: stored report {id} as #{seq}", file.display());
+                match outcome.seq {
+                    Some(seq) => println!("{}: stored report {id} as #{seq}", file.display()),
+                    None => println!("{}: stored report {id}", file.display()),
+                }
             }
-            IngestOutcome::Duplicate { id, .. } => {
+            "duplicate" => {
                 duplicates += 1;
                 println!("{}: report {id} was already stored", file.display());
             }
-            IngestOutcome::Rejected(e) => {
-                failures += 1;
-                eprintln!("{}: not imported: {e}", file.display());
-            }
-            IngestOutcome::Refused { id, reason } => {
+            "refused" => {
                 failures += 1;
                 eprintln!("{}: report {id} not imported: {reason}", file.display());
+            }
+            _ => {
+                failures += 1;
+                eprintln!("{}: not imported: {reason}", file.display());
             }
         }
     }
