@@ -1348,6 +1348,8 @@ fn report_commands_work_alike_on_a_running_and_a_stopped_node() {
     let show_running = bank.ok(&["report", "show", &first[..12], "--json"]);
     let table_running = bank.ok(&["report", "list"]);
     let history_running = bank.ok(&["report", "history", &first[..12]]);
+    let explain_running = bank.ok(&["policy", "explain", "--report", &first[..12], "--all-peers"]);
+    assert!(explain_running.contains("cert"), "{explain_running}");
     let exported = dir.path().join("first.cairn");
     bank.ok(&[
         "report",
@@ -1410,4 +1412,8 @@ fn report_commands_work_alike_on_a_running_and_a_stopped_node() {
         history_running.lines().count() + 1
     );
     assert!(table_running.contains("2 report(s)"), "{table_running}");
+    assert_eq!(
+        bank.ok(&["policy", "explain", "--report", &first[..12], "--all-peers"]),
+        explain_running
+    );
 }

@@ -358,7 +358,7 @@ impl Home {
         let config = self.config()?;
         if crate::control::is_running(&self.control_socket_path()) {
             bail!(
-                "the node running from {} holds the store: this command needs it stopped (Ctrl-C or SIGTERM); `cairn status`, `peers`, `audit`, `import`, `report new`, `list`, `show`, `history`, `export`, `retract` and `import` work with it running, and the API (docs/API.md) serves reads and TAXII",
+                "the node running from {} holds the store: this command needs it stopped (Ctrl-C or SIGTERM); `cairn status`, `peers`, `audit`, `import`, `policy explain`, `report new`, `list`, `show`, `history`, `export`, `retract` and `import` work with it running, and the API (docs/API.md) serves reads and TAXII",
                 self.root.display()
             );
         }

@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use cairn_policy::{Holding, OutboundDecision, decide_outbound};
-use cairn_store::Provenance;
 use clap::Subcommand;
 
 use crate::config::NodeConfig;
@@ -104,11 +103,9 @@ pub fn policy(home: &Home, command: PolicyCommand) -> Result<ExitCode> {
     } = command;
     let config = home.config()?;
     let us = home.organisation()?;
-    let store = home.open_store()?;
-    let id = store.resolve(&report)?;
-    let stored = store
-        .get(&id)?
-        .with_context(|| format!("no report {id} in this node's store"))?;
+    // The report, from the store of a stopped node or through a running one.
+    let (stored, _) = crate::reports::Reader::open(home)?.one(&report)?;
+    let id = stored.report.id();
     let sections = config.sharing();
     let partners = sections.partners();
     let communities = sections.communities(&us);
@@ -131,14 +128,7 @@ pub fn policy(home: &Home, command: PolicyCommand) -> Result<ExitCode> {
         (None, _) => partners.iter().collect(),
     };
     // How far the report has come to this node: its own reports start at 0.
-    let hop = if stored.report.author() == us {
-        0
-    } else {
-        match stored.provenance {
-            Provenance::Peer { hop, .. } => hop + 1,
-            Provenance::Local | Provenance::Import => 1,
-        }
-    };
+    let hop = cairn_node::relay::hop_of(&us, &stored.report.author(), &stored.provenance);
     let r = stored.report.report();
     println!(
         "Report {} ({} {}, {}{}), held at hop {hop}:",
