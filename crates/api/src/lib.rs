@@ -708,6 +708,27 @@ async fn retract(
     store_signed(&state, tombstone).await
 }
 
+/// `GET /healthz`: the API answers (for a load balancer or a supervisor; no token).
+async fn healthz() -> Response {
+    Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+/// `GET /readyz`: the node behind the API answers in time, so requests can be sent here (no
+/// token); 503 otherwise, saying why.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let asked = tokio::time::timeout(std::time::Duration::from_secs(2), state.node.status()).await;
+    let reason = match asked {
+        Ok(Ok(_)) => return Json(serde_json::json!({"status": "ready"})).into_response(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "the node did not answer within 2 s".to_string(),
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({"status": "not ready", "reason": reason})),
+    )
+        .into_response()
+}
+
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
@@ -723,6 +744,8 @@ async fn not_found() -> ApiError {
 /// The API's routes.
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/api/v1/status", get(status))
         .route("/api/v1/peers", get(peers))
         .route("/api/v1/reports", get(reports).post(publish))

@@ -17,6 +17,8 @@ struct Api {
     node: cairn_node::NodeHandle,
     org: OrgKey,
     shutdown: CancellationToken,
+    /// Stops the node alone, leaving the API up.
+    node_shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
 
@@ -31,6 +33,7 @@ async fn start_with(configure: impl FnOnce(&mut ApiConfig)) -> Api {
     let node_key = NodeKey::generate(&mut rng);
     let certificate = NodeCertificate::issue(&org, node_key.public_bytes(), "api-test", 1);
     let shutdown = CancellationToken::new();
+    let node_shutdown = shutdown.child_token();
     let node = cairn_node::start(
         NodeSettings {
             organisation: "CERT-Test".into(),
@@ -47,7 +50,7 @@ async fn start_with(configure: impl FnOnce(&mut ApiConfig)) -> Api {
                 cairn_core::keylog::KeyStatement::implicit_genesis(&org).unwrap(),
             ],
         },
-        shutdown.clone(),
+        node_shutdown.clone(),
     )
     .await
     .unwrap();
@@ -78,6 +81,7 @@ async fn start_with(configure: impl FnOnce(&mut ApiConfig)) -> Api {
         node,
         org,
         shutdown,
+        node_shutdown,
         _dir: dir,
     }
 }
@@ -1117,5 +1121,28 @@ async fn the_real_corpus_round_trips_through_taxii() {
     for (key, object) in &sent {
         assert_eq!(got.get(key), Some(object), "{key:?}");
     }
+    api.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness_answer_without_a_token_and_readiness_follows_the_node() {
+    let api = start().await;
+    let (status, _, body) = get(&api, "/healthz", None, "", usize::MAX).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"ok\""), "{body}");
+    let (status, _, body) = get(&api, "/readyz", None, "", usize::MAX).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"ready\""), "{body}");
+    // The node stops; the API still answers, and says it is not ready, and why.
+    api.node_shutdown.cancel();
+    api.node.stopped().await;
+    let (status, _, body) = get(&api, "/readyz", None, "", usize::MAX).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("not ready") && body.contains("reason"),
+        "{body}"
+    );
+    let (status, _, _) = get(&api, "/healthz", None, "", usize::MAX).await;
+    assert_eq!(status, 200);
     api.shutdown.cancel();
 }
