@@ -20,6 +20,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// The version, with the commit the binary was built from (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CAIRN_COMMIT"),
+    ")"
+);
+
 const AFTER_HELP: &str = "\
 Examples:
   cairn init --organisation \"CERT-Example\"
@@ -32,7 +40,7 @@ Examples:
 
 /// Cairn: share signed threat and incident reports with trusted organisations.
 #[derive(Debug, Parser)]
-#[command(name = "cairn", version, about, after_help = AFTER_HELP)]
+#[command(name = "cairn", version = VERSION, about, after_help = AFTER_HELP)]
 struct Cli {
     /// The node's home folder (configuration, keys, store).
     #[arg(long, global = true, env = "CAIRN_HOME", default_value_os_t = default_home())]

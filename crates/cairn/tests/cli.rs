@@ -1030,3 +1030,21 @@ fn help_examples_paste_as_printed() {
         }
     }
 }
+
+/// `--version` names the commit the binary was built from.
+#[test]
+fn the_version_names_its_commit() {
+    let node = Node::new();
+    let version = node.ok(&["--version"]);
+    let commit = version
+        .trim()
+        .strip_suffix(')')
+        .and_then(|v| v.split_once("(commit "))
+        .map(|(_, c)| c.to_string())
+        .unwrap_or_else(|| panic!("{version}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{version}"
+    );
+}

@@ -1,0 +1,36 @@
+//! Records the commit the binary is built from, for `cairn --version` (`CAIRN_COMMIT`: the
+//! short hash, or `unknown` outside a git checkout).
+
+use std::path::Path;
+use std::process::Command;
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn main() {
+    let commit = match git(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(hash) if !hash.is_empty() => hash,
+        _ => "unknown".to_string(),
+    };
+    println!("cargo:rustc-env=CAIRN_COMMIT={commit}");
+    // Built again when the checked-out commit changes.
+    if let Some(git_dir) = git(&["rev-parse", "--git-dir"]) {
+        let git_dir = Path::new(&git_dir);
+        println!("cargo:rerun-if-changed={}", git_dir.join("HEAD").display());
+        if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"]) {
+            println!(
+                "cargo:rerun-if-changed={}",
+                git_dir.join(reference).display()
+            );
+        }
+        println!(
+            "cargo:rerun-if-changed={}",
+            git_dir.join("packed-refs").display()
+        );
+    }
+    println!("cargo:rerun-if-changed=build.rs");
+}
