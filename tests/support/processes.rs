@@ -26,8 +26,25 @@ pub fn cairn_binary() -> PathBuf {
     binary
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1 for a node started later, from below the range the system
+/// hands out for outgoing connections and port 0 (32768 and up on Linux): a port taken from
+/// that range can be given to another socket before the node binds it. Ports are tried in an
+/// order of this process's own, and one that binds now is returned.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Processes running at once start at different places.
+    let start = 20_000 + (std::process::id() % 500) * 24;
+    for _ in 0..12_000 {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (start - 20_000 + step * 7) % 12_000;
+        let Ok(port) = u16::try_from(port) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
