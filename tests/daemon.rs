@@ -1111,6 +1111,25 @@ fn an_organisation_runs_two_nodes_and_its_users_carry_on_through_one_when_the_ot
     };
     let before = listed(&bank1);
     assert_eq!(before.len(), 4);
+    // Prometheus sees each partner node, this organisation's other node included.
+    let mut scraped = http_agent()
+        .get(&format!("http://127.0.0.1:{}/metrics", bank1.api_port))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let metrics = scraped.body_mut().read_to_string().unwrap();
+    let connected = |partner: &str| {
+        metrics.lines().any(|l| {
+            l.starts_with("cairn_peer_connected{")
+                && l.contains(&format!("partner=\"{partner}\""))
+                && l.ends_with(" 1")
+        })
+    };
+    assert!(
+        connected("cert") && connected("bank1 (this organisation)"),
+        "{metrics}"
+    );
+    assert!(metrics.lines().any(|l| l == "cairn_reports 4"), "{metrics}");
     assert_eq!(
         listed(&bank2),
         before,

@@ -5,6 +5,7 @@
 //! `{"error": {"code": "...", "message": "..."}}`. The OpenAPI description is served at
 //! `/api/v1/openapi.json` and kept in `crates/api/openapi.json`.
 
+mod metrics;
 mod misp_feed;
 mod stix_index;
 pub mod taxii;
@@ -708,6 +709,25 @@ async fn retract(
     store_signed(&state, tombstone).await
 }
 
+/// `GET /metrics`: the node's figures for Prometheus (role read).
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.authorize(&headers, Role::Read)?;
+    let status = state.node.status().await.map_err(internal)?;
+    let peers = state.node.peers().await.map_err(internal)?;
+    let text = metrics::encode(&status, &peers).map_err(internal)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
 /// `GET /healthz`: the API answers (for a load balancer or a supervisor; no token).
 async fn healthz() -> Response {
     Json(serde_json::json!({"status": "ok"})).into_response()
@@ -745,6 +765,7 @@ async fn not_found() -> ApiError {
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
         .route("/api/v1/status", get(status))
         .route("/api/v1/peers", get(peers))

@@ -1146,3 +1146,43 @@ async fn health_and_readiness_answer_without_a_token_and_readiness_follows_the_n
     assert_eq!(status, 200);
     api.shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_scraped_in_the_prometheus_format_with_a_read_token() {
+    let api = start().await;
+    for n in 0..3 {
+        publish(&api, 300 + n, Tlp::Green).await;
+    }
+    let (status, _, _) = get(&api, "/metrics", None, "", usize::MAX).await;
+    assert_eq!(status, 401, "metrics name partners: a token is needed");
+    let (status, headers, body) = get(&api, "/metrics", Some(&api.read), "", usize::MAX).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        headers.to_lowercase().contains("openmetrics-text"),
+        "{headers}"
+    );
+    // Parsed as a scraper does: every sample line is a name, labels and a number.
+    let mut samples = std::collections::BTreeMap::new();
+    for line in body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("{line}"));
+        samples.insert(name.to_string(), value);
+    }
+    assert_eq!(samples.get("cairn_reports"), Some(&3.0), "{body}");
+    assert_eq!(
+        samples.get("cairn_reports_received_total"),
+        Some(&0.0),
+        "{body}"
+    );
+    assert!(samples.contains_key("cairn_peers_trusted"), "{body}");
+    assert!(samples.contains_key("cairn_uptime_seconds"), "{body}");
+    assert!(
+        body.contains("# TYPE cairn_reports_served counter"),
+        "{body}"
+    );
+    assert!(body.trim_end().ends_with("# EOF"), "{body}");
+    api.shutdown.cancel();
+}
