@@ -404,7 +404,7 @@ impl Signing {
 /// be the organisation's current key. `elsewhere` says what to do where the key is not.
 fn signing(home: &Home, elsewhere: &str) -> Result<Signing> {
     let org = org_key_here(home, elsewhere)?;
-    let statements = statements_for_signing(home)?;
+    let statements = statements(home)?;
     let log = KeyLog::build(&statements)
         .context("this organisation's key statements do not determine who it is")?;
     let current = log.org_key_at(now_ms());
@@ -424,13 +424,6 @@ fn signing(home: &Home, elsewhere: &str) -> Result<Signing> {
         statements,
         log,
     })
-}
-
-/// The organisation's statements where a statement is about to be signed: this home's node's,
-/// or, on a machine that only holds the organisation key, those it keeps (its implicit
-/// genesis before it signed any).
-fn statements_for_signing(home: &Home) -> Result<Vec<KeyStatement>> {
-    statements(home)
 }
 
 /// Where a new statement goes besides this home's node.
