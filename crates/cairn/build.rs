@@ -17,20 +17,17 @@ fn main() {
         _ => "unknown".to_string(),
     };
     println!("cargo:rustc-env=CAIRN_COMMIT={commit}");
-    // Built again when the checked-out commit changes.
-    if let Some(git_dir) = git(&["rev-parse", "--git-dir"]) {
+    // Built again when the checked-out commit changes. Only files that exist are named: cargo
+    // treats a missing one as always changed and would build the binary again every time.
+    if let Some(git_dir) = git(&["rev-parse", "--absolute-git-dir"]) {
         let git_dir = Path::new(&git_dir);
-        println!("cargo:rerun-if-changed={}", git_dir.join("HEAD").display());
+        let mut watched = vec![git_dir.join("HEAD"), git_dir.join("packed-refs")];
         if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            println!(
-                "cargo:rerun-if-changed={}",
-                git_dir.join(reference).display()
-            );
+            watched.push(git_dir.join(reference));
         }
-        println!(
-            "cargo:rerun-if-changed={}",
-            git_dir.join("packed-refs").display()
-        );
+        for file in watched.iter().filter(|file| file.exists()) {
+            println!("cargo:rerun-if-changed={}", file.display());
+        }
     }
     println!("cargo:rerun-if-changed=build.rs");
 }
