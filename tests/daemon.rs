@@ -7,17 +7,9 @@ use std::time::{Duration, Instant};
 
 use cairn_core::{NodeCertificate, OrgKey, ReportId, sample};
 use cairn_store::{Provenance, Store, StoreConfig};
-use cairn_tests::processes::{CliNode, cairn_binary};
+use cairn_tests::processes::{CliNode, cairn_binary, wait_until};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
 
 fn node_key_of(node: &CliNode) -> [u8; 32] {
     let bytes = std::fs::read(node.home.join("keys/node.cert")).unwrap();

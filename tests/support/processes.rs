@@ -26,6 +26,15 @@ pub fn cairn_binary() -> PathBuf {
     binary
 }
 
+/// Waits until `done` holds, checking every 25 ms; fails the test after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
 /// A free TCP port on 127.0.0.1 for a node started later, from below the range the system
 /// hands out for outgoing connections and port 0 (32768 and up on Linux): a port taken from
 /// that range can be given to another socket before the node binds it. Ports are tried in an
@@ -240,6 +249,16 @@ impl CliNode {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Sends a signal to the running process and returns at once (SIGHUP: reload).
+    pub fn send_signal(&self, signal: &str) {
+        let child = self.process.as_ref().expect("running");
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
     }
 
     /// Sends a signal and waits for the process to end; returns whether it exited cleanly.

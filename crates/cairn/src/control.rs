@@ -55,6 +55,8 @@ pub enum ControlRequest {
     /// Sign reports published over the API with the organisation key now in the home (after
     /// `cairn org rotate`).
     ReloadSigningKey,
+    /// Read node.toml again and take its trust list and sharing rules (`cairn config reload`).
+    ReloadConfig,
     /// Stored reports, each with its status among its versions.
     Reports(ReportsWanted),
     /// Store reports signed by this organisation.
@@ -126,6 +128,8 @@ pub enum ControlResponse {
     Statements(Vec<String>),
     /// For `ReloadSigningKey`.
     SigningKeyReloaded,
+    /// For `ReloadConfig`.
+    ConfigReloaded(crate::run::ConfigReloaded),
     /// For `Reports`.
     Reports(Vec<HeldReport>),
     /// The request failed.
@@ -136,11 +140,22 @@ pub enum ControlResponse {
 /// `cairn org rotate`).
 pub type ReloadSigningKey = std::sync::Arc<dyn Fn() -> Result<()> + Send + Sync>;
 
+/// What the control socket needs of the running daemon besides the node.
+#[derive(Clone)]
+pub struct Daemon {
+    /// The node's home.
+    pub home: crate::home::Home,
+    /// node.toml as the node started with it (for the sections a reload cannot change).
+    pub started_with: std::sync::Arc<crate::config::NodeConfig>,
+    /// Reloads the organisation key the API signs with.
+    pub reload_signing_key: ReloadSigningKey,
+}
+
 /// Serves the control socket until `shutdown` is cancelled; removes it then.
 pub async fn serve(
     path: &Path,
     node: NodeHandle,
-    reload: ReloadSigningKey,
+    daemon: Daemon,
     shutdown: CancellationToken,
 ) -> Result<()> {
     if path.exists() {
@@ -168,12 +183,12 @@ pub async fn serve(
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
                     let node = node.clone();
-                    let reload = reload.clone();
+                    let daemon = daemon.clone();
                     let shutdown = shutdown.clone();
                     tokio::spawn(async move {
                         tokio::select! {
                             _ = shutdown.cancelled() => {}
-                            _ = answer(stream, node, reload) => {}
+                            _ = answer(stream, node, daemon) => {}
                         }
                     });
                 }
@@ -184,13 +199,13 @@ pub async fn serve(
     Ok(())
 }
 
-async fn answer(stream: tokio::net::UnixStream, node: NodeHandle, reload: ReloadSigningKey) {
+async fn answer(stream: tokio::net::UnixStream, node: NodeHandle, daemon: Daemon) {
     let (read, mut write) = stream.into_split();
     // Imports send tens of megabytes on one line: read it in large pieces.
     let mut lines = tokio::io::BufReader::with_capacity(1 << 20, read.take_limited()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let response = match serde_json::from_str::<ControlRequest>(&line) {
-            Ok(request) => handle(request, &node, &reload).await,
+            Ok(request) => handle(request, &node, &daemon).await,
             Err(e) => ControlResponse::Error(format!("not a control request: {e}")),
         };
         let mut text = serde_json::to_string(&response)
@@ -214,11 +229,7 @@ impl<T: tokio::io::AsyncRead> TakeLimited for T {
     }
 }
 
-async fn handle(
-    request: ControlRequest,
-    node: &NodeHandle,
-    reload: &ReloadSigningKey,
-) -> ControlResponse {
+async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> ControlResponse {
     let failed = |e: cairn_node::NodeError| ControlResponse::Error(e.to_string());
     match request {
         ControlRequest::Status => node
@@ -276,8 +287,12 @@ async fn handle(
                 .await
                 .map_or_else(failed, |new| ControlResponse::StatementsAdded { new })
         }
-        ControlRequest::ReloadSigningKey => match reload() {
+        ControlRequest::ReloadSigningKey => match (daemon.reload_signing_key)() {
             Ok(()) => ControlResponse::SigningKeyReloaded,
+            Err(e) => ControlResponse::Error(format!("{e:#}")),
+        },
+        ControlRequest::ReloadConfig => match crate::run::reload_config(daemon, node).await {
+            Ok(reloaded) => ControlResponse::ConfigReloaded(reloaded),
             Err(e) => ControlResponse::Error(format!("{e:#}")),
         },
         ControlRequest::OrganisationStatements => {

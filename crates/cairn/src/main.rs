@@ -7,6 +7,7 @@ mod home;
 mod import_cmd;
 mod operate;
 mod org_cmd;
+mod partner_cmd;
 mod policy_cmd;
 mod reports;
 mod run;
@@ -117,7 +118,13 @@ enum Command {
     /// Write, read, verify, export, import and retract reports.
     #[command(subcommand)]
     Report(reports::ReportCommand),
-    /// Check the node's configuration.
+    /// Make an invitation for a partner: this organisation's name and key and its nodes'
+    /// PeerIds and addresses, signed, on one line.
+    Invite(partner_cmd::InviteArgs),
+    /// Add partners from their invitations, remove them, list them.
+    #[command(subcommand)]
+    Partner(partner_cmd::PartnerCommand),
+    /// Check the node's configuration, or make the running node read it again.
     #[command(subcommand)]
     Config(policy_cmd::ConfigCommand),
     /// See what the sharing rules decide.
@@ -426,7 +433,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(command) => reports::run(&home, command),
+        Command::Config(policy_cmd::ConfigCommand::Reload) => partner_cmd::reload(&home),
         Command::Config(command) => policy_cmd::config(&home, command),
+        Command::Invite(args) => partner_cmd::invite(&home, args),
+        Command::Partner(command) => partner_cmd::partner(&home, command),
         Command::Policy(command) => policy_cmd::policy(&home, command),
         Command::Demo {
             keep,

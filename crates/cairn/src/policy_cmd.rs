@@ -22,6 +22,13 @@ pub enum ConfigCommand {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Make the running node read node.toml again: its trust list, policies and communities
+    /// are taken at once (a file with problems is refused and the node keeps what it had).
+    /// SIGHUP does the same.
+    #[command(
+        after_help = "Examples:\n  cairn config reload\n  cairn --home /var/lib/cairn config reload\n\nUnder systemd, `systemctl reload cairn` sends SIGHUP, which does the same."
+    )]
+    Reload,
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,7 +55,9 @@ pub enum PolicyCommand {
 }
 
 pub fn config(home: &Home, command: ConfigCommand) -> Result<ExitCode> {
-    let ConfigCommand::Check { file } = command;
+    let ConfigCommand::Check { file } = command else {
+        bail!("only `config check` is read here");
+    };
     let path = file.unwrap_or_else(|| home.config_path());
     let us = home.organisation_if_known();
     let (config, issues) = NodeConfig::load_with_issues_for(&path, us.as_ref())?;

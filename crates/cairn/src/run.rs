@@ -5,9 +5,11 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use cairn_node::NodeSettings;
+use cairn_core::OrgPublicKey;
+use cairn_node::{NodeHandle, NodeSettings, Reconfigured, Sharing};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::NodeConfig;
 use crate::control;
 use crate::home::Home;
 
@@ -23,7 +25,6 @@ pub fn settings(home: &Home) -> Result<NodeSettings> {
             home.node_key_path().display()
         );
     }
-    let sharing = config.sharing();
     // The organisation's genesis: the implicit one every node holding the organisation's first
     // key writes alike (a node without it holds its organisation's statements in its store).
     let organisation_statements = match home.first_org_key()? {
@@ -33,23 +34,158 @@ pub fn settings(home: &Home) -> Result<NodeSettings> {
         ],
         None => Vec::new(),
     };
+    let Sharing {
+        partners,
+        communities,
+        inbound,
+    } = sharing(&config, &certificate.org_key);
     Ok(NodeSettings {
         organisation_statements,
         organisation: config.node.organisation.clone(),
         node_secret: node_key.secret_bytes(),
-        communities: sharing.communities(&certificate.org_key),
-        inbound: sharing.inbound(),
-        partners: sharing
-            .trust_list()
-            .into_iter()
-            .chain(sharing.own_nodes(&certificate.org_key, &config.node.organisation))
-            .collect(),
+        communities,
+        inbound,
+        partners,
         certificate,
         store_path: home.store_path(),
         store: config.store.clone(),
         network: config.network.clone(),
         sync: config.sync.clone(),
     })
+}
+
+/// The trust list and sharing rules node.toml gives the node of organisation `us`.
+pub fn sharing(config: &NodeConfig, us: &OrgPublicKey) -> Sharing {
+    let sections = config.sharing();
+    Sharing {
+        communities: sections.communities(us),
+        inbound: sections.inbound(),
+        partners: sections
+            .trust_list()
+            .into_iter()
+            .chain(sections.own_nodes(us, &config.node.organisation))
+            .collect(),
+    }
+}
+
+/// What reloading node.toml did on the running node.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigReloaded {
+    /// Partners added and removed, nodes disconnected and newly trusted.
+    pub changes: Reconfigured,
+    /// Sections changed in the file that the node takes only when it starts again.
+    pub restart_needed: Vec<String>,
+}
+
+impl ConfigReloaded {
+    /// What an operator reads.
+    pub fn describe(&self) -> String {
+        let c = &self.changes;
+        let mut out = String::from("node.toml reloaded: trust list and sharing rules taken.\n");
+        let list = |names: &[String]| names.join(", ");
+        if !c.added.is_empty() {
+            out.push_str(&format!("  partners added     {}\n", list(&c.added)));
+        }
+        if !c.removed.is_empty() {
+            out.push_str(&format!("  partners removed   {}\n", list(&c.removed)));
+        }
+        if !c.disconnected.is_empty() {
+            out.push_str(&format!("  disconnected       {}\n", list(&c.disconnected)));
+        }
+        if !c.trusted.is_empty() {
+            out.push_str(&format!("  nodes now trusted  {}\n", list(&c.trusted)));
+        }
+        if c.added.is_empty()
+            && c.removed.is_empty()
+            && c.disconnected.is_empty()
+            && c.trusted.is_empty()
+        {
+            out.push_str(
+                "  the trust list is unchanged; policies and communities apply from now on\n",
+            );
+        } else {
+            out.push_str("  policies and communities apply from now on\n");
+        }
+        if !self.restart_needed.is_empty() {
+            out.push_str(&format!(
+                "  changed, taken at the next start: {}\n",
+                self.restart_needed.join(", ")
+            ));
+        }
+        out
+    }
+}
+
+/// Reads node.toml again and gives the running node its trust list and sharing rules. A file
+/// with any problem is refused whole (the message names each), and the node keeps running with
+/// what it had.
+pub async fn reload_config(daemon: &control::Daemon, node: &NodeHandle) -> Result<ConfigReloaded> {
+    let path = daemon.home.config_path();
+    let (config, issues) =
+        NodeConfig::load_with_issues_for(&path, Some(&node.org())).map_err(|e| {
+            anyhow::anyhow!(
+                "{e:#}\n(not taken: the node keeps running with the configuration it had)"
+            )
+        })?;
+    if !issues.is_empty() {
+        let mut message = format!(
+            "{} was not taken: the node keeps running with the configuration it had",
+            path.display()
+        );
+        for issue in &issues {
+            message.push_str(&format!(
+                "\n  {}:{}: {}: {}",
+                path.display(),
+                issue.line,
+                issue.field,
+                issue.message
+            ));
+        }
+        anyhow::bail!(message);
+    }
+    let changes = node
+        .reconfigure(sharing(&config, &node.org()))
+        .await
+        .with_context(|| {
+            format!(
+                "{} was not taken: the node keeps running with the configuration it had",
+                path.display()
+            )
+        })?;
+    Ok(ConfigReloaded {
+        changes,
+        restart_needed: restart_needed(&daemon.started_with, &config),
+    })
+}
+
+/// The sections of node.toml that differ from those the node started with and that only a
+/// start takes (the TAXII collections follow the community names at start).
+fn restart_needed(started: &NodeConfig, now: &NodeConfig) -> Vec<String> {
+    let mut changed = Vec::new();
+    if started.node.organisation != now.node.organisation
+        || started.node.node_name != now.node.node_name
+    {
+        changed.push("[node] organisation and node_name".to_string());
+    }
+    if started.store != now.store {
+        changed.push("[store]".to_string());
+    }
+    if started.network != now.network {
+        changed.push("[network]".to_string());
+    }
+    if started.sync != now.sync {
+        changed.push("[sync]".to_string());
+    }
+    if started.api != now.api {
+        changed.push("[api]".to_string());
+    }
+    if started.import != now.import {
+        changed.push("[import]".to_string());
+    }
+    if started.communities.keys().ne(now.communities.keys()) {
+        changed.push("the TAXII collections of communities".to_string());
+    }
+    changed
 }
 
 /// Runs the node until it is told to stop.
@@ -92,8 +228,15 @@ pub fn run(home: &Home) -> Result<ExitCode> {
                 Ok(())
             })
         };
+        let daemon = control::Daemon {
+            home: home.clone(),
+            started_with: std::sync::Arc::new(config.clone()),
+            reload_signing_key: reload,
+        };
         let socket = home.control_socket_path();
-        if let Err(e) = control::serve(&socket, node.clone(), reload, shutdown.clone()).await {
+        if let Err(e) =
+            control::serve(&socket, node.clone(), daemon.clone(), shutdown.clone()).await
+        {
             shutdown.cancel();
             node.stopped().await;
             return Err(e);
@@ -139,7 +282,7 @@ pub fn run(home: &Home) -> Result<ExitCode> {
             println!("  taxii       {scheme}://{address}/taxii2/");
         }
         println!("Stop with Ctrl-C (or SIGTERM).");
-        wait_for_signal().await?;
+        wait_for_signal(&daemon, &node).await?;
         eprintln!("Stopping: finishing in-flight work and saving cursors...");
         shutdown.cancel();
         node.stopped().await;
@@ -149,11 +292,24 @@ pub fn run(home: &Home) -> Result<ExitCode> {
     })
 }
 
-async fn wait_for_signal() -> Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C"),
-        _ = terminate.recv() => Ok(()),
+/// Waits for Ctrl-C or SIGTERM; on SIGHUP, reloads node.toml (as `cairn config reload`) and
+/// goes on waiting.
+async fn wait_for_signal(daemon: &control::Daemon, node: &NodeHandle) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    loop {
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => return result.context("cannot listen for Ctrl-C"),
+            _ = terminate.recv() => return Ok(()),
+            _ = hangup.recv() => match reload_config(daemon, node).await {
+                Ok(reloaded) => {
+                    for line in reloaded.describe().lines() {
+                        tracing::info!("SIGHUP: {}", line.trim());
+                    }
+                }
+                Err(e) => tracing::error!("SIGHUP: {e:#}"),
+            },
+        }
     }
 }

@@ -5,16 +5,9 @@ use std::fmt::Write as _;
 use cairn_core::model::paris_call_principle;
 use cairn_core::{OrgPublicKey, Report, RevealedDisclosure, VerifiedReport};
 use cairn_store::{Provenance, ReportStatus, StoredReport};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Milliseconds since the Unix epoch as RFC 3339 text (UTC).
-pub fn rfc3339(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| format!("{ms} ms"))
-}
+pub use cairn_core::when::rfc3339;
 
 /// Milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM` (UTC), for tables.
 pub fn short_time(ms: i64) -> String {

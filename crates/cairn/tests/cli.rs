@@ -998,6 +998,11 @@ fn help_examples_paste_as_printed() {
         &["org", "add-statements"],
         &["token", "create"],
         &["policy", "explain"],
+        &["invite"],
+        &["partner", "add"],
+        &["partner", "remove"],
+        &["partner", "list"],
+        &["config", "reload"],
     ];
     for command in commands {
         let mut args: Vec<&str> = command.to_vec();

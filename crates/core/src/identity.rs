@@ -182,6 +182,10 @@ impl NodeKey {
         self.0.verifying_key().to_bytes()
     }
 
+    pub(crate) fn sign(&self, message: &[u8]) -> Signature {
+        self.0.sign(message)
+    }
+
     /// Writes the key to a new file readable by its owner only; never overwrites.
     pub fn save(&self, path: &Path) -> Result<(), KeyFileError> {
         write_secret(path, NODE_KEY_LABEL, self.0.as_bytes())

@@ -8,6 +8,7 @@ pub mod draft;
 pub mod envelope;
 pub mod identity;
 pub mod indicator;
+pub mod invitation;
 pub mod keylog;
 pub mod misp;
 pub mod model;

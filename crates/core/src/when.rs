@@ -11,6 +11,14 @@ use time::format_description::well_known::Rfc3339;
 )]
 pub struct NotATime(pub String);
 
+/// Milliseconds since the Unix epoch as RFC 3339 text (UTC), for people and messages.
+pub fn rfc3339(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
 /// Milliseconds since the Unix epoch of `text`: RFC 3339, a date (`2026-11-01`: its first
 /// millisecond, or its last with `end_of_day`), or an age before `now_ms` (`7d`, `12h`, `30m`).
 pub fn parse(text: &str, now_ms: i64, end_of_day: bool) -> Result<i64, NotATime> {
@@ -28,19 +36,23 @@ pub fn parse(text: &str, now_ms: i64, end_of_day: bool) -> Result<i64, NotATime>
             start
         });
     }
-    let unit_ms: i64 = match text.chars().last() {
-        Some('d') => 86_400_000,
-        Some('h') => 3_600_000,
-        Some('m') => 60_000,
-        _ => 0,
-    };
-    if unit_ms > 0
-        && let Ok(n) = text[..text.len() - 1].parse::<i64>()
-        && n >= 0
-    {
-        return Ok(now_ms.saturating_sub(n.saturating_mul(unit_ms)));
+    match duration_ms(text) {
+        Some(age) => Ok(now_ms.saturating_sub(age)),
+        None => Err(NotATime(text.to_string())),
     }
-    Err(NotATime(text.to_string()))
+}
+
+/// A length of time written as a count and a unit (`7d`, `12h`, `30m`), in milliseconds.
+pub fn duration_ms(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let unit_ms: i64 = match text.chars().last()? {
+        'd' => 86_400_000,
+        'h' => 3_600_000,
+        'm' => 60_000,
+        _ => return None,
+    };
+    let n = text[..text.len() - 1].parse::<i64>().ok()?;
+    (n >= 0).then(|| n.saturating_mul(unit_ms))
 }
 
 #[cfg(test)]

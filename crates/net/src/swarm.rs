@@ -172,6 +172,9 @@ enum Command {
     Connections(oneshot::Sender<Vec<Connection>>),
     Trust {
         node: TrustedNode,
+        /// The addresses given replace those known (a reloaded trust list), instead of being
+        /// added to them.
+        exactly: bool,
         reply: oneshot::Sender<Result<(), BadNodeAddress>>,
     },
     HoldOff {
@@ -267,9 +270,23 @@ impl NetHandle {
     }
 
     pub async fn trust(&self, node: TrustedNode) -> Result<(), RequestError> {
+        self.send_trust(node, false).await
+    }
+
+    /// Puts a node on the allow-list with exactly these addresses (those known before are
+    /// forgotten), lets it in even if it was distrusted, and dials it if it has any.
+    pub async fn trust_exactly(&self, node: TrustedNode) -> Result<(), RequestError> {
+        self.send_trust(node, true).await
+    }
+
+    async fn send_trust(&self, node: TrustedNode, exactly: bool) -> Result<(), RequestError> {
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::Trust { node, reply })
+            .send(Command::Trust {
+                node,
+                exactly,
+                reply,
+            })
             .await
             .map_err(|_| RequestError::Stopped)?;
         answer
@@ -563,7 +580,11 @@ impl SwarmTask {
                 all.sort_by(|a, b| a.node.cmp(&b.node));
                 let _ = reply.send(all);
             }
-            Command::Trust { node, reply } => {
+            Command::Trust {
+                node,
+                exactly,
+                reply,
+            } => {
                 let mut addresses = Vec::new();
                 for text in &node.addresses {
                     match dial_address(text, &node.node) {
@@ -584,6 +605,9 @@ impl SwarmTask {
                     next: None,
                     held_until: None,
                 });
+                if exactly {
+                    entry.addresses.clear();
+                }
                 for a in addresses {
                     if !entry.addresses.contains(&a) {
                         entry.addresses.push(a);

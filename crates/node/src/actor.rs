@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cairn_core::keylog::KeyStatement;
 use cairn_core::{NodeCertificate, OrgPublicKey, VerifiedReport};
 use cairn_net::sync::{PeerKey, SyncAction, SyncEvent, SyncState};
 use cairn_net::wire::PAGE_BUDGET_BYTES;
@@ -21,9 +22,10 @@ use crate::exchange::{self, Received, SharingRules};
 use crate::keylogs::{Certified, KeyLogs, SharedKeyLogs};
 use crate::notices::{Notice, Notices, Pace};
 use crate::relay::{self, JustStored, Tell};
+use crate::trust::NodeChange;
 use crate::{
-    NodeCommand, NodeError, NodeHandle, NodeSettings, NodeStatus, PeerStatus, StartError,
-    TrustedPartner,
+    NodeCommand, NodeError, NodeHandle, NodeSettings, NodeStatus, PeerStatus, Reconfigured,
+    SharedTrustList, Sharing, StartError, TrustedPartner,
 };
 
 /// Every fetch answered "none" takes at least this long, whether the report does not exist or
@@ -253,6 +255,8 @@ struct Actor {
     net: NetHandle,
     rules: Arc<SharingRules>,
     partners: Arc<Vec<TrustedPartner>>,
+    /// The same trust list, for the node's handles (replaced with `partners`).
+    trust_list: SharedTrustList,
     /// The request budget each partner node gets.
     rate_limit: cairn_net::rate::RateLimit,
     peers: HashMap<NodeAddress, PeerState>,
@@ -324,16 +328,11 @@ pub(crate) async fn start(
         .map_err(StartError::Revoked)?;
     let keylogs = SharedKeyLogs::new(keylogs);
 
+    crate::trust::check(&settings.partners)?;
     let mut trusted = Vec::new();
     let mut peers = HashMap::new();
     for (index, p) in settings.partners.iter().enumerate() {
         for n in &p.nodes {
-            if peers.contains_key(&n.node) {
-                return Err(StartError::Partner {
-                    partner: p.partner.name.clone(),
-                    reason: format!("node {} is listed twice in the trust list", n.node),
-                });
-            }
             trusted.push(TrustedNode {
                 node: n.node.clone(),
                 addresses: n.addresses.clone(),
@@ -368,6 +367,7 @@ pub(crate) async fn start(
         inbound: settings.inbound.clone(),
     });
     let partners = Arc::new(settings.partners.clone());
+    let trust_list = SharedTrustList::new(settings.partners.clone());
     let (results, results_rx) = mpsc::unbounded_channel();
     let (commands, commands_rx) = mpsc::channel(64);
     let actor = Actor {
@@ -385,7 +385,8 @@ pub(crate) async fn start(
         store: store.clone(),
         net,
         rules,
-        partners: partners.clone(),
+        partners,
+        trust_list: trust_list.clone(),
         rate_limit: settings.network.rate_limit,
         peers,
         by_key: HashMap::new(),
@@ -412,7 +413,7 @@ pub(crate) async fn start(
     Ok(NodeHandle {
         commands,
         store,
-        partners,
+        partners: trust_list,
         local,
         us,
         keylogs,
@@ -1742,6 +1743,108 @@ impl Actor {
         }
     }
 
+    /// Takes a new trust list and sharing rules (see [`crate::trust::plan`]): nodes no longer
+    /// trusted are disconnected and forgotten, new ones trusted and dialled, the others kept
+    /// with their state under their partner's new entry.
+    fn reconfigure(
+        &mut self,
+        sharing: Sharing,
+        kept: &[(cairn_core::keylog::OrgId, Vec<KeyStatement>)],
+    ) -> Result<Reconfigured, NodeError> {
+        let known: Vec<(NodeAddress, usize)> = self
+            .peers
+            .iter()
+            .map(|(node, state)| (node.clone(), state.partner))
+            .collect();
+        let plan = crate::trust::plan(&self.partners, &sharing.partners, &known)?;
+        self.keylogs
+            .write()
+            .track(sharing.partners.iter().map(|p| p.partner.org), kept);
+        let mut done = Reconfigured {
+            added: plan.added.clone(),
+            removed: plan.removed.clone(),
+            ..Reconfigured::default()
+        };
+        // Carried out by the network task in this order: a node dropped and added again (it
+        // moved to another organisation) is let in again.
+        let mut net_steps: Vec<(NodeAddress, Option<Vec<String>>)> = Vec::new();
+        for (node, change) in plan.changes {
+            match change {
+                NodeChange::Keep { partner, addresses } => {
+                    if let Some(state) = self.peers.get_mut(&node) {
+                        state.partner = partner;
+                    }
+                    if let Some(addresses) = addresses {
+                        net_steps.push((node, Some(addresses)));
+                    }
+                }
+                NodeChange::Add { partner, addresses } => {
+                    self.peers.insert(
+                        node.clone(),
+                        PeerState {
+                            partner,
+                            budget: cairn_net::rate::RequestBudget::new(self.rate_limit),
+                            ..PeerState::default()
+                        },
+                    );
+                    done.trusted.push(node.to_string());
+                    net_steps.push((node, Some(addresses)));
+                }
+                NodeChange::Drop => {
+                    let name = self.partner_of(&node).map(|p| p.name.clone());
+                    tracing::info!(partner = ?name, node = %node, "no longer in the trust list: disconnected");
+                    self.forget_node(&node);
+                    done.disconnected.push(node.to_string());
+                    net_steps.push((node, None));
+                }
+            }
+        }
+        self.partners = Arc::new(sharing.partners);
+        self.trust_list.set(self.partners.clone());
+        self.rules = Arc::new(SharingRules {
+            us: self.us,
+            communities: sharing.communities,
+            inbound: sharing.inbound,
+        });
+        let net = self.net.clone();
+        self.spawn(async move {
+            for (node, addresses) in net_steps {
+                match addresses {
+                    None => net.distrust(&node).await,
+                    Some(addresses) => {
+                        if let Err(e) = net
+                            .trust_exactly(TrustedNode {
+                                node: node.clone(),
+                                addresses,
+                            })
+                            .await
+                        {
+                            tracing::warn!(node = %node, "cannot trust the node: {e}");
+                        }
+                    }
+                }
+            }
+        });
+        tracing::info!(
+            added = ?done.added,
+            removed = ?done.removed,
+            "trust list and sharing rules reloaded"
+        );
+        Ok(done)
+    }
+
+    /// Forgets a partner node: its state, its place in catch-up, what was waiting for it.
+    fn forget_node(&mut self, node: &NodeAddress) {
+        if let Some(state) = self.peers.remove(node)
+            && let Some(key) = state.node_key
+        {
+            self.by_key.remove(&key);
+            self.sync.handle(SyncEvent::Disconnected(key));
+        }
+        self.notices.forget(node);
+        self.embargoes.retain(|(_, n)| n != node);
+    }
+
     fn on_command(&mut self, command: NodeCommand) {
         match command {
             NodeCommand::Status(reply) => {
@@ -1897,6 +2000,13 @@ impl Actor {
                 });
             }
             NodeCommand::Stored { reports, outcomes } => self.announce_own(reports, &outcomes),
+            NodeCommand::Reconfigure {
+                sharing,
+                kept,
+                reply,
+            } => {
+                let _ = reply.send(self.reconfigure(sharing, &kept));
+            }
             NodeCommand::Fetch { node, id, reply } => {
                 let net = self.net.clone();
                 let signers = self.keylogs.clone();

@@ -71,17 +71,30 @@ impl KeyLogs {
         kept: Vec<(OrgId, Vec<KeyStatement>)>,
     ) -> KeyLogs {
         let mut logs = KeyLogs::default();
-        let orgs: Vec<OrgPublicKey> = orgs.into_iter().collect();
+        logs.track(orgs, &kept);
+        logs
+    }
+
+    /// Loads the logs of organisations new to the trust list from the statements kept in the
+    /// store; organisations already known keep their logs as they are.
+    pub fn track(
+        &mut self,
+        orgs: impl IntoIterator<Item = OrgPublicKey>,
+        kept: &[(OrgId, Vec<KeyStatement>)],
+    ) {
+        let orgs: Vec<OrgPublicKey> = orgs
+            .into_iter()
+            .filter(|org| !self.by_key.contains_key(org))
+            .collect();
         for (_, statements) in kept {
             for org in &orgs {
                 if statements.iter().any(|s| genesis_by(s, org)) {
                     let encoded: Vec<Vec<u8>> =
                         statements.iter().map(|s| s.to_bytes().to_vec()).collect();
-                    logs.admit(org, &encoded);
+                    self.admit(org, &encoded);
                 }
             }
         }
-        logs
     }
 
     /// Reads statements a node of organisation `org` handed us (encoded) and keeps those about

@@ -9,6 +9,7 @@ pub mod exchange;
 pub mod keylogs;
 pub mod notices;
 pub mod relay;
+pub mod trust;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,6 +78,50 @@ pub struct PartnerNode {
     pub addresses: Vec<String>,
 }
 
+/// The trust list and the sharing rules: what a running node takes again on
+/// [`NodeHandle::reconfigure`] (node.toml reloaded).
+#[derive(Debug, Clone)]
+pub struct Sharing {
+    /// The trust list (partners, and this organisation's other nodes).
+    pub partners: Vec<TrustedPartner>,
+    /// Communities (sharing groups).
+    pub communities: Communities,
+    /// What this node accepts.
+    pub inbound: InboundPolicy,
+}
+
+/// What a new trust list changed on the running node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Reconfigured {
+    /// Partners added (their names).
+    pub added: Vec<String>,
+    /// Partners removed (their names).
+    pub removed: Vec<String>,
+    /// Partner nodes disconnected because they are no longer trusted.
+    pub disconnected: Vec<String>,
+    /// Partner nodes newly trusted (dialled when they have addresses).
+    pub trusted: Vec<String>,
+}
+
+/// The trust list as the node runs with it now, read by callers that name partners.
+#[derive(Debug, Clone, Default)]
+pub struct SharedTrustList(Arc<std::sync::RwLock<Arc<Vec<TrustedPartner>>>>);
+
+impl SharedTrustList {
+    fn new(partners: Vec<TrustedPartner>) -> SharedTrustList {
+        SharedTrustList(Arc::new(std::sync::RwLock::new(Arc::new(partners))))
+    }
+
+    /// The trust list now.
+    pub fn get(&self) -> Arc<Vec<TrustedPartner>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, partners: Arc<Vec<TrustedPartner>>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = partners;
+    }
+}
+
 /// Everything a node needs to run.
 #[derive(Debug, Clone)]
 pub struct NodeSettings {
@@ -120,6 +165,9 @@ pub enum StartError {
     /// The certificate does not match the node key.
     #[error("the node certificate was issued for another node key than this node's")]
     CertificateMismatch,
+    /// The trust list names a node or an organisation twice.
+    #[error(transparent)]
+    TrustList(#[from] trust::TrustListError),
     /// This node's key does not stand for its organisation: revoked (or its organisation key
     /// is), or outside the authorisations its organisation gave it.
     #[error("this node may not run: {0}")]
@@ -172,6 +220,9 @@ pub enum NodeError {
     /// Key statements could not be kept.
     #[error(transparent)]
     KeepStatements(#[from] cairn_store::KeepStatementsError),
+    /// A new trust list was refused; the node keeps the one it runs with.
+    #[error("the new trust list was not taken: {0}")]
+    TrustList(#[from] trust::TrustListError),
     /// A partner node answered something unexpected.
     #[error("{node}: {reason}")]
     BadAnswer {
@@ -293,6 +344,13 @@ pub(crate) enum NodeCommand {
         reports: Vec<VerifiedReport>,
         outcomes: Vec<IngestOutcome>,
     },
+    /// Take a new trust list and sharing rules; `kept` is every key statement in the store,
+    /// for the logs of partners new to the list.
+    Reconfigure {
+        sharing: Sharing,
+        kept: Vec<(cairn_core::keylog::OrgId, Vec<KeyStatement>)>,
+        reply: oneshot::Sender<Result<Reconfigured, NodeError>>,
+    },
 }
 
 /// Talks to a running node. Cheap to clone.
@@ -300,7 +358,7 @@ pub(crate) enum NodeCommand {
 pub struct NodeHandle {
     commands: mpsc::Sender<NodeCommand>,
     store: Arc<Store>,
-    partners: Arc<Vec<TrustedPartner>>,
+    partners: SharedTrustList,
     local: NodeAddress,
     us: OrgPublicKey,
     /// The key logs the actor keeps, read to verify reports signed by node keys.
@@ -516,10 +574,33 @@ impl NodeHandle {
             .await?
     }
 
+    /// Takes a new trust list and sharing rules without a restart: partners removed are
+    /// disconnected at once, new ones dialled, changed policies apply to what is served from
+    /// now on. A trust list that names a node or an organisation twice is refused whole and
+    /// the node keeps the one it runs with.
+    pub async fn reconfigure(&self, sharing: Sharing) -> Result<Reconfigured, NodeError> {
+        trust::check(&sharing.partners)?;
+        let store = self.store.clone();
+        let kept = tokio::task::spawn_blocking(move || store.all_statements())
+            .await
+            .map_err(|_| NodeError::Stopped)??;
+        self.ask(|reply| NodeCommand::Reconfigure {
+            sharing,
+            kept,
+            reply,
+        })
+        .await?
+    }
+
+    /// The trust list the node runs with now.
+    pub fn trust_list(&self) -> Arc<Vec<TrustedPartner>> {
+        self.partners.get()
+    }
+
     /// Who received a report from this node, and when.
     pub async fn audit(&self, id: ReportId) -> Result<Vec<AuditEntry>, NodeError> {
         let store = self.store.clone();
-        let partners = self.partners.clone();
+        let partners = self.partners.get();
         tokio::task::spawn_blocking(move || audit(&store, &partners, &id))
             .await
             .map_err(|_| NodeError::Stopped)?
