@@ -3,7 +3,7 @@
 //! loses nothing already stored and resumes where it stopped.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cairn_core::{NodeCertificate, OrgKey, ReportId, sample};
 use cairn_store::{Provenance, Store, StoreConfig};
