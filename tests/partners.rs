@@ -3,7 +3,7 @@
 //! restart (`cairn config reload`, SIGHUP), a bad file refused with the running configuration
 //! kept, and a removed partner disconnected at once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cairn_tests::processes::{CliNode, wait_until};
 
