@@ -57,6 +57,11 @@ pub enum ControlRequest {
     ReloadSigningKey,
     /// Read node.toml again and take its trust list and sharing rules (`cairn config reload`).
     ReloadConfig,
+    /// Copy the store into a new folder while the node runs (`cairn backup`).
+    Backup {
+        /// The folder to create (absolute).
+        store: String,
+    },
     /// Stored reports, each with its status among its versions.
     Reports(ReportsWanted),
     /// Store reports signed by this organisation.
@@ -130,6 +135,8 @@ pub enum ControlResponse {
     SigningKeyReloaded,
     /// For `ReloadConfig`.
     ConfigReloaded(crate::run::ConfigReloaded),
+    /// For `Backup`.
+    StoreCopied(crate::backup_cmd::StoreCopied),
     /// For `Reports`.
     Reports(Vec<HeldReport>),
     /// The request failed.
@@ -291,6 +298,12 @@ async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> 
             Ok(()) => ControlResponse::SigningKeyReloaded,
             Err(e) => ControlResponse::Error(format!("{e:#}")),
         },
+        ControlRequest::Backup { store } => {
+            match crate::backup_cmd::copy_running_store(node, store.into()).await {
+                Ok(copied) => ControlResponse::StoreCopied(copied),
+                Err(e) => ControlResponse::Error(format!("{e:#}")),
+            }
+        }
         ControlRequest::ReloadConfig => match crate::run::reload_config(daemon, node).await {
             Ok(reloaded) => ControlResponse::ConfigReloaded(reloaded),
             Err(e) => ControlResponse::Error(format!("{e:#}")),

@@ -1,5 +1,6 @@
 //! `cairn`: the Cairn node's command line for operators and analysts.
 
+mod backup_cmd;
 mod control;
 mod demo;
 mod federation_demo;
@@ -124,6 +125,24 @@ enum Command {
     /// Add partners from their invitations, remove them, list them.
     #[command(subcommand)]
     Partner(partner_cmd::PartnerCommand),
+    /// Back the node up into a new folder: a consistent copy of its store (taken by the
+    /// running node while it serves, or from a stopped one), node.toml, keys and API tokens.
+    #[command(
+        after_help = "Examples:\n  cairn backup /var/backups/cairn-2026-12-02\n  cairn --home /var/lib/cairn backup /mnt/backup/cairn-$(date +%F)"
+    )]
+    Backup {
+        /// The folder to create (it must not exist).
+        dir: PathBuf,
+    },
+    /// Bring a backup back into a home without a store (the node stopped): every report is
+    /// verified; the node then resumes with its partners where the backup left off.
+    #[command(
+        after_help = "Examples:\n  cairn --home /var/lib/cairn restore /var/backups/cairn-2026-12-02"
+    )]
+    Restore {
+        /// The backup folder (`cairn backup` made it).
+        dir: PathBuf,
+    },
     /// Check the node's configuration, or make the running node read it again.
     #[command(subcommand)]
     Config(policy_cmd::ConfigCommand),
@@ -436,6 +455,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(policy_cmd::ConfigCommand::Reload) => partner_cmd::reload(&home),
         Command::Config(command) => policy_cmd::config(&home, command),
         Command::Invite(args) => partner_cmd::invite(&home, args),
+        Command::Backup { dir } => backup_cmd::backup(&home, &dir),
+        Command::Restore { dir } => backup_cmd::restore(&home, &dir),
         Command::Partner(command) => partner_cmd::partner(&home, command),
         Command::Policy(command) => policy_cmd::policy(&home, command),
         Command::Demo {

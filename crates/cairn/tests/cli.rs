@@ -1003,6 +1003,8 @@ fn help_examples_paste_as_printed() {
         &["partner", "remove"],
         &["partner", "list"],
         &["config", "reload"],
+        &["backup"],
+        &["restore"],
     ];
     for command in commands {
         let mut args: Vec<&str> = command.to_vec();

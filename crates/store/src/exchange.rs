@@ -91,7 +91,7 @@ impl Store {
         for id in reports {
             value.extend_from_slice(id.as_bytes());
         }
-        let key = self.trees.db.generate_id()?.to_be_bytes();
+        let key = (self.trees.db.generate_id()? + self.audit_id_offset).to_be_bytes();
         self.trees.audit.insert(key, value)?;
         self.trees.db.flush()?;
         Ok(())

@@ -6,6 +6,7 @@
 //! organisations' key statements).
 //! Nothing outside this crate sees sled.
 
+mod backup;
 mod error;
 mod exchange;
 mod id_filter;
@@ -15,6 +16,7 @@ mod query;
 mod statements;
 mod store;
 
+pub use backup::{BackupError, BackupSummary};
 pub use error::{IngestError, OpenError, ReadError, ResolveError};
 pub use exchange::Delivery;
 pub use query::ReportQuery;

@@ -263,6 +263,9 @@ pub struct Store {
     pub(crate) trees: Trees,
     /// Held while writing; guards the id filter too (built on the first large ingest).
     ingest_lock: Mutex<Option<IdFilter>>,
+    /// Added to the database's id generator for audit keys: a store copied by `backup` starts
+    /// a new generator, which must not hand out the keys of the entries copied.
+    pub(crate) audit_id_offset: u64,
     indexer: Indexer,
     verify_threads: usize,
 }
@@ -363,6 +366,7 @@ impl Store {
             indexer: Indexer::disabled(),
             trees,
             ingest_lock: Mutex::new(None),
+            audit_id_offset: 0,
             verify_threads: config.verify_threads,
         };
         let read_failed = |e: ReadError| match e {
@@ -386,10 +390,33 @@ impl Store {
         }
         let indexed = crate::index::indexed_up_to(&store.trees).map_err(read_failed)?;
         store.load_unindexed_ids(indexed).map_err(read_failed)?;
+        let audit_id_offset = store.audit_id_offset().map_err(read_failed)?;
         Ok(Store {
+            audit_id_offset,
             indexer: Indexer::start(store.trees.clone(), config.background_indexing),
             ..store
         })
+    }
+
+    /// Holds off every writer of reports until the guard is dropped.
+    pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, Option<IdFilter>> {
+        self.ingest_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How far the id generator must be moved so that it hands out audit keys past those kept.
+    fn audit_id_offset(&self) -> Result<u64, ReadError> {
+        let last = match self.trees.audit.last()? {
+            Some((key, _)) => key
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| ReadError::Corrupt("audit key".into()))?,
+            None => return Ok(0),
+        };
+        let next = self.trees.db.generate_id()?;
+        Ok(last.saturating_add(1).saturating_sub(next))
     }
 
     /// A store whose index is written only by `index_pending`, for tests.
