@@ -96,14 +96,15 @@ fn operators_publish_watch_and_audit_through_running_nodes() {
     assert!(again.contains("already held"), "{again}");
     assert_eq!(cert.reports(), 2);
 
-    // While running, the commands that read the store themselves say why they cannot run,
-    // and what serves the same.
-    let out = bank.run(&["report", "export", "--all", "--format", "stix"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    // While running, a STIX export is made by the node.
+    let bundle: serde_json::Value =
+        serde_json::from_str(&bank.ok(&["report", "export", "--all", "--format", "stix"])).unwrap();
+    assert_eq!(bundle["type"], "bundle");
     assert!(
-        err.contains("holds the store") && err.contains("TAXII"),
-        "{err}"
+        bundle["objects"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|o| o["type"] == "report")),
+        "{bundle}"
     );
 
     // SIGTERM: a clean stop; then the store is there for every command.
@@ -1122,6 +1123,37 @@ fn an_organisation_runs_two_nodes_and_its_users_carry_on_through_one_when_the_ot
         "{metrics}"
     );
     assert!(metrics.lines().any(|l| l == "cairn_reports 4"), "{metrics}");
+    // Every metric the Grafana dashboard in deploy/ draws is one the node serves.
+    let dashboard = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/cairn-node.json"),
+    )
+    .expect("the dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).expect("dashboard JSON");
+    let mut drawn = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let mut rest = target["expr"].as_str().expect("an expression");
+            while let Some(at) = rest.find("cairn_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                drawn.insert(name);
+            }
+        }
+    }
+    assert!(drawn.len() >= 15, "{drawn:?}");
+    for name in &drawn {
+        let family = ["_total", "_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(name);
+        assert!(
+            metrics.contains(&format!("# TYPE {family} ")),
+            "the dashboard draws {name}, which /metrics does not serve:\n{metrics}"
+        );
+    }
     assert_eq!(
         listed(&bank2),
         before,
@@ -1395,6 +1427,7 @@ fn report_commands_work_alike_on_a_running_and_a_stopped_node() {
     cert.wait_for_reports(3, Duration::from_secs(30));
     let after_running = bank.ok(&["report", "list", "--all-versions"]);
     assert!(after_running.contains("[retracted by"), "{after_running}");
+    let stix_running = bank.ok(&["report", "export", "--all", "--format", "stix"]);
 
     // Stopped: the same answers.
     assert!(bank.signal("TERM"));
@@ -1404,6 +1437,12 @@ fn report_commands_work_alike_on_a_running_and_a_stopped_node() {
     assert_eq!(listed.len(), 3);
     let before: Vec<serde_json::Value> = serde_json::from_str(&list_running).unwrap();
     assert_eq!(before.len(), 2);
+    let stix_stopped = bank.ok(&["report", "export", "--all", "--format", "stix"]);
+    let (running, stopped): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_str(&stix_running).unwrap(),
+        serde_json::from_str(&stix_stopped).unwrap(),
+    );
+    assert_eq!(running["objects"], stopped["objects"]);
     let show_stopped = bank.ok(&["report", "show", &first[..12], "--json"]);
     let (a, b): (serde_json::Value, serde_json::Value) = (
         serde_json::from_str(&show_running).unwrap(),

@@ -206,6 +206,7 @@ async fn an_unknown_node_cannot_connect_or_fetch() {
             Request::Hello {
                 certificate: fed.members[1].certificate.to_bytes().to_vec(),
                 statements: Vec::new(),
+                clock_ms: 0,
             },
         )
         .await;
@@ -437,6 +438,7 @@ async fn a_tampered_report_is_rejected_and_its_sender_and_others_are_still_serve
                     Request::Hello { .. } => reply.respond(Response::Hello {
                         certificate: certificate.clone(),
                         statements: Vec::new(),
+                        clock_ms: 0,
                     }),
                     Request::Pull { after: 0, .. } => reply.respond(Response::Page(page.clone())),
                     Request::Pull { .. } => reply.respond(Response::Page(Page {
@@ -457,6 +459,7 @@ async fn a_tampered_report_is_rejected_and_its_sender_and_others_are_still_serve
             Request::Hello {
                 certificate: fed.members[1].certificate.to_bytes().to_vec(),
                 statements: Vec::new(),
+                clock_ms: 0,
             },
         )
         .await
@@ -573,6 +576,7 @@ async fn a_node_certified_by_the_wrong_organisation_is_not_served() {
             Request::Hello {
                 certificate: forged.to_bytes().to_vec(),
                 statements: Vec::new(),
+                clock_ms: 0,
             },
         )
         .await
@@ -608,7 +612,7 @@ async fn a_node_certified_by_the_wrong_organisation_is_not_served() {
         bank.last_error
             .as_deref()
             .unwrap_or("")
-            .contains("introduction refused"),
+            .contains("refused by us: certificate mismatch"),
         "{bank:?}"
     );
     assert!(fed.node(0).audit(open.id()).await.unwrap().is_empty());

@@ -19,6 +19,8 @@ struct Attacker {
     events: mpsc::Receiver<NetEvent>,
     certificate: Vec<u8>,
     victim: cairn_net::NodeAddress,
+    /// The clock it says it reads in its introductions (ms; 0: not said).
+    clock_ms: i64,
 }
 
 impl Attacker {
@@ -35,11 +37,13 @@ impl Attacker {
                     // Introduce ourselves too, as a real node does.
                     let net = self.net.clone();
                     let (victim, certificate) = (self.victim.clone(), self.certificate.clone());
+                    let clock_ms = self.clock_ms;
                     tokio::spawn(async move {
                         // No key statements: a node of a Cairn from before them.
                         let hello = Request::Hello {
                             certificate,
                             statements: Vec::new(),
+                            clock_ms,
                         };
                         let _ = net.request(&victim, hello).await;
                     });
@@ -48,6 +52,7 @@ impl Attacker {
                     Request::Hello { .. } => reply.respond(Response::Hello {
                         certificate: self.certificate.clone(),
                         statements: Vec::new(),
+                        clock_ms: self.clock_ms,
                     }),
                     Request::Statements { .. } => reply.respond(Response::Ack),
                     Request::Pull { after, .. } => return Some((after, reply)),
@@ -117,6 +122,7 @@ async fn setup() -> (Federation, Attacker, CancellationToken) {
         events,
         certificate: fed.members[ATTACKER].certificate.to_bytes().to_vec(),
         victim,
+        clock_ms: 0,
     };
     (fed, attacker, stop)
 }
@@ -165,6 +171,33 @@ async fn false_announcements_and_stalled_pages_do_not_make_the_node_pull_for_eve
     );
     let problem = status(&fed).await.last_error.unwrap_or_default();
     assert!(problem.contains("says more follow"), "{problem}");
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_whose_clock_is_hours_off_is_shown_with_the_skew() {
+    let (fed, mut attacker, stop) = setup().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    attacker.clock_ms = now + 3 * 3_600_000 + 30 * 60_000 + 30_000;
+    // Its introductions say its clock; the node still serves it, and says what is wrong.
+    let (_, reply) = attacker
+        .next_pull(Duration::from_secs(20))
+        .await
+        .expect("the node pulls on connecting");
+    reply.respond(Response::Page(page(0, false, 0)));
+    let start = Instant::now();
+    loop {
+        let problem = status(&fed).await.last_error.unwrap_or_default();
+        if problem.starts_with("clock skew: its clock is 3 h 30 min ahead of this node's") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{problem:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(status(&fed).await.connected);
     stop.cancel();
 }
 

@@ -1,5 +1,5 @@
 //! Records the commit the binary is built from, for `cairn --version` (`CAIRN_COMMIT`: the
-//! short hash, or `unknown` outside a git checkout).
+//! short hash, the `CAIRN_COMMIT` the build was given, or `unknown` outside a git checkout).
 
 use std::path::Path;
 use std::process::Command;
@@ -12,7 +12,12 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn main() {
-    let commit = match git(&["rev-parse", "--short=12", "HEAD"]) {
+    // A build without git history (a container build) is told the commit in CAIRN_COMMIT.
+    println!("cargo:rerun-if-env-changed=CAIRN_COMMIT");
+    let given = std::env::var("CAIRN_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty() && c != "unknown");
+    let commit = match given.or_else(|| git(&["rev-parse", "--short=12", "HEAD"])) {
         Some(hash) if !hash.is_empty() => hash,
         _ => "unknown".to_string(),
     };

@@ -62,6 +62,7 @@ fn main() {
                             Request::Hello { .. } => Response::Hello {
                                 certificate: certificate.clone(),
                                 statements: Vec::new(),
+                                clock_ms: 0,
                             },
                             Request::Pull { after, .. } => Response::Page(cairn_net::Page {
                                 reports: Vec::new(),
@@ -134,6 +135,7 @@ fn main() {
                             _ => Request::Hello {
                                 certificate: certificate.clone(),
                                 statements: Vec::new(),
+                                clock_ms: 0,
                             },
                         };
                         n += 1;

@@ -717,7 +717,13 @@ async fn metrics(
     state.authorize(&headers, Role::Read)?;
     let status = state.node.status().await.map_err(internal)?;
     let peers = state.node.peers().await.map_err(internal)?;
-    let text = metrics::encode(&status, &peers).map_err(internal)?;
+    let store = state.node.store().clone();
+    let store_bytes = tokio::task::spawn_blocking(move || store.size_on_disk())
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    let text =
+        metrics::encode(&status, &peers, store_bytes, state.node.metrics()).map_err(internal)?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -802,7 +808,40 @@ fn router(state: Arc<AppState>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             taxii::MAX_CONTENT_LENGTH + 1024 * 1024,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            time_request,
+        ))
         .with_state(state)
+}
+
+/// Times each request into the node's latency histograms, by protocol (`api`, `taxii`,
+/// `misp_feed`) and method; health checks and scrapes are left out.
+async fn time_request(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    let protocol = if path.starts_with("/taxii2/") {
+        Some("taxii")
+    } else if path.starts_with("/misp/") {
+        Some("misp_feed")
+    } else if path.starts_with("/api/") {
+        Some("api")
+    } else {
+        None
+    };
+    let method = request.method().as_str().to_ascii_lowercase();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    if let Some(protocol) = protocol {
+        state
+            .node
+            .metrics()
+            .request(protocol, &method, started.elapsed().as_secs_f64());
+    }
+    response
 }
 
 /// The TAXII index is brought up to date in the background once writes have paused this long.

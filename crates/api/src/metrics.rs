@@ -1,5 +1,6 @@
 //! `GET /metrics`: the node's figures in the Prometheus text format (the prometheus-client
-//! crate), read from the node's status and its partner nodes when scraped.
+//! crate), read from the node's status and its partner nodes when scraped, with the counters
+//! and latency histograms the node keeps as things happen.
 
 use cairn_node::{NodeStatus, PeerStatus};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -27,9 +28,22 @@ fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
     registry.register(name, help, c);
 }
 
-/// The figures of `status` and `peers`, as Prometheus reads them.
-pub(crate) fn encode(status: &NodeStatus, peers: &[PeerStatus]) -> Result<String, std::fmt::Error> {
+/// The figures of `status` and `peers`, the store's size on disk and the node's counted
+/// figures, as Prometheus reads them.
+pub(crate) fn encode(
+    status: &NodeStatus,
+    peers: &[PeerStatus],
+    store_bytes: u64,
+    counted: &cairn_node::metrics::NodeMetrics,
+) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::with_prefix("cairn");
+    counted.register(&mut registry);
+    gauge(
+        &mut registry,
+        "store_bytes",
+        "Bytes the store takes on disk (reports and query index)",
+        store_bytes,
+    );
     gauge(
         &mut registry,
         "reports",

@@ -1184,5 +1184,33 @@ async fn metrics_are_scraped_in_the_prometheus_format_with_a_read_token() {
         "{body}"
     );
     assert!(body.trim_end().ends_with("# EOF"), "{body}");
+    // The store's size, and the latency of requests, by protocol and method.
+    assert!(
+        samples.get("cairn_store_bytes").is_some_and(|b| *b > 0.0),
+        "{body}"
+    );
+    for _ in 0..2 {
+        let (status, _, _) = get(&api, "/api/v1/status", Some(&api.read), "", usize::MAX).await;
+        assert_eq!(status, 200);
+    }
+    let (status, _, _) = get(&api, "/taxii2/", Some(&api.read), "", usize::MAX).await;
+    assert_eq!(status, 200);
+    let (_, _, body) = get(&api, "/metrics", Some(&api.read), "", usize::MAX).await;
+    let count = |protocol: &str| {
+        body.lines()
+            .find(|l| {
+                l.starts_with("cairn_request_duration_seconds_count{")
+                    && l.contains(&format!("protocol=\"{protocol}\""))
+                    && l.contains("request=\"get\"")
+            })
+            .and_then(|l| l.rsplit_once(' '))
+            .map(|(_, v)| v.to_string())
+    };
+    assert_eq!(count("api").as_deref(), Some("2"), "{body}");
+    assert_eq!(count("taxii").as_deref(), Some("1"), "{body}");
+    assert!(
+        body.contains("cairn_reports_refused_by_reason_total{reason=\"does_not_verify\"} 0"),
+        "every reason is there from the start: {body}"
+    );
     api.shutdown.cancel();
 }

@@ -57,6 +57,12 @@ pub enum ControlRequest {
     ReloadSigningKey,
     /// Read node.toml again and take its trust list and sharing rules (`cairn config reload`).
     ReloadConfig,
+    /// Stored reports as a STIX 2.1 bundle (`cairn report export --format stix`): one report
+    /// (id or prefix), or all of them.
+    ExportStix {
+        /// The report, or none for every report.
+        report: Option<String>,
+    },
     /// Copy the store into a new folder while the node runs (`cairn backup`).
     Backup {
         /// The folder to create (absolute).
@@ -137,6 +143,13 @@ pub enum ControlResponse {
     ConfigReloaded(crate::run::ConfigReloaded),
     /// For `Backup`.
     StoreCopied(crate::backup_cmd::StoreCopied),
+    /// For `ExportStix`.
+    StixBundle {
+        /// Reports in it.
+        reports: usize,
+        /// The bundle.
+        bundle: serde_json::Value,
+    },
     /// For `Reports`.
     Reports(Vec<HeldReport>),
     /// The request failed.
@@ -298,6 +311,21 @@ async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> 
             Ok(()) => ControlResponse::SigningKeyReloaded,
             Err(e) => ControlResponse::Error(format!("{e:#}")),
         },
+        ControlRequest::ExportStix { report } => {
+            let store = node.store().clone();
+            let home = daemon.home.clone();
+            let us = node.org();
+            let made = tokio::task::spawn_blocking(move || {
+                let config = home.config()?;
+                crate::stix_export::bundle_of(&store, &config, &us, report.as_deref())
+            })
+            .await;
+            match made {
+                Ok(Ok((reports, bundle))) => ControlResponse::StixBundle { reports, bundle },
+                Ok(Err(e)) => ControlResponse::Error(format!("{e:#}")),
+                Err(e) => ControlResponse::Error(format!("the export stopped: {e}")),
+            }
+        }
         ControlRequest::Backup { store } => {
             match crate::backup_cmd::copy_running_store(node, store.into()).await {
                 Ok(copied) => ControlResponse::StoreCopied(copied),

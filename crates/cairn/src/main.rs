@@ -20,6 +20,7 @@ use cairn::{config, sharing};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 /// The version, with the commit the binary was built from (build.rs).
@@ -141,6 +142,21 @@ enum Command {
     )]
     Restore {
         /// The backup folder (`cairn backup` made it).
+        dir: PathBuf,
+    },
+    /// Shell completions (bash, zsh, fish, elvish, powershell), written to standard output.
+    #[command(
+        after_help = "Examples:\n  cairn completions bash > /usr/share/bash-completion/completions/cairn\n  cairn completions zsh > /usr/local/share/zsh/site-functions/_cairn\n  cairn completions fish > ~/.config/fish/completions/cairn.fish"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Manual pages: cairn(1) and one page per command (cairn-partner-add(1), ...), written
+    /// into a folder.
+    #[command(after_help = "Examples:\n  cairn man /usr/local/share/man/man1")]
+    Man {
+        /// The folder to write them into (created if missing).
         dir: PathBuf,
     },
     /// Check the node's configuration, or make the running node read it again.
@@ -456,6 +472,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(command) => policy_cmd::config(&home, command),
         Command::Invite(args) => partner_cmd::invite(&home, args),
         Command::Backup { dir } => backup_cmd::backup(&home, &dir),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "cairn", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::generate_to(command, &dir)
+                .with_context(|| format!("cannot write the manual pages into {}", dir.display()))?;
+            let mut pages: Vec<String> = std::fs::read_dir(&dir)?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|name| name.starts_with("cairn") && name.ends_with(".1"))
+                .collect();
+            pages.sort();
+            println!(
+                "Wrote {} manual pages into {} (cairn.1, {}, ...): `man cairn` once the folder is in MANPATH.",
+                pages.len(),
+                dir.display(),
+                pages
+                    .iter()
+                    .find(|p| *p != "cairn.1")
+                    .map_or("", String::as_str)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Restore { dir } => backup_cmd::restore(&home, &dir),
         Command::Partner(command) => partner_cmd::partner(&home, command),
         Command::Policy(command) => policy_cmd::policy(&home, command),

@@ -293,23 +293,31 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
             format,
         } => {
             if format == ExportFormat::Stix {
-                let store = home.open_store().context(
-                    "a STIX export reads the store itself: while the node runs, the API serves the same objects over TAXII (docs/API.md)",
-                )?;
-                let config = home.config()?;
-                let us = home.organisation()?;
-                let reports = match (&id, all) {
-                    (Some(id), _) => vec![load(&store, id)?],
-                    (None, _) => store.after(0, usize::MAX)?,
+                let socket = home.control_socket_path();
+                let (count, bundle) = if crate::control::is_running(&socket) {
+                    match crate::control::ask(
+                        &socket,
+                        &crate::control::ControlRequest::ExportStix { report: id.clone() },
+                    )? {
+                        crate::control::ControlResponse::StixBundle { reports, bundle } => {
+                            (reports, bundle)
+                        }
+                        _ => bail!("the running node answered something unexpected"),
+                    }
+                } else {
+                    let store = home.open_store()?;
+                    let config = home.config()?;
+                    let us = home.organisation()?;
+                    crate::stix_export::bundle_of(&store, &config, &us, id.as_deref())?
                 };
-                let bundle = crate::stix_export::bundle(&store, &config, &us, &reports)?;
+                let _ = all;
                 let mut text = serde_json::to_string_pretty(&bundle)?;
                 text.push('\n');
                 write_output(out.as_deref(), text.as_bytes())?;
                 if let Some(path) = out {
                     eprintln!(
                         "Wrote {} report(s) as {} STIX object(s) to {}",
-                        reports.len(),
+                        count,
                         bundle["objects"].as_array().map_or(0, Vec::len),
                         path.display()
                     );

@@ -283,11 +283,11 @@ pub fn run(home: &Home) -> Result<ExitCode> {
         }
         println!("Stop with Ctrl-C (or SIGTERM).");
         wait_for_signal(&daemon, &node).await?;
-        eprintln!("Stopping: finishing in-flight work and saving cursors...");
+        tracing::info!("stopping: finishing in-flight work and saving cursors");
         shutdown.cancel();
         node.stopped().await;
         let _ = std::fs::remove_file(&socket);
-        eprintln!("Stopped.");
+        tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -1,5 +1,6 @@
 //! `cairn report export --format stix`: stored reports as a STIX 2.1 bundle, with their
-//! authors named as this node's configuration names them.
+//! authors named as this node's configuration names them; made by the running node (through
+//! its control socket) or from a stopped node's store, alike.
 
 use std::collections::BTreeMap;
 
@@ -42,4 +43,25 @@ pub fn bundle(
         ));
     }
     Ok(cairn_interop::stix::bundle(objects))
+}
+
+/// The bundle of one report (an id or a prefix) or of every report, read from `store`.
+pub fn bundle_of(
+    store: &Store,
+    config: &NodeConfig,
+    us: &OrgPublicKey,
+    report: Option<&str>,
+) -> Result<(usize, serde_json::Value)> {
+    let reports = match report {
+        Some(id) => {
+            let id = store.resolve(id)?;
+            vec![
+                store
+                    .get(&id)?
+                    .ok_or_else(|| anyhow::anyhow!("no report {id} in this node's store"))?,
+            ]
+        }
+        None => store.after(0, usize::MAX)?,
+    };
+    Ok((reports.len(), bundle(store, config, us, &reports)?))
 }

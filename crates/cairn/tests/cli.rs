@@ -1005,6 +1005,8 @@ fn help_examples_paste_as_printed() {
         &["config", "reload"],
         &["backup"],
         &["restore"],
+        &["completions"],
+        &["man"],
     ];
     for command in commands {
         let mut args: Vec<&str> = command.to_vec();
@@ -1035,6 +1037,37 @@ fn help_examples_paste_as_printed() {
             );
             continues = line.ends_with('\\');
         }
+    }
+}
+
+/// Completions for each shell name every command, and the manual pages cover each command.
+#[test]
+fn completions_and_manual_pages_cover_every_command() {
+    let node = Node::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = node.ok(&["completions", shell]);
+        for command in ["partner", "invite", "backup", "restore", "report"] {
+            assert!(script.contains(command), "{shell}: no {command}");
+        }
+    }
+    let refused = node.run(&["completions", "tcsh"]);
+    assert!(!refused.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let out = node.ok(&["man", dir.path().to_str().unwrap()]);
+    assert!(out.contains("manual pages"), "{out}");
+    let main = std::fs::read_to_string(dir.path().join("cairn.1")).unwrap();
+    assert!(
+        main.starts_with(".ie") || main.contains(".TH cairn"),
+        "{main}"
+    );
+    for page in [
+        "cairn-partner-add.1",
+        "cairn-backup.1",
+        "cairn-report-new.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(page))
+            .unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".SH"), "{page}");
     }
 }
 

@@ -135,6 +135,7 @@ fn write_the_seed_corpus() {
         Request::Hello {
             certificate: certificate.to_bytes().to_vec(),
             statements: statement_bytes.clone(),
+            clock_ms: 0,
         },
         Request::Statements {
             statements: statement_bytes[3..].to_vec(),
@@ -173,6 +174,7 @@ fn write_the_seed_corpus() {
         Response::Hello {
             certificate: certificate.to_bytes().to_vec(),
             statements: statement_bytes.clone(),
+            clock_ms: 0,
         },
         Response::Ack,
         Response::Page(Page {

@@ -40,6 +40,8 @@ pub enum Request {
         certificate: Vec<u8>,
         /// Encoded `KeyStatement`s (at most [`MAX_STATEMENTS`]).
         statements: Vec<Vec<u8>>,
+        /// The sender's clock (ms since the Unix epoch; 0: not said).
+        clock_ms: i64,
     },
     /// "My organisation made these key statements."
     Statements {
@@ -114,6 +116,8 @@ pub enum Response {
         certificate: Vec<u8>,
         /// Encoded `KeyStatement`s (at most [`MAX_STATEMENTS`]).
         statements: Vec<Vec<u8>>,
+        /// The sender's clock (ms since the Unix epoch; 0: not said).
+        clock_ms: i64,
     },
     /// Received.
     Ack,
@@ -137,9 +141,11 @@ impl Request {
             Request::Hello {
                 certificate,
                 statements,
+                clock_ms,
             } => R::Hello(pb::Hello {
                 certificate: certificate.clone(),
                 statements: statements.clone(),
+                clock_ms: *clock_ms,
             }),
             Request::Statements { statements } => R::Statements(pb::Statements {
                 statements: statements.clone(),
@@ -184,6 +190,7 @@ impl Request {
                 R::Hello(h) => Request::Hello {
                     certificate: h.certificate,
                     statements: statements_within_limit(h.statements)?,
+                    clock_ms: h.clock_ms,
                 },
                 R::Statements(s) => Request::Statements {
                     statements: statements_within_limit(s.statements)?,
@@ -276,9 +283,11 @@ impl Response {
             Response::Hello {
                 certificate,
                 statements,
+                clock_ms,
             } => R::Hello(pb::Hello {
                 certificate,
                 statements,
+                clock_ms,
             }),
             Response::Ack => R::Ack(pb::Ack {}),
             Response::Page(page) => R::Page(pb::Page {
@@ -313,6 +322,7 @@ impl Response {
                 R::Hello(h) => Response::Hello {
                     certificate: h.certificate,
                     statements: statements_within_limit(h.statements)?,
+                    clock_ms: h.clock_ms,
                 },
                 R::Ack(_) => Response::Ack,
                 R::Page(p) => Response::Page(Page {
@@ -403,10 +413,12 @@ mod tests {
             Request::Hello {
                 certificate: vec![1, 2, 3],
                 statements: Vec::new(),
+                clock_ms: 0,
             },
             Request::Hello {
                 certificate: vec![1, 2, 3],
                 statements: vec![vec![7; 200], vec![8; 10]],
+                clock_ms: 1_800_000_000_000,
             },
             Request::Statements {
                 statements: vec![vec![9; 300]],
@@ -436,6 +448,7 @@ mod tests {
             Response::Hello {
                 certificate: vec![4],
                 statements: vec![vec![5; 64]],
+                clock_ms: -5,
             },
             Response::Ack,
             Response::Page(Page {

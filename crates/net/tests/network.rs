@@ -273,6 +273,7 @@ async fn an_unlisted_node_may_only_introduce_itself_and_only_for_a_while() {
             Request::Hello {
                 certificate: Vec::new(),
                 statements: Vec::new(),
+                clock_ms: 0,
             },
         )
         .await;

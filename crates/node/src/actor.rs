@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::exchange::{self, Received, SharingRules};
 use crate::keylogs::{Certified, KeyLogs, SharedKeyLogs};
+use crate::metrics::NodeMetrics;
 use crate::notices::{Notice, Notices, Pace};
 use crate::relay::{self, JustStored, Tell};
 use crate::trust::NodeChange;
@@ -85,8 +86,9 @@ async fn fetch_offered(
                 if cairn_core::id_of_stored(&passed.envelope).is_ok_and(|got| got == id) {
                     fetched.push(passed);
                 } else {
-                    refused.push(format!(
-                        "report {id}: offered again, but the answer is another report"
+                    refused.push(exchange::Rejection::new(
+                        "not_the_report_offered",
+                        format!("report {id}: offered again, but the answer is another report"),
                     ));
                 }
             }
@@ -254,6 +256,8 @@ struct Actor {
     store: Arc<Store>,
     net: NetHandle,
     rules: Arc<SharingRules>,
+    /// Counters and latencies, shared with the node's handles.
+    metrics: NodeMetrics,
     partners: Arc<Vec<TrustedPartner>>,
     /// The same trust list, for the node's handles (replaced with `partners`).
     trust_list: SharedTrustList,
@@ -368,6 +372,7 @@ pub(crate) async fn start(
     });
     let partners = Arc::new(settings.partners.clone());
     let trust_list = SharedTrustList::new(settings.partners.clone());
+    let metrics = NodeMetrics::default();
     let (results, results_rx) = mpsc::unbounded_channel();
     let (commands, commands_rx) = mpsc::channel(64);
     let actor = Actor {
@@ -385,6 +390,7 @@ pub(crate) async fn start(
         store: store.clone(),
         net,
         rules,
+        metrics: metrics.clone(),
         partners,
         trust_list: trust_list.clone(),
         rate_limit: settings.network.rate_limit,
@@ -414,6 +420,7 @@ pub(crate) async fn start(
         commands,
         store,
         partners: trust_list,
+        metrics,
         local,
         us,
         keylogs,
@@ -453,16 +460,17 @@ fn check_certificate(
     node: &NodeAddress,
     partner: &Partner,
 ) -> Result<(PeerKey, Certified), String> {
-    let cert = NodeCertificate::verify(bytes).map_err(|e| e.to_string())?;
+    let cert = NodeCertificate::verify(bytes)
+        .map_err(|e| format!("certificate mismatch: its node certificate does not verify: {e}"))?;
     if cert.org_key != partner.org {
         return Err(format!(
-            "its node certificate is issued by organisation {}, not by {} ({})",
+            "certificate mismatch: its node certificate is issued by organisation {}, not by {} ({})",
             cert.org_key, partner.name, partner.org
         ));
     }
     match cairn_net::peer_id_of(&cert.node_key) {
         Ok(id) if id == *node => Ok((cert.node_key, Certified::from(&cert))),
-        _ => Err("its node certificate is for another node".into()),
+        _ => Err("certificate mismatch: its node certificate is for another node".into()),
     }
 }
 
@@ -596,6 +604,7 @@ impl Actor {
         from: NodeAddress,
         certificate: Vec<u8>,
         statements: Vec<Vec<u8>>,
+        clock_ms: i64,
         reply: cairn_net::Responder,
     ) {
         let partner = unlisted_partner(&self.partners, &certificate);
@@ -623,6 +632,7 @@ impl Actor {
             Request::Hello {
                 certificate,
                 statements,
+                clock_ms,
             },
             reply,
         );
@@ -676,6 +686,7 @@ impl Actor {
                     Request::Hello {
                         certificate,
                         statements,
+                        clock_ms: now_ms(),
                     },
                 )
                 .await;
@@ -693,7 +704,8 @@ impl Actor {
                 Request::Hello {
                     certificate,
                     statements,
-                } => self.introduce_unlisted(from, certificate, statements, reply),
+                    clock_ms,
+                } => self.introduce_unlisted(from, certificate, statements, clock_ms, reply),
                 _ => reply.respond(Response::Refused("not in this node's trust list".into())),
             }
             return;
@@ -737,6 +749,7 @@ impl Actor {
             Request::Hello {
                 certificate,
                 statements,
+                clock_ms,
             } => {
                 let checked = check_certificate(&certificate, &from, &partner).and_then(
                     |(key, certified)| {
@@ -757,12 +770,14 @@ impl Actor {
                                 .keylogs
                                 .read()
                                 .encoded(&self.us, cairn_net::MAX_STATEMENTS),
+                            clock_ms: now_ms(),
                         });
+                        self.note_clock(&from, clock_ms);
                     }
                     Err(reason) => {
-                        tracing::warn!(partner = %partner.name, node = %from, "introduction refused: {reason}");
+                        tracing::warn!(partner = %partner.name, node = %from, "introduction refused by us: {reason}");
                         if state.cut_off.is_none() {
-                            state.last_error = Some(format!("introduction refused: {reason}"));
+                            state.last_error = Some(format!("refused by us: {reason}"));
                         }
                         reply.respond(Response::Refused(reason));
                     }
@@ -800,7 +815,8 @@ impl Actor {
                 let limit = limit.clamp(1, cairn_net::wire::MAX_PAGE_REPORTS) as usize;
                 let store = self.store.clone();
                 let rules = self.rules.clone();
-                self.serve(from, reply, move || {
+                let metrics = self.metrics.clone();
+                self.serve(from, reply, "pull", move || {
                     let now = now_ms();
                     let served = exchange::serve_page(
                         &store,
@@ -812,6 +828,9 @@ impl Actor {
                         now,
                     )?;
                     store.record_deliveries(&partner.org, &node_key, &served.delivered, now)?;
+                    for (rule, count) in &served.withheld {
+                        metrics.withheld(rule, *count);
+                    }
                     Ok((
                         Response::Page(served.page),
                         served.delivered.len(),
@@ -830,7 +849,7 @@ impl Actor {
                 let store = self.store.clone();
                 let rules = self.rules.clone();
                 let id = cairn_core::ReportId::from_bytes(report_id);
-                self.serve(from, reply, move || {
+                self.serve(from, reply, "fetch", move || {
                     let started = Instant::now();
                     let now = now_ms();
                     let found = exchange::serve_fetch(&store, &rules, &partner, &id, now)?;
@@ -873,11 +892,18 @@ impl Actor {
     }
 
     /// Runs serving work on a blocking thread, answers, and reports back to the actor.
-    fn serve<F>(&mut self, node: NodeAddress, reply: cairn_net::Responder, work: F)
-    where
+    fn serve<F>(
+        &mut self,
+        node: NodeAddress,
+        reply: cairn_net::Responder,
+        request: &'static str,
+        work: F,
+    ) where
         F: FnOnce() -> Result<(Response, usize, Option<i64>), NodeError> + Send + 'static,
     {
         let results = self.results.clone();
+        let metrics = self.metrics.clone();
+        let started = Instant::now();
         self.spawn(async move {
             let (response, count, embargo_until, error) =
                 match tokio::task::spawn_blocking(work).await {
@@ -896,6 +922,7 @@ impl Actor {
                     ),
                 };
             reply.respond(response);
+            metrics.request("sync", request, started.elapsed().as_secs_f64());
             let _ = results.send(TaskResult::Served {
                 node,
                 count,
@@ -1447,10 +1474,13 @@ impl Actor {
             Ok(Response::Hello {
                 certificate,
                 statements,
-            }) => check_certificate(&certificate, &node, &partner).and_then(|(key, certified)| {
-                self.check_standing(&node, &partner, key, certified, &statements)
-            }),
-            Ok(Response::Refused(reason)) => Err(format!("it refused our introduction: {reason}")),
+                clock_ms,
+            }) => check_certificate(&certificate, &node, &partner)
+                .and_then(|(key, certified)| {
+                    self.check_standing(&node, &partner, key, certified, &statements)
+                })
+                .map(|key| (key, clock_ms)),
+            Ok(Response::Refused(reason)) => Err(format!("refused by them: {reason}")),
             Ok(_) => Err("it answered our introduction with something else".into()),
             Err(e) => Err(format!("introduction failed: {e}")),
         };
@@ -1461,11 +1491,12 @@ impl Actor {
             return;
         }
         match checked {
-            Ok(key) => {
+            Ok((key, clock_ms)) => {
                 state.node_key = Some(key);
                 state.introduced_out = true;
                 state.last_error = None;
                 self.by_key.insert(key, node.clone());
+                self.note_clock(&node, clock_ms);
                 let cursor = match self.store.cursor(&key) {
                     Ok(c) => c,
                     Err(e) => {
@@ -1489,8 +1520,9 @@ impl Actor {
         let name = self
             .partner_of(node)
             .map_or_else(String::new, |p| p.name.clone());
-        for reason in &received.rejected {
-            tracing::warn!(partner = %name, node = %node, "report rejected: {reason}");
+        for rejection in &received.rejected {
+            tracing::warn!(partner = %name, node = %node, reason = rejection.reason, "report rejected: {}", rejection.line);
+            self.metrics.refused(rejection.reason);
         }
         let stored = received.stored.len() as u64;
         let rejected = received.rejected.len() as u64;
@@ -1831,6 +1863,24 @@ impl Actor {
             "trust list and sharing rules reloaded"
         );
         Ok(done)
+    }
+
+    /// Shows and logs a partner node's clock skew, if its clock (as its introduction said)
+    /// differs from ours by minutes.
+    fn note_clock(&mut self, node: &NodeAddress, clock_ms: i64) {
+        let Some(problem) = crate::clock::clock_skew(clock_ms, now_ms()) else {
+            return;
+        };
+        let name = self
+            .partner_of(node)
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        if let Some(state) = self.peers.get_mut(node) {
+            if state.last_error.as_deref() != Some(problem.as_str()) {
+                tracing::warn!(partner = %name, node = %node, "{problem}");
+            }
+            state.last_error = Some(problem);
+        }
     }
 
     /// Forgets a partner node: its state, its place in catch-up, what was waiting for it.

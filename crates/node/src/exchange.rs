@@ -94,6 +94,8 @@ pub struct ServedPage {
     pub delivered: Vec<ReportId>,
     /// The page stopped at a report embargoed for this partner until then (ms).
     pub embargo_until: Option<i64>,
+    /// Reports passed over because a sharing rule withholds them, by rule name.
+    pub withheld: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// Reports `partner` may see that arrived after `after`, at most `limit` of them and
@@ -114,6 +116,7 @@ pub fn serve_page(
     let mut plan = PagePlan::new(after, head, limit, budget_bytes, SCAN_BUDGET);
     let mut reports = Vec::new();
     let mut delivered = Vec::new();
+    let mut withheld = std::collections::BTreeMap::new();
     'scan: while plan.room() > 0 {
         let chunk = store.envelopes_after(plan.through(), 256.min(plan.room()))?;
         if chunk.is_empty() {
@@ -126,6 +129,9 @@ pub fn serve_page(
             let seq = stored.seq;
             let size = stored.envelope.len();
             let offer = offer(rules, partner, stored, None, now_ms, Skip::Theirs)?;
+            if let Verdict::Withheld(rule) = offer.verdict {
+                *withheld.entry(rule).or_insert(0) += 1;
+            }
             if plan.take(seq, &offer.verdict, size)
                 && let Some((id, report)) = offer.copy
             {
@@ -144,6 +150,7 @@ pub fn serve_page(
         },
         delivered,
         embargo_until: end.embargo_until,
+        withheld,
     })
 }
 
@@ -224,7 +231,7 @@ fn offer(
                 },
             ))
         }
-        Verdict::Theirs | Verdict::Embargoed(_) | Verdict::Withheld => None,
+        Verdict::Theirs | Verdict::Embargoed(_) | Verdict::Withheld(_) => None,
     };
     Ok(Offer { verdict, copy })
 }
@@ -241,8 +248,31 @@ pub struct Received {
     /// Already held.
     pub duplicates: usize,
     /// Not stored: failed verification, broke the inbound rules, or conflicted with what is
-    /// stored. One line each, for the log.
-    pub rejected: Vec<String>,
+    /// stored. One each, for the log and the metrics.
+    pub rejected: Vec<Rejection>,
+}
+
+/// A report from a partner that was not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Why, as a short fixed name: `does_not_verify`, `too_many_relays`, `conflict`, an
+    /// inbound rule's name ([`cairn_policy::InboundRule::name`]) or `not_the_report_offered`.
+    pub reason: &'static str,
+    /// What happened, for the log.
+    pub line: String,
+}
+
+impl Rejection {
+    /// A rejection for this reason.
+    pub fn new(reason: &'static str, line: String) -> Rejection {
+        Rejection { reason, line }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.line)
+    }
 }
 
 /// A report this node did not hold before.
@@ -319,17 +349,21 @@ pub fn store_checked(
         let report = match passed.report {
             Ok(report) => report,
             Err(e) => {
-                received
-                    .rejected
-                    .push(format!("a report that does not verify: {e}"));
+                received.rejected.push(Rejection::new(
+                    "does_not_verify",
+                    format!("a report that does not verify: {e}"),
+                ));
                 continue;
             }
         };
         if passed.hop > MAX_HOP {
-            received.rejected.push(format!(
-                "report {}: claims {} relays (at most {MAX_HOP})",
-                report.id(),
-                passed.hop
+            received.rejected.push(Rejection::new(
+                "too_many_relays",
+                format!(
+                    "report {}: claims {} relays (at most {MAX_HOP})",
+                    report.id(),
+                    passed.hop
+                ),
             ));
             continue;
         }
@@ -349,10 +383,9 @@ pub fn store_checked(
         );
         match decision {
             InboundDecision::Accept(_) => accepted.entry(passed.hop).or_default().push(report),
-            InboundDecision::Reject(rule) => received.rejected.push(format!(
-                "report {}: refused: {}",
-                report.id(),
-                rule.explain()
+            InboundDecision::Reject(rule) => received.rejected.push(Rejection::new(
+                rule.name(),
+                format!("report {}: refused: {}", report.id(), rule.explain()),
             )),
         }
     }
@@ -385,10 +418,14 @@ pub fn store_checked(
                     received.again.push(StoredNew { seq, ..new });
                 }
                 IngestOutcome::Duplicate { .. } => received.duplicates += 1,
-                IngestOutcome::Rejected(e) => received.rejected.push(format!("report {id}: {e}")),
-                IngestOutcome::Refused { id, reason } => received
-                    .rejected
-                    .push(format!("report {id}: refused: {reason}")),
+                IngestOutcome::Rejected(e) => received.rejected.push(Rejection::new(
+                    "does_not_verify",
+                    format!("report {id}: {e}"),
+                )),
+                IngestOutcome::Refused { id, reason } => received.rejected.push(Rejection::new(
+                    "conflict",
+                    format!("report {id}: refused: {reason}"),
+                )),
             }
         }
     }

@@ -5,8 +5,10 @@
 //! checks run on blocking threads, never on the actor or the network task.
 
 mod actor;
+pub mod clock;
 pub mod exchange;
 pub mod keylogs;
+pub mod metrics;
 pub mod notices;
 pub mod relay;
 pub mod trust;
@@ -359,6 +361,7 @@ pub struct NodeHandle {
     commands: mpsc::Sender<NodeCommand>,
     store: Arc<Store>,
     partners: SharedTrustList,
+    metrics: metrics::NodeMetrics,
     local: NodeAddress,
     us: OrgPublicKey,
     /// The key logs the actor keeps, read to verify reports signed by node keys.
@@ -590,6 +593,11 @@ impl NodeHandle {
             reply,
         })
         .await?
+    }
+
+    /// The node's counters and latency histograms (for `/metrics`).
+    pub fn metrics(&self) -> &metrics::NodeMetrics {
+        &self.metrics
     }
 
     /// The trust list the node runs with now.

@@ -160,8 +160,8 @@ pub enum Verdict {
     },
     /// Not before then (ms since the Unix epoch).
     Embargoed(i64),
-    /// Not at all.
-    Withheld,
+    /// Not at all, by this rule ([`cairn_policy::OutboundRule::name`]).
+    Withheld(&'static str),
 }
 
 /// Where a stored report stands on this node, as a serving decision reads it.
@@ -203,7 +203,7 @@ pub fn verdict(
     match decide_outbound(us, standing.marking, holding, partner, communities) {
         OutboundDecision::Share { withhold, .. } => Verdict::Share { withhold, hop },
         OutboundDecision::Withhold(OutboundRule::Embargoed(until)) => Verdict::Embargoed(until),
-        OutboundDecision::Withhold(_) => Verdict::Withheld,
+        OutboundDecision::Withhold(rule) => Verdict::Withheld(rule.name()),
     }
 }
 
@@ -290,7 +290,7 @@ impl PagePlan {
                 self.reports += 1;
                 self.bytes += size;
             }
-            Verdict::Theirs | Verdict::Withheld => {}
+            Verdict::Theirs | Verdict::Withheld(_) => {}
         }
         self.through = seq;
         matches!(verdict, Verdict::Share { .. })
@@ -321,7 +321,7 @@ mod tests {
     fn a_page_stops_at_its_limit_and_says_more_follow() {
         let mut plan = PagePlan::new(0, 10, 2, usize::MAX, 100);
         assert!(plan.take(1, &share(), 10));
-        assert!(!plan.take(2, &Verdict::Withheld, 10));
+        assert!(!plan.take(2, &Verdict::Withheld("no_policy"), 10));
         assert!(plan.take(3, &share(), 10));
         assert_eq!(plan.room(), 0);
         assert!(!plan.take(4, &share(), 10), "past the limit");
@@ -354,7 +354,7 @@ mod tests {
     fn a_page_reads_at_most_its_scan_budget() {
         let mut plan = PagePlan::new(0, 1000, 100, usize::MAX, 3);
         for seq in 1..=3 {
-            assert!(!plan.take(seq, &Verdict::Withheld, 10));
+            assert!(!plan.take(seq, &Verdict::Withheld("no_policy"), 10));
         }
         assert_eq!(plan.room(), 0);
         assert_eq!(plan.end().through, 3);

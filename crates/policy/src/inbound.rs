@@ -71,6 +71,31 @@ pub enum InboundRule {
 }
 
 impl InboundRule {
+    /// The names ([`InboundRule::name`]) of the rules that refuse a report.
+    pub const REJECTION_NAMES: &'static [&'static str] = &[
+        "too_large",
+        "direct_not_accepted",
+        "relayed_not_accepted",
+        "author_not_accepted",
+        "marking_excludes_us",
+        "dated_ahead",
+    ];
+
+    /// A short fixed name for the rule, for metrics and scripts (`too_large`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            InboundRule::FromOwnOrganisation => "from_own_organisation",
+            InboundRule::FromItsAuthor => "from_its_author",
+            InboundRule::RelayedWithinMarking => "relayed_within_marking",
+            InboundRule::TooLarge(_) => "too_large",
+            InboundRule::DirectNotAccepted => "direct_not_accepted",
+            InboundRule::RelayedNotAccepted => "relayed_not_accepted",
+            InboundRule::AuthorNotAccepted(_) => "author_not_accepted",
+            InboundRule::MarkingExcludesUs(_) => "marking_excludes_us",
+            InboundRule::DatedAhead { .. } => "dated_ahead",
+        }
+    }
+
     /// The rule in plain words, for operators.
     pub fn explain(&self) -> String {
         match self {

@@ -43,6 +43,46 @@ pub enum OutboundRule {
 }
 
 impl OutboundRule {
+    /// The names ([`OutboundRule::name`]) of the rules that withhold a report for good (an
+    /// embargo only delays it).
+    pub const WITHHOLDING_NAMES: &'static [&'static str] = &[
+        "organisation_scope",
+        "outside_community",
+        "red_not_recipient",
+        "never_relayed",
+        "direct_peers_only",
+        "hop_limit_reached",
+        "no_policy",
+        "above_max_tlp",
+        "kind_not_shared",
+        "missing_required_tag",
+        "excluded_tag",
+        "sector_not_shared",
+        "region_not_shared",
+    ];
+
+    /// A short fixed name for the rule, for metrics and scripts (`above_max_tlp`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            OutboundRule::SameOrganisation => "same_organisation",
+            OutboundRule::Allowed => "allowed",
+            OutboundRule::OrganisationScope => "organisation_scope",
+            OutboundRule::OutsideCommunity(_) => "outside_community",
+            OutboundRule::RedNotRecipient => "red_not_recipient",
+            OutboundRule::NeverRelayed(_) => "never_relayed",
+            OutboundRule::DirectPeersOnly => "direct_peers_only",
+            OutboundRule::HopLimitReached(_) => "hop_limit_reached",
+            OutboundRule::NoPolicy => "no_policy",
+            OutboundRule::AboveMaxTlp(_) => "above_max_tlp",
+            OutboundRule::KindNotShared(_) => "kind_not_shared",
+            OutboundRule::MissingRequiredTag => "missing_required_tag",
+            OutboundRule::ExcludedTag(_) => "excluded_tag",
+            OutboundRule::SectorNotShared => "sector_not_shared",
+            OutboundRule::RegionNotShared => "region_not_shared",
+            OutboundRule::Embargoed(_) => "embargoed",
+        }
+    }
+
     /// The rule in plain words, for operators.
     pub fn explain(&self) -> String {
         match self {

@@ -1221,7 +1221,7 @@ impl Simulation {
             Skip::Nothing,
         ) {
             Verdict::Share { hop, .. } => Some(hop),
-            Verdict::Theirs | Verdict::Embargoed(_) | Verdict::Withheld => None,
+            Verdict::Theirs | Verdict::Embargoed(_) | Verdict::Withheld(_) => None,
         }
     }
 

@@ -398,6 +398,11 @@ impl Store {
         })
     }
 
+    /// Bytes the store takes on disk: the reports and the query index.
+    pub fn size_on_disk(&self) -> Result<u64, ReadError> {
+        Ok(self.trees.db.size_on_disk()? + self.trees.index_db.size_on_disk()?)
+    }
+
     /// Holds off every writer of reports until the guard is dropped.
     pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, Option<IdFilter>> {
         self.ingest_lock
