@@ -1304,10 +1304,11 @@ fn a_running_node_logs_what_it_does_in_plain_text_or_json() {
 
     // JSON: one object per line, with the report published and what was served.
     let json = std::fs::read_to_string(bank.home.join("run.log")).unwrap();
+    // Every line, the daemon's own stopping lines included.
     let events: Vec<serde_json::Value> = json
         .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
     let message = |e: &serde_json::Value| e["fields"]["message"].as_str().unwrap_or("").to_string();
     let published = events
@@ -1320,6 +1321,7 @@ fn a_running_node_logs_what_it_does_in_plain_text_or_json() {
         events.iter().any(|e| message(e) == "reports served"),
         "{json}"
     );
+    assert!(events.iter().any(|e| message(e) == "stopped"), "{json}");
 }
 
 #[test]

@@ -822,7 +822,7 @@ async fn time_request(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let path = request.uri().path();
+    let path = request.uri().path().to_string();
     let protocol = if path.starts_with("/taxii2/") {
         Some("taxii")
     } else if path.starts_with("/misp/") {
@@ -833,8 +833,14 @@ async fn time_request(
         None
     };
     let method = request.method().as_str().to_ascii_lowercase();
+    let span = tracing::info_span!(
+        "request",
+        protocol = protocol.unwrap_or("http"),
+        method = %method,
+        path = %path
+    );
     let started = std::time::Instant::now();
-    let response = next.run(request).await;
+    let response = tracing::Instrument::instrument(next.run(request), span).await;
     if let Some(protocol) = protocol {
         state
             .node

@@ -773,9 +773,25 @@ impl SwarmTask {
             SwarmEvent::IncomingConnectionError {
                 send_back_addr,
                 error,
+                peer_id,
                 ..
             } => {
-                tracing::info!(from = %send_back_addr, "incoming connection refused: {error}");
+                let error = error
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                match peer_id {
+                    // Past the handshake: the node that tried is known by its PeerId.
+                    Some(peer) => tracing::info!(
+                        node = %NodeAddress::of(&peer),
+                        from = %send_back_addr,
+                        "incoming connection refused: {error}"
+                    ),
+                    None => {
+                        tracing::info!(from = %send_back_addr, "incoming connection refused: {error}")
+                    }
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {

@@ -17,6 +17,7 @@ use cairn_store::{IngestOutcome, Store};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::exchange::{self, Received, SharingRules};
 use crate::keylogs::{Certified, KeyLogs, SharedKeyLogs};
@@ -904,32 +905,36 @@ impl Actor {
         let results = self.results.clone();
         let metrics = self.metrics.clone();
         let started = Instant::now();
-        self.spawn(async move {
-            let (response, count, embargo_until, error) =
-                match tokio::task::spawn_blocking(work).await {
-                    Ok(Ok((response, count, embargo))) => (response, count, embargo, None),
-                    Ok(Err(e)) => (
-                        Response::Refused("the node could not read its store".into()),
-                        0,
-                        None,
-                        Some(format!("serving a request failed: {e}")),
-                    ),
-                    Err(_) => (
-                        Response::Refused("the node is stopping".into()),
-                        0,
-                        None,
-                        None,
-                    ),
-                };
-            reply.respond(response);
-            metrics.request("sync", request, started.elapsed().as_secs_f64());
-            let _ = results.send(TaskResult::Served {
-                node,
-                count,
-                embargo_until,
-                error,
-            });
-        });
+        let span = self.peer_span(&node, request);
+        self.spawn(
+            async move {
+                let (response, count, embargo_until, error) =
+                    match tokio::task::spawn_blocking(work).await {
+                        Ok(Ok((response, count, embargo))) => (response, count, embargo, None),
+                        Ok(Err(e)) => (
+                            Response::Refused("the node could not read its store".into()),
+                            0,
+                            None,
+                            Some(format!("serving a request failed: {e}")),
+                        ),
+                        Err(_) => (
+                            Response::Refused("the node is stopping".into()),
+                            0,
+                            None,
+                            None,
+                        ),
+                    };
+                reply.respond(response);
+                metrics.request("sync", request, started.elapsed().as_secs_f64());
+                let _ = results.send(TaskResult::Served {
+                    node,
+                    count,
+                    embargo_until,
+                    error,
+                });
+            }
+            .instrument(span),
+        );
     }
 
     /// Feeds the catch-up state machine and carries out what it says.
@@ -980,7 +985,9 @@ impl Actor {
                 SyncAction::Problem { peer, problem } => {
                     let node = self.by_key.get(&peer).cloned();
                     match &node {
-                        Some(node) => tracing::warn!(node = %node, "catch-up: {problem}"),
+                        Some(node) => {
+                            tracing::warn!(partner = %self.partner_name(node), node = %node, "catch-up: {problem}")
+                        }
                         None => tracing::warn!("catch-up: {problem}"),
                     }
                     self.note_error(node.as_ref(), problem);
@@ -999,31 +1006,45 @@ impl Actor {
         }
         let net = self.net.clone();
         let results = self.results.clone();
-        self.spawn(async move {
-            let request = Request::Pull {
-                after: cursor,
-                limit,
-            };
-            let result = match net.request(&node, request).await {
-                // Its numbers are checked by catch-up (`SyncState`).
-                Ok(Response::Page(page)) => Ok(page),
-                Ok(Response::Refused(reason)) => Err(format!("refused a pull: {reason}")),
-                Ok(_) => Err("answered a pull with something else than a page".into()),
-                Err(e) => Err(format!("pull failed: {e}")),
-            };
-            let _ = results.send(TaskResult::PageArrived {
-                node,
-                key,
-                after: cursor,
-                result,
-            });
-        });
+        let span = self.peer_span(&node, "pull");
+        self.spawn(
+            async move {
+                let request = Request::Pull {
+                    after: cursor,
+                    limit,
+                };
+                let result = match net.request(&node, request).await {
+                    // Its numbers are checked by catch-up (`SyncState`).
+                    Ok(Response::Page(page)) => Ok(page),
+                    Ok(Response::Refused(reason)) => {
+                        Err(format!("refused by them: {reason} (a pull)"))
+                    }
+                    Ok(_) => Err("answered a pull with something else than a page".into()),
+                    Err(e) => Err(format!("pull failed: {e}")),
+                };
+                let _ = results.send(TaskResult::PageArrived {
+                    node,
+                    key,
+                    after: cursor,
+                    result,
+                });
+            }
+            .instrument(span),
+        );
+    }
+
+    /// The span of work for or with one partner node: its partner's name, its PeerId and what
+    /// is done (log lines inside name them).
+    fn peer_span(&self, node: &NodeAddress, work: &'static str) -> tracing::Span {
+        let partner = self.partner_of(node).map_or("", |p| p.name.as_str());
+        tracing::info_span!("peer", partner = %partner, node = %node, work)
     }
 
     /// Catch-up with a partner node failed: it starts again from the cursor after a backoff;
     /// pages waiting to be stored are dropped.
     fn sync_failed(&mut self, node: &NodeAddress, key: PeerKey, error: String) {
-        tracing::info!(node = %node, "{error}");
+        let partner = self.partner_of(node).map_or("", |p| p.name.as_str());
+        tracing::info!(partner = %partner, node = %node, "{error}");
         if let Some(state) = self.peers.get_mut(node) {
             state.store_queue.clear();
             state.store_generation += 1;
@@ -1158,7 +1179,7 @@ impl Actor {
                         }
                     }
                     Err(e) => {
-                        tracing::error!(node = %node, "storing a page failed: {e}");
+                        tracing::error!(partner = %self.partner_name(&node), node = %node, "storing a page failed: {e}");
                         if current == Some(true) {
                             self.sync_failed(&node, key, format!("storing a page failed: {e}"));
                         }
@@ -1173,7 +1194,7 @@ impl Actor {
                 match result {
                     Ok(received) => self.on_received(&node, received),
                     Err(e) => {
-                        tracing::warn!(node = %node, "fetching reports offered again failed: {e}");
+                        tracing::warn!(partner = %self.partner_name(&node), node = %node, "fetching reports offered again failed: {e}");
                         self.note_error(Some(&node), e);
                     }
                 }
@@ -1195,7 +1216,7 @@ impl Actor {
                     tracing::info!(partner = %partner, node = %node, reports = count, "reports served");
                 }
                 if let Some(error) = error {
-                    tracing::error!(node = %node, "{error}");
+                    tracing::error!(partner = %self.partner_name(&node), node = %node, "{error}");
                 }
                 if let Some(until) = embargo_until
                     && !self
@@ -1248,6 +1269,13 @@ impl Actor {
             })
             .collect();
         self.announce(&new);
+    }
+
+    /// The name of a partner node's partner, for log lines (empty when it is not known).
+    fn partner_name(&self, node: &NodeAddress) -> String {
+        self.partner_of(node)
+            .map(|p| p.name.clone())
+            .unwrap_or_default()
     }
 
     fn note_error(&mut self, node: Option<&NodeAddress>, error: String) {
@@ -1932,7 +1960,7 @@ impl Actor {
                             .cursor(&key)
                             .or_else(|| self.store.cursor(&key).ok())
                             .unwrap_or(0);
-                        tracing::warn!(node = %node, "catching up again from its first report (the operator asked; position was {was})");
+                        tracing::warn!(partner = %self.partner_name(&node), node = %node, "catching up again from its first report (the operator asked; position was {was})");
                         if self.sync.cursor(&key).is_some() {
                             self.feed(SyncEvent::Restart(key));
                             Ok(was)
