@@ -207,7 +207,13 @@ impl CliNode {
             .expect("start cairn run");
         self.process = Some(child);
         let start = Instant::now();
-        while !self.run(&["status"]).status.success() {
+        let running = |node: &CliNode| {
+            let out = node.run(&["status", "--json"]);
+            out.status.success()
+                && serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                    .is_ok_and(|s| s["running"] == true)
+        };
+        while !running(self) {
             let exited = self
                 .process
                 .as_mut()
@@ -230,7 +236,10 @@ impl CliNode {
 
     /// `cairn status --json`.
     pub fn status(&self) -> serde_json::Value {
-        serde_json::from_str(&self.ok(&["status", "--json"])).expect("status JSON")
+        let status: serde_json::Value =
+            serde_json::from_str(&self.ok(&["status", "--json"])).expect("status JSON");
+        assert_eq!(status["running"], true, "the node is not running: {status}");
+        status["node"].clone()
     }
 
     /// Reports stored, as the running node says.

@@ -196,14 +196,16 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
-    /// The running node: organisation, addresses, report counts.
+    /// Whether the node runs; its organisation, addresses and report counts (a stopped node's
+    /// read from its home). `--json` gives {"running": true|false, "node": {...}}.
     #[command(after_help = "Examples:\n  cairn status\n  cairn status --json")]
     Status {
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// The partner nodes of the trust list: connected or not, last seen, how far behind.
+    /// The partner nodes of the trust list: connected or not, last seen, how far behind (on a
+    /// stopped node: where it will resume with each).
     #[command(
         after_help = "Examples:\n  cairn peers\n  cairn peers --json\n  cairn peers catch-up-again 12D3KooW..."
     )]

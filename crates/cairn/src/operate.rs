@@ -32,14 +32,18 @@ fn ago(ms: Option<i64>, now: i64) -> String {
 
 /// `cairn status`.
 pub fn status(home: &Home, json: bool) -> Result<ExitCode> {
+    if !is_running(&home.control_socket_path()) {
+        return stopped_status(home, json);
+    }
     let ControlResponse::Status(s) = ask(&home.control_socket_path(), &ControlRequest::Status)?
     else {
         bail!("the running node answered something unexpected");
     };
     if json {
-        print_json(&s)?;
+        print_json(&serde_json::json!({ "running": true, "node": s }))?;
         return Ok(ExitCode::SUCCESS);
     }
+    println!("running           yes");
     println!("organisation      {}", s.organisation);
     println!("organisation key  {}", s.org_key);
     println!("node              {} ({})", s.node_name, s.peer_id);
@@ -63,6 +67,81 @@ pub fn status(home: &Home, json: bool) -> Result<ExitCode> {
         s.peers_connected, s.peers_trusted
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a stopped node is, read from its home: its configuration, certificate and store.
+fn stopped_status(home: &Home, json: bool) -> Result<ExitCode> {
+    let config = home.config()?;
+    let certificate = home.node_certificate()?;
+    let peer_id = cairn_net::peer_id_of(&certificate.node_key)?.to_string();
+    let store = home.open_store()?;
+    let reports = store.len()?;
+    let sharing = crate::run::sharing(&config, &certificate.org_key);
+    let trusted: usize = sharing.partners.iter().map(|p| p.nodes.len()).sum();
+    if json {
+        print_json(&serde_json::json!({
+            "running": false,
+            "node": {
+                "organisation": config.node.organisation,
+                "org_key": certificate.org_key.to_string(),
+                "node_name": certificate.node_name,
+                "peer_id": peer_id,
+                "listening": config.network.listen,
+                "reports": reports,
+                "peers_trusted": trusted,
+            }
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if home.control_socket_path().exists() {
+        println!(
+            "running           no: the node that ran here stopped without closing its control socket (killed?); start it with `cairn run`"
+        );
+    } else {
+        println!("running           no: start it with `cairn run`");
+    }
+    println!("organisation      {}", config.node.organisation);
+    println!("organisation key  {}", certificate.org_key);
+    println!("node              {} ({peer_id})", certificate.node_name);
+    for a in &config.network.listen {
+        println!("listens on        {a} (when running)");
+    }
+    println!("reports           {reports} stored");
+    println!("partners          {trusted} nodes in the trust list");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The partner nodes of a stopped node's trust list, with its position in each one's arrivals
+/// as its store keeps it.
+fn stopped_peers(home: &Home) -> Result<Vec<PeerStatus>> {
+    let config = home.config()?;
+    let certificate = home.node_certificate()?;
+    let store = home.open_store()?;
+    let cursors: std::collections::BTreeMap<[u8; 32], u64> = store.cursors()?.into_iter().collect();
+    let sharing = crate::run::sharing(&config, &certificate.org_key);
+    let mut peers = Vec::new();
+    for p in &sharing.partners {
+        for n in &p.nodes {
+            let cursor = cairn_net::node_key_of(&n.node)
+                .and_then(|key| cursors.get(&key).copied())
+                .unwrap_or(0);
+            peers.push(PeerStatus {
+                partner: p.partner.name.clone(),
+                org_key: p.partner.org.to_string(),
+                peer_id: n.node.to_string(),
+                connected: false,
+                address: n.addresses.first().cloned(),
+                last_seen_ms: None,
+                cursor,
+                head: cursor,
+                received: 0,
+                refused: 0,
+                served: 0,
+                last_error: Some("this node is not running".into()),
+            });
+        }
+    }
+    Ok(peers)
 }
 
 /// The `cairn peers` table.
@@ -121,9 +200,16 @@ pub fn catch_up_again(home: &Home, node: &str, json: bool) -> Result<ExitCode> {
 
 /// `cairn peers`.
 pub fn peers(home: &Home, json: bool) -> Result<ExitCode> {
-    let ControlResponse::Peers(peers) = ask(&home.control_socket_path(), &ControlRequest::Peers)?
-    else {
-        bail!("the running node answered something unexpected");
+    let running = is_running(&home.control_socket_path());
+    let peers = if running {
+        let ControlResponse::Peers(peers) =
+            ask(&home.control_socket_path(), &ControlRequest::Peers)?
+        else {
+            bail!("the running node answered something unexpected");
+        };
+        peers
+    } else {
+        stopped_peers(home)?
     };
     if json {
         print_json(&peers)?;
@@ -131,9 +217,15 @@ pub fn peers(home: &Home, json: bool) -> Result<ExitCode> {
         println!("No partner nodes in the trust list: add [[partners.nodes]] to node.toml.");
     } else {
         print!("{}", peers_table(&peers, now_ms()));
-        println!(
-            "BEHIND counts the partner's arrivals not yet looked at (not all of them may be for this node)."
-        );
+        if running {
+            println!(
+                "BEHIND counts the partner's arrivals not yet looked at (not all of them may be for this node)."
+            );
+        } else {
+            println!(
+                "This node is not running: CURSOR is where it will resume with each partner node (`cairn run`)."
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
