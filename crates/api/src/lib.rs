@@ -7,6 +7,7 @@
 
 mod metrics;
 mod misp_feed;
+mod public;
 mod stix_index;
 pub mod taxii;
 pub mod tls;
@@ -734,6 +735,26 @@ async fn metrics(
         .into_response())
 }
 
+/// `GET /public/advisories.atom`: the public awareness feed (no token): current TLP:CLEAR
+/// advisories left unrestricted by their authors, as Atom.
+async fn public_advisories(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let status = state.node.status().await.map_err(internal)?;
+    let store = state.node.store().clone();
+    let reports = tokio::task::spawn_blocking(move || public::public_advisories(&store))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let text = public::feed(&reports, &state.node.org(), &status.organisation, now);
+    Ok((
+        [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
+        text,
+    )
+        .into_response())
+}
+
 /// `GET /healthz`: the API answers (for a load balancer or a supervisor; no token).
 async fn healthz() -> Response {
     Json(serde_json::json!({"status": "ok"})).into_response()
@@ -773,6 +794,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
+        .route("/public/advisories.atom", get(public_advisories))
         .route("/api/v1/status", get(status))
         .route("/api/v1/peers", get(peers))
         .route("/api/v1/reports", get(reports).post(publish))
@@ -825,6 +847,8 @@ async fn time_request(
     let path = request.uri().path().to_string();
     let protocol = if path.starts_with("/taxii2/") {
         Some("taxii")
+    } else if path.starts_with("/public/") {
+        Some("public")
     } else if path.starts_with("/misp/") {
         Some("misp_feed")
     } else if path.starts_with("/api/") {

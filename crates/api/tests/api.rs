@@ -1214,3 +1214,70 @@ async fn metrics_are_scraped_in_the_prometheus_format_with_a_read_token() {
     );
     api.shutdown.cancel();
 }
+
+/// The public advisories feed, without a token: only current TLP:CLEAR advisories their authors
+/// left unrestricted, and never a disclosure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_feed_shows_unrestricted_clear_advisories_only() {
+    let api = start().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(77);
+    let mut draft = |title: &str, kind: cairn_core::ReportKind, tlp: Tlp, scope| {
+        let mut d = sample::indicator_report(&mut rng, 1);
+        d.kind = Some(kind);
+        d.title = title.into();
+        d.tlp = Some(tlp);
+        d.scope = scope;
+        d.hop_limit = None;
+        d.victim = Some("SECRET-VICTIM-NAME".into());
+        d.internal_notes = Some("SECRET-NOTES".into());
+        d
+    };
+    use cairn_core::{ReportKind, Scope};
+    let drafts = [
+        draft("Public advisory", ReportKind::Advisory, Tlp::Clear, None),
+        draft(
+            "Community advisory",
+            ReportKind::Advisory,
+            Tlp::Clear,
+            Some(Scope::Community),
+        ),
+        draft("Green advisory", ReportKind::Advisory, Tlp::Green, None),
+        draft("Clear indicators", ReportKind::Indicator, Tlp::Clear, None),
+        draft("Withdrawn advisory", ReportKind::Advisory, Tlp::Clear, None),
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(78);
+    let signed: Vec<_> = drafts
+        .iter()
+        .map(|d| d.sign(&api.org, &mut rng).unwrap())
+        .collect();
+    api.node.publish(signed.clone()).await.unwrap();
+    let retraction =
+        cairn_core::retract(&signed[4], "published by mistake", &api.org, &mut rng).unwrap();
+    api.node.publish(vec![retraction]).await.unwrap();
+    api.node.store().index_pending(usize::MAX).unwrap();
+
+    let (status, headers, body) = get(&api, "/public/advisories.atom", None, "", usize::MAX).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        headers.to_lowercase().contains("application/atom+xml"),
+        "{headers}"
+    );
+    assert!(
+        body.starts_with("<?xml") && body.contains("<feed"),
+        "{body}"
+    );
+    assert!(body.contains("Public advisory"), "{body}");
+    for hidden in [
+        "Community advisory",
+        "Green advisory",
+        "Clear indicators",
+        "Withdrawn advisory",
+        "SECRET-VICTIM-NAME",
+        "SECRET-NOTES",
+    ] {
+        assert!(!body.contains(hidden), "{hidden} is public:\n{body}");
+    }
+    assert_eq!(body.matches("<entry>").count(), 1, "{body}");
+    assert!(body.contains("tlp:clear"), "{body}");
+    api.shutdown.cancel();
+}

@@ -4,6 +4,7 @@
 
 mod inbound;
 mod outbound;
+mod public;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,6 +14,7 @@ pub use inbound::{
     Arrival, InboundDecision, InboundPolicy, InboundRule, MAX_CLOCK_AHEAD_MS, decide_inbound,
 };
 pub use outbound::{OutboundDecision, OutboundRule, decide_outbound};
+pub use public::is_public;
 
 /// What kind of organisation a partner is (written in lower case in node.toml).
 #[derive(
