@@ -1439,6 +1439,11 @@ fn report_commands_work_alike_on_a_running_and_a_stopped_node() {
     let after_running = bank.ok(&["report", "list", "--all-versions"]);
     assert!(after_running.contains("[retracted by"), "{after_running}");
     let stix_running = bank.ok(&["report", "export", "--all", "--format", "stix"]);
+    // The public site, built through the running node: no public advisory here.
+    let site = dir.path().join("site");
+    let built = bank.ok(&["site", "build", site.to_str().unwrap()]);
+    assert!(built.contains("(0 advisories)"), "{built}");
+    assert!(site.join("index.html").exists() && site.join("advisories.atom").exists());
 
     // Stopped: the same answers.
     assert!(bank.signal("TERM"));

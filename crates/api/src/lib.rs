@@ -7,7 +7,7 @@
 
 mod metrics;
 mod misp_feed;
-mod public;
+pub mod public;
 mod stix_index;
 pub mod taxii;
 pub mod tls;
@@ -740,14 +740,18 @@ async fn metrics(
 async fn public_advisories(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let status = state.node.status().await.map_err(internal)?;
     let store = state.node.store().clone();
-    let reports = tokio::task::spawn_blocking(move || public::public_advisories(&store))
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+    let us = state.node.org();
+    let organisation = status.organisation.clone();
+    let advisories = tokio::task::spawn_blocking(move || {
+        public::public_advisories(&store, &|org| (*org == us).then(|| organisation.clone()))
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let text = public::feed(&reports, &state.node.org(), &status.organisation, now);
+    let text = public::feed(&advisories, &us, &status.organisation, now);
     Ok((
         [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
         text,

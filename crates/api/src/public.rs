@@ -1,28 +1,46 @@
-//! `GET /public/advisories.atom`: the node's public awareness feed, without a token. It lists
-//! the current TLP:CLEAR advisories the node holds that their authors left unrestricted
-//! (`cairn_policy::is_public`), newest first, as Atom: title, summary, author, severity,
-//! sectors, regions and the Paris Call principles concerned. Selective disclosures and
-//! indicators are never in it.
-
-use std::collections::BTreeMap;
+//! The node's public face, without a token: the current TLP:CLEAR advisories whose authors left
+//! them unrestricted (`cairn_policy::is_public`), newest first, in one view
+//! ([`PublicAdvisory`]: title, summary, author, severity, sectors, regions, Paris Call
+//! principles; never a disclosure or an indicator), served as Atom at
+//! `GET /public/advisories.atom` and written as a static site by `cairn site build`.
 
 use atom_syndication::{Category, Entry, Feed, FixedDateTime, Person, Text};
 use cairn_core::{OrgPublicKey, ReportKind, Tlp};
 use cairn_store::{ReportQuery, Store, StoredReport};
 
-/// Entries in the feed at most.
-pub(crate) const MAX_ENTRIES: usize = 50;
+/// Advisories shown at most.
+pub const MAX_ENTRIES: usize = 50;
 
-fn time(ms: i64) -> FixedDateTime {
-    FixedDateTime::parse_from_rfc3339(&cairn_core::when::rfc3339(ms))
-        .unwrap_or_else(|_| atom_syndication::FixedDateTime::default())
+/// What the public sees of one advisory.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PublicAdvisory {
+    /// The report id (hex).
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its summary.
+    pub summary: String,
+    /// Its author, by name when this node knows it, by key otherwise.
+    pub author: String,
+    /// When it was written (ms since the Unix epoch).
+    pub created_ms: i64,
+    /// Its severity, when the author said.
+    pub severity: Option<String>,
+    /// Sectors concerned.
+    pub sectors: Vec<String>,
+    /// Regions concerned.
+    pub regions: Vec<String>,
+    /// Paris Call principles concerned (1-9).
+    pub principles: Vec<u8>,
 }
 
-/// The current public advisories in `store`, newest first (at most [`MAX_ENTRIES`]).
-pub(crate) fn public_advisories(
+/// The current public advisories in `store`, newest first (at most [`MAX_ENTRIES`]), named as
+/// `name_of` names their authors.
+pub fn public_advisories(
     store: &Store,
-) -> Result<Vec<StoredReport>, cairn_store::ReadError> {
-    let mut found = Vec::new();
+    name_of: &dyn Fn(&OrgPublicKey) -> Option<String>,
+) -> Result<Vec<PublicAdvisory>, cairn_store::ReadError> {
+    let mut found: Vec<StoredReport> = Vec::new();
     let mut before = None;
     // Pages of the query, until enough public ones or none left: a CLEAR advisory may be kept
     // from the public by its scope.
@@ -46,34 +64,50 @@ pub(crate) fn public_advisories(
         }
     }
     found.truncate(MAX_ENTRIES);
-    Ok(found)
-}
-
-/// The Atom text of the feed of `reports`, from the node of organisation `us` named
-/// `organisation` (other authors are named by their key).
-pub(crate) fn feed(
-    reports: &[StoredReport],
-    us: &OrgPublicKey,
-    organisation: &str,
-    now_ms: i64,
-) -> String {
-    let names: BTreeMap<OrgPublicKey, String> = [(*us, organisation.to_string())].into();
-    let entries: Vec<Entry> = reports
+    Ok(found
         .iter()
         .map(|stored| {
             let r = stored.report.report();
             let author = stored.report.author();
-            let mut entry = Entry::default();
-            entry.set_id(format!("urn:cairn:report:{}", stored.report.id()));
-            entry.set_title(Text::plain(r.title.clone()));
-            entry.set_updated(time(r.created_ms));
-            entry.set_published(Some(time(r.created_ms)));
-            entry.set_summary(Some(Text::plain(r.summary.clone())));
-            entry.set_authors(vec![Person {
-                name: names
-                    .get(&author)
-                    .cloned()
+            PublicAdvisory {
+                id: stored.report.id().to_string(),
+                title: r.title.clone(),
+                summary: r.summary.clone(),
+                author: name_of(&author)
                     .unwrap_or_else(|| format!("organisation {}", author.short())),
+                created_ms: r.created_ms,
+                severity: r.severity.map(|s| s.to_string()),
+                sectors: r.sectors.clone(),
+                regions: r.regions.clone(),
+                principles: r.paris_call_principles.clone(),
+            }
+        })
+        .collect())
+}
+
+fn time(ms: i64) -> FixedDateTime {
+    FixedDateTime::parse_from_rfc3339(&cairn_core::when::rfc3339(ms)).unwrap_or_default()
+}
+
+/// The Atom text of the feed of `advisories` from the node of organisation `us`, named
+/// `organisation`.
+pub fn feed(
+    advisories: &[PublicAdvisory],
+    us: &OrgPublicKey,
+    organisation: &str,
+    now_ms: i64,
+) -> String {
+    let entries: Vec<Entry> = advisories
+        .iter()
+        .map(|a| {
+            let mut entry = Entry::default();
+            entry.set_id(format!("urn:cairn:report:{}", a.id));
+            entry.set_title(Text::plain(a.title.clone()));
+            entry.set_updated(time(a.created_ms));
+            entry.set_published(Some(time(a.created_ms)));
+            entry.set_summary(Some(Text::plain(a.summary.clone())));
+            entry.set_authors(vec![Person {
+                name: a.author.clone(),
                 ..Person::default()
             }]);
             let mut categories = vec![Category {
@@ -81,26 +115,21 @@ pub(crate) fn feed(
                 label: Some("TLP:CLEAR".into()),
                 ..Category::default()
             }];
-            if let Some(severity) = r.severity {
-                categories.push(Category {
-                    term: format!("severity:{severity}"),
-                    ..Category::default()
-                });
-            }
-            for (prefix, values) in [("sector", &r.sectors), ("region", &r.regions)] {
-                for v in values {
-                    categories.push(Category {
-                        term: format!("{prefix}:{v}"),
-                        ..Category::default()
-                    });
-                }
-            }
-            for p in &r.paris_call_principles {
-                categories.push(Category {
-                    term: format!("paris-call-principle:{p}"),
-                    ..Category::default()
-                });
-            }
+            let terms = a
+                .severity
+                .iter()
+                .map(|s| format!("severity:{s}"))
+                .chain(a.sectors.iter().map(|s| format!("sector:{s}")))
+                .chain(a.regions.iter().map(|r| format!("region:{r}")))
+                .chain(
+                    a.principles
+                        .iter()
+                        .map(|p| format!("paris-call-principle:{p}")),
+                );
+            categories.extend(terms.map(|term| Category {
+                term,
+                ..Category::default()
+            }));
             entry.set_categories(categories);
             entry
         })
@@ -112,9 +141,9 @@ pub(crate) fn feed(
         "TLP:CLEAR advisories shared through Cairn, for anyone to read and pass on",
     )));
     feed.set_updated(time(
-        reports
+        advisories
             .iter()
-            .map(|s| s.report.report().created_ms)
+            .map(|a| a.created_ms)
             .max()
             .unwrap_or(now_ms),
     ));

@@ -63,6 +63,8 @@ pub enum ControlRequest {
         /// The report, or none for every report.
         report: Option<String>,
     },
+    /// The public advisories, as the public feed shows them (`cairn site build`).
+    PublicAdvisories,
     /// Copy the store into a new folder while the node runs (`cairn backup`).
     Backup {
         /// The folder to create (absolute).
@@ -143,6 +145,8 @@ pub enum ControlResponse {
     ConfigReloaded(crate::run::ConfigReloaded),
     /// For `Backup`.
     StoreCopied(crate::backup_cmd::StoreCopied),
+    /// For `PublicAdvisories`.
+    PublicAdvisories(Vec<cairn_api::public::PublicAdvisory>),
     /// For `ExportStix`.
     StixBundle {
         /// Reports in it.
@@ -311,6 +315,18 @@ async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> 
             Ok(()) => ControlResponse::SigningKeyReloaded,
             Err(e) => ControlResponse::Error(format!("{e:#}")),
         },
+        ControlRequest::PublicAdvisories => {
+            let store = node.store().clone();
+            let home = daemon.home.clone();
+            let read =
+                tokio::task::spawn_blocking(move || crate::site_cmd::advisories_in(&home, &store))
+                    .await;
+            match read {
+                Ok(Ok(list)) => ControlResponse::PublicAdvisories(list),
+                Ok(Err(e)) => ControlResponse::Error(format!("{e:#}")),
+                Err(e) => ControlResponse::Error(format!("reading the advisories stopped: {e}")),
+            }
+        }
         ControlRequest::ExportStix { report } => {
             let store = node.store().clone();
             let home = daemon.home.clone();

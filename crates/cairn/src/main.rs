@@ -12,6 +12,7 @@ mod partner_cmd;
 mod policy_cmd;
 mod reports;
 mod run;
+mod site_cmd;
 
 mod stix_export;
 mod view;
@@ -89,6 +90,17 @@ fn default_home() -> PathBuf {
         .join(".cairn")
 }
 
+/// `cairn site ...`.
+#[derive(Debug, Subcommand)]
+enum SiteCommand {
+    /// Write the site into a folder (index.html, a page per advisory, advisories.atom).
+    #[command(after_help = "Examples:\n  cairn site build /var/www/advisories")]
+    Build {
+        /// The folder (created if missing; the files it writes are replaced).
+        dir: PathBuf,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a node: an organisation signing key, a node key certified by it, node.toml.
@@ -159,6 +171,10 @@ enum Command {
         /// The folder to write them into (created if missing).
         dir: PathBuf,
     },
+    /// The public web site: the node's current TLP:CLEAR advisories left unrestricted by their
+    /// authors, as static pages and an Atom feed.
+    #[command(subcommand)]
+    Site(SiteCommand),
     /// Check the node's configuration, or make the running node read it again.
     #[command(subcommand)]
     Config(policy_cmd::ConfigCommand),
@@ -473,6 +489,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(policy_cmd::ConfigCommand::Reload) => partner_cmd::reload(&home),
         Command::Config(command) => policy_cmd::config(&home, command),
         Command::Invite(args) => partner_cmd::invite(&home, args),
+        Command::Site(SiteCommand::Build { dir }) => site_cmd::build(&home, &dir),
         Command::Backup { dir } => backup_cmd::backup(&home, &dir),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();

@@ -12,7 +12,7 @@ use cairn_store::{Store, StoredReport};
 use crate::config::NodeConfig;
 
 /// Names of organisations as this node knows them.
-fn names(config: &NodeConfig, us: &OrgPublicKey) -> BTreeMap<OrgPublicKey, String> {
+pub(crate) fn names(config: &NodeConfig, us: &OrgPublicKey) -> BTreeMap<OrgPublicKey, String> {
     let mut names: BTreeMap<OrgPublicKey, String> = config
         .sharing()
         .partners()

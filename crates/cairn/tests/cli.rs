@@ -1006,6 +1006,7 @@ fn help_examples_paste_as_printed() {
         &["backup"],
         &["restore"],
         &["completions"],
+        &["site", "build"],
         &["man"],
     ];
     for command in commands {
@@ -1087,4 +1088,99 @@ fn the_version_names_its_commit() {
             || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
         "{version}"
     );
+}
+
+/// The public site shows current TLP:CLEAR advisories left unrestricted, as accessible pages,
+/// and nothing else: no other TLP, no restricted scope, no disclosure, no indicator, no
+/// retracted advisory; text is escaped.
+#[test]
+fn the_public_site_shows_only_unrestricted_clear_advisories() {
+    let node = Node::new();
+    let publish = |title: &str, tlp: &str, scope: Option<&str>| -> String {
+        let mut args = vec![
+            "report",
+            "new",
+            "--kind",
+            "advisory",
+            "--tlp",
+            tlp,
+            "--title",
+            title,
+            "--summary",
+            "Patch <now> & check",
+            "--victim",
+            "SECRET-VICTIM",
+            "--notes",
+            "SECRET-NOTES",
+            "--indicator",
+            "domain:secret-indicator.example",
+            "--principle",
+            "6",
+        ];
+        if let Some(scope) = scope {
+            args.extend(["--scope", scope]);
+        }
+        let out = node.ok(&args);
+        out.split_whitespace().nth(2).unwrap().to_string()
+    };
+    publish("Public <script>alert(1)</script> advisory", "clear", None);
+    publish("Community advisory", "clear", Some("community"));
+    publish("Green advisory", "green", None);
+    let withdrawn = publish("Withdrawn advisory", "clear", None);
+    node.ok(&["report", "retract", &withdrawn[..12], "--reason", "mistake"]);
+    node.ok(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--tlp",
+        "clear",
+        "--title",
+        "Clear indicators",
+        "--indicator",
+        "ip:203.0.113.9",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    let out = node.ok(&["site", "build", site.to_str().unwrap()]);
+    assert!(out.contains("(1 advisories)"), "{out}");
+    let mut all = String::new();
+    for entry in walk(&site) {
+        all.push_str(&std::fs::read_to_string(&entry).unwrap());
+    }
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap();
+    assert!(index.contains("<html lang=\"en\">") && index.contains("<main id=\"main\">"));
+    assert!(index.contains("Public &lt;script&gt;"), "{index}");
+    assert!(!all.contains("<script>"), "unescaped:\n{all}");
+    for hidden in [
+        "Community advisory",
+        "Green advisory",
+        "Withdrawn advisory",
+        "Clear indicators",
+        "SECRET-VICTIM",
+        "SECRET-NOTES",
+        "secret-indicator",
+    ] {
+        assert!(!all.contains(hidden), "{hidden} is public");
+    }
+    assert!(all.contains("Patch &lt;now&gt; &amp; check"), "{all}");
+    assert!(all.contains("6 ("), "the principle is named: {all}");
+    assert!(
+        std::fs::read_to_string(site.join("advisories.atom"))
+            .unwrap()
+            .contains("<feed")
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
