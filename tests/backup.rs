@@ -20,18 +20,7 @@ fn cairn_at(home: &std::path::Path, args: &[&str]) -> std::process::Output {
 
 fn publish(node: &CliNode, from: u32, to: u32) {
     for n in from..to {
-        node.ok(&[
-            "report",
-            "new",
-            "--kind",
-            "indicator",
-            "--tlp",
-            "green",
-            "--title",
-            &format!("Phishing kit {n}"),
-            "--indicator",
-            &format!("domain:phish-{n}.example"),
-        ]);
+        node.publish_green(n);
     }
 }
 

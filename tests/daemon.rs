@@ -502,25 +502,6 @@ fn assert_refused(node: &CliNode, args: &[&str], expected: &str) {
     assert!(err.contains(expected), "{args:?}: {err}");
 }
 
-/// `cairn report new` of a TLP:GREEN phishing domain numbered `n` on a node, which must take
-/// it; what it printed.
-fn publish_green(node: &CliNode, n: u32) -> String {
-    let title = format!("Phishing kit {n}");
-    let indicator = format!("domain:phish-{n}.example");
-    node.ok(&[
-        "report",
-        "new",
-        "--kind",
-        "indicator",
-        "--tlp",
-        "green",
-        "--title",
-        &title,
-        "--indicator",
-        &indicator,
-    ])
-}
-
 /// An HTTP client that hands back error statuses as answers.
 fn http_agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -615,7 +596,7 @@ fn an_organisation_rotates_its_key_on_a_running_node_and_partners_carry_on_uncha
         Some(bank.org_key.as_str()),
         "{after}"
     );
-    let out = publish_green(&bank, 3);
+    let out = bank.publish_green(3);
     assert!(out.contains("Published report"), "{out}");
     // A retraction of the report signed before the rotation is the bank's too.
     let (status, retraction) = api_post(
@@ -638,7 +619,7 @@ fn an_organisation_rotates_its_key_on_a_running_node_and_partners_carry_on_uncha
     assert!(listed.contains("Phishing kit 3"), "{listed}");
     cert.start();
     bank.start();
-    publish_green(&bank, 4);
+    bank.publish_green(4);
     cert.wait_for_reports(5, Duration::from_secs(30));
 
     // A second rotation. A copy of the first key left on another machine, which knows
@@ -673,7 +654,7 @@ fn an_organisation_rotates_its_key_on_a_running_node_and_partners_carry_on_uncha
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("handed over twice"), "{err}");
-    publish_green(&bank, 5);
+    bank.publish_green(5);
     cert.wait_for_reports(6, Duration::from_secs(30));
     let peers: serde_json::Value = serde_json::from_str(&cert.ok(&["peers", "--json"])).unwrap();
     assert!(peers[0]["last_error"].is_null(), "{peers}");
@@ -702,7 +683,7 @@ fn a_leaked_organisation_key_is_revoked_with_the_recovery_key_and_what_the_thief
         Duration::from_secs(30),
         || cert.status()["peers_connected"].as_u64() == Some(1),
     );
-    publish_green(&bank, 1);
+    bank.publish_green(1);
     cert.wait_for_reports(1, Duration::from_secs(30));
 
     // A thief copies the bank's keys and configuration, and signs a report with the
@@ -853,7 +834,7 @@ fn a_leaked_organisation_key_is_revoked_with_the_recovery_key_and_what_the_thief
     );
 
     // The bank carries on with its new key; the CERT takes its reports and keeps it connected.
-    publish_green(&bank, 2);
+    bank.publish_green(2);
     cert.wait_for_reports(2, Duration::from_secs(30));
     wait_until(
         "the CERT to see the bank without a problem",
@@ -983,7 +964,7 @@ fn a_node_created_without_the_organisation_key_is_certified_from_the_offline_mac
     );
 
     // It signs with its own key, as the bank.
-    let out = publish_green(&bank2, 7);
+    let out = bank2.publish_green(7);
     let id = out
         .split_whitespace()
         .nth(2)
@@ -1068,8 +1049,8 @@ fn an_organisation_runs_two_nodes_and_its_users_carry_on_through_one_when_the_ot
     });
 
     // Reports written on either bank node, and the CERT's, are on both.
-    publish_green(&bank1, 1);
-    publish_green(&bank2, 2);
+    bank1.publish_green(1);
+    bank2.publish_green(2);
     let internal = bank1.ok(&[
         "report",
         "new",
@@ -1186,7 +1167,7 @@ fn an_organisation_runs_two_nodes_and_its_users_carry_on_through_one_when_the_ot
         "domain:login-bank.example",
     ]);
     bank2.wait_for_reports(5, Duration::from_secs(30));
-    publish_green(&bank2, 3);
+    bank2.publish_green(3);
     cert.wait_for_reports(5, Duration::from_secs(30));
 
     // Back, the first node catches up and serves the same again.
@@ -1250,7 +1231,7 @@ fn a_home_written_before_key_statements_opens_verifies_and_serves_its_reports() 
     old.partner_with(&cert, "cert", "amber");
     cert.start();
     old.start();
-    publish_green(&old, 9);
+    old.publish_green(9);
     // What it may share of what it held (the GREEN and AMBER reports, the import), and the
     // new one: at least four.
     cert.wait_for_reports(4, Duration::from_secs(30));
@@ -1261,7 +1242,7 @@ fn a_home_written_before_key_statements_opens_verifies_and_serves_its_reports() 
         serde_json::from_str(&old.ok(&["org", "rotate", "--json"])).unwrap();
     assert_eq!(rotated["old_key"].as_str(), Some(old.org_key.as_str()));
     let before = cert.reports();
-    publish_green(&old, 10);
+    old.publish_green(10);
     cert.wait_for_reports(before + 1, Duration::from_secs(30));
     assert!(old.signal("TERM"));
     assert!(cert.signal("TERM"));
@@ -1281,7 +1262,7 @@ fn a_running_node_logs_what_it_does_in_plain_text_or_json() {
         Duration::from_secs(30),
         || cert.status()["peers_connected"].as_u64() == Some(1),
     );
-    let out = publish_green(&bank, 1);
+    let out = bank.publish_green(1);
     let id = out
         .split_whitespace()
         .nth(2)
@@ -1349,7 +1330,7 @@ fn after_a_kill_the_commands_say_the_node_is_not_running_and_what_that_means() {
         "{status}"
     );
     // Published while it is down: stored here, and said to wait for the node.
-    let out = publish_green(&node, 1);
+    let out = node.publish_green(1);
     assert!(out.contains("Published report"), "{out}");
     assert!(out.contains("which is not running"), "{out}");
     // Started again, it removes the stale socket and answers.
@@ -1392,9 +1373,9 @@ fn a_partner_node_that_is_down_is_reported_with_why_until_it_comes_up() {
 fn report_commands_work_alike_on_a_running_and_a_stopped_node() {
     let dir = tempfile::tempdir().unwrap();
     let (mut cert, mut bank) = cert_and_bank_connected(dir.path());
-    let first = publish_green(&bank, 1);
+    let first = bank.publish_green(1);
     let first = first.split_whitespace().nth(2).unwrap().to_string();
-    publish_green(&bank, 2);
+    bank.publish_green(2);
     cert.wait_for_reports(2, Duration::from_secs(30));
 
     // Running: list, show, history and export read through the node.

@@ -21,21 +21,6 @@ fn connected_to(node: &CliNode, other: &CliNode) -> bool {
         .any(|p| p["peer_id"] == other.peer_id.as_str() && p["connected"] == true)
 }
 
-fn publish_green(node: &CliNode, n: u32) {
-    node.ok(&[
-        "report",
-        "new",
-        "--kind",
-        "indicator",
-        "--tlp",
-        "green",
-        "--title",
-        &format!("Phishing kit {n}"),
-        "--indicator",
-        &format!("domain:phish-{n}.example"),
-    ]);
-}
-
 fn refused(node: &CliNode, args: &[&str]) -> String {
     let out = node.run(args);
     assert!(!out.status.success(), "{args:?} was accepted");
@@ -91,7 +76,7 @@ fn partners_join_by_invitation_and_leave_without_a_restart() {
     wait_until("the two nodes to connect", Duration::from_secs(30), || {
         connected_to(&cert, &bank) && connected_to(&bank, &cert)
     });
-    publish_green(&cert, 1);
+    cert.publish_green(1);
     bank.wait_for_reports(1, Duration::from_secs(30));
     let listed: serde_json::Value =
         serde_json::from_str(&cert.ok(&["partner", "list", "--json"])).unwrap();
@@ -124,7 +109,7 @@ fn partners_join_by_invitation_and_leave_without_a_restart() {
         Duration::from_secs(10),
         || !connected_to(&bank, &cert),
     );
-    publish_green(&cert, 2);
+    cert.publish_green(2);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(bank.reports(), 1);
 

@@ -161,6 +161,23 @@ impl CliNode {
         ));
     }
 
+    /// `cairn report new` of a TLP:GREEN phishing domain numbered `n`, which the node must
+    /// take; what it printed.
+    pub fn publish_green(&self, n: u32) -> String {
+        self.ok(&[
+            "report",
+            "new",
+            "--kind",
+            "indicator",
+            "--tlp",
+            "green",
+            "--title",
+            &format!("Phishing kit {n}"),
+            "--indicator",
+            &format!("domain:phish-{n}.example"),
+        ])
+    }
+
     /// A `cairn` command for this node.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(cairn_binary());
