@@ -147,9 +147,19 @@ impl NodeConfig {
         }
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let (config, mut issues) = NodeConfig::from_text(path, &text)?;
+        NodeConfig::from_text_for(path, &text, us)
+    }
+
+    /// [`NodeConfig::from_text`] for the node of organisation `us`, when known: a partner
+    /// listed with the organisation's own key is a problem too.
+    pub fn from_text_for(
+        path: &Path,
+        text: &str,
+        us: Option<&OrgPublicKey>,
+    ) -> Result<(NodeConfig, Vec<ConfigIssue>)> {
+        let (config, mut issues) = NodeConfig::from_text(path, text)?;
         if let Some(us) = us {
-            issues.extend(config.sharing().own_key_issues(&text, us));
+            issues.extend(config.sharing().own_key_issues(text, us));
         }
         Ok((config, issues))
     }

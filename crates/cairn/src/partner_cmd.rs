@@ -379,12 +379,7 @@ fn read_config_text(path: &Path) -> Result<String> {
 /// Checks the edited node.toml as a start would, then puts it in place of the old one in one
 /// step (a new file renamed over it): a refused edit leaves the file as it was.
 fn replace_config(home: &Home, path: &Path, text: &str) -> Result<()> {
-    let (_, issues) = NodeConfig::from_text(path, text)?;
-    let mut issues = issues;
-    if let Some(us) = home.organisation_if_known() {
-        let (config, _) = NodeConfig::from_text(path, text)?;
-        issues.extend(config.sharing().own_key_issues(text, &us));
-    }
+    let (_, issues) = NodeConfig::from_text_for(path, text, home.organisation_if_known().as_ref())?;
     if !issues.is_empty() {
         let mut message = format!(
             "{} was left as it was: the change would make it invalid",

@@ -287,7 +287,7 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
         }
         ReportCommand::Export {
             id,
-            all,
+            all: _,
             out,
             withhold,
             format,
@@ -310,7 +310,6 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
                     let us = home.organisation()?;
                     crate::stix_export::bundle_of(&store, &config, &us, id.as_deref())?
                 };
-                let _ = all;
                 let mut text = serde_json::to_string_pretty(&bundle)?;
                 text.push('\n');
                 write_output(out.as_deref(), text.as_bytes())?;

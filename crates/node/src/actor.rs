@@ -1899,10 +1899,7 @@ impl Actor {
         let Some(problem) = crate::clock::clock_skew(clock_ms, now_ms()) else {
             return;
         };
-        let name = self
-            .partner_of(node)
-            .map(|p| p.name.clone())
-            .unwrap_or_default();
+        let name = self.partner_name(node);
         if let Some(state) = self.peers.get_mut(node) {
             if state.last_error.as_deref() != Some(problem.as_str()) {
                 tracing::warn!(partner = %name, node = %node, "{problem}");

@@ -529,10 +529,7 @@ impl Store {
         }
         let _busy = self.trees.activity.busy();
         // One writer at a time: what is read below cannot change before the batch is applied.
-        let mut writer = self
-            .ingest_lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut writer = self.write_lock();
         if reports.len() >= FILTER_MIN_BATCH {
             self.ensure_id_filter(&mut writer)?;
         }
@@ -767,10 +764,7 @@ impl Store {
     /// Loads what ingest uses (the id filter) now rather than on the first large ingest: a node
     /// calls it at start-up so that its first burst from a peer is not slower.
     pub fn warm_up(&self) -> Result<(), ReadError> {
-        let mut writer = self
-            .ingest_lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut writer = self.write_lock();
         self.ensure_id_filter(&mut writer)
     }
 
