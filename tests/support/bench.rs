@@ -7,8 +7,7 @@ use std::process::Command;
 /// lets the build's writes reach disk first, so that the node's flushes are not queued behind
 /// them.
 pub fn build_release_cairn() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    let status = crate::processes::cargo()
         .args(["build", "--release", "-p", "cairn", "--bin", "cairn"])
         .status()
         .expect("cargo build");

@@ -16,14 +16,38 @@ pub fn cairn_binary() -> PathBuf {
         .to_path_buf();
     let binary = profile_dir.join("cairn");
     if !binary.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let status = cargo()
             .args(["build", "-p", "cairn", "--bin", "cairn"])
             .status()
             .expect("cargo build");
         assert!(status.success(), "building cairn failed");
     }
     binary
+}
+
+/// A `cargo` command for building from a test or benchmark, without the variables cargo sets
+/// for the running test (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, ...): build scripts that
+/// watch them (ring's does) would otherwise run again, and everything above them be built
+/// again, on every call and on the next ordinary build.
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let set_for_target = name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                name,
+                "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "OUT_DIR"
+            );
+        if set_for_target {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 /// Waits until `done` holds, checking every 25 ms; fails the test after `limit`.

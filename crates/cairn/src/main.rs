@@ -1,5 +1,6 @@
 //! `cairn`: the Cairn node's command line for operators and analysts.
 
+mod allocator;
 mod backup_cmd;
 mod control;
 mod demo;
@@ -287,6 +288,7 @@ enum TokenCommand {
 }
 
 fn main() -> ExitCode {
+    allocator::tune();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => {

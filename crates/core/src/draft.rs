@@ -10,7 +10,9 @@ use crate::envelope::{RevealedDisclosure, VerifiedReport};
 use crate::identity::{OrgPublicKey, ReportSigner};
 use crate::indicator::Indicator;
 use crate::model::{DisclosureField, IndicatorType, ReportKind, Scope, Severity, Tlp};
-use crate::report::{InvalidReport, ReportId, limits, signed_message, validate_body};
+use crate::report::{
+    Checks, InvalidReport, ReportId, limits, signed_message, validate_reading_objects,
+};
 
 /// Hop limit given to community reports when the author does not choose one.
 pub const DEFAULT_COMMUNITY_HOPS: u32 = 2;
@@ -402,8 +404,8 @@ fn sign_body<R: RngCore + CryptoRng>(
             encoded,
         });
     }
-    let report = validate_body(&body)?;
     let body_bytes = body.encode_to_vec();
+    let validated = validate_reading_objects(body, Checks::All)?;
     let author = signer.author();
     let node_signer = signer.delegate_key().map(|key| (key, now_ms()));
     let message = signed_message(
@@ -441,7 +443,7 @@ fn sign_body<R: RngCore + CryptoRng>(
         id,
         author,
         node_signer,
-        report,
+        validated,
         envelope,
         body_len,
         revealed,

@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 use crate::identity::{OrgPublicKey, PublicKeyError};
 use crate::model::DisclosureField;
-use crate::report::{Checks, InvalidReport, Report, ReportId, limits, signed_message, validate};
+use crate::report::{
+    Checks, InvalidReport, Report, ReportId, limits, signed_message, validate_reading_objects,
+};
 
 /// A report whose signature, content and disclosures have been checked.
 ///
@@ -32,7 +34,32 @@ struct Verified {
     envelope: Vec<u8>,
     body_len: usize,
     disclosures: Vec<RevealedDisclosure>,
+    /// The type, id and version of each carried object, read when they were checked (else
+    /// on first use).
+    object_versions: ObjectVersions,
 }
+
+/// The type, id and version of each object a report carries, read once. Derived from the
+/// report's content, so it never makes two reports differ.
+#[derive(Debug, Default)]
+struct ObjectVersions(std::sync::OnceLock<Vec<crate::stix::ObjectVersion>>);
+
+impl ObjectVersions {
+    fn known(versions: Option<Vec<crate::stix::ObjectVersion>>) -> ObjectVersions {
+        let cell = std::sync::OnceLock::new();
+        if let Some(versions) = versions {
+            let _ = cell.set(versions);
+        }
+        ObjectVersions(cell)
+    }
+}
+
+impl PartialEq for ObjectVersions {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for ObjectVersions {}
 
 /// A selective disclosure present in this copy of a report.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -155,6 +182,7 @@ struct Prepared {
     signature: Signature,
     message: Vec<u8>,
     report: Report,
+    object_versions: Option<Vec<crate::stix::ObjectVersion>>,
     disclosures: Vec<RevealedDisclosure>,
     body_len: usize,
     envelope: Vec<u8>,
@@ -170,6 +198,7 @@ impl Prepared {
             envelope: self.envelope,
             body_len: self.body_len,
             disclosures: self.disclosures,
+            object_versions: ObjectVersions::known(self.object_versions),
         }))
     }
 
@@ -317,7 +346,7 @@ fn prepare(
         Origin::Outside => Checks::All,
         Origin::Stored => Checks::StoredHere,
     };
-    let report = validate(body, checks)?;
+    let (report, object_versions) = validate_reading_objects(body, checks)?;
     // A node key or a later organisation key signs only while the organisation's statements
     // let it; the first key, only until it is handed over or revoked (checked when it was
     // stored, for a stored envelope).
@@ -349,6 +378,7 @@ fn prepare(
         signature,
         message,
         report,
+        object_versions,
         disclosures,
         body_len: envelope.body.len(),
         envelope: bytes.into_owned(),
@@ -616,7 +646,7 @@ impl VerifiedReport {
         id: ReportId,
         author: OrgPublicKey,
         signer: Option<([u8; 32], i64)>,
-        report: Report,
+        (report, object_versions): (Report, Option<Vec<crate::stix::ObjectVersion>>),
         envelope: Vec<u8>,
         body_len: usize,
         disclosures: Vec<RevealedDisclosure>,
@@ -629,7 +659,17 @@ impl VerifiedReport {
             envelope,
             body_len,
             disclosures,
+            object_versions: ObjectVersions::known(object_versions),
         }))
+    }
+
+    /// The type, id and version of each STIX object the report carries, in order; read from
+    /// the objects once (when the report was checked, or on first use).
+    pub fn object_versions(&self) -> &[crate::stix::ObjectVersion] {
+        self.0
+            .object_versions
+            .0
+            .get_or_init(|| crate::stix::object_versions_of(&self.0.report.stix_objects))
     }
 
     /// The node key that signed for the author (envelope format 2); none when the author's
@@ -738,6 +778,7 @@ impl VerifiedReport {
             envelope: envelope.encode_to_vec(),
             body_len: self.0.body_len,
             disclosures: kept,
+            object_versions: ObjectVersions::known(self.0.object_versions.0.get().cloned()),
         }))
     }
 }
@@ -746,6 +787,47 @@ impl VerifiedReport {
 mod tests {
     use super::*;
     use rand::{RngCore, SeedableRng};
+
+    #[test]
+    fn carried_object_versions_are_the_same_however_the_report_was_read() {
+        use crate::stix::{ObjectVersion, StixTime};
+        use crate::{OrgKey, ReportKind, Tlp};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let author = OrgKey::generate(&mut rng);
+        let indicator = r#"{"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","created":"2016-04-06T20:03:48.000Z","modified":"2016-04-07T20:03:48.123Z","pattern":"[ipv4-addr:value = '198.51.100.1']","pattern_type":"stix","valid_from":"2016-04-06T20:03:48Z"}"#;
+        let address = r#"{"type":"ipv4-addr","id":"ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd","value":"198.51.100.3"}"#;
+        let draft = crate::ReportDraft {
+            kind: Some(ReportKind::Indicator),
+            title: "carried".into(),
+            tlp: Some(Tlp::Green),
+            stix_objects: vec![indicator.into(), address.into()],
+            ..crate::ReportDraft::default()
+        };
+        let expected = vec![
+            ObjectVersion {
+                kind: "indicator".into(),
+                id: "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f".into(),
+                version: StixTime::parse("2016-04-07T20:03:48.123Z"),
+            },
+            ObjectVersion {
+                kind: "ipv4-addr".into(),
+                id: "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd".into(),
+                version: None,
+            },
+        ];
+        let signed = draft.sign(&author, &mut rng).unwrap();
+        let received = verify(signed.envelope_bytes()).unwrap();
+        let stored = VerifiedReport::from_stored(signed.envelope_bytes()).unwrap();
+        let withheld = stored.withhold(&[]);
+        for report in [&signed, &received, &stored, &withheld] {
+            assert_eq!(report.object_versions(), expected.as_slice());
+        }
+        assert_eq!(signed, stored);
+        let plain = crate::sample::indicator_report(&mut rng, 1)
+            .sign(&author, &mut rng)
+            .unwrap();
+        assert!(plain.object_versions().is_empty());
+    }
 
     #[test]
     fn a_stored_marking_matches_the_full_report() {

@@ -239,6 +239,15 @@ pub fn validate_body(body: &pb::ReportBody) -> Result<Report, InvalidReport> {
 }
 
 pub(crate) fn validate(body: pb::ReportBody, checks: Checks) -> Result<Report, InvalidReport> {
+    validate_reading_objects(body, checks).map(|(report, _)| report)
+}
+
+/// [`validate`], with the type, id and version of each carried object when the checks read
+/// them (`Checks::All` of a report that carries objects), so that nothing reads them again.
+pub(crate) fn validate_reading_objects(
+    body: pb::ReportBody,
+    checks: Checks,
+) -> Result<(Report, Option<Vec<crate::stix::ObjectVersion>>), InvalidReport> {
     if body.nonce.len() != 16 {
         return Err(invalid(
             "nonce",
@@ -382,9 +391,11 @@ pub(crate) fn validate(body: pb::ReportBody, checks: Checks) -> Result<Report, I
             format!("more than {} STIX objects", crate::stix::MAX_OBJECTS),
         ));
     }
+    let mut object_versions = None;
     if checks == Checks::All && !body.stix_objects.is_empty() {
-        let carried = crate::stix::strictest_tlp(&body.stix_objects)
+        let (carried, versions) = crate::stix::read_carried(&body.stix_objects)
             .map_err(|(i, reason)| invalid(format!("stix_objects[{i}]"), reason))?;
+        object_versions = Some(versions);
         if let Some(carried) = carried.filter(|c| *c > tlp) {
             return Err(invalid(
                 "tlp",
@@ -463,7 +474,7 @@ pub(crate) fn validate(body: pb::ReportBody, checks: Checks) -> Result<Report, I
     } else {
         title.to_string()
     };
-    Ok(Report {
+    let report = Report {
         kind,
         title,
         summary: body.summary,
@@ -483,7 +494,8 @@ pub(crate) fn validate(body: pb::ReportBody, checks: Checks) -> Result<Report, I
         disclosure_digests,
         stix_objects: body.stix_objects,
         misp_event,
-    })
+    };
+    Ok((report, object_versions))
 }
 
 /// A report holding only its marking, from a body this node checked when it stored it.

@@ -217,6 +217,15 @@ impl ObjectHeader<'_> {
             .max()
     }
 
+    /// Its type, id and version.
+    pub fn object_version(&self) -> ObjectVersion {
+        ObjectVersion {
+            kind: self.kind.to_string(),
+            id: self.id.to_string(),
+            version: self.version(),
+        }
+    }
+
     /// The UUID part of its id.
     pub fn uuid(&self) -> &str {
         &self.id[self.kind.len() + 2..]
@@ -360,6 +369,14 @@ fn defined_tlp(
 /// carried among them as well as the well-known ids; the position and reason of the first
 /// object that is not one Cairn can carry.
 pub fn strictest_tlp(objects: &[String]) -> Result<Option<Tlp>, (usize, String)> {
+    read_carried(objects).map(|(tlp, _)| tlp)
+}
+
+/// [`strictest_tlp`], with the type, id and version of every object, in order: what
+/// validating a report reads of what it carries.
+pub(crate) fn read_carried(
+    objects: &[String],
+) -> Result<(Option<Tlp>, Vec<ObjectVersion>), (usize, String)> {
     let headers = objects
         .iter()
         .enumerate()
@@ -370,7 +387,33 @@ pub fn strictest_tlp(objects: &[String]) -> Result<Option<Tlp>, (usize, String)>
         .filter_map(|h| h.defines_tlp.map(|t| (&*h.id, t)))
         .collect();
     let lookup = |id: &str| defined.get(id).copied();
-    Ok(headers.iter().filter_map(|h| h.tlp(&lookup)).max())
+    let strictest = headers.iter().filter_map(|h| h.tlp(&lookup)).max();
+    Ok((
+        strictest,
+        headers.iter().map(ObjectHeader::object_version).collect(),
+    ))
+}
+
+/// The type, id and version of each object of a report checked before (objects that do not
+/// read as STIX objects, which a checked report does not carry, are left out).
+pub(crate) fn object_versions_of(objects: &[String]) -> Vec<ObjectVersion> {
+    objects
+        .iter()
+        .filter_map(|json| read_header(json).ok())
+        .map(|h| h.object_version())
+        .collect()
+}
+
+/// A carried object without its content: type, id and version. What an index of objects
+/// needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    /// The STIX type.
+    pub kind: String,
+    /// The STIX id.
+    pub id: String,
+    /// The version (`modified`, else `created`); `None` for objects without one (SCOs).
+    pub version: Option<StixTime>,
 }
 
 #[cfg(test)]

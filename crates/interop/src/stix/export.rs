@@ -333,37 +333,18 @@ pub fn own_objects_wanted(
     objects
 }
 
-/// One object of [`report_objects`], without its content: type, id and version. What an
-/// index of the objects needs, at a fraction of the cost of building them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectVersion {
-    /// The STIX type.
-    pub kind: String,
-    /// The STIX id.
-    pub id: String,
-    /// The version (`modified`, else `created`); `None` for objects without one (SCOs).
-    pub version: Option<StixTime>,
-}
+pub use cairn_core::stix::ObjectVersion;
 
 /// The type, id and version of each of [`report_objects`], in the same order.
-pub fn object_versions(
-    report: &cairn_core::VerifiedReport,
+pub fn object_versions<'r>(
+    report: &'r cairn_core::VerifiedReport,
     context: &ExportContext,
-) -> Vec<ObjectVersion> {
+) -> std::borrow::Cow<'r, [ObjectVersion]> {
     const IDENTITY_VERSION_MS: i64 = 1_577_836_800_000; // 2020-01-01T00:00:00.000Z
     const MARKING_VERSION_MS: i64 = 1_664_582_400_000; // 2022-10-01T00:00:00.000Z
     let r = report.report();
     if carries_objects(report) {
-        return r
-            .stix_objects
-            .iter()
-            .filter_map(|json| cairn_core::stix::read_header(json).ok())
-            .map(|h| ObjectVersion {
-                version: h.version(),
-                kind: h.kind.into_owned(),
-                id: h.id.into_owned(),
-            })
-            .collect();
+        return std::borrow::Cow::Borrowed(report.object_versions());
     }
     let object = |kind: &str, id: String, ms: i64| ObjectVersion {
         kind: kind.to_string(),
@@ -395,7 +376,7 @@ pub fn object_versions(
         }
     }
     versions.push(object("report", report_stix_id(&context.first.0), modified));
-    versions
+    std::borrow::Cow::Owned(versions)
 }
 
 fn cairn_reference(id: &ReportId) -> Value {
@@ -612,7 +593,7 @@ mod tests {
                     }
                 }
             }
-            for (object, version) in objects.iter().zip(&versions) {
+            for (object, version) in objects.iter().zip(versions.iter()) {
                 assert_eq!(object["type"], version.kind);
                 assert_eq!(object["id"], version.id.as_str());
                 let stamp = object["modified"].as_str().or(object["created"].as_str());
