@@ -1464,3 +1464,53 @@ fn report_commands_work_alike_on_a_running_and_a_stopped_node() {
         explain_running
     );
 }
+
+#[test]
+fn observance_trends_are_the_same_from_a_stopped_and_a_running_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cert = CliNode::init(dir.path(), "cert");
+    let incident = |n: u32, principles: &[&str], region: &str| {
+        let title = format!("Ransomware at hospital {n}");
+        let mut args = vec![
+            "report", "new", "--kind", "incident", "--tlp", "green", "--title", &title, "--region",
+            region, "--sector", "health",
+        ];
+        for p in principles {
+            args.extend(["--principle", p]);
+        }
+        cert.ok(&args);
+    };
+    for n in 0..3 {
+        incident(n, &["2"], "west-africa");
+    }
+    incident(3, &["2", "5"], "baltic");
+    let stopped = cert.ok(&["observance", "--json"]);
+    let view: serde_json::Value = serde_json::from_str(&stopped).unwrap();
+    assert_eq!(view["reports"], 4, "{stopped}");
+    let counts: Vec<(String, u64, String, u64)> = view["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["quarter"].as_str().unwrap().to_string(),
+                c["principle"].as_u64().unwrap(),
+                c["region"].as_str().unwrap().to_string(),
+                c["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(counts.len(), 3, "{stopped}");
+    assert!(counts.contains(&(counts[0].0.clone(), 2, "west-africa".into(), 3)));
+    cert.start();
+    assert_eq!(cert.ok(&["observance", "--json"]), stopped);
+    let table = cert.ok(&["observance", "--mine", "--min-count", "2"]);
+    assert!(
+        table.contains("west-africa") && !table.contains("baltic"),
+        "{table}"
+    );
+    assert!(table.contains("2 cell(s) under 2 left out"), "{table}");
+    let refused = cert.run(&["observance", "--principle", "12"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("12"));
+}

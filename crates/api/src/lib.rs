@@ -7,6 +7,7 @@
 
 mod metrics;
 mod misp_feed;
+pub mod observance;
 pub mod public;
 mod stix_index;
 pub mod taxii;
@@ -393,6 +394,23 @@ async fn peers(
 ) -> Result<Response, ApiError> {
     state.authorize(&headers, Role::Read)?;
     Ok(Json(state.node.peers().await.map_err(internal)?).into_response())
+}
+
+/// `GET /api/v1/observance`: the observance trends over what the node holds.
+async fn observance_trends(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    query: Result<Query<observance::ObservanceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    state.authorize(&headers, Role::Read)?;
+    let Query(query) = query.map_err(|e| bad_request(e.body_text()))?;
+    let store = state.node.store().clone();
+    let us = state.node.org();
+    let view = tokio::task::spawn_blocking(move || observance::view(&store, us, &query))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    Ok(Json(view).into_response())
 }
 
 async fn reports(
@@ -801,6 +819,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/public/advisories.atom", get(public_advisories))
         .route("/api/v1/status", get(status))
         .route("/api/v1/peers", get(peers))
+        .route("/api/v1/observance", get(observance_trends))
         .route("/api/v1/reports", get(reports).post(publish))
         .route("/api/v1/reports/{id}", get(report))
         .route("/api/v1/reports/{id}/retract", post(retract))

@@ -1281,3 +1281,125 @@ async fn the_public_feed_shows_unrestricted_clear_advisories_only() {
     assert!(body.contains("tlp:clear"), "{body}");
     api.shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observance_counts_current_incidents_by_principle_region_sector_and_quarter() {
+    use cairn_core::ReportKind;
+    let api = start().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(91);
+    // 2024-05-01 and 2024-11-01 (Q2 and Q4).
+    let (q2, q4) = (1_714_521_600_000i64, 1_730_419_200_000i64);
+    let incident = |principles: &[u32], regions: &[&str], sectors: &[&str], ms: i64| {
+        let mut d = cairn_core::ReportDraft {
+            kind: Some(ReportKind::Incident),
+            title: "an incident".into(),
+            tlp: Some(Tlp::Clear),
+            paris_call_principles: principles.to_vec(),
+            regions: regions.iter().map(|s| s.to_string()).collect(),
+            sectors: sectors.iter().map(|s| s.to_string()).collect(),
+            ..cairn_core::ReportDraft::default()
+        };
+        d.created =
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok();
+        d
+    };
+    let mut signed = Vec::new();
+    for _ in 0..6 {
+        signed.push(
+            incident(&[2], &["europe"], &["health"], q2)
+                .sign(&api.org, &mut rng)
+                .unwrap(),
+        );
+    }
+    for _ in 0..2 {
+        signed.push(
+            incident(&[2, 5], &["africa"], &[], q4)
+                .sign(&api.org, &mut rng)
+                .unwrap(),
+        );
+    }
+    // Not counted: no principle, not an incident.
+    signed.push(
+        incident(&[], &["europe"], &["health"], q2)
+            .sign(&api.org, &mut rng)
+            .unwrap(),
+    );
+    let mut advisory = incident(&[2], &["europe"], &["health"], q2);
+    advisory.kind = Some(ReportKind::Advisory);
+    signed.push(advisory.sign(&api.org, &mut rng).unwrap());
+    api.node.publish(signed.clone()).await.unwrap();
+    // A new version counts once, in its own cell; a retracted report not at all.
+    let mut newer = cairn_core::ReportDraft::new_version_of(&signed[0]);
+    newer.sectors = vec!["energy".into()];
+    newer.created =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(q2) * 1_000_000).ok();
+    let newer = newer.sign(&api.org, &mut rng).unwrap();
+    let retraction = cairn_core::retract(&signed[1], "duplicate", &api.org, &mut rng).unwrap();
+    api.node.publish(vec![newer, retraction]).await.unwrap();
+    api.node.store().index_pending(usize::MAX).unwrap();
+
+    let trends = |query: &'static str| {
+        let api = &api;
+        async move {
+            let (status, _, body) = get(
+                api,
+                &format!("/api/v1/observance{query}"),
+                Some(&api.read),
+                "",
+                usize::MAX,
+            )
+            .await;
+            (status, body)
+        }
+    };
+    let (status, body) = trends("").await;
+    assert_eq!(status, 200, "{body}");
+    let view: cairn_api::observance::ObservanceView = serde_json::from_str(&body).unwrap();
+    let cells: Vec<(String, u8, String, String, u64)> = view
+        .cells
+        .iter()
+        .map(|c| {
+            (
+                c.quarter.clone(),
+                c.principle,
+                c.region.clone(),
+                c.sector.clone(),
+                c.count,
+            )
+        })
+        .collect();
+    let cell = |q: &str, p: u8, r: &str, s: &str, n: u64| {
+        (q.to_string(), p, r.to_string(), s.to_string(), n)
+    };
+    assert_eq!(
+        cells,
+        vec![
+            cell("2024-Q2", 2, "europe", "energy", 1),
+            cell("2024-Q2", 2, "europe", "health", 4),
+            cell("2024-Q4", 2, "africa", "unspecified", 2),
+            cell("2024-Q4", 5, "africa", "unspecified", 2),
+        ]
+    );
+    assert_eq!(view.reports, 7);
+    assert!(view.cells[0].principle_name.len() > 3);
+
+    // Small cells left out, and filters.
+    let (_, body) = trends("?min_count=3&mine=true").await;
+    let view: cairn_api::observance::ObservanceView = serde_json::from_str(&body).unwrap();
+    assert_eq!(view.cells.len(), 1);
+    assert_eq!(
+        (view.cells[0].count, view.suppressed, view.min_count),
+        (4, 3, 3)
+    );
+    let (_, body) = trends("?region=africa&principle=5").await;
+    let view: cairn_api::observance::ObservanceView = serde_json::from_str(&body).unwrap();
+    assert_eq!(view.cells.len(), 1);
+
+    // Bad parameters say why; a token is needed.
+    for bad in ["?min_count=many", "?principle=300", "?colour=red"] {
+        let (status, body) = trends(bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, _, _) = get(&api, "/api/v1/observance", None, "", usize::MAX).await;
+    assert_eq!(status, 401);
+}

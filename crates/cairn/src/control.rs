@@ -65,6 +65,8 @@ pub enum ControlRequest {
     },
     /// The public advisories, as the public feed shows them (`cairn site build`).
     PublicAdvisories,
+    /// The observance trends (`cairn observance`).
+    Observance(cairn_api::observance::ObservanceQuery),
     /// Copy the store into a new folder while the node runs (`cairn backup`).
     Backup {
         /// The folder to create (absolute).
@@ -147,6 +149,8 @@ pub enum ControlResponse {
     StoreCopied(crate::backup_cmd::StoreCopied),
     /// For `PublicAdvisories`.
     PublicAdvisories(Vec<cairn_api::public::PublicAdvisory>),
+    /// For `Observance`.
+    Observance(cairn_api::observance::ObservanceView),
     /// For `ExportStix`.
     StixBundle {
         /// Reports in it.
@@ -325,6 +329,19 @@ async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> 
                 Ok(Ok(list)) => ControlResponse::PublicAdvisories(list),
                 Ok(Err(e)) => ControlResponse::Error(format!("{e:#}")),
                 Err(e) => ControlResponse::Error(format!("reading the advisories stopped: {e}")),
+            }
+        }
+        ControlRequest::Observance(query) => {
+            let store = node.store().clone();
+            let us = node.org();
+            let read = tokio::task::spawn_blocking(move || {
+                cairn_api::observance::view(&store, us, &query)
+            })
+            .await;
+            match read {
+                Ok(Ok(trends)) => ControlResponse::Observance(trends),
+                Ok(Err(e)) => ControlResponse::Error(e.to_string()),
+                Err(e) => ControlResponse::Error(format!("counting stopped: {e}")),
             }
         }
         ControlRequest::ExportStix { report } => {

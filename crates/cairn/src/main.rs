@@ -7,6 +7,7 @@ mod demo;
 mod federation_demo;
 mod home;
 mod import_cmd;
+mod observance_cmd;
 mod operate;
 mod org_cmd;
 mod partner_cmd;
@@ -171,6 +172,32 @@ enum Command {
     Man {
         /// The folder to write them into (created if missing).
         dir: PathBuf,
+    },
+    /// Paris Call observance trends: current incident reports by principle, region, sector and
+    /// quarter, over what the node holds (a report counts in every combination of its
+    /// principles, regions and sectors, at most 27).
+    #[command(
+        after_help = "Examples:\n  cairn observance\n  cairn observance --mine --min-count 5\n  cairn observance --region west-africa --json"
+    )]
+    Observance {
+        /// Only reports this organisation wrote.
+        #[arg(long)]
+        mine: bool,
+        /// Leave out cells under this count.
+        #[arg(long, value_name = "N")]
+        min_count: Option<u64>,
+        /// Only this region.
+        #[arg(long)]
+        region: Option<String>,
+        /// Only this sector.
+        #[arg(long)]
+        sector: Option<String>,
+        /// Only this principle (1-9).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=9))]
+        principle: Option<u8>,
+        /// JSON, as the API gives it.
+        #[arg(long)]
+        json: bool,
     },
     /// The public web site: the node's current TLP:CLEAR advisories left unrestricted by their
     /// authors, as static pages and an Atom feed.
@@ -492,6 +519,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(command) => policy_cmd::config(&home, command),
         Command::Invite(args) => partner_cmd::invite(&home, args),
         Command::Site(SiteCommand::Build { dir }) => site_cmd::build(&home, &dir),
+        Command::Observance {
+            mine,
+            min_count,
+            region,
+            sector,
+            principle,
+            json,
+        } => observance_cmd::show(
+            &home,
+            &cairn_api::observance::ObservanceQuery {
+                mine,
+                min_count,
+                region,
+                sector,
+                principle,
+            },
+            json,
+        ),
         Command::Backup { dir } => backup_cmd::backup(&home, &dir),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();

@@ -12,6 +12,7 @@ pub mod invitation;
 pub mod keylog;
 pub mod misp;
 pub mod model;
+pub mod observance;
 pub mod report;
 pub mod sample;
 pub mod stix;
