@@ -179,26 +179,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  cairn observance\n  cairn observance --mine --min-count 5\n  cairn observance --region west-africa --json"
     )]
-    Observance {
-        /// Only reports this organisation wrote.
-        #[arg(long)]
-        mine: bool,
-        /// Leave out cells under this count.
-        #[arg(long, value_name = "N")]
-        min_count: Option<u64>,
-        /// Only this region.
-        #[arg(long)]
-        region: Option<String>,
-        /// Only this sector.
-        #[arg(long)]
-        sector: Option<String>,
-        /// Only this principle (1-9).
-        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=9))]
-        principle: Option<u8>,
-        /// JSON, as the API gives it.
-        #[arg(long)]
-        json: bool,
-    },
+    Observance(observance_cmd::ObservanceArgs),
     /// The public web site: the node's current TLP:CLEAR advisories left unrestricted by their
     /// authors, as static pages and an Atom feed.
     #[command(subcommand)]
@@ -519,24 +500,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(command) => policy_cmd::config(&home, command),
         Command::Invite(args) => partner_cmd::invite(&home, args),
         Command::Site(SiteCommand::Build { dir }) => site_cmd::build(&home, &dir),
-        Command::Observance {
-            mine,
-            min_count,
-            region,
-            sector,
-            principle,
-            json,
-        } => observance_cmd::show(
-            &home,
-            &cairn_api::observance::ObservanceQuery {
-                mine,
-                min_count,
-                region,
-                sector,
-                principle,
-            },
-            json,
-        ),
+        Command::Observance(args) => observance_cmd::show(&home, args),
         Command::Backup { dir } => backup_cmd::backup(&home, &dir),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();

@@ -10,6 +10,29 @@ use cairn_api::observance::{ObservanceQuery, ObservanceView, view};
 use crate::control::{ControlRequest, ControlResponse, ask, is_running};
 use crate::home::Home;
 
+/// `cairn observance`'s options.
+#[derive(Debug, clap::Args)]
+pub struct ObservanceArgs {
+    /// Only reports this organisation wrote.
+    #[arg(long)]
+    mine: bool,
+    /// Leave out cells under this count.
+    #[arg(long, value_name = "N")]
+    min_count: Option<u64>,
+    /// Only this region.
+    #[arg(long)]
+    region: Option<String>,
+    /// Only this sector.
+    #[arg(long)]
+    sector: Option<String>,
+    /// Only this principle (1-9).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=9))]
+    principle: Option<u8>,
+    /// JSON, as the API gives it.
+    #[arg(long)]
+    json: bool,
+}
+
 /// The trends `query` asks for, from the running node or the store.
 pub fn trends(home: &Home, query: &ObservanceQuery) -> Result<ObservanceView> {
     let socket = home.control_socket_path();
@@ -26,9 +49,16 @@ pub fn trends(home: &Home, query: &ObservanceQuery) -> Result<ObservanceView> {
 }
 
 /// Prints the trends as a table (or JSON).
-pub fn show(home: &Home, query: &ObservanceQuery, json: bool) -> Result<ExitCode> {
-    let trends = trends(home, query)?;
-    if json {
+pub fn show(home: &Home, args: ObservanceArgs) -> Result<ExitCode> {
+    let query = ObservanceQuery {
+        mine: args.mine,
+        min_count: args.min_count,
+        region: args.region,
+        sector: args.sector,
+        principle: args.principle,
+    };
+    let trends = trends(home, &query)?;
+    if args.json {
         println!("{}", serde_json::to_string_pretty(&trends)?);
         return Ok(ExitCode::SUCCESS);
     }
