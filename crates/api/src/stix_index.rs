@@ -112,15 +112,12 @@ pub(crate) struct StixIndex {
 
 /// A STIX id's UUID part as a number; `None` if it is not a UUID.
 fn parse_uuid(text: &str) -> Option<u128> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 36 || [8, 13, 18, 23].iter().any(|&i| bytes[i] != b'-') {
+    // Only the hyphenated form is a STIX id's UUID (the crate also reads braced, URN and
+    // simple forms, which have other lengths).
+    if text.len() != 36 {
         return None;
     }
-    let hex: String = text.chars().filter(|c| *c != '-').collect();
-    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u128::from_str_radix(&hex, 16).ok()
+    uuid::Uuid::try_parse(text).ok().map(|u| u.as_u128())
 }
 
 /// A STIX id from its type and UUID.

@@ -708,9 +708,7 @@ fn sign_all(
     reports: &[cairn_interop::import::ImportedReport],
     org: &cairn_core::ReportSigningKey,
 ) -> Vec<Result<cairn_core::VerifiedReport, cairn_core::InvalidReport>> {
-    let sign = |report: &cairn_interop::import::ImportedReport| {
-        report.draft.sign_imported(org, &report.source_id)
-    };
+    let sign = |report: &cairn_interop::import::ImportedReport| report.sign(org);
     // Below this many reports per thread, starting a thread costs more than it saves.
     const MIN_PER_THREAD: usize = 16;
     if reports.len() <= MIN_PER_THREAD {

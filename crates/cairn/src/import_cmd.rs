@@ -294,7 +294,7 @@ fn store_file(
         if let Some(existing) = destination.already_imported(&source_tag)? {
             fates.push(ReportFate::AlreadyStored(existing));
         } else {
-            match report.draft.sign_imported(org, &report.source_id) {
+            match report.sign(org) {
                 Ok(verified) => {
                     for note in &report.notes {
                         notes.push(format!("{}: {note}", report.what()));

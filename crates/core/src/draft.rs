@@ -123,7 +123,17 @@ impl ReportDraft {
         signer: impl Into<ReportSigner<'k>>,
         rng: &mut R,
     ) -> Result<VerifiedReport, InvalidReport> {
-        let signer = signer.into();
+        self.sign_reading(signer.into(), rng, None)
+    }
+
+    /// [`ReportDraft::sign`], with what the caller already read of the objects the draft
+    /// carries (`carried`: of exactly `stix_objects`, in order; read again when it is not).
+    fn sign_reading<R: RngCore + CryptoRng>(
+        &self,
+        signer: ReportSigner<'_>,
+        rng: &mut R,
+        carried: Option<crate::stix::CarriedRead>,
+    ) -> Result<VerifiedReport, InvalidReport> {
         let kind = self.kind.ok_or_else(|| {
             missing(
                 "kind",
@@ -229,7 +239,7 @@ impl ReportDraft {
                 .as_ref()
                 .map(crate::misp::MispEventPart::to_proto),
         };
-        sign_body(body, &disclosures, signer, rng)
+        sign_body(body, &disclosures, signer, rng, carried)
     }
 
     /// Signs a draft imported from another platform. Its random parts (the nonce, disclosure
@@ -243,11 +253,22 @@ impl ReportDraft {
         signer: impl Into<ReportSigner<'k>>,
         source: &str,
     ) -> Result<VerifiedReport, InvalidReport> {
+        self.sign_imported_read(signer, source, None)
+    }
+
+    /// [`ReportDraft::sign_imported`], with what the import read of the objects the draft
+    /// carries (of exactly `stix_objects`, in order), so that they are not read again.
+    pub fn sign_imported_read<'k>(
+        &self,
+        signer: impl Into<ReportSigner<'k>>,
+        source: &str,
+        carried: Option<crate::stix::CarriedRead>,
+    ) -> Result<VerifiedReport, InvalidReport> {
         use rand::SeedableRng;
         let signer = signer.into();
         let seed =
             signer.derive_secret(b"cairn/imported-report-randomness/v1\0", source.as_bytes());
-        self.sign(signer, &mut rand::rngs::StdRng::from_seed(seed))
+        self.sign_reading(signer, &mut rand::rngs::StdRng::from_seed(seed), carried)
     }
 
     /// A draft for a new version of `previous`, with its content as a starting point. The
@@ -356,7 +377,7 @@ pub fn retract<'k, R: RngCore + CryptoRng>(
         stix_objects: Vec::new(),
         misp_event: None,
     };
-    Ok(sign_body(body, &[], signer, rng)?)
+    Ok(sign_body(body, &[], signer, rng, None)?)
 }
 
 fn now_ms() -> i64 {
@@ -375,6 +396,7 @@ fn sign_body<R: RngCore + CryptoRng>(
     disclosures: &[(DisclosureField, &str)],
     signer: ReportSigner<'_>,
     rng: &mut R,
+    carried: Option<crate::stix::CarriedRead>,
 ) -> Result<VerifiedReport, InvalidReport> {
     let mut revealed = Vec::with_capacity(disclosures.len());
     for (i, (field, value)) in disclosures.iter().enumerate() {
@@ -405,22 +427,21 @@ fn sign_body<R: RngCore + CryptoRng>(
         });
     }
     let body_bytes = body.encode_to_vec();
-    let validated = validate_reading_objects(body, Checks::All)?;
+    let validated = validate_reading_objects(body, Checks::All, carried)?;
     let author = signer.author();
     let node_signer = signer.delegate_key().map(|key| (key, now_ms()));
+    let id = ReportId::compute(&author, &body_bytes);
     let message = signed_message(
+        cairn_proto::FORMAT_ID_SIGNED,
         author.as_bytes(),
-        node_signer.as_ref().map(|(key, at)| (key, *at)),
+        crate::envelope::signed_by(node_signer.as_ref()),
+        &id,
         &body_bytes,
     );
     let signature = signer.sign(&message);
     let body_len = body_bytes.len();
-    let id = ReportId::compute(&author, &body_bytes);
     let envelope = pb::ReportEnvelope {
-        format_version: match node_signer {
-            None => cairn_proto::FORMAT_ORG_SIGNED,
-            Some(_) => cairn_proto::FORMAT_NODE_SIGNED,
-        },
+        format_version: cairn_proto::FORMAT_ID_SIGNED,
         body: body_bytes,
         author_key: author.as_bytes().to_vec(),
         signature: signature.to_bytes().to_vec(),

@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use crate::identity::{OrgPublicKey, PublicKeyError};
 use crate::model::DisclosureField;
 use crate::report::{
-    Checks, InvalidReport, Report, ReportId, limits, signed_message, validate_reading_objects,
+    Checks, InvalidReport, Report, ReportId, SignedBy, limits, signed_message,
+    validate_reading_objects,
 };
 
 /// A report whose signature, content and disclosures have been checked.
@@ -299,25 +300,7 @@ fn prepare(
     signers: &dyn Signers,
 ) -> Result<Prepared, VerifyError> {
     let envelope = decode_envelope(&bytes)?;
-    let node_signer: Option<([u8; 32], i64)> = match envelope.format_version {
-        cairn_proto::FORMAT_NODE_SIGNED => Some((
-            envelope.signer_key.as_slice().try_into().map_err(|_| {
-                VerifyError::SignerKey(format!(
-                    "a report of format {} names the node key that signed it (32 bytes), not {} bytes",
-                    cairn_proto::FORMAT_NODE_SIGNED,
-                    envelope.signer_key.len()
-                ))
-            })?,
-            envelope.signed_ms,
-        )),
-        _ if !envelope.signer_key.is_empty() || envelope.signed_ms != 0 => {
-            return Err(VerifyError::SignerKey(format!(
-                "a report of format {} is signed by its author and names no other signer",
-                envelope.format_version
-            )));
-        }
-        _ => None,
-    };
+    let node_signer = signer_of(&envelope)?;
     let (author, verifying_key) = match origin {
         Origin::Outside => {
             let (author, key) = keys
@@ -346,7 +329,7 @@ fn prepare(
         Origin::Outside => Checks::All,
         Origin::Stored => Checks::StoredHere,
     };
-    let (report, object_versions) = validate_reading_objects(body, checks)?;
+    let (report, object_versions) = validate_reading_objects(body, checks, None)?;
     // A node key or a later organisation key signs only while the organisation's statements
     // let it; the first key, only until it is handed over or revoked (checked when it was
     // stored, for a stored envelope).
@@ -361,17 +344,20 @@ fn prepare(
         })?;
     }
     let disclosures = check_disclosures(&report, envelope.disclosures, origin)?;
+    let id = ReportId::compute(&author, &envelope.body);
     // The signed message; a stored envelope's signature is not checked again.
     let message = match origin {
         Origin::Outside => signed_message(
+            envelope.format_version,
             author.as_bytes(),
-            node_signer.as_ref().map(|(key, at)| (key, *at)),
+            signed_by(node_signer.as_ref()),
+            &id,
             &envelope.body,
         ),
         Origin::Stored => Vec::new(),
     };
     Ok(Prepared {
-        id: ReportId::compute(&author, &envelope.body),
+        id,
         signer: node_signer,
         verifying_key,
         author,
@@ -383,6 +369,41 @@ fn prepare(
         body_len: envelope.body.len(),
         envelope: bytes.into_owned(),
     })
+}
+
+/// The key that signed an envelope when it is not the author's first key, and when it signed;
+/// refused when the envelope's format and its signer fields disagree.
+fn signer_of(envelope: &pb::ReportEnvelope) -> Result<Option<([u8; 32], i64)>, VerifyError> {
+    let format = envelope.format_version;
+    let named = !envelope.signer_key.is_empty();
+    match format {
+        cairn_proto::FORMAT_NODE_SIGNED | cairn_proto::FORMAT_ID_SIGNED
+            if named || format == cairn_proto::FORMAT_NODE_SIGNED =>
+        {
+            let key = envelope.signer_key.as_slice().try_into().map_err(|_| {
+                VerifyError::SignerKey(format!(
+                    "a report of format {format} names the key that signed it in 32 bytes, not {}",
+                    envelope.signer_key.len()
+                ))
+            })?;
+            Ok(Some((key, envelope.signed_ms)))
+        }
+        _ if named || envelope.signed_ms != 0 => Err(VerifyError::SignerKey(format!(
+            "a report of format {format} signed by its author names no other signer and no signing time"
+        ))),
+        _ => Ok(None),
+    }
+}
+
+/// The signer of [`signer_of`] as the signed message names it.
+pub(crate) fn signed_by(node_signer: Option<&([u8; 32], i64)>) -> SignedBy<'_> {
+    match node_signer {
+        None => SignedBy::Author,
+        Some((key, signed_ms)) => SignedBy::Delegate {
+            key,
+            signed_ms: *signed_ms,
+        },
+    }
 }
 
 fn decode_envelope(bytes: &[u8]) -> Result<pb::ReportEnvelope, VerifyError> {

@@ -129,6 +129,28 @@ impl fmt::Display for StixTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t =
             time::OffsetDateTime::from_unix_timestamp_nanos(self.nanos).map_err(|_| fmt::Error)?;
+        if let Ok(year @ 0..=9999) = u32::try_from(t.year()) {
+            // Written digit by digit: servers write thousands of versions per page.
+            let mut text = *b"0000-00-00T00:00:00.000000000Z";
+            let mut put = |at: usize, width: usize, mut value: u32| {
+                for place in (at..at + width).rev() {
+                    text[place] = b'0' + (value % 10) as u8;
+                    value /= 10;
+                }
+            };
+            put(0, 4, year);
+            put(5, 2, u32::from(u8::from(t.month())));
+            put(8, 2, u32::from(t.day()));
+            put(11, 2, u32::from(t.hour()));
+            put(14, 2, u32::from(t.minute()));
+            put(17, 2, u32::from(t.second()));
+            let digits = usize::from(self.digits.min(9));
+            put(20, 9, t.nanosecond());
+            let end = if digits == 0 { 19 } else { 20 + digits };
+            text[end] = b'Z';
+            let written = std::str::from_utf8(&text[..=end]).map_err(|_| fmt::Error)?;
+            return f.write_str(written);
+        }
         write!(
             f,
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
@@ -382,16 +404,54 @@ pub(crate) fn read_carried(
         .enumerate()
         .map(|(i, o)| read_header(o).map_err(|e| (i, e)))
         .collect::<Result<Vec<_>, _>>()?;
-    let defined: HashMap<&str, Tlp> = headers
-        .iter()
-        .filter_map(|h| h.defines_tlp.map(|t| (&*h.id, t)))
-        .collect();
-    let lookup = |id: &str| defined.get(id).copied();
-    let strictest = headers.iter().filter_map(|h| h.tlp(&lookup)).max();
-    Ok((
-        strictest,
-        headers.iter().map(ObjectHeader::object_version).collect(),
-    ))
+    let read = CarriedRead::of(&headers);
+    Ok((read.strictest, read.versions))
+}
+
+/// What checking a report reads of the objects it carries (their strictest TLP marking, and
+/// each one's type, id and version), taken from headers its caller already read: an import
+/// reads every object's header to place it, and signing the report it made need not read
+/// them again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarriedRead {
+    strictest: Option<Tlp>,
+    versions: Vec<ObjectVersion>,
+}
+
+impl CarriedRead {
+    /// From the headers of exactly the objects a report carries, in their order.
+    pub fn of(headers: &[ObjectHeader<'_>]) -> CarriedRead {
+        Self::of_each(headers.iter())
+    }
+
+    /// [`CarriedRead::of`], from borrowed headers.
+    pub fn of_each<'h, 'a: 'h>(
+        headers: impl Iterator<Item = &'h ObjectHeader<'a>> + Clone,
+    ) -> CarriedRead {
+        let defined: HashMap<&str, Tlp> = headers
+            .clone()
+            .filter_map(|h| h.defines_tlp.map(|t| (&*h.id, t)))
+            .collect();
+        let lookup = |id: &str| defined.get(id).copied();
+        CarriedRead {
+            strictest: headers.clone().filter_map(|h| h.tlp(&lookup)).max(),
+            versions: headers.map(ObjectHeader::object_version).collect(),
+        }
+    }
+
+    /// How many objects.
+    pub fn len(&self) -> usize {
+        self.versions.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty()
+    }
+
+    pub(crate) fn into_parts(self) -> (Option<Tlp>, Vec<ObjectVersion>) {
+        (self.strictest, self.versions)
+    }
 }
 
 /// The type, id and version of each object of a report checked before (objects that do not
@@ -419,6 +479,34 @@ pub struct ObjectVersion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Written digit by digit, a timestamp reads as the `time` crate writes its parts, and
+        /// parses back to the same instant and digits.
+        #[test]
+        fn timestamps_are_written_as_their_parts_say(
+            nanos in EARLIEST_NANOS..=LATEST_NANOS,
+            digits in 0u8..=9,
+        ) {
+            let cut = 10i128.pow(9 - u32::from(digits));
+            let nanos = nanos - nanos.rem_euclid(cut);
+            let time = StixTime { nanos, digits };
+            let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap();
+            let mut expected = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second()
+            );
+            if digits > 0 {
+                let fraction = t.nanosecond() / 10u32.pow(9 - u32::from(digits));
+                expected.push_str(&format!(".{fraction:0width$}", width = usize::from(digits)));
+            }
+            expected.push('Z');
+            proptest::prop_assert_eq!(time.to_string(), expected.clone());
+            let back = StixTime::parse(&expected).unwrap();
+            proptest::prop_assert_eq!(back, time);
+            proptest::prop_assert_eq!(back.to_string(), expected);
+        }
+    }
 
     #[test]
     fn timestamps_keep_their_digits_and_compare_by_instant() {

@@ -67,7 +67,7 @@ fn a_node_signed_report_verifies_where_its_node_is_authorised_and_keeps_its_auth
     let (org, node) = keys();
     let report = node_signed(&org, &node, 1);
     let raw = envelope(&report);
-    assert_eq!(raw.format_version, cairn_proto::FORMAT_NODE_SIGNED);
+    assert_eq!(raw.format_version, cairn_proto::FORMAT_ID_SIGNED);
     assert_eq!(raw.signer_key, node.public_bytes().to_vec());
     assert_eq!(raw.author_key, org.public().as_bytes().to_vec());
     let signers = Authorised {
@@ -78,15 +78,16 @@ fn a_node_signed_report_verifies_where_its_node_is_authorised_and_keeps_its_auth
     let back = verify_with(report.envelope_bytes(), &signers).unwrap();
     assert_eq!(back.author(), org.public());
     assert_eq!(back.id(), report.id());
-    // The same content signed by the organisation key has the same author and format 1.
+    // The same content signed by the organisation key has the same author and no signer.
     let by_org = draft(1).sign(&org, &mut StdRng::seed_from_u64(1)).unwrap();
     assert_eq!(
         envelope(&by_org).format_version,
-        cairn_proto::FORMAT_ORG_SIGNED
+        cairn_proto::FORMAT_ID_SIGNED
     );
     assert!(envelope(&by_org).signer_key.is_empty());
+    assert_eq!(envelope(&by_org).signed_ms, 0);
     assert_eq!(by_org.author(), report.author());
-    // Format 1 needs no key statements; format 2 does.
+    // Signed by the organisation key, a report needs no key statements; by a node key, it does.
     assert!(verify(by_org.envelope_bytes()).is_ok());
     match verify(report.envelope_bytes()) {
         Err(VerifyError::Signer { reason, .. }) => {
@@ -161,13 +162,26 @@ fn tampering_with_the_signer_or_the_format_is_refused() {
         verify_with(&redated.encode_to_vec(), &allowed).unwrap_err(),
         VerifyError::BadSignature
     );
-    // Passed off as signed by the organisation key (format 1, no signer).
-    let mut as_org = envelope(&report);
-    as_org.format_version = cairn_proto::FORMAT_ORG_SIGNED;
-    as_org.signer_key.clear();
-    as_org.signed_ms = 0;
+    // Passed off as signed by the organisation key (no signer), in any format.
+    for format in [
+        cairn_proto::FORMAT_ORG_SIGNED,
+        cairn_proto::FORMAT_ID_SIGNED,
+    ] {
+        let mut as_org = envelope(&report);
+        as_org.format_version = format;
+        as_org.signer_key.clear();
+        as_org.signed_ms = 0;
+        assert_eq!(
+            verify_with(&as_org.encode_to_vec(), &allowed).unwrap_err(),
+            VerifyError::BadSignature,
+            "format {format}"
+        );
+    }
+    // Passed off as a report of format 2, whose signature covers the body instead of the id.
+    let mut older = envelope(&report);
+    older.format_version = cairn_proto::FORMAT_NODE_SIGNED;
     assert_eq!(
-        verify_with(&as_org.encode_to_vec(), &allowed).unwrap_err(),
+        verify_with(&older.encode_to_vec(), &allowed).unwrap_err(),
         VerifyError::BadSignature
     );
     // Format 1 naming a signer, format 2 with a short or missing signer key.
@@ -184,21 +198,80 @@ fn tampering_with_the_signer_or_the_format_is_refused() {
         let err = verify_with(&short.encode_to_vec(), &allowed).unwrap_err();
         assert!(matches!(err, VerifyError::SignerKey(_)), "{length}: {err}");
     }
-    // An organisation-signed report relabelled format 2 with the organisation key as signer.
+    // An organisation-signed report relabelled as signed by a node whose key is the
+    // organisation key, in format 2 or 3.
     let by_org = draft(3).sign(&org, &mut StdRng::seed_from_u64(3)).unwrap();
-    let mut relabelled = envelope(&by_org);
-    relabelled.format_version = cairn_proto::FORMAT_NODE_SIGNED;
-    relabelled.signer_key = org.public().as_bytes().to_vec();
     let org_as_node = Authorised {
         author: org.public(),
         node: *org.public().as_bytes(),
         until_ms: i64::MAX,
     };
-    assert_eq!(
-        verify_with(&relabelled.encode_to_vec(), &org_as_node).unwrap_err(),
-        VerifyError::BadSignature,
-        "the contexts of the two formats differ"
-    );
+    for format in [
+        cairn_proto::FORMAT_NODE_SIGNED,
+        cairn_proto::FORMAT_ID_SIGNED,
+    ] {
+        let mut relabelled = envelope(&by_org);
+        relabelled.format_version = format;
+        relabelled.signer_key = org.public().as_bytes().to_vec();
+        assert_eq!(
+            verify_with(&relabelled.encode_to_vec(), &org_as_node).unwrap_err(),
+            VerifyError::BadSignature,
+            "format {format}: the signed messages say which kind of key signed"
+        );
+    }
+}
+
+/// Envelopes of formats 1 and 2, written by Cairn before format 3 (signatures over the id):
+/// stores and partners hold many, and they verify as they did.
+#[test]
+fn reports_signed_in_the_earlier_formats_still_verify() {
+    let fixtures = [
+        (
+            "tests/data/format-1-org-signed.bin",
+            cairn_proto::FORMAT_ORG_SIGNED,
+            "3bba0a671a843ffa768d95438da2ab18bc4ac7decb4bbf7713d4f8a5fc9c7a2f",
+        ),
+        (
+            "tests/data/format-2-node-signed.bin",
+            cairn_proto::FORMAT_NODE_SIGNED,
+            "22a9a2c4ebe0bd3d4550f6f84ef82bd515588d8efc012be4031f0fa19f7d1583",
+        ),
+    ];
+    for (path, format, id) in fixtures {
+        let bytes = std::fs::read(path).unwrap();
+        let raw = pb::ReportEnvelope::decode(bytes.as_slice()).unwrap();
+        assert_eq!(raw.format_version, format, "{path}");
+        let author = OrgPublicKey::from_bytes(&raw.author_key).unwrap();
+        let signers = Authorised {
+            author,
+            node: raw.signer_key.as_slice().try_into().unwrap_or([0; 32]),
+            until_ms: i64::MAX,
+        };
+        let report = verify_with(&bytes, &signers).unwrap();
+        assert_eq!(report.id().to_string(), id, "{path}");
+        assert_eq!(report.author(), author);
+        // Read back from the store, and in a batch, the same.
+        assert_eq!(
+            VerifiedReport::from_stored(&bytes).unwrap().id(),
+            report.id()
+        );
+        assert!(verify_batch_with(std::slice::from_ref(&bytes), &signers)[0].is_ok());
+        // Changed after signing: a body byte, or relabelled as format 3.
+        let mut tampered = raw.clone();
+        let last = tampered.body.len() - 1;
+        tampered.body[last] ^= 1;
+        assert!(
+            verify_with(&tampered.encode_to_vec(), &signers).is_err(),
+            "{path}"
+        );
+        let mut relabelled = raw.clone();
+        relabelled.format_version = cairn_proto::FORMAT_ID_SIGNED;
+        assert_eq!(
+            verify_with(&relabelled.encode_to_vec(), &signers).unwrap_err(),
+            VerifyError::BadSignature,
+            "{path}"
+        );
+    }
 }
 
 #[test]
@@ -213,8 +286,8 @@ fn a_node_may_retract_its_organisations_reports_and_another_organisations_node_m
         cairn_core::retract(&by_org, "withdrawn", signer, &mut StdRng::seed_from_u64(5)).unwrap();
     assert_eq!(tombstone.author(), org.public());
     assert_eq!(
-        envelope(&tombstone).format_version,
-        cairn_proto::FORMAT_NODE_SIGNED
+        envelope(&tombstone).signer_key,
+        node.public_bytes().to_vec()
     );
     // Another organisation's node may not.
     let other = OrgKey::generate(&mut StdRng::seed_from_u64(6));
@@ -267,7 +340,7 @@ fn after_a_rotation_the_new_key_signs_as_the_organisation_and_the_first_key_no_m
         .sign(signer, &mut StdRng::seed_from_u64(5))
         .unwrap();
     let raw = envelope(&report);
-    assert_eq!(raw.format_version, cairn_proto::FORMAT_NODE_SIGNED);
+    assert_eq!(raw.format_version, cairn_proto::FORMAT_ID_SIGNED);
     assert_eq!(raw.author_key, first.public().as_bytes().to_vec());
     assert_eq!(raw.signer_key, successor.public().as_bytes().to_vec());
     let rotated = Rotated {

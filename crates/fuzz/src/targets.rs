@@ -87,7 +87,7 @@ fn us() -> OrgPublicKey {
 fn sign_some(imported: &cairn_interop::import::Imported) {
     let org = OrgKey::from_secret_bytes(&[9; 32]);
     for report in imported.reports.iter().take(4) {
-        let _ = report.draft.sign_imported(&org, &report.source_id);
+        let _ = report.sign(&org);
     }
 }
 

@@ -58,9 +58,22 @@ pub struct ImportedReport {
     pub draft: ReportDraft,
     /// What was changed on the way in (a default TLP, a title shortened).
     pub notes: Vec<String>,
+    /// What the import read of the objects the draft carries, when it read each of them:
+    /// signing does not read them again.
+    pub carried: Option<cairn_core::stix::CarriedRead>,
 }
 
 impl ImportedReport {
+    /// Signs the draft as [`ReportDraft::sign_imported`] does (the same source always gives
+    /// the same signed report), without reading again what the import read.
+    pub fn sign<'k>(
+        &self,
+        signer: impl Into<cairn_core::ReportSigner<'k>>,
+    ) -> Result<cairn_core::VerifiedReport, cairn_core::InvalidReport> {
+        self.draft
+            .sign_imported_read(signer, &self.source_id, self.carried.clone())
+    }
+
     /// What the report was made from, for messages: the source object's id, or for grouped
     /// objects the group's id, how many objects and the first of them.
     pub fn what(&self) -> String {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use cairn_core::stix::{read_header, tlp_marking_id};
-use cairn_core::{OrgKey, Tlp};
+use cairn_core::{OrgKey, Tlp, VerifiedReport};
 use cairn_interop::import::{Fate, ImportOptions, Imported, import};
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -97,6 +97,25 @@ fn check(name: &str, text: &str, imported: &Imported, default: Tlp) {
             .draft
             .sign_imported(&org, &report.source_id)
             .unwrap_or_else(|e| panic!("{name}: {}: {e}", report.source_id));
+        // Signed with what the import read of the objects: the same report (the very same
+        // bytes when the source dates it), carrying the same object versions.
+        let read = report.sign(&org).unwrap();
+        if report.draft.created.is_some() {
+            assert_eq!(read.envelope_bytes(), signed.envelope_bytes(), "{name}");
+        }
+        assert_eq!(read.report().tlp, signed.report().tlp, "{name}");
+        assert_eq!(
+            read.report().stix_objects,
+            signed.report().stix_objects,
+            "{name}"
+        );
+        assert_eq!(
+            read.object_versions(),
+            VerifiedReport::from_stored(signed.envelope_bytes())
+                .unwrap()
+                .object_versions(),
+            "{name}"
+        );
         let tlp = signed.report().tlp;
         assert!(cairn_core::limits::MAX_ENVELOPE_BYTES >= signed.envelope_bytes().len());
         for json in &signed.report().stix_objects {

@@ -418,6 +418,7 @@ fn event_reports(
                 sources: vec![uuid.to_string()],
                 draft,
                 notes,
+                carried: None,
             },
             merged,
         ));

@@ -364,10 +364,10 @@ pub fn import_bundle(
                  reports: &mut Vec<ImportedReport>| {
         let parts = split(items, shared, tlp);
         let count = parts.len();
-        for (n, part) in parts.into_iter().enumerate() {
+        for (n, mut part) in parts.into_iter().enumerate() {
             let index = reports.len();
             reports.push(chunk_report(
-                part,
+                &mut part,
                 shared,
                 tlp,
                 (n + 1, count),
@@ -535,9 +535,9 @@ fn type_counts(part: &[Item<'_>]) -> String {
 /// first), and the typed view derived from them. Everything is derived from the objects, so
 /// the same objects always give the same draft and, signed with `sign_imported`, the same
 /// report.
-fn chunk_report(
-    mut part: Vec<Item<'_>>,
-    shared: &HashMap<String, Item<'_>>,
+fn chunk_report<'i, 'a>(
+    part: &'i mut [Item<'a>],
+    shared: &'i HashMap<String, Item<'a>>,
     tlp: Tlp,
     (n, count): (usize, usize),
     us: &OrgPublicKey,
@@ -546,13 +546,16 @@ fn chunk_report(
 ) -> ImportedReport {
     let mut notes = Vec::new();
     let mut observables = Observables::default();
-    for item in &mut part {
+    for item in part.iter_mut() {
         observables.extend(std::mem::take(&mut item.observables));
     }
+    let part: &'i [Item<'a>] = part;
     let mut objects: Vec<String> = Vec::with_capacity(part.len() + 2);
     let mut sources: Vec<String> = Vec::with_capacity(part.len() + 2);
     let mut digest = Sha256::new();
-    let mut carry = |item: &Item<'_>, objects: &mut Vec<String>, sources: &mut Vec<String>| {
+    let mut read: Vec<&cairn_core::stix::ObjectHeader<'_>> = Vec::with_capacity(part.len() + 2);
+    let mut carry = |item: &'i Item<'a>, objects: &mut Vec<String>, sources: &mut Vec<String>| {
+        read.push(&item.header);
         objects.push(item.json.to_string());
         sources.push(item.header.id.to_string());
         digest.update(item.header.id.as_bytes());
@@ -572,23 +575,24 @@ fn chunk_report(
         }
     };
     let mut with: HashSet<&str> = HashSet::new();
-    for item in &part {
+    for item in part {
         for (id, definition) in definitions_for(item, shared, tlp) {
             if with.insert(id) {
                 carry(definition, &mut objects, &mut sources);
             }
         }
     }
-    for item in &part {
+    for item in part {
         carry(item, &mut objects, &mut sources);
     }
+    let carried = cairn_core::stix::CarriedRead::of_each(read.iter().copied());
     let source_id = format!("stix-{}", &hex::encode(digest.finalize())[..32]);
     // The typed view.
     let headline: Vec<&Item<'_>> = part
         .iter()
         .filter(|i| matches!(&*i.header.kind, "report" | "grouping"))
         .collect();
-    let lead = match (&headline[..], &part[..]) {
+    let lead = match (&headline[..], part) {
         ([one], _) => Some(*one),
         ([], [one]) => Some(one),
         _ => None,
@@ -600,7 +604,7 @@ fn chunk_report(
             .text()
             .map(str::to_string)
             .unwrap_or_else(|| format!("STIX {}", item.header.id)),
-        None => format!("{} STIX objects ({})", part.len(), type_counts(&part)),
+        None => format!("{} STIX objects ({})", part.len(), type_counts(part)),
     };
     if count > 1 {
         title = format!("{title}, part {n} of {count}");
@@ -612,7 +616,7 @@ fn chunk_report(
     summary.push_str(&format!(
         "Carries {} STIX 2.1 object(s) exactly as their source sent them: {}.",
         objects.len(),
-        type_counts(&part)
+        type_counts(part)
     ));
     let confidence = match lead {
         Some(item) => item.object.confidence.number(),
@@ -639,7 +643,7 @@ fn chunk_report(
         .flat_map(|i| i.object.labels.iter().map(str::to_string))
         .collect::<Vec<_>>();
     let mut draft = ReportDraft {
-        kind: Some(kind_of_part(&part)),
+        kind: Some(kind_of_part(part)),
         title: fit_title(&title, &mut notes),
         summary: fit_summary(
             crate::import::cut(&summary, MAX_CARRIED_SUMMARY),
@@ -658,6 +662,7 @@ fn chunk_report(
         sources,
         draft,
         notes,
+        carried: Some(carried),
     }
 }
 
