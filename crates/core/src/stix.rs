@@ -171,29 +171,142 @@ impl fmt::Display for StixTime {
 }
 
 /// What Cairn reads of a carried STIX object; everything else is carried untouched.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 struct Header<'a> {
-    #[serde(rename = "type", borrow)]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     spec_version: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     created: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     modified: Option<Cow<'a, str>>,
     revoked: Option<bool>,
-    #[serde(default, borrow)]
     object_marking_refs: Vec<Cow<'a, str>>,
-    #[serde(default, borrow)]
     granular_markings: Vec<GranularMarking<'a>>,
-    #[serde(borrow)]
     definition_type: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     definition: Option<&'a RawValue>,
-    #[serde(borrow)]
     extensions: Option<HashMap<Cow<'a, str>, &'a RawValue>>,
+}
+
+/// Properties of a carried object that a caller reads in the same pass as its header: each
+/// property the header does not use is offered to it, in the order the object gives them.
+pub trait OtherProperties<'de>: Default {
+    /// Reads (or skips) the value of the property `key` from `map`.
+    fn read_value<A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<(), A::Error>;
+}
+
+/// No other properties: the header alone.
+impl<'de> OtherProperties<'de> for () {
+    fn read_value<A: serde::de::MapAccess<'de>>(
+        &mut self,
+        _key: &str,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        map.next_value::<serde::de::IgnoredAny>().map(drop)
+    }
+}
+
+/// A string, borrowed from the JSON text when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> serde::de::Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// The header properties, each with its own bit, to tell one given twice.
+const HEADER_KEYS: [&str; 11] = [
+    "type",
+    "id",
+    "spec_version",
+    "created",
+    "modified",
+    "revoked",
+    "object_marking_refs",
+    "granular_markings",
+    "definition_type",
+    "definition",
+    "extensions",
+];
+
+/// A header and the other properties a caller reads, from one pass over an object's JSON.
+struct HeaderWith<'a, O> {
+    header: Header<'a>,
+    other: O,
+}
+
+impl<'de: 'a, 'a, O: OtherProperties<'de>> Deserialize<'de> for HeaderWith<'a, O> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeaderVisitor<O>(std::marker::PhantomData<O>);
+        impl<'de, O: OtherProperties<'de>> serde::de::Visitor<'de> for HeaderVisitor<O> {
+            type Value = HeaderWith<'de, O>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut h = Header::default();
+                let mut other = O::default();
+                // A header property given twice is refused: a reader that took the first and
+                // one that took the last would see two different objects.
+                let mut seen = 0u16;
+                let text = |t: Option<Text<'de>>| t.map(|t| t.0);
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    let Some(k) = HEADER_KEYS.iter().position(|k| *k == key.0) else {
+                        other.read_value(&key.0, &mut map)?;
+                        continue;
+                    };
+                    if seen & (1 << k) != 0 {
+                        return Err(serde::de::Error::duplicate_field(HEADER_KEYS[k]));
+                    }
+                    seen |= 1 << k;
+                    // In the order of HEADER_KEYS.
+                    match k {
+                        0 => h.kind = text(map.next_value()?),
+                        1 => h.id = text(map.next_value()?),
+                        2 => h.spec_version = text(map.next_value()?),
+                        3 => h.created = text(map.next_value()?),
+                        4 => h.modified = text(map.next_value()?),
+                        5 => h.revoked = map.next_value()?,
+                        6 => {
+                            let refs: Vec<Text<'de>> = map.next_value()?;
+                            h.object_marking_refs = refs.into_iter().map(|t| t.0).collect();
+                        }
+                        7 => h.granular_markings = map.next_value()?,
+                        8 => h.definition_type = text(map.next_value()?),
+                        9 => h.definition = map.next_value()?,
+                        _ => h.extensions = map.next_value()?,
+                    }
+                }
+                Ok(HeaderWith { header: h, other })
+            }
+        }
+        deserializer.deserialize_map(HeaderVisitor(std::marker::PhantomData))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -276,8 +389,20 @@ fn is_type_name(kind: &str) -> bool {
 /// Reads what Cairn needs of one STIX object's JSON text; says what is wrong when the text is
 /// not a STIX object Cairn can carry.
 pub fn read_header(json: &str) -> Result<ObjectHeader<'_>, String> {
-    let h: Header<'_> =
-        serde_json::from_str(json).map_err(|e| format!("not a STIX object: {e}"))?;
+    read_header_with::<()>(json).map(|(header, ())| header)
+}
+
+/// [`read_header`], and the other properties `O` reads, in one pass over the object's JSON.
+pub fn read_header_with<'a, O: OtherProperties<'a>>(
+    json: &'a str,
+) -> Result<(ObjectHeader<'a>, O), String> {
+    let HeaderWith { header, other } = serde_json::from_str::<HeaderWith<'a, O>>(json)
+        .map_err(|e| format!("not a STIX object: {e}"))?;
+    check_header(header).map(|header| (header, other))
+}
+
+/// The header's properties checked: what is wrong with them, else the object's header.
+fn check_header(h: Header<'_>) -> Result<ObjectHeader<'_>, String> {
     let kind = h.kind.ok_or("it has no \"type\"")?;
     if !is_type_name(&kind) {
         return Err(format!(
@@ -577,6 +702,18 @@ mod tests {
                 "not a marking-definition id",
             ),
             (
+                r#"{"type":"indicator","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","object_marking_refs":null}"#,
+                "not a STIX object",
+            ),
+            (
+                r#"{"type":"indicator","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","object_marking_refs":[],"object_marking_refs":["marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1"]}"#,
+                "duplicate field `object_marking_refs`",
+            ),
+            (
+                r#"{"type":"indicator","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","\u0069d":"indicator--9e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"}"#,
+                "duplicate field `id`",
+            ),
+            (
                 r#"{"type":"marking-definition","id":"marking-definition--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","definition_type":"tlp","definition":{"tlp":"purple"}}"#,
                 "not a TLP label",
             ),
@@ -584,6 +721,40 @@ mod tests {
             let e = read_header(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn other_properties_are_read_in_the_same_pass() {
+        /// Counts the properties offered and keeps "name".
+        #[derive(Default)]
+        struct Named {
+            offered: usize,
+            name: Option<String>,
+        }
+        impl<'de> OtherProperties<'de> for Named {
+            fn read_value<A: serde::de::MapAccess<'de>>(
+                &mut self,
+                key: &str,
+                map: &mut A,
+            ) -> Result<(), A::Error> {
+                self.offered += 1;
+                if key == "name" {
+                    self.name = map.next_value()?;
+                } else {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+                Ok(())
+            }
+        }
+        let json = r#"{"type":"malware","name":"Emotet","id":"malware--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","is_family":true,"created":"2016-04-06T20:03:48.000Z","x_custom":{"a":[1,{"type":"x"}]}}"#;
+        let (header, named) = read_header_with::<Named>(json).unwrap();
+        assert_eq!(header, read_header(json).unwrap());
+        assert_eq!(header.id, "malware--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f");
+        assert_eq!(named.offered, 3, "name, is_family and x_custom");
+        assert_eq!(named.name.as_deref(), Some("Emotet"));
+        // A key written with escapes is the same key.
+        let escaped = json.replace(r#""created""#, r#""cr\u0065ated""#);
+        assert_eq!(read_header(&escaped).unwrap(), header);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use cairn_core::stix::{ObjectHeader, read_header};
+use cairn_core::stix::{ObjectHeader, read_header_with};
 use cairn_core::{IndicatorType, OrgPublicKey, ReportDraft, ReportKind, Tlp};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -143,34 +143,12 @@ fn read_objects(text: &[u8]) -> Result<(Vec<&RawValue>, Option<String>), ImportE
     }
 }
 
-/// The references of a relationship or sighting to the objects it connects.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Connects<'a> {
-    #[serde(borrow)]
-    source_ref: Scalar<'a>,
-    #[serde(borrow)]
-    target_ref: Scalar<'a>,
-    #[serde(borrow)]
-    sighting_of_ref: Scalar<'a>,
-    #[serde(borrow)]
-    observed_data_refs: super::object::Texts<'a>,
-}
-
-impl Connects<'_> {
-    fn ids(&self) -> impl Iterator<Item = &str> {
-        [&self.source_ref, &self.target_ref, &self.sighting_of_ref]
-            .into_iter()
-            .filter_map(Scalar::text)
-            .chain(self.observed_data_refs.iter())
-    }
-}
-
 /// A source object read, in source order.
 struct Read<'a> {
     account: usize,
     json: &'a str,
     header: ObjectHeader<'a>,
+    object: StixObject<'a>,
     /// Whether it is to be carried (not held already).
     carry: bool,
     new_version: bool,
@@ -212,8 +190,8 @@ pub fn import_bundle(
     let mut seen: HashSet<(String, Option<i128>)> = HashSet::with_capacity(raws.len());
     for (i, raw) in raws.iter().enumerate() {
         let json = raw.get();
-        let header = match read_header(json) {
-            Ok(header) => header,
+        let (header, object) = match read_header_with::<StixObject<'_>>(json) {
+            Ok(read) => read,
             Err(why) => {
                 let id = guess_id(json).unwrap_or_else(|| format!("objects[{i}]"));
                 accounts.push((id, None, Some(Fate::Refused(why))));
@@ -260,6 +238,7 @@ pub fn import_bundle(
             account,
             json,
             header,
+            object,
             carry,
             new_version,
         });
@@ -300,49 +279,61 @@ pub fn import_bundle(
         .filter(|m| definitions.contains(&***m))
         .map(|m| m.to_string())
         .collect();
-    let mut groups: BTreeMap<Tlp, Vec<Item<'_>>> = BTreeMap::new();
+    // The TLP each object travels under: its own, and for a relationship or sighting at least
+    // that of what it connects.
+    let travels: Vec<Tlp> = read
+        .iter()
+        .map(|r| {
+            let mut tlp = own_tlp
+                .get(&*r.header.id)
+                .copied()
+                .unwrap_or(options.default_tlp);
+            if matches!(&*r.header.kind, "relationship" | "sighting") {
+                for id in r.object.connects() {
+                    if let Some(other) = own_tlp.get(id) {
+                        tlp = tlp.max(*other);
+                    }
+                }
+            }
+            tlp
+        })
+        .collect();
+    // Each group is sized once: an item is large, and growing a list of them copies them all.
+    let mut counts: BTreeMap<Tlp, usize> = BTreeMap::new();
+    for (r, tlp) in read.iter().zip(&travels) {
+        if r.carry && !referenced.contains(&*r.header.id) {
+            *counts.entry(*tlp).or_default() += 1;
+        }
+    }
+    let mut groups: BTreeMap<Tlp, Vec<Item<'_>>> = counts
+        .into_iter()
+        .map(|(tlp, count)| (tlp, Vec::with_capacity(count)))
+        .collect();
     let mut shared: HashMap<String, Item<'_>> = HashMap::new();
     let mut merged = 0;
-    for r in read {
+    for (r, tlp) in read.into_iter().zip(travels) {
         let is_shared = referenced.contains(&*r.header.id);
         if !r.carry && !is_shared {
             continue;
         }
-        let object: StixObject<'_> = match serde_json::from_str(r.json) {
-            Ok(object) => object,
-            Err(e) => {
-                if r.carry {
-                    accounts[r.account].2 = Some(Fate::Refused(format!("not a STIX object: {e}")));
-                }
-                continue;
-            }
-        };
         let mut observables = Observables::default();
         if r.carry && !r.header.revoked && matches!(&*r.header.kind, "indicator" | "vulnerability")
         {
             // The typed view, which Cairn indexes and correlates; an object that gives no
             // observable Cairn has a type for is carried all the same.
-            let _ = add_observables(&object, &member_description(&object), &mut observables);
-        }
-        let mut tlp = own_tlp
-            .get(&*r.header.id)
-            .copied()
-            .unwrap_or(options.default_tlp);
-        if matches!(&*r.header.kind, "relationship" | "sighting") {
-            // At least as strict as what it connects.
-            let connects: Connects<'_> = serde_json::from_str(r.json).unwrap_or_default();
-            for id in connects.ids() {
-                if let Some(other) = own_tlp.get(id) {
-                    tlp = tlp.max(*other);
-                }
-            }
+            let _ = add_observables(
+                &r.header.kind,
+                &r.object,
+                &member_description(&r.object),
+                &mut observables,
+            );
         }
         merged += observables.merged;
         let item = Item {
             bytes: r.json.len() + 8 + observables.encoded_len(),
             marked: marked_tlp(&r.header),
             json: r.json,
-            object,
+            object: r.object,
             account: r.account,
             carry: r.carry,
             new_version: r.new_version,
@@ -357,17 +348,21 @@ pub fn import_bundle(
         }
     }
     let mut reports = Vec::new();
-    let place = |items: Vec<Item<'_>>,
-                 shared: &HashMap<String, Item<'_>>,
-                 tlp: Tlp,
-                 accounts: &mut Vec<(String, Option<String>, Option<Fate>)>,
-                 reports: &mut Vec<ImportedReport>| {
-        let parts = split(items, shared, tlp);
+    /// Splits the items of one TLP into reports, each added to `reports`.
+    fn place<'a>(
+        mut items: Vec<Item<'a>>,
+        shared: &HashMap<String, Item<'a>>,
+        tlp: Tlp,
+        us: &OrgPublicKey,
+        accounts: &mut [(String, Option<String>, Option<Fate>)],
+        reports: &mut Vec<ImportedReport>,
+    ) {
+        let parts = split(&items, shared, tlp);
         let count = parts.len();
-        for (n, mut part) in parts.into_iter().enumerate() {
+        for (n, part) in parts.into_iter().enumerate() {
             let index = reports.len();
             reports.push(chunk_report(
-                &mut part,
+                &mut items[part],
                 shared,
                 tlp,
                 (n + 1, count),
@@ -376,9 +371,9 @@ pub fn import_bundle(
                 index,
             ));
         }
-    };
+    }
     for (tlp, items) in groups {
-        place(items, &shared, tlp, &mut accounts, &mut reports);
+        place(items, &shared, tlp, us, &mut accounts, &mut reports);
     }
     // Definitions to carry that went with no report are carried on their own.
     let mut leftovers: BTreeMap<Tlp, Vec<Item<'_>>> = BTreeMap::new();
@@ -391,7 +386,7 @@ pub fn import_bundle(
         leftovers.entry(item.tlp).or_default().push(item);
     }
     for (tlp, items) in leftovers {
-        place(items, &HashMap::new(), tlp, &mut accounts, &mut reports);
+        place(items, &HashMap::new(), tlp, us, &mut accounts, &mut reports);
     }
     let accounts = accounts
         .into_iter()
@@ -427,17 +422,17 @@ fn definitions_for<'s, 'i, 'a>(
 }
 
 /// Splits objects of one TLP into runs that each fit one report, in their order, counting the
-/// marking-definitions each run must carry with it.
+/// marking-definitions each run must carry with it: the range of `items` each run takes.
 fn split<'a>(
-    items: Vec<Item<'a>>,
+    items: &[Item<'a>],
     shared: &HashMap<String, Item<'a>>,
     tlp: Tlp,
-) -> Vec<Vec<Item<'a>>> {
-    let mut parts: Vec<Vec<Item<'a>>> = Vec::new();
+) -> Vec<std::ops::Range<usize>> {
+    let mut parts: Vec<std::ops::Range<usize>> = Vec::new();
     let (mut bytes, mut observables) = (0, 0);
     let mut carried_definitions: HashSet<&str> = HashSet::new();
-    for item in items {
-        let extra: usize = definitions_for(&item, shared, tlp)
+    for (i, item) in items.iter().enumerate() {
+        let extra: usize = definitions_for(item, shared, tlp)
             .filter(|(id, _)| !carried_definitions.contains(id))
             .map(|(_, d)| d.bytes)
             .sum();
@@ -447,11 +442,11 @@ fn split<'a>(
                 && observables + item.observables.list.len() <= cairn_core::limits::MAX_INDICATORS
         });
         if !fits {
-            parts.push(Vec::new());
+            parts.push(i..i);
             (bytes, observables) = (0, 0);
             carried_definitions.clear();
         }
-        for (id, d) in definitions_for(&item, shared, tlp) {
+        for (id, d) in definitions_for(item, shared, tlp) {
             if carried_definitions.insert(id) {
                 bytes += d.bytes;
             }
@@ -459,7 +454,7 @@ fn split<'a>(
         bytes += item.bytes;
         observables += item.observables.list.len();
         if let Some(part) = parts.last_mut() {
-            part.push(item);
+            part.end = i + 1;
         }
     }
     parts
@@ -628,7 +623,7 @@ fn chunk_report<'i, 'a>(
     .and_then(|c| u8::try_from(c).ok())
     .filter(|c| *c <= 100);
     let created = match lead {
-        Some(item) => created_of(&item.object, String::new).ok().flatten(),
+        Some(item) => created_of(item),
         None => None,
     }
     .or_else(|| {
@@ -666,30 +661,21 @@ fn chunk_report<'i, 'a>(
     }
 }
 
-/// When the object says it was published, valid from or created, whichever comes first in
-/// that order; a timestamp that is not one is named with `place` (called only then).
-fn created_of(
-    object: &StixObject<'_>,
-    place: impl Fn() -> String,
-) -> Result<Option<time::OffsetDateTime>, ImportError> {
-    for (field, value) in [
-        ("published", &object.published),
-        ("valid_from", &object.valid_from),
-        ("created", &object.created),
-    ] {
-        if let Some(text) = value.text() {
-            let t =
-                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| {
-                    malformed(
-                        format!("{}.{field}", place()),
-                        format!("{text:?} is not a STIX timestamp (2016-05-12T08:17:27.000Z)"),
-                    )
-                })?;
-            return Ok(Some(t));
+/// When the object says it was published, valid from or created, whichever it gives first in
+/// that order; `None` when that one is not a timestamp.
+fn created_of(item: &Item<'_>) -> Option<time::OffsetDateTime> {
+    let stated = [&item.object.published, &item.object.valid_from]
+        .into_iter()
+        .find_map(Scalar::text);
+    match stated {
+        Some(text) => {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
         }
+        None => item
+            .header
+            .created
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp_nanos(t.nanos()).ok()),
     }
-    Ok(None)
 }
 
 /// The observables in a STIX pattern that Cairn carries: every `path = 'value'` comparison
@@ -797,11 +783,12 @@ fn cves_of(object: &StixObject<'_>) -> Vec<String> {
 /// Adds what an indicator or vulnerability object carries to `into`, each observable with
 /// `description`; returns why nothing could be taken from it, if so.
 fn add_observables(
+    kind: &str,
     object: &StixObject<'_>,
     description: &str,
     into: &mut Observables,
 ) -> Result<(), String> {
-    let candidates: Vec<(IndicatorType, String)> = match object.kind() {
+    let candidates: Vec<(IndicatorType, String)> = match kind {
         "indicator" => {
             let pattern = object.pattern.text().unwrap_or_default();
             if let Some(other) = object.pattern_type.text().filter(|t| *t != "stix") {

@@ -151,63 +151,78 @@ impl<'de: 'a, 'a> Deserialize<'de> for Texts<'a> {
     }
 }
 
-/// A STIX object: the properties Cairn reads. Nested properties that only markings and
+/// A STIX object: the properties Cairn reads besides its header
+/// ([`cairn_core::stix::ObjectHeader`]), read in the same pass. Nested properties that only
 /// vulnerabilities carry are kept as JSON text and read when needed.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub(crate) struct StixObject<'a> {
-    #[serde(rename = "type", borrow)]
-    pub(crate) kind: Scalar<'a>,
-    #[serde(borrow)]
-    pub(crate) id: Scalar<'a>,
-    #[serde(borrow)]
-    pub(crate) created: Scalar<'a>,
-    #[serde(borrow)]
-    pub(crate) modified: Scalar<'a>,
-    #[serde(borrow)]
     pub(crate) published: Scalar<'a>,
-    #[serde(borrow)]
     pub(crate) valid_from: Scalar<'a>,
-    #[serde(borrow)]
     pub(crate) name: Scalar<'a>,
-    #[serde(borrow)]
     pub(crate) description: Scalar<'a>,
-    #[serde(borrow)]
     pub(crate) pattern: Scalar<'a>,
-    #[serde(borrow)]
     pub(crate) pattern_type: Scalar<'a>,
-    #[serde(borrow)]
     pub(crate) confidence: Scalar<'a>,
-    #[serde(borrow)]
     pub(crate) labels: Texts<'a>,
-    #[serde(borrow)]
-    pub(crate) indicator_types: Texts<'a>,
-    #[serde(borrow)]
     pub(crate) report_types: Texts<'a>,
-    #[serde(borrow)]
-    pub(crate) object_refs: Texts<'a>,
-    #[serde(borrow)]
-    pub(crate) object_marking_refs: Texts<'a>,
-    #[serde(borrow)]
-    pub(crate) definition_type: Scalar<'a>,
-    #[serde(borrow)]
-    pub(crate) definition: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub(crate) extensions: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub(crate) external_references: Option<&'a RawValue>,
+    /// What a relationship or sighting connects.
+    pub(crate) source_ref: Scalar<'a>,
+    pub(crate) target_ref: Scalar<'a>,
+    pub(crate) sighting_of_ref: Scalar<'a>,
+    pub(crate) observed_data_refs: Texts<'a>,
+}
+
+impl<'de> cairn_core::stix::OtherProperties<'de> for StixObject<'de> {
+    fn read_value<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        let scalar = match key {
+            "published" => &mut self.published,
+            "valid_from" => &mut self.valid_from,
+            "name" => &mut self.name,
+            "description" => &mut self.description,
+            "pattern" => &mut self.pattern,
+            "pattern_type" => &mut self.pattern_type,
+            "confidence" => &mut self.confidence,
+            "source_ref" => &mut self.source_ref,
+            "target_ref" => &mut self.target_ref,
+            "sighting_of_ref" => &mut self.sighting_of_ref,
+            "labels" => {
+                self.labels = map.next_value()?;
+                return Ok(());
+            }
+            "report_types" => {
+                self.report_types = map.next_value()?;
+                return Ok(());
+            }
+            "observed_data_refs" => {
+                self.observed_data_refs = map.next_value()?;
+                return Ok(());
+            }
+            "external_references" => {
+                // Kept as text only when it is valid JSON of any shape; read when needed.
+                self.external_references = Some(map.next_value()?);
+                return Ok(());
+            }
+            _ => return map.next_value::<IgnoredAny>().map(drop),
+        };
+        *scalar = map.next_value()?;
+        Ok(())
+    }
 }
 
 impl StixObject<'_> {
-    /// Its `type`, or "" when it has none.
-    pub(crate) fn kind(&self) -> &str {
-        self.kind.text().unwrap_or_default()
-    }
-
     /// A nested property as a JSON value (null when absent or not JSON).
     pub(crate) fn nested(raw: Option<&RawValue>) -> serde_json::Value {
         raw.and_then(|r| serde_json::from_str(r.get()).ok())
             .unwrap_or_default()
+    }
+
+    /// The ids a relationship or sighting connects.
+    pub(crate) fn connects(&self) -> impl Iterator<Item = &str> {
+        [&self.source_ref, &self.target_ref, &self.sighting_of_ref]
+            .into_iter()
+            .filter_map(Scalar::text)
+            .chain(self.observed_data_refs.iter())
     }
 }
 
@@ -217,23 +232,23 @@ mod tests {
 
     #[test]
     fn odd_properties_read_as_absent_and_the_rest_is_kept() {
-        let text = r#"{"type": "indicator", "id": "indicator--1", "name": 5,
-            "confidence": 80, "labels": ["a", 1, "b\n"], "object_refs": "x",
+        let text = r#"{"type": "indicator", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+            "name": 5, "confidence": 80, "labels": ["a", 1, "b\n"], "report_types": "x",
             "description": {"nested": [1, 2]}, "pattern": "[x = 'a\"b']",
-            "extensions": {"e": {"k": 1}}, "unknown": [true]}"#;
-        let object: StixObject<'_> = serde_json::from_str(text).unwrap();
-        assert_eq!(object.kind(), "indicator");
-        assert_eq!(object.id.text(), Some("indicator--1"));
+            "external_references": [{"source_name": "cve", "external_id": "CVE-2021-44228"}],
+            "extensions": {"e": {"k": 1}}, "unknown": [true], "source_ref": "x--1"}"#;
+        let (header, object) = cairn_core::stix::read_header_with::<StixObject<'_>>(text).unwrap();
+        assert_eq!(header.kind, "indicator");
         assert_eq!(object.name.text(), None);
         assert_eq!(object.confidence.number(), Some(80));
         assert_eq!(object.labels.iter().collect::<Vec<_>>(), ["a", "b\n"]);
-        assert!(object.object_refs.0.is_empty());
+        assert!(object.report_types.0.is_empty());
         assert_eq!(object.description.text(), None);
         assert_eq!(object.pattern.text(), Some("[x = 'a\"b']"));
         assert_eq!(
-            StixObject::nested(object.extensions)["e"]["k"],
-            serde_json::json!(1)
+            StixObject::nested(object.external_references)[0]["external_id"],
+            serde_json::json!("CVE-2021-44228")
         );
-        assert!(StixObject::nested(object.definition).is_null());
+        assert_eq!(object.connects().collect::<Vec<_>>(), ["x--1"]);
     }
 }
