@@ -397,3 +397,50 @@ async fn a_flooding_partner_is_refused_and_reported() {
     );
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_sent_at_once_are_served_in_turn() {
+    let (mut fed, mut attacker, stop) = setup().await;
+    let (_, reply) = attacker
+        .next_pull(Duration::from_secs(20))
+        .await
+        .expect("the node pulls on connecting");
+    reply.respond(Response::Page(page(0, false, 0)));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut ids = Vec::new();
+    for n in 0..4u64 {
+        let mut draft = cairn_core::sample::indicator_report(&mut rng, n);
+        draft.tlp = Some(cairn_core::Tlp::Green);
+        ids.push(fed.publish_draft(VICTIM, &draft).await.id());
+    }
+    // As many fetches at once as a node may have admitted: one is served, the others wait
+    // their turn, and every one is answered with its report.
+    let fetches: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (net, victim, id) = (attacker.net.clone(), attacker.victim.clone(), *id);
+            tokio::spawn(async move {
+                let answer = net
+                    .request(
+                        &victim,
+                        Request::Fetch {
+                            report_id: *id.as_bytes(),
+                        },
+                    )
+                    .await;
+                (id, answer)
+            })
+        })
+        .collect();
+    for fetch in fetches {
+        let (id, answer) = fetch.await.expect("the task");
+        match answer {
+            Ok(Response::Fetched(Some(passed))) => {
+                let report = cairn_core::verify(&passed.envelope).expect("a signed report");
+                assert_eq!(report.id(), id);
+            }
+            other => panic!("fetch of {id} answered {other:?}"),
+        }
+    }
+    stop.cancel();
+}

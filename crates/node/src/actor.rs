@@ -119,8 +119,10 @@ const TICK: Duration = Duration::from_millis(100);
 /// How often standing is checked against the clock (authorisations that end or start).
 const STANDING_CHECK: Duration = Duration::from_secs(1);
 
-/// Requests one partner node may have served at once; more are refused as busy, so one
-/// node cannot take all the serving threads from the others.
+/// Requests one partner node may have admitted at once (one being served, the others waiting
+/// their turn); more are refused as busy. A node's requests are served one at a time, so a
+/// node that floods takes at most one serving thread and one flush of the audit trail at a
+/// time from the others.
 const MAX_SERVING_PER_PEER: usize = 4;
 
 fn not_introduced() -> Response {
@@ -139,6 +141,16 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// A partner node's turn to be served: its requests are served one at a time.
+#[derive(Debug, Clone)]
+struct ServeTurn(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl Default for ServeTurn {
+    fn default() -> Self {
+        ServeTurn(std::sync::Arc::new(tokio::sync::Semaphore::new(1)))
+    }
+}
+
 #[derive(Debug, Default)]
 struct PeerState {
     partner: usize,
@@ -155,8 +167,10 @@ struct PeerState {
     /// It answered our introduction: we may pull from it.
     introduced_out: bool,
     hello_in_flight: bool,
-    /// Requests from it being served now.
+    /// Requests from it admitted: being served, or waiting for its turn.
     serving: usize,
+    /// Its turn to be served: one request at a time.
+    serve_turn: ServeTurn,
     /// The requests it may still make (a flooding node is refused, not served).
     budget: cairn_net::rate::RequestBudget,
     /// Pages from it waiting to be stored, and whether one is being stored.
@@ -892,7 +906,8 @@ impl Actor {
         Some(reply)
     }
 
-    /// Runs serving work on a blocking thread, answers, and reports back to the actor.
+    /// Runs serving work on a blocking thread when it is the partner node's turn (one of its
+    /// requests at a time), answers, and reports back to the actor.
     fn serve<F>(
         &mut self,
         node: NodeAddress,
@@ -906,8 +921,15 @@ impl Actor {
         let metrics = self.metrics.clone();
         let started = Instant::now();
         let span = self.peer_span(&node, request);
+        let turn = self
+            .peers
+            .get(&node)
+            .map(|state| state.serve_turn.clone())
+            .unwrap_or_default();
         self.spawn(
             async move {
+                // The semaphore is never closed: a permit always comes.
+                let permit = turn.0.acquire_owned().await;
                 let (response, count, embargo_until, error) =
                     match tokio::task::spawn_blocking(work).await {
                         Ok(Ok((response, count, embargo))) => (response, count, embargo, None),
@@ -924,6 +946,7 @@ impl Actor {
                             None,
                         ),
                     };
+                drop(permit);
                 reply.respond(response);
                 metrics.request("sync", request, started.elapsed().as_secs_f64());
                 let _ = results.send(TaskResult::Served {
