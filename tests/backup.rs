@@ -27,22 +27,7 @@ fn publish(node: &CliNode, from: u32, to: u32) {
 fn import_many(node: &CliNode, dir: &std::path::Path, n: usize) {
     // A STIX bundle of `n` indicators, one report per 100 or so: a store large enough that a
     // backup takes a while.
-    let objects: Vec<serde_json::Value> = (0..n)
-        .map(|i| {
-            serde_json::json!({
-                "type": "indicator",
-                "spec_version": "2.1",
-                "id": format!("indicator--{:08x}-0000-4000-8000-{:012x}", i, i),
-                "created": "2026-11-01T10:00:00.000Z",
-                "modified": "2026-11-01T10:00:00.000Z",
-                "name": format!("bulk {i}"),
-                "pattern": format!("[domain-name:value = 'bulk-{i}.example']"),
-                "pattern_type": "stix",
-                "valid_from": "2026-11-01T10:00:00Z",
-                "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
-            })
-        })
-        .collect();
+    let objects: Vec<serde_json::Value> = (0..n).map(cairn_core::sample::stix_indicator).collect();
     let bundle = serde_json::json!({
         "type": "bundle",
         "id": "bundle--00000000-0000-4000-8000-000000000001",

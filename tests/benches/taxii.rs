@@ -99,45 +99,7 @@ fn options() -> Options {
 
 /// The indicators to add: distinct IPv4 addresses, domains and SHA-256 hashes, TLP:GREEN.
 fn indicators(n: usize) -> Vec<Value> {
-    (0..n)
-        .map(|i| {
-            let pattern = match i % 3 {
-                0 => format!(
-                    "[ipv4-addr:value = '10.{}.{}.{}']",
-                    (i >> 16) & 255,
-                    (i >> 8) & 255,
-                    i & 255
-                ),
-                1 => format!("[domain-name:value = 'c2-{i}.bench.example']"),
-                _ => {
-                    use std::fmt::Write;
-                    let mut hash = String::new();
-                    for k in 0..8u64 {
-                        let _ = write!(
-                            hash,
-                            "{:08x}",
-                            ((i as u64 + 1) * 2_654_435_761 * (k + 1)) & 0xffff_ffff
-                        );
-                    }
-                    format!("[file:hashes.'SHA-256' = '{hash}']")
-                }
-            };
-            json!({
-                "type": "indicator",
-                "spec_version": "2.1",
-                "id": format!("indicator--{:08x}-0000-4000-8000-{:012x}", i, i),
-                "created": "2026-11-01T10:00:00.000Z",
-                "modified": "2026-11-01T10:00:00.000Z",
-                "name": format!("Benchmark indicator {i}"),
-                "pattern": pattern,
-                "pattern_type": "stix",
-                "pattern_version": "2.1",
-                "valid_from": "2026-11-01T10:00:00.000Z",
-                "indicator_types": ["malicious-activity"],
-                "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
-            })
-        })
-        .collect()
+    (0..n).map(cairn_core::sample::stix_indicator).collect()
 }
 
 /// A TAXII server under test: where its collection is and how to log in.

@@ -81,3 +81,42 @@ pub fn indicator_report<R: Rng>(rng: &mut R, n: u64) -> ReportDraft {
         ..ReportDraft::default()
     }
 }
+
+/// STIX 2.1 indicator number `i` as a TAXII client posts it: an IPv4, domain or SHA-256
+/// pattern in turn, marked TLP:GREEN, with a fixed version. What the TAXII benchmarks send.
+pub fn stix_indicator(i: usize) -> serde_json::Value {
+    let pattern = match i % 3 {
+        0 => format!(
+            "[ipv4-addr:value = '10.{}.{}.{}']",
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255
+        ),
+        1 => format!("[domain-name:value = 'c2-{i}.bench.example']"),
+        _ => {
+            let hash: String = (0..8u64)
+                .map(|k| {
+                    format!(
+                        "{:08x}",
+                        ((i as u64 + 1) * 2_654_435_761 * (k + 1)) & 0xffff_ffff
+                    )
+                })
+                .collect();
+            format!("[file:hashes.'SHA-256' = '{hash}']")
+        }
+    };
+    serde_json::json!({
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": format!("indicator--{:08x}-0000-4000-8000-{:012x}", i, i),
+        "created": "2026-11-01T10:00:00.000Z",
+        "modified": "2026-11-01T10:00:00.000Z",
+        "name": format!("Benchmark indicator {i}"),
+        "pattern": pattern,
+        "pattern_type": "stix",
+        "pattern_version": "2.1",
+        "valid_from": "2026-11-01T10:00:00.000Z",
+        "indicator_types": ["malicious-activity"],
+        "object_marking_refs": [crate::stix::tlp_marking_id(Tlp::Green)]
+    })
+}

@@ -23,35 +23,9 @@ fn number(flag: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// An envelope of `n` indicators shaped as the TAXII benchmark's: IPv4, domain and SHA-256
-/// patterns in turn, each marked TLP:GREEN.
+/// An envelope of `n` indicators as the TAXII benchmark posts them.
 fn envelope(n: usize) -> String {
-    let objects: Vec<serde_json::Value> = (0..n)
-        .map(|i| {
-            let pattern = match i % 3 {
-                0 => format!("[ipv4-addr:value = '10.0.{}.{}']", (i >> 8) & 255, i & 255),
-                1 => format!("[domain-name:value = 'c2-{i}.bench.example']"),
-                _ => format!(
-                    "[file:hashes.'SHA-256' = '{:064x}']",
-                    (i as u128 + 1) * 2_654_435_761
-                ),
-            };
-            serde_json::json!({
-                "type": "indicator",
-                "spec_version": "2.1",
-                "id": format!("indicator--{:08x}-0000-4000-8000-{:012x}", i, i),
-                "created": "2026-11-01T10:00:00.000Z",
-                "modified": "2026-11-01T10:00:00.000Z",
-                "name": format!("Benchmark indicator {i}"),
-                "pattern": pattern,
-                "pattern_type": "stix",
-                "pattern_version": "2.1",
-                "valid_from": "2026-11-01T10:00:00.000Z",
-                "indicator_types": ["malicious-activity"],
-                "object_marking_refs": [cairn_core::stix::tlp_marking_id(Tlp::Green)]
-            })
-        })
-        .collect();
+    let objects: Vec<serde_json::Value> = (0..n).map(cairn_core::sample::stix_indicator).collect();
     serde_json::json!({ "objects": objects }).to_string()
 }
 
