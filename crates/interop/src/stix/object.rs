@@ -171,10 +171,38 @@ pub(crate) struct StixObject<'a> {
     pub(crate) target_ref: Scalar<'a>,
     pub(crate) sighting_of_ref: Scalar<'a>,
     pub(crate) observed_data_refs: Texts<'a>,
+    /// The properties of [`PROPERTIES`] read so far, a bit each.
+    seen: u16,
 }
+
+/// The properties a [`StixObject`] reads. One given twice is refused, as the header's are: the
+/// typed view must not read another value than a reader that takes the first one.
+const PROPERTIES: [&str; 14] = [
+    "published",
+    "valid_from",
+    "name",
+    "description",
+    "pattern",
+    "pattern_type",
+    "confidence",
+    "source_ref",
+    "target_ref",
+    "sighting_of_ref",
+    "labels",
+    "report_types",
+    "observed_data_refs",
+    "external_references",
+];
 
 impl<'de> cairn_core::stix::OtherProperties<'de> for StixObject<'de> {
     fn read_value<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        let Some(bit) = PROPERTIES.iter().position(|p| *p == key) else {
+            return map.next_value::<IgnoredAny>().map(drop);
+        };
+        if self.seen & (1 << bit) != 0 {
+            return Err(de::Error::duplicate_field(PROPERTIES[bit]));
+        }
+        self.seen |= 1 << bit;
         let scalar = match key {
             "published" => &mut self.published,
             "valid_from" => &mut self.valid_from,
@@ -250,5 +278,14 @@ mod tests {
             serde_json::json!("CVE-2021-44228")
         );
         assert_eq!(object.connects().collect::<Vec<_>>(), ["x--1"]);
+    }
+
+    #[test]
+    fn a_property_of_the_typed_view_given_twice_is_refused() {
+        let text = r#"{"type": "indicator", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+            "pattern": "[ipv4-addr:value = '198.51.100.1']", "pattern_type": "stix",
+            "pattern": "[ipv4-addr:value = '203.0.113.9']"}"#;
+        let e = cairn_core::stix::read_header_with::<StixObject<'_>>(text).unwrap_err();
+        assert!(e.contains("duplicate field `pattern`"), "{e}");
     }
 }
