@@ -487,3 +487,65 @@ async fn an_organisation_rotates_its_key_while_reports_flow_and_its_partners_fol
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_that_arrives_before_the_statements_of_its_signer_waits_for_them() {
+    let mut fed = Federation::new(&["cert", "bank", "ngo"], 36);
+    for (a, b) in [(CERT, BANK), (CERT, NGO), (BANK, NGO)] {
+        fed.trust(a, b, up_to(Tlp::Amber), up_to(Tlp::Amber));
+    }
+    // The NGO is offline while the bank hands its key over and publishes with the new key.
+    fed.start(CERT).await;
+    fed.start(BANK).await;
+    fed.wait_connected(WAIT).await;
+    let bank_id = KeyStatement::implicit_genesis(&fed.members[BANK].org)
+        .unwrap()
+        .organisation();
+    let new_key = cairn_core::OrgKey::generate(&mut StdRng::seed_from_u64(600));
+    let succession = KeyStatement::succession(
+        bank_id,
+        &fed.members[BANK].org,
+        *fed.members[BANK].org.public().as_bytes(),
+        &new_key,
+        now_ms(),
+    )
+    .unwrap();
+    assert_eq!(
+        fed.node(BANK)
+            .add_statements(vec![succession])
+            .await
+            .unwrap(),
+        1
+    );
+    let report = sign_as_bank(&fed, Some(&new_key), &green(601), 601);
+    fed.publish(BANK, vec![report.clone()]).await;
+    assert!(fed.wait_for(CERT, &[report.id()], WAIT).await);
+
+    // The bank goes offline; the NGO comes up and is offered the report by the CERT before it
+    // knows the new key: it holds the report back, and the CERT is not at fault.
+    fed.stop(BANK).await;
+    fed.start(NGO).await;
+    fed.wait_connected(WAIT).await;
+    tokio::time::sleep(SETTLE).await;
+    assert!(
+        !fed.holds(NGO, &report.id()),
+        "stored before the key that signed it was known to stand for its author"
+    );
+    let cert_id = fed.members[CERT].peer_id.to_string();
+    let peers = fed.node(NGO).peers().await.unwrap();
+    let cert = peers.iter().find(|p| p.peer_id == cert_id).expect("listed");
+    assert!(cert.connected, "{cert:?}");
+    assert_eq!((cert.refused, &cert.last_error), (0, &None), "{cert:?}");
+
+    // The bank comes back; its introduction carries the succession, and the report waiting
+    // for it is stored, with nobody shown a problem.
+    fed.start(BANK).await;
+    assert!(
+        fed.wait_for(NGO, &[report.id()], WAIT).await,
+        "the report that waited for its signer's statements was not stored"
+    );
+    let peers = fed.node(NGO).peers().await.unwrap();
+    for peer in &peers {
+        assert_eq!((peer.refused, &peer.last_error), (0, &None), "{peer:?}");
+    }
+}

@@ -120,6 +120,8 @@ pub enum VerifyError {
     /// first key after it was handed over or revoked.
     #[error("signed by key {key}, which may not sign its author's reports then: {reason}")]
     Signer {
+        /// The author the report names (whose statements were asked).
+        author: OrgPublicKey,
         /// The signing key, in hexadecimal.
         key: String,
         /// Why, as the author organisation's key statements say.
@@ -339,6 +341,7 @@ fn prepare(
             None => signers.first_key_may_sign(&author, report.created_ms),
         }
         .map_err(|reason| VerifyError::Signer {
+            author,
             key: hex::encode(node_signer.map_or(*author.as_bytes(), |(key, _)| key)),
             reason,
         })?;

@@ -373,7 +373,7 @@ fn after_a_rotation_the_new_key_signs_as_the_organisation_and_the_first_key_no_m
         ..rotated
     };
     match verify_with(old.envelope_bytes(), &rotated) {
-        Err(VerifyError::Signer { key, reason }) => {
+        Err(VerifyError::Signer { key, reason, .. }) => {
             assert_eq!(key, hex::encode(first.public().as_bytes()));
             assert_eq!(reason, "handed over");
         }

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::awaiting::{self, AwaitingStatements};
 use crate::exchange::{self, Received, SharingRules};
 use crate::keylogs::{Certified, KeyLogs, SharedKeyLogs};
 use crate::metrics::NodeMetrics;
@@ -235,6 +236,12 @@ enum TaskResult {
         node: NodeAddress,
         result: Result<Received, String>,
     },
+    /// Reports that waited for their author's statements, checked again now that new ones
+    /// arrived.
+    CheckedAgain {
+        node: NodeAddress,
+        result: Result<Received, String>,
+    },
     Served {
         node: NodeAddress,
         count: usize,
@@ -287,6 +294,9 @@ struct Actor {
     /// Notifications waiting for their turn, per partner node.
     notices: Notices<NodeAddress>,
     embargoes: Vec<(i64, NodeAddress)>,
+    /// Reports from partners signed by a key their author's statements, as known here, do not
+    /// let sign yet: held until the statements arrive, for a while.
+    awaiting: AwaitingStatements<NodeAddress>,
     tasks: JoinSet<()>,
     results: mpsc::UnboundedSender<TaskResult>,
     stopping: bool,
@@ -417,6 +427,7 @@ pub(crate) async fn start(
         epoch: Instant::now(),
         notices: Notices::new(Pace::default()),
         embargoes: Vec::new(),
+        awaiting: AwaitingStatements::default(),
         tasks: JoinSet::new(),
         results,
         stopping: false,
@@ -1223,6 +1234,18 @@ impl Actor {
                 }
                 self.fetch_again(&node);
             }
+            TaskResult::CheckedAgain { node, result } => match result {
+                Ok(mut received) => {
+                    // Checked with every statement there is: no more waiting.
+                    let refused = received.awaiting.drain(..).map(|a| a.refused());
+                    received.rejected.extend(refused);
+                    self.on_received(&node, received);
+                }
+                Err(e) => {
+                    tracing::error!(partner = %self.partner_name(&node), node = %node, "storing reports that waited for key statements failed: {e}");
+                    self.note_error(Some(&node), e);
+                }
+            },
             TaskResult::Served {
                 node,
                 count,
@@ -1358,6 +1381,7 @@ impl Actor {
         tracing::info!(partner = %partner.name, node = %node, new = admitted.new.len(), "key statements received");
         self.keep_statements(admitted.new, None);
         self.recheck(partner.org);
+        self.check_awaiting_again(partner.org);
     }
 
     /// Keeps statements in the store, then answers `reply` (if any) with how many there were.
@@ -1566,11 +1590,23 @@ impl Actor {
         }
     }
 
-    fn on_received(&mut self, node: &NodeAddress, received: Received) {
+    fn on_received(&mut self, node: &NodeAddress, mut received: Received) {
         let partner_org = self.partner_of(node).map(|p| p.org);
         let name = self
             .partner_of(node)
             .map_or_else(String::new, |p| p.name.clone());
+        let now = self.epoch.elapsed();
+        for waiting in std::mem::take(&mut received.awaiting) {
+            tracing::info!(partner = %name, node = %node, author = %waiting.author.short(), "report held until its author's key statements arrive: {}", waiting.line);
+            let let_go = self.awaiting.hold(
+                node.clone(),
+                waiting.author,
+                waiting.report,
+                waiting.line,
+                now,
+            );
+            self.give_up_awaiting(let_go);
+        }
         for rejection in &received.rejected {
             tracing::warn!(partner = %name, node = %node, reason = rejection.reason, "report rejected: {}", rejection.line);
             self.metrics.refused(rejection.reason);
@@ -1608,6 +1644,64 @@ impl Actor {
             .collect();
         self.announce(&new);
         self.offer_again(&received.again, partner_org);
+    }
+
+    /// Checks again the reports by `author` that waited for its organisation's statements
+    /// (new ones arrived), each with the partner node that sent it.
+    fn check_awaiting_again(&mut self, author: OrgPublicKey) {
+        let released = self.awaiting.release(&author);
+        if released.is_empty() {
+            return;
+        }
+        let mut by_node: Vec<(NodeAddress, Vec<cairn_net::PassedReport>)> = Vec::new();
+        for (node, report) in released {
+            match by_node.iter_mut().find(|(n, _)| *n == node) {
+                Some((_, reports)) => reports.push(report),
+                None => by_node.push((node, vec![report])),
+            }
+        }
+        for (node, reports) in by_node {
+            let Some(partner) = self.partner_of(&node).cloned() else {
+                continue;
+            };
+            let store = self.store.clone();
+            let rules = self.rules.clone();
+            let signers = self.keylogs.clone();
+            let results = self.results.clone();
+            self.spawn(async move {
+                let result = tokio::task::spawn_blocking(move || {
+                    exchange::receive(&store, &rules, &partner, reports, &signers, now_ms())
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+                let _ = results.send(TaskResult::CheckedAgain { node, result });
+            });
+        }
+    }
+
+    /// Refuses the reports that waited for their author's statements in vain (or were let go
+    /// to make room), as reports that do not verify.
+    fn give_up_awaiting(&mut self, given_up: Vec<awaiting::GivenUp<NodeAddress>>) {
+        for gone in given_up {
+            let line = if gone.crowded {
+                format!(
+                    "{} (too many reports were waiting for key statements)",
+                    gone.line
+                )
+            } else {
+                format!(
+                    "{} (its author's key statements did not arrive within {} s)",
+                    gone.line,
+                    awaiting::WAIT.as_secs()
+                )
+            };
+            let received = Received {
+                rejected: vec![exchange::Rejection::new("does_not_verify", line)],
+                ..Received::default()
+            };
+            self.on_received(&gone.node, received);
+        }
     }
 
     /// Offers reports now held by a shorter path, or with more disclosures, to the partners
@@ -1778,6 +1872,8 @@ impl Actor {
             now: now.duration_since(self.epoch),
         });
         self.recheck_all();
+        let given_up = self.awaiting.expire(now.duration_since(self.epoch));
+        self.give_up_awaiting(given_up);
         // Embargoes that ended: the partner may now see what its pulls stopped at.
         let wall = now_ms();
         if self.embargoes.iter().any(|(until, _)| *until <= wall) {
@@ -1941,6 +2037,7 @@ impl Actor {
         }
         self.notices.forget(node);
         self.embargoes.retain(|(_, n)| n != node);
+        self.awaiting.forget(node);
     }
 
     fn on_command(&mut self, command: NodeCommand) {

@@ -247,9 +247,31 @@ pub struct Received {
     pub again: Vec<StoredNew>,
     /// Already held.
     pub duplicates: usize,
+    /// Not stored yet: signed by a key its author's statements, as known here, do not let
+    /// sign. The statements may be on their way; the caller holds these for a while
+    /// ([`crate::awaiting`]) or refuses them.
+    pub awaiting: Vec<AwaitingReport>,
     /// Not stored: failed verification, broke the inbound rules, or conflicted with what is
     /// stored. One each, for the log and the metrics.
     pub rejected: Vec<Rejection>,
+}
+
+/// A report held for its author's statements.
+#[derive(Debug)]
+pub struct AwaitingReport {
+    /// The author it names.
+    pub author: cairn_core::OrgPublicKey,
+    /// The report as sent.
+    pub report: PassedReport,
+    /// Why it does not verify yet, for the log.
+    pub line: String,
+}
+
+impl AwaitingReport {
+    /// It, refused.
+    pub fn refused(&self) -> Rejection {
+        Rejection::new("does_not_verify", self.line.clone())
+    }
 }
 
 /// A report from a partner that was not stored.
@@ -301,6 +323,11 @@ pub struct Checked {
     pub hop: u32,
     /// Size of its envelope.
     pub size: usize,
+    /// The report as sent, when it failed only for its signer ([`VerifyError::Signer`]): its
+    /// author's statements may be on their way.
+    ///
+    /// [`VerifyError::Signer`]: cairn_core::VerifyError::Signer
+    pub awaiting: Option<PassedReport>,
 }
 
 /// Checks the signatures of a page (on every core); `signers` says which node keys may sign
@@ -310,12 +337,14 @@ pub fn check_page(reports: Vec<PassedReport>, signers: &dyn cairn_core::Signers)
     let envelopes: Vec<&[u8]> = reports.iter().map(|r| r.envelope.as_slice()).collect();
     let verified = cairn_core::verify_batch_parallel_with(&envelopes, 0, signers);
     reports
-        .iter()
+        .into_iter()
         .zip(verified)
         .map(|(passed, report)| Checked {
-            report,
             hop: passed.hop,
             size: passed.envelope.len(),
+            awaiting: matches!(report, Err(cairn_core::VerifyError::Signer { .. }))
+                .then_some(passed),
+            report,
         })
         .collect()
 }
@@ -348,6 +377,18 @@ pub fn store_checked(
     for passed in checked {
         let report = match passed.report {
             Ok(report) => report,
+            Err(e @ cairn_core::VerifyError::Signer { author, .. })
+                if passed.awaiting.is_some() =>
+            {
+                if let Some(report) = passed.awaiting {
+                    received.awaiting.push(AwaitingReport {
+                        author,
+                        report,
+                        line: format!("a report that does not verify: {e}"),
+                    });
+                }
+                continue;
+            }
             Err(e) => {
                 received.rejected.push(Rejection::new(
                     "does_not_verify",

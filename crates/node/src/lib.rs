@@ -5,6 +5,7 @@
 //! checks run on blocking threads, never on the actor or the network task.
 
 mod actor;
+pub mod awaiting;
 pub mod clock;
 pub mod exchange;
 pub mod keylogs;
@@ -507,6 +508,7 @@ impl NodeHandle {
                         .may_sign(&report.author(), &signer, at)
                         .err()
                         .map(|reason| cairn_core::VerifyError::Signer {
+                            author: report.author(),
                             key: hex::encode(signer),
                             reason,
                         })
