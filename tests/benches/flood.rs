@@ -2,8 +2,13 @@
 //! fast as it can) while an honest partner fetches reports from it at 125 a second: the honest
 //! partner's fetch latency, unloaded and under the flood, in the same run.
 //!
-//! Run: `cargo bench -p cairn-tests --bench flood` (`--fetches N`, default 1,000; `--flooders N`
-//! concurrent request loops, default 64).
+//! The flooder goes on trying for the whole run: held off after its first burst, it is let in
+//! again 30 s later and floods again. So the default run is one such cycle, 3,750 fetches at
+//! 125 a second; the fetches of the flood's first second are also shown on their own.
+//!
+//! Run: `cargo bench -p cairn-tests --bench flood` (`--fetches N`, default 3,750; `--flooders N`
+//! concurrent request loops, default 64; `--only notify|pull|hello`, one kind of request;
+//! `--retry-ms N`, how long a loop waits after a failed request, default 10).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,8 +36,20 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let fetches = number("--fetches", 1_000);
+    let fetches = number("--fetches", 3_750);
     let flooders = number("--flooders", 64);
+    let retry = Duration::from_millis(number("--retry-ms", 10) as u64);
+    let args: Vec<String> = std::env::args().collect();
+    let only: Option<u64> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|kind| match kind.as_str() {
+            "notify" => 0,
+            "pull" => 1,
+            "hello" => 2,
+            other => panic!("--only notify|pull|hello, not {other}"),
+        });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -96,11 +113,12 @@ fn main() {
                 let mut took = Vec::with_capacity(fetches);
                 // An honest partner's pace: 125 fetches a second, within its request budget.
                 let mut tick = tokio::time::interval(Duration::from_millis(8));
+                let start = Instant::now();
                 for k in 0..fetches {
                     tick.tick().await;
                     let t = Instant::now();
                     let found = bank.fetch(&cert_node, ids[k % ids.len()]).await;
-                    took.push(t.elapsed());
+                    took.push((t.elapsed(), t - start));
                     assert!(
                         matches!(found, Ok(Some(_))),
                         "{label}: fetch {k} failed: {found:?}"
@@ -110,7 +128,26 @@ fn main() {
                 took
             }
         };
-        let unloaded = fetch_all("unloaded").await;
+        // The latencies alone, for the table.
+        let latencies = |took: &[(Duration, Duration)]| -> Vec<Duration> {
+            took.iter().map(|(latency, _)| *latency).collect()
+        };
+        let unloaded_run = fetch_all("unloaded").await;
+        let unloaded = latencies(&unloaded_run);
+        let slowest = |run: &[(Duration, Duration)]| -> String {
+            run.iter()
+                .rev()
+                .take(10)
+                .map(|(latency, at)| {
+                    format!(
+                        "{:.2} ms at {:.2} s",
+                        latency.as_secs_f64() * 1000.0,
+                        at.as_secs_f64()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
 
         // The flood: loops of notifications, pulls and introductions, as fast as answers come.
         let flooding = Arc::new(AtomicBool::new(true));
@@ -123,7 +160,7 @@ fn main() {
                 tokio::spawn(async move {
                     let mut n = 0u64;
                     while flooding.load(Ordering::Relaxed) {
-                        let request = match (n + k as u64) % 3 {
+                        let request = match only.unwrap_or((n + k as u64) % 3) {
                             0 => Request::Notify {
                 head: n,
                 again: Vec::new(),
@@ -149,7 +186,7 @@ fn main() {
                             // Disconnected: it tries again at once, as an attacker would, but
                             // without spinning on this process's cores (it shares them with
                             // the nodes measured).
-                            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                            Err(_) => tokio::time::sleep(retry).await,
                         }
                     }
                 })
@@ -158,7 +195,8 @@ fn main() {
         // Measured from the flood's first request: before the flooder is held off, and after.
         let flood_start = Instant::now();
         let before = sent.load(Ordering::Relaxed);
-        let loaded = fetch_all("under the flood").await;
+        let loaded_run = fetch_all("under the flood").await;
+        let loaded = latencies(&loaded_run);
         let flood_secs = flood_start.elapsed().as_secs_f64();
         let during = sent.load(Ordering::Relaxed) - before;
         flooding.store(false, Ordering::Relaxed);
@@ -187,6 +225,26 @@ fn main() {
                 b.as_secs_f64() / a.as_secs_f64()
             );
         }
+        // The fetches that began in the flood's first second, against the unloaded run.
+        let mut first_second: Vec<Duration> = loaded_run
+            .iter()
+            .filter(|(_, at)| *at < Duration::from_secs(1))
+            .map(|(latency, _)| *latency)
+            .collect();
+        first_second.sort();
+        if !first_second.is_empty() {
+            println!(
+                "the flood's first second: {} fetches, p50 {:.2} ms, p99 {:.2} ms, slowest {:.2} ms",
+                first_second.len(),
+                percentile(&first_second, 50.0).as_secs_f64() * 1000.0,
+                percentile(&first_second, 99.0).as_secs_f64() * 1000.0,
+                first_second[first_second.len() - 1].as_secs_f64() * 1000.0
+            );
+        }
+        // The ten slowest of each run, and when each began (under the flood: after its first
+        // request).
+        println!("ten slowest unloaded: {}", slowest(&unloaded_run));
+        println!("ten slowest under the flood: {}", slowest(&loaded_run));
         println!("the node's problem for the flooder: {problem}");
         stop.cancel();
         fed.stop(BANK).await;

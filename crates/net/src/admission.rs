@@ -1,9 +1,12 @@
 //! Admission of connections. Still in their handshake: at most a few per remote IP address, so
 //! that one address (a stranger, or a partner's compromised machine) cannot hold every
 //! handshake slot and keep trusted partners out; handshakes that never finish are cut by the
-//! transport's handshake timeout. Established: only the nodes of the trust list, and, while
-//! they introduce themselves, a few unlisted ones (new nodes of a trusted organisation), each
-//! for a short time ([`TrustList`]).
+//! transport's handshake timeout. An address whose connections were refused after their
+//! handshake (a node held off for flooding, a stranger) may start only a few handshakes a
+//! second for a while: refusing it again costs nothing then, where each handshake costs the
+//! node its key exchange. Established: only the nodes of the trust list, and, while they
+//! introduce themselves, a few unlisted ones (new nodes of a trusted organisation), each for a
+//! short time ([`TrustList`]).
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
@@ -20,6 +23,8 @@ use libp2p::swarm::{
 };
 use libp2p::{Multiaddr, PeerId};
 
+use crate::rate::TokenBucket;
+
 /// Why an incoming connection was refused before its handshake.
 #[derive(Debug, thiserror::Error)]
 #[error("{address} already has {pending} handshakes under way (at most {max} per address)")]
@@ -29,36 +34,118 @@ pub(crate) struct TooManyFromAddress {
     max: usize,
 }
 
-/// Incoming handshakes under way, per remote IP address (plain bookkeeping, no I/O).
-#[derive(Debug, Default)]
-pub(crate) struct PendingPerAddress {
+/// Why an incoming connection was refused before its handshake: its address is paced.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "connections from {address} were refused after their handshake: at most {per_second} handshakes a second from it for now"
+)]
+pub(crate) struct PacedAddress {
+    address: IpAddr,
+    per_second: u32,
+}
+
+/// How long an address stays paced after the last of its connections refused after the
+/// handshake.
+const PACED_FOR: Duration = Duration::from_secs(60);
+
+/// Most addresses paced at once; beyond, the one refused longest ago is forgotten.
+const MAX_PACED: usize = 4096;
+
+/// An address whose connections were refused after their handshake.
+#[derive(Debug)]
+struct Paced {
+    handshakes: TokenBucket,
+    /// When one of its connections was last refused after its handshake.
+    refused_at: Duration,
+}
+
+/// Incoming handshakes per remote IP address: how many are under way, and how fast an address
+/// whose connections were refused after their handshake may start them (plain bookkeeping,
+/// no I/O; times are counted from the behaviour's creation).
+#[derive(Debug)]
+pub(crate) struct PerAddress {
     max: usize,
     pending: HashMap<IpAddr, usize>,
     address_of: HashMap<ConnectionId, IpAddr>,
+    /// Connections past their handshake, waiting for every behaviour's verdict.
+    established: HashMap<ConnectionId, IpAddr>,
+    paced: HashMap<IpAddr, Paced>,
+    paced_per_second: u32,
+    epoch: Instant,
 }
 
-impl PendingPerAddress {
-    /// At most `max` handshakes under way from one address (at least one).
-    pub(crate) fn new(max: usize) -> PendingPerAddress {
-        PendingPerAddress {
+impl PerAddress {
+    /// At most `max` handshakes under way from one address (at least one), and
+    /// `paced_per_second` a second (at least one) from an address whose connections were
+    /// refused after their handshake in the last minute.
+    pub(crate) fn new(max: usize, paced_per_second: u32) -> PerAddress {
+        PerAddress {
             max: max.max(1),
-            ..PendingPerAddress::default()
+            pending: HashMap::new(),
+            address_of: HashMap::new(),
+            established: HashMap::new(),
+            paced: HashMap::new(),
+            paced_per_second: paced_per_second.max(1),
+            epoch: Instant::now(),
         }
     }
 
-    /// Counts a new incoming connection from `address`, or refuses it.
-    fn admit(&mut self, id: ConnectionId, address: IpAddr) -> Result<(), TooManyFromAddress> {
+    /// Counts a new incoming connection from `address` at `now`, or refuses it.
+    fn admit(
+        &mut self,
+        id: ConnectionId,
+        address: IpAddr,
+        now: Duration,
+    ) -> Result<(), ConnectionDenied> {
+        if let Some(paced) = self.paced.get_mut(&address) {
+            if now.saturating_sub(paced.refused_at) >= PACED_FOR {
+                self.paced.remove(&address);
+            } else if !paced.handshakes.take(now) {
+                return Err(ConnectionDenied::new(PacedAddress {
+                    address,
+                    per_second: self.paced_per_second,
+                }));
+            }
+        }
         let pending = self.pending.entry(address).or_default();
         if *pending >= self.max {
-            return Err(TooManyFromAddress {
+            return Err(ConnectionDenied::new(TooManyFromAddress {
                 address,
                 pending: *pending,
                 max: self.max,
-            });
+            }));
         }
         *pending += 1;
         self.address_of.insert(id, address);
         Ok(())
+    }
+
+    /// A connection from `address` was refused after its handshake at `now`: the address is
+    /// paced for [`PACED_FOR`] from now.
+    fn refused_after_handshake(&mut self, address: IpAddr, now: Duration) {
+        if !self.paced.contains_key(&address) && self.paced.len() >= MAX_PACED {
+            self.paced
+                .retain(|_, p| now.saturating_sub(p.refused_at) < PACED_FOR);
+            if self.paced.len() >= MAX_PACED
+                && let Some(oldest) = self
+                    .paced
+                    .iter()
+                    .min_by_key(|(_, p)| p.refused_at)
+                    .map(|(a, _)| *a)
+            {
+                self.paced.remove(&oldest);
+            }
+        }
+        let per_second = self.paced_per_second;
+        let paced = self.paced.entry(address).or_insert_with(|| Paced {
+            handshakes: TokenBucket::new(per_second, per_second, now),
+            refused_at: now,
+        });
+        paced.refused_at = now;
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
     }
 
     /// The connection finished its handshake, failed or was refused elsewhere.
@@ -84,7 +171,7 @@ fn ip_of(address: &Multiaddr) -> Option<IpAddr> {
     })
 }
 
-impl NetworkBehaviour for PendingPerAddress {
+impl NetworkBehaviour for PerAddress {
     type ConnectionHandler = dummy::ConnectionHandler;
     type ToSwarm = Infallible;
 
@@ -95,7 +182,7 @@ impl NetworkBehaviour for PendingPerAddress {
         remote: &Multiaddr,
     ) -> Result<(), ConnectionDenied> {
         match ip_of(remote) {
-            Some(address) => self.admit(id, address).map_err(ConnectionDenied::new),
+            Some(address) => self.admit(id, address, self.now()),
             None => Ok(()),
         }
     }
@@ -105,9 +192,13 @@ impl NetworkBehaviour for PendingPerAddress {
         id: ConnectionId,
         _peer: PeerId,
         _local: &Multiaddr,
-        _remote: &Multiaddr,
+        remote: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
         self.done(id);
+        // The behaviours after this one may still refuse it (not in the trust list, held off).
+        if let Some(address) = ip_of(remote) {
+            self.established.insert(id, address);
+        }
         Ok(dummy::ConnectionHandler)
     }
 
@@ -124,11 +215,21 @@ impl NetworkBehaviour for PendingPerAddress {
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
         match event {
-            FromSwarm::ListenFailure(failure) => self.done(failure.connection_id),
+            FromSwarm::ListenFailure(failure) => {
+                self.done(failure.connection_id);
+                if let Some(address) = self.established.remove(&failure.connection_id) {
+                    let now = self.now();
+                    self.refused_after_handshake(address, now);
+                }
+            }
             FromSwarm::ConnectionEstablished(established) => {
                 self.done(established.connection_id);
+                self.established.remove(&established.connection_id);
             }
-            FromSwarm::ConnectionClosed(closed) => self.done(closed.connection_id),
+            FromSwarm::ConnectionClosed(closed) => {
+                self.done(closed.connection_id);
+                self.established.remove(&closed.connection_id);
+            }
             _ => {}
         }
     }
@@ -340,31 +441,90 @@ impl NetworkBehaviour for TrustList {
 mod tests {
     use super::*;
 
+    /// What a refusal says.
+    fn cause(denied: &ConnectionDenied) -> String {
+        std::error::Error::source(denied).map_or_else(String::new, |e| e.to_string())
+    }
+
     #[test]
     fn each_address_gets_its_own_few_slots_and_gets_them_back() {
-        let mut admission = PendingPerAddress::new(2);
+        let mut admission = PerAddress::new(2, 2);
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "2001:db8::1".parse().unwrap();
         let id = ConnectionId::new_unchecked;
-        assert!(admission.admit(id(1), a).is_ok());
-        assert!(admission.admit(id(2), a).is_ok());
-        let refused = admission.admit(id(3), a).unwrap_err();
+        let t = Duration::ZERO;
+        assert!(admission.admit(id(1), a, t).is_ok());
+        assert!(admission.admit(id(2), a, t).is_ok());
+        let refused = admission.admit(id(3), a, t).unwrap_err();
         assert_eq!(
-            refused.to_string(),
+            cause(&refused),
             "192.0.2.1 already has 2 handshakes under way (at most 2 per address)"
         );
         // Another address is not affected.
-        assert!(admission.admit(id(4), b).is_ok());
+        assert!(admission.admit(id(4), b, t).is_ok());
         // A handshake ends (done, failed or refused elsewhere): its slot is free again, once.
         admission.done(id(1));
         admission.done(id(1));
         admission.done(id(99));
-        assert!(admission.admit(id(5), a).is_ok());
-        assert!(admission.admit(id(6), a).is_err());
+        assert!(admission.admit(id(5), a, t).is_ok());
+        assert!(admission.admit(id(6), a, t).is_err());
         admission.done(id(2));
         admission.done(id(5));
         admission.done(id(4));
         assert!(admission.pending.is_empty() && admission.address_of.is_empty());
+    }
+
+    #[test]
+    fn an_address_refused_after_its_handshake_is_paced_for_a_minute() {
+        let mut admission = PerAddress::new(64, 2);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let mut next = 0;
+        let mut try_at = |admission: &mut PerAddress, address: IpAddr, ms: u64| {
+            next += 1;
+            let id = ConnectionId::new_unchecked(next);
+            let admitted = admission.admit(id, address, Duration::from_millis(ms));
+            admission.done(id);
+            admitted
+        };
+        // Not paced before any refusal: a hundred handshakes in a second are all let through.
+        for ms in 0..100 {
+            assert!(try_at(&mut admission, a, ms * 10).is_ok());
+        }
+        admission.refused_after_handshake(a, Duration::from_millis(1_000));
+        // Now two a second, and refused before any handshake beyond that, saying why.
+        let admitted = (0..100)
+            .filter(|ms| try_at(&mut admission, a, 1_000 + ms * 10).is_ok())
+            .count();
+        assert!((2..=4).contains(&admitted), "{admitted} admitted");
+        let refused = try_at(&mut admission, a, 1_995).unwrap_err();
+        assert_eq!(
+            cause(&refused),
+            "connections from 192.0.2.1 were refused after their handshake: at most 2 handshakes a second from it for now"
+        );
+        // Another address is not affected.
+        assert!((0..50).all(|ms| try_at(&mut admission, b, 1_000 + ms).is_ok()));
+        // A minute after the last refusal, the address is trusted with its pace again.
+        assert!((0..50).all(|ms| try_at(&mut admission, a, 61_000 + ms).is_ok()));
+        assert!(admission.paced.is_empty());
+    }
+
+    #[test]
+    fn paced_addresses_are_kept_in_bounded_memory() {
+        let mut admission = PerAddress::new(4, 2);
+        for n in 0..(MAX_PACED as u32 + 100) {
+            let address = IpAddr::V4(std::net::Ipv4Addr::from(n));
+            admission.refused_after_handshake(address, Duration::from_millis(u64::from(n)));
+        }
+        assert_eq!(admission.paced.len(), MAX_PACED);
+        // The newest are kept, the oldest forgotten.
+        let newest = IpAddr::V4(std::net::Ipv4Addr::from(MAX_PACED as u32 + 99));
+        assert!(admission.paced.contains_key(&newest));
+        assert!(
+            !admission
+                .paced
+                .contains_key(&IpAddr::V4(std::net::Ipv4Addr::from(0)))
+        );
     }
 
     #[test]

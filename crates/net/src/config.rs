@@ -17,6 +17,10 @@ pub struct NetConfig {
     pub max_pending_incoming: u32,
     /// Of those, at most this many from one IP address: one address cannot take them all.
     pub max_pending_per_address: u32,
+    /// Handshakes a second an address may start for a minute after one of its connections was
+    /// refused past the handshake (a node held off for flooding, a stranger); beyond, its
+    /// connections are refused before the handshake, which costs nothing.
+    pub paced_handshakes_per_second: u32,
     /// A connection that has not finished its handshake (encryption, identity, multiplexing)
     /// by then is closed, in seconds.
     pub handshake_timeout_secs: u64,
@@ -44,6 +48,7 @@ impl Default for NetConfig {
             idle_timeout_secs: 3600,
             max_pending_incoming: 32,
             max_pending_per_address: 4,
+            paced_handshakes_per_second: 2,
             handshake_timeout_secs: 10,
             max_connections_per_peer: 2,
             max_unlisted_nodes: 8,

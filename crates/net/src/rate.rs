@@ -27,7 +27,7 @@ impl Default for RateLimit {
         RateLimit {
             burst: 400,
             per_second: 200,
-            hold_off_after: 200,
+            hold_off_after: 50,
             window_secs: 10,
             hold_off_secs: 30,
         }
@@ -183,7 +183,7 @@ mod tests {
 
     const BURST: u32 = 400;
     const PER_SECOND: u32 = 200;
-    const HOLD_OFF_AFTER: u64 = 200;
+    const HOLD_OFF_AFTER: u64 = 50;
     const WINDOW: Duration = Duration::from_secs(10);
 
     #[test]

@@ -298,7 +298,7 @@ impl NetHandle {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
-    per_address: crate::admission::PendingPerAddress,
+    per_address: crate::admission::PerAddress,
     allowed: crate::admission::TrustList,
     limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
@@ -430,7 +430,10 @@ pub async fn spawn(
                 allowed.allow_peer(node.node.peer_id());
             }
             Behaviour {
-                per_address: crate::admission::PendingPerAddress::new(per_address),
+                per_address: crate::admission::PerAddress::new(
+                    per_address,
+                    config.paced_handshakes_per_second,
+                ),
                 allowed,
                 limits: connection_limits::Behaviour::new(limits),
                 identify: identify::Behaviour::new(
@@ -776,6 +779,16 @@ impl SwarmTask {
                 peer_id,
                 ..
             } => {
+                // A paced address is refused again and again at no cost: not worth a line each
+                // time (the refusal that made it paced was logged).
+                if let libp2p::swarm::ListenError::Denied { cause } = &error
+                    && cause
+                        .downcast_ref::<crate::admission::PacedAddress>()
+                        .is_some()
+                {
+                    tracing::debug!(from = %send_back_addr, "incoming connection refused: {cause}");
+                    return;
+                }
                 let error = error
                     .to_string()
                     .split_whitespace()

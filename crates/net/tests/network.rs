@@ -289,3 +289,51 @@ async fn an_unlisted_node_may_only_introduce_itself_and_only_for_a_while() {
     }
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_that_keeps_dialling_after_a_refusal_is_refused_before_the_handshake() {
+    let stop = CancellationToken::new();
+    // A admits no unlisted node: every connection of the stranger is refused past its
+    // handshake, until its address is paced.
+    let (_a, a_id, stranger) = a_and_a_stranger(
+        NetConfig {
+            max_unlisted_nodes: 0,
+            paced_handshakes_per_second: 2,
+            ..config("/ip4/127.0.0.1/tcp/0")
+        },
+        [3u8; 32],
+        [4u8; 32],
+        &stop,
+    )
+    .await;
+    // Fifty tries in about a second. A connection refused past its handshake closes under the
+    // request; one refused before it never opens.
+    let (mut past_handshake, mut before_handshake) = (0, 0);
+    let start = Instant::now();
+    for _ in 0..50 {
+        let answer = stranger
+            .request(
+                &a_id,
+                Request::Notify {
+                    head: 1,
+                    again: Vec::new(),
+                },
+            )
+            .await;
+        match answer {
+            Err(cairn_net::RequestError::ConnectionClosed) => past_handshake += 1,
+            Err(cairn_net::RequestError::Unreachable) => before_handshake += 1,
+            other => panic!("a stranger was answered: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    // The first refusal, then two a second (the first two at once).
+    let most = 3 + (2.0 * seconds).ceil() as usize;
+    assert!(
+        (1..=most).contains(&past_handshake),
+        "{past_handshake} handshakes in {seconds:.1} s (at most {most}), {before_handshake} refused before"
+    );
+    assert_eq!(past_handshake + before_handshake, 50);
+    stop.cancel();
+}

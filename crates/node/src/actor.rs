@@ -174,6 +174,9 @@ struct PeerState {
     serve_turn: ServeTurn,
     /// The requests it may still make (a flooding node is refused, not served).
     budget: cairn_net::rate::RequestBudget,
+    /// Until when it is held off for flooding: its problem says so until then, whatever fails
+    /// meanwhile because it is disconnected.
+    held_off_until: Option<Instant>,
     /// Pages from it waiting to be stored, and whether one is being stored.
     store_queue: std::collections::VecDeque<PageToStore>,
     storing: bool,
@@ -752,6 +755,7 @@ impl Actor {
                 );
                 tracing::warn!(partner = %partner.name, node = %from, "{problem}");
                 state.last_error = Some(problem);
+                state.held_off_until = Some(Instant::now() + limit.hold_off());
                 let net = self.net.clone();
                 let node = from.clone();
                 self.spawn(async move {
@@ -1326,6 +1330,13 @@ impl Actor {
 
     fn note_error(&mut self, node: Option<&NodeAddress>, error: String) {
         if let Some(state) = node.and_then(|n| self.peers.get_mut(n)) {
+            // Held off for flooding: what fails meanwhile fails because of that.
+            if state
+                .held_off_until
+                .is_some_and(|until| until > Instant::now())
+            {
+                return;
+            }
             state.last_error = Some(error);
         }
     }
