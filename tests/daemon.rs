@@ -1514,3 +1514,58 @@ fn observance_trends_are_the_same_from_a_stopped_and_a_running_node() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("12"));
 }
+
+#[test]
+fn partners_that_only_exchange_files_pass_bundles_with_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cert = CliNode::init(dir.path(), "cert");
+    let mut ngo = CliNode::init(dir.path(), "ngo");
+    cert.partner_with(&ngo, "ngo", "green");
+    ngo.partner_with(&cert, "cert", "green");
+    let first = dir.path().join("to-ngo-1.cairn");
+    let first_arg = first.to_str().unwrap();
+    // The running node writes bundles, and the command says so when there is none.
+    let refused = cert.run(&["bundle", "export", "--for", "ngo", "--out", first_arg]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("cairn run"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    cert.start();
+    cert.publish_green(1);
+    cert.publish_green(2);
+    let written = cert.ok(&["bundle", "export", "--for", "ngo", "--out", first_arg]);
+    assert!(written.contains("2 reports for ngo"), "{written}");
+    // A file is never replaced, and a partner must be in the trust list.
+    let again = cert.run(&["bundle", "export", "--for", "ngo", "--out", first_arg]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    let stranger = cert.run(&["bundle", "export", "--for", "nobody", "--out", "x.cairn"]);
+    assert!(String::from_utf8_lossy(&stranger.stderr).contains("no partner named \"nobody\""));
+    assert!(cert.signal("TERM"), "the CERT stops cleanly");
+
+    ngo.start();
+    let read = ngo.ok(&["bundle", "import", first_arg]);
+    assert!(
+        read.contains("From cert: 2 stored, 0 already held, 0 refused."),
+        "{read}"
+    );
+    assert_eq!(ngo.reports(), 2);
+    let json = ngo.ok(&["bundle", "import", first_arg, "--json"]);
+    let view: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (view["stored"].as_u64(), view["duplicates"].as_u64()),
+        (Some(0), Some(2))
+    );
+    // Not a bundle: refused, saying so, with nothing stored.
+    let garbage = dir.path().join("garbage.cairn");
+    std::fs::write(&garbage, b"this is not a bundle").unwrap();
+    let refused = ngo.run(&["bundle", "import", garbage.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not a Cairn bundle"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(ngo.reports(), 2);
+}

@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "cairn/v1/store.proto",
         "cairn/v1/wire.proto",
         "cairn/v1/identity.proto",
+        "cairn/v1/bundle.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

@@ -67,6 +67,20 @@ pub enum ControlRequest {
     PublicAdvisories,
     /// The observance trends (`cairn observance`).
     Observance(cairn_api::observance::ObservanceQuery),
+    /// Write what a partner may see into a bundle file (`cairn bundle export`).
+    WriteBundle {
+        /// The partner's name in the trust list.
+        partner: String,
+        /// After which of this node's arrivals (default: where the last bundle for it ended).
+        after: Option<u64>,
+        /// The file to create (absolute; it must not exist).
+        file: String,
+    },
+    /// Read a bundle file a partner wrote (`cairn bundle import`).
+    ReadBundle {
+        /// The file (absolute).
+        file: String,
+    },
     /// Copy the store into a new folder while the node runs (`cairn backup`).
     Backup {
         /// The folder to create (absolute).
@@ -147,6 +161,10 @@ pub enum ControlResponse {
     ConfigReloaded(crate::run::ConfigReloaded),
     /// For `Backup`.
     StoreCopied(crate::backup_cmd::StoreCopied),
+    /// For `WriteBundle`.
+    BundleWritten(crate::bundle_cmd::BundleWritten),
+    /// For `ReadBundle`.
+    BundleRead(crate::bundle_cmd::BundleRead),
     /// For `PublicAdvisories`.
     PublicAdvisories(Vec<cairn_api::public::PublicAdvisory>),
     /// For `Observance`.
@@ -357,6 +375,20 @@ async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> 
                 Ok(Ok((reports, bundle))) => ControlResponse::StixBundle { reports, bundle },
                 Ok(Err(e)) => ControlResponse::Error(format!("{e:#}")),
                 Err(e) => ControlResponse::Error(format!("the export stopped: {e}")),
+            }
+        }
+        ControlRequest::WriteBundle {
+            partner,
+            after,
+            file,
+        } => match crate::bundle_cmd::write_running(node, &partner, after, file.as_ref()).await {
+            Ok(written) => ControlResponse::BundleWritten(written),
+            Err(e) => ControlResponse::Error(format!("{e:#}")),
+        },
+        ControlRequest::ReadBundle { file } => {
+            match crate::bundle_cmd::read_running(node, file.as_ref()).await {
+                Ok(read) => ControlResponse::BundleRead(read),
+                Err(e) => ControlResponse::Error(format!("{e:#}")),
             }
         }
         ControlRequest::Backup { store } => {

@@ -2,6 +2,7 @@
 
 mod allocator;
 mod backup_cmd;
+mod bundle_cmd;
 mod control;
 mod demo;
 mod federation_demo;
@@ -104,6 +105,42 @@ enum SiteCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum BundleCommand {
+    /// Write what a partner may see into a signed bundle file, under the same sharing rules as
+    /// the network (withheld disclosures, embargoes), recorded in the audit trail. By default
+    /// it starts where the last bundle for that partner ended.
+    #[command(
+        after_help = "Examples:\n  cairn bundle export --for ngo-accra --out /media/usb/to-ngo-accra-2026-12-03.cairn\n  cairn bundle export --for ngo-accra --after 0 --out everything.cairn"
+    )]
+    Export {
+        /// The partner, by its name in the trust list.
+        #[arg(long = "for", value_name = "PARTNER")]
+        partner: String,
+        /// Start after this arrival number of this node (0: everything the partner may see).
+        #[arg(long, value_name = "N")]
+        after: Option<u64>,
+        /// The file to write (it must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read a bundle a partner wrote for this organisation: its reports are checked and stored
+    /// as if the partner's node had sent them, and passed on to the partners that may see them.
+    #[command(
+        after_help = "Examples:\n  cairn bundle import /media/usb/from-cert-gh-2026-12-03.cairn"
+    )]
+    Import {
+        /// The bundle file.
+        file: PathBuf,
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Create a node: an organisation signing key, a node key certified by it, node.toml.
     #[command(
@@ -180,6 +217,10 @@ enum Command {
         after_help = "Examples:\n  cairn observance\n  cairn observance --mine --min-count 5\n  cairn observance --region west-africa --json"
     )]
     Observance(observance_cmd::ObservanceArgs),
+    /// Store-and-forward bundles, for partners that exchange files instead of connecting (the
+    /// node must be running).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// The public web site: the node's current TLP:CLEAR advisories left unrestricted by their
     /// authors, as static pages and an Atom feed.
     #[command(subcommand)]
@@ -500,6 +541,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(command) => policy_cmd::config(&home, command),
         Command::Invite(args) => partner_cmd::invite(&home, args),
         Command::Site(SiteCommand::Build { dir }) => site_cmd::build(&home, &dir),
+        Command::Bundle(BundleCommand::Export {
+            partner,
+            after,
+            out,
+            json,
+        }) => bundle_cmd::export(&home, &partner, after, &out, json),
+        Command::Bundle(BundleCommand::Import { file, json }) => {
+            bundle_cmd::import(&home, &file, json)
+        }
         Command::Observance(args) => observance_cmd::show(&home, args),
         Command::Backup { dir } => backup_cmd::backup(&home, &dir),
         Command::Completions { shell } => {

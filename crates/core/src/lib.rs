@@ -4,6 +4,7 @@
 //! This crate does no network or storage I/O (key files aside): it decides what a valid,
 //! authentic report is, for every other crate.
 
+pub mod bundle;
 pub mod draft;
 pub mod envelope;
 pub mod identity;

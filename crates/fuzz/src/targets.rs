@@ -28,6 +28,12 @@ pub fn all() -> Vec<Target> {
             run: wire_response,
         },
         Target {
+            name: "bundle",
+            reads: "a store-and-forward bundle file a partner wrote, as it is and as a body signed by the node its certificate names",
+            text: false,
+            run: bundle,
+        },
+        Target {
             name: "certificate",
             reads: "a node certificate a peer introduces itself with",
             text: false,
@@ -135,6 +141,22 @@ fn wire_request(data: &[u8]) {
 fn wire_response(data: &[u8]) {
     if let Ok(response) = cairn_net::Response::decode(data) {
         let _ = cairn_net::Response::decode(&response.encode());
+    }
+}
+
+/// The node key whose certificate the bundle seeds carry.
+pub const BUNDLE_SEED_NODE: [u8; 32] = [7; 32];
+
+fn bundle(data: &[u8]) {
+    let _ = cairn_core::bundle::open(data);
+    // The same bytes as a body, signed by the node the seeds' certificate names, to reach what
+    // is read after the signature.
+    let node = cairn_core::NodeKey::from_secret_bytes(&BUNDLE_SEED_NODE);
+    let sealed = cairn_core::bundle::seal_encoded(data.to_vec(), &node);
+    if let Ok(opened) = cairn_core::bundle::open(&sealed) {
+        let again = cairn_core::bundle::open(&cairn_core::bundle::seal(&opened.body, &node))
+            .expect("a bundle written again from what was read opens");
+        assert_eq!(again.body, opened.body, "a bundle reads back differently");
     }
 }
 

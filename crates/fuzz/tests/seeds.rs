@@ -286,3 +286,45 @@ fn every_target_has_seeds_that_it_reads_without_panicking() {
         }
     }
 }
+
+/// A bundle with two reports, as written (read as it is), and its body alone (read as a body
+/// the seeds' node signed).
+#[test]
+#[ignore = "writes a seed; run once, then commit seeds/"]
+fn write_the_bundle_seeds() {
+    use cairn_core::bundle::{BundleBody, BundledReport, seal};
+    let mut rng = StdRng::seed_from_u64(13);
+    let org = OrgKey::generate(&mut rng);
+    let node = NodeKey::from_secret_bytes(&cairn_fuzz::targets::BUNDLE_SEED_NODE);
+    let certificate = NodeCertificate::issue(&org, node.public_bytes(), "cert-1", 1_000);
+    let reports: Vec<BundledReport> = (0..2)
+        .map(|n| BundledReport {
+            envelope: sample::indicator_report(&mut rng, n)
+                .sign(&org, &mut rng)
+                .expect("a valid sample")
+                .envelope_bytes()
+                .to_vec(),
+            hop: n as u32,
+        })
+        .collect();
+    let body = BundleBody {
+        certificate: certificate.to_bytes().to_vec(),
+        statements: Vec::new(),
+        recipient: OrgKey::generate(&mut rng).public(),
+        created_ms: 1_800_000_000_000,
+        after: 3,
+        through: 9,
+        head: 9,
+        more: false,
+        reports,
+    };
+    let sealed = seal(&body, &node);
+    write("bundle", "two-reports.bin", &sealed);
+    let opened = cairn_core::bundle::open(&sealed).expect("opens");
+    assert_eq!(opened.body, body);
+    // The body alone: the bytes the signature covers, after the context.
+    let encoded = <cairn_proto::v1::Bundle as prost::Message>::decode(sealed.as_slice())
+        .expect("a bundle")
+        .body;
+    write("bundle", "two-reports-body.bin", &encoded);
+}

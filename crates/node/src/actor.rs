@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::awaiting::{self, AwaitingStatements};
+use crate::bundles;
 use crate::exchange::{self, Received, SharingRules};
 use crate::keylogs::{Certified, KeyLogs, SharedKeyLogs};
 use crate::metrics::NodeMetrics;
@@ -198,6 +199,13 @@ struct PeerState {
     cut_off: Option<String>,
 }
 
+/// How many reports a page or bundle brought, and why the last refused one was.
+struct TakenIn {
+    stored: u64,
+    refused: u64,
+    last_refusal: Option<String>,
+}
+
 /// A report just stored here, as far as telling partners about it goes.
 struct NewReport {
     author: OrgPublicKey,
@@ -239,6 +247,11 @@ enum TaskResult {
         node: NodeAddress,
         result: Result<Received, String>,
     },
+    /// A bundle read, to take in and answer.
+    BundleRead {
+        read: Box<Result<bundles::ReadBundle, NodeError>>,
+        reply: oneshot::Sender<Result<bundles::ReadBundle, NodeError>>,
+    },
     /// Reports that waited for their author's statements, checked again now that new ones
     /// arrived.
     CheckedAgain {
@@ -267,6 +280,8 @@ struct Actor {
     node_name: String,
     us: OrgPublicKey,
     certificate: Vec<u8>,
+    /// The node key, to sign bundles with.
+    bundle_key: Arc<cairn_core::NodeKey>,
     /// Who issued this node's certificate, and when.
     certified: Certified,
     node_key: PeerKey,
@@ -408,6 +423,9 @@ pub(crate) async fn start(
         node_name: settings.certificate.node_name.clone(),
         us,
         certificate: settings.certificate.to_bytes().to_vec(),
+        bundle_key: Arc::new(cairn_core::NodeKey::from_secret_bytes(
+            &settings.node_secret,
+        )),
         certified,
         node_key,
         keylogs: keylogs.clone(),
@@ -1238,6 +1256,31 @@ impl Actor {
                 }
                 self.fetch_again(&node);
             }
+            TaskResult::BundleRead { read, reply } => {
+                let read = *read;
+                if let Ok(read) = &read {
+                    let partner = read.partner.clone();
+                    for reason in &read.refused_statements {
+                        tracing::warn!(partner = %partner.name, "key statement in a bundle refused: {reason}");
+                    }
+                    if !read.new_statements.is_empty() {
+                        tracing::info!(partner = %partner.name, new = read.new_statements.len(), "key statements received in a bundle");
+                        self.recheck(partner.org);
+                        self.check_awaiting_again(partner.org);
+                    }
+                    let received = Received {
+                        stored: read.received.stored.clone(),
+                        again: read.received.again.clone(),
+                        rejected: read.received.rejected.clone(),
+                        ..Received::default()
+                    };
+                    // (A connected node's catch-up goes on from where it was: the store's
+                    // position never moves back, and what the bundle brought is not stored
+                    // twice.)
+                    self.take_in("(bundle file)", Some(partner.org), &partner.name, received);
+                }
+                let _ = reply.send(read);
+            }
             TaskResult::CheckedAgain { node, result } => match result {
                 Ok(mut received) => {
                     // Checked with every statement there is: no more waiting.
@@ -1618,25 +1661,40 @@ impl Actor {
             );
             self.give_up_awaiting(let_go);
         }
-        for rejection in &received.rejected {
-            tracing::warn!(partner = %name, node = %node, reason = rejection.reason, "report rejected: {}", rejection.line);
-            self.metrics.refused(rejection.reason);
-        }
-        let stored = received.stored.len() as u64;
-        let rejected = received.rejected.len() as u64;
-        self.received += stored;
-        self.refused += rejected;
+        let taken = self.take_in(&node.to_string(), partner_org, &name, received);
         if let Some(state) = self.peers.get_mut(node) {
-            state.received += stored;
-            state.refused += rejected;
-            if let Some(last) = received.rejected.last() {
+            state.received += taken.stored;
+            state.refused += taken.refused;
+            if let Some(last) = taken.last_refusal {
                 state.last_error = Some(format!("report rejected: {last}"));
             }
         }
+    }
+
+    /// Logs and counts what a partner's node (`source`) or bundle sent, and tells the other
+    /// partners about the reports newly stored.
+    fn take_in(
+        &mut self,
+        source: &str,
+        partner_org: Option<OrgPublicKey>,
+        name: &str,
+        received: Received,
+    ) -> TakenIn {
+        for rejection in &received.rejected {
+            tracing::warn!(partner = %name, node = %source, reason = rejection.reason, "report rejected: {}", rejection.line);
+            self.metrics.refused(rejection.reason);
+        }
+        let taken = TakenIn {
+            stored: received.stored.len() as u64,
+            refused: received.rejected.len() as u64,
+            last_refusal: received.rejected.last().map(|r| r.line.clone()),
+        };
+        self.received += taken.stored;
+        self.refused += taken.refused;
         for new in &received.stored {
             tracing::info!(
                 partner = %name,
-                node = %node,
+                node = %source,
                 report = %new.id,
                 author = %new.author.short(),
                 tlp = %new.marking.tlp.official(),
@@ -1655,6 +1713,80 @@ impl Actor {
             .collect();
         self.announce(&new);
         self.offer_again(&received.again, partner_org);
+        taken
+    }
+
+    /// Writes a bundle for the partner named `name` on a blocking thread, and answers.
+    fn write_bundle(
+        &mut self,
+        name: String,
+        after: Option<u64>,
+        reply: oneshot::Sender<Result<bundles::WrittenBundle, NodeError>>,
+    ) {
+        let Some(partner) = self
+            .partners
+            .iter()
+            .find(|p| p.partner.name == name)
+            .map(|p| p.partner.clone())
+        else {
+            let _ = reply.send(Err(NodeError::UnknownPartner(name)));
+            return;
+        };
+        let store = self.store.clone();
+        let rules = self.rules.clone();
+        let certificate = self.certificate.clone();
+        let statements = self
+            .keylogs
+            .read()
+            .encoded(&self.us, cairn_net::MAX_STATEMENTS);
+        let key = self.bundle_key.clone();
+        self.spawn(async move {
+            let written = tokio::task::spawn_blocking(move || {
+                let after = match after {
+                    Some(after) => after,
+                    None => store.bundle_cursor(&partner.org)?,
+                };
+                let writer = bundles::Writer {
+                    certificate: &certificate,
+                    statements,
+                    node_key: &key,
+                };
+                let written = bundles::write(&store, &rules, &partner, after, writer, now_ms())?;
+                tracing::info!(partner = %partner.name, reports = written.contents.reports, after = written.contents.after, through = written.contents.through, "bundle written");
+                Ok(written)
+            })
+            .await
+            .map_err(|_| NodeError::Stopped)
+            .and_then(|r: Result<_, NodeError>| r);
+            let _ = reply.send(written);
+        });
+    }
+
+    /// Reads a bundle on a blocking thread; then, in the actor, takes in what it brought as
+    /// from the partner's node.
+    fn read_bundle(
+        &mut self,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<bundles::ReadBundle, NodeError>>,
+    ) {
+        let store = self.store.clone();
+        let rules = self.rules.clone();
+        let keylogs = self.keylogs.clone();
+        let us = self.us;
+        let partners: Vec<Partner> = self.partners.iter().map(|p| p.partner.clone()).collect();
+        let results = self.results.clone();
+        self.spawn(async move {
+            let read = tokio::task::spawn_blocking(move || {
+                bundles::read(&store, &rules, &keylogs, &us, &partners, &bytes, now_ms())
+            })
+            .await
+            .map_err(|_| NodeError::Stopped)
+            .and_then(|r| r.map_err(NodeError::from));
+            let _ = results.send(TaskResult::BundleRead {
+                read: Box::new(read),
+                reply,
+            });
+        });
     }
 
     /// Checks again the reports by `author` that waited for its organisation's statements
@@ -2102,6 +2234,12 @@ impl Actor {
                 };
                 let _ = reply.send(answer);
             }
+            NodeCommand::WriteBundle {
+                partner,
+                after,
+                reply,
+            } => self.write_bundle(partner, after, reply),
+            NodeCommand::ReadBundle { bytes, reply } => self.read_bundle(bytes, reply),
             NodeCommand::AddStatements { statements, reply } => {
                 let encoded: Vec<Vec<u8>> =
                     statements.iter().map(|s| s.to_bytes().to_vec()).collect();

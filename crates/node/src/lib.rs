@@ -6,6 +6,7 @@
 
 mod actor;
 pub mod awaiting;
+pub mod bundles;
 pub mod clock;
 pub mod exchange;
 pub mod keylogs;
@@ -234,6 +235,15 @@ pub enum NodeError {
         /// What was wrong.
         reason: String,
     },
+    /// No partner of the trust list has this name.
+    #[error("no partner named {0:?} in the trust list (see `cairn peers`)")]
+    UnknownPartner(String),
+    /// A bundle could not be written.
+    #[error(transparent)]
+    WriteBundle(#[from] bundles::WriteBundleError),
+    /// A bundle was not read.
+    #[error(transparent)]
+    ReadBundle(#[from] bundles::ReadBundleError),
 }
 
 /// The node as operators see it.
@@ -347,6 +357,18 @@ pub(crate) enum NodeCommand {
         reports: Vec<VerifiedReport>,
         outcomes: Vec<IngestOutcome>,
     },
+    /// Write what a partner may see into a bundle, after `after` (or where the last bundle
+    /// for it ended).
+    WriteBundle {
+        partner: String,
+        after: Option<u64>,
+        reply: oneshot::Sender<Result<bundles::WrittenBundle, NodeError>>,
+    },
+    /// Read a bundle a partner wrote for this organisation.
+    ReadBundle {
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<bundles::ReadBundle, NodeError>>,
+    },
     /// Take a new trust list and sharing rules; `kept` is every key statement in the store,
     /// for the logs of partners new to the list.
     Reconfigure {
@@ -426,6 +448,30 @@ impl NodeHandle {
     /// every connected partner node at once. Returns how many were new.
     pub async fn add_statements(&self, statements: Vec<KeyStatement>) -> Result<usize, NodeError> {
         self.ask(|reply| NodeCommand::AddStatements { statements, reply })
+            .await?
+    }
+
+    /// Writes what the partner named `partner` may see of this node's reports into a signed
+    /// bundle, after arrival number `after` (or, when `None`, where the last bundle for that
+    /// partner ended): for sites that exchange files instead of connecting.
+    pub async fn write_bundle(
+        &self,
+        partner: &str,
+        after: Option<u64>,
+    ) -> Result<bundles::WrittenBundle, NodeError> {
+        let partner = partner.to_string();
+        self.ask(|reply| NodeCommand::WriteBundle {
+            partner,
+            after,
+            reply,
+        })
+        .await?
+    }
+
+    /// Reads a bundle a partner wrote for this organisation: its reports are stored as a page
+    /// from the partner's node would be, and the partners that may see them are told.
+    pub async fn read_bundle(&self, bytes: Vec<u8>) -> Result<bundles::ReadBundle, NodeError> {
+        self.ask(|reply| NodeCommand::ReadBundle { bytes, reply })
             .await?
     }
 
@@ -649,8 +695,12 @@ pub fn audit(
                 .find(|p| p.partner.org == d.org)
                 .map_or_else(|| d.org.short(), |p| p.partner.name.clone()),
             org_key: d.org.to_string(),
-            peer_id: cairn_net::peer_id_of(&d.node)
-                .map_or_else(|_| "(unknown node)".into(), |n| n.to_string()),
+            peer_id: if d.node == bundles::DELIVERED_IN_BUNDLE {
+                "(in a bundle file)".into()
+            } else {
+                cairn_net::peer_id_of(&d.node)
+                    .map_or_else(|_| "(unknown node)".into(), |n| n.to_string())
+            },
             at_ms: d.at_ms,
         })
         .collect();

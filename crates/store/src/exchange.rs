@@ -71,6 +71,28 @@ impl Store {
         Ok(())
     }
 
+    /// How far this node's arrivals were last written into a bundle for `org` (0: never): the
+    /// next bundle for it starts there unless told otherwise.
+    pub fn bundle_cursor(&self, org: &OrgPublicKey) -> Result<u64, ReadError> {
+        match self.trees.bundles.get(org.as_bytes())? {
+            None => Ok(0),
+            Some(v) => v
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| ReadError::Corrupt("bundle cursor".into())),
+        }
+    }
+
+    /// Saves how far the last bundle written for `org` went, flushed before this returns.
+    pub fn save_bundle_cursor(&self, org: &OrgPublicKey, through: u64) -> Result<(), IngestError> {
+        self.trees
+            .bundles
+            .insert(org.as_bytes(), &through.to_be_bytes())?;
+        self.trees.db.flush()?;
+        Ok(())
+    }
+
     /// Records that `reports` were served to `org` (through its node `node`), as one record
     /// flushed before this returns: the audit trail never misses a report that left, and a
     /// page of reports costs one write.

@@ -143,6 +143,9 @@ pub(crate) struct Trees {
     pub(crate) cursors: sled::Tree,
     /// Which organisation was served which report, and when.
     pub(crate) audit: sled::Tree,
+    /// How far this node's arrivals were last written into a bundle file, per partner
+    /// organisation.
+    pub(crate) bundles: sled::Tree,
     /// Organisations' key statements, by organisation id and digest.
     pub(crate) statements: sled::Tree,
     pub(crate) index_db: sled::Db,
@@ -350,6 +353,7 @@ impl Store {
             reports: db.open_tree("reports").map_err(storage)?,
             cursors: db.open_tree("cursors").map_err(storage)?,
             audit: db.open_tree("audit").map_err(storage)?,
+            bundles: db.open_tree("bundles").map_err(storage)?,
             statements: db.open_tree("statements").map_err(storage)?,
             index: index_db.open_tree("index").map_err(storage)?,
             db,
