@@ -5,6 +5,7 @@
 //! `{"error": {"code": "...", "message": "..."}}`. The OpenAPI description is served at
 //! `/api/v1/openapi.json` and kept in `crates/api/openapi.json`.
 
+pub mod chart;
 mod metrics;
 mod misp_feed;
 pub mod observance;

@@ -97,10 +97,21 @@ fn default_home() -> PathBuf {
 #[derive(Debug, Subcommand)]
 enum SiteCommand {
     /// Write the site into a folder (index.html, a page per advisory, advisories.atom).
-    #[command(after_help = "Examples:\n  cairn site build /var/www/advisories")]
+    #[command(
+        after_help = "Examples:\n  cairn site build /var/www/advisories\n  cairn site build /var/www/advisories --observance --min-count 10"
+    )]
     Build {
         /// The folder (created if missing; the files it writes are replaced).
         dir: PathBuf,
+        /// Also publish this organisation's own observance figures (observance.html: incident
+        /// reports it wrote, counted by principle, region, sector and quarter), as charts and
+        /// a table. Counts of reports of every TLP are made public: only cells of at least
+        /// --min-count reports are shown.
+        #[arg(long)]
+        observance: bool,
+        /// With --observance, the smallest count shown (at least 1).
+        #[arg(long, value_name = "K", default_value_t = cairn_core::observance::DEFAULT_MIN_COUNT, requires = "observance")]
+        min_count: u64,
     },
 }
 
@@ -540,7 +551,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(policy_cmd::ConfigCommand::Reload) => partner_cmd::reload(&home),
         Command::Config(command) => policy_cmd::config(&home, command),
         Command::Invite(args) => partner_cmd::invite(&home, args),
-        Command::Site(SiteCommand::Build { dir }) => site_cmd::build(&home, &dir),
+        Command::Site(SiteCommand::Build {
+            dir,
+            observance,
+            min_count,
+        }) => site_cmd::build(&home, &dir, observance.then_some(min_count)),
         Command::Bundle(BundleCommand::Export {
             partner,
             after,

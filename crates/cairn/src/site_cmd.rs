@@ -2,13 +2,18 @@
 //! per advisory, the Atom feed, a style sheet) to publish anywhere. Only what the public feed
 //! shows is written (`cairn_api::public`): current TLP:CLEAR advisories left unrestricted by
 //! their authors, never a disclosure or an indicator. Pages are plain, accessible HTML: a
-//! language, landmarks, a skip link, headings in order, readable without scripts.
+//! language, landmarks, a skip link, headings in order, readable without scripts. With
+//! `--observance`, the organisation's own observance figures too (`observance.html`: what
+//! `cairn observance --mine --min-count K` gives, cells under K left out), as SVG bar charts
+//! and a table.
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use cairn_api::chart::{Bar, horizontal_bars};
+use cairn_api::observance::{ObservanceQuery, ObservanceView};
 use cairn_api::public::{PublicAdvisory, public_advisories};
 use html_escape::encode_text as text;
 
@@ -37,7 +42,7 @@ pub fn advisories_in(home: &Home, store: &cairn_store::Store) -> Result<Vec<Publ
     Ok(public_advisories(store, &|org| names.get(org).cloned())?)
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;line-height:1.5;max-width:46rem;margin:0 auto;padding:1rem;color:#111;background:#fff}\na{color:#0645ad}\na:focus{outline:3px solid #111;outline-offset:2px}\n.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;padding:.5rem}\n.tlp{display:inline-block;background:#fff;color:#111;border:2px solid #111;padding:0 .4rem;font-weight:bold}\ndl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}\nfooter{margin-top:2rem;font-size:.9rem;color:#333}\n";
+const STYLE: &str = "table{border-collapse:collapse}th,td{border:1px solid #999;padding:.2rem .5rem;text-align:left}\nfigure{margin:1rem 0}\nbody{font-family:system-ui,sans-serif;line-height:1.5;max-width:46rem;margin:0 auto;padding:1rem;color:#111;background:#fff}\na{color:#0645ad}\na:focus{outline:3px solid #111;outline-offset:2px}\n.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;padding:.5rem}\n.tlp{display:inline-block;background:#fff;color:#111;border:2px solid #111;padding:0 .4rem;font-weight:bold}\ndl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}\nfooter{margin-top:2rem;font-size:.9rem;color:#333}\n";
 
 fn page(title: &str, body: &str, css: &str) -> String {
     format!(
@@ -77,13 +82,72 @@ fn details(a: &PublicAdvisory) -> String {
     out
 }
 
+/// The observance page: per quarter, a chart of the published counts by principle, then every
+/// published cell in a table.
+fn observance_page(organisation: &str, trends: &ObservanceView) -> String {
+    let mut body = format!(
+        "<p><a href=\"index.html\">All advisories</a></p>\n<h1>{org}: Paris Call observance</h1>\n<p>Incident reports {org} wrote, counted by the Paris Call principle they concern, region, sector and quarter ({reports} reports). A report counts once in every combination of its principles, regions and sectors. Counts under {k} are left out ({suppressed} left out), so that no small count points at one victim.</p>\n",
+        org = text(organisation),
+        reports = trends.reports,
+        k = trends.min_count,
+        suppressed = trends.suppressed,
+    );
+    if trends.cells.is_empty() {
+        body.push_str("<p>No counts to publish yet.</p>\n");
+        return body;
+    }
+    let mut quarters: Vec<&str> = trends.cells.iter().map(|c| c.quarter.as_str()).collect();
+    quarters.dedup();
+    for quarter in quarters {
+        let mut bars: Vec<Bar> = Vec::new();
+        for cell in trends.cells.iter().filter(|c| c.quarter == quarter) {
+            let label = format!("{}. {}", cell.principle, cell.principle_name);
+            match bars.iter_mut().find(|b| b.label == label) {
+                Some(bar) => bar.value += cell.count,
+                None => bars.push(Bar {
+                    label,
+                    value: cell.count,
+                }),
+            }
+        }
+        let _ = write!(
+            body,
+            "<h2>{q}</h2>\n<figure>\n{}<figcaption>{q}: reports by principle, over all regions and sectors</figcaption>\n</figure>\n",
+            horizontal_bars(
+                &format!("chart-{quarter}"),
+                &format!("{quarter}: reports by Paris Call principle"),
+                "Horizontal bars, one per principle; the count is written beside each bar and in the table below.",
+                &bars
+            ),
+            q = text(quarter),
+        );
+    }
+    body.push_str("<h2>Every published count</h2>\n<table>\n<thead><tr><th scope=\"col\">Quarter</th><th scope=\"col\">Principle</th><th scope=\"col\">Region</th><th scope=\"col\">Sector</th><th scope=\"col\">Reports</th></tr></thead>\n<tbody>\n");
+    for c in &trends.cells {
+        let _ = writeln!(
+            body,
+            "<tr><td>{}</td><td>{}. {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            text(&c.quarter),
+            c.principle,
+            text(&c.principle_name),
+            text(&c.region),
+            text(&c.sector),
+            c.count
+        );
+    }
+    body.push_str("</tbody>\n</table>\n");
+    body
+}
+
 /// Writes the site of `advisories` into `dir` (created if missing; the files it writes are
-/// replaced, nothing else is touched). Returns the number of pages written.
+/// replaced, nothing else is touched), with the observance page when `trends` are given.
+/// Returns the number of pages written.
 pub fn write_site(
     dir: &Path,
     organisation: &str,
     feed: &str,
     advisories: &[PublicAdvisory],
+    trends: Option<&ObservanceView>,
 ) -> Result<usize> {
     let pages = dir.join("advisories");
     std::fs::create_dir_all(&pages)
@@ -97,6 +161,21 @@ pub fn write_site(
         "<h1>{}: public advisories</h1>\n<p>Advisories shared through Cairn that anyone may read and pass on. <a href=\"advisories.atom\">Subscribe to the feed</a>.</p>\n",
         text(organisation)
     );
+    let mut written = 1;
+    if let Some(trends) = trends {
+        index.push_str(
+            "<p><a href=\"observance.html\">Paris Call observance: our figures</a></p>\n",
+        );
+        write(
+            &dir.join("observance.html"),
+            &page(
+                &format!("{organisation}: Paris Call observance"),
+                &observance_page(organisation, trends),
+                "style.css",
+            ),
+        )?;
+        written += 1;
+    }
     if advisories.is_empty() {
         index.push_str("<p>No public advisories yet.</p>\n");
     } else {
@@ -133,19 +212,41 @@ pub fn write_site(
             "style.css",
         ),
     )?;
-    Ok(advisories.len() + 1)
+    Ok(advisories.len() + written)
 }
 
-/// `cairn site build DIR`.
-pub fn build(home: &Home, dir: &Path) -> Result<ExitCode> {
+/// `cairn site build DIR [--observance [--min-count K]]`.
+pub fn build(home: &Home, dir: &Path, observance: Option<u64>) -> Result<ExitCode> {
     let config = home.config()?;
     let us = home.organisation()?;
     let advisories = advisories_of(home)?;
     let feed = cairn_api::public::feed(&advisories, &us, &config.node.organisation, now_ms());
-    let pages = write_site(dir, &config.node.organisation, &feed, &advisories)?;
+    let trends = match observance {
+        Some(min_count) => Some(crate::observance_cmd::trends(
+            home,
+            &ObservanceQuery {
+                mine: true,
+                min_count: Some(min_count.max(1)),
+                ..ObservanceQuery::default()
+            },
+        )?),
+        None => None,
+    };
+    let pages = write_site(
+        dir,
+        &config.node.organisation,
+        &feed,
+        &advisories,
+        trends.as_ref(),
+    )?;
     println!(
-        "Wrote {pages} pages ({} advisories) and the Atom feed into {}: only current TLP:CLEAR advisories left unrestricted by their authors, without disclosures or indicators.",
+        "Wrote {pages} pages ({} advisories{}) and the Atom feed into {}: only current TLP:CLEAR advisories left unrestricted by their authors, without disclosures or indicators.",
         advisories.len(),
+        if trends.is_some() {
+            ", and the observance figures"
+        } else {
+            ""
+        },
         dir.display()
     );
     Ok(ExitCode::SUCCESS)

@@ -1171,6 +1171,80 @@ fn the_public_site_shows_only_unrestricted_clear_advisories() {
             .unwrap()
             .contains("<feed")
     );
+    assert!(
+        !site.join("observance.html").exists(),
+        "observance figures are published only when asked"
+    );
+}
+
+/// With --observance, the site shows the organisation's own observance figures as charts and
+/// a table, and never a count under the threshold.
+#[test]
+fn the_public_site_shows_observance_figures_only_when_asked_and_only_above_the_threshold() {
+    let node = Node::new();
+    let incident = |n: u32, tlp: &str, region: &str| {
+        let title = format!("Intrusion at water utility {n}");
+        node.ok(&[
+            "report",
+            "new",
+            "--kind",
+            "incident",
+            "--tlp",
+            tlp,
+            "--title",
+            &title,
+            "--principle",
+            "2",
+            "--region",
+            region,
+            "--sector",
+            "water",
+        ]);
+    };
+    for n in 0..3 {
+        incident(n, "amber", "west-africa");
+    }
+    incident(3, "green", "baltic-small-cell");
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    let out = node.ok(&[
+        "site",
+        "build",
+        site.to_str().unwrap(),
+        "--observance",
+        "--min-count",
+        "2",
+    ]);
+    assert!(
+        out.contains("Wrote 2 pages (0 advisories, and the observance figures)"),
+        "{out}"
+    );
+    let page = std::fs::read_to_string(site.join("observance.html")).unwrap();
+    assert!(
+        page.contains("<html lang=\"en\">") && page.contains("<svg"),
+        "{page}"
+    );
+    assert!(
+        page.contains("role=\"img\"") && page.contains("<desc"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td>west-africa</td><td>water</td><td>3</td>"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("baltic-small-cell"),
+        "a cell under 2 is public: {page}"
+    );
+    assert!(page.contains("1 left out"), "{page}");
+    assert!(
+        std::fs::read_to_string(site.join("index.html"))
+            .unwrap()
+            .contains("href=\"observance.html\"")
+    );
+    // --min-count alone is refused: it only applies to --observance.
+    let refused = node.run(&["site", "build", site.to_str().unwrap(), "--min-count", "3"]);
+    assert!(!refused.status.success());
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

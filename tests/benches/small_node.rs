@@ -1,0 +1,159 @@
+//! The smallest NGO's node: a `cairn run` process with a small store cache catches up a CERT's
+//! 100,000 reports over the network, is restarted holding them, then sits idle. Its peak
+//! memory (VmHWM) in each phase and the CPU it uses while idle.
+//!
+//! `cargo bench -p cairn-tests --bench small_node -- [--reports N] [--cache-mb N]
+//! [--idle-secs N]` (100,000 reports, a 16 MiB cache, 30 s idle).
+
+use std::time::{Duration, Instant};
+
+use cairn_core::{OrgKey, Tlp, sample};
+use cairn_store::{Provenance, Store, StoreConfig};
+use cairn_tests::bench::{build_release_cairn, peak_memory_mib};
+use cairn_tests::processes::CliNode;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+struct Options {
+    reports: usize,
+    cache_mb: u64,
+    idle: Duration,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        reports: 100_000,
+        cache_mb: 16,
+        idle: Duration::from_secs(30),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == "--bench" {
+            i += 1;
+            continue;
+        }
+        let value: u64 = args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{} needs a number", args[i]));
+        match args[i].as_str() {
+            "--reports" => o.reports = value as usize,
+            "--cache-mb" => o.cache_mb = value,
+            "--idle-secs" => o.idle = Duration::from_secs(value),
+            other => panic!("unknown option {other} (--reports N, --cache-mb N, --idle-secs N)"),
+        }
+        i += 2;
+    }
+    o
+}
+
+/// CPU time a process has used (user and system), from /proc/PID/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process runs");
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // The kernel counts in USER_HZ, 100 a second on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Sets `[store] cache_mb` in a node's configuration.
+fn set_cache(node: &CliNode, cache_mb: u64) {
+    let text = std::fs::read_to_string(node.home.join("node.toml")).expect("node.toml");
+    if text.contains("[store]") {
+        node.replace_in_config("[store]", &format!("[store]\ncache_mb = {cache_mb}"));
+    } else {
+        node.configure(&format!("[store]\ncache_mb = {cache_mb}\n"));
+    }
+}
+
+/// Idles `for_` and returns the CPU the process used meanwhile, as a share of one core.
+fn idle_cpu(pid: u32, for_: Duration) -> f64 {
+    let before = cpu_time(pid);
+    std::thread::sleep(for_);
+    (cpu_time(pid) - before).as_secs_f64() / for_.as_secs_f64()
+}
+
+fn main() {
+    let o = options();
+    build_release_cairn();
+    let dir = tempfile::tempdir().expect("temp folder");
+    let mut cert = CliNode::init(dir.path(), "cert");
+    let mut ngo = CliNode::init(dir.path(), "ngo");
+    cert.partner_with(&ngo, "ngo", "green");
+    ngo.partner_with(&cert, "cert", "green");
+    set_cache(&ngo, o.cache_mb);
+
+    // The CERT's reports, written into its store before it runs.
+    let started = Instant::now();
+    let org = OrgKey::load(&cert.home.join("keys/org.key")).expect("the CERT's key");
+    {
+        let store = Store::open(&cert.home.join("store"), &StoreConfig::default())
+            .expect("the CERT's store");
+        let mut rng = StdRng::seed_from_u64(100);
+        let mut n = 0;
+        while n < o.reports {
+            let batch: Vec<_> = (n..(n + 5_000).min(o.reports))
+                .map(|k| {
+                    let mut d = sample::indicator_report(&mut rng, k as u64);
+                    d.tlp = Some(Tlp::Green);
+                    d.scope = None;
+                    d.hop_limit = None;
+                    d.sign(&org, &mut rng).expect("a valid sample")
+                })
+                .collect();
+            n += batch.len();
+            store.insert(batch, Provenance::Local).expect("stored");
+        }
+        store.flush().expect("flushed");
+    }
+    println!(
+        "{} reports written into the CERT's store in {:.1} s",
+        o.reports,
+        started.elapsed().as_secs_f64()
+    );
+
+    cert.start();
+    ngo.start();
+    let pid = ngo.pid().expect("running");
+    let started = Instant::now();
+    ngo.wait_for_reports(o.reports as u64, Duration::from_secs(1800));
+    let catch_up = started.elapsed();
+    let catch_up_peak = peak_memory_mib(pid);
+    let after_catch_up = idle_cpu(pid, o.idle);
+
+    // Restarted, holding them, with its partner connected and nothing new.
+    assert!(ngo.signal("TERM"), "the NGO's node stops cleanly");
+    ngo.start();
+    let pid = ngo.pid().expect("running");
+    std::thread::sleep(Duration::from_secs(5));
+    let idle = idle_cpu(pid, o.idle);
+    let restart_peak = peak_memory_mib(pid);
+
+    println!(
+        "small node: {} reports, [store] cache_mb = {}",
+        o.reports, o.cache_mb
+    );
+    println!(
+        "| | peak memory (VmHWM) | CPU while idle ({} s) |",
+        o.idle.as_secs()
+    );
+    println!("|---|---|---|");
+    println!(
+        "| catching up {} reports ({:.1} s, {:.0} reports/s) | {:.1} MiB | {:.2} % of a core, after it |",
+        o.reports,
+        catch_up.as_secs_f64(),
+        o.reports as f64 / catch_up.as_secs_f64(),
+        catch_up_peak,
+        after_catch_up * 100.0
+    );
+    println!(
+        "| restarted, holding them, partner connected | {:.1} MiB | {:.2} % of a core |",
+        restart_peak,
+        idle * 100.0
+    );
+}
