@@ -32,6 +32,9 @@ pub struct PublicAdvisory {
     pub regions: Vec<String>,
     /// Paris Call principles concerned (1-9).
     pub principles: Vec<u8>,
+    /// The language of its title and summary (a BCP 47 tag), when the author said.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 /// The current public advisories in `store`, newest first (at most [`MAX_ENTRIES`]), named as
@@ -80,6 +83,7 @@ pub fn public_advisories(
                 sectors: r.sectors.clone(),
                 regions: r.regions.clone(),
                 principles: r.paris_call_principles.clone(),
+                language: r.language.clone(),
             }
         })
         .collect())
@@ -102,10 +106,15 @@ pub fn feed(
         .map(|a| {
             let mut entry = Entry::default();
             entry.set_id(format!("urn:cairn:report:{}", a.id));
-            entry.set_title(Text::plain(a.title.clone()));
+            // xml:lang on the title and summary: the advisory's language, when said.
+            let in_language = |value: &str| Text {
+                lang: a.language.clone(),
+                ..Text::plain(value)
+            };
+            entry.set_title(in_language(&a.title));
             entry.set_updated(time(a.created_ms));
             entry.set_published(Some(time(a.created_ms)));
-            entry.set_summary(Some(Text::plain(a.summary.clone())));
+            entry.set_summary(Some(in_language(&a.summary)));
             entry.set_authors(vec![Person {
                 name: a.author.clone(),
                 ..Person::default()

@@ -140,6 +140,9 @@ pub struct NewArgs {
     /// A Paris Call principle concerned (1-9); repeat for several.
     #[arg(long = "principle")]
     principles: Vec<u32>,
+    /// The language the title and summary are written in, as a BCP 47 tag (en, fr, pt-BR).
+    #[arg(long, value_name = "TAG")]
+    language: Option<String>,
     /// An observable as TYPE:VALUE (ipv4 or ip, ipv6, cidr, domain, url, email, md5, sha1, sha256, sha512, cve, asn); repeat.
     #[arg(long = "indicator", value_name = "TYPE:VALUE")]
     indicators: Vec<String>,
@@ -701,6 +704,7 @@ fn draft_from_args(args: NewArgs, store: Option<&Store>) -> Result<ReportDraft> 
         evidence: args.evidence,
         stix_objects: Vec::new(),
         misp_event: None,
+        language: args.language,
     })
 }
 

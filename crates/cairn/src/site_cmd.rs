@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use cairn_api::chart::{Bar, horizontal_bars};
 use cairn_api::observance::{ObservanceQuery, ObservanceView};
 use cairn_api::public::{PublicAdvisory, public_advisories};
-use html_escape::encode_text as text;
+use html_escape::{encode_double_quoted_attribute as attribute, encode_text as text};
 
 use crate::control::{ControlRequest, ControlResponse, ask, is_running};
 use crate::home::{Home, now_ms};
@@ -44,6 +44,7 @@ pub fn advisories_in(home: &Home, store: &cairn_store::Store) -> Result<Vec<Publ
 
 const STYLE: &str = "table{border-collapse:collapse}th,td{border:1px solid #999;padding:.2rem .5rem;text-align:left}\nfigure{margin:1rem 0}\nbody{font-family:system-ui,sans-serif;line-height:1.5;max-width:46rem;margin:0 auto;padding:1rem;color:#111;background:#fff}\na{color:#0645ad}\na:focus{outline:3px solid #111;outline-offset:2px}\n.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;padding:.5rem}\n.tlp{display:inline-block;background:#fff;color:#111;border:2px solid #111;padding:0 .4rem;font-weight:bold}\ndl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}\nfooter{margin-top:2rem;font-size:.9rem;color:#333}\n";
 
+/// A page of the site, in English; an advisory's own title and summary carry its language.
 fn page(title: &str, body: &str, css: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<link rel=\"stylesheet\" href=\"{css}\">\n</head>\n<body>\n<a class=\"skip\" href=\"#main\">Skip to the content</a>\n<main id=\"main\">\n{body}</main>\n<footer><p>Published with Cairn. <span class=\"tlp\">TLP:CLEAR</span>: anyone may read and pass these on.</p></footer>\n</body>\n</html>\n",
@@ -58,6 +59,9 @@ fn details(a: &PublicAdvisory) -> String {
     };
     row("Published", view::rfc3339(a.created_ms));
     row("By", a.author.clone());
+    if let Some(language) = &a.language {
+        row("Language", language.clone());
+    }
     if let Some(s) = &a.severity {
         row("Severity", s.clone());
     }
@@ -182,16 +186,22 @@ pub fn write_site(
         index.push_str("<ul>\n");
     }
     for a in advisories {
+        let lang = a
+            .language
+            .as_ref()
+            .map(|l| format!(" lang=\"{}\"", attribute(l)))
+            .unwrap_or_default();
         let _ = writeln!(
             index,
-            "<li><a href=\"advisories/{}.html\">{}</a> <span>({}, {})</span></li>",
+            "<li><a href=\"advisories/{}.html\"{lang}>{}</a> <span>({}, {})</span></li>",
             a.id,
             text(&a.title),
             text(&view::short_time(a.created_ms)),
             text(&a.author)
         );
+        // The advisory's own words carry its language (the page around them is English).
         let body = format!(
-            "<p><a href=\"../index.html\">All advisories</a></p>\n<h1>{}</h1>\n<p><span class=\"tlp\">TLP:CLEAR</span></p>\n{}<h2>Summary</h2>\n<p>{}</p>\n",
+            "<p><a href=\"../index.html\">All advisories</a></p>\n<h1{lang}>{}</h1>\n<p><span class=\"tlp\">TLP:CLEAR</span></p>\n{}<h2>Summary</h2>\n<p{lang}>{}</p>\n",
             text(&a.title),
             details(a),
             text(&a.summary).replace('\n', "<br>\n")

@@ -1125,6 +1125,37 @@ fn the_public_site_shows_only_unrestricted_clear_advisories() {
         out.split_whitespace().nth(2).unwrap().to_string()
     };
     publish("Public <script>alert(1)</script> advisory", "clear", None);
+    let french = node.ok(&[
+        "report",
+        "new",
+        "--kind",
+        "advisory",
+        "--tlp",
+        "clear",
+        "--title",
+        "Mettez à jour vos pare-feu",
+        "--language",
+        "fr",
+    ]);
+    let french = french.split_whitespace().nth(2).unwrap().to_string();
+    let refused = node.run(&[
+        "report",
+        "new",
+        "--kind",
+        "advisory",
+        "--tlp",
+        "clear",
+        "--title",
+        "x",
+        "--language",
+        "french!",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not a BCP 47 language tag"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     publish("Community advisory", "clear", Some("community"));
     publish("Green advisory", "green", None);
     let withdrawn = publish("Withdrawn advisory", "clear", None);
@@ -1144,7 +1175,23 @@ fn the_public_site_shows_only_unrestricted_clear_advisories() {
     let dir = tempfile::tempdir().unwrap();
     let site = dir.path().join("site");
     let out = node.ok(&["site", "build", site.to_str().unwrap()]);
-    assert!(out.contains("(1 advisories)"), "{out}");
+    assert!(out.contains("(2 advisories)"), "{out}");
+    // The French advisory's words are marked French, on its page, in the index and the feed.
+    let page = walk(&site)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains(&french[..12]))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .expect("the French advisory's page");
+    assert!(
+        page.contains("<h1 lang=\"fr\">Mettez à jour vos pare-feu</h1>"),
+        "{page}"
+    );
+    assert!(page.contains("<dt>Language</dt><dd>fr</dd>"), "{page}");
+    assert!(
+        std::fs::read_to_string(site.join("advisories.atom"))
+            .unwrap()
+            .contains("xml:lang=\"fr\"")
+    );
     let mut all = String::new();
     for entry in walk(&site) {
         all.push_str(&std::fs::read_to_string(&entry).unwrap());

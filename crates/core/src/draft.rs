@@ -79,6 +79,8 @@ pub struct ReportDraft {
     /// A MISP event (or part of one) carried exactly as its source sent it; set by imports.
     #[serde(skip)]
     pub misp_event: Option<crate::misp::MispEventPart>,
+    /// The language of the title and summary, as a BCP 47 tag (`en`, `fr`, `pt-BR`).
+    pub language: Option<String>,
 }
 
 /// An observable as written in a draft.
@@ -238,6 +240,7 @@ impl ReportDraft {
                 .misp_event
                 .as_ref()
                 .map(crate::misp::MispEventPart::to_proto),
+            language: self.language.clone().unwrap_or_default(),
         };
         sign_body(body, &disclosures, signer, rng, carried)
     }
@@ -307,6 +310,7 @@ impl ReportDraft {
             evidence: Vec::new(),
             stix_objects: r.stix_objects.clone(),
             misp_event: r.misp_event.clone(),
+            language: r.language.clone(),
         }
     }
 }
@@ -376,6 +380,7 @@ pub fn retract<'k, R: RngCore + CryptoRng>(
         disclosure_digests: Vec::new(),
         stix_objects: Vec::new(),
         misp_event: None,
+        language: String::new(),
     };
     Ok(sign_body(body, &[], signer, rng, None)?)
 }

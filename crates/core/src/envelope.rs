@@ -752,6 +752,7 @@ impl VerifiedReport {
             disclosure_digests: Vec::new(),
             stix_objects: Vec::new(),
             misp_event: None,
+            language: None,
         }
     }
 

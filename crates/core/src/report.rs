@@ -227,6 +227,9 @@ pub struct Report {
     /// A MISP event (or a part of one) carried exactly as its source sent it.
     #[serde(skip)]
     pub misp_event: Option<crate::misp::MispEventPart>,
+    /// The language of the title and summary (a BCP 47 tag: `en`, `fr`, `pt-BR`), when the
+    /// author said.
+    pub language: Option<String>,
 }
 
 fn serialize_distribution<S: serde::Serializer>(
@@ -368,6 +371,7 @@ pub(crate) fn validate_reading_objects(
     let tags = validate_labels("tags", &body.tags)?;
     let sectors = validate_labels("sectors", &body.sectors)?;
     let regions = validate_labels("regions", &body.regions)?;
+    let language = validate_language(&body.language)?;
     let mut principles = Vec::with_capacity(body.paris_call_principles.len());
     for (i, p) in body.paris_call_principles.iter().enumerate() {
         if !(1..=9).contains(p) {
@@ -542,6 +546,7 @@ pub(crate) fn validate_reading_objects(
         disclosure_digests,
         stix_objects: body.stix_objects,
         misp_event,
+        language,
     };
     Ok((report, object_versions))
 }
@@ -582,7 +587,31 @@ pub(crate) fn marking(view: pb::ReportMarking) -> Result<Report, InvalidReport> 
         disclosure_digests: Vec::new(),
         stix_objects: Vec::new(),
         misp_event: None,
+        language: None,
     })
+}
+
+/// Longest language tag taken (RFC 5646 asks implementations to take at least 35 characters).
+pub const MAX_LANGUAGE_TAG: usize = 35;
+
+/// A report's language: empty for none, otherwise a well-formed BCP 47 tag (RFC 5646).
+fn validate_language(text: &str) -> Result<Option<String>, InvalidReport> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.len() > MAX_LANGUAGE_TAG {
+        return Err(invalid(
+            "language",
+            format!("longer than {MAX_LANGUAGE_TAG} characters"),
+        ));
+    }
+    oxilangtag::LanguageTag::parse(text).map_err(|e| {
+        invalid(
+            "language",
+            format!("{text:?} is not a BCP 47 language tag ({e}): write it as en, fr or pt-BR"),
+        )
+    })?;
+    Ok(Some(text.to_string()))
 }
 
 fn unknown_number(what: &str, n: i32) -> String {

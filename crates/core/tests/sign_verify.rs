@@ -160,6 +160,38 @@ fn retractions_are_by_the_author_only_and_keep_the_audience() {
 }
 
 #[test]
+fn a_report_says_its_language_as_a_bcp_47_tag_or_is_refused() {
+    let mut rng = StdRng::seed_from_u64(5);
+    for tag in ["fr", "pt-BR", "zh-Hant-TW", "sr-Latn-RS", "en-GB-oxendict"] {
+        let mut draft = sample::indicator_report(&mut rng, 5);
+        draft.language = Some(tag.into());
+        let report = draft.sign(&org(1), &mut rng).expect(tag);
+        let again = cairn_core::verify(report.envelope_bytes()).unwrap();
+        assert_eq!(again.report().language.as_deref(), Some(tag));
+    }
+    // Unsaid is none.
+    let report = sample::indicator_report(&mut rng, 6)
+        .sign(&org(1), &mut rng)
+        .unwrap();
+    assert_eq!(report.report().language, None);
+    for bad in ["french!", "e", "en_GB", "en--GB", "x", &"a".repeat(36)] {
+        let mut draft = sample::indicator_report(&mut rng, 7);
+        draft.language = Some(bad.to_string());
+        let err = draft.sign(&org(1), &mut rng).unwrap_err();
+        assert_eq!(err.field, "language", "{bad}: {err}");
+    }
+    let mut draft = sample::indicator_report(&mut rng, 8);
+    draft.language = Some("en_GB".into());
+    assert!(
+        draft
+            .sign(&org(1), &mut rng)
+            .unwrap_err()
+            .to_string()
+            .contains("write it as en, fr or pt-BR")
+    );
+}
+
+#[test]
 fn drafts_report_the_first_bad_field() {
     let mut rng = StdRng::seed_from_u64(4);
     let mut draft = sample::indicator_report(&mut rng, 4);

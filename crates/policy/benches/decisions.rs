@@ -54,6 +54,7 @@ fn report(rng: &mut StdRng, partner: OrgPublicKey) -> Report {
         disclosure_digests: Vec::new(),
         stix_objects: Vec::new(),
         misp_event: None,
+        language: None,
     }
 }
 

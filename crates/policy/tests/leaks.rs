@@ -57,6 +57,7 @@ fn report(tlp: Tlp, scope: Scope, hops: u32, community: Option<&str>) -> Report 
         disclosure_digests: Vec::new(),
         stix_objects: Vec::new(),
         misp_event: None,
+        language: None,
     }
 }
 

@@ -183,6 +183,7 @@ fn world(c: &Case, orgs: &[OrgPublicKey]) -> World {
         disclosure_digests: Vec::new(),
         stix_objects: Vec::new(),
         misp_event: None,
+        language: None,
     };
     let mut communities = Communities::default();
     communities.define("alpha", subset(orgs, c.community_a));

@@ -172,6 +172,7 @@ fn random_report(rng: &mut StdRng, net: &Net) -> Report {
         disclosure_digests: Vec::new(),
         stix_objects: Vec::new(),
         misp_event: None,
+        language: None,
     }
 }
 

@@ -246,6 +246,7 @@ impl World {
                 disclosure_digests: Vec::new(),
                 stix_objects: Vec::new(),
                 misp_event: None,
+                language: None,
             },
         }
     }

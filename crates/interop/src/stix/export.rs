@@ -325,6 +325,10 @@ pub fn own_objects_wanted(
     if !r.summary.is_empty() {
         report_object["description"] = json!(r.summary);
     }
+    if let Some(language) = &r.language {
+        // STIX 2.1 §3.1: the language of the object's text properties, RFC 5646.
+        report_object["lang"] = json!(language);
+    }
     let labels: Vec<&String> = r.tags.iter().chain(&r.sectors).collect();
     if !labels.is_empty() {
         report_object["labels"] = json!(labels);
@@ -522,6 +526,11 @@ mod tests {
         let indicators = a.iter().filter(|o| o["type"] == "indicator").count();
         assert_eq!(indicators, 10);
         assert_eq!(last["object_refs"].as_array().unwrap().len(), 10);
+        assert!(last.get("lang").is_none(), "no language said, none written");
+        // A report that says its language gives it to the STIX report (RFC 5646 tag).
+        let french = signed(|d| d.language = Some("fr".into()));
+        let objects = report_objects(&french, &context(&french));
+        assert_eq!(objects.last().unwrap()["lang"], "fr");
     }
 
     #[test]
