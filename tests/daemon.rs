@@ -1513,6 +1513,32 @@ fn observance_trends_are_the_same_from_a_stopped_and_a_running_node() {
     let refused = cert.run(&["observance", "--principle", "12"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("12"));
+
+    // Its own figures, published: cells under 2 left out, and merged back as the federation's.
+    let out = cert.ok(&["observance", "publish", "--min-count", "2"]);
+    assert!(
+        out.contains("Published the observance figures as report")
+            && out.contains("2 under 2 left out"),
+        "{out}"
+    );
+    let merged = cert.ok(&["observance", "--federation", "--json"]);
+    let view: serde_json::Value = serde_json::from_str(&merged).unwrap();
+    assert_eq!(view["organisations"], 1, "{merged}");
+    let cells = view["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 1, "{merged}");
+    assert_eq!(
+        (cells[0]["region"].as_str(), cells[0]["count"].as_u64()),
+        (Some("west-africa"), Some(3))
+    );
+    let both = cert.run(&["observance", "--mine", "--federation"]);
+    assert!(!both.status.success());
+    let bad = cert.run(&["observance", "publish", "--epsilon", "0"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("epsilon 0 is not a positive number"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }
 
 #[test]

@@ -61,14 +61,24 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// Sets `[store] cache_mb` in a node's configuration.
+/// Sets `[store] cache_mb` in a node's configuration (`cairn init` writes the table).
 fn set_cache(node: &CliNode, cache_mb: u64) {
-    let text = std::fs::read_to_string(node.home.join("node.toml")).expect("node.toml");
-    if text.contains("[store]") {
-        node.replace_in_config("[store]", &format!("[store]\ncache_mb = {cache_mb}"));
-    } else {
-        node.configure(&format!("[store]\ncache_mb = {cache_mb}\n"));
-    }
+    let path = node.home.join("node.toml");
+    let text = std::fs::read_to_string(&path).expect("node.toml");
+    let mut found = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with("cache_mb") {
+                found = true;
+                format!("cache_mb = {cache_mb}")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    assert!(found, "node.toml has no cache_mb line:\n{text}");
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write node.toml");
 }
 
 /// Idles `for_` and returns the CPU the process used meanwhile, as a share of one core.

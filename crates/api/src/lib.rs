@@ -410,8 +410,71 @@ async fn observance_trends(
     let view = tokio::task::spawn_blocking(move || observance::view(&store, us, &query))
         .await
         .map_err(internal)?
-        .map_err(internal)?;
+        .map_err(|e| match e {
+            observance::ObservanceError::Query(why) => bad_request(why),
+            other => internal(other),
+        })?;
     Ok(Json(view).into_response())
+}
+
+/// What `POST /api/v1/observance/publish` takes.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct PublishFigures {
+    /// Cells under this count are left out (5 unless given).
+    min_count: Option<u64>,
+    /// Laplace noise of scale 27 / epsilon added to every count first (none unless given).
+    epsilon: Option<f64>,
+}
+
+/// `POST /api/v1/observance/publish`: this organisation's own observance figures (the
+/// incident reports it wrote, counted), made fit to publish, signed as a TLP:CLEAR report that
+/// supersedes the figures it published before.
+async fn publish_figures(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<PublishFigures>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    state.authorize(&headers, Role::Publish)?;
+    let org = signer(&state)?;
+    let asked = json_body(body)?;
+    let publishing = cairn_core::observance::Publishing {
+        min_count: asked
+            .min_count
+            .unwrap_or(cairn_core::observance::DEFAULT_MIN_COUNT),
+        epsilon: asked.epsilon,
+    };
+    if publishing.min_count == 0 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_report",
+            "min_count must be at least 1",
+        ));
+    }
+    let name = state.node.status().await.map_err(internal)?.organisation;
+    let store = state.node.store().clone();
+    let us = state.node.org();
+    let draft = tokio::task::spawn_blocking(move || {
+        observance::figures_draft(&store, us, &name, publishing, &mut rand::rngs::OsRng)
+    })
+    .await
+    .map_err(internal)?
+    .map_err(|e| match e {
+        observance::ObservanceError::Publish(e) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_report",
+            e.to_string(),
+        ),
+        other => internal(other),
+    })?;
+    let report = draft.sign(&*org, &mut rand::rngs::OsRng).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_report",
+            e.to_string(),
+        )
+    })?;
+    store_signed(&state, report).await
 }
 
 async fn reports(
@@ -821,6 +884,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/status", get(status))
         .route("/api/v1/peers", get(peers))
         .route("/api/v1/observance", get(observance_trends))
+        .route("/api/v1/observance/publish", post(publish_figures))
         .route("/api/v1/reports", get(reports).post(publish))
         .route("/api/v1/reports/{id}", get(report))
         .route("/api/v1/reports/{id}/retract", post(retract))

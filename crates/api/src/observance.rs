@@ -1,10 +1,12 @@
 //! Observance trends over what a node holds: the counts of current incident reports by Paris
 //! Call principle, region, sector and quarter (`cairn_core::observance`), read from the store
 //! a page at a time, and their one JSON view, which `GET /api/v1/observance` and
-//! `cairn observance --json` both give.
+//! `cairn observance --json` both give. Also an organisation's own figures made fit to publish
+//! as a TLP:CLEAR report ([`figures_draft`]), and the federation's trends: the latest figures
+//! each organisation published, merged ([`latest_figures`]).
 
-use cairn_core::observance::{self, Counts, Publishing};
-use cairn_core::{OrgPublicKey, ReportKind};
+use cairn_core::observance::{self, Aggregate, Counts, Publishing};
+use cairn_core::{OrgPublicKey, ReportDraft, ReportId, ReportKind, Tlp};
 use cairn_store::{ReportQuery, Store};
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +16,9 @@ use serde::{Deserialize, Serialize};
 pub struct ObservanceQuery {
     /// Only reports this node's organisation wrote (what it may publish as its own figures).
     pub mine: bool,
+    /// The federation's trends instead: the latest observance figures each organisation
+    /// published (as this node holds them), merged.
+    pub federation: bool,
     /// Cells under this count are left out (none unless set).
     pub min_count: Option<u64>,
     /// Only this region.
@@ -49,6 +54,9 @@ pub struct ObservanceView {
     pub reports: u64,
     /// Whether only this organisation's own reports were counted.
     pub mine: bool,
+    /// For the federation's trends: how many organisations' figures were merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisations: Option<u64>,
     /// The smallest count shown.
     pub min_count: u64,
     /// Cells left out for being smaller.
@@ -102,6 +110,94 @@ pub enum ObservanceError {
     /// The counts could not be made fit to show.
     #[error(transparent)]
     Publish(#[from] observance::PublishError),
+    /// The query asks for something that cannot be given.
+    #[error("{0}")]
+    Query(String),
+}
+
+/// The observance figures an organisation published, as this node holds them.
+#[derive(Debug, Clone)]
+pub struct PublishedFigures {
+    /// The organisation.
+    pub author: OrgPublicKey,
+    /// The report that carries them.
+    pub report: ReportId,
+    /// When they were published (ms since the Unix epoch).
+    pub created_ms: i64,
+    /// The figures.
+    pub figures: Aggregate,
+}
+
+/// The latest current observance figures of each organisation this node holds (each
+/// organisation's newest; a new version supersedes the one before, so each is counted once).
+pub fn latest_figures(store: &Store) -> Result<Vec<PublishedFigures>, cairn_store::ReadError> {
+    const PAGE: usize = 1000;
+    let mut latest: std::collections::BTreeMap<OrgPublicKey, PublishedFigures> =
+        std::collections::BTreeMap::new();
+    let mut before = None;
+    loop {
+        let page = store.query(&ReportQuery {
+            kind: Some(ReportKind::Observance),
+            limit: PAGE,
+            before,
+            ..ReportQuery::default()
+        })?;
+        let Some(last) = page.last() else { break };
+        before = Some((last.report.report().created_ms, last.seq));
+        for stored in &page {
+            let r = stored.report.report();
+            let Some(figures) = &r.observance else {
+                continue;
+            };
+            let author = stored.report.author();
+            // Newest first: the first seen of each organisation is its latest.
+            latest.entry(author).or_insert_with(|| PublishedFigures {
+                author,
+                report: stored.report.id(),
+                created_ms: r.created_ms,
+                figures: figures.clone(),
+            });
+        }
+        if page.len() < PAGE {
+            break;
+        }
+    }
+    Ok(latest.into_values().collect())
+}
+
+/// A draft of this organisation's (`us`, named `name`) observance figures, made fit to publish
+/// with `publishing` from the current incident reports it wrote: TLP:CLEAR, a new version of
+/// the figures it published before, if any.
+pub fn figures_draft(
+    store: &Store,
+    us: OrgPublicKey,
+    name: &str,
+    publishing: Publishing,
+    rng: &mut impl rand::Rng,
+) -> Result<ReportDraft, ObservanceError> {
+    let (counts, reports) = held_counts(store, Some(us))?;
+    let figures = observance::publishable(&counts, publishing, rng)?;
+    let previous = latest_figures(store)?
+        .into_iter()
+        .find(|f| f.author == us)
+        .map(|f| f.report);
+    let noise = match figures.epsilon {
+        Some(e) => format!(" Laplace noise of epsilon {e} was added to every count first."),
+        None => String::new(),
+    };
+    Ok(ReportDraft {
+        kind: Some(ReportKind::Observance),
+        title: format!("Paris Call observance figures of {name}"),
+        summary: format!(
+            "Counts of the {reports} current incident reports {name} wrote, by Paris Call principle, region, sector and quarter. Cells under {} are left out ({} left out).{noise}",
+            figures.min_count, figures.suppressed
+        ),
+        tlp: Some(Tlp::Clear),
+        supersedes: previous,
+        language: Some("en".into()),
+        observance: Some(figures),
+        ..ReportDraft::default()
+    })
 }
 
 /// The trends of `store` as `query` asks for them.
@@ -110,7 +206,20 @@ pub fn view(
     us: OrgPublicKey,
     query: &ObservanceQuery,
 ) -> Result<ObservanceView, ObservanceError> {
-    let (mut counts, reports) = held_counts(store, query.mine.then_some(us))?;
+    if query.federation && query.mine {
+        return Err(ObservanceError::Query(
+            "federation and mine ask for different counts: give one".into(),
+        ));
+    }
+    let (mut counts, reports, organisations) = if query.federation {
+        let figures = latest_figures(store)?;
+        let organisations = figures.len() as u64;
+        let merged = observance::merge(figures.iter().map(|f| &f.figures));
+        (merged, 0, Some(organisations))
+    } else {
+        let (counts, reports) = held_counts(store, query.mine.then_some(us))?;
+        (counts, reports, None)
+    };
     counts.retain(|cell, _| {
         query.region.as_ref().is_none_or(|r| *r == cell.region)
             && query.sector.as_ref().is_none_or(|s| *s == cell.sector)
@@ -124,6 +233,7 @@ pub fn view(
     Ok(ObservanceView {
         reports,
         mine: query.mine,
+        organisations,
         min_count: aggregate.min_count,
         suppressed: aggregate.suppressed,
         cells: aggregate

@@ -1402,4 +1402,37 @@ async fn observance_counts_current_incidents_by_principle_region_sector_and_quar
     }
     let (status, _, _) = get(&api, "/api/v1/observance", None, "", usize::MAX).await;
     assert_eq!(status, 401);
+
+    // This organisation's figures, published as a TLP:CLEAR report, and merged back.
+    let publisher = publish_token(&api, "observance");
+    let json = "application/json";
+    let (status, body) = post(&api, "/api/v1/observance/publish", &api.read, json, "{}").await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = post(
+        &api,
+        "/api/v1/observance/publish",
+        &publisher,
+        json,
+        r#"{"min_count": 3}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let published: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(published["kind"], "observance", "{body}");
+    assert_eq!(published["tlp"], "clear", "{body}");
+    let (_, body) = trends("?federation=true").await;
+    let view: cairn_api::observance::ObservanceView = serde_json::from_str(&body).unwrap();
+    assert_eq!(view.organisations, Some(1));
+    assert_eq!(view.cells.len(), 1, "{body}");
+    assert_eq!(view.cells[0].count, 4);
+    for bad in [
+        r#"{"min_count": 0}"#,
+        r#"{"epsilon": -2}"#,
+        r#"{"colour": 1}"#,
+    ] {
+        let (status, body) = post(&api, "/api/v1/observance/publish", &publisher, json, bad).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+    let (status, body) = trends("?federation=true&mine=true").await;
+    assert_eq!(status, 400, "{body}");
 }

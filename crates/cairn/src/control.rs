@@ -81,6 +81,13 @@ pub enum ControlRequest {
         /// The file (absolute).
         file: String,
     },
+    /// Publish this organisation's observance figures (`cairn observance publish`).
+    PublishObservance {
+        /// The smallest count published.
+        min_count: u64,
+        /// The noise, if any.
+        epsilon: Option<f64>,
+    },
     /// Copy the store into a new folder while the node runs (`cairn backup`).
     Backup {
         /// The folder to create (absolute).
@@ -161,6 +168,8 @@ pub enum ControlResponse {
     ConfigReloaded(crate::run::ConfigReloaded),
     /// For `Backup`.
     StoreCopied(crate::backup_cmd::StoreCopied),
+    /// For `PublishObservance`.
+    ObservancePublished(crate::observance_cmd::FiguresPublished),
     /// For `WriteBundle`.
     BundleWritten(crate::bundle_cmd::BundleWritten),
     /// For `ReadBundle`.
@@ -375,6 +384,14 @@ async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> 
                 Ok(Ok((reports, bundle))) => ControlResponse::StixBundle { reports, bundle },
                 Ok(Err(e)) => ControlResponse::Error(format!("{e:#}")),
                 Err(e) => ControlResponse::Error(format!("the export stopped: {e}")),
+            }
+        }
+        ControlRequest::PublishObservance { min_count, epsilon } => {
+            match crate::observance_cmd::publish_running(node, &daemon.home, min_count, epsilon)
+                .await
+            {
+                Ok(done) => ControlResponse::ObservancePublished(done),
+                Err(e) => ControlResponse::Error(format!("{e:#}")),
             }
         }
         ControlRequest::WriteBundle {

@@ -1,6 +1,8 @@
 //! `cairn observance`: the Paris Call observance trends over what the node holds (current
 //! incident reports by principle, region, sector and quarter), from the running node or a
-//! stopped node's store; the same view as `GET /api/v1/observance`.
+//! stopped node's store; the same view as `GET /api/v1/observance`. `--federation` merges the
+//! latest figures each organisation published; `cairn observance publish` publishes this
+//! organisation's own (TLP:CLEAR, small cells left out).
 
 use std::process::ExitCode;
 
@@ -12,10 +14,17 @@ use crate::home::Home;
 
 /// `cairn observance`'s options.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ObservanceArgs {
+    #[command(subcommand)]
+    action: Option<ObservanceAction>,
     /// Only reports this organisation wrote.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "federation")]
     mine: bool,
+    /// The federation's trends: the latest observance figures each organisation published,
+    /// as this node holds them, merged.
+    #[arg(long)]
+    federation: bool,
     /// Leave out cells under this count.
     #[arg(long, value_name = "N")]
     min_count: Option<u64>,
@@ -31,6 +40,139 @@ pub struct ObservanceArgs {
     /// JSON, as the API gives it.
     #[arg(long)]
     json: bool,
+}
+
+/// What else `cairn observance` does.
+#[derive(Debug, clap::Subcommand)]
+pub enum ObservanceAction {
+    /// Publish this organisation's own figures: the current incident reports it wrote,
+    /// counted by principle, region, sector and quarter, cells under --min-count left out,
+    /// signed as a TLP:CLEAR report that supersedes the figures published before. Counts of
+    /// reports of every TLP become public: choose the threshold accordingly.
+    #[command(
+        after_help = "Examples:\n  cairn observance publish\n  cairn observance publish --min-count 10 --epsilon 1.0"
+    )]
+    Publish {
+        /// The smallest count published (at least 1).
+        #[arg(long, value_name = "K", default_value_t = cairn_core::observance::DEFAULT_MIN_COUNT)]
+        min_count: u64,
+        /// Add Laplace noise of scale 27 / EPSILON to every count first (differential
+        /// privacy for each report; smaller is noisier).
+        #[arg(long, value_name = "EPSILON")]
+        epsilon: Option<f64>,
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What publishing the figures did.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FiguresPublished {
+    /// The report that carries them (hex).
+    pub report: String,
+    /// Cells published.
+    pub cells: usize,
+    /// Cells left out.
+    pub suppressed: usize,
+    /// The threshold.
+    pub min_count: u64,
+    /// The noise, if any.
+    pub epsilon: Option<f64>,
+}
+
+/// The figures draft of this organisation, from `store`.
+fn figures_draft(
+    store: &cairn_store::Store,
+    us: cairn_core::OrgPublicKey,
+    name: &str,
+    min_count: u64,
+    epsilon: Option<f64>,
+) -> Result<cairn_core::ReportDraft> {
+    if min_count == 0 {
+        bail!("--min-count must be at least 1");
+    }
+    let publishing = cairn_core::observance::Publishing { min_count, epsilon };
+    Ok(cairn_api::observance::figures_draft(
+        store,
+        us,
+        name,
+        publishing,
+        &mut rand::rngs::OsRng,
+    )?)
+}
+
+fn published(report: &cairn_core::VerifiedReport) -> FiguresPublished {
+    let figures = report.report().observance.clone().unwrap_or_default();
+    FiguresPublished {
+        report: report.id().to_string(),
+        cells: figures.counts.len(),
+        suppressed: figures.suppressed,
+        min_count: figures.min_count,
+        epsilon: figures.epsilon,
+    }
+}
+
+/// Publishes the figures through the running node (the control socket's side).
+pub async fn publish_running(
+    node: &cairn_node::NodeHandle,
+    home: &Home,
+    min_count: u64,
+    epsilon: Option<f64>,
+) -> Result<FiguresPublished> {
+    let name = home.config()?.node.organisation;
+    let store = node.store().clone();
+    let us = node.org();
+    let draft =
+        tokio::task::spawn_blocking(move || figures_draft(&store, us, &name, min_count, epsilon))
+            .await??;
+    let signing = home.report_signing_key()?;
+    let report = draft
+        .sign(&signing, &mut rand::rngs::OsRng)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for outcome in node.publish(vec![report.clone()]).await? {
+        match outcome {
+            cairn_store::IngestOutcome::Stored { .. }
+            | cairn_store::IngestOutcome::Duplicate { .. } => {}
+            cairn_store::IngestOutcome::Refused { reason, .. } => bail!("{reason}"),
+            cairn_store::IngestOutcome::Rejected(e) => bail!("{e}"),
+        }
+    }
+    Ok(published(&report))
+}
+
+/// `cairn observance publish`.
+fn publish(home: &Home, min_count: u64, epsilon: Option<f64>, json: bool) -> Result<ExitCode> {
+    let socket = home.control_socket_path();
+    let done = if is_running(&socket) {
+        match ask(
+            &socket,
+            &ControlRequest::PublishObservance { min_count, epsilon },
+        )? {
+            ControlResponse::ObservancePublished(done) => done,
+            _ => bail!("the running node answered something unexpected"),
+        }
+    } else {
+        let store = home.open_store()?;
+        let name = home.config()?.node.organisation;
+        let draft = figures_draft(&store, home.organisation()?, &name, min_count, epsilon)?;
+        published(&crate::reports::publish(home, &store, &draft)?)
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&done)?);
+    } else {
+        println!(
+            "Published the observance figures as report {}: {} cell(s), {} under {} left out{}. TLP:CLEAR: partners pass them on, and `cairn observance --federation` merges them.",
+            &done.report[..12],
+            done.cells,
+            done.suppressed,
+            done.min_count,
+            done.epsilon
+                .map(|e| format!(", Laplace noise of epsilon {e}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The trends `query` asks for, from the running node or the store.
@@ -50,8 +192,17 @@ pub fn trends(home: &Home, query: &ObservanceQuery) -> Result<ObservanceView> {
 
 /// Prints the trends as a table (or JSON).
 pub fn show(home: &Home, args: ObservanceArgs) -> Result<ExitCode> {
+    if let Some(ObservanceAction::Publish {
+        min_count,
+        epsilon,
+        json,
+    }) = args.action
+    {
+        return publish(home, min_count, epsilon, json);
+    }
     let query = ObservanceQuery {
         mine: args.mine,
+        federation: args.federation,
         min_count: args.min_count,
         region: args.region,
         sector: args.sector,
@@ -62,15 +213,21 @@ pub fn show(home: &Home, args: ObservanceArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&trends)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let whose = if trends.mine {
-        "written by this organisation"
+    if let Some(organisations) = trends.organisations {
+        println!(
+            "The latest observance figures of {organisations} organisation(s), as this node holds them, merged."
+        );
     } else {
-        "held by this node"
-    };
-    println!(
-        "{} current incident report(s) {whose} name a Paris Call principle.",
-        trends.reports
-    );
+        let whose = if trends.mine {
+            "written by this organisation"
+        } else {
+            "held by this node"
+        };
+        println!(
+            "{} current incident report(s) {whose} name a Paris Call principle.",
+            trends.reports
+        );
+    }
     if trends.cells.is_empty() {
         println!("No cell to show.");
     } else {

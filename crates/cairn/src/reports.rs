@@ -705,6 +705,7 @@ fn draft_from_args(args: NewArgs, store: Option<&Store>) -> Result<ReportDraft> 
         stix_objects: Vec::new(),
         misp_event: None,
         language: args.language,
+        observance: None,
     })
 }
 

@@ -81,6 +81,10 @@ pub struct ReportDraft {
     pub misp_event: Option<crate::misp::MispEventPart>,
     /// The language of the title and summary, as a BCP 47 tag (`en`, `fr`, `pt-BR`).
     pub language: Option<String>,
+    /// For observance figures (kind `observance`): the counts, made fit to publish
+    /// ([`crate::observance::publishable`]).
+    #[serde(skip)]
+    pub observance: Option<crate::observance::Aggregate>,
 }
 
 /// An observable as written in a draft.
@@ -241,6 +245,10 @@ impl ReportDraft {
                 .as_ref()
                 .map(crate::misp::MispEventPart::to_proto),
             language: self.language.clone().unwrap_or_default(),
+            observance: self
+                .observance
+                .as_ref()
+                .map(crate::observance::Aggregate::to_proto),
         };
         sign_body(body, &disclosures, signer, rng, carried)
     }
@@ -311,6 +319,7 @@ impl ReportDraft {
             stix_objects: r.stix_objects.clone(),
             misp_event: r.misp_event.clone(),
             language: r.language.clone(),
+            observance: r.observance.clone(),
         }
     }
 }
@@ -381,6 +390,7 @@ pub fn retract<'k, R: RngCore + CryptoRng>(
         stix_objects: Vec::new(),
         misp_event: None,
         language: String::new(),
+        observance: None,
     };
     Ok(sign_body(body, &[], signer, rng, None)?)
 }

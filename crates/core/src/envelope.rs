@@ -753,6 +753,7 @@ impl VerifiedReport {
             stix_objects: Vec::new(),
             misp_event: None,
             language: None,
+            observance: None,
         }
     }
 

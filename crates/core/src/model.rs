@@ -145,6 +145,9 @@ domain_enum! {
         Campaign = Campaign, "campaign";
         /// A signed tombstone withdrawing an earlier report.
         Retraction = Retraction, "retraction";
+        /// An organisation's own Paris Call observance figures (counts of the incident reports
+        /// it wrote), published as TLP:CLEAR for anyone to merge.
+        Observance = Observance, "observance" | "observance-figures";
     }
 }
 

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use cairn_proto::v1 as pb;
 use rand::Rng;
 
 use crate::model::ReportKind;
@@ -167,6 +168,12 @@ pub enum PublishError {
     BadEpsilon(f64),
 }
 
+/// Most cells one published aggregate may hold.
+pub const MAX_PUBLISHED_CELLS: usize = 20_000;
+
+/// Longest region or sector name in a published cell.
+pub const MAX_LABEL: usize = 64;
+
 /// What an organisation publishes: its counts, the cells below the threshold left out.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Aggregate {
@@ -178,6 +185,108 @@ pub struct Aggregate {
     pub min_count: u64,
     /// The noise added, if any.
     pub epsilon: Option<f64>,
+}
+
+// Epsilon is never NaN (it is checked when made and when read), so equality is an
+// equivalence.
+impl Eq for Aggregate {}
+
+impl Aggregate {
+    /// Its wire form.
+    pub fn to_proto(&self) -> pb::ObservanceFigures {
+        pb::ObservanceFigures {
+            min_count: self.min_count,
+            epsilon: self.epsilon.unwrap_or(0.0),
+            suppressed: self.suppressed as u64,
+            cells: self
+                .counts
+                .iter()
+                .map(|(cell, &count)| pb::ObservanceCell {
+                    quarter: cell.quarter.to_string(),
+                    principle: u32::from(cell.principle),
+                    region: cell.region.clone(),
+                    sector: cell.sector.clone(),
+                    count,
+                })
+                .collect(),
+        }
+    }
+
+    /// Reads published figures, checking every cell: a quarter, a principle 1-9, a region
+    /// and a sector of 1-64 characters, a count no smaller than the threshold, each cell once.
+    /// On error, the field (`cells[3].count`) and what is wrong with it.
+    pub fn from_proto(figures: &pb::ObservanceFigures) -> Result<Aggregate, (String, String)> {
+        let bad = |field: String, reason: String| Err((field, reason));
+        if figures.min_count == 0 {
+            return bad("min_count".into(), "must be at least 1".into());
+        }
+        let epsilon = match figures.epsilon {
+            0.0 => None,
+            e if e.is_finite() && e > 0.0 => Some(e),
+            e => return bad("epsilon".into(), format!("{e} is not a positive number")),
+        };
+        if figures.cells.len() > MAX_PUBLISHED_CELLS {
+            return bad(
+                "cells".into(),
+                format!(
+                    "{} cells; at most {MAX_PUBLISHED_CELLS}",
+                    figures.cells.len()
+                ),
+            );
+        }
+        let mut counts = Counts::new();
+        for (i, c) in figures.cells.iter().enumerate() {
+            let at = |what: &str| format!("cells[{i}].{what}");
+            let quarter: Quarter = match c.quarter.parse() {
+                Ok(q) => q,
+                Err(e) => return bad(at("quarter"), format!("{e}")),
+            };
+            let principle = match u8::try_from(c.principle) {
+                Ok(p) if (1..=9).contains(&p) => p,
+                _ => {
+                    return bad(
+                        at("principle"),
+                        format!("{} is not a Paris Call principle (1-9)", c.principle),
+                    );
+                }
+            };
+            for (what, label) in [("region", &c.region), ("sector", &c.sector)] {
+                let length = label.chars().count();
+                if length == 0 || length > MAX_LABEL || label.chars().any(char::is_control) {
+                    return bad(
+                        at(what),
+                        format!(
+                            "{label:?} is not a {what}: 1-{MAX_LABEL} characters, no control characters"
+                        ),
+                    );
+                }
+            }
+            if c.count < figures.min_count {
+                return bad(
+                    at("count"),
+                    format!(
+                        "{} is under the threshold of {} the figures say they keep",
+                        c.count, figures.min_count
+                    ),
+                );
+            }
+            let cell = Cell {
+                quarter,
+                principle,
+                region: c.region.clone(),
+                sector: c.sector.clone(),
+            };
+            if counts.insert(cell, c.count).is_some() {
+                return bad(at("quarter"), "the same cell is given twice".into());
+            }
+        }
+        Ok(Aggregate {
+            counts,
+            suppressed: usize::try_from(figures.suppressed).unwrap_or(usize::MAX),
+            min_count: figures.min_count,
+            epsilon,
+        })
+    }
 }
 
 /// Makes counts fit to publish: noise added if asked, then every cell under the threshold left

@@ -230,6 +230,9 @@ pub struct Report {
     /// The language of the title and summary (a BCP 47 tag: `en`, `fr`, `pt-BR`), when the
     /// author said.
     pub language: Option<String>,
+    /// For observance figures: the counts.
+    #[serde(skip)]
+    pub observance: Option<crate::observance::Aggregate>,
 }
 
 fn serialize_distribution<S: serde::Serializer>(
@@ -459,6 +462,42 @@ pub(crate) fn validate_reading_objects(
             ));
         }
     }
+    let observance = match (kind, body.observance.as_ref()) {
+        (ReportKind::Observance, Some(figures)) => {
+            if tlp != Tlp::Clear {
+                return Err(invalid(
+                    "tlp",
+                    format!(
+                        "observance figures are published for anyone: TLP:CLEAR, not {}",
+                        tlp.official()
+                    ),
+                ));
+            }
+            if !indicators.is_empty() || !body.stix_objects.is_empty() {
+                return Err(invalid(
+                    "indicators",
+                    "observance figures carry counts only: no indicators or STIX objects",
+                ));
+            }
+            Some(
+                crate::observance::Aggregate::from_proto(figures)
+                    .map_err(|(field, reason)| invalid(format!("observance.{field}"), reason))?,
+            )
+        }
+        (ReportKind::Observance, None) => {
+            return Err(invalid(
+                "observance",
+                "observance figures must carry their counts",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(invalid(
+                "observance",
+                format!("only observance figures carry counts, not a {kind} report"),
+            ));
+        }
+        (_, None) => None,
+    };
     let misp_event = body
         .misp_event
         .as_ref()
@@ -547,6 +586,7 @@ pub(crate) fn validate_reading_objects(
         stix_objects: body.stix_objects,
         misp_event,
         language,
+        observance,
     };
     Ok((report, object_versions))
 }
@@ -588,6 +628,7 @@ pub(crate) fn marking(view: pb::ReportMarking) -> Result<Report, InvalidReport> 
         stix_objects: Vec::new(),
         misp_event: None,
         language: None,
+        observance: None,
     })
 }
 

@@ -108,3 +108,83 @@ fn merged_trends_equal_a_central_count_except_suppressed_cells() {
         .collect();
     assert!(noisy.iter().all(|a| a.counts.values().all(|n| *n >= 5)));
 }
+
+/// Figures published as a report: they sign and verify back identical; a report that breaks a
+/// rule of published figures is refused, naming the field.
+#[test]
+fn figures_travel_in_a_signed_clear_report_and_bad_figures_are_refused() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(16);
+    let key = OrgKey::generate(&mut rng);
+    let reports: Vec<_> = (0..200).map(|_| random_incident(&key, &mut rng)).collect();
+    let figures = observance::publishable(
+        &observance::count(&reports),
+        Publishing {
+            min_count: 3,
+            epsilon: None,
+        },
+        &mut rng,
+    )
+    .unwrap();
+    assert!(!figures.counts.is_empty() && figures.suppressed > 0);
+    let draft = ReportDraft {
+        kind: Some(ReportKind::Observance),
+        title: "Observance figures".into(),
+        tlp: Some(Tlp::Clear),
+        observance: Some(figures.clone()),
+        ..ReportDraft::default()
+    };
+    let signed = draft.sign(&key, &mut rng).unwrap();
+    let read = cairn_core::verify(signed.envelope_bytes()).unwrap();
+    assert_eq!(read.report().observance.as_ref(), Some(&figures));
+
+    let refused = |edit: &dyn Fn(&mut ReportDraft), field: &str| {
+        let mut d = draft.clone();
+        edit(&mut d);
+        let err = d
+            .sign(&key, &mut rand::rngs::StdRng::seed_from_u64(1))
+            .unwrap_err();
+        assert!(err.field.starts_with(field), "{field}: {err}");
+    };
+    refused(&|d| d.tlp = Some(Tlp::Green), "tlp");
+    refused(&|d| d.observance = None, "observance");
+    refused(
+        &|d| {
+            d.kind = Some(ReportKind::Incident);
+        },
+        "observance",
+    );
+    let first = figures.counts.keys().next().unwrap().clone();
+    refused(
+        &|d| {
+            let f = d.observance.as_mut().unwrap();
+            f.counts.insert(first.clone(), 2);
+        },
+        "observance.cells",
+    );
+    refused(
+        &|d| {
+            let f = d.observance.as_mut().unwrap();
+            let mut cell = first.clone();
+            cell.principle = 10;
+            f.counts.insert(cell, 50);
+        },
+        "observance.cells",
+    );
+    refused(
+        &|d| {
+            let f = d.observance.as_mut().unwrap();
+            let mut cell = first.clone();
+            cell.region = String::new();
+            f.counts.insert(cell, 50);
+        },
+        "observance.cells",
+    );
+    refused(
+        &|d| d.observance.as_mut().unwrap().epsilon = Some(f64::INFINITY),
+        "observance.epsilon",
+    );
+    refused(
+        &|d| d.observance.as_mut().unwrap().min_count = 0,
+        "observance.min_count",
+    );
+}

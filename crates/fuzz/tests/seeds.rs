@@ -328,3 +328,47 @@ fn write_the_bundle_seeds() {
         .body;
     write("bundle", "two-reports-body.bin", &encoded);
 }
+
+/// A report of observance figures (kind `observance`, TLP:CLEAR, a few cells).
+#[test]
+#[ignore = "writes a seed; run once, then commit seeds/"]
+fn write_the_observance_envelope_seed() {
+    use cairn_core::observance::{Aggregate, Cell};
+    let mut rng = StdRng::seed_from_u64(14);
+    let org = OrgKey::generate(&mut rng);
+    let mut figures = Aggregate {
+        min_count: 5,
+        suppressed: 3,
+        ..Aggregate::default()
+    };
+    for (principle, region, count) in [
+        (1, "west-africa", 7),
+        (2, "baltic", 12),
+        (6, "unspecified", 5),
+    ] {
+        figures.counts.insert(
+            Cell {
+                quarter: "2026-Q4".parse().unwrap(),
+                principle,
+                region: region.into(),
+                sector: "health".into(),
+            },
+            count,
+        );
+    }
+    let report = cairn_core::ReportDraft {
+        kind: Some(cairn_core::ReportKind::Observance),
+        title: "Paris Call observance figures".into(),
+        tlp: Some(Tlp::Clear),
+        language: Some("en".into()),
+        observance: Some(figures),
+        ..cairn_core::ReportDraft::default()
+    }
+    .sign(&org, &mut rng)
+    .expect("valid figures");
+    write(
+        "envelope",
+        "observance-figures.bin",
+        report.envelope_bytes(),
+    );
+}

@@ -55,6 +55,7 @@ fn report(rng: &mut StdRng, partner: OrgPublicKey) -> Report {
         stix_objects: Vec::new(),
         misp_event: None,
         language: None,
+        observance: None,
     }
 }
 

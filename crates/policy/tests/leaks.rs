@@ -58,6 +58,7 @@ fn report(tlp: Tlp, scope: Scope, hops: u32, community: Option<&str>) -> Report 
         stix_objects: Vec::new(),
         misp_event: None,
         language: None,
+        observance: None,
     }
 }
 

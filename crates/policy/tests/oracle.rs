@@ -184,6 +184,7 @@ fn world(c: &Case, orgs: &[OrgPublicKey]) -> World {
         stix_objects: Vec::new(),
         misp_event: None,
         language: None,
+        observance: None,
     };
     let mut communities = Communities::default();
     communities.define("alpha", subset(orgs, c.community_a));

@@ -173,6 +173,7 @@ fn random_report(rng: &mut StdRng, net: &Net) -> Report {
         stix_objects: Vec::new(),
         misp_event: None,
         language: None,
+        observance: None,
     }
 }
 

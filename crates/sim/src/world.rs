@@ -247,6 +247,7 @@ impl World {
                 stix_objects: Vec::new(),
                 misp_event: None,
                 language: None,
+                observance: None,
             },
         }
     }

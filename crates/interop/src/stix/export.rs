@@ -109,6 +109,8 @@ fn report_types(kind: ReportKind) -> &'static str {
         ReportKind::ThreatActor => "threat-actor",
         ReportKind::Campaign => "campaign",
         ReportKind::Incident | ReportKind::Advisory | ReportKind::Retraction => "threat-report",
+        // report-type-ov is open: a value of Cairn's own.
+        ReportKind::Observance => "observance-figures",
     }
 }
 
