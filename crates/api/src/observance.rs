@@ -65,39 +65,48 @@ pub struct ObservanceView {
     pub cells: Vec<ObservanceCell>,
 }
 
+/// Calls `each` with every current report `query` selects, newest first, a page at a time.
+fn each_current(
+    store: &Store,
+    mut query: ReportQuery,
+    mut each: impl FnMut(&cairn_store::StoredReport),
+) -> Result<(), cairn_store::ReadError> {
+    const PAGE: usize = 1000;
+    query.limit = PAGE;
+    loop {
+        let page = store.query(&query)?;
+        let Some(last) = page.last() else { break };
+        query.before = Some((last.report.report().created_ms, last.seq));
+        page.iter().for_each(&mut each);
+        if page.len() < PAGE {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Counts the current incident reports of `store` (those `author` wrote, if given). Returns the
 /// counts and how many reports were counted.
 pub fn held_counts(
     store: &Store,
     author: Option<OrgPublicKey>,
 ) -> Result<(Counts, u64), cairn_store::ReadError> {
-    const PAGE: usize = 1000;
     let mut counts = Counts::new();
     let mut reports = 0u64;
-    let mut before = None;
-    loop {
-        let page = store.query(&ReportQuery {
-            author,
-            kind: Some(ReportKind::Incident),
-            limit: PAGE,
-            before,
-            ..ReportQuery::default()
-        })?;
-        let Some(last) = page.last() else { break };
-        before = Some((last.report.report().created_ms, last.seq));
-        for stored in &page {
-            let cells = observance::cells_of(stored.report.report());
-            if !cells.is_empty() {
-                reports += 1;
-            }
-            for cell in cells {
-                *counts.entry(cell).or_default() += 1;
-            }
+    let query = ReportQuery {
+        author,
+        kind: Some(ReportKind::Incident),
+        ..ReportQuery::default()
+    };
+    each_current(store, query, |stored| {
+        let cells = observance::cells_of(stored.report.report());
+        if !cells.is_empty() {
+            reports += 1;
         }
-        if page.len() < PAGE {
-            break;
+        for cell in cells {
+            *counts.entry(cell).or_default() += 1;
         }
-    }
+    })?;
     Ok((counts, reports))
 }
 
@@ -131,37 +140,26 @@ pub struct PublishedFigures {
 /// The latest current observance figures of each organisation this node holds (each
 /// organisation's newest; a new version supersedes the one before, so each is counted once).
 pub fn latest_figures(store: &Store) -> Result<Vec<PublishedFigures>, cairn_store::ReadError> {
-    const PAGE: usize = 1000;
     let mut latest: std::collections::BTreeMap<OrgPublicKey, PublishedFigures> =
         std::collections::BTreeMap::new();
-    let mut before = None;
-    loop {
-        let page = store.query(&ReportQuery {
-            kind: Some(ReportKind::Observance),
-            limit: PAGE,
-            before,
-            ..ReportQuery::default()
-        })?;
-        let Some(last) = page.last() else { break };
-        before = Some((last.report.report().created_ms, last.seq));
-        for stored in &page {
-            let r = stored.report.report();
-            let Some(figures) = &r.observance else {
-                continue;
-            };
-            let author = stored.report.author();
-            // Newest first: the first seen of each organisation is its latest.
-            latest.entry(author).or_insert_with(|| PublishedFigures {
-                author,
-                report: stored.report.id(),
-                created_ms: r.created_ms,
-                figures: figures.clone(),
-            });
-        }
-        if page.len() < PAGE {
-            break;
-        }
-    }
+    let query = ReportQuery {
+        kind: Some(ReportKind::Observance),
+        ..ReportQuery::default()
+    };
+    each_current(store, query, |stored| {
+        let r = stored.report.report();
+        let Some(figures) = &r.observance else {
+            return;
+        };
+        let author = stored.report.author();
+        // Newest first: the first seen of each organisation is its latest.
+        latest.entry(author).or_insert_with(|| PublishedFigures {
+            author,
+            report: stored.report.id(),
+            created_ms: r.created_ms,
+            figures: figures.clone(),
+        });
+    })?;
     Ok(latest.into_values().collect())
 }
 
