@@ -3,7 +3,8 @@
 //! memory (VmHWM) in each phase and the CPU it uses while idle.
 //!
 //! `cargo bench -p cairn-tests --bench small_node -- [--reports N] [--cache-mb N]
-//! [--idle-secs N]` (100,000 reports, a 16 MiB cache, 30 s idle).
+//! [--idle-secs N] [--no-api]` (100,000 reports, a 16 MiB cache, 30 s idle; `--no-api`: the
+//! NGO's node serves no API, so keeps no TAXII index).
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ struct Options {
     reports: usize,
     cache_mb: u64,
     idle: Duration,
+    api: bool,
 }
 
 fn options() -> Options {
@@ -25,11 +27,13 @@ fn options() -> Options {
         reports: 100_000,
         cache_mb: 16,
         idle: Duration::from_secs(30),
+        api: true,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
-        if args[i] == "--bench" {
+        if args[i] == "--bench" || args[i] == "--no-api" {
+            o.api &= args[i] != "--no-api";
             i += 1;
             continue;
         }
@@ -97,6 +101,9 @@ fn main() {
     cert.partner_with(&ngo, "ngo", "green");
     ngo.partner_with(&cert, "cert", "green");
     set_cache(&ngo, o.cache_mb);
+    if !o.api {
+        ngo.replace_in_config("enabled = true", "enabled = false");
+    }
 
     // The CERT's reports, written into its store before it runs.
     let started = Instant::now();
@@ -145,8 +152,10 @@ fn main() {
     let restart_peak = peak_memory_mib(pid);
 
     println!(
-        "small node: {} reports, [store] cache_mb = {}",
-        o.reports, o.cache_mb
+        "small node: {} reports, [store] cache_mb = {}, API {}",
+        o.reports,
+        o.cache_mb,
+        if o.api { "on" } else { "off" }
     );
     println!(
         "| | peak memory (VmHWM) | CPU while idle ({} s) |",
