@@ -105,9 +105,56 @@ pub(crate) struct StixIndex {
     last_added_us: i64,
     entries: Vec<Entry>,
     /// Entry positions per (type, UUID), in the order added.
-    by_id: HashMap<(u8, u128), Vec<u32>>,
+    by_id: HashMap<(u8, u128), Positions>,
     kinds: Vec<String>,
     communities: Vec<String>,
+}
+
+/// The entry positions of one object's versions, in the order added. Almost every object has
+/// one version, kept inline: a million objects cost no million allocations.
+#[derive(Debug, Clone, Default)]
+enum Positions {
+    /// None yet.
+    #[default]
+    None,
+    /// One.
+    One(u32),
+    /// Several.
+    Many(Vec<u32>),
+}
+
+impl Positions {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Positions::None => &[],
+            Positions::One(p) => std::slice::from_ref(p),
+            Positions::Many(all) => all,
+        }
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, u32> {
+        self.as_slice().iter()
+    }
+
+    fn push(&mut self, position: u32) {
+        *self = match std::mem::take(self) {
+            Positions::None => Positions::One(position),
+            Positions::One(first) => Positions::Many(vec![first, position]),
+            Positions::Many(mut all) => {
+                all.push(position);
+                Positions::Many(all)
+            }
+        };
+    }
+}
+
+impl<'a> IntoIterator for &'a Positions {
+    type Item = &'a u32;
+    type IntoIter = std::slice::Iter<'a, u32>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
 }
 
 /// A STIX id's UUID part as a number; `None` if it is not a UUID.
@@ -502,6 +549,19 @@ pub(crate) fn write_objects(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positions_keep_every_version_in_order_one_inline() {
+        let mut positions = Positions::default();
+        assert!(positions.as_slice().is_empty());
+        positions.push(7);
+        assert!(matches!(positions, Positions::One(7)));
+        for p in [9, 12, 40] {
+            positions.push(p);
+        }
+        assert_eq!(positions.as_slice(), [7, 9, 12, 40]);
+        assert_eq!((&positions).into_iter().count(), 4);
+    }
 
     #[test]
     fn stix_ids_round_trip() {
