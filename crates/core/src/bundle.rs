@@ -102,6 +102,18 @@ pub enum BundleError {
         /// The most read.
         max: usize,
     },
+    /// Its arrival numbers do not hold together.
+    #[error(
+        "the bundle's arrival numbers do not hold together: after {after}, through {through}, head {head} (after ≤ through ≤ head)"
+    )]
+    Range {
+        /// Where it starts.
+        after: u64,
+        /// Where it ends.
+        through: u64,
+        /// The writer's newest.
+        head: u64,
+    },
     /// The recipient is not an organisation key.
     #[error("the bundle's recipient is not an organisation key: {0}")]
     Recipient(String),
@@ -191,6 +203,13 @@ pub fn open(bytes: &[u8]) -> Result<OpenedBundle, BundleError> {
             return Err(BundleError::TooMany { what, count, max });
         }
     }
+    if !(body.after <= body.through && body.through <= body.head) {
+        return Err(BundleError::Range {
+            after: body.after,
+            through: body.through,
+            head: body.head,
+        });
+    }
     let recipient = OrgPublicKey::from_bytes(&body.recipient)
         .map_err(|e| BundleError::Recipient(e.to_string()))?;
     Ok(OpenedBundle {
@@ -274,6 +293,23 @@ mod tests {
                 assert_eq!(opened.body, body, "byte {i} changed what the bundle says");
             }
         }
+        // Arrival numbers that do not hold together (a position moved past the writer's newest).
+        let past = BundleBody {
+            through: body.head + 1_000_000,
+            ..body.clone()
+        };
+        assert!(matches!(
+            open(&seal(&past, &node)),
+            Err(BundleError::Range { .. })
+        ));
+        let backwards = BundleBody {
+            after: body.through + 1,
+            ..body.clone()
+        };
+        assert!(matches!(
+            open(&seal(&backwards, &node)),
+            Err(BundleError::Range { .. })
+        ));
         // Signed by another node than its certificate names.
         let other = NodeKey::generate(&mut StdRng::seed_from_u64(99));
         let forged = seal(&body, &other);

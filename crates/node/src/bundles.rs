@@ -271,7 +271,7 @@ pub fn read(
     let waited: Vec<_> = received.awaiting.drain(..).map(|a| a.refused()).collect();
     received.rejected.extend(waited);
     let body_after = opened.body.after;
-    let through = opened.body.through.max(body_after);
+    let through = opened.body.through;
     let cursor_after = if body_after <= cursor_before && through > cursor_before {
         store
             .save_cursor(&node_key, through)
