@@ -467,14 +467,7 @@ async fn publish_figures(
         ),
         other => internal(other),
     })?;
-    let report = draft.sign(&*org, &mut rand::rngs::OsRng).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_report",
-            e.to_string(),
-        )
-    })?;
-    store_signed(&state, report).await
+    sign_and_store(&state, &org, &draft).await
 }
 
 async fn reports(
@@ -688,6 +681,23 @@ fn json_body<T: serde::de::DeserializeOwned>(
 }
 
 /// Stores a report this node signed and answers with it (201), or says why not.
+/// Signs a draft with this node's signing key (422 `invalid_report` when it breaks a rule)
+/// and stores it as [`store_signed`] does.
+async fn sign_and_store(
+    state: &AppState,
+    org: &cairn_core::ReportSigningKey,
+    draft: &cairn_core::ReportDraft,
+) -> Result<Response, ApiError> {
+    let report = draft.sign(org, &mut rand::rngs::OsRng).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_report",
+            e.to_string(),
+        )
+    })?;
+    store_signed(state, report).await
+}
+
 async fn store_signed(
     state: &AppState,
     report: cairn_core::VerifiedReport,
@@ -737,14 +747,7 @@ async fn publish(
     state.authorize(&headers, Role::Publish)?;
     let org = signer(&state)?;
     let draft = json_body(body)?;
-    let report = draft.sign(&*org, &mut rand::rngs::OsRng).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_report",
-            e.to_string(),
-        )
-    })?;
-    store_signed(&state, report).await
+    sign_and_store(&state, &org, &draft).await
 }
 
 /// What `POST /api/v1/reports/{id}/retract` takes.
