@@ -27,6 +27,7 @@ fn incident(rng: &mut StdRng) -> ReportDraft {
             .map(|s| s.to_string())
             .collect()
     };
+    let norms = rng.gen_range(0..=1);
     ReportDraft {
         kind: Some(ReportKind::Incident),
         title: "Intrusion".into(),
@@ -34,6 +35,13 @@ fn incident(rng: &mut StdRng) -> ReportDraft {
         paris_call_principles: vec![rng.gen_range(1..=3)],
         regions: pick(&REGIONS, rng),
         sectors: pick(&SECTORS, rng),
+        coding: Some(cairn_core::coding::IncidentCoding {
+            gge_norms: cairn_core::coding::GgeNorm::ALL
+                .choose_multiple(rng, norms)
+                .copied()
+                .collect(),
+            ..Default::default()
+        }),
         ..ReportDraft::default()
     }
 }
@@ -115,7 +123,11 @@ async fn merged_figures_equal_a_central_count_without_anyone_holding_the_reports
             (
                 observance::Cell {
                     quarter: c.quarter.parse().unwrap(),
-                    principle: c.principle,
+                    measure: match (c.principle, &c.norm) {
+                        (Some(p), _) => observance::Measure::Principle(p),
+                        (None, Some(n)) => observance::Measure::Norm(n.parse().unwrap()),
+                        (None, None) => panic!("a cell without a principle or norm"),
+                    },
                     region: c.region.clone(),
                     sector: c.sector.clone(),
                 },

@@ -1,11 +1,12 @@
 //! Observance trends over what a node holds: the counts of current incident reports by Paris
-//! Call principle, region, sector and quarter (`cairn_core::observance`), read from the store
+//! Call principle or UN GGE norm, region, sector and quarter (`cairn_core::observance`), read from the store
 //! a page at a time, and their one JSON view, which `GET /api/v1/observance` and
 //! `cairn observance --json` both give. Also an organisation's own figures made fit to publish
 //! as a TLP:CLEAR report ([`figures_draft`]), and the federation's trends: the latest figures
 //! each organisation published, merged ([`latest_figures`]).
 
-use cairn_core::observance::{self, Aggregate, Counts, Publishing};
+use cairn_core::coding::GgeNorm;
+use cairn_core::observance::{self, Aggregate, Counts, Measure, Publishing};
 use cairn_core::{OrgPublicKey, ReportDraft, ReportId, ReportKind, Tlp};
 use cairn_store::{ReportQuery, Store};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,10 @@ pub struct ObservanceQuery {
     pub sector: Option<String>,
     /// Only this principle.
     pub principle: Option<u8>,
+    /// Only this UN GGE norm (a-k).
+    pub norm: Option<String>,
+    /// Only principles, or only norms (`principles`, `norms`; both unless set).
+    pub measures: Option<String>,
 }
 
 /// One cell of the trends as JSON.
@@ -34,10 +39,14 @@ pub struct ObservanceQuery {
 pub struct ObservanceCell {
     /// `2026-Q4`.
     pub quarter: String,
-    /// The Paris Call principle, 1-9.
-    pub principle: u8,
-    /// Its short name.
-    pub principle_name: String,
+    /// The Paris Call principle, 1-9 (in a principle's cell).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principle: Option<u8>,
+    /// The UN GGE norm, a-k (in a norm's cell).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm: Option<String>,
+    /// The principle's or norm's short name.
+    pub name: String,
     /// The region, or `unspecified`.
     pub region: String,
     /// The sector, or `unspecified`.
@@ -46,7 +55,18 @@ pub struct ObservanceCell {
     pub count: u64,
 }
 
-/// The trends as JSON: the cells, in order of quarter, principle, region and sector, and what
+impl ObservanceCell {
+    /// What the cell counts against, briefly: `principle 3`, `norm f`.
+    pub fn measure(&self) -> String {
+        match (&self.principle, &self.norm) {
+            (Some(p), _) => format!("principle {p}"),
+            (None, Some(n)) => format!("norm {n}"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// The trends as JSON: the cells, in order of quarter, principle (then norm), region and sector, and what
 /// was left out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservanceView {
@@ -187,7 +207,7 @@ pub fn figures_draft(
         kind: Some(ReportKind::Observance),
         title: format!("Paris Call observance figures of {name}"),
         summary: format!(
-            "Counts of the {reports} current incident reports {name} wrote, by Paris Call principle, region, sector and quarter. Cells under {} are left out ({} left out).{noise}",
+            "Counts of the {reports} current incident reports {name} wrote, by Paris Call principle or UN GGE norm, region, sector and quarter. Cells under {} are left out ({} left out).{noise}",
             figures.min_count, figures.suppressed
         ),
         tlp: Some(Tlp::Clear),
@@ -209,6 +229,22 @@ pub fn view(
             "federation and mine ask for different counts: give one".into(),
         ));
     }
+    let norm = query
+        .norm
+        .as_deref()
+        .map(GgeNorm::from_term)
+        .transpose()
+        .map_err(|e| ObservanceError::Query(format!("norm: {e}")))?;
+    let only_norms = match query.measures.as_deref() {
+        None => None,
+        Some("principles") => Some(false),
+        Some("norms") => Some(true),
+        Some(other) => {
+            return Err(ObservanceError::Query(format!(
+                "measures: {other:?} is not principles or norms"
+            )));
+        }
+    };
     let (mut counts, reports, organisations) = if query.federation {
         let figures = latest_figures(store)?;
         let organisations = figures.len() as u64;
@@ -221,7 +257,11 @@ pub fn view(
     counts.retain(|cell, _| {
         query.region.as_ref().is_none_or(|r| *r == cell.region)
             && query.sector.as_ref().is_none_or(|s| *s == cell.sector)
-            && query.principle.is_none_or(|p| p == cell.principle)
+            && query
+                .principle
+                .is_none_or(|p| cell.measure == Measure::Principle(p))
+            && norm.is_none_or(|n| cell.measure == Measure::Norm(n))
+            && only_norms.is_none_or(|norms| norms == matches!(cell.measure, Measure::Norm(_)))
     });
     let publishing = Publishing {
         min_count: query.min_count.unwrap_or(1),
@@ -239,10 +279,15 @@ pub fn view(
             .into_iter()
             .map(|(cell, count)| ObservanceCell {
                 quarter: cell.quarter.to_string(),
-                principle: cell.principle,
-                principle_name: cairn_core::model::paris_call_principle(cell.principle)
-                    .unwrap_or_default()
-                    .to_string(),
+                principle: match cell.measure {
+                    Measure::Principle(p) => Some(p),
+                    Measure::Norm(_) => None,
+                },
+                norm: match cell.measure {
+                    Measure::Principle(_) => None,
+                    Measure::Norm(n) => Some(n.term().to_string()),
+                },
+                name: cell.measure.name().to_string(),
                 region: cell.region,
                 sector: cell.sector,
                 count,

@@ -1312,11 +1312,13 @@ async fn observance_counts_current_incidents_by_principle_region_sector_and_quar
         );
     }
     for _ in 0..2 {
-        signed.push(
-            incident(&[2, 5], &["africa"], &[], q4)
-                .sign(&api.org, &mut rng)
-                .unwrap(),
-        );
+        let mut coded = incident(&[2, 5], &["africa"], &[], q4);
+        coded.coding = Some(cairn_core::coding::IncidentCoding {
+            gge_norms: vec![cairn_core::coding::GgeNorm::F],
+            countries: vec!["SN".into()],
+            ..Default::default()
+        });
+        signed.push(coded.sign(&api.org, &mut rng).unwrap());
     }
     // Not counted: no principle, not an incident.
     signed.push(
@@ -1355,33 +1357,41 @@ async fn observance_counts_current_incidents_by_principle_region_sector_and_quar
     let (status, body) = trends("").await;
     assert_eq!(status, 200, "{body}");
     let view: cairn_api::observance::ObservanceView = serde_json::from_str(&body).unwrap();
-    let cells: Vec<(String, u8, String, String, u64)> = view
+    let cells: Vec<(String, String, String, String, u64)> = view
         .cells
         .iter()
         .map(|c| {
             (
                 c.quarter.clone(),
-                c.principle,
+                c.measure(),
                 c.region.clone(),
                 c.sector.clone(),
                 c.count,
             )
         })
         .collect();
-    let cell = |q: &str, p: u8, r: &str, s: &str, n: u64| {
-        (q.to_string(), p, r.to_string(), s.to_string(), n)
+    let cell = |q: &str, m: &str, r: &str, s: &str, n: u64| {
+        (
+            q.to_string(),
+            m.to_string(),
+            r.to_string(),
+            s.to_string(),
+            n,
+        )
     };
     assert_eq!(
         cells,
         vec![
-            cell("2024-Q2", 2, "europe", "energy", 1),
-            cell("2024-Q2", 2, "europe", "health", 4),
-            cell("2024-Q4", 2, "africa", "unspecified", 2),
-            cell("2024-Q4", 5, "africa", "unspecified", 2),
+            cell("2024-Q2", "principle 2", "europe", "energy", 1),
+            cell("2024-Q2", "principle 2", "europe", "health", 4),
+            cell("2024-Q4", "principle 2", "africa", "unspecified", 2),
+            cell("2024-Q4", "principle 5", "africa", "unspecified", 2),
+            cell("2024-Q4", "norm f", "africa", "unspecified", 2),
         ]
     );
     assert_eq!(view.reports, 7);
-    assert!(view.cells[0].principle_name.len() > 3);
+    assert!(view.cells[0].name.len() > 3);
+    assert_eq!(view.cells[4].name, cairn_core::coding::GgeNorm::F.title());
 
     // Small cells left out, and filters.
     let (_, body) = trends("?min_count=3&mine=true").await;
@@ -1389,14 +1399,28 @@ async fn observance_counts_current_incidents_by_principle_region_sector_and_quar
     assert_eq!(view.cells.len(), 1);
     assert_eq!(
         (view.cells[0].count, view.suppressed, view.min_count),
-        (4, 3, 3)
+        (4, 4, 3)
     );
-    let (_, body) = trends("?region=africa&principle=5").await;
-    let view: cairn_api::observance::ObservanceView = serde_json::from_str(&body).unwrap();
-    assert_eq!(view.cells.len(), 1);
+    for (query, cells) in [
+        ("?region=africa&principle=5", 1),
+        ("?norm=f", 1),
+        ("?measures=norms", 1),
+        ("?measures=principles", 4),
+        ("?norm=g", 0),
+    ] {
+        let (_, body) = trends(query).await;
+        let view: cairn_api::observance::ObservanceView = serde_json::from_str(&body).unwrap();
+        assert_eq!(view.cells.len(), cells, "{query}");
+    }
 
     // Bad parameters say why; a token is needed.
-    for bad in ["?min_count=many", "?principle=300", "?colour=red"] {
+    for bad in [
+        "?min_count=many",
+        "?principle=300",
+        "?colour=red",
+        "?norm=z",
+        "?measures=both",
+    ] {
         let (status, body) = trends(bad).await;
         assert_eq!(status, 400, "{bad}: {body}");
     }

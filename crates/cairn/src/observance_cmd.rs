@@ -37,6 +37,12 @@ pub struct ObservanceArgs {
     /// Only this principle (1-9).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=9))]
     principle: Option<u8>,
+    /// Only this UN GGE norm (a-k).
+    #[arg(long, value_parser = |t: &str| cairn_core::coding::GgeNorm::from_term(t).map(|n| n.term().to_string()))]
+    norm: Option<String>,
+    /// Only principles, or only norms.
+    #[arg(long, value_parser = ["principles", "norms"])]
+    measures: Option<String>,
     /// JSON, as the API gives it.
     #[arg(long)]
     json: bool,
@@ -46,7 +52,7 @@ pub struct ObservanceArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum ObservanceAction {
     /// Publish this organisation's own figures: the current incident reports it wrote,
-    /// counted by principle, region, sector and quarter, cells under --min-count left out,
+    /// counted by principle or norm, region, sector and quarter, cells under --min-count left out,
     /// signed as a TLP:CLEAR report that supersedes the figures published before. Counts of
     /// reports of every TLP become public: choose the threshold accordingly.
     #[command(
@@ -207,6 +213,8 @@ pub fn show(home: &Home, args: ObservanceArgs) -> Result<ExitCode> {
         region: args.region,
         sector: args.sector,
         principle: args.principle,
+        norm: args.norm,
+        measures: args.measures,
     };
     let trends = trends(home, &query)?;
     if args.json {
@@ -224,7 +232,7 @@ pub fn show(home: &Home, args: ObservanceArgs) -> Result<ExitCode> {
             "held by this node"
         };
         println!(
-            "{} current incident report(s) {whose} name a Paris Call principle.",
+            "{} current incident report(s) {whose} name a Paris Call principle or a UN GGE norm.",
             trends.reports
         );
     }
@@ -239,13 +247,17 @@ pub fn show(home: &Home, args: ObservanceArgs) -> Result<ExitCode> {
             width(&|c| c.sector.chars().count(), 6),
         );
         println!(
-            "{:<8} {:<9} {:<rw$} {:<sw$} {:>6}",
-            "QUARTER", "PRINCIPLE", "REGION", "SECTOR", "COUNT"
+            "{:<8} {:<11} {:<rw$} {:<sw$} {:>6}",
+            "QUARTER", "MEASURE", "REGION", "SECTOR", "COUNT"
         );
         for c in &trends.cells {
             println!(
-                "{:<8} {:<9} {:<rw$} {:<sw$} {:>6}",
-                c.quarter, c.principle, c.region, c.sector, c.count
+                "{:<8} {:<11} {:<rw$} {:<sw$} {:>6}",
+                c.quarter,
+                c.measure(),
+                c.region,
+                c.sector,
+                c.count
             );
         }
     }

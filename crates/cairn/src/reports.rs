@@ -143,6 +143,27 @@ pub struct NewArgs {
     /// The language the title and summary are written in, as a BCP 47 tag (en, fr, pt-BR).
     #[arg(long, value_name = "TAG")]
     language: Option<String>,
+    /// Incidents: a UN GGE 2015 norm concerned, by its letter (a-k); repeat for several.
+    #[arg(long = "norm", value_name = "LETTER")]
+    norms: Vec<cairn_core::coding::GgeNorm>,
+    /// Incidents: a country affected, ISO 3166-1 alpha-2 (EE, SN); repeat for several.
+    #[arg(long = "country", value_name = "CODE")]
+    countries: Vec<String>,
+    /// Incidents: the kind of operation (espionage, ransomware, disruption, ...; see
+    /// docs/VOCABULARIES.md); repeat for several.
+    #[arg(long = "operation", value_name = "KIND")]
+    operations: Vec<cairn_core::coding::Operation>,
+    /// Incidents: how severe its consequences were (none, minor, moderate, significant, severe).
+    #[arg(long, value_name = "LEVEL")]
+    impact: Option<cairn_core::coding::ImpactLevel>,
+    /// Incidents: a kind of harm done (confidentiality, integrity, availability,
+    /// physical-damage, financial-loss, human-harm, human-rights, political); repeat.
+    #[arg(long = "impact-kind", value_name = "KIND")]
+    impact_kinds: Vec<cairn_core::coding::ImpactKind>,
+    /// Incidents: an attribution claim, "to=ACTOR;by=CLAIMANT;confidence=0-100" with optional
+    /// actor-type=, claimant-type=, on=YYYY-MM-DD, source=; repeat for several.
+    #[arg(long = "attribution", value_name = "CLAIM", value_parser = cairn_core::coding::parse_attribution)]
+    attributions: Vec<cairn_core::coding::AttributionClaim>,
     /// An observable as TYPE:VALUE (ipv4 or ip, ipv6, cidr, domain, url, email, md5, sha1, sha256, sha512, cve, asn); repeat.
     #[arg(long = "indicator", value_name = "TYPE:VALUE")]
     indicators: Vec<String>,
@@ -706,6 +727,15 @@ fn draft_from_args(args: NewArgs, store: Option<&Store>) -> Result<ReportDraft> 
         misp_event: None,
         language: args.language,
         observance: None,
+        coding: Some(cairn_core::coding::IncidentCoding {
+            gge_norms: args.norms,
+            countries: args.countries,
+            operations: args.operations,
+            impact: args.impact,
+            impact_kinds: args.impact_kinds,
+            attributions: args.attributions,
+        })
+        .filter(|c| !c.is_empty()),
     })
 }
 

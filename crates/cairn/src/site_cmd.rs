@@ -86,11 +86,20 @@ fn details(a: &PublicAdvisory) -> String {
     out
 }
 
-/// The observance page: per quarter, a chart of the published counts by principle, then every
+/// "Principle 3" from "principle 3".
+fn capitalised(words: &str) -> String {
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The observance page: per quarter, a chart of the published counts by principle and norm, then every
 /// published cell in a table.
 fn observance_page(organisation: &str, trends: &ObservanceView) -> String {
     let mut body = format!(
-        "<p><a href=\"index.html\">All advisories</a></p>\n<h1>{org}: Paris Call observance</h1>\n<p>Incident reports {org} wrote, counted by the Paris Call principle they concern, region, sector and quarter ({reports} reports). A report counts once in every combination of its principles, regions and sectors. Counts under {k} are left out ({suppressed} left out), so that no small count points at one victim.</p>\n",
+        "<p><a href=\"index.html\">All advisories</a></p>\n<h1>{org}: Paris Call observance</h1>\n<p>Incident reports {org} wrote, counted by the Paris Call principle or UN GGE norm they concern, region, sector and quarter ({reports} reports). A report counts once in every combination of its principles and norms, regions and sectors. Counts under {k} are left out ({suppressed} left out), so that no small count points at one victim.</p>\n",
         org = text(organisation),
         reports = trends.reports,
         k = trends.min_count,
@@ -105,7 +114,7 @@ fn observance_page(organisation: &str, trends: &ObservanceView) -> String {
     for quarter in quarters {
         let mut bars: Vec<Bar> = Vec::new();
         for cell in trends.cells.iter().filter(|c| c.quarter == quarter) {
-            let label = format!("{}. {}", cell.principle, cell.principle_name);
+            let label = format!("{}: {}", capitalised(&cell.measure()), cell.name);
             match bars.iter_mut().find(|b| b.label == label) {
                 Some(bar) => bar.value += cell.count,
                 None => bars.push(Bar {
@@ -116,24 +125,24 @@ fn observance_page(organisation: &str, trends: &ObservanceView) -> String {
         }
         let _ = write!(
             body,
-            "<h2>{q}</h2>\n<figure>\n{}<figcaption>{q}: reports by principle, over all regions and sectors</figcaption>\n</figure>\n",
+            "<h2>{q}</h2>\n<figure>\n{}<figcaption>{q}: reports by principle and norm, over all regions and sectors</figcaption>\n</figure>\n",
             horizontal_bars(
                 &format!("chart-{quarter}"),
-                &format!("{quarter}: reports by Paris Call principle"),
-                "Horizontal bars, one per principle; the count is written beside each bar and in the table below.",
+                &format!("{quarter}: reports by Paris Call principle and UN GGE norm"),
+                "Horizontal bars, one per principle or norm; the count is written beside each bar and in the table below.",
                 &bars
             ),
             q = text(quarter),
         );
     }
-    body.push_str("<h2>Every published count</h2>\n<table>\n<thead><tr><th scope=\"col\">Quarter</th><th scope=\"col\">Principle</th><th scope=\"col\">Region</th><th scope=\"col\">Sector</th><th scope=\"col\">Reports</th></tr></thead>\n<tbody>\n");
+    body.push_str("<h2>Every published count</h2>\n<table>\n<thead><tr><th scope=\"col\">Quarter</th><th scope=\"col\">Principle or norm</th><th scope=\"col\">Region</th><th scope=\"col\">Sector</th><th scope=\"col\">Reports</th></tr></thead>\n<tbody>\n");
     for c in &trends.cells {
         let _ = writeln!(
             body,
-            "<tr><td>{}</td><td>{}. {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}: {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             text(&c.quarter),
-            c.principle,
-            text(&c.principle_name),
+            capitalised(&c.measure()),
+            text(&c.name),
             text(&c.region),
             text(&c.sector),
             c.count

@@ -116,9 +116,6 @@ pub fn detail(
 ) -> String {
     let r = report.report();
     let mut out = String::new();
-    let line = |out: &mut String, label: &str, value: &str| {
-        let _ = writeln!(out, "{label:<14}{value}");
-    };
     line(&mut out, "Report", &report.id().to_string());
     line(&mut out, "Title", &r.title);
     line(&mut out, "Kind", r.kind.as_str());
@@ -164,6 +161,9 @@ pub fn detail(
             .map(|p| format!("{p}. {}", paris_call_principle(*p).unwrap_or("?")))
             .collect();
         line(&mut out, "Paris Call", &names.join("; "));
+    }
+    if let Some(coding) = &r.coding {
+        coding_lines(&mut out, coding);
     }
     if let Some(old) = r.supersedes {
         line(&mut out, "Supersedes", &old.to_string());
@@ -255,6 +255,70 @@ impl<'a> ReportJson<'a> {
             disclosures: report.disclosures(),
             withheld_disclosures: report.withheld(),
         }
+    }
+}
+
+/// One labelled line of `report show`.
+fn line(out: &mut String, label: &str, value: &str) {
+    let _ = writeln!(out, "{label:<14}{value}");
+}
+
+/// The lines of `report show` for an incident's norms-observance coding.
+fn coding_lines(out: &mut String, c: &cairn_core::coding::IncidentCoding) {
+    let joined = |items: Vec<String>| items.join(", ");
+    if !c.gge_norms.is_empty() {
+        let names: Vec<String> = c
+            .gge_norms
+            .iter()
+            .map(|n| format!("{n}. {}", n.title()))
+            .collect();
+        line(out, "UN GGE norms", &names.join("\n              "));
+    }
+    if !c.countries.is_empty() {
+        let names = c
+            .countries
+            .iter()
+            .map(|code| match cairn_core::coding::country_name(code) {
+                Some(name) => format!("{code} ({name})"),
+                None => code.clone(),
+            })
+            .collect();
+        line(out, "Countries", &joined(names));
+    }
+    if !c.operations.is_empty() {
+        line(
+            out,
+            "Operation",
+            &joined(c.operations.iter().map(|o| o.to_string()).collect()),
+        );
+    }
+    if c.impact.is_some() || !c.impact_kinds.is_empty() {
+        let kinds = joined(c.impact_kinds.iter().map(|k| k.to_string()).collect());
+        let text = match (c.impact, kinds.is_empty()) {
+            (Some(level), true) => level.to_string(),
+            (Some(level), false) => format!("{level}: {kinds}"),
+            (None, _) => kinds,
+        };
+        line(out, "Impact", &text);
+    }
+    for a in &c.attributions {
+        let mut text = format!(
+            "{}{} according to {}{}, confidence {}/100",
+            a.attributed_to,
+            a.actor_type.map(|t| format!(" ({t})")).unwrap_or_default(),
+            a.claimed_by,
+            a.claimant_type
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default(),
+            a.confidence
+        );
+        if let Some(day) = &a.claimed_on {
+            text.push_str(&format!(", on {day}"));
+        }
+        if let Some(source) = &a.source {
+            text.push_str(&format!("; {source}"));
+        }
+        line(out, "Attributed", &text);
     }
 }
 

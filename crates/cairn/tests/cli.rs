@@ -1294,6 +1294,97 @@ fn the_public_site_shows_observance_figures_only_when_asked_and_only_above_the_t
     assert!(!refused.status.success());
 }
 
+/// An incident coded for norms observance from flags: shown in words, given as JSON, counted
+/// by norm in the trends; a term outside its vocabulary is refused, saying which terms exist.
+#[test]
+fn an_incident_is_coded_for_norms_from_flags_and_bad_terms_are_refused() {
+    let node = Node::new();
+    let coded = [
+        "report",
+        "new",
+        "--kind",
+        "incident",
+        "--tlp",
+        "amber",
+        "--title",
+        "Wiper at a water utility",
+        "--principle",
+        "6",
+        "--norm",
+        "f",
+        "--norm",
+        "g",
+        "--region",
+        "western-africa",
+        "--sector",
+        "water",
+        "--country",
+        "sn",
+        "--operation",
+        "destruction",
+        "--impact",
+        "significant",
+        "--impact-kind",
+        "availability",
+        "--attribution",
+        "to=Unnamed state actor;by=National CERT;confidence=60;actor-type=nation-state;on=2026-11-20",
+        "--json",
+    ];
+    let json: serde_json::Value = serde_json::from_str(&node.ok(&coded)).unwrap();
+    let coding = &json["coding"];
+    assert_eq!(coding["gge_norms"], serde_json::json!(["f", "g"]), "{json}");
+    assert_eq!(coding["countries"], serde_json::json!(["SN"]));
+    assert_eq!(coding["attributions"][0]["confidence"], 60);
+    let id = json["id"].as_str().unwrap();
+    let shown = node.ok(&["report", "show", &id[..12]]);
+    for said in [
+        "f. Do not conduct or support ICT activity that damages critical infrastructure",
+        "SN (Senegal)",
+        "significant: availability",
+        "Unnamed state actor (nation-state) according to National CERT, confidence 60/100, on 2026-11-20",
+    ] {
+        assert!(shown.contains(said), "{said}: {shown}");
+    }
+    let trends = node.ok(&["observance", "--measures", "norms"]);
+    assert!(
+        trends.contains("norm f") && trends.contains("norm g") && !trends.contains("principle 6"),
+        "{trends}"
+    );
+    for (flag, value, said) in [
+        ("--norm", "l", "not a UN GGE norm"),
+        ("--operation", "hacking", "espionage, data-theft"),
+        ("--impact", "huge", "none, minor, moderate"),
+        ("--attribution", "to=X;confidence=5", "who says so (by=...)"),
+        ("--country", "XX", "coding.countries[0]"),
+    ] {
+        let out = node.run(&[
+            "report", "new", "--kind", "incident", "--tlp", "amber", "--title", "x", flag, value,
+        ]);
+        assert!(!out.status.success(), "{flag} {value}");
+        assert!(
+            stderr(&out).contains(said),
+            "{flag} {value}: {}",
+            stderr(&out)
+        );
+    }
+    let out = node.run(&[
+        "report", "new", "--kind", "advisory", "--tlp", "amber", "--title", "x", "--norm", "f",
+    ]);
+    assert!(
+        stderr(&out).contains("only incident reports are coded"),
+        "{}",
+        stderr(&out)
+    );
+    let listed = node.ok(&["report", "list", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(&listed)
+            .unwrap()
+            .len(),
+        1,
+        "nothing refused was stored"
+    );
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

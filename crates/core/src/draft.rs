@@ -85,6 +85,9 @@ pub struct ReportDraft {
     /// ([`crate::observance::publishable`]).
     #[serde(skip)]
     pub observance: Option<crate::observance::Aggregate>,
+    /// For incidents: the norms concerned, countries, operation, impact and attribution
+    /// claims (docs/VOCABULARIES.md).
+    pub coding: Option<crate::coding::IncidentCoding>,
 }
 
 /// An observable as written in a draft.
@@ -249,6 +252,11 @@ impl ReportDraft {
                 .observance
                 .as_ref()
                 .map(crate::observance::Aggregate::to_proto),
+            coding: self
+                .coding
+                .as_ref()
+                .filter(|c| !c.is_empty())
+                .map(|c| c.canonical().to_proto()),
         };
         sign_body(body, &disclosures, signer, rng, carried)
     }
@@ -320,6 +328,7 @@ impl ReportDraft {
             misp_event: r.misp_event.clone(),
             language: r.language.clone(),
             observance: r.observance.clone(),
+            coding: r.coding.clone(),
         }
     }
 }
@@ -389,6 +398,7 @@ pub fn retract<'k, R: RngCore + CryptoRng>(
         disclosure_digests: Vec::new(),
         stix_objects: Vec::new(),
         misp_event: None,
+        coding: None,
         language: String::new(),
         observance: None,
     };

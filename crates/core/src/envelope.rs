@@ -754,6 +754,7 @@ impl VerifiedReport {
             misp_event: None,
             language: None,
             observance: None,
+            coding: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! authentic report is, for every other crate.
 
 pub mod bundle;
+pub mod coding;
 pub mod draft;
 pub mod envelope;
 pub mod identity;

@@ -1,5 +1,5 @@
 //! Observance trends without a centre: how many incident reports concern each Paris Call
-//! principle, by region, sector and quarter. An organisation counts only the reports it wrote
+//! principle and each UN GGE norm, by region, sector and quarter. An organisation counts only the reports it wrote
 //! ([`count`]), publishes its counts with small cells suppressed and, if it chooses, noise
 //! added ([`publishable`]); anyone merges the published counts of many organisations
 //! ([`merge`]). Pure functions: no store, no clock, randomness passed in.
@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use cairn_proto::v1 as pb;
 use rand::Rng;
 
+use crate::coding::GgeNorm;
 use crate::model::ReportKind;
 use crate::report::Report;
 
@@ -19,7 +20,7 @@ pub const UNSPECIFIED: &str = "unspecified";
 /// of fewer reports could point at one victim.
 pub const DEFAULT_MIN_COUNT: u64 = 5;
 
-/// Most cells one report may count in (principles × regions × sectors). Bounding it bounds
+/// Most cells one report may count in ((principles + norms) × regions × sectors). Bounding it bounds
 /// what one report can change in an aggregate, which the noise is scaled to.
 pub const MAX_CELLS_PER_REPORT: usize = 27;
 
@@ -69,13 +70,43 @@ impl std::str::FromStr for Quarter {
     }
 }
 
-/// One cell of the trends: a quarter, a principle, a region and a sector (ordered so).
+/// What a cell counts reports against: a Paris Call principle or a UN GGE norm (principles
+/// first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Measure {
+    /// A Paris Call principle, 1-9.
+    Principle(u8),
+    /// A UN GGE 2015 norm.
+    Norm(GgeNorm),
+}
+
+impl Measure {
+    /// Its short name ("Protect individuals and infrastructure", "Protect critical
+    /// infrastructure from ICT threats").
+    pub fn name(self) -> &'static str {
+        match self {
+            Measure::Principle(p) => crate::model::paris_call_principle(p).unwrap_or_default(),
+            Measure::Norm(n) => n.title(),
+        }
+    }
+}
+
+impl std::fmt::Display for Measure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Measure::Principle(p) => write!(f, "principle {p}"),
+            Measure::Norm(n) => write!(f, "norm {n}"),
+        }
+    }
+}
+
+/// One cell of the trends: a quarter, a principle or norm, a region and a sector (ordered so).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cell {
     /// When the report was written.
     pub quarter: Quarter,
-    /// The Paris Call principle (1-9).
-    pub principle: u8,
+    /// The Paris Call principle or UN GGE norm.
+    pub measure: Measure,
     /// The region, as the report writes it, or [`UNSPECIFIED`].
     pub region: String,
     /// The sector, as the report writes it, or [`UNSPECIFIED`].
@@ -85,12 +116,15 @@ pub struct Cell {
 /// Counts per cell.
 pub type Counts = BTreeMap<Cell, u64>;
 
-/// The cells one report counts in: every principle it names, in every region and sector it
-/// names (or [`UNSPECIFIED`]), in the quarter it was written. Only incident reports count,
-/// and only those that name a principle. At most [`MAX_CELLS_PER_REPORT`] cells, the first in
-/// the report's own order.
+/// The cells one report counts in: every principle and every UN GGE norm it names, in every
+/// region and sector it names (or [`UNSPECIFIED`]), in the quarter it was written. Only
+/// incident reports count, and only those that name a principle or a norm. At most
+/// [`MAX_CELLS_PER_REPORT`] cells, principles first, then norms, each in order.
 pub fn cells_of(report: &Report) -> Vec<Cell> {
-    if report.kind != ReportKind::Incident || report.paris_call_principles.is_empty() {
+    let norms: &[GgeNorm] = report.coding.as_ref().map_or(&[], |c| &c.gge_norms);
+    if report.kind != ReportKind::Incident
+        || (report.paris_call_principles.is_empty() && norms.is_empty())
+    {
         return Vec::new();
     }
     let Some(quarter) = Quarter::of_millis(report.created_ms) else {
@@ -107,18 +141,23 @@ pub fn cells_of(report: &Report) -> Vec<Cell> {
     };
     let regions = or_unspecified(&report.regions);
     let sectors = or_unspecified(&report.sectors);
-    let mut principles = report.paris_call_principles.clone();
-    principles.sort_unstable();
-    principles.dedup();
+    let mut measures: Vec<Measure> = report
+        .paris_call_principles
+        .iter()
+        .map(|p| Measure::Principle(*p))
+        .chain(norms.iter().map(|n| Measure::Norm(*n)))
+        .collect();
+    measures.sort_unstable();
+    measures.dedup();
     let mut cells = Vec::new();
-    for principle in principles {
+    for measure in measures {
         for region in &regions {
             for sector in &sectors {
                 if cells.len() == MAX_CELLS_PER_REPORT {
                     return cells;
                 }
                 cells.push(Cell {
-                    principle,
+                    measure,
                     region: region.clone(),
                     sector: sector.clone(),
                     quarter,
@@ -203,7 +242,14 @@ impl Aggregate {
                 .iter()
                 .map(|(cell, &count)| pb::ObservanceCell {
                     quarter: cell.quarter.to_string(),
-                    principle: u32::from(cell.principle),
+                    principle: match cell.measure {
+                        Measure::Principle(p) => u32::from(p),
+                        Measure::Norm(_) => 0,
+                    },
+                    norm: match cell.measure {
+                        Measure::Principle(_) => String::new(),
+                        Measure::Norm(n) => n.term().to_string(),
+                    },
                     region: cell.region.clone(),
                     sector: cell.sector.clone(),
                     count,
@@ -212,7 +258,7 @@ impl Aggregate {
         }
     }
 
-    /// Reads published figures, checking every cell: a quarter, a principle 1-9, a region
+    /// Reads published figures, checking every cell: a quarter, a principle 1-9 or a norm a-k, a region
     /// and a sector of 1-64 characters, a count no smaller than the threshold, each cell once.
     /// On error, the field (`cells[3].count`) and what is wrong with it.
     pub fn from_proto(figures: &pb::ObservanceFigures) -> Result<Aggregate, (String, String)> {
@@ -241,12 +287,28 @@ impl Aggregate {
                 Ok(q) => q,
                 Err(e) => return bad(at("quarter"), format!("{e}")),
             };
-            let principle = match u8::try_from(c.principle) {
-                Ok(p) if (1..=9).contains(&p) => p,
-                _ => {
+            let measure = match (u8::try_from(c.principle), c.norm.as_str()) {
+                (Ok(0), "") => {
+                    return bad(
+                        at("principle"),
+                        "a cell counts a principle (1-9) or a norm (a-k): it gives neither".into(),
+                    );
+                }
+                (Ok(0), norm) => match GgeNorm::from_term(norm) {
+                    Ok(n) => Measure::Norm(n),
+                    Err(e) => return bad(at("norm"), e.to_string()),
+                },
+                (Ok(p), "") if (1..=9).contains(&p) => Measure::Principle(p),
+                (_, "") => {
                     return bad(
                         at("principle"),
                         format!("{} is not a Paris Call principle (1-9)", c.principle),
+                    );
+                }
+                (_, _) => {
+                    return bad(
+                        at("norm"),
+                        "a cell counts a principle or a norm, not both".into(),
                     );
                 }
             };
@@ -272,7 +334,7 @@ impl Aggregate {
             }
             let cell = Cell {
                 quarter,
-                principle,
+                measure,
                 region: c.region.clone(),
                 sector: c.sector.clone(),
             };
@@ -432,6 +494,53 @@ mod tests {
                     .to_string()
                     .contains("not a positive number")
             );
+        }
+    }
+
+    #[test]
+    fn norms_count_beside_principles_and_cells_say_one_or_the_other() {
+        let mut r = incident(&[3], &["western-africa"], &["health"], 1_790_000_000_000);
+        r.coding = Some(crate::coding::IncidentCoding {
+            gge_norms: vec![GgeNorm::K, GgeNorm::F],
+            ..Default::default()
+        });
+        let measures: Vec<Measure> = cells_of(&r).iter().map(|c| c.measure).collect();
+        assert_eq!(
+            measures,
+            [
+                Measure::Principle(3),
+                Measure::Norm(GgeNorm::F),
+                Measure::Norm(GgeNorm::K)
+            ]
+        );
+        r.paris_call_principles.clear();
+        assert_eq!(cells_of(&r).len(), 2, "norms alone count");
+        let counts = count([&r]);
+        let figures = publishable(
+            &counts,
+            Publishing {
+                min_count: 1,
+                epsilon: None,
+            },
+            &mut rand::rngs::StdRng::seed_from_u64(3),
+        )
+        .unwrap();
+        let proto = figures.to_proto();
+        assert_eq!(proto.cells[0].principle, 0);
+        assert_eq!(proto.cells[0].norm, "f");
+        assert_eq!(Aggregate::from_proto(&proto).unwrap(), figures);
+        for (principle, norm, field, reason) in [
+            (0, "", "cells[0].principle", "gives neither"),
+            (0, "z", "cells[0].norm", "not a UN GGE norm"),
+            (2, "f", "cells[0].norm", "not both"),
+            (10, "", "cells[0].principle", "not a Paris Call principle"),
+        ] {
+            let mut bad = proto.clone();
+            bad.cells[0].principle = principle;
+            bad.cells[0].norm = norm.into();
+            let (f, r) = Aggregate::from_proto(&bad).unwrap_err();
+            assert_eq!(f, field);
+            assert!(r.contains(reason), "{r}");
         }
     }
 

@@ -233,6 +233,9 @@ pub struct Report {
     /// For observance figures: the counts.
     #[serde(skip)]
     pub observance: Option<crate::observance::Aggregate>,
+    /// For incidents: what observance of the norms needs to know of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coding: Option<crate::coding::IncidentCoding>,
 }
 
 fn serialize_distribution<S: serde::Serializer>(
@@ -498,6 +501,22 @@ pub(crate) fn validate_reading_objects(
         }
         (_, None) => None,
     };
+    let coding = match (kind, body.coding.as_ref()) {
+        (_, None) => None,
+        (ReportKind::Incident, Some(coding)) => Some(
+            crate::coding::IncidentCoding::from_proto(coding)
+                .map_err(|(field, reason)| invalid(format!("coding.{field}"), reason))?,
+        )
+        .filter(|c| !c.is_empty()),
+        (_, Some(_)) => {
+            return Err(invalid(
+                "coding",
+                format!(
+                    "only incident reports are coded for norms observance, not a {kind} report"
+                ),
+            ));
+        }
+    };
     let misp_event = body
         .misp_event
         .as_ref()
@@ -587,6 +606,7 @@ pub(crate) fn validate_reading_objects(
         misp_event,
         language,
         observance,
+        coding,
     };
     Ok((report, object_versions))
 }
@@ -629,6 +649,7 @@ pub(crate) fn marking(view: pb::ReportMarking) -> Result<Report, InvalidReport> 
         misp_event: None,
         language: None,
         observance: None,
+        coding: None,
     })
 }
 
@@ -636,7 +657,7 @@ pub(crate) fn marking(view: pb::ReportMarking) -> Result<Report, InvalidReport> 
 pub const MAX_LANGUAGE_TAG: usize = 35;
 
 /// A report's language: empty for none, otherwise a well-formed BCP 47 tag (RFC 5646).
-fn validate_language(text: &str) -> Result<Option<String>, InvalidReport> {
+pub fn validate_language(text: &str) -> Result<Option<String>, InvalidReport> {
     if text.is_empty() {
         return Ok(None);
     }

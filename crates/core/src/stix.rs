@@ -335,6 +335,8 @@ pub struct ObjectHeader<'a> {
     pub markings: Vec<Cow<'a, str>>,
     /// For a TLP marking-definition: the label it defines.
     pub defines_tlp: Option<Tlp>,
+    /// Its `extensions`: each key and the JSON text of what it holds.
+    pub extensions: Vec<(Cow<'a, str>, &'a str)>,
 }
 
 impl ObjectHeader<'_> {
@@ -359,6 +361,14 @@ impl ObjectHeader<'_> {
             id: self.id.to_string(),
             version: self.version(),
         }
+    }
+
+    /// The JSON text of one of its extensions, by key (an extension-definition id).
+    pub fn extension(&self, key: &str) -> Option<&str> {
+        self.extensions
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, raw)| *raw)
     }
 
     /// The UUID part of its id.
@@ -466,6 +476,12 @@ fn check_header(h: Header<'_>) -> Result<ObjectHeader<'_>, String> {
         revoked: h.revoked.unwrap_or(false),
         markings,
         defines_tlp,
+        extensions: h
+            .extensions
+            .into_iter()
+            .flatten()
+            .map(|(key, raw)| (key, raw.get()))
+            .collect(),
     })
 }
 

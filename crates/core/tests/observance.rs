@@ -2,6 +2,7 @@
 //! the incidents it wrote, small cells suppressed; the merged trends equal a central count over
 //! every report except where a cell was suppressed, and no aggregate shows a cell below k.
 
+use cairn_core::coding::{GgeNorm, IncidentCoding};
 use cairn_core::observance::{self, Aggregate, Cell, Counts, Publishing};
 use cairn_core::{OrgKey, ReportDraft, ReportKind, Tlp};
 use rand::{Rng, SeedableRng, seq::SliceRandom};
@@ -10,9 +11,12 @@ const REGIONS: [&str; 4] = ["africa", "asia", "europe", "latin-america"];
 const SECTORS: [&str; 4] = ["health", "energy", "finance", "government"];
 
 fn random_incident(key: &OrgKey, rng: &mut rand::rngs::StdRng) -> cairn_core::Report {
-    let principles: Vec<u32> = (0..rng.gen_range(1..=2))
+    // One or two principles, or none, and up to two UN GGE norms: at least one of either.
+    let principles: Vec<u32> = (0..rng.gen_range(0..=2))
         .map(|_| rng.gen_range(1..=9))
         .collect();
+    let norms = rng.gen_range(usize::from(principles.is_empty())..=2);
+    let gge_norms: Vec<GgeNorm> = GgeNorm::ALL.choose_multiple(rng, norms).copied().collect();
     let pick = |labels: &[&str], rng: &mut rand::rngs::StdRng| -> Vec<String> {
         let n = rng.gen_range(0..=2);
         labels
@@ -31,6 +35,10 @@ fn random_incident(key: &OrgKey, rng: &mut rand::rngs::StdRng) -> cairn_core::Re
         paris_call_principles: principles,
         regions: pick(&REGIONS, rng),
         sectors: pick(&SECTORS, rng),
+        coding: Some(IncidentCoding {
+            gge_norms,
+            ..IncidentCoding::default()
+        }),
         ..ReportDraft::default()
     };
     draft.sign(key, rng).unwrap().report().clone()
@@ -165,7 +173,7 @@ fn figures_travel_in_a_signed_clear_report_and_bad_figures_are_refused() {
         &|d| {
             let f = d.observance.as_mut().unwrap();
             let mut cell = first.clone();
-            cell.principle = 10;
+            cell.measure = observance::Measure::Principle(10);
             f.counts.insert(cell, 50);
         },
         "observance.cells",

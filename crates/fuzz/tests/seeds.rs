@@ -349,7 +349,7 @@ fn write_the_observance_envelope_seed() {
         figures.counts.insert(
             Cell {
                 quarter: "2026-Q4".parse().unwrap(),
-                principle,
+                measure: cairn_core::observance::Measure::Principle(principle),
                 region: region.into(),
                 sector: "health".into(),
             },
@@ -370,5 +370,54 @@ fn write_the_observance_envelope_seed() {
         "envelope",
         "observance-figures.bin",
         report.envelope_bytes(),
+    );
+}
+
+/// An incident coded for norms observance (norms, countries, operation, impact, attribution),
+/// and its STIX form with Cairn's incident-coding extension for the import target.
+#[test]
+#[ignore = "writes a seed; run once, then commit seeds/"]
+fn write_the_coded_incident_seeds() {
+    use cairn_core::coding::{AttributionClaim, GgeNorm, ImpactLevel, IncidentCoding, Operation};
+    let mut rng = StdRng::seed_from_u64(15);
+    let org = OrgKey::generate(&mut rng);
+    let report = cairn_core::ReportDraft {
+        kind: Some(cairn_core::ReportKind::Incident),
+        title: "Wiper at a water utility".into(),
+        tlp: Some(Tlp::Green),
+        paris_call_principles: vec![6],
+        regions: vec!["western-africa".into()],
+        sectors: vec!["water".into()],
+        coding: Some(IncidentCoding {
+            gge_norms: vec![GgeNorm::F, GgeNorm::G],
+            countries: vec!["SN".into()],
+            operations: vec![Operation::Destruction],
+            impact: Some(ImpactLevel::Significant),
+            impact_kinds: Vec::new(),
+            attributions: vec![AttributionClaim {
+                attributed_to: "Unnamed state actor".into(),
+                actor_type: None,
+                claimed_by: "National CERT".into(),
+                claimant_type: None,
+                confidence: 60,
+                claimed_on: Some("2026-11-20".into()),
+                source: None,
+            }],
+        }),
+        ..cairn_core::ReportDraft::default()
+    }
+    .sign(&org, &mut rng)
+    .expect("a valid coding");
+    write("envelope", "coded-incident.bin", report.envelope_bytes());
+    let context = cairn_interop::stix::ExportContext {
+        author_name: None,
+        first: (report.id(), report.report().created_ms),
+    };
+    let bundle =
+        cairn_interop::stix::bundle(cairn_interop::stix::report_objects(&report, &context));
+    write(
+        "stix-import",
+        "coded-incident.json",
+        serde_json::to_string(&bundle).unwrap().as_bytes(),
     );
 }

@@ -56,6 +56,7 @@ fn report(rng: &mut StdRng, partner: OrgPublicKey) -> Report {
         misp_event: None,
         language: None,
         observance: None,
+        coding: None,
     }
 }
 

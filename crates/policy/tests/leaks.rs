@@ -59,6 +59,7 @@ fn report(tlp: Tlp, scope: Scope, hops: u32, community: Option<&str>) -> Report 
         misp_event: None,
         language: None,
         observance: None,
+        coding: None,
     }
 }
 

@@ -185,6 +185,7 @@ fn world(c: &Case, orgs: &[OrgPublicKey]) -> World {
         misp_event: None,
         language: None,
         observance: None,
+        coding: None,
     };
     let mut communities = Communities::default();
     communities.define("alpha", subset(orgs, c.community_a));

@@ -174,6 +174,7 @@ fn random_report(rng: &mut StdRng, net: &Net) -> Report {
         misp_event: None,
         language: None,
         observance: None,
+        coding: None,
     }
 }
 

@@ -248,6 +248,7 @@ impl World {
                 misp_event: None,
                 language: None,
                 observance: None,
+                coding: None,
             },
         }
     }

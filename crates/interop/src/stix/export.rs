@@ -335,6 +335,9 @@ pub fn own_objects_wanted(
     if !labels.is_empty() {
         report_object["labels"] = json!(labels);
     }
+    if let Some(coding) = super::coding::coding_properties(r) {
+        report_object["extensions"] = json!({ super::coding::INCIDENT_CODING_EXTENSION: coding });
+    }
     objects.push(report_object);
     objects
 }

@@ -651,6 +651,9 @@ fn chunk_report<'i, 'a>(
         stix_objects: objects,
         ..ReportDraft::default()
     };
+    if let Some(lead) = lead {
+        read_lead_extras(lead, &mut draft, &mut notes);
+    }
     apply_tlp(&mut draft, Some(tlp), tlp, us, &mut notes);
     ImportedReport {
         source_id,
@@ -658,6 +661,41 @@ fn chunk_report<'i, 'a>(
         draft,
         notes,
         carried: Some(carried),
+    }
+}
+
+/// What the lead object says beyond the common properties: its language (`lang`) and Cairn's
+/// incident coding extension. What cannot be taken is left out with a note; the objects are
+/// carried as they are either way.
+fn read_lead_extras(lead: &Item<'_>, draft: &mut ReportDraft, notes: &mut Vec<String>) {
+    if let Some(lang) = lead.object.lang.text() {
+        match cairn_core::report::validate_language(lang) {
+            Ok(language) => draft.language = language,
+            Err(e) => notes.push(format!("lang of {} left out: {}", lead.header.id, e.reason)),
+        }
+    }
+    let Some(properties) = lead
+        .header
+        .extension(super::coding::INCIDENT_CODING_EXTENSION)
+    else {
+        return;
+    };
+    match super::coding::read_coding(properties) {
+        Ok(coded) if lead.header.kind == "report" => {
+            draft.kind = Some(ReportKind::Incident);
+            draft.paris_call_principles = coded.paris_call_principles;
+            draft.sectors = fit_labels(coded.sectors);
+            draft.regions = fit_labels(coded.regions);
+            draft.coding = Some(coded.coding).filter(|c| !c.is_empty());
+        }
+        Ok(_) => notes.push(format!(
+            "the incident coding of {} left out: Cairn codes reports, not {} objects",
+            lead.header.id, lead.header.kind
+        )),
+        Err(e) => notes.push(format!(
+            "the incident coding of {} left out: {e}",
+            lead.header.id
+        )),
     }
 }
 

@@ -1,10 +1,12 @@
 //! STIX 2.1: Cairn reports as STIX objects (`export`), and STIX bundles as Cairn report drafts
 //! (`import`).
 
+mod coding;
 mod export;
 mod import;
 mod object;
 
+pub use coding::*;
 pub use export::*;
 pub use import::{MAX_CARRIED_BYTES, import_bundle};
 

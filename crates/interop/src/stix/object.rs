@@ -166,6 +166,8 @@ pub(crate) struct StixObject<'a> {
     pub(crate) labels: Texts<'a>,
     pub(crate) report_types: Texts<'a>,
     pub(crate) external_references: Option<&'a RawValue>,
+    /// The language of the text properties (RFC 5646).
+    pub(crate) lang: Scalar<'a>,
     /// What a relationship or sighting connects.
     pub(crate) source_ref: Scalar<'a>,
     pub(crate) target_ref: Scalar<'a>,
@@ -177,7 +179,7 @@ pub(crate) struct StixObject<'a> {
 
 /// The properties a [`StixObject`] reads. One given twice is refused, as the header's are: the
 /// typed view must not read another value than a reader that takes the first one.
-const PROPERTIES: [&str; 14] = [
+const PROPERTIES: [&str; 15] = [
     "published",
     "valid_from",
     "name",
@@ -192,6 +194,7 @@ const PROPERTIES: [&str; 14] = [
     "report_types",
     "observed_data_refs",
     "external_references",
+    "lang",
 ];
 
 impl<'de> cairn_core::stix::OtherProperties<'de> for StixObject<'de> {
@@ -214,6 +217,7 @@ impl<'de> cairn_core::stix::OtherProperties<'de> for StixObject<'de> {
             "source_ref" => &mut self.source_ref,
             "target_ref" => &mut self.target_ref,
             "sighting_of_ref" => &mut self.sighting_of_ref,
+            "lang" => &mut self.lang,
             "labels" => {
                 self.labels = map.next_value()?;
                 return Ok(());
