@@ -81,6 +81,7 @@ async fn merged_figures_equal_a_central_count_without_anyone_holding_the_reports
                 min_count: k,
                 epsilon: None,
             },
+            None,
             &mut rng,
         )
         .unwrap();
@@ -160,13 +161,14 @@ async fn merged_figures_equal_a_central_count_without_anyone_holding_the_reports
             min_count: k,
             epsilon: None,
         },
+        None,
         &mut rng,
     )
     .unwrap();
     assert_eq!(draft.supersedes, Some(published[0].id()));
     let again = fed.publish_draft(0, &draft).await;
     assert!(fed.wait_for(MINISTRY, &[again.id()], WAIT).await);
-    let latest = latest_figures(ministry.store()).unwrap();
+    let latest = latest_figures(ministry.store(), None).unwrap();
     assert_eq!(latest.len(), 3);
     assert!(latest.iter().any(|f| f.report == again.id()));
     assert!(!latest.iter().any(|f| f.report == published[0].id()));

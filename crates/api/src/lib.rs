@@ -6,6 +6,7 @@
 //! `/api/v1/openapi.json` and kept in `crates/api/openapi.json`.
 
 pub mod chart;
+pub mod directory;
 mod metrics;
 mod misp_feed;
 pub mod observance;
@@ -260,7 +261,7 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn api_report(stored: &StoredReport, status: Option<ReportStatus>) -> ApiReport {
+pub(crate) fn api_report(stored: &StoredReport, status: Option<ReportStatus>) -> ApiReport {
     let (source, received_from) = match stored.provenance {
         Provenance::Local => ("local", None),
         Provenance::Import => ("import", None),
@@ -318,9 +319,7 @@ fn bad_request(message: impl Into<String>) -> ApiError {
 
 /// A time filter, as the command line takes it: RFC 3339, a date or an age (`7d`).
 fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let now = cairn_core::when::now_ms();
     let end_of_day = field == "until";
     cairn_core::when::parse(text, now, end_of_day).map_err(|e| bad_request(format!("{field}: {e}")))
 }
@@ -417,6 +416,53 @@ async fn observance_trends(
     Ok(Json(view).into_response())
 }
 
+/// `GET /api/v1/directory`: the current directory entries a search selects.
+async fn directory_search(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    query: Result<
+        Query<cairn_core::directory::DirectorySearch>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<Response, ApiError> {
+    state.authorize(&headers, Role::Read)?;
+    let Query(search) = query.map_err(|e| bad_request(e.body_text()))?;
+    let store = state.node.store().clone();
+    let now = cairn_core::when::now_ms();
+    let view = tokio::task::spawn_blocking(move || directory::search_view(&store, &search, now))
+        .await
+        .map_err(internal)?
+        .map_err(directory_error)?;
+    Ok(Json(view).into_response())
+}
+
+/// `GET /api/v1/directory/matches`: capacity needs and the offers and donor programmes that
+/// match them, ranked, with reasons.
+async fn directory_matches(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    query: Result<Query<directory::MatchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    state.authorize(&headers, Role::Read)?;
+    let Query(query) = query.map_err(|e| bad_request(e.body_text()))?;
+    let store = state.node.store().clone();
+    let us = state.node.org();
+    let now = cairn_core::when::now_ms();
+    let view =
+        tokio::task::spawn_blocking(move || directory::matches_view(&store, us, &query, now))
+            .await
+            .map_err(internal)?
+            .map_err(directory_error)?;
+    Ok(Json(view).into_response())
+}
+
+fn directory_error(e: directory::DirectoryError) -> ApiError {
+    match e {
+        directory::DirectoryError::Query(why) => bad_request(why),
+        other => internal(other),
+    }
+}
+
 /// What `POST /api/v1/observance/publish` takes.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -425,6 +471,9 @@ struct PublishFigures {
     min_count: Option<u64>,
     /// Laplace noise of scale 27 / epsilon added to every count first (none unless given).
     epsilon: Option<f64>,
+    /// A regional cluster: count only the incident reports addressed to this community, and
+    /// address the figures to it.
+    community: Option<String>,
 }
 
 /// `POST /api/v1/observance/publish`: this organisation's own observance figures (the
@@ -454,8 +503,16 @@ async fn publish_figures(
     let name = state.node.status().await.map_err(internal)?.organisation;
     let store = state.node.store().clone();
     let us = state.node.org();
+    let community = asked.community;
     let draft = tokio::task::spawn_blocking(move || {
-        observance::figures_draft(&store, us, &name, publishing, &mut rand::rngs::OsRng)
+        observance::figures_draft(
+            &store,
+            us,
+            &name,
+            publishing,
+            community.as_deref(),
+            &mut rand::rngs::OsRng,
+        )
     })
     .await
     .map_err(internal)?
@@ -833,9 +890,7 @@ async fn public_advisories(State(state): State<Arc<AppState>>) -> Result<Respons
     .await
     .map_err(internal)?
     .map_err(internal)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let now = cairn_core::when::now_ms();
     let text = public::feed(&advisories, &us, &status.organisation, now);
     Ok((
         [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
@@ -888,6 +943,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/peers", get(peers))
         .route("/api/v1/observance", get(observance_trends))
         .route("/api/v1/observance/publish", post(publish_figures))
+        .route("/api/v1/directory", get(directory_search))
+        .route("/api/v1/directory/matches", get(directory_matches))
         .route("/api/v1/reports", get(reports).post(publish))
         .route("/api/v1/reports/{id}", get(report))
         .route("/api/v1/reports/{id}/retract", post(retract))

@@ -32,6 +32,9 @@ pub struct ObservanceQuery {
     pub norm: Option<String>,
     /// Only principles, or only norms (`principles`, `norms`; both unless set).
     pub measures: Option<String>,
+    /// A regional cluster: only incident reports addressed to this community, or with
+    /// `federation`, the figures published to it.
+    pub community: Option<String>,
 }
 
 /// One cell of the trends as JSON.
@@ -86,7 +89,7 @@ pub struct ObservanceView {
 }
 
 /// Calls `each` with every current report `query` selects, newest first, a page at a time.
-fn each_current(
+pub(crate) fn each_current(
     store: &Store,
     mut query: ReportQuery,
     mut each: impl FnMut(&cairn_store::StoredReport),
@@ -105,11 +108,12 @@ fn each_current(
     Ok(())
 }
 
-/// Counts the current incident reports of `store` (those `author` wrote, if given). Returns the
-/// counts and how many reports were counted.
+/// Counts the current incident reports of `store` (those `author` wrote, if given; those
+/// addressed to `community`, if given). Returns the counts and how many reports were counted.
 pub fn held_counts(
     store: &Store,
     author: Option<OrgPublicKey>,
+    community: Option<&str>,
 ) -> Result<(Counts, u64), cairn_store::ReadError> {
     let mut counts = Counts::new();
     let mut reports = 0u64;
@@ -119,6 +123,11 @@ pub fn held_counts(
         ..ReportQuery::default()
     };
     each_current(store, query, |stored| {
+        if stored.report.report().distribution.community.as_deref() != community
+            && community.is_some()
+        {
+            return;
+        }
         let cells = observance::cells_of(stored.report.report());
         if !cells.is_empty() {
             reports += 1;
@@ -159,7 +168,10 @@ pub struct PublishedFigures {
 
 /// The latest current observance figures of each organisation this node holds (each
 /// organisation's newest; a new version supersedes the one before, so each is counted once).
-pub fn latest_figures(store: &Store) -> Result<Vec<PublishedFigures>, cairn_store::ReadError> {
+pub fn latest_figures(
+    store: &Store,
+    community: Option<&str>,
+) -> Result<Vec<PublishedFigures>, cairn_store::ReadError> {
     let mut latest: std::collections::BTreeMap<OrgPublicKey, PublishedFigures> =
         std::collections::BTreeMap::new();
     let query = ReportQuery {
@@ -171,6 +183,9 @@ pub fn latest_figures(store: &Store) -> Result<Vec<PublishedFigures>, cairn_stor
         let Some(figures) = &r.observance else {
             return;
         };
+        if r.distribution.community.as_deref() != community {
+            return;
+        }
         let author = stored.report.author();
         // Newest first: the first seen of each organisation is its latest.
         latest.entry(author).or_insert_with(|| PublishedFigures {
@@ -191,11 +206,12 @@ pub fn figures_draft(
     us: OrgPublicKey,
     name: &str,
     publishing: Publishing,
+    community: Option<&str>,
     rng: &mut impl rand::Rng,
 ) -> Result<ReportDraft, ObservanceError> {
-    let (counts, reports) = held_counts(store, Some(us))?;
+    let (counts, reports) = held_counts(store, Some(us), community)?;
     let figures = observance::publishable(&counts, publishing, rng)?;
-    let previous = latest_figures(store)?
+    let previous = latest_figures(store, community)?
         .into_iter()
         .find(|f| f.author == us)
         .map(|f| f.report);
@@ -203,11 +219,22 @@ pub fn figures_draft(
         Some(e) => format!(" Laplace noise of epsilon {e} was added to every count first."),
         None => String::new(),
     };
+    let (title, addressed) = match community {
+        Some(c) => (
+            format!("Paris Call observance figures of {name} for the {c} community"),
+            format!(" addressed to the {c} community"),
+        ),
+        None => (
+            format!("Paris Call observance figures of {name}"),
+            String::new(),
+        ),
+    };
     Ok(ReportDraft {
         kind: Some(ReportKind::Observance),
-        title: format!("Paris Call observance figures of {name}"),
+        title,
+        community: community.map(str::to_string),
         summary: format!(
-            "Counts of the {reports} current incident reports {name} wrote, by Paris Call principle or UN GGE norm, region, sector and quarter. Cells under {} are left out ({} left out).{noise}",
+            "Counts of the {reports} current incident reports{addressed} {name} wrote, by Paris Call principle or UN GGE norm, region, sector and quarter. Cells under {} are left out ({} left out).{noise}",
             figures.min_count, figures.suppressed
         ),
         tlp: Some(Tlp::Clear),
@@ -246,12 +273,13 @@ pub fn view(
         }
     };
     let (mut counts, reports, organisations) = if query.federation {
-        let figures = latest_figures(store)?;
+        let figures = latest_figures(store, query.community.as_deref())?;
         let organisations = figures.len() as u64;
         let merged = observance::merge(figures.iter().map(|f| &f.figures));
         (merged, 0, Some(organisations))
     } else {
-        let (counts, reports) = held_counts(store, query.mine.then_some(us))?;
+        let (counts, reports) =
+            held_counts(store, query.mine.then_some(us), query.community.as_deref())?;
         (counts, reports, None)
     };
     counts.retain(|cell, _| {

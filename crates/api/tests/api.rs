@@ -1460,3 +1460,160 @@ async fn observance_counts_current_incidents_by_principle_region_sector_and_quar
     let (status, body) = trends("?federation=true&mine=true").await;
     assert_eq!(status, 400, "{body}");
 }
+
+/// The directory over HTTP: entries a search selects (still valid unless asked), needs matched
+/// with other organisations' offers and donor programmes, ranked with reasons; unknown terms
+/// and needs that are not needs are refused, saying why.
+#[tokio::test]
+async fn the_directory_searches_entries_and_matches_needs() {
+    use cairn_core::directory::{DirectoryEntry, EntryType, Topic};
+    let api = start().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(92);
+    let other = OrgKey::generate(&mut rng);
+    let entry = |entry_type: EntryType, title: &str, topics: &[Topic], languages: &[&str]| {
+        cairn_core::ReportDraft {
+            kind: Some(cairn_core::ReportKind::DirectoryEntry),
+            title: title.into(),
+            tlp: Some(Tlp::Clear),
+            regions: vec!["western-africa".into()],
+            directory_entry: Some(DirectoryEntry {
+                entry_type,
+                topics: topics.to_vec(),
+                countries: vec!["SN".into()],
+                languages: languages.iter().map(|l| l.to_string()).collect(),
+                contact: "contact@example.org".into(),
+                url: None,
+                valid_until: None,
+            }),
+            ..cairn_core::ReportDraft::default()
+        }
+    };
+    let need = entry(
+        EntryType::CapacityNeed,
+        "CSIRT training",
+        &[Topic::IncidentResponse, Topic::Workforce],
+        &["fr"],
+    )
+    .sign(&api.org, &mut rng)
+    .unwrap();
+    api.node.publish(vec![need.clone()]).await.unwrap();
+    let offer = entry(
+        EntryType::CapacityOffer,
+        "Incident course",
+        &[Topic::IncidentResponse],
+        &["fr"],
+    )
+    .sign(&other, &mut rng)
+    .unwrap();
+    let donor = entry(
+        EntryType::DonorProgramme,
+        "Awareness fund",
+        &[Topic::Awareness],
+        &["en"],
+    )
+    .sign(&other, &mut rng)
+    .unwrap();
+    let mut expired = entry(
+        EntryType::CapacityOffer,
+        "Old course",
+        &[Topic::IncidentResponse],
+        &[],
+    );
+    expired.created = time::OffsetDateTime::from_unix_timestamp(1_600_000_000).ok();
+    expired.directory_entry.as_mut().unwrap().valid_until = Some(1_700_000_000_000);
+    let expired = expired.sign(&other, &mut rng).unwrap();
+    let outcomes = api
+        .node
+        .import_envelopes(
+            [&offer, &donor, &expired]
+                .iter()
+                .map(|r| r.envelope_bytes().to_vec())
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, cairn_store::IngestOutcome::Stored { .. })),
+        "{outcomes:?}"
+    );
+    api.node.store().index_pending(usize::MAX).unwrap();
+
+    let ask = |path: String| {
+        let api = &api;
+        async move {
+            let (status, _, body) = get(api, &path, Some(&api.read), "", usize::MAX).await;
+            (status, body)
+        }
+    };
+    let ids = |body: &str, list: &str| -> Vec<String> {
+        let view: serde_json::Value = serde_json::from_str(body).unwrap();
+        view[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (query, expected) in [
+        ("", 3),
+        ("?include_expired=true", 4),
+        ("?type=capacity-offer", 1),
+        ("?theme=culture-and-skills", 2),
+        ("?text=COURSE", 1),
+        ("?language=fr&country=sn", 2),
+        ("?region=northern-europe", 0),
+    ] {
+        let (status, body) = ask(format!("/api/v1/directory{query}")).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(ids(&body, "entries").len(), expected, "{query}: {body}");
+    }
+    let (status, body) = ask("/api/v1/directory?type=capacity-offer".into()).await;
+    assert_eq!(status, 200);
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        view["entries"][0]["directory_entry"]["topics"],
+        serde_json::json!(["incident-response"])
+    );
+    let (status, body) = ask("/api/v1/directory?topic=cooking".into()).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("incident-response"), "{body}");
+
+    let (status, body) = ask("/api/v1/directory/matches".into()).await;
+    assert_eq!(status, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let needs = view["needs"].as_array().unwrap();
+    assert_eq!(needs.len(), 1);
+    assert_eq!(needs[0]["need"]["id"], need.id().to_string());
+    let matches = needs[0]["matches"].as_array().unwrap();
+    // The offer shares a topic; the fund shares a theme only; the expired offer is gone.
+    assert_eq!(matches.len(), 2, "{body}");
+    assert_eq!(matches[0]["entry"]["id"], offer.id().to_string());
+    assert_eq!(
+        matches[0]["reasons"],
+        serde_json::json!([
+            "topic: incident-response",
+            "country: SN",
+            "region: western-africa",
+            "language: fr"
+        ])
+    );
+    assert_eq!(matches[0]["score"], 22);
+    assert_eq!(matches[1]["entry"]["id"], donor.id().to_string());
+    for (query, said) in [
+        (format!("?need={}", offer.id()), "not a capacity-need"),
+        ("?need=zz".to_string(), "not a report id"),
+        (
+            format!("?need={}", "0".repeat(64)),
+            "no current directory entry",
+        ),
+        ("?colour=red".to_string(), "unknown field"),
+    ] {
+        let (status, body) = ask(format!("/api/v1/directory/matches{query}")).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body.contains(said), "{query}: {body}");
+    }
+    let (status, _, _) = get(&api, "/api/v1/directory", None, "", usize::MAX).await;
+    assert_eq!(status, 401);
+}

@@ -67,6 +67,10 @@ pub enum ControlRequest {
     PublicAdvisories,
     /// The observance trends (`cairn observance`).
     Observance(cairn_api::observance::ObservanceQuery),
+    /// The directory entries a search selects (`cairn directory search`).
+    DirectorySearch(cairn_core::directory::DirectorySearch),
+    /// Capacity needs and what matches them (`cairn directory match`).
+    DirectoryMatches(cairn_api::directory::MatchQuery),
     /// Write what a partner may see into a bundle file (`cairn bundle export`).
     WriteBundle {
         /// The partner's name in the trust list.
@@ -82,12 +86,7 @@ pub enum ControlRequest {
         file: String,
     },
     /// Publish this organisation's observance figures (`cairn observance publish`).
-    PublishObservance {
-        /// The smallest count published.
-        min_count: u64,
-        /// The noise, if any.
-        epsilon: Option<f64>,
-    },
+    PublishObservance(crate::observance_cmd::FiguresWanted),
     /// Copy the store into a new folder while the node runs (`cairn backup`).
     Backup {
         /// The folder to create (absolute).
@@ -178,6 +177,8 @@ pub enum ControlResponse {
     PublicAdvisories(Vec<cairn_api::public::PublicAdvisory>),
     /// For `Observance`.
     Observance(cairn_api::observance::ObservanceView),
+    /// For `DirectorySearch` and `DirectoryMatches`: the API's JSON.
+    Json(serde_json::Value),
     /// For `ExportStix`.
     StixBundle {
         /// Reports in it.
@@ -371,6 +372,33 @@ async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> 
                 Err(e) => ControlResponse::Error(format!("counting stopped: {e}")),
             }
         }
+        ControlRequest::DirectorySearch(search) => {
+            let store = node.store().clone();
+            let now = cairn_core::when::now_ms();
+            let read = tokio::task::spawn_blocking(move || {
+                cairn_api::directory::search_view(&store, &search, now)
+            })
+            .await;
+            match read {
+                Ok(Ok(view)) => ControlResponse::Json(view),
+                Ok(Err(e)) => ControlResponse::Error(e.to_string()),
+                Err(e) => ControlResponse::Error(format!("the search stopped: {e}")),
+            }
+        }
+        ControlRequest::DirectoryMatches(query) => {
+            let store = node.store().clone();
+            let us = node.org();
+            let now = cairn_core::when::now_ms();
+            let read = tokio::task::spawn_blocking(move || {
+                cairn_api::directory::matches_view(&store, us, &query, now)
+            })
+            .await;
+            match read {
+                Ok(Ok(view)) => ControlResponse::Json(view),
+                Ok(Err(e)) => ControlResponse::Error(e.to_string()),
+                Err(e) => ControlResponse::Error(format!("matching stopped: {e}")),
+            }
+        }
         ControlRequest::ExportStix { report } => {
             let store = node.store().clone();
             let home = daemon.home.clone();
@@ -386,10 +414,8 @@ async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> 
                 Err(e) => ControlResponse::Error(format!("the export stopped: {e}")),
             }
         }
-        ControlRequest::PublishObservance { min_count, epsilon } => {
-            match crate::observance_cmd::publish_running(node, &daemon.home, min_count, epsilon)
-                .await
-            {
+        ControlRequest::PublishObservance(wanted) => {
+            match crate::observance_cmd::publish_running(node, &daemon.home, wanted).await {
                 Ok(done) => ControlResponse::ObservancePublished(done),
                 Err(e) => ControlResponse::Error(format!("{e:#}")),
             }

@@ -5,6 +5,7 @@ mod backup_cmd;
 mod bundle_cmd;
 mod control;
 mod demo;
+mod directory_cmd;
 mod federation_demo;
 mod home;
 mod import_cmd;
@@ -228,6 +229,10 @@ enum Command {
         after_help = "Examples:\n  cairn observance\n  cairn observance --mine --min-count 5\n  cairn observance --region west-africa --json"
     )]
     Observance(observance_cmd::ObservanceArgs),
+    /// The liaison directory: publish initiatives, projects, capacity offers and needs, and
+    /// donor programmes; search what the node holds; match needs with offers and donors.
+    #[command(subcommand)]
+    Directory(directory_cmd::DirectoryCommand),
     /// Store-and-forward bundles, for partners that exchange files instead of connecting (the
     /// node must be running).
     #[command(subcommand)]
@@ -566,6 +571,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bundle_cmd::import(&home, &file, json)
         }
         Command::Observance(args) => observance_cmd::show(&home, args),
+        Command::Directory(command) => directory_cmd::run(&home, command),
         Command::Backup { dir } => backup_cmd::backup(&home, &dir),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();

@@ -43,6 +43,10 @@ pub struct ObservanceArgs {
     /// Only principles, or only norms.
     #[arg(long, value_parser = ["principles", "norms"])]
     measures: Option<String>,
+    /// A regional cluster: only incident reports addressed to this community (with
+    /// --federation: the figures published to it).
+    #[arg(long)]
+    community: Option<String>,
     /// JSON, as the API gives it.
     #[arg(long)]
     json: bool,
@@ -56,20 +60,31 @@ pub enum ObservanceAction {
     /// signed as a TLP:CLEAR report that supersedes the figures published before. Counts of
     /// reports of every TLP become public: choose the threshold accordingly.
     #[command(
-        after_help = "Examples:\n  cairn observance publish\n  cairn observance publish --min-count 10 --epsilon 1.0"
+        after_help = "Examples:\n  cairn observance publish\n  cairn observance publish --min-count 10 --epsilon 1.0\n  cairn observance publish --community west-africa-cluster"
     )]
     Publish {
-        /// The smallest count published (at least 1).
-        #[arg(long, value_name = "K", default_value_t = cairn_core::observance::DEFAULT_MIN_COUNT)]
-        min_count: u64,
-        /// Add Laplace noise of scale 27 / EPSILON to every count first (differential
-        /// privacy for each report; smaller is noisier).
-        #[arg(long, value_name = "EPSILON")]
-        epsilon: Option<f64>,
+        #[command(flatten)]
+        wanted: FiguresWanted,
         /// JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Which figures `cairn observance publish` publishes.
+#[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
+pub struct FiguresWanted {
+    /// The smallest count published (at least 1).
+    #[arg(long, value_name = "K", default_value_t = cairn_core::observance::DEFAULT_MIN_COUNT)]
+    pub min_count: u64,
+    /// Add Laplace noise of scale 27 / EPSILON to every count first (differential
+    /// privacy for each report; smaller is noisier).
+    #[arg(long, value_name = "EPSILON")]
+    pub epsilon: Option<f64>,
+    /// A regional cluster: count only the incident reports addressed to this community, and
+    /// address the figures to it (a new version of the figures published to it before).
+    #[arg(long)]
+    pub community: Option<String>,
 }
 
 /// What publishing the figures did.
@@ -92,18 +107,21 @@ fn figures_draft(
     store: &cairn_store::Store,
     us: cairn_core::OrgPublicKey,
     name: &str,
-    min_count: u64,
-    epsilon: Option<f64>,
+    wanted: &FiguresWanted,
 ) -> Result<cairn_core::ReportDraft> {
-    if min_count == 0 {
+    if wanted.min_count == 0 {
         bail!("--min-count must be at least 1");
     }
-    let publishing = cairn_core::observance::Publishing { min_count, epsilon };
+    let publishing = cairn_core::observance::Publishing {
+        min_count: wanted.min_count,
+        epsilon: wanted.epsilon,
+    };
     Ok(cairn_api::observance::figures_draft(
         store,
         us,
         name,
         publishing,
+        wanted.community.as_deref(),
         &mut rand::rngs::OsRng,
     )?)
 }
@@ -123,15 +141,13 @@ fn published(report: &cairn_core::VerifiedReport) -> FiguresPublished {
 pub async fn publish_running(
     node: &cairn_node::NodeHandle,
     home: &Home,
-    min_count: u64,
-    epsilon: Option<f64>,
+    wanted: FiguresWanted,
 ) -> Result<FiguresPublished> {
     let name = home.config()?.node.organisation;
     let store = node.store().clone();
     let us = node.org();
     let draft =
-        tokio::task::spawn_blocking(move || figures_draft(&store, us, &name, min_count, epsilon))
-            .await??;
+        tokio::task::spawn_blocking(move || figures_draft(&store, us, &name, &wanted)).await??;
     let signing = home.report_signing_key()?;
     let report = draft
         .sign(&signing, &mut rand::rngs::OsRng)
@@ -148,33 +164,40 @@ pub async fn publish_running(
 }
 
 /// `cairn observance publish`.
-fn publish(home: &Home, min_count: u64, epsilon: Option<f64>, json: bool) -> Result<ExitCode> {
+fn publish(home: &Home, wanted: FiguresWanted, json: bool) -> Result<ExitCode> {
     let socket = home.control_socket_path();
+    let community = wanted.community.clone();
     let done = if is_running(&socket) {
-        match ask(
-            &socket,
-            &ControlRequest::PublishObservance { min_count, epsilon },
-        )? {
+        match ask(&socket, &ControlRequest::PublishObservance(wanted))? {
             ControlResponse::ObservancePublished(done) => done,
+            ControlResponse::Error(e) => bail!("{e}"),
             _ => bail!("the running node answered something unexpected"),
         }
     } else {
         let store = home.open_store()?;
         let name = home.config()?.node.organisation;
-        let draft = figures_draft(&store, home.organisation()?, &name, min_count, epsilon)?;
+        let draft = figures_draft(&store, home.organisation()?, &name, &wanted)?;
         published(&crate::reports::publish(home, &store, &draft)?)
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&done)?);
     } else {
         println!(
-            "Published the observance figures as report {}: {} cell(s), {} under {} left out{}. TLP:CLEAR: partners pass them on, and `cairn observance --federation` merges them.",
+            "Published the observance figures as report {}: {} cell(s), {} under {} left out{}. TLP:CLEAR: partners pass them on{}, and `cairn observance --federation{}` merges them.",
             &done.report[..12],
             done.cells,
             done.suppressed,
             done.min_count,
             done.epsilon
                 .map(|e| format!(", Laplace noise of epsilon {e}"))
+                .unwrap_or_default(),
+            community
+                .as_deref()
+                .map(|c| format!(" within the {c} community"))
+                .unwrap_or_default(),
+            community
+                .as_deref()
+                .map(|c| format!(" --community {c}"))
                 .unwrap_or_default()
         );
     }
@@ -198,13 +221,8 @@ pub fn trends(home: &Home, query: &ObservanceQuery) -> Result<ObservanceView> {
 
 /// Prints the trends as a table (or JSON).
 pub fn show(home: &Home, args: ObservanceArgs) -> Result<ExitCode> {
-    if let Some(ObservanceAction::Publish {
-        min_count,
-        epsilon,
-        json,
-    }) = args.action
-    {
-        return publish(home, min_count, epsilon, json);
+    if let Some(ObservanceAction::Publish { wanted, json }) = args.action {
+        return publish(home, wanted, json);
     }
     let query = ObservanceQuery {
         mine: args.mine,
@@ -215,6 +233,7 @@ pub fn show(home: &Home, args: ObservanceArgs) -> Result<ExitCode> {
         principle: args.principle,
         norm: args.norm,
         measures: args.measures,
+        community: args.community,
     };
     let trends = trends(home, &query)?;
     if args.json {

@@ -736,6 +736,7 @@ fn draft_from_args(args: NewArgs, store: Option<&Store>) -> Result<ReportDraft> 
             attributions: args.attributions,
         })
         .filter(|c| !c.is_empty()),
+        directory_entry: None,
     })
 }
 
@@ -914,7 +915,7 @@ fn write_output(out: Option<&Path>, bytes: &[u8]) -> Result<()> {
     }
 }
 
-fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<()> {
+pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, value)?;
     writeln!(stdout)?;

@@ -165,6 +165,9 @@ pub fn detail(
     if let Some(coding) = &r.coding {
         coding_lines(&mut out, coding);
     }
+    if let Some(entry) = &r.directory_entry {
+        entry_lines(&mut out, entry);
+    }
     if let Some(old) = r.supersedes {
         line(&mut out, "Supersedes", &old.to_string());
     }
@@ -261,6 +264,37 @@ impl<'a> ReportJson<'a> {
 /// One labelled line of `report show`.
 fn line(out: &mut String, label: &str, value: &str) {
     let _ = writeln!(out, "{label:<14}{value}");
+}
+
+/// The lines of `report show` for a directory entry.
+fn entry_lines(out: &mut String, e: &cairn_core::directory::DirectoryEntry) {
+    line(
+        out,
+        "Entry type",
+        &format!("{} ({})", e.entry_type, e.entry_type.title()),
+    );
+    let topics: Vec<String> = e
+        .topics
+        .iter()
+        .map(|t| format!("{t} ({})", t.theme().title()))
+        .collect();
+    line(out, "Topics", &topics.join("\n              "));
+    if !e.countries.is_empty() {
+        line(out, "Countries", &e.countries.join(", "));
+    }
+    if !e.languages.is_empty() {
+        line(out, "Languages", &e.languages.join(", "));
+    }
+    line(out, "Contact", &e.contact);
+    if let Some(url) = &e.url {
+        line(out, "URL", url);
+    }
+    line(
+        out,
+        "Valid until",
+        &e.valid_until
+            .map_or("withdrawn".to_string(), cairn_core::when::rfc3339),
+    );
 }
 
 /// The lines of `report show` for an incident's norms-observance coding.

@@ -1385,6 +1385,142 @@ fn an_incident_is_coded_for_norms_from_flags_and_bad_terms_are_refused() {
     );
 }
 
+/// Directory entries from the command line: published, shown, searched by every filter,
+/// matched (never with the organisation's own offers), withdrawn; bad values refused, saying
+/// what is wrong, with nothing stored.
+#[test]
+fn directory_entries_are_published_searched_matched_and_withdrawn() {
+    let node = Node::new();
+    let add = |args: &[&str]| -> String {
+        let mut all = vec!["directory", "add", "--json"];
+        all.extend_from_slice(args);
+        let json: serde_json::Value = serde_json::from_str(&node.ok(&all)).unwrap();
+        json["id"].as_str().unwrap().to_string()
+    };
+    let need = add(&[
+        "--type",
+        "capacity-need",
+        "--title",
+        "CSIRT training for Sahel NGOs",
+        "--topic",
+        "incident-response",
+        "--topic",
+        "workforce",
+        "--region",
+        "western-africa",
+        "--country",
+        "sn",
+        "--language",
+        "fr",
+        "--contact",
+        "cert@example.sn",
+        "--valid-until",
+        "2099-06-30",
+    ]);
+    let offer = add(&[
+        "--type",
+        "capacity-offer",
+        "--title",
+        "Incident response mentoring",
+        "--topic",
+        "incident-response",
+        "--language",
+        "en",
+        "--contact",
+        "mentors@example.org",
+        "--url",
+        "https://mentors.example.org",
+    ]);
+    let shown = node.ok(&["report", "show", &need[..12]]);
+    for said in [
+        "capacity-need (Help sought)",
+        "workforce (Cyber security culture and skills)",
+        "cert@example.sn",
+        "2099-06-30T23:59:59.999Z",
+    ] {
+        assert!(shown.contains(said), "{said}: {shown}");
+    }
+    let found = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["directory", "search", "--json"];
+        all.extend_from_slice(args);
+        let view: serde_json::Value = serde_json::from_str(&node.ok(&all)).unwrap();
+        view["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(found(&[]).len(), 2);
+    assert_eq!(found(&["--type", "capacity-need"]), [need.as_str()]);
+    assert_eq!(found(&["--topic", "incident-response"]).len(), 2);
+    assert_eq!(found(&["--theme", "culture-and-skills"]), [need.as_str()]);
+    assert_eq!(found(&["--region", "western-africa"]), [need.as_str()]);
+    assert_eq!(found(&["--country", "SN"]), [need.as_str()]);
+    assert_eq!(found(&["--language", "fr-SN"]), [need.as_str()]);
+    assert_eq!(found(&["--text", "MENTORING incident"]), [offer.as_str()]);
+    assert!(found(&["--text", "banking"]).is_empty());
+    let table = node.ok(&["directory", "search", "--type", "capacity-offer"]);
+    assert!(
+        table.contains("Incident response mentoring") && table.contains("where: anywhere"),
+        "{table}"
+    );
+    // An organisation's own offer is not a match for its own need.
+    let matched = node.ok(&["directory", "match"]);
+    assert!(
+        matched.contains("CSIRT training for Sahel NGOs")
+            && matched.contains("no offer or donor programme shares its topics yet"),
+        "{matched}"
+    );
+    for (args, said) in [
+        (
+            vec!["--topic", "cooking"],
+            "incident-response, critical-infrastructure",
+        ),
+        (
+            vec!["--topic", "awareness", "--valid-until", "30d"],
+            "give a date",
+        ),
+        (
+            vec!["--topic", "awareness", "--valid-until", "2001-01-01"],
+            "ends before the entry was written",
+        ),
+        (
+            vec!["--topic", "awareness", "--country", "XX"],
+            "directory_entry.countries[0]",
+        ),
+        (
+            vec!["--topic", "awareness", "--url", "ftp://x.example"],
+            "http(s)",
+        ),
+        (vec!["--topic", "awareness", "--tlp", "red"], "recipients"),
+    ] {
+        let mut all = vec![
+            "directory",
+            "add",
+            "--type",
+            "capacity-offer",
+            "--title",
+            "x",
+            "--contact",
+            "y",
+        ];
+        all.extend(args.iter());
+        let out = node.run(&all);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr(&out).contains(said), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(found(&[]).len(), 2, "nothing refused was stored");
+    node.ok(&[
+        "report",
+        "retract",
+        &offer[..12],
+        "--reason",
+        "programme closed",
+    ]);
+    assert_eq!(found(&[]), [need]);
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -93,6 +93,8 @@ macro_rules! vocabulary {
     };
 }
 
+pub(crate) use vocabulary;
+
 vocabulary! {
     /// The eleven voluntary norms of responsible state behaviour of the 2015 report of the UN
     /// Group of Governmental Experts (A/70/174, paragraph 13), by their letter.
@@ -261,6 +263,37 @@ pub fn country_name(code: &str) -> Option<&'static str> {
     celes::Country::from_alpha2(code).ok().map(|c| c.long_name)
 }
 
+/// Checks a signed list of country codes: each an upper-case ISO 3166-1 alpha-2 code, given
+/// once. On error, the field (`countries[2]`) and what is wrong with it.
+pub(crate) fn checked_countries(given: &[String]) -> Result<Vec<String>, (String, String)> {
+    let mut countries: Vec<String> = Vec::with_capacity(given.len());
+    for (i, code) in given.iter().enumerate() {
+        let field = format!("countries[{i}]");
+        match country_code(code) {
+            Some(canonical) if canonical == *code => {}
+            Some(canonical) => {
+                return Err((
+                    field,
+                    format!(
+                        "{code:?} is not in canonical form (signed reports carry {canonical:?})"
+                    ),
+                ));
+            }
+            None => {
+                return Err((
+                    field,
+                    format!("{code:?} is not an ISO 3166-1 alpha-2 country code (EE, SN, BR)"),
+                ));
+            }
+        }
+        if countries.contains(code) {
+            return Err((field, format!("{code:?} is listed twice")));
+        }
+        countries.push(code.clone());
+    }
+    Ok(countries)
+}
+
 impl IncidentCoding {
     /// Whether it says nothing.
     pub fn is_empty(&self) -> bool {
@@ -399,31 +432,7 @@ impl IncidentCoding {
                 ),
             ));
         }
-        let mut countries: Vec<String> = Vec::with_capacity(coding.countries.len());
-        for (i, given) in coding.countries.iter().enumerate() {
-            let field = format!("countries[{i}]");
-            match country_code(given) {
-                Some(code) if code == *given => {}
-                Some(code) => {
-                    return Err((
-                        field,
-                        format!(
-                            "{given:?} is not in canonical form (signed reports carry {code:?})"
-                        ),
-                    ));
-                }
-                None => {
-                    return Err((
-                        field,
-                        format!("{given:?} is not an ISO 3166-1 alpha-2 country code (EE, SN, BR)"),
-                    ));
-                }
-            }
-            if countries.contains(given) {
-                return Err((field, format!("{given:?} is listed twice")));
-            }
-            countries.push(given.clone());
-        }
+        let countries = checked_countries(&coding.countries)?;
         let operations = terms("operations", &coding.operations, Operation::from_term)?;
         let impact = optional("impact".into(), &coding.impact, ImpactLevel::from_term)?;
         let impact_kinds = terms("impact_kinds", &coding.impact_kinds, ImpactKind::from_term)?;

@@ -38,8 +38,8 @@ pub struct ReportDraft {
     pub created: Option<time::OffsetDateTime>,
     /// TLP 2.0 label.
     pub tlp: Option<Tlp>,
-    /// Distribution scope; when not given: unrestricted for CLEAR, community for GREEN,
-    /// direct peers for AMBER, AMBER+STRICT and RED.
+    /// Distribution scope; when not given: unrestricted for CLEAR (community when addressed to
+    /// one), community for GREEN, direct peers for AMBER, AMBER+STRICT and RED.
     pub scope: Option<Scope>,
     /// Hop limit for the community scope (1-16); 2 when not given.
     pub hop_limit: Option<u32>,
@@ -88,6 +88,8 @@ pub struct ReportDraft {
     /// For incidents: the norms concerned, countries, operation, impact and attribution
     /// claims (docs/VOCABULARIES.md).
     pub coding: Option<crate::coding::IncidentCoding>,
+    /// For directory entries (kind `directory-entry`): the entry (docs/VOCABULARIES.md).
+    pub directory_entry: Option<crate::directory::DirectoryEntry>,
 }
 
 /// An observable as written in a draft.
@@ -159,7 +161,14 @@ impl ReportDraft {
         let tlp = self
             .tlp
             .ok_or_else(|| missing("tlp", "clear, green, amber, amber+strict or red"))?;
-        let scope = self.scope.unwrap_or(tlp.default_scope());
+        // A report addressed to a community stays in it: a CLEAR one travels in the community
+        // unless its author says otherwise.
+        let scope = self
+            .scope
+            .unwrap_or(match (&self.community, tlp.default_scope()) {
+                (Some(_), Scope::Unrestricted) => Scope::Community,
+                (_, scope) => scope,
+            });
         let hop_limit = match (scope, self.hop_limit) {
             (Scope::Community, hops) => hops.unwrap_or(DEFAULT_COMMUNITY_HOPS),
             (_, None) => 0,
@@ -257,6 +266,10 @@ impl ReportDraft {
                 .as_ref()
                 .filter(|c| !c.is_empty())
                 .map(|c| c.canonical().to_proto()),
+            directory_entry: self
+                .directory_entry
+                .as_ref()
+                .map(|e| e.canonical().to_proto()),
         };
         sign_body(body, &disclosures, signer, rng, carried)
     }
@@ -329,6 +342,7 @@ impl ReportDraft {
             language: r.language.clone(),
             observance: r.observance.clone(),
             coding: r.coding.clone(),
+            directory_entry: r.directory_entry.clone(),
         }
     }
 }
@@ -380,7 +394,7 @@ pub fn retract<'k, R: RngCore + CryptoRng>(
         summary: reason.to_string(),
         severity: 0,
         confidence: u32::from(r.confidence),
-        created_ms: now_ms(),
+        created_ms: crate::when::now_ms(),
         tlp: r.tlp.to_proto(),
         distribution: Some(pb::Distribution {
             scope: r.distribution.scope.to_proto(),
@@ -399,15 +413,11 @@ pub fn retract<'k, R: RngCore + CryptoRng>(
         stix_objects: Vec::new(),
         misp_event: None,
         coding: None,
+        directory_entry: None,
         language: String::new(),
         observance: None,
     };
     Ok(sign_body(body, &[], signer, rng, None)?)
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-        .unwrap_or(i64::MAX)
 }
 
 fn random_bytes<R: RngCore>(rng: &mut R) -> [u8; 16] {
@@ -454,7 +464,9 @@ fn sign_body<R: RngCore + CryptoRng>(
     let body_bytes = body.encode_to_vec();
     let validated = validate_reading_objects(body, Checks::All, carried)?;
     let author = signer.author();
-    let node_signer = signer.delegate_key().map(|key| (key, now_ms()));
+    let node_signer = signer
+        .delegate_key()
+        .map(|key| (key, crate::when::now_ms()));
     let id = ReportId::compute(&author, &body_bytes);
     let message = signed_message(
         cairn_proto::FORMAT_ID_SIGNED,

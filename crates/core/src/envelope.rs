@@ -755,6 +755,7 @@ impl VerifiedReport {
             language: None,
             observance: None,
             coding: None,
+            directory_entry: None,
         }
     }
 

@@ -148,6 +148,9 @@ domain_enum! {
         /// An organisation's own Paris Call observance figures (counts of the incident reports
         /// it wrote), published as TLP:CLEAR for anyone to merge.
         Observance = Observance, "observance" | "observance-figures";
+        /// An entry of the liaison directory: an initiative, project, capacity offer or need,
+        /// or donor programme.
+        DirectoryEntry = DirectoryEntry, "directory-entry" | "directory";
     }
 }
 

@@ -236,6 +236,9 @@ pub struct Report {
     /// For incidents: what observance of the norms needs to know of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coding: Option<crate::coding::IncidentCoding>,
+    /// For directory entries: the entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory_entry: Option<crate::directory::DirectoryEntry>,
 }
 
 fn serialize_distribution<S: serde::Serializer>(
@@ -517,6 +520,38 @@ pub(crate) fn validate_reading_objects(
             ));
         }
     };
+    let directory_entry = match (kind, body.directory_entry.as_ref()) {
+        (ReportKind::DirectoryEntry, Some(entry)) => {
+            if !indicators.is_empty()
+                || !body.stix_objects.is_empty()
+                || body.misp_event.is_some()
+                || body.coding.is_some()
+            {
+                return Err(invalid(
+                    "directory_entry",
+                    "a directory entry carries no indicators, STIX objects, MISP event or incident coding",
+                ));
+            }
+            Some(
+                crate::directory::DirectoryEntry::from_proto(entry, body.created_ms).map_err(
+                    |(field, reason)| invalid(format!("directory_entry.{field}"), reason),
+                )?,
+            )
+        }
+        (ReportKind::DirectoryEntry, None) => {
+            return Err(invalid(
+                "directory_entry",
+                "a directory entry report must carry its entry (`cairn directory add` writes one)",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(invalid(
+                "directory_entry",
+                format!("only directory entry reports carry an entry, not a {kind} report"),
+            ));
+        }
+        (_, None) => None,
+    };
     let misp_event = body
         .misp_event
         .as_ref()
@@ -607,6 +642,7 @@ pub(crate) fn validate_reading_objects(
         language,
         observance,
         coding,
+        directory_entry,
     };
     Ok((report, object_versions))
 }
@@ -650,6 +686,7 @@ pub(crate) fn marking(view: pb::ReportMarking) -> Result<Report, InvalidReport> 
         language: None,
         observance: None,
         coding: None,
+        directory_entry: None,
     })
 }
 

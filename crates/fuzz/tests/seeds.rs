@@ -421,3 +421,31 @@ fn write_the_coded_incident_seeds() {
         serde_json::to_string(&bundle).unwrap().as_bytes(),
     );
 }
+
+/// A directory entry (a capacity need with topics, countries, languages, validity).
+#[test]
+#[ignore = "writes a seed; run once, then commit seeds/"]
+fn write_the_directory_entry_seed() {
+    use cairn_core::directory::{DirectoryEntry, EntryType, Topic};
+    let mut rng = StdRng::seed_from_u64(16);
+    let org = OrgKey::generate(&mut rng);
+    let report = cairn_core::ReportDraft {
+        kind: Some(cairn_core::ReportKind::DirectoryEntry),
+        title: "CSIRT training for Sahel NGOs".into(),
+        tlp: Some(Tlp::Clear),
+        regions: vec!["western-africa".into()],
+        directory_entry: Some(DirectoryEntry {
+            entry_type: EntryType::CapacityNeed,
+            topics: vec![Topic::IncidentResponse, Topic::Workforce],
+            countries: vec!["SN".into()],
+            languages: vec!["fr".into()],
+            contact: "cert@example.sn".into(),
+            url: Some("https://cert.example.sn/needs".into()),
+            valid_until: Some(4_102_444_799_999),
+        }),
+        ..cairn_core::ReportDraft::default()
+    }
+    .sign(&org, &mut rng)
+    .expect("a valid entry");
+    write("envelope", "directory-entry.bin", report.envelope_bytes());
+}

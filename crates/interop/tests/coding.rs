@@ -8,6 +8,7 @@ use cairn_core::coding::{
     ActorType, AttributionClaim, ClaimantType, GgeNorm, ImpactKind, ImpactLevel, IncidentCoding,
     Operation,
 };
+use cairn_core::directory::{EntryType, Theme, Topic};
 use cairn_core::{OrgKey, ReportDraft, ReportKind, Tlp};
 use cairn_interop::import::{ImportOptions, import};
 use cairn_interop::stix::{
@@ -198,6 +199,9 @@ fn the_extension_is_defined_as_stix_asks_and_as_the_docs_say() {
         .chain(ImpactKind::ALL.iter().map(|t| t.term()))
         .chain(ActorType::ALL.iter().map(|t| t.term()))
         .chain(ClaimantType::ALL.iter().map(|t| t.term()))
+        .chain(EntryType::ALL.iter().map(|t| t.term()))
+        .chain(Topic::ALL.iter().map(|t| t.term()))
+        .chain(Theme::ALL.iter().map(|t| t.term()))
         .collect();
     for term in terms {
         assert!(

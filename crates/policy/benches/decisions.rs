@@ -57,6 +57,7 @@ fn report(rng: &mut StdRng, partner: OrgPublicKey) -> Report {
         language: None,
         observance: None,
         coding: None,
+        directory_entry: None,
     }
 }
 

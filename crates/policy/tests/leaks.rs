@@ -60,6 +60,7 @@ fn report(tlp: Tlp, scope: Scope, hops: u32, community: Option<&str>) -> Report 
         language: None,
         observance: None,
         coding: None,
+        directory_entry: None,
     }
 }
 

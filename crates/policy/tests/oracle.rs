@@ -186,6 +186,7 @@ fn world(c: &Case, orgs: &[OrgPublicKey]) -> World {
         language: None,
         observance: None,
         coding: None,
+        directory_entry: None,
     };
     let mut communities = Communities::default();
     communities.define("alpha", subset(orgs, c.community_a));

@@ -175,6 +175,7 @@ fn random_report(rng: &mut StdRng, net: &Net) -> Report {
         language: None,
         observance: None,
         coding: None,
+        directory_entry: None,
     }
 }
 

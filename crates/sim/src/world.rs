@@ -249,6 +249,7 @@ impl World {
                 language: None,
                 observance: None,
                 coding: None,
+                directory_entry: None,
             },
         }
     }

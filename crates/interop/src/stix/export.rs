@@ -111,6 +111,7 @@ fn report_types(kind: ReportKind) -> &'static str {
         ReportKind::Incident | ReportKind::Advisory | ReportKind::Retraction => "threat-report",
         // report-type-ov is open: a value of Cairn's own.
         ReportKind::Observance => "observance-figures",
+        ReportKind::DirectoryEntry => "directory-entry",
     }
 }
 
