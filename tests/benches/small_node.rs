@@ -3,8 +3,9 @@
 //! memory (VmHWM) in each phase and the CPU it uses while idle.
 //!
 //! `cargo bench -p cairn-tests --bench small_node -- [--reports N] [--cache-mb N]
-//! [--idle-secs N] [--no-api]` (100,000 reports, a 16 MiB cache, 30 s idle; `--no-api`: the
-//! NGO's node serves no API, so keeps no TAXII index).
+//! [--idle-secs N] [--no-api] [--env NAME=VALUE]` (100,000 reports, a 16 MiB cache, 30 s idle;
+//! `--no-api`: the NGO's node serves no API, so keeps no TAXII index; `--env`: an environment
+//! variable for the NGO's node, such as MALLOC_ARENA_MAX=2).
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,8 @@ struct Options {
     cache_mb: u64,
     idle: Duration,
     api: bool,
+    /// Environment variables given to the NGO's node (`--env NAME=VALUE`).
+    env: Vec<(String, String)>,
 }
 
 fn options() -> Options {
@@ -28,6 +31,7 @@ fn options() -> Options {
         cache_mb: 16,
         idle: Duration::from_secs(30),
         api: true,
+        env: Vec::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -35,6 +39,15 @@ fn options() -> Options {
         if args[i] == "--bench" || args[i] == "--no-api" {
             o.api &= args[i] != "--no-api";
             i += 1;
+            continue;
+        }
+        if args[i] == "--env" {
+            let (name, value) = args
+                .get(i + 1)
+                .and_then(|v| v.split_once('='))
+                .unwrap_or_else(|| panic!("--env needs NAME=VALUE"));
+            o.env.push((name.to_string(), value.to_string()));
+            i += 2;
             continue;
         }
         let value: u64 = args
@@ -134,8 +147,13 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
+    let env: Vec<(&str, &str)> = o
+        .env
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
     cert.start();
-    ngo.start();
+    ngo.start_with(&env);
     let pid = ngo.pid().expect("running");
     let started = Instant::now();
     ngo.wait_for_reports(o.reports as u64, Duration::from_secs(1800));
@@ -145,7 +163,7 @@ fn main() {
 
     // Restarted, holding them, with its partner connected and nothing new.
     assert!(ngo.signal("TERM"), "the NGO's node stops cleanly");
-    ngo.start();
+    ngo.start_with(&env);
     let pid = ngo.pid().expect("running");
     std::thread::sleep(Duration::from_secs(5));
     let idle = idle_cpu(pid, o.idle);
