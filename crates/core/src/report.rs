@@ -522,14 +522,10 @@ pub(crate) fn validate_reading_objects(
     };
     let directory_entry = match (kind, body.directory_entry.as_ref()) {
         (ReportKind::DirectoryEntry, Some(entry)) => {
-            if !indicators.is_empty()
-                || !body.stix_objects.is_empty()
-                || body.misp_event.is_some()
-                || body.coding.is_some()
-            {
+            if !indicators.is_empty() || body.misp_event.is_some() || body.coding.is_some() {
                 return Err(invalid(
                     "directory_entry",
-                    "a directory entry carries no indicators, STIX objects, MISP event or incident coding",
+                    "a directory entry carries no indicators, MISP event or incident coding",
                 ));
             }
             Some(

@@ -190,6 +190,18 @@ fn the_extension_is_defined_as_stix_asks_and_as_the_docs_say() {
     )
     .unwrap();
     assert!(docs.contains(INCIDENT_CODING_EXTENSION));
+    let directory = cairn_interop::stix::directory_extension_definition();
+    assert!(docs.contains(directory["id"].as_str().unwrap()));
+    for required in [
+        "created_by_ref",
+        "name",
+        "schema",
+        "version",
+        "created",
+        "modified",
+    ] {
+        assert!(directory.get(required).is_some(), "{required}");
+    }
     // Every term of every vocabulary is listed in the docs, as `term`.
     let terms: Vec<&str> = GgeNorm::ALL
         .iter()
@@ -208,5 +220,90 @@ fn the_extension_is_defined_as_stix_asks_and_as_the_docs_say() {
             docs.contains(&format!("`{term}`")),
             "{term} is not in docs/VOCABULARIES.md"
         );
+    }
+}
+
+/// A directory entry goes to STIX as a report with Cairn's directory-entry extension and comes
+/// back as the same entry on another node; a bad entry is left out with a note.
+#[test]
+fn a_directory_entry_goes_to_stix_and_comes_back_the_same() {
+    use cairn_core::directory::DirectoryEntry;
+    use cairn_interop::stix::DIRECTORY_ENTRY_EXTENSION;
+    let key = OrgKey::generate(&mut rand::rngs::StdRng::seed_from_u64(1));
+    let draft = ReportDraft {
+        kind: Some(ReportKind::DirectoryEntry),
+        title: "CSIRT training for Sahel NGOs".into(),
+        tlp: Some(Tlp::Clear),
+        regions: vec!["western-africa".into()],
+        directory_entry: Some(DirectoryEntry {
+            entry_type: EntryType::CapacityNeed,
+            topics: vec![Topic::IncidentResponse, Topic::Workforce],
+            countries: vec!["SN".into()],
+            languages: vec!["fr".into()],
+            contact: "cert@example.sn".into(),
+            url: Some("https://cert.example.sn/needs".into()),
+            valid_until: Some(4_102_444_799_999),
+        }),
+        ..ReportDraft::default()
+    };
+    let (signed, stix) = exported(&draft, &key);
+    let report = stix["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["type"] == "report")
+        .unwrap();
+    let properties = &report["extensions"][DIRECTORY_ENTRY_EXTENSION];
+    assert_eq!(properties["type"], "capacity-need");
+    assert_eq!(properties["valid_until"], "2099-12-31T23:59:59.999Z");
+    assert_eq!(
+        report["report_types"],
+        serde_json::json!(["directory-entry"])
+    );
+
+    let other = OrgKey::generate(&mut rand::rngs::StdRng::seed_from_u64(2));
+    let text = serde_json::to_string(&stix).unwrap();
+    let imported = import(&text, &other.public(), &ImportOptions::default()).unwrap();
+    let back = the_report(&imported);
+    assert!(back.notes.is_empty(), "{:?}", back.notes);
+    assert_eq!(back.draft.kind, Some(ReportKind::DirectoryEntry));
+    assert_eq!(
+        back.draft.directory_entry.as_ref(),
+        signed.report().directory_entry.as_ref()
+    );
+    assert_eq!(back.draft.regions, ["western-africa"]);
+    let resigned = back.draft.sign_imported(&other, &back.source_id).unwrap();
+    assert_eq!(
+        resigned.report().directory_entry,
+        signed.report().directory_entry
+    );
+
+    for (property, value, said) in [
+        ("topics", serde_json::json!(["cooking"]), "directory topic"),
+        ("contact", serde_json::json!(""), "contact"),
+        (
+            "valid_until",
+            serde_json::json!("2001-01-01"),
+            "before the entry was written",
+        ),
+    ] {
+        let mut bad = stix.clone();
+        for o in bad["objects"].as_array_mut().unwrap() {
+            if o["type"] == "report" {
+                o["extensions"][DIRECTORY_ENTRY_EXTENSION][property] = value.clone();
+            }
+        }
+        let text = serde_json::to_string(&bad).unwrap();
+        let imported = import(&text, &other.public(), &ImportOptions::default()).unwrap();
+        let back = the_report(&imported);
+        assert_eq!(back.draft.directory_entry, None, "{property}");
+        assert!(
+            back.notes
+                .iter()
+                .any(|n| n.contains("directory entry") && n.contains(said)),
+            "{property}: {:?}",
+            back.notes
+        );
+        back.draft.sign_imported(&other, &back.source_id).unwrap();
     }
 }

@@ -1,11 +1,13 @@
-//! Cairn's STIX 2.1 property extension for incidents coded for norms observance: the Paris
-//! Call principles, UN GGE norms, sectors, regions, countries, operation, impact and
-//! attribution claims of an incident, on its STIX `report` object (STIX 2.1 §7.3). Written by
-//! the export and read back by the import; defined by [`extension_definition`].
+//! Cairn's STIX 2.1 property extensions on a `report` object (STIX 2.1 §7.3): an incident's
+//! coding for norms observance (the Paris Call principles, UN GGE norms, sectors, regions,
+//! countries, operation, impact and attribution claims), and a liaison directory entry.
+//! Written by the export and read back by the import; defined by [`extension_definition`] and
+//! [`directory_extension_definition`].
 
 use cairn_core::coding::{
     AttributionClaim, GgeNorm, ImpactKind, ImpactLevel, IncidentCoding, Operation,
 };
+use cairn_core::directory::DirectoryEntry;
 use cairn_core::{Report, ReportKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -131,4 +133,66 @@ pub fn read_coding(properties: &str) -> Result<CodedIncident, String> {
         regions: read.regions,
         coding,
     })
+}
+
+/// The id of the directory entry extension's definition.
+pub const DIRECTORY_ENTRY_EXTENSION: &str =
+    "extension-definition--5d0a3c36-0f5e-4c47-9d58-1c3f6b0e2a71";
+
+/// The extension-definition object of the directory entry extension.
+pub fn directory_extension_definition() -> Value {
+    json!({
+        "type": "extension-definition",
+        "spec_version": "2.1",
+        "id": DIRECTORY_ENTRY_EXTENSION,
+        "created": "2026-12-03T00:00:00.000Z",
+        "modified": "2026-12-03T00:00:00.000Z",
+        "created_by_ref": super::export::derived_stix_id("identity", "the Cairn project"),
+        "name": "Cairn liaison directory entry",
+        "description": "An initiative, project, capacity offer, capacity need or donor programme of Cairn's liaison directory; the report's name, description and regions are the entry's.",
+        "schema": "Properties: type (initiative, project, capacity-offer, capacity-need or donor-programme); topics (1-32 terms of the topic vocabulary in Cairn's docs/VOCABULARIES.md); countries (ISO 3166-1 alpha-2, upper case) and languages (BCP 47), optional; contact (1-512 characters); url (http or https), optional; valid_until (a timestamp), optional; regions (lower-case labels), optional.",
+        "version": "1.0.0",
+        "extension_types": ["property-extension"]
+    })
+}
+
+/// The directory entry extension's properties for a report of kind `directory-entry`.
+pub fn directory_properties(report: &Report) -> Option<Value> {
+    let entry = report.directory_entry.as_ref()?;
+    let mut value = serde_json::to_value(entry).ok()?;
+    let map = value.as_object_mut()?;
+    map.insert("extension_type".into(), json!("property-extension"));
+    if !report.regions.is_empty() {
+        map.insert("regions".into(), json!(report.regions));
+    }
+    Some(value)
+}
+
+/// What a directory entry's extension says: the entry and its regions, checked as a signed
+/// entry's are (its end of validity after `created_ms`).
+pub fn read_directory_entry(
+    properties: &str,
+    created_ms: i64,
+) -> Result<(DirectoryEntry, Vec<String>), String> {
+    let mut value: Value = serde_json::from_str(properties).map_err(|e| e.to_string())?;
+    let map = value
+        .as_object_mut()
+        .ok_or("the extension's properties are not a JSON object")?;
+    match map.remove("extension_type") {
+        Some(Value::String(t)) if t == "property-extension" => {}
+        other => {
+            return Err(format!(
+                "extension_type {} is not property-extension",
+                other.unwrap_or(Value::Null)
+            ));
+        }
+    }
+    let regions: Vec<String> = match map.remove("regions") {
+        None => Vec::new(),
+        Some(r) => serde_json::from_value(r).map_err(|e| format!("regions: {e}"))?,
+    };
+    let entry: DirectoryEntry = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let entry = DirectoryEntry::from_proto(&entry.canonical().to_proto(), created_ms)
+        .map_err(|(field, reason)| format!("{field}: {reason}"))?;
+    Ok((entry, regions))
 }

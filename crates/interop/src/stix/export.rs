@@ -339,6 +339,9 @@ pub fn own_objects_wanted(
     if let Some(coding) = super::coding::coding_properties(r) {
         report_object["extensions"] = json!({ super::coding::INCIDENT_CODING_EXTENSION: coding });
     }
+    if let Some(entry) = super::coding::directory_properties(r) {
+        report_object["extensions"] = json!({ super::coding::DIRECTORY_ENTRY_EXTENSION: entry });
+    }
     objects.push(report_object);
     objects
 }

@@ -674,6 +674,32 @@ fn read_lead_extras(lead: &Item<'_>, draft: &mut ReportDraft, notes: &mut Vec<St
             Err(e) => notes.push(format!("lang of {} left out: {}", lead.header.id, e.reason)),
         }
     }
+    if let Some(properties) = lead
+        .header
+        .extension(super::coding::DIRECTORY_ENTRY_EXTENSION)
+    {
+        let created_ms = draft.created.map_or(0, |t| {
+            i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+        });
+        match super::coding::read_directory_entry(properties, created_ms) {
+            Ok(_) if lead.header.kind != "report" => notes.push(format!(
+                "the directory entry of {} left out: Cairn reads entries from reports, not {} objects",
+                lead.header.id, lead.header.kind
+            )),
+            Ok((entry, regions)) => {
+                draft.kind = Some(ReportKind::DirectoryEntry);
+                draft.regions = fit_labels(regions);
+                // An entry has no observables of its own; its objects stay carried.
+                draft.indicators.clear();
+                draft.directory_entry = Some(entry);
+                return;
+            }
+            Err(e) => notes.push(format!(
+                "the directory entry of {} left out: {e}",
+                lead.header.id
+            )),
+        }
+    }
     let Some(properties) = lead
         .header
         .extension(super::coding::INCIDENT_CODING_EXTENSION)
