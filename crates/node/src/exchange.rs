@@ -117,8 +117,50 @@ pub fn serve_page(
     let mut reports = Vec::new();
     let mut delivered = Vec::new();
     let mut withheld = std::collections::BTreeMap::new();
+    let mut look_at = |plan: &mut PagePlan, stored: cairn_store::StoredEnvelope| {
+        let seq = stored.seq;
+        let size = stored.envelope.len();
+        let offer = offer(rules, partner, stored, None, now_ms, Skip::Theirs)?;
+        if let Verdict::Withheld(rule) = offer.verdict {
+            *withheld.entry(rule).or_insert(0) += 1;
+        }
+        if plan.take(seq, &offer.verdict, size)
+            && let Some((id, report)) = offer.copy
+        {
+            delivered.push(id);
+            reports.push(report);
+        }
+        Ok::<(), ReadError>(())
+    };
+    // A partner's own reports (it wrote them or passed them here) are skipped from their
+    // arrival marks, without reading them: a node that took a partner's whole store would
+    // otherwise read all of it again to serve that partner's first pull.
+    let theirs_may_be_skipped = partner.org != rules.us;
     'scan: while plan.room() > 0 {
-        let chunk = store.envelopes_after(plan.through(), 256.min(plan.room()))?;
+        let want = 256.min(plan.room());
+        let marks = store.arrival_marks(plan.through(), want)?;
+        let marked = marks
+            .first()
+            .is_some_and(|(seq, _)| *seq == plan.through() + 1)
+            && marks.windows(2).all(|w| w[1].0 == w[0].0 + 1);
+        if marked {
+            for (seq, mark) in marks {
+                if plan.room() == 0 {
+                    break 'scan;
+                }
+                if theirs_may_be_skipped && mark.is_from(&partner.org) {
+                    plan.take(seq, &Verdict::Theirs, 0);
+                    continue;
+                }
+                let stored = store.envelope_at(seq)?.ok_or_else(|| {
+                    ReadError::Corrupt(format!("arrival {seq} has a mark but no record"))
+                })?;
+                look_at(&mut plan, stored)?;
+            }
+            continue;
+        }
+        // Reports stored before the store kept arrival marks: read them whole.
+        let chunk = store.envelopes_after(plan.through(), want)?;
         if chunk.is_empty() {
             break;
         }
@@ -126,18 +168,7 @@ pub fn serve_page(
             if plan.room() == 0 {
                 break 'scan;
             }
-            let seq = stored.seq;
-            let size = stored.envelope.len();
-            let offer = offer(rules, partner, stored, None, now_ms, Skip::Theirs)?;
-            if let Verdict::Withheld(rule) = offer.verdict {
-                *withheld.entry(rule).or_insert(0) += 1;
-            }
-            if plan.take(seq, &offer.verdict, size)
-                && let Some((id, report)) = offer.copy
-            {
-                delivered.push(id);
-                reports.push(report);
-            }
+            look_at(&mut plan, stored)?;
         }
     }
     let end = plan.end();

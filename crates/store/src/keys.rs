@@ -5,6 +5,10 @@
 //!   grow, so new reports land in the rightmost, cached part of the tree however large it is.
 //! - `SUPERSEDED_BY`/`RETRACTED_BY` edges: from id, author, to id.
 //! - `NEXT_SEQ` → the next arrival number.
+//! - `ARRIVAL` + arrival number → the report's author key (32 bytes), then the key of the
+//!   partner organisation that passed it here (32 bytes) if one did: what a pull reads to skip
+//!   the reports a partner has, without reading their envelopes. Stores written before these
+//!   marks have none for their older reports; those are read whole.
 //!
 //! `index` holds what queries read, derived from `reports` and rebuilt from it if need be:
 //! - postings for author, kind and TLP (one posting for the pair) and tags, each ending with
@@ -42,6 +46,8 @@ pub const INDICATOR_BUCKETS: u16 = 256;
 pub const SUPERSEDED_BY: u8 = b's';
 /// Retraction edges: withdrawn id, author of the retraction, retraction id.
 pub const RETRACTED_BY: u8 = b'r';
+/// Arrival marks by arrival number.
+pub const ARRIVAL: u8 = b'A';
 
 /// Index key holding the highest arrival number whose postings are written (sorts after
 /// every posting: no index byte is 0xff).
@@ -115,6 +121,13 @@ pub fn edge_prefix(kind: u8, from: &ReportId, author: &OrgPublicKey) -> Vec<u8> 
 /// The key of a record.
 pub fn record(seq: u64) -> [u8; 9] {
     let mut key = [RECORD; 9];
+    key[1..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The key of an arrival mark.
+pub fn arrival(seq: u64) -> [u8; 9] {
+    let mut key = [ARRIVAL; 9];
     key[1..].copy_from_slice(&seq.to_be_bytes());
     key
 }

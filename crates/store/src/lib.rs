@@ -22,5 +22,6 @@ pub use exchange::Delivery;
 pub use query::ReportQuery;
 pub use statements::{KeepStatementsError, MAX_STATEMENTS_PER_ORG};
 pub use store::{
-    IngestOutcome, Provenance, ReportStatus, Store, StoreConfig, StoredEnvelope, StoredReport,
+    ArrivalMark, IngestOutcome, Provenance, ReportStatus, Store, StoreConfig, StoredEnvelope,
+    StoredReport,
 };

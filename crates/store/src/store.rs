@@ -571,6 +571,10 @@ impl Store {
                 // the fullest copy (a copy with disclosures another one lacked).
                 if let Some((record, rewrite)) = self.better_record(seq, &provenance_pb, &report)? {
                     batch.insert(&keys::record(seq), record);
+                    batch.insert(
+                        &keys::arrival(seq),
+                        arrival_mark_bytes(&report.author(), &provenance),
+                    );
                     rewrites.push(rewrite);
                 }
                 outcomes.push(IngestOutcome::Duplicate { id, seq });
@@ -606,6 +610,10 @@ impl Store {
                 provenance: Some(provenance_pb.clone()),
             };
             batch.insert(&keys::record(seq), record.encode_to_vec());
+            batch.insert(
+                &keys::arrival(seq),
+                arrival_mark_bytes(&report.author(), &provenance),
+            );
             if let Some(old) = body.supersedes {
                 batch.insert(
                     keys::edge(keys::SUPERSEDED_BY, &old, &report.author(), &id),
@@ -846,6 +854,40 @@ impl Store {
             .get(keys::record(seq))?
             .ok_or_else(|| ReadError::Corrupt(format!("report {id} has no record")))?;
         stored_envelope(&bytes).map(Some)
+    }
+
+    /// The arrival marks of up to `limit` reports that arrived after `cursor`, in arrival order:
+    /// who wrote each and which partner passed it here. Reports stored before the store kept
+    /// marks have none: a caller that finds a number missing reads the report itself.
+    pub fn arrival_marks(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, ArrivalMark)>, ReadError> {
+        let durable = self.durable_seq();
+        if cursor >= durable {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let range = keys::arrival(cursor.saturating_add(1))..=keys::arrival(durable);
+        for item in self.trees.reports.range(range).take(limit) {
+            let (key, value) = item?;
+            let seq = keys::decode_seq(&key[1..])
+                .ok_or_else(|| ReadError::Corrupt("arrival mark key".into()))?;
+            out.push((seq, decode_arrival_mark(&value)?));
+        }
+        Ok(out)
+    }
+
+    /// The stored envelope that arrived with this number, if any, not decoded.
+    pub fn envelope_at(&self, seq: u64) -> Result<Option<StoredEnvelope>, ReadError> {
+        if seq > self.durable_seq() {
+            return Ok(None);
+        }
+        match self.trees.reports.get(keys::record(seq))? {
+            Some(bytes) => stored_envelope(&bytes).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The report that arrived with this number, if any.
@@ -1148,6 +1190,49 @@ fn provenance_to_proto(p: &Provenance) -> pb::Provenance {
             peer_org_key: org.as_bytes().to_vec(),
             hop: *hop,
         },
+    }
+}
+
+/// Who wrote a stored report and which partner organisation passed it here (none for a report
+/// published or imported here): what a pull needs to skip the reports a partner has. The keys
+/// are kept as their bytes, compared and never decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArrivalMark {
+    /// The author organisation's key.
+    pub author: [u8; 32],
+    /// The key of the partner organisation that passed it, if one did.
+    pub giver: Option<[u8; 32]>,
+}
+
+impl ArrivalMark {
+    /// Whether `org` wrote the report or passed it here.
+    pub fn is_from(&self, org: &OrgPublicKey) -> bool {
+        self.author == *org.as_bytes() || self.giver.as_ref() == Some(org.as_bytes())
+    }
+}
+
+fn arrival_mark_bytes(author: &OrgPublicKey, provenance: &Provenance) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(64);
+    bytes.extend_from_slice(author.as_bytes());
+    if let Provenance::Peer { org, .. } = provenance {
+        bytes.extend_from_slice(org.as_bytes());
+    }
+    bytes
+}
+
+fn decode_arrival_mark(bytes: &[u8]) -> Result<ArrivalMark, ReadError> {
+    let corrupt = || ReadError::Corrupt("arrival mark".into());
+    let key = |b: &[u8]| <[u8; 32]>::try_from(b).map_err(|_| corrupt());
+    match bytes.len() {
+        32 => Ok(ArrivalMark {
+            author: key(bytes)?,
+            giver: None,
+        }),
+        64 => Ok(ArrivalMark {
+            author: key(&bytes[..32])?,
+            giver: Some(key(&bytes[32..])?),
+        }),
+        _ => Err(corrupt()),
     }
 }
 
