@@ -123,9 +123,8 @@ pub fn held_counts(
         ..ReportQuery::default()
     };
     each_current(store, query, |stored| {
-        if stored.report.report().distribution.community.as_deref() != community
-            && community.is_some()
-        {
+        let addressed = stored.report.report().distribution.community.as_deref();
+        if community.is_some_and(|c| addressed != Some(c)) {
             return;
         }
         let cells = observance::cells_of(stored.report.report());

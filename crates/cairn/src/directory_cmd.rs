@@ -346,14 +346,14 @@ fn match_needs(home: &Home, args: MatchArgs) -> Result<ExitCode> {
 
 /// `capacity-offer  CSIRT mentoring (3f9a1c2b4d5e) by 64 hex`: an entry in one line.
 fn entry_line(report: &Value) -> String {
+    let id = report["id"].as_str().unwrap_or_default();
     format!(
         "{:<16} {} ({})",
         report["directory_entry"]["type"]
             .as_str()
             .unwrap_or_default(),
         report["title"].as_str().unwrap_or_default(),
-        &report["id"].as_str().unwrap_or_default()
-            [..12.min(report["id"].as_str().unwrap_or_default().len())]
+        id.get(..12).unwrap_or(id)
     )
 }
 

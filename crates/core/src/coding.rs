@@ -263,6 +263,17 @@ pub fn country_name(code: &str) -> Option<&'static str> {
     celes::Country::from_alpha2(code).ok().map(|c| c.long_name)
 }
 
+/// The items in their first order, each once (what a draft's lists become when signed).
+pub(crate) fn unique<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
 /// Checks a signed list of country codes: each an upper-case ISO 3166-1 alpha-2 code, given
 /// once. On error, the field (`countries[2]`) and what is wrong with it.
 pub(crate) fn checked_countries(given: &[String]) -> Result<Vec<String>, (String, String)> {
@@ -303,26 +314,17 @@ impl IncidentCoding {
     /// The same coding in canonical form, as a draft writer means it: country codes upper
     /// case, texts trimmed, every list without repeats. Values are checked when signed.
     pub fn canonical(&self) -> IncidentCoding {
-        fn unique<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
-            let mut out: Vec<T> = Vec::with_capacity(items.len());
-            for item in items {
-                if !out.contains(item) {
-                    out.push(item.clone());
-                }
-            }
-            out
-        }
         let countries: Vec<String> = self
             .countries
             .iter()
             .map(|c| country_code(c).unwrap_or_else(|| c.trim().to_string()))
             .collect();
         IncidentCoding {
-            gge_norms: unique(&self.gge_norms),
-            countries: unique(&countries),
-            operations: unique(&self.operations),
+            gge_norms: unique(self.gge_norms.iter().copied()),
+            countries: unique(countries),
+            operations: unique(self.operations.iter().copied()),
             impact: self.impact,
-            impact_kinds: unique(&self.impact_kinds),
+            impact_kinds: unique(self.impact_kinds.iter().copied()),
             attributions: self
                 .attributions
                 .iter()

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use cairn_proto::v1 as pb;
 
-use crate::coding::{UnknownTerm, country_code, vocabulary};
+use crate::coding::{UnknownTerm, country_code, unique, vocabulary};
 use crate::identity::OrgPublicKey;
 use crate::report::ReportId;
 
@@ -119,15 +119,6 @@ impl DirectoryEntry {
     /// The same entry as a draft writer means it: country codes upper case, repeats dropped,
     /// texts trimmed. Values are checked when signed.
     pub fn canonical(&self) -> DirectoryEntry {
-        fn unique<T: PartialEq + Clone>(items: impl IntoIterator<Item = T>) -> Vec<T> {
-            let mut out: Vec<T> = Vec::new();
-            for item in items {
-                if !out.contains(&item) {
-                    out.push(item);
-                }
-            }
-            out
-        }
         DirectoryEntry {
             entry_type: self.entry_type,
             topics: unique(self.topics.iter().copied()),

@@ -72,6 +72,24 @@ fn the_report(
     made[0]
 }
 
+/// `stix` with one property of an extension on its report object changed, imported by `by`.
+fn imported_with(
+    stix: &Value,
+    extension: &str,
+    property: &str,
+    value: &Value,
+    by: &OrgKey,
+) -> cairn_interop::import::Imported {
+    let mut changed = stix.clone();
+    for o in changed["objects"].as_array_mut().unwrap() {
+        if o["type"] == "report" {
+            o["extensions"][extension][property] = value.clone();
+        }
+    }
+    let text = serde_json::to_string(&changed).unwrap();
+    import(&text, &by.public(), &ImportOptions::default()).unwrap()
+}
+
 #[test]
 fn a_coded_incident_goes_to_stix_and_comes_back_the_same() {
     let key = OrgKey::generate(&mut rand::rngs::StdRng::seed_from_u64(1));
@@ -139,14 +157,7 @@ fn a_coding_that_breaks_the_vocabularies_is_left_out_with_a_note() {
             "not property-extension",
         ),
     ] {
-        let mut bad = stix.clone();
-        for o in bad["objects"].as_array_mut().unwrap() {
-            if o["type"] == "report" {
-                o["extensions"][INCIDENT_CODING_EXTENSION][property] = value.clone();
-            }
-        }
-        let text = serde_json::to_string(&bad).unwrap();
-        let imported = import(&text, &other.public(), &ImportOptions::default()).unwrap();
+        let imported = imported_with(&stix, INCIDENT_CODING_EXTENSION, property, &value, &other);
         let back = the_report(&imported);
         assert_eq!(back.draft.coding, None, "{property}");
         assert!(
@@ -287,14 +298,7 @@ fn a_directory_entry_goes_to_stix_and_comes_back_the_same() {
             "before the entry was written",
         ),
     ] {
-        let mut bad = stix.clone();
-        for o in bad["objects"].as_array_mut().unwrap() {
-            if o["type"] == "report" {
-                o["extensions"][DIRECTORY_ENTRY_EXTENSION][property] = value.clone();
-            }
-        }
-        let text = serde_json::to_string(&bad).unwrap();
-        let imported = import(&text, &other.public(), &ImportOptions::default()).unwrap();
+        let imported = imported_with(&stix, DIRECTORY_ENTRY_EXTENSION, property, &value, &other);
         let back = the_report(&imported);
         assert_eq!(back.draft.directory_entry, None, "{property}");
         assert!(
