@@ -1,5 +1,5 @@
 //! Consistent copies of a store that is in use: every tree copied into a new store, the reports
-//! while no report is being written, so that a copy taken from a running node opens as the
+//! and the envelope file while no report is being written, so that a copy taken from a running node opens as the
 //! store was at one moment (catch-up cursors never ahead of the reports they count).
 
 use std::path::{Path, PathBuf};
@@ -21,6 +21,14 @@ pub enum BackupError {
     /// The target folder exists.
     #[error("{0} exists already: back up into a new folder")]
     Exists(PathBuf),
+    /// Copying the envelope file failed.
+    #[error("copying the envelope file to {path} failed: {source}")]
+    Envelopes {
+        /// The copy.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
     /// Reading the store or writing the copy failed.
     #[error("copying the store to {path} failed: {source}")]
     Storage {
@@ -96,6 +104,13 @@ impl Store {
                 )
                 .map_err(storage)?;
             }
+            // The envelopes the copied records name: the committed part of the file, which
+            // ends where the copied `ENVELOPE_END` says, since no writer is at work.
+            let file = to.join(crate::envelopes::FILE_NAME);
+            self.trees
+                .envelopes
+                .copy_to(&file)
+                .map_err(|source| BackupError::Envelopes { path: file, source })?;
             BackupSummary {
                 reports: self.len()?,
                 last_seq: self.last_seq()?,

@@ -28,6 +28,14 @@ pub enum OpenError {
         /// What is damaged.
         what: String,
     },
+    /// The envelope file could not be opened.
+    #[error("cannot open {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
     /// Anything else sled reports.
     #[error("cannot open the store at {path}: {source}")]
     Storage {
@@ -44,6 +52,9 @@ pub enum IngestError {
     /// sled failed to write or flush.
     #[error("storing reports failed: {0}")]
     Storage(#[from] sled::Error),
+    /// Writing the envelope file failed.
+    #[error("writing the envelope file failed: {0}")]
+    Envelopes(std::io::Error),
     /// The store holds a record it cannot read.
     #[error(transparent)]
     Read(#[from] ReadError),
@@ -55,6 +66,9 @@ pub enum ReadError {
     /// sled failed to read.
     #[error("reading the store failed: {0}")]
     Storage(#[from] sled::Error),
+    /// An envelope could not be read back from the envelope file.
+    #[error("{0}; restore the data directory from a backup if this persists")]
+    Envelope(#[from] crate::EnvelopeReadError),
     /// A record does not decode.
     #[error("the store holds a damaged record ({0}); restore the data directory from a backup")]
     Corrupt(String),

@@ -12,7 +12,7 @@ use cairn_core::VerifiedReport;
 
 use crate::error::{IngestError, ReadError};
 use crate::keys::{self, BlockPosting};
-use crate::store::{Trees, stored_report};
+use crate::store::Trees;
 
 /// Reports indexed per index write.
 const INDEX_BATCH: usize = 2048;
@@ -210,7 +210,7 @@ pub(crate) fn index_pending(trees: &Trees, max: usize) -> Result<usize, IngestEr
         let report = match handed_over.next_if(|(s, _)| *s == seq) {
             Some((_, report)) => report,
             None => match trees.reports.get(keys::record(seq))? {
-                Some(bytes) => stored_report(&bytes)?.report,
+                Some(bytes) => trees.stored_report(&bytes)?.report,
                 None => break,
             },
         };

@@ -1,10 +1,13 @@
 //! Key layout of the store's trees.
 //!
 //! `reports` holds everything durable, written by one atomic batch per ingest:
-//! - `RECORD` + arrival number (8 bytes, big-endian) → the stored report. Arrival numbers only
+//! - `RECORD` + arrival number (8 bytes, big-endian) → the stored report (its envelope's place
+//!   in the envelope file). Arrival numbers only
 //!   grow, so new reports land in the rightmost, cached part of the tree however large it is.
 //! - `SUPERSEDED_BY`/`RETRACTED_BY` edges: from id, author, to id.
 //! - `NEXT_SEQ` → the next arrival number.
+//! - `ENVELOPE_END` → where the envelope file's committed part ends: a record holds its
+//!   envelope's place in that file (`envelopes`, beside the trees), not the envelope.
 //! - `ARRIVAL` + arrival number → the report's author key (32 bytes), then the key of the
 //!   partner organisation that passed it here (32 bytes) if one did: what a pull reads to skip
 //!   the reports a partner has, without reading their envelopes. Stores written before these
@@ -38,6 +41,8 @@ pub const RECORD: u8 = b'R';
 pub const ID: u8 = b'I';
 /// The next arrival number.
 pub const NEXT_SEQ: &[u8] = b"N";
+/// Where the envelope file's committed part ends (8 bytes, big-endian).
+pub const ENVELOPE_END: &[u8] = b"E";
 /// Blocks of indicator postings.
 pub const INDICATOR_BLOCK: u8 = b'b';
 /// Hash buckets of indicator values.

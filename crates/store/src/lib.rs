@@ -1,5 +1,6 @@
-//! Cairn's durable report store: verified reports kept byte for byte in sled, numbered in
-//! arrival order (the sync cursor), indexed for queries, with versions and retractions.
+//! Cairn's durable report store: verified reports kept byte for byte (sled records naming
+//! envelopes in an envelope file), numbered in arrival order (the sync cursor), indexed for
+//! queries, with versions and retractions.
 //!
 //! The interface is narrow on purpose: open, ingest, get, list after a cursor, query, history,
 //! and what exchanges with partners need (catch-up cursors, the audit trail of deliveries,
@@ -7,6 +8,7 @@
 //! Nothing outside this crate sees sled.
 
 mod backup;
+mod envelopes;
 mod error;
 mod exchange;
 mod id_filter;
@@ -17,6 +19,7 @@ mod statements;
 mod store;
 
 pub use backup::{BackupError, BackupSummary};
+pub use envelopes::EnvelopeReadError;
 pub use error::{IngestError, OpenError, ReadError, ResolveError};
 pub use exchange::Delivery;
 pub use query::ReportQuery;

@@ -157,7 +157,7 @@ impl Store {
         }
         for item in self.records_after(indexed) {
             let (_, bytes) = item?;
-            let stored = crate::store::stored_report(&bytes)?;
+            let stored = self.trees.stored_report(&bytes)?;
             if seen.insert(stored.report.id()) && self.keep(&filter, &stored)? {
                 found.push(stored);
             }

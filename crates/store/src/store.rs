@@ -10,13 +10,15 @@ use cairn_core::{OrgPublicKey, ReportId, VerifiedReport, VerifyError};
 use cairn_proto::v1 as pb;
 use prost::Message;
 
+use crate::envelopes::{EnvelopeFile, EnvelopeFileError, Extent, PendingEnvelopes};
 use crate::error::{IngestError, OpenError, ReadError, ResolveError};
 use crate::id_filter::IdFilter;
 use crate::index::Indexer;
 use crate::keys;
 
-/// Store format this build writes and reads.
-const STORE_FORMAT: u32 = 1;
+/// Store format this build writes and reads: 2 keeps envelopes in the envelope file (format 1
+/// kept them inside their records; such records are still read).
+const STORE_FORMAT: u32 = 2;
 /// Longest version chain followed when deciding whether a report was retracted.
 const MAX_CHAIN: usize = 256;
 
@@ -139,6 +141,8 @@ pub enum ReportStatus {
 pub(crate) struct Trees {
     pub(crate) db: sled::Db,
     pub(crate) reports: sled::Tree,
+    /// The envelopes the records of `reports` point to.
+    pub(crate) envelopes: Arc<EnvelopeFile>,
     /// Catch-up cursor per partner node.
     pub(crate) cursors: sled::Tree,
     /// Which organisation was served which report, and when.
@@ -246,7 +250,7 @@ impl Drop for ActivityGuard<'_> {
 const FILTER_MIN_BATCH: usize = 64;
 
 /// Most stored reports kept in memory for the indexer.
-pub(crate) const FRESH_MAX: usize = 8192;
+pub(crate) const FRESH_MAX: usize = 1024;
 
 /// A stored record rewritten by a later copy of its report.
 struct Rewrite {
@@ -328,29 +332,47 @@ impl Store {
         let db = open_db(&path.join("reports"), cache_bytes)?;
         let index_db = open_db(&path.join("index"), cache_bytes)?;
         let meta = db.open_tree("meta").map_err(storage)?;
-        match meta.get(keys::META_FORMAT).map_err(storage)? {
-            Some(v) => {
-                let found = v
-                    .as_ref()
-                    .try_into()
-                    .map(u32::from_be_bytes)
-                    .unwrap_or(u32::MAX);
-                if found > STORE_FORMAT {
-                    return Err(OpenError::NewerFormat {
-                        path: path.to_path_buf(),
-                        found,
-                        supported: STORE_FORMAT,
-                    });
-                }
+        let mut found_format = None;
+        if let Some(v) = meta.get(keys::META_FORMAT).map_err(storage)? {
+            let found = v
+                .as_ref()
+                .try_into()
+                .map(u32::from_be_bytes)
+                .unwrap_or(u32::MAX);
+            if found > STORE_FORMAT {
+                return Err(OpenError::NewerFormat {
+                    path: path.to_path_buf(),
+                    found,
+                    supported: STORE_FORMAT,
+                });
             }
-            None => {
-                meta.insert(keys::META_FORMAT, &STORE_FORMAT.to_be_bytes())
-                    .map_err(storage)?;
-                db.flush().map_err(storage)?;
-            }
+            found_format = Some(found);
         }
+        if found_format != Some(STORE_FORMAT) {
+            // New records keep their envelopes in the envelope file, which older builds
+            // cannot read: they must refuse the store.
+            meta.insert(keys::META_FORMAT, &STORE_FORMAT.to_be_bytes())
+                .map_err(storage)?;
+            db.flush().map_err(storage)?;
+        }
+        let reports = db.open_tree("reports").map_err(storage)?;
+        let committed_end = match reports.get(keys::ENVELOPE_END).map_err(storage)? {
+            Some(v) => keys::decode_seq(&v).ok_or_else(|| OpenError::Corrupt {
+                path: path.to_path_buf(),
+                what: "envelope file end".into(),
+            })?,
+            None => 0,
+        };
+        let envelopes = EnvelopeFile::open(path, committed_end).map_err(|e| match e {
+            EnvelopeFileError::Io { path: file, source } => OpenError::Io { path: file, source },
+            short @ EnvelopeFileError::Short { .. } => OpenError::Corrupt {
+                path: path.to_path_buf(),
+                what: short.to_string(),
+            },
+        })?;
         let trees = Trees {
-            reports: db.open_tree("reports").map_err(storage)?,
+            reports,
+            envelopes: Arc::new(envelopes),
             cursors: db.open_tree("cursors").map_err(storage)?,
             audit: db.open_tree("audit").map_err(storage)?,
             bundles: db.open_tree("bundles").map_err(storage)?,
@@ -379,6 +401,10 @@ impl Store {
                 path: path.to_path_buf(),
                 what,
             },
+            ReadError::Envelope(e) => OpenError::Corrupt {
+                path: path.to_path_buf(),
+                what: e.to_string(),
+            },
         };
         let last = store.last_seq_written().map_err(read_failed)?;
         store.trees.durable_seq.store(last, Ordering::SeqCst);
@@ -404,7 +430,9 @@ impl Store {
 
     /// Bytes the store takes on disk: the reports and the query index.
     pub fn size_on_disk(&self) -> Result<u64, ReadError> {
-        Ok(self.trees.db.size_on_disk()? + self.trees.index_db.size_on_disk()?)
+        Ok(self.trees.db.size_on_disk()?
+            + self.trees.index_db.size_on_disk()?
+            + self.trees.envelopes.end())
     }
 
     /// Holds off every writer of reports until the guard is dropped.
@@ -547,6 +575,7 @@ impl Store {
         let mut in_batch: BTreeMap<ReportId, (u64, OrgPublicKey)> = BTreeMap::new();
         let mut stored = Vec::with_capacity(reports.len());
         let mut rewrites: Vec<Rewrite> = Vec::new();
+        let mut pending = self.trees.envelopes.begin();
         // Look the ids up in key order: neighbouring lookups share the tree's upper levels.
         let mut ids: Vec<ReportId> = reports.iter().map(VerifiedReport::id).collect();
         ids.sort_unstable();
@@ -569,7 +598,9 @@ impl Store {
             if let Some(&seq) = known.get(&id) {
                 // Keep the shortest path (a relaying node decides from the smallest hop) and
                 // the fullest copy (a copy with disclosures another one lacked).
-                if let Some((record, rewrite)) = self.better_record(seq, &provenance_pb, &report)? {
+                if let Some((record, rewrite)) =
+                    self.better_record(seq, &provenance_pb, &report, &mut pending)?
+                {
                     batch.insert(&keys::record(seq), record);
                     batch.insert(
                         &keys::arrival(seq),
@@ -603,11 +634,14 @@ impl Store {
             }
             let seq = next_seq;
             next_seq += 1;
+            let extent = pending
+                .push(report.envelope_bytes())
+                .map_err(IngestError::Envelopes)?;
             let record = pb::StoredReport {
-                envelope: report.envelope_bytes().to_vec(),
                 seq,
                 received_ms,
                 provenance: Some(provenance_pb.clone()),
+                ..record_extent(extent)
             };
             batch.insert(&keys::record(seq), record.encode_to_vec());
             batch.insert(
@@ -633,12 +667,24 @@ impl Store {
             outcomes.push(IngestOutcome::Stored { id, seq });
             stored.push((seq, report));
         }
+        if !pending.is_empty() {
+            batch.insert(keys::ENVELOPE_END, &pending.end().to_be_bytes());
+        }
+        // The envelopes are on disk before any record naming them is.
+        let commit = |pending: PendingEnvelopes| {
+            self.trees
+                .envelopes
+                .commit(pending)
+                .map_err(IngestError::Envelopes)
+        };
         if next_seq == first_seq && !rewrites.is_empty() {
+            commit(pending)?;
             self.trees.reports.apply_batch(batch)?;
             self.trees.db.flush()?;
             self.remember(&rewrites, &provenance, received_ms, &[]);
         } else if next_seq > first_seq {
             batch.insert(keys::NEXT_SEQ, &next_seq.to_be_bytes());
+            commit(pending)?;
             self.trees.reports.apply_batch(batch)?;
             self.trees.db.flush()?;
             self.remember(&rewrites, &provenance, received_ms, &stored);
@@ -715,7 +761,8 @@ impl Store {
         seq: u64,
         provenance: &pb::Provenance,
         copy: &VerifiedReport,
-    ) -> Result<Option<(Vec<u8>, Rewrite)>, ReadError> {
+        pending: &mut PendingEnvelopes,
+    ) -> Result<Option<(Vec<u8>, Rewrite)>, IngestError> {
         let may_be_closer = provenance.source == pb::ProvenanceSource::Peer as i32;
         let may_be_fuller = !copy.disclosures().is_empty();
         if !may_be_closer && !may_be_fuller {
@@ -730,7 +777,7 @@ impl Store {
                 old.source == pb::ProvenanceSource::Peer as i32 && provenance.hop < old.hop
             });
         let fuller = if may_be_fuller {
-            let held = VerifiedReport::from_stored(&record.envelope)
+            let held = VerifiedReport::from_stored_owned(self.trees.envelope(&record)?)
                 .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
             (copy.disclosures().len() > held.disclosures().len()
                 && held
@@ -748,7 +795,15 @@ impl Store {
             record.provenance = Some(provenance.clone());
         }
         if let Some(fuller) = &fuller {
-            record.envelope = fuller.envelope_bytes().to_vec();
+            let extent = pending
+                .push(fuller.envelope_bytes())
+                .map_err(IngestError::Envelopes)?;
+            record = pb::StoredReport {
+                seq: record.seq,
+                received_ms: record.received_ms,
+                provenance: record.provenance,
+                ..record_extent(extent)
+            };
         }
         Ok(Some((
             record.encode_to_vec(),
@@ -823,7 +878,7 @@ impl Store {
             let seq = keys::decode_seq(&key[1..])
                 .ok_or_else(|| ReadError::Corrupt("record key".into()))?;
             let record = decode_record(&bytes)?;
-            let id = cairn_core::id_of_stored(&record.envelope)
+            let id = cairn_core::id_of_stored(&self.trees.envelope(&record)?)
                 .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
             ids.insert(id, seq);
         }
@@ -853,7 +908,7 @@ impl Store {
             .reports
             .get(keys::record(seq))?
             .ok_or_else(|| ReadError::Corrupt(format!("report {id} has no record")))?;
-        stored_envelope(&bytes).map(Some)
+        self.trees.stored_envelope(&bytes).map(Some)
     }
 
     /// The arrival marks of up to `limit` reports that arrived after `cursor`, in arrival order:
@@ -885,7 +940,7 @@ impl Store {
             return Ok(None);
         }
         match self.trees.reports.get(keys::record(seq))? {
-            Some(bytes) => stored_envelope(&bytes).map(Some),
+            Some(bytes) => self.trees.stored_envelope(&bytes).map(Some),
             None => Ok(None),
         }
     }
@@ -896,7 +951,7 @@ impl Store {
             return Ok(None);
         }
         match self.trees.reports.get(keys::record(seq))? {
-            Some(bytes) => stored_report(&bytes).map(Some),
+            Some(bytes) => self.trees.stored_report(&bytes).map(Some),
             None => Ok(None),
         }
     }
@@ -910,7 +965,7 @@ impl Store {
         match self.trees.reports.get(keys::record(seq))? {
             Some(bytes) => {
                 let record = decode_record(&bytes)?;
-                cairn_core::stored_stix_objects(&record.envelope)
+                cairn_core::stored_stix_objects(&self.trees.envelope(&record)?)
                     .map(Some)
                     .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))
             }
@@ -953,7 +1008,7 @@ impl Store {
         let mut out = Vec::with_capacity(limit.min(1024));
         for item in self.records_after(cursor).take(limit) {
             let (_, bytes) = item?;
-            out.push(stored_envelope(&bytes)?);
+            out.push(self.trees.stored_envelope(&bytes)?);
         }
         Ok(out)
     }
@@ -979,7 +1034,7 @@ impl Store {
         let mut out = Vec::with_capacity(limit.min(1024));
         for item in self.records_after(cursor).take(limit) {
             let (_, bytes) = item?;
-            out.push(stored_report(&bytes)?);
+            out.push(self.trees.stored_report(&bytes)?);
         }
         Ok(out)
     }
@@ -1152,27 +1207,67 @@ fn decode_record(bytes: &[u8]) -> Result<pb::StoredReport, ReadError> {
 
 /// Decodes a stored record (a `RECORD` value of the `reports` tree).
 /// A stored record as its envelope, not decoded.
-fn stored_envelope(bytes: &[u8]) -> Result<StoredEnvelope, ReadError> {
-    let record = decode_record(bytes)?;
-    Ok(StoredEnvelope {
-        seq: record.seq,
-        received_ms: record.received_ms,
-        provenance: provenance_from_proto(record.provenance.as_ref())?,
-        envelope: record.envelope,
-    })
+/// A record whose envelope is in the envelope file, at `extent`.
+fn record_extent(extent: Extent) -> pb::StoredReport {
+    pb::StoredReport {
+        envelope_offset: extent.offset,
+        envelope_len: extent.len,
+        envelope_crc32: extent.crc32,
+        ..Default::default()
+    }
 }
 
-pub(crate) fn stored_report(bytes: &[u8]) -> Result<StoredReport, ReadError> {
-    let record = decode_record(bytes)?;
-    let provenance = provenance_from_proto(record.provenance.as_ref())?;
-    let report = VerifiedReport::from_stored_owned(record.envelope)
-        .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
-    Ok(StoredReport {
-        seq: record.seq,
-        received_ms: record.received_ms,
-        provenance,
-        report,
-    })
+impl Trees {
+    /// The envelope of a record: read from the envelope file, or taken from the record itself
+    /// for records written before the file existed (their `envelope` is not empty; a stored
+    /// envelope never is).
+    pub(crate) fn envelope(&self, record: &pb::StoredReport) -> Result<Vec<u8>, ReadError> {
+        if !record.envelope.is_empty() {
+            return Ok(record.envelope.clone());
+        }
+        self.envelope_in_file(record)
+    }
+
+    /// [`Trees::envelope`], taking an inline envelope out of the record rather than copying it.
+    fn take_envelope(&self, record: &mut pb::StoredReport) -> Result<Vec<u8>, ReadError> {
+        if !record.envelope.is_empty() {
+            return Ok(std::mem::take(&mut record.envelope));
+        }
+        self.envelope_in_file(record)
+    }
+
+    fn envelope_in_file(&self, record: &pb::StoredReport) -> Result<Vec<u8>, ReadError> {
+        Ok(self.envelopes.read(Extent {
+            offset: record.envelope_offset,
+            len: record.envelope_len,
+            crc32: record.envelope_crc32,
+        })?)
+    }
+
+    /// Decodes a stored record (a `RECORD` value of the `reports` tree) with its envelope.
+    fn stored_envelope(&self, bytes: &[u8]) -> Result<StoredEnvelope, ReadError> {
+        let mut record = decode_record(bytes)?;
+        let envelope = self.take_envelope(&mut record)?;
+        Ok(StoredEnvelope {
+            seq: record.seq,
+            received_ms: record.received_ms,
+            provenance: provenance_from_proto(record.provenance.as_ref())?,
+            envelope,
+        })
+    }
+
+    /// Decodes a stored record and its report.
+    pub(crate) fn stored_report(&self, bytes: &[u8]) -> Result<StoredReport, ReadError> {
+        let stored = self.stored_envelope(bytes)?;
+        let report = VerifiedReport::from_stored_owned(stored.envelope)
+            .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
+        Ok(StoredReport {
+            seq: stored.seq,
+            received_ms: stored.received_ms,
+            provenance: stored.provenance,
+            report,
+        })
+    }
 }
 
 fn provenance_to_proto(p: &Provenance) -> pb::Provenance {
@@ -1247,5 +1342,81 @@ fn provenance_from_proto(p: Option<&pb::Provenance>) -> Result<Provenance, ReadE
             hop: p.hop,
         }),
         _ => Err(corrupt()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_core::sample;
+    use rand::SeedableRng;
+
+    #[test]
+    fn records_written_with_their_envelope_inside_are_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let org = cairn_core::OrgKey::generate(&mut rng);
+        let old = sample::indicator_report(&mut rng, 1)
+            .sign(&org, &mut rng)
+            .unwrap();
+        let new = sample::indicator_report(&mut rng, 2)
+            .sign(&org, &mut rng)
+            .unwrap();
+        {
+            // A store of format 1: one record holding its envelope.
+            let store = Store::open_without_indexer(dir.path());
+            let meta = store.trees.db.open_tree("meta").unwrap();
+            meta.insert(keys::META_FORMAT, &1u32.to_be_bytes()).unwrap();
+            let record = pb::StoredReport {
+                envelope: old.envelope_bytes().to_vec(),
+                seq: 1,
+                received_ms: 5,
+                provenance: Some(provenance_to_proto(&Provenance::Import)),
+                ..Default::default()
+            };
+            let mut batch = sled::Batch::default();
+            batch.insert(&keys::record(1), record.encode_to_vec());
+            batch.insert(
+                &keys::arrival(1),
+                arrival_mark_bytes(&old.author(), &Provenance::Import),
+            );
+            batch.insert(keys::NEXT_SEQ, &2u64.to_be_bytes());
+            store.trees.reports.apply_batch(batch).unwrap();
+            store.trees.db.flush().unwrap();
+        }
+        let store = Store::open_without_indexer(dir.path());
+        let meta = store.trees.db.open_tree("meta").unwrap();
+        assert_eq!(
+            meta.get(keys::META_FORMAT).unwrap().unwrap().as_ref(),
+            STORE_FORMAT.to_be_bytes()
+        );
+        // Found by id before and after indexing, listed, and beside a new record.
+        assert_eq!(
+            store
+                .get(&old.id())
+                .unwrap()
+                .unwrap()
+                .report
+                .envelope_bytes(),
+            old.envelope_bytes()
+        );
+        store.insert(vec![new.clone()], Provenance::Local).unwrap();
+        store.index_pending(usize::MAX).unwrap();
+        let listed = store.after(0, 10).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].report.envelope_bytes(), old.envelope_bytes());
+        assert_eq!(listed[0].provenance, Provenance::Import);
+        assert_eq!(listed[1].report.envelope_bytes(), new.envelope_bytes());
+        let served = store.envelopes_after(0, 10).unwrap();
+        assert_eq!(served[0].envelope, old.envelope_bytes());
+        assert_eq!(
+            store.envelope_of(&new.id()).unwrap().unwrap().envelope,
+            new.envelope_bytes()
+        );
+        // The old record is still the only copy of its envelope: nothing was moved.
+        assert_eq!(
+            store.trees.envelopes.end(),
+            new.envelope_bytes().len() as u64
+        );
     }
 }
