@@ -6,6 +6,7 @@
 //! `/api/v1/openapi.json` and kept in `crates/api/openapi.json`.
 
 pub mod chart;
+mod console;
 pub mod directory;
 mod metrics;
 mod misp_feed;
@@ -109,6 +110,10 @@ pub(crate) struct AppState {
     pub(crate) stix_index_due: tokio::sync::Notify,
     tokens_path: PathBuf,
     tokens: Mutex<(Option<SystemTime>, Tokens)>,
+    /// The console's signed-in sessions.
+    pub(crate) console: console::Sessions,
+    /// Whether the API is served over HTTPS (the console's cookies are then Secure).
+    pub(crate) https: bool,
     shutdown: CancellationToken,
 }
 
@@ -974,6 +979,7 @@ fn router(state: Arc<AppState>) -> Router {
             "/taxii2/api/collections/{id}/objects/{object}/versions/",
             get(taxii::versions),
         )
+        .merge(console::routes())
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(
             taxii::MAX_CONTENT_LENGTH + 1024 * 1024,
@@ -1135,6 +1141,8 @@ pub async fn serve(
         recent_reports: Mutex::new(stix_index::RecentReports::default()),
         tokens_path,
         tokens: Mutex::new((None, tokens)),
+        console: console::Sessions::default(),
+        https: tls.is_some(),
         shutdown: shutdown.clone(),
     });
     tokio::spawn(keep_stix_index(state.clone(), shutdown.clone()));

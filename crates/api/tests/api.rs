@@ -1638,3 +1638,259 @@ fn openapi_describes_every_api_route() {
     assert!(routes.len() > 10, "{routes:?}");
     assert_eq!(routes, described);
 }
+
+/// One HTTP/1.1 request with extra header lines; returns the status, the head and the body.
+async fn exchange(
+    api: &Api,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String, String) {
+    let mut stream = tokio::net::TcpStream::connect(api.address).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut text)).await;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+/// The value a response sets for cookie `name`, and the whole Set-Cookie line.
+fn set_cookie(head: &str, name: &str) -> Option<(String, String)> {
+    head.lines()
+        .filter_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .find(|l| l.starts_with(&format!("{name}=")))
+        .map(|l| {
+            let value = l[name.len() + 1..]
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            (value, l.to_string())
+        })
+}
+
+fn form_field(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {body}"))
+        + marker.len();
+    body[start..].split('"').next().unwrap().to_string()
+}
+
+/// Signs in to the console with `token`; returns the session cookie's value.
+async fn console_sign_in(api: &Api, token: &str) -> String {
+    let (status, head, body) = exchange(api, "GET", "/ui/sign-in", "", "").await;
+    assert_eq!(status, 200, "{head}");
+    let (pre, _) = set_cookie(&head, "cairn_sign_in").expect("a sign-in cookie");
+    let csrf = form_field(&body, "csrf");
+    assert_eq!(pre, csrf);
+    let (status, head, _) = exchange(
+        api,
+        "POST",
+        "/ui/sign-in",
+        &format!(
+            "Cookie: cairn_sign_in={pre}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        ),
+        &format!("csrf={csrf}&token={token}"),
+    )
+    .await;
+    assert_eq!(status, 303, "{head}");
+    set_cookie(&head, "cairn_session")
+        .expect("a session cookie")
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_signs_in_with_a_token_and_shows_reports_behind_its_defences() {
+    let api = start().await;
+    // Nobody signed in: to the sign-in page, with the security headers on every answer.
+    let (status, head, _) = exchange(&api, "GET", "/ui/", "", "").await;
+    assert_eq!(status, 303, "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("location: /ui/sign-in"), "{head}");
+    assert!(
+        lower.contains("content-security-policy: default-src 'none'; style-src 'self'"),
+        "{head}"
+    );
+    assert!(lower.contains("x-frame-options: deny"), "{head}");
+    assert!(lower.contains("cache-control: no-store"), "{head}");
+
+    // The sign-in form's CSRF token travels in a strict, HttpOnly cookie.
+    let (status, head, body) = exchange(&api, "GET", "/ui/sign-in", "", "").await;
+    assert_eq!(status, 200);
+    let (pre, line) = set_cookie(&head, "cairn_sign_in").unwrap();
+    assert!(
+        line.contains("HttpOnly") && line.contains("SameSite=Strict") && line.contains("Path=/ui"),
+        "{line}"
+    );
+    assert!(!line.contains("Secure"), "plain HTTP on loopback: {line}");
+    assert!(body.contains("<label for=\"token\">"), "{body}");
+    let csrf = form_field(&body, "csrf");
+    let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+    // Without the cookie (a form posted from elsewhere): refused, no session.
+    let (status, head, body) = exchange(
+        &api,
+        "POST",
+        "/ui/sign-in",
+        form,
+        &format!("csrf={csrf}&token={}", api.read),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(body.contains("did not come from this page"), "{body}");
+    assert!(set_cookie(&head, "cairn_session").is_none());
+    // A wrong token: said so, no session.
+    let with_cookie = format!("Cookie: cairn_sign_in={pre}\r\n{form}");
+    let (status, head, body) = exchange(
+        &api,
+        "POST",
+        "/ui/sign-in",
+        &with_cookie,
+        &format!("csrf={csrf}&token=cairn_0000"),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(body.contains("not valid on this node"), "{body}");
+    assert!(set_cookie(&head, "cairn_session").is_none());
+    let (status, _, body) = exchange(
+        &api,
+        "POST",
+        "/ui/sign-in",
+        &with_cookie,
+        &format!("csrf={csrf}&token="),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("Give an API token"), "{body}");
+
+    // Reports, one with markup in its title, and enough for two pages.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(77);
+    let mut d = sample::indicator_report(&mut rng, 1);
+    d.title = "<script>alert(1)</script> & friends".into();
+    d.scope = None;
+    d.hop_limit = None;
+    let marked = d.sign(&api.org, &mut rng).unwrap();
+    api.node.publish(vec![marked.clone()]).await.unwrap();
+    for n in 0..54 {
+        publish(&api, 1000 + n, Tlp::Green).await;
+    }
+    let amber = publish(&api, 2000, Tlp::Amber).await;
+
+    let session = console_sign_in(&api, &api.read).await;
+    let cookie = format!("Cookie: cairn_session={session}\r\n");
+    let (status, _, body) = exchange(&api, "GET", "/ui/", &cookie, "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Reports held</dt><dd>56</dd>"), "{body}");
+    assert!(body.contains("Role: read"), "{body}");
+
+    let (status, _, body) = exchange(&api, "GET", "/ui/reports", &cookie, "").await;
+    assert_eq!(status, 200);
+    assert_eq!(body.matches("<tr><th scope=\"row\">").count(), 50);
+    let next = body
+        .split("rel=\"next\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to older reports")
+        .replace("&amp;", "&");
+    let (status, _, body) = exchange(&api, "GET", &next, &cookie, "").await;
+    assert_eq!(status, 200);
+    assert_eq!(body.matches("<tr><th scope=\"row\">").count(), 6);
+    assert!(!body.contains("rel=\"next\""));
+    // The oldest, with markup in its title: shown as text.
+    assert!(
+        !body.contains("<script>"),
+        "markup from a report reached the page"
+    );
+    assert!(
+        body.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; friends"),
+        "{body}"
+    );
+
+    let (status, _, body) = exchange(&api, "GET", "/ui/reports?tlp=amber", &cookie, "").await;
+    assert_eq!(status, 200);
+    assert_eq!(body.matches("<tr><th scope=\"row\">").count(), 1, "{body}");
+    assert!(body.contains(&amber.id().to_string()));
+    let (status, _, body) = exchange(&api, "GET", "/ui/reports?tlp=purple", &cookie, "").await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("class=\"problem\"") && body.contains("tlp"),
+        "{body}"
+    );
+    let (status, _, _) = exchange(&api, "GET", "/ui/reports?colour=red", &cookie, "").await;
+    assert_eq!(status, 400);
+
+    let (status, _, body) = exchange(
+        &api,
+        "GET",
+        &format!("/ui/reports/{}", marked.id()),
+        &cookie,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(&marked.report().indicators[0].value),
+        "{body}"
+    );
+    assert!(body.contains("published on this node"), "{body}");
+    assert!(!body.contains("<script>"));
+    let (status, _, _) = exchange(&api, "GET", "/ui/reports/0123456789abcdef", &cookie, "").await;
+    assert_eq!(status, 404);
+    let (status, _, _) = exchange(&api, "GET", "/ui/reports/not-an-id", &cookie, "").await;
+    assert_eq!(status, 400);
+
+    // Signing out needs the session's CSRF token; afterwards the session is gone.
+    let (status, _, _) = exchange(
+        &api,
+        "POST",
+        "/ui/sign-out",
+        &format!("{cookie}{form}"),
+        "csrf=forged",
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, body) = exchange(&api, "GET", "/ui/", &cookie, "").await;
+    assert_eq!(status, 200);
+    let csrf = form_field(&body, "csrf");
+    let (status, head, _) = exchange(
+        &api,
+        "POST",
+        "/ui/sign-out",
+        &format!("{cookie}{form}"),
+        &format!("csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(
+        set_cookie(&head, "cairn_session")
+            .unwrap()
+            .1
+            .contains("Max-Age=0")
+    );
+    let (status, _, _) = exchange(&api, "GET", "/ui/", &cookie, "").await;
+    assert_eq!(status, 303);
+
+    // Revoking the token ends the sessions opened with it.
+    let session = console_sign_in(&api, &api.read).await;
+    let cookie = format!("Cookie: cairn_session={session}\r\n");
+    assert_eq!(exchange(&api, "GET", "/ui/", &cookie, "").await.0, 200);
+    let tokens_path = api._dir.path().join("tokens.json");
+    let mut tokens = Tokens::load(&tokens_path).unwrap();
+    assert!(tokens.revoke("reader").unwrap());
+    assert_eq!(exchange(&api, "GET", "/ui/", &cookie, "").await.0, 303);
+    api.shutdown.cancel();
+}

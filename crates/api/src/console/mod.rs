@@ -1,0 +1,441 @@
+//! The analyst console at `/ui/`: pages rendered on the server from the node's own data,
+//! readable without JavaScript, for people signed in with an API token. A session lives in an
+//! HttpOnly, SameSite=Strict cookie (Secure over HTTPS); every form carries a CSRF token; every
+//! answer carries a strict Content-Security-Policy. Roles are the API's: what a page offers
+//! follows the token's role, and the token is checked again on every request.
+
+mod pages;
+mod session;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use cairn_store::StoredReport;
+use maud::Markup;
+
+use crate::{AppState, ReportFilters, Role};
+pub(crate) use session::Sessions;
+use session::{SESSION_COOKIE, SIGN_IN_COOKIE, cookie, cookie_value, random_token, same_secret};
+
+/// The console's style sheet, embedded in the binary.
+const STYLE: &str = include_str!("console.css");
+
+/// Reports listed on a page of the reports list.
+const PAGE_SIZE: usize = 50;
+/// Reports on the overview.
+const RECENT: usize = 10;
+
+/// What every console answer carries: nothing but this node's own style sheet and forms,
+/// never framed, no referrer, nothing cached.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The console's routes.
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/ui", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui/", get(overview))
+        .route("/ui/sign-in", get(sign_in_form).post(sign_in))
+        .route("/ui/sign-out", post(sign_out))
+        .route("/ui/reports", get(reports))
+        .route("/ui/reports/{id}", get(report))
+        .route("/ui/assets/console.css", get(style))
+        .layer(axum::middleware::from_fn(secure_headers))
+}
+
+async fn secure_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        STYLE,
+    )
+        .into_response()
+}
+
+fn page(status: StatusCode, markup: Markup) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+/// Who is signed in: the session's token, still valid, and its role.
+struct Signed {
+    role: Role,
+    csrf: String,
+    organisation: String,
+}
+
+impl Signed {
+    fn viewer(&self) -> pages::Viewer<'_> {
+        pages::Viewer {
+            role: self.role,
+            csrf: &self.csrf,
+            organisation: &self.organisation,
+        }
+    }
+}
+
+/// The signed-in viewer, or the answer to give instead: to the sign-in page when there is no
+/// live session (or its token was revoked), 403 when its role is below `needed`.
+async fn signed(state: &AppState, headers: &HeaderMap, needed: Role) -> Result<Signed, Response> {
+    let to_sign_in = || Redirect::to("/ui/sign-in").into_response();
+    let id = cookie_value(headers, SESSION_COOKIE).ok_or_else(to_sign_in)?;
+    let session = state
+        .console
+        .find(id, Instant::now())
+        .ok_or_else(to_sign_in)?;
+    let role = match state.check_token(&session.token, Role::Read) {
+        Ok(role) => role,
+        Err(_) => {
+            state.console.close(id);
+            return Err(to_sign_in());
+        }
+    };
+    let organisation = match state.node.status().await {
+        Ok(status) => status.organisation,
+        Err(e) => return Err(failed(e)),
+    };
+    let signed = Signed {
+        role,
+        csrf: session.csrf,
+        organisation,
+    };
+    if role < needed {
+        return Err(page(
+            StatusCode::FORBIDDEN,
+            pages::problem(
+                Some(&signed.viewer()),
+                "Not allowed",
+                "Your token's role does not allow this page.",
+            ),
+        ));
+    }
+    Ok(signed)
+}
+
+fn failed(e: impl std::fmt::Display) -> Response {
+    tracing::error!("console: {e}");
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        pages::problem(
+            None,
+            "The node could not answer",
+            "See the node's log for why.",
+        ),
+    )
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The sign-in page, with a fresh CSRF token in a short-lived cookie and in the form.
+fn sign_in_page(state: &AppState, status: StatusCode, problem: Option<&str>) -> Response {
+    let csrf = random_token();
+    let mut response = page(status, pages::sign_in(&csrf, problem));
+    if let Ok(value) = HeaderValue::from_str(&cookie(SIGN_IN_COOKIE, &csrf, Some(600), state.https))
+    {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+async fn sign_in_form(State(state): State<Arc<AppState>>) -> Response {
+    sign_in_page(&state, StatusCode::OK, None)
+}
+
+async fn sign_in(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    form: Result<Form<SignInForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return sign_in_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            Some("The form was not sent whole: sign in again."),
+        );
+    };
+    let expected = cookie_value(&headers, SIGN_IN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !same_secret(expected, &form.csrf) {
+        return sign_in_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            Some("This form expired or did not come from this page: sign in again."),
+        );
+    }
+    let token = form.token.trim();
+    if token.is_empty() {
+        return sign_in_page(&state, StatusCode::BAD_REQUEST, Some("Give an API token."));
+    }
+    if let Err((status, message)) = state.check_token(token, Role::Read) {
+        let status = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            status
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        return sign_in_page(&state, status, Some(&message));
+    }
+    let id = state.console.open(token, Instant::now());
+    let mut response = Redirect::to("/ui/").into_response();
+    for value in [
+        cookie(SESSION_COOKIE, &id, None, state.https),
+        cookie(SIGN_IN_COOKIE, "", Some(0), state.https),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn sign_out(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Some(id) = cookie_value(&headers, SESSION_COOKIE) else {
+        return Redirect::to("/ui/sign-in").into_response();
+    };
+    let Some(session) = state.console.find(id, Instant::now()) else {
+        return Redirect::to("/ui/sign-in").into_response();
+    };
+    let posted = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    if !same_secret(&session.csrf, &posted) {
+        return page(
+            StatusCode::FORBIDDEN,
+            pages::problem(
+                None,
+                "Not signed out",
+                "This form did not come from this console: use its Sign out button.",
+            ),
+        );
+    }
+    state.console.close(id);
+    let mut response = Redirect::to("/ui/sign-in").into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie(SESSION_COOKIE, "", Some(0), state.https)) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The API's filters for what the search form gives (empty fields are no filter).
+fn filters(search: &pages::ReportSearch) -> ReportFilters {
+    let given = |text: &str| {
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_string())
+    };
+    ReportFilters {
+        kind: given(&search.kind),
+        tlp: given(&search.tlp),
+        tag: given(&search.tag),
+        since: given(&search.since),
+        until: given(&search.until),
+        indicator: given(&search.indicator),
+        author: given(&search.author),
+        history: Some(search.history.is_some()),
+        limit: Some(PAGE_SIZE),
+        cursor: given(&search.cursor),
+    }
+}
+
+/// Names of this organisation and its partners, by key.
+async fn names(state: &AppState) -> pages::Names {
+    let mut names = pages::Names::new();
+    if let Ok(peers) = state.node.peers().await {
+        for p in peers {
+            names.insert(p.org_key, p.partner);
+        }
+    }
+    if let Ok(status) = state.node.status().await {
+        names.insert(status.org_key, status.organisation);
+    }
+    names
+}
+
+async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let signed = match signed(&state, &headers, Role::Read).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (status, peers) = match (state.node.status().await, state.node.peers().await) {
+        (Ok(s), Ok(p)) => (s, p),
+        (Err(e), _) | (_, Err(e)) => return failed(e),
+    };
+    let store = state.node.store().clone();
+    let recent = tokio::task::spawn_blocking(move || {
+        store.query(&cairn_store::ReportQuery {
+            limit: RECENT,
+            ..Default::default()
+        })
+    })
+    .await;
+    let recent = match recent {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return failed(e),
+        Err(e) => return failed(e),
+    };
+    let names = names(&state).await;
+    page(
+        StatusCode::OK,
+        pages::overview(&signed.viewer(), &status, &peers, &recent, &names),
+    )
+}
+
+async fn reports(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    search: Result<Query<pages::ReportSearch>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let signed = match signed(&state, &headers, Role::Read).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let names = names(&state).await;
+    let search = match search {
+        Ok(Query(s)) => s,
+        Err(e) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                pages::reports(
+                    &signed.viewer(),
+                    &Default::default(),
+                    &[],
+                    None,
+                    Some(&e.body_text()),
+                    &names,
+                ),
+            );
+        }
+    };
+    let filters = filters(&search);
+    let query = match filters.query() {
+        Ok(q) => q,
+        Err(e) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                pages::reports(
+                    &signed.viewer(),
+                    &search,
+                    &[],
+                    None,
+                    Some(&e.message),
+                    &names,
+                ),
+            );
+        }
+    };
+    let store = state.node.store().clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let mut query = query;
+        query.limit = PAGE_SIZE + 1;
+        store.query(&query)
+    })
+    .await;
+    let mut found = match found {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => return failed(e),
+        Err(e) => return failed(e),
+    };
+    let next = (found.len() > PAGE_SIZE).then(|| {
+        found.truncate(PAGE_SIZE);
+        found.last().map(crate::page_cursor)
+    });
+    page(
+        StatusCode::OK,
+        pages::reports(
+            &signed.viewer(),
+            &search,
+            &found,
+            next.flatten().as_deref(),
+            None,
+            &names,
+        ),
+    )
+}
+
+async fn report(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let signed = match signed(&state, &headers, Role::Read).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let store = state.node.store().clone();
+    type Found = Option<(StoredReport, cairn_store::ReportStatus, Vec<StoredReport>)>;
+    let found = tokio::task::spawn_blocking(move || -> Result<Found, crate::ApiError> {
+        let Some(stored) = crate::stored_by_id(&store, &id)? else {
+            return Ok(None);
+        };
+        let status = store.status(&stored.report).map_err(crate::internal)?;
+        let history = store
+            .history(&stored.report.id())
+            .map_err(crate::internal)?;
+        Ok(Some((stored, status, history)))
+    })
+    .await;
+    let names = names(&state).await;
+    match found {
+        Ok(Ok(Some((stored, status, history)))) => page(
+            StatusCode::OK,
+            pages::report(&signed.viewer(), &stored, status, &history, &names),
+        ),
+        Ok(Ok(None)) => page(
+            StatusCode::NOT_FOUND,
+            pages::problem(
+                Some(&signed.viewer()),
+                "No such report",
+                "This node holds no report with that id.",
+            ),
+        ),
+        Ok(Err(e)) if e.status == StatusCode::BAD_REQUEST => page(
+            StatusCode::BAD_REQUEST,
+            pages::problem(Some(&signed.viewer()), "Not a report id", &e.message),
+        ),
+        Ok(Err(e)) => failed(e.message),
+        Err(e) => failed(e),
+    }
+}

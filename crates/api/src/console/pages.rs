@@ -1,0 +1,409 @@
+//! The console's pages, rendered on the server as plain HTML (maud escapes every value): a
+//! language, landmarks, a skip link, labelled form fields, headings in order, tables with
+//! headers. Nothing here reads the store: handlers gather what a page shows and pass it in.
+
+use std::collections::HashMap;
+
+use cairn_node::{NodeStatus, PeerStatus};
+use cairn_store::{Provenance, ReportStatus, StoredReport};
+use maud::{DOCTYPE, Markup, html};
+
+use crate::Role;
+
+/// What the layout needs to know about who is signed in.
+pub(crate) struct Viewer<'a> {
+    pub(crate) role: Role,
+    pub(crate) csrf: &'a str,
+    pub(crate) organisation: &'a str,
+}
+
+/// The sections of the console, as the navigation lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    Overview,
+    Reports,
+}
+
+/// A whole page: the navigation for `viewer` (none on the sign-in page), then `main`.
+pub(crate) fn layout(
+    title: &str,
+    viewer: Option<&Viewer<'_>>,
+    current: Option<Section>,
+    main: Markup,
+) -> Markup {
+    let aria = |section: Section| (current == Some(section)).then_some("page");
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Cairn" }
+                link rel="stylesheet" href="/ui/assets/console.css";
+            }
+            body {
+                a.skip href="#main" { "Skip to the content" }
+                @if let Some(viewer) = viewer {
+                    header.bar {
+                        p.brand { "Cairn · " (viewer.organisation) }
+                        nav aria-label="Sections" {
+                            ul {
+                                li { a href="/ui/" aria-current=[aria(Section::Overview)] { "Overview" } }
+                                li { a href="/ui/reports" aria-current=[aria(Section::Reports)] { "Reports" } }
+                            }
+                        }
+                        form.sign-out method="post" action="/ui/sign-out" {
+                            input type="hidden" name="csrf" value=(viewer.csrf);
+                            span.role { "Role: " (role_name(viewer.role)) }
+                            " "
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main #main tabindex="-1" {
+                    (main)
+                }
+            }
+        }
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Read => "read",
+        Role::Publish => "publish",
+        Role::Admin => "admin",
+    }
+}
+
+/// The sign-in form; `problem` says why the last attempt failed.
+pub(crate) fn sign_in(csrf: &str, problem: Option<&str>) -> Markup {
+    let main = html! {
+        h1 { "Sign in to this Cairn node" }
+        @if let Some(problem) = problem {
+            p.problem role="alert" { (problem) }
+        }
+        form method="post" action="/ui/sign-in" {
+            input type="hidden" name="csrf" value=(csrf);
+            p {
+                label for="token" { "API token" }
+                input #token type="password" name="token" required autocomplete="current-password"
+                    aria-describedby="token-help";
+            }
+            p #token-help.help { "A token made with " code { "cairn token create NAME --role read|publish|admin" } ". What you may do here follows its role." }
+            p { button type="submit" { "Sign in" } }
+        }
+    };
+    layout("Sign in", None, None, main)
+}
+
+/// A page saying what went wrong, with a way back.
+pub(crate) fn problem(viewer: Option<&Viewer<'_>>, title: &str, message: &str) -> Markup {
+    let main = html! {
+        h1 { (title) }
+        p.problem role="alert" { (message) }
+        p { a href="/ui/" { "Back to the overview" } }
+    };
+    layout(title, viewer, None, main)
+}
+
+/// Names of organisations as this node knows them (its partners and itself), by key.
+pub(crate) type Names = HashMap<String, String>;
+
+fn organisation(names: &Names, key: &str) -> String {
+    names
+        .get(key)
+        .cloned()
+        .unwrap_or_else(|| format!("{}…", key.get(..12).unwrap_or(key)))
+}
+
+/// The overview: the node's counts, its partners' state and problems, the last reports.
+pub(crate) fn overview(
+    viewer: &Viewer<'_>,
+    status: &NodeStatus,
+    peers: &[PeerStatus],
+    recent: &[StoredReport],
+    names: &Names,
+) -> Markup {
+    let problems: Vec<&PeerStatus> = peers.iter().filter(|p| p.last_error.is_some()).collect();
+    let main = html! {
+        h1 { "Overview" }
+        section aria-labelledby="counts" {
+            h2 #counts { "This node" }
+            dl.counts {
+                dt { "Reports held" } dd { (status.reports) }
+                dt { "Received from partners since start" } dd { (status.received) }
+                dt { "Served to partners since start" } dd { (status.served) }
+                dt { "Refused from partners since start" } dd { (status.refused) }
+                dt { "Partner nodes connected" } dd { (status.peers_connected) " of " (status.peers_trusted) }
+                dt { "Waiting for the query index" } dd { (status.index_pending) }
+            }
+        }
+        section aria-labelledby="problems" {
+            h2 #problems { "Problems" }
+            @if problems.is_empty() {
+                p { "No partner node reports a problem." }
+            } @else {
+                ul {
+                    @for p in &problems {
+                        li { strong { (p.partner) } ": " (p.last_error.as_deref().unwrap_or_default()) }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="partners" {
+            h2 #partners { "Partners" }
+            @if peers.is_empty() {
+                p { "No partner yet: invite one with " code { "cairn partner invite" } "." }
+            } @else {
+                table {
+                    caption { "Partner nodes in the trust list" }
+                    thead { tr { th scope="col" { "Partner" } th scope="col" { "State" } th scope="col" { "Behind" } th scope="col" { "Received" } th scope="col" { "Served" } } }
+                    tbody {
+                        @for p in peers {
+                            tr {
+                                th scope="row" { (p.partner) }
+                                td { @if p.connected { "connected" } @else { "not connected" } }
+                                td { (p.behind()) }
+                                td { (p.received) }
+                                td { (p.served) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="recent" {
+            h2 #recent { "Latest reports" }
+            (report_table(recent, names, "The newest reports held"))
+            p { a href="/ui/reports" { "All reports" } }
+        }
+    };
+    layout("Overview", Some(viewer), Some(Section::Overview), main)
+}
+
+/// The filters of the reports page, as the form gives them back.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ReportSearch {
+    pub(crate) indicator: String,
+    pub(crate) tlp: String,
+    pub(crate) kind: String,
+    pub(crate) tag: String,
+    pub(crate) author: String,
+    pub(crate) since: String,
+    pub(crate) until: String,
+    pub(crate) history: Option<String>,
+    pub(crate) cursor: String,
+}
+
+impl ReportSearch {
+    /// The query string of the next page.
+    pub(crate) fn next_page(&self, cursor: &str) -> String {
+        let mut next = self.clone();
+        next.cursor = cursor.to_string();
+        let pairs = [
+            ("indicator", &next.indicator),
+            ("tlp", &next.tlp),
+            ("kind", &next.kind),
+            ("tag", &next.tag),
+            ("author", &next.author),
+            ("since", &next.since),
+            ("until", &next.until),
+            ("cursor", &next.cursor),
+        ];
+        let mut query: Vec<String> = pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                )
+            })
+            .collect();
+        if next.history.is_some() {
+            query.push("history=on".into());
+        }
+        format!("/ui/reports?{}", query.join("&"))
+    }
+}
+
+const TLPS: [&str; 5] = ["clear", "green", "amber", "amber+strict", "red"];
+
+/// The reports page: the search form, the matching reports newest first, and the next page.
+pub(crate) fn reports(
+    viewer: &Viewer<'_>,
+    search: &ReportSearch,
+    found: &[StoredReport],
+    next: Option<&str>,
+    problem: Option<&str>,
+    names: &Names,
+) -> Markup {
+    let main = html! {
+        h1 { "Reports" }
+        form.search method="get" action="/ui/reports" role="search" aria-label="Search reports" {
+            p { label for="indicator" { "Indicator" } input #indicator name="indicator" value=(search.indicator) placeholder="203.0.113.7, example.com, a hash"; }
+            p { label for="tlp" { "TLP" }
+                select #tlp name="tlp" {
+                    option value="" selected[search.tlp.is_empty()] { "any" }
+                    @for t in TLPS { option value=(t) selected[search.tlp == t] { (t.to_uppercase()) } }
+                }
+            }
+            p { label for="kind" { "Kind" } input #kind name="kind" value=(search.kind) placeholder="indicator, incident, advisory…"; }
+            p { label for="tag" { "Tag" } input #tag name="tag" value=(search.tag); }
+            p { label for="author" { "Author key" } input #author name="author" value=(search.author); }
+            p { label for="since" { "Created since" } input #since name="since" value=(search.since) placeholder="2026-11-01 or 7d"; }
+            p { label for="until" { "Created until" } input #until name="until" value=(search.until) placeholder="2026-11-30"; }
+            p { label { input type="checkbox" name="history" checked[search.history.is_some()]; " Include older versions and retractions" } }
+            p { button type="submit" { "Search" } " " a href="/ui/reports" { "Clear" } }
+        }
+        @if let Some(problem) = problem {
+            p.problem role="alert" { (problem) }
+        }
+        (report_table(found, names, "Reports matching the search, newest first"))
+        @if let Some(next) = next {
+            p { a rel="next" href=(search.next_page(next)) { "Older reports" } }
+        }
+    };
+    layout("Reports", Some(viewer), Some(Section::Reports), main)
+}
+
+fn report_table(found: &[StoredReport], names: &Names, caption: &str) -> Markup {
+    html! {
+        @if found.is_empty() {
+            p { "No reports." }
+        } @else {
+            table.reports {
+                caption { (caption) }
+                thead { tr { th scope="col" { "Title" } th scope="col" { "TLP" } th scope="col" { "Kind" } th scope="col" { "Author" } th scope="col" { "Created" } th scope="col" { "Indicators" } } }
+                tbody {
+                    @for s in found {
+                        @let r = s.report.report();
+                        tr {
+                            th scope="row" { a href={ "/ui/reports/" (s.report.id()) } { (r.title) } }
+                            td { (tlp_badge(r.tlp)) }
+                            td { (r.kind.as_str()) }
+                            td { (organisation(names, &s.report.author().to_string())) }
+                            td { time datetime=(crate::rfc3339(r.created_ms)) { (crate::rfc3339(r.created_ms)) } }
+                            td { (r.indicators.len()) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn tlp_badge(tlp: cairn_core::Tlp) -> Markup {
+    let label = tlp.as_str().to_uppercase();
+    html! { span class={ "tlp tlp-" (tlp.as_str().replace('+', "-")) } { "TLP:" (label) } }
+}
+
+/// One report: its content, indicators, markings, where it came from and its versions.
+pub(crate) fn report(
+    viewer: &Viewer<'_>,
+    stored: &StoredReport,
+    status: ReportStatus,
+    history: &[StoredReport],
+    names: &Names,
+) -> Markup {
+    let report = &stored.report;
+    let r = report.report();
+    let id = report.id().to_string();
+    let main = html! {
+        h1 { (r.title) }
+        p { (tlp_badge(r.tlp)) " " span.kind { (r.kind.as_str()) }
+            @match status {
+                ReportStatus::Current => {},
+                ReportStatus::SupersededBy(newer) => { " " strong.status { "Superseded by " a href={ "/ui/reports/" (newer) } { "a newer version" } } },
+                ReportStatus::Retracted(by) => { " " strong.status { "Retracted by its author (" a href={ "/ui/reports/" (by) } { "the retraction" } ")" } },
+            }
+        }
+        @if !r.summary.is_empty() {
+            p.summary lang=[r.language.as_deref()] { (r.summary) }
+        }
+        h2 { "About this report" }
+        dl {
+            dt { "Id" } dd { code { (id) } }
+            dt { "Author" } dd { (organisation(names, &report.author().to_string())) " " code { (report.author()) } }
+            dt { "Created" } dd { (crate::rfc3339(r.created_ms)) }
+            dt { "Received here" } dd { (crate::rfc3339(stored.received_ms)) }
+            dt { "Came from" } dd { (provenance(&stored.provenance, names)) }
+            @if let Some(severity) = r.severity { dt { "Severity" } dd { (severity.as_str()) } }
+            dt { "Confidence" } dd { (r.confidence) }
+            @if let Some(language) = &r.language { dt { "Language" } dd { (language) } }
+            @if !r.tags.is_empty() { dt { "Tags" } dd { (r.tags.join(", ")) } }
+            @if !r.sectors.is_empty() { dt { "Sectors" } dd { (r.sectors.join(", ")) } }
+            @if !r.regions.is_empty() { dt { "Regions" } dd { (r.regions.join(", ")) } }
+            @if !r.paris_call_principles.is_empty() {
+                dt { "Paris Call principles" }
+                dd { (r.paris_call_principles.iter().map(|p| cairn_core::model::paris_call_principle(*p).map_or_else(|| p.to_string(), |name| format!("{p} ({name})"))).collect::<Vec<_>>().join(", ")) }
+            }
+        }
+        h2 { "Indicators" }
+        @if r.indicators.is_empty() {
+            p { "None." }
+        } @else {
+            table {
+                caption { "Observables this report gives" }
+                thead { tr { th scope="col" { "Type" } th scope="col" { "Value" } th scope="col" { "Description" } } }
+                tbody {
+                    @for i in &r.indicators {
+                        tr { td { (i.kind.as_str()) } td { code { (i.value) } } td { (i.description) } }
+                    }
+                }
+            }
+        }
+        h2 { "Disclosures" }
+        @if report.disclosures().is_empty() && report.withheld() == 0 {
+            p { "None." }
+        } @else {
+            @if !report.disclosures().is_empty() {
+                dl {
+                    @for d in report.disclosures() { dt { (d.field) } dd { (d.value) } }
+                }
+            }
+            @if report.withheld() > 0 {
+                p { (report.withheld()) " disclosure(s) withheld: the partner that passed this report on was not to pass them." }
+            }
+        }
+        @if !r.stix_objects.is_empty() {
+            h2 { "STIX objects" }
+            p { "This report carries " (r.stix_objects.len()) " STIX object(s), kept as their author sent them." }
+        }
+        h2 { "Versions" }
+        @if history.len() <= 1 {
+            p { "This is the only version held." }
+        } @else {
+            ol.versions {
+                @for v in history {
+                    li {
+                        @if v.report.id() == report.id() {
+                            strong { (v.report.report().title) " (this version)" }
+                        } @else {
+                            a href={ "/ui/reports/" (v.report.id()) } { (v.report.report().title) }
+                        }
+                        " · " (crate::rfc3339(v.report.report().created_ms))
+                        @if v.report.report().retracts.is_some() { " · retraction" }
+                    }
+                }
+            }
+        }
+    };
+    layout(&r.title, Some(viewer), Some(Section::Reports), main)
+}
+
+fn provenance(provenance: &Provenance, names: &Names) -> String {
+    match provenance {
+        Provenance::Local => "published on this node".into(),
+        Provenance::Import => "imported from a file on this node".into(),
+        Provenance::Peer { org, hop } => {
+            let from = organisation(names, &org.to_string());
+            match hop {
+                0 => format!("{from}, its author"),
+                n => format!("{from}, after {n} other node(s)"),
+            }
+        }
+    }
+}
