@@ -1790,6 +1790,30 @@ async fn the_console_signs_in_with_a_token_and_shows_reports_behind_its_defences
     }
     let amber = publish(&api, 2000, Tlp::Amber).await;
 
+    // A partner that may receive up to TLP:GREEN.
+    let bank = OrgKey::generate(&mut rng).public();
+    api.node
+        .reconfigure(cairn_node::Sharing {
+            partners: vec![cairn_node::TrustedPartner {
+                partner: cairn_policy::Partner {
+                    org: bank,
+                    name: "bank-a".into(),
+                    kind: cairn_policy::OrgKind::Company,
+                    sector: None,
+                    region: None,
+                    policy: cairn_policy::OutboundPolicy {
+                        max_tlp: Some(Tlp::Green),
+                        ..Default::default()
+                    },
+                },
+                nodes: vec![],
+            }],
+            communities: Default::default(),
+            inbound: Default::default(),
+        })
+        .await
+        .unwrap();
+
     let session = console_sign_in(&api, &api.read).await;
     let cookie = format!("Cookie: cairn_session={session}\r\n");
     let (status, _, body) = exchange(&api, "GET", "/ui/", &cookie, "").await;
@@ -1848,10 +1872,64 @@ async fn the_console_signs_in_with_a_token_and_shows_reports_behind_its_defences
     );
     assert!(body.contains("published on this node"), "{body}");
     assert!(!body.contains("<script>"));
+    // Who receives what, and why, as the sharing rules decide it.
+    let (status, _, body) = exchange(
+        &api,
+        "GET",
+        &format!("/ui/reports/{}", amber.id()),
+        &cookie,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let row = body
+        .split("<th scope=\"row\">bank-a</th>")
+        .nth(1)
+        .expect("a row for bank-a");
+    assert!(row.starts_with("<td>no</td>"), "{row}");
+    let green = api
+        .node
+        .store()
+        .query(&cairn_store::ReportQuery {
+            tlp: Some(Tlp::Green),
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    let (status, _, body) = exchange(
+        &api,
+        "GET",
+        &format!("/ui/reports/{}", green[0].report.id()),
+        &cookie,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let row = body
+        .split("<th scope=\"row\">bank-a</th>")
+        .nth(1)
+        .expect("a row for bank-a");
+    assert!(row.starts_with("<td>yes</td>"), "{row}");
+    assert!(
+        body.contains("No partner has fetched it from this node yet."),
+        "{body}"
+    );
     let (status, _, _) = exchange(&api, "GET", "/ui/reports/0123456789abcdef", &cookie, "").await;
     assert_eq!(status, 404);
     let (status, _, _) = exchange(&api, "GET", "/ui/reports/not-an-id", &cookie, "").await;
     assert_eq!(status, 400);
+
+    let (status, _, body) = exchange(&api, "GET", "/ui/partners", &cookie, "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<h2 id=\"partner-"), "{body}");
+    assert!(
+        body.contains(">bank-a</h2>") && body.contains("up to TLP:GREEN"),
+        "{body}"
+    );
+    assert!(
+        body.contains("No node of this partner is known yet."),
+        "{body}"
+    );
 
     // Signing out needs the session's CSRF token; afterwards the session is gone.
     let (status, _, _) = exchange(

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use cairn_policy::{Holding, OutboundDecision, decide_outbound};
 use clap::Subcommand;
 
 use crate::config::NodeConfig;
@@ -153,35 +152,21 @@ pub fn policy(home: &Home, command: PolicyCommand) -> Result<ExitCode> {
     if chosen.is_empty() {
         println!("  no partners in node.toml: it goes to nobody");
     }
-    for partner in chosen {
-        let decision = decide_outbound(
-            &us,
-            r,
-            Holding {
-                hop,
-                now_ms: now_ms(),
-                received_ms: stored.received_ms,
-            },
-            partner,
-            &communities,
-        );
-        match &decision {
-            OutboundDecision::Share { withhold, rule } => {
-                let without = if withhold.is_empty() {
-                    String::new()
-                } else {
-                    let fields: Vec<&str> = withhold.iter().map(|f| f.as_str()).collect();
-                    format!(" without {}", fields.join(", "))
-                };
-                println!(
-                    "  {:<16} receives it{without}: {}",
-                    partner.name,
-                    rule.explain()
-                );
-            }
-            OutboundDecision::Withhold(rule) => {
-                println!("  {:<16} does not: {}", partner.name, rule.explain());
-            }
+    let decisions =
+        cairn_node::exchange::explain_sharing(&us, &stored, chosen, &communities, now_ms());
+    for decision in decisions {
+        if decision.receives {
+            let without = if decision.withheld.is_empty() {
+                String::new()
+            } else {
+                format!(" without {}", decision.withheld.join(", "))
+            };
+            println!(
+                "  {:<16} receives it{without}: {}",
+                decision.partner, decision.reason
+            );
+        } else {
+            println!("  {:<16} does not: {}", decision.partner, decision.reason);
         }
     }
     Ok(ExitCode::SUCCESS)

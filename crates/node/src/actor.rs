@@ -2344,6 +2344,16 @@ impl Actor {
                 });
             }
             NodeCommand::Stored { reports, outcomes } => self.announce_own(reports, &outcomes),
+            NodeCommand::ExplainSharing { stored, reply } => {
+                let decisions = exchange::explain_sharing(
+                    &self.us,
+                    &stored,
+                    self.partners.iter().map(|p| &p.partner),
+                    &self.rules.communities,
+                    now_ms(),
+                );
+                let _ = reply.send(decisions);
+            }
             NodeCommand::Reconfigure {
                 sharing,
                 kept,

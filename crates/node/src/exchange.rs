@@ -36,6 +36,60 @@ pub fn holding_hop(us: &OrgPublicKey, stored: &StoredReport) -> u32 {
     relay::hop_of(us, &stored.report.author(), &stored.provenance)
 }
 
+/// What the sharing rules decide about one stored report for one partner, in words.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SharingDecision {
+    /// The partner's name.
+    pub partner: String,
+    /// Whether it receives the report.
+    pub receives: bool,
+    /// Disclosure fields held back from it when it does.
+    pub withheld: Vec<String>,
+    /// Why, as `cairn policy explain` says it.
+    pub reason: String,
+}
+
+/// For each partner, whether it receives `stored` from this node now and why: the rule
+/// `decide_outbound` applies when serving it, given the hop at which this node holds it.
+pub fn explain_sharing<'a>(
+    us: &OrgPublicKey,
+    stored: &StoredReport,
+    partners: impl IntoIterator<Item = &'a Partner>,
+    communities: &Communities,
+    now_ms: i64,
+) -> Vec<SharingDecision> {
+    let holding = cairn_policy::Holding {
+        hop: holding_hop(us, stored),
+        now_ms,
+        received_ms: stored.received_ms,
+    };
+    partners
+        .into_iter()
+        .map(|partner| {
+            match cairn_policy::decide_outbound(
+                us,
+                stored.report.report(),
+                holding,
+                partner,
+                communities,
+            ) {
+                cairn_policy::OutboundDecision::Share { withhold, rule } => SharingDecision {
+                    partner: partner.name.clone(),
+                    receives: true,
+                    withheld: withhold.iter().map(|f| f.as_str().to_string()).collect(),
+                    reason: rule.explain(),
+                },
+                cairn_policy::OutboundDecision::Withhold(rule) => SharingDecision {
+                    partner: partner.name.clone(),
+                    receives: false,
+                    withheld: Vec::new(),
+                    reason: rule.explain(),
+                },
+            }
+        })
+        .collect()
+}
+
 /// The copy of the report with this id this node holds, if it holds it: the hop at which it
 /// holds it and the disclosures it carries.
 pub fn held_copy(

@@ -369,6 +369,11 @@ pub(crate) enum NodeCommand {
         bytes: Vec<u8>,
         reply: oneshot::Sender<Result<bundles::ReadBundle, NodeError>>,
     },
+    /// Whether each partner receives a stored report now, and why.
+    ExplainSharing {
+        stored: Box<StoredReport>,
+        reply: oneshot::Sender<Vec<exchange::SharingDecision>>,
+    },
     /// Take a new trust list and sharing rules; `kept` is every key statement in the store,
     /// for the logs of partners new to the list.
     Reconfigure {
@@ -651,6 +656,19 @@ impl NodeHandle {
     /// The trust list the node runs with now.
     pub fn trust_list(&self) -> Arc<Vec<TrustedPartner>> {
         self.partners.get()
+    }
+
+    /// For each partner in the trust list, whether it receives `stored` from this node now and
+    /// why, under the rules the node runs with.
+    pub async fn explain_sharing(
+        &self,
+        stored: StoredReport,
+    ) -> Result<Vec<exchange::SharingDecision>, NodeError> {
+        self.ask(|reply| NodeCommand::ExplainSharing {
+            stored: Box::new(stored),
+            reply,
+        })
+        .await
     }
 
     /// Who received a report from this node, and when.

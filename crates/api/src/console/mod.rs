@@ -43,6 +43,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/ui/sign-out", post(sign_out))
         .route("/ui/reports", get(reports))
         .route("/ui/reports/{id}", get(report))
+        .route("/ui/partners", get(partners))
         .route("/ui/assets/console.css", get(style))
         .layer(axum::middleware::from_fn(secure_headers))
 }
@@ -323,6 +324,22 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     )
 }
 
+async fn partners(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let signed = match signed(&state, &headers, Role::Read).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let peers = match state.node.peers().await {
+        Ok(p) => p,
+        Err(e) => return failed(e),
+    };
+    let trust_list = state.node.trust_list();
+    page(
+        StatusCode::OK,
+        pages::partners(&signed.viewer(), &trust_list, &peers),
+    )
+}
+
 async fn reports(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -419,10 +436,27 @@ async fn report(
     .await;
     let names = names(&state).await;
     match found {
-        Ok(Ok(Some((stored, status, history)))) => page(
-            StatusCode::OK,
-            pages::report(&signed.viewer(), &stored, status, &history, &names),
-        ),
+        Ok(Ok(Some((stored, status, history)))) => {
+            let id = stored.report.id();
+            let sharing = match state.node.explain_sharing(stored.clone()).await {
+                Ok(decisions) => decisions,
+                Err(e) => return failed(e),
+            };
+            let deliveries = match state.node.audit(id).await {
+                Ok(entries) => entries,
+                Err(e) => return failed(e),
+            };
+            let context = pages::ReportContext {
+                status,
+                history: &history,
+                sharing: &sharing,
+                deliveries: &deliveries,
+            };
+            page(
+                StatusCode::OK,
+                pages::report(&signed.viewer(), &stored, &context, &names),
+            )
+        }
         Ok(Ok(None)) => page(
             StatusCode::NOT_FOUND,
             pages::problem(

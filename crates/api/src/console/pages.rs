@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use cairn_node::{NodeStatus, PeerStatus};
+use cairn_node::exchange::SharingDecision;
+use cairn_node::{AuditEntry, NodeStatus, PeerStatus};
 use cairn_store::{Provenance, ReportStatus, StoredReport};
 use maud::{DOCTYPE, Markup, html};
 
@@ -22,6 +23,7 @@ pub(crate) struct Viewer<'a> {
 pub(crate) enum Section {
     Overview,
     Reports,
+    Partners,
 }
 
 /// A whole page: the navigation for `viewer` (none on the sign-in page), then `main`.
@@ -50,6 +52,7 @@ pub(crate) fn layout(
                             ul {
                                 li { a href="/ui/" aria-current=[aria(Section::Overview)] { "Overview" } }
                                 li { a href="/ui/reports" aria-current=[aria(Section::Reports)] { "Reports" } }
+                                li { a href="/ui/partners" aria-current=[aria(Section::Partners)] { "Partners" } }
                             }
                         }
                         form.sign-out method="post" action="/ui/sign-out" {
@@ -182,6 +185,112 @@ pub(crate) fn overview(
     layout("Overview", Some(viewer), Some(Section::Overview), main)
 }
 
+/// The partners page: each partner organisation's nodes and their state, and what the node's
+/// configuration lets it receive (changed in node.toml, then `cairn config reload`).
+pub(crate) fn partners(
+    viewer: &Viewer<'_>,
+    trust_list: &[cairn_node::TrustedPartner],
+    peers: &[PeerStatus],
+) -> Markup {
+    let main = html! {
+        h1 { "Partners" }
+        p.help { "Partners and what they may receive are set in node.toml; after changing it, run " code { "cairn config reload" } "." }
+        @if trust_list.is_empty() {
+            p { "No partner yet: invite one with " code { "cairn partner invite" } "." }
+        }
+        @for t in trust_list {
+            @let p = &t.partner;
+            @let key = p.org.to_string();
+            section aria-labelledby={ "partner-" (key) } {
+                h2 id={ "partner-" (key) } { (p.name) }
+                dl {
+                    dt { "Organisation key" } dd { code { (key) } }
+                    dt { "Kind" } dd { (format!("{:?}", p.kind).to_lowercase()) }
+                    @if let Some(sector) = &p.sector { dt { "Sector" } dd { (sector) } }
+                    @if let Some(region) = &p.region { dt { "Region" } dd { (region) } }
+                    dt { "May receive" } dd { (policy_text(&p.policy)) }
+                }
+                @let nodes: Vec<&PeerStatus> = peers.iter().filter(|s| s.org_key == key).collect();
+                @if nodes.is_empty() {
+                    p { "No node of this partner is known yet." }
+                } @else {
+                    table {
+                        caption { "Nodes of " (p.name) }
+                        thead { tr { th scope="col" { "Node" } th scope="col" { "State" } th scope="col" { "Last seen" } th scope="col" { "Behind" } th scope="col" { "Received" } th scope="col" { "Refused" } th scope="col" { "Served" } th scope="col" { "Last problem" } } }
+                        tbody {
+                            @for n in nodes {
+                                tr {
+                                    th scope="row" { code { (n.peer_id) } }
+                                    td { @if n.connected { "connected" @if let Some(a) = &n.address { " (" (a) ")" } } @else { "not connected" } }
+                                    td { @match n.last_seen_ms { Some(ms) => (crate::rfc3339(ms)), None => "never" } }
+                                    td { (n.behind()) }
+                                    td { (n.received) }
+                                    td { (n.refused) }
+                                    td { (n.served) }
+                                    td { (n.last_error.as_deref().unwrap_or("none")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout("Partners", Some(viewer), Some(Section::Partners), main)
+}
+
+/// A partner's outbound policy in words.
+fn policy_text(policy: &cairn_policy::OutboundPolicy) -> String {
+    let Some(max) = policy.max_tlp else {
+        return "nothing (no TLP label allowed)".into();
+    };
+    let mut parts = vec![format!("up to {}", max.official())];
+    let list = |set: &std::collections::BTreeSet<String>| {
+        set.iter().cloned().collect::<Vec<_>>().join(", ")
+    };
+    if !policy.kinds.is_empty() {
+        parts.push(format!(
+            "only {}",
+            policy
+                .kinds
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !policy.require_tags.is_empty() {
+        parts.push(format!("only tagged {}", list(&policy.require_tags)));
+    }
+    if !policy.exclude_tags.is_empty() {
+        parts.push(format!("never tagged {}", list(&policy.exclude_tags)));
+    }
+    if !policy.sectors.is_empty() {
+        parts.push(format!("only about sectors {}", list(&policy.sectors)));
+    }
+    if !policy.regions.is_empty() {
+        parts.push(format!("only about regions {}", list(&policy.regions)));
+    }
+    if !policy.withhold.is_empty() {
+        parts.push(format!(
+            "without {}",
+            policy
+                .withhold
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if policy.embargo_ms > 0 {
+        parts.push(format!(
+            "after an embargo of {} minutes",
+            policy.embargo_ms / 60_000
+        ));
+    }
+    parts.join("; ")
+}
+
 /// The filters of the reports page, as the form gives them back.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -300,14 +409,27 @@ fn tlp_badge(tlp: cairn_core::Tlp) -> Markup {
     html! { span class={ "tlp tlp-" (tlp.as_str().replace('+', "-")) } { "TLP:" (label) } }
 }
 
-/// One report: its content, indicators, markings, where it came from and its versions.
+/// What the report page shows besides the report itself.
+pub(crate) struct ReportContext<'a> {
+    pub(crate) status: ReportStatus,
+    /// Every version held, oldest first.
+    pub(crate) history: &'a [StoredReport],
+    /// For each partner, whether it receives the report now and why.
+    pub(crate) sharing: &'a [SharingDecision],
+    /// Who received it from this node, and when.
+    pub(crate) deliveries: &'a [AuditEntry],
+}
+
+/// One report: its content, indicators, markings, where it came from, who receives it and
+/// why, who received it, and its versions.
 pub(crate) fn report(
     viewer: &Viewer<'_>,
     stored: &StoredReport,
-    status: ReportStatus,
-    history: &[StoredReport],
+    context: &ReportContext<'_>,
     names: &Names,
 ) -> Markup {
+    let status = context.status;
+    let history = context.history;
     let report = &stored.report;
     let r = report.report();
     let id = report.id().to_string();
@@ -371,6 +493,43 @@ pub(crate) fn report(
         @if !r.stix_objects.is_empty() {
             h2 { "STIX objects" }
             p { "This report carries " (r.stix_objects.len()) " STIX object(s), kept as their author sent them." }
+        }
+        h2 { "Who receives it" }
+        @if context.sharing.is_empty() {
+            p { "No partner in the trust list: it goes to nobody." }
+        } @else {
+            table.sharing {
+                caption { "What this node's sharing rules decide for each partner, now" }
+                thead { tr { th scope="col" { "Partner" } th scope="col" { "Receives it" } th scope="col" { "Why" } } }
+                tbody {
+                    @for d in context.sharing {
+                        tr {
+                            th scope="row" { (d.partner) }
+                            td {
+                                @if d.receives {
+                                    "yes"
+                                    @if !d.withheld.is_empty() { " (without " (d.withheld.join(", ")) ")" }
+                                } @else { "no" }
+                            }
+                            td { (d.reason) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Delivered" }
+        @if context.deliveries.is_empty() {
+            p { "No partner has fetched it from this node yet." }
+        } @else {
+            table {
+                caption { "Partner nodes that received it from this node" }
+                thead { tr { th scope="col" { "Partner" } th scope="col" { "Node" } th scope="col" { "When" } } }
+                tbody {
+                    @for d in context.deliveries {
+                        tr { th scope="row" { (d.partner) } td { code { (d.peer_id) } } td { (crate::rfc3339(d.at_ms)) } }
+                    }
+                }
+            }
         }
         h2 { "Versions" }
         @if history.len() <= 1 {
