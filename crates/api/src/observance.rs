@@ -88,6 +88,35 @@ pub struct ObservanceView {
     pub cells: Vec<ObservanceCell>,
 }
 
+/// The counts of each quarter summed by principle or norm, over every region and sector: one
+/// bar chart per quarter (`Principle 3: …`, `Norm f: …`), quarters in the view's order.
+pub fn quarter_bars(view: &ObservanceView) -> Vec<(String, Vec<crate::chart::Bar>)> {
+    let mut quarters: Vec<(String, Vec<crate::chart::Bar>)> = Vec::new();
+    for cell in &view.cells {
+        if quarters.last().is_none_or(|(q, _)| *q != cell.quarter) {
+            quarters.push((cell.quarter.clone(), Vec::new()));
+        }
+        let Some((_, bars)) = quarters.last_mut() else {
+            continue;
+        };
+        let measure = cell.measure();
+        let mut chars = measure.chars();
+        let capitalised: String = match chars.next() {
+            Some(first) => first.to_uppercase().chain(chars).collect(),
+            None => String::new(),
+        };
+        let label = format!("{capitalised}: {}", cell.name);
+        match bars.iter_mut().find(|b| b.label == label) {
+            Some(bar) => bar.value += cell.count,
+            None => bars.push(crate::chart::Bar {
+                label,
+                value: cell.count,
+            }),
+        }
+    }
+    quarters
+}
+
 /// Calls `each` with every current report `query` selects, newest first, a page at a time.
 pub(crate) fn each_current(
     store: &Store,

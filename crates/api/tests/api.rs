@@ -1919,6 +1919,43 @@ async fn the_console_signs_in_with_a_token_and_shows_reports_behind_its_defences
     let (status, _, _) = exchange(&api, "GET", "/ui/reports/not-an-id", &cookie, "").await;
     assert_eq!(status, 400);
 
+    // Statistics: observance trends drawn on the server, the numbers in a table too.
+    let (status, _, body) = exchange(&api, "GET", "/ui/statistics", &cookie, "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Nothing to count yet"), "{body}");
+    let incidents: Vec<_> = (0..3)
+        .map(|_| {
+            cairn_core::ReportDraft {
+                kind: Some(cairn_core::ReportKind::Incident),
+                title: "an incident".into(),
+                tlp: Some(Tlp::Clear),
+                paris_call_principles: vec![2],
+                regions: vec!["europe".into()],
+                ..cairn_core::ReportDraft::default()
+            }
+            .sign(&api.org, &mut rng)
+            .unwrap()
+        })
+        .collect();
+    api.node.publish(incidents).await.unwrap();
+    let (status, _, body) = exchange(&api, "GET", "/ui/statistics", &cookie, "").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("<svg") && body.contains("class=\"chart\""),
+        "{body}"
+    );
+    assert!(
+        !body.contains("style="),
+        "an inline style the policy would block: {body}"
+    );
+    assert!(body.contains("<td>principle 2: "), "{body}");
+    assert!(
+        body.contains("<td>europe</td><td>unspecified</td><td>3</td>"),
+        "{body}"
+    );
+    let (status, _, _) = exchange(&api, "GET", "/ui/statistics?colour=red", &cookie, "").await;
+    assert_eq!(status, 400);
+
     let (status, _, body) = exchange(&api, "GET", "/ui/partners", &cookie, "").await;
     assert_eq!(status, 200);
     assert!(body.contains("<h2 id=\"partner-"), "{body}");

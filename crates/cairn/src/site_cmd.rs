@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use cairn_api::chart::{Bar, horizontal_bars};
+use cairn_api::chart::horizontal_bars;
 use cairn_api::observance::{ObservanceQuery, ObservanceView};
 use cairn_api::public::{PublicAdvisory, public_advisories};
 use html_escape::{encode_double_quoted_attribute as attribute, encode_text as text};
@@ -42,7 +42,7 @@ pub fn advisories_in(home: &Home, store: &cairn_store::Store) -> Result<Vec<Publ
     Ok(public_advisories(store, &|org| names.get(org).cloned())?)
 }
 
-const STYLE: &str = "table{border-collapse:collapse}th,td{border:1px solid #999;padding:.2rem .5rem;text-align:left}\nfigure{margin:1rem 0}\nbody{font-family:system-ui,sans-serif;line-height:1.5;max-width:46rem;margin:0 auto;padding:1rem;color:#111;background:#fff}\na{color:#0645ad}\na:focus{outline:3px solid #111;outline-offset:2px}\n.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;padding:.5rem}\n.tlp{display:inline-block;background:#fff;color:#111;border:2px solid #111;padding:0 .4rem;font-weight:bold}\ndl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}\nfooter{margin-top:2rem;font-size:.9rem;color:#333}\n";
+const STYLE: &str = "svg.chart{max-width:640px}\ntable{border-collapse:collapse}th,td{border:1px solid #999;padding:.2rem .5rem;text-align:left}\nfigure{margin:1rem 0}\nbody{font-family:system-ui,sans-serif;line-height:1.5;max-width:46rem;margin:0 auto;padding:1rem;color:#111;background:#fff}\na{color:#0645ad}\na:focus{outline:3px solid #111;outline-offset:2px}\n.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;padding:.5rem}\n.tlp{display:inline-block;background:#fff;color:#111;border:2px solid #111;padding:0 .4rem;font-weight:bold}\ndl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}\nfooter{margin-top:2rem;font-size:.9rem;color:#333}\n";
 
 /// A page of the site, in English; an advisory's own title and summary carry its language.
 fn page(title: &str, body: &str, css: &str) -> String {
@@ -109,20 +109,7 @@ fn observance_page(organisation: &str, trends: &ObservanceView) -> String {
         body.push_str("<p>No counts to publish yet.</p>\n");
         return body;
     }
-    let mut quarters: Vec<&str> = trends.cells.iter().map(|c| c.quarter.as_str()).collect();
-    quarters.dedup();
-    for quarter in quarters {
-        let mut bars: Vec<Bar> = Vec::new();
-        for cell in trends.cells.iter().filter(|c| c.quarter == quarter) {
-            let label = format!("{}: {}", capitalised(&cell.measure()), cell.name);
-            match bars.iter_mut().find(|b| b.label == label) {
-                Some(bar) => bar.value += cell.count,
-                None => bars.push(Bar {
-                    label,
-                    value: cell.count,
-                }),
-            }
-        }
+    for (quarter, bars) in cairn_api::observance::quarter_bars(trends) {
         let _ = write!(
             body,
             "<h2>{q}</h2>\n<figure>\n{}<figcaption>{q}: reports by principle and norm, over all regions and sectors</figcaption>\n</figure>\n",
@@ -132,7 +119,7 @@ fn observance_page(organisation: &str, trends: &ObservanceView) -> String {
                 "Horizontal bars, one per principle or norm; the count is written beside each bar and in the table below.",
                 &bars
             ),
-            q = text(quarter),
+            q = text(&quarter),
         );
     }
     body.push_str("<h2>Every published count</h2>\n<table>\n<thead><tr><th scope=\"col\">Quarter</th><th scope=\"col\">Principle or norm</th><th scope=\"col\">Region</th><th scope=\"col\">Sector</th><th scope=\"col\">Reports</th></tr></thead>\n<tbody>\n");

@@ -44,6 +44,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/ui/reports", get(reports))
         .route("/ui/reports/{id}", get(report))
         .route("/ui/partners", get(partners))
+        .route("/ui/statistics", get(statistics))
         .route("/ui/assets/console.css", get(style))
         .layer(axum::middleware::from_fn(secure_headers))
 }
@@ -338,6 +339,53 @@ async fn partners(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
         StatusCode::OK,
         pages::partners(&signed.viewer(), &trust_list, &peers),
     )
+}
+
+async fn statistics(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    form: Result<Query<pages::StatisticsForm>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let signed = match signed(&state, &headers, Role::Read).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let form = match form {
+        Ok(Query(f)) => f,
+        Err(e) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                pages::statistics(
+                    &signed.viewer(),
+                    &Default::default(),
+                    None,
+                    Some(&e.body_text()),
+                ),
+            );
+        }
+    };
+    let community = form.community.trim();
+    let query = crate::observance::ObservanceQuery {
+        federation: form.federation.is_some(),
+        community: (!community.is_empty()).then(|| community.to_string()),
+        ..Default::default()
+    };
+    let store = state.node.store().clone();
+    let us = state.node.org();
+    let view =
+        tokio::task::spawn_blocking(move || crate::observance::view(&store, us, &query)).await;
+    match view {
+        Ok(Ok(view)) => page(
+            StatusCode::OK,
+            pages::statistics(&signed.viewer(), &form, Some(&view), None),
+        ),
+        Ok(Err(crate::observance::ObservanceError::Query(why))) => page(
+            StatusCode::BAD_REQUEST,
+            pages::statistics(&signed.viewer(), &form, None, Some(&why)),
+        ),
+        Ok(Err(e)) => failed(e),
+        Err(e) => failed(e),
+    }
 }
 
 async fn reports(

@@ -24,6 +24,7 @@ pub(crate) enum Section {
     Overview,
     Reports,
     Partners,
+    Statistics,
 }
 
 /// A whole page: the navigation for `viewer` (none on the sign-in page), then `main`.
@@ -53,6 +54,7 @@ pub(crate) fn layout(
                                 li { a href="/ui/" aria-current=[aria(Section::Overview)] { "Overview" } }
                                 li { a href="/ui/reports" aria-current=[aria(Section::Reports)] { "Reports" } }
                                 li { a href="/ui/partners" aria-current=[aria(Section::Partners)] { "Partners" } }
+                                li { a href="/ui/statistics" aria-current=[aria(Section::Statistics)] { "Statistics" } }
                             }
                         }
                         form.sign-out method="post" action="/ui/sign-out" {
@@ -289,6 +291,70 @@ fn policy_text(policy: &cairn_policy::OutboundPolicy) -> String {
         ));
     }
     parts.join("; ")
+}
+
+/// What the statistics page's form asks.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct StatisticsForm {
+    /// Count the figures organisations published (merged) instead of the reports held.
+    pub(crate) federation: Option<String>,
+    /// Only this regional cluster.
+    pub(crate) community: String,
+}
+
+/// The statistics page: observance trends as server-drawn charts, the numbers as a table.
+pub(crate) fn statistics(
+    viewer: &Viewer<'_>,
+    form: &StatisticsForm,
+    view: Option<&crate::observance::ObservanceView>,
+    problem: Option<&str>,
+) -> Markup {
+    let main = html! {
+        h1 { "Statistics" }
+        form.search method="get" action="/ui/statistics" aria-label="What to count" {
+            p { label { input type="checkbox" name="federation" checked[form.federation.is_some()]; " The federation's published figures, merged (instead of the reports this node holds)" } }
+            p { label for="community" { "Regional cluster (community)" } input #community name="community" value=(form.community); }
+            p { button type="submit" { "Count" } }
+        }
+        @if let Some(problem) = problem {
+            p.problem role="alert" { (problem) }
+        }
+        @if let Some(view) = view {
+            h2 { "Paris Call observance" }
+            p {
+                (view.reports) " report(s) counted"
+                @if let Some(orgs) = view.organisations { ", from the figures of " (orgs) " organisation(s)" }
+                ". A report counts once in every combination of its principles and norms, regions and sectors."
+                @if view.suppressed > 0 { " " (view.suppressed) " cell(s) under " (view.min_count) " left out." }
+            }
+            @if view.cells.is_empty() {
+                p { "Nothing to count yet: incident reports coded with Paris Call principles or UN GGE norms are counted here." }
+            } @else {
+                @for (quarter, bars) in crate::observance::quarter_bars(view) {
+                    figure {
+                        (maud::PreEscaped(crate::chart::horizontal_bars(
+                            &format!("chart-{quarter}"),
+                            &format!("{quarter}: reports by Paris Call principle and UN GGE norm"),
+                            "Horizontal bars, one per principle or norm; the count is written beside each bar and in the table below.",
+                            &bars,
+                        )))
+                        figcaption { (quarter) ": reports by principle and norm, over all regions and sectors" }
+                    }
+                }
+                table {
+                    caption { "Every count" }
+                    thead { tr { th scope="col" { "Quarter" } th scope="col" { "Principle or norm" } th scope="col" { "Region" } th scope="col" { "Sector" } th scope="col" { "Reports" } } }
+                    tbody {
+                        @for c in &view.cells {
+                            tr { td { (c.quarter) } td { (c.measure()) ": " (c.name) } td { (c.region) } td { (c.sector) } td { (c.count) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout("Statistics", Some(viewer), Some(Section::Statistics), main)
 }
 
 /// The filters of the reports page, as the form gives them back.
