@@ -1968,6 +1968,69 @@ async fn the_console_signs_in_with_a_token_and_shows_reports_behind_its_defences
         "{body}"
     );
 
+    // Retracting: offered to a token that may publish, for this organisation's current reports.
+    let target = format!("/ui/reports/{}", amber.id());
+    let (_, _, body) = exchange(&api, "GET", &target, &cookie, "").await;
+    assert!(
+        !body.contains("Retract this report"),
+        "offered to a reader: {body}"
+    );
+    let reader_csrf = form_field(&body, "csrf");
+    let (status, _, _) = exchange(
+        &api,
+        "POST",
+        &format!("{target}/retract"),
+        &format!("{cookie}{form}"),
+        &format!("csrf={reader_csrf}&reason=wrong"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let publisher = console_sign_in(&api, &publish_token(&api, "publisher")).await;
+    let publisher = format!("Cookie: cairn_session={publisher}\r\n");
+    let (_, _, body) = exchange(&api, "GET", &target, &publisher, "").await;
+    assert!(
+        body.contains("Retract this report") && body.contains("<label for=\"reason\">"),
+        "{body}"
+    );
+    let csrf = form_field(&body, "csrf");
+    let post = format!("{publisher}{form}");
+    let (status, _, body) = exchange(
+        &api,
+        "POST",
+        &format!("{target}/retract"),
+        &post,
+        &format!("csrf={csrf}&reason=+"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("Say why"), "{body}");
+    let (status, _, _) = exchange(
+        &api,
+        "POST",
+        &format!("{target}/retract"),
+        &post,
+        "csrf=forged&reason=wrong",
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        api.node.store().status(&amber).unwrap(),
+        cairn_store::ReportStatus::Current,
+        "a refused form changed nothing"
+    );
+    let (status, head, _) = exchange(
+        &api,
+        "POST",
+        &format!("{target}/retract"),
+        &post,
+        &format!("csrf={csrf}&reason=sent+by+mistake"),
+    )
+    .await;
+    assert_eq!(status, 303, "{head}");
+    let (_, _, body) = exchange(&api, "GET", &target, &publisher, "").await;
+    assert!(body.contains("Retracted by its author"), "{body}");
+    assert!(!body.contains("Retract this report"), "{body}");
+
     // Signing out needs the session's CSRF token; afterwards the session is gone.
     let (status, _, _) = exchange(
         &api,

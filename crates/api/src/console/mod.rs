@@ -43,6 +43,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/ui/sign-out", post(sign_out))
         .route("/ui/reports", get(reports))
         .route("/ui/reports/{id}", get(report))
+        .route("/ui/reports/{id}/retract", post(retract))
         .route("/ui/partners", get(partners))
         .route("/ui/statistics", get(statistics))
         .route("/ui/assets/console.css", get(style))
@@ -260,6 +261,103 @@ async fn sign_out(
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
+}
+
+/// The answer to a form whose CSRF token is not this session's.
+fn check_csrf(signed: &Signed, posted: &str) -> Result<(), Response> {
+    if same_secret(&signed.csrf, posted) {
+        return Ok(());
+    }
+    Err(page(
+        StatusCode::FORBIDDEN,
+        pages::problem(
+            Some(&signed.viewer()),
+            "Nothing was done",
+            "This form did not come from this console session (or the session changed): open the page again and resend it.",
+        ),
+    ))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct RetractForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /ui/reports/{id}/retract`: signs a retraction of one of this organisation's reports
+/// and publishes it, then shows the report, now retracted.
+async fn retract(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<RetractForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let signed = match signed(&state, &headers, Role::Publish).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let form = form.map(|Form(f)| f).unwrap_or(RetractForm {
+        csrf: String::new(),
+        reason: String::new(),
+    });
+    if let Err(refused) = check_csrf(&signed, &form.csrf) {
+        return refused;
+    }
+    let refuse = |status: StatusCode, message: &str| {
+        page(
+            status,
+            pages::problem(Some(&signed.viewer()), "Not retracted", message),
+        )
+    };
+    let reason = form.reason.trim();
+    if reason.is_empty() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Say why the report is withdrawn: partners see the reason.",
+        );
+    }
+    let Some(key) = state.signer.get() else {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "This node holds no key that may sign reports, so it cannot sign a retraction.",
+        );
+    };
+    let store = state.node.store().clone();
+    let target = tokio::task::spawn_blocking(move || crate::stored_by_id(&store, &id)).await;
+    let target = match target {
+        Ok(Ok(Some(t))) => t,
+        Ok(Ok(None)) => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                "This node holds no report with that id.",
+            );
+        }
+        Ok(Err(e)) => return refuse(e.status, &e.message),
+        Err(e) => return failed(e),
+    };
+    let tombstone = match cairn_core::retract(&target.report, reason, &*key, &mut rand::rngs::OsRng)
+    {
+        Ok(t) => t,
+        Err(e) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+    };
+    match state
+        .node
+        .publish(vec![tombstone])
+        .await
+        .map(|mut o| o.pop())
+    {
+        Ok(Some(
+            cairn_store::IngestOutcome::Stored { .. }
+            | cairn_store::IngestOutcome::Duplicate { .. },
+        )) => Redirect::to(&format!("/ui/reports/{}", target.report.id())).into_response(),
+        Ok(Some(cairn_store::IngestOutcome::Refused { reason, .. })) => {
+            refuse(StatusCode::CONFLICT, &reason)
+        }
+        Ok(other) => failed(format!("retraction not stored: {other:?}")),
+        Err(e) => failed(e),
+    }
 }
 
 /// The API's filters for what the search form gives (empty fields are no filter).
@@ -494,11 +592,17 @@ async fn report(
                 Ok(entries) => entries,
                 Err(e) => return failed(e),
             };
+            let can_retract = signed.role >= Role::Publish
+                && stored.report.author() == state.node.org()
+                && status == cairn_store::ReportStatus::Current
+                && stored.report.report().retracts.is_none()
+                && state.signer.get().is_some();
             let context = pages::ReportContext {
                 status,
                 history: &history,
                 sharing: &sharing,
                 deliveries: &deliveries,
+                can_retract,
             };
             page(
                 StatusCode::OK,

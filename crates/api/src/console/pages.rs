@@ -484,6 +484,9 @@ pub(crate) struct ReportContext<'a> {
     pub(crate) sharing: &'a [SharingDecision],
     /// Who received it from this node, and when.
     pub(crate) deliveries: &'a [AuditEntry],
+    /// Whether the viewer may withdraw it here (a current report this organisation wrote, a
+    /// token that may publish).
+    pub(crate) can_retract: bool,
 }
 
 /// One report: its content, indicators, markings, where it came from, who receives it and
@@ -595,6 +598,18 @@ pub(crate) fn report(
                         tr { th scope="row" { (d.partner) } td { code { (d.peer_id) } } td { (crate::rfc3339(d.at_ms)) } }
                     }
                 }
+            }
+        }
+        @if context.can_retract {
+            h2 { "Retract" }
+            form.retract method="post" action={ "/ui/reports/" (id) "/retract" } {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                p {
+                    label for="reason" { "Why it is withdrawn" }
+                    input #reason name="reason" required maxlength="1000" aria-describedby="reason-help";
+                }
+                p #reason-help.help { "A signed retraction travels to every partner that received this report; it withdraws this version and every earlier one." }
+                p { button type="submit" { "Retract this report" } }
             }
         }
         h2 { "Versions" }
