@@ -263,12 +263,12 @@ async fn sign_out(
     response
 }
 
-/// The answer to a form whose CSRF token is not this session's.
-fn check_csrf(signed: &Signed, posted: &str) -> Result<(), Response> {
+/// The answer to a form whose CSRF token is not this session's; `None` when it is.
+fn csrf_refusal(signed: &Signed, posted: &str) -> Option<Response> {
     if same_secret(&signed.csrf, posted) {
-        return Ok(());
+        return None;
     }
-    Err(page(
+    Some(page(
         StatusCode::FORBIDDEN,
         pages::problem(
             Some(&signed.viewer()),
@@ -302,7 +302,7 @@ async fn retract(
         csrf: String::new(),
         reason: String::new(),
     });
-    if let Err(refused) = check_csrf(&signed, &form.csrf) {
+    if let Some(refused) = csrf_refusal(&signed, &form.csrf) {
         return refused;
     }
     let refuse = |status: StatusCode, message: &str| {
