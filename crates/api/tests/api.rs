@@ -2031,6 +2031,130 @@ async fn the_console_signs_in_with_a_token_and_shows_reports_behind_its_defences
     assert!(body.contains("Retracted by its author"), "{body}");
     assert!(!body.contains("Retract this report"), "{body}");
 
+    // Tokens: an admin's page only.
+    assert_eq!(
+        exchange(&api, "GET", "/ui/tokens", &cookie, "").await.0,
+        403
+    );
+    let (_, _, body) = exchange(&api, "GET", "/ui/", &cookie, "").await;
+    assert!(
+        !body.contains("href=\"/ui/tokens\""),
+        "offered to a reader: {body}"
+    );
+    let admin_token = Tokens::load(&api._dir.path().join("tokens.json"))
+        .unwrap()
+        .create("admin", Role::Admin, 3)
+        .unwrap();
+    let admin = console_sign_in(&api, &admin_token).await;
+    let admin = format!("Cookie: cairn_session={admin}\r\n");
+    let (status, _, body) = exchange(&api, "GET", "/ui/tokens", &admin, "").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("<th scope=\"row\">reader</th>")
+            && body.contains("<th scope=\"row\">publisher</th>"),
+        "{body}"
+    );
+    assert!(!body.contains(&api.read), "a token's secret on the page");
+    let csrf = form_field(&body, "csrf");
+    let post = format!("{admin}{form}");
+    let (status, _, body) = exchange(
+        &api,
+        "POST",
+        "/ui/tokens",
+        &post,
+        &format!("csrf={csrf}&name=opencti&role=read"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let new_token = body
+        .split("<code id=\"new-token\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("the new token, once")
+        .to_string();
+    assert!(new_token.starts_with("cairn_"), "{new_token}");
+    let (_, _, body) = exchange(&api, "GET", "/ui/tokens", &admin, "").await;
+    assert!(!body.contains(&new_token), "shown twice");
+    assert!(body.contains("<th scope=\"row\">opencti</th>"));
+    console_sign_in(&api, &new_token).await;
+    let (status, _, body) = exchange(
+        &api,
+        "POST",
+        "/ui/tokens",
+        &post,
+        &format!("csrf={csrf}&name=opencti&role=read"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("exists already"), "{body}");
+    let (status, _, body) = exchange(
+        &api,
+        "POST",
+        "/ui/tokens",
+        &post,
+        &format!("csrf={csrf}&name=+&role=read"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("Give the token a name"), "{body}");
+    let (status, _, _) = exchange(
+        &api,
+        "POST",
+        "/ui/tokens",
+        &post,
+        &format!("csrf={csrf}&name=x&role=root"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _, _) = exchange(
+        &api,
+        "POST",
+        "/ui/tokens",
+        &post,
+        "csrf=forged&name=sneaky&role=admin",
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = exchange(
+        &api,
+        "POST",
+        "/ui/tokens/revoke",
+        &post,
+        "csrf=forged&name=opencti",
+    )
+    .await;
+    assert_eq!(status, 403);
+    let names: Vec<String> = Tokens::load(&api._dir.path().join("tokens.json"))
+        .unwrap()
+        .records()
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        ["reader", "publisher", "admin", "opencti"],
+        "refused forms changed the tokens"
+    );
+    let (status, _, _) = exchange(
+        &api,
+        "POST",
+        "/ui/tokens/revoke",
+        &post,
+        &format!("csrf={csrf}&name=opencti"),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (status, _, body) = exchange(
+        &api,
+        "POST",
+        "/ui/tokens/revoke",
+        &post,
+        &format!("csrf={csrf}&name=opencti"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(body.contains("No token named"), "{body}");
+
     // Signing out needs the session's CSRF token; afterwards the session is gone.
     let (status, _, _) = exchange(
         &api,

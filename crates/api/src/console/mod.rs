@@ -46,6 +46,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/ui/reports/{id}/retract", post(retract))
         .route("/ui/partners", get(partners))
         .route("/ui/statistics", get(statistics))
+        .route("/ui/tokens", get(tokens_page).post(create_token))
+        .route("/ui/tokens/revoke", post(revoke_token))
         .route("/ui/assets/console.css", get(style))
         .layer(axum::middleware::from_fn(secure_headers))
 }
@@ -356,6 +358,114 @@ async fn retract(
             refuse(StatusCode::CONFLICT, &reason)
         }
         Ok(other) => failed(format!("retraction not stored: {other:?}")),
+        Err(e) => failed(e),
+    }
+}
+
+/// The tokens page as the token file reads now.
+fn tokens_view(
+    state: &AppState,
+    signed: &Signed,
+    status: StatusCode,
+    created: Option<(&str, &str)>,
+    problem: Option<&str>,
+) -> Response {
+    match crate::Tokens::load(&state.tokens_path) {
+        Ok(tokens) => page(
+            status,
+            pages::tokens(&signed.viewer(), tokens.records(), created, problem),
+        ),
+        Err(e) => failed(e),
+    }
+}
+
+async fn tokens_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match signed(&state, &headers, Role::Admin).await {
+        Ok(signed) => tokens_view(&state, &signed, StatusCode::OK, None, None),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct TokenForm {
+    csrf: String,
+    name: String,
+    role: String,
+}
+
+/// Longest token name.
+const MAX_TOKEN_NAME: usize = 64;
+
+async fn create_token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let signed = match signed(&state, &headers, Role::Admin).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    if let Some(refused) = csrf_refusal(&signed, &form.csrf) {
+        return refused;
+    }
+    let bad = |message: &str| {
+        tokens_view(
+            &state,
+            &signed,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some(message),
+        )
+    };
+    let name = form.name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_TOKEN_NAME
+        || name.chars().any(char::is_control)
+    {
+        return bad(
+            "Give the token a name of 1 to 64 characters, such as the tool that will use it.",
+        );
+    }
+    let role: Role = match form.role.parse() {
+        Ok(role) => role,
+        Err(e) => return bad(&format!("role: {e}")),
+    };
+    let created = crate::Tokens::load(&state.tokens_path)
+        .and_then(|mut tokens| tokens.create(name, role, cairn_core::when::now_ms()));
+    match created {
+        Ok(token) => tokens_view(&state, &signed, StatusCode::OK, Some((name, &token)), None),
+        Err(e @ crate::TokenError::NameTaken(_)) => bad(&e.to_string()),
+        Err(e) => failed(e),
+    }
+}
+
+async fn revoke_token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let signed = match signed(&state, &headers, Role::Admin).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    if let Some(refused) = csrf_refusal(&signed, &form.csrf) {
+        return refused;
+    }
+    let revoked =
+        crate::Tokens::load(&state.tokens_path).and_then(|mut tokens| tokens.revoke(&form.name));
+    match revoked {
+        // The viewer's own token may be gone: the next page asks to sign in again.
+        Ok(true) => Redirect::to("/ui/tokens").into_response(),
+        Ok(false) => tokens_view(
+            &state,
+            &signed,
+            StatusCode::NOT_FOUND,
+            None,
+            Some(&format!("No token named {:?}.", form.name)),
+        ),
         Err(e) => failed(e),
     }
 }

@@ -25,6 +25,7 @@ pub(crate) enum Section {
     Reports,
     Partners,
     Statistics,
+    Tokens,
 }
 
 /// A whole page: the navigation for `viewer` (none on the sign-in page), then `main`.
@@ -55,6 +56,9 @@ pub(crate) fn layout(
                                 li { a href="/ui/reports" aria-current=[aria(Section::Reports)] { "Reports" } }
                                 li { a href="/ui/partners" aria-current=[aria(Section::Partners)] { "Partners" } }
                                 li { a href="/ui/statistics" aria-current=[aria(Section::Statistics)] { "Statistics" } }
+                                @if viewer.role >= Role::Admin {
+                                    li { a href="/ui/tokens" aria-current=[aria(Section::Tokens)] { "Tokens" } }
+                                }
                             }
                         }
                         form.sign-out method="post" action="/ui/sign-out" {
@@ -95,7 +99,7 @@ pub(crate) fn sign_in(csrf: &str, problem: Option<&str>) -> Markup {
                 input #token type="password" name="token" required autocomplete="current-password"
                     aria-describedby="token-help";
             }
-            p #token-help.help { "A token made with " code { "cairn token create NAME --role read|publish|admin" } ". What you may do here follows its role." }
+            p #token-help.help { "A token made with " code { "cairn token create --name NAME --role read|publish|admin" } ". What you may do here follows its role." }
             p { button type="submit" { "Sign in" } }
         }
     };
@@ -291,6 +295,68 @@ fn policy_text(policy: &cairn_policy::OutboundPolicy) -> String {
         ));
     }
     parts.join("; ")
+}
+
+/// The tokens page (admin): every API token by name and role, a form to create one, and a
+/// revoke button each. `created` is a token just made, shown this once; `problem` why the last
+/// form was refused.
+pub(crate) fn tokens(
+    viewer: &Viewer<'_>,
+    records: &[crate::tokens::TokenRecord],
+    created: Option<(&str, &str)>,
+    problem: Option<&str>,
+) -> Markup {
+    let main = html! {
+        h1 { "API tokens" }
+        @if let Some((name, token)) = created {
+            section.created aria-labelledby="created" {
+                h2 #created { "Token " (name) " created" }
+                p { "Copy it now: it is shown this once, and the node keeps only its digest." }
+                p { code #new-token { (token) } }
+            }
+        }
+        @if let Some(problem) = problem {
+            p.problem role="alert" { (problem) }
+        }
+        @if records.is_empty() {
+            p { "No tokens." }
+        } @else {
+            table {
+                caption { "Tokens that open the API, TAXII and this console" }
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "Created" } th scope="col" { "Revoke" } } }
+                tbody {
+                    @for r in records {
+                        tr {
+                            th scope="row" { (r.name) }
+                            td { (role_name(r.role)) }
+                            td { (crate::rfc3339(r.created_ms)) }
+                            td {
+                                form method="post" action="/ui/tokens/revoke" {
+                                    input type="hidden" name="csrf" value=(viewer.csrf);
+                                    input type="hidden" name="name" value=(r.name);
+                                    button type="submit" aria-label={ "Revoke " (r.name) } { "Revoke" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Create a token" }
+        form method="post" action="/ui/tokens" {
+            input type="hidden" name="csrf" value=(viewer.csrf);
+            p { label for="name" { "Name" } input #name name="name" required maxlength="64" placeholder="opencti"; }
+            p { label for="role" { "Role" }
+                select #role name="role" {
+                    option value="read" { "read: reports, partners, TAXII reads" }
+                    option value="publish" { "publish: also publish, retract, TAXII writes" }
+                    option value="admin" { "admin: also tokens" }
+                }
+            }
+            p { button type="submit" { "Create" } }
+        }
+    };
+    layout("API tokens", Some(viewer), Some(Section::Tokens), main)
 }
 
 /// What the statistics page's form asks.
