@@ -625,9 +625,31 @@ async fn stream(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let cursor = last_event.or(params.after).unwrap_or(0);
+    use futures::StreamExt;
+    let events = arrivals(&state, cursor).map(|s| {
+        let body = serde_json::to_string(&api_report(&s, None)).unwrap_or_default();
+        Ok::<_, std::convert::Infallible>(
+            Event::default()
+                .id(s.seq.to_string())
+                .event("report")
+                .data(body),
+        )
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// Reports as this node stores them after arrival number `cursor`, in arrival order, until
+/// the API stops: what the stream and the console's live updates send.
+pub(crate) fn arrivals(
+    state: &AppState,
+    cursor: u64,
+) -> impl futures::Stream<Item = StoredReport> + Send + 'static {
+    use futures::StreamExt;
     let store = state.node.store().clone();
     let shutdown = state.shutdown.clone();
-    let events = futures::stream::unfold((store, cursor), move |(store, cursor)| {
+    futures::stream::unfold((store, cursor), move |(store, cursor)| {
         let shutdown = shutdown.clone();
         async move {
             loop {
@@ -638,18 +660,7 @@ async fn stream(
                     .ok()?;
                 if let Some(last) = page.last() {
                     let next = last.seq;
-                    let events: Vec<Result<Event, std::convert::Infallible>> = page
-                        .iter()
-                        .map(|s| {
-                            let body =
-                                serde_json::to_string(&api_report(s, None)).unwrap_or_default();
-                            Ok(Event::default()
-                                .id(s.seq.to_string())
-                                .event("report")
-                                .data(body))
-                        })
-                        .collect();
-                    return Some((futures::stream::iter(events), (store, next)));
+                    return Some((futures::stream::iter(page), (store, next)));
                 }
                 tokio::select! {
                     _ = shutdown.cancelled() => return None,
@@ -657,11 +668,8 @@ async fn stream(
                 }
             }
         }
-    });
-    use futures::StreamExt;
-    Ok(Sse::new(events.flatten())
-        .keep_alive(KeepAlive::default())
-        .into_response())
+    })
+    .flatten()
 }
 
 /// The key that signs reports published over the API, replaced while the API runs when the

@@ -1723,7 +1723,7 @@ async fn the_console_signs_in_with_a_token_and_shows_reports_behind_its_defences
     let lower = head.to_ascii_lowercase();
     assert!(lower.contains("location: /ui/sign-in"), "{head}");
     assert!(
-        lower.contains("content-security-policy: default-src 'none'; style-src 'self'"),
+        lower.contains("content-security-policy: default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'"),
         "{head}"
     );
     assert!(lower.contains("x-frame-options: deny"), "{head}");
@@ -2194,5 +2194,90 @@ async fn the_console_signs_in_with_a_token_and_shows_reports_behind_its_defences
     let mut tokens = Tokens::load(&tokens_path).unwrap();
     assert!(tokens.revoke("reader").unwrap());
     assert_eq!(exchange(&api, "GET", "/ui/", &cookie, "").await.0, 303);
+
+    // Live updates: the overview's list takes new reports from /ui/live, for a live session.
+    assert_eq!(exchange(&api, "GET", "/ui/live", &cookie, "").await.0, 303);
+    let (_, head, body) = exchange(&api, "GET", "/ui/", &admin, "").await;
+    assert!(
+        body.contains("<table class=\"reports\" data-live")
+            && body.contains("<script src=\"/ui/assets/live.js\" defer>"),
+        "{body}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("script-src 'self'; connect-src 'self'"),
+        "{head}"
+    );
+    let (_, _, body) = exchange(&api, "GET", "/ui/reports?tlp=green", &admin, "").await;
+    assert!(
+        !body.contains("data-live"),
+        "a filtered list takes no live reports: {body}"
+    );
+    let (status, head, script) = exchange(&api, "GET", "/ui/assets/live.js", "", "").await;
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/javascript"),
+        "{head}"
+    );
+    assert!(
+        script.contains("textContent") && !script.contains("innerHTML"),
+        "{script}"
+    );
+    let mut live = tokio::net::TcpStream::connect(api.address).await.unwrap();
+    live.write_all(format!("GET /ui/live HTTP/1.1\r\nHost: localhost\r\n{admin}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), live.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the live stream closed: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    let mut d = sample::indicator_report(&mut rng, 4242);
+    d.title = "live <b>one</b>".into();
+    d.scope = None;
+    d.hop_limit = None;
+    let fresh = d.sign(&api.org, &mut rng).unwrap();
+    api.node.publish(vec![fresh.clone()]).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains("event: report") {
+        let n = tokio::time::timeout_at(deadline, live.read(&mut buf))
+            .await
+            .expect("a live report within 10 s")
+            .unwrap();
+        assert!(n > 0, "the live stream closed: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    while !seen.contains("\n\n")
+        || !seen
+            .split("event: report")
+            .nth(1)
+            .is_some_and(|e| e.contains("\n\n"))
+    {
+        let n = tokio::time::timeout_at(deadline, live.read(&mut buf))
+            .await
+            .expect("the whole event")
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let event = seen.split("event: report").nth(1).unwrap();
+    let data = event
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("data");
+    let shown: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(shown["id"], fresh.id().to_string());
+    assert_eq!(
+        shown["title"], "live <b>one</b>",
+        "sent as data, set as text by the script"
+    );
+    assert_eq!(shown["tlp"], "TLP:GREEN");
+    assert_eq!(shown["author"], "CERT-Test");
     api.shutdown.cancel();
 }

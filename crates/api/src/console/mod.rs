@@ -24,6 +24,8 @@ use session::{SESSION_COOKIE, SIGN_IN_COOKIE, cookie, cookie_value, random_token
 
 /// The console's style sheet, embedded in the binary.
 const STYLE: &str = include_str!("console.css");
+/// The one script: adds reports to the open list as they arrive.
+const LIVE_SCRIPT: &str = include_str!("live.js");
 
 /// Reports listed on a page of the reports list.
 const PAGE_SIZE: usize = 50;
@@ -32,7 +34,7 @@ const RECENT: usize = 10;
 
 /// What every console answer carries: nothing but this node's own style sheet and forms,
 /// never framed, no referrer, nothing cached.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The console's routes.
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -49,6 +51,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/ui/tokens", get(tokens_page).post(create_token))
         .route("/ui/tokens/revoke", post(revoke_token))
         .route("/ui/assets/console.css", get(style))
+        .route("/ui/assets/live.js", get(live_script))
+        .route("/ui/live", get(live))
         .layer(axum::middleware::from_fn(secure_headers))
 }
 
@@ -82,6 +86,88 @@ async fn style() -> Response {
         ],
         STYLE,
     )
+        .into_response()
+}
+
+async fn live_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        LIVE_SCRIPT,
+    )
+        .into_response()
+}
+
+/// One report as the live list shows it.
+#[derive(Debug, serde::Serialize)]
+struct LiveReport {
+    id: String,
+    title: String,
+    tlp: String,
+    tlp_class: String,
+    kind: &'static str,
+    author: String,
+    created: String,
+    indicators: usize,
+}
+
+/// `GET /ui/live`: current reports as the node stores them, from now (or the Last-Event-ID
+/// the browser sends when it reconnects), while the session lasts.
+async fn live(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    use futures::StreamExt;
+    if let Err(refused) = signed(&state, &headers, Role::Read).await {
+        return refused;
+    }
+    let session = cookie_value(&headers, SESSION_COOKIE)
+        .unwrap_or_default()
+        .to_string();
+    let from = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let cursor = match from {
+        Some(seq) => seq,
+        None => state.node.store().last_seq().unwrap_or(0),
+    };
+    let names = names(&state).await;
+    let keeps = state.clone();
+    let events = crate::arrivals(&state, cursor)
+        // Only while the session lasts and its token is valid.
+        .take_while(move |_| {
+            let alive = keeps
+                .console
+                .find(&session, Instant::now())
+                .is_some_and(|s| keeps.check_token(&s.token, Role::Read).is_ok());
+            std::future::ready(alive)
+        })
+        .filter(|s| {
+            // Current reports only, as the list shows them.
+            let r = s.report.report();
+            std::future::ready(r.retracts.is_none())
+        })
+        .map(move |s| {
+            let r = s.report.report();
+            let shown = LiveReport {
+                id: s.report.id().to_string(),
+                title: r.title.clone(),
+                tlp: pages::tlp_label(r.tlp),
+                tlp_class: pages::tlp_class(r.tlp),
+                kind: r.kind.as_str(),
+                author: pages::organisation(&names, &s.report.author().to_string()),
+                created: crate::rfc3339(r.created_ms),
+                indicators: r.indicators.len(),
+            };
+            Ok::<_, std::convert::Infallible>(
+                axum::response::sse::Event::default()
+                    .id(s.seq.to_string())
+                    .event("report")
+                    .data(serde_json::to_string(&shown).unwrap_or_default()),
+            )
+        });
+    axum::response::sse::Sse::new(events)
+        .keep_alive(axum::response::sse::KeepAlive::default())
         .into_response()
 }
 

@@ -44,6 +44,9 @@ pub(crate) fn layout(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Cairn" }
                 link rel="stylesheet" href="/ui/assets/console.css";
+                @if viewer.is_some() {
+                    script src="/ui/assets/live.js" defer {}
+                }
             }
             body {
                 a.skip href="#main" { "Skip to the content" }
@@ -119,7 +122,8 @@ pub(crate) fn problem(viewer: Option<&Viewer<'_>>, title: &str, message: &str) -
 /// Names of organisations as this node knows them (its partners and itself), by key.
 pub(crate) type Names = HashMap<String, String>;
 
-fn organisation(names: &Names, key: &str) -> String {
+/// An organisation by name where this node knows it, else by the start of its key.
+pub(crate) fn organisation(names: &Names, key: &str) -> String {
     names
         .get(key)
         .cloned()
@@ -184,7 +188,7 @@ pub(crate) fn overview(
         }
         section aria-labelledby="recent" {
             h2 #recent { "Latest reports" }
-            (report_table(recent, names, "The newest reports held"))
+            (report_table(recent, names, "The newest reports held", true))
             p { a href="/ui/reports" { "All reports" } }
         }
     };
@@ -439,6 +443,23 @@ pub(crate) struct ReportSearch {
 }
 
 impl ReportSearch {
+    /// Whether this is the first page of every current report (new ones belong at its top).
+    pub(crate) fn is_unfiltered(&self) -> bool {
+        [
+            &self.indicator,
+            &self.tlp,
+            &self.kind,
+            &self.tag,
+            &self.author,
+            &self.since,
+            &self.until,
+            &self.cursor,
+        ]
+        .iter()
+        .all(|v| v.trim().is_empty())
+            && self.history.is_none()
+    }
+
     /// The query string of the next page.
     pub(crate) fn next_page(&self, cursor: &str) -> String {
         let mut next = self.clone();
@@ -502,7 +523,7 @@ pub(crate) fn reports(
         @if let Some(problem) = problem {
             p.problem role="alert" { (problem) }
         }
-        (report_table(found, names, "Reports matching the search, newest first"))
+        (report_table(found, names, "Reports matching the search, newest first", search.is_unfiltered()))
         @if let Some(next) = next {
             p { a rel="next" href=(search.next_page(next)) { "Older reports" } }
         }
@@ -510,12 +531,14 @@ pub(crate) fn reports(
     layout("Reports", Some(viewer), Some(Section::Reports), main)
 }
 
-fn report_table(found: &[StoredReport], names: &Names, caption: &str) -> Markup {
+/// The table of reports; `live` lets the console's script add reports as they arrive.
+fn report_table(found: &[StoredReport], names: &Names, caption: &str, live: bool) -> Markup {
     html! {
-        @if found.is_empty() {
+        p #live-status.visually-hidden role="status" aria-live="polite" {}
+        @if found.is_empty() && !live {
             p { "No reports." }
         } @else {
-            table.reports {
+            table.reports data-live=[live.then_some("")] {
                 caption { (caption) }
                 thead { tr { th scope="col" { "Title" } th scope="col" { "TLP" } th scope="col" { "Kind" } th scope="col" { "Author" } th scope="col" { "Created" } th scope="col" { "Indicators" } } }
                 tbody {
@@ -537,8 +560,17 @@ fn report_table(found: &[StoredReport], names: &Names, caption: &str) -> Markup 
 }
 
 fn tlp_badge(tlp: cairn_core::Tlp) -> Markup {
-    let label = tlp.as_str().to_uppercase();
-    html! { span class={ "tlp tlp-" (tlp.as_str().replace('+', "-")) } { "TLP:" (label) } }
+    html! { span class={ "tlp " (tlp_class(tlp)) } { (tlp_label(tlp)) } }
+}
+
+/// The style class of a TLP badge.
+pub(crate) fn tlp_class(tlp: cairn_core::Tlp) -> String {
+    format!("tlp-{}", tlp.as_str().replace('+', "-"))
+}
+
+/// A TLP label as the badge writes it.
+pub(crate) fn tlp_label(tlp: cairn_core::Tlp) -> String {
+    format!("TLP:{}", tlp.as_str().to_uppercase())
 }
 
 /// What the report page shows besides the report itself.
