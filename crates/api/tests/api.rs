@@ -2225,9 +2225,12 @@ async fn the_console_signs_in_with_a_token_and_shows_reports_behind_its_defences
         "{script}"
     );
     let mut live = tokio::net::TcpStream::connect(api.address).await.unwrap();
-    live.write_all(format!("GET /ui/live HTTP/1.1\r\nHost: localhost\r\n{admin}\r\n").as_bytes())
-        .await
-        .unwrap();
+    live.write_all(
+        format!("GET /ui/live HTTP/1.1\r\nHost: localhost\r\n{admin}Connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 4096];
     while !seen.contains("\r\n\r\n") {
@@ -2279,5 +2282,23 @@ async fn the_console_signs_in_with_a_token_and_shows_reports_behind_its_defences
     );
     assert_eq!(shown["tlp"], "TLP:GREEN");
     assert_eq!(shown["author"], "CERT-Test");
+    // Revoking the token ends even a quiet stream.
+    assert!(Tokens::load(&tokens_path).unwrap().revoke("admin").unwrap());
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match live.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                    assert!(
+                        !text.contains("event: report"),
+                        "a report after the token was revoked: {text}"
+                    );
+                }
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the live stream outlived its token");
     api.shutdown.cancel();
 }

@@ -100,6 +100,9 @@ async fn live_script() -> Response {
         .into_response()
 }
 
+/// How often a live stream with nothing to send checks that its session still lasts.
+const LIVE_SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One report as the live list shows it.
 #[derive(Debug, serde::Serialize)]
 struct LiveReport {
@@ -133,19 +136,26 @@ async fn live(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respons
     };
     let names = names(&state).await;
     let keeps = state.clone();
-    let events = crate::arrivals(&state, cursor)
+    // A tick now and then, so that a quiet stream also ends with its session.
+    let shutdown = state.shutdown.clone();
+    let ticks = futures::stream::unfold(shutdown, |shutdown| async move {
+        tokio::select! {
+            () = shutdown.cancelled() => None,
+            () = tokio::time::sleep(LIVE_SESSION_CHECK) => Some((None, shutdown)),
+        }
+    });
+    let events = futures::stream::select(crate::arrivals(&state, cursor).map(Some), ticks)
         // Only while the session lasts and its token is valid.
         .take_while(move |_| {
             let alive = keeps
                 .console
-                .find(&session, Instant::now())
+                .peek(&session, Instant::now())
                 .is_some_and(|s| keeps.check_token(&s.token, Role::Read).is_ok());
             std::future::ready(alive)
         })
-        .filter(|s| {
-            // Current reports only, as the list shows them.
-            let r = s.report.report();
-            std::future::ready(r.retracts.is_none())
+        // Current reports only, as the list shows them; ticks carry none.
+        .filter_map(|item| {
+            std::future::ready(item.filter(|s: &StoredReport| s.report.report().retracts.is_none()))
         })
         .map(move |s| {
             let r = s.report.report();

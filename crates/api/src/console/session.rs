@@ -89,6 +89,13 @@ impl Sessions {
         Some(session.clone())
     }
 
+    /// The live session with this id, without counting this as use (a live stream asking
+    /// whether to go on must not keep an unattended session open).
+    pub(crate) fn peek(&self, id: &str, now: Instant) -> Option<Session> {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.get(id).filter(|s| alive(s, now)).cloned()
+    }
+
     /// Ends a session.
     pub(crate) fn close(&self, id: &str) {
         self.open
@@ -150,6 +157,10 @@ mod tests {
 
         let idle = sessions.open("t", start);
         assert!(sessions.find(&idle, start + IDLE_TIMEOUT).is_none());
+        // Looking without using does not keep a session alive.
+        let watched = sessions.open("t", start);
+        assert!(sessions.peek(&watched, start + IDLE_TIMEOUT / 2).is_some());
+        assert!(sessions.peek(&watched, start + IDLE_TIMEOUT).is_none());
         let closed = sessions.open("t", start);
         sessions.close(&closed);
         assert!(sessions.find(&closed, start).is_none());
