@@ -877,8 +877,8 @@ impl Store {
             let (key, bytes) = item?;
             let seq = keys::decode_seq(&key[1..])
                 .ok_or_else(|| ReadError::Corrupt("record key".into()))?;
-            let record = decode_record(&bytes)?;
-            let id = cairn_core::id_of_stored(&self.trees.envelope(&record)?)
+            let mut record = decode_record(&bytes)?;
+            let id = cairn_core::id_of_stored(&self.trees.take_envelope(&mut record)?)
                 .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
             ids.insert(id, seq);
         }
@@ -936,41 +936,36 @@ impl Store {
 
     /// The stored envelope that arrived with this number, if any, not decoded.
     pub fn envelope_at(&self, seq: u64) -> Result<Option<StoredEnvelope>, ReadError> {
+        self.record_at(seq)?
+            .map(|bytes| self.trees.stored_envelope(&bytes))
+            .transpose()
+    }
+
+    /// The record that arrived with this number, once its ingest has finished.
+    fn record_at(&self, seq: u64) -> Result<Option<sled::IVec>, ReadError> {
         if seq > self.durable_seq() {
             return Ok(None);
         }
-        match self.trees.reports.get(keys::record(seq))? {
-            Some(bytes) => self.trees.stored_envelope(&bytes).map(Some),
-            None => Ok(None),
-        }
+        Ok(self.trees.reports.get(keys::record(seq))?)
     }
 
     /// The report that arrived with this number, if any.
     pub fn get_seq(&self, seq: u64) -> Result<Option<StoredReport>, ReadError> {
-        if seq > self.durable_seq() {
-            return Ok(None);
-        }
-        match self.trees.reports.get(keys::record(seq))? {
-            Some(bytes) => self.trees.stored_report(&bytes).map(Some),
-            None => Ok(None),
-        }
+        self.record_at(seq)?
+            .map(|bytes| self.trees.stored_report(&bytes))
+            .transpose()
     }
 
     /// The STIX objects the report that arrived with this number carries (none for a report
     /// written in Cairn), read without decoding the rest of it.
     pub fn stix_objects_at(&self, seq: u64) -> Result<Option<Vec<String>>, ReadError> {
-        if seq > self.durable_seq() {
+        let Some(bytes) = self.record_at(seq)? else {
             return Ok(None);
-        }
-        match self.trees.reports.get(keys::record(seq))? {
-            Some(bytes) => {
-                let record = decode_record(&bytes)?;
-                cairn_core::stored_stix_objects(&self.trees.envelope(&record)?)
-                    .map(Some)
-                    .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))
-            }
-            None => Ok(None),
-        }
+        };
+        let mut record = decode_record(&bytes)?;
+        cairn_core::stored_stix_objects(&self.trees.take_envelope(&mut record)?)
+            .map(Some)
+            .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))
     }
 
     /// The stored report whose id starts with these hexadecimal digits (at least 8).

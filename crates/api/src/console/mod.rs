@@ -361,6 +361,20 @@ async fn sign_out(
     response
 }
 
+/// [`signed`] for a form: also refused when the form's CSRF token is not this session's.
+async fn signed_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    needed: Role,
+    posted_csrf: &str,
+) -> Result<Signed, Response> {
+    let signed = signed(state, headers, needed).await?;
+    match csrf_refusal(&signed, posted_csrf) {
+        Some(refused) => Err(refused),
+        None => Ok(signed),
+    }
+}
+
 /// The answer to a form whose CSRF token is not this session's; `None` when it is.
 fn csrf_refusal(signed: &Signed, posted: &str) -> Option<Response> {
     if same_secret(&signed.csrf, posted) {
@@ -376,11 +390,10 @@ fn csrf_refusal(signed: &Signed, posted: &str) -> Option<Response> {
     ))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
 struct RetractForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     reason: String,
 }
 
@@ -392,17 +405,11 @@ async fn retract(
     Path(id): Path<String>,
     form: Result<Form<RetractForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let signed = match signed(&state, &headers, Role::Publish).await {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let signed = match signed_form(&state, &headers, Role::Publish, &form.csrf).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let form = form.map(|Form(f)| f).unwrap_or(RetractForm {
-        csrf: String::new(),
-        reason: String::new(),
-    });
-    if let Some(refused) = csrf_refusal(&signed, &form.csrf) {
-        return refused;
-    }
     let refuse = |status: StatusCode, message: &str| {
         page(
             status,
@@ -498,14 +505,11 @@ async fn create_token(
     headers: HeaderMap,
     form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let signed = match signed(&state, &headers, Role::Admin).await {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let signed = match signed_form(&state, &headers, Role::Admin, &form.csrf).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let form = form.map(|Form(f)| f).unwrap_or_default();
-    if let Some(refused) = csrf_refusal(&signed, &form.csrf) {
-        return refused;
-    }
     let bad = |message: &str| {
         tokens_view(
             &state,
@@ -542,14 +546,11 @@ async fn revoke_token(
     headers: HeaderMap,
     form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let signed = match signed(&state, &headers, Role::Admin).await {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let signed = match signed_form(&state, &headers, Role::Admin, &form.csrf).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let form = form.map(|Form(f)| f).unwrap_or_default();
-    if let Some(refused) = csrf_refusal(&signed, &form.csrf) {
-        return refused;
-    }
     let revoked =
         crate::Tokens::load(&state.tokens_path).and_then(|mut tokens| tokens.revoke(&form.name));
     match revoked {
@@ -588,15 +589,20 @@ fn filters(search: &pages::ReportSearch) -> ReportFilters {
 
 /// Names of this organisation and its partners, by key.
 async fn names(state: &AppState) -> pages::Names {
-    let mut names = pages::Names::new();
-    if let Ok(peers) = state.node.peers().await {
-        for p in peers {
-            names.insert(p.org_key, p.partner);
-        }
+    match (state.node.status().await, state.node.peers().await) {
+        (Ok(status), Ok(peers)) => names_of(&status, &peers),
+        (Ok(status), Err(_)) => names_of(&status, &[]),
+        _ => pages::Names::new(),
     }
-    if let Ok(status) = state.node.status().await {
-        names.insert(status.org_key, status.organisation);
-    }
+}
+
+/// Names of this organisation and its partners, by key, from what the node said.
+fn names_of(status: &cairn_node::NodeStatus, peers: &[cairn_node::PeerStatus]) -> pages::Names {
+    let mut names: pages::Names = peers
+        .iter()
+        .map(|p| (p.org_key.clone(), p.partner.clone()))
+        .collect();
+    names.insert(status.org_key.clone(), status.organisation.clone());
     names
 }
 
@@ -622,7 +628,7 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
         Ok(Err(e)) => return failed(e),
         Err(e) => return failed(e),
     };
-    let names = names(&state).await;
+    let names = names_of(&status, &peers);
     page(
         StatusCode::OK,
         pages::overview(&signed.viewer(), &status, &peers, &recent, &names),

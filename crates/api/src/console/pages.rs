@@ -443,39 +443,31 @@ pub(crate) struct ReportSearch {
 }
 
 impl ReportSearch {
+    /// The text fields, by name, as the query string carries them.
+    fn fields(&self) -> [(&'static str, &str); 8] {
+        [
+            ("indicator", &self.indicator),
+            ("tlp", &self.tlp),
+            ("kind", &self.kind),
+            ("tag", &self.tag),
+            ("author", &self.author),
+            ("since", &self.since),
+            ("until", &self.until),
+            ("cursor", &self.cursor),
+        ]
+    }
+
     /// Whether this is the first page of every current report (new ones belong at its top).
     pub(crate) fn is_unfiltered(&self) -> bool {
-        [
-            &self.indicator,
-            &self.tlp,
-            &self.kind,
-            &self.tag,
-            &self.author,
-            &self.since,
-            &self.until,
-            &self.cursor,
-        ]
-        .iter()
-        .all(|v| v.trim().is_empty())
-            && self.history.is_none()
+        self.fields().iter().all(|(_, v)| v.trim().is_empty()) && self.history.is_none()
     }
 
     /// The query string of the next page.
     pub(crate) fn next_page(&self, cursor: &str) -> String {
-        let mut next = self.clone();
-        next.cursor = cursor.to_string();
-        let pairs = [
-            ("indicator", &next.indicator),
-            ("tlp", &next.tlp),
-            ("kind", &next.kind),
-            ("tag", &next.tag),
-            ("author", &next.author),
-            ("since", &next.since),
-            ("until", &next.until),
-            ("cursor", &next.cursor),
-        ];
-        let mut query: Vec<String> = pairs
+        let mut query: Vec<String> = self
+            .fields()
             .iter()
+            .map(|&(k, v)| (k, if k == "cursor" { cursor } else { v }))
             .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| {
                 format!(
@@ -484,7 +476,7 @@ impl ReportSearch {
                 )
             })
             .collect();
-        if next.history.is_some() {
+        if self.history.is_some() {
             query.push("history=on".into());
         }
         format!("/ui/reports?{}", query.join("&"))
