@@ -58,7 +58,7 @@ fn main() {
         fill.elapsed().as_secs_f64()
     );
     // Let the background indexer finish, so that the pass below runs alone.
-    while store.indexed_up_to().expect("read") < store.last_seq().expect("read") {
+    while store.indexed_up_to() < store.last_seq().expect("read") {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 

@@ -59,11 +59,24 @@ pub struct NodeSection {
     /// everything they hold, so that any of them serves the same reports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_nodes: Vec<crate::sharing::PartnerNodeSection>,
+    /// Memory arenas the C library's allocator may keep (glibc's `M_ARENA_MAX`); 0 leaves its
+    /// default, eight per core. On a small machine 2 keeps a node's peak memory far lower (a
+    /// thread that allocates while another does then shares an arena instead of taking its
+    /// own), for somewhat less throughput under load.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub malloc_arenas: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn default_node_name() -> String {
     "node-1".to_string()
 }
+
+/// Most allocator arenas `[node] malloc_arenas` may ask for.
+pub const MAX_MALLOC_ARENAS: u32 = 256;
 
 /// Largest configuration file read.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -76,6 +89,7 @@ impl NodeConfig {
                 organisation: organisation.to_string(),
                 node_name: node_name.to_string(),
                 other_nodes: Vec::new(),
+                malloc_arenas: 0,
             },
             store: StoreConfig::default(),
             network: cairn_net::NetConfig::default(),
@@ -209,6 +223,18 @@ impl NodeConfig {
                 message: "must not be empty".into(),
             });
         }
+        if config.node.malloc_arenas > MAX_MALLOC_ARENAS {
+            issues.push(ConfigIssue {
+                line: text
+                    .find("malloc_arenas")
+                    .map_or(1, |at| text[..at].matches('\n').count() + 1),
+                field: "node.malloc_arenas".into(),
+                message: format!(
+                    "{} is more than {MAX_MALLOC_ARENAS}: give 0 (the C library's default) or a small number such as 2",
+                    config.node.malloc_arenas
+                ),
+            });
+        }
         for (i, problem) in config.network.check() {
             issues.push(ConfigIssue {
                 line: text
@@ -330,6 +356,7 @@ mod tests {
         let config = NodeConfig::load(&example).unwrap();
         assert_eq!(config.store, StoreConfig::default());
         assert_eq!(config.node.node_name, default_node_name());
+        assert_eq!(config.node.malloc_arenas, 0);
     }
 
     #[test]
@@ -366,6 +393,27 @@ mod tests {
             "{issues:?}"
         );
         assert!(issues.iter().all(|i| i.line > 1), "{issues:?}");
+    }
+
+    #[test]
+    fn malloc_arenas_are_read_and_an_absurd_count_is_named_with_its_line() {
+        let path = std::path::Path::new("node.toml");
+        let (config, issues) =
+            NodeConfig::from_text(path, "[node]\norganisation = \"X\"\nmalloc_arenas = 2\n")
+                .unwrap();
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(config.node.malloc_arenas, 2);
+        let (_, issues) = NodeConfig::from_text(
+            path,
+            "[node]\norganisation = \"X\"\n\nmalloc_arenas = 100000\n",
+        )
+        .unwrap();
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].field, "node.malloc_arenas");
+        assert_eq!(issues[0].line, 4);
+        let negative =
+            NodeConfig::from_text(path, "[node]\norganisation = \"X\"\nmalloc_arenas = -1\n");
+        assert!(negative.unwrap_err().to_string().contains("malloc_arenas"));
     }
 
     #[test]

@@ -167,6 +167,9 @@ fn restart_needed(started: &NodeConfig, now: &NodeConfig) -> Vec<String> {
     {
         changed.push("[node] organisation and node_name".to_string());
     }
+    if started.node.malloc_arenas != now.node.malloc_arenas {
+        changed.push("[node] malloc_arenas".to_string());
+    }
     if started.store != now.store {
         changed.push("[store]".to_string());
     }
@@ -188,15 +191,38 @@ fn restart_needed(started: &NodeConfig, now: &NodeConfig) -> Vec<String> {
     changed
 }
 
+/// Caps the C library allocator's arenas at `arenas` (`[node] malloc_arenas`; 0 leaves the
+/// default). Only glibc has them; elsewhere the setting is reported and ignored.
+fn limit_malloc_arenas(arenas: u32) {
+    if arenas == 0 {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let arenas = i32::try_from(arenas).unwrap_or(i32::MAX);
+        // SAFETY: mallopt only reads its two integer arguments.
+        if unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) } != 1 {
+            tracing::warn!(arenas, "the C library refused [node] malloc_arenas");
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    tracing::warn!(
+        arenas,
+        "[node] malloc_arenas applies to glibc only and is ignored here"
+    );
+}
+
 /// Runs the node until it is told to stop.
 pub fn run(home: &Home) -> Result<ExitCode> {
     let settings = settings(home)?;
+    let config = home.config()?;
+    // Before the runtime's threads first allocate: glibc sizes its arena limit on first need.
+    limit_malloc_arenas(config.node.malloc_arenas);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("cairn")
         .build()
         .context("cannot start the runtime")?;
-    let config = home.config()?;
     let api = config.api.clone();
     runtime.block_on(async {
         let shutdown = CancellationToken::new();

@@ -2187,7 +2187,7 @@ impl Actor {
         match command {
             NodeCommand::Status(reply) => {
                 let reports = self.store.last_seq().unwrap_or(0);
-                let indexed = self.store.indexed_up_to().unwrap_or(0);
+                let indexed = self.store.indexed_up_to();
                 let _ = reply.send(NodeStatus {
                     organisation: self.organisation.clone(),
                     org_key: self.us.to_string(),

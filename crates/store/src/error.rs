@@ -55,6 +55,9 @@ pub enum IngestError {
     /// Writing the envelope file failed.
     #[error("writing the envelope file failed: {0}")]
     Envelopes(std::io::Error),
+    /// Writing the query index failed (the reports themselves are stored).
+    #[error("writing the query index failed: {0}")]
+    Index(std::io::Error),
     /// The store holds a record it cannot read.
     #[error(transparent)]
     Read(#[from] ReadError),
@@ -69,6 +72,11 @@ pub enum ReadError {
     /// An envelope could not be read back from the envelope file.
     #[error("{0}; restore the data directory from a backup if this persists")]
     Envelope(#[from] crate::EnvelopeReadError),
+    /// The query index could not be read.
+    #[error(
+        "reading the query index failed: {0}; removing the store's query-index folder makes Cairn build it again"
+    )]
+    Index(std::io::Error),
     /// A record does not decode.
     #[error("the store holds a damaged record ({0}); restore the data directory from a backup")]
     Corrupt(String),

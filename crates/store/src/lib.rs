@@ -15,6 +15,7 @@ mod id_filter;
 mod index;
 mod keys;
 mod query;
+mod runs;
 mod statements;
 mod store;
 

@@ -1,5 +1,5 @@
-//! Queries: postings for the indexed part of the store, a direct read of the reports that
-//! arrived after the index marker, merged newest first.
+//! Queries: the query index's postings, newest first, for the indexed part of the store, a
+//! direct read of the reports that arrived after the index marker, merged newest first.
 
 use std::collections::HashSet;
 
@@ -8,7 +8,7 @@ use cairn_core::indicator::search_forms;
 use cairn_core::report::normalise_label;
 
 use crate::error::ReadError;
-use crate::keys::{self, BlockPosting};
+use crate::keys;
 use crate::store::{ReportStatus, Store, StoredReport};
 
 /// Filters for [`Store::query`]. Every filter given must match.
@@ -41,14 +41,14 @@ impl Store {
     /// Reports matching every filter, newest first. Without `include_history`, only current
     /// versions are listed: superseded versions, retracted reports and retractions are not.
     pub fn query(&self, query: &ReportQuery) -> Result<Vec<StoredReport>, ReadError> {
-        self.query_as_of(query, self.indexed_up_to()?)
+        self.query_as_of(query, self.indexed_up_to())
     }
 
     /// Which of these tags some indexed report (any version, retracted or not) carries: one
     /// index lookup per tag. Reports not indexed yet are not looked at. Answers with the tags
     /// as given.
     pub fn indexed_tags_present(&self, tags: &[String]) -> Result<HashSet<String>, ReadError> {
-        let indexed = self.indexed_up_to()?;
+        let index = self.trees.index.snapshot();
         let mut wanted: std::collections::HashMap<String, Vec<&String>> =
             std::collections::HashMap::new();
         for tag in tags {
@@ -56,17 +56,12 @@ impl Store {
         }
         let mut present = HashSet::new();
         for (normalised, originals) in &wanted {
-            for item in self
-                .trees
-                .index
-                .scan_prefix(keys::prefix(keys::BY_TAG, normalised.as_bytes()))
+            let term = keys::term_hash(keys::BY_TAG, normalised.as_bytes());
+            for posting in index
+                .newest_first(&[term], i64::MIN, i64::MAX, None)
+                .map_err(ReadError::Index)?
             {
-                let (key, _) = item?;
-                let seq = keys::seq_of_posting(&key)
-                    .ok_or_else(|| ReadError::Corrupt("index key".into()))?;
-                if seq > indexed {
-                    continue;
-                }
+                let (_, seq) = posting.map_err(ReadError::Index)?;
                 // Tags are indexed by hash: make sure this report really carries the tag.
                 let carries = self.get_seq(seq)?.is_some_and(|stored| {
                     stored
@@ -85,13 +80,15 @@ impl Store {
         Ok(present)
     }
 
-    /// The query, trusting the index only up to arrival number `indexed` (read before the
-    /// index is scanned: the indexer may move on meanwhile).
+    /// The query, trusting the index only up to arrival number `indexed` (at most what the
+    /// index covers; less in tests).
     fn query_as_of(
         &self,
         query: &ReportQuery,
         indexed: u64,
     ) -> Result<Vec<StoredReport>, ReadError> {
+        let index = self.trees.index.snapshot();
+        let indexed = indexed.min(index.indexed_up_to);
         let limit = if query.limit == 0 { 100 } else { query.limit };
         let indicator_forms = query.indicator.as_deref().map(search_forms);
         let tag = query.tag.as_deref().map(normalise_label);
@@ -102,57 +99,30 @@ impl Store {
         };
         let mut found: Vec<StoredReport> = Vec::new();
         let mut seen = HashSet::new();
-        let since = keys::time_key(query.since_ms.unwrap_or(i64::MIN));
-        let until = keys::time_key(query.until_ms.unwrap_or(i64::MAX));
-        if let Some(forms) = &indicator_forms {
-            self.indicator_candidates(
-                forms, query, indexed, &filter, limit, &mut seen, &mut found,
-            )?;
-        }
-        let prefixes = if indicator_forms.is_some() {
-            Vec::new()
-        } else {
-            term_prefixes(query, tag.as_deref())
-        };
-        for prefix in prefixes {
-            let mut start = prefix.clone();
-            start.extend_from_slice(&since);
-            let mut end = prefix.clone();
-            end.extend_from_slice(&until);
-            end.extend_from_slice(&[0xff; 33]);
-            if let Some((created_ms, seq)) = query.before {
-                let mut before = prefix;
-                before.extend_from_slice(&keys::time_key(created_ms));
-                before.extend_from_slice(&seq.to_be_bytes());
-                end = end.min(before);
-            }
-            if end <= start {
+        let terms = term_hashes(query, tag.as_deref(), indicator_forms.as_deref());
+        let postings = index
+            .newest_first(
+                &terms,
+                query.since_ms.unwrap_or(i64::MIN),
+                query.until_ms.unwrap_or(i64::MAX),
+                query.before,
+            )
+            .map_err(ReadError::Index)?;
+        for posting in postings {
+            let (_, seq) = posting.map_err(ReadError::Index)?;
+            // Reports past the marker are read below, whatever the index holds for them.
+            if seq > indexed {
                 continue;
             }
-            let mut taken = 0;
-            for item in self.trees.index.range(start..end).rev() {
-                let (key, _) = item?;
-                let seq = keys::seq_of_posting(&key)
-                    .ok_or_else(|| ReadError::Corrupt("index key".into()))?;
-                // Reports past the marker are read below, whatever the index holds for them:
-                // the indexer may have moved on since the marker was read.
-                if seq > indexed {
-                    continue;
-                }
-                let stored = self.get_seq(seq)?.ok_or_else(|| {
-                    ReadError::Corrupt(format!("index names missing arrival {seq}"))
-                })?;
-                if !seen.insert(stored.report.id()) {
-                    continue;
-                }
-                if !self.keep(&filter, &stored)? {
-                    continue;
-                }
-                found.push(stored);
-                taken += 1;
-                if taken >= limit {
-                    break;
-                }
+            let stored = self
+                .get_seq(seq)?
+                .ok_or_else(|| ReadError::Corrupt(format!("index names missing arrival {seq}")))?;
+            if !seen.insert(stored.report.id()) || !self.keep(&filter, &stored)? {
+                continue;
+            }
+            found.push(stored);
+            if found.len() >= limit {
+                break;
             }
         }
         for item in self.records_after(indexed) {
@@ -167,63 +137,6 @@ impl Store {
         });
         found.truncate(limit);
         Ok(found)
-    }
-
-    /// Reports mentioning one of `forms`, from the indicator blocks: newest first, at most
-    /// `limit` that pass the filter.
-    #[allow(clippy::too_many_arguments)]
-    fn indicator_candidates(
-        &self,
-        forms: &[String],
-        query: &ReportQuery,
-        indexed: u64,
-        filter: &Filter<'_>,
-        limit: usize,
-        seen: &mut HashSet<cairn_core::ReportId>,
-        found: &mut Vec<StoredReport>,
-    ) -> Result<(), ReadError> {
-        let mut candidates: Vec<(i64, u64)> = Vec::new();
-        for form in forms {
-            let hash = keys::indicator_hash(form);
-            let bucket = (hash % u64::from(keys::INDICATOR_BUCKETS)) as u16;
-            for item in self
-                .trees
-                .index
-                .scan_prefix(keys::block_prefix(bucket, None))
-            {
-                let (_, block) = item?;
-                let postings = BlockPosting::decode_all(&block)
-                    .ok_or_else(|| ReadError::Corrupt("indicator block".into()))?;
-                candidates.extend(
-                    postings
-                        .iter()
-                        .filter(|p| {
-                            p.hash == hash
-                                && p.seq <= indexed
-                                && query.since_ms.is_none_or(|s| p.created_ms >= s)
-                                && query.until_ms.is_none_or(|u| p.created_ms <= u)
-                        })
-                        .map(|p| (p.created_ms, p.seq)),
-                );
-            }
-        }
-        candidates.sort_unstable_by(|a, b| b.cmp(a));
-        candidates.dedup();
-        let mut taken = 0;
-        for (_, seq) in candidates {
-            let stored = self
-                .get_seq(seq)?
-                .ok_or_else(|| ReadError::Corrupt(format!("index names missing arrival {seq}")))?;
-            if !seen.insert(stored.report.id()) || !self.keep(filter, &stored)? {
-                continue;
-            }
-            found.push(stored);
-            taken += 1;
-            if taken >= limit {
-                break;
-            }
-        }
-        Ok(())
     }
 
     fn keep(&self, filter: &Filter<'_>, stored: &StoredReport) -> Result<bool, ReadError> {
@@ -243,14 +156,20 @@ impl Store {
     }
 }
 
-/// The postings to read: those of the most selective filter given.
-fn term_prefixes(q: &ReportQuery, tag: Option<&str>) -> Vec<Vec<u8>> {
-    if let Some(tag) = tag {
-        vec![keys::prefix(keys::BY_TAG, tag.as_bytes())]
+/// The terms whose postings to read, newest first: those of the most selective filter given
+/// (an indicator's search forms, a tag, an author, else every (kind, TLP) pair the query
+/// allows). The filter then checks every other condition on the reports themselves.
+fn term_hashes(q: &ReportQuery, tag: Option<&str>, indicator_forms: Option<&[String]>) -> Vec<u64> {
+    if let Some(forms) = indicator_forms {
+        forms
+            .iter()
+            .map(|f| keys::term_hash(keys::BY_INDICATOR, f.as_bytes()))
+            .collect()
+    } else if let Some(tag) = tag {
+        vec![keys::term_hash(keys::BY_TAG, tag.as_bytes())]
     } else if let Some(author) = &q.author {
-        vec![keys::prefix(keys::BY_AUTHOR, author.as_bytes())]
+        vec![keys::term_hash(keys::BY_AUTHOR, author.as_bytes())]
     } else {
-        // Every (kind, TLP) pair the query allows.
         let kinds: Vec<ReportKind> = q.kind.map_or_else(|| ReportKind::ALL.to_vec(), |k| vec![k]);
         let tlps: Vec<cairn_core::Tlp> = q
             .tlp
@@ -259,7 +178,7 @@ fn term_prefixes(q: &ReportQuery, tag: Option<&str>) -> Vec<Vec<u8>> {
             .iter()
             .flat_map(|k| {
                 tlps.iter().map(move |t| {
-                    keys::prefix(keys::BY_KIND_TLP, &[k.to_proto() as u8, t.to_proto() as u8])
+                    keys::term_hash(keys::BY_KIND_TLP, &[k.to_proto() as u8, t.to_proto() as u8])
                 })
             })
             .collect()

@@ -15,6 +15,7 @@ use crate::error::{IngestError, OpenError, ReadError, ResolveError};
 use crate::id_filter::IdFilter;
 use crate::index::Indexer;
 use crate::keys;
+use crate::runs::QueryIndex;
 
 /// Store format this build writes and reads: 2 keeps envelopes in the envelope file (format 1
 /// kept them inside their records; such records are still read).
@@ -152,8 +153,8 @@ pub(crate) struct Trees {
     pub(crate) bundles: sled::Tree,
     /// Organisations' key statements, by organisation id and digest.
     pub(crate) statements: sled::Tree,
-    pub(crate) index_db: sled::Db,
-    pub(crate) index: sled::Tree,
+    /// The query index: runs of postings and ids in `query-index/`.
+    pub(crate) index: Arc<QueryIndex>,
     /// The highest arrival number flushed to disk: the index never runs ahead of it.
     pub(crate) durable_seq: Arc<AtomicU64>,
     /// One writer of postings at a time (the indexing thread or a caller of `index_pending`).
@@ -287,6 +288,35 @@ impl std::fmt::Debug for Store {
 /// background threads let go of it shortly after the last handle is dropped.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// The arrival number of the last report written to `reports`.
+fn last_seq_in(reports: &sled::Tree) -> Result<u64, ReadError> {
+    Ok(match reports.get(keys::NEXT_SEQ)? {
+        Some(v) => keys::decode_seq(&v)
+            .ok_or_else(|| ReadError::Corrupt("next arrival number".into()))?
+            .saturating_sub(1),
+        None => 0,
+    })
+}
+
+/// The query index's folder in the store's.
+const INDEX_FOLDER: &str = "query-index";
+
+/// Removes the sled query index that stores kept in `index/` before the index moved to run
+/// files; the new one is built from the reports.
+fn remove_sled_index(path: &Path) {
+    let old = path.join("index");
+    if old.join("conf").exists() {
+        match std::fs::remove_dir_all(&old) {
+            Ok(()) => {
+                tracing::info!(folder = %old.display(), "removed the query index of an earlier Cairn; it is built again from the reports")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, folder = %old.display(), "cannot remove the query index of an earlier Cairn; remove it by hand")
+            }
+        }
+    }
+}
+
 fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, OpenError> {
     let started = std::time::Instant::now();
     loop {
@@ -321,8 +351,8 @@ fn now_ms() -> i64 {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `path`: the durable reports in `path/reports`, the
-    /// query index (derived from them, flushed separately) in `path/index`.
+    /// Opens (or creates) the store in `path`: the durable reports in `path/reports` and
+    /// `path/envelopes`, the query index (derived from them) in `path/query-index`.
     pub fn open(path: &Path, config: &StoreConfig) -> Result<Store, OpenError> {
         let storage = |source| OpenError::Storage {
             path: path.to_path_buf(),
@@ -330,7 +360,6 @@ impl Store {
         };
         let cache_bytes = config.cache_mb.saturating_mul(1 << 20) / 2;
         let db = open_db(&path.join("reports"), cache_bytes)?;
-        let index_db = open_db(&path.join("index"), cache_bytes)?;
         let meta = db.open_tree("meta").map_err(storage)?;
         let mut found_format = None;
         if let Some(v) = meta.get(keys::META_FORMAT).map_err(storage)? {
@@ -370,6 +399,27 @@ impl Store {
                 what: short.to_string(),
             },
         })?;
+        let read_failed = |e: ReadError| match e {
+            ReadError::Storage(source) => storage(source),
+            ReadError::Corrupt(what) => OpenError::Corrupt {
+                path: path.to_path_buf(),
+                what,
+            },
+            ReadError::Envelope(e) => OpenError::Corrupt {
+                path: path.to_path_buf(),
+                what: e.to_string(),
+            },
+            ReadError::Index(e) => OpenError::Corrupt {
+                path: path.to_path_buf(),
+                what: format!("query index: {e}"),
+            },
+        };
+        let last = last_seq_in(&reports).map_err(read_failed)?;
+        let index_dir = path.join(INDEX_FOLDER);
+        let index = QueryIndex::open(&index_dir, last).map_err(|source| OpenError::Io {
+            path: index_dir.clone(),
+            source,
+        })?;
         let trees = Trees {
             reports,
             envelopes: Arc::new(envelopes),
@@ -377,9 +427,8 @@ impl Store {
             audit: db.open_tree("audit").map_err(storage)?,
             bundles: db.open_tree("bundles").map_err(storage)?,
             statements: db.open_tree("statements").map_err(storage)?,
-            index: index_db.open_tree("index").map_err(storage)?,
+            index: Arc::new(index),
             db,
-            index_db,
             index_lock: Arc::new(Mutex::new(())),
             durable_seq: Arc::new(AtomicU64::new(0)),
             fresh: Arc::new(Mutex::new(VecDeque::new())),
@@ -395,30 +444,9 @@ impl Store {
             audit_id_offset: 0,
             verify_threads: config.verify_threads,
         };
-        let read_failed = |e: ReadError| match e {
-            ReadError::Storage(source) => storage(source),
-            ReadError::Corrupt(what) => OpenError::Corrupt {
-                path: path.to_path_buf(),
-                what,
-            },
-            ReadError::Envelope(e) => OpenError::Corrupt {
-                path: path.to_path_buf(),
-                what: e.to_string(),
-            },
-        };
-        let last = store.last_seq_written().map_err(read_failed)?;
         store.trees.durable_seq.store(last, Ordering::SeqCst);
-        let indexed = crate::index::indexed_up_to(&store.trees).unwrap_or(u64::MAX);
-        if indexed > last {
-            // The index claims reports the store does not hold: rebuild it from the reports.
-            tracing::warn!(
-                indexed,
-                last,
-                "query index is ahead of the reports; rebuilding it"
-            );
-            store.trees.index.clear().map_err(storage)?;
-        }
-        let indexed = crate::index::indexed_up_to(&store.trees).map_err(read_failed)?;
+        remove_sled_index(path);
+        let indexed = crate::index::indexed_up_to(&store.trees);
         store.load_unindexed_ids(indexed).map_err(read_failed)?;
         let audit_id_offset = store.audit_id_offset().map_err(read_failed)?;
         Ok(Store {
@@ -431,7 +459,7 @@ impl Store {
     /// Bytes the store takes on disk: the reports and the query index.
     pub fn size_on_disk(&self) -> Result<u64, ReadError> {
         Ok(self.trees.db.size_on_disk()?
-            + self.trees.index_db.size_on_disk()?
+            + self.trees.index.size_on_disk()
             + self.trees.envelopes.end())
     }
 
@@ -491,7 +519,6 @@ impl Store {
     /// covers the index and bookkeeping), for a clean shutdown.
     pub fn flush(&self) -> Result<(), IngestError> {
         self.trees.db.flush()?;
-        self.trees.index_db.flush()?;
         Ok(())
     }
 
@@ -837,14 +864,17 @@ impl Store {
 
     /// Calls `each` with every stored id starting with `prefix` (an id may come twice).
     fn for_each_id(&self, prefix: &[u8], mut each: impl FnMut(ReportId)) -> Result<(), ReadError> {
-        let mut scan = vec![keys::ID];
-        scan.extend_from_slice(prefix);
-        for key in self.trees.index.scan_prefix(&scan).keys() {
-            let key = key?;
-            each(
-                ReportId::from_slice(&key[1..])
-                    .ok_or_else(|| ReadError::Corrupt("report id key".into()))?,
-            );
+        let mut damaged = false;
+        self.trees
+            .index
+            .snapshot()
+            .ids_starting(prefix, |entry| match ReportId::from_slice(&entry.id) {
+                Some(id) => each(id),
+                None => damaged = true,
+            })
+            .map_err(ReadError::Index)?;
+        if damaged {
+            return Err(ReadError::Corrupt("report id in the query index".into()));
         }
         for id in self.trees.unindexed().keys() {
             if id.as_bytes().starts_with(prefix) {
@@ -860,14 +890,11 @@ impl Store {
         if let Some(seq) = self.trees.unindexed().get(id) {
             return Ok(Some(*seq));
         }
-        match self.trees.index.get(keys::id(id))? {
-            Some(seq) => {
-                Ok(Some(keys::decode_seq(&seq).ok_or_else(|| {
-                    ReadError::Corrupt("arrival number".into())
-                })?))
-            }
-            None => Ok(None),
-        }
+        self.trees
+            .index
+            .snapshot()
+            .seq_of(id.as_bytes())
+            .map_err(ReadError::Index)
     }
 
     /// Reads the ids of the reports past the index marker (at open).
@@ -1064,12 +1091,7 @@ impl Store {
 
     /// The highest arrival number written (finished or not).
     fn last_seq_written(&self) -> Result<u64, ReadError> {
-        Ok(match self.trees.reports.get(keys::NEXT_SEQ)? {
-            Some(v) => keys::decode_seq(&v)
-                .ok_or_else(|| ReadError::Corrupt("next arrival number".into()))?
-                .saturating_sub(1),
-            None => 0,
-        })
+        last_seq_in(&self.trees.reports)
     }
 
     /// Where a stored report stands among its versions.
@@ -1164,7 +1186,7 @@ impl Store {
     }
 
     /// The highest arrival number whose query postings are written.
-    pub fn indexed_up_to(&self) -> Result<u64, ReadError> {
+    pub fn indexed_up_to(&self) -> u64 {
         crate::index::indexed_up_to(&self.trees)
     }
 

@@ -25,7 +25,7 @@ fn open(dir: &tempfile::TempDir) -> Store {
 fn query_ids(store: &Store, query: &ReportQuery) -> Vec<cairn_core::ReportId> {
     let before = ids(&store.query(query).unwrap());
     while store.index_pending(3).unwrap() > 0 {}
-    assert_eq!(store.indexed_up_to().unwrap(), store.last_seq().unwrap());
+    assert_eq!(store.indexed_up_to(), store.last_seq().unwrap());
     let after = ids(&store.query(query).unwrap());
     assert_eq!(
         before, after,
@@ -316,13 +316,12 @@ fn retractions_hide_every_version_and_only_the_author_can_retract() {
 }
 
 #[test]
-fn indicator_lookups_stay_exact_as_index_blocks_merge() {
+fn indicator_lookups_stay_exact_as_index_runs_merge() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let a = org(1);
     let mut shared = Vec::new();
-    // One report per index write, so the shared value's bucket gathers many small blocks
-    // that merge tier by tier.
+    // One report per index write: many small runs of the query index, merged as they come.
     for i in 0..70u64 {
         let r = report(&a, 1000 + i, |d| {
             if i % 2 == 0 {
@@ -498,7 +497,7 @@ fn queries_racing_the_background_indexer_miss_nothing() {
             found.len() as u64 >= acknowledged,
             "query found {} of {acknowledged} acknowledged reports (indexed up to {})",
             found.len(),
-            store.indexed_up_to().unwrap()
+            store.indexed_up_to()
         );
         rounds += 1;
         if writer.is_finished() && acknowledged == 300 {
@@ -559,7 +558,7 @@ fn ids_are_found_whether_indexed_or_not_across_reopen() {
         }
     }
     let store = open(&dir);
-    assert_eq!(store.indexed_up_to().unwrap(), 12);
+    assert_eq!(store.indexed_up_to(), 12);
     for r in &reports {
         let stored = store.get(&r.id()).unwrap().expect("found after reopen");
         assert_eq!(stored.report.id(), r.id());
@@ -575,6 +574,64 @@ fn ids_are_found_whether_indexed_or_not_across_reopen() {
         again
             .iter()
             .all(|o| matches!(o, IngestOutcome::Duplicate { .. }))
+    );
+}
+
+#[test]
+fn a_damaged_query_index_is_rebuilt_from_the_reports_and_an_older_one_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = org(1);
+    let reports: Vec<VerifiedReport> = (0..40).map(|i| report(&a, 7000 + i, |_| {})).collect();
+    let by_indicator = |r: &VerifiedReport| ReportQuery {
+        indicator: Some(r.report().indicators[2].value.clone()),
+        ..Default::default()
+    };
+    {
+        let store = open(&dir);
+        store.insert(reports.clone(), Provenance::Local).unwrap();
+        while store.index_pending(16).unwrap() > 0 {}
+    }
+    // Damage one byte of every run file; leave the folder of a sled index of earlier Cairns.
+    let index = dir.path().join("query-index");
+    let mut damaged = 0;
+    for entry in std::fs::read_dir(&index).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("run-")
+        {
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes[0] ^= 0x40;
+            std::fs::write(&path, bytes).unwrap();
+            damaged += 1;
+        }
+    }
+    assert!(damaged > 0, "no run files in {}", index.display());
+    std::fs::create_dir_all(dir.path().join("index")).unwrap();
+    std::fs::write(dir.path().join("index/conf"), b"segment_size: 524288\n").unwrap();
+
+    let store = open(&dir);
+    assert!(!dir.path().join("index").exists(), "the old index stays");
+    // Nothing is trusted from the damaged runs; every report is still found, then indexed
+    // again.
+    assert_eq!(store.indexed_up_to(), 0);
+    for r in &reports {
+        assert!(store.get(&r.id()).unwrap().is_some());
+        assert_eq!(query_ids(&store, &by_indicator(r)), vec![r.id()]);
+    }
+    assert_eq!(store.indexed_up_to(), 40);
+    assert_eq!(
+        query_ids(
+            &store,
+            &ReportQuery {
+                limit: 1000,
+                ..Default::default()
+            }
+        )
+        .len(),
+        40
     );
 }
 
