@@ -6,7 +6,7 @@
 //! [--malloc-arenas N] [--idle-secs N] [--no-api] [--catch-up-only] [--env NAME=VALUE]`
 //! (100,000 reports, a 16 MiB cache, two malloc arenas as the operator's guide advises for a
 //! small machine (0: glibc's default), 30 s idle; `--no-api`: the NGO's node serves no API, so
-//! keeps no TAXII index;
+//! keeps no TAXII index; `--no-taxii`: the API and console on, TAXII and the MISP feed off;
 //! `--catch-up-only`: no restart, as when profiling the catch-up alone; `--env`: an environment
 //! variable for the NGO's node, such as MALLOC_ARENA_MAX=2).
 
@@ -26,6 +26,8 @@ struct Options {
     malloc_arenas: u64,
     idle: Duration,
     api: bool,
+    /// `[api] taxii` of the NGO's node (`--no-taxii` turns it off).
+    taxii: bool,
     /// Stop after the catch-up (`--catch-up-only`).
     catch_up_only: bool,
     /// Environment variables given to the NGO's node (`--env NAME=VALUE`).
@@ -39,14 +41,16 @@ fn options() -> Options {
         malloc_arenas: 2,
         idle: Duration::from_secs(30),
         api: true,
+        taxii: true,
         catch_up_only: false,
         env: Vec::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
-        if args[i] == "--bench" || args[i] == "--no-api" || args[i] == "--catch-up-only" {
+        if ["--bench", "--no-api", "--no-taxii", "--catch-up-only"].contains(&args[i].as_str()) {
             o.api &= args[i] != "--no-api";
+            o.taxii &= args[i] != "--no-taxii";
             o.catch_up_only |= args[i] == "--catch-up-only";
             i += 1;
             continue;
@@ -136,6 +140,9 @@ fn main() {
     if !o.api {
         ngo.replace_in_config("enabled = true", "enabled = false");
     }
+    if !o.taxii {
+        ngo.replace_in_config("taxii = true", "taxii = false");
+    }
 
     // The CERT's reports, written into its store before it runs.
     let started = Instant::now();
@@ -197,7 +204,11 @@ fn main() {
         o.reports,
         o.cache_mb,
         o.malloc_arenas,
-        if o.api { "on" } else { "off" }
+        match (o.api, o.taxii) {
+            (false, _) => "off",
+            (true, false) => "on, TAXII off",
+            (true, true) => "on",
+        }
     );
     println!(
         "| | peak memory (VmHWM) | CPU while idle ({} s) |",

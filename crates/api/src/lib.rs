@@ -26,7 +26,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use cairn_node::NodeHandle;
 use cairn_store::{Provenance, ReportQuery, ReportStatus, StoredReport};
@@ -51,6 +51,10 @@ pub struct ApiConfig {
     pub tls_certificate: Option<PathBuf>,
     /// PEM private key of that certificate (PKCS#8, PKCS#1 or SEC1).
     pub tls_key: Option<PathBuf>,
+    /// Serve TAXII 2.1 and the MISP feed. Their index of every STIX object version is kept in
+    /// memory (about 250 bytes each); a small node whose partners and analysts only use the
+    /// API and the console may turn them off.
+    pub taxii: bool,
 }
 
 impl Default for ApiConfig {
@@ -60,6 +64,7 @@ impl Default for ApiConfig {
             listen: "127.0.0.1:7401".into(),
             tls_certificate: None,
             tls_key: None,
+            taxii: true,
         }
     }
 }
@@ -945,8 +950,21 @@ async fn not_found() -> ApiError {
     )
 }
 
-/// The API's routes.
-fn router(state: Arc<AppState>) -> Router {
+/// What `/taxii2/` and `/misp/` answer on a node that serves neither.
+async fn taxii_off() -> taxii::TaxiiError {
+    taxii::turned_off()
+}
+
+/// The API's routes; TAXII and the MISP feed only with `taxii_on`.
+fn router(state: Arc<AppState>, taxii_on: bool) -> Router {
+    let routes = if taxii_on {
+        taxii_routes()
+    } else {
+        Router::new()
+            .route("/taxii2/", any(taxii_off))
+            .route("/taxii2/{*rest}", any(taxii_off))
+            .route("/misp/{*rest}", any(taxii_off))
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -963,6 +981,22 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/reports/{id}/retract", post(retract))
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/openapi.json", get(openapi))
+        .merge(routes)
+        .merge(console::routes())
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            taxii::MAX_CONTENT_LENGTH + 1024 * 1024,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            time_request,
+        ))
+        .with_state(state)
+}
+
+/// TAXII 2.1 and the MISP feed.
+fn taxii_routes() -> Router<Arc<AppState>> {
+    Router::new()
         .route("/misp/feed/manifest.json", get(misp_feed::manifest))
         .route("/misp/feed/hashes.csv", get(misp_feed::hashes))
         .route("/misp/feed/{file}", get(misp_feed::event))
@@ -987,16 +1021,6 @@ fn router(state: Arc<AppState>) -> Router {
             "/taxii2/api/collections/{id}/objects/{object}/versions/",
             get(taxii::versions),
         )
-        .merge(console::routes())
-        .fallback(not_found)
-        .layer(axum::extract::DefaultBodyLimit::max(
-            taxii::MAX_CONTENT_LENGTH + 1024 * 1024,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            time_request,
-        ))
-        .with_state(state)
 }
 
 /// Times each request into the node's latency histograms, by protocol (`api`, `taxii`,
@@ -1153,8 +1177,10 @@ pub async fn serve(
         https: tls.is_some(),
         shutdown: shutdown.clone(),
     });
-    tokio::spawn(keep_stix_index(state.clone(), shutdown.clone()));
-    let app = router(state);
+    if config.taxii {
+        tokio::spawn(keep_stix_index(state.clone(), shutdown.clone()));
+    }
+    let app = router(state, config.taxii);
     let stop = shutdown.clone();
     match tls {
         Some(config) => {

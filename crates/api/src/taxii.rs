@@ -75,6 +75,15 @@ impl IntoResponse for TaxiiError {
     }
 }
 
+/// The answer of a node whose TAXII server is turned off.
+pub(crate) fn turned_off() -> TaxiiError {
+    error(
+        StatusCode::NOT_FOUND,
+        "TAXII is turned off",
+        "this node serves neither TAXII nor the MISP feed ([api] taxii = false in its node.toml); its REST API at /api/v1/ is on",
+    )
+}
+
 /// A TAXII JSON answer already written out.
 fn taxii_bytes(text: axum::body::Bytes) -> Response {
     let mut response = (StatusCode::OK, text).into_response();

@@ -617,6 +617,46 @@ async fn taxii_serves_discovery_collections_objects_manifest_and_versions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_taxii_off_says_so_and_serves_its_api_and_console() {
+    let api = start_with(|config| config.taxii = false).await;
+    let first = publish(&api, 1, Tlp::Green).await;
+    let headers = format!("{}{ACCEPT}", basic(&api.read));
+    for path in [
+        "/taxii2/",
+        "/taxii2/api/collections/",
+        "/misp/feed/manifest.json",
+    ] {
+        let (status, head, body) = get(&api, path, None, &headers, usize::MAX).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(head.contains("application/taxii+json"), "{path}: {head}");
+        assert!(body.contains("[api] taxii = false"), "{path}: {body}");
+    }
+    // Adding objects is refused the same way, and stores nothing.
+    let (status, body) = post(
+        &api,
+        "/taxii2/api/collections/x/objects/",
+        &api.read,
+        "application/taxii+json;version=2.1",
+        "{\"objects\":[]}",
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(api.node.store().last_seq().unwrap(), 1);
+    // The REST API and the console are served.
+    let (status, _, body) = get(
+        &api,
+        &format!("/api/v1/reports/{}", first.id()),
+        Some(&api.read),
+        "",
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, head, _) = get(&api, "/ui/", None, "", usize::MAX).await;
+    assert_eq!(status, 303, "{head}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_community_has_a_taxii_collection_of_its_reports() {
     let api = start().await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(9);

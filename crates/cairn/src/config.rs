@@ -357,6 +357,7 @@ mod tests {
         assert_eq!(config.store, StoreConfig::default());
         assert_eq!(config.node.node_name, default_node_name());
         assert_eq!(config.node.malloc_arenas, 0);
+        assert_eq!(config.api, cairn_api::ApiConfig::default());
     }
 
     #[test]
