@@ -52,6 +52,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/ui/tokens/revoke", post(revoke_token))
         .route("/ui/assets/console.css", get(style))
         .route("/ui/assets/live.js", get(live_script))
+        .route("/ui/assets/icon.svg", get(icon))
         .route("/ui/live", get(live))
         .layer(axum::middleware::from_fn(secure_headers))
 }
@@ -85,6 +86,20 @@ async fn style() -> Response {
             (header::CACHE_CONTROL, "max-age=3600"),
         ],
         STYLE,
+    )
+        .into_response()
+}
+
+/// The console's icon: a cairn of four stones.
+const ICON: &str = include_str!("icon.svg");
+
+async fn icon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        ICON,
     )
         .into_response()
 }

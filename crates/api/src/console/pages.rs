@@ -44,6 +44,7 @@ pub(crate) fn layout(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Cairn" }
                 link rel="stylesheet" href="/ui/assets/console.css";
+                link rel="icon" href="/ui/assets/icon.svg" type="image/svg+xml";
                 @if viewer.is_some() {
                     script src="/ui/assets/live.js" defer {}
                 }
