@@ -2342,3 +2342,195 @@ async fn the_console_signs_in_with_a_token_and_shows_reports_behind_its_defences
     assert!(closed.is_ok(), "the live stream outlived its token");
     api.shutdown.cancel();
 }
+
+/// A partner of `api`'s node that may receive up to `max`, under `name`.
+async fn add_partner(api: &Api, name: &str, seed: u64, max: Tlp) {
+    let org = OrgKey::generate(&mut rand::rngs::StdRng::seed_from_u64(seed)).public();
+    let mut partners: Vec<cairn_node::TrustedPartner> =
+        api.node.trust_list().iter().cloned().collect();
+    partners.push(cairn_node::TrustedPartner {
+        partner: cairn_policy::Partner {
+            org,
+            name: name.into(),
+            kind: cairn_policy::OrgKind::Company,
+            sector: None,
+            region: None,
+            policy: cairn_policy::OutboundPolicy {
+                max_tlp: Some(max),
+                withhold: [cairn_core::DisclosureField::Victim].into(),
+                ..Default::default()
+            },
+        },
+        nodes: vec![],
+    });
+    api.node
+        .reconfigure(cairn_node::Sharing {
+            partners,
+            communities: Default::default(),
+            inbound: Default::default(),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_publishes_what_its_preview_showed_and_refuses_bad_forms() {
+    let api = start().await;
+    add_partner(&api, "bank-a", 5, Tlp::Green).await;
+    add_partner(&api, "ministry", 6, Tlp::Amber).await;
+    let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+
+    // A reader may not publish.
+    let session = console_sign_in(&api, &api.read).await;
+    let (status, _, _) = exchange(
+        &api,
+        "GET",
+        "/ui/publish",
+        &format!("Cookie: cairn_session={session}\r\n"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    let publisher = publish_token(&api, "analyst");
+    let session = console_sign_in(&api, &publisher).await;
+    let cookie = format!("Cookie: cairn_session={session}\r\n{form}");
+    let (status, _, page) = exchange(&api, "GET", "/ui/publish", &cookie, "").await;
+    assert_eq!(status, 200, "{page}");
+    let csrf = form_field(&page, "csrf");
+    assert!(page.contains("src=\"/ui/assets/publish.js\""), "{page}");
+    let (status, head, script) = exchange(&api, "GET", "/ui/assets/publish.js", "", "").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("text/javascript"), "{head}");
+    assert!(!script.contains("innerHTML"), "the script sets text only");
+
+    // The live preview of a form not yet complete names what is missing, as JSON.
+    let (status, _, body) = exchange(
+        &api,
+        "POST",
+        "/ui/publish/preview",
+        &cookie,
+        &format!("csrf={csrf}&title=Half+written"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["problem"]["field"], "kind", "{answer}");
+
+    let filled = format!(
+        "csrf={csrf}&kind=incident&title=Wiper+at+a+water+utility&tlp=amber&severity=high\
+         &indicators=ipv4%3A203.0.113.77%0Adomain%3Awiper.example&principle=1&principle=6\
+         &victim=Example+Water&tags=wiper%2C+ot"
+    );
+    let (status, _, body) = exchange(&api, "POST", "/ui/publish/preview", &cookie, &filled).await;
+    assert_eq!(status, 200, "{body}");
+    let preview: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let decisions = preview["decisions"].as_array().expect("decisions").clone();
+    assert_eq!(decisions.len(), 2, "{preview}");
+    let of = |name: &str| {
+        decisions
+            .iter()
+            .find(|d| d["partner"] == name)
+            .unwrap_or_else(|| panic!("{name} in {preview}"))
+            .clone()
+    };
+    assert_eq!(of("bank-a")["receives"], false);
+    assert_eq!(of("ministry")["receives"], true);
+    assert_eq!(of("ministry")["withheld"], serde_json::json!(["victim"]));
+
+    // Without the script: the Preview button shows the same table, and stores nothing.
+    let before = api.node.store().last_seq().unwrap();
+    let (status, _, body) = exchange(
+        &api,
+        "POST",
+        "/ui/publish",
+        &cookie,
+        &format!("{filled}&action=preview"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("<th scope=\"row\">ministry</th><td>yes (without victim)</td>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("value=\"Wiper at a water utility\""),
+        "the form keeps what was typed"
+    );
+
+    // Bad input: each comes back with the field named, and nothing is stored.
+    for (bad, field) in [
+        (filled.replace("tlp=amber", "tlp=purple"), "tlp"),
+        (
+            filled.replace("ipv4%3A203.0.113.77", "203.0.113.77"),
+            "indicators",
+        ),
+        (filled.replace("principle=6", "principle=12"), "principle"),
+        (
+            filled.replace("&title=Wiper+at+a+water+utility", ""),
+            "title",
+        ),
+        (format!("{filled}&colour=red"), "colour"),
+    ] {
+        let (status, _, body) = exchange(
+            &api,
+            "POST",
+            "/ui/publish",
+            &cookie,
+            &format!("{bad}&action=publish"),
+        )
+        .await;
+        assert_eq!(status, 400, "{field}: {body}");
+        assert!(
+            body.contains(&format!("role=\"alert\">{field}")),
+            "{field}: {body}"
+        );
+    }
+    let forged = filled.replace(&csrf, "forged");
+    let (status, _, _) = exchange(
+        &api,
+        "POST",
+        "/ui/publish",
+        &cookie,
+        &format!("{forged}&action=publish"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        api.node.store().last_seq().unwrap(),
+        before,
+        "nothing stored"
+    );
+
+    // Published: the stored report's decisions are those the preview showed.
+    let (status, head, _) = exchange(
+        &api,
+        "POST",
+        "/ui/publish",
+        &cookie,
+        &format!("{filled}&action=publish"),
+    )
+    .await;
+    assert_eq!(status, 303, "{head}");
+    let id = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("location: /ui/reports/")
+                .map(str::to_string)
+        })
+        .expect("to the new report");
+    let stored = api
+        .node
+        .store()
+        .get(&id.trim().parse().unwrap())
+        .unwrap()
+        .expect("stored");
+    assert_eq!(stored.report.report().title, "Wiper at a water utility");
+    assert_eq!(stored.report.report().paris_call_principles, vec![1, 6]);
+    let explained = api.node.explain_sharing(stored).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&explained).unwrap(),
+        serde_json::Value::Array(decisions)
+    );
+}

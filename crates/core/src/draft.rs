@@ -14,6 +14,9 @@ use crate::report::{
     Checks, InvalidReport, ReportId, limits, signed_message, validate_reading_objects,
 };
 
+/// A draft's disclosures, before they are salted: each field and its value.
+type Disclosures<'a> = Vec<(DisclosureField, &'a str)>;
+
 /// Hop limit given to community reports when the author does not choose one.
 pub const DEFAULT_COMMUNITY_HOPS: u32 = 2;
 
@@ -145,6 +148,26 @@ impl ReportDraft {
         rng: &mut R,
         carried: Option<crate::stix::CarriedRead>,
     ) -> Result<VerifiedReport, InvalidReport> {
+        let (body, disclosures) = self.body(rng)?;
+        sign_body(body, &disclosures, signer, rng, carried)
+    }
+
+    /// The report this draft would become, checked as signing checks it (every field and
+    /// disclosure), without signing it: what a publisher previews before deciding to sign.
+    /// Only the signed envelope's size is left for signing to check.
+    pub fn preview(&self) -> Result<crate::report::Report, InvalidReport> {
+        let mut rng = rand::rngs::OsRng;
+        let (mut body, disclosures) = self.body(&mut rng)?;
+        reveal(&mut body, &disclosures, &mut rng)?;
+        Ok(validate_reading_objects(body, Checks::All, None)?.0)
+    }
+
+    /// The report body this draft makes (its nonce drawn from `rng`), with the disclosures
+    /// still to be salted and digested.
+    fn body<R: RngCore + CryptoRng>(
+        &self,
+        rng: &mut R,
+    ) -> Result<(pb::ReportBody, Disclosures<'_>), InvalidReport> {
         let kind = self.kind.ok_or_else(|| {
             missing(
                 "kind",
@@ -271,7 +294,7 @@ impl ReportDraft {
                 .as_ref()
                 .map(|e| e.canonical().to_proto()),
         };
-        sign_body(body, &disclosures, signer, rng, carried)
+        Ok((body, disclosures))
     }
 
     /// Signs a draft imported from another platform. Its random parts (the nonce, disclosure
@@ -426,13 +449,13 @@ fn random_bytes<R: RngCore>(rng: &mut R) -> [u8; 16] {
     bytes
 }
 
-fn sign_body<R: RngCore + CryptoRng>(
-    mut body: pb::ReportBody,
+/// Salts each disclosure, adds its digest to `body`, and returns them as revealed: each checked
+/// for size and emptiness.
+fn reveal<R: RngCore + CryptoRng>(
+    body: &mut pb::ReportBody,
     disclosures: &[(DisclosureField, &str)],
-    signer: ReportSigner<'_>,
     rng: &mut R,
-    carried: Option<crate::stix::CarriedRead>,
-) -> Result<VerifiedReport, InvalidReport> {
+) -> Result<Vec<RevealedDisclosure>, InvalidReport> {
     let mut revealed = Vec::with_capacity(disclosures.len());
     for (i, (field, value)) in disclosures.iter().enumerate() {
         if value.len() > limits::MAX_DISCLOSURE_BYTES {
@@ -461,6 +484,17 @@ fn sign_body<R: RngCore + CryptoRng>(
             encoded,
         });
     }
+    Ok(revealed)
+}
+
+fn sign_body<R: RngCore + CryptoRng>(
+    mut body: pb::ReportBody,
+    disclosures: &[(DisclosureField, &str)],
+    signer: ReportSigner<'_>,
+    rng: &mut R,
+    carried: Option<crate::stix::CarriedRead>,
+) -> Result<VerifiedReport, InvalidReport> {
+    let revealed = reveal(&mut body, disclosures, rng)?;
     let body_bytes = body.encode_to_vec();
     let validated = validate_reading_objects(body, Checks::All, carried)?;
     let author = signer.author();

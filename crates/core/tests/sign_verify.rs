@@ -92,6 +92,46 @@ mod cairn_proto_access {
 }
 
 #[test]
+fn a_preview_is_the_report_signing_makes_and_fails_as_signing_does() {
+    for seed in 0..16u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut draft = sample::indicator_report(&mut rng, seed);
+        draft.created = Some(time::OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap());
+        draft.victim = Some("a town hall".into());
+        let preview = draft.preview().expect("a valid draft previews");
+        let signed = draft.sign(&org(1), &mut rng).expect("and signs");
+        // The same content; only the disclosures' salted digests differ.
+        let unsalted = |r: &cairn_core::Report| cairn_core::Report {
+            disclosure_digests: vec![[0; 32]; r.disclosure_digests.len()],
+            ..r.clone()
+        };
+        assert_eq!(unsalted(&preview), unsalted(signed.report()));
+        assert_eq!(preview.disclosure_digests.len(), 1);
+    }
+    let mut rng = StdRng::seed_from_u64(99);
+    let bad_drafts: Vec<ReportDraft> = vec![
+        ReportDraft {
+            tlp: None,
+            ..sample::indicator_report(&mut rng, 1)
+        },
+        ReportDraft {
+            victim: Some("  ".into()),
+            ..sample::indicator_report(&mut rng, 2)
+        },
+        ReportDraft {
+            tlp: Some(Tlp::Amber),
+            scope: Some(cairn_core::Scope::Community),
+            ..sample::indicator_report(&mut rng, 3)
+        },
+    ];
+    for draft in bad_drafts {
+        let previewed = draft.preview().expect_err("refused");
+        let signing = draft.sign(&org(1), &mut rng).expect_err("refused");
+        assert_eq!(previewed, signing);
+    }
+}
+
+#[test]
 fn a_batch_with_bad_reports_keeps_the_good_ones() {
     let good: Vec<Vec<u8>> = (0..20)
         .map(|s| signed(s).envelope_bytes().to_vec())

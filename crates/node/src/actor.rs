@@ -2354,6 +2354,16 @@ impl Actor {
                 );
                 let _ = reply.send(decisions);
             }
+            NodeCommand::ExplainDraft { report, reply } => {
+                let decisions = exchange::explain_draft(
+                    &self.us,
+                    &report,
+                    self.partners.iter().map(|p| &p.partner),
+                    &self.rules.communities,
+                    now_ms(),
+                );
+                let _ = reply.send(decisions);
+            }
             NodeCommand::Reconfigure {
                 sharing,
                 kept,

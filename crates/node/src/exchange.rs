@@ -63,16 +63,38 @@ pub fn explain_sharing<'a>(
         now_ms,
         received_ms: stored.received_ms,
     };
+    explain(us, stored.report.report(), holding, partners, communities)
+}
+
+/// For each partner, whether it would receive `report` if this node's organisation published
+/// it now, and why: the decision [`explain_sharing`] gives once it is stored, for a draft
+/// not yet signed.
+pub fn explain_draft<'a>(
+    us: &OrgPublicKey,
+    report: &cairn_core::Report,
+    partners: impl IntoIterator<Item = &'a Partner>,
+    communities: &Communities,
+    now_ms: i64,
+) -> Vec<SharingDecision> {
+    let holding = cairn_policy::Holding {
+        hop: 0,
+        now_ms,
+        received_ms: now_ms,
+    };
+    explain(us, report, holding, partners, communities)
+}
+
+fn explain<'a>(
+    us: &OrgPublicKey,
+    report: &cairn_core::Report,
+    holding: cairn_policy::Holding,
+    partners: impl IntoIterator<Item = &'a Partner>,
+    communities: &Communities,
+) -> Vec<SharingDecision> {
     partners
         .into_iter()
         .map(|partner| {
-            match cairn_policy::decide_outbound(
-                us,
-                stored.report.report(),
-                holding,
-                partner,
-                communities,
-            ) {
+            match cairn_policy::decide_outbound(us, report, holding, partner, communities) {
                 cairn_policy::OutboundDecision::Share { withhold, rule } => SharingDecision {
                     partner: partner.name.clone(),
                     receives: true,

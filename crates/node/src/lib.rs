@@ -374,6 +374,11 @@ pub(crate) enum NodeCommand {
         stored: Box<StoredReport>,
         reply: oneshot::Sender<Vec<exchange::SharingDecision>>,
     },
+    /// Whether each partner would receive a report of ours published now, and why.
+    ExplainDraft {
+        report: Box<cairn_core::Report>,
+        reply: oneshot::Sender<Vec<exchange::SharingDecision>>,
+    },
     /// Take a new trust list and sharing rules; `kept` is every key statement in the store,
     /// for the logs of partners new to the list.
     Reconfigure {
@@ -666,6 +671,19 @@ impl NodeHandle {
     ) -> Result<Vec<exchange::SharingDecision>, NodeError> {
         self.ask(|reply| NodeCommand::ExplainSharing {
             stored: Box::new(stored),
+            reply,
+        })
+        .await
+    }
+
+    /// For each partner in the trust list, whether it would receive `report` (a draft's
+    /// content, not yet signed) if the organisation published it now, and why.
+    pub async fn explain_draft(
+        &self,
+        report: cairn_core::Report,
+    ) -> Result<Vec<exchange::SharingDecision>, NodeError> {
+        self.ask(|reply| NodeCommand::ExplainDraft {
+            report: Box::new(report),
             reply,
         })
         .await

@@ -5,6 +5,7 @@
 //! follows the token's role, and the token is checked again on every request.
 
 mod pages;
+mod publish;
 mod session;
 
 use std::sync::Arc;
@@ -24,8 +25,10 @@ use session::{SESSION_COOKIE, SIGN_IN_COOKIE, cookie, cookie_value, random_token
 
 /// The console's style sheet, embedded in the binary.
 const STYLE: &str = include_str!("console.css");
-/// The one script: adds reports to the open list as they arrive.
+/// The script that adds reports to the open list as they arrive.
 const LIVE_SCRIPT: &str = include_str!("live.js");
+/// The script that previews, as the analyst types, who would receive a report.
+const PUBLISH_SCRIPT: &str = include_str!("publish.js");
 
 /// Reports listed on a page of the reports list.
 const PAGE_SIZE: usize = 50;
@@ -46,12 +49,15 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/ui/reports", get(reports))
         .route("/ui/reports/{id}", get(report))
         .route("/ui/reports/{id}/retract", post(retract))
+        .route("/ui/publish", get(publish_page).post(publish_form))
+        .route("/ui/publish/preview", post(publish_preview))
         .route("/ui/partners", get(partners))
         .route("/ui/statistics", get(statistics))
         .route("/ui/tokens", get(tokens_page).post(create_token))
         .route("/ui/tokens/revoke", post(revoke_token))
         .route("/ui/assets/console.css", get(style))
         .route("/ui/assets/live.js", get(live_script))
+        .route("/ui/assets/publish.js", get(publish_script))
         .route("/ui/assets/icon.svg", get(icon))
         .route("/ui/live", get(live))
         .layer(axum::middleware::from_fn(secure_headers))
@@ -104,13 +110,22 @@ async fn icon() -> Response {
         .into_response()
 }
 
+async fn publish_script() -> Response {
+    script(PUBLISH_SCRIPT)
+}
+
 async fn live_script() -> Response {
+    script(LIVE_SCRIPT)
+}
+
+/// One of the console's scripts, as JavaScript.
+fn script(text: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "max-age=3600"),
         ],
-        LIVE_SCRIPT,
+        text,
     )
         .into_response()
 }
@@ -403,6 +418,158 @@ fn csrf_refusal(signed: &Signed, posted: &str) -> Option<Response> {
             "This form did not come from this console session (or the session changed): open the page again and resend it.",
         ),
     ))
+}
+
+/// `GET /ui/publish`: the empty publish form.
+async fn publish_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match signed(&state, &headers, Role::Publish).await {
+        Ok(signed) => page(
+            StatusCode::OK,
+            pages::publish(
+                &signed.viewer(),
+                &publish::PublishForm::default(),
+                &pages::PublishPreview::Empty,
+            ),
+        ),
+        Err(r) => r,
+    }
+}
+
+/// The posted form's pairs and the CSRF token among them (none when the body is not a form).
+fn posted_pairs(
+    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+) -> (Vec<(String, String)>, String) {
+    let pairs = form.map(|Form(p)| p).unwrap_or_default();
+    let csrf = pairs
+        .iter()
+        .rev()
+        .find(|(name, _)| name == "csrf")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    (pairs, csrf)
+}
+
+/// The draft the form describes and who would receive it, or the first field it cannot take.
+async fn preview_of(
+    state: &AppState,
+    form: &publish::PublishForm,
+) -> Result<
+    (
+        cairn_core::ReportDraft,
+        Vec<cairn_node::exchange::SharingDecision>,
+    ),
+    publish::FieldProblem,
+> {
+    let draft = form.draft()?;
+    let report = draft.preview().map_err(|e| publish::FieldProblem {
+        field: e.field,
+        message: e.reason,
+    })?;
+    let decisions = state
+        .node
+        .explain_draft(report)
+        .await
+        .map_err(|e| publish::FieldProblem {
+            field: "node".into(),
+            message: e.to_string(),
+        })?;
+    Ok((draft, decisions))
+}
+
+/// `POST /ui/publish`: previews (`action=preview`) or signs and publishes (`action=publish`)
+/// the report the form describes. A form that cannot be signed comes back filled, with what
+/// is wrong, and nothing is stored.
+async fn publish_form(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let (pairs, csrf) = posted_pairs(form);
+    let signed = match signed_form(&state, &headers, Role::Publish, &csrf).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let form = match publish::PublishForm::from_pairs(pairs) {
+        Ok(f) => f,
+        Err(problem) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                pages::publish(
+                    &signed.viewer(),
+                    &publish::PublishForm::default(),
+                    &pages::PublishPreview::Problem(problem),
+                ),
+            );
+        }
+    };
+    let show = |status: StatusCode, preview: pages::PublishPreview| {
+        page(status, pages::publish(&signed.viewer(), &form, &preview))
+    };
+    let problem = |field: &str, message: String| {
+        pages::PublishPreview::Problem(publish::FieldProblem {
+            field: field.to_string(),
+            message,
+        })
+    };
+    let (draft, decisions) = match preview_of(&state, &form).await {
+        Ok(previewed) => previewed,
+        Err(p) => return show(StatusCode::BAD_REQUEST, pages::PublishPreview::Problem(p)),
+    };
+    if form.action != "publish" {
+        return show(StatusCode::OK, pages::PublishPreview::Decisions(decisions));
+    }
+    let Some(key) = state.signer.get() else {
+        return show(
+            StatusCode::FORBIDDEN,
+            problem(
+                "report",
+                "This node holds no key that may sign reports, so it cannot publish.".into(),
+            ),
+        );
+    };
+    let report = match draft.sign(&*key, &mut rand::rngs::OsRng) {
+        Ok(r) => r,
+        Err(e) => return show(StatusCode::BAD_REQUEST, problem(&e.field, e.reason)),
+    };
+    let id = report.id();
+    match state.node.publish(vec![report]).await.map(|mut o| o.pop()) {
+        Ok(Some(
+            cairn_store::IngestOutcome::Stored { .. }
+            | cairn_store::IngestOutcome::Duplicate { .. },
+        )) => Redirect::to(&format!("/ui/reports/{id}")).into_response(),
+        Ok(Some(cairn_store::IngestOutcome::Refused { reason, .. })) => {
+            show(StatusCode::CONFLICT, problem("report", reason))
+        }
+        Ok(other) => failed(format!("report not stored: {other:?}")),
+        Err(e) => failed(e),
+    }
+}
+
+/// `POST /ui/publish/preview`: the live preview, as JSON: `{"decisions": [...]}` (partner,
+/// receives, withheld, reason) or `{"problem": {"field", "message"}}` for a draft not yet
+/// complete (answered 200: an unfinished form is not an error).
+async fn publish_preview(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let (pairs, csrf) = posted_pairs(form);
+    if let Err(r) = signed_form(&state, &headers, Role::Publish, &csrf).await {
+        return r;
+    }
+    let answer = match publish::PublishForm::from_pairs(pairs) {
+        Err(p) => Err(p),
+        Ok(form) => preview_of(&state, &form).await.map(|(_, d)| d),
+    };
+    let body = match answer {
+        Ok(decisions) => serde_json::json!({ "decisions": decisions }),
+        Err(p) => serde_json::json!({ "problem": { "field": p.field, "message": p.message } }),
+    };
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 #[derive(Debug, Default, serde::Deserialize)]

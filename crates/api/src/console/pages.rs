@@ -23,6 +23,7 @@ pub(crate) struct Viewer<'a> {
 pub(crate) enum Section {
     Overview,
     Reports,
+    Publish,
     Partners,
     Statistics,
     Tokens,
@@ -58,6 +59,9 @@ pub(crate) fn layout(
                             ul {
                                 li { a href="/ui/" aria-current=[aria(Section::Overview)] { "Overview" } }
                                 li { a href="/ui/reports" aria-current=[aria(Section::Reports)] { "Reports" } }
+                                @if viewer.role >= Role::Publish {
+                                    li { a href="/ui/publish" aria-current=[aria(Section::Publish)] { "Publish" } }
+                                }
                                 li { a href="/ui/partners" aria-current=[aria(Section::Partners)] { "Partners" } }
                                 li { a href="/ui/statistics" aria-current=[aria(Section::Statistics)] { "Statistics" } }
                                 @if viewer.role >= Role::Admin {
@@ -658,24 +662,7 @@ pub(crate) fn report(
         @if context.sharing.is_empty() {
             p { "No partner in the trust list: it goes to nobody." }
         } @else {
-            table.sharing {
-                caption { "What this node's sharing rules decide for each partner, now" }
-                thead { tr { th scope="col" { "Partner" } th scope="col" { "Receives it" } th scope="col" { "Why" } } }
-                tbody {
-                    @for d in context.sharing {
-                        tr {
-                            th scope="row" { (d.partner) }
-                            td {
-                                @if d.receives {
-                                    "yes"
-                                    @if !d.withheld.is_empty() { " (without " (d.withheld.join(", ")) ")" }
-                                } @else { "no" }
-                            }
-                            td { (d.reason) }
-                        }
-                    }
-                }
-            }
+            (sharing_table(context.sharing, "What this node's sharing rules decide for each partner, now"))
         }
         h2 { "Delivered" }
         @if context.deliveries.is_empty() {
@@ -737,4 +724,152 @@ fn provenance(provenance: &Provenance, names: &Names) -> String {
             }
         }
     }
+}
+
+/// For each partner, whether it receives a report and why, as a table.
+fn sharing_table(decisions: &[SharingDecision], caption: &str) -> Markup {
+    html! {
+        table.sharing {
+            caption { (caption) }
+            thead { tr { th scope="col" { "Partner" } th scope="col" { "Receives it" } th scope="col" { "Why" } } }
+            tbody {
+                @for d in decisions {
+                    tr {
+                        th scope="row" { (d.partner) }
+                        td {
+                            @if d.receives {
+                                "yes"
+                                @if !d.withheld.is_empty() { " (without " (d.withheld.join(", ")) ")" }
+                            } @else { "no" }
+                        }
+                        td { (d.reason) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the publish page shows under the form.
+pub(crate) enum PublishPreview {
+    /// Nothing asked yet.
+    Empty,
+    /// The draft cannot be signed as it is.
+    Problem(crate::console::publish::FieldProblem),
+    /// Who would receive it, and why.
+    Decisions(Vec<SharingDecision>),
+}
+
+/// The publish form, filled with `form`, with the preview under it.
+pub(crate) fn publish(
+    viewer: &Viewer<'_>,
+    form: &crate::console::publish::PublishForm,
+    preview: &PublishPreview,
+) -> Markup {
+    use crate::console::publish::FORM_KINDS;
+    let selected = |current: &str, value: &str| current.trim().eq_ignore_ascii_case(value);
+    let main = html! {
+        h1 { "Publish a report" }
+        p { "The node signs the report with the organisation's key and shares it under the sharing rules in node.toml. The preview shows who would receive it, and why, before anything is signed." }
+        form #publish-form method="post" action="/ui/publish" data-preview="/ui/publish/preview" {
+            input type="hidden" name="csrf" value=(viewer.csrf);
+            fieldset {
+                legend { "What it is" }
+                p {
+                    label for="kind" { "Kind" }
+                    select #kind name="kind" required {
+                        option value="" { "choose…" }
+                        @for k in FORM_KINDS {
+                            option value=(k.as_str()) selected[selected(&form.kind, k.as_str())] { (k.as_str()) }
+                        }
+                    }
+                }
+                p { label for="title" { "Title" } input #title name="title" required maxlength="300" value=(form.title); }
+                p { label for="summary" { "Summary" } textarea #summary name="summary" rows="4" { (form.summary) } }
+                p {
+                    label for="severity" { "Severity" }
+                    select #severity name="severity" {
+                        option value="" { "not given" }
+                        @for v in cairn_core::Severity::ALL {
+                            option value=(v.as_str()) selected[selected(&form.severity, v.as_str())] { (v.as_str()) }
+                        }
+                    }
+                }
+                p { label for="confidence" { "Confidence (0-100; 50 when empty)" } input #confidence name="confidence" type="number" min="0" max="100" value=(form.confidence); }
+                p { label for="language" { "Language of the title and summary (en, fr, pt-BR…)" } input #language name="language" value=(form.language); }
+            }
+            fieldset {
+                legend { "Who may see it" }
+                p {
+                    label for="tlp" { "TLP" }
+                    select #tlp name="tlp" required {
+                        option value="" { "choose…" }
+                        @for t in cairn_core::Tlp::ALL {
+                            option value=(t.as_str()) selected[selected(&form.tlp, t.as_str())] { (tlp_label(*t)) }
+                        }
+                    }
+                }
+                p {
+                    label for="scope" { "Distribution" }
+                    select #scope name="scope" {
+                        option value="" { "the default for its TLP" }
+                        @for v in cairn_core::Scope::ALL {
+                            option value=(v.as_str()) selected[selected(&form.scope, v.as_str())] { (v.as_str()) }
+                        }
+                    }
+                }
+                p { label for="hop_limit" { "Hop limit (community distribution; 2 when empty)" } input #hop_limit name="hop_limit" type="number" min="1" max="16" value=(form.hop_limit); }
+                p { label for="community" { "Community (sharing group) it is addressed to" } input #community name="community" value=(form.community); }
+                p { label for="recipients" { "Named recipients for TLP:RED (organisation keys, one per line)" } textarea #recipients name="recipients" rows="2" { (form.recipients) } }
+            }
+            fieldset {
+                legend { "Indicators and context" }
+                p {
+                    label for="indicators" { "Indicators, one per line as TYPE:VALUE" }
+                    textarea #indicators name="indicators" rows="5" aria-describedby="indicators-help" { (form.indicators) }
+                    span #indicators-help.help { "For example ipv4:203.0.113.7, domain:bad.example, sha256:… or url:https://…" }
+                }
+                p { label for="tags" { "Tags (comma separated)" } input #tags name="tags" value=(form.tags); }
+                p { label for="sectors" { "Sectors (comma separated)" } input #sectors name="sectors" value=(form.sectors); }
+                p { label for="regions" { "Regions (comma separated)" } input #regions name="regions" value=(form.regions); }
+                fieldset.principles {
+                    legend { "Paris Call principles concerned" }
+                    @for (i, name) in cairn_core::model::PARIS_CALL_PRINCIPLES.iter().enumerate() {
+                        @let n = (i + 1).to_string();
+                        label { input type="checkbox" name="principle" value=(n) checked[form.principles.contains(&n)]; " " (n) ". " (name) }
+                    }
+                }
+                p { label for="supersedes" { "Replaces the report (its id), if this is a new version" } input #supersedes name="supersedes" value=(form.supersedes); }
+            }
+            fieldset {
+                legend { "Disclosures: each travels only to partners whose policy lets it" }
+                p { label for="victim" { "Victim" } input #victim name="victim" value=(form.victim); }
+                p { label for="internal_notes" { "Internal notes" } textarea #internal_notes name="internal_notes" rows="2" { (form.internal_notes) } }
+                p { label for="evidence" { "Evidence (one item per line)" } textarea #evidence name="evidence" rows="3" { (form.evidence) } }
+            }
+            p.actions {
+                button type="submit" name="action" value="preview" { "Preview who receives it" }
+                " "
+                button type="submit" name="action" value="publish" { "Sign and publish" }
+            }
+        }
+        section #preview aria-live="polite" aria-labelledby="preview-heading" {
+            h2 #preview-heading { "Who would receive it" }
+            div #preview-body {
+                @match preview {
+                    PublishPreview::Empty => p { "Fill in the form: the preview follows as you type (or press Preview)." },
+                    PublishPreview::Problem(problem) => p.problem role="alert" { (problem.field) ": " (problem.message) },
+                    PublishPreview::Decisions(decisions) => {
+                        @if decisions.is_empty() {
+                            p { "No partner in the trust list: it would go to nobody." }
+                        } @else {
+                            (sharing_table(decisions, "What this node's sharing rules would decide for each partner if it were published now"))
+                        }
+                    }
+                }
+            }
+        }
+        script src="/ui/assets/publish.js" defer {}
+    };
+    layout("Publish", Some(viewer), Some(Section::Publish), main)
 }
