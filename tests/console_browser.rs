@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use cairn_api::{ApiConfig, Role, Tokens};
 use cairn_core::{OrgKey, Tlp, sample};
 use cairn_tests::federation::{Federation, up_to};
+use cairn_tests::processes::CliNode;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use rand::SeedableRng;
@@ -158,14 +159,12 @@ impl Browser {
             .to_string()
     }
 
+    /// The page's text; empty while a page is between loads (its body not there yet).
     async fn text(&self) -> String {
-        self.client
-            .find(Locator::Css("body"))
-            .await
-            .expect("a body")
-            .text()
-            .await
-            .expect("its text")
+        match self.client.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 
     async fn fill(&self, css: &str, value: &str) {
@@ -514,6 +513,164 @@ async fn an_analyst_works_through_the_console_in_a_real_browser() {
     b.go("/ui/reports").await;
     assert_eq!(b.path().await, "/ui/sign-in");
     b.shot("13-signed-out").await;
+
+    assert!(
+        b.errors.is_empty(),
+        "the browser's console logged problems:\n{}",
+        b.errors.join("\n")
+    );
+    b.client.close().await.expect("the session closes");
+}
+
+/// The preview table's rows as the browser shows them: partner, "yes…"/"no", reason.
+async fn preview_rows(b: &Browser) -> Vec<(String, String, String)> {
+    let mut rows = Vec::new();
+    for row in b
+        .client
+        .find_all(Locator::Css("#preview-body table tbody tr"))
+        .await
+        .expect("rows")
+    {
+        let partner = row
+            .find(Locator::Css("th"))
+            .await
+            .expect("a partner")
+            .text()
+            .await
+            .expect("text");
+        let cells = row.find_all(Locator::Css("td")).await.expect("cells");
+        assert_eq!(cells.len(), 2, "partner, receives, why");
+        rows.push((
+            partner,
+            cells[0].text().await.expect("text"),
+            cells[1].text().await.expect("text"),
+        ));
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_publish_preview_updates_as_the_analyst_types_and_matches_cairn_policy_explain() {
+    let (Some(chromedriver), Some(chromium)) = (
+        tool("CAIRN_CHROMEDRIVER", "/usr/bin/chromedriver"),
+        tool("CAIRN_CHROMIUM", "/usr/bin/chromium"),
+    ) else {
+        return;
+    };
+    // A CERT's node (a real `cairn run` process) with two partners: a bank that may receive up
+    // to GREEN and a ministry up to AMBER.
+    let dir = tempfile::tempdir().expect("a folder");
+    let mut cert = CliNode::init(dir.path(), "cert");
+    let bank = CliNode::init(dir.path(), "bank");
+    let ministry = CliNode::init(dir.path(), "ministry");
+    cert.partner_with(&bank, "bank", "green");
+    cert.partner_with(&ministry, "ministry", "amber");
+    // The ministry is not told who the victim was.
+    cert.replace_in_config(
+        "[policies.for-ministry]\nmax_tlp = \"amber\"\n",
+        "[policies.for-ministry]\nmax_tlp = \"amber\"\nwithhold = [\"victim\"]\n",
+    );
+    let token = cert.ok(&["token", "create", "--role", "publish", "--name", "analyst"]);
+    cert.start();
+
+    let driver = start_driver(&chromedriver);
+    let profile = tempfile::tempdir().expect("a browser profile");
+    let mut b = Browser::open(
+        &format!("http://127.0.0.1:{}", cert.api_port),
+        &chromium,
+        &driver,
+        profile.path(),
+    )
+    .await;
+    b.go("/ui/sign-in").await;
+    b.fill("#token", token.trim()).await;
+    b.submit("main form").await;
+    b.wait_for_text("the overview", |t| t.contains("Overview"))
+        .await;
+    b.client
+        .find(Locator::LinkText("Publish"))
+        .await
+        .expect("the Publish section for a publishing token")
+        .click()
+        .await
+        .expect("clicked");
+    b.wait_for_text("the form", |t| t.contains("Publish a report"))
+        .await;
+    b.shot("20-publish").await;
+
+    // Typing: the preview follows, without pressing anything.
+    b.client
+        .find(Locator::Css("#kind"))
+        .await
+        .expect("kind")
+        .select_by_value("incident")
+        .await
+        .expect("chosen");
+    b.fill("#title", "Wiper at a water utility").await;
+    b.wait_for_text("the preview asking for a TLP", |t| {
+        t.contains("tlp: is required")
+    })
+    .await;
+    b.client
+        .find(Locator::Css("#tlp"))
+        .await
+        .expect("tlp")
+        .select_by_value("amber")
+        .await
+        .expect("chosen");
+    b.fill("#indicators", "ipv4:203.0.113.77\ndomain:wiper.example")
+        .await;
+    b.fill("#victim", "Example Water").await;
+    b.wait_for_text("the preview's decisions", |t| {
+        t.contains("bank") && t.contains("ministry") && t.contains("yes")
+    })
+    .await;
+    let previewed = preview_rows(&b).await;
+    assert_eq!(previewed.len(), 2, "{previewed:?}");
+    b.shot("21-publish-preview").await;
+
+    // Signed and published: the node's own explanation of the stored report agrees.
+    b.client
+        .find(Locator::Css("button[value=publish]"))
+        .await
+        .expect("the publish button")
+        .click()
+        .await
+        .expect("clicked");
+    b.wait_for_text("the new report", |t| t.contains("Who receives it"))
+        .await;
+    b.shot("22-published").await;
+    let path = b.path().await;
+    let id = path
+        .strip_prefix("/ui/reports/")
+        .unwrap_or_else(|| panic!("not a report page: {path}"))
+        .to_string();
+    let explained = cert.ok(&["policy", "explain", "--report", &id, "--all-peers"]);
+    for (partner, receives, reason) in &previewed {
+        let line = explained
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{partner} ")))
+            .unwrap_or_else(|| panic!("{partner} is not in:\n{explained}"));
+        let said = if receives.starts_with("yes") {
+            "receives it"
+        } else {
+            "does not"
+        };
+        assert!(
+            line.contains(said),
+            "preview said {receives:?} for {partner}, cairn policy explain: {line}"
+        );
+        assert!(
+            line.ends_with(&format!(": {reason}")),
+            "preview gave {reason:?} for {partner}, cairn policy explain: {line}"
+        );
+    }
+    assert!(
+        previewed
+            .iter()
+            .any(|(p, r, _)| p == "ministry" && r.contains("without victim")),
+        "{previewed:?}"
+    );
 
     assert!(
         b.errors.is_empty(),

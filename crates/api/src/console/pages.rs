@@ -771,6 +771,7 @@ pub(crate) fn publish(
     let main = html! {
         h1 { "Publish a report" }
         p { "The node signs the report with the organisation's key and shares it under the sharing rules in node.toml. The preview shows who would receive it, and why, before anything is signed." }
+        div.publish {
         form #publish-form method="post" action="/ui/publish" data-preview="/ui/publish/preview" {
             input type="hidden" name="csrf" value=(viewer.csrf);
             fieldset {
@@ -868,6 +869,7 @@ pub(crate) fn publish(
                     }
                 }
             }
+        }
         }
         script src="/ui/assets/publish.js" defer {}
     };
