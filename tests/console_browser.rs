@@ -459,11 +459,38 @@ async fn an_analyst_works_through_the_console_in_a_real_browser() {
         cairn_store::ReportStatus::Current
     ));
 
+    // Import a STIX bundle from a file: every object accounted for.
+    let bundle = dir.path().join("c2-bundle.json");
+    std::fs::write(
+        &bundle,
+        r#"{"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d", "objects": [
+            {"type": "indicator", "spec_version": "2.1",
+             "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+             "created": "2026-11-20T10:00:00.000Z", "modified": "2026-11-20T10:00:00.000Z",
+             "name": "C2 server seen by the bank", "pattern": "[ipv4-addr:value = '198.51.100.23']",
+             "pattern_type": "stix", "valid_from": "2026-11-20T10:00:00Z"}]}"#,
+    )
+    .expect("bundle written");
+    b.go("/ui/import").await;
+    b.client
+        .find(Locator::Css("#file"))
+        .await
+        .expect("the file field")
+        .send_keys(&bundle.display().to_string())
+        .await
+        .expect("file chosen");
+    b.submit("#import-form").await;
+    b.wait_for_text("the import's account", |t| t.contains("What c2-bundle.json gave"))
+        .await;
+    let page = b.text().await;
+    assert!(page.contains("carried in Cairn report"), "{page}");
+    b.shot("09-imported").await;
+
     // The other pages.
     for (path, name) in [
-        ("/ui/partners", "09-partners"),
-        ("/ui/statistics", "10-statistics"),
-        ("/ui/tokens", "11-tokens"),
+        ("/ui/partners", "10-partners"),
+        ("/ui/statistics", "11-statistics"),
+        ("/ui/tokens", "12-tokens"),
     ] {
         b.go(path).await;
         assert_eq!(b.path().await, path);
@@ -497,7 +524,7 @@ async fn an_analyst_works_through_the_console_in_a_real_browser() {
         )
         .await
         .expect("script ran");
-    b.shot("12-reports-on-a-phone").await;
+    b.shot("13-reports-on-a-phone").await;
     assert_eq!(
         fits,
         Value::Bool(true),
@@ -512,7 +539,7 @@ async fn an_analyst_works_through_the_console_in_a_real_browser() {
         .await;
     b.go("/ui/reports").await;
     assert_eq!(b.path().await, "/ui/sign-in");
-    b.shot("13-signed-out").await;
+    b.shot("14-signed-out").await;
 
     assert!(
         b.errors.is_empty(),

@@ -644,33 +644,8 @@ fn add_envelope(
         })?;
     let total = imported.objects;
     let mapped = start.elapsed();
-    let signed = sign_all(&imported.reports, org);
-    let signed_at = start.elapsed();
-    // What became of each report: stored (or already stored) as which Cairn report, or why not.
-    let mut fates: Vec<ReportFate> = Vec::with_capacity(signed.len());
-    let mut to_store = Vec::new();
-    let mut stored_at = Vec::new();
-    for (k, outcome) in signed.into_iter().enumerate() {
-        match outcome {
-            Ok(verified) => {
-                fates.push(ReportFate::Stored(verified.id()));
-                stored_at.push(k);
-                to_store.push(verified);
-            }
-            Err(e) => fates.push(ReportFate::Failed(format!("not a valid report: {e}"))),
-        }
-    }
-    if !to_store.is_empty() {
-        let outcomes = node.import_blocking(to_store).map_err(internal)?;
-        for (k, outcome) in stored_at.into_iter().zip(outcomes) {
-            fates[k] = match outcome {
-                cairn_store::IngestOutcome::Stored { id, .. } => ReportFate::Stored(id),
-                cairn_store::IngestOutcome::Duplicate { id, .. } => ReportFate::AlreadyStored(id),
-                cairn_store::IngestOutcome::Rejected(e) => ReportFate::Failed(e.to_string()),
-                cairn_store::IngestOutcome::Refused { reason, .. } => ReportFate::Failed(reason),
-            };
-        }
-    }
+    let (fates, signed_in) = store_imported(node, &imported.reports, org).map_err(internal)?;
+    let signed_at = mapped + signed_in;
     // Objects without a version of their own are listed under the time they were added.
     let versionless: Vec<&str> = imported
         .accounts
@@ -710,6 +685,44 @@ fn add_envelope(
         failures,
         timings: [mapped, signed_at - mapped, start.elapsed() - signed_at],
     })
+}
+
+/// Signs the reports of an import and stores them through the node (blocking: call it off
+/// the runtime); what became of each report, and how long signing took.
+pub(crate) fn store_imported(
+    node: &cairn_node::NodeHandle,
+    reports: &[cairn_interop::import::ImportedReport],
+    org: &cairn_core::ReportSigningKey,
+) -> Result<(Vec<ReportFate>, std::time::Duration), cairn_node::NodeError> {
+    let started = std::time::Instant::now();
+    let signed = sign_all(reports, org);
+    let signing = started.elapsed();
+    // What became of each report: stored (or already stored) as which Cairn report, or why not.
+    let mut fates: Vec<ReportFate> = Vec::with_capacity(signed.len());
+    let mut to_store = Vec::new();
+    let mut stored_at = Vec::new();
+    for (k, outcome) in signed.into_iter().enumerate() {
+        match outcome {
+            Ok(verified) => {
+                fates.push(ReportFate::Stored(verified.id()));
+                stored_at.push(k);
+                to_store.push(verified);
+            }
+            Err(e) => fates.push(ReportFate::Failed(format!("not a valid report: {e}"))),
+        }
+    }
+    if !to_store.is_empty() {
+        let outcomes = node.import_blocking(to_store)?;
+        for (k, outcome) in stored_at.into_iter().zip(outcomes) {
+            fates[k] = match outcome {
+                cairn_store::IngestOutcome::Stored { id, .. } => ReportFate::Stored(id),
+                cairn_store::IngestOutcome::Duplicate { id, .. } => ReportFate::AlreadyStored(id),
+                cairn_store::IngestOutcome::Rejected(e) => ReportFate::Failed(e.to_string()),
+                cairn_store::IngestOutcome::Refused { reason, .. } => ReportFate::Failed(reason),
+            };
+        }
+    }
+    Ok((fates, signing))
 }
 
 /// Signs imported drafts, spread over the cores when there are many.

@@ -2534,3 +2534,119 @@ async fn the_console_publishes_what_its_preview_showed_and_refuses_bad_forms() {
         serde_json::Value::Array(decisions)
     );
 }
+
+/// A multipart form body: each field, and the file last; the boundary to name in the header.
+fn multipart(fields: &[(&str, &str)], file: Option<(&str, &str)>) -> (String, String) {
+    let boundary = "cairn-test-boundary-7f3a";
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    if let Some((file_name, content)) = file {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/json\r\n\r\n{content}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (
+        format!("Content-Type: multipart/form-data; boundary={boundary}\r\n"),
+        body,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_imports_a_file_and_accounts_for_every_object() {
+    let api = start().await;
+    let publisher = publish_token(&api, "analyst");
+    let session = console_sign_in(&api, &publisher).await;
+    let cookie = format!("Cookie: cairn_session={session}\r\n");
+    let (status, _, page) = exchange(&api, "GET", "/ui/import", &cookie, "").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("enctype=\"multipart/form-data\""), "{page}");
+    let csrf = form_field(&page, "csrf");
+    let bundle = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/interop/stix/indicators-for-C2-with-COA.json"),
+    )
+    .expect("the OASIS sample");
+    let objects = serde_json::from_str::<serde_json::Value>(&bundle).unwrap()["objects"]
+        .as_array()
+        .unwrap()
+        .len();
+
+    // Refused whole, each with why, and nothing stored: a forged form, no file, not JSON, a
+    // bad TLP.
+    let before = api.node.store().last_seq().unwrap();
+    for (fields, file, status_wanted, says) in [
+        (
+            vec![("csrf", "forged")],
+            Some(("a.json", bundle.as_str())),
+            403,
+            "did not come from",
+        ),
+        (vec![("csrf", csrf.as_str())], None, 400, "Choose a file"),
+        (
+            vec![("csrf", csrf.as_str())],
+            Some(("notes.json", "this is not json")),
+            422,
+            "notes.json was not imported",
+        ),
+        (
+            vec![("csrf", csrf.as_str()), ("default_tlp", "purple")],
+            Some(("a.json", bundle.as_str())),
+            400,
+            "unknown TLP label",
+        ),
+    ] {
+        let (content_type, body) = multipart(&fields, file);
+        let (status, _, page) = exchange(
+            &api,
+            "POST",
+            "/ui/import",
+            &format!("{cookie}{content_type}"),
+            &body,
+        )
+        .await;
+        assert_eq!(status, status_wanted, "{says}: {page}");
+        assert!(page.contains(says), "{says}: {page}");
+    }
+    assert_eq!(api.node.store().last_seq().unwrap(), before);
+
+    // Imported: every object accounted for, then the same file again changes nothing.
+    let (content_type, body) = multipart(
+        &[("csrf", &csrf), ("default_tlp", "green")],
+        Some(("c2.json", &bundle)),
+    );
+    let (status, _, page) = exchange(
+        &api,
+        "POST",
+        "/ui/import",
+        &format!("{cookie}{content_type}"),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("What c2.json gave"), "{page}");
+    assert!(
+        page.contains(&format!("<dt>Objects read</dt><dd>{objects}</dd>")),
+        "{page}"
+    );
+    let rows = page.matches("<tr><th scope=\"row\"><code>").count();
+    assert_eq!(rows, objects, "one row per object: {page}");
+    assert!(page.contains("href=\"/ui/reports/"), "{page}");
+    let stored = api.node.store().last_seq().unwrap();
+    assert!(stored > before);
+    let (status, _, page) = exchange(
+        &api,
+        "POST",
+        "/ui/import",
+        &format!("{cookie}{content_type}"),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<dt>Imported</dt><dd>0</dd>"), "{page}");
+    assert_eq!(api.node.store().last_seq().unwrap(), stored, "nothing new");
+}

@@ -51,6 +51,12 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/ui/reports/{id}/retract", post(retract))
         .route("/ui/publish", get(publish_page).post(publish_form))
         .route("/ui/publish/preview", post(publish_preview))
+        .route(
+            "/ui/import",
+            get(import_page)
+                .post(import_file)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
+        )
         .route("/ui/partners", get(partners))
         .route("/ui/statistics", get(statistics))
         .route("/ui/tokens", get(tokens_page).post(create_token))
@@ -570,6 +576,165 @@ async fn publish_preview(
         body.to_string(),
     )
         .into_response()
+}
+
+/// Largest file the import page takes (the form's other fields aside).
+const MAX_IMPORT_BYTES: usize = 32 << 20;
+
+/// The import page with `problem` or what an import did.
+fn import_view(
+    state: &AppState,
+    signed: &Signed,
+    status: StatusCode,
+    problem: Option<&str>,
+    done: Option<&pages::ImportView>,
+) -> Response {
+    page(
+        status,
+        pages::import(
+            &signed.viewer(),
+            state.import.default_tlp,
+            MAX_IMPORT_BYTES >> 20,
+            problem,
+            done,
+        ),
+    )
+}
+
+/// `GET /ui/import`: the upload form.
+async fn import_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match signed(&state, &headers, Role::Publish).await {
+        Ok(signed) => import_view(&state, &signed, StatusCode::OK, None, None),
+        Err(r) => r,
+    }
+}
+
+/// The fields of the import form, read whole (the file at most `MAX_IMPORT_BYTES`).
+#[derive(Debug, Default)]
+struct ImportUpload {
+    csrf: String,
+    default_tlp: String,
+    file_name: String,
+    file: Vec<u8>,
+}
+
+async fn read_upload(mut multipart: axum::extract::Multipart) -> Result<ImportUpload, String> {
+    let mut upload = ImportUpload::default();
+    while let Some(field) = multipart.next_field().await.map_err(|e| e.body_text())? {
+        match field.name().unwrap_or_default() {
+            "csrf" => upload.csrf = field.text().await.map_err(|e| e.body_text())?,
+            "default_tlp" => upload.default_tlp = field.text().await.map_err(|e| e.body_text())?,
+            "file" => {
+                upload.file_name = field.file_name().unwrap_or("the file").to_string();
+                upload.file = field.bytes().await.map_err(|e| e.body_text())?.to_vec();
+            }
+            other => return Err(format!("{other:?} is not a field of the import form")),
+        }
+    }
+    Ok(upload)
+}
+
+/// `POST /ui/import`: imports the uploaded STIX bundle or MISP events as `cairn import`
+/// does, and shows what became of each object. A file that cannot be read is refused whole
+/// with why, and nothing of it is stored.
+async fn import_file(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let upload = match multipart {
+        Ok(m) => read_upload(m).await,
+        Err(e) => Err(e.body_text()),
+    };
+    // The session and its CSRF token first: nothing is said about the file to a forged form.
+    let csrf = upload.as_ref().map(|u| u.csrf.clone()).unwrap_or_default();
+    let signed = match signed_form(&state, &headers, Role::Publish, &csrf).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let refuse = |status: StatusCode, message: &str| {
+        import_view(&state, &signed, status, Some(message), None)
+    };
+    let upload = match upload {
+        Ok(u) => u,
+        Err(why) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "The upload was not read ({why}). Files up to {} MiB are taken here; use cairn import for larger ones.",
+                    MAX_IMPORT_BYTES >> 20
+                ),
+            );
+        }
+    };
+    if upload.file.is_empty() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Choose a file to import: it was empty or not sent.",
+        );
+    }
+    let default_tlp = match upload.default_tlp.trim() {
+        "" => state.import.default_tlp,
+        text => match text.parse::<cairn_core::Tlp>() {
+            Ok(t) => t,
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+        },
+    };
+    let Some(key) = state.signer.get() else {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "This node holds no key that may sign reports, so it cannot import.",
+        );
+    };
+    let Ok(text) = String::from_utf8(upload.file) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "{} is not UTF-8 text: a STIX bundle or MISP JSON is.",
+                upload.file_name
+            ),
+        );
+    };
+    let node = state.node.clone();
+    let file = upload.file_name.clone();
+    let done =
+        tokio::task::spawn_blocking(move || -> Result<pages::ImportView, (StatusCode, String)> {
+            let options = cairn_interop::import::ImportOptions {
+                default_tlp,
+                ..Default::default()
+            };
+            let imported =
+                cairn_interop::import::import(&text, &key.author(), &options).map_err(|e| {
+                    (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!("{file} was not imported: {e}"),
+                    )
+                })?;
+            let notes = imported
+                .reports
+                .iter()
+                .flat_map(|r| r.notes.iter().map(move |n| format!("{}: {n}", r.what())))
+                .collect();
+            let (fates, _) = crate::taxii::store_imported(&node, &imported.reports, &key)
+                .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            Ok(pages::ImportView {
+                file,
+                format: imported.format.to_string(),
+                objects: imported.objects,
+                reports: imported.reports.len(),
+                outcomes: cairn_interop::import::settle(&imported.accounts, &fates),
+                notes,
+            })
+        })
+        .await;
+    match done {
+        Ok(Ok(view)) => import_view(&state, &signed, StatusCode::OK, None, Some(&view)),
+        Ok(Err((status, message))) if status != StatusCode::INTERNAL_SERVER_ERROR => {
+            refuse(status, &message)
+        }
+        Ok(Err((_, message))) => failed(message),
+        Err(e) => failed(e),
+    }
 }
 
 #[derive(Debug, Default, serde::Deserialize)]

@@ -24,6 +24,7 @@ pub(crate) enum Section {
     Overview,
     Reports,
     Publish,
+    Import,
     Partners,
     Statistics,
     Tokens,
@@ -61,6 +62,7 @@ pub(crate) fn layout(
                                 li { a href="/ui/reports" aria-current=[aria(Section::Reports)] { "Reports" } }
                                 @if viewer.role >= Role::Publish {
                                     li { a href="/ui/publish" aria-current=[aria(Section::Publish)] { "Publish" } }
+                                    li { a href="/ui/import" aria-current=[aria(Section::Import)] { "Import" } }
                                 }
                                 li { a href="/ui/partners" aria-current=[aria(Section::Partners)] { "Partners" } }
                                 li { a href="/ui/statistics" aria-current=[aria(Section::Statistics)] { "Statistics" } }
@@ -874,4 +876,109 @@ pub(crate) fn publish(
         script src="/ui/assets/publish.js" defer {}
     };
     layout("Publish", Some(viewer), Some(Section::Publish), main)
+}
+
+/// What an import did, as the import page shows it.
+pub(crate) struct ImportView {
+    /// The file's name as the browser sent it.
+    pub(crate) file: String,
+    /// STIX 2.1 or MISP.
+    pub(crate) format: String,
+    /// Objects (or events) the file held.
+    pub(crate) objects: usize,
+    /// Reports made from them.
+    pub(crate) reports: usize,
+    /// What became of each object.
+    pub(crate) outcomes: Vec<cairn_interop::import::ObjectOutcome>,
+    /// Notes on what was changed on the way in (a default TLP applied, a title shortened).
+    pub(crate) notes: Vec<String>,
+}
+
+/// Rows of an import's objects shown at most; the counts cover them all.
+const IMPORT_ROWS: usize = 1000;
+
+/// The import form, and what the last import did.
+pub(crate) fn import(
+    viewer: &Viewer<'_>,
+    default_tlp: cairn_core::Tlp,
+    max_mib: usize,
+    problem: Option<&str>,
+    done: Option<&ImportView>,
+) -> Markup {
+    use cairn_interop::import::Outcome;
+    let count = |wanted: Outcome| {
+        done.map_or(0, |d| {
+            d.outcomes.iter().filter(|o| o.outcome == wanted).count()
+        })
+    };
+    let main = html! {
+        h1 { "Import" }
+        p { "A STIX 2.1 bundle or MISP event JSON (one event, a list, or a response), up to " (max_mib) " MiB (larger files with " code { "cairn import" } "). Each object becomes part of a report signed by the organisation and shared under the sharing rules, as " code { "cairn import" } " does; importing the same file again changes nothing." }
+        form #import-form method="post" action="/ui/import" enctype="multipart/form-data" {
+            input type="hidden" name="csrf" value=(viewer.csrf);
+            p { label for="file" { "File" } input #file type="file" name="file" required accept=".json,application/json"; }
+            p {
+                label for="default_tlp" { "TLP for objects that carry no marking of their own" }
+                select #default_tlp name="default_tlp" {
+                    @for t in cairn_core::Tlp::ALL {
+                        option value=(t.as_str()) selected[*t == default_tlp] { (tlp_label(*t)) }
+                    }
+                }
+            }
+            p { button type="submit" { "Import" } }
+        }
+        @if let Some(problem) = problem {
+            p.problem role="alert" { (problem) }
+        }
+        @if let Some(done) = done {
+            section aria-labelledby="import-result" {
+                h2 #import-result { "What " (done.file) " gave" }
+                dl.counts {
+                    dt { "Format" } dd { (done.format) }
+                    dt { "Objects read" } dd { (done.objects) }
+                    dt { "Reports made" } dd { (done.reports) }
+                    dt { "Imported" } dd { (count(Outcome::Imported)) }
+                    dt { "New versions" } dd { (count(Outcome::Updated)) }
+                    dt { "Already held" } dd { (count(Outcome::Duplicate)) }
+                    dt { "Refused" } dd { (count(Outcome::Refused)) }
+                }
+                @if !done.notes.is_empty() {
+                    h3 { "Changed on the way in" }
+                    ul { @for note in &done.notes { li { (note) } } }
+                }
+                @if !done.outcomes.is_empty() {
+                    table.import {
+                        caption {
+                            "Each object and what became of it"
+                            @if done.outcomes.len() > IMPORT_ROWS { " (the first " (IMPORT_ROWS) " of " (done.outcomes.len()) ")" }
+                        }
+                        thead { tr { th scope="col" { "Object" } th scope="col" { "Outcome" } th scope="col" { "What happened" } } }
+                        tbody {
+                            @for o in done.outcomes.iter().take(IMPORT_ROWS) {
+                                tr {
+                                    th scope="row" { code { (o.id) } @if let Some(v) = &o.version { br; small { (v) } } }
+                                    td { (outcome_name(o.outcome)) }
+                                    td {
+                                        (o.message)
+                                        @if let Some(report) = &o.report { " " a href={ "/ui/reports/" (report) } { "open the report" } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout("Import", Some(viewer), Some(Section::Import), main)
+}
+
+fn outcome_name(outcome: cairn_interop::import::Outcome) -> &'static str {
+    use cairn_interop::import::Outcome;
+    match outcome {
+        Outcome::Imported => "imported",
+        Outcome::Updated => "new version",
+        Outcome::Duplicate => "already held",
+        Outcome::Refused => "refused",
+    }
 }
