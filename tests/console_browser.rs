@@ -480,8 +480,10 @@ async fn an_analyst_works_through_the_console_in_a_real_browser() {
         .await
         .expect("file chosen");
     b.submit("#import-form").await;
-    b.wait_for_text("the import's account", |t| t.contains("What c2-bundle.json gave"))
-        .await;
+    b.wait_for_text("the import's account", |t| {
+        t.contains("What c2-bundle.json gave")
+    })
+    .await;
     let page = b.text().await;
     assert!(page.contains("carried in Cairn report"), "{page}");
     b.shot("09-imported").await;
