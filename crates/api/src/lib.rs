@@ -316,6 +316,10 @@ pub struct ReportFilters {
     since: Option<String>,
     until: Option<String>,
     indicator: Option<String>,
+    /// A CIDR range or domain: reports with an indicator inside it.
+    inside: Option<String>,
+    /// Words that must all be in the title or summary.
+    text: Option<String>,
     author: Option<String>,
     history: Option<bool>,
     limit: Option<usize>,
@@ -383,6 +387,15 @@ impl ReportFilters {
                 .map(|t| parse_time("until", t))
                 .transpose()?,
             indicator: self.indicator.clone(),
+            inside: self
+                .inside
+                .as_deref()
+                .map(|v| {
+                    cairn_core::search::Container::parse(v)
+                        .map_err(|e| bad_request(format!("inside: {e}")))
+                })
+                .transpose()?,
+            text: self.text.clone().filter(|t| !t.trim().is_empty()),
             include_history: self.history.unwrap_or(false),
             limit,
             before: self.cursor.as_deref().map(parse_cursor).transpose()?,

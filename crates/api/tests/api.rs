@@ -2533,6 +2533,41 @@ async fn the_console_publishes_what_its_preview_showed_and_refuses_bad_forms() {
         serde_json::to_value(&explained).unwrap(),
         serde_json::Value::Array(decisions)
     );
+
+    // Found by words of its title, and by a range or domain its indicators lie inside; a bad
+    // range says what is wrong.
+    let cookie = format!("Cookie: cairn_session={session}\r\n");
+    for search in [
+        "text=WATER+wiper",
+        "inside=203.0.113.0%2F24",
+        "inside=example",
+        "inside=wiper.example",
+    ] {
+        let (status, _, body) =
+            exchange(&api, "GET", &format!("/ui/reports?{search}"), &cookie, "").await;
+        if search == "inside=example" {
+            assert_eq!(status, 400, "{body}");
+            assert!(body.contains("top-level domain"), "{body}");
+            continue;
+        }
+        assert_eq!(status, 200, "{search}: {body}");
+        assert!(
+            body.contains("Wiper at a water utility"),
+            "{search}: {body}"
+        );
+    }
+    let (status, _, body) = exchange(
+        &api,
+        "GET",
+        "/ui/reports?inside=203.0.113.1%2F24",
+        &cookie,
+        "",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("did you mean 203.0.113.0/24"), "{body}");
+    let (_, _, body) = exchange(&api, "GET", "/ui/reports?text=bank+wiper", &cookie, "").await;
+    assert!(!body.contains("Wiper at a water utility"), "{body}");
 }
 
 /// A multipart form body: each field, and the file last; the boundary to name in the header.

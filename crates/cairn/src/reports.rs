@@ -223,6 +223,13 @@ pub struct ListArgs {
     /// Mentioning this observable (any type it fits).
     #[arg(long)]
     pub indicator: Option<String>,
+    /// Mentioning an observable inside this CIDR range (/8 or narrower for IPv4, /32 for IPv6)
+    /// or domain (its subdomains, URLs and email addresses too).
+    #[arg(long)]
+    pub inside: Option<String>,
+    /// With all these words in the title or summary (any case).
+    #[arg(long)]
+    pub text: Option<String>,
     /// Also list superseded and retracted versions and retractions.
     #[arg(long)]
     pub all_versions: bool,
@@ -660,6 +667,13 @@ pub fn query_from_args(args: &ListArgs) -> Result<ReportQuery> {
             .transpose()
             .context("--until")?,
         indicator: args.indicator.clone(),
+        inside: args
+            .inside
+            .as_deref()
+            .map(cairn_core::search::Container::parse)
+            .transpose()
+            .context("--inside")?,
+        text: args.text.clone(),
         include_history: args.all_versions,
         limit: args.limit,
         before: None,

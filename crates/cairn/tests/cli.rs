@@ -173,6 +173,26 @@ fn publish_list_show_and_search() {
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0]["tlp"], "green");
     assert_eq!(hits[0]["status"], "current");
+    // Inside a range or under a domain, and by words of the title.
+    for search in [
+        ["--inside", "198.51.100.0/24"],
+        ["--inside", "Login-Bank.example"],
+        ["--text", "KIT phishing"],
+    ] {
+        let hits = node.ok(&["report", "list", search[0], search[1], "--json"]);
+        let hits: Vec<serde_json::Value> = serde_json::from_str(&hits).unwrap();
+        assert_eq!(hits.len(), 1, "{search:?}");
+    }
+    // Not inside: another range, and a domain that only ends with the same letters.
+    for outside in ["198.51.101.0/24", "bank.example"] {
+        let none = node.ok(&["report", "list", "--inside", outside, "--json"]);
+        assert_eq!(none.trim(), "[]", "{outside}");
+    }
+    let err = node.fails(&["report", "list", "--inside", "198.51.100.1/24"]);
+    assert!(
+        err.contains("--inside") && err.contains("198.51.100.0/24"),
+        "{err}"
+    );
     let none = node.ok(&["report", "list", "--tlp", "red"]);
     assert!(none.contains("No reports match"), "{none}");
 }

@@ -18,6 +18,7 @@ pub mod model;
 pub mod observance;
 pub mod report;
 pub mod sample;
+pub mod search;
 pub mod stix;
 pub mod when;
 

@@ -219,8 +219,9 @@ pub(crate) fn index_pending(trees: &Trees, max: usize) -> Result<usize, IngestEr
     Ok(count)
 }
 
-/// The postings of one report: its author, its kind and TLP label together, each tag and each
-/// distinct indicator value.
+/// The postings of one report: its author, its kind and TLP label together, each tag, each
+/// distinct indicator value and the ranges and domains it lies inside, and each word of its
+/// title and summary.
 fn add_postings(postings: &mut Vec<Posting>, report: &VerifiedReport, seq: u64) {
     let r = report.report();
     let mut put = |index: u8, value: &[u8]| {
@@ -238,8 +239,14 @@ fn add_postings(postings: &mut Vec<Posting>, report: &VerifiedReport, seq: u64) 
     for tag in &r.tags {
         put(keys::BY_TAG, tag.as_bytes());
     }
+    // The run drops a repeated posting.
     for indicator in &r.indicators {
-        // The run drops a repeated posting.
         put(keys::BY_INDICATOR, indicator.value.as_bytes());
+        for key in cairn_core::search::containment_keys(indicator) {
+            put(keys::BY_CONTAINED, key.as_bytes());
+        }
+    }
+    for word in cairn_core::search::indexed_words(&r.title, &r.summary) {
+        put(keys::BY_WORD, word.as_bytes());
     }
 }

@@ -36,6 +36,10 @@ pub const NEXT_SEQ: &[u8] = b"N";
 pub const ENVELOPE_END: &[u8] = b"E";
 /// Postings by indicator value.
 pub const BY_INDICATOR: u8 = b'b';
+/// Postings by word of the title and summary (`cairn_core::search::indexed_words`).
+pub const BY_WORD: u8 = b'w';
+/// Postings by range or domain an indicator lies inside (`cairn_core::search::containment_keys`).
+pub const BY_CONTAINED: u8 = b'n';
 /// Version edges: old id, author of the new version, new id.
 pub const SUPERSEDED_BY: u8 = b's';
 /// Retraction edges: withdrawn id, author of the retraction, retraction id.

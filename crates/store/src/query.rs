@@ -28,6 +28,11 @@ pub struct ReportQuery {
     pub until_ms: Option<i64>,
     /// Mentioning an indicator with this value (any type it is valid for).
     pub indicator: Option<String>,
+    /// Mentioning an indicator inside this range or domain (an address in a CIDR range, a
+    /// domain under a domain, a URL or email address on it).
+    pub inside: Option<cairn_core::search::Container>,
+    /// With every one of these words in its title or summary (any case).
+    pub text: Option<String>,
     /// Also list superseded and retracted versions, and retractions themselves.
     pub include_history: bool,
     /// At most this many results (newest first); 0 means 100.
@@ -157,14 +162,22 @@ impl Store {
 }
 
 /// The terms whose postings to read, newest first: those of the most selective filter given
-/// (an indicator's search forms, a tag, an author, else every (kind, TLP) pair the query
-/// allows). The filter then checks every other condition on the reports themselves.
+/// (a range or domain, an indicator's search forms, the longest word of the text, a tag, an
+/// author, else every (kind, TLP) pair the query allows). The filter then checks every other condition on the reports themselves.
 fn term_hashes(q: &ReportQuery, tag: Option<&str>, indicator_forms: Option<&[String]>) -> Vec<u64> {
-    if let Some(forms) = indicator_forms {
+    let word = q.text.as_deref().and_then(cairn_core::search::lookup_word);
+    if let Some(container) = &q.inside {
+        vec![keys::term_hash(
+            keys::BY_CONTAINED,
+            container.lookup_key().as_bytes(),
+        )]
+    } else if let Some(forms) = indicator_forms {
         forms
             .iter()
             .map(|f| keys::term_hash(keys::BY_INDICATOR, f.as_bytes()))
             .collect()
+    } else if let Some(word) = word {
+        vec![keys::term_hash(keys::BY_WORD, word.as_bytes())]
     } else if let Some(tag) = tag {
         vec![keys::term_hash(keys::BY_TAG, tag.as_bytes())]
     } else if let Some(author) = &q.author {
@@ -205,6 +218,12 @@ impl Filter<'_> {
             && self
                 .indicator_forms
                 .is_none_or(|forms| r.indicators.iter().any(|i| forms.contains(&i.value)))
+            && q.inside
+                .as_ref()
+                .is_none_or(|c| r.indicators.iter().any(|i| c.contains(i)))
+            && q.text
+                .as_deref()
+                .is_none_or(|t| cairn_core::search::text_matches(t, &r.title, &r.summary))
     }
 }
 

@@ -32,8 +32,9 @@ const MERGE_FAN_IN: usize = 4;
 const TIER_0_ENTRIES: u64 = 4096;
 /// The manifest's file name.
 const MANIFEST: &str = "MANIFEST";
-/// The manifest's first line.
-const MANIFEST_HEADER: &str = "cairn query index 1";
+/// The manifest's first line: an index whose postings differ (written by another version of
+/// Cairn) has another, and is rebuilt.
+const MANIFEST_HEADER: &str = "cairn query index 2";
 /// A run's trailer: magic, version, CRC-32 of the entries, postings, ids, first and last
 /// arrival number.
 const TRAILER_LEN: u64 = 8 + 4 + 4 + 8 * 4;
@@ -757,8 +758,14 @@ fn read_manifest(dir: &Path) -> io::Result<RunSet> {
         Err(e) => return Err(e),
     };
     let mut lines = text.lines();
-    if lines.next() != Some(MANIFEST_HEADER) {
-        return Err(damaged("the manifest does not start with its header"));
+    match lines.next() {
+        Some(MANIFEST_HEADER) => {}
+        Some(other) if other.starts_with("cairn query index ") => {
+            return Err(damaged(format!(
+                "it was written by another version of Cairn ({other:?}, this one writes {MANIFEST_HEADER:?})"
+            )));
+        }
+        _ => return Err(damaged("the manifest does not start with its header")),
     }
     let mut number = |name: &str| -> io::Result<u64> {
         lines

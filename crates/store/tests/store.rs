@@ -844,3 +844,96 @@ fn an_organisation_cannot_fill_the_store_with_key_statements() {
         "nothing of a refused batch is kept"
     );
 }
+
+#[test]
+fn text_and_containment_searches_find_exactly_what_a_scan_finds() {
+    use cairn_core::search::Container;
+    use cairn_core::{IndicatorDraft, IndicatorType};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let a = org(1);
+    let titles = [
+        "Wiper at a water utility",
+        "Phishing wave against town halls",
+        "Water utility phishing",
+        "Botnet controllers",
+    ];
+    let observables: [(IndicatorType, &str); 8] = [
+        (IndicatorType::Ipv4, "203.0.113.7"),
+        (IndicatorType::Ipv4, "203.0.127.200"),
+        (IndicatorType::Ipv4, "198.51.100.1"),
+        (IndicatorType::Cidr, "203.0.113.0/28"),
+        (IndicatorType::Domain, "cdn.files.example.org"),
+        (IndicatorType::Url, "https://login.example.org/x"),
+        (IndicatorType::Email, "billing@example.net"),
+        (IndicatorType::Ipv6, "2001:db8:5::1"),
+    ];
+    let mut all = Vec::new();
+    for n in 0..48u64 {
+        let r = report(&a, 5000 + n, |d| {
+            d.title = titles[(n % 4) as usize].to_string();
+            d.summary = if n % 3 == 0 {
+                "Seen by the CERT".into()
+            } else {
+                String::new()
+            };
+            let (kind, value) = observables[(n % 8) as usize];
+            d.indicators = vec![IndicatorDraft {
+                kind,
+                value: value.into(),
+                description: String::new(),
+            }];
+        });
+        all.push(r);
+    }
+    store.insert(all.clone(), Provenance::Local).unwrap();
+    let scan = |keep: &dyn Fn(&cairn_core::Report) -> bool| {
+        let mut ids: Vec<_> = all
+            .iter()
+            .filter(|r| keep(r.report()))
+            .map(|r| r.id())
+            .collect();
+        ids.sort();
+        ids
+    };
+    for range in [
+        "203.0.113.0/24",
+        "203.0.112.0/20",
+        "203.0.0.0/16",
+        "198.51.100.1",
+        "example.org",
+        "files.example.org",
+        "example.net",
+        "2001:db8::/32",
+    ] {
+        let container = Container::parse(range).unwrap();
+        let query = ReportQuery {
+            inside: Some(container.clone()),
+            limit: 1000,
+            ..Default::default()
+        };
+        let mut found = query_ids(&store, &query);
+        found.sort();
+        let wanted = scan(&|r| r.indicators.iter().any(|i| container.contains(i)));
+        assert!(!wanted.is_empty(), "{range} finds something");
+        assert_eq!(found, wanted, "inside {range}");
+    }
+    for text in [
+        "water",
+        "WATER phishing",
+        "cert",
+        "town halls",
+        "at",
+        "absent",
+    ] {
+        let query = ReportQuery {
+            text: Some(text.into()),
+            limit: 1000,
+            ..Default::default()
+        };
+        let mut found = query_ids(&store, &query);
+        found.sort();
+        let wanted = scan(&|r| cairn_core::search::text_matches(text, &r.title, &r.summary));
+        assert_eq!(found, wanted, "text {text:?}");
+    }
+}

@@ -927,6 +927,8 @@ fn filters(search: &pages::ReportSearch) -> ReportFilters {
         since: given(&search.since),
         until: given(&search.until),
         indicator: given(&search.indicator),
+        inside: given(&search.inside),
+        text: given(&search.text),
         author: given(&search.author),
         history: Some(search.history.is_some()),
         limit: Some(PAGE_SIZE),

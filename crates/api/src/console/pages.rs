@@ -438,7 +438,9 @@ pub(crate) fn statistics(
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct ReportSearch {
+    pub(crate) text: String,
     pub(crate) indicator: String,
+    pub(crate) inside: String,
     pub(crate) tlp: String,
     pub(crate) kind: String,
     pub(crate) tag: String,
@@ -451,9 +453,11 @@ pub(crate) struct ReportSearch {
 
 impl ReportSearch {
     /// The text fields, by name, as the query string carries them.
-    fn fields(&self) -> [(&'static str, &str); 8] {
+    fn fields(&self) -> [(&'static str, &str); 10] {
         [
+            ("text", &self.text),
             ("indicator", &self.indicator),
+            ("inside", &self.inside),
             ("tlp", &self.tlp),
             ("kind", &self.kind),
             ("tag", &self.tag),
@@ -504,7 +508,9 @@ pub(crate) fn reports(
     let main = html! {
         h1 { "Reports" }
         form.search method="get" action="/ui/reports" role="search" aria-label="Search reports" {
+            p { label for="text" { "Words in the title or summary" } input #text name="text" value=(search.text) placeholder="wiper water"; }
             p { label for="indicator" { "Indicator" } input #indicator name="indicator" value=(search.indicator) placeholder="203.0.113.7, example.com, a hash"; }
+            p { label for="inside" { "Indicators inside (a CIDR range, or a domain: its subdomains, URLs and email addresses too)" } input #inside name="inside" value=(search.inside) placeholder="203.0.113.0/24, example.org"; }
             p { label for="tlp" { "TLP" }
                 select #tlp name="tlp" {
                     option value="" selected[search.tlp.is_empty()] { "any" }
