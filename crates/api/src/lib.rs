@@ -325,6 +325,8 @@ pub struct ReportFilters {
     limit: Option<usize>,
     /// Where the previous page ended (its `next_cursor`).
     cursor: Option<String>,
+    /// `newest` (the default) or `oldest` first.
+    order: Option<String>,
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
@@ -398,7 +400,16 @@ impl ReportFilters {
             text: self.text.clone().filter(|t| !t.trim().is_empty()),
             include_history: self.history.unwrap_or(false),
             limit,
-            before: self.cursor.as_deref().map(parse_cursor).transpose()?,
+            past: self.cursor.as_deref().map(parse_cursor).transpose()?,
+            oldest_first: match self.order.as_deref() {
+                None | Some("newest") => false,
+                Some("oldest") => true,
+                Some(other) => {
+                    return Err(bad_request(format!(
+                        "order={other:?}: newest (the default) or oldest"
+                    )));
+                }
+            },
         })
     }
 }

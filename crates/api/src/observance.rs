@@ -128,7 +128,7 @@ pub(crate) fn each_current(
     loop {
         let page = store.query(&query)?;
         let Some(last) = page.last() else { break };
-        query.before = Some((last.report.report().created_ms, last.seq));
+        query.past = Some((last.report.report().created_ms, last.seq));
         page.iter().for_each(&mut each);
         if page.len() < PAGE {
             break;

@@ -44,7 +44,7 @@ pub fn public_advisories(
     name_of: &dyn Fn(&OrgPublicKey) -> Option<String>,
 ) -> Result<Vec<PublicAdvisory>, cairn_store::ReadError> {
     let mut found: Vec<StoredReport> = Vec::new();
-    let mut before = None;
+    let mut past = None;
     // Pages of the query, until enough public ones or none left: a CLEAR advisory may be kept
     // from the public by its scope.
     loop {
@@ -52,11 +52,11 @@ pub fn public_advisories(
             kind: Some(ReportKind::Advisory),
             tlp: Some(Tlp::Clear),
             limit: 200,
-            before,
+            past,
             ..ReportQuery::default()
         })?;
         let Some(last) = page.last() else { break };
-        before = Some((last.report.report().created_ms, last.seq));
+        past = Some((last.report.report().created_ms, last.seq));
         let full = page.len() == 200;
         found.extend(
             page.into_iter()

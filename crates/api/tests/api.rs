@@ -2568,6 +2568,15 @@ async fn the_console_publishes_what_its_preview_showed_and_refuses_bad_forms() {
     assert!(body.contains("did you mean 203.0.113.0/24"), "{body}");
     let (_, _, body) = exchange(&api, "GET", "/ui/reports?text=bank+wiper", &cookie, "").await;
     assert!(!body.contains("Wiper at a water utility"), "{body}");
+
+    // Sorted by creation time either way; the column header links to the other order.
+    let (status, _, body) = exchange(&api, "GET", "/ui/reports?order=oldest", &cookie, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("oldest first</caption>"), "{body}");
+    assert!(body.contains("aria-sort=\"ascending\""), "{body}");
+    let (status, _, body) = exchange(&api, "GET", "/ui/reports?order=sideways", &cookie, "").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("newest (the default) or oldest"), "{body}");
 }
 
 /// A multipart form body: each field, and the file last; the boundary to name in the header.

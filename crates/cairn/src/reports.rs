@@ -676,7 +676,8 @@ pub fn query_from_args(args: &ListArgs) -> Result<ReportQuery> {
         text: args.text.clone(),
         include_history: args.all_versions,
         limit: args.limit,
-        before: None,
+        past: None,
+        oldest_first: false,
     })
 }
 

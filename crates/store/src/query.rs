@@ -37,13 +37,15 @@ pub struct ReportQuery {
     pub include_history: bool,
     /// At most this many results (newest first); 0 means 100.
     pub limit: usize,
-    /// Only reports that come after this one in the newest-first order: its creation time
-    /// (ms) and arrival number, as the last report of the previous page gives them.
-    pub before: Option<(i64, u64)>,
+    /// Only reports that come after this one in the order asked: its creation time (ms) and
+    /// arrival number, as the last report of the previous page gives them.
+    pub past: Option<(i64, u64)>,
+    /// Oldest first instead of newest first.
+    pub oldest_first: bool,
 }
 
 impl Store {
-    /// Reports matching every filter, newest first. Without `include_history`, only current
+    /// Reports matching every filter, newest first (or oldest first). Without `include_history`, only current
     /// versions are listed: superseded versions, retracted reports and retractions are not.
     pub fn query(&self, query: &ReportQuery) -> Result<Vec<StoredReport>, ReadError> {
         self.query_as_of(query, self.indexed_up_to())
@@ -63,7 +65,7 @@ impl Store {
         for (normalised, originals) in &wanted {
             let term = keys::term_hash(keys::BY_TAG, normalised.as_bytes());
             for posting in index
-                .newest_first(&[term], i64::MIN, i64::MAX, None)
+                .in_order(&[term], i64::MIN, i64::MAX, None, false)
                 .map_err(ReadError::Index)?
             {
                 let (_, seq) = posting.map_err(ReadError::Index)?;
@@ -106,11 +108,12 @@ impl Store {
         let mut seen = HashSet::new();
         let terms = term_hashes(query, tag.as_deref(), indicator_forms.as_deref());
         let postings = index
-            .newest_first(
+            .in_order(
                 &terms,
                 query.since_ms.unwrap_or(i64::MIN),
                 query.until_ms.unwrap_or(i64::MAX),
-                query.before,
+                query.past,
+                query.oldest_first,
             )
             .map_err(ReadError::Index)?;
         for posting in postings {
@@ -138,7 +141,13 @@ impl Store {
             }
         }
         found.sort_by(|a, b| {
-            (b.report.report().created_ms, b.seq).cmp(&(a.report.report().created_ms, a.seq))
+            let order =
+                (b.report.report().created_ms, b.seq).cmp(&(a.report.report().created_ms, a.seq));
+            if query.oldest_first {
+                order.reverse()
+            } else {
+                order
+            }
         });
         found.truncate(limit);
         Ok(found)
@@ -213,7 +222,10 @@ impl Filter<'_> {
             && q.tlp.is_none_or(|t| t == r.tlp)
             && q.since_ms.is_none_or(|s| r.created_ms >= s)
             && q.until_ms.is_none_or(|u| r.created_ms <= u)
-            && q.before.is_none_or(|b| (r.created_ms, stored.seq) < b)
+            && q.past.is_none_or(|b| {
+                let here = (r.created_ms, stored.seq);
+                if q.oldest_first { here > b } else { here < b }
+            })
             && self.tag.is_none_or(|t| r.tags.iter().any(|x| x == t))
             && self
                 .indicator_forms

@@ -494,98 +494,127 @@ impl RunSet {
         Ok(())
     }
 
-    /// The postings of any of `terms` created in `since..=until` and, with `before`, before
-    /// that (created time, arrival number): newest first across every run.
-    pub(crate) fn newest_first(
+    /// The postings of any of `terms` created in `since..=until` and, with `past`, past that
+    /// position (created time, arrival number) in the order asked: newest first, or oldest
+    /// first with `oldest_first`, merged across every run.
+    pub(crate) fn in_order(
         &self,
         terms: &[u64],
         since_ms: i64,
         until_ms: i64,
-        before: Option<(i64, u64)>,
-    ) -> io::Result<NewestFirst> {
+        past: Option<(i64, u64)>,
+        oldest_first: bool,
+    ) -> io::Result<Ordered> {
         let mut cursors = Vec::new();
         let since = order_preserving(since_ms);
         let until = order_preserving(until_ms);
-        let before = before.map(|(ms, seq)| (order_preserving(ms), seq));
+        let past = past.map(|(ms, seq)| (order_preserving(ms), seq));
         let mut terms = terms.to_vec();
         terms.sort_unstable();
         terms.dedup();
         for term in terms {
             for run in &self.runs {
-                let lo = run
-                    .postings
-                    .partition_point(&run.file, |p| (p.term, p.time) < (term, since))?;
+                let key = |p: &Posting| (p.term, p.time, p.seq);
+                let lo = run.postings.partition_point(&run.file, |p| {
+                    (p.term, p.time) < (term, since)
+                        || (oldest_first && past.is_some_and(|b| key(p) <= (term, b.0, b.1)))
+                })?;
                 let hi = run.postings.partition_point(&run.file, |p| {
                     (p.term, p.time) <= (term, until)
-                        && before.is_none_or(|b| (p.term, p.time, p.seq) < (term, b.0, b.1))
+                        && (oldest_first || past.is_none_or(|b| key(p) < (term, b.0, b.1)))
                 })?;
                 if lo < hi {
                     cursors.push(Cursor {
                         run: Arc::clone(run),
                         lo,
                         hi,
+                        oldest_first,
                         chunk: Vec::new(),
                     });
                 }
             }
         }
-        let mut newest = NewestFirst {
+        let mut ordered = Ordered {
             cursors,
+            oldest_first,
             heap: BinaryHeap::new(),
         };
-        for n in 0..newest.cursors.len() {
-            newest.refill(n)?;
+        for n in 0..ordered.cursors.len() {
+            ordered.refill(n)?;
         }
-        Ok(newest)
+        Ok(ordered)
     }
 }
 
-/// Walks one run's postings for one term backwards.
+/// Walks one run's postings for one term, backwards (newest first) or forwards.
 struct Cursor {
     run: Arc<Run>,
+    /// The postings `lo..hi` are still to be read.
     lo: u64,
-    /// Postings before this one are still to be read.
     hi: u64,
-    /// Read and not yet handed out, oldest first.
+    oldest_first: bool,
+    /// Read and not yet handed out, the next one last.
     chunk: Vec<Posting>,
 }
 
 impl Cursor {
-    fn next_back(&mut self) -> io::Result<Option<Posting>> {
+    fn next(&mut self) -> io::Result<Option<Posting>> {
         if let Some(p) = self.chunk.pop() {
             return Ok(Some(p));
         }
         if self.hi <= self.lo {
             return Ok(None);
         }
-        let from = self.hi.saturating_sub(CHUNK).max(self.lo);
-        self.chunk = self.run.postings.read(&self.run.file, from, self.hi)?;
-        self.hi = from;
+        if self.oldest_first {
+            let to = (self.lo + CHUNK).min(self.hi);
+            self.chunk = self.run.postings.read(&self.run.file, self.lo, to)?;
+            self.chunk.reverse();
+            self.lo = to;
+        } else {
+            let from = self.hi.saturating_sub(CHUNK).max(self.lo);
+            self.chunk = self.run.postings.read(&self.run.file, from, self.hi)?;
+            self.hi = from;
+        }
         Ok(self.chunk.pop())
     }
 }
 
-/// Postings newest first (created time, then arrival number), merged across cursors.
-pub(crate) struct NewestFirst {
+/// Postings in (created time, arrival number) order, newest or oldest first, merged across
+/// cursors.
+pub(crate) struct Ordered {
     cursors: Vec<Cursor>,
+    oldest_first: bool,
+    /// The next posting of each cursor, keyed so that the heap's greatest comes next (its
+    /// bits flipped when the oldest come first).
     heap: BinaryHeap<(u64, u64, usize)>,
 }
 
-impl NewestFirst {
+impl Ordered {
+    fn key(&self, time: u64, seq: u64) -> (u64, u64) {
+        if self.oldest_first {
+            (!time, !seq)
+        } else {
+            (time, seq)
+        }
+    }
+
     fn refill(&mut self, n: usize) -> io::Result<()> {
-        if let Some(p) = self.cursors[n].next_back()? {
-            self.heap.push((p.time, p.seq, n));
+        if let Some(p) = self.cursors[n].next()? {
+            let (time, seq) = self.key(p.time, p.seq);
+            self.heap.push((time, seq, n));
         }
         Ok(())
     }
 }
 
-impl Iterator for NewestFirst {
+impl Iterator for Ordered {
     /// Created time (ms) and arrival number.
     type Item = io::Result<(i64, u64)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let (time, seq, n) = self.heap.pop()?;
+        // Flipping the bits again gives them back.
+        let (time, seq) = self.key(time, seq);
         if let Err(e) = self.refill(n) {
             return Some(Err(e));
         }
@@ -863,15 +892,26 @@ mod tests {
         terms: &[u64],
         since: i64,
         until: i64,
-        before: Option<(i64, u64)>,
+        past: Option<(i64, u64)>,
+        oldest_first: bool,
     ) -> Vec<(i64, u64)> {
         let mut found: Vec<(i64, u64)> = all
             .iter()
             .filter(|p| terms.contains(&p.term))
             .map(|p| (p.created_ms(), p.seq))
-            .filter(|&(ms, seq)| ms >= since && ms <= until && before.is_none_or(|b| (ms, seq) < b))
+            .filter(|&(ms, seq)| {
+                ms >= since
+                    && ms <= until
+                    && past.is_none_or(|b| {
+                        if oldest_first {
+                            (ms, seq) > b
+                        } else {
+                            (ms, seq) < b
+                        }
+                    })
+            })
             .collect();
-        found.sort_unstable_by(|a, b| b.cmp(a));
+        found.sort_unstable_by(|a, b| if oldest_first { a.cmp(b) } else { b.cmp(a) });
         found
     }
 
@@ -926,15 +966,20 @@ mod tests {
                 .collect();
             let since = rng.gen_range(-60..40);
             let until = rng.gen_range(since..60);
-            let before = rng
+            let past = rng
                 .gen_bool(0.5)
                 .then(|| (rng.gen_range(-50..50), rng.gen_range(0..seq + 2)));
+            let oldest_first = rng.gen_bool(0.5);
             let got: Vec<(i64, u64)> = set
-                .newest_first(&terms, since, until, before)
+                .in_order(&terms, since, until, past, oldest_first)
                 .unwrap()
                 .collect::<io::Result<_>>()
                 .unwrap();
-            assert_eq!(got, oracle(&all, &terms, since, until, before));
+            assert_eq!(
+                got,
+                oracle(&all, &terms, since, until, past, oldest_first),
+                "oldest first: {oldest_first}"
+            );
         }
         for entry in all_ids.iter().step_by(17) {
             assert_eq!(set.seq_of(&entry.id).unwrap(), Some(entry.seq));
@@ -957,11 +1002,11 @@ mod tests {
         let set = index.snapshot();
         assert_eq!(set.indexed_up_to, seq);
         let got: Vec<(i64, u64)> = set
-            .newest_first(&[3], i64::MIN, i64::MAX, None)
+            .in_order(&[3], i64::MIN, i64::MAX, None, false)
             .unwrap()
             .collect::<io::Result<_>>()
             .unwrap();
-        assert_eq!(got, oracle(&all, &[3], i64::MIN, i64::MAX, None));
+        assert_eq!(got, oracle(&all, &[3], i64::MIN, i64::MAX, None, false));
         let files = fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(files, set.runs.len() + 1);
     }

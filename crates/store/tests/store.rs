@@ -937,3 +937,53 @@ fn text_and_containment_searches_find_exactly_what_a_scan_finds() {
         assert_eq!(found, wanted, "text {text:?}");
     }
 }
+
+#[test]
+fn pages_oldest_first_and_newest_first_list_every_report_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let a = org(1);
+    let reports: Vec<VerifiedReport> = (0..37u64)
+        .map(|n| {
+            report(&a, 6000 + n, |d| {
+                // Several reports share a creation time: arrival numbers order them.
+                d.created = Some(
+                    time::OffsetDateTime::from_unix_timestamp(1_790_000_000 + (n / 3) as i64)
+                        .unwrap(),
+                );
+            })
+        })
+        .collect();
+    store
+        .insert(reports[..20].to_vec(), Provenance::Local)
+        .unwrap();
+    store.index_pending(usize::MAX).unwrap();
+    // The rest stays past the index marker: pages merge both.
+    store
+        .insert(reports[20..].to_vec(), Provenance::Local)
+        .unwrap();
+    for oldest_first in [true, false] {
+        let mut seen = Vec::new();
+        let mut past = None;
+        loop {
+            let page = store
+                .query(&ReportQuery {
+                    limit: 5,
+                    past,
+                    oldest_first,
+                    ..Default::default()
+                })
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            past = Some((last.report.report().created_ms, last.seq));
+            seen.extend(page.iter().map(|s| (s.report.report().created_ms, s.seq)));
+        }
+        let mut wanted = seen.clone();
+        wanted.sort();
+        if !oldest_first {
+            wanted.reverse();
+        }
+        assert_eq!(seen, wanted, "oldest first: {oldest_first}");
+        assert_eq!(seen.len(), 37, "every report once");
+    }
+}

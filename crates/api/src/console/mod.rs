@@ -933,6 +933,7 @@ fn filters(search: &pages::ReportSearch) -> ReportFilters {
         history: Some(search.history.is_some()),
         limit: Some(PAGE_SIZE),
         cursor: given(&search.cursor),
+        order: given(&search.order),
     }
 }
 

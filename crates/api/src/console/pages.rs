@@ -195,7 +195,7 @@ pub(crate) fn overview(
         }
         section aria-labelledby="recent" {
             h2 #recent { "Latest reports" }
-            (report_table(recent, names, "The newest reports held", true))
+            (report_table(recent, names, "The newest reports held", true, None))
             p { a href="/ui/reports" { "All reports" } }
         }
     };
@@ -449,12 +449,15 @@ pub(crate) struct ReportSearch {
     pub(crate) until: String,
     pub(crate) history: Option<String>,
     pub(crate) cursor: String,
+    /// `newest` (the default) or `oldest` first.
+    pub(crate) order: String,
 }
 
 impl ReportSearch {
     /// The text fields, by name, as the query string carries them.
-    fn fields(&self) -> [(&'static str, &str); 10] {
+    fn fields(&self) -> [(&'static str, &str); 11] {
         [
+            ("order", &self.order),
             ("text", &self.text),
             ("indicator", &self.indicator),
             ("inside", &self.inside),
@@ -471,6 +474,25 @@ impl ReportSearch {
     /// Whether this is the first page of every current report (new ones belong at its top).
     pub(crate) fn is_unfiltered(&self) -> bool {
         self.fields().iter().all(|(_, v)| v.trim().is_empty()) && self.history.is_none()
+    }
+
+    /// Whether the oldest come first.
+    pub(crate) fn oldest_first(&self) -> bool {
+        self.order.trim() == "oldest"
+    }
+
+    /// The first page of the same search in the other order.
+    pub(crate) fn reordered(&self) -> String {
+        let other = ReportSearch {
+            order: if self.oldest_first() {
+                String::new()
+            } else {
+                "oldest".into()
+            },
+            cursor: String::new(),
+            ..self.clone()
+        };
+        other.next_page("")
     }
 
     /// The query string of the next page.
@@ -522,22 +544,47 @@ pub(crate) fn reports(
             p { label for="author" { "Author key" } input #author name="author" value=(search.author); }
             p { label for="since" { "Created since" } input #since name="since" value=(search.since) placeholder="2026-11-01 or 7d"; }
             p { label for="until" { "Created until" } input #until name="until" value=(search.until) placeholder="2026-11-30"; }
+            p { label for="order" { "Order" }
+                select #order name="order" {
+                    option value="" selected[!search.oldest_first()] { "newest first" }
+                    option value="oldest" selected[search.oldest_first()] { "oldest first" }
+                }
+            }
             p { label { input type="checkbox" name="history" checked[search.history.is_some()]; " Include older versions and retractions" } }
             p { button type="submit" { "Search" } " " a href="/ui/reports" { "Clear" } }
         }
         @if let Some(problem) = problem {
             p.problem role="alert" { (problem) }
         }
-        (report_table(found, names, "Reports matching the search, newest first", search.is_unfiltered()))
+        (report_table(
+            found,
+            names,
+            if search.oldest_first() { "Reports matching the search, oldest first" } else { "Reports matching the search, newest first" },
+            search.is_unfiltered(),
+            Some(Sorting { link: search.reordered(), oldest_first: search.oldest_first() }),
+        ))
         @if let Some(next) = next {
-            p { a rel="next" href=(search.next_page(next)) { "Older reports" } }
+            p { a rel="next" href=(search.next_page(next)) { @if search.oldest_first() { "Newer reports" } @else { "Older reports" } } }
         }
     };
     layout("Reports", Some(viewer), Some(Section::Reports), main)
 }
 
-/// The table of reports; `live` lets the console's script add reports as they arrive.
-fn report_table(found: &[StoredReport], names: &Names, caption: &str, live: bool) -> Markup {
+/// How a table of reports is sorted, and the link that sorts it the other way.
+struct Sorting {
+    link: String,
+    oldest_first: bool,
+}
+
+/// The table of reports; `live` lets the console's script add reports as they arrive;
+/// `sorting` makes the Created column a link to the other order.
+fn report_table(
+    found: &[StoredReport],
+    names: &Names,
+    caption: &str,
+    live: bool,
+    sorting: Option<Sorting>,
+) -> Markup {
     html! {
         p #live-status.visually-hidden role="status" aria-live="polite" {}
         @if found.is_empty() && !live {
@@ -545,7 +592,16 @@ fn report_table(found: &[StoredReport], names: &Names, caption: &str, live: bool
         } @else {
             table.reports data-live=[live.then_some("")] {
                 caption { (caption) }
-                thead { tr { th scope="col" { "Title" } th scope="col" { "TLP" } th scope="col" { "Kind" } th scope="col" { "Author" } th scope="col" { "Created" } th scope="col" { "Indicators" } } }
+                thead { tr {
+                    th scope="col" { "Title" } th scope="col" { "TLP" } th scope="col" { "Kind" } th scope="col" { "Author" }
+                    @match &sorting {
+                        Some(s) => th scope="col" aria-sort=(if s.oldest_first { "ascending" } else { "descending" }) {
+                            a href=(s.link) { "Created " @if s.oldest_first { "↑" span.visually-hidden { " (oldest first: newest first instead)" } } @else { "↓" span.visually-hidden { " (newest first: oldest first instead)" } } }
+                        },
+                        None => th scope="col" { "Created" },
+                    }
+                    th scope="col" { "Indicators" }
+                } }
                 tbody {
                     @for s in found {
                         @let r = s.report.report();
