@@ -262,6 +262,16 @@ fn main() {
             ),
             ("search by indicator", search.clone(), None),
             (
+                "search by words of the title",
+                "/ui/reports?text=phishing+finance".to_string(),
+                None,
+            ),
+            (
+                "search inside a /16 range",
+                "/ui/reports?inside=198.51.0.0%2F16".to_string(),
+                None,
+            ),
+            (
                 "search by TLP and kind",
                 "/ui/reports?tlp=green&kind=indicator".to_string(),
                 None,

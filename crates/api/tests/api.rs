@@ -2680,6 +2680,22 @@ async fn the_console_imports_a_file_and_accounts_for_every_object() {
     let rows = page.matches("<tr><th scope=\"row\"><code>").count();
     assert_eq!(rows, objects, "one row per object: {page}");
     assert!(page.contains("href=\"/ui/reports/"), "{page}");
+    // The report page shows the carried objects readably: type, name, the indicator's pattern.
+    let report = page
+        .split("href=\"/ui/reports/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let (status, _, shown) =
+        exchange(&api, "GET", &format!("/ui/reports/{report}"), &cookie, "").await;
+    assert_eq!(status, 200, "{shown}");
+    assert!(shown.contains("The objects, readably"), "{shown}");
+    assert!(
+        shown.contains("<th scope=\"row\">indicator</th>"),
+        "{shown}"
+    );
+    assert!(shown.contains("[ipv4-addr:value = "), "{shown}");
     let stored = api.node.store().last_seq().unwrap();
     assert!(stored > before);
     let (status, _, page) = exchange(

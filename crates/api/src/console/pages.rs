@@ -721,6 +721,24 @@ pub(crate) fn report(
         @if !r.stix_objects.is_empty() {
             h2 { "STIX objects" }
             p { "This report carries " (r.stix_objects.len()) " STIX object(s), kept as their author sent them." }
+            table.stix {
+                caption {
+                    "The objects, readably"
+                    @if r.stix_objects.len() > STIX_ROWS { " (the first " (STIX_ROWS) ")" }
+                }
+                thead { tr { th scope="col" { "Type" } th scope="col" { "Name or value" } th scope="col" { "Details" } th scope="col" { "Id" } } }
+                tbody {
+                    @for object in r.stix_objects.iter().take(STIX_ROWS) {
+                        @let shown = StixSummary::of(object);
+                        tr {
+                            th scope="row" { (shown.kind) }
+                            td { (shown.name) }
+                            td { (shown.details) }
+                            td { code { (shown.id) } }
+                        }
+                    }
+                }
+            }
         }
         h2 { "Who receives it" }
         @if context.sharing.is_empty() {
@@ -1042,5 +1060,70 @@ fn outcome_name(outcome: cairn_interop::import::Outcome) -> &'static str {
         Outcome::Updated => "new version",
         Outcome::Duplicate => "already held",
         Outcome::Refused => "refused",
+    }
+}
+
+/// Objects listed readably on a report's page at most.
+const STIX_ROWS: usize = 200;
+
+/// What the report page shows of one carried STIX object.
+struct StixSummary {
+    kind: String,
+    name: String,
+    details: String,
+    id: String,
+}
+
+impl StixSummary {
+    /// The object's type, its name (or value, for an observable), the property that says
+    /// most about it, and its id; an object that is not readable JSON is said to be so.
+    fn of(text: &str) -> StixSummary {
+        let Ok(object) = serde_json::from_str::<serde_json::Value>(text) else {
+            return StixSummary {
+                kind: "?".into(),
+                name: "not readable as JSON".into(),
+                details: String::new(),
+                id: String::new(),
+            };
+        };
+        let field = |name: &str| {
+            object
+                .get(name)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let kind = field("type");
+        let name = ["name", "value", "key", "path", "body", "subject"]
+            .iter()
+            .map(|f| field(f))
+            .find(|v| !v.is_empty())
+            .unwrap_or_default();
+        let details = match kind.as_str() {
+            "indicator" => field("pattern"),
+            "relationship" => format!(
+                "{} {} {}",
+                field("source_ref"),
+                field("relationship_type"),
+                field("target_ref")
+            ),
+            "sighting" => format!("of {}", field("sighting_of_ref")),
+            "vulnerability" | "malware" | "threat-actor" | "campaign" | "report"
+            | "attack-pattern" | "tool" | "intrusion-set" | "course-of-action" | "identity"
+            | "note" => {
+                let mut text = field("description");
+                if text.chars().count() > 200 {
+                    text = text.chars().take(200).collect::<String>() + "…";
+                }
+                text
+            }
+            _ => String::new(),
+        };
+        StixSummary {
+            kind,
+            name,
+            details,
+            id: field("id"),
+        }
     }
 }
