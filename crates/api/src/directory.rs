@@ -85,6 +85,41 @@ pub fn matches_view(
     query: &MatchQuery,
     now_ms: i64,
 ) -> Result<Value, DirectoryError> {
+    let needs: Vec<Value> = matched(store, us, query, now_ms)?
+        .iter()
+        .map(|n| {
+            let found: Vec<Value> = n
+                .matches
+                .iter()
+                .map(|m| json!({"score": m.score, "reasons": m.reasons, "entry": view(&m.entry)}))
+                .collect();
+            json!({"need": view(&n.need), "matches": found})
+        })
+        .collect();
+    Ok(json!({ "needs": needs }))
+}
+
+/// A capacity need and what matches it, best first.
+pub(crate) struct NeedMatches {
+    pub(crate) need: StoredReport,
+    pub(crate) matches: Vec<EntryMatch>,
+}
+
+/// One offer or donor programme matching a need.
+pub(crate) struct EntryMatch {
+    pub(crate) score: u32,
+    pub(crate) reasons: Vec<String>,
+    pub(crate) entry: StoredReport,
+}
+
+/// The needs `query` asks for, each with what matches it (the one matchmaking the JSON view,
+/// `cairn directory` and the console show).
+pub(crate) fn matched(
+    store: &Store,
+    us: OrgPublicKey,
+    query: &MatchQuery,
+    now_ms: i64,
+) -> Result<Vec<NeedMatches>, DirectoryError> {
     let need_id = query
         .need
         .as_deref()
@@ -135,15 +170,22 @@ pub fn matches_view(
         {
             continue;
         }
-        let found: Vec<Value> = matches(need, &candidates, now_ms)
+        let found: Vec<EntryMatch> = matches(need, &candidates, now_ms)
             .into_iter()
             .take(limit)
             .filter_map(|m| {
                 let (candidate, _) = listings.iter().find(|(_, l)| l.id == m.candidate)?;
-                Some(json!({"score": m.score, "reasons": m.reasons, "entry": view(candidate)}))
+                Some(EntryMatch {
+                    score: m.score,
+                    reasons: m.reasons,
+                    entry: (*candidate).clone(),
+                })
             })
             .collect();
-        needs.push(json!({"need": view(stored), "matches": found}));
+        needs.push(NeedMatches {
+            need: (*stored).clone(),
+            matches: found,
+        });
     }
-    Ok(json!({ "needs": needs }))
+    Ok(needs)
 }

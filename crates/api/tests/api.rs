@@ -1656,6 +1656,30 @@ async fn the_directory_searches_entries_and_matches_needs() {
     }
     let (status, _, _) = get(&api, "/api/v1/directory", None, "", usize::MAX).await;
     assert_eq!(status, 401);
+
+    // The console's statistics page lists the entries and each need with what matches it.
+    let session = console_sign_in(&api, &api.read).await;
+    let (status, _, page) = exchange(
+        &api,
+        "GET",
+        "/ui/statistics",
+        &format!("Cookie: cairn_session={session}\r\n"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<h2>Liaison directory</h2>"), "{page}");
+    for title in ["CSIRT training", "Incident course"] {
+        assert!(page.contains(title), "{title}: {page}");
+    }
+    let needs = page
+        .split("Capacity needs and what matches them")
+        .nth(1)
+        .expect("needs listed");
+    assert!(
+        needs.contains("CSIRT training") && needs.contains("Incident course"),
+        "{needs}"
+    );
 }
 
 /// Every route of the node's own API is described in openapi.json (TAXII and the MISP feed

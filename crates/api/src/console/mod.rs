@@ -426,6 +426,31 @@ fn csrf_refusal(signed: &Signed, posted: &str) -> Option<Response> {
     ))
 }
 
+/// The current directory entries held (of the community `matching` names, if any) and each
+/// capacity need with what matches it.
+fn directory_view(
+    store: &cairn_store::Store,
+    us: cairn_core::OrgPublicKey,
+    matching: &crate::directory::MatchQuery,
+) -> Result<pages::DirectoryView, crate::directory::DirectoryError> {
+    let now = cairn_core::when::now_ms();
+    let entries = crate::directory::held_entries(store)?
+        .into_iter()
+        .filter(|s| {
+            let r = s.report.report();
+            r.directory_entry
+                .as_ref()
+                .is_some_and(|e| e.is_valid_at(now))
+                && matching
+                    .community
+                    .as_deref()
+                    .is_none_or(|c| r.distribution.community.as_deref() == Some(c))
+        })
+        .collect();
+    let needs = crate::directory::matched(store, us, matching, now)?;
+    Ok(pages::DirectoryView { entries, needs })
+}
+
 /// `GET /ui/publish`: the empty publish form.
 async fn publish_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     match signed(&state, &headers, Role::Publish).await {
@@ -1019,6 +1044,7 @@ async fn statistics(
                     &signed.viewer(),
                     &Default::default(),
                     None,
+                    None,
                     Some(&e.body_text()),
                 ),
             );
@@ -1032,16 +1058,26 @@ async fn statistics(
     };
     let store = state.node.store().clone();
     let us = state.node.org();
-    let view =
-        tokio::task::spawn_blocking(move || crate::observance::view(&store, us, &query)).await;
+    let matching = crate::directory::MatchQuery {
+        community: query.community.clone(),
+        ..Default::default()
+    };
+    let view = tokio::task::spawn_blocking(move || {
+        let view = crate::observance::view(&store, us, &query)?;
+        let directory = directory_view(&store, us, &matching).map_err(|e| {
+            crate::observance::ObservanceError::Query(format!("the directory: {e}"))
+        })?;
+        Ok::<_, crate::observance::ObservanceError>((view, directory))
+    })
+    .await;
     match view {
-        Ok(Ok(view)) => page(
+        Ok(Ok((view, directory))) => page(
             StatusCode::OK,
-            pages::statistics(&signed.viewer(), &form, Some(&view), None),
+            pages::statistics(&signed.viewer(), &form, Some(&view), Some(&directory), None),
         ),
         Ok(Err(crate::observance::ObservanceError::Query(why))) => page(
             StatusCode::BAD_REQUEST,
-            pages::statistics(&signed.viewer(), &form, None, Some(&why)),
+            pages::statistics(&signed.viewer(), &form, None, None, Some(&why)),
         ),
         Ok(Err(e)) => failed(e),
         Err(e) => failed(e),

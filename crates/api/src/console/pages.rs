@@ -385,6 +385,7 @@ pub(crate) fn statistics(
     viewer: &Viewer<'_>,
     form: &StatisticsForm,
     view: Option<&crate::observance::ObservanceView>,
+    directory: Option<&DirectoryView>,
     problem: Option<&str>,
 ) -> Markup {
     let main = html! {
@@ -429,6 +430,9 @@ pub(crate) fn statistics(
                     }
                 }
             }
+        }
+        @if let Some(directory) = directory {
+            (directory_section(directory))
         }
     };
     layout("Statistics", Some(viewer), Some(Section::Statistics), main)
@@ -1124,6 +1128,70 @@ impl StixSummary {
             name,
             details,
             id: field("id"),
+        }
+    }
+}
+
+/// The liaison directory as the statistics page shows it: the current entries (of one
+/// community when the page asks) and each capacity need with what matches it.
+pub(crate) struct DirectoryView {
+    pub(crate) entries: Vec<StoredReport>,
+    pub(crate) needs: Vec<crate::directory::NeedMatches>,
+}
+
+/// Directory entries listed at most.
+const DIRECTORY_ROWS: usize = 200;
+
+fn directory_section(directory: &DirectoryView) -> Markup {
+    let join = |items: &[String]| items.join(", ");
+    html! {
+        h2 { "Liaison directory" }
+        @if directory.entries.is_empty() {
+            p { "No current directory entry is held (initiatives, capacity offers and needs, donor programmes: " code { "cairn directory publish" } ")." }
+        } @else {
+            table.directory {
+                caption {
+                    "Current entries, newest first"
+                    @if directory.entries.len() > DIRECTORY_ROWS { " (the first " (DIRECTORY_ROWS) " of " (directory.entries.len()) ")" }
+                }
+                thead { tr { th scope="col" { "Entry" } th scope="col" { "Type" } th scope="col" { "Topics" } th scope="col" { "Where" } th scope="col" { "Languages" } th scope="col" { "Contact" } th scope="col" { "Valid until" } } }
+                tbody {
+                    @for stored in directory.entries.iter().take(DIRECTORY_ROWS) {
+                        @let r = stored.report.report();
+                        @if let Some(entry) = &r.directory_entry {
+                            tr {
+                                th scope="row" { a href={ "/ui/reports/" (stored.report.id()) } { (r.title) } }
+                                td { (entry.entry_type) }
+                                td { (entry.topics.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")) }
+                                td { (join(&r.regions)) @if !entry.countries.is_empty() { " (" (join(&entry.countries)) ")" } }
+                                td { (join(&entry.languages)) }
+                                td { (entry.contact) }
+                                td { @match entry.valid_until { Some(ms) => (crate::rfc3339(ms)), None => "open" } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if !directory.needs.is_empty() {
+            h3 { "Capacity needs and what matches them" }
+            @for need in &directory.needs {
+                section.need {
+                    h4 { a href={ "/ui/reports/" (need.need.report.id()) } { (need.need.report.report().title) } }
+                    @if need.matches.is_empty() {
+                        p { "Nothing held matches it yet." }
+                    } @else {
+                        ol {
+                            @for m in &need.matches {
+                                li {
+                                    a href={ "/ui/reports/" (m.entry.report.id()) } { (m.entry.report.report().title) }
+                                    " (score " (m.score) "): " (m.reasons.join("; "))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
