@@ -1147,7 +1147,7 @@ fn directory_section(directory: &DirectoryView) -> Markup {
     html! {
         h2 { "Liaison directory" }
         @if directory.entries.is_empty() {
-            p { "No current directory entry is held (initiatives, capacity offers and needs, donor programmes: " code { "cairn directory publish" } ")." }
+            p { "No current directory entry is held (initiatives, capacity offers and needs, donor programmes: " code { "cairn directory add" } ")." }
         } @else {
             table.directory {
                 caption {
