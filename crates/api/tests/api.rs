@@ -1883,6 +1883,21 @@ async fn the_console_signs_in_with_a_token_and_shows_reports_behind_its_defences
     let (status, _, body) = exchange(&api, "GET", "/ui/", &cookie, "").await;
     assert_eq!(status, 200);
     assert!(body.contains("Reports held</dt><dd>56</dd>"), "{body}");
+    // Today's reports in, by where they came from, and what went out (nothing yet).
+    let today: String = cairn_core::when::rfc3339(cairn_core::when::now_ms())
+        .chars()
+        .take(10)
+        .collect();
+    assert!(
+        body.contains("Reports in and out, the last 14 days"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!(
+            "<th scope=\"row\">{today}</th><td>0</td><td>56</td><td>0</td>"
+        )),
+        "{body}"
+    );
     assert!(body.contains("Role: read"), "{body}");
 
     let (status, _, body) = exchange(&api, "GET", "/ui/reports", &cookie, "").await;

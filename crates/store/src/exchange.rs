@@ -119,6 +119,42 @@ impl Store {
         Ok(())
     }
 
+    /// Reports served to partners in each of the `days` UTC days up to `now_ms` (oldest
+    /// first), from the newest audit records back to the first day. Records are written as
+    /// pages are served, so they are in time order but for a clock set back: the walk ends
+    /// only after a run of records older than the first day.
+    pub fn served_per_day(&self, now_ms: i64, days: usize) -> Result<Vec<u64>, ReadError> {
+        /// Records older than the window in a row after which the walk ends.
+        const OLDER_IN_A_ROW: usize = 1000;
+        let corrupt = || ReadError::Corrupt("audit record".into());
+        let mut counts = vec![0u64; days];
+        let first_day = crate::store::day_of(now_ms) - days as i64 + 1;
+        let mut older = 0;
+        for item in self.trees.audit.iter().rev() {
+            let (_, v) = item?;
+            if v.len() < AUDIT_HEADER || !(v.len() - AUDIT_HEADER).is_multiple_of(32) {
+                return Err(corrupt());
+            }
+            let at_ms = v[64..72]
+                .try_into()
+                .map(i64::from_be_bytes)
+                .map_err(|_| corrupt())?;
+            let day = crate::store::day_of(at_ms);
+            if day < first_day {
+                older += 1;
+                if older == OLDER_IN_A_ROW {
+                    break;
+                }
+                continue;
+            }
+            older = 0;
+            if let Some(slot) = counts.get_mut((day - first_day) as usize) {
+                *slot += ((v.len() - AUDIT_HEADER) / 32) as u64;
+            }
+        }
+        Ok(counts)
+    }
+
     /// Every delivery of a report, in the order they happened. Reads the whole audit trail:
     /// meant for operators' questions, not for a hot path.
     pub fn deliveries(&self, id: &ReportId) -> Result<Vec<Delivery>, ReadError> {

@@ -987,3 +987,44 @@ fn pages_oldest_first_and_newest_first_list_every_report_once_in_order() {
         assert_eq!(seen.len(), 37, "every report once");
     }
 }
+
+#[test]
+fn reports_in_and_out_are_counted_per_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let a = org(1);
+    let reports: Vec<VerifiedReport> = (0..5).map(|n| report(&a, 7100 + n, |_| {})).collect();
+    store.insert(reports.clone(), Provenance::Local).unwrap();
+    let partner = org(2).public();
+    let theirs: Vec<VerifiedReport> = (0..3).map(|n| report(&org(2), 7200 + n, |_| {})).collect();
+    store
+        .insert(
+            theirs,
+            Provenance::Peer {
+                org: partner,
+                hop: 0,
+            },
+        )
+        .unwrap();
+    let now = cairn_core::when::now_ms();
+    let day = 86_400_000;
+    let ids: Vec<_> = reports.iter().map(VerifiedReport::id).collect();
+    store
+        .record_deliveries(&partner, &[7; 32], &ids[..2], now)
+        .unwrap();
+    store
+        .record_deliveries(&partner, &[7; 32], &ids, now - 2 * day)
+        .unwrap();
+    store
+        .record_deliveries(&partner, &[7; 32], &ids, now - 30 * day)
+        .unwrap();
+
+    let (arrived, cut_short) = store.arrivals_per_day(now, 3, 1000).unwrap();
+    assert_eq!(arrived, vec![[0, 0], [0, 0], [3, 5]]);
+    assert!(!cut_short);
+    assert_eq!(store.served_per_day(now, 3).unwrap(), vec![5, 0, 2]);
+    // Reading at most four records: the day is counted in part, and said to be.
+    let (arrived, cut_short) = store.arrivals_per_day(now, 3, 4).unwrap();
+    assert_eq!(arrived[2][0] + arrived[2][1], 4);
+    assert!(cut_short);
+}

@@ -34,6 +34,10 @@ const PUBLISH_SCRIPT: &str = include_str!("publish.js");
 const PAGE_SIZE: usize = 50;
 /// Reports on the overview.
 const RECENT: usize = 10;
+/// Days the overview counts reports in and out for.
+const TRAFFIC_DAYS: usize = 14;
+/// Arrivals the overview reads at most to count them per day.
+const TRAFFIC_RECORDS: usize = 200_000;
 
 /// What every console answer carries: nothing but this node's own style sheet and forms,
 /// never framed, no referrer, nothing cached.
@@ -991,14 +995,32 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
         (Err(e), _) | (_, Err(e)) => return failed(e),
     };
     let store = state.node.store().clone();
-    let recent = tokio::task::spawn_blocking(move || {
-        store.query(&cairn_store::ReportQuery {
+    let gathered = tokio::task::spawn_blocking(move || {
+        let recent = store.query(&cairn_store::ReportQuery {
             limit: RECENT,
             ..Default::default()
-        })
+        })?;
+        let now = cairn_core::when::now_ms();
+        let (arrived, cut_short) = store.arrivals_per_day(now, TRAFFIC_DAYS, TRAFFIC_RECORDS)?;
+        let served = store.served_per_day(now, TRAFFIC_DAYS)?;
+        let days = (0..TRAFFIC_DAYS)
+            .map(|back| {
+                let ms = now - (TRAFFIC_DAYS - 1 - back) as i64 * 86_400_000;
+                crate::rfc3339(ms).chars().take(10).collect()
+            })
+            .collect();
+        Ok::<_, cairn_store::ReadError>((
+            recent,
+            pages::Traffic {
+                days,
+                arrived,
+                served,
+                cut_short,
+            },
+        ))
     })
     .await;
-    let recent = match recent {
+    let (recent, traffic) = match gathered {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return failed(e),
         Err(e) => return failed(e),
@@ -1006,7 +1028,7 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     let names = names_of(&status, &peers);
     page(
         StatusCode::OK,
-        pages::overview(&signed.viewer(), &status, &peers, &recent, &names),
+        pages::overview(&signed.viewer(), &status, &peers, &recent, &traffic, &names),
     )
 }
 

@@ -143,6 +143,7 @@ pub(crate) fn overview(
     status: &NodeStatus,
     peers: &[PeerStatus],
     recent: &[StoredReport],
+    traffic: &Traffic,
     names: &Names,
 ) -> Markup {
     let problems: Vec<&PeerStatus> = peers.iter().filter(|p| p.last_error.is_some()).collect();
@@ -159,6 +160,7 @@ pub(crate) fn overview(
                 dt { "Waiting for the query index" } dd { (status.index_pending) }
             }
         }
+        (traffic_section(traffic))
         section aria-labelledby="problems" {
             h2 #problems { "Problems" }
             @if problems.is_empty() {
@@ -1189,6 +1191,68 @@ fn directory_section(directory: &DirectoryView) -> Markup {
                                 }
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reports in and out per day, as the overview shows them.
+pub(crate) struct Traffic {
+    /// The days, oldest first, as `YYYY-MM-DD`.
+    pub(crate) days: Vec<String>,
+    /// Per day: received from partners, published or imported here.
+    pub(crate) arrived: Vec<[u64; 2]>,
+    /// Per day: reports served to partners.
+    pub(crate) served: Vec<u64>,
+    /// Whether the oldest days count only part of their arrivals (too many to read here).
+    pub(crate) cut_short: bool,
+}
+
+fn traffic_section(t: &Traffic) -> Markup {
+    let bars = |values: &mut dyn Iterator<Item = u64>| -> Vec<crate::chart::Bar> {
+        t.days
+            .iter()
+            .zip(values)
+            .map(|(day, value)| crate::chart::Bar {
+                label: day.clone(),
+                value,
+            })
+            .collect()
+    };
+    let arrived = bars(&mut t.arrived.iter().map(|a| a[0] + a[1]));
+    let served = bars(&mut t.served.iter().copied());
+    html! {
+        section aria-labelledby="traffic" {
+            h2 #traffic { "Reports in and out, the last " (t.days.len()) " days" }
+            figure {
+                (maud::PreEscaped(crate::chart::horizontal_bars(
+                    "chart-in",
+                    "Reports stored per day",
+                    "Horizontal bars, one per day, oldest first; the count is written beside each bar and in the table below.",
+                    &arrived,
+                )))
+                figcaption { "In: reports stored per day (received from partners, published or imported here)" }
+            }
+            figure {
+                (maud::PreEscaped(crate::chart::horizontal_bars(
+                    "chart-out",
+                    "Reports served to partners per day",
+                    "Horizontal bars, one per day, oldest first; the count is written beside each bar and in the table below.",
+                    &served,
+                )))
+                figcaption { "Out: reports served to partners per day" }
+            }
+            table {
+                caption {
+                    "Per day (UTC)"
+                    @if t.cut_short { "; the earliest days count only the newest arrivals, too many to read here" }
+                }
+                thead { tr { th scope="col" { "Day" } th scope="col" { "From partners" } th scope="col" { "Published or imported here" } th scope="col" { "Served to partners" } } }
+                tbody {
+                    @for ((day, a), served) in t.days.iter().zip(&t.arrived).zip(&t.served) {
+                        tr { th scope="row" { (day) } td { (a[0]) } td { (a[1]) } td { (served) } }
                     }
                 }
             }
