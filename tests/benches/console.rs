@@ -283,8 +283,8 @@ fn main() {
             "console with {} reports stored, {} requests of each page (loopback, connection included)",
             o.reports, o.samples
         );
-        println!("| page | p50 | p99 | max |");
-        println!("|---|---|---|---|");
+        println!("| page | first request | p50 | p99 | max |");
+        println!("|---|---|---|---|---|");
         for (name, path, follow) in pages {
             // The tenth page: follow "Older reports" nine times from the first.
             let path = match follow {
@@ -304,7 +304,8 @@ fn main() {
                     at
                 }
             };
-            let (status, body, _) = timed(address, &path, &cookie).await;
+            // The first request of a page (the overview counts every arrival once then).
+            let (status, body, first) = timed(address, &path, &cookie).await;
             assert_eq!(status, 200, "{path}: {body}");
             let mut times = Vec::with_capacity(o.samples);
             for _ in 0..o.samples {
@@ -314,7 +315,8 @@ fn main() {
             }
             times.sort();
             println!(
-                "| {name} | {:.2} ms | {:.2} ms | {:.2} ms |",
+                "| {name} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+                first.as_secs_f64() * 1000.0,
                 percentile(&times, 0.5),
                 percentile(&times, 0.99),
                 percentile(&times, 1.0)

@@ -117,6 +117,9 @@ pub(crate) struct AppState {
     tokens: Mutex<(Option<SystemTime>, Tokens)>,
     /// The console's signed-in sessions.
     pub(crate) console: console::Sessions,
+    /// The console overview's counts of reports in and out per day, kept from one view to
+    /// the next.
+    pub(crate) console_traffic: Mutex<console::TrafficCounts>,
     /// Whether the API is served over HTTPS (the console's cookies are then Secure).
     pub(crate) https: bool,
     shutdown: CancellationToken,
@@ -1198,6 +1201,7 @@ pub async fn serve(
         tokens_path,
         tokens: Mutex::new((None, tokens)),
         console: console::Sessions::default(),
+        console_traffic: Mutex::new(console::TrafficCounts::default()),
         https: tls.is_some(),
         shutdown: shutdown.clone(),
     });

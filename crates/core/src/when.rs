@@ -11,6 +11,11 @@ use time::format_description::well_known::Rfc3339;
 )]
 pub struct NotATime(pub String);
 
+/// The UTC day of a time in ms: days since 1970-01-01.
+pub fn utc_day(ms: i64) -> i64 {
+    ms.div_euclid(86_400_000)
+}
+
 /// Now, in milliseconds since the Unix epoch (UTC).
 pub fn now_ms() -> i64 {
     i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)

@@ -119,18 +119,31 @@ impl Store {
         Ok(())
     }
 
-    /// Reports served to partners in each of the `days` UTC days up to `now_ms` (oldest
-    /// first), from the newest audit records back to the first day. Records are written as
-    /// pages are served, so they are in time order but for a clock set back: the walk ends
-    /// only after a run of records older than the first day.
-    pub fn served_per_day(&self, now_ms: i64, days: usize) -> Result<Vec<u64>, ReadError> {
+    /// Adds to `counts` (by UTC day) the reports served to partners on `first_day` or later
+    /// that the audit records after `after` name, reading from the newest record back; answers
+    /// the newest record's key (where the next call starts). Records are written as pages are
+    /// served, so they are in time order but for a clock set back: the walk ends after a run
+    /// of records older than the first day.
+    pub fn count_served(
+        &self,
+        after: Option<u64>,
+        first_day: i64,
+        counts: &mut std::collections::BTreeMap<i64, u64>,
+    ) -> Result<Option<u64>, ReadError> {
         /// Records older than the window in a row after which the walk ends.
         const OLDER_IN_A_ROW: usize = 1000;
         let corrupt = || ReadError::Corrupt("audit record".into());
-        let mut counts = vec![0u64; days];
-        let first_day = crate::store::day_of(now_ms) - days as i64 + 1;
+        let key_of = |k: &[u8]| k.try_into().map(u64::from_be_bytes).map_err(|_| corrupt());
+        let newest = match self.trees.audit.last()? {
+            Some((k, _)) => Some(key_of(&k)?),
+            None => return Ok(after),
+        };
+        let range = match after {
+            Some(a) => self.trees.audit.range(a.saturating_add(1).to_be_bytes()..),
+            None => self.trees.audit.range::<[u8; 8], _>(..),
+        };
         let mut older = 0;
-        for item in self.trees.audit.iter().rev() {
+        for item in range.rev() {
             let (_, v) = item?;
             if v.len() < AUDIT_HEADER || !(v.len() - AUDIT_HEADER).is_multiple_of(32) {
                 return Err(corrupt());
@@ -139,7 +152,7 @@ impl Store {
                 .try_into()
                 .map(i64::from_be_bytes)
                 .map_err(|_| corrupt())?;
-            let day = crate::store::day_of(at_ms);
+            let day = cairn_core::when::utc_day(at_ms);
             if day < first_day {
                 older += 1;
                 if older == OLDER_IN_A_ROW {
@@ -148,11 +161,9 @@ impl Store {
                 continue;
             }
             older = 0;
-            if let Some(slot) = counts.get_mut((day - first_day) as usize) {
-                *slot += ((v.len() - AUDIT_HEADER) / 32) as u64;
-            }
+            *counts.entry(day).or_default() += ((v.len() - AUDIT_HEADER) / 32) as u64;
         }
-        Ok(counts)
+        Ok(newest)
     }
 
     /// Every delivery of a report, in the order they happened. Reads the whole audit trail:

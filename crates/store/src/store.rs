@@ -1069,35 +1069,40 @@ impl Store {
             .range(keys::record(cursor.saturating_add(1))..=keys::record(self.durable_seq()))
     }
 
-    /// Reports stored in each of the `days` UTC days up to `now_ms` (oldest first), as
-    /// (received from partners, published or imported here), from the newest arrivals back;
-    /// at most `max_records` are read, and the answer says whether older days were cut short
-    /// by it. Reads the small records, not the envelopes.
-    pub fn arrivals_per_day(
+    /// Adds to `counts` (by UTC day: received from partners, published or imported here) the
+    /// reports that arrived after arrival number `after` on `first_day` or later, reading the
+    /// small records from the newest back, at most `max_records` of them. Answers the newest
+    /// arrival number read (where the next call starts) and whether the walk stopped at
+    /// `max_records` before reaching `after` or the first day (older days are then counted in
+    /// part).
+    pub fn count_arrivals(
         &self,
-        now_ms: i64,
-        days: usize,
+        after: u64,
+        first_day: i64,
         max_records: usize,
-    ) -> Result<(Vec<[u64; 2]>, bool), ReadError> {
-        let mut counts = vec![[0u64; 2]; days];
-        let first_day = day_of(now_ms) - days as i64 + 1;
+        counts: &mut std::collections::BTreeMap<i64, [u64; 2]>,
+    ) -> Result<(u64, bool), ReadError> {
         // Records are in arrival order, so in time order but for a clock set back: the walk
         // ends after a run of records older than the first day.
         const OLDER_IN_A_ROW: usize = 1000;
+        let newest = self.durable_seq();
+        if newest <= after {
+            return Ok((newest, false));
+        }
         let mut older = 0;
         for (read, item) in self
             .trees
             .reports
-            .range(keys::record(1)..=keys::record(self.durable_seq()))
+            .range(keys::record(after.saturating_add(1))..=keys::record(newest))
             .rev()
             .enumerate()
         {
             if read == max_records {
-                return Ok((counts, true));
+                return Ok((newest, true));
             }
             let (_, bytes) = item?;
             let record = decode_record(&bytes)?;
-            let day = day_of(record.received_ms);
+            let day = cairn_core::when::utc_day(record.received_ms);
             if day < first_day {
                 older += 1;
                 if older == OLDER_IN_A_ROW {
@@ -1106,16 +1111,13 @@ impl Store {
                 continue;
             }
             older = 0;
-            let Some(slot) = counts.get_mut((day - first_day) as usize) else {
-                continue;
-            };
             let from_partner = matches!(
                 provenance_from_proto(record.provenance.as_ref())?,
                 Provenance::Peer { .. }
             );
-            slot[usize::from(!from_partner)] += 1;
+            counts.entry(day).or_default()[usize::from(!from_partner)] += 1;
         }
-        Ok((counts, false))
+        Ok((newest, false))
     }
 
     fn durable_seq(&self) -> u64 {
@@ -1265,11 +1267,6 @@ impl Store {
     ) -> Result<Option<ReportId>, ReadError> {
         Ok(self.edges(kind, from, author)?.into_iter().next())
     }
-}
-
-/// The UTC day (days since 1970-01-01) of a time in ms.
-pub(crate) fn day_of(ms: i64) -> i64 {
-    ms.div_euclid(86_400_000)
 }
 
 fn decode_record(bytes: &[u8]) -> Result<pb::StoredReport, ReadError> {

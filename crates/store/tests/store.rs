@@ -1019,12 +1019,35 @@ fn reports_in_and_out_are_counted_per_day() {
         .record_deliveries(&partner, &[7; 32], &ids, now - 30 * day)
         .unwrap();
 
-    let (arrived, cut_short) = store.arrivals_per_day(now, 3, 1000).unwrap();
-    assert_eq!(arrived, vec![[0, 0], [0, 0], [3, 5]]);
+    let today = cairn_core::when::utc_day(now);
+    let first_day = today - 2;
+    let mut arrived = std::collections::BTreeMap::new();
+    let (up_to, cut_short) = store
+        .count_arrivals(0, first_day, 1000, &mut arrived)
+        .unwrap();
+    assert_eq!(up_to, 8);
     assert!(!cut_short);
-    assert_eq!(store.served_per_day(now, 3).unwrap(), vec![5, 0, 2]);
+    assert_eq!(arrived, [(today, [3, 5])].into());
+    let mut served = std::collections::BTreeMap::new();
+    let newest = store.count_served(None, first_day, &mut served).unwrap();
+    assert_eq!(served, [(today - 2, 5), (today, 2)].into());
+    // The next count reads only what is new.
+    store
+        .insert(vec![report(&a, 7300, |_| {})], Provenance::Import)
+        .unwrap();
+    store
+        .record_deliveries(&partner, &[7; 32], &ids[..1], now)
+        .unwrap();
+    let (up_to, _) = store
+        .count_arrivals(up_to, first_day, 1000, &mut arrived)
+        .unwrap();
+    assert_eq!(up_to, 9);
+    assert_eq!(arrived, [(today, [3, 6])].into());
+    store.count_served(newest, first_day, &mut served).unwrap();
+    assert_eq!(served, [(today - 2, 5), (today, 3)].into());
     // Reading at most four records: the day is counted in part, and said to be.
-    let (arrived, cut_short) = store.arrivals_per_day(now, 3, 4).unwrap();
-    assert_eq!(arrived[2][0] + arrived[2][1], 4);
+    let mut partial = std::collections::BTreeMap::new();
+    let (_, cut_short) = store.count_arrivals(0, first_day, 4, &mut partial).unwrap();
+    assert_eq!(partial[&today][0] + partial[&today][1], 4);
     assert!(cut_short);
 }

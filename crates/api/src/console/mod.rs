@@ -36,8 +36,64 @@ const PAGE_SIZE: usize = 50;
 const RECENT: usize = 10;
 /// Days the overview counts reports in and out for.
 const TRAFFIC_DAYS: usize = 14;
-/// Arrivals the overview reads at most to count them per day.
+/// Arrivals the overview reads at most when it first counts them per day (later counts read
+/// only what arrived since).
 const TRAFFIC_RECORDS: usize = 200_000;
+
+/// Reports in and out per day, counted once and then from where the last count stopped.
+#[derive(Debug, Default)]
+pub(crate) struct TrafficCounts {
+    /// Arrivals counted up to this arrival number.
+    arrived_up_to: u64,
+    arrived: std::collections::BTreeMap<i64, [u64; 2]>,
+    /// The day of the first count when it stopped at `TRAFFIC_RECORDS`: that day and those
+    /// before it are counted in part.
+    partial_until: Option<i64>,
+    /// Audit records counted up to this key.
+    served_up_to: Option<u64>,
+    served: std::collections::BTreeMap<i64, u64>,
+}
+
+impl TrafficCounts {
+    /// Counts what arrived and left since the last call, and the last `TRAFFIC_DAYS` days.
+    fn refresh(
+        &mut self,
+        store: &cairn_store::Store,
+        now_ms: i64,
+    ) -> Result<pages::Traffic, cairn_store::ReadError> {
+        let today = cairn_core::when::utc_day(now_ms);
+        let first_day = today - TRAFFIC_DAYS as i64 + 1;
+        let (up_to, cut) = store.count_arrivals(
+            self.arrived_up_to,
+            first_day,
+            TRAFFIC_RECORDS,
+            &mut self.arrived,
+        )?;
+        if cut {
+            self.partial_until = Some(today);
+        }
+        self.arrived_up_to = up_to;
+        self.served_up_to = store.count_served(self.served_up_to, first_day, &mut self.served)?;
+        self.arrived.retain(|day, _| *day >= first_day);
+        self.served.retain(|day, _| *day >= first_day);
+        let days: Vec<i64> = (first_day..=today).collect();
+        Ok(pages::Traffic {
+            days: days
+                .iter()
+                .map(|d| crate::rfc3339(d * 86_400_000).chars().take(10).collect())
+                .collect(),
+            arrived: days
+                .iter()
+                .map(|d| self.arrived.get(d).copied().unwrap_or_default())
+                .collect(),
+            served: days
+                .iter()
+                .map(|d| self.served.get(d).copied().unwrap_or_default())
+                .collect(),
+            cut_short: self.partial_until.is_some_and(|d| d >= first_day),
+        })
+    }
+}
 
 /// What every console answer carries: nothing but this node's own style sheet and forms,
 /// never framed, no referrer, nothing cached.
@@ -995,29 +1051,18 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
         (Err(e), _) | (_, Err(e)) => return failed(e),
     };
     let store = state.node.store().clone();
+    let app = state.clone();
     let gathered = tokio::task::spawn_blocking(move || {
         let recent = store.query(&cairn_store::ReportQuery {
             limit: RECENT,
             ..Default::default()
         })?;
-        let now = cairn_core::when::now_ms();
-        let (arrived, cut_short) = store.arrivals_per_day(now, TRAFFIC_DAYS, TRAFFIC_RECORDS)?;
-        let served = store.served_per_day(now, TRAFFIC_DAYS)?;
-        let days = (0..TRAFFIC_DAYS)
-            .map(|back| {
-                let ms = now - (TRAFFIC_DAYS - 1 - back) as i64 * 86_400_000;
-                crate::rfc3339(ms).chars().take(10).collect()
-            })
-            .collect();
-        Ok::<_, cairn_store::ReadError>((
-            recent,
-            pages::Traffic {
-                days,
-                arrived,
-                served,
-                cut_short,
-            },
-        ))
+        let traffic = app
+            .console_traffic
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .refresh(&store, cairn_core::when::now_ms())?;
+        Ok::<_, cairn_store::ReadError>((recent, traffic))
     })
     .await;
     let (recent, traffic) = match gathered {
