@@ -22,6 +22,9 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use rand::SeedableRng;
 use serde_json::{Value, json};
 
+/// One browser at a time: two Chromiums and their nodes at once crowd a small machine.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Where a program the test needs is: the variable naming it, else its Debian path.
 fn tool(variable: &str, debian: &str) -> Option<PathBuf> {
     let path = std::env::var_os(variable).map_or_else(|| PathBuf::from(debian), PathBuf::from);
@@ -285,6 +288,7 @@ async fn an_analyst_works_through_the_console_in_a_real_browser() {
     ) else {
         return;
     };
+    let _one = ONE_BROWSER.lock().await;
     // A CERT and an NGO sharing up to AMBER both ways.
     let mut fed = Federation::new(&["cert", "ngo"], 61);
     fed.trust(0, 1, up_to(Tlp::Amber), up_to(Tlp::Amber));
@@ -586,6 +590,7 @@ async fn the_publish_preview_updates_as_the_analyst_types_and_matches_cairn_poli
     ) else {
         return;
     };
+    let _one = ONE_BROWSER.lock().await;
     // A CERT's node (a real `cairn run` process) with two partners: a bank that may receive up
     // to GREEN and a ministry up to AMBER.
     let dir = tempfile::tempdir().expect("a folder");
