@@ -2459,7 +2459,7 @@ async fn the_console_publishes_what_its_preview_showed_and_refuses_bad_forms() {
     let filled = format!(
         "csrf={csrf}&kind=incident&title=Wiper+at+a+water+utility&tlp=amber&severity=high\
          &indicators=ipv4%3A203.0.113.77%0Adomain%3Awiper.example&principle=1&principle=6\
-         &victim=Example+Water&tags=wiper%2C+ot"
+         &victim=Example+Water&tags=wiper%2C+ot&norm=f&countries=fr&impact_kind=availability"
     );
     let (status, _, body) = exchange(&api, "POST", "/ui/publish/preview", &cookie, &filled).await;
     assert_eq!(status, 200, "{body}");
@@ -2567,6 +2567,9 @@ async fn the_console_publishes_what_its_preview_showed_and_refuses_bad_forms() {
         .expect("stored");
     assert_eq!(stored.report.report().title, "Wiper at a water utility");
     assert_eq!(stored.report.report().paris_call_principles, vec![1, 6]);
+    let coding = stored.report.report().coding.clone().expect("coded");
+    assert_eq!(coding.gge_norms, vec![cairn_core::coding::GgeNorm::F]);
+    assert_eq!(coding.countries, vec!["FR"]);
     let explained = api.node.explain_sharing(stored).await.unwrap();
     assert_eq!(
         serde_json::to_value(&explained).unwrap(),

@@ -930,6 +930,42 @@ pub(crate) fn publish(
                 }
                 p { label for="supersedes" { "Replaces the report (its id), if this is a new version" } input #supersedes name="supersedes" value=(form.supersedes); }
             }
+            fieldset.coding {
+                legend { "Incident coding (incidents: what observance counts)" }
+                fieldset.principles {
+                    legend { "UN GGE norms concerned (A/70/174 §13)" }
+                    @for n in cairn_core::coding::GgeNorm::ALL {
+                        label { input type="checkbox" name="norm" value=(n.term()) checked[form.norms.iter().any(|v| v == n.term())]; " " (n.term()) ". " (n.title()) }
+                    }
+                }
+                p { label for="countries" { "Countries affected (ISO codes, comma separated)" } input #countries name="countries" value=(form.countries) placeholder="FR, SN"; }
+                fieldset.principles {
+                    legend { "Kinds of operation" }
+                    @for o in cairn_core::coding::Operation::ALL {
+                        label { input type="checkbox" name="operation" value=(o.term()) checked[form.operations.iter().any(|v| v == o.term())]; " " (o.title()) }
+                    }
+                }
+                p {
+                    label for="impact" { "Impact" }
+                    select #impact name="impact" {
+                        option value="" { "not given" }
+                        @for i in cairn_core::coding::ImpactLevel::ALL {
+                            option value=(i.term()) selected[form.impact.trim() == i.term()] { (i.title()) }
+                        }
+                    }
+                }
+                fieldset.principles {
+                    legend { "Kinds of harm" }
+                    @for k in cairn_core::coding::ImpactKind::ALL {
+                        label { input type="checkbox" name="impact_kind" value=(k.term()) checked[form.impact_kinds.iter().any(|v| v == k.term())]; " " (k.title()) }
+                    }
+                }
+                p {
+                    label for="attributions" { "Attribution claims, one per line" }
+                    textarea #attributions name="attributions" rows="2" aria-describedby="attributions-help" { (form.attributions) }
+                    span #attributions-help.help { "ACTOR; CLAIMED BY; CONFIDENCE (0-100); SOURCE (optional), e.g. APT-X; CERT-FR; 70; https://…" }
+                }
+            }
             fieldset {
                 legend { "Disclosures: each travels only to partners whose policy lets it" }
                 p { label for="victim" { "Victim" } input #victim name="victim" value=(form.victim); }

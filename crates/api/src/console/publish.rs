@@ -2,6 +2,9 @@
 //! field, each mistake named by its field. The draft is then checked as signing checks it
 //! (`ReportDraft::preview`), so the preview and the signed report agree.
 
+use cairn_core::coding::{
+    AttributionClaim, GgeNorm, ImpactKind, ImpactLevel, IncidentCoding, Operation,
+};
 use cairn_core::indicator::Indicator;
 use cairn_core::{
     IndicatorDraft, OrgPublicKey, ReportDraft, ReportId, ReportKind, Scope, Severity, Tlp,
@@ -43,6 +46,13 @@ pub(crate) struct PublishForm {
     pub(crate) evidence: String,
     pub(crate) language: String,
     pub(crate) supersedes: String,
+    /// Incident coding: UN GGE norms, countries, operations, impact, attribution claims.
+    pub(crate) norms: Vec<String>,
+    pub(crate) countries: String,
+    pub(crate) operations: Vec<String>,
+    pub(crate) impact: String,
+    pub(crate) impact_kinds: Vec<String>,
+    pub(crate) attributions: String,
 }
 
 /// A field the form could not take, and why.
@@ -90,8 +100,23 @@ impl PublishForm {
                 "evidence" => &mut form.evidence,
                 "language" => &mut form.language,
                 "supersedes" => &mut form.supersedes,
+                "countries" => &mut form.countries,
+                "impact" => &mut form.impact,
+                "attributions" => &mut form.attributions,
                 "principle" => {
                     form.principles.push(value);
+                    continue;
+                }
+                "norm" => {
+                    form.norms.push(value);
+                    continue;
+                }
+                "operation" => {
+                    form.operations.push(value);
+                    continue;
+                }
+                "impact_kind" => {
+                    form.impact_kinds.push(value);
                     continue;
                 }
                 other => {
@@ -178,6 +203,7 @@ impl PublishForm {
                 .map_err(|_| format!("{t:?} is not a report id (64 hexadecimal digits)"))
         })?;
         let text = |value: &str| Some(value.trim().to_string()).filter(|v| !v.is_empty());
+        let coding = self.coding()?;
         Ok(ReportDraft {
             kind,
             title: self.title.trim().to_string(),
@@ -200,8 +226,63 @@ impl PublishForm {
             internal_notes: text(&self.internal_notes),
             evidence: lines(&self.evidence).map(str::to_string).collect(),
             language: text(&self.language),
+            coding,
             ..ReportDraft::default()
         })
+    }
+
+    /// The incident coding the form gives, if any field of it is filled.
+    fn coding(&self) -> Result<Option<IncidentCoding>, FieldProblem> {
+        fn terms<T>(
+            values: &[String],
+            field: &str,
+            read: impl Fn(&str) -> Result<T, cairn_core::coding::UnknownTerm>,
+        ) -> Result<Vec<T>, FieldProblem> {
+            values
+                .iter()
+                .map(|v| read(v.trim()).map_err(|e| FieldProblem::new(field, e.to_string())))
+                .collect()
+        }
+        let attributions = lines(&self.attributions)
+            .map(|line| {
+                let parts: Vec<&str> = line.split(';').map(str::trim).collect();
+                let (actor, claimant, confidence) = match parts.as_slice() {
+                    [actor, claimant, confidence, ..] => (*actor, *claimant, *confidence),
+                    _ => {
+                        return Err(FieldProblem::new(
+                            "attributions",
+                            format!("{line:?}: write ACTOR; CLAIMED BY; CONFIDENCE (0-100)[; SOURCE]"),
+                        ));
+                    }
+                };
+                let confidence = confidence.parse::<u8>().ok().filter(|c| *c <= 100).ok_or_else(|| {
+                    FieldProblem::new(
+                        "attributions",
+                        format!("{line:?}: the confidence {confidence:?} is not a number from 0 to 100"),
+                    )
+                })?;
+                Ok(AttributionClaim {
+                    attributed_to: actor.to_string(),
+                    actor_type: None,
+                    claimed_by: claimant.to_string(),
+                    claimant_type: None,
+                    confidence,
+                    claimed_on: None,
+                    source: parts.get(3).filter(|s| !s.is_empty()).map(|s| s.to_string()),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let coding = IncidentCoding {
+            gge_norms: terms(&self.norms, "norm", GgeNorm::from_term)?,
+            countries: list(&self.countries),
+            operations: terms(&self.operations, "operation", Operation::from_term)?,
+            impact: optional(&self.impact, "impact", |t| {
+                ImpactLevel::from_term(t).map_err(|e| e.to_string())
+            })?,
+            impact_kinds: terms(&self.impact_kinds, "impact_kind", ImpactKind::from_term)?,
+            attributions,
+        };
+        Ok((coding != IncidentCoding::default()).then_some(coding))
     }
 }
 
@@ -269,6 +350,48 @@ mod tests {
         assert_eq!(draft.indicators.len(), 2);
         assert_eq!(draft.evidence.len(), 2);
         assert!(draft.preview().is_ok(), "{:?}", draft.preview());
+        assert_eq!(draft.coding, None, "no coding field filled");
+        let coded = PublishForm::from_pairs(pairs(&[
+            ("kind", "incident"),
+            ("title", "Wiper"),
+            ("tlp", "amber"),
+            ("norm", "f"),
+            ("norm", "g"),
+            ("countries", "fr, sn"),
+            ("operation", GgeNorm::ALL[0].term()),
+            (
+                "attributions",
+                "APT-X; CERT-FR; 70; https://cert.example/advisory",
+            ),
+        ]));
+        // An operation term that is not one is named; the real terms pass.
+        let problem = coded
+            .unwrap()
+            .draft()
+            .expect_err("a norm letter is not an operation");
+        assert_eq!(problem.field, "operation");
+        let coded = PublishForm::from_pairs(pairs(&[
+            ("kind", "incident"),
+            ("title", "Wiper"),
+            ("tlp", "amber"),
+            ("norm", "f"),
+            ("countries", "fr, sn"),
+            ("operation", Operation::ALL[0].term()),
+            ("impact", ImpactLevel::ALL[1].term()),
+            ("impact_kind", ImpactKind::ALL[0].term()),
+            (
+                "attributions",
+                "APT-X; CERT-FR; 70; https://cert.example/advisory",
+            ),
+        ]))
+        .unwrap()
+        .draft()
+        .unwrap();
+        let report = coded.preview().expect("a coded incident previews");
+        let coding = report.coding.expect("coded");
+        assert_eq!(coding.gge_norms, vec![GgeNorm::F]);
+        assert_eq!(coding.countries, vec!["FR", "SN"]);
+        assert_eq!(coding.attributions[0].confidence, 70);
     }
 
     #[test]
@@ -291,6 +414,20 @@ mod tests {
                 .expect_err(field);
             assert_eq!(problem.field, field, "{problem:?}");
             assert!(!problem.message.is_empty());
+        }
+        for (field, value) in [
+            ("norm", "z"),
+            ("operation", "teleportation"),
+            ("impact", "apocalyptic"),
+            ("impact_kind", "cosmic"),
+            ("attributions", "APT-X; CERT-FR"),
+            ("attributions", "APT-X; CERT-FR; 150"),
+        ] {
+            let problem = PublishForm::from_pairs(pairs(&[(field, value)]))
+                .unwrap()
+                .draft()
+                .expect_err(field);
+            assert_eq!(problem.field, field, "{problem:?}");
         }
         let unknown = PublishForm::from_pairs(pairs(&[("colour", "red")])).unwrap_err();
         assert_eq!(unknown.field, "colour");
