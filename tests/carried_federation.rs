@@ -179,10 +179,7 @@ async fn imported_intelligence_reaches_a_partners_partner_intact_and_stricter_ne
             ..ApiConfig::default()
         },
         fed.node(2).clone(),
-        None,
-        vec![],
-        cairn_interop::import::ImportConfig::default(),
-        tokens_path,
+        cairn_api::ApiParts::new(tokens_path),
         shutdown.clone(),
     )
     .await

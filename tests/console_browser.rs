@@ -22,6 +22,54 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use rand::SeedableRng;
 use serde_json::{Value, json};
 
+/// Run in the page: the texts whose contrast with their background is below WCAG 2.2 AA
+/// (1.4.3), each as "TAG \"text\" ratio < needed".
+const CONTRAST_CHECK: &str = r#"
+const parse = (s) => {
+  const m = /rgba?\(([^)]+)\)/.exec(s);
+  if (!m) return null;
+  const p = m[1].split(/[ ,\/]+/).filter(Boolean).map(Number);
+  return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+};
+const over = (top, under) => {
+  const a = top[3];
+  return [0, 1, 2].map((i) => top[i] * a + under[i] * (1 - a)).concat([1]);
+};
+const luminance = (c) => {
+  const f = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+};
+const background = (el) => {
+  const layers = [];
+  for (let e = el; e; e = e.parentElement) {
+    const c = parse(getComputedStyle(e).backgroundColor);
+    if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+  }
+  let bg = [255, 255, 255, 1];
+  for (let i = layers.length - 1; i >= 0; i--) bg = over(layers[i], bg);
+  return bg;
+};
+const found = [];
+for (const el of document.querySelectorAll('body *')) {
+  if (el.closest('svg')) continue;
+  if (![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+  const box = el.getBoundingClientRect();
+  const style = getComputedStyle(el);
+  if (box.width === 0 || box.height === 0 || box.right < 0 || box.bottom < 0) continue;
+  if (style.visibility === 'hidden') continue;
+  const label = el.tagName + ' "' + el.textContent.trim().slice(0, 40) + '"';
+  const fg = parse(style.color);
+  if (!fg) { found.push(label + ' colour ' + style.color + ' not read'); continue; }
+  const bg = background(el);
+  const a = luminance(over(fg, bg)), b = luminance(bg);
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight, 10) >= 700;
+  const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+  if (ratio < needed) found.push(label + ' ' + ratio.toFixed(2) + ' < ' + needed);
+}
+return found;
+"#;
+
 /// One browser at a time: two Chromiums and their nodes at once crowd a small machine.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -111,10 +159,24 @@ struct Browser {
     base: String,
     shots: PathBuf,
     errors: Vec<String>,
+    /// Its chromedriver and profile folder, ended and removed with it.
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+/// chromedriver and Chromium, when the machine has them.
+fn browser_tools() -> Option<(PathBuf, PathBuf)> {
+    Some((
+        tool("CAIRN_CHROMEDRIVER", "/usr/bin/chromedriver")?,
+        tool("CAIRN_CHROMIUM", "/usr/bin/chromium")?,
+    ))
 }
 
 impl Browser {
-    async fn open(base: &str, chromium: &Path, driver: &Driver, profile: &Path) -> Browser {
+    /// A headless Chromium with a fresh profile, driven by its own chromedriver, at `base`.
+    async fn launch(base: &str, (chromedriver, chromium): &(PathBuf, PathBuf)) -> Browser {
+        let driver = start_driver(chromedriver);
+        let profile = tempfile::tempdir().expect("a browser profile");
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), json!("chrome"));
         capabilities.insert(
@@ -125,7 +187,7 @@ impl Browser {
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--disable-extensions",
-                    format!("--user-data-dir={}", profile.display()),
+                    format!("--user-data-dir={}", profile.path().display()),
                     "--window-size=1280,900",
                 ],
             }),
@@ -143,6 +205,8 @@ impl Browser {
             base: base.to_string(),
             shots,
             errors: Vec::new(),
+            _driver: driver,
+            _profile: profile,
         }
     }
 
@@ -176,6 +240,17 @@ impl Browser {
         field.send_keys(value).await.expect("typed");
     }
 
+    /// Chooses the option `value` of the select `css`.
+    async fn choose(&self, css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("no option {value:?} in {css}: {e}"));
+    }
+
     async fn submit(&self, form_css: &str) {
         self.client
             .find(Locator::Css(&format!("{form_css} button[type=submit]")))
@@ -186,11 +261,30 @@ impl Browser {
             .expect("clicked");
     }
 
-    /// Saves a screenshot of the page as NAME.png, and notes what the console logged.
+    /// Saves a screenshot of the page as NAME.png, notes what the console logged, and checks
+    /// the contrast of every text on it.
     async fn shot(&mut self, name: &str) {
         let png = self.client.screenshot().await.expect("a screenshot");
         std::fs::write(self.shots.join(format!("{name}.png")), png).expect("saved");
         self.read_log(name).await;
+        self.check_contrast(name).await;
+    }
+
+    /// Every visible text of the page against the background it is drawn on, by WCAG 2.2's
+    /// contrast ratio as the browser computed the colours: at least 4.5:1, or 3:1 for large
+    /// text (24 px, or 18.66 px bold). Charts (SVG) have their own colours and are not read.
+    async fn check_contrast(&mut self, page: &str) {
+        let found = self
+            .client
+            .execute(CONTRAST_CHECK, vec![])
+            .await
+            .expect("the contrast check ran");
+        for problem in found.as_array().into_iter().flatten() {
+            self.errors.push(format!(
+                "{page}: contrast too low: {}",
+                problem.as_str().unwrap_or("?")
+            ));
+        }
     }
 
     async fn read_log(&mut self, page: &str) {
@@ -259,10 +353,10 @@ async fn start_api(fed: &Federation, i: usize, dir: &Path, signer: OrgKey) -> (S
             ..ApiConfig::default()
         },
         fed.node(i).clone(),
-        Some(cairn_core::ReportSigningKey::Organisation(signer)),
-        vec![],
-        cairn_interop::import::ImportConfig::default(),
-        tokens_path,
+        cairn_api::ApiParts {
+            signer: Some(cairn_core::ReportSigningKey::Organisation(signer)).into(),
+            ..cairn_api::ApiParts::new(tokens_path)
+        },
         tokio_util::sync::CancellationToken::new(),
     )
     .await
@@ -282,10 +376,7 @@ fn draft(seed: u64, title: &str, tlp: Tlp) -> cairn_core::ReportDraft {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_analyst_works_through_the_console_in_a_real_browser() {
-    let (Some(chromedriver), Some(chromium)) = (
-        tool("CAIRN_CHROMEDRIVER", "/usr/bin/chromedriver"),
-        tool("CAIRN_CHROMIUM", "/usr/bin/chromium"),
-    ) else {
+    let Some(tools) = browser_tools() else {
         return;
     };
     let _one = ONE_BROWSER.lock().await;
@@ -311,15 +402,7 @@ async fn an_analyst_works_through_the_console_in_a_real_browser() {
         .await;
     let searched = phishing.report().indicators[0].value.clone();
 
-    let driver = start_driver(&chromedriver);
-    let profile = tempfile::tempdir().expect("a browser profile");
-    let mut b = Browser::open(
-        &format!("http://{address}"),
-        &chromium,
-        &driver,
-        profile.path(),
-    )
-    .await;
+    let mut b = Browser::launch(&format!("http://{address}"), &tools).await;
 
     // Signed out, the console sends the analyst to sign in.
     b.go("/ui/reports").await;
@@ -584,10 +667,7 @@ async fn preview_rows(b: &Browser) -> Vec<(String, String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_publish_preview_updates_as_the_analyst_types_and_matches_cairn_policy_explain() {
-    let (Some(chromedriver), Some(chromium)) = (
-        tool("CAIRN_CHROMEDRIVER", "/usr/bin/chromedriver"),
-        tool("CAIRN_CHROMIUM", "/usr/bin/chromium"),
-    ) else {
+    let Some(tools) = browser_tools() else {
         return;
     };
     let _one = ONE_BROWSER.lock().await;
@@ -607,15 +687,7 @@ async fn the_publish_preview_updates_as_the_analyst_types_and_matches_cairn_poli
     let token = cert.ok(&["token", "create", "--role", "publish", "--name", "analyst"]);
     cert.start();
 
-    let driver = start_driver(&chromedriver);
-    let profile = tempfile::tempdir().expect("a browser profile");
-    let mut b = Browser::open(
-        &format!("http://127.0.0.1:{}", cert.api_port),
-        &chromium,
-        &driver,
-        profile.path(),
-    )
-    .await;
+    let mut b = Browser::launch(&format!("http://127.0.0.1:{}", cert.api_port), &tools).await;
     b.go("/ui/sign-in").await;
     b.fill("#token", token.trim()).await;
     b.submit("main form").await;
@@ -633,25 +705,13 @@ async fn the_publish_preview_updates_as_the_analyst_types_and_matches_cairn_poli
     b.shot("20-publish").await;
 
     // Typing: the preview follows, without pressing anything.
-    b.client
-        .find(Locator::Css("#kind"))
-        .await
-        .expect("kind")
-        .select_by_value("incident")
-        .await
-        .expect("chosen");
+    b.choose("#kind", "incident").await;
     b.fill("#title", "Wiper at a water utility").await;
     b.wait_for_text("the preview asking for a TLP", |t| {
         t.contains("tlp: is required")
     })
     .await;
-    b.client
-        .find(Locator::Css("#tlp"))
-        .await
-        .expect("tlp")
-        .select_by_value("amber")
-        .await
-        .expect("chosen");
+    b.choose("#tlp", "amber").await;
     b.fill("#indicators", "ipv4:203.0.113.77\ndomain:wiper.example")
         .await;
     b.fill("#victim", "Example Water").await;
@@ -704,6 +764,209 @@ async fn the_publish_preview_updates_as_the_analyst_types_and_matches_cairn_poli
             .iter()
             .any(|(p, r, _)| p == "ministry" && r.contains("without victim")),
         "{previewed:?}"
+    );
+
+    assert!(
+        b.errors.is_empty(),
+        "the browser's console logged problems:\n{}",
+        b.errors.join("\n")
+    );
+    b.client.close().await.expect("the session closes");
+}
+
+/// The value of a form field on the page.
+async fn field_value(b: &Browser, css: &str) -> String {
+    b.client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .prop("value")
+        .await
+        .expect("its value")
+        .unwrap_or_default()
+}
+
+async fn click(b: &Browser, css: &str) {
+    b.client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .expect("clicked");
+}
+
+async fn sign_in(b: &mut Browser, base: &str, token: &str) {
+    b.base = base.to_string();
+    b.go("/ui/sign-in").await;
+    b.fill("#token", token).await;
+    b.submit("main form").await;
+    b.wait_for_text("the overview", |t| t.contains("Overview"))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_organisations_become_partners_through_their_consoles() {
+    let Some(tools) = browser_tools() else {
+        return;
+    };
+    let _one = ONE_BROWSER.lock().await;
+    // A CERT and a bank, each running (`cairn run`) with a policy and no partner yet.
+    let dir = tempfile::tempdir().expect("a folder");
+    let mut cert = CliNode::init(dir.path(), "cert");
+    let mut bank = CliNode::init(dir.path(), "bank");
+    for node in [&cert, &bank] {
+        node.configure("[policies.partners]\nmax_tlp = \"green\"\n");
+    }
+    let cert_admin = cert.ok(&["token", "create", "--role", "admin", "--name", "admin"]);
+    let bank_admin = bank.ok(&["token", "create", "--role", "admin", "--name", "admin"]);
+    let bank_reader = bank.ok(&["token", "create", "--role", "read", "--name", "analyst"]);
+    cert.start();
+    bank.start();
+    let cert_url = format!("http://127.0.0.1:{}", cert.api_port);
+    let bank_url = format!("http://127.0.0.1:{}", bank.api_port);
+    let bank_config = bank.home.join("node.toml");
+
+    let mut b = Browser::launch(&cert_url, &tools).await;
+
+    // The CERT's admin makes an invitation; a length of time that is none is refused first.
+    sign_in(&mut b, &cert_url, cert_admin.trim()).await;
+    b.go("/ui/partners").await;
+    b.wait_for_text("the partners page", |t| t.contains("Invite a partner"))
+        .await;
+    b.shot("30-partners-empty").await;
+    b.fill("#expires", "soon").await;
+    b.submit("form[action^='/ui/partners/invite']").await;
+    b.wait_for_text("the refusal", |t| t.contains("No invitation made"))
+        .await;
+    assert!(b.text().await.contains("\"soon\" is not a length of time"));
+    b.read_log_expecting("invitation refused", Some(400)).await;
+    b.fill("#expires", "2d").await;
+    b.choose("#invite-kind", "cert").await;
+    b.fill("#invite-region", "EU").await;
+    b.submit("form[action^='/ui/partners/invite']").await;
+    b.wait_for_text("the invitation", |t| t.contains("Invitation made"))
+        .await;
+    let invitation = field_value(&b, "#invitation-line").await;
+    assert!(invitation.starts_with("cairn-invite-1."), "{invitation}");
+    assert!(b.text().await.contains(&cert.org_key));
+    b.shot("31-invitation-made").await;
+    b.submit("form.sign-out").await;
+    b.wait_for_text("the sign-in page", |t| t.contains("Sign in"))
+        .await;
+
+    // The bank's admin pastes it: something else is refused, the check shows the CERT's key,
+    // adding without a policy is refused, each leaving node.toml as it was.
+    let before = std::fs::read_to_string(&bank_config).expect("node.toml");
+    sign_in(&mut b, &bank_url, bank_admin.trim()).await;
+    b.go("/ui/partners").await;
+    b.fill("#invitation", "please add us, we are the cert")
+        .await;
+    click(&b, "button[value=check]").await;
+    b.wait_for_text("the refusal", |t| t.contains("No partner added"))
+        .await;
+    assert!(b.text().await.contains("is not an invitation"));
+    b.read_log_expecting("not an invitation", Some(400)).await;
+    let damaged = format!("{}AAAA", &invitation[..invitation.len() - 8]);
+    b.fill("#invitation", &damaged).await;
+    click(&b, "button[value=check]").await;
+    b.wait_for_text("the refusal", |t| {
+        t.contains("No partner added") && t.contains("invitation")
+    })
+    .await;
+    b.read_log_expecting("damaged invitation", Some(400)).await;
+    // Pasted as a mail client might have wrapped it.
+    let (first, rest) = invitation.split_at(40);
+    b.fill("#invitation", &format!("{first}\n{rest}\n")).await;
+    click(&b, "button[value=check]").await;
+    b.wait_for_text("what it introduces", |t| {
+        t.contains("What this invitation introduces")
+    })
+    .await;
+    let text = b.text().await;
+    assert!(
+        text.contains(&cert.org_key) && text.contains("EU"),
+        "{text}"
+    );
+    b.shot("32-invitation-checked").await;
+    click(&b, "button[value=add]").await;
+    b.wait_for_text("the refusal", |t| t.contains("choose the policy"))
+        .await;
+    b.read_log_expecting("no policy", Some(400)).await;
+    assert_eq!(
+        std::fs::read_to_string(&bank_config).expect("node.toml"),
+        before,
+        "a refused form changed node.toml"
+    );
+    b.choose("#policy", "partners").await;
+    click(&b, "button[value=add]").await;
+    b.wait_for_text("the partner added", |t| t.contains("Added partner cert"))
+        .await;
+    assert!(b.text().await.contains("partners added"));
+    b.shot("33-partner-added").await;
+    let listed = bank.ok(&["partner", "list"]);
+    assert!(
+        listed.contains("partners") && listed.contains(&cert.org_key[..16]),
+        "{listed}"
+    );
+
+    // The bank invites the CERT from its console too; the CERT adds it with the command line,
+    // and the bank's page shows the CERT's node connected.
+    b.choose("#invite-kind", "company").await;
+    b.fill("#invite-sector", "finance").await;
+    b.submit("form[action^='/ui/partners/invite']").await;
+    b.wait_for_text("the invitation", |t| t.contains("Invitation made"))
+        .await;
+    let bank_invitation = field_value(&b, "#invitation-line").await;
+    cert.ok(&[
+        "partner",
+        "add",
+        bank_invitation.trim(),
+        "--policy",
+        "partners",
+    ]);
+    let started = Instant::now();
+    loop {
+        b.go("/ui/partners").await;
+        let text = b.text().await;
+        if text.contains(&cert.peer_id) && text.contains("connected (") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the CERT's node never showed as connected:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    b.shot("34-partner-connected").await;
+    b.submit("form.sign-out").await;
+    b.wait_for_text("the sign-in page", |t| t.contains("Sign in"))
+        .await;
+
+    // A reader sees the partners but no invitation forms, and a forged post is refused.
+    let after = std::fs::read_to_string(&bank_config).expect("node.toml");
+    sign_in(&mut b, &bank_url, bank_reader.trim()).await;
+    b.go("/ui/partners").await;
+    let text = b.text().await;
+    assert!(
+        text.contains("cert") && !text.contains("Invite a partner"),
+        "{text}"
+    );
+    let status = b
+        .post_from_page(
+            "/ui/partners/add",
+            &format!(
+                "action=add&policy=partners&invitation={}",
+                url::form_urlencoded::byte_serialize(invitation.as_bytes()).collect::<String>()
+            ),
+        )
+        .await;
+    assert_eq!(status, 403);
+    b.read_log_expecting("a reader's forged post", Some(403))
+        .await;
+    assert_eq!(
+        std::fs::read_to_string(&bank_config).expect("node.toml"),
+        after
     );
 
     assert!(

@@ -220,19 +220,11 @@ fn main() {
             .expect("tokens")
             .create("bench", Role::Read, 1)
             .expect("a token");
-        let address = cairn_api::serve(
-            &ApiConfig {
+        let address = cairn_api::serve(&ApiConfig {
                 listen: "127.0.0.1:0".into(),
                 taxii: false,
                 ..ApiConfig::default()
-            },
-            node.clone(),
-            None,
-            vec![],
-            cairn_interop::import::ImportConfig::default(),
-            tokens_path,
-            shutdown.clone(),
-        )
+            }, node.clone(), cairn_api::ApiParts::new(tokens_path), shutdown.clone())
         .await
         .expect("the API starts");
         let cookie = sign_in(address, &token).await;

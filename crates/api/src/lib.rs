@@ -11,6 +11,7 @@ pub mod directory;
 mod metrics;
 mod misp_feed;
 pub mod observance;
+pub mod partners;
 pub mod public;
 mod stix_index;
 pub mod taxii;
@@ -115,6 +116,8 @@ pub(crate) struct AppState {
     pub(crate) stix_index_due: tokio::sync::Notify,
     tokens_path: PathBuf,
     tokens: Mutex<(Option<SystemTime>, Tokens)>,
+    /// Invitations and adding partners, when the binary offers them.
+    pub(crate) partner_actions: Option<Arc<dyn partners::PartnerActions>>,
     /// The console's signed-in sessions.
     pub(crate) console: console::Sessions,
     /// The console overview's counts of reports in and out per day, kept from one view to
@@ -1151,19 +1154,50 @@ where
     }
 }
 
-/// Starts the API on `config.listen`; it runs until `shutdown` is cancelled. `signer` holds the
-/// key that signs reports published over the API (none: publishing is refused);
-/// `communities` are the community names of node.toml, a TAXII collection each.
+/// What the node gives its API besides its handle.
+pub struct ApiParts {
+    /// The key that signs reports published over the API (none: publishing is refused).
+    pub signer: SignerSlot,
+    /// The community names of node.toml, a TAXII collection each.
+    pub communities: Vec<String>,
+    /// How imported STIX and MISP files (TAXII POST, the console's import page) are read.
+    pub import: cairn_interop::import::ImportConfig,
+    /// The token file.
+    pub tokens_path: PathBuf,
+    /// Invitations and adding partners from the console (none: the console shows the
+    /// commands instead).
+    pub partner_actions: Option<Arc<dyn partners::PartnerActions>>,
+}
+
+impl ApiParts {
+    /// Tokens read from `tokens_path`; no signer, no communities, the default import settings,
+    /// no partner actions.
+    pub fn new(tokens_path: PathBuf) -> ApiParts {
+        ApiParts {
+            signer: SignerSlot::new(None),
+            communities: Vec::new(),
+            import: cairn_interop::import::ImportConfig::default(),
+            tokens_path,
+            partner_actions: None,
+        }
+    }
+}
+
+/// Starts the API on `config.listen`; it runs until `shutdown` is cancelled.
 /// Returns the address it listens on (with the port chosen for `:0`).
 pub async fn serve(
     config: &ApiConfig,
     node: NodeHandle,
-    signer: impl Into<SignerSlot>,
-    communities: Vec<String>,
-    import: cairn_interop::import::ImportConfig,
-    tokens_path: PathBuf,
+    parts: ApiParts,
     shutdown: CancellationToken,
 ) -> Result<SocketAddr, StartError> {
+    let ApiParts {
+        signer,
+        communities,
+        import,
+        tokens_path,
+        partner_actions,
+    } = parts;
     let address: SocketAddr = config
         .listen
         .parse()
@@ -1190,7 +1224,7 @@ pub async fn serve(
     let tokens = Tokens::empty(&tokens_path);
     let state = Arc::new(AppState {
         node,
-        signer: signer.into(),
+        signer,
         communities,
         import,
         taxii: Mutex::new(stix_index::StixIndex::default()),
@@ -1200,6 +1234,7 @@ pub async fn serve(
         recent_reports: Mutex::new(stix_index::RecentReports::default()),
         tokens_path,
         tokens: Mutex::new((None, tokens)),
+        partner_actions,
         console: console::Sessions::default(),
         console_traffic: Mutex::new(console::TrafficCounts::default()),
         https: tls.is_some(),

@@ -67,10 +67,11 @@ async fn start_with(configure: impl FnOnce(&mut ApiConfig)) -> Api {
     let address = cairn_api::serve(
         &config,
         node.clone(),
-        Some(cairn_core::ReportSigningKey::Organisation(signer)),
-        vec!["finance-isac".into()],
-        cairn_interop::import::ImportConfig::default(),
-        tokens_path,
+        cairn_api::ApiParts {
+            signer: Some(cairn_core::ReportSigningKey::Organisation(signer)).into(),
+            communities: vec!["finance-isac".into()],
+            ..cairn_api::ApiParts::new(tokens_path)
+        },
         shutdown.clone(),
     )
     .await
@@ -785,10 +786,7 @@ async fn unsafe_or_unusable_https_settings_are_refused_with_reasons() {
         let result = cairn_api::serve(
             &config,
             api.node.clone(),
-            None,
-            vec![],
-            cairn_interop::import::ImportConfig::default(),
-            tokens,
+            cairn_api::ApiParts::new(tokens),
             api.shutdown.clone(),
         )
         .await;

@@ -13,6 +13,8 @@ use cairn_core::{OrgPublicKey, when};
 use clap::Subcommand;
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
 
+use cairn_api::partners::InvitationRequest;
+
 use crate::config::NodeConfig;
 use crate::control::{ControlRequest, ControlResponse, ask, is_running};
 use crate::home::{Home, now_ms};
@@ -91,23 +93,34 @@ pub enum PartnerCommand {
     },
 }
 
-/// `cairn invite`: prints the invitation on standard output, what it says on standard error.
-pub fn invite(home: &Home, args: InviteArgs) -> Result<ExitCode> {
+/// An invitation just signed.
+#[derive(Debug, Clone)]
+pub struct IssuedInvitation {
+    /// The one line to send (`cairn-invite-1.` and the signed bytes).
+    pub text: String,
+    /// What it says.
+    pub content: InvitationContent,
+    /// The organisation key that vouches for it.
+    pub org_key: OrgPublicKey,
+}
+
+/// Signs an invitation from this node's organisation, as `request` asks.
+pub fn make_invitation(home: &Home, request: &InvitationRequest) -> Result<IssuedInvitation> {
     let config = home.config()?;
     let certificate = home.node_certificate()?;
     let node_key = home.node_key()?;
-    let valid_ms = when::duration_ms(&args.expires)
+    let valid_ms = when::duration_ms(request.expires.trim())
         .filter(|ms| *ms > 0)
         .with_context(|| {
             format!(
                 "--expires {:?} is not a length of time: write a count and a unit (7d, 12h, 30m)",
-                args.expires
+                request.expires
             )
         })?;
     let peer = cairn_net::peer_id_of(&certificate.node_key)?;
-    let addresses = if args.no_address {
+    let addresses = if request.no_address {
         Vec::new()
-    } else if args.addresses.is_empty() {
+    } else if request.addresses.is_empty() {
         let named: Vec<String> = config
             .network
             .listen
@@ -123,13 +136,13 @@ pub fn invite(home: &Home, args: InviteArgs) -> Result<ExitCode> {
         }
         named
     } else {
-        args.addresses.clone()
+        request.addresses.clone()
     };
     for address in &addresses {
         cairn_net::check_dial_address(address, &peer)
             .with_context(|| format!("--address {address:?}"))?;
     }
-    let kind = args.kind.as_deref().map(check_kind).transpose()?;
+    let kind = request.kind.as_deref().map(check_kind).transpose()?;
     // This node first, then the organisation's other nodes that node.toml lists.
     let mut nodes = vec![InvitedNode {
         peer_id: peer.to_string(),
@@ -146,21 +159,48 @@ pub fn invite(home: &Home, args: InviteArgs) -> Result<ExitCode> {
         });
     }
     let now = now_ms();
-    let draft = InvitationContent {
+    let said = |text: &Option<String>| {
+        text.as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let content = InvitationContent {
         organisation: config.node.organisation.clone(),
         nodes,
         issued_ms: now,
         expires_ms: now.saturating_add(valid_ms),
         kind: kind.unwrap_or_default(),
-        sector: args.sector.unwrap_or_default(),
-        region: args.region.unwrap_or_default(),
+        sector: said(&request.sector),
+        region: said(&request.region),
     };
-    let signed = draft.sign(&node_key, &certificate)?;
-    println!("{}", invitation_text(&signed));
+    let signed = content.sign(&node_key, &certificate)?;
+    Ok(IssuedInvitation {
+        text: invitation_text(&signed),
+        content,
+        org_key: certificate.org_key,
+    })
+}
+
+/// `cairn invite`: prints the invitation on standard output, what it says on standard error.
+pub fn invite(home: &Home, args: InviteArgs) -> Result<ExitCode> {
+    let issued = make_invitation(
+        home,
+        &InvitationRequest {
+            expires: args.expires,
+            addresses: args.addresses,
+            no_address: args.no_address,
+            kind: args.kind,
+            sector: args.sector,
+            region: args.region,
+        },
+    )?;
+    let draft = &issued.content;
+    println!("{}", issued.text);
     eprintln!(
         "Invitation from {} (organisation key {}), {} node(s), valid until {}.",
         draft.organisation,
-        certificate.org_key,
+        issued.org_key,
         draft.nodes.len(),
         view::rfc3339(draft.expires_ms)
     );
@@ -183,6 +223,21 @@ pub fn invitation_text(encoded: &[u8]) -> String {
         "{INVITATION_PREFIX}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(encoded)
     )
+}
+
+/// Verifies an invitation given as its text only (the console never reads a file it names).
+fn read_pasted_invitation(given: &str) -> Result<Invitation> {
+    // A mail client may have wrapped the line.
+    let text: String = given.split_whitespace().collect();
+    if text.is_empty() {
+        bail!("paste the invitation: the line that starts with {INVITATION_PREFIX}");
+    }
+    if !text.starts_with(INVITATION_PREFIX) {
+        bail!(
+            "this is not an invitation: an invitation is one line that starts with {INVITATION_PREFIX}"
+        );
+    }
+    read_invitation(&text)
 }
 
 /// Reads an invitation from its text or from a file holding it, and verifies it.
@@ -268,35 +323,17 @@ pub fn partner(home: &Home, command: PartnerCommand) -> Result<ExitCode> {
             region,
         } => {
             let invitation = read_invitation(&invitation)?;
-            if Some(invitation.org_key) == home.organisation_if_known() {
-                bail!(
-                    "this invitation is from this node's own organisation: list its nodes under [node] other_nodes instead"
-                );
-            }
-            let kind = match kind
-                .or_else(|| Some(invitation.content.kind.clone()).filter(|k| !k.is_empty()))
-            {
-                Some(kind) => check_kind(&kind)?,
-                None => bail!(
-                    "the invitation does not say what kind of organisation {} is: add --kind government, cert, company, ngo, academia or other",
-                    invitation.content.organisation
-                ),
-            };
-            let entry = NewPartner {
-                name: name.unwrap_or_else(|| name_from(&invitation.content.organisation)),
-                org_key: invitation.org_key,
-                kind,
-                sector: sector
-                    .or_else(|| Some(invitation.content.sector.clone()).filter(|s| !s.is_empty())),
-                region: region
-                    .or_else(|| Some(invitation.content.region.clone()).filter(|s| !s.is_empty())),
-                policy,
-                nodes: invitation.content.nodes.clone(),
-            };
-            let path = home.config_path();
-            let text = read_config_text(&path)?;
-            let (edited, outcome) = add_partner(&text, &entry)?;
-            replace_config(home, &path, &edited)?;
+            let (entry, outcome) = add_from_invitation(
+                home,
+                &invitation,
+                &PartnerChoices {
+                    policy,
+                    name,
+                    kind,
+                    sector,
+                    region,
+                },
+            )?;
             match &outcome {
                 AddOutcome::Added => println!(
                     "Added partner {} ({}): {} node(s), policy {}.",
@@ -335,6 +372,65 @@ pub fn partner(home: &Home, command: PartnerCommand) -> Result<ExitCode> {
         }
         PartnerCommand::List { json } => list(home, json),
     }
+}
+
+/// What the operator decides when adding a partner from its invitation; what is not given
+/// comes from the invitation.
+#[derive(Debug, Clone, Default)]
+pub struct PartnerChoices {
+    /// The policy of node.toml deciding what the partner receives.
+    pub policy: String,
+    /// Its name in node.toml (default: from its organisation's name).
+    pub name: Option<String>,
+    /// Its kind, when the invitation does not say or says otherwise.
+    pub kind: Option<String>,
+    /// Its sector.
+    pub sector: Option<String>,
+    /// Its region.
+    pub region: Option<String>,
+}
+
+/// Writes the partner `invitation` introduces into node.toml (or updates its nodes if it is
+/// listed already), checked as a start would check the file: a refused change leaves node.toml
+/// as it was. The running node takes it on reload.
+pub fn add_from_invitation(
+    home: &Home,
+    invitation: &Invitation,
+    choices: &PartnerChoices,
+) -> Result<(NewPartner, AddOutcome)> {
+    if Some(invitation.org_key) == home.organisation_if_known() {
+        bail!(
+            "this invitation is from this node's own organisation: list its nodes under [node] other_nodes instead"
+        );
+    }
+    let given = |text: &Option<String>| {
+        text.as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+    };
+    let from_invitation = |text: &str| Some(text.to_string()).filter(|t| !t.is_empty());
+    let kind = match given(&choices.kind).or_else(|| from_invitation(&invitation.content.kind)) {
+        Some(kind) => check_kind(&kind)?,
+        None => bail!(
+            "the invitation does not say what kind of organisation {} is: add --kind government, cert, company, ngo, academia or other",
+            invitation.content.organisation
+        ),
+    };
+    let entry = NewPartner {
+        name: given(&choices.name).unwrap_or_else(|| name_from(&invitation.content.organisation)),
+        org_key: invitation.org_key,
+        kind,
+        sector: given(&choices.sector).or_else(|| from_invitation(&invitation.content.sector)),
+        region: given(&choices.region).or_else(|| from_invitation(&invitation.content.region)),
+        policy: choices.policy.trim().to_string(),
+        nodes: invitation.content.nodes.clone(),
+    };
+    let path = home.config_path();
+    let text = read_config_text(&path)?;
+    let (edited, outcome) = add_partner(&text, &entry)?;
+    replace_config(home, &path, &edited)?;
+    Ok((entry, outcome))
 }
 
 /// `cairn config reload`.
@@ -651,6 +747,117 @@ fn list(home: &Home, json: bool) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The partner actions the console offers an admin on a running node: the same as
+/// `cairn invite` and `cairn partner add`, followed by a reload of node.toml.
+pub struct ConsolePartnerActions {
+    daemon: crate::control::Daemon,
+    node: cairn_node::NodeHandle,
+}
+
+impl ConsolePartnerActions {
+    /// Actions on the node `daemon` runs from.
+    pub fn new(daemon: crate::control::Daemon, node: cairn_node::NodeHandle) -> Self {
+        ConsolePartnerActions { daemon, node }
+    }
+}
+
+/// An anyhow error as the console shows it: every cause, on one line.
+fn action_error(e: anyhow::Error) -> cairn_api::partners::PartnerActionError {
+    cairn_api::partners::PartnerActionError(crate::one_line(&format!("{e:#}")))
+}
+
+/// What an invitation says, for the console.
+fn summary(
+    text: String,
+    org_key: &OrgPublicKey,
+    content: &InvitationContent,
+) -> cairn_api::partners::InvitationSummary {
+    cairn_api::partners::InvitationSummary {
+        text,
+        organisation: content.organisation.clone(),
+        org_key: org_key.to_string(),
+        kind: content.kind.clone(),
+        sector: content.sector.clone(),
+        region: content.region.clone(),
+        nodes: content
+            .nodes
+            .iter()
+            .map(|n| cairn_api::partners::InvitationNode {
+                peer_id: n.peer_id.clone(),
+                addresses: n.addresses.clone(),
+            })
+            .collect(),
+        expires_ms: content.expires_ms,
+    }
+}
+
+impl cairn_api::partners::PartnerActions for ConsolePartnerActions {
+    fn policies(&self) -> Result<Vec<String>, cairn_api::partners::PartnerActionError> {
+        let config = self.daemon.home.config().map_err(action_error)?;
+        Ok(config.policies.keys().cloned().collect())
+    }
+
+    fn invite(
+        &self,
+        request: cairn_api::partners::InvitationRequest,
+    ) -> Result<cairn_api::partners::InvitationSummary, cairn_api::partners::PartnerActionError>
+    {
+        let issued = make_invitation(&self.daemon.home, &request).map_err(action_error)?;
+        Ok(summary(issued.text, &issued.org_key, &issued.content))
+    }
+
+    fn read_invitation(
+        &self,
+        text: &str,
+    ) -> Result<cairn_api::partners::InvitationSummary, cairn_api::partners::PartnerActionError>
+    {
+        let invitation = read_pasted_invitation(text).map_err(action_error)?;
+        Ok(summary(
+            text.split_whitespace().collect(),
+            &invitation.org_key,
+            &invitation.content,
+        ))
+    }
+
+    fn add(
+        &self,
+        request: cairn_api::partners::AddPartnerRequest,
+    ) -> cairn_api::partners::PartnerFuture<'_, cairn_api::partners::PartnerAdded> {
+        Box::pin(async move {
+            let invitation = read_pasted_invitation(&request.invitation).map_err(action_error)?;
+            let (entry, outcome) = add_from_invitation(
+                &self.daemon.home,
+                &invitation,
+                &PartnerChoices {
+                    policy: request.policy,
+                    name: request.name,
+                    kind: request.kind,
+                    sector: request.sector,
+                    region: request.region,
+                },
+            )
+            .map_err(action_error)?;
+            let reloaded = crate::run::reload_config(&self.daemon, &self.node)
+                .await
+                .map_err(|e| {
+                    action_error(e.context(
+                        "node.toml now lists the partner, but the running node did not take it",
+                    ))
+                })?;
+            Ok(cairn_api::partners::PartnerAdded {
+                name: match &outcome {
+                    AddOutcome::Added => entry.name.clone(),
+                    AddOutcome::Updated { name } => name.clone(),
+                },
+                organisation: invitation.content.organisation.clone(),
+                org_key: invitation.org_key.to_string(),
+                updated: matches!(outcome, AddOutcome::Updated { .. }),
+                reloaded: reloaded.describe(),
+            })
+        })
+    }
 }
 
 #[cfg(test)]

@@ -273,10 +273,18 @@ pub fn run(home: &Home) -> Result<ExitCode> {
             match cairn_api::serve(
                 &api,
                 node.clone(),
-                signer,
-                communities,
-                config.import.clone(),
-                home.tokens_path(),
+                cairn_api::ApiParts {
+                    signer,
+                    communities,
+                    import: config.import.clone(),
+                    tokens_path: home.tokens_path(),
+                    partner_actions: Some(std::sync::Arc::new(
+                        crate::partner_cmd::ConsolePartnerActions::new(
+                            daemon.clone(),
+                            node.clone(),
+                        ),
+                    )),
+                },
                 shutdown.clone(),
             )
             .await

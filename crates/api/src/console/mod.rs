@@ -118,6 +118,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
         )
         .route("/ui/partners", get(partners))
+        .route("/ui/partners/invite", post(invite_partner))
+        .route("/ui/partners/add", post(add_partner))
         .route("/ui/statistics", get(statistics))
         .route("/ui/tokens", get(tokens_page).post(create_token))
         .route("/ui/tokens/revoke", post(revoke_token))
@@ -1077,20 +1079,188 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     )
 }
 
-async fn partners(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let signed = match signed(&state, &headers, Role::Read).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+/// The partners page as the node sees its partners now; for an admin, `panel` filled in with
+/// node.toml's policies.
+async fn partners_view(
+    state: &AppState,
+    signed: &Signed,
+    status: StatusCode,
+    mut panel: pages::InvitationPanel,
+) -> Response {
     let peers = match state.node.peers().await {
         Ok(p) => p,
         Err(e) => return failed(e),
     };
     let trust_list = state.node.trust_list();
+    let panel = match (signed.role >= Role::Admin, &state.partner_actions) {
+        (false, _) => None,
+        (true, None) => Some(panel),
+        (true, Some(actions)) => {
+            panel.offered = true;
+            let actions = actions.clone();
+            match tokio::task::spawn_blocking(move || actions.policies()).await {
+                Ok(Ok(policies)) => panel.policies = policies,
+                Ok(Err(e)) => {
+                    panel.add_problem.get_or_insert(e.to_string());
+                }
+                Err(e) => return failed(e),
+            }
+            Some(panel)
+        }
+    };
     page(
-        StatusCode::OK,
-        pages::partners(&signed.viewer(), &trust_list, &peers),
+        status,
+        pages::partners(&signed.viewer(), &trust_list, &peers, panel.as_ref()),
     )
+}
+
+async fn partners(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match signed(&state, &headers, Role::Read).await {
+        Ok(signed) => partners_view(&state, &signed, StatusCode::OK, Default::default()).await,
+        Err(r) => r,
+    }
+}
+
+/// [`signed_form`] for the partner forms (admin), with the partner actions the binary offers;
+/// a page saying they are not offered when it offers none.
+async fn partner_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    posted_csrf: &str,
+) -> Result<(Signed, Arc<dyn crate::partners::PartnerActions>), Response> {
+    let signed = signed_form(state, headers, Role::Admin, posted_csrf).await?;
+    match state.partner_actions.clone() {
+        Some(actions) => Ok((signed, actions)),
+        None => Err(page(
+            StatusCode::NOT_FOUND,
+            pages::problem(
+                Some(&signed.viewer()),
+                "Not offered here",
+                "This node's console does not make invitations or add partners: use cairn invite and cairn partner add on its machine.",
+            ),
+        )),
+    }
+}
+
+/// A text field as the partner actions take it: trimmed, empty meaning not said.
+fn said(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// `POST /ui/partners/invite` (admin): signs an invitation and shows it once.
+async fn invite_partner(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    form: Result<Form<pages::InviteForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let (signed, actions) = match partner_form(&state, &headers, &form.csrf).await {
+        Ok(signed) => signed,
+        Err(r) => return r,
+    };
+    let request = crate::partners::InvitationRequest {
+        expires: said(&form.expires).unwrap_or_else(|| "7d".into()),
+        addresses: form
+            .addresses
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        no_address: form.no_address.is_some(),
+        kind: said(&form.kind),
+        sector: said(&form.sector),
+        region: said(&form.region),
+    };
+    let mut panel = pages::InvitationPanel {
+        invite: form,
+        ..Default::default()
+    };
+    let status = if panel.invite.no_address.is_some() && !panel.invite.addresses.trim().is_empty() {
+        panel.invite_problem =
+            Some("give addresses or say that this node only dials out, not both".into());
+        StatusCode::BAD_REQUEST
+    } else {
+        match tokio::task::spawn_blocking(move || actions.invite(request)).await {
+            Ok(Ok(issued)) => {
+                panel.issued = Some(issued);
+                panel.invite = Default::default();
+                StatusCode::OK
+            }
+            Ok(Err(e)) => {
+                panel.invite_problem = Some(e.to_string());
+                StatusCode::BAD_REQUEST
+            }
+            Err(e) => return failed(e),
+        }
+    };
+    partners_view(&state, &signed, status, panel).await
+}
+
+/// `POST /ui/partners/add` (admin): says what a pasted invitation introduces (`check`), or
+/// adds its organisation to node.toml under the chosen policy and has the node take it.
+async fn add_partner(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    form: Result<Form<pages::AddPartnerForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let (signed, actions) = match partner_form(&state, &headers, &form.csrf).await {
+        Ok(signed) => signed,
+        Err(r) => return r,
+    };
+    let mut panel = pages::InvitationPanel {
+        add: form,
+        ..Default::default()
+    };
+    let text = panel.add.invitation.clone();
+    let reader = actions.clone();
+    let checked = match tokio::task::spawn_blocking(move || reader.read_invitation(&text)).await {
+        Ok(checked) => checked,
+        Err(e) => return failed(e),
+    };
+    let form = &panel.add;
+    let done = match (checked, form.action.as_str()) {
+        (Err(e), _) => Err((e.to_string(), None)),
+        (Ok(checked), "check") => Ok((None, Some(checked))),
+        (Ok(checked), "add") if form.policy.trim().is_empty() => Err((
+            "choose the policy that decides what this partner may receive".to_string(),
+            Some(checked),
+        )),
+        (Ok(checked), "add") => {
+            let request = crate::partners::AddPartnerRequest {
+                invitation: form.invitation.clone(),
+                policy: form.policy.trim().to_string(),
+                name: said(&form.name),
+                kind: said(&form.kind),
+                sector: said(&form.sector),
+                region: said(&form.region),
+            };
+            match actions.add(request).await {
+                Ok(added) => Ok((Some(added), None)),
+                Err(e) => Err((e.to_string(), Some(checked))),
+            }
+        }
+        (Ok(checked), other) => Err((
+            format!("{other:?} is not something this form does: press Check or Add the partner"),
+            Some(checked),
+        )),
+    };
+    let status = match done {
+        Ok((added, checked)) => {
+            if added.is_some() {
+                panel.add = Default::default();
+            }
+            panel.added = added;
+            panel.checked = checked;
+            StatusCode::OK
+        }
+        Err((problem, checked)) => {
+            panel.add_problem = Some(problem);
+            panel.checked = checked;
+            StatusCode::BAD_REQUEST
+        }
+    };
+    partners_view(&state, &signed, status, panel).await
 }
 
 async fn statistics(

@@ -204,18 +204,68 @@ pub(crate) fn overview(
     layout("Overview", Some(viewer), Some(Section::Overview), main)
 }
 
-/// The partners page: each partner organisation's nodes and their state, and what the node's
-/// configuration lets it receive (changed in node.toml, then `cairn config reload`).
+/// The invitation form as posted.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub(crate) struct InviteForm {
+    pub(crate) csrf: String,
+    pub(crate) expires: String,
+    pub(crate) addresses: String,
+    pub(crate) no_address: Option<String>,
+    pub(crate) kind: String,
+    pub(crate) sector: String,
+    pub(crate) region: String,
+}
+
+/// The form adding a partner from its invitation, as posted: `action` is `check` (say what
+/// the invitation introduces) or `add`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub(crate) struct AddPartnerForm {
+    pub(crate) csrf: String,
+    pub(crate) action: String,
+    pub(crate) invitation: String,
+    pub(crate) policy: String,
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) sector: String,
+    pub(crate) region: String,
+}
+
+/// What the partners page shows an admin about invitations: the forms as last posted, and
+/// what the last one did or why it was refused.
+#[derive(Debug, Default)]
+pub(crate) struct InvitationPanel {
+    /// The node offers partner actions to the console.
+    pub(crate) offered: bool,
+    /// node.toml's policy names.
+    pub(crate) policies: Vec<String>,
+    pub(crate) invite: InviteForm,
+    pub(crate) add: AddPartnerForm,
+    /// An invitation just made: shown this once.
+    pub(crate) issued: Option<crate::partners::InvitationSummary>,
+    /// What a pasted invitation says.
+    pub(crate) checked: Option<crate::partners::InvitationSummary>,
+    pub(crate) added: Option<crate::partners::PartnerAdded>,
+    pub(crate) invite_problem: Option<String>,
+    pub(crate) add_problem: Option<String>,
+}
+
+const ORG_KINDS: [&str; 6] = ["government", "cert", "company", "ngo", "academia", "other"];
+
+/// The partners page: each partner's policy in words and its nodes' state; for an admin,
+/// invitations (`panel`).
 pub(crate) fn partners(
     viewer: &Viewer<'_>,
     trust_list: &[cairn_node::TrustedPartner],
     peers: &[PeerStatus],
+    panel: Option<&InvitationPanel>,
 ) -> Markup {
     let main = html! {
         h1 { "Partners" }
         p.help { "Partners and what they may receive are set in node.toml; after changing it, run " code { "cairn config reload" } "." }
         @if trust_list.is_empty() {
-            p { "No partner yet: invite one with " code { "cairn partner invite" } "." }
+            p { "No partner yet: send one an invitation (" code { "cairn invite" } ") and add theirs (" code { "cairn partner add" } ")." }
         }
         @for t in trust_list {
             @let p = &t.partner;
@@ -254,8 +304,146 @@ pub(crate) fn partners(
                 }
             }
         }
+        @if let Some(panel) = panel {
+            (invitation_panel(viewer, panel))
+        }
     };
     layout("Partners", Some(viewer), Some(Section::Partners), main)
+}
+
+/// What an invitation says, as a definition list.
+fn invitation_facts(summary: &crate::partners::InvitationSummary) -> Markup {
+    html! {
+        dl {
+            dt { "Organisation" } dd { (summary.organisation) }
+            dt { "Organisation key" } dd { code { (summary.org_key) } }
+            @if !summary.kind.is_empty() { dt { "Kind" } dd { (summary.kind) } }
+            @if !summary.sector.is_empty() { dt { "Sector" } dd { (summary.sector) } }
+            @if !summary.region.is_empty() { dt { "Region" } dd { (summary.region) } }
+            dt { "Valid until" } dd { (crate::rfc3339(summary.expires_ms)) }
+            @for node in &summary.nodes {
+                dt { "Node" }
+                dd {
+                    code { (node.peer_id) }
+                    @if node.addresses.is_empty() { " (dials out)" } @else { " at " (node.addresses.join(", ")) }
+                }
+            }
+        }
+    }
+}
+
+/// A select of organisation kinds, `chosen` selected; `blank` names the empty choice.
+fn kind_select(id: &str, chosen: &str, blank: &str) -> Markup {
+    html! {
+        select id=(id) name="kind" {
+            option value="" selected[chosen.is_empty()] { (blank) }
+            @for kind in ORG_KINDS {
+                option value=(kind) selected[chosen == kind] { (kind) }
+            }
+        }
+    }
+}
+
+/// An admin's invitations: make one for a partner, add a partner from theirs.
+fn invitation_panel(viewer: &Viewer<'_>, panel: &InvitationPanel) -> Markup {
+    let invite = &panel.invite;
+    let add = &panel.add;
+    html! {
+        div.invitations {
+        section aria-labelledby="invite" {
+            h2 #invite { "Invite a partner" }
+            @if !panel.offered {
+                p { "On the node's machine: " code { "cairn invite --kind cert --region EU" } ". Send the line it prints to the partner." }
+            } @else {
+                @if let Some(issued) = &panel.issued {
+                    section.created aria-labelledby="issued" {
+                        h3 #issued { "Invitation made" }
+                        p { "Send this line to the partner, by a channel you trust. On its node: " code { "cairn partner add INVITATION --policy NAME" } ", or this page of its console." }
+                        p {
+                            label for="invitation-line" { "Invitation" }
+                            textarea #invitation-line readonly rows="4" { (issued.text) }
+                        }
+                        (invitation_facts(issued))
+                    }
+                }
+                @if let Some(problem) = &panel.invite_problem {
+                    p.problem role="alert" { "No invitation made: " (problem) }
+                }
+                form method="post" action="/ui/partners/invite#invite" aria-labelledby="invite" {
+                    input type="hidden" name="csrf" value=(viewer.csrf);
+                    p {
+                        label for="expires" { "Valid for" }
+                        input #expires name="expires" value=(if invite.expires.is_empty() { "7d" } else { invite.expires.as_str() }) required aria-describedby="expires-help";
+                        span.help #expires-help { "A count and a unit: 7d, 12h, 30m." }
+                    }
+                    p {
+                        label for="addresses" { "Where partners reach this node" }
+                        textarea #addresses name="addresses" rows="2" aria-describedby="addresses-help" placeholder="/ip4/203.0.113.7/tcp/7400" { (invite.addresses) }
+                        span.help #addresses-help { "One multiaddr a line. Empty: the addresses node.toml listens on." }
+                    }
+                    p { label { input type="checkbox" name="no_address" value="on" checked[invite.no_address.is_some()]; " This node only dials out (no address)" } }
+                    p { label for="invite-kind" { "This organisation is" } (kind_select("invite-kind", &invite.kind, "not said")) }
+                    p { label for="invite-sector" { "Its sector" } input #invite-sector name="sector" value=(invite.sector); }
+                    p { label for="invite-region" { "Its region" } input #invite-region name="region" value=(invite.region); }
+                    p { button type="submit" { "Make the invitation" } }
+                }
+            }
+        }
+        section aria-labelledby="add-partner" {
+            h2 #add-partner { "Add a partner from its invitation" }
+            @if !panel.offered {
+                p { "On the node's machine: " code { "cairn partner add INVITATION --policy NAME" } "." }
+            } @else {
+                @if let Some(added) = &panel.added {
+                    section.created aria-labelledby="added" role="status" {
+                        h3 #added {
+                            @if added.updated { (added.organisation) " was already a partner as " (added.name) ": its nodes are now the invitation's" }
+                            @else { "Added partner " (added.name) " (" (added.organisation) ")" }
+                        }
+                        p { "Organisation key " code { (added.org_key) } ". Check this key with " (added.organisation) " by another channel (a call, a meeting) before sharing AMBER or RED." }
+                        pre { (added.reloaded) }
+                    }
+                }
+                @if let Some(checked) = &panel.checked {
+                    section aria-labelledby="checked" role="status" {
+                        h3 #checked { "What this invitation introduces" }
+                        (invitation_facts(checked))
+                        p { "Check the organisation key with " (checked.organisation) " by another channel before adding it." }
+                    }
+                }
+                @if let Some(problem) = &panel.add_problem {
+                    p.problem role="alert" { "No partner added: " (problem) }
+                }
+                form method="post" action="/ui/partners/add#add-partner" aria-labelledby="add-partner" {
+                    input type="hidden" name="csrf" value=(viewer.csrf);
+                    p {
+                        label for="invitation" { "Invitation" }
+                        textarea #invitation name="invitation" rows="4" required placeholder="cairn-invite-1.…" { (add.invitation) }
+                    }
+                    p {
+                        label for="policy" { "Policy (what it may receive)" }
+                        select #policy name="policy" aria-describedby="policy-help" {
+                            option value="" selected[add.policy.is_empty()] { "choose a policy" }
+                            @for policy in &panel.policies {
+                                option value=(policy) selected[&add.policy == policy] { (policy) }
+                            }
+                        }
+                        span.help #policy-help { "The policies of node.toml ([policies.NAME])." }
+                    }
+                    p { label for="add-name" { "Name in node.toml" } input #add-name name="name" value=(add.name) placeholder="from its organisation's name"; }
+                    p { label for="add-kind" { "Kind" } (kind_select("add-kind", &add.kind, "as the invitation says")) }
+                    p { label for="add-sector" { "Sector" } input #add-sector name="sector" value=(add.sector) placeholder="as the invitation says"; }
+                    p { label for="add-region" { "Region" } input #add-region name="region" value=(add.region) placeholder="as the invitation says"; }
+                    p.actions {
+                        button type="submit" name="action" value="check" { "Check" }
+                        " "
+                        button type="submit" name="action" value="add" { "Add the partner" }
+                    }
+                }
+            }
+        }
+        }
+    }
 }
 
 /// A partner's outbound policy in words.
