@@ -766,6 +766,42 @@ async fn the_publish_preview_updates_as_the_analyst_types_and_matches_cairn_poli
         "{previewed:?}"
     );
 
+    // A capacity offer for the liaison directory, written in the same form: its report page
+    // shows the entry in words.
+    b.go("/ui/publish").await;
+    b.choose("#kind", "directory-entry").await;
+    b.fill(
+        "#title",
+        "Incident-response mentoring for West African CERTs",
+    )
+    .await;
+    b.choose("#tlp", "clear").await;
+    b.wait_for_text("the preview naming the missing entry type", |t| {
+        t.contains("entry_type")
+    })
+    .await;
+    b.choose("#entry_type", "capacity-offer").await;
+    click(&b, "input[name=topic][value=incident-response]").await;
+    b.fill("#entry_countries", "SN, GH").await;
+    b.fill("#contact", "capacity@cert.example").await;
+    b.fill("#valid_until", "2099-06-30").await;
+    b.wait_for_text("the preview's decisions", |t| {
+        t.contains("bank") && t.contains("ministry") && !t.contains("entry_type:")
+    })
+    .await;
+    click(&b, "button[value=publish]").await;
+    b.wait_for_text("the entry's page", |t| t.contains("Who receives it"))
+        .await;
+    let text = b.text().await;
+    assert!(
+        text.contains("Directory entry")
+            && text.contains("Help, training, tools or people offered")
+            && text.contains("capacity@cert.example")
+            && text.contains("2099-06-30"),
+        "{text}"
+    );
+    b.shot("23-directory-entry").await;
+
     assert!(
         b.errors.is_empty(),
         "the browser's console logged problems:\n{}",

@@ -158,10 +158,8 @@ fn add(home: &Home, args: AddArgs) -> Result<ExitCode> {
         .valid_until
         .as_deref()
         .map(|text| {
-            if cairn_core::when::duration_ms(text).is_some() {
-                bail!("--valid-until {text:?}: give a date (2027-06-30) or an RFC 3339 time");
-            }
-            cairn_core::when::parse(text, 0, true).context("--valid-until")
+            cairn_core::directory::parse_valid_until(text)
+                .map_err(|e| anyhow::anyhow!("--valid-until {e}"))
         })
         .transpose()?;
     let running = is_running(&home.control_socket_path());

@@ -163,10 +163,10 @@ pub fn detail(
         line(&mut out, "Paris Call", &names.join("; "));
     }
     if let Some(coding) = &r.coding {
-        coding_lines(&mut out, coding);
+        worded_lines(&mut out, coding.in_words());
     }
     if let Some(entry) = &r.directory_entry {
-        entry_lines(&mut out, entry);
+        worded_lines(&mut out, entry.in_words());
     }
     if let Some(old) = r.supersedes {
         line(&mut out, "Supersedes", &old.to_string());
@@ -266,93 +266,17 @@ fn line(out: &mut String, label: &str, value: &str) {
     let _ = writeln!(out, "{label:<14}{value}");
 }
 
-/// The lines of `report show` for a directory entry.
-fn entry_lines(out: &mut String, e: &cairn_core::directory::DirectoryEntry) {
-    line(
-        out,
-        "Entry type",
-        &format!("{} ({})", e.entry_type, e.entry_type.title()),
-    );
-    let topics: Vec<String> = e
-        .topics
-        .iter()
-        .map(|t| format!("{t} ({})", t.theme().title()))
-        .collect();
-    line(out, "Topics", &topics.join("\n              "));
-    if !e.countries.is_empty() {
-        line(out, "Countries", &e.countries.join(", "));
-    }
-    if !e.languages.is_empty() {
-        line(out, "Languages", &e.languages.join(", "));
-    }
-    line(out, "Contact", &e.contact);
-    if let Some(url) = &e.url {
-        line(out, "URL", url);
-    }
-    line(
-        out,
-        "Valid until",
-        &e.valid_until
-            .map_or("withdrawn".to_string(), cairn_core::when::rfc3339),
-    );
-}
-
-/// The lines of `report show` for an incident's norms-observance coding.
-fn coding_lines(out: &mut String, c: &cairn_core::coding::IncidentCoding) {
-    let joined = |items: Vec<String>| items.join(", ");
-    if !c.gge_norms.is_empty() {
-        let names: Vec<String> = c
-            .gge_norms
-            .iter()
-            .map(|n| format!("{n}. {}", n.title()))
-            .collect();
-        line(out, "UN GGE norms", &names.join("\n              "));
-    }
-    if !c.countries.is_empty() {
-        let names = c
-            .countries
-            .iter()
-            .map(|code| match cairn_core::coding::country_name(code) {
-                Some(name) => format!("{code} ({name})"),
-                None => code.clone(),
-            })
-            .collect();
-        line(out, "Countries", &joined(names));
-    }
-    if !c.operations.is_empty() {
-        line(
-            out,
-            "Operation",
-            &joined(c.operations.iter().map(|o| o.to_string()).collect()),
-        );
-    }
-    if c.impact.is_some() || !c.impact_kinds.is_empty() {
-        let kinds = joined(c.impact_kinds.iter().map(|k| k.to_string()).collect());
-        let text = match (c.impact, kinds.is_empty()) {
-            (Some(level), true) => level.to_string(),
-            (Some(level), false) => format!("{level}: {kinds}"),
-            (None, _) => kinds,
+/// The lines of `report show` for parts given in words (`in_words`): short lists on one line,
+/// longer ones an item a line.
+fn worded_lines(out: &mut String, parts: Vec<(&'static str, Vec<String>)>) {
+    for (label, items) in parts {
+        let short = items.iter().map(|i| i.len() + 2).sum::<usize>() <= 60;
+        let separator = if short {
+            ", ".to_string()
+        } else {
+            format!("\n{:14}", "")
         };
-        line(out, "Impact", &text);
-    }
-    for a in &c.attributions {
-        let mut text = format!(
-            "{}{} according to {}{}, confidence {}/100",
-            a.attributed_to,
-            a.actor_type.map(|t| format!(" ({t})")).unwrap_or_default(),
-            a.claimed_by,
-            a.claimant_type
-                .map(|t| format!(" ({t})"))
-                .unwrap_or_default(),
-            a.confidence
-        );
-        if let Some(day) = &a.claimed_on {
-            text.push_str(&format!(", on {day}"));
-        }
-        if let Some(source) = &a.source {
-            text.push_str(&format!("; {source}"));
-        }
-        line(out, "Attributed", &text);
+        line(out, label, &items.join(&separator));
     }
 }
 

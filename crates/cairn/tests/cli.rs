@@ -1360,7 +1360,8 @@ fn an_incident_is_coded_for_norms_from_flags_and_bad_terms_are_refused() {
     for said in [
         "f. Do not conduct or support ICT activity that damages critical infrastructure",
         "SN (Senegal)",
-        "significant: availability",
+        "significant: Several organisations or an essential service affected",
+        "Services or information unavailable",
         "Unnamed state actor (nation-state) according to National CERT, confidence 60/100, on 2026-11-20",
     ] {
         assert!(shown.contains(said), "{said}: {shown}");

@@ -238,6 +238,94 @@ pub struct IncidentCoding {
     pub attributions: Vec<AttributionClaim>,
 }
 
+impl IncidentCoding {
+    /// The coding in words, as `cairn report show` and the console show it: a label and its
+    /// items for each part given (countries with their names, norms and kinds with their
+    /// titles, one item per attribution claim).
+    pub fn in_words(&self) -> Vec<(&'static str, Vec<String>)> {
+        let mut out = Vec::new();
+        if !self.gge_norms.is_empty() {
+            out.push((
+                "UN GGE norms",
+                self.gge_norms
+                    .iter()
+                    .map(|n| format!("{n}. {}", n.title()))
+                    .collect(),
+            ));
+        }
+        if !self.countries.is_empty() {
+            out.push((
+                "Countries",
+                self.countries.iter().map(|c| country_in_words(c)).collect(),
+            ));
+        }
+        if !self.operations.is_empty() {
+            out.push((
+                "Operation",
+                self.operations
+                    .iter()
+                    .map(|o| o.title().to_string())
+                    .collect(),
+            ));
+        }
+        if let Some(level) = self.impact {
+            out.push(("Impact", vec![format!("{level}: {}", level.title())]));
+        }
+        if !self.impact_kinds.is_empty() {
+            out.push((
+                "Harm",
+                self.impact_kinds
+                    .iter()
+                    .map(|k| k.title().to_string())
+                    .collect(),
+            ));
+        }
+        if !self.attributions.is_empty() {
+            out.push((
+                "Attributed",
+                self.attributions
+                    .iter()
+                    .map(AttributionClaim::in_words)
+                    .collect(),
+            ));
+        }
+        out
+    }
+}
+
+/// A country code with its name: `SN (Senegal)`.
+pub fn country_in_words(code: &str) -> String {
+    match country_name(code) {
+        Some(name) => format!("{code} ({name})"),
+        None => code.to_string(),
+    }
+}
+
+impl AttributionClaim {
+    /// The claim in one sentence: whom, according to whom, how sure, when, where to read it.
+    pub fn in_words(&self) -> String {
+        let mut text = format!(
+            "{}{} according to {}{}, confidence {}/100",
+            self.attributed_to,
+            self.actor_type
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default(),
+            self.claimed_by,
+            self.claimant_type
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default(),
+            self.confidence
+        );
+        if let Some(day) = &self.claimed_on {
+            text.push_str(&format!(", on {day}"));
+        }
+        if let Some(source) = &self.source {
+            text.push_str(&format!("; {source}"));
+        }
+        text
+    }
+}
+
 /// Most countries one incident may name.
 pub const MAX_COUNTRIES: usize = 64;
 /// Most attribution claims one incident may carry.

@@ -111,6 +111,46 @@ pub struct DirectoryEntry {
 }
 
 impl DirectoryEntry {
+    /// The entry in words, as `cairn report show` and the console show it: a label and its
+    /// items for each part given.
+    pub fn in_words(&self) -> Vec<(&'static str, Vec<String>)> {
+        let mut out = vec![(
+            "Entry type",
+            vec![format!("{} ({})", self.entry_type, self.entry_type.title())],
+        )];
+        out.push((
+            "Topics",
+            self.topics
+                .iter()
+                .map(|t| format!("{t} ({})", t.theme().title()))
+                .collect(),
+        ));
+        if !self.countries.is_empty() {
+            out.push((
+                "Countries",
+                self.countries
+                    .iter()
+                    .map(|c| crate::coding::country_in_words(c))
+                    .collect(),
+            ));
+        }
+        if !self.languages.is_empty() {
+            out.push(("Languages", self.languages.clone()));
+        }
+        out.push(("Contact", vec![self.contact.clone()]));
+        if let Some(url) = &self.url {
+            out.push(("URL", vec![url.clone()]));
+        }
+        out.push((
+            "Valid until",
+            vec![
+                self.valid_until
+                    .map_or("until withdrawn".to_string(), crate::when::rfc3339),
+            ],
+        ));
+        out
+    }
+
     /// Whether it is still valid at `now_ms` (its last valid millisecond included).
     pub fn is_valid_at(&self, now_ms: i64) -> bool {
         self.valid_until.is_none_or(|until| now_ms <= until)
@@ -259,6 +299,19 @@ impl DirectoryEntry {
 
 /// The end of an entry's validity as text: RFC 3339 written, RFC 3339 or a date read (a date
 /// means to the end of that day, UTC).
+/// Reads the end of an entry's validity as people write it: a date (2027-06-30, its last
+/// millisecond) or an RFC 3339 time; an age (30d) is refused, as it would be read against the
+/// wrong moment.
+pub fn parse_valid_until(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    if crate::when::duration_ms(text).is_some() {
+        return Err(format!(
+            "{text:?}: give a date (2027-06-30) or an RFC 3339 time, not an age"
+        ));
+    }
+    crate::when::parse(text, 0, true).map_err(|e| e.to_string())
+}
+
 mod valid_until_text {
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -273,12 +326,7 @@ mod valid_until_text {
         let Some(text) = Option::<String>::deserialize(d)? else {
             return Ok(None);
         };
-        if crate::when::duration_ms(&text).is_some() {
-            return Err(serde::de::Error::custom(format!(
-                "valid_until {text:?}: give a date (2027-06-30) or an RFC 3339 time, not an age"
-            )));
-        }
-        crate::when::parse(&text, 0, true)
+        super::parse_valid_until(&text)
             .map(Some)
             .map_err(|e| serde::de::Error::custom(format!("valid_until: {e}")))
     }

@@ -885,6 +885,14 @@ pub(crate) fn report(
                 dd { (r.paris_call_principles.iter().map(|p| cairn_core::model::paris_call_principle(*p).map_or_else(|| p.to_string(), |name| format!("{p} ({name})"))).collect::<Vec<_>>().join(", ")) }
             }
         }
+        @if let Some(coding) = &r.coding {
+            h2 { "Incident coding" }
+            (worded(coding.in_words()))
+        }
+        @if let Some(entry) = &r.directory_entry {
+            h2 { "Directory entry" }
+            (worded(entry.in_words()))
+        }
         h2 { "Indicators" }
         @if r.indicators.is_empty() {
             p { "None." }
@@ -997,6 +1005,22 @@ fn provenance(provenance: &Provenance, names: &Names) -> String {
             match hop {
                 0 => format!("{from}, its author"),
                 n => format!("{from}, after {n} other node(s)"),
+            }
+        }
+    }
+}
+
+/// Parts of a report given in words (`in_words`), as a definition list: one item as text,
+/// several as a list.
+fn worded(parts: Vec<(&'static str, Vec<String>)>) -> Markup {
+    html! {
+        dl {
+            @for (label, items) in &parts {
+                dt { (label) }
+                dd {
+                    @if let [item] = items.as_slice() { (item) }
+                    @else { ul { @for item in items { li { (item) } } } }
+                }
             }
         }
     }
@@ -1151,7 +1175,33 @@ pub(crate) fn publish(
                 p {
                     label for="attributions" { "Attribution claims, one per line" }
                     textarea #attributions name="attributions" rows="2" aria-describedby="attributions-help" { (form.attributions) }
-                    span #attributions-help.help { "ACTOR; CLAIMED BY; CONFIDENCE (0-100); SOURCE (optional), e.g. APT-X; CERT-FR; 70; https://…" }
+                    span #attributions-help.help { "to=ACTOR; by=WHO CLAIMS IT; confidence=0-100, and if known actor-type=, claimant-type=, on=YYYY-MM-DD, source=; e.g. to=APT-X; by=CERT-FR; confidence=70; actor-type=nation-state; on=2026-11-30 (types: docs/VOCABULARIES.md)" }
+                }
+            }
+            fieldset.directory {
+                legend { "Directory entry (directory-entry reports: the liaison directory)" }
+                p {
+                    label for="entry_type" { "It offers or seeks" }
+                    select #entry_type name="entry_type" {
+                        option value="" { "not a directory entry" }
+                        @for t in cairn_core::directory::EntryType::ALL {
+                            option value=(t.term()) selected[form.entry_type.trim() == t.term()] { (t.title()) }
+                        }
+                    }
+                }
+                fieldset.principles {
+                    legend { "Topics (GFCE themes)" }
+                    @for t in cairn_core::directory::Topic::ALL {
+                        label { input type="checkbox" name="topic" value=(t.term()) checked[form.topics.iter().any(|v| v == t.term())]; " " (t.title()) }
+                    }
+                }
+                p { label for="entry_countries" { "Countries it concerns (ISO codes, comma separated)" } input #entry_countries name="entry_countries" value=(form.entry_countries) placeholder="SN, GH"; }
+                p { label for="languages" { "Languages it works in (BCP 47, comma separated)" } input #languages name="languages" value=(form.languages) placeholder="fr, en"; }
+                p { label for="contact" { "Contact" } input #contact name="contact" maxlength="512" value=(form.contact) placeholder="capacity@cert.example"; }
+                p { label for="url" { "Where to read more (https://…)" } input #url name="url" type="url" maxlength="1024" value=(form.url); }
+                p {
+                    label for="valid_until" { "Valid until (a date; empty: until withdrawn)" }
+                    input #valid_until name="valid_until" value=(form.valid_until) placeholder="2027-06-30";
                 }
             }
             fieldset {

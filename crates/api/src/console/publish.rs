@@ -2,23 +2,23 @@
 //! field, each mistake named by its field. The draft is then checked as signing checks it
 //! (`ReportDraft::preview`), so the preview and the signed report agree.
 
-use cairn_core::coding::{
-    AttributionClaim, GgeNorm, ImpactKind, ImpactLevel, IncidentCoding, Operation,
-};
+use cairn_core::coding::{GgeNorm, ImpactKind, ImpactLevel, IncidentCoding, Operation};
+use cairn_core::directory::{DirectoryEntry, EntryType, Topic, parse_valid_until};
 use cairn_core::indicator::Indicator;
 use cairn_core::{
     IndicatorDraft, OrgPublicKey, ReportDraft, ReportId, ReportKind, Scope, Severity, Tlp,
 };
 
 /// The kinds an analyst writes in the form (retractions come from a report's page; observance
-/// figures and directory entries from their own commands).
-pub(crate) const FORM_KINDS: [ReportKind; 6] = [
+/// figures are computed by `cairn observance publish`).
+pub(crate) const FORM_KINDS: [ReportKind; 7] = [
     ReportKind::Indicator,
     ReportKind::Incident,
     ReportKind::Advisory,
     ReportKind::Vulnerability,
     ReportKind::ThreatActor,
     ReportKind::Campaign,
+    ReportKind::DirectoryEntry,
 ];
 
 /// The form as posted: every field as text (checkboxes as the values sent).
@@ -53,6 +53,15 @@ pub(crate) struct PublishForm {
     pub(crate) impact: String,
     pub(crate) impact_kinds: Vec<String>,
     pub(crate) attributions: String,
+    /// Directory entry: what it offers or seeks, topics, countries, languages, contact, URL,
+    /// end of validity.
+    pub(crate) entry_type: String,
+    pub(crate) topics: Vec<String>,
+    pub(crate) entry_countries: String,
+    pub(crate) languages: String,
+    pub(crate) contact: String,
+    pub(crate) url: String,
+    pub(crate) valid_until: String,
 }
 
 /// A field the form could not take, and why.
@@ -103,6 +112,16 @@ impl PublishForm {
                 "countries" => &mut form.countries,
                 "impact" => &mut form.impact,
                 "attributions" => &mut form.attributions,
+                "entry_type" => &mut form.entry_type,
+                "entry_countries" => &mut form.entry_countries,
+                "languages" => &mut form.languages,
+                "contact" => &mut form.contact,
+                "url" => &mut form.url,
+                "valid_until" => &mut form.valid_until,
+                "topic" => {
+                    form.topics.push(value);
+                    continue;
+                }
                 "principle" => {
                     form.principles.push(value);
                     continue;
@@ -204,6 +223,7 @@ impl PublishForm {
         })?;
         let text = |value: &str| Some(value.trim().to_string()).filter(|v| !v.is_empty());
         let coding = self.coding()?;
+        let directory_entry = self.directory_entry(kind)?;
         Ok(ReportDraft {
             kind,
             title: self.title.trim().to_string(),
@@ -227,8 +247,57 @@ impl PublishForm {
             evidence: lines(&self.evidence).map(str::to_string).collect(),
             language: text(&self.language),
             coding,
+            directory_entry,
             ..ReportDraft::default()
         })
+    }
+
+    /// The directory entry the form gives: for a directory-entry report, or when any of its
+    /// fields is filled (signing then says that only directory entries carry one).
+    fn directory_entry(
+        &self,
+        kind: Option<ReportKind>,
+    ) -> Result<Option<DirectoryEntry>, FieldProblem> {
+        let filled = !self.entry_type.trim().is_empty()
+            || !self.topics.is_empty()
+            || [
+                &self.entry_countries,
+                &self.languages,
+                &self.contact,
+                &self.url,
+                &self.valid_until,
+            ]
+            .iter()
+            .any(|f| !f.trim().is_empty());
+        if kind != Some(ReportKind::DirectoryEntry) && !filled {
+            return Ok(None);
+        }
+        let entry_type = match self.entry_type.trim() {
+            "" => {
+                return Err(FieldProblem::new(
+                    "entry_type",
+                    "say what the entry offers or seeks",
+                ));
+            }
+            term => EntryType::from_term(term)
+                .map_err(|e| FieldProblem::new("entry_type", e.to_string()))?,
+        };
+        let topics = self
+            .topics
+            .iter()
+            .map(|t| {
+                Topic::from_term(t.trim()).map_err(|e| FieldProblem::new("topic", e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(DirectoryEntry {
+            entry_type,
+            topics,
+            countries: list(&self.entry_countries),
+            languages: list(&self.languages),
+            contact: self.contact.trim().to_string(),
+            url: Some(self.url.trim().to_string()).filter(|u| !u.is_empty()),
+            valid_until: optional(&self.valid_until, "valid_until", parse_valid_until)?,
+        }))
     }
 
     /// The incident coding the form gives, if any field of it is filled.
@@ -245,31 +314,8 @@ impl PublishForm {
         }
         let attributions = lines(&self.attributions)
             .map(|line| {
-                let parts: Vec<&str> = line.split(';').map(str::trim).collect();
-                let (actor, claimant, confidence) = match parts.as_slice() {
-                    [actor, claimant, confidence, ..] => (*actor, *claimant, *confidence),
-                    _ => {
-                        return Err(FieldProblem::new(
-                            "attributions",
-                            format!("{line:?}: write ACTOR; CLAIMED BY; CONFIDENCE (0-100)[; SOURCE]"),
-                        ));
-                    }
-                };
-                let confidence = confidence.parse::<u8>().ok().filter(|c| *c <= 100).ok_or_else(|| {
-                    FieldProblem::new(
-                        "attributions",
-                        format!("{line:?}: the confidence {confidence:?} is not a number from 0 to 100"),
-                    )
-                })?;
-                Ok(AttributionClaim {
-                    attributed_to: actor.to_string(),
-                    actor_type: None,
-                    claimed_by: claimant.to_string(),
-                    claimant_type: None,
-                    confidence,
-                    claimed_on: None,
-                    source: parts.get(3).filter(|s| !s.is_empty()).map(|s| s.to_string()),
-                })
+                cairn_core::coding::parse_attribution(line)
+                    .map_err(|e| FieldProblem::new("attributions", format!("{line:?}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let coding = IncidentCoding {
@@ -361,7 +407,7 @@ mod tests {
             ("operation", GgeNorm::ALL[0].term()),
             (
                 "attributions",
-                "APT-X; CERT-FR; 70; https://cert.example/advisory",
+                "to=APT-X; by=CERT-FR; confidence=70; source=https://cert.example/advisory",
             ),
         ]));
         // An operation term that is not one is named; the real terms pass.
@@ -381,7 +427,7 @@ mod tests {
             ("impact_kind", ImpactKind::ALL[0].term()),
             (
                 "attributions",
-                "APT-X; CERT-FR; 70; https://cert.example/advisory",
+                "to=APT-X; by=CERT-FR; confidence=70; actor-type=crime-syndicate; claimant-type=government; on=2026-11-30; source=https://cert.example/advisory",
             ),
         ]))
         .unwrap()
@@ -392,6 +438,67 @@ mod tests {
         assert_eq!(coding.gge_norms, vec![GgeNorm::F]);
         assert_eq!(coding.countries, vec!["FR", "SN"]);
         assert_eq!(coding.attributions[0].confidence, 70);
+        assert_eq!(
+            coding.attributions[0].claimed_on.as_deref(),
+            Some("2026-11-30")
+        );
+        assert!(coding.attributions[0].actor_type.is_some());
+    }
+
+    #[test]
+    fn a_directory_entry_is_written_in_the_form() {
+        let draft = PublishForm::from_pairs(pairs(&[
+            ("kind", "directory-entry"),
+            ("title", "CSIRT mentoring for West African CERTs"),
+            ("tlp", "clear"),
+            ("entry_type", "capacity-offer"),
+            ("topic", "incident-response"),
+            ("topic", "workforce"),
+            ("entry_countries", "sn, gh"),
+            ("languages", "fr, en"),
+            ("contact", "capacity@cert.example"),
+            ("url", "https://cert.example/mentoring"),
+            ("valid_until", "2027-06-30"),
+        ]))
+        .unwrap()
+        .draft()
+        .unwrap();
+        let report = draft.preview().expect("a directory entry previews");
+        let entry = report.directory_entry.expect("an entry");
+        assert_eq!(entry.entry_type, EntryType::CapacityOffer);
+        assert_eq!(
+            entry.topics,
+            vec![Topic::IncidentResponse, Topic::Workforce]
+        );
+        assert_eq!(entry.countries, vec!["SN", "GH"]);
+        assert_eq!(
+            entry.valid_until,
+            Some(cairn_core::when::parse("2027-06-30", 0, true).unwrap())
+        );
+        // A directory entry without saying what it offers or seeks, and entry fields on
+        // another kind, are refused by name.
+        let untyped = PublishForm::from_pairs(pairs(&[("kind", "directory-entry")]))
+            .unwrap()
+            .draft()
+            .expect_err("no entry type");
+        assert_eq!(untyped.field, "entry_type");
+        let misplaced = PublishForm::from_pairs(pairs(&[
+            ("kind", "advisory"),
+            ("title", "Patch now"),
+            ("tlp", "clear"),
+            ("entry_type", "capacity-need"),
+            ("topic", "awareness"),
+            ("contact", "x@example.org"),
+        ]))
+        .unwrap()
+        .draft()
+        .unwrap()
+        .preview()
+        .expect_err("only directory entries carry one");
+        assert!(
+            misplaced.to_string().contains("directory_entry"),
+            "{misplaced}"
+        );
     }
 
     #[test]
@@ -420,13 +527,33 @@ mod tests {
             ("operation", "teleportation"),
             ("impact", "apocalyptic"),
             ("impact_kind", "cosmic"),
-            ("attributions", "APT-X; CERT-FR"),
-            ("attributions", "APT-X; CERT-FR; 150"),
+            ("attributions", "to=APT-X; by=CERT-FR"),
+            ("attributions", "to=APT-X; by=CERT-FR; confidence=150"),
+            (
+                "attributions",
+                "to=APT-X; by=CERT-FR; confidence=50; actor-type=wizard",
+            ),
+            ("entry_type", "free-lunch"),
         ] {
             let problem = PublishForm::from_pairs(pairs(&[(field, value)]))
                 .unwrap()
                 .draft()
                 .expect_err(field);
+            assert_eq!(problem.field, field, "{problem:?}");
+        }
+        for (field, value) in [
+            ("topic", "astrology"),
+            ("valid_until", "30d"),
+            ("valid_until", "next tuesday"),
+        ] {
+            let problem = PublishForm::from_pairs(pairs(&[
+                ("kind", "directory-entry"),
+                ("entry_type", "capacity-offer"),
+                (field, value),
+            ]))
+            .unwrap()
+            .draft()
+            .expect_err(field);
             assert_eq!(problem.field, field, "{problem:?}");
         }
         let unknown = PublishForm::from_pairs(pairs(&[("colour", "red")])).unwrap_err();
