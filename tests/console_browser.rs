@@ -449,6 +449,28 @@ async fn an_analyst_works_through_the_console_in_a_real_browser() {
     // Search by indicator, then open the report found.
     b.go("/ui/reports").await;
     b.shot("04-reports").await;
+    // Sorted by title from its heading: "Botnet…" before "Phishing…", then the other way.
+    click(&b, "table.reports thead th:first-child a").await;
+    b.wait_for_text("the sorted table", |t| t.contains("by title"))
+        .await;
+    let sorted = b.text().await;
+    let (botnet_at, phishing_at) = (
+        sorted.find("Botnet controllers").expect("listed"),
+        sorted.find("Phishing wave").expect("listed"),
+    );
+    assert!(botnet_at < phishing_at, "{sorted}");
+    click(&b, "table.reports thead th:first-child a").await;
+    b.wait_for_text("the table sorted the other way", |t| {
+        t.contains("the other way")
+    })
+    .await;
+    let sorted = b.text().await;
+    assert!(
+        sorted.find("Phishing wave") < sorted.find("Botnet controllers"),
+        "{sorted}"
+    );
+    b.shot("04b-reports-by-title").await;
+    b.go("/ui/reports").await;
     b.fill("#indicator", &searched).await;
     b.submit("form[role=search]").await;
     b.wait_for_text("the search", |t| t.contains("Phishing wave"))

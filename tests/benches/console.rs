@@ -268,6 +268,16 @@ fn main() {
                 "/ui/reports?tlp=green&kind=indicator".to_string(),
                 None,
             ),
+            (
+                "words of the title, sorted by title",
+                "/ui/reports?text=phishing+finance&sort=title".to_string(),
+                None,
+            ),
+            (
+                "sorted by title, too many to sort (5,001 read, then refused)",
+                "/ui/reports?sort=title".to_string(),
+                None,
+            ),
             ("a report's page", report_page.clone(), None),
             ("overview", "/ui/".to_string(), None),
         ];

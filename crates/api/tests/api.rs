@@ -2750,3 +2750,117 @@ async fn the_console_imports_a_file_and_accounts_for_every_object() {
     assert!(page.contains("<dt>Imported</dt><dd>0</dd>"), "{page}");
     assert_eq!(api.node.store().last_seq().unwrap(), stored, "nothing new");
 }
+
+/// The titles of the reports table, in its order.
+fn table_titles(body: &str) -> Vec<String> {
+    body.split("<th scope=\"row\"><a href=\"/ui/reports/")
+        .skip(1)
+        .filter_map(|row| {
+            let (_, rest) = row.split_once("\">")?;
+            Some(rest.split_once("</a>")?.0.to_string())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_sorts_reports_by_any_column_and_says_when_there_are_too_many() {
+    let api = start().await;
+    let session = console_sign_in(&api, &api.read).await;
+    let cookie = format!("Cookie: cairn_session={session}\r\n");
+    // 130 reports whose titles are not in the order they were written.
+    let sign = |n: u64, title: String, tlp: Tlp| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(n);
+        let mut d = sample::indicator_report(&mut rng, n);
+        d.title = title;
+        d.tlp = Some(tlp);
+        d.scope = None;
+        d.hop_limit = None;
+        d.sign(&api.org, &mut rng).unwrap()
+    };
+    let tlps = [Tlp::AmberStrict, Tlp::Clear, Tlp::Amber, Tlp::Green];
+    let batch: Vec<_> = (0..130u64)
+        .map(|n| {
+            sign(
+                n,
+                format!("Report {:03}", (n * 47) % 130),
+                tlps[n as usize % 4],
+            )
+        })
+        .collect();
+    api.node.publish(batch).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut path = "/ui/reports?sort=title".to_string();
+    loop {
+        let (status, _, body) = exchange(&api, "GET", &path, &cookie, "").await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("aria-sort=\"ascending\""), "{body}");
+        let titles = table_titles(&body);
+        assert!(titles.len() <= 50, "{}", titles.len());
+        seen.extend(titles);
+        match body.split_once("rel=\"next\" href=\"") {
+            Some((_, rest)) => path = rest.split_once('"').unwrap().0.replace("&amp;", "&"),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..130).map(|n| format!("Report {n:03}")).collect();
+    assert_eq!(
+        seen, expected,
+        "every report once, in title order, across pages"
+    );
+
+    let (_, _, body) = exchange(&api, "GET", "/ui/reports?sort=-title", &cookie, "").await;
+    assert_eq!(table_titles(&body)[0], "Report 129");
+    assert!(body.contains("aria-sort=\"descending\""), "{body}");
+    let (_, _, body) = exchange(&api, "GET", "/ui/reports?sort=-tlp", &cookie, "").await;
+    assert!(
+        body.contains("TLP:AMBER+STRICT") && !body.contains("TLP:GREEN"),
+        "the strictest first"
+    );
+    let (_, _, body) = exchange(&api, "GET", "/ui/reports?sort=tlp&tlp=green", &cookie, "").await;
+    assert_eq!(
+        table_titles(&body).len(),
+        32,
+        "filters apply to sorted lists"
+    );
+
+    for (query, said) in [
+        ("sort=colour", "not a column to sort by"),
+        ("sort=title&offset=ten", "not a position"),
+    ] {
+        let (status, _, body) =
+            exchange(&api, "GET", &format!("/ui/reports?{query}"), &cookie, "").await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body.contains(said), "{query}: {body}");
+    }
+
+    // Past 5,000 matches, a column sort asks for a narrower search; a filter brings it back.
+    let more: Vec<_> = (130..5_100u64)
+        .map(|n| {
+            sign(
+                n,
+                format!("Bulk {n}"),
+                if n < 200 {
+                    Tlp::AmberStrict
+                } else {
+                    Tlp::Green
+                },
+            )
+        })
+        .collect();
+    api.node.publish(more).await.unwrap();
+    let (status, _, body) = exchange(&api, "GET", "/ui/reports?sort=title", &cookie, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("More than 5000 reports match"), "{body}");
+    assert!(table_titles(&body).is_empty());
+    let (_, _, body) = exchange(
+        &api,
+        "GET",
+        "/ui/reports?sort=title&tlp=amber%2Bstrict",
+        &cookie,
+        "",
+    )
+    .await;
+    assert_eq!(table_titles(&body)[0], "Bulk 130", "{body}");
+    api.shutdown.cancel();
+}

@@ -32,6 +32,8 @@ const PUBLISH_SCRIPT: &str = include_str!("publish.js");
 
 /// Reports listed on a page of the reports list.
 const PAGE_SIZE: usize = 50;
+/// Most reports the reports table sorts by a column other than creation time.
+const MAX_SORTED: usize = 5_000;
 /// Reports on the overview.
 const RECENT: usize = 10;
 /// Days the overview counts reports in and out for.
@@ -1347,46 +1349,73 @@ async fn reports(
             );
         }
     };
-    let filters = filters(&search);
-    let query = match filters.query() {
+    let refused = |problem: &str| {
+        page(
+            StatusCode::BAD_REQUEST,
+            pages::reports(&signed.viewer(), &search, &[], None, Some(problem), &names),
+        )
+    };
+    let (column_sort, offset) = match (search.column_sort(), search.offset()) {
+        (Ok(sort), Ok(offset)) => (sort, offset),
+        (Err(e), _) | (_, Err(e)) => return refused(&e),
+    };
+    let mut filters = filters(&search);
+    if column_sort.is_some() {
+        // A column sort reads every match at once and pages by position.
+        filters.cursor = None;
+        filters.limit = None;
+    }
+    let mut query = match filters.query() {
         Ok(q) => q,
-        Err(e) => {
-            return page(
-                StatusCode::BAD_REQUEST,
-                pages::reports(
-                    &signed.viewer(),
-                    &search,
-                    &[],
-                    None,
-                    Some(&e.message),
-                    &names,
-                ),
-            );
-        }
+        Err(e) => return refused(&e.message),
+    };
+    query.limit = match column_sort {
+        Some(_) => MAX_SORTED + 1,
+        None => PAGE_SIZE + 1,
     };
     let store = state.node.store().clone();
-    let found = tokio::task::spawn_blocking(move || {
-        let mut query = query;
-        query.limit = PAGE_SIZE + 1;
-        store.query(&query)
-    })
-    .await;
+    let found = tokio::task::spawn_blocking(move || store.query(&query)).await;
     let mut found = match found {
         Ok(Ok(found)) => found,
         Ok(Err(e)) => return failed(e),
         Err(e) => return failed(e),
     };
-    let next = (found.len() > PAGE_SIZE).then(|| {
-        found.truncate(PAGE_SIZE);
-        found.last().map(crate::page_cursor)
-    });
+    let (found, next) = match column_sort {
+        None => {
+            let next = (found.len() > PAGE_SIZE)
+                .then(|| {
+                    found.truncate(PAGE_SIZE);
+                    found
+                        .last()
+                        .map(|last| search.next_page(&crate::page_cursor(last)))
+                })
+                .flatten();
+            (found, next)
+        }
+        Some(_) if found.len() > MAX_SORTED => {
+            let problem = format!(
+                "More than {MAX_SORTED} reports match: the table sorts at most {MAX_SORTED} by another column than their creation time. Narrow the search (words, TLP, kind, author, dates) or sort by Created."
+            );
+            return page(
+                StatusCode::OK,
+                pages::reports(&signed.viewer(), &search, &[], None, Some(&problem), &names),
+            );
+        }
+        Some(sort) => {
+            pages::sort_reports(&mut found, sort, &names);
+            let next =
+                (found.len() > offset + PAGE_SIZE).then(|| search.page_at(offset + PAGE_SIZE));
+            let shown: Vec<StoredReport> = found.into_iter().skip(offset).take(PAGE_SIZE).collect();
+            (shown, next)
+        }
+    };
     page(
         StatusCode::OK,
         pages::reports(
             &signed.viewer(),
             &search,
             &found,
-            next.flatten().as_deref(),
+            next.as_deref(),
             None,
             &names,
         ),

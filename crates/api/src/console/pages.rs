@@ -645,13 +645,80 @@ pub(crate) struct ReportSearch {
     pub(crate) cursor: String,
     /// `newest` (the default) or `oldest` first.
     pub(crate) order: String,
+    /// Another column to sort by (`title`, `tlp`, `kind`, `author`, `indicators`; a leading
+    /// `-` for the other way); empty: by creation time.
+    pub(crate) sort: String,
+    /// Where a page sorted by another column starts.
+    pub(crate) offset: String,
+}
+
+/// A column of the reports table that sorts by something other than creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Column {
+    Title,
+    Tlp,
+    Kind,
+    Author,
+    Indicators,
+}
+
+impl Column {
+    /// Each column, its name in `sort=`, and its heading.
+    const ALL: [(Column, &'static str, &'static str); 5] = [
+        (Column::Title, "title", "Title"),
+        (Column::Tlp, "tlp", "TLP"),
+        (Column::Kind, "kind", "Kind"),
+        (Column::Author, "author", "Author"),
+        (Column::Indicators, "indicators", "Indicators"),
+    ];
+}
+
+/// The reports sorted by a column, one way or the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ColumnSort {
+    pub(crate) column: Column,
+    pub(crate) descending: bool,
+}
+
+/// Sorts `found` by `sort`: titles, kinds and author names alphabetically (ignoring case),
+/// TLP from CLEAR to RED, indicators by count; ties newest first.
+pub(crate) fn sort_reports(found: &mut [StoredReport], sort: ColumnSort, names: &Names) {
+    use std::cmp::Ordering;
+    let by = |a: &StoredReport, b: &StoredReport| -> Ordering {
+        let (ra, rb) = (a.report.report(), b.report.report());
+        match sort.column {
+            Column::Title => ra.title.to_lowercase().cmp(&rb.title.to_lowercase()),
+            Column::Tlp => ra.tlp.cmp(&rb.tlp),
+            Column::Kind => ra.kind.as_str().cmp(rb.kind.as_str()),
+            Column::Author => organisation(names, &a.report.author().to_string())
+                .to_lowercase()
+                .cmp(&organisation(names, &b.report.author().to_string()).to_lowercase()),
+            Column::Indicators => ra.indicators.len().cmp(&rb.indicators.len()),
+        }
+    };
+    found.sort_by(|a, b| {
+        let order = by(a, b);
+        let order = if sort.descending {
+            order.reverse()
+        } else {
+            order
+        };
+        order.then_with(|| {
+            b.report
+                .report()
+                .created_ms
+                .cmp(&a.report.report().created_ms)
+        })
+    });
 }
 
 impl ReportSearch {
     /// The text fields, by name, as the query string carries them.
-    fn fields(&self) -> [(&'static str, &str); 11] {
+    fn fields(&self) -> [(&'static str, &str); 13] {
         [
             ("order", &self.order),
+            ("sort", &self.sort),
+            ("offset", &self.offset),
             ("text", &self.text),
             ("indicator", &self.indicator),
             ("inside", &self.inside),
@@ -675,18 +742,81 @@ impl ReportSearch {
         self.order.trim() == "oldest"
     }
 
-    /// The first page of the same search in the other order.
+    /// The first page of the same search by creation time, in the other order (newest first
+    /// when sorted by another column).
     pub(crate) fn reordered(&self) -> String {
+        let sorted_by_column = !self.sort.trim().is_empty();
         let other = ReportSearch {
-            order: if self.oldest_first() {
+            order: if self.oldest_first() || sorted_by_column {
                 String::new()
             } else {
                 "oldest".into()
             },
             cursor: String::new(),
+            sort: String::new(),
+            offset: String::new(),
             ..self.clone()
         };
         other.next_page("")
+    }
+
+    /// The column sort asked, if any.
+    pub(crate) fn column_sort(&self) -> Result<Option<ColumnSort>, String> {
+        let text = self.sort.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let (descending, name) = match text.strip_prefix('-') {
+            Some(name) => (true, name),
+            None => (false, text),
+        };
+        Column::ALL
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|&(column, _, _)| Some(ColumnSort { column, descending }))
+            .ok_or_else(|| {
+                format!(
+                    "sort: {text:?} is not a column to sort by: title, tlp, kind, author or indicators (a leading - for the other way)"
+                )
+            })
+    }
+
+    /// Where a column-sorted page starts.
+    pub(crate) fn offset(&self) -> Result<usize, String> {
+        match self.offset.trim() {
+            "" => Ok(0),
+            text => text
+                .parse()
+                .map_err(|_| format!("offset: {text:?} is not a position in the list")),
+        }
+    }
+
+    /// The first page of the same search sorted by `column` (the other way if it is sorted
+    /// by it already).
+    fn sorted_by(&self, column: Column, name: &str) -> String {
+        let now = self.column_sort().ok().flatten();
+        let sort = match now {
+            Some(s) if s.column == column && !s.descending => format!("-{name}"),
+            _ => name.to_string(),
+        };
+        ReportSearch {
+            sort,
+            order: String::new(),
+            cursor: String::new(),
+            offset: String::new(),
+            ..self.clone()
+        }
+        .next_page("")
+    }
+
+    /// The column-sorted page starting at `offset`.
+    pub(crate) fn page_at(&self, offset: usize) -> String {
+        ReportSearch {
+            offset: offset.to_string(),
+            cursor: String::new(),
+            ..self.clone()
+        }
+        .next_page("")
     }
 
     /// The query string of the next page.
@@ -721,6 +851,19 @@ pub(crate) fn reports(
     problem: Option<&str>,
     names: &Names,
 ) -> Markup {
+    let column_sort = search.column_sort().ok().flatten();
+    let caption = match (column_sort, search.oldest_first()) {
+        (Some(s), _) => format!(
+            "Reports matching the search, by {}{}",
+            Column::ALL
+                .iter()
+                .find(|c| c.0 == s.column)
+                .map_or("", |c| c.1),
+            if s.descending { ", the other way" } else { "" }
+        ),
+        (None, true) => "Reports matching the search, oldest first".to_string(),
+        (None, false) => "Reports matching the search, newest first".to_string(),
+    };
     let main = html! {
         h1 { "Reports" }
         form.search method="get" action="/ui/reports" role="search" aria-label="Search reports" {
@@ -745,6 +888,9 @@ pub(crate) fn reports(
                 }
             }
             p { label { input type="checkbox" name="history" checked[search.history.is_some()]; " Include older versions and retractions" } }
+            @if column_sort.is_some() {
+                input type="hidden" name="sort" value=(search.sort);
+            }
             p { button type="submit" { "Search" } " " a href="/ui/reports" { "Clear" } }
         }
         @if let Some(problem) = problem {
@@ -753,32 +899,91 @@ pub(crate) fn reports(
         (report_table(
             found,
             names,
-            if search.oldest_first() { "Reports matching the search, oldest first" } else { "Reports matching the search, newest first" },
+            &caption,
             search.is_unfiltered(),
-            Some(Sorting { link: search.reordered(), oldest_first: search.oldest_first() }),
+            Some(Sorting { search, column: column_sort }),
         ))
         @if let Some(next) = next {
-            p { a rel="next" href=(search.next_page(next)) { @if search.oldest_first() { "Newer reports" } @else { "Older reports" } } }
+            p { a rel="next" href=(next) { @if column_sort.is_some() { "Next page" } @else if search.oldest_first() { "Newer reports" } @else { "Older reports" } } }
         }
     };
     layout("Reports", Some(viewer), Some(Section::Reports), main)
 }
 
-/// How a table of reports is sorted, and the link that sorts it the other way.
-struct Sorting {
-    link: String,
-    oldest_first: bool,
+/// How a table of reports is sorted: by creation time, or by `column`; each heading links to
+/// the same search sorted by it.
+struct Sorting<'a> {
+    search: &'a ReportSearch,
+    column: Option<ColumnSort>,
+}
+
+impl Sorting<'_> {
+    /// A column's heading: a link sorting by it, marked with the order when it is the one.
+    fn heading(&self, column: Column, name: &str, label: &str) -> Markup {
+        let current = self.column.filter(|s| s.column == column);
+        let aria = current.map(|s| {
+            if s.descending {
+                "descending"
+            } else {
+                "ascending"
+            }
+        });
+        html! {
+            th scope="col" aria-sort=[aria] {
+                a href=(self.search.sorted_by(column, name)) {
+                    (label)
+                    @match current {
+                        Some(s) if s.descending => { " ↓" span.visually-hidden { " (sorted the other way: sort ascending instead)" } }
+                        Some(_) => { " ↑" span.visually-hidden { " (sorted: sort the other way instead)" } }
+                        None => span.visually-hidden { " (sort by it)" },
+                    }
+                }
+            }
+        }
+    }
+
+    /// The Created heading: a link to creation order, newest or oldest first.
+    fn created(&self) -> Markup {
+        let by_time = self.column.is_none();
+        let oldest_first = self.search.oldest_first();
+        let aria = by_time.then_some(if oldest_first {
+            "ascending"
+        } else {
+            "descending"
+        });
+        html! {
+            th scope="col" aria-sort=[aria] {
+                a href=(self.search.reordered()) {
+                    "Created"
+                    @if !by_time { span.visually-hidden { " (sort by it, newest first)" } }
+                    @else if oldest_first { " ↑" span.visually-hidden { " (oldest first: newest first instead)" } }
+                    @else { " ↓" span.visually-hidden { " (newest first: oldest first instead)" } }
+                }
+            }
+        }
+    }
 }
 
 /// The table of reports; `live` lets the console's script add reports as they arrive;
-/// `sorting` makes the Created column a link to the other order.
+/// `sorting` makes the headings links that sort the table.
 fn report_table(
     found: &[StoredReport],
     names: &Names,
     caption: &str,
     live: bool,
-    sorting: Option<Sorting>,
+    sorting: Option<Sorting<'_>>,
 ) -> Markup {
+    let heading = |column: Column| {
+        let (_, name, label) = Column::ALL
+            .iter()
+            .find(|c| c.0 == column)
+            .copied()
+            .unwrap_or((column, "", ""));
+        match &sorting {
+            Some(s) => s.heading(column, name, label),
+            None => html! { th scope="col" { (label) } },
+        }
+    };
     html! {
         p #live-status.visually-hidden role="status" aria-live="polite" {}
         @if found.is_empty() && !live {
@@ -787,14 +992,12 @@ fn report_table(
             table.reports data-live=[live.then_some("")] {
                 caption { (caption) }
                 thead { tr {
-                    th scope="col" { "Title" } th scope="col" { "TLP" } th scope="col" { "Kind" } th scope="col" { "Author" }
+                    (heading(Column::Title)) (heading(Column::Tlp)) (heading(Column::Kind)) (heading(Column::Author))
                     @match &sorting {
-                        Some(s) => th scope="col" aria-sort=(if s.oldest_first { "ascending" } else { "descending" }) {
-                            a href=(s.link) { "Created " @if s.oldest_first { "↑" span.visually-hidden { " (oldest first: newest first instead)" } } @else { "↓" span.visually-hidden { " (newest first: oldest first instead)" } } }
-                        },
+                        Some(s) => (s.created()),
                         None => th scope="col" { "Created" },
                     }
-                    th scope="col" { "Indicators" }
+                    (heading(Column::Indicators))
                 } }
                 tbody {
                     @for s in found {
