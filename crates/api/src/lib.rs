@@ -319,6 +319,10 @@ pub struct ReportFilters {
     kind: Option<String>,
     tlp: Option<String>,
     tag: Option<String>,
+    sector: Option<String>,
+    region: Option<String>,
+    /// A Paris Call principle, 1-9.
+    principle: Option<String>,
     since: Option<String>,
     until: Option<String>,
     indicator: Option<String>,
@@ -384,6 +388,23 @@ impl ReportFilters {
                 .map(|t| t.parse().map_err(|e| bad_request(format!("tlp: {e}"))))
                 .transpose()?,
             tag: self.tag.clone(),
+            sector: self.sector.clone().filter(|s| !s.trim().is_empty()),
+            region: self.region.clone().filter(|s| !s.trim().is_empty()),
+            principle: self
+                .principle
+                .as_deref()
+                .map(|p| {
+                    p.trim()
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|n| (1..=9).contains(n))
+                        .ok_or_else(|| {
+                            bad_request(format!(
+                                "principle={p:?}: a Paris Call principle is a number from 1 to 9"
+                            ))
+                        })
+                })
+                .transpose()?,
             since_ms: self
                 .since
                 .as_deref()

@@ -2608,6 +2608,20 @@ async fn the_console_publishes_what_its_preview_showed_and_refuses_bad_forms() {
     assert!(body.contains("did you mean 203.0.113.0/24"), "{body}");
     let (_, _, body) = exchange(&api, "GET", "/ui/reports?text=bank+wiper", &cookie, "").await;
     assert!(!body.contains("Wiper at a water utility"), "{body}");
+    // By the Paris Call principles it concerns; a principle that is none is refused.
+    for (search, found) in [("principle=6", true), ("principle=2", false)] {
+        let (status, _, body) =
+            exchange(&api, "GET", &format!("/ui/reports?{search}"), &cookie, "").await;
+        assert_eq!(status, 200, "{search}: {body}");
+        assert_eq!(
+            body.contains("Wiper at a water utility"),
+            found,
+            "{search}: {body}"
+        );
+    }
+    let (status, _, body) = exchange(&api, "GET", "/ui/reports?principle=10", &cookie, "").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("from 1 to 9"), "{body}");
 
     // Sorted by creation time either way; the column header links to the other order.
     let (status, _, body) = exchange(&api, "GET", "/ui/reports?order=oldest", &cookie, "").await;
@@ -2771,6 +2785,9 @@ async fn the_console_sorts_reports_by_any_column_and_says_when_there_are_too_man
     let sign = |n: u64, title: String, tlp: Tlp| {
         let mut rng = rand::rngs::StdRng::seed_from_u64(n);
         let mut d = sample::indicator_report(&mut rng, n);
+        if n % 5 == 0 {
+            d.sectors = vec!["health".into()];
+        }
         d.title = title;
         d.tlp = Some(tlp);
         d.scope = None;

@@ -214,6 +214,15 @@ pub struct ListArgs {
     /// Carrying this tag.
     #[arg(long)]
     pub tag: Option<String>,
+    /// About this sector.
+    #[arg(long)]
+    pub sector: Option<String>,
+    /// About this region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Concerning this Paris Call principle (1-9).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub principle: Option<u8>,
     /// Created at or after: RFC 3339, a date, or an age (7d, 12h).
     #[arg(long)]
     pub since: Option<String>,
@@ -654,6 +663,9 @@ pub fn query_from_args(args: &ListArgs) -> Result<ReportQuery> {
         kind: args.kind,
         tlp: args.tlp,
         tag: args.tag.clone(),
+        sector: args.sector.clone(),
+        region: args.region.clone(),
+        principle: args.principle,
         since_ms: args
             .since
             .as_deref()

@@ -219,9 +219,9 @@ pub(crate) fn index_pending(trees: &Trees, max: usize) -> Result<usize, IngestEr
     Ok(count)
 }
 
-/// The postings of one report: its author, its kind and TLP label together, each tag, each
-/// distinct indicator value and the ranges and domains it lies inside, and each word of its
-/// title and summary.
+/// The postings of one report: its author, its kind and TLP label together, each tag, sector,
+/// region and Paris Call principle, each distinct indicator value and the ranges and domains
+/// it lies inside, and each word of its title and summary.
 fn add_postings(postings: &mut Vec<Posting>, report: &VerifiedReport, seq: u64) {
     let r = report.report();
     let mut put = |index: u8, value: &[u8]| {
@@ -238,6 +238,15 @@ fn add_postings(postings: &mut Vec<Posting>, report: &VerifiedReport, seq: u64) 
     );
     for tag in &r.tags {
         put(keys::BY_TAG, tag.as_bytes());
+    }
+    for sector in &r.sectors {
+        put(keys::BY_SECTOR, sector.as_bytes());
+    }
+    for region in &r.regions {
+        put(keys::BY_REGION, region.as_bytes());
+    }
+    for principle in &r.paris_call_principles {
+        put(keys::BY_PRINCIPLE, &principle.to_be_bytes());
     }
     // The run drops a repeated posting.
     for indicator in &r.indicators {

@@ -40,6 +40,12 @@ pub const BY_INDICATOR: u8 = b'b';
 pub const BY_WORD: u8 = b'w';
 /// Postings by range or domain an indicator lies inside (`cairn_core::search::containment_keys`).
 pub const BY_CONTAINED: u8 = b'n';
+/// Postings by sector (as reports normalise labels).
+pub const BY_SECTOR: u8 = b'x';
+/// Postings by region (as reports normalise labels).
+pub const BY_REGION: u8 = b'y';
+/// Postings by Paris Call principle (one byte, 1-9).
+pub const BY_PRINCIPLE: u8 = b'p';
 /// Version edges: old id, author of the new version, new id.
 pub const SUPERSEDED_BY: u8 = b's';
 /// Retraction edges: withdrawn id, author of the retraction, retraction id.

@@ -22,6 +22,12 @@ pub struct ReportQuery {
     pub tlp: Option<cairn_core::Tlp>,
     /// Carrying this tag.
     pub tag: Option<String>,
+    /// About this sector.
+    pub sector: Option<String>,
+    /// About this region.
+    pub region: Option<String>,
+    /// Concerning this Paris Call principle (1-9).
+    pub principle: Option<u8>,
     /// Created at or after (ms).
     pub since_ms: Option<i64>,
     /// Created at or before (ms).
@@ -99,14 +105,18 @@ impl Store {
         let limit = if query.limit == 0 { 100 } else { query.limit };
         let indicator_forms = query.indicator.as_deref().map(search_forms);
         let tag = query.tag.as_deref().map(normalise_label);
+        let sector = query.sector.as_deref().map(normalise_label);
+        let region = query.region.as_deref().map(normalise_label);
         let filter = Filter {
             query,
             indicator_forms: indicator_forms.as_deref(),
             tag: tag.as_deref(),
+            sector: sector.as_deref(),
+            region: region.as_deref(),
         };
         let mut found: Vec<StoredReport> = Vec::new();
         let mut seen = HashSet::new();
-        let terms = term_hashes(query, tag.as_deref(), indicator_forms.as_deref());
+        let terms = term_hashes(&filter);
         let postings = index
             .in_order(
                 &terms,
@@ -171,9 +181,12 @@ impl Store {
 }
 
 /// The terms whose postings to read, newest first: those of the most selective filter given
-/// (a range or domain, an indicator's search forms, the longest word of the text, a tag, an
-/// author, else every (kind, TLP) pair the query allows). The filter then checks every other condition on the reports themselves.
-fn term_hashes(q: &ReportQuery, tag: Option<&str>, indicator_forms: Option<&[String]>) -> Vec<u64> {
+/// (a range or domain, an indicator's search forms, the longest word of the text, a tag, a
+/// sector, a region, a principle, an author, else every (kind, TLP) pair the query allows).
+/// The filter then checks every other condition on the reports themselves.
+fn term_hashes(filter: &Filter<'_>) -> Vec<u64> {
+    let q = filter.query;
+    let (tag, indicator_forms) = (filter.tag, filter.indicator_forms);
     let word = q.text.as_deref().and_then(cairn_core::search::lookup_word);
     if let Some(container) = &q.inside {
         vec![keys::term_hash(
@@ -189,6 +202,15 @@ fn term_hashes(q: &ReportQuery, tag: Option<&str>, indicator_forms: Option<&[Str
         vec![keys::term_hash(keys::BY_WORD, word.as_bytes())]
     } else if let Some(tag) = tag {
         vec![keys::term_hash(keys::BY_TAG, tag.as_bytes())]
+    } else if let Some(sector) = filter.sector {
+        vec![keys::term_hash(keys::BY_SECTOR, sector.as_bytes())]
+    } else if let Some(region) = filter.region {
+        vec![keys::term_hash(keys::BY_REGION, region.as_bytes())]
+    } else if let Some(principle) = q.principle {
+        vec![keys::term_hash(
+            keys::BY_PRINCIPLE,
+            &principle.to_be_bytes(),
+        )]
     } else if let Some(author) = &q.author {
         vec![keys::term_hash(keys::BY_AUTHOR, author.as_bytes())]
     } else {
@@ -211,6 +233,8 @@ struct Filter<'a> {
     query: &'a ReportQuery,
     indicator_forms: Option<&'a [String]>,
     tag: Option<&'a str>,
+    sector: Option<&'a str>,
+    region: Option<&'a str>,
 }
 
 impl Filter<'_> {
@@ -227,6 +251,10 @@ impl Filter<'_> {
                 if q.oldest_first { here > b } else { here < b }
             })
             && self.tag.is_none_or(|t| r.tags.iter().any(|x| x == t))
+            && self.sector.is_none_or(|s| r.sectors.iter().any(|x| x == s))
+            && self.region.is_none_or(|g| r.regions.iter().any(|x| x == g))
+            && q.principle
+                .is_none_or(|p| r.paris_call_principles.contains(&p))
             && self
                 .indicator_forms
                 .is_none_or(|forms| r.indicators.iter().any(|i| forms.contains(&i.value)))

@@ -1051,3 +1051,92 @@ fn reports_in_and_out_are_counted_per_day() {
     assert_eq!(partial[&today][0] + partial[&today][1], 4);
     assert!(cut_short);
 }
+
+#[test]
+fn sector_region_and_principle_searches_find_exactly_what_a_scan_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let a = org(1);
+    let sectors = ["health", "finance", "energy", "water"];
+    let regions = ["western-africa", "EU", "south-east-asia"];
+    let mut all = Vec::new();
+    for n in 0..60u64 {
+        let r = report(&a, 7000 + n, |d| {
+            d.sectors = (0..(n % 3))
+                .map(|i| sectors[((n + i) % 4) as usize].to_string())
+                .collect();
+            d.regions = vec![regions[(n % 3) as usize].to_string()];
+            d.paris_call_principles = (1..=9).filter(|p| (n + u64::from(*p)) % 4 == 0).collect();
+            d.tags = if n % 2 == 0 {
+                vec!["wiper".into()]
+            } else {
+                vec![]
+            };
+        });
+        all.push(r);
+    }
+    store.insert(all.clone(), Provenance::Local).unwrap();
+    let scan = |keep: &dyn Fn(&cairn_core::Report) -> bool| {
+        let mut ids: Vec<_> = all
+            .iter()
+            .filter(|r| keep(r.report()))
+            .map(|r| r.id())
+            .collect();
+        ids.sort();
+        ids
+    };
+    // Asked before the index holds them (read from the records) and after.
+    for indexed in [false, true] {
+        if indexed {
+            while store.index_pending(1000).unwrap() > 0 {}
+        }
+        for sector in sectors.iter().copied().chain(["HEALTH ", "absent"]) {
+            for tagged in [false, true] {
+                let query = ReportQuery {
+                    sector: Some(sector.into()),
+                    tag: tagged.then(|| "wiper".into()),
+                    limit: 1000,
+                    ..Default::default()
+                };
+                let mut found = query_ids(&store, &query);
+                found.sort();
+                let s = sector.trim().to_lowercase();
+                let wanted = scan(&|r| {
+                    r.sectors.contains(&s) && (!tagged || r.tags.contains(&"wiper".to_string()))
+                });
+                assert_eq!(
+                    found, wanted,
+                    "sector {sector:?}, tagged {tagged}, indexed {indexed}"
+                );
+            }
+        }
+        for region in regions.iter().copied().chain(["eu"]) {
+            let query = ReportQuery {
+                region: Some(region.into()),
+                limit: 1000,
+                ..Default::default()
+            };
+            let mut found = query_ids(&store, &query);
+            found.sort();
+            let g = region.to_lowercase();
+            let wanted = scan(&|r| r.regions.contains(&g));
+            assert!(!wanted.is_empty());
+            assert_eq!(found, wanted, "region {region:?}, indexed {indexed}");
+        }
+        for principle in 1..=9u8 {
+            let query = ReportQuery {
+                principle: Some(principle),
+                region: (principle % 2 == 0).then(|| "EU".into()),
+                limit: 1000,
+                ..Default::default()
+            };
+            let mut found = query_ids(&store, &query);
+            found.sort();
+            let wanted = scan(&|r| {
+                r.paris_call_principles.contains(&principle)
+                    && (principle % 2 != 0 || r.regions.contains(&"eu".to_string()))
+            });
+            assert_eq!(found, wanted, "principle {principle}, indexed {indexed}");
+        }
+    }
+}

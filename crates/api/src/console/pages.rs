@@ -638,6 +638,9 @@ pub(crate) struct ReportSearch {
     pub(crate) tlp: String,
     pub(crate) kind: String,
     pub(crate) tag: String,
+    pub(crate) sector: String,
+    pub(crate) region: String,
+    pub(crate) principle: String,
     pub(crate) author: String,
     pub(crate) since: String,
     pub(crate) until: String,
@@ -714,7 +717,7 @@ pub(crate) fn sort_reports(found: &mut [StoredReport], sort: ColumnSort, names: 
 
 impl ReportSearch {
     /// The text fields, by name, as the query string carries them.
-    fn fields(&self) -> [(&'static str, &str); 13] {
+    fn fields(&self) -> [(&'static str, &str); 16] {
         [
             ("order", &self.order),
             ("sort", &self.sort),
@@ -725,6 +728,9 @@ impl ReportSearch {
             ("tlp", &self.tlp),
             ("kind", &self.kind),
             ("tag", &self.tag),
+            ("sector", &self.sector),
+            ("region", &self.region),
+            ("principle", &self.principle),
             ("author", &self.author),
             ("since", &self.since),
             ("until", &self.until),
@@ -878,6 +884,17 @@ pub(crate) fn reports(
             }
             p { label for="kind" { "Kind" } input #kind name="kind" value=(search.kind) placeholder="indicator, incident, advisory…"; }
             p { label for="tag" { "Tag" } input #tag name="tag" value=(search.tag); }
+            p { label for="sector" { "Sector" } input #sector name="sector" value=(search.sector) placeholder="health, finance…"; }
+            p { label for="region" { "Region" } input #region name="region" value=(search.region) placeholder="western-africa, EU…"; }
+            p { label for="principle" { "Paris Call principle" }
+                select #principle name="principle" {
+                    option value="" selected[search.principle.is_empty()] { "any" }
+                    @for (i, name) in cairn_core::model::PARIS_CALL_PRINCIPLES.iter().enumerate() {
+                        @let n = (i + 1).to_string();
+                        option value=(n) selected[search.principle.trim() == n] { (n) ". " (name) }
+                    }
+                }
+            }
             p { label for="author" { "Author key" } input #author name="author" value=(search.author); }
             p { label for="since" { "Created since" } input #since name="since" value=(search.since) placeholder="2026-11-01 or 7d"; }
             p { label for="until" { "Created until" } input #until name="until" value=(search.until) placeholder="2026-11-30"; }
