@@ -264,6 +264,16 @@ fn main() {
                 None,
             ),
             (
+                "search by sector",
+                "/ui/reports?sector=health".to_string(),
+                None,
+            ),
+            (
+                "search by region and Paris Call principle",
+                "/ui/reports?region=ke&principle=5".to_string(),
+                None,
+            ),
+            (
                 "search by TLP and kind",
                 "/ui/reports?tlp=green&kind=indicator".to_string(),
                 None,
@@ -274,7 +284,7 @@ fn main() {
                 None,
             ),
             (
-                "sorted by title, too many to sort (5,001 read, then refused)",
+                "sorted by title, too many to sort (1,001 read, then refused)",
                 "/ui/reports?sort=title".to_string(),
                 None,
             ),

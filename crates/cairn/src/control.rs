@@ -486,7 +486,7 @@ async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> 
 #[serde(rename_all = "snake_case")]
 pub enum ReportsWanted {
     /// Those matching, as `cairn report list` asks.
-    Matching(crate::reports::ListArgs),
+    Matching(Box<crate::reports::ListArgs>),
     /// One, by its id or a prefix of it.
     One(String),
     /// Every version of one, oldest first.

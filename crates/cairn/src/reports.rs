@@ -589,9 +589,10 @@ impl Reader {
     pub fn matching(&self, args: ListArgs) -> Result<Vec<(StoredReport, ReportStatus)>> {
         match self {
             Reader::Store(store) => with_status(store, store.query(&query_from_args(&args)?)?),
-            Reader::Running(socket) => {
-                Reader::ask(socket, crate::control::ReportsWanted::Matching(args))
-            }
+            Reader::Running(socket) => Reader::ask(
+                socket,
+                crate::control::ReportsWanted::Matching(Box::new(args)),
+            ),
         }
     }
 

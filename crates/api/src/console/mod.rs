@@ -33,7 +33,7 @@ const PUBLISH_SCRIPT: &str = include_str!("publish.js");
 /// Reports listed on a page of the reports list.
 const PAGE_SIZE: usize = 50;
 /// Most reports the reports table sorts by a column other than creation time.
-const MAX_SORTED: usize = 5_000;
+const MAX_SORTED: usize = 1_000;
 /// Reports on the overview.
 const RECENT: usize = 10;
 /// Days the overview counts reports in and out for.
