@@ -743,6 +743,12 @@ async fn the_publish_preview_updates_as_the_analyst_types_and_matches_cairn_poli
     .await;
     let previewed = preview_rows(&b).await;
     assert_eq!(previewed.len(), 2, "{previewed:?}");
+    // The documentation address and domain are flagged, with their lists named.
+    b.wait_for_text("the warning-list flags", |t| {
+        t.contains("ipv4:203.0.113.77 is on the warning list reserved-ipv4")
+            && t.contains("domain:wiper.example is on the warning list reserved-domains")
+    })
+    .await;
     b.shot("21-publish-preview").await;
 
     // Signed and published: the node's own explanation of the stored report agrees.

@@ -118,6 +118,8 @@ pub(crate) struct AppState {
     tokens: Mutex<(Option<SystemTime>, Tokens)>,
     /// Invitations and adding partners, when the binary offers them.
     pub(crate) partner_actions: Option<Arc<dyn partners::PartnerActions>>,
+    /// What indicators are flagged against when published or imported in the console.
+    pub(crate) warning_lists: Arc<cairn_core::warninglist::WarningLists>,
     /// The console's signed-in sessions.
     pub(crate) console: console::Sessions,
     /// The console overview's counts of reports in and out per day, kept from one view to
@@ -1188,6 +1190,8 @@ pub struct ApiParts {
     /// Invitations and adding partners from the console (none: the console shows the
     /// commands instead).
     pub partner_actions: Option<Arc<dyn partners::PartnerActions>>,
+    /// The warning lists the console flags indicators against when publishing and importing.
+    pub warning_lists: Arc<cairn_core::warninglist::WarningLists>,
 }
 
 impl ApiParts {
@@ -1200,6 +1204,7 @@ impl ApiParts {
             import: cairn_interop::import::ImportConfig::default(),
             tokens_path,
             partner_actions: None,
+            warning_lists: Arc::new(cairn_core::warninglist::WarningLists::built_in()),
         }
     }
 }
@@ -1218,6 +1223,7 @@ pub async fn serve(
         import,
         tokens_path,
         partner_actions,
+        warning_lists,
     } = parts;
     let address: SocketAddr = config
         .listen
@@ -1256,6 +1262,7 @@ pub async fn serve(
         tokens_path,
         tokens: Mutex::new((None, tokens)),
         partner_actions,
+        warning_lists,
         console: console::Sessions::default(),
         console_traffic: Mutex::new(console::TrafficCounts::default()),
         https: tls.is_some(),

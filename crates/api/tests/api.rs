@@ -2474,6 +2474,15 @@ async fn the_console_publishes_what_its_preview_showed_and_refuses_bad_forms() {
     assert_eq!(of("bank-a")["receives"], false);
     assert_eq!(of("ministry")["receives"], true);
     assert_eq!(of("ministry")["withheld"], serde_json::json!(["victim"]));
+    // Its documentation address and domain are flagged with the lists named.
+    assert_eq!(
+        preview["warnings"],
+        serde_json::json!([
+            "ipv4:203.0.113.77 is on the warning list reserved-ipv4",
+            "domain:wiper.example is on the warning list reserved-domains"
+        ]),
+        "{preview}"
+    );
 
     // Without the script: the Preview button shows the same table, and stores nothing.
     let before = api.node.store().last_seq().unwrap();
@@ -2488,6 +2497,10 @@ async fn the_console_publishes_what_its_preview_showed_and_refuses_bad_forms() {
     assert_eq!(status, 200, "{body}");
     assert!(
         body.contains("<th scope=\"row\">ministry</th><td>yes (without victim)</td>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<li>ipv4:203.0.113.77 is on the warning list reserved-ipv4</li>"),
         "{body}"
     );
     assert!(

@@ -55,6 +55,18 @@ impl Home {
         &self.root
     }
 
+    /// The operator's warning lists (MISP warninglist files), beside Cairn's own.
+    pub fn warning_lists_dir(&self) -> PathBuf {
+        self.root.join("warninglists")
+    }
+
+    /// Cairn's warning lists and the operator's (`warninglists/*.json`, which replace Cairn's
+    /// of the same name).
+    pub fn warning_lists(&self) -> Result<cairn_core::warninglist::WarningLists> {
+        cairn_core::warninglist::WarningLists::with_folder(&self.warning_lists_dir())
+            .context("a warning list cannot be used (fix or remove the file)")
+    }
+
     fn keys_dir(&self) -> PathBuf {
         self.root.join("keys")
     }

@@ -211,6 +211,7 @@ pub fn run(
         Destination::Store(Box::new(home.open_store()?))
     };
     let org = home.report_signing_key()?;
+    let warning_lists = home.warning_lists()?;
     let us = org.author();
     let options = ImportOptions {
         default_tlp: default_tlp.unwrap_or(config.import.default_tlp),
@@ -238,7 +239,7 @@ pub fn run(
                 continue;
             }
         };
-        store_file(&destination, &org, path, imported, json)?;
+        store_file(&destination, &org, &warning_lists, path, imported, json)?;
     }
     Ok(if failed {
         ExitCode::FAILURE
@@ -263,6 +264,7 @@ fn progress(total: usize, what: &str) -> indicatif::ProgressBar {
 fn store_file(
     destination: &Destination<'_>,
     org: &cairn_core::ReportSigningKey,
+    warning_lists: &cairn_core::warninglist::WarningLists,
     path: &Path,
     imported: Imported,
     json: bool,
@@ -271,6 +273,8 @@ fn store_file(
     let total = imported.reports.len();
     let mut fates: Vec<ReportFate> = Vec::with_capacity(total);
     let mut notes = Vec::new();
+    // Indicators on a warning list, with the report that carries them.
+    let mut flagged: Vec<(String, cairn_core::warninglist::Flag)> = Vec::new();
     // Signed a batch at a time and stored at once: memory holds the drafts and one batch.
     let mut batch: Batch<(usize, cairn_core::VerifiedReport)> = Batch::new();
     let store = |batch: Vec<(usize, cairn_core::VerifiedReport)>,
@@ -298,6 +302,9 @@ fn store_file(
                 Ok(verified) => {
                     for note in &report.notes {
                         notes.push(format!("{}: {note}", report.what()));
+                    }
+                    for flag in warning_lists.flags(&verified.report().indicators) {
+                        flagged.push((report.what(), flag));
                     }
                     // The signed report holds what the draft carried.
                     report.draft.stix_objects = Vec::new();
@@ -352,6 +359,14 @@ fn store_file(
             "refused": refused,
             "merged_observables": imported.merged,
             "notes": notes,
+            "warning_list_flags": flagged
+                .iter()
+                .map(|(what, flag)| serde_json::json!({
+                    "report": what,
+                    "indicator": flag.indicator,
+                    "lists": flag.lists,
+                }))
+                .collect::<Vec<_>>(),
             "results": objects,
         });
         println!("{document}");
@@ -372,6 +387,21 @@ fn store_file(
     );
     for note in &notes {
         println!("  note: {note}");
+    }
+    if !flagged.is_empty() {
+        println!(
+            "  {} indicator(s) on warning lists (known benign or reserved: check before acting on them):",
+            flagged.len()
+        );
+        for (what, flag) in flagged.iter().take(10) {
+            println!("    {} (in {what})", flag.describe());
+        }
+        if flagged.len() > 10 {
+            println!(
+                "    ... and {} more (--json lists them all)",
+                flagged.len() - 10
+            );
+        }
     }
     // Duplicates and refusals: one line per reason, with a few examples.
     let mut by_reason: Vec<(&str, String, Vec<&str>)> = Vec::new();

@@ -186,6 +186,18 @@ enum Command {
     /// Make an invitation for a partner: this organisation's name and key and its nodes'
     /// PeerIds and addresses, signed, on one line.
     Invite(partner_cmd::InviteArgs),
+    /// The warning lists indicators are checked against when published or imported (Cairn's
+    /// and the MISP warninglist files in the home's warninglists/ folder), or which of them
+    /// hold the given indicators.
+    #[command(
+        name = "warning-lists",
+        after_help = "Examples:\n  cairn warning-lists\n  cairn warning-lists --check ipv4:8.8.8.8 --check domain:cdn.example.com"
+    )]
+    WarningLists {
+        /// An indicator to look up, as TYPE:VALUE (repeat for more).
+        #[arg(long = "check", value_name = "TYPE:VALUE")]
+        check: Vec<String>,
+    },
     /// Add partners from their invitations, remove them, list them.
     #[command(subcommand)]
     Partner(partner_cmd::PartnerCommand),
@@ -556,6 +568,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(policy_cmd::ConfigCommand::Reload) => partner_cmd::reload(&home),
         Command::Config(command) => policy_cmd::config(&home, command),
         Command::Invite(args) => partner_cmd::invite(&home, args),
+        Command::WarningLists { check } => warning_lists(&home, &check),
         Command::Site(SiteCommand::Build {
             dir,
             observance,
@@ -629,4 +642,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Audit { report, json } => operate::audit(&home, &report, json),
     }
+}
+
+/// `cairn warning-lists`: every list with its size and origin, or the lists each indicator
+/// given is on.
+fn warning_lists(home: &home::Home, check: &[String]) -> anyhow::Result<ExitCode> {
+    let lists = home.warning_lists()?;
+    if check.is_empty() {
+        for list in lists.lists() {
+            println!(
+                "{:<24} {:>8} entries  {}",
+                list.name, list.entries, list.origin
+            );
+            println!("    {}", list.description);
+        }
+        println!(
+            "Add or replace lists with MISP warninglist files in {}.",
+            home.warning_lists_dir().display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for given in check {
+        let indicator = cairn_core::indicator::Indicator::parse_typed(given)
+            .with_context(|| format!("--check {given:?}"))?;
+        let on = lists.lists_of(&indicator);
+        if on.is_empty() {
+            println!("{given}: on no warning list");
+        } else {
+            println!("{given}: on {}", on.join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -254,6 +254,7 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
     match command {
         ReportCommand::New(args) => {
             let json = args.json;
+            let warning_lists = home.warning_lists()?;
             let running = crate::control::is_running(&home.control_socket_path());
             let report = if running {
                 // The running node holds the store: sign here, let the node store and share.
@@ -264,6 +265,12 @@ pub fn run(home: &Home, command: ReportCommand) -> Result<ExitCode> {
                 let draft = draft_from_args(*args, Some(&store))?;
                 publish(home, &store, &draft)?
             };
+            for flag in warning_lists.flags(&report.report().indicators) {
+                eprintln!(
+                    "warning: {} (known benign or reserved: is it what you meant?)",
+                    flag.describe()
+                );
+            }
             if json {
                 print_json(&view::ReportJson::new(&report, None))?;
             } else {

@@ -224,6 +224,7 @@ pub fn run(home: &Home) -> Result<ExitCode> {
         .build()
         .context("cannot start the runtime")?;
     let api = config.api.clone();
+    let warning_lists = home.warning_lists()?;
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let partners = settings.partners.len();
@@ -278,6 +279,7 @@ pub fn run(home: &Home) -> Result<ExitCode> {
                     communities,
                     import: config.import.clone(),
                     tokens_path: home.tokens_path(),
+                    warning_lists: std::sync::Arc::new(warning_lists),
                     partner_actions: Some(std::sync::Arc::new(
                         crate::partner_cmd::ConsolePartnerActions::new(
                             daemon.clone(),

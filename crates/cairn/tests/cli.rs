@@ -1554,3 +1554,96 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn indicators_on_warning_lists_are_flagged_at_publish_and_import_with_the_list_named() {
+    let node = Node::new();
+    // Published: stored and shared as asked, with a warning naming the list.
+    let out = node.run(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--tlp",
+        "green",
+        "--title",
+        "Resolver seen in beaconing",
+        "--indicator",
+        "ipv4:8.8.8.8",
+        "--indicator",
+        "domain:evil-c2.ru",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warned = stderr(&out);
+    assert!(
+        warned.contains("warning: ipv4:8.8.8.8 is on the warning list public-dns-resolvers"),
+        "{warned}"
+    );
+    assert!(!warned.contains("evil-c2.ru"), "{warned}");
+    assert_eq!(node.list_json().len(), 1, "a warning refuses nothing");
+
+    // An operator's list, in MISP's format, beside Cairn's.
+    let lists = node.home().join("warninglists");
+    std::fs::create_dir_all(&lists).unwrap();
+    std::fs::write(
+        lists.join("cloud.json"),
+        r#"{"name": "cloud-example", "description": "A cloud provider's ranges", "version": 1,
+            "type": "cidr", "list": ["52.0.0.0/11"]}"#,
+    )
+    .unwrap();
+    let listed = node.ok(&["warning-lists"]);
+    assert!(
+        listed.contains("cloud-example") && listed.contains("reserved-ipv4"),
+        "{listed}"
+    );
+    let checked = node.ok(&[
+        "warning-lists",
+        "--check",
+        "ipv4:52.1.2.3",
+        "--check",
+        "ipv4:11.1.1.1",
+    ]);
+    assert!(
+        checked.contains("ipv4:52.1.2.3: on cloud-example"),
+        "{checked}"
+    );
+    assert!(
+        checked.contains("ipv4:11.1.1.1: on no warning list"),
+        "{checked}"
+    );
+
+    // Imported: the accounting names each flagged indicator and its report.
+    let bundle = node.path("bundle.json");
+    std::fs::write(
+        &bundle,
+        r#"{"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d", "objects": [
+          {"type": "indicator", "spec_version": "2.1",
+           "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+           "created": "2026-11-30T10:00:00.000Z", "modified": "2026-11-30T10:00:00.000Z",
+           "name": "Scanner", "pattern_type": "stix", "valid_from": "2026-11-30T10:00:00Z",
+           "pattern": "[ipv4-addr:value = '52.9.9.9']"}]}"#,
+    )
+    .unwrap();
+    let out = node.ok(&["import", bundle.to_str().unwrap()]);
+    assert!(
+        out.contains("1 indicator(s) on warning lists")
+            && out.contains("ipv4:52.9.9.9 is on the warning list cloud-example"),
+        "{out}"
+    );
+
+    // A list that cannot be read stops a publication before anything is signed, naming it.
+    std::fs::write(lists.join("broken.json"), "{ not json").unwrap();
+    let before = node.list_json().len();
+    let err = node.fails(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--tlp",
+        "green",
+        "--title",
+        "x",
+    ]);
+    assert!(err.contains("broken.json"), "{err}");
+    assert_eq!(node.list_json().len(), before);
+}

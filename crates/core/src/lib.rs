@@ -20,6 +20,7 @@ pub mod report;
 pub mod sample;
 pub mod search;
 pub mod stix;
+pub mod warninglist;
 pub mod when;
 
 pub use draft::{IndicatorDraft, ReportDraft, RetractError, retract};

@@ -204,7 +204,7 @@ fn domain_key(domain: &str) -> String {
 }
 
 /// `address` with only its first `prefix` bits.
-fn masked(address: IpAddr, prefix: u8) -> Option<IpAddr> {
+pub(crate) fn masked(address: IpAddr, prefix: u8) -> Option<IpAddr> {
     match address {
         IpAddr::V4(a) if prefix <= 32 => {
             let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
@@ -218,14 +218,14 @@ fn masked(address: IpAddr, prefix: u8) -> Option<IpAddr> {
     }
 }
 
-fn split_cidr(cidr: &str) -> Option<(IpAddr, u8)> {
+pub(crate) fn split_cidr(cidr: &str) -> Option<(IpAddr, u8)> {
     let (address, prefix) = cidr.split_once('/')?;
     Some((address.parse().ok()?, prefix.parse().ok()?))
 }
 
 /// The address or network an indicator names (a URL's host when it is an address), with its
 /// prefix length (32 or 128 for one address).
-fn network_of(indicator: &Indicator) -> Option<(IpAddr, u8)> {
+pub(crate) fn network_of(indicator: &Indicator) -> Option<(IpAddr, u8)> {
     match indicator.kind {
         IndicatorType::Ipv4 | IndicatorType::Ipv6 => {
             let address: IpAddr = indicator.value.parse().ok()?;
@@ -240,13 +240,13 @@ fn network_of(indicator: &Indicator) -> Option<(IpAddr, u8)> {
     }
 }
 
-enum Host {
+pub(crate) enum Host {
     Name(String),
     Address(IpAddr),
 }
 
 /// The host a domain, URL or email address names.
-fn host_of(indicator: &Indicator) -> Option<Host> {
+pub(crate) fn host_of(indicator: &Indicator) -> Option<Host> {
     match indicator.kind {
         IndicatorType::Domain => Some(Host::Name(indicator.value.clone())),
         IndicatorType::Email => indicator

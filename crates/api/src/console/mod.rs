@@ -552,6 +552,7 @@ async fn preview_of(
     (
         cairn_core::ReportDraft,
         Vec<cairn_node::exchange::SharingDecision>,
+        Vec<String>,
     ),
     publish::FieldProblem,
 > {
@@ -560,6 +561,12 @@ async fn preview_of(
         field: e.field,
         message: e.reason,
     })?;
+    let flags = state
+        .warning_lists
+        .flags(&report.indicators)
+        .iter()
+        .map(cairn_core::warninglist::Flag::describe)
+        .collect();
     let decisions = state
         .node
         .explain_draft(report)
@@ -568,7 +575,7 @@ async fn preview_of(
             field: "node".into(),
             message: e.to_string(),
         })?;
-    Ok((draft, decisions))
+    Ok((draft, decisions, flags))
 }
 
 /// `POST /ui/publish`: previews (`action=preview`) or signs and publishes (`action=publish`)
@@ -606,12 +613,15 @@ async fn publish_form(
             message,
         })
     };
-    let (draft, decisions) = match preview_of(&state, &form).await {
+    let (draft, decisions, flags) = match preview_of(&state, &form).await {
         Ok(previewed) => previewed,
         Err(p) => return show(StatusCode::BAD_REQUEST, pages::PublishPreview::Problem(p)),
     };
     if form.action != "publish" {
-        return show(StatusCode::OK, pages::PublishPreview::Decisions(decisions));
+        return show(
+            StatusCode::OK,
+            pages::PublishPreview::Decisions(decisions, flags),
+        );
     }
     let Some(key) = state.signer.get() else {
         return show(
@@ -654,10 +664,12 @@ async fn publish_preview(
     }
     let answer = match publish::PublishForm::from_pairs(pairs) {
         Err(p) => Err(p),
-        Ok(form) => preview_of(&state, &form).await.map(|(_, d)| d),
+        Ok(form) => preview_of(&state, &form).await.map(|(_, d, f)| (d, f)),
     };
     let body = match answer {
-        Ok(decisions) => serde_json::json!({ "decisions": decisions }),
+        Ok((decisions, warnings)) => {
+            serde_json::json!({ "decisions": decisions, "warnings": warnings })
+        }
         Err(p) => serde_json::json!({ "problem": { "field": p.field, "message": p.message } }),
     };
     (

@@ -1276,8 +1276,8 @@ pub(crate) enum PublishPreview {
     Empty,
     /// The draft cannot be signed as it is.
     Problem(crate::console::publish::FieldProblem),
-    /// Who would receive it, and why.
-    Decisions(Vec<SharingDecision>),
+    /// Who would receive it, and why; and its indicators on warning lists, in words.
+    Decisions(Vec<SharingDecision>, Vec<String>),
 }
 
 /// The publish form, filled with `form`, with the preview under it.
@@ -1442,7 +1442,13 @@ pub(crate) fn publish(
                 @match preview {
                     PublishPreview::Empty => p { "Fill in the form: the preview follows as you type (or press Preview)." },
                     PublishPreview::Problem(problem) => p.problem role="alert" { (problem.field) ": " (problem.message) },
-                    PublishPreview::Decisions(decisions) => {
+                    PublishPreview::Decisions(decisions, warnings) => {
+                        @if !warnings.is_empty() {
+                            div.warnings role="note" {
+                                p { "On warning lists (known benign or reserved: is it what you meant?):" }
+                                ul { @for w in warnings { li { (w) } } }
+                            }
+                        }
                         @if decisions.is_empty() {
                             p { "No partner in the trust list: it would go to nobody." }
                         } @else {

@@ -30,6 +30,24 @@
       paragraph(answer.problem.field + ": " + answer.problem.message, true);
       return;
     }
+    var warnings = answer.warnings || [];
+    if (warnings.length) {
+      var note = document.createElement("div");
+      note.className = "warnings";
+      note.setAttribute("role", "note");
+      var intro = document.createElement("p");
+      intro.textContent =
+        "On warning lists (known benign or reserved: is it what you meant?):";
+      note.appendChild(intro);
+      var list = document.createElement("ul");
+      warnings.forEach(function (text) {
+        var item = document.createElement("li");
+        item.textContent = text;
+        list.appendChild(item);
+      });
+      note.appendChild(list);
+      body.appendChild(note);
+    }
     var decisions = answer.decisions || [];
     if (decisions.length === 0) {
       paragraph("No partner in the trust list: it would go to nobody.", false);
