@@ -2746,6 +2746,12 @@ async fn the_console_imports_a_file_and_accounts_for_every_object() {
     );
     let rows = page.matches("<tr><th scope=\"row\"><code>").count();
     assert_eq!(rows, objects, "one row per object: {page}");
+    // The sample's 10.0.0.0 is a private address: flagged, with its list named.
+    assert!(
+        page.contains("1 indicator(s) on warning lists")
+            && page.contains("ipv4:10.0.0.0 is on the warning list reserved-ipv4"),
+        "{page}"
+    );
     assert!(page.contains("href=\"/ui/reports/"), "{page}");
     // The report page shows the carried objects readably: type, name, the indicator's pattern.
     let report = page

@@ -797,6 +797,7 @@ async fn import_file(
         );
     };
     let node = state.node.clone();
+    let warning_lists = state.warning_lists.clone();
     let file = upload.file_name.clone();
     let done =
         tokio::task::spawn_blocking(move || -> Result<pages::ImportView, (StatusCode, String)> {
@@ -816,9 +817,31 @@ async fn import_file(
                 .iter()
                 .flat_map(|r| r.notes.iter().map(move |n| format!("{}: {n}", r.what())))
                 .collect();
+            // Each indicator on a warning list, with the report that carries it (one that is
+            // not a valid observable is refused with its report, and not looked at here).
+            let flagged = imported
+                .reports
+                .iter()
+                .flat_map(|r| {
+                    let indicators: Vec<cairn_core::indicator::Indicator> = r
+                        .draft
+                        .indicators
+                        .iter()
+                        .filter_map(|i| {
+                            cairn_core::indicator::Indicator::new(i.kind, &i.value, "").ok()
+                        })
+                        .collect();
+                    warning_lists
+                        .flags(&indicators)
+                        .into_iter()
+                        .map(move |f| format!("{} (in {})", f.describe(), r.what()))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
             let (fates, _) = crate::taxii::store_imported(&node, &imported.reports, &key)
                 .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
             Ok(pages::ImportView {
+                flagged,
                 file,
                 format: imported.format.to_string(),
                 objects: imported.objects,

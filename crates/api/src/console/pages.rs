@@ -1478,6 +1478,8 @@ pub(crate) struct ImportView {
     pub(crate) outcomes: Vec<cairn_interop::import::ObjectOutcome>,
     /// Notes on what was changed on the way in (a default TLP applied, a title shortened).
     pub(crate) notes: Vec<String>,
+    /// Indicators on warning lists, in words, with the report that carries each.
+    pub(crate) flagged: Vec<String>,
 }
 
 /// Rows of an import's objects shown at most; the counts cover them all.
@@ -1531,6 +1533,16 @@ pub(crate) fn import(
                 @if !done.notes.is_empty() {
                     h3 { "Changed on the way in" }
                     ul { @for note in &done.notes { li { (note) } } }
+                }
+                @if !done.flagged.is_empty() {
+                    div.warnings role="note" {
+                        h3 { (done.flagged.len()) " indicator(s) on warning lists" }
+                        p { "Known benign or reserved values: check them before acting on them." }
+                        ul {
+                            @for flag in done.flagged.iter().take(IMPORT_ROWS) { li { (flag) } }
+                        }
+                        @if done.flagged.len() > IMPORT_ROWS { p { "… and " (done.flagged.len() - IMPORT_ROWS) " more." } }
+                    }
                 }
                 @if !done.outcomes.is_empty() {
                     table.import {
