@@ -37,12 +37,15 @@ pub fn text_matches(wanted: &str, title: &str, summary: &str) -> bool {
     words(wanted).all(|w| have.contains(&w))
 }
 
-/// The word of `wanted` whose filed postings a search reads: the longest filed one (long words
-/// are the rarest), if any.
-pub fn lookup_word(wanted: &str) -> Option<String> {
-    words(wanted)
+/// The distinct words of `wanted` that are filed for text search: a search reads the postings
+/// of the rarest of them.
+pub fn filed_words(wanted: &str) -> Vec<String> {
+    let mut filed: Vec<String> = words(wanted)
         .filter(|w| (MIN_INDEXED_WORD..=MAX_INDEXED_WORD).contains(&w.chars().count()))
-        .max_by_key(|w| w.chars().count())
+        .collect();
+    filed.sort_unstable();
+    filed.dedup();
+    filed
 }
 
 /// Network prefix lengths under which IPv4 observables are filed.
@@ -286,8 +289,11 @@ mod tests {
         );
         assert!(text_matches("water WIPER", "Wiper at a Water-Utility", ""));
         assert!(!text_matches("water bank", "Wiper at a Water-Utility", ""));
-        assert_eq!(lookup_word("a wiper at utility"), Some("utility".into()));
-        assert_eq!(lookup_word("at a"), None);
+        assert_eq!(
+            filed_words("a Wiper at utility wiper"),
+            vec!["utility".to_string(), "wiper".to_string()]
+        );
+        assert!(filed_words("at a").is_empty());
     }
 
     #[test]

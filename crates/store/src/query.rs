@@ -116,7 +116,7 @@ impl Store {
         };
         let mut found: Vec<StoredReport> = Vec::new();
         let mut seen = HashSet::new();
-        let terms = term_hashes(&filter);
+        let terms = term_hashes(&filter, &index)?;
         let postings = index
             .in_order(
                 &terms,
@@ -180,53 +180,78 @@ impl Store {
     }
 }
 
-/// The terms whose postings to read, newest first: those of the most selective filter given
-/// (a range or domain, an indicator's search forms, the longest word of the text, a tag, a
-/// sector, a region, a principle, an author, else every (kind, TLP) pair the query allows).
-/// The filter then checks every other condition on the reports themselves.
-fn term_hashes(filter: &Filter<'_>) -> Vec<u64> {
+/// The terms whose postings to read: those of the filter with the fewest postings in the
+/// index, among a range or domain, an indicator's search forms, each filed word of the text,
+/// a tag, a sector, a region, a principle and an author; else every (kind, TLP) pair the query
+/// allows. When one filter alone is given, it is read without counting. The filter then
+/// checks every other condition on the reports themselves.
+fn term_hashes(filter: &Filter<'_>, index: &crate::runs::RunSet) -> Result<Vec<u64>, ReadError> {
     let q = filter.query;
-    let (tag, indicator_forms) = (filter.tag, filter.indicator_forms);
-    let word = q.text.as_deref().and_then(cairn_core::search::lookup_word);
+    let mut candidates: Vec<Vec<u64>> = Vec::new();
     if let Some(container) = &q.inside {
-        vec![keys::term_hash(
+        candidates.push(vec![keys::term_hash(
             keys::BY_CONTAINED,
             container.lookup_key().as_bytes(),
-        )]
-    } else if let Some(forms) = indicator_forms {
-        forms
-            .iter()
-            .map(|f| keys::term_hash(keys::BY_INDICATOR, f.as_bytes()))
-            .collect()
-    } else if let Some(word) = word {
-        vec![keys::term_hash(keys::BY_WORD, word.as_bytes())]
-    } else if let Some(tag) = tag {
-        vec![keys::term_hash(keys::BY_TAG, tag.as_bytes())]
-    } else if let Some(sector) = filter.sector {
-        vec![keys::term_hash(keys::BY_SECTOR, sector.as_bytes())]
-    } else if let Some(region) = filter.region {
-        vec![keys::term_hash(keys::BY_REGION, region.as_bytes())]
-    } else if let Some(principle) = q.principle {
-        vec![keys::term_hash(
+        )]);
+    }
+    if let Some(forms) = filter.indicator_forms {
+        candidates.push(
+            forms
+                .iter()
+                .map(|f| keys::term_hash(keys::BY_INDICATOR, f.as_bytes()))
+                .collect(),
+        );
+    }
+    if let Some(text) = q.text.as_deref() {
+        candidates.extend(
+            cairn_core::search::filed_words(text)
+                .iter()
+                .map(|w| vec![keys::term_hash(keys::BY_WORD, w.as_bytes())]),
+        );
+    }
+    for (index, value) in [
+        (keys::BY_TAG, filter.tag),
+        (keys::BY_SECTOR, filter.sector),
+        (keys::BY_REGION, filter.region),
+    ] {
+        if let Some(value) = value {
+            candidates.push(vec![keys::term_hash(index, value.as_bytes())]);
+        }
+    }
+    if let Some(principle) = q.principle {
+        candidates.push(vec![keys::term_hash(
             keys::BY_PRINCIPLE,
             &principle.to_be_bytes(),
-        )]
-    } else if let Some(author) = &q.author {
-        vec![keys::term_hash(keys::BY_AUTHOR, author.as_bytes())]
-    } else {
-        let kinds: Vec<ReportKind> = q.kind.map_or_else(|| ReportKind::ALL.to_vec(), |k| vec![k]);
-        let tlps: Vec<cairn_core::Tlp> = q
-            .tlp
-            .map_or_else(|| cairn_core::Tlp::ALL.to_vec(), |t| vec![t]);
-        kinds
-            .iter()
-            .flat_map(|k| {
-                tlps.iter().map(move |t| {
-                    keys::term_hash(keys::BY_KIND_TLP, &[k.to_proto() as u8, t.to_proto() as u8])
-                })
-            })
-            .collect()
+        )]);
     }
+    if let Some(author) = &q.author {
+        candidates.push(vec![keys::term_hash(keys::BY_AUTHOR, author.as_bytes())]);
+    }
+    if candidates.len() > 1 {
+        let mut fewest: Option<(u64, Vec<u64>)> = None;
+        for terms in candidates {
+            let count = index.count(&terms).map_err(ReadError::Index)?;
+            if fewest.as_ref().is_none_or(|(least, _)| count < *least) {
+                fewest = Some((count, terms));
+            }
+        }
+        return Ok(fewest.map(|(_, terms)| terms).unwrap_or_default());
+    }
+    if let Some(terms) = candidates.pop() {
+        return Ok(terms);
+    }
+    let kinds: Vec<ReportKind> = q.kind.map_or_else(|| ReportKind::ALL.to_vec(), |k| vec![k]);
+    let tlps: Vec<cairn_core::Tlp> = q
+        .tlp
+        .map_or_else(|| cairn_core::Tlp::ALL.to_vec(), |t| vec![t]);
+    Ok(kinds
+        .iter()
+        .flat_map(|k| {
+            tlps.iter().map(move |t| {
+                keys::term_hash(keys::BY_KIND_TLP, &[k.to_proto() as u8, t.to_proto() as u8])
+            })
+        })
+        .collect())
 }
 
 struct Filter<'a> {

@@ -494,6 +494,22 @@ impl RunSet {
         Ok(())
     }
 
+    /// How many postings `terms` have together in every run (a term's postings are
+    /// contiguous: two searches per run).
+    pub(crate) fn count(&self, terms: &[u64]) -> io::Result<u64> {
+        let mut total = 0;
+        for &term in terms {
+            for run in &self.runs {
+                let lo = run.postings.partition_point(&run.file, |p| p.term < term)?;
+                let hi = run
+                    .postings
+                    .partition_point(&run.file, |p| p.term <= term)?;
+                total += hi - lo;
+            }
+        }
+        Ok(total)
+    }
+
     /// The postings of any of `terms` created in `since..=until` and, with `past`, past that
     /// position (created time, arrival number) in the order asked: newest first, or oldest
     /// first with `oldest_first`, merged across every run.
