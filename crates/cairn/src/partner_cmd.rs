@@ -826,18 +826,25 @@ impl cairn_api::partners::PartnerActions for ConsolePartnerActions {
         request: cairn_api::partners::AddPartnerRequest,
     ) -> cairn_api::partners::PartnerFuture<'_, cairn_api::partners::PartnerAdded> {
         Box::pin(async move {
-            let invitation = read_pasted_invitation(&request.invitation).map_err(action_error)?;
-            let (entry, outcome) = add_from_invitation(
-                &self.daemon.home,
-                &invitation,
-                &PartnerChoices {
-                    policy: request.policy,
-                    name: request.name,
-                    kind: request.kind,
-                    sector: request.sector,
-                    region: request.region,
-                },
-            )
+            // Reading the keys and rewriting node.toml is file work: off the runtime's threads.
+            let home = self.daemon.home.clone();
+            let (invitation, entry, outcome) = tokio::task::spawn_blocking(move || {
+                let invitation = read_pasted_invitation(&request.invitation)?;
+                let (entry, outcome) = add_from_invitation(
+                    &home,
+                    &invitation,
+                    &PartnerChoices {
+                        policy: request.policy,
+                        name: request.name,
+                        kind: request.kind,
+                        sector: request.sector,
+                        region: request.region,
+                    },
+                )?;
+                Ok::<_, anyhow::Error>((invitation, entry, outcome))
+            })
+            .await
+            .map_err(|e| action_error(anyhow::anyhow!("adding the partner stopped: {e}")))?
             .map_err(action_error)?;
             let reloaded = crate::run::reload_config(&self.daemon, &self.node)
                 .await

@@ -1040,10 +1040,7 @@ async fn revoke_token(
 
 /// The API's filters for what the search form gives (empty fields are no filter).
 fn filters(search: &pages::ReportSearch) -> ReportFilters {
-    let given = |text: &str| {
-        let text = text.trim();
-        (!text.is_empty()).then(|| text.to_string())
-    };
+    let given = said;
     ReportFilters {
         kind: given(&search.kind),
         tlp: given(&search.tlp),
