@@ -114,6 +114,7 @@ fn indicator(kind: IndicatorType, value: &str) -> IndicatorDraft {
         kind,
         value: value.to_string(),
         description: String::new(),
+        file: 0,
     }
 }
 

@@ -107,6 +107,10 @@ pub struct IndicatorDraft {
     /// Optional free text.
     #[serde(default)]
     pub description: String,
+    /// For a hash, the number of the file it is a hash of (the draft's other hashes with this
+    /// number are of the same file); 0 when not said.
+    #[serde(default)]
+    pub file: u32,
 }
 
 impl From<Indicator> for IndicatorDraft {
@@ -115,6 +119,7 @@ impl From<Indicator> for IndicatorDraft {
             kind: i.kind,
             value: i.value,
             description: i.description,
+            file: i.file,
         }
     }
 }
@@ -214,12 +219,12 @@ impl ReportDraft {
         let mut indicators = Vec::with_capacity(self.indicators.len());
         let mut seen = std::collections::HashSet::with_capacity(self.indicators.len());
         for (i, ind) in self.indicators.iter().enumerate() {
-            let checked = Indicator::new(ind.kind, &ind.value, &ind.description).map_err(|e| {
-                InvalidReport {
+            let checked = Indicator::new(ind.kind, &ind.value, &ind.description)
+                .map_err(|e| InvalidReport {
                     field: format!("indicators[{i}].value"),
                     reason: e.to_string(),
-                }
-            })?;
+                })?
+                .of_file(ind.file);
             if seen.insert(checked.clone()) {
                 indicators.push(checked);
             }
@@ -266,6 +271,7 @@ impl ReportDraft {
                     r#type: i.kind.to_proto(),
                     value: i.value.clone(),
                     description: i.description.clone(),
+                    file: i.file,
                 })
                 .collect(),
             supersedes: self

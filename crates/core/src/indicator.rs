@@ -20,6 +20,14 @@ pub struct Indicator {
     /// Optional free text.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// For a hash, the number of the file it is a hash of within its report (the report's
+    /// other hashes with this number are of the same file); 0 when not said.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub file: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Why a value is not a valid observable of its type.
@@ -53,7 +61,14 @@ impl Indicator {
             kind,
             value,
             description: description.to_string(),
+            file: 0,
         })
+    }
+
+    /// This hash as one of file number `file` of its report.
+    pub fn of_file(mut self, file: u32) -> Indicator {
+        self.file = file;
+        self
     }
 
     /// Parses `type:value` as analysts write it, e.g. `ipv4:203.0.113.7` or `sha256:9f86...`.

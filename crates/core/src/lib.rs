@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod coding;
+pub mod correlation;
 pub mod directory;
 pub mod draft;
 pub mod envelope;

@@ -270,6 +270,37 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> InvalidReport
     }
 }
 
+/// The file numbers of a report's indicators: only hashes name a file, and a file has at
+/// most one hash of each algorithm.
+fn check_files(indicators: &[Indicator]) -> Result<(), InvalidReport> {
+    let mut named: std::collections::HashSet<(u32, IndicatorType)> =
+        std::collections::HashSet::new();
+    for (i, indicator) in indicators.iter().enumerate() {
+        if indicator.file == 0 {
+            continue;
+        }
+        if !crate::correlation::is_hash(indicator.kind) {
+            return Err(invalid(
+                format!("indicators[{i}].file"),
+                format!(
+                    "a {} indicator names file {}: only hashes (MD5, SHA-1, SHA-256, SHA-512) are of a file",
+                    indicator.kind, indicator.file
+                ),
+            ));
+        }
+        if !named.insert((indicator.file, indicator.kind)) {
+            return Err(invalid(
+                format!("indicators[{i}].file"),
+                format!(
+                    "file {} has two {} hashes: a file has one hash of each algorithm",
+                    indicator.file, indicator.kind
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// How much of a body to check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Checks {
@@ -420,10 +451,12 @@ pub(crate) fn validate_reading_objects(
                     kind,
                     value: ind.value,
                     description: ind.description,
+                    file: ind.file,
                 });
             }
             let checked = Indicator::new(kind, &ind.value, &ind.description)
-                .map_err(|e| invalid(format!("indicators[{i}].value"), e.to_string()))?;
+                .map_err(|e| invalid(format!("indicators[{i}].value"), e.to_string()))?
+                .of_file(ind.file);
             if checked.value != ind.value {
                 return Err(invalid(
                     format!("indicators[{i}].value"),
@@ -436,6 +469,7 @@ pub(crate) fn validate_reading_objects(
             Ok(checked)
         })
         .collect::<Result<Vec<_>, _>>()?;
+    check_files(&indicators)?;
     if body.stix_objects.len() > crate::stix::MAX_OBJECTS {
         return Err(invalid(
             "stix_objects",
@@ -831,6 +865,19 @@ impl Report {
     pub fn names_recipient(&self, org: &OrgPublicKey) -> bool {
         self.recipients.contains(org)
     }
+
+    /// The other hashes this report names as of the same file as `hash` (none when it does
+    /// not carry `hash`, or carries it without a file number).
+    pub fn same_file_as<'a>(&'a self, hash: &'a Indicator) -> impl Iterator<Item = &'a Indicator> {
+        let file = self
+            .indicators
+            .iter()
+            .find(|i| i.file != 0 && i.kind == hash.kind && i.value == hash.value)
+            .map(|i| i.file);
+        self.indicators.iter().filter(move |i| {
+            file.is_some_and(|f| i.file == f) && !(i.kind == hash.kind && i.value == hash.value)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -948,12 +995,12 @@ mod tests {
                 pb::Indicator {
                     r#type: IndicatorType::Domain.to_proto(),
                     value: "ok.example".into(),
-                    description: String::new(),
+                    ..Default::default()
                 },
                 pb::Indicator {
                     r#type: IndicatorType::Ipv4.to_proto(),
                     value: "999.1.1.1".into(),
-                    description: String::new(),
+                    ..Default::default()
                 },
             ],
             ..body()
@@ -964,12 +1011,61 @@ mod tests {
     }
 
     #[test]
+    fn only_hashes_name_a_file_and_a_file_has_one_hash_of_each_algorithm() {
+        let hash = |kind: IndicatorType, fill: &str, file: u32| pb::Indicator {
+            r#type: kind.to_proto(),
+            value: fill.repeat(match kind {
+                IndicatorType::Md5 => 32,
+                IndicatorType::Sha1 => 40,
+                _ => 64,
+            }),
+            file,
+            ..Default::default()
+        };
+        let good = pb::ReportBody {
+            indicators: vec![
+                hash(IndicatorType::Md5, "a", 1),
+                hash(IndicatorType::Sha256, "b", 1),
+                hash(IndicatorType::Md5, "c", 2),
+                hash(IndicatorType::Sha1, "d", 0),
+            ],
+            ..body()
+        };
+        let report = validate_body(&good).unwrap();
+        let md5 = &report.indicators[0];
+        let others: Vec<&Indicator> = report.same_file_as(md5).collect();
+        assert_eq!(others, vec![&report.indicators[1]]);
+        assert_eq!(report.same_file_as(&report.indicators[3]).count(), 0);
+        let twice = pb::ReportBody {
+            indicators: vec![
+                hash(IndicatorType::Md5, "a", 1),
+                hash(IndicatorType::Md5, "c", 1),
+            ],
+            ..body()
+        };
+        let err = validate_body(&twice).unwrap_err();
+        assert_eq!(err.field, "indicators[1].file");
+        assert!(err.reason.contains("two md5 hashes"), "{err}");
+        let domain = pb::ReportBody {
+            indicators: vec![pb::Indicator {
+                r#type: IndicatorType::Domain.to_proto(),
+                value: "evil.example".into(),
+                file: 3,
+                ..Default::default()
+            }],
+            ..body()
+        };
+        let err = validate_body(&domain).unwrap_err();
+        assert_eq!(err.field, "indicators[0].file");
+    }
+
+    #[test]
     fn indicators_must_be_signed_in_canonical_form() {
         let b = pb::ReportBody {
             indicators: vec![pb::Indicator {
                 r#type: IndicatorType::Domain.to_proto(),
                 value: "Evil.Example".into(),
-                description: String::new(),
+                ..Default::default()
             }],
             ..body()
         };

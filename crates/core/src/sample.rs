@@ -52,6 +52,7 @@ pub fn indicator_report<R: Rng>(rng: &mut R, n: u64) -> ReportDraft {
             kind,
             value,
             description: "seen in the first stage of the intrusion".to_string(),
+            file: 0,
         });
     }
     let sector = SECTORS[(n as usize) % SECTORS.len()];

@@ -49,9 +49,9 @@ pub fn filed_words(wanted: &str) -> Vec<String> {
 }
 
 /// Network prefix lengths under which IPv4 observables are filed.
-const V4_LEVELS: [u8; 3] = [8, 16, 24];
+const V4_LEVELS: [u8; 4] = [8, 16, 24, 32];
 /// Network prefix lengths under which IPv6 observables are filed.
-const V6_LEVELS: [u8; 3] = [32, 48, 64];
+const V6_LEVELS: [u8; 4] = [32, 48, 64, 128];
 
 /// A range or domain that observables may lie inside.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,6 +199,46 @@ fn network_key(address: IpAddr, level: u8) -> String {
     match masked(address, level) {
         Some(network) => format!("net/{network}/{level}"),
         None => format!("net/?/{level}"),
+    }
+}
+
+/// The cover key of a network (a CIDR range's first address and prefix length): its network
+/// at the longest filed level no longer than its prefix, or the family's wide key when it is
+/// wider than every level.
+pub(crate) fn cover_key(network: IpAddr, prefix: u8) -> String {
+    let levels = if network.is_ipv4() {
+        V4_LEVELS
+    } else {
+        V6_LEVELS
+    };
+    match levels.iter().copied().filter(|l| *l <= prefix).max() {
+        Some(level) => network_key(network, level),
+        None => wide_key(network),
+    }
+}
+
+/// The cover keys under which every range holding `address/prefix` is filed: one per level
+/// no longer than the prefix, and the wide key.
+pub(crate) fn cover_lookup_keys(address: IpAddr, prefix: u8) -> Vec<String> {
+    let levels = if address.is_ipv4() {
+        V4_LEVELS
+    } else {
+        V6_LEVELS
+    };
+    let mut keys: Vec<String> = levels
+        .iter()
+        .filter(|l| **l <= prefix)
+        .map(|l| network_key(address, *l))
+        .collect();
+    keys.push(wide_key(address));
+    keys
+}
+
+fn wide_key(address: IpAddr) -> String {
+    if address.is_ipv4() {
+        "net/wide/4".to_string()
+    } else {
+        "net/wide/6".to_string()
     }
 }
 

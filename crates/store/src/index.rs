@@ -254,6 +254,9 @@ fn add_postings(postings: &mut Vec<Posting>, report: &VerifiedReport, seq: u64) 
         for key in cairn_core::search::containment_keys(indicator) {
             put(keys::BY_CONTAINED, key.as_bytes());
         }
+        if let Some(key) = cairn_core::correlation::cover_key(indicator) {
+            put(keys::BY_COVER, key.as_bytes());
+        }
     }
     for word in cairn_core::search::indexed_words(&r.title, &r.summary) {
         put(keys::BY_WORD, word.as_bytes());

@@ -40,6 +40,8 @@ pub const BY_INDICATOR: u8 = b'b';
 pub const BY_WORD: u8 = b'w';
 /// Postings by range or domain an indicator lies inside (`cairn_core::search::containment_keys`).
 pub const BY_CONTAINED: u8 = b'n';
+/// Postings by the range a CIDR indicator may cover (`cairn_core::correlation::cover_key`).
+pub const BY_COVER: u8 = b'v';
 /// Postings by sector (as reports normalise labels).
 pub const BY_SECTOR: u8 = b'x';
 /// Postings by region (as reports normalise labels).

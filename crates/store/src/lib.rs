@@ -8,6 +8,7 @@
 //! Nothing outside this crate sees sled.
 
 mod backup;
+mod correlate;
 mod envelopes;
 mod error;
 mod exchange;
@@ -20,6 +21,7 @@ mod statements;
 mod store;
 
 pub use backup::{BackupError, BackupSummary};
+pub use correlate::{Correlated, Correlation, Link};
 pub use envelopes::EnvelopeReadError;
 pub use error::{IngestError, OpenError, ReadError, ResolveError};
 pub use exchange::Delivery;

@@ -34,7 +34,7 @@ const TIER_0_ENTRIES: u64 = 4096;
 const MANIFEST: &str = "MANIFEST";
 /// The manifest's first line: an index whose postings differ (written by another version of
 /// Cairn) has another, and is rebuilt.
-const MANIFEST_HEADER: &str = "cairn query index 3";
+const MANIFEST_HEADER: &str = "cairn query index 4";
 /// A run's trailer: magic, version, CRC-32 of the entries, postings, ids, first and last
 /// arrival number.
 const TRAILER_LEN: u64 = 8 + 4 + 4 + 8 * 4;

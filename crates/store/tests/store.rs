@@ -882,6 +882,7 @@ fn text_and_containment_searches_find_exactly_what_a_scan_finds() {
                 kind,
                 value: value.into(),
                 description: String::new(),
+                file: 0,
             }];
         });
         all.push(r);

@@ -506,6 +506,7 @@ mod tests {
                 kind,
                 value: value.into(),
                 description: String::new(),
+                file: 0,
             };
             assert_eq!(pattern(&indicator).as_deref(), Some(expected));
         }
@@ -513,6 +514,7 @@ mod tests {
             kind: IndicatorType::Cve,
             value: "CVE-2024-3400".into(),
             description: String::new(),
+            file: 0,
         };
         assert_eq!(pattern(&cve), None);
     }
@@ -581,6 +583,7 @@ mod tests {
                     kind: IndicatorType::Cve,
                     value: format!("CVE-2024-{}", 1000 + n),
                     description: String::new(),
+                    file: 0,
                 });
             }
             if n % 5 == 0 {
@@ -628,6 +631,7 @@ mod tests {
                 kind: IndicatorType::Cve,
                 value: "CVE-2024-3400".into(),
                 description: String::new(),
+                file: 0,
             });
         });
         let objects = report_objects(&report, &context(&report));
