@@ -7,6 +7,7 @@
 
 pub mod chart;
 mod console;
+pub mod correlations;
 pub mod directory;
 mod metrics;
 mod misp_feed;
@@ -1032,6 +1033,11 @@ fn router(state: Arc<AppState>, taxii_on: bool) -> Router {
         .route("/api/v1/reports", get(reports).post(publish))
         .route("/api/v1/reports/{id}", get(report))
         .route("/api/v1/reports/{id}/retract", post(retract))
+        .route(
+            "/api/v1/reports/{id}/correlations",
+            get(correlations::report_correlations),
+        )
+        .route("/api/v1/correlations", get(correlations::correlations))
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/openapi.json", get(openapi))
         .merge(routes)

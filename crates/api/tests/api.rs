@@ -2900,3 +2900,188 @@ async fn the_console_sorts_reports_by_any_column_and_says_when_there_are_too_man
     assert_eq!(table_titles(&body)[0], "Bulk 130", "{body}");
     api.shutdown.cancel();
 }
+
+/// Signs and publishes a report with these `TYPE:VALUE` indicators (hashes given as
+/// `TYPE:VALUE#FILE` name their file).
+async fn publish_indicators(api: &Api, n: u64, indicators: &[&str]) -> cairn_core::VerifiedReport {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(n);
+    let mut d = sample::indicator_report(&mut rng, n);
+    d.indicators = indicators
+        .iter()
+        .map(|text| {
+            let (text, file) = match text.split_once('#') {
+                Some((text, file)) => (text, file.parse().unwrap()),
+                None => (*text, 0),
+            };
+            let mut draft =
+                cairn_core::IndicatorDraft::from(cairn_core::Indicator::parse_typed(text).unwrap());
+            draft.file = file;
+            draft
+        })
+        .collect();
+    let report = d.sign(&api.org, &mut rng).unwrap();
+    api.node.publish(vec![report.clone()]).await.unwrap();
+    report
+}
+
+#[tokio::test]
+async fn correlations_name_the_reports_and_how_they_relate_and_bad_values_say_why() {
+    let api = start().await;
+    let md5 = "d41d8cd98f00b204e9800998ecf8427e";
+    let sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let range = publish_indicators(&api, 1, &["cidr:203.0.113.0/24", "domain:evil.example"]).await;
+    let address = publish_indicators(
+        &api,
+        2,
+        &["ipv4:203.0.113.7", "url:https://cdn.evil.example/p.bin"],
+    )
+    .await;
+    let file = publish_indicators(
+        &api,
+        3,
+        &[&format!("md5:{md5}#1"), &format!("sha256:{sha256}#1")],
+    )
+    .await;
+    let by_sha = publish_indicators(&api, 4, &[&format!("sha256:{sha256}")]).await;
+    let token = api.read.clone();
+    let ask = |path: String| {
+        let api = &api;
+        let token = token.clone();
+        async move {
+            let (status, _, body) = get(api, &path, Some(&token), "", usize::MAX).await;
+            (
+                status,
+                serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default(),
+            )
+        }
+    };
+    let relations = |body: &serde_json::Value| -> Vec<(String, String, String)> {
+        body["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| {
+                let id = r["report"]["id"].as_str().unwrap().to_string();
+                r["links"].as_array().unwrap().iter().map(move |l| {
+                    (
+                        id.clone(),
+                        l["relation"].as_str().unwrap().to_string(),
+                        l["indicator"]["value"].as_str().unwrap().to_string(),
+                    )
+                })
+            })
+            .collect()
+    };
+
+    // An address: the same address, the range holding it.
+    let (status, body) = ask("/api/v1/correlations?value=203.0.113.7".into()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["readings"][0]["type"], "ipv4");
+    assert_eq!(
+        relations(&body),
+        vec![
+            (
+                address.id().to_string(),
+                "same".into(),
+                "203.0.113.7".into()
+            ),
+            (
+                range.id().to_string(),
+                "covers".into(),
+                "203.0.113.0/24".into()
+            ),
+        ]
+    );
+    // A domain: itself, and the URL on a host under it.
+    let (_, body) = ask("/api/v1/correlations?value=evil.example".into()).await;
+    assert_eq!(
+        relations(&body),
+        vec![
+            (
+                address.id().to_string(),
+                "inside".into(),
+                "https://cdn.evil.example/p.bin".into()
+            ),
+            (range.id().to_string(), "same".into(), "evil.example".into()),
+        ]
+    );
+    // A hash: the report naming it, and the one naming the same file by another hash.
+    let (_, body) = ask(format!("/api/v1/correlations?value=md5:{md5}")).await;
+    assert_eq!(
+        relations(&body),
+        vec![
+            (by_sha.id().to_string(), "same-file".into(), sha256.into()),
+            (file.id().to_string(), "same".into(), md5.into()),
+            (file.id().to_string(), "same-file".into(), sha256.into()),
+        ]
+    );
+    // With a limit, the newest and whether there are more.
+    let (_, body) = ask(format!("/api/v1/correlations?value={md5}&limit=1")).await;
+    assert_eq!(body["reports"].as_array().unwrap().len(), 1);
+    assert_eq!(body["more"], true);
+
+    // A report's indicators, each with the other reports; the report itself left out.
+    let (status, body) = ask(format!("/api/v1/reports/{}/correlations", address.id())).await;
+    assert_eq!(status, 200, "{body}");
+    let indicators = body["indicators"].as_array().unwrap();
+    assert_eq!(indicators.len(), 2);
+    assert_eq!(indicators[0]["indicator"]["value"], "203.0.113.7");
+    assert_eq!(
+        relations(&indicators[0]),
+        vec![(
+            range.id().to_string(),
+            "covers".into(),
+            "203.0.113.0/24".into()
+        )]
+    );
+    assert_eq!(
+        relations(&indicators[1]),
+        vec![(
+            range.id().to_string(),
+            "covers".into(),
+            "evil.example".into()
+        )]
+    );
+
+    // Bad input says what was wrong.
+    for (path, says) in [
+        ("/api/v1/correlations".to_string(), "value"),
+        (
+            "/api/v1/correlations?value=not%20a%20thing".into(),
+            "not an observable",
+        ),
+        (
+            "/api/v1/correlations?value=ipv4:evil.example".into(),
+            "IPv4",
+        ),
+        (
+            "/api/v1/correlations?value=evil.example&limit=0".into(),
+            "limit",
+        ),
+        (
+            "/api/v1/correlations?value=evil.example&limit=lots".into(),
+            "limit",
+        ),
+        (
+            "/api/v1/correlations?value=evil.example&colour=red".into(),
+            "colour",
+        ),
+    ] {
+        let (status, body) = ask(path.clone()).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{path}: {message}");
+    }
+    let (status, _) = ask(format!("/api/v1/reports/{}/correlations", "ab".repeat(32))).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = get(
+        &api,
+        "/api/v1/correlations?value=evil.example",
+        None,
+        "",
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(status, 401);
+    api.shutdown.cancel();
+}

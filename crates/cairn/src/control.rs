@@ -94,6 +94,9 @@ pub enum ControlRequest {
     },
     /// Stored reports, each with its status among its versions.
     Reports(ReportsWanted),
+    /// The current reports related to a value or to each indicator of a report
+    /// (`cairn correlate`).
+    Correlate(crate::correlate_cmd::CorrelateArgs),
     /// Store reports signed by this organisation.
     Publish {
         /// The encoded envelopes, in base64 (a quarter of their size more, where hexadecimal
@@ -188,6 +191,8 @@ pub enum ControlResponse {
     },
     /// For `Reports`.
     Reports(Vec<HeldReport>),
+    /// For `Correlate`.
+    Correlations(Vec<crate::correlate_cmd::HeldCorrelation>),
     /// The request failed.
     Error(String),
 }
@@ -309,6 +314,18 @@ async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> 
             let store = node.store().clone();
             match tokio::task::spawn_blocking(move || reports_wanted(&store, wanted)).await {
                 Ok(Ok(list)) => ControlResponse::Reports(list),
+                Ok(Err(e)) => ControlResponse::Error(format!("{e:#}")),
+                Err(_) => ControlResponse::Error("the node is stopping".into()),
+            }
+        }
+        ControlRequest::Correlate(args) => {
+            let store = node.store().clone();
+            match tokio::task::spawn_blocking(move || {
+                crate::correlate_cmd::correlate_in(&store, &args)
+            })
+            .await
+            {
+                Ok(Ok(groups)) => ControlResponse::Correlations(groups),
                 Ok(Err(e)) => ControlResponse::Error(format!("{e:#}")),
                 Err(_) => ControlResponse::Error("the node is stopping".into()),
             }

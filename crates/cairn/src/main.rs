@@ -4,6 +4,7 @@ mod allocator;
 mod backup_cmd;
 mod bundle_cmd;
 mod control;
+mod correlate_cmd;
 mod demo;
 mod directory_cmd;
 mod federation_demo;
@@ -183,6 +184,10 @@ enum Command {
     /// Write, read, verify, export, import and retract reports.
     #[command(subcommand)]
     Report(reports::ReportCommand),
+    /// The current reports related to a value (the same observable, another hash of the same
+    /// file, a range or domain it lies in, an observable inside it), or to each indicator of a
+    /// report.
+    Correlate(correlate_cmd::CorrelateArgs),
     /// Make an invitation for a partner: this organisation's name and key and its nodes'
     /// PeerIds and addresses, signed, on one line.
     Invite(partner_cmd::InviteArgs),
@@ -565,6 +570,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(command) => reports::run(&home, command),
+        Command::Correlate(args) => correlate_cmd::run(&home, args),
         Command::Config(policy_cmd::ConfigCommand::Reload) => partner_cmd::reload(&home),
         Command::Config(command) => policy_cmd::config(&home, command),
         Command::Invite(args) => partner_cmd::invite(&home, args),

@@ -167,6 +167,11 @@ pub struct NewArgs {
     /// An observable as TYPE:VALUE (ipv4 or ip, ipv6, cidr, domain, url, email, md5, sha1, sha256, sha512, cve, asn); repeat.
     #[arg(long = "indicator", value_name = "TYPE:VALUE")]
     indicators: Vec<String>,
+    /// The hashes of one file, as TYPE:VALUE separated by commas (md5, sha1, sha256, sha512;
+    /// one of each at most): partners correlate the file by any of them; repeat for several
+    /// files.
+    #[arg(long = "file-hashes", value_name = "TYPE:VALUE,...")]
+    file_hashes: Vec<String>,
     /// The earlier report of this organisation that this one replaces (id or prefix).
     #[arg(long)]
     supersedes: Option<String>,
@@ -715,6 +720,23 @@ fn draft_from_args(args: NewArgs, store: Option<&Store>) -> Result<ReportDraft> 
                 .with_context(|| format!("--indicator #{}", i + 1))
         })
         .collect::<Result<Vec<_>>>()?;
+    let mut indicators = indicators;
+    for (n, hashes) in args.file_hashes.iter().enumerate() {
+        let file = u32::try_from(n + 1).context("too many --file-hashes")?;
+        for text in hashes.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let hash = Indicator::parse_typed(text)
+                .with_context(|| format!("--file-hashes #{}", n + 1))?;
+            if !cairn_core::correlation::is_hash(hash.kind) {
+                bail!(
+                    "--file-hashes #{}: {text:?} is not a hash: give md5, sha1, sha256 or sha512 values",
+                    n + 1
+                );
+            }
+            let mut draft = IndicatorDraft::from(hash);
+            draft.file = file;
+            indicators.push(draft);
+        }
+    }
     let created = args
         .created
         .as_deref()

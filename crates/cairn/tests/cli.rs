@@ -1008,6 +1008,7 @@ fn help_examples_paste_as_printed() {
         &["init"],
         &["report", "new"],
         &["report", "list"],
+        &["correlate"],
         &["report", "export"],
         &["report", "retract"],
         &["import"],
@@ -1646,4 +1647,102 @@ fn indicators_on_warning_lists_are_flagged_at_publish_and_import_with_the_list_n
     ]);
     assert!(err.contains("broken.json"), "{err}");
     assert_eq!(node.list_json().len(), before);
+}
+
+#[test]
+fn correlate_names_related_reports_for_a_value_and_for_each_indicator_of_a_report() {
+    let node = Node::new();
+    let md5 = "d41d8cd98f00b204e9800998ecf8427e";
+    let sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let range = node.publish(&[
+        "--kind",
+        "indicator",
+        "--tlp",
+        "green",
+        "--title",
+        "Botnet range",
+        "--indicator",
+        "cidr:198.51.100.0/24",
+    ]);
+    let address = node.publish(&[
+        "--kind",
+        "indicator",
+        "--tlp",
+        "amber",
+        "--title",
+        "C2 address",
+        "--indicator",
+        "ipv4:198.51.100.7",
+        "--file-hashes",
+        &format!("md5:{md5},sha256:{sha256}"),
+    ]);
+    let by_sha = node.publish(&[
+        "--kind",
+        "indicator",
+        "--tlp",
+        "green",
+        "--title",
+        "Dropper",
+        "--indicator",
+        &format!("sha256:{sha256}"),
+    ]);
+    let text = node.ok(&["correlate", "198.51.100.7"]);
+    assert!(text.contains("2 reports relate"), "{text}");
+    assert!(
+        text.contains(&range[..12]) && text.contains(&address[..12]),
+        "{text}"
+    );
+    assert!(
+        text.contains("covers") && text.contains("cidr:198.51.100.0/24"),
+        "{text}"
+    );
+
+    let json: Vec<serde_json::Value> =
+        serde_json::from_str(&node.ok(&["correlate", &format!("md5:{md5}"), "--json"])).unwrap();
+    let reports = json[0]["reports"].as_array().unwrap();
+    let found: Vec<(&str, &str)> = reports
+        .iter()
+        .flat_map(|r| {
+            r["links"].as_array().unwrap().iter().map(move |l| {
+                (
+                    r["report"]["id"].as_str().unwrap(),
+                    l["relation"].as_str().unwrap(),
+                )
+            })
+        })
+        .collect();
+    assert!(found.contains(&(by_sha.as_str(), "same-file")), "{found:?}");
+    assert!(found.contains(&(address.as_str(), "same")), "{found:?}");
+
+    // Each indicator of a report, the report itself left out.
+    let per = node.ok(&["correlate", "--report", &address[..10]]);
+    assert!(per.contains("ipv4:198.51.100.7: 1 report relates"), "{per}");
+    assert!(per.contains(&by_sha[..12]), "{per}");
+    assert!(
+        per.contains(&format!("md5:{md5}: 1 report relates")),
+        "{per}"
+    );
+
+    let none = node.ok(&["correlate", "203.0.113.9"]);
+    assert!(none.contains("no other current report relates"), "{none}");
+    let err = node.fails(&["correlate", "not a thing"]);
+    assert!(err.contains("not an observable"), "{err}");
+    let err = node.fails(&["correlate", "evil.example", "--limit", "0"]);
+    assert!(err.contains("--limit"), "{err}");
+    let err = node.fails(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--title",
+        "x",
+        "--tlp",
+        "green",
+        "--file-hashes",
+        "ipv4:198.51.100.7",
+    ]);
+    assert!(
+        err.contains("--file-hashes #1") && err.contains("not a hash"),
+        "{err}"
+    );
 }
