@@ -3083,5 +3083,68 @@ async fn correlations_name_the_reports_and_how_they_relate_and_bad_values_say_wh
     )
     .await;
     assert_eq!(status, 401);
+
+    // The console: related reports on a report's page, and the correlate page.
+    let session = console_sign_in(&api, &api.read).await;
+    let cookie = format!("Cookie: cairn_session={session}\r\n");
+    let (status, _, body) = exchange(
+        &api,
+        "GET",
+        &format!("/ui/reports/{}", address.id()),
+        &cookie,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Related reports"), "{body}");
+    assert!(
+        body.contains(&format!("/ui/reports/{}", range.id())),
+        "{body}"
+    );
+    assert!(body.contains("a range or domain it lies in"), "{body}");
+    assert!(
+        body.contains("/ui/correlate?value=ipv4%3A203%2E0%2E113%2E7"),
+        "{body}"
+    );
+    let (status, _, body) = exchange(
+        &api,
+        "GET",
+        "/ui/correlate?value=ipv4%3A203.0.113.7",
+        &cookie,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("2 report(s) relate to ipv4 203.0.113.7"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("/ui/reports/{}", address.id())),
+        "{body}"
+    );
+    let (status, _, body) = exchange(
+        &api,
+        "GET",
+        &format!("/ui/correlate?value={md5}"),
+        &cookie,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("another hash of the same file"), "{body}");
+    let (status, _, body) = exchange(
+        &api,
+        "GET",
+        "/ui/correlate?value=no+such+thing",
+        &cookie,
+        "",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("not an observable"), "{body}");
+    let (status, _, body) = exchange(&api, "GET", "/ui/correlate", &cookie, "").await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("relate to"), "{body}");
     api.shutdown.cancel();
 }

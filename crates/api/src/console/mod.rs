@@ -110,6 +110,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/ui/sign-out", post(sign_out))
         .route("/ui/reports", get(reports))
         .route("/ui/reports/{id}", get(report))
+        .route("/ui/correlate", get(correlate))
         .route("/ui/reports/{id}/retract", post(retract))
         .route("/ui/publish", get(publish_page).post(publish_form))
         .route("/ui/publish/preview", post(publish_preview))
@@ -1457,6 +1458,66 @@ async fn reports(
     )
 }
 
+/// Related reports shown for each indicator on a report's page.
+const RELATED_PER_INDICATOR: usize = 5;
+
+/// The correlate page's query.
+#[derive(Debug, Default, serde::Deserialize)]
+struct CorrelateForm {
+    #[serde(default)]
+    value: String,
+}
+
+async fn correlate(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    form: Result<Query<CorrelateForm>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let signed = match signed(&state, &headers, Role::Read).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let names = names(&state).await;
+    let value = match form {
+        Ok(Query(form)) => form.value,
+        Err(e) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                pages::correlate(&signed.viewer(), "", Some(&Err(e.body_text())), &names),
+            );
+        }
+    };
+    if value.trim().is_empty() {
+        return page(
+            StatusCode::OK,
+            pages::correlate(&signed.viewer(), &value, None, &names),
+        );
+    }
+    let probes = match cairn_core::correlation::readings(&value) {
+        Ok(probes) => probes,
+        Err(e) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                pages::correlate(&signed.viewer(), &value, Some(&Err(e.to_string())), &names),
+            );
+        }
+    };
+    let store = state.node.store().clone();
+    let asked = probes.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        store.correlate(&asked, crate::correlations::DEFAULT_LIMIT, None)
+    })
+    .await;
+    match found {
+        Ok(Ok(found)) => page(
+            StatusCode::OK,
+            pages::correlate(&signed.viewer(), &value, Some(&Ok((probes, found))), &names),
+        ),
+        Ok(Err(e)) => failed(e),
+        Err(e) => failed(e),
+    }
+}
+
 async fn report(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -1467,7 +1528,12 @@ async fn report(
         Err(r) => return r,
     };
     let store = state.node.store().clone();
-    type Found = Option<(StoredReport, cairn_store::ReportStatus, Vec<StoredReport>)>;
+    type Found = Option<(
+        StoredReport,
+        cairn_store::ReportStatus,
+        Vec<StoredReport>,
+        Vec<(cairn_core::Indicator, cairn_store::Correlation)>,
+    )>;
     let found = tokio::task::spawn_blocking(move || -> Result<Found, crate::ApiError> {
         let Some(stored) = crate::stored_by_id(&store, &id)? else {
             return Ok(None);
@@ -1476,12 +1542,14 @@ async fn report(
         let history = store
             .history(&stored.report.id())
             .map_err(crate::internal)?;
-        Ok(Some((stored, status, history)))
+        let related = crate::correlations::of_report(&store, &stored.report, RELATED_PER_INDICATOR)
+            .map_err(crate::internal)?;
+        Ok(Some((stored, status, history, related)))
     })
     .await;
     let names = names(&state).await;
     match found {
-        Ok(Ok(Some((stored, status, history)))) => {
+        Ok(Ok(Some((stored, status, history, related)))) => {
             let id = stored.report.id();
             let sharing = match state.node.explain_sharing(stored.clone()).await {
                 Ok(decisions) => decisions,
@@ -1502,6 +1570,7 @@ async fn report(
                 sharing: &sharing,
                 deliveries: &deliveries,
                 can_retract,
+                related: &related,
             };
             page(
                 StatusCode::OK,

@@ -23,6 +23,7 @@ pub(crate) struct Viewer<'a> {
 pub(crate) enum Section {
     Overview,
     Reports,
+    Correlate,
     Publish,
     Import,
     Partners,
@@ -60,6 +61,7 @@ pub(crate) fn layout(
                             ul {
                                 li { a href="/ui/" aria-current=[aria(Section::Overview)] { "Overview" } }
                                 li { a href="/ui/reports" aria-current=[aria(Section::Reports)] { "Reports" } }
+                                li { a href="/ui/correlate" aria-current=[aria(Section::Correlate)] { "Correlate" } }
                                 @if viewer.role >= Role::Publish {
                                     li { a href="/ui/publish" aria-current=[aria(Section::Publish)] { "Publish" } }
                                     li { a href="/ui/import" aria-current=[aria(Section::Import)] { "Import" } }
@@ -1060,6 +1062,8 @@ pub(crate) struct ReportContext<'a> {
     /// Whether the viewer may withdraw it here (a current report this organisation wrote, a
     /// token that may publish).
     pub(crate) can_retract: bool,
+    /// For each distinct indicator, the other current reports related to it (the newest few).
+    pub(crate) related: &'a [(cairn_core::Indicator, cairn_store::Correlation)],
 }
 
 /// One report: its content, indicators, markings, where it came from, who receives it and
@@ -1122,8 +1126,23 @@ pub(crate) fn report(
                 thead { tr { th scope="col" { "Type" } th scope="col" { "Value" } th scope="col" { "Description" } } }
                 tbody {
                     @for i in &r.indicators {
-                        tr { td { (i.kind.as_str()) } td { code { (i.value) } } td { (i.description) } }
+                        tr {
+                            td { (i.kind.as_str()) @if i.file != 0 { " (file " (i.file) ")" } }
+                            td { a href={ "/ui/correlate?value=" (correlate_value(i)) } title="Correlate this observable" { code { (i.value) } } }
+                            td { (i.description) }
+                        }
                     }
+                }
+            }
+        }
+        @if context.related.iter().any(|(_, c)| !c.reports.is_empty()) {
+            h2 { "Related reports" }
+            p { "Other current reports with the same observables, another hash of the same file, a range or domain they lie in, or observables inside them." }
+            @for (indicator, found) in context.related.iter().filter(|(_, c)| !c.reports.is_empty()) {
+                h3 { code { (indicator.value) } }
+                (related_table(found, names, &format!("Reports related to {}", indicator.value)))
+                @if found.more {
+                    p { a href={ "/ui/correlate?value=" (correlate_value(indicator)) } { "Every report related to " (indicator.value) } }
                 }
             }
         }
@@ -1214,6 +1233,83 @@ pub(crate) fn report(
         }
     };
     layout(&r.title, Some(viewer), Some(Section::Reports), main)
+}
+
+/// An indicator as the correlate page's `value` parameter: TYPE:VALUE, percent-encoded.
+fn correlate_value(indicator: &cairn_core::Indicator) -> String {
+    percent_encoding::utf8_percent_encode(
+        &format!("{}:{}", indicator.kind.as_str(), indicator.value),
+        percent_encoding::NON_ALPHANUMERIC,
+    )
+    .to_string()
+}
+
+/// The reports a correlation found: each with its author, TLP, date and the indicators that
+/// relate, in words.
+fn related_table(found: &cairn_store::Correlation, names: &Names, caption: &str) -> Markup {
+    html! {
+        table.related {
+            caption { (caption) }
+            thead { tr {
+                th scope="col" { "Report" } th scope="col" { "Author" } th scope="col" { "TLP" }
+                th scope="col" { "Created" } th scope="col" { "How it relates" }
+            } }
+            tbody {
+                @for c in &found.reports {
+                    @let r = c.stored.report.report();
+                    tr {
+                        th scope="row" { a href={ "/ui/reports/" (c.stored.report.id()) } { (r.title) } }
+                        td { (organisation(names, &c.stored.report.author().to_string())) }
+                        td { (tlp_badge(r.tlp)) }
+                        td { (crate::rfc3339(r.created_ms)) }
+                        td {
+                            ul.links {
+                                @for link in &c.links {
+                                    li { (link.relation.in_words()) ": " (link.indicator.kind.as_str()) " " code { (link.indicator.value) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The correlate page: a value to look up and, when one was given, the reports related to it.
+pub(crate) fn correlate(
+    viewer: &Viewer<'_>,
+    value: &str,
+    outcome: Option<&Result<(Vec<cairn_core::Indicator>, cairn_store::Correlation), String>>,
+    names: &Names,
+) -> Markup {
+    let main = html! {
+        h1 { "Correlate" }
+        p { "Which current reports name an observable, another hash of the same file, a range or domain it lies in, or observables inside it (addresses in a range of /8 or narrower, /32 for IPv6; domains, URLs and email addresses under a domain)." }
+        form.search method="get" action="/ui/correlate" role="search" {
+            p {
+                label for="value" { "Observable" }
+                input #value name="value" value=(value) required maxlength="4096" aria-describedby="value-help";
+            }
+            p #value-help.help { "An address, range, domain, URL, email address, hash, CVE or AS number; TYPE:VALUE (md5:…) to say which type." }
+            p { button type="submit" { "Correlate" } }
+        }
+        @match outcome {
+            None => {},
+            Some(Err(problem)) => { p.problem role="alert" { (problem) } },
+            Some(Ok((readings, found))) => {
+                p.count role="status" {
+                    @if found.reports.is_empty() { "No current report relates to " } @else { (found.reports.len()) @if found.more { " (the newest; more relate)" } " report(s) relate to " }
+                    (readings.iter().map(|r| format!("{} {}", r.kind.as_str(), r.value)).collect::<Vec<_>>().join(" or "))
+                    "."
+                }
+                @if !found.reports.is_empty() {
+                    (related_table(found, names, "Related reports, newest first"))
+                }
+            },
+        }
+    };
+    layout("Correlate", Some(viewer), Some(Section::Correlate), main)
 }
 
 fn provenance(provenance: &Provenance, names: &Names) -> String {
