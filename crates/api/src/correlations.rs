@@ -17,7 +17,7 @@ use crate::{ApiError, AppState, Role, api_report, bad_request, internal, stored_
 /// Most reports asked for one value.
 pub const MAX_LIMIT: usize = 1000;
 /// Reports listed for one value when no limit is given.
-pub const DEFAULT_LIMIT: usize = 100;
+pub const DEFAULT_LIMIT: usize = 25;
 /// Reports listed for each indicator of a report when no limit is given.
 pub const DEFAULT_PER_INDICATOR: usize = 10;
 

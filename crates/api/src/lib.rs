@@ -116,7 +116,7 @@ pub(crate) struct AppState {
     /// waiting for writes to pause (a TAXII client added objects and will read them back).
     pub(crate) stix_index_due: tokio::sync::Notify,
     tokens_path: PathBuf,
-    tokens: Mutex<(Option<SystemTime>, Tokens)>,
+    tokens: Mutex<(Option<TokenFileStamp>, Tokens)>,
     /// Invitations and adding partners, when the binary offers them.
     pub(crate) partner_actions: Option<Arc<dyn partners::PartnerActions>>,
     /// What indicators are flagged against when published or imported in the console.
@@ -208,10 +208,8 @@ impl AppState {
         needed: Role,
     ) -> Result<Role, (StatusCode, String)> {
         let mut cached = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        let modified = std::fs::metadata(&self.tokens_path)
-            .and_then(|m| m.modified())
-            .ok();
-        if modified != cached.0 {
+        let modified = TokenFileStamp::of(&self.tokens_path);
+        if modified.is_none() || modified != cached.0 {
             match Tokens::load(&self.tokens_path) {
                 Ok(tokens) => *cached = (modified, tokens),
                 Err(e) => {
@@ -234,6 +232,32 @@ impl AppState {
             )),
             Some((role, _)) => Ok(role),
         }
+    }
+}
+
+/// What tells one version of the token file from another. A modification time alone is not
+/// enough: two writes within the file system's clock tick share one, and a token created then
+/// would be refused until the next change. Creating or revoking a token changes the length,
+/// and every save renames a new file into place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TokenFileStamp {
+    modified: SystemTime,
+    len: u64,
+    file: u64,
+}
+
+impl TokenFileStamp {
+    fn of(path: &std::path::Path) -> Option<TokenFileStamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let file = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let file = 0;
+        Some(TokenFileStamp {
+            modified: meta.modified().ok()?,
+            len: meta.len(),
+            file,
+        })
     }
 }
 

@@ -15,7 +15,7 @@ use crate::home::Home;
 use crate::view;
 
 /// Reports listed for a value when no limit is given.
-const DEFAULT_LIMIT: usize = 100;
+const DEFAULT_LIMIT: usize = 25;
 /// Reports listed for each indicator of a report when no limit is given.
 const DEFAULT_PER_INDICATOR: usize = 10;
 /// Most reports listed for one value.
@@ -34,7 +34,7 @@ pub struct CorrelateArgs {
     /// Correlate each indicator of this report (its id or first 8+ hex digits) instead.
     #[arg(long)]
     pub report: Option<String>,
-    /// At most this many reports (for each indicator with --report): 1 to 1000 (default 100,
+    /// At most this many reports (for each indicator with --report): 1 to 1000 (default 25,
     /// or 10 with --report).
     #[arg(long)]
     pub limit: Option<usize>,
