@@ -343,10 +343,125 @@ impl Observables {
         Ok(())
     }
 
-    /// Adds the observables of `other`, folding those already here.
+    /// Adds hashes the source says are of one file, and ties them together by a file number
+    /// (those already here too); an invalid one is left out and returned among the reasons.
+    /// They stay untied when fewer than two are valid, when two are of one algorithm, or when
+    /// some are already tied to another file or, beside them, to a hash of an algorithm given
+    /// here with another value: a source that says two things is not taken at its word.
+    pub(crate) fn add_file(
+        &mut self,
+        hashes: &[(IndicatorType, String)],
+        description: &str,
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut members: Vec<Indicator> = Vec::new();
+        for (kind, value) in hashes {
+            match Indicator::new(*kind, value.trim(), fit_description(description)) {
+                Ok(i)
+                    if !members
+                        .iter()
+                        .any(|m| m.kind == i.kind && m.value == i.value) =>
+                {
+                    members.push(i)
+                }
+                Ok(_) => {}
+                Err(e) => problems.push(format!("{kind} {value:?}: {e}")),
+            }
+        }
+        self.tie_file(members);
+        problems
+    }
+
+    /// Adds canonical hashes of one file and ties them together (see [`Observables::add_file`]).
+    fn tie_file(&mut self, members: Vec<Indicator>) {
+        let file = self.file_for(&members);
+        for member in members {
+            if self.seen.insert((member.kind, member.value.clone())) {
+                let mut draft = IndicatorDraft::from(member);
+                draft.file = file;
+                self.list.push(draft);
+            } else {
+                self.merged += 1;
+                if file != 0
+                    && let Some(held) = self
+                        .list
+                        .iter_mut()
+                        .find(|d| d.kind == member.kind && d.value == member.value)
+                {
+                    held.file = file;
+                }
+            }
+        }
+    }
+
+    /// The file number canonical hashes `members` may share: one already given to some of
+    /// them, or a new one; 0 when they are not to be tied (see [`Observables::add_file`]).
+    fn file_for(&self, members: &[Indicator]) -> u32 {
+        if members.len() < 2
+            || members
+                .iter()
+                .any(|m| !cairn_core::correlation::is_hash(m.kind))
+            || members
+                .iter()
+                .enumerate()
+                .any(|(n, m)| members[..n].iter().any(|o| o.kind == m.kind))
+        {
+            return 0;
+        }
+        let mut held_files: Vec<u32> = members
+            .iter()
+            .filter_map(|m| {
+                self.list
+                    .iter()
+                    .find(|d| d.kind == m.kind && d.value == m.value)
+                    .map(|d| d.file)
+            })
+            .collect();
+        held_files.sort_unstable();
+        held_files.dedup();
+        match held_files.as_slice() {
+            [] | [0] => self.list.iter().map(|d| d.file).max().unwrap_or(0) + 1,
+            [file] | [0, file] => {
+                // Joining file `file`: no other hash of an algorithm given here.
+                let clash = self.list.iter().any(|d| {
+                    d.file == *file
+                        && members
+                            .iter()
+                            .any(|m| m.kind == d.kind && m.value != d.value)
+                });
+                if clash { 0 } else { *file }
+            }
+            _ => 0,
+        }
+    }
+
+    /// Adds the observables of `other`, folding those already here; its files keep their
+    /// hashes together under numbers of this collection.
     pub(crate) fn extend(&mut self, other: Observables) {
         self.merged += other.merged;
-        for indicator in other.list {
+        let mut files: Vec<u32> = other
+            .list
+            .iter()
+            .map(|d| d.file)
+            .filter(|f| *f != 0)
+            .collect();
+        files.sort_unstable();
+        files.dedup();
+        for file in files {
+            let members: Vec<Indicator> = other
+                .list
+                .iter()
+                .filter(|d| d.file == file)
+                .map(|d| Indicator {
+                    kind: d.kind,
+                    value: d.value.clone(),
+                    description: d.description.clone(),
+                    file: 0,
+                })
+                .collect();
+            self.tie_file(members);
+        }
+        for indicator in other.list.into_iter().filter(|d| d.file == 0) {
             if self.seen.insert((indicator.kind, indicator.value.clone())) {
                 self.list.push(indicator);
             } else {

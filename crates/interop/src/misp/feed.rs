@@ -1,7 +1,8 @@
 //! What the node serves as a MISP feed: each event as MISP reads it (`{"Event": …}`), its
 //! entry in `manifest.json` and its lines in `hashes.csv`. A carried MISP event is served as
 //! its source sent it; a report written in Cairn becomes an event of its own (one attribute per
-//! observable, flagged for detection, its TLP and tags as tags, its scope as distribution).
+//! observable, flagged for detection, the hashes of one file in a `file` object, its TLP and
+//! tags as tags, its scope as distribution).
 
 use cairn_core::{IndicatorType, ReportId, Scope, Severity, VerifiedReport};
 use md5::{Digest, Md5};
@@ -75,6 +76,9 @@ pub fn value_hashes(event: &Value) -> Vec<[u8; 16]> {
     out
 }
 
+/// The uuid of MISP's `file` object template (misp-objects, objects/file/definition.json).
+const FILE_TEMPLATE_UUID: &str = "688c46fb-5edb-40a3-8273-1af7923e2215";
+
 fn misp_type(kind: IndicatorType) -> (&'static str, &'static str) {
     match kind {
         IndicatorType::Ipv4 | IndicatorType::Ipv6 | IndicatorType::Cidr => {
@@ -112,26 +116,55 @@ pub fn event_of_report(
         .unwrap_or_else(|| format!("Cairn organisation {}", &author[..author.len().min(16)]));
     let mut tags = vec![json!({"name": format!("tlp:{}", r.tlp.as_str())})];
     tags.extend(r.tags.iter().map(|t| json!({"name": t})));
-    let attributes: Vec<Value> = r
-        .indicators
-        .iter()
-        .enumerate()
-        .map(|(n, i)| {
-            let (kind, category) = misp_type(i.kind);
-            json!({
-                "uuid": uuid_of(&format!("report/{}/indicator/{n}", report.id())),
-                "type": kind,
-                "category": category,
-                "value": i.value,
-                "to_ids": true,
-                "comment": i.description,
-                "timestamp": seconds.to_string(),
-                "distribution": "5",
-                "disable_correlation": false,
-                "deleted": false,
-            })
-        })
-        .collect();
+    let attribute = |n: usize, i: &cairn_core::Indicator| {
+        let (kind, category) = misp_type(i.kind);
+        let mut a = json!({
+            "uuid": uuid_of(&format!("report/{}/indicator/{n}", report.id())),
+            "type": kind,
+            "category": category,
+            "value": i.value,
+            "to_ids": true,
+            "comment": i.description,
+            "timestamp": seconds.to_string(),
+            "distribution": "5",
+            "disable_correlation": false,
+            "deleted": false,
+        });
+        if i.file != 0 {
+            a["object_relation"] = json!(kind);
+        }
+        a
+    };
+    let mut attributes: Vec<Value> = Vec::new();
+    let mut objects: Vec<Value> = Vec::new();
+    for (n, members) in crate::stix::export_units(&r.indicators) {
+        match members.as_slice() {
+            [one] => attributes.push(attribute(n, one)),
+            _ => {
+                // The hashes of one file: a MISP file object.
+                let of_file: Vec<Value> = r
+                    .indicators
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, i)| i.file == members[0].file)
+                    .map(|(m, i)| attribute(m, i))
+                    .collect();
+                objects.push(json!({
+                    "uuid": uuid_of(&format!("report/{}/file/{}", report.id(), members[0].file)),
+                    "name": "file",
+                    "meta-category": "file",
+                    "description": "File object describing a file with meta-information",
+                    "template_uuid": FILE_TEMPLATE_UUID,
+                    "template_version": "24",
+                    "timestamp": seconds.to_string(),
+                    "distribution": "5",
+                    "comment": "",
+                    "deleted": false,
+                    "Attribute": of_file,
+                }));
+            }
+        }
+    }
     let threat_level = match r.severity {
         Some(Severity::Critical | Severity::High) => "1",
         Some(Severity::Medium) => "2",
@@ -157,7 +190,7 @@ pub fn event_of_report(
         "Orgc": {"name": org_name, "uuid": uuid_of(&format!("org/{author}"))},
         "Tag": tags,
         "Attribute": attributes,
-        "Object": [],
+        "Object": objects,
         "Galaxy": [],
     }})
 }

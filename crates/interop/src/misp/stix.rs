@@ -254,9 +254,14 @@ fn cairn_kind(misp_type: &str) -> Option<(IndicatorType, usize)> {
 /// Adds the Cairn observable an attribute flagged for detection gives, if Cairn has a type for
 /// it; values Cairn cannot read stay in the carried objects only.
 fn add_observable(misp_type: &str, value: &str, comment: &str, into: &mut Observables) {
-    let Some((kind, part)) = cairn_kind(misp_type) else {
-        return;
-    };
+    if let Some((kind, value)) = observable_of(misp_type, value) {
+        let _ = into.add(kind, &value, comment);
+    }
+}
+
+/// The Cairn type and value of an attribute, if Cairn has a type for it.
+fn observable_of(misp_type: &str, value: &str) -> Option<(IndicatorType, String)> {
+    let (kind, part) = cairn_kind(misp_type)?;
     let value = value.split('|').nth(part).unwrap_or(value).trim();
     let kind = match kind {
         IndicatorType::Ipv4 if value.contains('/') => IndicatorType::Cidr,
@@ -268,7 +273,7 @@ fn add_observable(misp_type: &str, value: &str, comment: &str, into: &mut Observ
     } else {
         value.to_string()
     };
-    let _ = into.add(kind, &value, comment);
+    Some((kind, value))
 }
 
 /// What kind of STIX object a galaxy's clusters become.
@@ -677,6 +682,8 @@ impl<'e> Former<'e> {
         let mut scos: BTreeMap<&'static str, Map<String, Value>> = BTreeMap::new();
         let mut rest: Vec<Value> = Vec::new();
         let mut observables = Observables::default();
+        // The hashes flagged for detection of a file object's file.
+        let mut file_hashes: Vec<(IndicatorType, String)> = Vec::new();
         for a in attributes {
             let misp_type = a["type"].as_str().unwrap_or_default();
             let value = text_of(&a["value"]).unwrap_or_default();
@@ -712,6 +719,13 @@ impl<'e> Former<'e> {
                     if flag(&a["to_ids"]) {
                         let comment = a["comment"].as_str().unwrap_or_default();
                         add_observable(misp_type, &value, comment, &mut observables);
+                        if name == "file"
+                            && sco == "file"
+                            && let Some(hash) = observable_of(misp_type, &value)
+                                .filter(|(kind, _)| cairn_core::correlation::is_hash(*kind))
+                        {
+                            file_hashes.push(hash);
+                        }
                     }
                 }
                 _ => rest.push(json!({
@@ -722,6 +736,8 @@ impl<'e> Former<'e> {
                 })),
             }
         }
+        // Already among the observables: this ties them together as one file's.
+        observables.add_file(&file_hashes, "");
         let mut base = self.base(&time, labels, o["comment"].as_str().unwrap_or_default());
         if !rest.is_empty() && !comparisons.is_empty() {
             base["x_misp_attributes"] = json!(rest);

@@ -81,25 +81,72 @@ pub(crate) fn literal(value: &str) -> String {
 /// The STIX pattern that matches an observable; `None` for a CVE, which is a vulnerability,
 /// not something to observe.
 pub fn pattern(indicator: &Indicator) -> Option<String> {
+    comparison(indicator).map(|c| format!("[{c}]"))
+}
+
+/// The STIX pattern that matches a file by all its `hashes` at once (one observation
+/// expression, its comparisons joined by AND), or one observable.
+pub fn file_pattern(hashes: &[&Indicator]) -> Option<String> {
+    let comparisons: Option<Vec<String>> = hashes.iter().map(|i| comparison(i)).collect();
+    comparisons
+        .filter(|c| !c.is_empty())
+        .map(|c| format!("[{}]", c.join(" AND ")))
+}
+
+/// The comparison expression that matches an observable.
+fn comparison(indicator: &Indicator) -> Option<String> {
     let v = &indicator.value;
     Some(match indicator.kind {
-        IndicatorType::Ipv4 => format!("[ipv4-addr:value = {}]", literal(v)),
-        IndicatorType::Ipv6 => format!("[ipv6-addr:value = {}]", literal(v)),
-        IndicatorType::Cidr if v.contains(':') => format!("[ipv6-addr:value = {}]", literal(v)),
-        IndicatorType::Cidr => format!("[ipv4-addr:value = {}]", literal(v)),
-        IndicatorType::Domain => format!("[domain-name:value = {}]", literal(v)),
-        IndicatorType::Url => format!("[url:value = {}]", literal(v)),
-        IndicatorType::Email => format!("[email-addr:value = {}]", literal(v)),
-        IndicatorType::Md5 => format!("[file:hashes.MD5 = {}]", literal(v)),
-        IndicatorType::Sha1 => format!("[file:hashes.'SHA-1' = {}]", literal(v)),
-        IndicatorType::Sha256 => format!("[file:hashes.'SHA-256' = {}]", literal(v)),
-        IndicatorType::Sha512 => format!("[file:hashes.'SHA-512' = {}]", literal(v)),
+        IndicatorType::Ipv4 => format!("ipv4-addr:value = {}", literal(v)),
+        IndicatorType::Ipv6 => format!("ipv6-addr:value = {}", literal(v)),
+        IndicatorType::Cidr if v.contains(':') => format!("ipv6-addr:value = {}", literal(v)),
+        IndicatorType::Cidr => format!("ipv4-addr:value = {}", literal(v)),
+        IndicatorType::Domain => format!("domain-name:value = {}", literal(v)),
+        IndicatorType::Url => format!("url:value = {}", literal(v)),
+        IndicatorType::Email => format!("email-addr:value = {}", literal(v)),
+        IndicatorType::Md5 => format!("file:hashes.MD5 = {}", literal(v)),
+        IndicatorType::Sha1 => format!("file:hashes.'SHA-1' = {}", literal(v)),
+        IndicatorType::Sha256 => format!("file:hashes.'SHA-256' = {}", literal(v)),
+        IndicatorType::Sha512 => format!("file:hashes.'SHA-512' = {}", literal(v)),
         IndicatorType::Asn => {
             let number = v.trim_start_matches("AS");
-            format!("[autonomous-system:number = {number}]")
+            format!("autonomous-system:number = {number}")
         }
         IndicatorType::Cve => return None,
     })
+}
+
+/// A report's indicators as they are exported: each alone, except the hashes of one file,
+/// which are one STIX indicator, placed where the first of them is. Each comes with the
+/// position of its first indicator, which names its STIX object.
+pub fn export_units(indicators: &[Indicator]) -> Vec<(usize, Vec<&Indicator>)> {
+    let mut units: Vec<(usize, Vec<&Indicator>)> = Vec::new();
+    for (n, indicator) in indicators.iter().enumerate() {
+        if indicator.file != 0
+            && let Some((_, members)) = units.iter_mut().find(|(_, m)| m[0].file == indicator.file)
+        {
+            members.push(indicator);
+            continue;
+        }
+        units.push((n, vec![indicator]));
+    }
+    units
+}
+
+/// The name of an exported indicator: `TYPE: VALUE`, or a file's hashes as `file: md5 …,
+/// sha256 …`.
+fn unit_name(members: &[&Indicator]) -> String {
+    match members {
+        [one] => format!("{}: {}", one.kind, one.value),
+        _ => format!(
+            "file: {}",
+            members
+                .iter()
+                .map(|i| format!("{} {}", i.kind, i.value))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 fn report_types(kind: ReportKind) -> &'static str {
@@ -242,9 +289,10 @@ pub fn own_objects_wanted(
     }
     let version = report.id().to_string();
     let mut refs = Vec::new();
-    for (n, indicator) in r.indicators.iter().enumerate() {
+    for (n, members) in export_units(&r.indicators) {
         let name = format!("{version}/{n}");
-        match pattern(indicator) {
+        let indicator = members[0];
+        match file_pattern(&members) {
             Some(_) if !wanted(objects.len()) => {
                 refs.push(json!(derived_stix_id("indicator", &name)));
                 objects.push(Value::Null);
@@ -262,7 +310,7 @@ pub fn own_objects_wanted(
                     "created": timestamp(r.created_ms),
                     "modified": timestamp(r.created_ms),
                     "created_by_ref": identity,
-                    "name": format!("{}: {}", indicator.kind, indicator.value),
+                    "name": unit_name(&members),
                     "pattern": pattern,
                     "pattern_type": "stix",
                     "pattern_version": "2.1",
@@ -379,9 +427,9 @@ pub fn object_versions<'r>(
     let modified = r.created_ms.max(context.first.1);
     if r.kind != ReportKind::Retraction {
         let version = report.id().to_string();
-        for (n, indicator) in r.indicators.iter().enumerate() {
+        for (n, members) in export_units(&r.indicators) {
             let name = format!("{version}/{n}");
-            let kind = match pattern(indicator) {
+            let kind = match file_pattern(&members) {
                 Some(_) => "indicator",
                 None => "vulnerability",
             };

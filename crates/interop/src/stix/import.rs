@@ -745,7 +745,112 @@ fn created_of(item: &Item<'_>) -> Option<time::OffsetDateTime> {
 /// The observables in a STIX pattern that Cairn carries: every `path = 'value'` comparison
 /// on a known object path. Other comparisons are left out.
 pub fn observables_in_pattern(pattern: &str) -> Vec<(IndicatorType, String)> {
+    scan_pattern(pattern)
+        .comparisons
+        .into_iter()
+        .map(|c| (c.kind, c.value))
+        .collect()
+}
+
+/// The file hashes a STIX pattern gives as of one file: those compared in one observation
+/// expression (`[...]`) joined by AND alone (`[file:hashes.MD5 = '…' AND file:hashes.'SHA-256'
+/// = '…']`), which one file object must match together. Hashes joined by OR, or in an
+/// observation with parentheses, may be of different files and are not grouped.
+pub fn files_in_pattern(pattern: &str) -> Vec<Vec<(IndicatorType, String)>> {
+    let scanned = scan_pattern(pattern);
+    // Each run (observation, run within it) with its hashes.
+    type Run = (usize, usize);
+    let mut files: Vec<(Run, Vec<(IndicatorType, String)>)> = Vec::new();
+    for c in scanned.comparisons {
+        if !cairn_core::correlation::is_hash(c.kind)
+            || c.observation == 0
+            || scanned.with_parentheses.contains(&c.observation)
+        {
+            continue;
+        }
+        let run = (c.observation, c.run);
+        match files.iter_mut().find(|(r, _)| *r == run) {
+            Some((_, hashes)) => hashes.push((c.kind, c.value)),
+            None => files.push((run, vec![(c.kind, c.value)])),
+        }
+    }
+    files
+        .into_iter()
+        .map(|(_, hashes)| hashes)
+        .filter(|hashes| hashes.len() > 1)
+        .collect()
+}
+
+/// One `path = value` comparison Cairn reads, and where it stands in the pattern.
+struct PatternComparison {
+    kind: IndicatorType,
+    value: String,
+    /// Which observation expression (`[...]`) holds it, from 1 (0: outside any).
+    observation: usize,
+    /// Which run of comparisons joined by AND within it.
+    run: usize,
+}
+
+/// What [`scan_pattern`] reads of a pattern.
+struct ScannedPattern {
+    comparisons: Vec<PatternComparison>,
+    /// Observation expressions with parentheses inside, whose runs are not simple.
+    with_parentheses: std::collections::HashSet<usize>,
+}
+
+/// The structure of a pattern's text between comparison values (brackets, parentheses, OR),
+/// read outside quoted strings.
+#[derive(Default)]
+struct PatternPlace {
+    observation: usize,
+    run: usize,
+    in_brackets: bool,
+    word: String,
+    with_parentheses: std::collections::HashSet<usize>,
+}
+
+impl PatternPlace {
+    fn read(&mut self, text: &str) {
+        let mut quoted = false;
+        let mut escaped = false;
+        for c in text.chars().chain(std::iter::once(' ')) {
+            if quoted {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '\'' => quoted = false,
+                    _ => {}
+                }
+                continue;
+            }
+            if c.is_ascii_alphabetic() {
+                self.word.push(c);
+                continue;
+            }
+            if self.word == "OR" {
+                self.run += 1;
+            }
+            self.word.clear();
+            match c {
+                '\'' => quoted = true,
+                '[' => {
+                    self.observation += 1;
+                    self.run += 1;
+                    self.in_brackets = true;
+                }
+                ']' => self.in_brackets = false,
+                '(' | ')' if self.in_brackets => {
+                    self.with_parentheses.insert(self.observation);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn scan_pattern(pattern: &str) -> ScannedPattern {
     let mut found = Vec::new();
+    let mut place = PatternPlace::default();
     let mut rest = pattern;
     while let Some(eq) = rest.find(" = ") {
         let before = &rest[..eq];
@@ -755,6 +860,7 @@ pub fn observables_in_pattern(pattern: &str) -> Vec<(IndicatorType, String)> {
             .rev()
             .find(|(_, c)| *c == '[' || *c == '(' || c.is_whitespace())
             .map_or(0, |(i, c)| i + c.len_utf8());
+        place.read(&before[..path_start]);
         let path = before[path_start..].trim();
         let after = &rest[eq + 3..];
         let (value, consumed) = if let Some(body) = after.strip_prefix('\'') {
@@ -790,11 +896,20 @@ pub fn observables_in_pattern(pattern: &str) -> Vec<(IndicatorType, String)> {
             } else {
                 value
             };
-            found.push((kind, value));
+            found.push(PatternComparison {
+                kind,
+                value,
+                observation: place.observation,
+                run: place.run,
+            });
         }
         rest = &after[consumed.min(after.len())..];
     }
-    found
+    place.read(rest);
+    ScannedPattern {
+        comparisons: found,
+        with_parentheses: place.with_parentheses,
+    }
 }
 
 fn kind_of_path(path: &str, value: &str) -> Option<IndicatorType> {
@@ -877,6 +992,14 @@ fn add_observables(
     };
     let mut problems = Vec::new();
     let before = into.list.len() + into.merged;
+    let mut candidates = candidates;
+    if kind == "indicator" {
+        let pattern = object.pattern.text().unwrap_or_default();
+        for file in files_in_pattern(pattern) {
+            candidates.retain(|c| !file.contains(c));
+            problems.extend(into.add_file(&file, description));
+        }
+    }
     for (kind, value) in candidates {
         if let Err(e) = into.add(kind, &value, description) {
             problems.push(e);
