@@ -62,7 +62,7 @@ fn indicator(kind: IndicatorType, value: String, file: u32) -> IndicatorDraft {
 fn report(org: &OrgKey, n: u64) -> VerifiedReport {
     let mut rng = StdRng::seed_from_u64(n);
     let mut draft = sample::indicator_report(&mut rng, n);
-    if n % 50 == 0 {
+    if n.is_multiple_of(50) {
         draft.indicators.push(indicator(
             IndicatorType::Cidr,
             format!("198.51.{}.0/24", (n / 50) % 256),
@@ -74,7 +74,7 @@ fn report(org: &OrgKey, n: u64) -> VerifiedReport {
             0,
         ));
     }
-    if n % 40 == 0 {
+    if n.is_multiple_of(40) {
         draft.indicators[2].file = 1;
         draft
             .indicators
@@ -140,6 +140,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
+    // As `cairn run` does at start (crates/cairn/src/allocator.rs): no glibc fast bins.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only changes a parameter of the allocator; no other thread runs yet.
+        let _ = unsafe { libc::mallopt(libc::M_MXFAST, 0) };
+    }
     let o = options();
     let temporary;
     let path = match &o.keep_store {
@@ -190,6 +196,32 @@ fn main() {
             Box::new(|rng| format!("203.0.113.{}", rng.gen_range(1..255))),
         ),
     ];
+    // What one correlated report costs: reading it by arrival number, and its status.
+    let mut reads = Vec::with_capacity(o.samples);
+    let mut statuses = Vec::with_capacity(o.samples);
+    for _ in 0..o.samples {
+        let seq = rng.gen_range(1..=stored);
+        let started = Instant::now();
+        let report = store.get_seq(seq).expect("read").expect("stored");
+        reads.push(started.elapsed());
+        let started = Instant::now();
+        store.status(&report.report).expect("status");
+        statuses.push(started.elapsed());
+    }
+    println!("| step | p50 | p99 |");
+    println!("|---|---|---|");
+    for (name, mut times) in [
+        ("a report read by arrival number", reads),
+        ("its status (superseded? retracted?)", statuses),
+    ] {
+        times.sort();
+        println!(
+            "| {name} | {:.1} µs | {:.1} µs |",
+            percentile(&times, 0.5).as_secs_f64() * 1e6,
+            percentile(&times, 0.99).as_secs_f64() * 1e6,
+        );
+    }
+    println!();
     println!("| value | limit | reports found (mean) | p50 | p99 | max |");
     println!("|---|---|---|---|---|---|");
     for limit in [25, 100] {

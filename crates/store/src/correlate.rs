@@ -17,6 +17,29 @@ use crate::store::{ReportStatus, Store, StoredReport};
 const FILE_READS: usize = 200;
 /// Other hashes of a file looked up, at most.
 const FILE_HASHES: usize = 16;
+/// Fewest candidates read together once the first are read.
+const MIN_BATCH: usize = 8;
+/// Fewest candidates worth reading on two threads.
+const PARALLEL_FROM: usize = 6;
+
+/// `examine` applied to each of `seqs`, in order: on two threads when there are enough of
+/// them and more than one core, so that a page of related reports takes about half as long.
+fn read_together<T: Send>(seqs: &[u64], examine: &(impl Fn(u64) -> T + Sync)) -> Vec<T> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if seqs.len() < PARALLEL_FROM || cores < 2 {
+        return seqs.iter().map(|seq| examine(*seq)).collect();
+    }
+    let (first, second) = seqs.split_at(seqs.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| second.iter().map(|seq| examine(*seq)).collect::<Vec<T>>());
+        let mut out: Vec<T> = first.iter().map(|seq| examine(*seq)).collect();
+        match other.join() {
+            Ok(rest) => out.extend(rest),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        out
+    })
+}
 
 /// One indicator of a correlated report and how it relates to the value looked up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,27 +90,49 @@ impl Store {
         let index = self.trees.index.snapshot();
         let indexed = index.indexed_up_to.min(self.indexed_up_to());
         let mut seen: HashSet<ReportId> = skip.into_iter().copied().collect();
+        // A report filed under several of the terms (an address and a range holding it) is
+        // read once.
+        let mut read: HashSet<u64> = HashSet::new();
         let mut found: Vec<Correlated> = Vec::new();
         let links = |stored: &StoredReport| -> Vec<Link> { links_of(stored, &probes, &same_file) };
-        for posting in index
-            .in_order(&terms, i64::MIN, i64::MAX, None, false)
-            .map_err(ReadError::Index)?
-        {
-            let (_, seq) = posting.map_err(ReadError::Index)?;
-            if seq > indexed {
-                continue;
-            }
+        // A related, current report at `seq`, or none.
+        let examine = |seq: u64| -> Result<Option<Correlated>, ReadError> {
             let stored = self
                 .get_seq(seq)?
                 .ok_or_else(|| ReadError::Corrupt(format!("index names missing arrival {seq}")))?;
-            if !seen.insert(stored.report.id()) {
-                continue;
-            }
             let links = links(&stored);
             if links.is_empty() || !self.is_current(&stored)? {
-                continue;
+                return Ok(None);
             }
-            found.push(Correlated { stored, links });
+            Ok(Some(Correlated { stored, links }))
+        };
+        let mut postings = index
+            .in_order(&terms, i64::MIN, i64::MAX, None, false)
+            .map_err(ReadError::Index)?;
+        let mut batch: Vec<u64> = Vec::new();
+        loop {
+            // As many candidates as are still wanted, newest first, read together.
+            batch.clear();
+            let wanted = (limit + 1).saturating_sub(found.len()).max(MIN_BATCH);
+            for posting in postings.by_ref() {
+                let (_, seq) = posting.map_err(ReadError::Index)?;
+                if seq <= indexed && read.insert(seq) {
+                    batch.push(seq);
+                    if batch.len() >= wanted {
+                        break;
+                    }
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            for examined in read_together(&batch, &examine) {
+                if let Some(correlated) = examined?
+                    && seen.insert(correlated.stored.report.id())
+                {
+                    found.push(correlated);
+                }
+            }
             if found.len() > limit {
                 break;
             }
