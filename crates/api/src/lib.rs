@@ -14,6 +14,7 @@ mod misp_feed;
 pub mod observance;
 pub mod partners;
 pub mod public;
+mod sightings;
 mod stix_index;
 pub mod taxii;
 pub mod tls;
@@ -1057,6 +1058,10 @@ fn router(state: Arc<AppState>, taxii_on: bool) -> Router {
         .route("/api/v1/reports", get(reports).post(publish))
         .route("/api/v1/reports/{id}", get(report))
         .route("/api/v1/reports/{id}/retract", post(retract))
+        .route(
+            "/api/v1/reports/{id}/sightings",
+            get(sightings::report_sightings).post(sightings::add_sighting),
+        )
         .route(
             "/api/v1/reports/{id}/correlations",
             get(correlations::report_correlations),

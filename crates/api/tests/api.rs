@@ -3148,3 +3148,125 @@ async fn correlations_name_the_reports_and_how_they_relate_and_bad_values_say_wh
     assert!(!body.contains("relate to"), "{body}");
     api.shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sightings_are_said_of_a_report_and_its_indicators_and_tallied() {
+    let api = start().await;
+    let publisher = publish_token(&api, "analyst");
+    let json = "application/json";
+    // A partner CERT's AMBER report, held here.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(61);
+    let cert = OrgKey::generate(&mut rng);
+    let report = cairn_core::ReportDraft {
+        kind: Some(cairn_core::ReportKind::Indicator),
+        title: "Loader infrastructure".into(),
+        tlp: Some(Tlp::Amber),
+        indicators: vec![
+            cairn_core::IndicatorDraft::from(
+                cairn_core::Indicator::new(cairn_core::IndicatorType::Ipv4, "203.0.113.9", "")
+                    .unwrap(),
+            ),
+            cairn_core::IndicatorDraft::from(
+                cairn_core::Indicator::new(
+                    cairn_core::IndicatorType::Domain,
+                    "cdn-update.example",
+                    "",
+                )
+                .unwrap(),
+            ),
+        ],
+        ..Default::default()
+    }
+    .sign(&cert, &mut rng)
+    .unwrap();
+    api.node.publish(vec![report.clone()]).await.unwrap();
+    let id = report.id().to_string();
+    let path = format!("/api/v1/reports/{}/sightings", &id[..16]);
+
+    let seen = r#"{"kind": "seen", "indicator": "203.0.113.9", "count": 12,
+        "first_seen": "2026-11-30T08:00:00Z", "last_seen": "2026-11-30T09:30:00Z",
+        "where": "retail proxy", "observed": ["CONNECT 203.0.113.9:443"]}"#;
+    let (status, body) = post(&api, &path, &publisher, json, seen).await;
+    assert_eq!(status, 201, "{body}");
+    let shown: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    assert_eq!(shown["kind"], "sighting");
+    assert_eq!(shown["tlp"], "amber", "marked like the report");
+    assert_eq!(shown["sighting"]["concerns"]["report"], id);
+    assert_eq!(
+        shown["sighting"]["concerns"]["author"],
+        cert.public().to_string()
+    );
+    assert_eq!(shown["sighting"]["count"], 12);
+    assert_eq!(shown["sighting"]["where"], "retail proxy");
+    for body in [
+        r#"{"kind": "false-positive", "indicator": "domain:cdn-update.example"}"#,
+        r#"{"kind": "expired", "comment": "the campaign ended"}"#,
+    ] {
+        let (status, text) = post(&api, &path, &publisher, json, body).await;
+        assert_eq!(status, 201, "{body}: {text}");
+    }
+    for (body, token, wanted, code) in [
+        (r#"{"kind": "seen"}"#, api.read.as_str(), 403, "forbidden"),
+        (
+            r#"{"kind": "seen", "tlp": "green"}"#,
+            publisher.as_str(),
+            422,
+            "sighting_too_wide",
+        ),
+        (
+            r#"{"kind": "seen", "indicator": "ipv4:198.51.100.1"}"#,
+            publisher.as_str(),
+            422,
+            "no indicator",
+        ),
+        (r#"{"kind": "spotted"}"#, publisher.as_str(), 422, "kind"),
+        (
+            r#"{"kind": "seen", "count": 0}"#,
+            publisher.as_str(),
+            422,
+            "sighting.count",
+        ),
+    ] {
+        let (status, text) = post(&api, &path, token, json, body).await;
+        assert_eq!(status, wanted, "{body}: {text}");
+        assert!(text.contains(code), "{body}: {text}");
+    }
+    let (status, _) = post(
+        &api,
+        "/api/v1/reports/ffffffffffff/sightings",
+        &publisher,
+        json,
+        r#"{"kind": "seen"}"#,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let (status, _, body) = get(&api, &path, Some(&api.read), "", usize::MAX).await;
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    assert_eq!(listed["report"], id);
+    assert_eq!(listed["sightings"].as_array().unwrap().len(), 3, "{listed}");
+    let tallies = listed["by_indicator"].as_array().unwrap();
+    assert_eq!(tallies.len(), 3, "{listed}");
+    assert_eq!(tallies[0]["indicator"], "ipv4:203.0.113.9");
+    assert_eq!(tallies[0]["seen"], 12);
+    assert_eq!(tallies[0]["organisations"], 1);
+    assert_eq!(tallies[1]["indicator"], "domain:cdn-update.example");
+    assert_eq!(tallies[1]["false_positive"], 1);
+    assert_eq!(tallies[2]["indicator"], serde_json::Value::Null);
+    assert_eq!(tallies[2]["expired"], 1);
+    // The report's author is served nothing wider: the sharing rules say who gets each.
+    let sighting_id = listed["sightings"][0]["id"].as_str().unwrap().to_string();
+    let stored = api
+        .node
+        .store()
+        .get(&sighting_id.parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(
+        api.node.explain_sharing(stored).await.unwrap().is_empty(),
+        "no partners here"
+    );
+    api.shutdown.cancel();
+    api.node.stopped().await;
+}

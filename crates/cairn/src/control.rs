@@ -508,6 +508,10 @@ pub enum ReportsWanted {
     One(String),
     /// Every version of one, oldest first.
     History(String),
+    /// One by its full id, if this node holds it (none otherwise).
+    IfHeld(cairn_core::ReportId),
+    /// The sightings of one (by its id or a prefix of it), in arrival order.
+    SightingsOf(String),
 }
 
 /// A stored report as the control socket carries it.
@@ -604,6 +608,8 @@ fn reports_wanted(store: &cairn_store::Store, wanted: ReportsWanted) -> Result<V
             ]
         }
         ReportsWanted::History(id) => store.history(&store.resolve(&id)?)?,
+        ReportsWanted::IfHeld(id) => store.get(&id)?.into_iter().collect(),
+        ReportsWanted::SightingsOf(id) => store.sightings_of(&store.resolve(&id)?)?,
     };
     reports
         .iter()

@@ -17,6 +17,7 @@ mod partner_cmd;
 mod policy_cmd;
 mod reports;
 mod run;
+mod sighting_cmd;
 mod site_cmd;
 
 mod stix_export;
@@ -188,6 +189,10 @@ enum Command {
     /// file, a range or domain it lies in, an observable inside it), or to each indicator of a
     /// report.
     Correlate(correlate_cmd::CorrelateArgs),
+    /// Sightings and feedback: say what was seen of a partner's report (or that it is a false
+    /// positive, expired or confirmed), and read what was said of a report.
+    #[command(subcommand)]
+    Sighting(sighting_cmd::SightingCommand),
     /// Make an invitation for a partner: this organisation's name and key and its nodes'
     /// PeerIds and addresses, signed, on one line.
     Invite(partner_cmd::InviteArgs),
@@ -571,6 +576,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Report(command) => reports::run(&home, command),
         Command::Correlate(args) => correlate_cmd::run(&home, args),
+        Command::Sighting(command) => sighting_cmd::run(&home, command),
         Command::Config(policy_cmd::ConfigCommand::Reload) => partner_cmd::reload(&home),
         Command::Config(command) => policy_cmd::config(&home, command),
         Command::Invite(args) => partner_cmd::invite(&home, args),

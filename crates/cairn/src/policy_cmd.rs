@@ -112,7 +112,16 @@ pub fn policy(home: &Home, command: PolicyCommand) -> Result<ExitCode> {
     let config = home.config()?;
     let us = home.organisation()?;
     // The report, from the store of a stopped node or through a running one.
-    let (stored, _) = crate::reports::Reader::open(home)?.one(&report)?;
+    let reader = crate::reports::Reader::open(home)?;
+    let (stored, _) = reader.one(&report)?;
+    // A sighting goes only where the report it concerns may go: that report, as held here.
+    let concerned = match stored.report.report().concerns {
+        None => None,
+        Some(concerns) => Some(match reader.maybe_one(&concerns.report)? {
+            Some(held) => cairn_node::exchange::ConcernedStanding::of(&us, &held, now_ms()),
+            None => cairn_node::exchange::ConcernedStanding::NotHeld,
+        }),
+    };
     let id = stored.report.id();
     let sections = config.sharing();
     let partners = sections.partners();
@@ -152,8 +161,14 @@ pub fn policy(home: &Home, command: PolicyCommand) -> Result<ExitCode> {
     if chosen.is_empty() {
         println!("  no partners in node.toml: it goes to nobody");
     }
-    let decisions =
-        cairn_node::exchange::explain_sharing(&us, &stored, chosen, &communities, now_ms());
+    let decisions = cairn_node::exchange::explain_sharing(
+        &us,
+        &stored,
+        concerned.as_ref(),
+        chosen,
+        &communities,
+        now_ms(),
+    );
     for decision in decisions {
         if decision.receives {
             let without = if decision.withheld.is_empty() {

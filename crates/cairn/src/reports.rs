@@ -198,6 +198,10 @@ fn kind_of_new_report(text: &str) -> Result<ReportKind, String> {
             "a retraction withdraws one of your reports: write it with `cairn report retract ID --reason TEXT`"
                 .into(),
         ),
+        Ok(ReportKind::Sighting) => Err(
+            "a sighting concerns a report you hold: write it with `cairn sighting add ID --kind seen|false-positive|expired|confirmed`"
+                .into(),
+        ),
         Ok(kind) => Ok(kind),
         Err(_) => Err(format!(
             "unknown report kind {text:?}: expected one of {written}"
@@ -472,7 +476,7 @@ pub fn publish_to_running_node(home: &Home, draft: &ReportDraft) -> Result<Verif
 
 /// Hands a report signed here to the node running from `home`, which checks, stores and
 /// shares it.
-fn hand_to_running_node(home: &Home, report: &VerifiedReport) -> Result<()> {
+pub(crate) fn hand_to_running_node(home: &Home, report: &VerifiedReport) -> Result<()> {
     use crate::control::{ControlRequest, ControlResponse, ask};
     let answer = ask(
         &home.control_socket_path(),
@@ -526,7 +530,11 @@ pub fn check_signer(store: &Store, report: &VerifiedReport) -> Result<()> {
     }
 }
 
-fn store_one(store: &Store, report: &VerifiedReport, provenance: Provenance) -> Result<()> {
+pub(crate) fn store_one(
+    store: &Store,
+    report: &VerifiedReport,
+    provenance: Provenance,
+) -> Result<()> {
     match store.insert(vec![report.clone()], provenance)?.pop() {
         Some(IngestOutcome::Stored { .. } | IngestOutcome::Duplicate { .. }) => Ok(()),
         Some(IngestOutcome::Refused { reason, .. }) => bail!("not stored: {reason}"),
@@ -619,6 +627,30 @@ impl Reader {
         list.into_iter()
             .next()
             .with_context(|| format!("no report {id} in this node's store"))
+    }
+
+    /// The report with this id, if this node holds it.
+    pub fn maybe_one(&self, id: &cairn_core::ReportId) -> Result<Option<StoredReport>> {
+        Ok(match self {
+            Reader::Store(store) => store.get(id)?,
+            Reader::Running(socket) => {
+                Reader::ask(socket, crate::control::ReportsWanted::IfHeld(*id))?
+                    .into_iter()
+                    .next()
+                    .map(|(stored, _)| stored)
+            }
+        })
+    }
+
+    /// The sightings of a report (its id or a prefix of it), in arrival order.
+    pub fn sightings_of(&self, id: &str) -> Result<Vec<(StoredReport, ReportStatus)>> {
+        match self {
+            Reader::Store(store) => with_status(store, store.sightings_of(&store.resolve(id)?)?),
+            Reader::Running(socket) => Reader::ask(
+                socket,
+                crate::control::ReportsWanted::SightingsOf(id.to_string()),
+            ),
+        }
     }
 
     /// Every version of a report, oldest first.
@@ -794,6 +826,7 @@ fn draft_from_args(args: NewArgs, store: Option<&Store>) -> Result<ReportDraft> 
         })
         .filter(|c| !c.is_empty()),
         directory_entry: None,
+        sighting: None,
     })
 }
 

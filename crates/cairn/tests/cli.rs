@@ -1746,3 +1746,111 @@ fn correlate_names_related_reports_for_a_value_and_for_each_indicator_of_a_repor
         "{err}"
     );
 }
+
+#[test]
+fn a_partner_says_it_saw_a_report_and_lists_what_was_said() {
+    let author = Node::new();
+    let partner = Node::new();
+    let id = author.publish(GREEN);
+    let file = author.path("copy.cairn");
+    author.ok(&[
+        "report",
+        "export",
+        &id[..8],
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    partner.ok(&["report", "import", file.to_str().unwrap()]);
+    let said = partner.ok(&[
+        "sighting",
+        "add",
+        &id[..8],
+        "--kind",
+        "seen",
+        "--indicator",
+        "198.51.100.7",
+        "--count",
+        "3",
+        "--where",
+        "mail gateway",
+        "--observed",
+        "SMTP from 198.51.100.7",
+    ]);
+    assert!(said.contains("goes back to the report's author"), "{said}");
+    partner.ok(&[
+        "sighting",
+        "add",
+        &id[..8],
+        "--kind",
+        "false-positive",
+        "--indicator",
+        "domain:login-bank.example",
+    ]);
+    // Never wider than the report, never about an indicator it does not carry.
+    let err = partner.fails(&[
+        "sighting",
+        "add",
+        &id[..8],
+        "--kind",
+        "seen",
+        "--tlp",
+        "clear",
+    ]);
+    assert!(err.contains("further than the report"), "{err}");
+    let err = partner.fails(&[
+        "sighting",
+        "add",
+        &id[..8],
+        "--kind",
+        "seen",
+        "--indicator",
+        "ipv4:192.0.2.1",
+    ]);
+    assert!(err.contains("has no indicator"), "{err}");
+    let err = partner.fails(&[
+        "sighting",
+        "add",
+        &id[..8],
+        "--kind",
+        "seen",
+        "--count",
+        "0",
+    ]);
+    assert!(err.contains("sighting.count"), "{err}");
+
+    let listed = partner.ok(&["sighting", "list", &id[..8]]);
+    assert!(listed.contains("ipv4:198.51.100.7"), "{listed}");
+    assert!(listed.contains("seen 3 time(s)"), "{listed}");
+    assert!(listed.contains("at mail gateway"), "{listed}");
+    let json: serde_json::Value =
+        serde_json::from_str(&partner.ok(&["sighting", "list", &id[..8], "--json"])).unwrap();
+    assert_eq!(json["sightings"].as_array().unwrap().len(), 2, "{json}");
+    assert_eq!(json["by_indicator"][1]["false_positive"], 1, "{json}");
+    // The author, given the partner's sightings, sees them per report.
+    let out = partner.path("sightings.cairn");
+    let sighting_id = json["sightings"][0]["sighting"]["concerns"]["report"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(sighting_id, id);
+    let mine = partner.list_json();
+    let first_sighting = mine
+        .iter()
+        .find(|r| r["kind"] == "sighting" && r["sighting"]["kind"] == "seen")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    partner.ok(&[
+        "report",
+        "export",
+        &first_sighting,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    author.ok(&["report", "import", out.to_str().unwrap()]);
+    let at_author = author.ok(&["sighting", "list", &id[..8]]);
+    assert!(at_author.contains("198.51.100.7"), "{at_author}");
+    let none = partner.ok(&["sighting", "list", &first_sighting[..8]]);
+    assert!(none.contains("No sightings"), "{none}");
+}

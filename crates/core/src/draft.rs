@@ -93,6 +93,10 @@ pub struct ReportDraft {
     pub coding: Option<crate::coding::IncidentCoding>,
     /// For directory entries (kind `directory-entry`): the entry (docs/VOCABULARIES.md).
     pub directory_entry: Option<crate::directory::DirectoryEntry>,
+    /// For sightings (kind `sighting`): what was seen of which report
+    /// ([`crate::sighting::check_marking`] says how it may be marked).
+    #[serde(skip)]
+    pub sighting: Option<crate::sighting::Sighting>,
 }
 
 /// An observable as written in a draft.
@@ -299,6 +303,10 @@ impl ReportDraft {
                 .directory_entry
                 .as_ref()
                 .map(|e| e.canonical().to_proto()),
+            sighting: self
+                .sighting
+                .as_ref()
+                .map(crate::sighting::Sighting::to_proto),
         };
         Ok((body, disclosures))
     }
@@ -372,6 +380,7 @@ impl ReportDraft {
             observance: r.observance.clone(),
             coding: r.coding.clone(),
             directory_entry: r.directory_entry.clone(),
+            sighting: r.sighting.clone(),
         }
     }
 }
@@ -445,6 +454,7 @@ pub fn retract<'k, R: RngCore + CryptoRng>(
         directory_entry: None,
         language: String::new(),
         observance: None,
+        sighting: None,
     };
     Ok(sign_body(body, &[], signer, rng, None)?)
 }

@@ -756,6 +756,8 @@ impl VerifiedReport {
             observance: None,
             coding: None,
             directory_entry: None,
+            concerns: r.concerns,
+            sighting: None,
         }
     }
 

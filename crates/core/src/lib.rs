@@ -20,6 +20,7 @@ pub mod observance;
 pub mod report;
 pub mod sample;
 pub mod search;
+pub mod sighting;
 pub mod stix;
 pub mod warninglist;
 pub mod when;
@@ -37,5 +38,7 @@ pub use identity::{
     NodeCertificate, NodeKey, OrgKey, OrgPublicKey, ReportSigner, ReportSigningKey,
 };
 pub use indicator::Indicator;
-pub use model::{DisclosureField, Distribution, IndicatorType, ReportKind, Scope, Severity, Tlp};
+pub use model::{
+    DisclosureField, Distribution, IndicatorType, ReportKind, Scope, Severity, SightingKind, Tlp,
+};
 pub use report::{InvalidReport, Report, ReportId, limits};

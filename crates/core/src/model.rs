@@ -151,6 +151,23 @@ domain_enum! {
         /// An entry of the liaison directory: an initiative, project, capacity offer or need,
         /// or donor programme.
         DirectoryEntry = DirectoryEntry, "directory-entry" | "directory";
+        /// A sighting of, or feedback about, another organisation's report or one of its
+        /// indicators; it goes back to that report's author.
+        Sighting = Sighting, "sighting" | "feedback";
+    }
+}
+
+domain_enum! {
+    /// What a sighting says of the report or indicator it concerns.
+    SightingKind ("sighting kind", pb::SightingKind) {
+        /// Seen in the sighting organisation's networks or systems (MISP sighting type 0).
+        Seen = Seen, "seen" | "sighting" | "sighted";
+        /// Found to be a false positive (MISP sighting type 1).
+        FalsePositive = FalsePositive, "false-positive" | "fp";
+        /// No longer valid (MISP sighting type 2, expiration).
+        Expired = Expired, "expired" | "expiration";
+        /// Confirmed malicious by the sighting organisation's own analysis.
+        Confirmed = Confirmed, "confirmed";
     }
 }
 

@@ -239,6 +239,13 @@ pub struct Report {
     /// For directory entries: the entry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub directory_entry: Option<crate::directory::DirectoryEntry>,
+    /// For sightings: the report concerned (also read from a marking alone, for the sharing
+    /// rule that keeps a sighting within its report's reach).
+    #[serde(skip)]
+    pub concerns: Option<crate::sighting::Concerns>,
+    /// For sightings: the sighting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sighting: Option<crate::sighting::Sighting>,
 }
 
 fn serialize_distribution<S: serde::Serializer>(
@@ -582,6 +589,37 @@ pub(crate) fn validate_reading_objects(
         }
         (_, None) => None,
     };
+    let sighting = match (kind, body.sighting.as_ref()) {
+        (ReportKind::Sighting, Some(sighting)) => {
+            if !indicators.is_empty()
+                || !body.stix_objects.is_empty()
+                || body.misp_event.is_some()
+                || body.coding.is_some()
+            {
+                return Err(invalid(
+                    "sighting",
+                    "a sighting carries no indicators, STIX objects, MISP event or incident coding of its own",
+                ));
+            }
+            Some(
+                crate::sighting::Sighting::from_proto(sighting, body.created_ms)
+                    .map_err(|(field, reason)| invalid(format!("sighting.{field}"), reason))?,
+            )
+        }
+        (ReportKind::Sighting, None) => {
+            return Err(invalid(
+                "sighting",
+                "a sighting report must say what was seen of which report",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(invalid(
+                "sighting",
+                format!("only sighting reports carry a sighting, not a {kind} report"),
+            ));
+        }
+        (_, None) => None,
+    };
     let misp_event = body
         .misp_event
         .as_ref()
@@ -673,6 +711,8 @@ pub(crate) fn validate_reading_objects(
         observance,
         coding,
         directory_entry,
+        concerns: sighting.as_ref().map(|s| s.concerns),
+        sighting,
     };
     Ok((report, object_versions))
 }
@@ -717,6 +757,12 @@ pub(crate) fn marking(view: pb::ReportMarking) -> Result<Report, InvalidReport> 
         observance: None,
         coding: None,
         directory_entry: None,
+        concerns: view
+            .sighting
+            .map(|s| crate::sighting::concerns_of(&s.report, &s.report_author))
+            .transpose()
+            .map_err(|(field, reason)| invalid(format!("sighting.{field}"), reason))?,
+        sighting: None,
     })
 }
 
@@ -903,6 +949,76 @@ mod tests {
 
     fn field_of(b: pb::ReportBody) -> String {
         validate_body(&b).unwrap_err().field
+    }
+
+    #[test]
+    fn a_sighting_is_carried_only_by_a_sighting_report_and_its_marking_names_the_report() {
+        use rand::SeedableRng;
+        let author = crate::OrgKey::generate(&mut rand::rngs::StdRng::seed_from_u64(5)).public();
+        let sighting = pb::Sighting {
+            report: vec![9; 32],
+            report_author: author.as_bytes().to_vec(),
+            kind: crate::SightingKind::FalsePositive.to_proto(),
+            ..Default::default()
+        };
+        let sighting_body = pb::ReportBody {
+            kind: ReportKind::Sighting.to_proto(),
+            sighting: Some(sighting.clone()),
+            ..body()
+        };
+        let read = validate_body(&sighting_body).unwrap();
+        let concerns = read.concerns.unwrap();
+        assert_eq!(concerns.report, ReportId::from_bytes([9; 32]));
+        assert_eq!(concerns.author, author);
+        assert_eq!(read.sighting.unwrap().concerns, concerns);
+        let marking_only = marking(pb::ReportMarking {
+            kind: ReportKind::Sighting.to_proto(),
+            created_ms: 1_700_000_000_000,
+            tlp: Tlp::Green.to_proto(),
+            distribution: sighting_body.distribution.clone(),
+            sighting: Some(pb::SightingMarking {
+                report: vec![9; 32],
+                report_author: author.as_bytes().to_vec(),
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(marking_only.concerns, Some(concerns));
+        assert_eq!(
+            field_of(pb::ReportBody {
+                kind: ReportKind::Sighting.to_proto(),
+                ..body()
+            }),
+            "sighting"
+        );
+        assert_eq!(
+            field_of(pb::ReportBody {
+                sighting: Some(sighting.clone()),
+                ..body()
+            }),
+            "sighting"
+        );
+        assert_eq!(
+            field_of(pb::ReportBody {
+                indicators: vec![pb::Indicator {
+                    r#type: crate::IndicatorType::Ipv4.to_proto(),
+                    value: "203.0.113.7".into(),
+                    ..Default::default()
+                }],
+                ..sighting_body.clone()
+            }),
+            "sighting"
+        );
+        assert_eq!(
+            field_of(pb::ReportBody {
+                sighting: Some(pb::Sighting {
+                    kind: 0,
+                    ..sighting
+                }),
+                ..sighting_body
+            }),
+            "sighting.kind"
+        );
     }
 
     #[test]

@@ -1872,6 +1872,9 @@ impl Actor {
                         marking: &c.marking,
                         hop: c.partner_hop.saturating_add(1),
                         from,
+                        // Offered again only where a sighting may surely go: its report's
+                        // author.
+                        concerned: None,
                     };
                     let copy = relay::copy_for(
                         &self.us,
@@ -1953,13 +1956,32 @@ impl Actor {
         }
         let head = self.store.last_seq().unwrap_or(0);
         let now = now_ms();
+        // A sighting is announced to whoever may receive the report it concerns from here.
+        let concerned: Vec<Option<exchange::ConcernedStanding>> = new
+            .iter()
+            .map(|n| {
+                let concerns = n.marking.concerns?;
+                exchange::concerned_standing(&self.store, &self.us, &concerns.report, now)
+                    .inspect_err(|e| {
+                        tracing::warn!(
+                            report = %concerns.report,
+                            error = %e,
+                            "the report a sighting concerns could not be read: \
+                             only its author is told of the sighting"
+                        );
+                    })
+                    .ok()
+            })
+            .collect();
         let stored: Vec<JustStored<'_>> = new
             .iter()
-            .map(|n| JustStored {
+            .zip(&concerned)
+            .map(|(n, c)| JustStored {
                 author: n.author,
                 marking: &n.marking,
                 hop: n.hop,
                 from: n.from,
+                concerned: c.as_ref().map(exchange::ConcernedStanding::as_concerned),
             })
             .collect();
         let mut notify = Vec::new();
@@ -2345,23 +2367,35 @@ impl Actor {
             }
             NodeCommand::Stored { reports, outcomes } => self.announce_own(reports, &outcomes),
             NodeCommand::ExplainSharing { stored, reply } => {
-                let decisions = exchange::explain_sharing(
-                    &self.us,
-                    &stored,
-                    self.partners.iter().map(|p| &p.partner),
-                    &self.rules.communities,
-                    now_ms(),
-                );
+                let now = now_ms();
+                let decisions =
+                    exchange::concerned_of(&self.store, &self.us, stored.report.report(), now).map(
+                        |concerned| {
+                            exchange::explain_sharing(
+                                &self.us,
+                                &stored,
+                                concerned.as_ref(),
+                                self.partners.iter().map(|p| &p.partner),
+                                &self.rules.communities,
+                                now,
+                            )
+                        },
+                    );
                 let _ = reply.send(decisions);
             }
             NodeCommand::ExplainDraft { report, reply } => {
-                let decisions = exchange::explain_draft(
-                    &self.us,
-                    &report,
-                    self.partners.iter().map(|p| &p.partner),
-                    &self.rules.communities,
-                    now_ms(),
-                );
+                let now = now_ms();
+                let decisions =
+                    exchange::concerned_of(&self.store, &self.us, &report, now).map(|concerned| {
+                        exchange::explain_draft(
+                            &self.us,
+                            &report,
+                            concerned.as_ref(),
+                            self.partners.iter().map(|p| &p.partner),
+                            &self.rules.communities,
+                            now,
+                        )
+                    });
                 let _ = reply.send(decisions);
             }
             NodeCommand::Reconfigure {

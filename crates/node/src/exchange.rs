@@ -51,9 +51,12 @@ pub struct SharingDecision {
 
 /// For each partner, whether it receives `stored` from this node now and why: the rule
 /// `decide_outbound` applies when serving it, given the hop at which this node holds it.
+/// A sighting is explained with what this node holds of the report it concerns
+/// ([`concerned_standing`], [`ConcernedStanding::of`]).
 pub fn explain_sharing<'a>(
     us: &OrgPublicKey,
     stored: &StoredReport,
+    concerned: Option<&ConcernedStanding>,
     partners: impl IntoIterator<Item = &'a Partner>,
     communities: &Communities,
     now_ms: i64,
@@ -63,7 +66,28 @@ pub fn explain_sharing<'a>(
         now_ms,
         received_ms: stored.received_ms,
     };
-    explain(us, stored.report.report(), holding, partners, communities)
+    explain(
+        us,
+        stored.report.report(),
+        holding,
+        concerned,
+        partners,
+        communities,
+    )
+}
+
+/// For a sighting, what this node holds of the report it concerns; `None` for any other
+/// report.
+pub fn concerned_of(
+    store: &Store,
+    us: &OrgPublicKey,
+    report: &cairn_core::Report,
+    now_ms: i64,
+) -> Result<Option<ConcernedStanding>, ReadError> {
+    report
+        .concerns
+        .map(|c| concerned_standing(store, us, &c.report, now_ms))
+        .transpose()
 }
 
 /// For each partner, whether it would receive `report` if this node's organisation published
@@ -72,6 +96,7 @@ pub fn explain_sharing<'a>(
 pub fn explain_draft<'a>(
     us: &OrgPublicKey,
     report: &cairn_core::Report,
+    concerned: Option<&ConcernedStanding>,
     partners: impl IntoIterator<Item = &'a Partner>,
     communities: &Communities,
     now_ms: i64,
@@ -81,20 +106,32 @@ pub fn explain_draft<'a>(
         now_ms,
         received_ms: now_ms,
     };
-    explain(us, report, holding, partners, communities)
+    explain(us, report, holding, concerned, partners, communities)
 }
 
 fn explain<'a>(
     us: &OrgPublicKey,
     report: &cairn_core::Report,
     holding: cairn_policy::Holding,
+    concerned: Option<&ConcernedStanding>,
     partners: impl IntoIterator<Item = &'a Partner>,
     communities: &Communities,
 ) -> Vec<SharingDecision> {
     partners
         .into_iter()
         .map(|partner| {
-            match cairn_policy::decide_outbound(us, report, holding, partner, communities) {
+            let decision = match concerned {
+                Some(concerned) => cairn_policy::decide_sighting(
+                    us,
+                    report,
+                    holding,
+                    concerned.as_concerned(),
+                    partner,
+                    communities,
+                ),
+                None => cairn_policy::decide_outbound(us, report, holding, partner, communities),
+            };
+            match decision {
                 cairn_policy::OutboundDecision::Share { withhold, rule } => SharingDecision {
                     partner: partner.name.clone(),
                     receives: true,
@@ -196,7 +233,7 @@ pub fn serve_page(
     let mut look_at = |plan: &mut PagePlan, stored: cairn_store::StoredEnvelope| {
         let seq = stored.seq;
         let size = stored.envelope.len();
-        let offer = offer(rules, partner, stored, None, now_ms, Skip::Theirs)?;
+        let offer = offer(store, rules, partner, stored, None, now_ms, Skip::Theirs)?;
         if let Verdict::Withheld(rule) = offer.verdict {
             *withheld.entry(rule).or_insert(0) += 1;
         }
@@ -274,11 +311,17 @@ pub fn serve_fetch(
     let Some(stored) = store.envelope_of(id)? else {
         return Ok(None);
     };
-    Ok(
-        offer(rules, partner, stored, Some(*id), now_ms, Skip::Nothing)?
-            .copy
-            .map(|(_, report)| report),
-    )
+    Ok(offer(
+        store,
+        rules,
+        partner,
+        stored,
+        Some(*id),
+        now_ms,
+        Skip::Nothing,
+    )?
+    .copy
+    .map(|(_, report)| report))
 }
 
 /// What a partner gets of one stored report: the decision, and the copy it gets if shared.
@@ -290,8 +333,10 @@ struct Offer {
 /// Decides from a stored envelope's marking alone what `partner` gets of it
 /// ([`relay::verdict`]); the report is decoded in full only when disclosures must be withheld
 /// from the copy. `known_id` is the id the report was looked up by, if it was (its body is
-/// then not hashed again).
+/// then not hashed again). For a sighting, the report it concerns is looked up: the sighting
+/// goes only where that report may go ([`cairn_policy::decide_sighting`]).
 fn offer(
+    store: &Store,
     rules: &SharingRules,
     partner: &Partner,
     stored: cairn_store::StoredEnvelope,
@@ -305,11 +350,21 @@ fn offer(
         None => cairn_core::stored_marking(&stored.envelope),
     }
     .map_err(corrupt)?;
+    let concerned = match &view.marking.concerns {
+        Some(concerns) => Some(concerned_standing(
+            store,
+            &rules.us,
+            &concerns.report,
+            now_ms,
+        )?),
+        None => None,
+    };
     let standing = Standing {
         author: view.author,
         marking: &view.marking,
         provenance: stored.provenance,
         received_ms: stored.received_ms,
+        concerned: concerned.as_ref().map(ConcernedStanding::as_concerned),
     };
     let verdict = relay::verdict(
         &rules.us,
@@ -341,6 +396,67 @@ fn offer(
         Verdict::Theirs | Verdict::Embargoed(_) | Verdict::Withheld(_) => None,
     };
     Ok(Offer { verdict, copy })
+}
+
+/// What this node holds of the report a sighting concerns: its marking and how it holds it.
+pub enum ConcernedStanding {
+    /// Held here.
+    Held {
+        /// Its marking.
+        marking: Box<cairn_core::Report>,
+        /// How this node holds it.
+        holding: cairn_policy::Holding,
+    },
+    /// Not held here.
+    NotHeld,
+}
+
+impl ConcernedStanding {
+    /// A report this node holds, as `stored`, at `now_ms`.
+    pub fn of(us: &OrgPublicKey, stored: &StoredReport, now_ms: i64) -> ConcernedStanding {
+        ConcernedStanding::Held {
+            marking: Box::new(stored.report.marking()),
+            holding: cairn_policy::Holding {
+                hop: holding_hop(us, stored),
+                now_ms,
+                received_ms: stored.received_ms,
+            },
+        }
+    }
+
+    /// The form the sharing rules read.
+    pub fn as_concerned(&self) -> cairn_policy::Concerned<'_> {
+        match self {
+            ConcernedStanding::Held { marking, holding } => cairn_policy::Concerned::Held {
+                report: marking,
+                holding: *holding,
+            },
+            ConcernedStanding::NotHeld => cairn_policy::Concerned::NotHeld,
+        }
+    }
+}
+
+/// Looks up the report `id` a sighting concerns, as the sharing rule for sightings reads it
+/// at `now_ms`.
+pub fn concerned_standing(
+    store: &Store,
+    us: &OrgPublicKey,
+    id: &ReportId,
+    now_ms: i64,
+) -> Result<ConcernedStanding, ReadError> {
+    let Some(held) = store.envelope_of(id)? else {
+        return Ok(ConcernedStanding::NotHeld);
+    };
+    let view = cairn_core::stored_marking_of(*id, &held.envelope)
+        .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
+    Ok(ConcernedStanding::Held {
+        holding: cairn_policy::Holding {
+            hop: relay::hop_of(us, &view.author, &held.provenance),
+            now_ms,
+            received_ms: held.received_ms,
+        },
+        marking: Box::new(view.marking),
+    })
 }
 
 /// What became of a page a partner sent.

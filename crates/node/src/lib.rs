@@ -372,12 +372,12 @@ pub(crate) enum NodeCommand {
     /// Whether each partner receives a stored report now, and why.
     ExplainSharing {
         stored: Box<StoredReport>,
-        reply: oneshot::Sender<Vec<exchange::SharingDecision>>,
+        reply: oneshot::Sender<Result<Vec<exchange::SharingDecision>, cairn_store::ReadError>>,
     },
     /// Whether each partner would receive a report of ours published now, and why.
     ExplainDraft {
         report: Box<cairn_core::Report>,
-        reply: oneshot::Sender<Vec<exchange::SharingDecision>>,
+        reply: oneshot::Sender<Result<Vec<exchange::SharingDecision>, cairn_store::ReadError>>,
     },
     /// Take a new trust list and sharing rules; `kept` is every key statement in the store,
     /// for the logs of partners new to the list.
@@ -669,11 +669,12 @@ impl NodeHandle {
         &self,
         stored: StoredReport,
     ) -> Result<Vec<exchange::SharingDecision>, NodeError> {
-        self.ask(|reply| NodeCommand::ExplainSharing {
-            stored: Box::new(stored),
-            reply,
-        })
-        .await
+        Ok(self
+            .ask(|reply| NodeCommand::ExplainSharing {
+                stored: Box::new(stored),
+                reply,
+            })
+            .await??)
     }
 
     /// For each partner in the trust list, whether it would receive `report` (a draft's
@@ -682,11 +683,12 @@ impl NodeHandle {
         &self,
         report: cairn_core::Report,
     ) -> Result<Vec<exchange::SharingDecision>, NodeError> {
-        self.ask(|reply| NodeCommand::ExplainDraft {
-            report: Box::new(report),
-            reply,
-        })
-        .await
+        Ok(self
+            .ask(|reply| NodeCommand::ExplainDraft {
+                report: Box::new(report),
+                reply,
+            })
+            .await??)
     }
 
     /// Who received a report from this node, and when.

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 
 use cairn_core::{DisclosureField, OrgPublicKey, Report};
 use cairn_policy::{
-    Communities, Holding, OutboundDecision, OutboundRule, Partner, decide_outbound,
+    Communities, Concerned, Holding, OutboundDecision, OutboundRule, Partner, decide_outbound,
+    decide_sighting,
 };
 use cairn_store::Provenance;
 
@@ -37,6 +38,9 @@ pub struct JustStored<'a> {
     pub hop: u32,
     /// The partner organisation that passed it on, if any.
     pub from: Option<OrgPublicKey>,
+    /// For a sighting, what this node holds of the report it concerns, when looked up; without
+    /// it only that report's author hears of the sighting.
+    pub concerned: Option<Concerned<'a>>,
 }
 
 /// Whether to tell one partner about reports just stored.
@@ -73,7 +77,13 @@ pub fn tell(
             // Just stored.
             received_ms: now_ms,
         };
-        match decide_outbound(us, new.marking, holding, partner, communities) {
+        let decision = match new.concerned {
+            Some(concerned) => {
+                decide_sighting(us, new.marking, holding, concerned, partner, communities)
+            }
+            None => decide_outbound(us, new.marking, holding, partner, communities),
+        };
+        match decision {
             OutboundDecision::Share { .. } => return Tell::Now,
             OutboundDecision::Withhold(OutboundRule::Embargoed(until)) => {
                 earliest = Some(earliest.map_or(until, |e| e.min(until)));
@@ -175,6 +185,9 @@ pub struct Standing<'a> {
     pub provenance: Provenance,
     /// When this node stored it (ms since the Unix epoch).
     pub received_ms: i64,
+    /// For a sighting, what this node holds of the report it concerns, when looked up; without
+    /// it a sighting goes to that report's author only.
+    pub concerned: Option<Concerned<'a>>,
 }
 
 /// What `partner` gets of a report standing on this node (organisation `us`) at `now_ms`.
@@ -200,7 +213,18 @@ pub fn verdict(
         now_ms,
         received_ms: standing.received_ms,
     };
-    match decide_outbound(us, standing.marking, holding, partner, communities) {
+    let decision = match standing.concerned {
+        Some(concerned) => decide_sighting(
+            us,
+            standing.marking,
+            holding,
+            concerned,
+            partner,
+            communities,
+        ),
+        None => decide_outbound(us, standing.marking, holding, partner, communities),
+    };
+    match decision {
         OutboundDecision::Share { withhold, .. } => Verdict::Share { withhold, hop },
         OutboundDecision::Withhold(OutboundRule::Embargoed(until)) => Verdict::Embargoed(until),
         OutboundDecision::Withhold(rule) => Verdict::Withheld(rule.name()),
@@ -427,6 +451,7 @@ mod tests {
             marking: &marking,
             hop: 0,
             from,
+            concerned: None,
         };
         let communities = Communities::default();
         // What this node wrote, and what a partner sent it: the other node hears of both.
@@ -455,6 +480,7 @@ mod tests {
             marking: &marking,
             provenance: from_ours,
             received_ms: 0,
+            concerned: None,
         };
         assert!(matches!(
             verdict(&us, &communities, &own_node, standing, 1, Skip::Theirs),

@@ -58,6 +58,8 @@ fn report(rng: &mut StdRng, partner: OrgPublicKey) -> Report {
         observance: None,
         coding: None,
         directory_entry: None,
+        concerns: None,
+        sighting: None,
     }
 }
 

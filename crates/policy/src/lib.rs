@@ -13,7 +13,7 @@ use cairn_core::{DisclosureField, OrgPublicKey, ReportKind, Tlp};
 pub use inbound::{
     Arrival, InboundDecision, InboundPolicy, InboundRule, MAX_CLOCK_AHEAD_MS, decide_inbound,
 };
-pub use outbound::{OutboundDecision, OutboundRule, decide_outbound};
+pub use outbound::{Concerned, OutboundDecision, OutboundRule, decide_outbound, decide_sighting};
 pub use public::is_public;
 
 /// What kind of organisation a partner is (written in lower case in node.toml).

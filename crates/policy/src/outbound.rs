@@ -40,6 +40,9 @@ pub enum OutboundRule {
     RegionNotShared,
     /// Embargoed until this time (ms).
     Embargoed(i64),
+    /// A sighting goes only to the author of the report it concerns and to partners that
+    /// may receive that report from this node.
+    SightingBeyondReport,
 }
 
 impl OutboundRule {
@@ -59,6 +62,7 @@ impl OutboundRule {
         "excluded_tag",
         "sector_not_shared",
         "region_not_shared",
+        "sighting_beyond_report",
     ];
 
     /// A short fixed name for the rule, for metrics and scripts (`above_max_tlp`, ...).
@@ -80,6 +84,7 @@ impl OutboundRule {
             OutboundRule::SectorNotShared => "sector_not_shared",
             OutboundRule::RegionNotShared => "region_not_shared",
             OutboundRule::Embargoed(_) => "embargoed",
+            OutboundRule::SightingBeyondReport => "sighting_beyond_report",
         }
     }
 
@@ -129,6 +134,9 @@ impl OutboundRule {
                 "the report concerns none of the regions this partner receives".into()
             }
             OutboundRule::Embargoed(until) => format!("embargoed until {until} ms"),
+            OutboundRule::SightingBeyondReport => "a sighting goes only to the author of the \
+                 report it concerns and to partners that may receive that report from this node"
+                .into(),
         }
     }
 }
@@ -161,9 +169,78 @@ impl OutboundDecision {
     }
 }
 
-/// Whether `report` by `author`, held by organisation `us` as `holding` says, may go to
-/// `partner`.
+/// Whether `report`, held by organisation `us` as `holding` says, may go to `partner`. A
+/// sighting goes this way only to the author of the report it concerns: [`decide_sighting`]
+/// also lets it go to partners that may receive that report.
 pub fn decide_outbound(
+    us: &OrgPublicKey,
+    report: &Report,
+    holding: Holding,
+    partner: &Partner,
+    communities: &Communities,
+) -> OutboundDecision {
+    let decision = decide_marking(us, report, holding, partner, communities);
+    match report.concerns {
+        Some(concerns)
+            if decision.shares() && partner.org != *us && partner.org != concerns.author =>
+        {
+            OutboundDecision::Withhold(OutboundRule::SightingBeyondReport)
+        }
+        _ => decision,
+    }
+}
+
+/// What a node holds of the report a sighting concerns.
+#[derive(Debug, Clone, Copy)]
+pub enum Concerned<'a> {
+    /// The report, and where it stands on this node.
+    Held {
+        /// Its marking.
+        report: &'a Report,
+        /// How this node holds it.
+        holding: Holding,
+    },
+    /// Not held here: nobody but its author may learn of it from this node.
+    NotHeld,
+}
+
+/// Whether the sighting `sighting`, held by `us` as `holding` says, may go to `partner`: its
+/// own marking must allow it, and the partner must be the author of the report it concerns
+/// or a partner that may receive that report (`concerned`) from this node now. A sighting
+/// so never reaches anyone its report would not. For any other report, [`decide_outbound`].
+pub fn decide_sighting(
+    us: &OrgPublicKey,
+    sighting: &Report,
+    holding: Holding,
+    concerned: Concerned<'_>,
+    partner: &Partner,
+    communities: &Communities,
+) -> OutboundDecision {
+    let decision = decide_marking(us, sighting, holding, partner, communities);
+    let Some(concerns) = sighting.concerns else {
+        return decision;
+    };
+    if !decision.shares() || partner.org == *us || partner.org == concerns.author {
+        return decision;
+    }
+    match concerned {
+        Concerned::Held { report, holding } => {
+            match decide_outbound(us, report, holding, partner, communities) {
+                OutboundDecision::Share { .. } => decision,
+                OutboundDecision::Withhold(OutboundRule::Embargoed(until)) => {
+                    OutboundDecision::Withhold(OutboundRule::Embargoed(until))
+                }
+                OutboundDecision::Withhold(_) => {
+                    OutboundDecision::Withhold(OutboundRule::SightingBeyondReport)
+                }
+            }
+        }
+        Concerned::NotHeld => OutboundDecision::Withhold(OutboundRule::SightingBeyondReport),
+    }
+}
+
+/// The rules of a report's own marking and the partner's policy.
+fn decide_marking(
     us: &OrgPublicKey,
     report: &Report,
     holding: Holding,

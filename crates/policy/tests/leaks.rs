@@ -61,6 +61,8 @@ fn report(tlp: Tlp, scope: Scope, hops: u32, community: Option<&str>) -> Report 
         observance: None,
         coding: None,
         directory_entry: None,
+        concerns: None,
+        sighting: None,
     }
 }
 

@@ -2,6 +2,9 @@
 //! written as one conjunction rather than as ordered checks. On random reports, partners,
 //! communities and policies, the engine shares exactly what the oracle allows.
 //!
+//! A sighting is checked the same way: it goes where its own marking allows, and only to the
+//! author of the report it concerns or to a partner the oracle lets receive that report.
+//!
 //! 10,000 cases by default; set CAIRN_POLICY_CASES for more.
 
 mod common;
@@ -12,7 +15,8 @@ use cairn_core::{
     DisclosureField, Distribution, OrgKey, OrgPublicKey, Report, ReportKind, Scope, Tlp,
 };
 use cairn_policy::{
-    Communities, Holding, OrgKind, OutboundDecision, OutboundPolicy, Partner, decide_outbound,
+    Communities, Concerned, Holding, OrgKind, OutboundDecision, OutboundPolicy, Partner,
+    decide_outbound, decide_sighting,
 };
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -187,6 +191,8 @@ fn world(c: &Case, orgs: &[OrgPublicKey]) -> World {
         observance: None,
         coding: None,
         directory_entry: None,
+        concerns: None,
+        sighting: None,
     };
     let mut communities = Communities::default();
     communities.define("alpha", subset(orgs, c.community_a));
@@ -257,5 +263,58 @@ proptest! {
                 prop_assert_eq!(withhold, &w.partner.policy.withhold);
             }
         }
+    }
+
+    #[test]
+    fn a_sighting_goes_exactly_where_the_oracle_lets_it_and_its_report_go(
+        own in case(),
+        about in case(),
+        author in 0usize..6,
+        held in any::<bool>(),
+    ) {
+        let orgs = orgs();
+        let mut w = world(&own, &orgs);
+        w.report.kind = ReportKind::Sighting;
+        if !w.partner.policy.kinds.is_empty() {
+            // Partners that take only some kinds mostly take sightings too.
+            w.partner.policy.kinds.insert(ReportKind::Sighting);
+        }
+        let concerns = cairn_core::sighting::Concerns {
+            report: cairn_core::ReportId::from_bytes([3; 32]),
+            author: orgs[author],
+        };
+        w.report.concerns = Some(concerns);
+        let concerned = world(&about, &orgs);
+        let held_here = held.then_some(Concerned::Held {
+            report: &concerned.report,
+            holding: concerned.holding,
+        });
+        let decision = decide_sighting(
+            &w.us,
+            &w.report,
+            w.holding,
+            held_here.unwrap_or(Concerned::NotHeld),
+            &w.partner,
+            &w.communities,
+        );
+        let peer = w.partner.org;
+        let report_reaches_peer = held
+            && common::oracle_allows(
+                &w.us,
+                &concerned.report,
+                concerned.holding,
+                &peer,
+                &w.partner.policy,
+                &w.communities,
+            );
+        let allowed = oracle_allows(&w)
+            && (peer == w.us || peer == concerns.author || report_reaches_peer);
+        prop_assert_eq!(decision.shares(), allowed, "decision {:?}", decision);
+        // Without the report at hand, only its author (or this organisation) gets a sighting.
+        let alone = decide_outbound(&w.us, &w.report, w.holding, &w.partner, &w.communities);
+        prop_assert_eq!(
+            alone.shares(),
+            oracle_allows(&w) && (peer == w.us || peer == concerns.author)
+        );
     }
 }

@@ -55,6 +55,7 @@ fn every_withholding_outbound_rule_is_listed_by_its_name() {
         OutboundRule::ExcludedTag("law-enforcement".into()),
         OutboundRule::SectorNotShared,
         OutboundRule::RegionNotShared,
+        OutboundRule::SightingBeyondReport,
     ];
     let names: BTreeSet<&str> = withholding.iter().map(OutboundRule::name).collect();
     assert_eq!(names.len(), withholding.len(), "names are distinct");

@@ -176,6 +176,8 @@ fn random_report(rng: &mut StdRng, net: &Net) -> Report {
         observance: None,
         coding: None,
         directory_entry: None,
+        concerns: None,
+        sighting: None,
     }
 }
 

@@ -736,6 +736,7 @@ impl Simulation {
                     marking: &w.report,
                     hop,
                     from: from.map(|f| self.world.keys[f as usize]),
+                    concerned: None,
                 }
             })
             .collect();
@@ -888,6 +889,7 @@ impl Simulation {
                 marking: &w.report,
                 provenance: held.provenance,
                 received_ms: held.received_ms,
+                concerned: None,
             };
             let verdict = relay::verdict(
                 &us,
@@ -1183,6 +1185,7 @@ impl Simulation {
                         marking: &w.report,
                         hop,
                         from: from.map(|f| self.world.keys[f as usize]),
+                        concerned: None,
                     };
                     relay::copy_for(&us, &held, &[], partner, &self.world.communities, now_ms)
                         .map(|copy| (report, copy.hop))
@@ -1211,6 +1214,7 @@ impl Simulation {
             marking: &w.report,
             provenance: held.provenance,
             received_ms: held.received_ms,
+            concerned: None,
         };
         match relay::verdict(
             &self.world.keys[node as usize],

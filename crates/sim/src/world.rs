@@ -250,6 +250,8 @@ impl World {
                 observance: None,
                 coding: None,
                 directory_entry: None,
+                concerns: None,
+                sighting: None,
             },
         }
     }

@@ -4,7 +4,7 @@
 //! - `RECORD` + arrival number (8 bytes, big-endian) → the stored report (its envelope's place
 //!   in the envelope file). Arrival numbers only
 //!   grow, so new reports land in the rightmost, cached part of the tree however large it is.
-//! - `SUPERSEDED_BY`/`RETRACTED_BY` edges: from id, author, to id.
+//! - `SUPERSEDED_BY`/`RETRACTED_BY`/`SIGHTED_BY` edges: from id, author, to id.
 //! - `NEXT_SEQ` → the next arrival number.
 //! - `ENVELOPE_END` → where the envelope file's committed part ends: a record holds its
 //!   envelope's place in that file (`envelopes`, beside the trees), not the envelope.
@@ -54,6 +54,8 @@ pub const SUPERSEDED_BY: u8 = b's';
 pub const RETRACTED_BY: u8 = b'r';
 /// Arrival marks by arrival number.
 pub const ARRIVAL: u8 = b'A';
+/// Sighting edges: the report sighted, the sighting's author, the sighting's id.
+pub const SIGHTED_BY: u8 = b'h';
 
 /// Meta key holding the store format version.
 pub const META_FORMAT: &[u8] = b"format";

@@ -687,6 +687,12 @@ impl Store {
                     &[],
                 );
             }
+            if let Some(concerns) = body.concerns {
+                batch.insert(
+                    keys::edge(keys::SIGHTED_BY, &concerns.report, &report.author(), &id),
+                    &[],
+                );
+            }
             in_batch.insert(id, (seq, report.author()));
             if let Some(filter) = filter.as_mut() {
                 filter.insert(&id);
@@ -1239,6 +1245,28 @@ impl Store {
     /// The highest arrival number whose query postings are written.
     pub fn indexed_up_to(&self) -> u64 {
         crate::index::indexed_up_to(&self.trees)
+    }
+
+    /// The sightings of report `id` this node holds, in arrival order: every version, the
+    /// superseded and retracted too (the caller asks [`Store::status`]).
+    pub fn sightings_of(&self, id: &ReportId) -> Result<Vec<StoredReport>, ReadError> {
+        let mut prefix = Vec::with_capacity(33);
+        prefix.push(keys::SIGHTED_BY);
+        prefix.extend_from_slice(id.as_bytes());
+        let mut found = Vec::new();
+        for item in self.trees.reports.scan_prefix(&prefix).keys() {
+            let key = item?;
+            let sighting = key
+                .get(prefix.len() + 32..)
+                .and_then(ReportId::from_slice)
+                .ok_or_else(|| ReadError::Corrupt("sighting edge".into()))?;
+            let stored = self.get(&sighting)?.ok_or_else(|| {
+                ReadError::Corrupt(format!("sighting {sighting} has an edge but no record"))
+            })?;
+            found.push(stored);
+        }
+        found.sort_by_key(|s| s.seq);
+        Ok(found)
     }
 
     fn edges(

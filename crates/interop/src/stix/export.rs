@@ -159,6 +159,7 @@ fn report_types(kind: ReportKind) -> &'static str {
         // report-type-ov is open: a value of Cairn's own.
         ReportKind::Observance => "observance-figures",
         ReportKind::DirectoryEntry => "directory-entry",
+        ReportKind::Sighting => "sighting",
     }
 }
 
