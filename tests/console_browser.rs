@@ -1,6 +1,6 @@
 //! The analyst console in a real browser: headless Chromium, driven over WebDriver by
 //! chromedriver, signs in to a CERT's node, searches, opens a report, watches a partner's
-//! report arrive without a reload, retracts, and signs out; cookie flags and CSRF are checked
+//! report arrive without a reload, tells its author it was seen, retracts, and signs out; cookie flags and CSRF are checked
 //! from the browser's side, the console must log no error, and every page is kept as a
 //! screenshot in `target/console-screenshots/`.
 //!
@@ -518,6 +518,38 @@ async fn an_analyst_works_through_the_console_in_a_real_browser() {
         .expect("script ran");
     assert_eq!(same_page, Value::Bool(true), "the page was reloaded");
     b.shot("07-live").await;
+
+    // Tell the NGO the CERT saw its report: the sighting goes back to its author.
+    b.go(&format!("/ui/reports/{}", arrived.id())).await;
+    b.fill("#sighting-count", "3").await;
+    b.fill("#sighting-where", "clinic network").await;
+    b.submit("form.sighting").await;
+    b.wait_for_text("the sighting", |t| {
+        t.contains("Each sighting, oldest first") && t.contains("clinic network")
+    })
+    .await;
+    b.shot("07b-sighting").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let at_author = fed
+            .node(1)
+            .store()
+            .sightings_of(&arrived.id())
+            .expect("read");
+        if let Some(sighting) = at_author.first() {
+            let said = sighting
+                .report
+                .report()
+                .sighting
+                .clone()
+                .expect("a sighting");
+            assert_eq!(said.count, 3);
+            assert_eq!(said.place.as_deref(), Some("clinic network"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the sighting reached the NGO");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // CSRF: a form posted without the page's token changes nothing.
     let retract_path = format!("/ui/reports/{}/retract", phishing.id());

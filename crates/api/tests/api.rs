@@ -3270,3 +3270,77 @@ async fn sightings_are_said_of_a_report_and_its_indicators_and_tallied() {
     api.shutdown.cancel();
     api.node.stopped().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_a_reports_sightings_and_takes_a_new_one() {
+    let api = start().await;
+    let publisher = publish_token(&api, "console analyst");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(62);
+    let cert = OrgKey::generate(&mut rng);
+    let mut draft = sample::indicator_report(&mut rng, 62);
+    draft.tlp = Some(Tlp::Green);
+    draft.scope = None;
+    draft.hop_limit = None;
+    let report = draft.sign(&cert, &mut rng).unwrap();
+    api.node.publish(vec![report.clone()]).await.unwrap();
+    let indicator = &report.report().indicators[0];
+    let path = format!("/api/v1/reports/{}/sightings", report.id());
+    let body = format!(
+        r#"{{"kind": "seen", "indicator": "{}:{}", "count": 7, "where": "branch offices"}}"#,
+        indicator.kind, indicator.value
+    );
+    let (status, text) = post(&api, &path, &publisher, "application/json", &body).await;
+    assert_eq!(status, 201, "{text}");
+    let session = console_sign_in(&api, &publisher).await;
+    let cookie = format!("Cookie: cairn_session={session}\r\n");
+    let page_path = format!("/ui/reports/{}", report.id());
+    let (status, _, page) = exchange(&api, "GET", &page_path, &cookie, "").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Sightings and feedback"), "{page}");
+    assert!(page.contains("branch offices"), "{page}");
+    assert!(page.contains("class=\"sighting\""), "{page}");
+    // The form: a confirmation of the whole report, stricter than the report.
+    let csrf = form_field(&page, "csrf");
+    let form_headers = format!("{cookie}Content-Type: application/x-www-form-urlencoded\r\n");
+    let sightings_path = format!("{page_path}/sightings");
+    let (status, head, _) = exchange(
+        &api,
+        "POST",
+        &sightings_path,
+        &form_headers,
+        &format!("csrf={csrf}&kind=confirmed&indicator=&tlp=amber&comment=our+sandbox"),
+    )
+    .await;
+    assert_eq!(status, 303, "{head}");
+    let held = api.node.store().sightings_of(&report.id()).unwrap();
+    assert_eq!(held.len(), 2);
+    let confirmed = held[1].report.report();
+    assert_eq!(confirmed.tlp, Tlp::Amber);
+    assert_eq!(confirmed.summary, "our sandbox");
+    // A wider marking, or a forged form, changes nothing.
+    let (status, _, body) = exchange(
+        &api,
+        "POST",
+        &sightings_path,
+        &form_headers,
+        &format!("csrf={csrf}&kind=seen&tlp=clear"),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("further than the report"), "{body}");
+    let (status, _, _) = exchange(
+        &api,
+        "POST",
+        &sightings_path,
+        &form_headers,
+        "csrf=forged&kind=seen",
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        api.node.store().sightings_of(&report.id()).unwrap().len(),
+        2
+    );
+    api.shutdown.cancel();
+    api.node.stopped().await;
+}

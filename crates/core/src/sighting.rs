@@ -245,6 +245,19 @@ fn scope_rank(scope: Scope) -> u8 {
     }
 }
 
+/// Whether reports of this kind may be sighted: those that carry intelligence, not sightings,
+/// retractions, observance figures or directory entries.
+pub fn sightable(kind: crate::model::ReportKind) -> bool {
+    use crate::model::ReportKind;
+    !matches!(
+        kind,
+        ReportKind::Sighting
+            | ReportKind::Retraction
+            | ReportKind::Observance
+            | ReportKind::DirectoryEntry
+    )
+}
+
 /// Whether `sighting` (the marking of a sighting report about `concerned`, by `author`) stays
 /// within where `concerned` may go: a TLP at least as strict, a scope no wider (the same
 /// community, no more relays), and for TLP:RED only the report's author and recipients.
@@ -256,14 +269,7 @@ pub fn check_marking(
     concerned: &Report,
     author: &OrgPublicKey,
 ) -> Result<(), SightingError> {
-    use crate::model::ReportKind;
-    if matches!(
-        concerned.kind,
-        ReportKind::Sighting
-            | ReportKind::Retraction
-            | ReportKind::Observance
-            | ReportKind::DirectoryEntry
-    ) {
+    if !sightable(concerned.kind) {
         return Err(SightingError::NotSightable(concerned.kind));
     }
     if sighting.tlp < concerned.tlp {

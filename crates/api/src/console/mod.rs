@@ -112,6 +112,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/ui/reports/{id}", get(report))
         .route("/ui/correlate", get(correlate))
         .route("/ui/reports/{id}/retract", post(retract))
+        .route("/ui/reports/{id}/sightings", post(add_sighting))
         .route("/ui/publish", get(publish_page).post(publish_form))
         .route("/ui/publish/preview", post(publish_preview))
         .route(
@@ -937,6 +938,144 @@ async fn retract(
     }
 }
 
+/// The sighting form of a report's page, as posted.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct SightingForm {
+    csrf: String,
+    kind: String,
+    indicator: String,
+    count: String,
+    first_seen: String,
+    last_seen: String,
+    #[serde(rename = "where")]
+    place: String,
+    observed: String,
+    comment: String,
+    tlp: String,
+}
+
+impl SightingForm {
+    /// The request the form says, or what is wrong with it, naming the field.
+    fn request(&self) -> Result<cairn_core::sighting::SightingRequest, String> {
+        let text = |t: &str| Some(t.trim().to_string()).filter(|t| !t.is_empty());
+        let kind = self
+            .kind
+            .parse()
+            .map_err(|e: cairn_core::model::UnknownLabel| e.to_string())?;
+        let count = match text(&self.count) {
+            None => None,
+            Some(n) => Some(
+                n.parse::<u32>()
+                    .map_err(|_| format!("Times seen: {n:?} is not a whole number"))?,
+            ),
+        };
+        let tlp = match text(&self.tlp) {
+            None => None,
+            Some(t) => Some(
+                t.parse()
+                    .map_err(|e: cairn_core::model::UnknownLabel| e.to_string())?,
+            ),
+        };
+        Ok(cairn_core::sighting::SightingRequest {
+            indicator: text(&self.indicator),
+            count,
+            first_seen: text(&self.first_seen),
+            last_seen: text(&self.last_seen),
+            place: text(&self.place),
+            observed: self
+                .observed
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
+            comment: text(&self.comment),
+            tlp,
+            ..cairn_core::sighting::SightingRequest::of(kind)
+        })
+    }
+}
+
+/// `POST /ui/reports/{id}/sightings`: signs a sighting of, or feedback about, a report this
+/// node holds and publishes it, then shows the report with it.
+async fn add_sighting(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<SightingForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let signed = match signed_form(&state, &headers, Role::Publish, &form.csrf).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let refuse = |status: StatusCode, message: &str| {
+        page(
+            status,
+            pages::problem(Some(&signed.viewer()), "Sighting not published", message),
+        )
+    };
+    let request = match form.request() {
+        Ok(r) => r,
+        Err(message) => return refuse(StatusCode::BAD_REQUEST, &message),
+    };
+    let Some(key) = state.signer.get() else {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "This node holds no key that may sign reports, so it cannot sign a sighting.",
+        );
+    };
+    let store = state.node.store().clone();
+    let target = tokio::task::spawn_blocking(move || crate::stored_by_id(&store, &id)).await;
+    let target = match target {
+        Ok(Ok(Some(t))) => t,
+        Ok(Ok(None)) => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                "This node holds no report with that id.",
+            );
+        }
+        Ok(Err(e)) => return refuse(e.status, &e.message),
+        Err(e) => return failed(e),
+    };
+    let signed_sighting = cairn_core::sighting::draft_about(
+        target.report.report(),
+        target.report.id(),
+        target.report.author(),
+        &request,
+        cairn_core::when::now_ms(),
+    )
+    .map_err(|e| e.to_string())
+    .and_then(|draft| {
+        draft
+            .sign(&*key, &mut rand::rngs::OsRng)
+            .map_err(|e| e.to_string())
+    });
+    let sighting = match signed_sighting {
+        Ok(s) => s,
+        Err(message) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, &message),
+    };
+    match state
+        .node
+        .publish(vec![sighting])
+        .await
+        .map(|mut o| o.pop())
+    {
+        Ok(Some(
+            cairn_store::IngestOutcome::Stored { .. }
+            | cairn_store::IngestOutcome::Duplicate { .. },
+        )) => {
+            Redirect::to(&format!("/ui/reports/{}#sightings", target.report.id())).into_response()
+        }
+        Ok(Some(cairn_store::IngestOutcome::Refused { reason, .. })) => {
+            refuse(StatusCode::CONFLICT, &reason)
+        }
+        Ok(other) => failed(format!("sighting not stored: {other:?}")),
+        Err(e) => failed(e),
+    }
+}
+
 /// The tokens page as the token file reads now.
 fn tokens_view(
     state: &AppState,
@@ -1533,6 +1672,7 @@ async fn report(
         cairn_store::ReportStatus,
         Vec<StoredReport>,
         Vec<(cairn_core::Indicator, cairn_store::Correlation)>,
+        Vec<StoredReport>,
     )>;
     let found = tokio::task::spawn_blocking(move || -> Result<Found, crate::ApiError> {
         let Some(stored) = crate::stored_by_id(&store, &id)? else {
@@ -1544,12 +1684,23 @@ async fn report(
             .map_err(crate::internal)?;
         let related = crate::correlations::of_report(&store, &stored.report, RELATED_PER_INDICATOR)
             .map_err(crate::internal)?;
-        Ok(Some((stored, status, history, related)))
+        let mut sightings = Vec::new();
+        for sighting in store
+            .sightings_of(&stored.report.id())
+            .map_err(crate::internal)?
+        {
+            if store.status(&sighting.report).map_err(crate::internal)?
+                == cairn_store::ReportStatus::Current
+            {
+                sightings.push(sighting);
+            }
+        }
+        Ok(Some((stored, status, history, related, sightings)))
     })
     .await;
     let names = names(&state).await;
     match found {
-        Ok(Ok(Some((stored, status, history, related)))) => {
+        Ok(Ok(Some((stored, status, history, related, sightings)))) => {
             let id = stored.report.id();
             let sharing = match state.node.explain_sharing(stored.clone()).await {
                 Ok(decisions) => decisions,
@@ -1564,6 +1715,10 @@ async fn report(
                 && status == cairn_store::ReportStatus::Current
                 && stored.report.report().retracts.is_none()
                 && state.signer.get().is_some();
+            let can_sight = signed.role >= Role::Publish
+                && status == cairn_store::ReportStatus::Current
+                && cairn_core::sighting::sightable(stored.report.report().kind)
+                && state.signer.get().is_some();
             let context = pages::ReportContext {
                 status,
                 history: &history,
@@ -1571,6 +1726,8 @@ async fn report(
                 deliveries: &deliveries,
                 can_retract,
                 related: &related,
+                sightings: &sightings,
+                can_sight,
             };
             page(
                 StatusCode::OK,

@@ -1064,6 +1064,11 @@ pub(crate) struct ReportContext<'a> {
     pub(crate) can_retract: bool,
     /// For each distinct indicator, the other current reports related to it (the newest few).
     pub(crate) related: &'a [(cairn_core::Indicator, cairn_store::Correlation)],
+    /// The current sightings of this report held here, oldest first.
+    pub(crate) sightings: &'a [StoredReport],
+    /// Whether the viewer may say something of it here (a current report of a kind that is
+    /// sighted, a token that may publish, a key that may sign).
+    pub(crate) can_sight: bool,
 }
 
 /// One report: its content, indicators, markings, where it came from, who receives it and
@@ -1116,6 +1121,24 @@ pub(crate) fn report(
         @if let Some(entry) = &r.directory_entry {
             h2 { "Directory entry" }
             (worded(entry.in_words()))
+        }
+        @if let Some(s) = &r.sighting {
+            h2 { "Sighting" }
+            dl {
+                dt { "Concerns" }
+                dd { a href={ "/ui/reports/" (s.concerns.report) } { code { (s.concerns.report.short()) } } " by " (organisation(names, &s.concerns.author.to_string())) }
+                dt { "Says" } dd { (s.kind.as_str()) }
+                dt { "Of" } dd { @if let Some(i) = &s.indicator { code { (i.kind.as_str()) ":" (i.value) } } @else { "the whole report" } }
+                @if s.count > 0 { dt { "Times seen" } dd { (s.count) } }
+                @if let Some(ms) = s.first_seen_ms { dt { "First seen" } dd { (crate::rfc3339(ms)) } }
+                @if let Some(ms) = s.last_seen_ms { dt { "Last seen" } dd { (crate::rfc3339(ms)) } }
+                @if let Some(place) = &s.place { dt { "Where" } dd { (place) } }
+                @if let Some(source) = &s.source { dt { "Source" } dd { (source) } }
+                @if !s.observed.is_empty() {
+                    dt { "Observed" }
+                    dd { @for line in &s.observed { code { (line) } br; } }
+                }
+            }
         }
         h2 { "Indicators" }
         @if r.indicators.is_empty() {
@@ -1201,6 +1224,9 @@ pub(crate) fn report(
                 }
             }
         }
+        @if !context.sightings.is_empty() || context.can_sight {
+            (sightings_section(viewer, &id, r, context, names))
+        }
         @if context.can_retract {
             h2 { "Retract" }
             form.retract method="post" action={ "/ui/reports/" (id) "/retract" } {
@@ -1246,6 +1272,111 @@ fn correlate_value(indicator: &cairn_core::Indicator) -> String {
 
 /// The reports a correlation found: each with its author, TLP, date and the indicators that
 /// relate, in words.
+/// What organisations said of a report (a tally per indicator and each sighting), and the form
+/// to say something of it.
+fn sightings_section(
+    viewer: &Viewer<'_>,
+    id: &str,
+    r: &cairn_core::Report,
+    context: &ReportContext<'_>,
+    names: &Names,
+) -> Markup {
+    let said: Vec<_> = context
+        .sightings
+        .iter()
+        .filter_map(|s| {
+            let sr = s.report.report();
+            sr.sighting
+                .as_ref()
+                .map(|sighting| (s, s.report.author(), sighting, sr.created_ms))
+        })
+        .collect();
+    let tallies = cairn_core::sighting::tally(said.iter().map(|(_, a, s, c)| (a, *s, *c)));
+    html! {
+        h2 #sightings { "Sightings and feedback" }
+        @if said.is_empty() {
+            p { "Nobody has said anything of this report on this node yet." }
+        } @else {
+            table {
+                caption { "What organisations said, per indicator" }
+                thead { tr {
+                    th scope="col" { "Of" } th scope="col" { "Times seen" } th scope="col" { "Sightings" }
+                    th scope="col" { "False positive" } th scope="col" { "Expired" } th scope="col" { "Confirmed" }
+                    th scope="col" { "Organisations" } th scope="col" { "Last seen" }
+                } }
+                tbody {
+                    @for t in &tallies {
+                        tr {
+                            th scope="row" { @if let Some(i) = &t.indicator { code { (i) } } @else { "the whole report" } }
+                            td { (t.seen) } td { (t.seen_reports) } td { (t.false_positive) } td { (t.expired) }
+                            td { (t.confirmed) } td { (t.organisations) }
+                            td { @if let Some(ms) = t.last_seen_ms { (crate::rfc3339(ms)) } }
+                        }
+                    }
+                }
+            }
+            table {
+                caption { "Each sighting, oldest first" }
+                thead { tr {
+                    th scope="col" { "Written" } th scope="col" { "By" } th scope="col" { "Says" }
+                    th scope="col" { "Of" } th scope="col" { "Times" } th scope="col" { "Where" }
+                } }
+                tbody {
+                    @for (stored, author, sighting, created) in &said {
+                        tr {
+                            td { a href={ "/ui/reports/" (stored.report.id()) } { (crate::rfc3339(*created)) } }
+                            td { (organisation(names, &author.to_string())) }
+                            td { (sighting.kind.as_str()) }
+                            td { @if let Some(i) = &sighting.indicator { code { (i.value) } } @else { "the whole report" } }
+                            td { @if sighting.count > 0 { (sighting.count) } }
+                            td { (sighting.place.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+        @if context.can_sight {
+            form.sighting method="post" action={ "/ui/reports/" (id) "/sightings" } {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                p {
+                    label for="sighting-kind" { "What you say" }
+                    select #sighting-kind name="kind" {
+                        @for kind in cairn_core::SightingKind::ALL {
+                            option value=(kind.as_str()) { (kind.as_str()) }
+                        }
+                    }
+                }
+                p {
+                    label for="sighting-indicator" { "Of" }
+                    select #sighting-indicator name="indicator" {
+                        option value="" { "the whole report" }
+                        @for i in &r.indicators {
+                            option value={ (i.kind.as_str()) ":" (i.value) } { (i.kind.as_str()) ": " (i.value) }
+                        }
+                    }
+                }
+                p { label for="sighting-count" { "Times seen" } input #sighting-count name="count" type="number" min="0" inputmode="numeric"; }
+                p { label for="sighting-first" { "First seen" } input #sighting-first name="first_seen" placeholder="2026-11-30T08:00:00Z, 2026-11-30 or 6h"; }
+                p { label for="sighting-last" { "Last seen" } input #sighting-last name="last_seen" placeholder="as first seen"; }
+                p { label for="sighting-where" { "Where" } input #sighting-where name="where" maxlength="256"; }
+                p { label for="sighting-observed" { "What was observed (one line each)" } textarea #sighting-observed name="observed" rows="3" {} }
+                p { label for="sighting-comment" { "Comment for the author" } input #sighting-comment name="comment"; }
+                p {
+                    label for="sighting-tlp" { "TLP" }
+                    select #sighting-tlp name="tlp" {
+                        option value="" { "as the report (" (r.tlp.official()) ")" }
+                        @for tlp in cairn_core::Tlp::ALL.iter().filter(|t| **t > r.tlp) {
+                            option value=(tlp.as_str()) { (tlp.official()) }
+                        }
+                    }
+                }
+                p.help { "A sighting goes back to the report's author, and to partners that may receive the report from this node; never further." }
+                p { button type="submit" { "Publish the sighting" } }
+            }
+        }
+    }
+}
+
 fn related_table(found: &cairn_store::Correlation, names: &Names, caption: &str) -> Markup {
     html! {
         table.related {
