@@ -721,13 +721,14 @@ impl Store {
             self.trees.reports.apply_batch(batch)?;
             self.trees.db.flush()?;
             self.remember(&rewrites, &provenance, received_ms, &stored);
-            // Findable by id before the index has them, and before the indexer may take them.
+            // Findable by id before the index has them, and before the indexer may take them;
+            // readable by arrival number by the time anyone finds them by id (the marker moves
+            // under the map's lock, so a reader that finds an id here also finds its record).
             {
-                self.trees
-                    .unindexed()
-                    .extend(stored.iter().map(|(seq, report)| (report.id(), *seq)));
+                let mut unindexed = self.trees.unindexed();
+                unindexed.extend(stored.iter().map(|(seq, report)| (report.id(), *seq)));
+                self.trees.durable_seq.store(next_seq - 1, Ordering::SeqCst);
             }
-            self.trees.durable_seq.store(next_seq - 1, Ordering::SeqCst);
             if self.indexer.is_running() {
                 let mut fresh = self
                     .trees
