@@ -402,6 +402,8 @@ fn offer(
 pub enum ConcernedStanding {
     /// Held here.
     Held {
+        /// Its author.
+        author: OrgPublicKey,
         /// Its marking.
         marking: Box<cairn_core::Report>,
         /// How this node holds it.
@@ -415,6 +417,7 @@ impl ConcernedStanding {
     /// A report this node holds, as `stored`, at `now_ms`.
     pub fn of(us: &OrgPublicKey, stored: &StoredReport, now_ms: i64) -> ConcernedStanding {
         ConcernedStanding::Held {
+            author: stored.report.author(),
             marking: Box::new(stored.report.marking()),
             holding: cairn_policy::Holding {
                 hop: holding_hop(us, stored),
@@ -427,8 +430,13 @@ impl ConcernedStanding {
     /// The form the sharing rules read.
     pub fn as_concerned(&self) -> cairn_policy::Concerned<'_> {
         match self {
-            ConcernedStanding::Held { marking, holding } => cairn_policy::Concerned::Held {
+            ConcernedStanding::Held {
+                author,
+                marking,
+                holding,
+            } => cairn_policy::Concerned::Held {
                 report: marking,
+                author: *author,
                 holding: *holding,
             },
             ConcernedStanding::NotHeld => cairn_policy::Concerned::NotHeld,
@@ -450,6 +458,7 @@ pub fn concerned_standing(
     let view = cairn_core::stored_marking_of(*id, &held.envelope)
         .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
     Ok(ConcernedStanding::Held {
+        author: view.author,
         holding: cairn_policy::Holding {
             hop: relay::hop_of(us, &view.author, &held.provenance),
             now_ms,

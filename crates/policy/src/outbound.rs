@@ -197,6 +197,8 @@ pub enum Concerned<'a> {
     Held {
         /// Its marking.
         report: &'a Report,
+        /// Its author, as its signature says (a sighting's own word for it is not taken).
+        author: OrgPublicKey,
         /// How this node holds it.
         holding: Holding,
     },
@@ -207,7 +209,9 @@ pub enum Concerned<'a> {
 /// Whether the sighting `sighting`, held by `us` as `holding` says, may go to `partner`: its
 /// own marking must allow it, and the partner must be the author of the report it concerns
 /// or a partner that may receive that report (`concerned`) from this node now. A sighting
-/// so never reaches anyone its report would not. For any other report, [`decide_outbound`].
+/// so never reaches anyone its report would not. The author is the held report's own; a
+/// sighting naming another is served to nobody but this organisation. For any other report,
+/// [`decide_outbound`].
 pub fn decide_sighting(
     us: &OrgPublicKey,
     sighting: &Report,
@@ -220,21 +224,26 @@ pub fn decide_sighting(
     let Some(concerns) = sighting.concerns else {
         return decision;
     };
-    if !decision.shares() || partner.org == *us || partner.org == concerns.author {
+    if !decision.shares() || partner.org == *us {
         return decision;
     }
     match concerned {
-        Concerned::Held { report, holding } => {
-            match decide_outbound(us, report, holding, partner, communities) {
-                OutboundDecision::Share { .. } => decision,
-                OutboundDecision::Withhold(OutboundRule::Embargoed(until)) => {
-                    OutboundDecision::Withhold(OutboundRule::Embargoed(until))
-                }
-                OutboundDecision::Withhold(_) => {
-                    OutboundDecision::Withhold(OutboundRule::SightingBeyondReport)
-                }
-            }
+        Concerned::Held { author, .. } if author != concerns.author => {
+            OutboundDecision::Withhold(OutboundRule::SightingBeyondReport)
         }
+        Concerned::Held { author, .. } if partner.org == author => decision,
+        Concerned::NotHeld if partner.org == concerns.author => decision,
+        Concerned::Held {
+            report, holding, ..
+        } => match decide_outbound(us, report, holding, partner, communities) {
+            OutboundDecision::Share { .. } => decision,
+            OutboundDecision::Withhold(OutboundRule::Embargoed(until)) => {
+                OutboundDecision::Withhold(OutboundRule::Embargoed(until))
+            }
+            OutboundDecision::Withhold(_) => {
+                OutboundDecision::Withhold(OutboundRule::SightingBeyondReport)
+            }
+        },
         Concerned::NotHeld => OutboundDecision::Withhold(OutboundRule::SightingBeyondReport),
     }
 }

@@ -270,6 +270,7 @@ proptest! {
         own in case(),
         about in case(),
         author in 0usize..6,
+        real_author in 0usize..6,
         held in any::<bool>(),
     ) {
         let orgs = orgs();
@@ -287,6 +288,7 @@ proptest! {
         let concerned = world(&about, &orgs);
         let held_here = held.then_some(Concerned::Held {
             report: &concerned.report,
+            author: orgs[real_author],
             holding: concerned.holding,
         });
         let decision = decide_sighting(
@@ -307,8 +309,12 @@ proptest! {
                 &w.partner.policy,
                 &w.communities,
             );
+        // The author that counts is the held report's own; a sighting naming another goes
+        // nowhere but this organisation.
+        let named_rightly = !held || orgs[real_author] == concerns.author;
         let allowed = oracle_allows(&w)
-            && (peer == w.us || peer == concerns.author || report_reaches_peer);
+            && (peer == w.us
+                || (named_rightly && (peer == concerns.author || report_reaches_peer)));
         prop_assert_eq!(decision.shares(), allowed, "decision {:?}", decision);
         // Without the report at hand, only its author (or this organisation) gets a sighting.
         let alone = decide_outbound(&w.us, &w.report, w.holding, &w.partner, &w.communities);
