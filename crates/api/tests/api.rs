@@ -3341,6 +3341,25 @@ async fn the_console_shows_a_reports_sightings_and_takes_a_new_one() {
         api.node.store().sightings_of(&report.id()).unwrap().len(),
         2
     );
+    // A sighting's own page says what it concerns.
+    let first = &api.node.store().sightings_of(&report.id()).unwrap()[0];
+    let (status, _, page) = exchange(
+        &api,
+        "GET",
+        &format!("/ui/reports/{}", first.report.id()),
+        &cookie,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("href=\"/ui/reports/{}\"", report.id())),
+        "{page}"
+    );
+    assert!(
+        page.contains("Times seen") && page.contains("branch offices"),
+        "{page}"
+    );
     api.shutdown.cancel();
     api.node.stopped().await;
 }

@@ -168,6 +168,9 @@ pub fn detail(
     if let Some(entry) = &r.directory_entry {
         worded_lines(&mut out, entry.in_words());
     }
+    if let Some(sighting) = &r.sighting {
+        worded_lines(&mut out, sighting.in_words());
+    }
     if let Some(old) = r.supersedes {
         line(&mut out, "Supersedes", &old.to_string());
     }

@@ -1841,6 +1841,15 @@ fn a_partner_says_it_saw_a_report_and_lists_what_was_said() {
         .as_str()
         .unwrap()
         .to_string();
+    let shown = partner.ok(&["report", "show", &first_sighting]);
+    for said in [
+        format!("report {id}"),
+        "Times seen".to_string(),
+        "mail gateway".to_string(),
+        "SMTP from 198.51.100.7".to_string(),
+    ] {
+        assert!(shown.contains(&said), "{said}: {shown}");
+    }
     partner.ok(&[
         "report",
         "export",

@@ -168,6 +168,47 @@ impl Sighting {
         })
     }
 
+    /// The sighting in words, label by label, as the command line and the console show it
+    /// (the report concerned first).
+    pub fn in_words(&self) -> Vec<(&'static str, Vec<String>)> {
+        let mut out = vec![
+            (
+                "Concerns",
+                vec![format!(
+                    "report {} by {}",
+                    self.concerns.report, self.concerns.author
+                )],
+            ),
+            ("Says", vec![self.kind.to_string()]),
+            (
+                "Of",
+                vec![self.indicator.as_ref().map_or_else(
+                    || "the whole report".to_string(),
+                    |i| format!("{}:{}", i.kind, i.value),
+                )],
+            ),
+        ];
+        if self.count > 0 {
+            out.push(("Times seen", vec![self.count.to_string()]));
+        }
+        if let Some(ms) = self.first_seen_ms {
+            out.push(("First seen", vec![crate::when::rfc3339(ms)]));
+        }
+        if let Some(ms) = self.last_seen_ms {
+            out.push(("Last seen", vec![crate::when::rfc3339(ms)]));
+        }
+        if let Some(place) = &self.place {
+            out.push(("Where", vec![place.clone()]));
+        }
+        if let Some(source) = &self.source {
+            out.push(("Source", vec![source.clone()]));
+        }
+        if !self.observed.is_empty() {
+            out.push(("Observed", self.observed.clone()));
+        }
+        out
+    }
+
     /// The wire form.
     pub fn to_proto(&self) -> pb::Sighting {
         pb::Sighting {

@@ -1124,21 +1124,8 @@ pub(crate) fn report(
         }
         @if let Some(s) = &r.sighting {
             h2 { "Sighting" }
-            dl {
-                dt { "Concerns" }
-                dd { a href={ "/ui/reports/" (s.concerns.report) } { code { (s.concerns.report.short()) } } " by " (organisation(names, &s.concerns.author.to_string())) }
-                dt { "Says" } dd { (s.kind.as_str()) }
-                dt { "Of" } dd { @if let Some(i) = &s.indicator { code { (i.kind.as_str()) ":" (i.value) } } @else { "the whole report" } }
-                @if s.count > 0 { dt { "Times seen" } dd { (s.count) } }
-                @if let Some(ms) = s.first_seen_ms { dt { "First seen" } dd { (crate::rfc3339(ms)) } }
-                @if let Some(ms) = s.last_seen_ms { dt { "Last seen" } dd { (crate::rfc3339(ms)) } }
-                @if let Some(place) = &s.place { dt { "Where" } dd { (place) } }
-                @if let Some(source) = &s.source { dt { "Source" } dd { (source) } }
-                @if !s.observed.is_empty() {
-                    dt { "Observed" }
-                    dd { @for line in &s.observed { code { (line) } br; } }
-                }
-            }
+            p { "About " a href={ "/ui/reports/" (s.concerns.report) } { "the report " code { (s.concerns.report.short()) } } " by " (organisation(names, &s.concerns.author.to_string())) "." }
+            (worded(s.in_words()))
         }
         h2 { "Indicators" }
         @if r.indicators.is_empty() {
