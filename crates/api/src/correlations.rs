@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use cairn_core::Indicator;
 use cairn_store::{Correlation, ReportStatus, Store};
@@ -176,10 +176,6 @@ pub(crate) async fn report_correlations(
         .map_err(internal)??;
     match body {
         Some(body) => Ok(Json(body).into_response()),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such report on this node",
-        )),
+        None => Err(crate::report_not_found()),
     }
 }

@@ -670,12 +670,27 @@ async fn report(
     .map_err(internal)??;
     match found {
         Some(r) => Ok(Json(r).into_response()),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such report on this node",
-        )),
+        None => Err(report_not_found()),
     }
+}
+
+/// 404 for a report this node does not hold.
+pub(crate) fn report_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such report on this node",
+    )
+}
+
+/// The report `id` (its id or a unique prefix) names, read on a blocking thread: 404 when
+/// this node holds none.
+pub(crate) async fn held_report(state: &AppState, id: String) -> Result<StoredReport, ApiError> {
+    let store = state.node.store().clone();
+    tokio::task::spawn_blocking(move || stored_by_id(&store, &id))
+        .await
+        .map_err(internal)??
+        .ok_or_else(report_not_found)
 }
 
 /// A stored report by id or unique prefix; `None` when there is none, 400 when the prefix is
@@ -922,19 +937,7 @@ async fn retract(
     state.authorize(&headers, Role::Publish)?;
     let org = signer(&state)?;
     let Retraction { reason } = json_body(body)?;
-    let store = state.node.store().clone();
-    let target = tokio::task::spawn_blocking(move || -> Result<Option<StoredReport>, ApiError> {
-        stored_by_id(&store, &id)
-    })
-    .await
-    .map_err(internal)??
-    .ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such report on this node",
-        )
-    })?;
+    let target = held_report(&state, id).await?;
     let tombstone = cairn_core::retract(&target.report, &reason, &*org, &mut rand::rngs::OsRng)
         .map_err(|e| match e {
             cairn_core::RetractError::NotAuthor { .. } => {

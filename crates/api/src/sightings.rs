@@ -15,50 +15,38 @@ use cairn_core::sighting::{DraftSightingError, SightingRequest, draft_about, tal
 use cairn_store::{ReportStatus, StoredReport};
 
 use crate::{
-    ApiError, AppState, Role, api_report, internal, json_body, signer, store_signed, stored_by_id,
+    ApiError, AppState, Role, api_report, held_report, internal, json_body, report_not_found,
+    signer, store_signed, stored_by_id,
 };
 
-fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no such report on this node",
-    )
-}
-
-/// The JSON of a report's sightings: the current ones (a sighting replaced by a newer version
-/// of it, or withdrawn, is left out), oldest first, and their tally per indicator.
-pub(crate) fn sightings_json(
-    report: &StoredReport,
-    sightings: &[(StoredReport, ReportStatus)],
-) -> serde_json::Value {
-    let current: Vec<&StoredReport> = sightings
-        .iter()
-        .filter(|(_, status)| *status == ReportStatus::Current)
-        .map(|(s, _)| s)
-        .collect();
-    let said: Vec<_> = current
-        .iter()
-        .filter_map(|s| {
-            let r = s.report.report();
-            r.sighting
-                .as_ref()
-                .map(|sighting| (s, sighting, r.created_ms))
-        })
-        .collect();
-    let authors: Vec<_> = said.iter().map(|(s, _, _)| s.report.author()).collect();
-    let tallies = tally(
-        said.iter()
-            .zip(&authors)
-            .map(|((_, sighting, created), author)| (author, *sighting, *created)),
-    );
+/// The JSON of a report's current sightings (a sighting replaced by a newer version of it, or
+/// withdrawn, is left out), oldest first, and their tally per indicator.
+pub(crate) fn sightings_json(report: &StoredReport, current: &[StoredReport]) -> serde_json::Value {
     serde_json::json!({
         "report": report.report.id().to_string(),
         "sightings": current
             .iter()
             .map(|s| api_report(s, Some(ReportStatus::Current)))
             .collect::<Vec<_>>(),
-        "by_indicator": tallies,
+        "by_indicator": tally(said(current)),
+    })
+}
+
+/// What each of `sightings` says, with its author and creation time, as `tally` reads it.
+pub(crate) fn said(
+    sightings: &[StoredReport],
+) -> impl Iterator<
+    Item = (
+        cairn_core::OrgPublicKey,
+        &cairn_core::sighting::Sighting,
+        i64,
+    ),
+> {
+    sightings.iter().filter_map(|s| {
+        let r = s.report.report();
+        r.sighting
+            .as_ref()
+            .map(|sighting| (s.report.author(), sighting, r.created_ms))
     })
 }
 
@@ -71,16 +59,9 @@ pub(crate) async fn report_sightings(
     state.authorize(&headers, Role::Read)?;
     let store = state.node.store().clone();
     let shown = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, ApiError> {
-        let report = stored_by_id(&store, &id)?.ok_or_else(not_found)?;
+        let report = stored_by_id(&store, &id)?.ok_or_else(report_not_found)?;
         let sightings = store
-            .sightings_of(&report.report.id())
-            .map_err(internal)?
-            .into_iter()
-            .map(|s| {
-                let status = store.status(&s.report)?;
-                Ok((s, status))
-            })
-            .collect::<Result<Vec<_>, cairn_store::ReadError>>()
+            .current_sightings_of(&report.report.id())
             .map_err(internal)?;
         Ok(sightings_json(&report, &sightings))
     })
@@ -100,11 +81,7 @@ pub(crate) async fn add_sighting(
     state.authorize(&headers, Role::Publish)?;
     let org = signer(&state)?;
     let request = json_body(body)?;
-    let store = state.node.store().clone();
-    let concerned = tokio::task::spawn_blocking(move || stored_by_id(&store, &id))
-        .await
-        .map_err(internal)??
-        .ok_or_else(not_found)?;
+    let concerned = held_report(&state, id).await?;
     let draft = draft_about(
         concerned.report.report(),
         concerned.report.id(),

@@ -166,7 +166,7 @@ pub fn run(home: &Home, command: SightingCommand) -> Result<ExitCode> {
                         .map(|sighting| (s.report.author(), sighting, r.created_ms))
                 })
                 .collect();
-            let tallies = tally(current.iter().map(|(a, s, c)| (a, *s, *c)));
+            let tallies = tally(current.iter().copied());
             if json {
                 let listed: Vec<_> = current
                     .iter()

@@ -636,7 +636,7 @@ pub struct Tally {
 /// named and one for the report as a whole when a sighting names none, in the order first
 /// named.
 pub fn tally<'a>(
-    sightings: impl IntoIterator<Item = (&'a OrgPublicKey, &'a Sighting, i64)>,
+    sightings: impl IntoIterator<Item = (OrgPublicKey, &'a Sighting, i64)>,
 ) -> Vec<Tally> {
     let mut out: Vec<(Tally, Vec<OrgPublicKey>)> = Vec::new();
     for (author, sighting, created_ms) in sightings {
@@ -672,8 +672,8 @@ pub fn tally<'a>(
             SightingKind::Expired => t.expired += 1,
             SightingKind::Confirmed => t.confirmed += 1,
         }
-        if !orgs.contains(author) {
-            orgs.push(*author);
+        if !orgs.contains(&author) {
+            orgs.push(author);
             t.organisations += 1;
         }
     }
@@ -930,7 +930,7 @@ mod tests {
         let s2 = sighting(SightingKind::Seen, Some(&ip), 2, None);
         let s3 = sighting(SightingKind::FalsePositive, Some(&ip), 0, None);
         let s4 = sighting(SightingKind::Expired, None, 0, None);
-        let tallies = tally([(&a, &s1, 10), (&a, &s2, 70), (&b, &s3, 80), (&b, &s4, 90)]);
+        let tallies = tally([(a, &s1, 10), (a, &s2, 70), (b, &s3, 80), (b, &s4, 90)]);
         assert_eq!(
             tallies,
             vec![

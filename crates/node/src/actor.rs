@@ -214,6 +214,9 @@ struct NewReport {
     hop: u32,
     /// The partner organisation that passed it on, if any.
     from: Option<OrgPublicKey>,
+    /// For a sighting, what this node holds of the report it concerns (read where the report
+    /// was stored).
+    concerned: Option<exchange::ConcernedStanding>,
 }
 
 /// A page received and waiting to be stored, in arrival order per partner node.
@@ -266,6 +269,8 @@ enum TaskResult {
     },
     Published {
         reports: Vec<VerifiedReport>,
+        /// For each report that is a sighting, what this node holds of the report it concerns.
+        concerned: Vec<Option<exchange::ConcernedStanding>>,
         result: Result<Vec<IngestOutcome>, NodeError>,
         reply: oneshot::Sender<Result<Vec<IngestOutcome>, NodeError>>,
     },
@@ -1322,11 +1327,12 @@ impl Actor {
             }
             TaskResult::Published {
                 reports,
+                concerned,
                 result,
                 reply,
             } => {
                 if let Ok(outcomes) = &result {
-                    self.announce_own(reports, outcomes);
+                    self.announce_own(reports, outcomes, concerned);
                 }
                 let _ = reply.send(result);
             }
@@ -1338,7 +1344,12 @@ impl Actor {
     }
 
     /// Tells partners about reports published or imported here that were stored.
-    fn announce_own(&mut self, reports: Vec<VerifiedReport>, outcomes: &[IngestOutcome]) {
+    fn announce_own(
+        &mut self,
+        reports: Vec<VerifiedReport>,
+        outcomes: &[IngestOutcome],
+        concerned: Vec<Option<exchange::ConcernedStanding>>,
+    ) {
         for (report, outcome) in reports.iter().zip(outcomes) {
             if let IngestOutcome::Stored { seq, .. } = outcome {
                 tracing::info!(
@@ -1353,12 +1364,14 @@ impl Actor {
         let new: Vec<NewReport> = reports
             .into_iter()
             .zip(outcomes)
-            .filter(|(_, o)| matches!(o, IngestOutcome::Stored { .. }))
-            .map(|(r, _)| NewReport {
+            .zip(concerned.into_iter().chain(std::iter::repeat(None)))
+            .filter(|((_, o), _)| matches!(o, IngestOutcome::Stored { .. }))
+            .map(|((r, _), concerned)| NewReport {
                 author: r.author(),
                 marking: r.marking(),
                 hop: u32::from(r.author() != self.us),
                 from: None,
+                concerned,
             })
             .collect();
         self.announce(&new);
@@ -1709,6 +1722,7 @@ impl Actor {
                 marking: s.marking,
                 hop: s.partner_hop.saturating_add(1),
                 from: partner_org,
+                concerned: s.concerned,
             })
             .collect();
         self.announce(&new);
@@ -1957,31 +1971,17 @@ impl Actor {
         let head = self.store.last_seq().unwrap_or(0);
         let now = now_ms();
         // A sighting is announced to whoever may receive the report it concerns from here.
-        let concerned: Vec<Option<exchange::ConcernedStanding>> = new
-            .iter()
-            .map(|n| {
-                let concerns = n.marking.concerns?;
-                exchange::concerned_standing(&self.store, &self.us, &concerns.report, now)
-                    .inspect_err(|e| {
-                        tracing::warn!(
-                            report = %concerns.report,
-                            error = %e,
-                            "the report a sighting concerns could not be read: \
-                             only its author is told of the sighting"
-                        );
-                    })
-                    .ok()
-            })
-            .collect();
         let stored: Vec<JustStored<'_>> = new
             .iter()
-            .zip(&concerned)
-            .map(|(n, c)| JustStored {
+            .map(|n| JustStored {
                 author: n.author,
                 marking: &n.marking,
                 hop: n.hop,
                 from: n.from,
-                concerned: c.as_ref().map(exchange::ConcernedStanding::as_concerned),
+                concerned: n
+                    .concerned
+                    .as_ref()
+                    .map(exchange::ConcernedStanding::as_concerned),
             })
             .collect();
         let mut notify = Vec::new();
@@ -2351,51 +2351,65 @@ impl Actor {
             } => {
                 let store = self.store.clone();
                 let results = self.results.clone();
+                let us = self.us;
                 self.spawn(async move {
                     let copy = reports.clone();
-                    let result =
-                        tokio::task::spawn_blocking(move || store.insert(copy, provenance))
-                            .await
-                            .map_err(|_| NodeError::Stopped)
-                            .and_then(|r| r.map_err(NodeError::from));
+                    let stored = tokio::task::spawn_blocking(move || {
+                        let result = store.insert(copy.clone(), provenance);
+                        let concerned = exchange::concerned_of_each(
+                            &store,
+                            &us,
+                            copy.iter().map(VerifiedReport::report),
+                            now_ms(),
+                        );
+                        (result, concerned)
+                    })
+                    .await;
+                    let (result, concerned) = match stored {
+                        Ok((result, concerned)) => (result.map_err(NodeError::from), concerned),
+                        Err(_) => (Err(NodeError::Stopped), Vec::new()),
+                    };
                     let _ = results.send(TaskResult::Published {
                         reports,
+                        concerned,
                         result,
                         reply,
                     });
                 });
             }
-            NodeCommand::Stored { reports, outcomes } => self.announce_own(reports, &outcomes),
-            NodeCommand::ExplainSharing { stored, reply } => {
-                let now = now_ms();
-                let decisions =
-                    exchange::concerned_of(&self.store, &self.us, stored.report.report(), now).map(
-                        |concerned| {
-                            exchange::explain_sharing(
-                                &self.us,
-                                &stored,
-                                concerned.as_ref(),
-                                self.partners.iter().map(|p| &p.partner),
-                                &self.rules.communities,
-                                now,
-                            )
-                        },
-                    );
+            NodeCommand::Stored {
+                reports,
+                outcomes,
+                concerned,
+            } => self.announce_own(reports, &outcomes, concerned),
+            NodeCommand::ExplainSharing {
+                stored,
+                concerned,
+                reply,
+            } => {
+                let decisions = exchange::explain_sharing(
+                    &self.us,
+                    &stored,
+                    concerned.as_ref(),
+                    self.partners.iter().map(|p| &p.partner),
+                    &self.rules.communities,
+                    now_ms(),
+                );
                 let _ = reply.send(decisions);
             }
-            NodeCommand::ExplainDraft { report, reply } => {
-                let now = now_ms();
-                let decisions =
-                    exchange::concerned_of(&self.store, &self.us, &report, now).map(|concerned| {
-                        exchange::explain_draft(
-                            &self.us,
-                            &report,
-                            concerned.as_ref(),
-                            self.partners.iter().map(|p| &p.partner),
-                            &self.rules.communities,
-                            now,
-                        )
-                    });
+            NodeCommand::ExplainDraft {
+                report,
+                concerned,
+                reply,
+            } => {
+                let decisions = exchange::explain_draft(
+                    &self.us,
+                    &report,
+                    concerned.as_ref(),
+                    self.partners.iter().map(|p| &p.partner),
+                    &self.rules.communities,
+                    now_ms(),
+                );
                 let _ = reply.send(decisions);
             }
             NodeCommand::Reconfigure {

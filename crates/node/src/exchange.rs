@@ -76,6 +76,33 @@ pub fn explain_sharing<'a>(
     )
 }
 
+/// For each of `reports` that is a sighting, what this node holds of the report it concerns
+/// at `now_ms`, for telling partners about it; `None` for any other report, and for a sighting
+/// whose report could not be read (logged: only that report's author is then told of it).
+/// Blocking: call it where the reports were stored.
+pub fn concerned_of_each<'a>(
+    store: &Store,
+    us: &OrgPublicKey,
+    reports: impl IntoIterator<Item = &'a cairn_core::Report>,
+    now_ms: i64,
+) -> Vec<Option<ConcernedStanding>> {
+    reports
+        .into_iter()
+        .map(|report| {
+            concerned_of(store, us, report, now_ms)
+                .inspect_err(|e| {
+                    tracing::warn!(
+                        error = %e,
+                        "the report a sighting concerns could not be read: \
+                         only its author is told of the sighting"
+                    );
+                })
+                .ok()
+                .flatten()
+        })
+        .collect()
+}
+
 /// For a sighting, what this node holds of the report it concerns; `None` for any other
 /// report.
 pub fn concerned_of(
@@ -399,6 +426,7 @@ fn offer(
 }
 
 /// What this node holds of the report a sighting concerns: its marking and how it holds it.
+#[derive(Debug, Clone)]
 pub enum ConcernedStanding {
     /// Held here.
     Held {
@@ -544,6 +572,8 @@ pub struct StoredNew {
     pub partner_hop: u32,
     /// The disclosures the copy now held carries.
     pub disclosures: Vec<cairn_core::DisclosureField>,
+    /// For a sighting, what this node holds of the report it concerns.
+    pub concerned: Option<ConcernedStanding>,
 }
 
 /// A report from a page after its signature check, with what the sender said about it.
@@ -673,7 +703,15 @@ pub fn store_checked(
             kept.push((r.id(), r.author(), marking, disclosures, again));
         }
         let outcomes = store.insert(reports, Provenance::Peer { org: from.org, hop })?;
-        for ((id, author, marking, disclosures, again), outcome) in kept.into_iter().zip(outcomes) {
+        let concerned = concerned_of_each(
+            store,
+            &rules.us,
+            kept.iter().map(|(_, _, marking, _, _)| marking),
+            now_ms,
+        );
+        for (((id, author, marking, disclosures, again), outcome), concerned) in
+            kept.into_iter().zip(outcomes).zip(concerned)
+        {
             let new = StoredNew {
                 id,
                 author,
@@ -681,6 +719,7 @@ pub fn store_checked(
                 seq: 0,
                 partner_hop: hop,
                 disclosures,
+                concerned,
             };
             match outcome {
                 IngestOutcome::Stored { seq, .. } => {

@@ -356,6 +356,8 @@ pub(crate) enum NodeCommand {
     Stored {
         reports: Vec<VerifiedReport>,
         outcomes: Vec<IngestOutcome>,
+        /// For each report that is a sighting, what this node holds of the report it concerns.
+        concerned: Vec<Option<exchange::ConcernedStanding>>,
     },
     /// Write what a partner may see into a bundle, after `after` (or where the last bundle
     /// for it ended).
@@ -372,12 +374,16 @@ pub(crate) enum NodeCommand {
     /// Whether each partner receives a stored report now, and why.
     ExplainSharing {
         stored: Box<StoredReport>,
-        reply: oneshot::Sender<Result<Vec<exchange::SharingDecision>, cairn_store::ReadError>>,
+        /// For a sighting, what this node holds of the report it concerns.
+        concerned: Option<exchange::ConcernedStanding>,
+        reply: oneshot::Sender<Vec<exchange::SharingDecision>>,
     },
     /// Whether each partner would receive a report of ours published now, and why.
     ExplainDraft {
         report: Box<cairn_core::Report>,
-        reply: oneshot::Sender<Result<Vec<exchange::SharingDecision>, cairn_store::ReadError>>,
+        /// For a sighting, what this node holds of the report it concerns.
+        concerned: Option<exchange::ConcernedStanding>,
+        reply: oneshot::Sender<Vec<exchange::SharingDecision>>,
     },
     /// Take a new trust list and sharing rules; `kept` is every key statement in the store,
     /// for the logs of partners new to the list.
@@ -517,10 +523,17 @@ impl NodeHandle {
             .iter()
             .any(|o| matches!(o, IngestOutcome::Stored { .. }))
         {
+            let concerned = exchange::concerned_of_each(
+                &self.store,
+                &self.us,
+                reports.iter().map(VerifiedReport::report),
+                cairn_core::when::now_ms(),
+            );
             // A node that is stopping announces nothing more; partners catch up later.
             let _ = self.commands.blocking_send(NodeCommand::Stored {
                 reports,
                 outcomes: outcomes.clone(),
+                concerned,
             });
         }
         Ok(merge_outcomes(slots, outcomes))
@@ -669,12 +682,32 @@ impl NodeHandle {
         &self,
         stored: StoredReport,
     ) -> Result<Vec<exchange::SharingDecision>, NodeError> {
-        Ok(self
-            .ask(|reply| NodeCommand::ExplainSharing {
-                stored: Box::new(stored),
-                reply,
-            })
-            .await??)
+        let concerned = self.concerned_of(stored.report.marking()).await?;
+        self.ask(|reply| NodeCommand::ExplainSharing {
+            stored: Box::new(stored),
+            concerned,
+            reply,
+        })
+        .await
+    }
+
+    /// For a sighting, what this node holds of the report it concerns, read on a blocking
+    /// thread.
+    async fn concerned_of(
+        &self,
+        report: cairn_core::Report,
+    ) -> Result<Option<exchange::ConcernedStanding>, NodeError> {
+        if report.concerns.is_none() {
+            return Ok(None);
+        }
+        let store = self.store.clone();
+        let us = self.us;
+        tokio::task::spawn_blocking(move || {
+            exchange::concerned_of(&store, &us, &report, cairn_core::when::now_ms())
+        })
+        .await
+        .map_err(|_| NodeError::Stopped)?
+        .map_err(NodeError::from)
     }
 
     /// For each partner in the trust list, whether it would receive `report` (a draft's
@@ -683,12 +716,13 @@ impl NodeHandle {
         &self,
         report: cairn_core::Report,
     ) -> Result<Vec<exchange::SharingDecision>, NodeError> {
-        Ok(self
-            .ask(|reply| NodeCommand::ExplainDraft {
-                report: Box::new(report),
-                reply,
-            })
-            .await??)
+        let concerned = self.concerned_of(report.clone()).await?;
+        self.ask(|reply| NodeCommand::ExplainDraft {
+            report: Box::new(report),
+            concerned,
+            reply,
+        })
+        .await
     }
 
     /// Who received a report from this node, and when.

@@ -1270,6 +1270,18 @@ impl Store {
         Ok(found)
     }
 
+    /// The current sightings of report `id` (neither replaced by a newer version nor
+    /// retracted), in arrival order.
+    pub fn current_sightings_of(&self, id: &ReportId) -> Result<Vec<StoredReport>, ReadError> {
+        let mut current = Vec::new();
+        for sighting in self.sightings_of(id)? {
+            if self.status(&sighting.report)? == ReportStatus::Current {
+                current.push(sighting);
+            }
+        }
+        Ok(current)
+    }
+
     fn edges(
         &self,
         kind: u8,

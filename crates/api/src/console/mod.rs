@@ -638,17 +638,51 @@ async fn publish_form(
         Ok(r) => r,
         Err(e) => return show(StatusCode::BAD_REQUEST, problem(&e.field, e.reason)),
     };
-    let id = report.id();
+    let then = format!("/ui/reports/{}", report.id());
+    publish_then(&state, report, &then, "report", |status, reason| {
+        show(status, problem("report", reason.to_string()))
+    })
+    .await
+}
+
+/// Publishes one report signed here and sends the analyst to `then`; a refusal by the store is
+/// shown by `refuse`, and anything else that keeps it from being stored says `what` was not.
+async fn publish_then(
+    state: &AppState,
+    report: cairn_core::VerifiedReport,
+    then: &str,
+    what: &str,
+    refuse: impl Fn(StatusCode, &str) -> Response,
+) -> Response {
     match state.node.publish(vec![report]).await.map(|mut o| o.pop()) {
         Ok(Some(
             cairn_store::IngestOutcome::Stored { .. }
             | cairn_store::IngestOutcome::Duplicate { .. },
-        )) => Redirect::to(&format!("/ui/reports/{id}")).into_response(),
+        )) => Redirect::to(then).into_response(),
         Ok(Some(cairn_store::IngestOutcome::Refused { reason, .. })) => {
-            show(StatusCode::CONFLICT, problem("report", reason))
+            refuse(StatusCode::CONFLICT, &reason)
         }
-        Ok(other) => failed(format!("report not stored: {other:?}")),
+        Ok(other) => failed(format!("{what} not stored: {other:?}")),
         Err(e) => failed(e),
+    }
+}
+
+/// The report a form acts on (its id or a unique prefix), read on a blocking thread, or the
+/// page `refuse` makes of why not.
+async fn form_target(
+    state: &AppState,
+    id: String,
+    refuse: impl Fn(StatusCode, &str) -> Response,
+) -> Result<StoredReport, Response> {
+    let store = state.node.store().clone();
+    match tokio::task::spawn_blocking(move || crate::stored_by_id(&store, &id)).await {
+        Ok(Ok(Some(target))) => Ok(target),
+        Ok(Ok(None)) => Err(refuse(
+            StatusCode::NOT_FOUND,
+            "This node holds no report with that id.",
+        )),
+        Ok(Err(e)) => Err(refuse(e.status, &e.message)),
+        Err(e) => Err(failed(e)),
     }
 }
 
@@ -902,40 +936,17 @@ async fn retract(
             "This node holds no key that may sign reports, so it cannot sign a retraction.",
         );
     };
-    let store = state.node.store().clone();
-    let target = tokio::task::spawn_blocking(move || crate::stored_by_id(&store, &id)).await;
-    let target = match target {
-        Ok(Ok(Some(t))) => t,
-        Ok(Ok(None)) => {
-            return refuse(
-                StatusCode::NOT_FOUND,
-                "This node holds no report with that id.",
-            );
-        }
-        Ok(Err(e)) => return refuse(e.status, &e.message),
-        Err(e) => return failed(e),
+    let target = match form_target(&state, id, refuse).await {
+        Ok(t) => t,
+        Err(page) => return page,
     };
     let tombstone = match cairn_core::retract(&target.report, reason, &*key, &mut rand::rngs::OsRng)
     {
         Ok(t) => t,
         Err(e) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
     };
-    match state
-        .node
-        .publish(vec![tombstone])
-        .await
-        .map(|mut o| o.pop())
-    {
-        Ok(Some(
-            cairn_store::IngestOutcome::Stored { .. }
-            | cairn_store::IngestOutcome::Duplicate { .. },
-        )) => Redirect::to(&format!("/ui/reports/{}", target.report.id())).into_response(),
-        Ok(Some(cairn_store::IngestOutcome::Refused { reason, .. })) => {
-            refuse(StatusCode::CONFLICT, &reason)
-        }
-        Ok(other) => failed(format!("retraction not stored: {other:?}")),
-        Err(e) => failed(e),
-    }
+    let then = format!("/ui/reports/{}", target.report.id());
+    publish_then(&state, tombstone, &then, "retraction", refuse).await
 }
 
 /// The sighting form of a report's page, as posted.
@@ -1026,18 +1037,9 @@ async fn add_sighting(
             "This node holds no key that may sign reports, so it cannot sign a sighting.",
         );
     };
-    let store = state.node.store().clone();
-    let target = tokio::task::spawn_blocking(move || crate::stored_by_id(&store, &id)).await;
-    let target = match target {
-        Ok(Ok(Some(t))) => t,
-        Ok(Ok(None)) => {
-            return refuse(
-                StatusCode::NOT_FOUND,
-                "This node holds no report with that id.",
-            );
-        }
-        Ok(Err(e)) => return refuse(e.status, &e.message),
-        Err(e) => return failed(e),
+    let target = match form_target(&state, id, refuse).await {
+        Ok(t) => t,
+        Err(page) => return page,
     };
     let signed_sighting = cairn_core::sighting::draft_about(
         target.report.report(),
@@ -1056,24 +1058,8 @@ async fn add_sighting(
         Ok(s) => s,
         Err(message) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, &message),
     };
-    match state
-        .node
-        .publish(vec![sighting])
-        .await
-        .map(|mut o| o.pop())
-    {
-        Ok(Some(
-            cairn_store::IngestOutcome::Stored { .. }
-            | cairn_store::IngestOutcome::Duplicate { .. },
-        )) => {
-            Redirect::to(&format!("/ui/reports/{}#sightings", target.report.id())).into_response()
-        }
-        Ok(Some(cairn_store::IngestOutcome::Refused { reason, .. })) => {
-            refuse(StatusCode::CONFLICT, &reason)
-        }
-        Ok(other) => failed(format!("sighting not stored: {other:?}")),
-        Err(e) => failed(e),
-    }
+    let then = format!("/ui/reports/{}#sightings", target.report.id());
+    publish_then(&state, sighting, &then, "sighting", refuse).await
 }
 
 /// The tokens page as the token file reads now.
@@ -1684,17 +1670,9 @@ async fn report(
             .map_err(crate::internal)?;
         let related = crate::correlations::of_report(&store, &stored.report, RELATED_PER_INDICATOR)
             .map_err(crate::internal)?;
-        let mut sightings = Vec::new();
-        for sighting in store
-            .sightings_of(&stored.report.id())
-            .map_err(crate::internal)?
-        {
-            if store.status(&sighting.report).map_err(crate::internal)?
-                == cairn_store::ReportStatus::Current
-            {
-                sightings.push(sighting);
-            }
-        }
+        let sightings = store
+            .current_sightings_of(&stored.report.id())
+            .map_err(crate::internal)?;
         Ok(Some((stored, status, history, related, sightings)))
     })
     .await;

@@ -1268,20 +1268,10 @@ fn sightings_section(
     context: &ReportContext<'_>,
     names: &Names,
 ) -> Markup {
-    let said: Vec<_> = context
-        .sightings
-        .iter()
-        .filter_map(|s| {
-            let sr = s.report.report();
-            sr.sighting
-                .as_ref()
-                .map(|sighting| (s, s.report.author(), sighting, sr.created_ms))
-        })
-        .collect();
-    let tallies = cairn_core::sighting::tally(said.iter().map(|(_, a, s, c)| (a, *s, *c)));
+    let tallies = cairn_core::sighting::tally(crate::sightings::said(context.sightings));
     html! {
         h2 #sightings { "Sightings and feedback" }
-        @if said.is_empty() {
+        @if context.sightings.is_empty() {
             p { "Nobody has said anything of this report on this node yet." }
         } @else {
             table {
@@ -1309,10 +1299,10 @@ fn sightings_section(
                     th scope="col" { "Of" } th scope="col" { "Times" } th scope="col" { "Where" }
                 } }
                 tbody {
-                    @for (stored, author, sighting, created) in &said {
+                    @for (stored, sighting) in context.sightings.iter().filter_map(|s| s.report.report().sighting.as_ref().map(|sighting| (s, sighting))) {
                         tr {
-                            td { a href={ "/ui/reports/" (stored.report.id()) } { (crate::rfc3339(*created)) } }
-                            td { (organisation(names, &author.to_string())) }
+                            td { a href={ "/ui/reports/" (stored.report.id()) } { (crate::rfc3339(stored.report.report().created_ms)) } }
+                            td { (organisation(names, &stored.report.author().to_string())) }
                             td { (sighting.kind.as_str()) }
                             td { @if let Some(i) = &sighting.indicator { code { (i.value) } } @else { "the whole report" } }
                             td { @if sighting.count > 0 { (sighting.count) } }
