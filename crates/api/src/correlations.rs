@@ -125,12 +125,7 @@ pub(crate) fn of_report(
         {
             continue;
         }
-        let probe = Indicator {
-            kind: indicator.kind,
-            value: indicator.value.clone(),
-            description: String::new(),
-            file: 0,
-        };
+        let probe = indicator.bare();
         let found = store.correlate(
             std::slice::from_ref(&probe),
             per_indicator,

@@ -9,6 +9,7 @@ pub mod chart;
 mod console;
 pub mod correlations;
 pub mod directory;
+pub mod indicators;
 mod metrics;
 mod misp_feed;
 pub mod observance;
@@ -122,6 +123,8 @@ pub(crate) struct AppState {
     pub(crate) partner_actions: Option<Arc<dyn partners::PartnerActions>>,
     /// What indicators are flagged against when published or imported in the console.
     pub(crate) warning_lists: Arc<cairn_core::warninglist::WarningLists>,
+    /// How indicators are scored and when they stop being valid.
+    pub(crate) scoring: cairn_core::score::ScoringConfig,
     /// The console's signed-in sessions.
     pub(crate) console: console::Sessions,
     /// The console overview's counts of reports in and out per day, kept from one view to
@@ -365,6 +368,12 @@ pub struct ReportFilters {
     cursor: Option<String>,
     /// `newest` (the default) or `oldest` first.
     order: Option<String>,
+    /// `true`: reports with an active indicator (valid, scoring at least the threshold).
+    valid: Option<bool>,
+    /// Reports with an indicator in one of these states (comma-separated).
+    state: Option<String>,
+    /// Reports with an indicator scoring at least this.
+    min_score: Option<String>,
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
@@ -624,17 +633,38 @@ async fn reports(
     state.authorize(&headers, Role::Read)?;
     let Query(filters) = filters.map_err(|e| bad_request(e.body_text()))?;
     let mut query = filters.query()?;
+    let score_filter = indicators::ScoreFilter::parse(
+        filters.valid,
+        filters.state.as_deref(),
+        filters.min_score.as_deref(),
+        None,
+    )?;
     let limit = query.limit;
-    // One more than asked, to know whether there is a next page.
-    query.limit += 1;
     let store = state.node.store().clone();
+    let scoring = state.scoring.clone();
     let (list, next) = tokio::task::spawn_blocking(
         move || -> Result<(Vec<ApiReport>, Option<String>), cairn_store::ReadError> {
-            let mut found = store.query(&query)?;
-            let next = (found.len() > limit).then(|| {
-                found.truncate(limit);
-                found.last().map(page_cursor)
-            });
+            let (found, next) = match score_filter {
+                Some(filter) => {
+                    let now_ms = cairn_core::when::now_ms();
+                    let page =
+                        indicators::scored_reports(&store, &query, &filter, &scoring, now_ms)?;
+                    let next = page
+                        .next
+                        .map(|(created, seq)| Some(format!("{created}.{seq}")));
+                    (page.reports, next)
+                }
+                None => {
+                    // One more than asked, to know whether there is a next page.
+                    query.limit += 1;
+                    let mut found = store.query(&query)?;
+                    let next = (found.len() > limit).then(|| {
+                        found.truncate(limit);
+                        found.last().map(page_cursor)
+                    });
+                    (found, next)
+                }
+            };
             let list = found
                 .iter()
                 .map(|s| Ok(api_report(s, Some(store.status(&s.report)?))))
@@ -1070,6 +1100,7 @@ fn router(state: Arc<AppState>, taxii_on: bool) -> Router {
             get(correlations::report_correlations),
         )
         .route("/api/v1/correlations", get(correlations::correlations))
+        .route("/api/v1/indicators", get(indicators::indicators))
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/openapi.json", get(openapi))
         .merge(routes)
@@ -1230,6 +1261,8 @@ pub struct ApiParts {
     pub partner_actions: Option<Arc<dyn partners::PartnerActions>>,
     /// The warning lists the console flags indicators against when publishing and importing.
     pub warning_lists: Arc<cairn_core::warninglist::WarningLists>,
+    /// How indicators are scored: node.toml's `[scoring]`.
+    pub scoring: cairn_core::score::ScoringConfig,
 }
 
 impl ApiParts {
@@ -1243,6 +1276,7 @@ impl ApiParts {
             tokens_path,
             partner_actions: None,
             warning_lists: Arc::new(cairn_core::warninglist::WarningLists::built_in()),
+            scoring: cairn_core::score::ScoringConfig::default(),
         }
     }
 }
@@ -1262,6 +1296,7 @@ pub async fn serve(
         tokens_path,
         partner_actions,
         warning_lists,
+        scoring,
     } = parts;
     let address: SocketAddr = config
         .listen
@@ -1301,6 +1336,7 @@ pub async fn serve(
         tokens: Mutex::new((None, tokens)),
         partner_actions,
         warning_lists,
+        scoring,
         console: console::Sessions::default(),
         console_traffic: Mutex::new(console::TrafficCounts::default()),
         https: tls.is_some(),

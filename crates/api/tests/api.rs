@@ -3299,6 +3299,13 @@ async fn the_console_shows_a_reports_sightings_and_takes_a_new_one() {
     assert!(page.contains("Sightings and feedback"), "{page}");
     assert!(page.contains("branch offices"), "{page}");
     assert!(page.contains("class=\"sighting\""), "{page}");
+    // Each indicator's score and state: the one seen by another organisation scores its
+    // report's confidence and ten more.
+    let lifted = format!(
+        "<span class=\"state-active\">{} (active)</span>",
+        (report.report().confidence + 10).min(100)
+    );
+    assert!(page.contains(&lifted), "{lifted}: {page}");
     // The form: a confirmation of the whole report, stricter than the report.
     let csrf = form_field(&page, "csrf");
     let form_headers = format!("{cookie}Content-Type: application/x-www-form-urlencoded\r\n");
@@ -3359,6 +3366,219 @@ async fn the_console_shows_a_reports_sightings_and_takes_a_new_one() {
     assert!(
         page.contains("Times seen") && page.contains("branch offices"),
         "{page}"
+    );
+    api.shutdown.cancel();
+    api.node.stopped().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indicators_carry_validity_and_scores_and_exports_keep_what_is_still_valid() {
+    let api = start().await;
+    let publisher = publish_token(&api, "analyst");
+    let json = "application/json";
+    let day = time::Duration::days(1);
+    let now = time::OffsetDateTime::now_utc();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(71);
+    let cert = OrgKey::generate(&mut rng);
+    let indicator = |kind, value: &str, from: Option<time::OffsetDateTime>, until| {
+        let mut d =
+            cairn_core::IndicatorDraft::from(cairn_core::Indicator::new(kind, value, "").unwrap());
+        d.valid_from = from;
+        d.valid_until = until;
+        d
+    };
+    use cairn_core::IndicatorType::{Domain, Ipv4, Sha256};
+    let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    // Written today: one address, a domain valid from next week, a hash valid for a month.
+    let fresh = cairn_core::ReportDraft {
+        kind: Some(cairn_core::ReportKind::Indicator),
+        title: "Loader infrastructure".into(),
+        tlp: Some(Tlp::Green),
+        confidence: Some(60),
+        indicators: vec![
+            indicator(Ipv4, "203.0.113.9", None, None),
+            indicator(Domain, "future.example", Some(now + 7 * day), None),
+            indicator(Sha256, hash, None, Some(now + 30 * day)),
+        ],
+        ..Default::default()
+    }
+    .sign(&cert, &mut rng)
+    .unwrap();
+    // Written forty days ago: an address past its thirty days, a domain that expired.
+    let old = cairn_core::ReportDraft {
+        kind: Some(cairn_core::ReportKind::Indicator),
+        title: "Last season's phishing".into(),
+        tlp: Some(Tlp::Green),
+        confidence: Some(60),
+        created: Some(now - 40 * day),
+        indicators: vec![
+            indicator(Ipv4, "198.51.100.7", None, None),
+            indicator(Domain, "gone.example", None, Some(now - 39 * day)),
+        ],
+        ..Default::default()
+    }
+    .sign(&cert, &mut rng)
+    .unwrap();
+    api.node
+        .publish(vec![old.clone(), fresh.clone()])
+        .await
+        .unwrap();
+
+    let values = |body: &str| -> Vec<(String, String, u64)> {
+        let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+        let mut out: Vec<_> = v["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["value"].as_str().unwrap().to_string(),
+                    i["state"].as_str().unwrap().to_string(),
+                    i["score"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let read = |path: String| {
+        let api = &api;
+        async move {
+            let (status, _, body) = get(api, &path, Some(&api.read), "", usize::MAX).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            body
+        }
+    };
+    let all = values(&read("/api/v1/indicators".into()).await);
+    let state_of = |v: &str| all.iter().find(|(x, _, _)| x == v).unwrap().1.clone();
+    assert_eq!(all.len(), 5, "{all:?}");
+    assert_eq!(state_of("203.0.113.9"), "active");
+    assert_eq!(state_of("future.example"), "not-yet-valid");
+    assert_eq!(state_of(hash), "active");
+    assert_eq!(state_of("198.51.100.7"), "decayed");
+    assert_eq!(state_of("gone.example"), "expired");
+    let valid: Vec<String> = values(&read("/api/v1/indicators?valid=true".into()).await)
+        .into_iter()
+        .map(|(v, _, _)| v)
+        .collect();
+    assert_eq!(valid, vec!["203.0.113.9".to_string(), hash.to_string()]);
+
+    // Another organisation saw the old address today: it is active again, and scores more.
+    let path = format!("/api/v1/reports/{}/sightings", old.id());
+    let seen = format!(
+        r#"{{"kind": "seen", "indicator": "198.51.100.7", "count": 3, "last_seen": "{}"}}"#,
+        cairn_core::when::rfc3339(cairn_core::when::now_ms() - 60_000)
+    );
+    let (status, body) = post(&api, &path, &publisher, json, &seen).await;
+    assert_eq!(status, 201, "{body}");
+    let lifted = values(&read("/api/v1/indicators?min_score=65".into()).await);
+    assert_eq!(
+        lifted,
+        vec![("198.51.100.7".to_string(), "active".to_string(), 70)]
+    );
+    let expired = values(&read("/api/v1/indicators?state=expired,not-yet-valid".into()).await);
+    assert_eq!(expired.len(), 2, "{expired:?}");
+    let text = read("/api/v1/indicators?valid=true&type=ipv4&format=text".into()).await;
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort();
+    assert_eq!(lines, vec!["198.51.100.7", "203.0.113.9"]);
+
+    // Page by page, one indicator at a time, every indicator once.
+    let mut cursor: Option<String> = None;
+    let mut paged = Vec::new();
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/indicators?limit=1&cursor={c}"),
+            None => "/api/v1/indicators?limit=1".into(),
+        };
+        let page: serde_json::Value = serde_json::from_str(read(path).await.trim()).unwrap();
+        for i in page["indicators"].as_array().unwrap() {
+            paged.push(i["value"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+        assert!(paged.len() <= 5, "{paged:?}");
+    }
+    paged.sort();
+    let mut every: Vec<String> = all.iter().map(|(v, _, _)| v.clone()).collect();
+    every.sort();
+    assert_eq!(paged, every);
+
+    // The STIX export of what is still valid: the hash's indicator keeps its window, the
+    // expired domain and the one not yet valid are left out.
+    let bundle: serde_json::Value = serde_json::from_str(
+        read("/api/v1/indicators?valid=true&format=stix".into())
+            .await
+            .trim(),
+    )
+    .unwrap();
+    let patterns: Vec<&serde_json::Value> = bundle["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] == "indicator")
+        .collect();
+    assert_eq!(patterns.len(), 3, "{bundle}");
+    let with_hash = patterns
+        .iter()
+        .find(|o| o["pattern"].as_str().unwrap().contains(hash))
+        .unwrap();
+    assert!(with_hash["valid_until"].is_string(), "{with_hash}");
+    assert!(!bundle.to_string().contains("gone.example"));
+    assert!(!bundle.to_string().contains("future.example"));
+
+    // Reports filter alike: the old report has an active indicator again; only it has an
+    // expired one.
+    let ids = |body: String| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+        v["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let reports_kind = "kind=indicator";
+    assert_eq!(
+        ids(read(format!("/api/v1/reports?{reports_kind}&valid=true")).await).len(),
+        2
+    );
+    assert_eq!(
+        ids(read(format!("/api/v1/reports?{reports_kind}&state=expired")).await),
+        vec![old.id().to_string()]
+    );
+
+    // Bad filters and bad windows say what is wrong.
+    for (path, says) in [
+        ("/api/v1/indicators?min_score=101", "min_score"),
+        ("/api/v1/indicators?state=stale", "state"),
+        ("/api/v1/indicators?valid=true&state=active", "not both"),
+        ("/api/v1/indicators?format=xml", "format"),
+        ("/api/v1/indicators?type=colour", "type"),
+        ("/api/v1/indicators?cursor=12", "cursor"),
+        ("/api/v1/reports?min_score=high", "min_score"),
+    ] {
+        let (status, _, body) = get(&api, path, Some(&api.read), "", usize::MAX).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains(says), "{path}: {body}");
+    }
+    let backwards = r#"{"kind": "indicator", "tlp": "green", "title": "Backwards",
+        "indicators": [{"type": "ipv4", "value": "192.0.2.1",
+        "valid_from": "2026-12-10T00:00:00Z", "valid_until": "2026-12-01T00:00:00Z"}]}"#;
+    let (status, body) = post(&api, "/api/v1/reports", &publisher, json, backwards).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("indicators[0].valid_until"), "{body}");
+    let windowed = r#"{"kind": "indicator", "tlp": "green", "title": "Windowed",
+        "indicators": [{"type": "ipv4", "value": "192.0.2.1",
+        "valid_from": "2026-12-01T00:00:00Z", "valid_until": "2027-12-10T00:00:00Z"}]}"#;
+    let (status, body) = post(&api, "/api/v1/reports", &publisher, json, windowed).await;
+    assert_eq!(status, 201, "{body}");
+    let published: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    assert_eq!(
+        published["indicators"][0]["valid_until"],
+        "2027-12-10T00:00:00Z"
     );
     api.shutdown.cancel();
     api.node.stopped().await;

@@ -35,6 +35,9 @@ pub struct NodeConfig {
     /// How STIX and MISP imports are mapped.
     #[serde(default)]
     pub import: cairn_interop::import::ImportConfig,
+    /// How indicators age: lifetimes, decay speed, the threshold of what is still valid.
+    #[serde(default, skip_serializing_if = "is_default_scoring")]
+    pub scoring: cairn_core::score::ScoringConfig,
     /// Named outbound policies, assigned to partners.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub policies: BTreeMap<String, PolicySection>,
@@ -44,6 +47,10 @@ pub struct NodeConfig {
     /// The trust list: partner organisations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partners: Vec<PartnerSection>,
+}
+
+fn is_default_scoring(scoring: &cairn_core::score::ScoringConfig) -> bool {
+    *scoring == cairn_core::score::ScoringConfig::default()
 }
 
 /// The `[node]` section.
@@ -97,6 +104,7 @@ impl NodeConfig {
             api: cairn_api::ApiConfig::default(),
             inbound: InboundSection::default(),
             import: cairn_interop::import::ImportConfig::default(),
+            scoring: cairn_core::score::ScoringConfig::default(),
             policies: BTreeMap::new(),
             communities: BTreeMap::new(),
             partners: Vec::new(),
@@ -252,6 +260,15 @@ impl NodeConfig {
                     .map_or(1, |at| text[..at].matches('\n').count() + 1),
                 field: "network.rate_limit".into(),
                 message: problem,
+            });
+        }
+        if let Err(problem) = config.scoring.check() {
+            issues.push(ConfigIssue {
+                line: text
+                    .find("[scoring")
+                    .map_or(1, |at| text[..at].matches('\n').count() + 1),
+                field: "scoring".into(),
+                message: problem.to_string(),
             });
         }
         if config.api.listen.parse::<std::net::SocketAddr>().is_err() {

@@ -67,6 +67,8 @@ pub enum ControlRequest {
     PublicAdvisories,
     /// The observance trends (`cairn observance`).
     Observance(cairn_api::observance::ObservanceQuery),
+    /// The indicators a query selects, with their scores (`cairn indicators`).
+    Indicators(cairn_api::indicators::IndicatorQuery),
     /// The directory entries a search selects (`cairn directory search`).
     DirectorySearch(cairn_core::directory::DirectorySearch),
     /// Capacity needs and what matches them (`cairn directory match`).
@@ -180,7 +182,7 @@ pub enum ControlResponse {
     PublicAdvisories(Vec<cairn_api::public::PublicAdvisory>),
     /// For `Observance`.
     Observance(cairn_api::observance::ObservanceView),
-    /// For `DirectorySearch` and `DirectoryMatches`: the API's JSON.
+    /// For `Indicators`, `DirectorySearch` and `DirectoryMatches`: the API's JSON.
     Json(serde_json::Value),
     /// For `ExportStix`.
     StixBundle {
@@ -387,6 +389,20 @@ async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> 
                 Ok(Ok(trends)) => ControlResponse::Observance(trends),
                 Ok(Err(e)) => ControlResponse::Error(e.to_string()),
                 Err(e) => ControlResponse::Error(format!("counting stopped: {e}")),
+            }
+        }
+        ControlRequest::Indicators(query) => {
+            let store = node.store().clone();
+            let scoring = daemon.started_with.scoring.clone();
+            let now = cairn_core::when::now_ms();
+            let read = tokio::task::spawn_blocking(move || {
+                cairn_api::indicators::indicators_view(&store, &query, &scoring, now)
+            })
+            .await;
+            match read {
+                Ok(Ok(view)) => ControlResponse::Json(view),
+                Ok(Err(e)) => ControlResponse::Error(e.to_string()),
+                Err(e) => ControlResponse::Error(format!("scoring stopped: {e}")),
             }
         }
         ControlRequest::DirectorySearch(search) => {

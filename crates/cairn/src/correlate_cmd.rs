@@ -75,6 +75,8 @@ fn indicator_of((kind, value): &(IndicatorType, String)) -> Indicator {
         value: value.clone(),
         description: String::new(),
         file: 0,
+        valid_from_ms: 0,
+        valid_until_ms: 0,
     }
 }
 

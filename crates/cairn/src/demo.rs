@@ -66,7 +66,7 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
         tlp: Some(Tlp::Clear),
         tags: vec!["vpn".into(), "patching".into()],
         paris_call_principles: vec![6, 7],
-        indicators: vec![IndicatorDraft { kind: IndicatorType::Cve, value: "CVE-2024-3400".into(), description: String::new(), file: 0 }],
+        indicators: vec![IndicatorDraft { kind: IndicatorType::Cve, value: "CVE-2024-3400".into(), description: String::new(), file: 0, valid_from: None, valid_until: None }],
         ..ReportDraft::default()
     })?;
     indent(&published_line(&advisory));
@@ -84,8 +84,8 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
         regions: vec!["fr".into()],
         paris_call_principles: vec![1],
         indicators: vec![
-            IndicatorDraft { kind: IndicatorType::Ipv4, value: "203.0.113.77".into(), description: "C2 server".into(), file: 0 },
-            IndicatorDraft { kind: IndicatorType::Sha256, value: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(), description: "encryptor".into(), file: 0 },
+            IndicatorDraft { kind: IndicatorType::Ipv4, value: "203.0.113.77".into(), description: "C2 server".into(), file: 0, valid_from: None, valid_until: None },
+            IndicatorDraft { kind: IndicatorType::Sha256, value: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(), description: "encryptor".into(), file: 0, valid_from: None, valid_until: None },
         ],
         victim: Some("Centre Hospitalier Exemple, imaging department".into()),
         internal_notes: Some("Ransom note matches last month's case 2026-114.".into()),
@@ -211,6 +211,8 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
         value: "secure-login-portal.example".into(),
         description: String::new(),
         file: 0,
+        valid_from: None,
+        valid_until: None,
     });
     let v2 = publish(&home, &store, &update)?;
     indent(&format!(

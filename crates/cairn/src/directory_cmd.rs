@@ -227,8 +227,8 @@ fn add(home: &Home, args: AddArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Asks the running node, or reads the stopped node's store.
-fn read(
+/// Asks the running node, or reads the stopped node's store: the API's JSON either way.
+pub(crate) fn read(
     home: &Home,
     request: ControlRequest,
     from_store: impl FnOnce(&cairn_store::Store, cairn_core::OrgPublicKey) -> Result<Value>,

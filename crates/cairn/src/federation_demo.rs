@@ -115,6 +115,8 @@ fn indicator(kind: IndicatorType, value: &str) -> IndicatorDraft {
         value: value.to_string(),
         description: String::new(),
         file: 0,
+        valid_from: None,
+        valid_until: None,
     }
 }
 

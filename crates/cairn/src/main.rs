@@ -10,6 +10,7 @@ mod directory_cmd;
 mod federation_demo;
 mod home;
 mod import_cmd;
+mod indicators_cmd;
 mod observance_cmd;
 mod operate;
 mod org_cmd;
@@ -189,6 +190,9 @@ enum Command {
     /// file, a range or domain it lies in, an observable inside it), or to each indicator of a
     /// report.
     Correlate(correlate_cmd::CorrelateArgs),
+    /// The indicators of current reports with their validity, score and state: what is still
+    /// valid, as a table, JSON or values one a line.
+    Indicators(indicators_cmd::IndicatorArgs),
     /// Sightings and feedback: say what was seen of a partner's report (or that it is a false
     /// positive, expired or confirmed), and read what was said of a report.
     #[command(subcommand)]
@@ -577,6 +581,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(command) => reports::run(&home, command),
         Command::Correlate(args) => correlate_cmd::run(&home, args),
         Command::Sighting(command) => sighting_cmd::run(&home, command),
+        Command::Indicators(args) => indicators_cmd::run(&home, args),
         Command::Config(policy_cmd::ConfigCommand::Reload) => partner_cmd::reload(&home),
         Command::Config(command) => policy_cmd::config(&home, command),
         Command::Invite(args) => partner_cmd::invite(&home, args),

@@ -280,6 +280,7 @@ pub fn run(home: &Home) -> Result<ExitCode> {
                     import: config.import.clone(),
                     tokens_path: home.tokens_path(),
                     warning_lists: std::sync::Arc::new(warning_lists),
+                    scoring: config.scoring.clone(),
                     partner_actions: Some(std::sync::Arc::new(
                         crate::partner_cmd::ConsolePartnerActions::new(
                             daemon.clone(),

@@ -196,11 +196,14 @@ pub fn detail(
     if !r.indicators.is_empty() {
         let _ = writeln!(out, "\nIndicators ({}):", r.indicators.len());
         for i in &r.indicators {
-            let note = if i.description.is_empty() {
+            let mut note = if i.description.is_empty() {
                 String::new()
             } else {
                 format!("  ({})", i.description)
             };
+            if let Some(window) = validity_window(i) {
+                note.push_str(&format!("  [{window}]"));
+            }
             let _ = writeln!(out, "  {:<7} {}{}", i.kind.as_str(), i.value, note);
         }
     }
@@ -280,6 +283,18 @@ fn worded_lines(out: &mut String, parts: Vec<(&'static str, Vec<String>)>) {
             format!("\n{:14}", "")
         };
         line(out, label, &items.join(&separator));
+    }
+}
+
+/// The validity window its author gave an indicator, in words (`valid from ... until ...`);
+/// none when not said.
+pub fn validity_window(i: &cairn_core::Indicator) -> Option<String> {
+    let day = |ms: i64| cairn_core::when::rfc3339(ms);
+    match (i.valid_from_ms, i.valid_until_ms) {
+        (0, 0) => None,
+        (from, 0) => Some(format!("valid from {}", day(from))),
+        (0, until) => Some(format!("valid until {}", day(until))),
+        (from, until) => Some(format!("valid from {} until {}", day(from), day(until))),
     }
 }
 

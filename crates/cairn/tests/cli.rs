@@ -1863,3 +1863,91 @@ fn a_partner_says_it_saw_a_report_and_lists_what_was_said() {
     let none = partner.ok(&["sighting", "list", &first_sighting[..8]]);
     assert!(none.contains("No sightings"), "{none}");
 }
+
+#[test]
+fn indicators_are_listed_with_their_validity_and_score_and_filtered_to_what_is_valid() {
+    let node = Node::new();
+    let old = node.path("old.json");
+    std::fs::write(
+        &old,
+        r#"{"kind": "indicator", "tlp": "green", "title": "Old campaign",
+            "created": "2020-01-01T00:00:00Z", "confidence": 80,
+            "indicators": [
+                {"type": "ipv4", "value": "198.51.100.7"},
+                {"type": "domain", "value": "gone.example", "valid_until": "2020-01-02T00:00:00Z"}
+            ]}"#,
+    )
+    .unwrap();
+    let fresh = node.path("fresh.json");
+    std::fs::write(
+        &fresh,
+        r#"{"kind": "indicator", "tlp": "green", "title": "This week's loader",
+            "confidence": 80,
+            "indicators": [
+                {"type": "ipv4", "value": "203.0.113.9", "valid_until": "2099-01-01T00:00:00Z"},
+                {"type": "domain", "value": "later.example", "valid_from": "2099-01-01T00:00:00Z"}
+            ]}"#,
+    )
+    .unwrap();
+    for file in [&old, &fresh] {
+        node.ok(&["report", "new", "--file", file.to_str().unwrap()]);
+    }
+    let table = node.ok(&["indicators"]);
+    for (state, value) in [
+        ("decayed", "198.51.100.7"),
+        ("expired", "gone.example"),
+        ("active", "203.0.113.9"),
+        ("not-yet-valid", "later.example"),
+    ] {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with(state) && l.contains(value)),
+            "{state} {value}: {table}"
+        );
+    }
+    assert!(table.contains("until 2099-01-01"), "{table}");
+    assert_eq!(
+        node.ok(&["indicators", "--valid", "--values"]),
+        "203.0.113.9\n"
+    );
+    let json: serde_json::Value = serde_json::from_str(&node.ok(&[
+        "indicators",
+        "--state",
+        "expired,not-yet-valid",
+        "--json",
+    ]))
+    .unwrap();
+    let mut listed: Vec<&str> = json["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["value"].as_str().unwrap())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, vec!["gone.example", "later.example"]);
+    let fresh_score = node.ok(&["indicators", "--min-score", "79", "--values"]);
+    assert_eq!(fresh_score, "203.0.113.9\n", "a day-old address keeps ~80");
+    let err = node.fails(&["indicators", "--state", "stale"]);
+    assert!(err.contains("not a state"), "{err}");
+    // A window that ends before it starts is refused, naming the field.
+    let backwards = node.path("backwards.json");
+    std::fs::write(
+        &backwards,
+        r#"{"kind": "indicator", "tlp": "green", "title": "Backwards",
+            "indicators": [{"type": "ipv4", "value": "192.0.2.1",
+            "valid_from": "2030-01-01T00:00:00Z", "valid_until": "2029-01-01T00:00:00Z"}]}"#,
+    )
+    .unwrap();
+    let err = node.fails(&["report", "new", "--file", backwards.to_str().unwrap()]);
+    assert!(err.contains("indicators[0].valid_until"), "{err}");
+    // A scoring section that cannot work is refused when the configuration is checked.
+    let config = node.home().join("node.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[scoring]\ndecay_speed = 0.0\n");
+    std::fs::write(&config, text).unwrap();
+    let out = node.run(&["config", "check"]);
+    assert!(!out.status.success());
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(said.contains("decay_speed"), "{said}");
+}

@@ -115,16 +115,50 @@ pub struct IndicatorDraft {
     /// number are of the same file); 0 when not said.
     #[serde(default)]
     pub file: u32,
+    /// From when its author holds it good for detection (RFC 3339); absent: from the report's
+    /// creation.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub valid_from: Option<time::OffsetDateTime>,
+    /// From when it is no longer to be used (RFC 3339); absent: not said.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub valid_until: Option<time::OffsetDateTime>,
+}
+
+impl IndicatorDraft {
+    /// Its validity window in ms since the Unix epoch, 0 where not said.
+    pub fn validity_ms(&self) -> (i64, i64) {
+        let ms = |t: Option<time::OffsetDateTime>| {
+            t.map_or(0, |t| {
+                i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+            })
+        };
+        (ms(self.valid_from), ms(self.valid_until))
+    }
+
+    /// The same observable valid from `valid_from_ms` until `valid_until_ms` (0: not said).
+    pub fn set_validity_ms(&mut self, valid_from_ms: i64, valid_until_ms: i64) {
+        let time = |ms: i64| {
+            (ms != 0)
+                .then(|| crate::when::offset_date_time(ms))
+                .flatten()
+        };
+        self.valid_from = time(valid_from_ms);
+        self.valid_until = time(valid_until_ms);
+    }
 }
 
 impl From<Indicator> for IndicatorDraft {
     fn from(i: Indicator) -> Self {
-        IndicatorDraft {
+        let mut draft = IndicatorDraft {
             kind: i.kind,
             value: i.value,
             description: i.description,
             file: i.file,
-        }
+            valid_from: None,
+            valid_until: None,
+        };
+        draft.set_validity_ms(i.valid_from_ms, i.valid_until_ms);
+        draft
     }
 }
 
@@ -223,12 +257,21 @@ impl ReportDraft {
         let mut indicators = Vec::with_capacity(self.indicators.len());
         let mut seen = std::collections::HashSet::with_capacity(self.indicators.len());
         for (i, ind) in self.indicators.iter().enumerate() {
-            let checked = Indicator::new(ind.kind, &ind.value, &ind.description)
+            let (valid_from_ms, valid_until_ms) = ind.validity_ms();
+            crate::indicator::check_validity(valid_from_ms, valid_until_ms, created_ms).map_err(
+                |(field, reason)| InvalidReport {
+                    field: format!("indicators[{i}].{field}"),
+                    reason,
+                },
+            )?;
+            let mut checked = Indicator::new(ind.kind, &ind.value, &ind.description)
                 .map_err(|e| InvalidReport {
                     field: format!("indicators[{i}].value"),
                     reason: e.to_string(),
                 })?
                 .of_file(ind.file);
+            checked.valid_from_ms = valid_from_ms;
+            checked.valid_until_ms = valid_until_ms;
             if seen.insert(checked.clone()) {
                 indicators.push(checked);
             }
@@ -276,6 +319,8 @@ impl ReportDraft {
                     value: i.value.clone(),
                     description: i.description.clone(),
                     file: i.file,
+                    valid_from_ms: i.valid_from_ms,
+                    valid_until_ms: i.valid_until_ms,
                 })
                 .collect(),
             supersedes: self

@@ -24,10 +24,81 @@ pub struct Indicator {
     /// other hashes with this number are of the same file); 0 when not said.
     #[serde(skip_serializing_if = "is_zero")]
     pub file: u32,
+    /// From when its author holds it good for detection (ms since the Unix epoch); 0: from
+    /// its report's creation.
+    #[serde(
+        rename = "valid_from",
+        skip_serializing_if = "is_unset",
+        serialize_with = "as_rfc3339"
+    )]
+    pub valid_from_ms: i64,
+    /// From when it is no longer to be used (ms since the Unix epoch); 0: not said.
+    #[serde(
+        rename = "valid_until",
+        skip_serializing_if = "is_unset",
+        serialize_with = "as_rfc3339"
+    )]
+    pub valid_until_ms: i64,
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn is_unset(ms: &i64) -> bool {
+    *ms == 0
+}
+
+fn as_rfc3339<S: serde::Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&crate::when::rfc3339(*ms))
+}
+
+/// Earliest validity time accepted: 1990-01-01T00:00:00Z, before any indicator was shared.
+pub const EARLIEST_VALID_MS: i64 = 631_152_000_000;
+/// Latest validity time accepted: 9999-12-31T23:59:59.999Z, the last STIX timestamp.
+pub const LATEST_VALID_MS: i64 = 253_402_300_799_999;
+
+/// Whether a validity window is one a node accepts: each time unset (0) or within
+/// [`EARLIEST_VALID_MS`]..=[`LATEST_VALID_MS`], and the end after the start (the report's
+/// `created_ms` when no start is said). On error, the field (`valid_from`, `valid_until`) and
+/// what is wrong.
+pub fn check_validity(
+    valid_from_ms: i64,
+    valid_until_ms: i64,
+    created_ms: i64,
+) -> Result<(), (&'static str, String)> {
+    for (field, ms) in [
+        ("valid_from", valid_from_ms),
+        ("valid_until", valid_until_ms),
+    ] {
+        if ms != 0 && !(EARLIEST_VALID_MS..=LATEST_VALID_MS).contains(&ms) {
+            return Err((
+                field,
+                format!(
+                    "{ms} ms ({}) is outside 1990-01-01 to 9999-12-31",
+                    crate::when::rfc3339(ms)
+                ),
+            ));
+        }
+    }
+    if valid_until_ms != 0 {
+        let (start, name) = if valid_from_ms != 0 {
+            (valid_from_ms, "valid_from")
+        } else {
+            (created_ms, "the report's creation")
+        };
+        if valid_until_ms <= start {
+            return Err((
+                "valid_until",
+                format!(
+                    "{} is not after {name} {}",
+                    crate::when::rfc3339(valid_until_ms),
+                    crate::when::rfc3339(start)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Why a value is not a valid observable of its type.
@@ -62,6 +133,8 @@ impl Indicator {
             value,
             description: description.to_string(),
             file: 0,
+            valid_from_ms: 0,
+            valid_until_ms: 0,
         })
     }
 
@@ -69,6 +142,19 @@ impl Indicator {
     pub fn of_file(mut self, file: u32) -> Indicator {
         self.file = file;
         self
+    }
+
+    /// The same observable without what the author said around it (description, file number,
+    /// validity): what is compared across reports.
+    pub fn bare(&self) -> Indicator {
+        Indicator {
+            kind: self.kind,
+            value: self.value.clone(),
+            description: String::new(),
+            file: 0,
+            valid_from_ms: 0,
+            valid_until_ms: 0,
+        }
     }
 
     /// Parses `type:value` as analysts write it, e.g. `ipv4:203.0.113.7` or `sha256:9f86...`.

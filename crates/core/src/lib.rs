@@ -19,6 +19,7 @@ pub mod model;
 pub mod observance;
 pub mod report;
 pub mod sample;
+pub mod score;
 pub mod search;
 pub mod sighting;
 pub mod stix;

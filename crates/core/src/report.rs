@@ -459,11 +459,21 @@ pub(crate) fn validate_reading_objects(
                     value: ind.value,
                     description: ind.description,
                     file: ind.file,
+                    valid_from_ms: ind.valid_from_ms,
+                    valid_until_ms: ind.valid_until_ms,
                 });
             }
-            let checked = Indicator::new(kind, &ind.value, &ind.description)
+            crate::indicator::check_validity(
+                ind.valid_from_ms,
+                ind.valid_until_ms,
+                body.created_ms,
+            )
+            .map_err(|(field, reason)| invalid(format!("indicators[{i}].{field}"), reason))?;
+            let mut checked = Indicator::new(kind, &ind.value, &ind.description)
                 .map_err(|e| invalid(format!("indicators[{i}].value"), e.to_string()))?
                 .of_file(ind.file);
+            checked.valid_from_ms = ind.valid_from_ms;
+            checked.valid_until_ms = ind.valid_until_ms;
             if checked.value != ind.value {
                 return Err(invalid(
                     format!("indicators[{i}].value"),

@@ -53,6 +53,8 @@ pub fn indicator_report<R: Rng>(rng: &mut R, n: u64) -> ReportDraft {
             value,
             description: "seen in the first stage of the intrusion".to_string(),
             file: 0,
+            valid_from: None,
+            valid_until: None,
         });
     }
     let sector = SECTORS[(n as usize) % SECTORS.len()];

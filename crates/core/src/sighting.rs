@@ -97,7 +97,11 @@ impl Sighting {
                         ),
                     ));
                 }
-                if !ind.description.is_empty() || ind.file != 0 {
+                if !ind.description.is_empty()
+                    || ind.file != 0
+                    || ind.valid_from_ms != 0
+                    || ind.valid_until_ms != 0
+                {
                     return Err(field_error(
                         "indicator",
                         "names an indicator by its type and value only",
@@ -220,6 +224,8 @@ impl Sighting {
                 value: i.value.clone(),
                 description: String::new(),
                 file: 0,
+                valid_from_ms: 0,
+                valid_until_ms: 0,
             }),
             count: self.count,
             first_seen_ms: self.first_seen_ms.unwrap_or(0),
@@ -465,12 +471,7 @@ pub fn indicator_named(concerned: &Report, text: &str) -> Result<Indicator, Draf
             .collect(),
     };
     match wanted.as_slice() {
-        [one] => Ok(Indicator {
-            kind: one.kind,
-            value: one.value.clone(),
-            description: String::new(),
-            file: 0,
-        }),
+        [one] => Ok(one.bare()),
         [] => Err(field(format!(
             "the report has no indicator {text:?} (it has {})",
             if concerned.indicators.is_empty() {
@@ -540,6 +541,8 @@ pub fn draft_about(
             value: i.value.clone(),
             description: String::new(),
             file: 0,
+            valid_from_ms: 0,
+            valid_until_ms: 0,
         }),
         count,
         first_seen_ms: time("first_seen", &request.first_seen)?,
@@ -702,6 +705,8 @@ mod tests {
                 value: "203.0.113.7".into(),
                 description: String::new(),
                 file: 0,
+                valid_from_ms: 0,
+                valid_until_ms: 0,
             }),
             count: 3,
             first_seen_ms: 1_000,

@@ -452,11 +452,16 @@ impl Observables {
                 .list
                 .iter()
                 .filter(|d| d.file == file)
-                .map(|d| Indicator {
-                    kind: d.kind,
-                    value: d.value.clone(),
-                    description: d.description.clone(),
-                    file: 0,
+                .map(|d| {
+                    let (valid_from_ms, valid_until_ms) = d.validity_ms();
+                    Indicator {
+                        kind: d.kind,
+                        value: d.value.clone(),
+                        description: d.description.clone(),
+                        file: 0,
+                        valid_from_ms,
+                        valid_until_ms,
+                    }
                 })
                 .collect();
             self.tie_file(members);

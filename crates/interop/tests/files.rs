@@ -170,6 +170,8 @@ fn report_with_files(key: &OrgKey) -> cairn_core::VerifiedReport {
         value,
         description: String::new(),
         file,
+        valid_from: None,
+        valid_until: None,
     };
     let draft = ReportDraft {
         kind: Some(ReportKind::Indicator),
@@ -359,4 +361,89 @@ fn misp_file_objects_tie_their_hashes_and_the_feed_writes_files_as_file_objects(
     )
     .unwrap();
     holds_the_files_of_report_with_files(&imported, &other);
+}
+
+#[test]
+fn validity_windows_go_to_stix_and_come_back() {
+    let key = org();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(21);
+    let day = time::Duration::days(1);
+    let created = time::OffsetDateTime::now_utc() - 10 * day;
+    let mut windowed = IndicatorDraft::from(
+        cairn_core::Indicator::new(IndicatorType::Domain, "loader.example", "").unwrap(),
+    );
+    windowed.valid_from = Some(created - day);
+    windowed.valid_until = Some(created + 30 * day);
+    let open = IndicatorDraft::from(
+        cairn_core::Indicator::new(IndicatorType::Ipv4, "203.0.113.5", "").unwrap(),
+    );
+    let signed = ReportDraft {
+        kind: Some(ReportKind::Indicator),
+        title: "Windows".into(),
+        tlp: Some(Tlp::Green),
+        created: Some(created),
+        indicators: vec![windowed, open],
+        ..ReportDraft::default()
+    }
+    .sign(&key, &mut rng)
+    .unwrap();
+    let context = ExportContext {
+        author_name: None,
+        first: (signed.id(), signed.report().created_ms),
+    };
+    let objects = report_objects(&signed, &context);
+    let stix = |value: &str| {
+        objects
+            .iter()
+            .find(|o| o["type"] == "indicator" && o["pattern"].as_str().unwrap().contains(value))
+            .unwrap()
+            .clone()
+    };
+    let ms = cairn_core::when::rfc3339;
+    let domain = stix("loader.example");
+    let r = signed.report();
+    assert_eq!(
+        domain["valid_from"],
+        cairn_interop::stix::timestamp(r.indicators[0].valid_from_ms)
+    );
+    assert_eq!(
+        domain["valid_until"],
+        cairn_interop::stix::timestamp(r.indicators[0].valid_until_ms)
+    );
+    let address = stix("203.0.113.5");
+    assert_eq!(
+        address["valid_from"],
+        cairn_interop::stix::timestamp(r.created_ms),
+        "no window said: valid from the report's creation"
+    );
+    assert!(address.get("valid_until").is_none(), "{address}");
+
+    // Back in: each indicator keeps its object's window.
+    let text = bundle(objects.clone()).to_string();
+    let imported = import(&text, &key.public(), &ImportOptions::default()).unwrap();
+    let back: Vec<&IndicatorDraft> = imported
+        .reports
+        .iter()
+        .flat_map(|r| &r.draft.indicators)
+        .collect();
+    let domain_back = back.iter().find(|i| i.value == "loader.example").unwrap();
+    assert_eq!(
+        domain_back.validity_ms(),
+        (
+            r.indicators[0].valid_from_ms,
+            r.indicators[0].valid_until_ms
+        ),
+        "{}",
+        ms(r.indicators[0].valid_until_ms)
+    );
+    signs(&imported, &key);
+
+    // A window that ends before it starts is left out; the observable is still taken.
+    let mut broken = indicator_object(1, "[ipv4-addr:value = '198.51.100.9']");
+    broken["valid_until"] = json!("2026-11-01T00:00:00Z");
+    let text = json!({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000009", "objects": [broken]}).to_string();
+    let imported = import(&text, &key.public(), &ImportOptions::default()).unwrap();
+    let taken = &imported.reports[0].draft.indicators[0];
+    assert_eq!(taken.value, "198.51.100.9");
+    assert_eq!(taken.validity_ms(), (0, 0));
 }

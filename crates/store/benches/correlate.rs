@@ -55,6 +55,8 @@ fn indicator(kind: IndicatorType, value: String, file: u32) -> IndicatorDraft {
         value,
         description: String::new(),
         file,
+        valid_from: None,
+        valid_until: None,
     }
 }
 

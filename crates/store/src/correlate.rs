@@ -183,7 +183,7 @@ impl Store {
                 for other in r.same_file_as(hash) {
                     let known = |i: &Indicator| i.kind == other.kind && i.value == other.value;
                     if !others.iter().any(known) && !probes.iter().any(known) {
-                        others.push(without_context(other));
+                        others.push(Indicator::bare(other));
                     }
                 }
             }
@@ -216,17 +216,6 @@ impl Store {
     fn is_current(&self, stored: &StoredReport) -> Result<bool, ReadError> {
         Ok(stored.report.report().kind != ReportKind::Retraction
             && self.status(&stored.report)? == ReportStatus::Current)
-    }
-}
-
-/// An indicator as a probe: its type and value, without the description and file number of
-/// the report it was read from.
-fn without_context(indicator: &Indicator) -> Indicator {
-    Indicator {
-        kind: indicator.kind,
-        value: indicator.value.clone(),
-        description: String::new(),
-        file: 0,
     }
 }
 

@@ -1282,6 +1282,43 @@ impl Store {
         Ok(current)
     }
 
+    /// The standing at `now_ms` of each of `report`'s indicators, in order, scored with its
+    /// current sightings ([`cairn_core::score::standing`]).
+    pub fn standings(
+        &self,
+        report: &VerifiedReport,
+        scoring: &cairn_core::score::ScoringConfig,
+        now_ms: i64,
+    ) -> Result<Vec<cairn_core::score::Standing>, ReadError> {
+        let r = report.report();
+        if r.indicators.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sightings = self.current_sightings_of(&report.id())?;
+        let said: Vec<_> = sightings
+            .iter()
+            .filter_map(|s| {
+                let sighting = s.report.report().sighting.as_ref()?;
+                Some((s.report.author(), sighting, s.report.report().created_ms))
+            })
+            .collect();
+        let author = report.author();
+        Ok(r.indicators
+            .iter()
+            .map(|indicator| {
+                cairn_core::score::standing(
+                    scoring,
+                    indicator,
+                    &author,
+                    r.confidence,
+                    r.created_ms,
+                    said.iter().copied(),
+                    now_ms,
+                )
+            })
+            .collect())
+    }
+
     fn edges(
         &self,
         kind: u8,

@@ -110,6 +110,8 @@ fn draft(rng: &mut StdRng, n: u64) -> ReportDraft {
             value,
             description: String::new(),
             file: 0,
+            valid_from: None,
+            valid_until: None,
         });
     }
     // Some reports name one or two files by some of their hashes; a file's hash also
@@ -125,6 +127,8 @@ fn draft(rng: &mut StdRng, n: u64) -> ReportDraft {
                 value: value.clone(),
                 description: String::new(),
                 file: if alone { 0 } else { file },
+                valid_from: None,
+                valid_until: None,
             });
         }
     }

@@ -883,6 +883,8 @@ fn text_and_containment_searches_find_exactly_what_a_scan_finds() {
                 value: value.into(),
                 description: String::new(),
                 file: 0,
+                valid_from: None,
+                valid_until: None,
             }];
         });
         all.push(r);

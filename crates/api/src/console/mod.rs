@@ -1184,6 +1184,7 @@ fn filters(search: &pages::ReportSearch) -> ReportFilters {
         limit: Some(PAGE_SIZE),
         cursor: given(&search.cursor),
         order: given(&search.order),
+        ..ReportFilters::default()
     }
 }
 
@@ -1697,9 +1698,27 @@ async fn report(
                 && status == cairn_store::ReportStatus::Current
                 && cairn_core::sighting::sightable(stored.report.report().kind)
                 && state.signer.get().is_some();
+            let r = stored.report.report();
+            let now_ms = cairn_core::when::now_ms();
+            let standings: Vec<cairn_core::score::Standing> = r
+                .indicators
+                .iter()
+                .map(|i| {
+                    cairn_core::score::standing(
+                        &state.scoring,
+                        i,
+                        &stored.report.author(),
+                        r.confidence,
+                        r.created_ms,
+                        crate::sightings::said(&sightings),
+                        now_ms,
+                    )
+                })
+                .collect();
             let context = pages::ReportContext {
                 status,
                 history: &history,
+                standings: &standings,
                 sharing: &sharing,
                 deliveries: &deliveries,
                 can_retract,

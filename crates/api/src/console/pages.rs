@@ -1064,6 +1064,8 @@ pub(crate) struct ReportContext<'a> {
     pub(crate) can_retract: bool,
     /// For each distinct indicator, the other current reports related to it (the newest few).
     pub(crate) related: &'a [(cairn_core::Indicator, cairn_store::Correlation)],
+    /// Each indicator's score and state now, in the report's order.
+    pub(crate) standings: &'a [cairn_core::score::Standing],
     /// The current sightings of this report held here, oldest first.
     pub(crate) sightings: &'a [StoredReport],
     /// Whether the viewer may say something of it here (a current report of a kind that is
@@ -1133,13 +1135,26 @@ pub(crate) fn report(
         } @else {
             table {
                 caption { "Observables this report gives" }
-                thead { tr { th scope="col" { "Type" } th scope="col" { "Value" } th scope="col" { "Description" } } }
+                thead { tr { th scope="col" { "Type" } th scope="col" { "Value" } th scope="col" { "Description" } th scope="col" { "Valid" } th scope="col" { "Score" } } }
                 tbody {
-                    @for i in &r.indicators {
+                    @for (n, i) in r.indicators.iter().enumerate() {
                         tr {
                             td { (i.kind.as_str()) @if i.file != 0 { " (file " (i.file) ")" } }
                             td { a href={ "/ui/correlate?value=" (correlate_value(i)) } title="Correlate this observable" { code { (i.value) } } }
                             td { (i.description) }
+                            td {
+                                @match (i.valid_from_ms, i.valid_until_ms) {
+                                    (0, 0) => { "from creation" }
+                                    (from, 0) => { "from " (crate::rfc3339(from)) }
+                                    (0, until) => { "until " (crate::rfc3339(until)) }
+                                    (from, until) => { (crate::rfc3339(from)) " to " (crate::rfc3339(until)) }
+                                }
+                            }
+                            td {
+                                @if let Some(standing) = context.standings.get(n) {
+                                    span class={ "state-" (standing.state) } { (standing.score) " (" (standing.state) ")" }
+                                }
+                            }
                         }
                     }
                 }

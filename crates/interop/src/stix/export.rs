@@ -315,10 +315,13 @@ pub fn own_objects_wanted(
                     "pattern": pattern,
                     "pattern_type": "stix",
                     "pattern_version": "2.1",
-                    "valid_from": timestamp(r.created_ms),
+                    "valid_from": timestamp(valid_from_ms(&members, r.created_ms)),
                     "confidence": r.confidence,
                     "object_marking_refs": [marking]
                 });
+                if let Some(until) = valid_until_ms(&members) {
+                    object["valid_until"] = json!(timestamp(until));
+                }
                 object["description"] = json!(if indicator.description.is_empty() {
                     format!("From the report \"{}\"", r.title)
                 } else {
@@ -393,6 +396,28 @@ pub fn own_objects_wanted(
     }
     objects.push(report_object);
     objects
+}
+
+/// When the indicator of a unit (one observable, or the hashes of one file) is valid from: the
+/// earliest its author said, else the report's creation.
+fn valid_from_ms(members: &[&Indicator], created_ms: i64) -> i64 {
+    members
+        .iter()
+        .map(|m| m.valid_from_ms)
+        .filter(|ms| *ms != 0)
+        .min()
+        .unwrap_or(created_ms)
+}
+
+/// When the indicator of a unit stops being valid: the latest its author said, or none when
+/// any of its members has no end.
+fn valid_until_ms(members: &[&Indicator]) -> Option<i64> {
+    members
+        .iter()
+        .map(|m| (m.valid_until_ms != 0).then_some(m.valid_until_ms))
+        .collect::<Option<Vec<i64>>>()?
+        .into_iter()
+        .max()
 }
 
 pub use cairn_core::stix::ObjectVersion;
@@ -556,6 +581,8 @@ mod tests {
                 value: value.into(),
                 description: String::new(),
                 file: 0,
+                valid_from_ms: 0,
+                valid_until_ms: 0,
             };
             assert_eq!(pattern(&indicator).as_deref(), Some(expected));
         }
@@ -564,6 +591,8 @@ mod tests {
             value: "CVE-2024-3400".into(),
             description: String::new(),
             file: 0,
+            valid_from_ms: 0,
+            valid_until_ms: 0,
         };
         assert_eq!(pattern(&cve), None);
     }
@@ -633,6 +662,8 @@ mod tests {
                     value: format!("CVE-2024-{}", 1000 + n),
                     description: String::new(),
                     file: 0,
+                    valid_from: None,
+                    valid_until: None,
                 });
             }
             if n % 5 == 0 {
@@ -681,6 +712,8 @@ mod tests {
                 value: "CVE-2024-3400".into(),
                 description: String::new(),
                 file: 0,
+                valid_from: None,
+                valid_until: None,
             });
         });
         let objects = report_objects(&report, &context(&report));

@@ -992,6 +992,7 @@ fn add_observables(
     };
     let mut problems = Vec::new();
     let before = into.list.len() + into.merged;
+    let first_new = into.list.len();
     let mut candidates = candidates;
     if kind == "indicator" {
         let pattern = object.pattern.text().unwrap_or_default();
@@ -1008,7 +1009,41 @@ fn add_observables(
     if into.list.len() + into.merged == before {
         return Err(problems.join("; "));
     }
+    if kind == "indicator" {
+        match validity_of(object) {
+            Ok(Some((from, until))) => {
+                for added in &mut into.list[first_new..] {
+                    added.set_validity_ms(from, until);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => problems.push(e),
+        }
+    }
     Ok(())
+}
+
+/// An indicator's `valid_from` and `valid_until` (0 when absent) in ms since the Unix epoch;
+/// `None` without a `valid_from`; why they are left out when they are not a window Cairn
+/// carries (see [`cairn_core::indicator::check_validity`]).
+fn validity_of(object: &StixObject<'_>) -> Result<Option<(i64, i64)>, String> {
+    let Some(from_text) = object.valid_from.text() else {
+        return Ok(None);
+    };
+    let ms = |field: &str, text: &str| -> Result<i64, String> {
+        let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| format!("{field} {text:?} left out: not an RFC 3339 time ({e})"))?;
+        i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+            .map_err(|_| format!("{field} {text:?} left out: out of range"))
+    };
+    let from = ms("valid_from", from_text)?;
+    let until = match object.valid_until.text() {
+        Some(text) => ms("valid_until", text)?,
+        None => 0,
+    };
+    cairn_core::indicator::check_validity(from, until, from)
+        .map_err(|(field, reason)| format!("validity left out: {field} {reason}"))?;
+    Ok(Some((from, until)))
 }
 
 fn kind_of_report(object: &StixObject<'_>) -> ReportKind {

@@ -158,6 +158,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Texts<'a> {
 pub(crate) struct StixObject<'a> {
     pub(crate) published: Scalar<'a>,
     pub(crate) valid_from: Scalar<'a>,
+    pub(crate) valid_until: Scalar<'a>,
     pub(crate) name: Scalar<'a>,
     pub(crate) description: Scalar<'a>,
     pub(crate) pattern: Scalar<'a>,
@@ -174,14 +175,15 @@ pub(crate) struct StixObject<'a> {
     pub(crate) sighting_of_ref: Scalar<'a>,
     pub(crate) observed_data_refs: Texts<'a>,
     /// The properties of [`PROPERTIES`] read so far, a bit each.
-    seen: u16,
+    seen: u32,
 }
 
 /// The properties a [`StixObject`] reads. One given twice is refused, as the header's are: the
 /// typed view must not read another value than a reader that takes the first one.
-const PROPERTIES: [&str; 15] = [
+const PROPERTIES: [&str; 16] = [
     "published",
     "valid_from",
+    "valid_until",
     "name",
     "description",
     "pattern",
@@ -209,6 +211,7 @@ impl<'de> cairn_core::stix::OtherProperties<'de> for StixObject<'de> {
         let scalar = match key {
             "published" => &mut self.published,
             "valid_from" => &mut self.valid_from,
+            "valid_until" => &mut self.valid_until,
             "name" => &mut self.name,
             "description" => &mut self.description,
             "pattern" => &mut self.pattern,
