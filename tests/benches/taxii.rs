@@ -513,6 +513,7 @@ fn encode_rate(home: &Path) -> (usize, f64) {
             let context = cairn_interop::stix::ExportContext {
                 author_name: None,
                 first: store.first_version(&stored.report).expect("first version"),
+                sighting_of: None,
             };
             for object in cairn_interop::stix::report_objects(&stored.report, &context) {
                 bytes += serde_json::to_vec(&object).expect("JSON").len();

@@ -505,10 +505,7 @@ fn stix_bundle(state: &AppState, rows: &[Row]) -> Result<serde_json::Value, Read
             objects.extend(carried_objects_of(&report.report, &named));
             continue;
         }
-        let context = cairn_interop::stix::ExportContext {
-            author_name: None,
-            first: store.first_version(&report.report)?,
-        };
+        let context = crate::stix_export_context(store, report, None)?;
         let all = cairn_interop::stix::report_objects(&report.report, &context);
         let shared = cairn_interop::stix::shared_count(&report.report);
         let units = cairn_interop::stix::export_units(&r.indicators);

@@ -704,6 +704,73 @@ async fn report(
     }
 }
 
+/// How `stored` exports to STIX on this node: with the first version of its chain and, for a
+/// sighting, the STIX id of what it is a sighting of as this node exports the report it
+/// concerns (`cairn_interop::stix::sighting_of_ref`). The API's TAXII objects and `cairn report
+/// export --format stix` both use it.
+pub fn stix_export_context(
+    store: &cairn_store::Store,
+    stored: &StoredReport,
+    author_name: Option<String>,
+) -> Result<cairn_interop::stix::ExportContext, cairn_store::ReadError> {
+    let first = store.first_version(&stored.report)?;
+    let sighting_of = match &stored.report.report().sighting {
+        None => None,
+        Some(sighting) => {
+            let held = store.get(&sighting.concerns.report)?;
+            let concerned = match &held {
+                Some(h) => Some((&h.report, store.first_version(&h.report)?.0)),
+                None => None,
+            };
+            Some(cairn_interop::stix::sighting_of_ref(sighting, concerned))
+        }
+    };
+    Ok(cairn_interop::stix::ExportContext {
+        author_name,
+        first,
+        sighting_of,
+    })
+}
+
+/// The report `store` holds that a STIX sighting is a sighting of (for
+/// `ImportOptions::sighted`): the one a sighting exported by Cairn names, else the newest
+/// report that exports an object with its `sighting_of_ref` id, as `exported_by` finds it (the
+/// TAXII index, or [`stix_ids`]).
+pub fn sighted_in(
+    store: &cairn_store::Store,
+    exported_by: &dyn Fn(&str) -> Option<u64>,
+    wanted: &cairn_interop::import::SightedRef<'_>,
+) -> Option<cairn_core::VerifiedReport> {
+    let held = match wanted.report {
+        Some(id) => store.get(&id),
+        None => store.get_seq(exported_by(wanted.stix_id)?),
+    };
+    match held {
+        Ok(found) => found.map(|s| s.report),
+        Err(e) => {
+            tracing::warn!(error = %e, sighting_of = wanted.stix_id, "the report a sighting is of could not be read: the sighting is carried as it came");
+            None
+        }
+    }
+}
+
+/// Which stored report exports each STIX id, read from the whole store the first time it is
+/// asked (for imports outside TAXII, which keeps its own index).
+pub fn stix_ids(store: &cairn_store::Store) -> impl Fn(&str) -> Option<u64> + '_ {
+    let index: std::cell::OnceCell<stix_index::StixIndex> = std::cell::OnceCell::new();
+    move |id| {
+        index
+            .get_or_init(|| {
+                let mut built = stix_index::StixIndex::default();
+                if let Err(e) = built.refresh(store, &|| true) {
+                    tracing::warn!(error = %e, "the STIX ids of stored reports could not all be read");
+                }
+                built
+            })
+            .newest_report_of(id)
+    }
+}
+
 /// 404 for a report this node does not hold.
 pub(crate) fn report_not_found() -> ApiError {
     ApiError::new(

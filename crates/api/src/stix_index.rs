@@ -215,6 +215,17 @@ impl StixIndex {
 
     /// What the collection holds of an object, by id and version (`None` for an object
     /// without one): what an import leaves out or counts as a new version.
+    /// The arrival number of the newest report that exports an object with id `id`.
+    pub fn newest_report_of(&self, id: &str) -> Option<u64> {
+        let (kind, uuid) = id.split_once("--")?;
+        let kind = u8::try_from(self.kinds.iter().position(|k| k == kind)?).ok()?;
+        let positions = self.by_id.get(&(kind, parse_uuid(uuid)?))?;
+        positions
+            .iter()
+            .map(|&p| self.entries[p as usize].seq)
+            .max()
+    }
+
     pub fn held(&self, id: &str, version: Option<StixTime>) -> Held {
         let Some((kind, uuid)) = id.split_once("--") else {
             return Held::No;
@@ -290,6 +301,7 @@ impl StixIndex {
                 let context = cairn_interop::stix::ExportContext {
                     author_name: None,
                     first,
+                    sighting_of: None,
                 };
                 let versions = cairn_interop::stix::object_versions(&stored.report, &context);
                 self.add(stored, &versions);
@@ -510,10 +522,7 @@ pub(crate) fn write_objects(
             .get_seq(first.seq)?
             .ok_or_else(|| ReadError::Corrupt(format!("no report {}", first.seq)))?;
         let shared_count = cairn_interop::stix::shared_count(&stored.report);
-        let context = cairn_interop::stix::ExportContext {
-            author_name: None,
-            first: store.first_version(&stored.report)?,
-        };
+        let context = crate::stix_export_context(store, &stored, None)?;
         let shared = if same_report
             .iter()
             .any(|e| usize::from(e.slot) < shared_count)

@@ -617,9 +617,20 @@ fn add_envelope(
             .unwrap_or_else(|e| e.into_inner())
             .held(id, version)
     };
+    let exported_by = |id: &str| {
+        state
+            .taxii
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .newest_report_of(id)
+    };
+    let sighted = |wanted: &cairn_interop::import::SightedRef<'_>| {
+        crate::sighted_in(store, &exported_by, wanted)
+    };
     let options = ImportOptions {
         default_tlp: state.import.default_tlp,
         held: &held,
+        sighted: &sighted,
     };
     // An envelope reads like a bundle: only its "objects" matter.
     let imported =

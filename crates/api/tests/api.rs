@@ -3255,6 +3255,43 @@ async fn sightings_are_said_of_a_report_and_its_indicators_and_tallied() {
     assert_eq!(tallies[1]["false_positive"], 1);
     assert_eq!(tallies[2]["indicator"], serde_json::Value::Null);
     assert_eq!(tallies[2]["expired"], 1);
+    // Over TAXII each is a STIX sighting of what the report exports: the address's indicator
+    // for the one that names it, the report for the one about all of it.
+    let objects = taxii_get(
+        &api,
+        &format!("{}?match[type]=sighting,indicator,report", objects_path()),
+    )
+    .await;
+    let objects = objects["objects"].as_array().unwrap();
+    let sightings: Vec<&serde_json::Value> =
+        objects.iter().filter(|o| o["type"] == "sighting").collect();
+    assert_eq!(sightings.len(), 3, "{objects:?}");
+    let address = objects
+        .iter()
+        .find(|o| {
+            o["type"] == "indicator" && o["pattern"].as_str().unwrap().contains("203.0.113.9")
+        })
+        .unwrap();
+    let of_address = sightings
+        .iter()
+        .find(|s| s["x_cairn_sighting"]["kind"] == "seen")
+        .unwrap();
+    assert_eq!(of_address["sighting_of_ref"], address["id"]);
+    assert_eq!(of_address["count"], 12);
+    let negative = sightings
+        .iter()
+        .find(|s| s["x_cairn_sighting"]["kind"] == "false-positive")
+        .unwrap();
+    assert_eq!(negative["x_opencti_negative"], true);
+    let whole = sightings
+        .iter()
+        .find(|s| s["x_cairn_sighting"]["kind"] == "expired")
+        .unwrap();
+    assert_eq!(
+        whole["sighting_of_ref"],
+        json_id(objects, "report"),
+        "about the whole report"
+    );
     // The report's author is served nothing wider: the sharing rules say who gets each.
     let sighting_id = listed["sightings"][0]["id"].as_str().unwrap().to_string();
     let stored = api
@@ -3582,4 +3619,11 @@ async fn indicators_carry_validity_and_scores_and_exports_keep_what_is_still_val
     );
     api.shutdown.cancel();
     api.node.stopped().await;
+}
+
+/// The id of the only object of `kind` among `objects`.
+fn json_id(objects: &[serde_json::Value], kind: &str) -> serde_json::Value {
+    let found: Vec<&serde_json::Value> = objects.iter().filter(|o| o["type"] == kind).collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0]["id"].clone()
 }

@@ -213,8 +213,30 @@ pub fn run(
     let org = home.report_signing_key()?;
     let warning_lists = home.warning_lists()?;
     let us = org.author();
+    // A sighting of a report held here becomes a sighting of it: a stopped node's store is
+    // read for the report a sighting names or exports under its `sighting_of_ref`; a running
+    // node is asked for the report a sighting exported by Cairn names.
+    let running_socket = home.control_socket_path();
+    let sighted_store = match &destination {
+        Destination::Store(store) => Some(&**store),
+        Destination::RunningNode(_) => None,
+    };
+    let exported_by = sighted_store.map(cairn_api::stix_ids);
+    let sighted =
+        |wanted: &cairn_interop::import::SightedRef<'_>| match (sighted_store, &exported_by) {
+            (Some(store), Some(exported_by)) => cairn_api::sighted_in(store, exported_by, wanted),
+            _ => {
+                let id = wanted.report?;
+                crate::reports::Reader::Running(running_socket.clone())
+                    .maybe_one(&id)
+                    .ok()
+                    .flatten()
+                    .map(|s| s.report)
+            }
+        };
     let options = ImportOptions {
         default_tlp: default_tlp.unwrap_or(config.import.default_tlp),
+        sighted: &sighted,
         ..ImportOptions::default()
     };
     let mut failed = false;

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use cairn_core::OrgPublicKey;
-use cairn_interop::stix::ExportContext;
 use cairn_store::{Store, StoredReport};
 
 use crate::config::NodeConfig;
@@ -33,10 +32,11 @@ pub fn bundle(
     let names = names(config, us);
     let mut objects = Vec::new();
     for stored in reports {
-        let context = ExportContext {
-            author_name: names.get(&stored.report.author()).cloned(),
-            first: store.first_version(&stored.report)?,
-        };
+        let context = cairn_api::stix_export_context(
+            store,
+            stored,
+            names.get(&stored.report.author()).cloned(),
+        )?;
         objects.extend(cairn_interop::stix::report_objects(
             &stored.report,
             &context,

@@ -412,6 +412,7 @@ fn write_the_coded_incident_seeds() {
     let context = cairn_interop::stix::ExportContext {
         author_name: None,
         first: (report.id(), report.report().created_ms),
+        sighting_of: None,
     };
     let bundle =
         cairn_interop::stix::bundle(cairn_interop::stix::report_objects(&report, &context));

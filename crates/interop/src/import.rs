@@ -265,6 +265,20 @@ pub struct ImportOptions<'a> {
     /// What this node already holds of an object, by id and version (`None` for objects
     /// without one, such as SCOs).
     pub held: &'a dyn Fn(&str, Option<cairn_core::stix::StixTime>) -> Held,
+    /// The report this node holds that a STIX sighting is a sighting of: the one it names
+    /// (a sighting exported by Cairn names it), else the one this node exports an object of
+    /// that id from. A sighting of a report held becomes a Cairn sighting of it, signed by
+    /// this organisation; any other is carried as it came.
+    pub sighted: &'a dyn Fn(&SightedRef<'_>) -> Option<cairn_core::VerifiedReport>,
+}
+
+/// What a STIX sighting says it is a sighting of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SightedRef<'a> {
+    /// Its `sighting_of_ref`.
+    pub stix_id: &'a str,
+    /// The Cairn report it names, when Cairn exported it.
+    pub report: Option<cairn_core::ReportId>,
 }
 
 impl Default for ImportOptions<'_> {
@@ -272,6 +286,7 @@ impl Default for ImportOptions<'_> {
         ImportOptions {
             default_tlp: Tlp::Amber,
             held: &|_, _| Held::No,
+            sighted: &|_| None,
         }
     }
 }

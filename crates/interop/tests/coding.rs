@@ -53,6 +53,7 @@ fn exported(draft: &ReportDraft, key: &OrgKey) -> (cairn_core::VerifiedReport, V
     let context = ExportContext {
         author_name: Some("CERT".into()),
         first: (signed.id(), signed.report().created_ms),
+        sighting_of: None,
     };
     let objects = report_objects(&signed, &context);
     (signed, bundle(objects))

@@ -215,6 +215,7 @@ fn a_file_goes_to_stix_as_one_indicator_and_comes_back_one_file() {
     let context = ExportContext {
         author_name: Some("CERT".into()),
         first: (signed.id(), signed.report().created_ms),
+        sighting_of: None,
     };
     let objects = report_objects(&signed, &context);
     let versions = object_versions(&signed, &context);
@@ -390,6 +391,7 @@ fn validity_windows_go_to_stix_and_come_back() {
     let context = ExportContext {
         author_name: None,
         first: (signed.id(), signed.report().created_ms),
+        sighting_of: None,
     };
     let objects = report_objects(&signed, &context);
     let stix = |value: &str| {

@@ -837,8 +837,14 @@ async fn import_file(
     let file = upload.file_name.clone();
     let done =
         tokio::task::spawn_blocking(move || -> Result<pages::ImportView, (StatusCode, String)> {
+            let store = node.store();
+            let exported_by = crate::stix_ids(store);
+            let sighted = |wanted: &cairn_interop::import::SightedRef<'_>| {
+                crate::sighted_in(store, &exported_by, wanted)
+            };
             let options = cairn_interop::import::ImportOptions {
                 default_tlp,
+                sighted: &sighted,
                 ..Default::default()
             };
             let imported =

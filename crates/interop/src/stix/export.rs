@@ -171,6 +171,9 @@ pub struct ExportContext {
     /// The first report of this report's version chain (itself for a first version), and its
     /// creation time: the STIX report keeps that id and `created`.
     pub first: (ReportId, i64),
+    /// For a sighting, the STIX id of what it is a sighting of as this node exports it
+    /// ([`sighting_of_ref`]); none: the report it concerns, as if a first version.
+    pub sighting_of: Option<String>,
 }
 
 /// The STIX objects for one report version, in a deterministic order: the author's identity,
@@ -286,6 +289,14 @@ pub fn own_objects_wanted(
             "object_marking_refs": [marking],
             "external_references": [cairn_reference(&report.id())]
         }));
+        return objects;
+    }
+    if let Some(sighting) = &r.sighting {
+        objects.push(if wanted(0) {
+            sighting_object(report, sighting, context)
+        } else {
+            Value::Null
+        });
         return objects;
     }
     let version = report.id().to_string();
@@ -451,6 +462,14 @@ pub fn object_versions<'r>(
         ),
     ];
     let modified = r.created_ms.max(context.first.1);
+    if r.sighting.is_some() {
+        versions.push(object(
+            "sighting",
+            sighting_stix_id(&context.first.0),
+            modified,
+        ));
+        return std::borrow::Cow::Owned(versions);
+    }
     if r.kind != ReportKind::Retraction {
         let version = report.id().to_string();
         for (n, members) in export_units(&r.indicators) {
@@ -464,6 +483,153 @@ pub fn object_versions<'r>(
     }
     versions.push(object("report", report_stix_id(&context.first.0), modified));
     std::borrow::Cow::Owned(versions)
+}
+
+/// The STIX id of a sighting whose first version is `first`: its versions are versions of one
+/// STIX sighting.
+pub fn sighting_stix_id(first: &ReportId) -> String {
+    derived_stix_id("sighting", &first.to_string())
+}
+
+/// The custom property of a sighting exported from Cairn: what a Cairn node needs to read it
+/// back as a sighting of the same report (its kind, the report and its author, the indicator,
+/// where and what was observed, the source).
+pub const SIGHTING_PROPERTY: &str = "x_cairn_sighting";
+
+/// The STIX id a sighting of `sighting` is a sighting of, when this node holds the report it
+/// concerns as `concerned` (with the first version of that report): the exported indicator
+/// (or vulnerability) holding the indicator it names, else the exported report; for a report
+/// that carries its source's STIX objects, the carried indicator whose pattern names the
+/// indicator, else the carried report object. Not held: the concerned report's STIX id as if a
+/// first version.
+pub fn sighting_of_ref(
+    sighting: &cairn_core::sighting::Sighting,
+    concerned: Option<(&cairn_core::VerifiedReport, ReportId)>,
+) -> String {
+    let Some((held, first)) = concerned else {
+        return report_stix_id(&sighting.concerns.report);
+    };
+    let r = held.report();
+    if carries_objects(held) {
+        let objects: Vec<Value> = r
+            .stix_objects
+            .iter()
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .collect();
+        let id_of = |object: &Value| object["id"].as_str().map(str::to_string);
+        if let Some(named) = &sighting.indicator {
+            let found = objects.iter().find(|o| {
+                o["type"] == "indicator"
+                    && crate::stix::import::observables_in_pattern(
+                        o["pattern"].as_str().unwrap_or_default(),
+                    )
+                    .into_iter()
+                    .any(|(kind, value)| {
+                        kind == named.kind
+                            && cairn_core::indicator::canonical(kind, &value)
+                                .is_ok_and(|c| c == named.value)
+                    })
+            });
+            if let Some(id) = found.and_then(id_of) {
+                return id;
+            }
+        }
+        let report = objects.iter().find(|o| o["type"] == "report");
+        return report
+            .or(objects.first())
+            .and_then(id_of)
+            .unwrap_or_else(|| report_stix_id(&first));
+    }
+    if let Some(named) = &sighting.indicator {
+        let version = held.id().to_string();
+        for (n, members) in export_units(&r.indicators) {
+            if members
+                .iter()
+                .any(|m| m.kind == named.kind && m.value == named.value)
+            {
+                let kind = match file_pattern(&members) {
+                    Some(_) => "indicator",
+                    None => "vulnerability",
+                };
+                return derived_stix_id(kind, &format!("{version}/{n}"));
+            }
+        }
+    }
+    report_stix_id(&first)
+}
+
+/// The STIX `sighting` of a Cairn sighting: the organisation that saw it is both its creator
+/// and where it was sighted; a false positive is a negative sighting (`x_opencti_negative`, as
+/// OpenCTI reads it); [`SIGHTING_PROPERTY`] keeps the rest.
+fn sighting_object(
+    report: &cairn_core::VerifiedReport,
+    sighting: &cairn_core::sighting::Sighting,
+    context: &ExportContext,
+) -> Value {
+    let r = report.report();
+    let identity = identity_id(&report.author());
+    let mut description = Vec::new();
+    if !r.summary.is_empty() {
+        description.push(r.summary.clone());
+    }
+    if let Some(place) = &sighting.place {
+        description.push(format!("Where: {place}"));
+    }
+    description.extend(sighting.observed.iter().cloned());
+    let mut property = json!({
+        "kind": sighting.kind.as_str(),
+        "report": sighting.concerns.report.to_string(),
+        "report_author": sighting.concerns.author.to_string(),
+    });
+    if let Some(i) = &sighting.indicator {
+        property["indicator"] = json!(format!("{}:{}", i.kind, i.value));
+    }
+    if let Some(place) = &sighting.place {
+        property["where"] = json!(place);
+    }
+    if !sighting.observed.is_empty() {
+        property["observed"] = json!(sighting.observed);
+    }
+    if let Some(source) = &sighting.source {
+        property["source"] = json!(source);
+    }
+    if !r.summary.is_empty() {
+        property["comment"] = json!(r.summary);
+    }
+    let mut object = json!({
+        "type": "sighting",
+        "spec_version": "2.1",
+        "id": sighting_stix_id(&context.first.0),
+        "created": timestamp(context.first.1),
+        "modified": timestamp(r.created_ms.max(context.first.1)),
+        "created_by_ref": identity,
+        "sighting_of_ref": context
+            .sighting_of
+            .clone()
+            .unwrap_or_else(|| report_stix_id(&sighting.concerns.report)),
+        "where_sighted_refs": [identity],
+        "confidence": r.confidence,
+        "object_marking_refs": [tlp_marking_id(r.tlp)],
+        "external_references": [cairn_reference(&report.id())],
+        SIGHTING_PROPERTY: property,
+    });
+    // STIX 2.1 §5.7: count from 0 to 999,999,999; a Cairn count above is said as the most.
+    if sighting.kind == cairn_core::model::SightingKind::Seen || sighting.count > 0 {
+        object["count"] = json!(sighting.count.min(999_999_999));
+    }
+    if let Some(first) = sighting.first_seen_ms {
+        object["first_seen"] = json!(timestamp(first));
+    }
+    if let Some(last) = sighting.last_seen_ms {
+        object["last_seen"] = json!(timestamp(last));
+    }
+    if !description.is_empty() {
+        object["description"] = json!(description.join("\n"));
+    }
+    if sighting.kind == cairn_core::model::SightingKind::FalsePositive {
+        object["x_opencti_negative"] = json!(true);
+    }
+    object
 }
 
 fn cairn_reference(id: &ReportId) -> Value {
@@ -518,6 +684,7 @@ mod tests {
         ExportContext {
             author_name: Some("CERT-Example".into()),
             first: (report.id(), report.report().created_ms),
+            sighting_of: None,
         }
     }
 
@@ -634,6 +801,7 @@ mod tests {
         let ctx = ExportContext {
             author_name: None,
             first: (first.id(), first.report().created_ms),
+            sighting_of: None,
         };
         let a = report_objects(&first, &context(&first));
         let b = report_objects(&second, &ctx);
@@ -677,6 +845,7 @@ mod tests {
             let context = ExportContext {
                 author_name: None,
                 first: (first.id(), first.report().created_ms - 5),
+                sighting_of: None,
             };
             let objects = report_objects(report, &context);
             let versions = object_versions(report, &context);

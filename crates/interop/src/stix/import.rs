@@ -11,13 +11,16 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use cairn_core::model::SightingKind;
+use cairn_core::sighting::{SightingRequest, draft_about};
 use cairn_core::stix::{ObjectHeader, read_header_with};
-use cairn_core::{IndicatorType, OrgPublicKey, ReportDraft, ReportKind, Tlp};
+use cairn_core::{Indicator, IndicatorType, OrgPublicKey, ReportDraft, ReportKind, Tlp};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::object::{Scalar, StixObject};
+use crate::import::SightedRef;
 use crate::import::{
     Account, Fate, Held, ImportError, ImportOptions, Imported, ImportedReport, Observables,
     SourceFormat, apply_tlp, fit_labels, fit_summary, fit_title,
@@ -311,10 +314,24 @@ pub fn import_bundle(
         .collect();
     let mut shared: HashMap<String, Item<'_>> = HashMap::new();
     let mut merged = 0;
+    let mut sightings: Vec<(usize, bool, ImportedReport)> = Vec::new();
     for (r, tlp) in read.into_iter().zip(travels) {
         let is_shared = referenced.contains(&*r.header.id);
         if !r.carry && !is_shared {
             continue;
+        }
+        if r.carry && !r.header.revoked && &*r.header.kind == "sighting" {
+            match sighting_of_held(&r, marked_tlp(&r.header), options) {
+                Some(Ok(report)) => {
+                    sightings.push((r.account, r.new_version, report));
+                    continue;
+                }
+                Some(Err(why)) => {
+                    accounts[r.account].2 = Some(Fate::Refused(why));
+                    continue;
+                }
+                None => {}
+            }
         }
         let mut observables = Observables::default();
         if r.carry && !r.header.revoked && matches!(&*r.header.kind, "indicator" | "vulnerability")
@@ -388,6 +405,13 @@ pub fn import_bundle(
     for (tlp, items) in leftovers {
         place(items, &HashMap::new(), tlp, us, &mut accounts, &mut reports);
     }
+    for (account, new_version, report) in sightings {
+        accounts[account].2 = Some(Fate::Carried {
+            report: reports.len(),
+            new_version,
+        });
+        reports.push(report);
+    }
     let accounts = accounts
         .into_iter()
         .map(|(id, version, fate)| Account {
@@ -404,6 +428,172 @@ pub fn import_bundle(
         skipped: Vec::new(),
         accounts,
     })
+}
+
+/// A STIX sighting of a report this node holds, as a Cairn sighting of that report signed by
+/// this organisation (`source` naming the STIX sighting unless Cairn exported it), marked like
+/// the report unless its own marking is stricter (a wider one is refused, as for any
+/// sighting); `None` when what it is a sighting of is not held here, and it is carried as is.
+fn sighting_of_held(
+    r: &Read<'_>,
+    marked: Option<Tlp>,
+    options: &ImportOptions<'_>,
+) -> Option<Result<ImportedReport, String>> {
+    let of = r.object.sighting_of_ref.text()?;
+    let id = r.header.id.to_string();
+    let said: serde_json::Value = match r.object.x_cairn_sighting {
+        None => serde_json::Value::Null,
+        Some(raw) => match serde_json::from_str(raw.get()) {
+            Ok(v @ serde_json::Value::Object(_)) => v,
+            _ => {
+                return Some(Err(format!(
+                    "{}: not an object",
+                    crate::stix::SIGHTING_PROPERTY
+                )));
+            }
+        },
+    };
+    let from_cairn = said.is_object();
+    let named = match said["report"].as_str() {
+        None => None,
+        Some(text) => match text.parse::<cairn_core::ReportId>() {
+            Ok(named) => Some(named),
+            Err(e) => {
+                return Some(Err(format!(
+                    "{}.report: {e}",
+                    crate::stix::SIGHTING_PROPERTY
+                )));
+            }
+        },
+    };
+    let concerned = (options.sighted)(&SightedRef {
+        stix_id: of,
+        report: named,
+    })?;
+    let text = |key: &str| said[key].as_str().map(str::to_string);
+    let kind = match said["kind"].as_str() {
+        Some(k) => match k.parse::<SightingKind>() {
+            Ok(kind) => kind,
+            Err(e) => {
+                return Some(Err(format!("{}.kind: {e}", crate::stix::SIGHTING_PROPERTY)));
+            }
+        },
+        None if r
+            .object
+            .x_opencti_negative
+            .is_some_and(|v| v.get().trim() == "true") =>
+        {
+            SightingKind::FalsePositive
+        }
+        None => SightingKind::Seen,
+    };
+    let indicator = text("indicator").or_else(|| {
+        indicator_exported_as(&concerned, of).map(|i| format!("{}:{}", i.kind, i.value))
+    });
+    let count = r.object.count.number().map(|n| {
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        // A sighting that says it was seen says at least once.
+        if kind == SightingKind::Seen {
+            n.max(1)
+        } else {
+            n
+        }
+    });
+    let observed = said["observed"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(|l| l.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let description = r.object.description.text().map(str::to_string);
+    let request = SightingRequest {
+        indicator,
+        count,
+        first_seen: r.object.first_seen.text().map(str::to_string),
+        last_seen: r.object.last_seen.text().map(str::to_string),
+        place: text("where"),
+        observed,
+        source: if from_cairn {
+            text("source")
+        } else {
+            Some(format!("STIX sighting {id}"))
+        },
+        comment: if from_cairn {
+            text("comment")
+        } else {
+            description
+        },
+        tlp: marked,
+        ..SightingRequest::of(kind)
+    };
+    // Written when the source says, never later than now (so that the same sighting signs into
+    // the same report each time it is imported).
+    let now_ms = cairn_core::when::now_ms();
+    let written_ms = r
+        .header
+        .version()
+        .and_then(|t| i64::try_from(t.nanos() / 1_000_000).ok())
+        .map_or(now_ms, |ms| ms.min(now_ms));
+    let drafted = draft_about(
+        concerned.report(),
+        concerned.id(),
+        concerned.author(),
+        &request,
+        written_ms,
+    );
+    Some(match drafted {
+        Ok(mut draft) => {
+            draft.tags.push(format!("stix:{id}"));
+            Ok(ImportedReport {
+                source_id: id.clone(),
+                sources: vec![id],
+                draft,
+                notes: Vec::new(),
+                carried: None,
+            })
+        }
+        Err(e) => Err(format!(
+            "a sighting of the report {} held here, not taken: {e}",
+            concerned.id().short()
+        )),
+    })
+}
+
+/// The indicator of `report` that its STIX export (or the STIX objects it carries) gives the
+/// id `stix_id`, if any.
+fn indicator_exported_as(report: &cairn_core::VerifiedReport, stix_id: &str) -> Option<Indicator> {
+    let r = report.report();
+    if crate::stix::carries_objects(report) {
+        let object: serde_json::Value = r
+            .stix_objects
+            .iter()
+            .filter_map(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+            .find(|o| o["id"] == stix_id && o["type"] == "indicator")?;
+        return observables_in_pattern(object["pattern"].as_str().unwrap_or_default())
+            .into_iter()
+            .find_map(|(kind, value)| {
+                let value = cairn_core::indicator::canonical(kind, &value).ok()?;
+                r.indicators
+                    .iter()
+                    .find(|i| i.kind == kind && i.value == value)
+                    .map(Indicator::bare)
+            });
+    }
+    let version = report.id().to_string();
+    crate::stix::export_units(&r.indicators)
+        .into_iter()
+        .find(|(n, members)| {
+            let kind = if crate::stix::file_pattern(members).is_some() {
+                "indicator"
+            } else {
+                "vulnerability"
+            };
+            super::export::derived_stix_id(kind, &format!("{version}/{n}")) == stix_id
+        })
+        .map(|(_, members)| members[0].bare())
 }
 
 /// The marking-definitions of `shared` that `item` refers to and that may travel under `tlp`.

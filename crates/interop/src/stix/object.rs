@@ -174,13 +174,21 @@ pub(crate) struct StixObject<'a> {
     pub(crate) target_ref: Scalar<'a>,
     pub(crate) sighting_of_ref: Scalar<'a>,
     pub(crate) observed_data_refs: Texts<'a>,
+    /// What a sighting says: how many times, when first and last.
+    pub(crate) count: Scalar<'a>,
+    pub(crate) first_seen: Scalar<'a>,
+    pub(crate) last_seen: Scalar<'a>,
+    /// OpenCTI's mark of a negative sighting (a false positive), kept as JSON text.
+    pub(crate) x_opencti_negative: Option<&'a RawValue>,
+    /// What a sighting exported by Cairn says besides (`SIGHTING_PROPERTY`), kept as JSON text.
+    pub(crate) x_cairn_sighting: Option<&'a RawValue>,
     /// The properties of [`PROPERTIES`] read so far, a bit each.
     seen: u32,
 }
 
 /// The properties a [`StixObject`] reads. One given twice is refused, as the header's are: the
 /// typed view must not read another value than a reader that takes the first one.
-const PROPERTIES: [&str; 16] = [
+const PROPERTIES: [&str; 21] = [
     "published",
     "valid_from",
     "valid_until",
@@ -197,6 +205,11 @@ const PROPERTIES: [&str; 16] = [
     "observed_data_refs",
     "external_references",
     "lang",
+    "count",
+    "first_seen",
+    "last_seen",
+    "x_opencti_negative",
+    "x_cairn_sighting",
 ];
 
 impl<'de> cairn_core::stix::OtherProperties<'de> for StixObject<'de> {
@@ -221,6 +234,17 @@ impl<'de> cairn_core::stix::OtherProperties<'de> for StixObject<'de> {
             "target_ref" => &mut self.target_ref,
             "sighting_of_ref" => &mut self.sighting_of_ref,
             "lang" => &mut self.lang,
+            "count" => &mut self.count,
+            "first_seen" => &mut self.first_seen,
+            "last_seen" => &mut self.last_seen,
+            "x_opencti_negative" => {
+                self.x_opencti_negative = Some(map.next_value()?);
+                return Ok(());
+            }
+            "x_cairn_sighting" => {
+                self.x_cairn_sighting = Some(map.next_value()?);
+                return Ok(());
+            }
             "labels" => {
                 self.labels = map.next_value()?;
                 return Ok(());
