@@ -732,25 +732,50 @@ pub fn stix_export_context(
     })
 }
 
-/// The report `store` holds that a STIX sighting is a sighting of (for
-/// `ImportOptions::sighted`): the one a sighting exported by Cairn names, else the newest
-/// report that exports an object with its `sighting_of_ref` id, as `exported_by` finds it (the
-/// TAXII index, or [`stix_ids`]).
+/// The report `store` holds that a sighting is a sighting of (for
+/// `ImportOptions::sighted`): for a STIX sighting the one a sighting exported by Cairn names,
+/// else the newest report that exports an object with its `sighting_of_ref` id, as
+/// `exported_by` finds it (the TAXII index, or [`stix_ids`]); for a MISP event, the report
+/// `misp_event` finds ([`misp_events`]).
 pub fn sighted_in(
     store: &cairn_store::Store,
     exported_by: &dyn Fn(&str) -> Option<u64>,
+    misp_event: &dyn Fn(&str) -> Option<u64>,
     wanted: &cairn_interop::import::SightedRef<'_>,
 ) -> Option<cairn_core::VerifiedReport> {
-    let held = match wanted.report {
-        Some(id) => store.get(&id),
-        None => store.get_seq(exported_by(wanted.stix_id)?),
+    use cairn_interop::import::SightedRef;
+    let (held, what) = match wanted {
+        SightedRef::Stix {
+            report: Some(id), ..
+        } => (store.get(id), id.to_string()),
+        SightedRef::Stix { stix_id, .. } => {
+            (store.get_seq(exported_by(stix_id)?), stix_id.to_string())
+        }
+        SightedRef::MispEvent(uuid) => (store.get_seq(misp_event(uuid)?), uuid.to_string()),
     };
     match held {
         Ok(found) => found.map(|s| s.report),
         Err(e) => {
-            tracing::warn!(error = %e, sighting_of = wanted.stix_id, "the report a sighting is of could not be read: the sighting is carried as it came");
+            tracing::warn!(error = %e, sighting_of = %what, "the report a sighting is of could not be read: the sighting is carried as it came");
             None
         }
+    }
+}
+
+/// Which stored report each MISP event of this node's feed is, read from the whole store the
+/// first time it is asked.
+pub fn misp_events(store: &cairn_store::Store) -> impl Fn(&str) -> Option<u64> + '_ {
+    let index: std::cell::OnceCell<misp_feed::FeedIndex> = std::cell::OnceCell::new();
+    move |uuid| {
+        index
+            .get_or_init(|| {
+                let mut built = misp_feed::FeedIndex::default();
+                if let Err(e) = built.refresh(store) {
+                    tracing::warn!(error = %e, "the MISP events of stored reports could not all be read");
+                }
+                built
+            })
+            .report_of(uuid)
     }
 }
 

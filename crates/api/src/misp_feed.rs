@@ -71,15 +71,22 @@ impl FeedIndex {
                     }
                     continue;
                 }
+                if let Some(sighting) = &report.sighting {
+                    // Not an event of its own: a MISP sighting on the event of the report it
+                    // concerns, which is given again with a later timestamp.
+                    self.refresh_written(store, &sighting.concerns.report)?;
+                    continue;
+                }
                 if let Some(part) = &report.misp_event {
                     self.by_report.insert(stored.report.id(), part.uuid.clone());
                     self.add_part(store, part, stored.seq)?;
                 } else if !cairn_interop::stix::carries_objects(&stored.report) {
                     let (first, _) = store.first_version(&stored.report)?;
-                    let event = event_of_report(&stored.report, &first, None);
+                    let event = written_event(store, stored, &first)?;
                     let uuid = event_uuid(&first);
                     self.by_report.insert(stored.report.id(), uuid.clone());
                     let inner = &event["Event"];
+                    // Which version wins; the manifest says when the event last changed.
                     let timestamp = stored.report.report().created_ms.div_euclid(1000);
                     self.offer(
                         uuid,
@@ -93,6 +100,41 @@ impl FeedIndex {
                 }
             }
         }
+    }
+
+    /// The arrival number of the report that is event `uuid` (its first part, for an event
+    /// carried in parts).
+    pub(crate) fn report_of(&self, uuid: &str) -> Option<u64> {
+        match &self.events.get(uuid)?.source {
+            Source::Written(seq) => Some(*seq),
+            Source::Carried(seqs) => seqs.first().copied(),
+        }
+    }
+
+    /// Gives the event of report `id` again, when it is the current version of an event
+    /// written in Cairn: its sightings changed.
+    fn refresh_written(&mut self, store: &Store, id: &ReportId) -> Result<(), ReadError> {
+        let Some(uuid) = self.by_report.get(id) else {
+            return Ok(());
+        };
+        let Some(held) = self.events.get_mut(uuid) else {
+            return Ok(());
+        };
+        let Source::Written(seq) = held.source else {
+            return Ok(());
+        };
+        let Some(stored) = store.get_seq(seq)? else {
+            return Ok(());
+        };
+        if stored.report.id() != *id {
+            return Ok(());
+        }
+        let (first, _) = store.first_version(&stored.report)?;
+        let event = written_event(store, &stored, &first)?;
+        let inner = &event["Event"];
+        held.manifest = manifest_entry(inner);
+        held.hashes = value_hashes(inner);
+        Ok(())
     }
 
     /// Keeps `event` unless a later version of it is held.
@@ -274,10 +316,31 @@ pub(crate) async fn event(
                     .map_err(internal)?
                     .ok_or_else(|| not_found(&file))?;
                 let (first, _) = store.first_version(&stored.report).map_err(internal)?;
-                let event = event_of_report(&stored.report, &first, None);
+                let event = written_event(store, &stored, &first).map_err(internal)?;
                 Ok(json_response(event.to_string().into_bytes()))
             }
         }
     })
     .await
+}
+
+/// The event of a report written in Cairn, with the MISP sightings of its current sightings.
+fn written_event(
+    store: &Store,
+    stored: &cairn_store::StoredReport,
+    first: &ReportId,
+) -> Result<Value, ReadError> {
+    let mut event = event_of_report(&stored.report, first, None);
+    let sightings = store.current_sightings_of(&stored.report.id())?;
+    let said: Vec<cairn_interop::misp::feed::FeedSighting<'_>> = sightings
+        .iter()
+        .filter_map(|s| {
+            let r = s.report.report();
+            r.sighting
+                .as_ref()
+                .map(|sighting| (s.report.id(), s.report.author(), sighting, r.created_ms))
+        })
+        .collect();
+    cairn_interop::misp::feed::add_sightings(&mut event, &said);
+    Ok(event)
 }

@@ -624,8 +624,9 @@ fn add_envelope(
             .unwrap_or_else(|e| e.into_inner())
             .newest_report_of(id)
     };
+    // TAXII adds STIX: no MISP event is asked for.
     let sighted = |wanted: &cairn_interop::import::SightedRef<'_>| {
-        crate::sighted_in(store, &exported_by, wanted)
+        crate::sighted_in(store, &exported_by, &|_| None, wanted)
     };
     let options = ImportOptions {
         default_tlp: state.import.default_tlp,

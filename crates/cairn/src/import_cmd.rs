@@ -222,18 +222,29 @@ pub fn run(
         Destination::RunningNode(_) => None,
     };
     let exported_by = sighted_store.map(cairn_api::stix_ids);
-    let sighted =
-        |wanted: &cairn_interop::import::SightedRef<'_>| match (sighted_store, &exported_by) {
-            (Some(store), Some(exported_by)) => cairn_api::sighted_in(store, exported_by, wanted),
-            _ => {
-                let id = wanted.report?;
-                crate::reports::Reader::Running(running_socket.clone())
-                    .maybe_one(&id)
-                    .ok()
-                    .flatten()
-                    .map(|s| s.report)
-            }
-        };
+    let misp_event = sighted_store.map(cairn_api::misp_events);
+    let sighted = |wanted: &cairn_interop::import::SightedRef<'_>| match (
+        sighted_store,
+        &exported_by,
+        &misp_event,
+    ) {
+        (Some(store), Some(exported_by), Some(misp_event)) => {
+            cairn_api::sighted_in(store, exported_by, misp_event, wanted)
+        }
+        _ => {
+            let cairn_interop::import::SightedRef::Stix {
+                report: Some(id), ..
+            } = wanted
+            else {
+                return None;
+            };
+            crate::reports::Reader::Running(running_socket.clone())
+                .maybe_one(id)
+                .ok()
+                .flatten()
+                .map(|s| s.report)
+        }
+    };
     let options = ImportOptions {
         default_tlp: default_tlp.unwrap_or(config.import.default_tlp),
         sighted: &sighted,

@@ -38,6 +38,7 @@ fn main() {
     let options = ImportOptions {
         default_tlp: Tlp::Amber,
         held: &held,
+        ..ImportOptions::default()
     };
     let (mut best_import, mut best_sign) = (Duration::MAX, Duration::MAX);
     for _ in 0..5 {

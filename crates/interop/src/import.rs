@@ -265,20 +265,27 @@ pub struct ImportOptions<'a> {
     /// What this node already holds of an object, by id and version (`None` for objects
     /// without one, such as SCOs).
     pub held: &'a dyn Fn(&str, Option<cairn_core::stix::StixTime>) -> Held,
-    /// The report this node holds that a STIX sighting is a sighting of: the one it names
-    /// (a sighting exported by Cairn names it), else the one this node exports an object of
-    /// that id from. A sighting of a report held becomes a Cairn sighting of it, signed by
-    /// this organisation; any other is carried as it came.
+    /// The report this node holds that a sighting is a sighting of: for a STIX sighting the
+    /// one it names (a sighting exported by Cairn names it), else the one this node exports an
+    /// object of that id from; for a MISP event's sightings, the report this node holds (or
+    /// serves in its MISP feed) as that event. A sighting of a report held becomes a Cairn
+    /// sighting of it, signed by this organisation; any other is carried as it came.
     pub sighted: &'a dyn Fn(&SightedRef<'_>) -> Option<cairn_core::VerifiedReport>,
 }
 
-/// What a STIX sighting says it is a sighting of.
+/// What a sighting in a source says it is a sighting of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SightedRef<'a> {
-    /// Its `sighting_of_ref`.
-    pub stix_id: &'a str,
-    /// The Cairn report it names, when Cairn exported it.
-    pub report: Option<cairn_core::ReportId>,
+pub enum SightedRef<'a> {
+    /// A STIX sighting's `sighting_of_ref`, and the Cairn report it names when Cairn exported
+    /// it.
+    Stix {
+        /// Its `sighting_of_ref`.
+        stix_id: &'a str,
+        /// The Cairn report it names, when Cairn exported it.
+        report: Option<cairn_core::ReportId>,
+    },
+    /// A MISP event, by its uuid (lower case): its attributes' sightings.
+    MispEvent(&'a str),
 }
 
 impl Default for ImportOptions<'_> {

@@ -110,8 +110,12 @@ fn a_cairn_sighting_goes_to_stix_and_comes_back_the_same() {
 
     // Back in, at another organisation that holds the report: the same sighting, by it.
     let text = bundle(objects).to_string();
-    let sighted =
-        |wanted: &SightedRef<'_>| (wanted.report == Some(report.id())).then(|| report.clone());
+    let sighted = |wanted: &SightedRef<'_>| match wanted {
+        SightedRef::Stix { report: named, .. } => {
+            (*named == Some(report.id())).then(|| report.clone())
+        }
+        SightedRef::MispEvent(_) => None,
+    };
     let options = ImportOptions {
         sighted: &sighted,
         ..ImportOptions::default()
@@ -188,10 +192,11 @@ fn another_tools_sighting_of_an_exported_indicator_becomes_a_cairn_sighting() {
         .iter()
         .map(|o| o["id"].as_str().unwrap().to_string())
         .collect();
-    let sighted = |wanted: &SightedRef<'_>| {
-        ids.iter()
-            .any(|id| id == wanted.stix_id)
-            .then(|| report.clone())
+    let sighted = |wanted: &SightedRef<'_>| match wanted {
+        SightedRef::Stix { stix_id, .. } => {
+            ids.iter().any(|id| id == stix_id).then(|| report.clone())
+        }
+        SightedRef::MispEvent(_) => None,
     };
     let options = ImportOptions {
         sighted: &sighted,
@@ -258,5 +263,163 @@ fn another_tools_sighting_of_an_exported_indicator_becomes_a_cairn_sighting() {
     assert!(why.contains("further than the report"), "{why}");
     for r in &imported.reports {
         r.sign(&us).expect("every sighting drafted signs");
+    }
+}
+
+#[test]
+fn misp_sightings_of_types_0_1_2_go_out_in_the_feed_and_come_back_as_cairn_sightings() {
+    use cairn_interop::misp::feed::{add_sightings, event_of_report, event_uuid};
+    let (cert, bank, us) = (key(1), key(2), key(5));
+    let report = concerned(&cert, Tlp::Green);
+    let said = [
+        sighting(
+            &bank,
+            &report,
+            &SightingRequest {
+                indicator: Some("203.0.113.9".into()),
+                count: Some(3),
+                place: Some("mail gateway".into()),
+                ..SightingRequest::of(SightingKind::Seen)
+            },
+        ),
+        sighting(
+            &bank,
+            &report,
+            &SightingRequest {
+                indicator: Some("cdn-update.example".into()),
+                ..SightingRequest::of(SightingKind::FalsePositive)
+            },
+        ),
+        sighting(&bank, &report, &SightingRequest::of(SightingKind::Expired)),
+    ];
+    let mut event = event_of_report(&report, &report.id(), Some("CERT"));
+    let before: i64 = event["Event"]["timestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let feed: Vec<_> = said
+        .iter()
+        .map(|s| {
+            (
+                s.id(),
+                s.author(),
+                s.report().sighting.as_ref().unwrap(),
+                s.report().created_ms + 5_000,
+            )
+        })
+        .collect();
+    add_sightings(&mut event, &feed);
+    let attribute = |value: &str| -> Value {
+        event["Event"]["Attribute"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["value"] == value)
+            .unwrap()
+            .clone()
+    };
+    let types = |a: &Value| -> Vec<String> {
+        a["Sighting"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["type"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // The address: seen (0) and the whole report's expiry (2); the domain: false positive (1).
+    assert_eq!(types(&attribute("203.0.113.9")), ["0", "2"]);
+    assert_eq!(types(&attribute("cdn-update.example")), ["1", "2"]);
+    let after: i64 = event["Event"]["timestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(after > before, "MISP fetches the event again");
+
+    // A MISP user's sightings come back: the feed's own are Cairn's already and are skipped.
+    let mut from_misp = event.clone();
+    let attributes = from_misp["Event"]["Attribute"].as_array_mut().unwrap();
+    let sighting_of = |n: u32, kind: &str| {
+        json!({
+            "uuid": format!("5f0e0000-0000-4000-8000-{n:012x}"),
+            "type": kind,
+            "date_sighting": "1795000000",
+            "source": "",
+            "Organisation": {"name": "Bank CSIRT", "uuid": "5f0e0000-0000-4000-8000-0000000000ff"}
+        })
+    };
+    for a in attributes.iter_mut() {
+        let is_address = a["value"] == "203.0.113.9";
+        let list = a["Sighting"].as_array_mut().unwrap();
+        if is_address {
+            list.push(sighting_of(1, "0"));
+            list.push(sighting_of(2, "7"));
+        } else {
+            list.push(sighting_of(3, "1"));
+            list.push(sighting_of(4, "2"));
+        }
+    }
+    attributes.push(json!({
+        "uuid": "5f0e0000-0000-4000-8000-0000000000aa", "type": "ip-dst", "category": "Network activity",
+        "value": "192.0.2.55", "to_ids": true, "timestamp": "1795000000",
+        "Sighting": [sighting_of(5, "0")]
+    }));
+    let uuid = event_uuid(&report.id());
+    let sighted = |wanted: &SightedRef<'_>| match wanted {
+        SightedRef::MispEvent(asked) => (*asked == uuid).then(|| report.clone()),
+        SightedRef::Stix { .. } => None,
+    };
+    let options = ImportOptions {
+        sighted: &sighted,
+        ..ImportOptions::default()
+    };
+    let imported = import(&from_misp.to_string(), &us.public(), &options).unwrap();
+    let fate_of = |n: u32| {
+        let id = format!("5f0e0000-0000-4000-8000-{n:012x}");
+        &imported
+            .accounts
+            .iter()
+            .find(|a| a.id == id)
+            .unwrap_or_else(|| panic!("{id}: {:?}", imported.accounts))
+            .fate
+    };
+    let kind_of = |n: u32| {
+        let Fate::Carried { report: r, .. } = fate_of(n) else {
+            panic!("{n}: {:?}", fate_of(n));
+        };
+        let s = imported.reports[*r].draft.sighting.clone().unwrap();
+        assert_eq!(s.concerns.report, report.id());
+        assert_eq!(s.source.as_deref(), Some("MISP sighting by Bank CSIRT"));
+        (s.kind, s.indicator.unwrap().value)
+    };
+    assert_eq!(kind_of(1), (SightingKind::Seen, "203.0.113.9".to_string()));
+    assert_eq!(
+        kind_of(3),
+        (
+            SightingKind::FalsePositive,
+            "cdn-update.example".to_string()
+        )
+    );
+    assert_eq!(
+        kind_of(4),
+        (SightingKind::Expired, "cdn-update.example".to_string())
+    );
+    assert!(matches!(fate_of(2), Fate::Refused(why) if why.contains("type \"7\"")));
+    assert!(matches!(fate_of(5), Fate::Refused(why) if why.contains("does not carry")));
+    assert_eq!(
+        imported.reports.len(),
+        3,
+        "the feed's own sightings are not taken again, and the event is the report held"
+    );
+    let event_fate = &imported
+        .accounts
+        .iter()
+        .find(|a| a.id == uuid)
+        .unwrap()
+        .fate;
+    assert!(matches!(event_fate, Fate::Duplicate(_)), "{event_fate:?}");
+    for r in &imported.reports {
+        r.sign(&us).expect("a MISP sighting drafted signs");
     }
 }

@@ -839,8 +839,9 @@ async fn import_file(
         tokio::task::spawn_blocking(move || -> Result<pages::ImportView, (StatusCode, String)> {
             let store = node.store();
             let exported_by = crate::stix_ids(store);
+            let misp_event = crate::misp_events(store);
             let sighted = |wanted: &cairn_interop::import::SightedRef<'_>| {
-                crate::sighted_in(store, &exported_by, wanted)
+                crate::sighted_in(store, &exported_by, &misp_event, wanted)
             };
             let options = cairn_interop::import::ImportOptions {
                 default_tlp,

@@ -4,7 +4,9 @@
 //! observable, flagged for detection, the hashes of one file in a `file` object, its TLP and
 //! tags as tags, its scope as distribution).
 
-use cairn_core::{IndicatorType, ReportId, Scope, Severity, VerifiedReport};
+use cairn_core::model::SightingKind;
+use cairn_core::sighting::Sighting;
+use cairn_core::{IndicatorType, OrgPublicKey, ReportId, Scope, Severity, VerifiedReport};
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
 
@@ -193,6 +195,94 @@ pub fn event_of_report(
         "Object": objects,
         "Galaxy": [],
     }})
+}
+
+/// The MISP sighting type of what a Cairn sighting says: `0` seen (and confirmed, for which
+/// MISP has no type of its own), `1` false positive, `2` expired.
+pub fn misp_sighting_type(kind: SightingKind) -> &'static str {
+    match kind {
+        SightingKind::Seen | SightingKind::Confirmed => "0",
+        SightingKind::FalsePositive => "1",
+        SightingKind::Expired => "2",
+    }
+}
+
+/// The `source` of a MISP sighting given for a Cairn sighting: `cairn:` and the sighting's id,
+/// then its source or where it was seen. An import reads such sightings as Cairn's own, not as
+/// new ones.
+fn misp_source(id: &ReportId, sighting: &Sighting) -> String {
+    match sighting.source.as_ref().or(sighting.place.as_ref()) {
+        Some(said) => format!("{CAIRN_SOURCE}{id} {said}"),
+        None => format!("{CAIRN_SOURCE}{id}"),
+    }
+}
+
+/// How the `source` of a MISP sighting that Cairn gave starts.
+pub const CAIRN_SOURCE: &str = "cairn:";
+
+/// One sighting as the feed gives it: the sighting report's id, its author, what it says and
+/// when it was written (ms since the Unix epoch).
+pub type FeedSighting<'a> = (ReportId, OrgPublicKey, &'a Sighting, i64);
+
+/// Adds the sightings of an event's report to the event of [`event_of_report`]: each
+/// attribute gets a `Sighting` list with one MISP sighting per Cairn sighting that names its
+/// value, or names no indicator (a sighting of the whole report); the event's `timestamp`
+/// becomes the latest sighting's when that is later, so that MISP fetches the event again.
+pub fn add_sightings(event: &mut Value, sightings: &[FeedSighting<'_>]) {
+    if sightings.is_empty() {
+        return;
+    }
+    let entry = |attribute: &Value, (id, by, sighting, written_ms): &FeedSighting<'_>| {
+        let attribute_uuid = attribute["uuid"].as_str().unwrap_or_default();
+        let at_ms = sighting
+            .last_seen_ms
+            .or(sighting.first_seen_ms)
+            .unwrap_or(*written_ms);
+        let by = by.to_string();
+        json!({
+            "uuid": uuid_of(&format!("sighting/{id}/{attribute_uuid}")),
+            "attribute_uuid": attribute_uuid,
+            "type": misp_sighting_type(sighting.kind),
+            "date_sighting": at_ms.div_euclid(1000).to_string(),
+            "source": misp_source(id, sighting),
+            "Organisation": {
+                "name": format!("Cairn organisation {}", &by[..by.len().min(16)]),
+                "uuid": uuid_of(&format!("org/{by}")),
+            },
+        })
+    };
+    let add_to = |attribute: &mut Value| {
+        let value = attribute["value"].as_str().unwrap_or_default().to_string();
+        let said: Vec<Value> = sightings
+            .iter()
+            .filter(|(_, _, s, _)| s.indicator.as_ref().is_none_or(|i| i.value == value))
+            .map(|s| entry(attribute, s))
+            .collect();
+        if !said.is_empty() {
+            attribute["Sighting"] = Value::Array(said);
+        }
+    };
+    let inner = &mut event["Event"];
+    if let Some(attributes) = inner["Attribute"].as_array_mut() {
+        attributes.iter_mut().for_each(add_to);
+    }
+    if let Some(objects) = inner["Object"].as_array_mut() {
+        for object in objects {
+            if let Some(attributes) = object["Attribute"].as_array_mut() {
+                attributes.iter_mut().for_each(add_to);
+            }
+        }
+    }
+    let latest = sightings
+        .iter()
+        .map(|(_, _, _, written_ms)| written_ms.div_euclid(1000))
+        .max();
+    let current = text_of(&inner["timestamp"]).and_then(|t| t.parse::<i64>().ok());
+    if let (Some(latest), Some(current)) = (latest, current)
+        && latest > current
+    {
+        inner["timestamp"] = json!(latest.to_string());
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ mod stix;
 use std::collections::HashSet;
 
 use cairn_core::misp::MispEventPart;
+use cairn_core::model::SightingKind;
+use cairn_core::sighting::{SightingRequest, draft_about};
 use cairn_core::stix::StixTime;
 use cairn_core::{OrgPublicKey, ReportDraft, ReportKind, Scope, Severity, Tlp};
 use serde_json::Value;
@@ -20,7 +22,7 @@ use serde_json::value::RawValue;
 
 use crate::import::{
     Account, Fate, Held, ImportError, ImportOptions, Imported, ImportedReport, Observables,
-    SourceFormat, apply_tlp, fit_labels, fit_summary, fit_title,
+    SightedRef, SourceFormat, apply_tlp, fit_labels, fit_summary, fit_title,
 };
 use stix::{FormObject, Former, flag, list, seconds_of, tagged_tlp, text_of};
 
@@ -210,6 +212,22 @@ pub fn import_events(
                 fate: Fate::Duplicate("the same version comes earlier in the source".into()),
             });
             continue;
+        }
+        // Sightings of an event this node holds as a report are sightings of that report; a
+        // report written in Cairn is that event itself, which is not imported again.
+        if let Some(concerned) = (options.sighted)(&SightedRef::MispEvent(&uuid)) {
+            event_sightings(&event, &concerned, &mut imported);
+            if concerned.report().misp_event.is_none() {
+                imported.accounts.push(Account {
+                    id: uuid,
+                    version: Some(version_text),
+                    fate: Fate::Duplicate(format!(
+                        "this node holds the event as the report {}; its sightings were read",
+                        concerned.id().short()
+                    )),
+                });
+                continue;
+            }
         }
         let head_kind = if flag(&event["published"]) {
             "report"
@@ -424,4 +442,107 @@ fn event_reports(
         ));
     }
     Ok(out)
+}
+
+/// The MISP sightings of an event's attributes (type 0 seen, 1 false positive, 2 expired) as
+/// Cairn sightings of `concerned`, the report this node holds as that event, each signed by
+/// this organisation with the MISP organisation that saw it as its source. One that names an
+/// attribute the report does not carry, or says what Cairn does not know, is refused.
+fn event_sightings(event: &Value, concerned: &cairn_core::VerifiedReport, imported: &mut Imported) {
+    let mut attributes: Vec<&Value> = list(event, "Attribute").iter().collect();
+    for object in list(event, "Object") {
+        attributes.extend(list(object, "Attribute"));
+    }
+    let r = concerned.report();
+    let now_ms = cairn_core::when::now_ms();
+    for attribute in attributes {
+        let value = attribute["value"].as_str().unwrap_or_default();
+        let indicator = r.indicators.iter().find(|i| {
+            i.value == value
+                || cairn_core::indicator::canonical(i.kind, value).is_ok_and(|c| c == i.value)
+        });
+        for sighting in list(attribute, "Sighting") {
+            let Some(id) = sighting["uuid"]
+                .as_str()
+                .filter(|u| cairn_core::stix::is_uuid(u))
+                .map(str::to_ascii_lowercase)
+            else {
+                continue;
+            };
+            if sighting["source"]
+                .as_str()
+                .is_some_and(|s| s.starts_with(feed::CAIRN_SOURCE))
+            {
+                // Given by a Cairn feed for a Cairn sighting, which travels as itself.
+                continue;
+            }
+            let seconds = seconds_of(&sighting["date_sighting"]);
+            let mut refuse = |why: String| {
+                imported.accounts.push(Account {
+                    id: id.clone(),
+                    version: None,
+                    fate: Fate::Refused(why),
+                });
+            };
+            let kind = match text_of(&sighting["type"]).as_deref().unwrap_or("0") {
+                "0" => SightingKind::Seen,
+                "1" => SightingKind::FalsePositive,
+                "2" => SightingKind::Expired,
+                other => {
+                    refuse(format!(
+                        "a MISP sighting of type {other:?}: Cairn reads 0 (sighting), 1 (false positive) and 2 (expiration)"
+                    ));
+                    continue;
+                }
+            };
+            let Some(indicator) = indicator else {
+                refuse(format!(
+                    "a sighting of {value:?}, which the report {} held here does not carry",
+                    concerned.id().short()
+                ));
+                continue;
+            };
+            let at_ms = seconds.map(|s| s.saturating_mul(1000));
+            let organisation = sighting["Organisation"]["name"]
+                .as_str()
+                .or(sighting["source"].as_str().filter(|s| !s.is_empty()));
+            let request = SightingRequest {
+                indicator: Some(format!("{}:{}", indicator.kind, indicator.value)),
+                last_seen: at_ms
+                    .filter(|_| kind == SightingKind::Seen)
+                    .map(cairn_core::when::rfc3339),
+                source: Some(match organisation {
+                    Some(name) => format!("MISP sighting by {name}"),
+                    None => "MISP sighting".to_string(),
+                }),
+                ..SightingRequest::of(kind)
+            };
+            let written_ms = at_ms.map_or(now_ms, |ms| ms.min(now_ms));
+            match draft_about(r, concerned.id(), concerned.author(), &request, written_ms) {
+                Ok(mut draft) => {
+                    draft.tags.push(format!("misp:{id}"));
+                    imported.accounts.push(Account {
+                        id: id.clone(),
+                        version: seconds
+                            .map(|s| StixTime::from_millis(s.saturating_mul(1000)).to_string()),
+                        fate: Fate::Carried {
+                            report: imported.reports.len(),
+                            new_version: false,
+                        },
+                    });
+                    imported.reports.push(ImportedReport {
+                        source_id: id.clone(),
+                        sources: vec![id],
+                        draft,
+                        notes: Vec::new(),
+                        carried: None,
+                    });
+                }
+                Err(e) => refuse(format!(
+                    "a sighting of the report {} held here, not taken: {e}",
+                    concerned.id().short()
+                )),
+            }
+        }
+    }
 }

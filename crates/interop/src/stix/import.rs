@@ -466,7 +466,7 @@ fn sighting_of_held(
             }
         },
     };
-    let concerned = (options.sighted)(&SightedRef {
+    let concerned = (options.sighted)(&SightedRef::Stix {
         stix_id: of,
         report: named,
     })?;
