@@ -17,6 +17,7 @@ pub mod keylog;
 pub mod misp;
 pub mod model;
 pub mod observance;
+pub mod psi;
 pub mod report;
 pub mod sample;
 pub mod score;
