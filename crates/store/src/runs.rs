@@ -145,6 +145,34 @@ impl<E: Entry> Section<E> {
         Ok(bytes.chunks_exact(E::LEN as usize).map(E::read).collect())
     }
 
+    /// The entries `lo..hi` between two prefixes (`lo_pred` holds for `..lo`, `hi_pred` for
+    /// `..hi`, `lo <= hi`), and, when both ends fall in one fence block, those entries, read
+    /// with that block in one read (a term's postings are usually that few).
+    fn range(
+        &self,
+        file: &File,
+        lo_pred: impl Fn(&E) -> bool,
+        hi_pred: impl Fn(&E) -> bool,
+    ) -> io::Result<(u64, u64, Option<Vec<E>>)> {
+        let lo_fence = self.fences.partition_point(&lo_pred) as u64;
+        let hi_fence = self.fences.partition_point(&hi_pred) as u64;
+        if hi_fence == 0 {
+            return Ok((0, 0, Some(Vec::new())));
+        }
+        if lo_fence != hi_fence {
+            let lo = self.partition_point(file, &lo_pred)?;
+            let hi = self.partition_point(file, &hi_pred)?;
+            return Ok((lo, hi, None));
+        }
+        let from = (hi_fence - 1) * FENCE;
+        let mut block = self.read(file, from, from + FENCE)?;
+        let lo = block.partition_point(&lo_pred);
+        let hi = block.partition_point(&hi_pred).max(lo);
+        block.truncate(hi);
+        block.drain(..lo);
+        Ok((from + lo as u64, from + hi as u64, Some(block)))
+    }
+
     /// The number of leading entries for which `pred` holds (it must hold for a prefix).
     fn partition_point(&self, file: &File, pred: impl Fn(&E) -> bool) -> io::Result<u64> {
         let fence = self.fences.partition_point(&pred) as u64;
@@ -531,21 +559,35 @@ impl RunSet {
         for term in terms {
             for run in &self.runs {
                 let key = |p: &Posting| (p.term, p.time, p.seq);
-                let lo = run.postings.partition_point(&run.file, |p| {
-                    (p.term, p.time) < (term, since)
-                        || (oldest_first && past.is_some_and(|b| key(p) <= (term, b.0, b.1)))
-                })?;
-                let hi = run.postings.partition_point(&run.file, |p| {
-                    (p.term, p.time) <= (term, until)
-                        && (oldest_first || past.is_none_or(|b| key(p) < (term, b.0, b.1)))
-                })?;
+                let (lo, hi, read) = run.postings.range(
+                    &run.file,
+                    |p| {
+                        (p.term, p.time) < (term, since)
+                            || (oldest_first && past.is_some_and(|b| key(p) <= (term, b.0, b.1)))
+                    },
+                    |p| {
+                        (p.term, p.time) <= (term, until)
+                            && (oldest_first || past.is_none_or(|b| key(p) < (term, b.0, b.1)))
+                    },
+                )?;
                 if lo < hi {
+                    // Postings read with their block are handed out from it, with nothing left
+                    // to read.
+                    let (chunk, lo, hi) = match read {
+                        Some(mut chunk) => {
+                            if oldest_first {
+                                chunk.reverse();
+                            }
+                            (chunk, hi, hi)
+                        }
+                        None => (Vec::new(), lo, hi),
+                    };
                     cursors.push(Cursor {
                         run: Arc::clone(run),
                         lo,
                         hi,
                         oldest_first,
-                        chunk: Vec::new(),
+                        chunk,
                     });
                 }
             }
