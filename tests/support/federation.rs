@@ -48,6 +48,9 @@ pub struct Federation {
     pub handshake_timeout_secs: u64,
     links: Vec<Vec<(usize, OutboundPolicy)>>,
     communities: BTreeMap<String, Vec<usize>>,
+    /// Values `(a, b)`: how many values `b` may ask `a` about per day by private set
+    /// intersection (none: refused).
+    psi: BTreeMap<(usize, usize), u32>,
 }
 
 /// A policy sharing up to `max` with no other filter.
@@ -97,6 +100,7 @@ impl Federation {
             links: vec![Vec::new(); members.len()],
             members,
             communities: BTreeMap::new(),
+            psi: BTreeMap::new(),
         }
     }
 
@@ -111,6 +115,11 @@ impl Federation {
     /// `a` (a node `b` does not know of, which dials it).
     pub fn lists(&mut self, a: usize, b: usize, policy: OutboundPolicy) {
         self.links[a].push((b, policy));
+    }
+
+    /// `a` answers `b`'s private set intersection queries, up to `per_day` values a day.
+    pub fn offer_psi(&mut self, a: usize, b: usize, per_day: u32) {
+        self.psi.insert((a, b), per_day);
     }
 
     /// Defines a community with these members, the same on every node.
@@ -155,6 +164,7 @@ impl Federation {
                         policy: policy.clone(),
                     },
                     nodes: vec![node],
+                    psi_values_per_day: self.psi.get(&(i, *j)).copied().unwrap_or(0),
                 }),
             }
         }

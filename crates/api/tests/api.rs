@@ -1869,6 +1869,7 @@ async fn the_console_signs_in_with_a_token_and_shows_reports_behind_its_defences
                     },
                 },
                 nodes: vec![],
+                psi_values_per_day: 0,
             }],
             communities: Default::default(),
             inbound: Default::default(),
@@ -2399,6 +2400,7 @@ async fn add_partner(api: &Api, name: &str, seed: u64, max: Tlp) {
             },
         },
         nodes: vec![],
+        psi_values_per_day: 0,
     });
     api.node
         .reconfigure(cairn_node::Sharing {

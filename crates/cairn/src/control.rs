@@ -67,6 +67,14 @@ pub enum ControlRequest {
     PublicAdvisories,
     /// The observance trends (`cairn observance`).
     Observance(cairn_api::observance::ObservanceQuery),
+    /// Which of these values (TYPE:VALUE) a partner holds that this organisation may see
+    /// there, by private set intersection (`cairn psi ask`).
+    PsiAsk {
+        /// The partner, by name or organisation key.
+        partner: String,
+        /// The values, as TYPE:VALUE.
+        values: Vec<String>,
+    },
     /// The indicators a query selects, with their scores (`cairn indicators`).
     Indicators(cairn_api::indicators::IndicatorQuery),
     /// The directory entries a search selects (`cairn directory search`).
@@ -389,6 +397,27 @@ async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> 
                 Ok(Ok(trends)) => ControlResponse::Observance(trends),
                 Ok(Err(e)) => ControlResponse::Error(e.to_string()),
                 Err(e) => ControlResponse::Error(format!("counting stopped: {e}")),
+            }
+        }
+        ControlRequest::PsiAsk { partner, values } => {
+            let mut asked = Vec::with_capacity(values.len());
+            for text in &values {
+                match cairn_core::Indicator::parse_typed(text) {
+                    Ok(i) => asked.push(i),
+                    Err(e) => return ControlResponse::Error(e.to_string()),
+                }
+            }
+            let count = asked.len();
+            match node.psi_ask(&partner, asked).await {
+                Ok(held) => ControlResponse::Json(serde_json::json!({
+                    "partner": partner,
+                    "asked": count,
+                    "held": held
+                        .iter()
+                        .map(|i| format!("{}:{}", i.kind, i.value))
+                        .collect::<Vec<_>>(),
+                })),
+                Err(e) => ControlResponse::Error(e.to_string()),
             }
         }
         ControlRequest::Indicators(query) => {

@@ -16,6 +16,7 @@ mod operate;
 mod org_cmd;
 mod partner_cmd;
 mod policy_cmd;
+mod psi_cmd;
 mod reports;
 mod run;
 mod sighting_cmd;
@@ -193,6 +194,10 @@ enum Command {
     /// The indicators of current reports with their validity, score and state: what is still
     /// valid, as a table, JSON or values one a line.
     Indicators(indicators_cmd::IndicatorArgs),
+    /// Private set intersection: ask a partner which of your values it holds, without
+    /// showing it your list.
+    #[command(subcommand)]
+    Psi(psi_cmd::PsiCommand),
     /// Sightings and feedback: say what was seen of a partner's report (or that it is a false
     /// positive, expired or confirmed), and read what was said of a report.
     #[command(subcommand)]
@@ -582,6 +587,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Correlate(args) => correlate_cmd::run(&home, args),
         Command::Sighting(command) => sighting_cmd::run(&home, command),
         Command::Indicators(args) => indicators_cmd::run(&home, args),
+        Command::Psi(command) => psi_cmd::run(&home, command),
         Command::Config(policy_cmd::ConfigCommand::Reload) => partner_cmd::reload(&home),
         Command::Config(command) => policy_cmd::config(&home, command),
         Command::Invite(args) => partner_cmd::invite(&home, args),

@@ -85,6 +85,14 @@ pub struct PartnerSection {
     /// Its nodes: only these PeerIds may connect for it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<PartnerNodeSection>,
+    /// How many values it may ask about per UTC day in private set intersection queries
+    /// ("which of these values do you hold?", docs/PSI.md); 0, the default: none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub psi_values_per_day: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One node of a partner (`[[partners.nodes]]`).
@@ -323,6 +331,7 @@ impl SharingSections<'_> {
             .map(|(partner, section)| cairn_node::TrustedPartner {
                 partner,
                 nodes: partner_nodes(&section.nodes),
+                psi_values_per_day: section.psi_values_per_day,
             })
             .collect()
     }
@@ -348,6 +357,7 @@ impl SharingSections<'_> {
                 policy: OutboundPolicy::default(),
             },
             nodes: partner_nodes(self.other_nodes),
+            psi_values_per_day: 0,
         })
     }
 

@@ -1951,3 +1951,14 @@ fn indicators_are_listed_with_their_validity_and_score_and_filtered_to_what_is_v
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert!(said.contains("decay_speed"), "{said}");
 }
+
+#[test]
+fn psi_ask_names_a_bad_value_and_needs_the_running_node() {
+    let node = Node::new();
+    let err = node.fails(&["psi", "ask", "cert", "not a value at all"]);
+    assert!(err.contains("not a value at all"), "{err}");
+    let err = node.fails(&["psi", "ask", "cert"]);
+    assert!(err.contains("no value to ask about"), "{err}");
+    let err = node.fails(&["psi", "ask", "cert", "203.0.113.7"]);
+    assert!(err.contains("not running"), "{err}");
+}

@@ -6,6 +6,7 @@
 
 mod admission;
 mod config;
+pub mod psi_wire;
 pub mod rate;
 mod swarm;
 pub mod sync;
@@ -15,8 +16,10 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use config::NetConfig;
+pub use psi_wire::{PsiAnswer, PsiQuery};
 pub use swarm::{
-    Connection, NetEvent, NetHandle, RequestError, Responder, StartError, TrustedNode, spawn,
+    Connection, NetEvent, NetHandle, PsiResponder, RequestError, Responder, StartError,
+    TrustedNode, spawn,
 };
 pub use sync::MAX_PAGE_SPAN;
 pub use wire::{MAX_OFFERED, MAX_STATEMENTS, Offered, Page, PassedReport, Request, Response};

@@ -19,7 +19,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::psi_wire::{PSI_PROTOCOL, PsiAnswer, PsiCodec, PsiQuery};
 use crate::wire::{PROTOCOL, Request, Response, SyncCodec};
+
+/// How long a PSI query may take to be answered: a responder may first make the tags of
+/// everything the asker may see.
+const PSI_TIMEOUT: Duration = Duration::from_secs(600);
 use crate::{BadNodeAddress, NetConfig, NodeAddress};
 
 /// A partner node this node may talk to, and where to reach it (if anywhere).
@@ -133,6 +138,17 @@ impl Responder {
     }
 }
 
+/// Where the answer to a PSI query goes.
+#[derive(Debug)]
+pub struct PsiResponder(oneshot::Sender<PsiAnswer>);
+
+impl PsiResponder {
+    /// Sends the answer. Dropping a responder without answering closes the stream.
+    pub fn respond(self, answer: PsiAnswer) {
+        let _ = self.0.send(answer);
+    }
+}
+
 /// What the network tells the node.
 #[derive(Debug)]
 pub enum NetEvent {
@@ -149,6 +165,16 @@ pub enum NetEvent {
         node: NodeAddress,
         /// What the dial ran into, on one line.
         error: String,
+    },
+    /// A trusted node asks which of some values this node holds (private set intersection);
+    /// answer through `reply`.
+    PsiQuery {
+        /// Who asks.
+        from: NodeAddress,
+        /// What.
+        query: PsiQuery,
+        /// Where the answer goes.
+        reply: PsiResponder,
     },
     /// A trusted node asks something, or an unlisted one introduces itself; answer through
     /// `reply`.
@@ -167,6 +193,11 @@ enum Command {
         to: PeerId,
         request: Request,
         reply: oneshot::Sender<Result<Response, RequestError>>,
+    },
+    PsiQuery {
+        to: PeerId,
+        query: PsiQuery,
+        reply: oneshot::Sender<Result<PsiAnswer, RequestError>>,
     },
     ListenAddresses(oneshot::Sender<Vec<String>>),
     Connections(oneshot::Sender<Vec<Connection>>),
@@ -210,6 +241,25 @@ impl NetHandle {
             .send(Command::Request {
                 to: to.peer_id(),
                 request,
+                reply,
+            })
+            .await
+            .map_err(|_| RequestError::Stopped)?;
+        answer.await.map_err(|_| RequestError::Stopped)?
+    }
+
+    /// Asks a trusted node which of some values it holds (private set intersection) and waits
+    /// for the answer (dialling it if needed).
+    pub async fn psi_query(
+        &self,
+        to: &NodeAddress,
+        query: PsiQuery,
+    ) -> Result<PsiAnswer, RequestError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::PsiQuery {
+                to: to.peer_id(),
+                query,
                 reply,
             })
             .await
@@ -303,6 +353,7 @@ struct Behaviour {
     limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
+    psi: request_response::Behaviour<PsiCodec>,
 }
 
 /// Parses a partner node's address: IP and TCP port, optionally `/p2p/` and its PeerId, which
@@ -357,6 +408,10 @@ struct Redial {
 
 type PendingAnswer = std::pin::Pin<
     Box<dyn Future<Output = (ResponseChannel<Response>, Option<Response>)> + Send + 'static>,
+>;
+
+type PendingPsiAnswer = std::pin::Pin<
+    Box<dyn Future<Output = (ResponseChannel<PsiAnswer>, Option<PsiAnswer>)> + Send + 'static>,
 >;
 
 /// Starts the network task: listens on `config.listen`, dials the trusted nodes that have
@@ -441,9 +496,16 @@ pub async fn spawn(
                         .with_agent_version(format!("cairn/{}", env!("CARGO_PKG_VERSION"))),
                 ),
                 sync: request_response::Behaviour::with_codec(
-                    SyncCodec,
+                    SyncCodec::default(),
                     [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
                     request_response::Config::default().with_request_timeout(request_timeout),
+                ),
+                // A query of many values against a large set takes a while to answer.
+                psi: request_response::Behaviour::with_codec(
+                    PsiCodec::default(),
+                    [(StreamProtocol::new(PSI_PROTOCOL), ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(PSI_TIMEOUT.max(request_timeout)),
                 ),
             }
         })
@@ -493,6 +555,8 @@ pub async fn spawn(
         events: event_tx,
         pending_requests: HashMap::new(),
         pending_answers: FuturesUnordered::new(),
+        pending_psi: HashMap::new(),
+        pending_psi_answers: FuturesUnordered::new(),
         redial,
         listening,
         connections: HashMap::new(),
@@ -508,6 +572,8 @@ struct SwarmTask {
     events: mpsc::Sender<NetEvent>,
     pending_requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, RequestError>>>,
     pending_answers: FuturesUnordered<PendingAnswer>,
+    pending_psi: HashMap<OutboundRequestId, oneshot::Sender<Result<PsiAnswer, RequestError>>>,
+    pending_psi_answers: FuturesUnordered<PendingPsiAnswer>,
     redial: HashMap<PeerId, Redial>,
     listening: Vec<String>,
     connections: HashMap<PeerId, Vec<(libp2p::swarm::ConnectionId, Connection)>>,
@@ -530,6 +596,13 @@ impl SwarmTask {
                         let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
                     }
                 }
+                Some((channel, answer)) = self.pending_psi_answers.next(),
+                    if !self.pending_psi_answers.is_empty() =>
+                {
+                    if let Some(answer) = answer {
+                        let _ = self.swarm.behaviour_mut().psi.send_response(channel, answer);
+                    }
+                }
                 _ = tick.tick() => {
                     self.redial_due();
                     self.disconnect_unintroduced();
@@ -537,6 +610,9 @@ impl SwarmTask {
             }
         }
         for (_, reply) in self.pending_requests.drain() {
+            let _ = reply.send(Err(RequestError::Stopped));
+        }
+        for (_, reply) in self.pending_psi.drain() {
             let _ = reply.send(Err(RequestError::Stopped));
         }
         tracing::debug!("network task stopped");
@@ -557,6 +633,19 @@ impl SwarmTask {
                     .sync
                     .send_request_with_addresses(&to, request, addresses);
                 self.pending_requests.insert(id, reply);
+            }
+            Command::PsiQuery { to, query, reply } => {
+                let Some(known) = self.redial.get(&to) else {
+                    let _ = reply.send(Err(RequestError::Unreachable));
+                    return;
+                };
+                let addresses = known.addresses.clone();
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .psi
+                    .send_request_with_addresses(&to, query, addresses);
+                self.pending_psi.insert(id, reply);
             }
             Command::ListenAddresses(reply) => {
                 let _ = reply.send(self.listening.clone());
@@ -807,6 +896,7 @@ impl SwarmTask {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Psi(event)) => self.on_psi_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -818,8 +908,71 @@ impl SwarmTask {
         }
     }
 
+    fn on_psi_event(&mut self, event: request_response::Event<PsiQuery, PsiAnswer>) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                // Only a trusted node may ask, never one that has only introduced itself.
+                if !self.swarm.behaviour().allowed.allows(&peer) || !self.redial.contains_key(&peer)
+                {
+                    let refused = PsiAnswer::Refused("not in this node's trust list".into());
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .psi
+                        .send_response(channel, refused);
+                    return;
+                }
+                let (tx, rx) = oneshot::channel();
+                self.pending_psi_answers
+                    .push(Box::pin(async move { (channel, rx.await.ok()) }));
+                let event = NetEvent::PsiQuery {
+                    from: NodeAddress::of(&peer),
+                    query: request,
+                    reply: PsiResponder(tx),
+                };
+                if let Err(e) = self.events.try_send(event)
+                    && let NetEvent::PsiQuery { reply, from, .. } = e.into_inner()
+                {
+                    tracing::warn!(node = %from, "node busy: PSI query refused");
+                    reply.respond(PsiAnswer::Refused("busy: try again later".into()));
+                }
+            }
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(reply) = self.pending_psi.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(reply) = self.pending_psi.remove(&request_id) {
+                    let _ = reply.send(Err(outbound_error(error)));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                tracing::info!(node = %NodeAddress::of(&peer), "PSI query from peer failed: {error}");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
     fn on_sync_event(&mut self, event: request_response::Event<Request, Response>) {
-        use request_response::{Event, Message, OutboundFailure};
+        use request_response::{Event, Message};
         match event {
             Event::Message {
                 peer,
@@ -867,15 +1020,8 @@ impl SwarmTask {
             Event::OutboundFailure {
                 request_id, error, ..
             } => {
-                let error = match error {
-                    OutboundFailure::DialFailure => RequestError::Unreachable,
-                    OutboundFailure::Timeout => RequestError::Timeout,
-                    OutboundFailure::ConnectionClosed => RequestError::ConnectionClosed,
-                    OutboundFailure::UnsupportedProtocols => RequestError::UnsupportedProtocol,
-                    OutboundFailure::Io(e) => RequestError::Io(e.to_string()),
-                };
                 if let Some(reply) = self.pending_requests.remove(&request_id) {
-                    let _ = reply.send(Err(error));
+                    let _ = reply.send(Err(outbound_error(error)));
                 }
             }
             Event::InboundFailure { peer, error, .. } => {
@@ -883,5 +1029,17 @@ impl SwarmTask {
             }
             Event::ResponseSent { .. } => {}
         }
+    }
+}
+
+/// What a request that failed on its way out says.
+fn outbound_error(error: request_response::OutboundFailure) -> RequestError {
+    use request_response::OutboundFailure;
+    match error {
+        OutboundFailure::DialFailure => RequestError::Unreachable,
+        OutboundFailure::Timeout => RequestError::Timeout,
+        OutboundFailure::ConnectionClosed => RequestError::ConnectionClosed,
+        OutboundFailure::UnsupportedProtocols => RequestError::UnsupportedProtocol,
+        OutboundFailure::Io(e) => RequestError::Io(e.to_string()),
     }
 }

@@ -353,39 +353,84 @@ async fn read_limited<T: AsyncRead + Unpin + Send>(
     Ok(bytes)
 }
 
-/// Reads and writes one message per stream direction, refusing oversized ones.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SyncCodec;
+/// A message sent alone on its stream direction: how it is read back, and the most bytes read.
+pub trait OneMessage: Sized + Send + 'static {
+    /// Most bytes read for one message.
+    const MAX_BYTES: usize;
+    /// The message of these bytes, or why they are not one.
+    fn from_bytes(bytes: &[u8]) -> io::Result<Self>;
+    /// The bytes sent.
+    fn into_bytes(self) -> Vec<u8>;
+}
 
-impl libp2p::request_response::Codec for SyncCodec {
+impl OneMessage for Request {
+    const MAX_BYTES: usize = MAX_REQUEST_BYTES;
+    fn from_bytes(bytes: &[u8]) -> io::Result<Self> {
+        Request::decode(bytes)
+    }
+    fn into_bytes(self) -> Vec<u8> {
+        self.encode()
+    }
+}
+
+impl OneMessage for Response {
+    const MAX_BYTES: usize = MAX_RESPONSE_BYTES;
+    fn from_bytes(bytes: &[u8]) -> io::Result<Self> {
+        Response::decode(bytes)
+    }
+    fn into_bytes(self) -> Vec<u8> {
+        self.into_encoded()
+    }
+}
+
+/// Reads and writes one message per stream direction (a request `Q`, its answer `A`),
+/// refusing oversized ones.
+pub struct OneMessageCodec<Q, A>(std::marker::PhantomData<fn() -> (Q, A)>);
+
+impl<Q, A> Default for OneMessageCodec<Q, A> {
+    fn default() -> Self {
+        OneMessageCodec(std::marker::PhantomData)
+    }
+}
+
+impl<Q, A> Clone for OneMessageCodec<Q, A> {
+    fn clone(&self) -> Self {
+        OneMessageCodec::default()
+    }
+}
+
+/// The catch-up protocol's codec.
+pub type SyncCodec = OneMessageCodec<Request, Response>;
+
+impl<Q: OneMessage, A: OneMessage> libp2p::request_response::Codec for OneMessageCodec<Q, A> {
     type Protocol = libp2p::StreamProtocol;
-    type Request = Request;
-    type Response = Response;
+    type Request = Q;
+    type Response = A;
 
-    async fn read_request<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<Request>
+    async fn read_request<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<Q>
     where
         T: AsyncRead + Unpin + Send,
     {
-        Request::decode(&read_limited(io, MAX_REQUEST_BYTES).await?)
+        Q::from_bytes(&read_limited(io, Q::MAX_BYTES).await?)
     }
 
-    async fn read_response<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<Response>
+    async fn read_response<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<A>
     where
         T: AsyncRead + Unpin + Send,
     {
-        Response::decode(&read_limited(io, MAX_RESPONSE_BYTES).await?)
+        A::from_bytes(&read_limited(io, A::MAX_BYTES).await?)
     }
 
     async fn write_request<T>(
         &mut self,
         _: &Self::Protocol,
         io: &mut T,
-        request: Request,
+        request: Q,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        io.write_all(&request.encode()).await?;
+        io.write_all(&request.into_bytes()).await?;
         io.close().await
     }
 
@@ -393,12 +438,12 @@ impl libp2p::request_response::Codec for SyncCodec {
         &mut self,
         _: &Self::Protocol,
         io: &mut T,
-        response: Response,
+        response: A,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        io.write_all(&response.into_encoded()).await?;
+        io.write_all(&response.into_bytes()).await?;
         io.close().await
     }
 }

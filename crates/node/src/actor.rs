@@ -326,6 +326,10 @@ struct Actor {
     received: u64,
     served: u64,
     refused: u64,
+    /// Values each partner asked about in private set intersection queries today.
+    psi_allowances: crate::psi::Allowances,
+    /// The secret and tags each partner's queries are answered with.
+    psi_responders: crate::psi::Responders,
 }
 
 pub(crate) async fn start(
@@ -460,6 +464,8 @@ pub(crate) async fn start(
         received: 0,
         served: 0,
         refused: 0,
+        psi_allowances: crate::psi::Allowances::default(),
+        psi_responders: crate::psi::Responders::default(),
     };
     tracing::info!(
         organisation = %settings.organisation,
@@ -645,7 +651,71 @@ impl Actor {
                 request,
                 reply,
             } => self.on_request(from, request, reply),
+            NetEvent::PsiQuery { from, query, reply } => self.on_psi_query(from, query, reply),
         }
+    }
+
+    /// A partner node asks which of some values this node holds: answered on a blocking
+    /// thread when its organisation may ask (node.toml `psi_values_per_day`) and has not used
+    /// up today's allowance; refused with the reason otherwise.
+    fn on_psi_query(
+        &mut self,
+        from: NodeAddress,
+        query: cairn_net::PsiQuery,
+        reply: cairn_net::PsiResponder,
+    ) {
+        let refuse = |reply: cairn_net::PsiResponder, why: String| {
+            reply.respond(cairn_net::PsiAnswer::Refused(why));
+        };
+        if self.may_serve(&from).is_none() {
+            refuse(reply, "introduce yourself first".into());
+            return;
+        }
+        let Some(trusted) = self
+            .peers
+            .get(&from)
+            .and_then(|state| self.partners.get(state.partner))
+        else {
+            refuse(reply, "not a node of a partner in the trust list".into());
+            return;
+        };
+        let partner = trusted.partner.clone();
+        let per_day = trusted.psi_values_per_day;
+        let asked = match cairn_core::psi::read_query(&query.blinded) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::info!(partner = %partner.name, node = %from, "PSI query refused: {e}");
+                refuse(reply, e.to_string());
+                return;
+            }
+        };
+        if let Err(why) =
+            self.psi_allowances
+                .admit(&partner.org, &partner.name, per_day, asked, now_ms())
+        {
+            tracing::info!(partner = %partner.name, node = %from, "PSI query refused: {why}");
+            refuse(reply, why);
+            return;
+        }
+        tracing::info!(partner = %partner.name, node = %from, values = asked, "answering a PSI query");
+        let store = self.store.clone();
+        let rules = self.rules.clone();
+        let responders = self.psi_responders.clone();
+        self.spawn(async move {
+            let answered = tokio::task::spawn_blocking(move || {
+                responders.answer(&store, &rules, &partner, &query.blinded, now_ms())
+            })
+            .await;
+            match answered {
+                Ok(Ok(answer)) => reply.respond(answer),
+                Ok(Err(e)) => reply.respond(cairn_net::PsiAnswer::Refused(format!(
+                    "could not be answered: {e}"
+                ))),
+                Err(_) => {
+                    reply.respond(cairn_net::PsiAnswer::Refused("the node is stopping".into()))
+                }
+            }
+        });
     }
 
     /// A node the trust list does not name introduces itself. It is let in as a node of the
@@ -2207,6 +2277,34 @@ impl Actor {
 
     fn on_command(&mut self, command: NodeCommand) {
         match command {
+            NodeCommand::PsiAsk {
+                partner,
+                values,
+                reply,
+            } => {
+                let Some(index) = self.partners.iter().position(|p| {
+                    p.partner.name == partner || p.partner.org.to_string() == partner
+                }) else {
+                    let _ = reply.send(Err(crate::psi::PsiAskError::UnknownPartner(partner)));
+                    return;
+                };
+                let name = self.partners[index].partner.name.clone();
+                let mut connected: Vec<&NodeAddress> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, state)| state.partner == index && state.introduced_out)
+                    .map(|(node, _)| node)
+                    .collect();
+                connected.sort();
+                let Some(node) = connected.first().map(|n| (*n).clone()) else {
+                    let _ = reply.send(Err(crate::psi::PsiAskError::NotConnected(name)));
+                    return;
+                };
+                let net = self.net.clone();
+                self.spawn(async move {
+                    let _ = reply.send(crate::psi::ask(&net, &node, &name, values).await);
+                });
+            }
             NodeCommand::Status(reply) => {
                 let reports = self.store.last_seq().unwrap_or(0);
                 let indexed = self.store.indexed_up_to();

@@ -425,6 +425,49 @@ fn offer(
     Ok(Offer { verdict, copy })
 }
 
+/// The indicators of the current reports `partner` may receive from this node now, each once
+/// (without description, file or validity): what a private set intersection query from that
+/// partner is answered against. The same decision as serving it a report by id
+/// ([`relay::verdict`]); retracted and replaced versions, and reports held back by an embargo,
+/// are left out.
+pub fn psi_values(
+    store: &Store,
+    rules: &SharingRules,
+    partner: &Partner,
+    now_ms: i64,
+) -> Result<Vec<cairn_core::Indicator>, ReadError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut values = Vec::new();
+    let mut after = 0;
+    loop {
+        let chunk = store.envelopes_after(after, 512)?;
+        let Some(last) = chunk.last() else {
+            break;
+        };
+        after = last.seq;
+        for stored in chunk {
+            let envelope = stored.envelope.clone();
+            let offered = offer(store, rules, partner, stored, None, now_ms, Skip::Nothing)?;
+            if !matches!(offered.verdict, Verdict::Share { .. }) {
+                continue;
+            }
+            let report = VerifiedReport::from_stored_owned(envelope)
+                .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
+            if report.report().indicators.is_empty()
+                || store.status(&report)? != cairn_store::ReportStatus::Current
+            {
+                continue;
+            }
+            for indicator in &report.report().indicators {
+                if seen.insert((indicator.kind, indicator.value.clone())) {
+                    values.push(indicator.bare());
+                }
+            }
+        }
+    }
+    Ok(values)
+}
+
 /// What this node holds of the report a sighting concerns: its marking and how it holds it.
 #[derive(Debug, Clone)]
 pub enum ConcernedStanding {

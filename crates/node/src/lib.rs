@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod keylogs;
 pub mod metrics;
 pub mod notices;
+pub mod psi;
 pub mod relay;
 pub mod trust;
 
@@ -71,6 +72,9 @@ pub struct TrustedPartner {
     pub partner: Partner,
     /// Its nodes: PeerId and the addresses to dial (none: it dials in).
     pub nodes: Vec<PartnerNode>,
+    /// How many values it may ask about in private set intersection queries per UTC day; 0:
+    /// its queries are refused (the default).
+    pub psi_values_per_day: u32,
 }
 
 /// One node of a partner organisation.
@@ -329,6 +333,11 @@ pub struct AuditEntry {
 
 pub(crate) enum NodeCommand {
     Status(oneshot::Sender<NodeStatus>),
+    PsiAsk {
+        partner: String,
+        values: Vec<cairn_core::Indicator>,
+        reply: oneshot::Sender<Result<Vec<cairn_core::Indicator>, psi::PsiAskError>>,
+    },
     Peers(oneshot::Sender<Vec<PeerStatus>>),
     Publish {
         reports: Vec<VerifiedReport>,
@@ -440,6 +449,26 @@ impl NodeHandle {
             .await
             .map_err(|_| NodeError::Stopped)?;
         answer.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Asks a partner (by its name in the trust list, or its organisation key) which of
+    /// `values` it holds that this organisation may see there, by private set intersection
+    /// (docs/PSI.md): the partner learns only how many values were asked.
+    pub async fn psi_ask(
+        &self,
+        partner: &str,
+        values: Vec<cairn_core::Indicator>,
+    ) -> Result<Vec<cairn_core::Indicator>, psi::PsiAskError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(NodeCommand::PsiAsk {
+                partner: partner.to_string(),
+                values,
+                reply,
+            })
+            .await
+            .map_err(|_| psi::PsiAskError::Stopped)?;
+        answer.await.map_err(|_| psi::PsiAskError::Stopped)?
     }
 
     /// The node's status.

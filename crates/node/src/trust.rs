@@ -239,6 +239,7 @@ mod tests {
                     },
                 })
                 .collect(),
+            psi_values_per_day: 0,
         }
     }
 
