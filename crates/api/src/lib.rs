@@ -994,6 +994,8 @@ async fn store_signed(
     report: cairn_core::VerifiedReport,
 ) -> Result<Response, ApiError> {
     let id = report.id();
+    // Known-benign values named in it: published all the same, and said in the answer.
+    let flags = state.warning_lists.flags(&report.report().indicators);
     let outcome = state
         .node
         .publish(vec![report])
@@ -1025,6 +1027,19 @@ async fn store_signed(
     .map_err(internal)?
     .map_err(internal)?
     .ok_or_else(|| internal("a report just stored is not found"))?;
+    let mut shown = serde_json::to_value(shown).map_err(internal)?;
+    if !flags.is_empty() {
+        shown["warning_list_flags"] = serde_json::json!(
+            flags
+                .iter()
+                .map(|f| serde_json::json!({
+                    "indicator": f.indicator,
+                    "lists": f.lists,
+                    "message": f.describe(),
+                }))
+                .collect::<Vec<_>>()
+        );
+    }
     Ok((StatusCode::CREATED, Json(shown)).into_response())
 }
 

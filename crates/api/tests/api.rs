@@ -360,6 +360,28 @@ async fn publishers_publish_and_retract_readers_cannot() {
     let published: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
     assert_eq!(published["author"], api.org.public().to_string());
     assert_eq!(published["indicators"][0]["value"], "login-bank.example");
+    // example.* is reserved for documentation: the answer says so, naming the list.
+    assert_eq!(
+        published["warning_list_flags"][0]["lists"][0], "reserved-domains",
+        "{published}"
+    );
+    // A known-benign value is published all the same, and the answer names its list.
+    let resolver = r#"{"kind": "indicator", "tlp": "green", "title": "Resolver",
+        "indicators": [{"type": "ipv4", "value": "8.8.8.8"}]}"#;
+    let (status, body) = post(&api, "/api/v1/reports", &publisher, json, resolver).await;
+    assert_eq!(status, 201, "{body}");
+    let flagged: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    assert_eq!(
+        flagged["warning_list_flags"][0]["indicator"], "ipv4:8.8.8.8",
+        "{flagged}"
+    );
+    assert!(
+        flagged["warning_list_flags"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is on the warning list"),
+        "{flagged}"
+    );
     let id = published["id"].as_str().unwrap().to_string();
 
     for (body, content_type, status_wanted, code) in [
