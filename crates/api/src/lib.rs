@@ -14,6 +14,7 @@ mod metrics;
 mod misp_feed;
 pub mod observance;
 pub mod partners;
+mod psi;
 pub mod public;
 mod sightings;
 mod stix_index;
@@ -1208,6 +1209,7 @@ fn router(state: Arc<AppState>, taxii_on: bool) -> Router {
         )
         .route("/api/v1/correlations", get(correlations::correlations))
         .route("/api/v1/indicators", get(indicators::indicators))
+        .route("/api/v1/psi", post(psi::ask))
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/openapi.json", get(openapi))
         .merge(routes)

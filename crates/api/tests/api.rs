@@ -3651,3 +3651,37 @@ fn json_id(objects: &[serde_json::Value], kind: &str) -> serde_json::Value {
     assert_eq!(found.len(), 1, "{found:?}");
     found[0]["id"].clone()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psi_queries_name_what_is_wrong_before_asking_anyone() {
+    let api = start().await;
+    let publisher = publish_token(&api, "analyst");
+    let json = "application/json";
+    for (token, body, wanted, says) in [
+        (
+            api.read.as_str(),
+            r#"{"partner": "cert", "values": ["203.0.113.7"]}"#,
+            403,
+            "forbidden",
+        ),
+        (
+            publisher.as_str(),
+            r#"{"partner": "cert", "values": ["203.0.113.7"]}"#,
+            404,
+            "not a partner",
+        ),
+        (
+            publisher.as_str(),
+            r#"{"partner": "cert", "values": ["not a value at all"]}"#,
+            422,
+            "values[0]",
+        ),
+        (publisher.as_str(), r#"{"partner": "cert"}"#, 422, "values"),
+    ] {
+        let (status, text) = post(&api, "/api/v1/psi", token, json, body).await;
+        assert_eq!(status, wanted, "{body}: {text}");
+        assert!(text.contains(says), "{body}: {text}");
+    }
+    api.shutdown.cancel();
+    api.node.stopped().await;
+}
