@@ -94,16 +94,42 @@ pub fn readings(value: &str) -> Result<Vec<Indicator>, ProbeError> {
 /// How `other` relates to `probe`, if at all. [`Relation::SameFile`] is not decided here: it
 /// needs the reports that name both hashes of one file.
 pub fn relation(probe: &Indicator, other: &Indicator) -> Option<Relation> {
-    if probe.kind == other.kind && probe.value == other.value {
-        return Some(Relation::Same);
+    Probe::new(probe.clone()).relation(other)
+}
+
+/// A value looked up against many indicators: [`relation`] with the range or domain it stands
+/// for worked out once.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// The value.
+    pub indicator: Indicator,
+    container: Option<Container>,
+}
+
+impl Probe {
+    /// The probe of `indicator`.
+    pub fn new(indicator: Indicator) -> Probe {
+        let container = container_of(&indicator);
+        Probe {
+            indicator,
+            container,
+        }
     }
-    if covers(other, probe) {
-        return Some(Relation::Covers);
+
+    /// How `other` relates to this value, as [`relation`] says.
+    pub fn relation(&self, other: &Indicator) -> Option<Relation> {
+        let probe = &self.indicator;
+        if probe.kind == other.kind && probe.value == other.value {
+            return Some(Relation::Same);
+        }
+        if covers(other, probe) {
+            return Some(Relation::Covers);
+        }
+        if self.container.as_ref().is_some_and(|c| c.contains(other)) {
+            return Some(Relation::Inside);
+        }
+        None
     }
-    if container_of(probe).is_some_and(|c| c.contains(other)) {
-        return Some(Relation::Inside);
-    }
-    None
 }
 
 /// Whether `outer` (a CIDR range or a domain) holds `inner` and is not the same observable.

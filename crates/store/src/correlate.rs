@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use cairn_core::correlation::{self, Relation};
+use cairn_core::correlation::{self, Probe, Relation};
 use cairn_core::{Indicator, ReportId, ReportKind};
 
 use crate::error::ReadError;
@@ -94,7 +94,9 @@ impl Store {
         // read once.
         let mut read: HashSet<u64> = HashSet::new();
         let mut found: Vec<Correlated> = Vec::new();
-        let links = |stored: &StoredReport| -> Vec<Link> { links_of(stored, &probes, &same_file) };
+        let looked_up: Vec<Probe> = probes.iter().cloned().map(Probe::new).collect();
+        let links =
+            |stored: &StoredReport| -> Vec<Link> { links_of(stored, &looked_up, &same_file) };
         // A related, current report at `seq`, or none.
         let examine = |seq: u64| -> Result<Option<Correlated>, ReadError> {
             let stored = self
@@ -248,14 +250,15 @@ fn terms_of(probes: &[Indicator]) -> Vec<u64> {
 
 /// How the indicators of `stored` relate to `probes`, the closest relation first; a probe
 /// among `same_file` (another hash of a looked-up file) relates as [`Relation::SameFile`].
-fn links_of(stored: &StoredReport, probes: &[Indicator], same_file: &[Indicator]) -> Vec<Link> {
+fn links_of(stored: &StoredReport, probes: &[Probe], same_file: &[Indicator]) -> Vec<Link> {
     let mut links = Vec::new();
     for indicator in &stored.report.report().indicators {
         let mut best: Option<Link> = None;
-        for probe in probes {
-            let Some(mut relation) = correlation::relation(probe, indicator) else {
+        for looked_up in probes {
+            let Some(mut relation) = looked_up.relation(indicator) else {
                 continue;
             };
+            let probe = &looked_up.indicator;
             if same_file.contains(probe) {
                 if relation != Relation::Same {
                     continue;
