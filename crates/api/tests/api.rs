@@ -3685,3 +3685,45 @@ async fn psi_queries_name_what_is_wrong_before_asking_anyone() {
     api.shutdown.cancel();
     api.node.stopped().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_lists_only_reports_with_a_still_valid_indicator_when_asked() {
+    let api = start().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(72);
+    let cert = OrgKey::generate(&mut rng);
+    let now = time::OffsetDateTime::now_utc();
+    for (title, created) in [
+        ("Fresh loader", now),
+        ("Stale loader", now - time::Duration::days(60)),
+    ] {
+        let report = cairn_core::ReportDraft {
+            kind: Some(cairn_core::ReportKind::Indicator),
+            title: title.into(),
+            tlp: Some(Tlp::Green),
+            created: Some(created),
+            indicators: vec![cairn_core::IndicatorDraft::from(
+                cairn_core::Indicator::new(cairn_core::IndicatorType::Ipv4, "198.51.100.20", "")
+                    .unwrap(),
+            )],
+            ..Default::default()
+        }
+        .sign(&cert, &mut rng)
+        .unwrap();
+        api.node.publish(vec![report]).await.unwrap();
+    }
+    let session = console_sign_in(&api, &api.read).await;
+    let cookie = format!("Cookie: cairn_session={session}\r\n");
+    let (status, _, all) = exchange(&api, "GET", "/ui/reports", &cookie, "").await;
+    assert_eq!(status, 200);
+    assert!(
+        all.contains("Fresh loader") && all.contains("Stale loader"),
+        "{all}"
+    );
+    let (status, _, valid) = exchange(&api, "GET", "/ui/reports?valid=on", &cookie, "").await;
+    assert_eq!(status, 200);
+    assert!(valid.contains("Fresh loader"), "{valid}");
+    assert!(!valid.contains("Stale loader"), "{valid}");
+    assert!(valid.contains("name=\"valid\" checked"), "{valid}");
+    api.shutdown.cancel();
+    api.node.stopped().await;
+}

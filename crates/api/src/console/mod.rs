@@ -1540,16 +1540,49 @@ async fn reports(
     };
     query.limit = match column_sort {
         Some(_) => MAX_SORTED + 1,
+        // The still-valid filter says where its page ends.
+        None if search.valid.is_some() => PAGE_SIZE,
         None => PAGE_SIZE + 1,
     };
     let store = state.node.store().clone();
-    let found = tokio::task::spawn_blocking(move || store.query(&query)).await;
-    let mut found = match found {
+    let still_valid = search.valid.is_some().then(|| {
+        crate::indicators::ScoreFilter::parse(Some(true), None, None, None)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    });
+    let scoring = state.scoring.clone();
+    let found = tokio::task::spawn_blocking(move || match still_valid {
+        // Reports with an active indicator: read past those without one, a page at a time.
+        Some(filter) => crate::indicators::scored_reports(
+            &store,
+            &query,
+            &filter,
+            &scoring,
+            cairn_core::when::now_ms(),
+        )
+        .map(|page| (page.reports, page.next)),
+        None => store.query(&query).map(|found| (found, None)),
+    })
+    .await;
+    let (mut found, scored_next) = match found {
         Ok(Ok(found)) => found,
         Ok(Err(e)) => return failed(e),
         Err(e) => return failed(e),
     };
     let (found, next) = match column_sort {
+        None if search.valid.is_some() => {
+            let next =
+                scored_next.map(|(created, seq)| search.next_page(&format!("{created}.{seq}")));
+            (found, next)
+        }
+        Some(_) if scored_next.is_some() && found.len() <= MAX_SORTED => {
+            let problem = "Too many reports to look through for still-valid indicators to sort them by another column than their creation time. Narrow the search (words, TLP, kind, author, dates) or sort by Created.";
+            return page(
+                StatusCode::OK,
+                pages::reports(&signed.viewer(), &search, &[], None, Some(problem), &names),
+            );
+        }
         None => {
             let next = (found.len() > PAGE_SIZE)
                 .then(|| {

@@ -647,6 +647,9 @@ pub(crate) struct ReportSearch {
     pub(crate) since: String,
     pub(crate) until: String,
     pub(crate) history: Option<String>,
+    /// Only reports with an indicator still valid (active: valid, scoring at least the
+    /// threshold).
+    pub(crate) valid: Option<String>,
     pub(crate) cursor: String,
     /// `newest` (the default) or `oldest` first.
     pub(crate) order: String,
@@ -742,7 +745,9 @@ impl ReportSearch {
 
     /// Whether this is the first page of every current report (new ones belong at its top).
     pub(crate) fn is_unfiltered(&self) -> bool {
-        self.fields().iter().all(|(_, v)| v.trim().is_empty()) && self.history.is_none()
+        self.fields().iter().all(|(_, v)| v.trim().is_empty())
+            && self.history.is_none()
+            && self.valid.is_none()
     }
 
     /// Whether the oldest come first.
@@ -844,6 +849,9 @@ impl ReportSearch {
         if self.history.is_some() {
             query.push("history=on".into());
         }
+        if self.valid.is_some() {
+            query.push("valid=on".into());
+        }
         format!("/ui/reports?{}", query.join("&"))
     }
 }
@@ -907,6 +915,7 @@ pub(crate) fn reports(
                 }
             }
             p { label { input type="checkbox" name="history" checked[search.history.is_some()]; " Include older versions and retractions" } }
+            p { label { input type="checkbox" name="valid" checked[search.valid.is_some()]; " Only reports with an indicator still valid (active, scoring at least the threshold)" } }
             @if column_sort.is_some() {
                 input type="hidden" name="sort" value=(search.sort);
             }
