@@ -355,6 +355,20 @@ pub fn indicators_view(
     Ok(body)
 }
 
+/// A STIX 2.1 bundle of the reports of the indicators `query` selects, each keeping only those
+/// indicators (the export of what is still valid with `valid`), and the cursor of the next
+/// page: what `GET /api/v1/indicators?format=stix` answers and `cairn indicators --stix`
+/// writes.
+pub fn indicators_stix(
+    store: &Store,
+    query: &IndicatorQuery,
+    scoring: &ScoringConfig,
+    now_ms: i64,
+) -> Result<(serde_json::Value, Option<String>), IndicatorQueryError> {
+    let (rows, next) = rows_of(store, query, scoring, now_ms)?;
+    Ok((stix_bundle(store, &rows)?, next))
+}
+
 /// `GET /api/v1/indicators`.
 pub(crate) async fn indicators(
     State(state): State<Arc<AppState>>,
@@ -393,7 +407,7 @@ pub(crate) async fn indicators(
             ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
         }
         Format::Stix => {
-            let bundle = stix_bundle(&state, &rows).map_err(internal)?;
+            let bundle = stix_bundle(state.node.store(), &rows).map_err(internal)?;
             (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/stix+json;version=2.1")],
@@ -489,8 +503,7 @@ fn row_json(row: &Row) -> serde_json::Value {
 
 /// The STIX objects of the reports of `rows`, each report with only the indicators (or the
 /// file units) some row names, and its report object referring to those.
-fn stix_bundle(state: &AppState, rows: &[Row]) -> Result<serde_json::Value, ReadError> {
-    let store = state.node.store();
+fn stix_bundle(store: &Store, rows: &[Row]) -> Result<serde_json::Value, ReadError> {
     let mut objects = Vec::new();
     let mut at = 0;
     while at < rows.len() {

@@ -425,7 +425,7 @@ async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> 
             let scoring = daemon.started_with.scoring.clone();
             let now = cairn_core::when::now_ms();
             let read = tokio::task::spawn_blocking(move || {
-                cairn_api::indicators::indicators_view(&store, &query, &scoring, now)
+                crate::indicators_cmd::answer(&store, &query, &scoring, now)
             })
             .await;
             match read {

@@ -15,7 +15,7 @@ use crate::home::Home;
 /// Which indicators to list.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
-    after_help = "Examples:\n  cairn indicators --valid\n  cairn indicators --valid --type ipv4 --values > blocklist.txt\n  cairn indicators --state expired,withdrawn --since 30d\n  cairn indicators --min-score 70 --json\n\nStates: active (valid and scoring at least [scoring] threshold), decayed (below it),\nnot-yet-valid, expired (past its valid_until, or its author said so), withdrawn (its\nauthor said false positive). The score decays from the report's confidence over the\nlifetime of the indicator's type and rises when other organisations see it; see the\nuser guide, \"Expiry and scores\"."
+    after_help = "Examples:\n  cairn indicators --valid\n  cairn indicators --valid --type ipv4 --values > blocklist.txt\n  cairn indicators --valid --stix > still-valid.stix.json\n  cairn indicators --state expired,withdrawn --since 30d\n  cairn indicators --min-score 70 --json\n\nStates: active (valid and scoring at least [scoring] threshold), decayed (below it),\nnot-yet-valid, expired (past its valid_until, or its author said so), withdrawn (its\nauthor said false positive). The score decays from the report's confidence over the\nlifetime of the indicator's type and rises when other organisations see it; see the\nuser guide, \"Expiry and scores\"."
 )]
 pub struct IndicatorArgs {
     /// Only active indicators: valid now and scoring at least the threshold.
@@ -46,8 +46,31 @@ pub struct IndicatorArgs {
     #[arg(long, conflicts_with = "values")]
     pub json: bool,
     /// Print the values alone, one a line, each once (for a blocklist).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "stix")]
     pub values: bool,
+    /// Print a STIX 2.1 bundle of the reports of these indicators, each keeping only them
+    /// (with --valid: an export of what is still valid).
+    #[arg(long, conflicts_with = "json")]
+    pub stix: bool,
+}
+
+/// What the node answers for `query`: the API's JSON view, or for `format = "stix"` the
+/// bundle (`{"bundle", "next_cursor"}`). The running node and a stopped store answer alike.
+pub(crate) fn answer(
+    store: &cairn_store::Store,
+    query: &IndicatorQuery,
+    scoring: &cairn_core::score::ScoringConfig,
+    now_ms: i64,
+) -> Result<Value, cairn_api::indicators::IndicatorQueryError> {
+    if query.format.as_deref() == Some("stix") {
+        let (bundle, next) = cairn_api::indicators::indicators_stix(store, query, scoring, now_ms)?;
+        let mut view = serde_json::json!({ "bundle": bundle });
+        if let Some(next) = next {
+            view["next_cursor"] = serde_json::json!(next);
+        }
+        return Ok(view);
+    }
+    indicators_view(store, query, scoring, now_ms)
 }
 
 /// Lists the indicators `args` selects.
@@ -61,6 +84,7 @@ pub fn run(home: &Home, args: IndicatorArgs) -> Result<ExitCode> {
         since: args.since.clone(),
         limit: args.limit,
         cursor: args.cursor.clone(),
+        format: args.stix.then(|| "stix".to_string()),
         ..IndicatorQuery::default()
     };
     let view = crate::directory_cmd::read(
@@ -68,14 +92,16 @@ pub fn run(home: &Home, args: IndicatorArgs) -> Result<ExitCode> {
         ControlRequest::Indicators(query.clone()),
         |store, _| {
             let scoring = home.config()?.scoring;
-            Ok(indicators_view(
-                store,
-                &query,
-                &scoring,
-                cairn_core::when::now_ms(),
-            )?)
+            Ok(answer(store, &query, &scoring, cairn_core::when::now_ms())?)
         },
     )?;
+    if args.stix {
+        println!("{}", serde_json::to_string_pretty(&view["bundle"])?);
+        if let Some(next) = view["next_cursor"].as_str() {
+            eprintln!("More: cairn indicators ... --stix --cursor {next}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(ExitCode::SUCCESS);

@@ -1911,6 +1911,19 @@ fn indicators_are_listed_with_their_validity_and_score_and_filtered_to_what_is_v
         node.ok(&["indicators", "--valid", "--values"]),
         "203.0.113.9\n"
     );
+    // The STIX export of what is still valid: the active address alone, with its window.
+    let bundle: serde_json::Value =
+        serde_json::from_str(&node.ok(&["indicators", "--valid", "--stix"])).unwrap();
+    assert_eq!(bundle["type"], "bundle");
+    let patterns: Vec<&serde_json::Value> = bundle["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] == "indicator")
+        .collect();
+    assert_eq!(patterns.len(), 1, "{bundle}");
+    assert_eq!(patterns[0]["pattern"], "[ipv4-addr:value = '203.0.113.9']");
+    assert_eq!(patterns[0]["valid_until"], "2099-01-01T00:00:00.000Z");
     let json: serde_json::Value = serde_json::from_str(&node.ok(&[
         "indicators",
         "--state",
