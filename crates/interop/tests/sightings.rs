@@ -358,6 +358,8 @@ fn misp_sightings_of_types_0_1_2_go_out_in_the_feed_and_come_back_as_cairn_sight
         } else {
             list.push(sighting_of(3, "1"));
             list.push(sighting_of(4, "2"));
+            // A MISP user tagged the domain AMBER: its sightings are marked so too.
+            a["Tag"] = json!([{"name": "tlp:amber"}]);
         }
     }
     attributes.push(json!({
@@ -404,6 +406,22 @@ fn misp_sightings_of_types_0_1_2_go_out_in_the_feed_and_come_back_as_cairn_sight
     assert_eq!(
         kind_of(4),
         (SightingKind::Expired, "cdn-update.example".to_string())
+    );
+    let tlp_of = |n: u32| {
+        let Fate::Carried { report: r, .. } = fate_of(n) else {
+            panic!("{n}: {:?}", fate_of(n));
+        };
+        imported.reports[*r].draft.tlp
+    };
+    assert_eq!(
+        tlp_of(1),
+        Some(Tlp::Green),
+        "marked like the event and the report"
+    );
+    assert_eq!(
+        tlp_of(3),
+        Some(Tlp::Amber),
+        "never weaker than its attribute"
     );
     assert!(matches!(fate_of(2), Fate::Refused(why) if why.contains("type \"7\"")));
     assert!(matches!(fate_of(5), Fate::Refused(why) if why.contains("does not carry")));

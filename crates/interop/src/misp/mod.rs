@@ -449,13 +449,22 @@ fn event_reports(
 /// this organisation with the MISP organisation that saw it as its source. One that names an
 /// attribute the report does not carry, or says what Cairn does not know, is refused.
 fn event_sightings(event: &Value, concerned: &cairn_core::VerifiedReport, imported: &mut Imported) {
-    let mut attributes: Vec<&Value> = list(event, "Attribute").iter().collect();
+    // Each attribute with the TLP its event and object tag it with, if any.
+    let event_tag = tagged_tlp(event);
+    let mut attributes: Vec<(&Value, Option<Tlp>)> = list(event, "Attribute")
+        .iter()
+        .map(|a| (a, event_tag))
+        .collect();
     for object in list(event, "Object") {
-        attributes.extend(list(object, "Attribute"));
+        let object_tag = tagged_tlp(object).max(event_tag);
+        attributes.extend(list(object, "Attribute").iter().map(|a| (a, object_tag)));
     }
     let r = concerned.report();
     let now_ms = cairn_core::when::now_ms();
-    for attribute in attributes {
+    for (attribute, container_tag) in attributes {
+        // A sighting is never marked weaker than the attribute it is of: at least its tags,
+        // and the report's (a tag wider than the report's is refused by `draft_about`).
+        let marked = tagged_tlp(attribute).max(container_tag);
         let value = attribute["value"].as_str().unwrap_or_default();
         let indicator = r.indicators.iter().find(|i| {
             i.value == value
@@ -515,6 +524,7 @@ fn event_sightings(event: &Value, concerned: &cairn_core::VerifiedReport, import
                     Some(name) => format!("MISP sighting by {name}"),
                     None => "MISP sighting".to_string(),
                 }),
+                tlp: marked,
                 ..SightingRequest::of(kind)
             };
             let written_ms = at_ms.map_or(now_ms, |ms| ms.min(now_ms));
