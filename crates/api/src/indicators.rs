@@ -52,7 +52,7 @@ impl ScoreFilter {
                     "give valid or state, not both (valid=true is state=active)",
                 ));
             }
-            (Some(true), None) => vec![Validity::Active],
+            (Some(true), None) => ScoreFilter::active().states,
             (Some(false), None) => vec![
                 Validity::NotYetValid,
                 Validity::Decayed,
@@ -87,6 +87,14 @@ impl ScoreFilter {
             min_score,
             kind,
         }))
+    }
+
+    /// Active indicators only: what `valid=true` asks.
+    pub(crate) fn active() -> ScoreFilter {
+        ScoreFilter {
+            states: vec![Validity::Active],
+            ..ScoreFilter::default()
+        }
     }
 
     fn admits(&self, indicator: &Indicator, standing: &Standing) -> bool {
@@ -570,12 +578,9 @@ fn carried_objects_of(
                 return true;
             }
             let pattern = object["pattern"].as_str().unwrap_or_default();
-            cairn_interop::stix::observables_in_pattern(pattern)
-                .into_iter()
-                .any(|(kind, value)| {
-                    cairn_core::indicator::canonical(kind, &value)
-                        .is_ok_and(|c| wanted.contains(&(kind, c.as_str())))
-                })
+            cairn_interop::stix::indicators_in_pattern(pattern)
+                .iter()
+                .any(|i| wanted.contains(&(i.kind, i.value.as_str())))
         })
         .collect()
 }

@@ -446,12 +446,12 @@ pub fn psi_values(
         };
         after = last.seq;
         for stored in chunk {
-            let envelope = stored.envelope.clone();
+            // The copy the partner would get: only reports it may receive are decoded.
             let offered = offer(store, rules, partner, stored, None, now_ms, Skip::Nothing)?;
-            if !matches!(offered.verdict, Verdict::Share { .. }) {
+            let Some((_, copy)) = offered.copy else {
                 continue;
-            }
-            let report = VerifiedReport::from_stored_owned(envelope)
+            };
+            let report = VerifiedReport::from_stored_owned(copy.envelope)
                 .map_err(|e| ReadError::Corrupt(format!("stored envelope: {e}")))?;
             if report.report().indicators.is_empty()
                 || store.status(&report)? != cairn_store::ReportStatus::Current

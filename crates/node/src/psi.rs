@@ -93,7 +93,6 @@ impl Responders {
         blinded: &[u8],
         now_ms: i64,
     ) -> Result<PsiAnswer, AnswerError> {
-        cairn_core::psi::read_query(blinded)?;
         let day = now_ms.div_euclid(DAY_MS);
         let head = store.last_seq()?;
         let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());

@@ -1545,12 +1545,10 @@ async fn reports(
         None => PAGE_SIZE + 1,
     };
     let store = state.node.store().clone();
-    let still_valid = search.valid.is_some().then(|| {
-        crate::indicators::ScoreFilter::parse(Some(true), None, None, None)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
-    });
+    let still_valid = search
+        .valid
+        .is_some()
+        .then(crate::indicators::ScoreFilter::active);
     let scoring = state.scoring.clone();
     let found = tokio::task::spawn_blocking(move || match still_valid {
         // Reports with an active indicator: read past those without one, a page at a time.

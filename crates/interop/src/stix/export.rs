@@ -520,15 +520,9 @@ pub fn sighting_of_ref(
         if let Some(named) = &sighting.indicator {
             let found = objects.iter().find(|o| {
                 o["type"] == "indicator"
-                    && crate::stix::import::observables_in_pattern(
-                        o["pattern"].as_str().unwrap_or_default(),
-                    )
-                    .into_iter()
-                    .any(|(kind, value)| {
-                        kind == named.kind
-                            && cairn_core::indicator::canonical(kind, &value)
-                                .is_ok_and(|c| c == named.value)
-                    })
+                    && super::indicators_in_pattern(o["pattern"].as_str().unwrap_or_default())
+                        .iter()
+                        .any(|i| i.kind == named.kind && i.value == named.value)
             });
             if let Some(id) = found.and_then(id_of) {
                 return id;

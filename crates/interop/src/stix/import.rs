@@ -572,14 +572,12 @@ fn indicator_exported_as(report: &cairn_core::VerifiedReport, stix_id: &str) -> 
             .iter()
             .filter_map(|json| serde_json::from_str::<serde_json::Value>(json).ok())
             .find(|o| o["id"] == stix_id && o["type"] == "indicator")?;
-        return observables_in_pattern(object["pattern"].as_str().unwrap_or_default())
+        return indicators_in_pattern(object["pattern"].as_str().unwrap_or_default())
             .into_iter()
-            .find_map(|(kind, value)| {
-                let value = cairn_core::indicator::canonical(kind, &value).ok()?;
+            .find(|named| {
                 r.indicators
                     .iter()
-                    .find(|i| i.kind == kind && i.value == value)
-                    .map(Indicator::bare)
+                    .any(|i| i.kind == named.kind && i.value == named.value)
             });
     }
     let version = report.id().to_string();
@@ -939,6 +937,15 @@ pub fn observables_in_pattern(pattern: &str) -> Vec<(IndicatorType, String)> {
         .comparisons
         .into_iter()
         .map(|c| (c.kind, c.value))
+        .collect()
+}
+
+/// The observables of [`observables_in_pattern`] that are valid, as canonical indicators: what a
+/// carried indicator object names among a report's indicators.
+pub fn indicators_in_pattern(pattern: &str) -> Vec<Indicator> {
+    observables_in_pattern(pattern)
+        .into_iter()
+        .filter_map(|(kind, value)| Indicator::new(kind, &value, "").ok())
         .collect()
 }
 

@@ -8,7 +8,7 @@ mod object;
 
 pub use coding::*;
 pub use export::*;
-pub use import::{MAX_CARRIED_BYTES, import_bundle, observables_in_pattern};
+pub use import::{MAX_CARRIED_BYTES, import_bundle, indicators_in_pattern, observables_in_pattern};
 
 /// Whether JSON text is STIX (a bundle, a TAXII envelope, a list of objects or one object);
 /// an error when it is not JSON at all.
