@@ -25,7 +25,9 @@ const PARALLEL_FROM: usize = 6;
 /// `examine` applied to each of `seqs`, in order: on two threads when there are enough of
 /// them and more than one core, so that a page of related reports takes about half as long.
 fn read_together<T: Send>(seqs: &[u64], examine: &(impl Fn(u64) -> T + Sync)) -> Vec<T> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Asked once: the answer reads the process's CPU quota from cgroup files.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if seqs.len() < PARALLEL_FROM || cores < 2 {
         return seqs.iter().map(|seq| examine(*seq)).collect();
     }

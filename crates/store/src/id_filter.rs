@@ -4,54 +4,47 @@
 
 use cairn_core::ReportId;
 
-/// Probes per id; with 8-16 bits per id this gives about 0.1-2% false positives.
-const PROBES: usize = 7;
+use crate::bloom::Bloom;
+
+/// Bits per id the filter is sized with: about 0.1% false positives, and 2% once it holds
+/// twice as many ids (when it is rebuilt).
+const BITS_PER_ID: u64 = 16;
 
 /// A Bloom filter sized for twice the ids it was built with.
 #[derive(Debug)]
 pub(crate) struct IdFilter {
-    bits: Vec<u64>,
-    mask: u64,
+    bloom: Bloom,
     count: u64,
     built_for: u64,
 }
 
-impl IdFilter {
-    /// An empty filter with room for `expected` ids at about 16 bits each.
-    pub(crate) fn with_capacity(expected: u64) -> IdFilter {
-        let bits = (expected.max(1 << 16) * 16).next_power_of_two();
-        IdFilter {
-            bits: vec![0; (bits / 64) as usize],
-            mask: bits - 1,
-            count: 0,
-            built_for: expected.max(1 << 16),
-        }
-    }
+/// Report ids are SHA-256 outputs: their first eight bytes are a uniform key.
+fn key(id: &ReportId) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&id.as_bytes()[..8]);
+    u64::from_le_bytes(first)
+}
 
-    /// Report ids are SHA-256 outputs: disjoint 4-byte slices are independent uniform probes.
-    fn probes(id: &ReportId) -> impl Iterator<Item = u64> + '_ {
-        id.as_bytes()
-            .chunks_exact(4)
-            .take(PROBES)
-            .map(|c| u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+impl IdFilter {
+    /// An empty filter with room for `expected` ids (at least 65,536) at 16 bits each.
+    pub(crate) fn with_capacity(expected: u64) -> IdFilter {
+        let built_for = expected.max(1 << 16);
+        IdFilter {
+            bloom: Bloom::with_capacity(built_for, BITS_PER_ID),
+            count: 0,
+            built_for,
+        }
     }
 
     /// Records an id.
     pub(crate) fn insert(&mut self, id: &ReportId) {
-        let mask = self.mask;
-        for probe in Self::probes(id) {
-            let bit = probe & mask;
-            self.bits[(bit / 64) as usize] |= 1 << (bit % 64);
-        }
+        self.bloom.insert(key(id));
         self.count += 1;
     }
 
     /// False: the id is certainly not stored. True: it may be.
     pub(crate) fn may_contain(&self, id: &ReportId) -> bool {
-        Self::probes(id).all(|probe| {
-            let bit = probe & self.mask;
-            self.bits[(bit / 64) as usize] & (1 << (bit % 64)) != 0
-        })
+        self.bloom.may_contain(key(id))
     }
 
     /// Whether the filter holds so many more ids than it was sized for that it should be

@@ -8,6 +8,7 @@
 //! Nothing outside this crate sees sled.
 
 mod backup;
+mod bloom;
 mod correlate;
 mod envelopes;
 mod error;

@@ -2,11 +2,13 @@
 //! manifest, merged in tiers by size.
 //!
 //! A run holds the postings (term hash, created time, arrival number) and the ids (report id,
-//! arrival number) of a range of arrivals, each sorted, followed by a trailer with the counts
-//! and a CRC-32. The process keeps only every `FENCE`-th entry of each in memory; a lookup reads
-//! one stretch of a file through the operating system's cache, so the index costs the process
-//! next to nothing however many reports it covers (the sled index it replaces held its tree
-//! nodes in the process's memory).
+//! arrival number) of a range of arrivals, each sorted, then a Bloom filter of its terms and
+//! ids, then a trailer with the counts and a CRC-32. The process keeps only every `FENCE`-th
+//! entry of each section and the filter (10 bits per distinct term) in memory; a lookup skips
+//! the runs whose filter says they lack the term, and reads one stretch of each other run's
+//! file through the operating system's cache, so the index costs the process little however
+//! many reports it covers (the sled index it replaces held its tree nodes in the process's
+//! memory).
 //!
 //! Durability: a run is written to a temporary file, synced and renamed; then the manifest,
 //! which names the runs and how far they cover, is replaced the same way. A crash leaves the
@@ -22,6 +24,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use crate::bloom::Bloom;
+
 /// Every `FENCE`-th entry of a run is kept in memory: a lookup reads at most this many.
 const FENCE: u64 = 256;
 /// Entries read at a time when walking a run.
@@ -34,12 +38,14 @@ const TIER_0_ENTRIES: u64 = 4096;
 const MANIFEST: &str = "MANIFEST";
 /// The manifest's first line: an index whose postings differ (written by another version of
 /// Cairn) has another, and is rebuilt.
-const MANIFEST_HEADER: &str = "cairn query index 4";
-/// A run's trailer: magic, version, CRC-32 of the entries, postings, ids, first and last
-/// arrival number.
-const TRAILER_LEN: u64 = 8 + 4 + 4 + 8 * 4;
+const MANIFEST_HEADER: &str = "cairn query index 5";
+/// A run's trailer: magic, version, CRC-32 of the entries and filter, postings, ids, first and
+/// last arrival number, keys the filter was sized for, filter bytes.
+const TRAILER_LEN: u64 = 8 + 4 + 4 + 8 * 6;
 const TRAILER_MAGIC: &[u8; 8] = b"CAIRNRUN";
-const RUN_VERSION: u32 = 1;
+const RUN_VERSION: u32 = 2;
+/// Bits of a run's filter per distinct term or id it holds: about 1% false positives.
+const FILTER_BITS_PER_KEY: u64 = 10;
 
 /// One posting: a term (hash of index and value), a report's created time and its arrival
 /// number. Postings sort by term, then time, then arrival.
@@ -195,6 +201,16 @@ pub(crate) struct Run {
     ids: Section<IdEntry>,
     first_seq: u64,
     last_seq: u64,
+    /// The distinct terms and ids the run holds.
+    keys: u64,
+    /// Every term and id the run holds (as [`id_key`]).
+    filter: Bloom,
+}
+
+/// The filter key of a report id: ids are SHA-256 outputs, so their first eight bytes are
+/// uniform.
+fn id_key(id: &[u8; 32]) -> u64 {
+    word(id, 0)
 }
 
 impl Run {
@@ -203,7 +219,20 @@ impl Run {
     }
 
     fn bytes(&self) -> u64 {
-        self.postings.count * Posting::LEN + self.ids.count * IdEntry::LEN + TRAILER_LEN
+        self.postings.count * Posting::LEN
+            + self.ids.count * IdEntry::LEN
+            + self.filter.len_bytes()
+            + TRAILER_LEN
+    }
+
+    /// False when the run certainly holds no posting of `term`.
+    fn may_hold_term(&self, term: u64) -> bool {
+        self.filter.may_contain(term)
+    }
+
+    /// False when the run certainly does not hold this report id.
+    fn may_hold_id(&self, id: &[u8; 32]) -> bool {
+        self.filter.may_contain(id_key(id))
     }
 
     fn tier(&self) -> u32 {
@@ -237,9 +266,12 @@ impl Run {
         let ids = word(&trailer, 24);
         let first_seq = word(&trailer, 32);
         let last_seq = word(&trailer, 40);
+        let keys = word(&trailer, 48);
+        let filter_len = word(&trailer, 56);
         let expected = postings
             .checked_mul(Posting::LEN)
             .and_then(|p| ids.checked_mul(IdEntry::LEN).and_then(|i| p.checked_add(i)))
+            .and_then(|b| b.checked_add(filter_len))
             .and_then(|b| b.checked_add(TRAILER_LEN));
         if expected != Some(len) {
             return Err(damaged(format!(
@@ -251,6 +283,10 @@ impl Run {
         let mut hasher = crc32fast::Hasher::new();
         let posting_fences = read_fences::<Posting>(&mut reader, postings, &mut hasher, path)?;
         let id_fences = read_fences::<IdEntry>(&mut reader, ids, &mut hasher, path)?;
+        // The length was checked against the file's above.
+        let mut filter_bytes = vec![0u8; filter_len as usize];
+        reader.read_exact(&mut filter_bytes)?;
+        hasher.update(&filter_bytes);
         if hasher.finalize() != crc {
             return Err(damaged(format!(
                 "{} does not match its checksum",
@@ -272,6 +308,13 @@ impl Run {
             file,
             first_seq,
             last_seq,
+            keys,
+            filter: Bloom::from_bytes(&filter_bytes).ok_or_else(|| {
+                damaged(format!(
+                    "{} has a term filter of {filter_len} bytes, not whole blocks",
+                    path.display()
+                ))
+            })?,
         })
     }
 
@@ -353,6 +396,9 @@ struct RunWriter {
     buf: Vec<u8>,
     postings: Written<Posting>,
     ids: Written<IdEntry>,
+    /// The distinct terms and ids written, and the filter that holds them.
+    keys: u64,
+    filter: Bloom,
 }
 
 /// What a run writer has written of one section.
@@ -399,7 +445,9 @@ impl<E: Entry> Written<E> {
 }
 
 impl RunWriter {
-    fn create(dir: &Path, generation: u64) -> io::Result<RunWriter> {
+    /// A writer of run `generation` whose filter is sized for `keys` distinct terms and ids
+    /// (more may be written, at a higher false positive rate).
+    fn create(dir: &Path, generation: u64, keys: u64) -> io::Result<RunWriter> {
         let tmp = dir.join(format!("run-{generation:016x}.tmp"));
         let file = OpenOptions::new()
             .write(true)
@@ -414,6 +462,8 @@ impl RunWriter {
             buf: Vec::with_capacity(64),
             postings: Written::new(),
             ids: Written::new(),
+            keys: 0,
+            filter: Bloom::with_capacity(keys, FILTER_BITS_PER_KEY),
         })
     }
 
@@ -429,7 +479,12 @@ impl RunWriter {
         if self.ids.count > 0 {
             return Err(io::Error::other("postings must come before ids"));
         }
+        let new_term = self.postings.last.is_none_or(|last| last.term != p.term);
         if self.postings.accept(p)? {
+            if new_term {
+                self.filter.insert(p.term);
+                self.keys += 1;
+            }
             self.put(&p)?;
         }
         Ok(())
@@ -438,6 +493,8 @@ impl RunWriter {
     /// Adds an id (in order; a repeat of the last one is dropped).
     fn id(&mut self, e: IdEntry) -> io::Result<()> {
         if self.ids.accept(e)? {
+            self.filter.insert(id_key(&e.id));
+            self.keys += 1;
             self.put(&e)?;
         }
         Ok(())
@@ -445,11 +502,21 @@ impl RunWriter {
 
     /// Writes the trailer, syncs, and gives the file its name.
     fn finish(mut self, generation: u64, first_seq: u64, last_seq: u64) -> io::Result<Run> {
+        let filter = self.filter.to_bytes();
+        self.hasher.update(&filter);
+        self.out.write_all(&filter)?;
         let mut trailer = Vec::with_capacity(TRAILER_LEN as usize);
         trailer.extend_from_slice(TRAILER_MAGIC);
         trailer.extend_from_slice(&RUN_VERSION.to_be_bytes());
         trailer.extend_from_slice(&self.hasher.clone().finalize().to_be_bytes());
-        for n in [self.postings.count, self.ids.count, first_seq, last_seq] {
+        for n in [
+            self.postings.count,
+            self.ids.count,
+            first_seq,
+            last_seq,
+            self.keys,
+            filter.len() as u64,
+        ] {
             trailer.extend_from_slice(&n.to_be_bytes());
         }
         self.out.write_all(&trailer)?;
@@ -467,6 +534,8 @@ impl RunWriter {
             postings: self.postings.into_section(0),
             first_seq,
             last_seq,
+            keys: self.keys,
+            filter: self.filter,
         })
     }
 }
@@ -487,7 +556,7 @@ pub(crate) struct RunSet {
 impl RunSet {
     /// The arrival number of this report id, if a run holds it.
     pub(crate) fn seq_of(&self, id: &[u8; 32]) -> io::Result<Option<u64>> {
-        for run in self.runs.iter().rev() {
+        for run in self.runs.iter().rev().filter(|r| r.may_hold_id(id)) {
             let at = run.ids.partition_point(&run.file, |e| e.id < *id)?;
             if let Some(entry) = run.ids.read(&run.file, at, at + 1)?.first()
                 && entry.id == *id
@@ -527,7 +596,7 @@ impl RunSet {
     pub(crate) fn count(&self, terms: &[u64]) -> io::Result<u64> {
         let mut total = 0;
         for &term in terms {
-            for run in &self.runs {
+            for run in self.runs.iter().filter(|r| r.may_hold_term(term)) {
                 let lo = run.postings.partition_point(&run.file, |p| p.term < term)?;
                 let hi = run
                     .postings
@@ -557,7 +626,7 @@ impl RunSet {
         terms.sort_unstable();
         terms.dedup();
         for term in terms {
-            for run in &self.runs {
+            for run in self.runs.iter().filter(|r| r.may_hold_term(term)) {
                 let key = |p: &Posting| (p.term, p.time, p.seq);
                 let (lo, hi, read) = run.postings.range(
                     &run.file,
@@ -749,7 +818,11 @@ impl QueryIndex {
         ids.sort_unstable();
         let current = self.snapshot();
         let generation = current.next_generation;
-        let mut writer = RunWriter::create(&self.dir, generation)?;
+        let mut terms = postings.len() as u64;
+        for pair in postings.windows(2) {
+            terms -= u64::from(pair[0].term == pair[1].term);
+        }
+        let mut writer = RunWriter::create(&self.dir, generation, terms + ids.len() as u64)?;
         for p in postings {
             writer.posting(p)?;
         }
@@ -885,7 +958,9 @@ fn read_manifest(dir: &Path) -> io::Result<RunSet> {
 
 /// Merges runs into a new one, reading each front to back.
 fn merge(dir: &Path, generation: u64, inputs: &[&Arc<Run>]) -> io::Result<Arc<Run>> {
-    let mut writer = RunWriter::create(dir, generation)?;
+    // The inputs' distinct keys together: at least the merged run's.
+    let keys = inputs.iter().map(|r| r.keys).sum();
+    let mut writer = RunWriter::create(dir, generation, keys)?;
     merge_section(inputs.iter().map(|r| r.posting_stream()).collect(), |p| {
         writer.posting(p)
     })?;
@@ -1038,6 +1113,13 @@ mod tests {
                 oracle(&all, &terms, since, until, past, oldest_first),
                 "oldest first: {oldest_first}"
             );
+            let mut distinct = terms.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(
+                set.count(&distinct).unwrap(),
+                all.iter().filter(|p| distinct.contains(&p.term)).count() as u64
+            );
         }
         for entry in all_ids.iter().step_by(17) {
             assert_eq!(set.seq_of(&entry.id).unwrap(), Some(entry.seq));
@@ -1109,6 +1191,23 @@ mod tests {
         let index = QueryIndex::open(dir.path(), 100).unwrap();
         assert_eq!(index.snapshot().indexed_up_to, 0);
         assert!(!run.exists());
+        drop(index);
+
+        // One flipped byte in a run's term filter (just before the trailer).
+        let index = QueryIndex::open(dir.path(), 100).unwrap();
+        index.add(vec![posting(1, 5, 1)], Vec::new(), 1, 1).unwrap();
+        drop(index);
+        let run = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("run-"))
+            .unwrap();
+        let mut bytes = fs::read(&run).unwrap();
+        let in_filter = bytes.len() - TRAILER_LEN as usize - 1;
+        bytes[in_filter] ^= 1;
+        fs::write(&run, &bytes).unwrap();
+        let index = QueryIndex::open(dir.path(), 100).unwrap();
+        assert_eq!(index.snapshot().indexed_up_to, 0);
         drop(index);
 
         // A manifest that is not one.
