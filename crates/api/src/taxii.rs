@@ -675,16 +675,23 @@ fn add_envelope(
             .filter_map(|id| index.version_of(id).map(|v| (id, v.to_string())))
             .collect()
     };
+    let flagged = flagged_objects(state, &imported);
     let mut successes = Vec::new();
     let mut failures = Vec::new();
-    for object in settle(&imported.accounts, &fates) {
+    for (n, object) in settle(&imported.accounts, &fates).into_iter().enumerate() {
         let version = object
             .version
             .or_else(|| added_versions.get(object.id.as_str()).cloned());
+        let message = match flagged.get(&n) {
+            Some(flags) if object.outcome != Outcome::Refused => {
+                format!("{}; {flags}", object.message)
+            }
+            _ => object.message,
+        };
         let entry = StatusDetail {
             id: object.id,
             version,
-            message: object.message,
+            message,
         };
         match object.outcome {
             Outcome::Refused => failures.push(entry),
@@ -697,6 +704,38 @@ fn add_envelope(
         failures,
         timings: [mapped, signed_at - mapped, start.elapsed() - signed_at],
     })
+}
+
+/// The warning-list flags of an import, said once per report made: on the STIX `report` object
+/// it carries, or else on the first object it carries (the position in `imported.accounts`,
+/// and what to add to that object's status message).
+fn flagged_objects(
+    state: &AppState,
+    imported: &cairn_interop::import::Imported,
+) -> std::collections::HashMap<usize, String> {
+    let mut carrier: std::collections::HashMap<usize, usize> = Default::default();
+    for (n, account) in imported.accounts.iter().enumerate() {
+        if let Fate::Carried { report, .. } = account.fate {
+            let first = *carrier.entry(report).or_insert(n);
+            if account.id.starts_with("report--")
+                && !imported.accounts[first].id.starts_with("report--")
+            {
+                carrier.insert(report, n);
+            }
+        }
+    }
+    carrier
+        .into_iter()
+        .filter_map(|(report, n)| {
+            let flags = state
+                .warning_lists
+                .draft_flags(&imported.reports.get(report)?.draft.indicators);
+            (!flags.is_empty()).then(|| {
+                let said: Vec<String> = flags.iter().map(|f| f.describe()).collect();
+                (n, format!("known benign: {}", said.join("; ")))
+            })
+        })
+        .collect()
 }
 
 /// Signs the reports of an import and stores them through the node (blocking: call it off

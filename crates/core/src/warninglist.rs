@@ -359,6 +359,16 @@ impl WarningLists {
             })
             .collect()
     }
+
+    /// [`WarningLists::flags`] of a draft's indicators, each read in its canonical form (one
+    /// that is not a valid observable is left out: the draft is refused with it when signed).
+    pub fn draft_flags(&self, indicators: &[crate::draft::IndicatorDraft]) -> Vec<Flag> {
+        let canonical: Vec<Indicator> = indicators
+            .iter()
+            .filter_map(|i| Indicator::new(i.kind, &i.value, "").ok())
+            .collect();
+        self.flags(&canonical)
+    }
 }
 
 #[cfg(test)]

@@ -866,16 +866,8 @@ async fn import_file(
                 .reports
                 .iter()
                 .flat_map(|r| {
-                    let indicators: Vec<cairn_core::indicator::Indicator> = r
-                        .draft
-                        .indicators
-                        .iter()
-                        .filter_map(|i| {
-                            cairn_core::indicator::Indicator::new(i.kind, &i.value, "").ok()
-                        })
-                        .collect();
                     warning_lists
-                        .flags(&indicators)
+                        .draft_flags(&r.draft.indicators)
                         .into_iter()
                         .map(move |f| format!("{} (in {})", f.describe(), r.what()))
                         .collect::<Vec<_>>()
