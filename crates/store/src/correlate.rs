@@ -5,6 +5,7 @@
 //! `cairn_core::correlation::relation`.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 use cairn_core::correlation::{self, Probe, Relation};
 use cairn_core::{Indicator, ReportId, ReportKind};
@@ -24,6 +25,8 @@ const PARALLEL_FROM: usize = 6;
 
 /// `examine` applied to each of `seqs`, in order: on two threads when there are enough of
 /// them and more than one core, so that a page of related reports takes about half as long.
+/// Both threads take the next candidate as they become free, so that the calling thread is
+/// not left waiting for a helper that started late or met slower reads.
 fn read_together<T: Send>(seqs: &[u64], examine: &(impl Fn(u64) -> T + Sync)) -> Vec<T> {
     // Asked once: the answer reads the process's CPU quota from cgroup files.
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
@@ -31,16 +34,28 @@ fn read_together<T: Send>(seqs: &[u64], examine: &(impl Fn(u64) -> T + Sync)) ->
     if seqs.len() < PARALLEL_FROM || cores < 2 {
         return seqs.iter().map(|seq| examine(*seq)).collect();
     }
-    let (first, second) = seqs.split_at(seqs.len() / 2);
-    std::thread::scope(|scope| {
-        let other = scope.spawn(|| second.iter().map(|seq| examine(*seq)).collect::<Vec<T>>());
-        let mut out: Vec<T> = first.iter().map(|seq| examine(*seq)).collect();
-        match other.join() {
-            Ok(rest) => out.extend(rest),
+    let next = AtomicUsize::new(0);
+    let take_turns = || {
+        let mut done: Vec<(usize, T)> = Vec::new();
+        loop {
+            let n = next.fetch_add(1, AtomicOrdering::Relaxed);
+            let Some(seq) = seqs.get(n) else {
+                return done;
+            };
+            done.push((n, examine(*seq)));
+        }
+    };
+    let mut all = std::thread::scope(|scope| {
+        let helper = scope.spawn(take_turns);
+        let mut all = take_turns();
+        match helper.join() {
+            Ok(rest) => all.extend(rest),
             Err(panic) => std::panic::resume_unwind(panic),
         }
-        out
-    })
+        all
+    });
+    all.sort_unstable_by_key(|(n, _)| *n);
+    all.into_iter().map(|(_, t)| t).collect()
 }
 
 /// One indicator of a correlated report and how it relates to the value looked up.
