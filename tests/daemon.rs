@@ -1595,3 +1595,75 @@ fn partners_that_only_exchange_files_pass_bundles_with_the_command_line() {
     );
     assert_eq!(ngo.reports(), 2);
 }
+
+#[test]
+fn an_import_through_a_running_node_places_another_tools_sightings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cert = CliNode::init(dir.path(), "cert");
+    cert.start();
+    let published = cert.ok(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--tlp",
+        "green",
+        "--title",
+        "Update server",
+        "--indicator",
+        "domain:cdn-update.example",
+    ]);
+    let id = published
+        .split_whitespace()
+        .nth(2)
+        .expect("report id")
+        .to_string();
+    // The indicator as the node exports it, which another tool then says it saw: the tool
+    // names only that STIX id, so the running node must say which report exports it.
+    let exported: serde_json::Value =
+        serde_json::from_str(&cert.ok(&["report", "export", &id[..8], "--format", "stix"]))
+            .unwrap();
+    let indicator = exported["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["type"] == "indicator")
+        .expect("an exported indicator")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sightings = dir.path().join("sightings.json");
+    std::fs::write(
+        &sightings,
+        serde_json::json!({
+            "type": "bundle",
+            "id": "bundle--00000000-0000-4000-8000-000000000001",
+            "objects": [{
+                "type": "sighting", "spec_version": "2.1",
+                "id": "sighting--00000000-0000-4000-8000-000000000001",
+                "created": "2026-12-01T10:00:00.000Z", "modified": "2026-12-01T10:00:00.000Z",
+                "sighting_of_ref": indicator, "count": 4,
+                "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
+            }, {
+                "type": "sighting", "spec_version": "2.1",
+                "id": "sighting--00000000-0000-4000-8000-000000000002",
+                "created": "2026-12-01T10:00:00.000Z", "modified": "2026-12-01T10:00:00.000Z",
+                "sighting_of_ref": "indicator--00000000-0000-4000-8000-0000000000aa", "count": 1,
+                "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
+            }]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let imported = cert.ok(&["import", sightings.to_str().unwrap()]);
+    assert!(
+        imported.contains("2 object(s) in 2 new report(s)"),
+        "{imported}"
+    );
+    let listed = cert.ok(&["sighting", "list", &id[..8]]);
+    assert!(listed.contains("domain:cdn-update.example"), "{listed}");
+    assert!(listed.contains("seen 4 time(s)"), "{listed}");
+    // The sighting of an object no report here exports is carried as it came: not listed.
+    assert!(!listed.contains("seen 1 time(s)"), "{listed}");
+    assert!(cert.signal("TERM"), "the CERT did not exit cleanly");
+}

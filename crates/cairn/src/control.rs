@@ -107,6 +107,9 @@ pub enum ControlRequest {
     /// The current reports related to a value or to each indicator of a report
     /// (`cairn correlate`).
     Correlate(crate::correlate_cmd::CorrelateArgs),
+    /// Which held report each of these sightings is of (`cairn import` of a file with STIX or
+    /// MISP sightings).
+    Sighted(Vec<SightedWanted>),
     /// Store reports signed by this organisation.
     Publish {
         /// The encoded envelopes, in base64 (a quarter of their size more, where hexadecimal
@@ -203,6 +206,9 @@ pub enum ControlResponse {
     Reports(Vec<HeldReport>),
     /// For `Correlate`.
     Correlations(Vec<crate::correlate_cmd::HeldCorrelation>),
+    /// For `Sighted`: the envelope (base64) of the report each sighting asked about is of, in
+    /// the order asked; none where this node holds none.
+    Sighted(Vec<Option<String>>),
     /// The request failed.
     Error(String),
 }
@@ -337,6 +343,26 @@ async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> 
             {
                 Ok(Ok(groups)) => ControlResponse::Correlations(groups),
                 Ok(Err(e)) => ControlResponse::Error(format!("{e:#}")),
+                Err(_) => ControlResponse::Error("the node is stopping".into()),
+            }
+        }
+        ControlRequest::Sighted(wanted) => {
+            let store = node.store().clone();
+            match tokio::task::spawn_blocking(move || {
+                // Each index is read from the whole store once, and only if a sighting needs it.
+                let exported_by = cairn_api::stix_ids(&store);
+                let misp_event = cairn_api::misp_events(&store);
+                wanted
+                    .iter()
+                    .map(|w| {
+                        cairn_api::sighted_in(&store, &exported_by, &misp_event, &w.as_ref())
+                            .map(|report| encode_envelope(report.envelope_bytes()))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            {
+                Ok(found) => ControlResponse::Sighted(found),
                 Err(_) => ControlResponse::Error("the node is stopping".into()),
             }
         }
@@ -540,6 +566,73 @@ async fn handle(request: ControlRequest, node: &NodeHandle, daemon: &Daemon) -> 
                 Err(e) => failed(e),
             }
         }
+    }
+}
+
+/// What a sighting in an imported file is of, as `ControlRequest::Sighted` asks the running
+/// node (the owned form of `cairn_interop::import::SightedRef`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SightedWanted {
+    /// A STIX sighting's `sighting_of_ref`, and the Cairn report it names when Cairn exported
+    /// it.
+    Stix {
+        /// Its `sighting_of_ref`.
+        stix_id: String,
+        /// The Cairn report it names.
+        report: Option<cairn_core::ReportId>,
+    },
+    /// A MISP event, by its uuid: its attributes' sightings.
+    MispEvent(String),
+}
+
+impl SightedWanted {
+    /// The owned form of `wanted`.
+    pub fn of(wanted: &cairn_interop::import::SightedRef<'_>) -> SightedWanted {
+        use cairn_interop::import::SightedRef;
+        match wanted {
+            SightedRef::Stix { stix_id, report } => SightedWanted::Stix {
+                stix_id: stix_id.to_string(),
+                report: *report,
+            },
+            SightedRef::MispEvent(uuid) => SightedWanted::MispEvent(uuid.to_string()),
+        }
+    }
+
+    /// What the import asked.
+    pub fn as_ref(&self) -> cairn_interop::import::SightedRef<'_> {
+        use cairn_interop::import::SightedRef;
+        match self {
+            SightedWanted::Stix { stix_id, report } => SightedRef::Stix {
+                stix_id,
+                report: *report,
+            },
+            SightedWanted::MispEvent(uuid) => SightedRef::MispEvent(uuid),
+        }
+    }
+}
+
+/// Asks the running node which held report each of `wanted` is of, in order.
+pub fn ask_sighted(
+    socket: &Path,
+    wanted: Vec<SightedWanted>,
+) -> Result<Vec<Option<cairn_core::VerifiedReport>>> {
+    let asked = wanted.len();
+    match ask(socket, &ControlRequest::Sighted(wanted))? {
+        ControlResponse::Sighted(found) if found.len() == asked => found
+            .into_iter()
+            .map(|envelope| {
+                envelope
+                    .map(|text| {
+                        let bytes = decode_envelope(&text)
+                            .context("the running node sent a report that is not base64")?;
+                        cairn_core::VerifiedReport::from_stored_owned(bytes)
+                            .context("the running node sent a report that does not read")
+                    })
+                    .transpose()
+            })
+            .collect(),
+        _ => bail!("the running node answered something unexpected"),
     }
 }
 

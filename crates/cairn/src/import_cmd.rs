@@ -12,6 +12,7 @@ use cairn_interop::import::{
 };
 use cairn_store::{IngestOutcome, Provenance, ReportQuery, Store};
 
+use crate::control::SightedWanted;
 use crate::home::Home;
 
 /// Largest file read.
@@ -214,8 +215,9 @@ pub fn run(
     let warning_lists = home.warning_lists()?;
     let us = org.author();
     // A sighting of a report held here becomes a sighting of it: a stopped node's store is
-    // read for the report a sighting names or exports under its `sighting_of_ref`; a running
-    // node is asked for the report a sighting exported by Cairn names.
+    // read for the report a sighting names or exports under its `sighting_of_ref`, or whose
+    // MISP event it is of; a running node is asked the same, once per file for every sighting
+    // in it (the file is then read again with the answers).
     let running_socket = home.control_socket_path();
     let sighted_store = match &destination {
         Destination::Store(store) => Some(&**store),
@@ -223,6 +225,9 @@ pub fn run(
     };
     let exported_by = sighted_store.map(cairn_api::stix_ids);
     let misp_event = sighted_store.map(cairn_api::misp_events);
+    type Answers = std::collections::HashMap<SightedWanted, Option<cairn_core::VerifiedReport>>;
+    let answered: std::cell::RefCell<Answers> = Default::default();
+    let unanswered: std::cell::RefCell<Vec<SightedWanted>> = Default::default();
     let sighted = |wanted: &cairn_interop::import::SightedRef<'_>| match (
         sighted_store,
         &exported_by,
@@ -232,17 +237,15 @@ pub fn run(
             cairn_api::sighted_in(store, exported_by, misp_event, wanted)
         }
         _ => {
-            let cairn_interop::import::SightedRef::Stix {
-                report: Some(id), ..
-            } = wanted
-            else {
-                return None;
-            };
-            crate::reports::Reader::Running(running_socket.clone())
-                .maybe_one(id)
-                .ok()
-                .flatten()
-                .map(|s| s.report)
+            let wanted = SightedWanted::of(wanted);
+            if let Some(found) = answered.borrow().get(&wanted) {
+                return found.clone();
+            }
+            let mut unanswered = unanswered.borrow_mut();
+            if !unanswered.contains(&wanted) {
+                unanswered.push(wanted);
+            }
+            None
         }
     };
     let options = ImportOptions {
@@ -262,9 +265,26 @@ pub fn run(
         }
     }
     for path in &paths {
-        let imported = match read(path).and_then(|text| {
+        let imported = read(path).and_then(|text| {
+            let once = import(&text, &us, &options)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let asked = unanswered.take();
+            if asked.is_empty() {
+                return Ok(once);
+            }
+            // Sightings the running node must place: asked together, then the file is read
+            // again with the answers.
+            let found =
+                crate::control::ask_sighted(&running_socket, asked.clone()).with_context(|| {
+                    format!(
+                        "{}: the running node could not say which reports its sightings are of",
+                        path.display()
+                    )
+                })?;
+            answered.borrow_mut().extend(asked.into_iter().zip(found));
             import(&text, &us, &options).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-        }) {
+        });
+        let imported = match imported {
             Ok(imported) => imported,
             Err(e) => {
                 eprintln!("error: {}", crate::one_line(&format!("{e:#}")));
