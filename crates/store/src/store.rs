@@ -1283,7 +1283,10 @@ impl Store {
     }
 
     /// The standing at `now_ms` of each of `report`'s indicators, in order, scored with its
-    /// current sightings ([`cairn_core::score::standing`]).
+    /// current sightings ([`cairn_core::score::standing`]) and those of its earlier versions
+    /// that name one of its indicators (an indicator kept in a new version keeps what partners
+    /// said of it; a sighting of a whole earlier version does not speak for what was added
+    /// since).
     pub fn standings(
         &self,
         report: &VerifiedReport,
@@ -1294,7 +1297,23 @@ impl Store {
         if r.indicators.is_empty() {
             return Ok(Vec::new());
         }
-        let sightings = self.current_sightings_of(&report.id())?;
+        let author = report.author();
+        let mut sightings = self.current_sightings_of(&report.id())?;
+        let mut previous = r.supersedes;
+        for _ in 0..MAX_CHAIN {
+            let Some(id) = previous else { break };
+            let Some(earlier) = self.get(&id)?.filter(|e| e.report.author() == author) else {
+                break;
+            };
+            sightings.extend(self.current_sightings_of(&id)?.into_iter().filter(|s| {
+                s.report
+                    .report()
+                    .sighting
+                    .as_ref()
+                    .is_some_and(|s| s.indicator.is_some())
+            }));
+            previous = earlier.report.report().supersedes;
+        }
         let said: Vec<_> = sightings
             .iter()
             .filter_map(|s| {
@@ -1302,7 +1321,6 @@ impl Store {
                 Some((s.report.author(), sighting, s.report.report().created_ms))
             })
             .collect();
-        let author = report.author();
         Ok(r.indicators
             .iter()
             .map(|indicator| {
