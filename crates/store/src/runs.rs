@@ -279,6 +279,17 @@ impl Run {
                 path.display()
             )));
         }
+        // A run holds no more distinct terms and ids than entries (the next merge sizes its
+        // filter from this count).
+        if postings
+            .checked_add(ids)
+            .is_none_or(|entries| keys > entries)
+        {
+            return Err(damaged(format!(
+                "{} counts {keys} distinct keys in fewer entries",
+                path.display()
+            )));
+        }
         let mut reader = BufReader::with_capacity(64 << 10, &file);
         let mut hasher = crc32fast::Hasher::new();
         let posting_fences = read_fences::<Posting>(&mut reader, postings, &mut hasher, path)?;
@@ -1205,6 +1216,24 @@ mod tests {
         let mut bytes = fs::read(&run).unwrap();
         let in_filter = bytes.len() - TRAILER_LEN as usize - 1;
         bytes[in_filter] ^= 1;
+        fs::write(&run, &bytes).unwrap();
+        let index = QueryIndex::open(dir.path(), 100).unwrap();
+        assert_eq!(index.snapshot().indexed_up_to, 0);
+        drop(index);
+
+        // A trailer that counts more distinct keys than the run has entries (the CRC does not
+        // cover the trailer): refused, not taken to size the next merge's filter.
+        let index = QueryIndex::open(dir.path(), 100).unwrap();
+        index.add(vec![posting(1, 5, 1)], Vec::new(), 1, 1).unwrap();
+        drop(index);
+        let run = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("run-"))
+            .unwrap();
+        let mut bytes = fs::read(&run).unwrap();
+        let keys_at = bytes.len() - TRAILER_LEN as usize + 48;
+        bytes[keys_at..keys_at + 8].copy_from_slice(&u64::MAX.to_be_bytes());
         fs::write(&run, &bytes).unwrap();
         let index = QueryIndex::open(dir.path(), 100).unwrap();
         assert_eq!(index.snapshot().indexed_up_to, 0);
