@@ -1601,18 +1601,7 @@ fn an_import_through_a_running_node_places_another_tools_sightings() {
     let dir = tempfile::tempdir().unwrap();
     let mut cert = CliNode::init(dir.path(), "cert");
     cert.start();
-    let published = cert.ok(&[
-        "report",
-        "new",
-        "--kind",
-        "indicator",
-        "--tlp",
-        "green",
-        "--title",
-        "Update server",
-        "--indicator",
-        "domain:cdn-update.example",
-    ]);
+    let published = cert.publish_green(1);
     let id = published
         .split_whitespace()
         .nth(2)
@@ -1661,7 +1650,7 @@ fn an_import_through_a_running_node_places_another_tools_sightings() {
         "{imported}"
     );
     let listed = cert.ok(&["sighting", "list", &id[..8]]);
-    assert!(listed.contains("domain:cdn-update.example"), "{listed}");
+    assert!(listed.contains("domain:phish-1.example"), "{listed}");
     assert!(listed.contains("seen 4 time(s)"), "{listed}");
     // The sighting of an object no report here exports is carried as it came: not listed.
     assert!(!listed.contains("seen 1 time(s)"), "{listed}");

@@ -1187,57 +1187,38 @@ mod tests {
         // An index ahead of the reports starts again.
         let index = QueryIndex::open(dir.path(), 0).unwrap();
         assert_eq!(index.snapshot().indexed_up_to, 0);
-        index.add(vec![posting(1, 5, 1)], Vec::new(), 1, 1).unwrap();
         drop(index);
 
-        // One flipped byte in a run.
-        let run = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("run-"))
-            .unwrap();
-        let mut bytes = fs::read(&run).unwrap();
-        bytes[3] ^= 1;
-        fs::write(&run, &bytes).unwrap();
-        let index = QueryIndex::open(dir.path(), 100).unwrap();
-        assert_eq!(index.snapshot().indexed_up_to, 0);
-        assert!(!run.exists());
-        drop(index);
-
-        // One flipped byte in a run's term filter (just before the trailer).
-        let index = QueryIndex::open(dir.path(), 100).unwrap();
-        index.add(vec![posting(1, 5, 1)], Vec::new(), 1, 1).unwrap();
-        drop(index);
-        let run = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("run-"))
-            .unwrap();
-        let mut bytes = fs::read(&run).unwrap();
-        let in_filter = bytes.len() - TRAILER_LEN as usize - 1;
-        bytes[in_filter] ^= 1;
-        fs::write(&run, &bytes).unwrap();
-        let index = QueryIndex::open(dir.path(), 100).unwrap();
-        assert_eq!(index.snapshot().indexed_up_to, 0);
-        drop(index);
-
-        // A trailer that counts more distinct keys than the run has entries (the CRC does not
-        // cover the trailer): refused, not taken to size the next merge's filter.
-        let index = QueryIndex::open(dir.path(), 100).unwrap();
-        index.add(vec![posting(1, 5, 1)], Vec::new(), 1, 1).unwrap();
-        drop(index);
-        let run = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("run-"))
-            .unwrap();
-        let mut bytes = fs::read(&run).unwrap();
-        let keys_at = bytes.len() - TRAILER_LEN as usize + 48;
-        bytes[keys_at..keys_at + 8].copy_from_slice(&u64::MAX.to_be_bytes());
-        fs::write(&run, &bytes).unwrap();
-        let index = QueryIndex::open(dir.path(), 100).unwrap();
-        assert_eq!(index.snapshot().indexed_up_to, 0);
-        drop(index);
+        // One flipped byte in a run's postings, or in its term filter (just before the
+        // trailer), and a trailer that counts more distinct keys than the run has entries (the
+        // CRC does not cover the trailer; the count sizes the next merge's filter): each run is
+        // refused and removed, and the index starts again.
+        let flip_posting = |bytes: &mut Vec<u8>| bytes[3] ^= 1;
+        let flip_filter = |bytes: &mut Vec<u8>| {
+            let in_filter = bytes.len() - TRAILER_LEN as usize - 1;
+            bytes[in_filter] ^= 1;
+        };
+        let too_many_keys = |bytes: &mut Vec<u8>| {
+            let keys_at = bytes.len() - TRAILER_LEN as usize + 48;
+            bytes[keys_at..keys_at + 8].copy_from_slice(&u64::MAX.to_be_bytes());
+        };
+        let damages: [&dyn Fn(&mut Vec<u8>); 3] = [&flip_posting, &flip_filter, &too_many_keys];
+        for damage in damages {
+            let index = QueryIndex::open(dir.path(), 100).unwrap();
+            index.add(vec![posting(1, 5, 1)], Vec::new(), 1, 1).unwrap();
+            drop(index);
+            let run = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("run-"))
+                .unwrap();
+            let mut bytes = fs::read(&run).unwrap();
+            damage(&mut bytes);
+            fs::write(&run, &bytes).unwrap();
+            let index = QueryIndex::open(dir.path(), 100).unwrap();
+            assert_eq!(index.snapshot().indexed_up_to, 0);
+            assert!(!run.exists());
+        }
 
         // A manifest that is not one.
         fs::write(dir.path().join(MANIFEST), "something else\n").unwrap();
