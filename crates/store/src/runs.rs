@@ -1193,16 +1193,16 @@ mod tests {
         // trailer), and a trailer that counts more distinct keys than the run has entries (the
         // CRC does not cover the trailer; the count sizes the next merge's filter): each run is
         // refused and removed, and the index starts again.
-        let flip_posting = |bytes: &mut Vec<u8>| bytes[3] ^= 1;
-        let flip_filter = |bytes: &mut Vec<u8>| {
+        let flip_posting: fn(&mut Vec<u8>) = |bytes| bytes[3] ^= 1;
+        let flip_filter: fn(&mut Vec<u8>) = |bytes| {
             let in_filter = bytes.len() - TRAILER_LEN as usize - 1;
             bytes[in_filter] ^= 1;
         };
-        let too_many_keys = |bytes: &mut Vec<u8>| {
+        let too_many_keys: fn(&mut Vec<u8>) = |bytes| {
             let keys_at = bytes.len() - TRAILER_LEN as usize + 48;
             bytes[keys_at..keys_at + 8].copy_from_slice(&u64::MAX.to_be_bytes());
         };
-        let damages: [&dyn Fn(&mut Vec<u8>); 3] = [&flip_posting, &flip_filter, &too_many_keys];
+        let damages = [flip_posting, flip_filter, too_many_keys];
         for damage in damages {
             let index = QueryIndex::open(dir.path(), 100).unwrap();
             index.add(vec![posting(1, 5, 1)], Vec::new(), 1, 1).unwrap();
