@@ -1337,31 +1337,45 @@ impl Store {
             .collect())
     }
 
+    /// The reports an edge of `kind` leads to from `from`, in key order.
+    fn edge_targets(
+        &self,
+        kind: u8,
+        from: &ReportId,
+        author: &OrgPublicKey,
+    ) -> impl Iterator<Item = Result<ReportId, ReadError>> {
+        let prefix = keys::edge_prefix(kind, from, author);
+        let skip = prefix.len();
+        self.trees
+            .reports
+            .scan_prefix(&prefix)
+            .keys()
+            .map(move |item| {
+                let key = item?;
+                key.get(skip..)
+                    .and_then(ReportId::from_slice)
+                    .ok_or_else(|| ReadError::Corrupt("version edge".into()))
+            })
+    }
+
     fn edges(
         &self,
         kind: u8,
         from: &ReportId,
         author: &OrgPublicKey,
     ) -> Result<Vec<ReportId>, ReadError> {
-        let prefix = keys::edge_prefix(kind, from, author);
-        let mut out = Vec::new();
-        for item in self.trees.reports.scan_prefix(&prefix).keys() {
-            let key = item?;
-            out.push(
-                ReportId::from_slice(&key[prefix.len()..])
-                    .ok_or_else(|| ReadError::Corrupt("version edge".into()))?,
-            );
-        }
-        Ok(out)
+        self.edge_targets(kind, from, author).collect()
     }
 
+    /// The first report an edge of `kind` leads to from `from` (read without the others:
+    /// every status asks this twice).
     fn first_edge(
         &self,
         kind: u8,
         from: &ReportId,
         author: &OrgPublicKey,
     ) -> Result<Option<ReportId>, ReadError> {
-        Ok(self.edges(kind, from, author)?.into_iter().next())
+        self.edge_targets(kind, from, author).next().transpose()
     }
 }
 
