@@ -95,34 +95,38 @@ impl Responders {
     ) -> Result<PsiAnswer, AnswerError> {
         let day = now_ms.div_euclid(DAY_MS);
         let head = store.last_seq()?;
-        let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
-        let fresh = made.get(&partner.org).is_some_and(|m| {
-            m.day == day && (m.head == head || now_ms - m.made_ms < TAGS_FRESH_MS)
-        });
-        if !fresh {
-            let key = match made.get(&partner.org) {
-                Some(m) if m.day == day => m.key.clone(),
-                _ => ResponderKey::generate(&mut rand::rngs::OsRng),
-            };
-            let values = crate::exchange::psi_values(store, rules, partner, now_ms)?;
-            let tags = key.tags(&values, &mut rand::rngs::OsRng)?;
-            made.insert(
-                partner.org,
-                Made {
-                    day,
-                    key,
-                    tags: Arc::new(tags),
-                    head,
-                    made_ms: now_ms,
-                },
-            );
-        }
-        let Some(m) = made.get(&partner.org) else {
-            return Err(AnswerError::Psi(PsiError::NoValues));
+        // What is kept for this partner, looked at under the lock; tags are made without it,
+        // so that one partner's tags (seconds for a large store) never hold up another's answer.
+        let kept = {
+            let made = self.made.lock().unwrap_or_else(|e| e.into_inner());
+            made.get(&partner.org).map(|m| {
+                let fresh = m.day == day && (m.head == head || now_ms - m.made_ms < TAGS_FRESH_MS);
+                (fresh, m.day, m.key.clone(), Arc::clone(&m.tags))
+            })
         };
-        let key = m.key.clone();
-        let tags = Arc::clone(&m.tags);
-        drop(made);
+        let (key, tags) = match kept {
+            Some((true, _, key, tags)) => (key, tags),
+            kept => {
+                // Today's secret is kept while the tags are made again; a new day, a new one.
+                let key = match kept {
+                    Some((_, kept_day, key, _)) if kept_day == day => key,
+                    _ => ResponderKey::generate(&mut rand::rngs::OsRng),
+                };
+                let values = crate::exchange::psi_values(store, rules, partner, now_ms)?;
+                let tags = Arc::new(key.tags(&values, &mut rand::rngs::OsRng)?);
+                self.made.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                    partner.org,
+                    Made {
+                        day,
+                        key: key.clone(),
+                        tags: Arc::clone(&tags),
+                        head,
+                        made_ms: now_ms,
+                    },
+                );
+                (key, tags)
+            }
+        };
         let evaluated = key.evaluate(blinded)?;
         Ok(PsiAnswer::Answered {
             evaluated,
