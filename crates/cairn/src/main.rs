@@ -417,12 +417,26 @@ fn main() -> ExitCode {
         _ => "warn",
     };
     start_logging(cli.log_format, default);
+    // A command whose output goes into `head` or a pager that quits stops quietly, as other
+    // Unix tools do, instead of panicking on the broken pipe. The daemon and the demo keep
+    // SIGPIPE ignored: a client that hangs up on the control socket must not stop a node.
+    if !matches!(cli.command, Command::Run { .. } | Command::Demo { .. }) {
+        stop_quietly_on_broken_pipe();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {}", one_line(&format!("{err:#}")));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Restores SIGPIPE's default action (the process ends when what reads its output has gone).
+fn stop_quietly_on_broken_pipe() {
+    // SAFETY: `signal` only sets how SIGPIPE is handled; no other thread has started yet.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

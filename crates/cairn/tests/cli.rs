@@ -1975,3 +1975,22 @@ fn psi_ask_names_a_bad_value_and_needs_the_running_node() {
     let err = node.fails(&["psi", "ask", "cert", "203.0.113.7"]);
     assert!(err.contains("not running"), "{err}");
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_the_command_quietly() {
+    let node = Node::new();
+    for args in [&["warning-lists"][..], &["report", "list"], &["identity"]] {
+        let mut child = node
+            .cmd(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes before the command writes anything (`cairn ... | head -0`).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "cairn {args:?}: {err}");
+        assert!(!out.status.success(), "cairn {args:?} wrote into nothing");
+    }
+}
