@@ -425,15 +425,21 @@ fn store_file(
         println!("{document}");
         return Ok(());
     }
-    let unit = match imported.format {
-        cairn_interop::import::SourceFormat::Stix => "object(s)",
-        cairn_interop::import::SourceFormat::Misp => "event(s)",
+    // Each object accounted for: a MISP file's sightings of events held here are accounted
+    // for beside its events.
+    let read = match imported.format {
+        cairn_interop::import::SourceFormat::Stix => format!("{} object(s)", objects.len()),
+        cairn_interop::import::SourceFormat::Misp => {
+            match objects.len().saturating_sub(imported.objects) {
+                0 => format!("{} event(s)", imported.objects),
+                sightings => format!("{} event(s) and {sightings} sighting(s)", imported.objects),
+            }
+        }
     };
     println!(
-        "{} ({}): {} {unit} in {stored} new report(s): {} imported, {} new version(s), {} duplicate(s), {refused} refused",
+        "{} ({}): {read} in {stored} new report(s): {} imported, {} new version(s), {} duplicate(s), {refused} refused",
         path.display(),
         imported.format,
-        objects.len(),
         count(Outcome::Imported),
         count(Outcome::Updated),
         count(Outcome::Duplicate),

@@ -1994,3 +1994,81 @@ fn output_into_a_closed_pipe_ends_the_command_quietly() {
         assert!(!out.status.success(), "cairn {args:?} wrote into nothing");
     }
 }
+
+#[test]
+fn sightings_in_an_imported_file_become_sightings_of_the_reports_held_here() {
+    let node = Node::new();
+    let published = node.ok(&[
+        "report",
+        "new",
+        "--kind",
+        "indicator",
+        "--tlp",
+        "green",
+        "--title",
+        "Update server",
+        "--tag",
+        "phishing",
+        "--indicator",
+        "domain:cdn-update.example",
+    ]);
+    let id = published.split_whitespace().nth(2).unwrap().to_string();
+    // Another tool's sighting of the indicator as this node exports it.
+    let exported: serde_json::Value =
+        serde_json::from_str(&node.ok(&["report", "export", &id[..8], "--format", "stix"]))
+            .unwrap();
+    let indicator = exported["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["type"] == "indicator")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bundle = node.path("sightings.json");
+    std::fs::write(
+        &bundle,
+        serde_json::json!({
+            "type": "bundle",
+            "id": "bundle--00000000-0000-4000-8000-000000000001",
+            "objects": [{
+                "type": "sighting", "spec_version": "2.1",
+                "id": "sighting--00000000-0000-4000-8000-000000000001",
+                "created": "2026-12-01T10:00:00.000Z", "modified": "2026-12-01T10:00:00.000Z",
+                "sighting_of_ref": indicator, "count": 4,
+                "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
+            }]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let bundle = bundle.to_str().unwrap();
+    // The report's own tag ("phishing") does not make the sighting look imported already.
+    let out = node.ok(&["import", bundle]);
+    assert!(
+        out.contains("1 object(s) in 1 new report(s): 1 imported"),
+        "{out}"
+    );
+    let listed = node.ok(&["sighting", "list", &id[..8]]);
+    assert!(listed.contains("seen 4 time(s)"), "{listed}");
+    let again = node.ok(&["import", bundle]);
+    assert!(again.contains("1 duplicate(s)"), "{again}");
+
+    // A MISP event with sightings: carried whole the first time; once the event is held here,
+    // its sightings become sightings of it; after that, nothing is new.
+    let misp = interop_sample("misp/sighting_1.json");
+    let first = node.ok(&["import", &misp]);
+    assert!(
+        first.contains("1 event(s) in 1 new report(s): 1 imported"),
+        "{first}"
+    );
+    let second = node.ok(&["import", &misp]);
+    assert!(
+        second.contains("1 event(s) and 6 sighting(s) in 6 new report(s): 6 imported"),
+        "{second}"
+    );
+    let third = node.ok(&["import", &misp]);
+    assert!(third.contains("in 0 new report(s)"), "{third}");
+    assert!(third.contains("7 duplicate(s)"), "{third}");
+}

@@ -530,7 +530,9 @@ fn event_sightings(event: &Value, concerned: &cairn_core::VerifiedReport, import
             let written_ms = at_ms.map_or(now_ms, |ms| ms.min(now_ms));
             match draft_about(r, concerned.id(), concerned.author(), &request, written_ms) {
                 Ok(mut draft) => {
-                    draft.tags.push(format!("misp:{id}"));
+                    // The sighting's own source first: an import finds what it stored
+                    // before by the first tag (the report's tags follow).
+                    draft.tags.insert(0, format!("misp:{id}"));
                     imported.accounts.push(Account {
                         id: id.clone(),
                         version: seconds

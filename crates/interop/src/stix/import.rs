@@ -546,7 +546,9 @@ fn sighting_of_held(
     );
     Some(match drafted {
         Ok(mut draft) => {
-            draft.tags.push(format!("stix:{id}"));
+            // The sighting's own source first: an import finds what it stored before by the
+            // first tag (the report's tags follow).
+            draft.tags.insert(0, format!("stix:{id}"));
             Ok(ImportedReport {
                 source_id: id.clone(),
                 sources: vec![id],
