@@ -530,9 +530,10 @@ fn event_sightings(event: &Value, concerned: &cairn_core::VerifiedReport, import
             let written_ms = at_ms.map_or(now_ms, |ms| ms.min(now_ms));
             match draft_about(r, concerned.id(), concerned.author(), &request, written_ms) {
                 Ok(mut draft) => {
-                    // The sighting's own source first: an import finds what it stored
-                    // before by the first tag (the report's tags follow).
+                    // The sighting's own source first (the report's tags follow, as many
+                    // as fit): an import finds what it stored before by the first tag.
                     draft.tags.insert(0, format!("misp:{id}"));
+                    draft.tags.truncate(cairn_core::limits::MAX_LABELS);
                     imported.accounts.push(Account {
                         id: id.clone(),
                         version: seconds

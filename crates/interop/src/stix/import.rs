@@ -546,9 +546,10 @@ fn sighting_of_held(
     );
     Some(match drafted {
         Ok(mut draft) => {
-            // The sighting's own source first: an import finds what it stored before by the
-            // first tag (the report's tags follow).
+            // The sighting's own source first (the report's tags follow, as many as fit): an
+            // import finds what it stored before by the first tag.
             draft.tags.insert(0, format!("stix:{id}"));
+            draft.tags.truncate(cairn_core::limits::MAX_LABELS);
             Ok(ImportedReport {
                 source_id: id.clone(),
                 sources: vec![id],
