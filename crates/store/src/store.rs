@@ -1181,23 +1181,41 @@ impl Store {
     /// through stored reports by the same author; it stops at one this node does not hold.
     pub fn first_version(&self, report: &VerifiedReport) -> Result<(ReportId, i64), ReadError> {
         let author = report.author();
-        let mut current = match report.report().retracts {
+        let current = match report.report().retracts {
             Some(target) => match self.get(&target)? {
                 Some(t) => t.report,
                 None => return Ok((target, report.report().created_ms)),
             },
             None => report.clone(),
         };
+        let first = match self.earlier_versions(&current, &author)?.pop() {
+            Some(earliest) => earliest.report,
+            None => current,
+        };
+        Ok((first.id(), first.report().created_ms))
+    }
+
+    /// The stored earlier versions of `report` by `author`, newest first, followed back
+    /// through `supersedes` until one this node does not hold or by another author (at most
+    /// `MAX_CHAIN`).
+    fn earlier_versions(
+        &self,
+        report: &VerifiedReport,
+        author: &OrgPublicKey,
+    ) -> Result<Vec<StoredReport>, ReadError> {
+        let mut earlier: Vec<StoredReport> = Vec::new();
+        let mut previous = report.report().supersedes;
         for _ in 0..MAX_CHAIN {
-            let Some(previous) = current.report().supersedes else {
-                break;
-            };
-            match self.get(&previous)? {
-                Some(p) if p.report.author() == author => current = p.report,
+            let Some(id) = previous else { break };
+            match self.get(&id)? {
+                Some(p) if p.report.author() == *author => {
+                    previous = p.report.report().supersedes;
+                    earlier.push(p);
+                }
                 _ => break,
             }
         }
-        Ok((current.id(), current.report().created_ms))
+        Ok(earlier)
     }
 
     /// Every stored version of the report `id` belongs to (earlier and later ones by the same
@@ -1207,16 +1225,10 @@ impl Store {
             return Ok(Vec::new());
         };
         let author = start.report.author();
-        let mut root = start;
-        for _ in 0..MAX_CHAIN {
-            let Some(previous) = root.report.report().supersedes else {
-                break;
-            };
-            match self.get(&previous)? {
-                Some(p) if p.report.author() == author => root = p,
-                _ => break,
-            }
-        }
+        let root = match self.earlier_versions(&start.report, &author)?.pop() {
+            Some(earliest) => earliest,
+            None => start,
+        };
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         let mut queue = vec![root];
@@ -1299,20 +1311,18 @@ impl Store {
         }
         let author = report.author();
         let mut sightings = self.current_sightings_of(&report.id())?;
-        let mut previous = r.supersedes;
-        for _ in 0..MAX_CHAIN {
-            let Some(id) = previous else { break };
-            let Some(earlier) = self.get(&id)?.filter(|e| e.report.author() == author) else {
-                break;
-            };
-            sightings.extend(self.current_sightings_of(&id)?.into_iter().filter(|s| {
-                s.report
-                    .report()
-                    .sighting
-                    .as_ref()
-                    .is_some_and(|s| s.indicator.is_some())
-            }));
-            previous = earlier.report.report().supersedes;
+        for earlier in self.earlier_versions(report, &author)? {
+            sightings.extend(
+                self.current_sightings_of(&earlier.report.id())?
+                    .into_iter()
+                    .filter(|s| {
+                        s.report
+                            .report()
+                            .sighting
+                            .as_ref()
+                            .is_some_and(|s| s.indicator.is_some())
+                    }),
+            );
         }
         let said: Vec<_> = sightings
             .iter()
